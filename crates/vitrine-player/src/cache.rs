@@ -1,0 +1,195 @@
+//! The content-addressed media cache and the active manifest.
+//!
+//! Files are stored under `media/` by their sha256, written to a `.part` file first, verified, then
+//! renamed into place, so a file with its final name is always complete and correct. The SQLite index
+//! records which files were verified; the active manifest is stored beside it, so the player plays
+//! from the cache after a restart with no network.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rusqlite::{Connection, OptionalExtension, params};
+use vitrine_core::{Manifest, Sha256Hex};
+
+/// The cache as the sync thread uses it. One per thread: it owns its SQLite connection.
+pub struct MediaCache {
+    media_dir: PathBuf,
+    connection: Connection,
+}
+
+/// The manifest the player plays, with the ETag the scheduler gave it.
+#[derive(Clone, Debug)]
+pub struct ActiveManifest {
+    pub etag: String,
+    pub manifest: Manifest,
+}
+
+impl MediaCache {
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        let media_dir = data_dir.join("media");
+        std::fs::create_dir_all(&media_dir)
+            .with_context(|| format!("cannot create the media cache {}", media_dir.display()))?;
+        Ok(Self {
+            media_dir,
+            connection: crate::database::open(data_dir)?,
+        })
+    }
+
+    /// Where a verified file with this digest lives. The name comes from a validated digest, never
+    /// from text a server or a person wrote.
+    pub fn path_of(&self, sha256: &Sha256Hex) -> PathBuf {
+        media_path(&self.media_dir, sha256)
+    }
+
+    /// Where a download in progress is written.
+    pub fn part_path_of(&self, sha256: &Sha256Hex) -> PathBuf {
+        self.media_dir.join(format!("{sha256}.part"))
+    }
+
+    /// True when the file was verified and is still there with its recorded size.
+    pub fn has_verified(&self, sha256: &Sha256Hex) -> anyhow::Result<bool> {
+        let size: Option<i64> = self
+            .connection
+            .query_row(
+                "SELECT size FROM media WHERE sha256 = ?1",
+                params![sha256.as_str()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(match size {
+            Some(size) => std::fs::metadata(self.path_of(sha256))
+                .map(|metadata| i64::try_from(metadata.len()) == Ok(size))
+                .unwrap_or(false),
+            None => false,
+        })
+    }
+
+    /// Records a file that was verified and renamed into place.
+    pub fn record_verified(&self, sha256: &Sha256Hex, size: u64) -> anyhow::Result<()> {
+        self.connection.execute(
+            "INSERT INTO media (sha256, size, verified_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (sha256) DO UPDATE SET size = excluded.size, verified_at = excluded.verified_at",
+            params![
+                sha256.as_str(),
+                i64::try_from(size)?,
+                jiff::Timestamp::now().to_string()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The manifest that was last activated, if any.
+    pub fn active_manifest(&self) -> anyhow::Result<Option<ActiveManifest>> {
+        let row: Option<(String, String)> = self
+            .connection
+            .query_row(
+                "SELECT etag, body FROM active_manifest WHERE slot = 0",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(etag, body)| {
+            let manifest = serde_json::from_str(&body)
+                .context("the stored manifest no longer parses; it will be fetched again")?;
+            Ok(ActiveManifest { etag, manifest })
+        })
+        .transpose()
+    }
+
+    /// Makes `manifest` the one that plays. The caller has verified every media file it lists.
+    pub fn activate(&self, active: &ActiveManifest) -> anyhow::Result<()> {
+        let body = serde_json::to_string(&active.manifest)?;
+        self.connection.execute(
+            "INSERT INTO active_manifest (slot, etag, body, activated_at) VALUES (0, ?1, ?2, ?3)
+             ON CONFLICT (slot) DO UPDATE SET etag = excluded.etag, body = excluded.body,
+                 activated_at = excluded.activated_at",
+            params![active.etag, body, jiff::Timestamp::now().to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Digests of the manifest's media that are not (or no longer) in the cache.
+    pub fn missing_media(&self, manifest: &Manifest) -> anyhow::Result<Vec<Sha256Hex>> {
+        let mut missing = Vec::new();
+        for entry in &manifest.media {
+            if !self.has_verified(&entry.sha256)? {
+                missing.push(entry.sha256.clone());
+            }
+        }
+        Ok(missing)
+    }
+}
+
+/// The cached file of a digest under `media_dir`.
+pub fn media_path(media_dir: &Path, sha256: &Sha256Hex) -> PathBuf {
+    media_dir.join(sha256.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vitrine_core::{ManifestItem, MediaEntry};
+
+    fn manifest(sha256: &Sha256Hex) -> Manifest {
+        Manifest {
+            schema: 1,
+            screen: "lobby".into(),
+            playlist: "demo".into(),
+            playlist_version: 1,
+            items: vec![ManifestItem {
+                id: "item-1".into(),
+                media: sha256.clone(),
+                duration_ms: 1000,
+            }],
+            media: vec![MediaEntry {
+                sha256: sha256.clone(),
+                size: 3,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_file_counts_only_once_verified_and_present() {
+        let directory = tempfile::tempdir().unwrap();
+        let cache = MediaCache::open(directory.path()).unwrap();
+        let digest = Sha256Hex::of_bytes(b"abc");
+        assert_eq!(
+            cache.missing_media(&manifest(&digest)).unwrap(),
+            vec![digest.clone()]
+        );
+
+        std::fs::write(cache.path_of(&digest), b"abc").unwrap();
+        assert!(
+            !cache.has_verified(&digest).unwrap(),
+            "present but never verified"
+        );
+        cache.record_verified(&digest, 3).unwrap();
+        assert!(cache.has_verified(&digest).unwrap());
+
+        std::fs::write(cache.path_of(&digest), b"abcd").unwrap();
+        assert!(
+            !cache.has_verified(&digest).unwrap(),
+            "size changed behind our back"
+        );
+    }
+
+    #[test]
+    fn the_active_manifest_survives_a_restart() {
+        let directory = tempfile::tempdir().unwrap();
+        let digest = Sha256Hex::of_bytes(b"abc");
+        {
+            let cache = MediaCache::open(directory.path()).unwrap();
+            assert!(cache.active_manifest().unwrap().is_none());
+            cache
+                .activate(&ActiveManifest {
+                    etag: "\"one\"".into(),
+                    manifest: manifest(&digest),
+                })
+                .unwrap();
+        }
+        let reopened = MediaCache::open(directory.path()).unwrap();
+        let active = reopened.active_manifest().unwrap().unwrap();
+        assert_eq!(active.etag, "\"one\"");
+        assert_eq!(active.manifest, manifest(&digest));
+    }
+}

@@ -1,0 +1,160 @@
+//! The player's configuration: a TOML file an installer writes once, with command-line flags on top.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Everything the player needs to run. Built from `player.toml` and then the command line.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlayerConfig {
+    /// The scheduler's base URL, e.g. `http://hq.example:8080`. Without one the player plays what it
+    /// has cached (or the splash) and does not sync.
+    pub server: Option<String>,
+    /// This screen's device token, from `vitrine screens add`.
+    pub token: Option<String>,
+    /// Where the cache, the journal and the manifest live.
+    pub data_dir: PathBuf,
+    /// Render offscreen instead of opening a window.
+    pub headless: bool,
+    /// Offscreen size, and the window size on a display that reports no monitor.
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second of the headless renderer.
+    pub headless_fps: u32,
+    /// Headless only: write a PNG of the frame every `frame_interval` into this folder.
+    pub frames_dir: Option<PathBuf>,
+    #[serde(with = "humantime_like")]
+    pub frame_interval: Duration,
+    /// How often to ask the scheduler for a new manifest.
+    #[serde(with = "humantime_like")]
+    pub poll_interval: Duration,
+    /// How often to upload proof of play.
+    #[serde(with = "humantime_like")]
+    pub upload_interval: Duration,
+    /// Stop after this long (tests, benchmarks); `None` runs until SIGTERM or Ctrl-C.
+    #[serde(with = "humantime_like_option")]
+    pub run_for: Option<Duration>,
+}
+
+impl Default for PlayerConfig {
+    fn default() -> Self {
+        Self {
+            server: None,
+            token: None,
+            data_dir: PathBuf::from("/var/lib/vitrine-player"),
+            headless: false,
+            width: 1920,
+            height: 1080,
+            headless_fps: 30,
+            frames_dir: None,
+            frame_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_secs(10),
+            upload_interval: Duration::from_secs(10),
+            run_for: None,
+        }
+    }
+}
+
+impl PlayerConfig {
+    /// Reads a config file; every problem names the file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read player config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid player config {}", path.display()))
+    }
+
+    /// Checks the combination of settings before anything starts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.server.is_some() != self.token.is_some() {
+            anyhow::bail!(
+                "`server` and `token` go together: set both to sync with a scheduler, or neither to play the cache"
+            );
+        }
+        if self.width == 0 || self.height == 0 || self.width > 8192 || self.height > 8192 {
+            anyhow::bail!(
+                "screen size {}x{} is out of range (1..=8192 on each side)",
+                self.width,
+                self.height
+            );
+        }
+        if self.headless_fps == 0 || self.headless_fps > 240 {
+            anyhow::bail!(
+                "headless_fps {} is out of range (1..=240)",
+                self.headless_fps
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Parses durations written like the playlist's (`10s`, `500ms`) for the config file and the flags.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    vitrine_core::ItemDuration::parse(text)
+        .map(|duration| duration.as_std())
+        .map_err(|error| error.to_string())
+}
+
+mod humantime_like {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod humantime_like_option {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::parse_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_config_file() {
+        let config: PlayerConfig = toml::from_str(
+            "server = \"http://127.0.0.1:8080\"\ntoken = \"abc\"\ndata_dir = \"/tmp/v\"\npoll_interval = \"2s\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.poll_interval, Duration::from_secs(2));
+        assert_eq!(config.upload_interval, Duration::from_secs(10));
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_half_configured_servers() {
+        let error = toml::from_str::<PlayerConfig>("sever = \"x\"\n").unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `sever`"),
+            "{error}"
+        );
+        let config = PlayerConfig {
+            server: Some("http://x".into()),
+            ..PlayerConfig::default()
+        };
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("go together")
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! The player's SQLite file: the media cache index, the active manifest and the proof-of-play journal.
+//!
+//! Every thread that needs it opens its own connection; WAL lets the renderer's journal writes, the
+//! sync thread and the uploader work side by side. `synchronous=FULL` because a journalled play must
+//! survive a power cut: it is what advertisers pay on.
+
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    Migrations::new(vec![M::up(
+        "CREATE TABLE media (
+            sha256 TEXT PRIMARY KEY NOT NULL,
+            size INTEGER NOT NULL,
+            verified_at TEXT NOT NULL
+        );
+        CREATE TABLE active_manifest (
+            slot INTEGER PRIMARY KEY CHECK (slot = 0),
+            etag TEXT NOT NULL,
+            body TEXT NOT NULL,
+            activated_at TEXT NOT NULL
+        );
+        CREATE TABLE journal (
+            sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            body TEXT NOT NULL,
+            sent INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX journal_unsent ON journal (sent, sequence);",
+    )])
+});
+
+/// Opens (and on first use creates and migrates) the player's database.
+pub fn open(data_dir: &Path) -> anyhow::Result<Connection> {
+    let path = data_dir.join("player.sqlite3");
+    let mut connection = Connection::open(&path)
+        .with_context(|| format!("cannot open the player database {}", path.display()))?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    MIGRATIONS
+        .to_latest(&mut connection)
+        .with_context(|| format!("cannot migrate the player database {}", path.display()))?;
+    Ok(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::MIGRATIONS.validate().unwrap();
+    }
+}

@@ -1,0 +1,40 @@
+//! The one closed set of events that the player's threads post to the render loop. Sync, decode and
+//! signal threads never touch GPU state; they post one of these and the loop acts on it.
+
+use std::sync::Arc;
+
+use vitrine_core::{Manifest, Sha256Hex};
+
+use crate::decode::DecodedImage;
+
+#[derive(Debug)]
+pub enum PlayerEvent {
+    /// A manifest whose media are all verified in the cache is now the one to play.
+    ManifestActivated(Arc<Manifest>),
+    /// An image finished decoding and waits to be uploaded to the GPU.
+    MediaDecoded(DecodedImage),
+    /// A media file could not be decoded; the item is skipped and the screen keeps what it shows.
+    DecodeFailed { sha256: Sha256Hex, error: String },
+    /// SIGTERM, Ctrl-C, or the configured run time has passed.
+    Shutdown,
+}
+
+/// Where threads post events: a channel in headless mode, winit's `EventLoopProxy` with a window.
+pub trait EventSink: Send + Sync + 'static {
+    fn post(&self, event: PlayerEvent);
+}
+
+impl EventSink for std::sync::mpsc::Sender<PlayerEvent> {
+    fn post(&self, event: PlayerEvent) {
+        // The loop is gone only while the process shuts down; nothing is left to tell.
+        let _ = self.send(event);
+    }
+}
+
+impl EventSink for winit::event_loop::EventLoopProxy<PlayerEvent> {
+    fn post(&self, event: PlayerEvent) {
+        let _ = self.send_event(event);
+    }
+}
+
+pub type SharedSink = Arc<dyn EventSink>;

@@ -1,0 +1,135 @@
+//! Vitrine's screen daemon: syncs this screen's manifest and media from the scheduler into a verified
+//! cache, plays it with one wgpu renderer (in a fullscreen window or offscreen), and journals every
+//! play as proof of play before uploading it.
+//!
+//! **API boundary:** only this crate knows wgpu and winit. Threads other than the render loop post
+//! [`events::PlayerEvent`]s and never touch GPU state.
+
+pub mod background;
+pub mod cache;
+pub mod config;
+pub mod database;
+pub mod decode;
+pub mod events;
+pub mod headless;
+pub mod journal;
+pub mod playback;
+pub mod player;
+pub mod render;
+pub mod sync;
+pub mod window;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::background::{Background, BackgroundSettings};
+use crate::cache::MediaCache;
+use crate::config::PlayerConfig;
+use crate::events::{PlayerEvent, SharedSink};
+use crate::sync::SyncClient;
+
+/// What both front ends start from.
+pub struct Startup {
+    pub config: PlayerConfig,
+    pub sink: SharedSink,
+    pub background: Option<Background>,
+}
+
+/// Runs the player until SIGTERM, Ctrl-C or the configured run time.
+pub fn run(config: PlayerConfig) -> anyhow::Result<()> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
+    if config.headless {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let sink: SharedSink = Arc::new(sender);
+        let startup = prepare(config, sink)?;
+        headless::run(startup, receiver)
+    } else {
+        let event_loop = window::event_loop()?;
+        let sink: SharedSink = Arc::new(event_loop.create_proxy());
+        let startup = prepare(config, sink)?;
+        window::run(startup, event_loop)
+    }
+}
+
+/// Starts what both front ends share: the cached manifest (so a restart plays at once, offline),
+/// signal handling, the run-time limit and the network thread.
+fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
+    let cache = MediaCache::open(&config.data_dir)?;
+    let mut active_etag = None;
+    match cache.active_manifest() {
+        Ok(Some(active)) => {
+            let missing = cache.missing_media(&active.manifest)?;
+            if missing.is_empty() {
+                tracing::info!(playlist = %active.manifest.playlist, "playing the cached manifest");
+                active_etag = Some(active.etag);
+                sink.post(PlayerEvent::ManifestActivated(Arc::new(active.manifest)));
+            } else {
+                tracing::warn!(
+                    missing = missing.len(),
+                    "the cached manifest lacks media; waiting for the scheduler"
+                );
+            }
+        }
+        Ok(None) => tracing::info!("no cached manifest yet; showing the splash"),
+        Err(error) => tracing::warn!("ignoring the cached manifest: {error:#}"),
+    }
+    drop(cache);
+
+    forward_signals(sink.clone())?;
+    if let Some(run_for) = config.run_for {
+        let sink = sink.clone();
+        std::thread::Builder::new()
+            .name("vitrine-run-for".into())
+            .spawn(move || {
+                std::thread::sleep(run_for);
+                sink.post(PlayerEvent::Shutdown);
+            })?;
+    }
+
+    let background = match (&config.server, &config.token) {
+        (Some(server), Some(token)) => Some(Background::start(
+            BackgroundSettings {
+                client: SyncClient::new(server, token)?,
+                data_dir: config.data_dir.clone(),
+                active_etag,
+                poll_interval: config.poll_interval,
+                upload_interval: config.upload_interval,
+            },
+            sink.clone(),
+        )?),
+        _ => {
+            tracing::info!("no scheduler configured; playing the cache only");
+            None
+        }
+    };
+    Ok(Startup {
+        config,
+        sink,
+        background,
+    })
+}
+
+/// SIGTERM (systemd stop) and SIGINT (Ctrl-C) become a clean shutdown that journals the play on screen
+/// and uploads what it can.
+fn forward_signals(sink: SharedSink) -> anyhow::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    std::thread::Builder::new()
+        .name("vitrine-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                tracing::info!(signal, "shutting down");
+                sink.post(PlayerEvent::Shutdown);
+            }
+        })?;
+    Ok(())
+}

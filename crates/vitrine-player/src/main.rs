@@ -1,0 +1,120 @@
+//! `vitrine-player`: the screen daemon's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use vitrine_player::config::{PlayerConfig, parse_duration};
+
+/// Plays this screen's Vitrine content: syncs from the scheduler, caches media, shows it fullscreen
+/// (or offscreen with --headless) and reports every play.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Arguments {
+    /// A TOML config file; the flags below override it.
+    #[arg(long, env = "VITRINE_PLAYER_CONFIG")]
+    config: Option<PathBuf>,
+    /// The scheduler's URL, e.g. http://hq.example:8080.
+    #[arg(long, env = "VITRINE_SERVER")]
+    server: Option<String>,
+    /// This screen's device token (from `vitrine screens add`).
+    #[arg(long, env = "VITRINE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Where the cache, journal and manifest are kept.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Render offscreen instead of opening a window.
+    #[arg(long)]
+    headless: bool,
+    /// Screen size for headless mode, e.g. 1920x1080.
+    #[arg(long, value_parser = parse_size)]
+    size: Option<(u32, u32)>,
+    /// Headless: frames per second.
+    #[arg(long)]
+    fps: Option<u32>,
+    /// Headless: write a PNG frame into this folder every --frame-interval.
+    #[arg(long)]
+    frames_dir: Option<PathBuf>,
+    /// Headless: how often to write a frame, e.g. 1s or 250ms.
+    #[arg(long, value_parser = parse_duration)]
+    frame_interval: Option<Duration>,
+    /// How often to ask the scheduler for a new manifest.
+    #[arg(long, value_parser = parse_duration)]
+    poll_interval: Option<Duration>,
+    /// How often to upload proof of play.
+    #[arg(long, value_parser = parse_duration)]
+    upload_interval: Option<Duration>,
+    /// Stop after this long (for trials and tests).
+    #[arg(long, value_parser = parse_duration)]
+    run_for: Option<Duration>,
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (width, height) = text
+        .split_once('x')
+        .ok_or_else(|| format!("size `{text}` should look like 1920x1080"))?;
+    let parse = |side: &str| {
+        side.parse::<u32>()
+            .map_err(|_| format!("size `{text}` should look like 1920x1080"))
+    };
+    Ok((parse(width)?, parse(height)?))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wgpu_core=warn,wgpu_hal=error,naga=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let arguments = Arguments::parse();
+    match configure(arguments).and_then(vitrine_player::run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("vitrine-player: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn configure(arguments: Arguments) -> anyhow::Result<PlayerConfig> {
+    let mut config = match &arguments.config {
+        Some(path) => PlayerConfig::load(path)?,
+        None => PlayerConfig::default(),
+    };
+    if arguments.server.is_some() {
+        config.server = arguments.server;
+    }
+    if arguments.token.is_some() {
+        config.token = arguments.token;
+    }
+    if let Some(data_dir) = arguments.data_dir {
+        config.data_dir = data_dir;
+    }
+    config.headless |= arguments.headless;
+    if let Some((width, height)) = arguments.size {
+        config.width = width;
+        config.height = height;
+    }
+    if let Some(fps) = arguments.fps {
+        config.headless_fps = fps;
+    }
+    if arguments.frames_dir.is_some() {
+        config.frames_dir = arguments.frames_dir;
+    }
+    if let Some(interval) = arguments.frame_interval {
+        config.frame_interval = interval;
+    }
+    if let Some(interval) = arguments.poll_interval {
+        config.poll_interval = interval;
+    }
+    if let Some(interval) = arguments.upload_interval {
+        config.upload_interval = interval;
+    }
+    if arguments.run_for.is_some() {
+        config.run_for = arguments.run_for;
+    }
+    Ok(config)
+}

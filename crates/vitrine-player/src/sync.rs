@@ -1,0 +1,218 @@
+//! The sync client: fetches this screen's manifest from the scheduler, downloads and verifies its
+//! media into the cache, and activates it only when every file is there. Uploads proof of play.
+//!
+//! Being offline is an expected state, not an error worth a panic: every failure here is logged and
+//! retried on the next round while the screen keeps playing what it has.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use vitrine_core::{ImpressionAck, ImpressionBatch, Manifest, Sha256Hex};
+
+use crate::cache::{ActiveManifest, MediaCache};
+use crate::events::{PlayerEvent, SharedSink};
+
+/// The scheduler's answer to a manifest request.
+#[derive(Debug)]
+pub enum ManifestFetch {
+    NotModified,
+    New(ActiveManifest),
+    /// The scheduler knows the screen but its playlist has not been pushed yet.
+    NoPlaylist,
+}
+
+#[derive(Clone)]
+pub struct SyncClient {
+    http: reqwest::Client,
+    server: String,
+    authorization: String,
+}
+
+impl SyncClient {
+    pub fn new(server: &str, token: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("vitrine-player/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            server: server.trim_end_matches('/').to_owned(),
+            authorization: format!("Bearer {token}"),
+        })
+    }
+
+    pub async fn fetch_manifest(&self, etag: Option<&str>) -> anyhow::Result<ManifestFetch> {
+        let mut request = self
+            .http
+            .get(format!("{}/v1/manifest", self.server))
+            .header(AUTHORIZATION, &self.authorization)
+            .timeout(Duration::from_secs(30));
+        if let Some(etag) = etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        match response.status() {
+            StatusCode::NOT_MODIFIED => Ok(ManifestFetch::NotModified),
+            StatusCode::NOT_FOUND => Ok(ManifestFetch::NoPlaylist),
+            StatusCode::OK => {
+                let etag = response
+                    .headers()
+                    .get(ETAG)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned)
+                    .context("the scheduler sent a manifest without an ETag")?;
+                let manifest: Manifest = response
+                    .json()
+                    .await
+                    .context("the scheduler sent a manifest that does not parse")?;
+                Ok(ManifestFetch::New(ActiveManifest { etag, manifest }))
+            }
+            status => bail!(
+                "the scheduler refused the manifest request ({status}): {}",
+                response.text().await.unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Downloads one media file into `part_path`, checks its digest, and renames it to `final_path`.
+    /// A file whose bytes do not match is deleted and never reaches its final name.
+    pub async fn download(
+        &self,
+        sha256: &Sha256Hex,
+        part_path: &Path,
+        final_path: &Path,
+    ) -> anyhow::Result<u64> {
+        let response = self
+            .http
+            .get(format!("{}/v1/media/{sha256}", self.server))
+            .header(AUTHORIZATION, &self.authorization)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        if !response.status().is_success() {
+            bail!(
+                "the scheduler refused media {sha256} ({})",
+                response.status()
+            );
+        }
+        let mut file = tokio::fs::File::create(part_path)
+            .await
+            .with_context(|| format!("cannot write {}", part_path.display()))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.with_context(|| format!("download of media {sha256} broke off"))?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        drop(file);
+        let actual = Sha256Hex::from_hasher(hasher);
+        if &actual != sha256 {
+            let _ = tokio::fs::remove_file(part_path).await;
+            bail!(
+                "media {sha256} arrived with digest {actual}; discarded, it will be fetched again"
+            );
+        }
+        tokio::fs::rename(part_path, final_path).await?;
+        Ok(size)
+    }
+
+    pub async fn upload(&self, batch: &ImpressionBatch) -> anyhow::Result<ImpressionAck> {
+        let response = self
+            .http
+            .post(format!("{}/v1/impressions", self.server))
+            .header(AUTHORIZATION, &self.authorization)
+            .json(batch)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        if !response.status().is_success() {
+            bail!(
+                "the scheduler refused {} impressions ({}): {}",
+                batch.impressions.len(),
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        Ok(response.json().await?)
+    }
+}
+
+/// One round of manifest sync: fetch, download what is missing, activate when complete.
+/// Returns the ETag now active.
+pub async fn sync_once(
+    client: &SyncClient,
+    cache: &Arc<std::sync::Mutex<MediaCache>>,
+    active_etag: Option<String>,
+    sink: &SharedSink,
+) -> anyhow::Result<Option<String>> {
+    let fetched = client.fetch_manifest(active_etag.as_deref()).await?;
+    let candidate = match fetched {
+        ManifestFetch::NotModified => return Ok(active_etag),
+        ManifestFetch::NoPlaylist => {
+            tracing::warn!("the scheduler has no playlist for this screen yet; push one to it");
+            return Ok(active_etag);
+        }
+        ManifestFetch::New(candidate) => candidate,
+    };
+    let missing = {
+        let cache = cache.lock().expect("cache lock");
+        candidate
+            .manifest
+            .media
+            .iter()
+            .filter(|entry| !cache.has_verified(&entry.sha256).unwrap_or(false))
+            .map(|entry| {
+                (
+                    entry.sha256.clone(),
+                    cache.part_path_of(&entry.sha256),
+                    cache.path_of(&entry.sha256),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    tracing::info!(
+        playlist = %candidate.manifest.playlist,
+        version = candidate.manifest.playlist_version,
+        missing = missing.len(),
+        "new manifest"
+    );
+    for (sha256, part_path, final_path) in missing {
+        let size = client.download(&sha256, &part_path, &final_path).await?;
+        cache
+            .lock()
+            .expect("cache lock")
+            .record_verified(&sha256, size)?;
+        tracing::info!(%sha256, size, "media verified");
+    }
+    {
+        // Atomic switch: only now, with every file verified, does the new manifest play.
+        let cache = cache.lock().expect("cache lock");
+        let still_missing = cache.missing_media(&candidate.manifest)?;
+        if !still_missing.is_empty() {
+            bail!(
+                "{} media files vanished from the cache during sync",
+                still_missing.len()
+            );
+        }
+        cache.activate(&candidate)?;
+    }
+    tracing::info!(etag = %candidate.etag, "manifest activated");
+    sink.post(PlayerEvent::ManifestActivated(Arc::new(candidate.manifest)));
+    Ok(Some(candidate.etag))
+}

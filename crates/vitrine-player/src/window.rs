@@ -1,0 +1,258 @@
+//! Window mode: a borderless fullscreen winit window, cursor hidden, presenting with vsync.
+//!
+//! The window is sized to the monitor explicitly, because under a bare X server with no window
+//! manager a "fullscreen" request alone leaves it at 800x600. Surface loss and resizes are routine:
+//! the surface is reconfigured and the frame drawn again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use jiff::Timestamp;
+use vitrine_core::Sha256Hex;
+use winit::application::ApplicationHandler;
+use winit::event::WindowEvent;
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
+use winit::window::{Fullscreen, Window, WindowId};
+
+use crate::Startup;
+use crate::events::PlayerEvent;
+use crate::player::{Flow, Player};
+use crate::render::Gpu;
+
+/// The longest the loop sleeps even with no deadline, so a stopped clock or lost wake-up heals.
+const MAX_IDLE: Duration = Duration::from_secs(1);
+
+pub fn run(startup: Startup, event_loop: EventLoop<PlayerEvent>) -> anyhow::Result<()> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_with_display_handle_from_env(
+        Box::new(event_loop.owned_display_handle()),
+    ));
+    let mut app = App {
+        startup: Some(startup),
+        instance,
+        state: None,
+        error: None,
+    };
+    event_loop
+        .run_app(&mut app)
+        .context("the window event loop failed")?;
+    match app.error {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Creates the event loop first: its proxy is the event sink the other threads post to.
+pub fn event_loop() -> anyhow::Result<EventLoop<PlayerEvent>> {
+    EventLoop::<PlayerEvent>::with_user_event()
+        .build()
+        .context("cannot open the display; set DISPLAY or WAYLAND_DISPLAY, or run with --headless")
+}
+
+struct App {
+    startup: Option<Startup>,
+    instance: wgpu::Instance,
+    state: Option<WindowState>,
+    error: Option<anyhow::Error>,
+}
+
+struct WindowState {
+    window: Arc<Window>,
+    surface: wgpu::Surface<'static>,
+    surface_config: wgpu::SurfaceConfiguration,
+    gpu: Gpu,
+    player: Player,
+    content: Option<Sha256Hex>,
+    drawn: Option<Sha256Hex>,
+}
+
+impl App {
+    fn start(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
+        let Some(startup) = self.startup.take() else {
+            return Ok(());
+        };
+        let monitor = event_loop
+            .primary_monitor()
+            .or_else(|| event_loop.available_monitors().next());
+        let mut attributes = Window::default_attributes()
+            .with_title("Vitrine")
+            .with_decorations(false)
+            .with_fullscreen(Some(Fullscreen::Borderless(monitor.clone())));
+        if let Some(monitor) = &monitor {
+            attributes = attributes
+                .with_inner_size(monitor.size())
+                .with_position(monitor.position());
+        } else {
+            attributes = attributes.with_inner_size(winit::dpi::PhysicalSize::new(
+                startup.config.width,
+                startup.config.height,
+            ));
+        }
+        let window = Arc::new(
+            event_loop
+                .create_window(attributes)
+                .context("cannot create the player window")?,
+        );
+        window.set_cursor_visible(false);
+        let surface = self
+            .instance
+            .create_surface(window.clone())
+            .context("cannot create a drawing surface for the window")?;
+        let gpu = Gpu::new(self.instance.clone(), Some(&surface))?;
+        let size = window.inner_size();
+        let mut surface_config = surface
+            .get_default_config(&gpu.adapter, size.width.max(1), size.height.max(1))
+            .context("the GPU cannot present to this window")?;
+        // Media textures are sRGB; an sRGB surface keeps colours as they are in the files.
+        let capabilities = surface.get_capabilities(&gpu.adapter);
+        if let Some(format) = capabilities.formats.iter().find(|format| format.is_srgb()) {
+            surface_config.format = *format;
+        }
+        surface_config.present_mode = wgpu::PresentMode::AutoVsync;
+        surface.configure(&gpu.device, &surface_config);
+        let player = Player::new(
+            &gpu,
+            surface_config.format,
+            (surface_config.width, surface_config.height),
+            &startup.config.data_dir,
+            startup.sink.clone(),
+            startup.background,
+        )?;
+        println!(
+            "vitrine-player: window {}x{} on {} ({})",
+            surface_config.width,
+            surface_config.height,
+            monitor
+                .and_then(|monitor| monitor.name())
+                .unwrap_or_else(|| "an unnamed monitor".into()),
+            gpu.adapter_name()
+        );
+        self.state = Some(WindowState {
+            window,
+            surface,
+            surface_config,
+            gpu,
+            player,
+            content: None,
+            drawn: None,
+        });
+        Ok(())
+    }
+
+    fn fail(&mut self, event_loop: &ActiveEventLoop, error: anyhow::Error) {
+        self.error = Some(error);
+        event_loop.exit();
+    }
+}
+
+impl ApplicationHandler<PlayerEvent> for App {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if let Err(error) = self.start(event_loop) {
+            self.fail(event_loop, error);
+        }
+    }
+
+    fn user_event(&mut self, event_loop: &ActiveEventLoop, event: PlayerEvent) {
+        let Some(state) = &mut self.state else {
+            if matches!(event, PlayerEvent::Shutdown) {
+                event_loop.exit();
+            }
+            return;
+        };
+        if state.player.handle(&state.gpu, event) == Flow::Shutdown {
+            event_loop.exit();
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _: WindowId, event: WindowEvent) {
+        let Some(state) = &mut self.state else {
+            return;
+        };
+        match event {
+            WindowEvent::CloseRequested => event_loop.exit(),
+            WindowEvent::Resized(size) => {
+                state.surface_config.width = size.width.max(1);
+                state.surface_config.height = size.height.max(1);
+                state
+                    .surface
+                    .configure(&state.gpu.device, &state.surface_config);
+                state.drawn = None;
+                state.window.request_redraw();
+            }
+            WindowEvent::RedrawRequested => state.redraw(),
+            _ => {}
+        }
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        let Some(state) = &mut self.state else {
+            return;
+        };
+        let now = Timestamp::now();
+        let tick = state.player.prepare_frame(now);
+        if state.drawn.as_ref() != Some(&tick.content) {
+            state.window.request_redraw();
+        }
+        state.content = Some(tick.content);
+        let wait = tick
+            .next_deadline
+            .map(|deadline| deadline.duration_since(now).unsigned_abs())
+            .unwrap_or(MAX_IDLE)
+            .min(MAX_IDLE);
+        event_loop.set_control_flow(ControlFlow::WaitUntil(Instant::now() + wait));
+    }
+
+    fn exiting(&mut self, _: &ActiveEventLoop) {
+        if let Some(state) = self.state.take() {
+            state.player.shutdown(Timestamp::now());
+        } else if let Some(startup) = self.startup.take()
+            && let Some(background) = startup.background
+        {
+            background.shutdown();
+        }
+    }
+}
+
+impl WindowState {
+    fn redraw(&mut self) {
+        let Some(content) = self.content.clone() else {
+            return;
+        };
+        let frame = match self.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(frame) => frame,
+            wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
+                // Draw this one; the next frame gets a surface that matches again.
+                self.surface
+                    .configure(&self.gpu.device, &self.surface_config);
+                frame
+            }
+            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                tracing::info!("window surface lost or outdated; reconfiguring");
+                self.surface
+                    .configure(&self.gpu.device, &self.surface_config);
+                self.window.request_redraw();
+                return;
+            }
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => {
+                return;
+            }
+            other => {
+                tracing::warn!("cannot draw this frame: {other:?}");
+                self.window.request_redraw();
+                return;
+            }
+        };
+        let view = frame
+            .texture
+            .create_view(&wgpu::TextureViewDescriptor::default());
+        self.player.draw(
+            &self.gpu,
+            &view,
+            (self.surface_config.width, self.surface_config.height),
+            &content,
+        );
+        self.window.pre_present_notify();
+        self.gpu.queue.present(frame);
+        self.drawn = Some(content);
+    }
+}

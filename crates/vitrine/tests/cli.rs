@@ -1,0 +1,494 @@
+//! Runs the built `vitrine` binary on playlists written into a temporary folder, and, for `push` and
+//! `screens add`, against a small fake scheduler that records what it was sent.
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use tempfile::TempDir;
+use vitrine_core::Sha256Hex;
+
+const DEMO: &str = "\
+version: 1
+name: demo
+items:
+  - image:
+      file: red.png
+      duration: 1s
+  - image: { file: blue.png, duration: 1s }
+";
+
+const RED_PNG: &[u8] = b"pretend this is a red PNG";
+const BLUE_PNG: &[u8] = b"pretend this is a blue PNG, a little longer";
+
+/// A temporary folder holding `files`, which is where `vitrine` runs.
+fn folder_with(files: &[(&str, &[u8])]) -> TempDir {
+    let folder = TempDir::new().unwrap();
+    for (name, content) in files {
+        std::fs::write(folder.path().join(name), content).unwrap();
+    }
+    folder
+}
+
+/// Runs `vitrine` in `folder`, with no server settings inherited from whoever runs the tests.
+fn vitrine(folder: &Path, arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vitrine"))
+        .args(arguments)
+        .current_dir(folder)
+        .env_remove("VITRINE_SERVER")
+        .env_remove("VITRINE_TOKEN")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn a_valid_playlist_passes() {
+    let folder = folder_with(&[
+        ("demo.yaml", DEMO.as_bytes()),
+        ("red.png", RED_PNG),
+        ("blue.png", BLUE_PNG),
+    ]);
+    let output = vitrine(folder.path(), &["validate", "demo.yaml"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "✓ demo.yaml: playlist \"demo\", 2 items\n");
+}
+
+#[test]
+fn an_unknown_key_is_shown_at_its_location_with_a_suggestion() {
+    let bad = DEMO.replace("      duration: 1s\n", "      durration: 1s\n");
+    let folder = folder_with(&[
+        ("bad.yaml", bad.as_bytes()),
+        ("red.png", RED_PNG),
+        ("blue.png", BLUE_PNG),
+    ]);
+    let output = vitrine(folder.path(), &["validate", "bad.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(errors.contains("bad.yaml:6:7"), "{errors}");
+    assert!(errors.contains("did you mean `duration`"), "{errors}");
+    // The snippet shows the line with the mistake and underlines the key.
+    assert!(errors.contains("6 │       durration: 1s"), "{errors}");
+    assert!(errors.contains("      ─────────\n"), "{errors}");
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn missing_media_is_reported_at_the_line_naming_it() {
+    let folder = folder_with(&[("demo.yaml", DEMO.as_bytes()), ("red.png", RED_PNG)]);
+    let output = vitrine(folder.path(), &["validate", "demo.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(errors.contains("demo.yaml:7:20"), "{errors}");
+    assert!(
+        errors.contains("media file `blue.png` not found"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn media_outside_the_playlist_folder_is_refused() {
+    let playlist = DEMO
+        .replace("file: red.png", "file: ../red.png")
+        .replace("file: blue.png", "file: /etc/hostname");
+    let folder = folder_with(&[("escape.yaml", playlist.as_bytes())]);
+    let output = vitrine(folder.path(), &["validate", "escape.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(
+        errors.contains("escape.yaml:5:13") && errors.contains("leaves the playlist's folder"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("escape.yaml:7:20") && errors.contains("is an absolute path"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn json_output_carries_every_location() {
+    let folder = folder_with(&[("demo.yaml", DEMO.as_bytes()), ("red.png", RED_PNG)]);
+    let output = vitrine(folder.path(), &["validate", "--json", "demo.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let file = &report["files"][0];
+    assert_eq!(file["file"], "demo.yaml");
+    assert_eq!(file["ok"], false);
+    let diagnostic = &file["diagnostics"][0];
+    assert_eq!(diagnostic["line"], 7);
+    assert_eq!(diagnostic["column"], 20);
+    assert_eq!(diagnostic["severity"], "error");
+    assert!(diagnostic["hint"].is_string());
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+}
+
+#[test]
+fn every_file_is_checked_and_every_problem_reported() {
+    let unknown_key = DEMO.replace("      duration: 1s\n", "      durration: 1s\n");
+    let bad_values =
+        "version: 2\nname: demo\nitems:\n  - image: { file: red.png, duration: -1s }\n";
+    let folder = folder_with(&[
+        ("one.yaml", unknown_key.as_bytes()),
+        ("good.yaml", DEMO.as_bytes()),
+        ("two.yaml", bad_values.as_bytes()),
+        ("red.png", RED_PNG),
+        ("blue.png", BLUE_PNG),
+    ]);
+    let arguments = [
+        "validate",
+        "one.yaml",
+        "missing.yaml",
+        "good.yaml",
+        "two.yaml",
+    ];
+    let output = vitrine(folder.path(), &arguments);
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    for expected in [
+        "one.yaml:6:7",
+        "could not read missing.yaml: No such file or directory",
+        "two.yaml:1:10",
+        "two.yaml:4:39",
+        "3 of 4 playlist files failed validation",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "expected {expected:?} in:\n{errors}"
+        );
+    }
+    assert_eq!(stdout(&output), "✓ good.yaml: playlist \"demo\", 2 items\n");
+
+    let json_output = vitrine(
+        folder.path(),
+        &[&["validate", "--json"], &arguments[1..]].concat(),
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&json_output)).unwrap();
+    let oks: Vec<bool> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file["ok"].as_bool().unwrap())
+        .collect();
+    assert_eq!(oks, [false, false, true, false]);
+    assert_eq!(
+        report["files"][3]["diagnostics"].as_array().unwrap().len(),
+        2
+    );
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let folder = TempDir::new().unwrap();
+    assert_eq!(vitrine(folder.path(), &["validate"]).status.code(), Some(2));
+    assert_eq!(
+        vitrine(folder.path(), &["frobnicate"]).status.code(),
+        Some(2)
+    );
+    // Without --server or VITRINE_SERVER, push cannot start.
+    let output = vitrine(folder.path(), &["push", "demo.yaml", "--token", "t"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
+
+/// One request the fake scheduler received.
+#[derive(Clone, Debug)]
+struct RecordedRequest {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// A scheduler stand-in on loopback: answers each request with what `respond` returns (status and
+/// JSON body) and records it.
+struct FakeServer {
+    url: String,
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
+}
+
+impl FakeServer {
+    fn start(respond: fn(&RecordedRequest) -> (u16, String)) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&requests);
+        // The thread lives as long as the test process; each connection gets its own thread so that
+        // a kept-alive connection never blocks the next one.
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let recorded = Arc::clone(&recorded);
+                std::thread::spawn(move || serve_connection(stream.unwrap(), respond, &recorded));
+            }
+        });
+        Self { url, requests }
+    }
+
+    fn requests(&self) -> Vec<RecordedRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    respond: fn(&RecordedRequest) -> (u16, String),
+    recorded: &Mutex<Vec<RecordedRequest>>,
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap().to_owned();
+        let path = parts.next().unwrap().to_owned();
+        let mut headers = HashMap::new();
+        loop {
+            let mut header_line = String::new();
+            reader.read_line(&mut header_line).unwrap();
+            let header_line = header_line.trim_end();
+            if header_line.is_empty() {
+                break;
+            }
+            let (name, value) = header_line.split_once(':').unwrap();
+            headers.insert(name.to_ascii_lowercase(), value.trim().to_owned());
+        }
+        // The CLI promises a Content-Length on every body; a chunked body would hang here and fail.
+        let length: usize = headers
+            .get("content-length")
+            .map_or(0, |value| value.parse().unwrap());
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let request = RecordedRequest {
+            method,
+            path,
+            headers,
+            body,
+        };
+        let (status, response_body) = respond(&request);
+        recorded.lock().unwrap().push(request.clone());
+        let body_to_send = if request.method == "HEAD" {
+            ""
+        } else {
+            &response_body
+        };
+        write!(
+            writer,
+            "HTTP/1.1 {status} Whatever\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body_to_send}",
+            if request.method == "HEAD" { 0 } else { response_body.len() }
+        )
+        .unwrap();
+        writer.flush().unwrap();
+    }
+}
+
+/// The server holds red.png already, and accepts everything else.
+fn scheduler_holding_red(request: &RecordedRequest) -> (u16, String) {
+    let red = format!("/v1/media/{}", Sha256Hex::of_bytes(RED_PNG));
+    match (request.method.as_str(), request.path.as_str()) {
+        ("HEAD", path) if path == red => (200, String::new()),
+        ("HEAD", _) => (404, String::new()),
+        ("PUT", _) => (201, String::new()),
+        ("POST", "/v1/playlists") => (201, r#"{"name":"demo","version":3}"#.to_owned()),
+        ("POST", "/v1/screens") => (
+            201,
+            r#"{"screen":{"name":"entrance"},"token":"device-token-123"}"#.to_owned(),
+        ),
+        _ => (500, "unexpected request".to_owned()),
+    }
+}
+
+#[test]
+fn push_uploads_only_missing_media_then_publishes() {
+    let playlist = format!("{DEMO}  - image: {{ file: red.png, duration: 2s }}\n");
+    let folder = folder_with(&[
+        ("demo.yaml", playlist.as_bytes()),
+        ("red.png", RED_PNG),
+        ("blue.png", BLUE_PNG),
+    ]);
+    let server = FakeServer::start(scheduler_holding_red);
+    let output = vitrine(
+        folder.path(),
+        &[
+            "push",
+            "demo.yaml",
+            "--server",
+            &server.url,
+            "--token",
+            "staff-token",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "pushed playlist \"demo\" version 3 (2 media files, 1 uploaded)\n"
+    );
+
+    let requests = server.requests();
+    let summary: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|request| (request.method.as_str(), request.path.as_str()))
+        .collect();
+    let blue = format!("/v1/media/{}", Sha256Hex::of_bytes(BLUE_PNG));
+    let red = format!("/v1/media/{}", Sha256Hex::of_bytes(RED_PNG));
+    assert_eq!(
+        summary
+            .iter()
+            .filter(|(method, _)| *method == "HEAD")
+            .count(),
+        2
+    );
+    assert!(summary.contains(&("HEAD", red.as_str())));
+    assert!(summary.contains(&("PUT", blue.as_str())));
+    assert_eq!(summary.last(), Some(&("POST", "/v1/playlists")));
+    assert_eq!(summary.len(), 4, "{summary:?}");
+    for request in &requests {
+        assert_eq!(request.headers["authorization"], "Bearer staff-token");
+    }
+
+    let upload = requests
+        .iter()
+        .find(|request| request.method == "PUT")
+        .unwrap();
+    assert_eq!(upload.body, BLUE_PNG);
+    assert_eq!(upload.headers["content-length"], BLUE_PNG.len().to_string());
+
+    let publish: serde_json::Value = serde_json::from_slice(&requests[3].body).unwrap();
+    assert_eq!(publish["file_name"], "demo.yaml");
+    assert_eq!(publish["source"], playlist);
+    assert_eq!(
+        publish["media"],
+        serde_json::json!({
+            "red.png": Sha256Hex::of_bytes(RED_PNG).to_string(),
+            "blue.png": Sha256Hex::of_bytes(BLUE_PNG).to_string(),
+        })
+    );
+}
+
+#[test]
+fn push_refuses_an_invalid_playlist_without_contacting_the_server() {
+    let folder = folder_with(&[("demo.yaml", DEMO.as_bytes()), ("red.png", RED_PNG)]);
+    let server = FakeServer::start(scheduler_holding_red);
+    let output = vitrine(
+        folder.path(),
+        &["push", "demo.yaml", "--server", &server.url, "--token", "t"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(errors.contains("demo.yaml:7:20"), "{errors}");
+    assert!(
+        errors.contains("refusing to push demo.yaml: fix the 1 error above first"),
+        "{errors}"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn push_shows_what_the_server_objected_to() {
+    fn refusing_scheduler(request: &RecordedRequest) -> (u16, String) {
+        match request.method.as_str() {
+            "HEAD" => (200, String::new()),
+            _ => (
+                422,
+                r#"{"error":{"code":"invalid_playlist","message":"the playlist names a screen that does not exist",
+                    "diagnostics":[{"severity":"error","file":"demo.yaml","line":2,"column":7,
+                    "message":"no such store","hint":"check the name"}]}}"#
+                    .to_owned(),
+            ),
+        }
+    }
+    let folder = folder_with(&[
+        ("demo.yaml", DEMO.as_bytes()),
+        ("red.png", RED_PNG),
+        ("blue.png", BLUE_PNG),
+    ]);
+    let server = FakeServer::start(refusing_scheduler);
+    let output = vitrine(
+        folder.path(),
+        &["push", "demo.yaml", "--server", &server.url, "--token", "t"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(errors.contains("[demo.yaml:2:7]"), "{errors}");
+    assert!(errors.contains("2 │ name: demo"), "{errors}");
+    assert!(errors.contains("help: check the name"), "{errors}");
+    assert!(
+        errors.contains(
+            "error: the server refused demo.yaml: the playlist names a screen that does not exist \
+             (HTTP 422 Unprocessable Entity, code `invalid_playlist`)"
+        ),
+        "{errors}"
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_named() {
+    let folder = folder_with(&[
+        ("demo.yaml", DEMO.as_bytes()),
+        ("red.png", RED_PNG),
+        ("blue.png", BLUE_PNG),
+    ]);
+    // A port that was just free: nothing listens there once the listener is dropped.
+    let address = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{address}");
+    let output = Command::new(env!("CARGO_BIN_EXE_vitrine"))
+        .args(["push", "demo.yaml"])
+        .current_dir(folder.path())
+        .env("VITRINE_SERVER", &url)
+        .env("VITRINE_TOKEN", "t")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(
+        errors.contains(&format!("could not reach the Vitrine server at {url}")),
+        "{errors}"
+    );
+    assert!(errors.contains("check --server"), "{errors}");
+}
+
+#[test]
+fn screens_add_prints_the_token_alone_on_stdout() {
+    let folder = TempDir::new().unwrap();
+    let server = FakeServer::start(scheduler_holding_red);
+    let output = vitrine(
+        folder.path(),
+        &[
+            "screens",
+            "add",
+            "entrance",
+            "--playlist",
+            "demo",
+            "--server",
+            &server.url,
+            "--token",
+            "hq-token",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "device-token-123\n");
+    assert!(stderr(&output).contains("player's configuration"));
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].headers["authorization"], "Bearer hq-token");
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"name": "entrance", "playlist": "demo"})
+    );
+}
