@@ -1,0 +1,594 @@
+//! The HTTP handlers of the `/v1` API. Each one names the caller it accepts in its signature
+//! ([`Admin`], [`ScreenCaller`] or any [`Caller`]), checks its input, and answers either its JSON or
+//! an [`ApiError`]. Storage goes through [`crate::store::Store`] and [`crate::blobs::BlobStore`].
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tower_http::services::ServeFile;
+use vitrine_core::impression::MAX_IMPRESSIONS_PER_BATCH;
+use vitrine_core::{
+    Impression, ImpressionAck, ImpressionBatch, Manifest, Sha256Hex, parse_playlist,
+};
+
+use crate::AppState;
+use crate::auth::{Admin, Caller, ScreenCaller, generate_token, token_sha256};
+use crate::blobs::ReceiveError;
+use crate::error::ApiError;
+
+const MIB: usize = 1024 * 1024;
+
+/// The largest media file accepted by `PUT /v1/media/{sha256}`.
+pub const MEDIA_UPLOAD_LIMIT: u64 = 512 * MIB as u64;
+/// The largest `POST /v1/playlists` body: the playlist source (at most
+/// [`vitrine_core::playlist::MAX_PLAYLIST_BYTES`]) plus its media map and JSON escaping.
+pub const PLAYLIST_BODY_LIMIT: usize = 2 * MIB;
+/// The largest `POST /v1/impressions` body; a full batch of
+/// [`MAX_IMPRESSIONS_PER_BATCH`] impressions takes well under half of it.
+pub const IMPRESSIONS_BODY_LIMIT: usize = 4 * MIB;
+/// The largest `POST /v1/screens` body: two short names.
+pub const SCREEN_BODY_LIMIT: usize = 64 * 1024;
+
+/// The longest screen name; names appear in dashboards and log lines.
+const MAX_NAME_LENGTH: usize = 64;
+/// The longest playlist name or playlist file name accepted.
+const MAX_LABEL_LENGTH: usize = 256;
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Answers unknown paths in the API's JSON error shape.
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; the API lives under /v1",
+    )
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that HTTP method",
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateScreen {
+    pub name: String,
+    pub playlist: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScreenCreated {
+    pub screen: String,
+    /// The device token; shown this once, since only its hash is kept.
+    pub token: String,
+}
+
+/// `POST /v1/screens`: registers a screen and hands out its device token.
+pub async fn create_screen(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Result<Json<CreateScreen>, JsonRejection>,
+) -> Result<(StatusCode, Json<ScreenCreated>), ApiError> {
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, SCREEN_BODY_LIMIT))?;
+    check_screen_name(&request.name)?;
+    check_label("playlist", &request.playlist)?;
+
+    let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
+    let created = state
+        .store()
+        .create_screen(request.name.clone(), request.playlist, token_sha256(&token))
+        .await?;
+    if !created {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "screen_exists",
+            format!(
+                "a screen called `{}` is already registered; pick another name",
+                request.name
+            ),
+        ));
+    }
+    tracing::info!(screen = %request.name, "registered a screen");
+    Ok((
+        StatusCode::CREATED,
+        Json(ScreenCreated {
+            screen: request.name,
+            token,
+        }),
+    ))
+}
+
+/// Screen names: 1 to 64 of `A-Z a-z 0-9 . _ -`, so they are safe in URLs, logs and file names.
+fn check_screen_name(name: &str) -> Result<(), ApiError> {
+    let well_formed = !name.is_empty()
+        && name.len() <= MAX_NAME_LENGTH
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            format!(
+                "screen name `{}` is not 1-{MAX_NAME_LENGTH} characters of letters, digits, \
+                 `.`, `_` and `-`; e.g. `store-042.entrance`",
+                name.chars().take(80).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// Looser names (playlist names, playlist file names) only need to be non-empty, short and printable.
+fn check_label(what: &str, label: &str) -> Result<(), ApiError> {
+    let well_formed = !label.trim().is_empty()
+        && label.chars().count() <= MAX_LABEL_LENGTH
+        && !label.chars().any(char::is_control);
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            format!(
+                "{what} must be 1-{MAX_LABEL_LENGTH} printable characters, not `{}`",
+                label.chars().take(80).collect::<String>().escape_debug()
+            ),
+        ))
+    }
+}
+
+/// The digest in a media URL, refused with 400 unless it is exactly what `sha256sum` prints.
+fn media_digest(path: Result<Path<String>, PathRejection>) -> Result<Sha256Hex, ApiError> {
+    let Path(text) = path?;
+    text.parse()
+        .map_err(|error: vitrine_core::media::InvalidSha256| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_sha256",
+                format!("{error}; name media by what `sha256sum FILE` prints"),
+            )
+        })
+}
+
+fn media_not_found(sha256: &Sha256Hex) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "media_not_found",
+        format!("no media with sha256 {sha256}; upload it with `PUT /v1/media/{sha256}`"),
+    )
+}
+
+/// `HEAD /v1/media/{sha256}`: whether the blob is stored, so a client uploads only what is missing.
+pub async fn head_media(
+    State(state): State<AppState>,
+    _caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let sha256 = media_digest(path)?;
+    if state.store().media_exists(sha256.clone()).await? {
+        Ok(StatusCode::OK)
+    } else {
+        Err(media_not_found(&sha256))
+    }
+}
+
+/// `GET /v1/media/{sha256}`: the blob's bytes, with `Range` support so players resume downloads.
+pub async fn get_media(
+    State(state): State<AppState>,
+    _caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let sha256 = media_digest(path)?;
+    if !state.store().media_exists(sha256.clone()).await? {
+        return Err(media_not_found(&sha256));
+    }
+    let blob_path = state.blobs().path_of(&sha256);
+    let response = ServeFile::new_with_mime(&blob_path, &mime::APPLICATION_OCTET_STREAM)
+        .try_call(request)
+        .await
+        .map_err(|error| ApiError::internal("reading a media blob", error))?;
+    if response.status() == StatusCode::NOT_FOUND {
+        // Indexed but gone from disk: someone removed the file by hand. Re-uploading restores it.
+        tracing::warn!(%sha256, path = %blob_path.display(), "indexed media blob is missing on disk");
+        return Err(media_not_found(&sha256));
+    }
+    let mut response = response.map(Body::new);
+    // The bytes behind a digest never change, so caches may keep them for good; `private` because
+    // the request carried a token.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    Ok(response)
+}
+
+#[derive(Debug, Serialize)]
+pub struct MediaStored {
+    pub sha256: Sha256Hex,
+    pub size: u64,
+}
+
+/// `PUT /v1/media/{sha256}`: stores a blob under its digest, refusing bytes that do not hash to it.
+pub async fn put_media(
+    State(state): State<AppState>,
+    _admin: Admin,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<MediaStored>), ApiError> {
+    let sha256 = media_digest(path)?;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("media files are limited to {MEDIA_UPLOAD_LIMIT} bytes (512 MiB)"),
+        )
+    };
+    let declared_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > MEDIA_UPLOAD_LIMIT) {
+        return Err(too_large());
+    }
+
+    let upload = match state
+        .blobs()
+        .receive(body, &sha256, MEDIA_UPLOAD_LIMIT)
+        .await
+    {
+        Ok(upload) => upload,
+        Err(ReceiveError::TooLarge { .. }) => return Err(too_large()),
+        Err(ReceiveError::HashMismatch { expected, actual }) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "hash_mismatch",
+                format!(
+                    "the uploaded bytes have sha256 {actual} but the URL names {expected}; \
+                     nothing was stored. Upload to `/v1/media/{actual}` or send the file whose \
+                     `sha256sum` is {expected}"
+                ),
+            ));
+        }
+        Err(ReceiveError::Body(error)) => {
+            return Err(ApiError::bad_request(format!(
+                "the upload was cut off or malformed ({error}); nothing was stored, send it again"
+            )));
+        }
+        Err(error @ ReceiveError::Io(_)) => {
+            return Err(ApiError::internal("receiving an upload", error));
+        }
+    };
+    let size = upload.size;
+    let blob_path = state.blobs().path_of(&sha256);
+    let on_disk = tokio::fs::try_exists(&blob_path)
+        .await
+        .map_err(|error| ApiError::internal("checking a media blob", error))?;
+    if on_disk && state.store().media_exists(sha256.clone()).await? {
+        // Already stored; the verified duplicate is dropped, which deletes it.
+        return Ok((StatusCode::OK, Json(MediaStored { sha256, size })));
+    }
+    state
+        .blobs()
+        .keep(upload, &sha256)
+        .await
+        .map_err(|error| ApiError::internal("storing an upload", error))?;
+    let new = state.store().record_media(sha256.clone(), size).await?;
+    if new {
+        tracing::info!(%sha256, size, "stored media");
+    }
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(MediaStored { sha256, size })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushPlaylist {
+    /// The playlist's file name, used only to label diagnostics.
+    pub file_name: String,
+    /// The YAML text.
+    pub source: String,
+    /// Each media file the playlist names -> the sha256 of its uploaded bytes.
+    #[serde(default)]
+    pub media: BTreeMap<String, Sha256Hex>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlaylistStored {
+    pub name: String,
+    pub version: u64,
+}
+
+/// `POST /v1/playlists`: validates a playlist and stores it as the next version of its name. A
+/// refused playlist changes nothing.
+pub async fn push_playlist(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Result<Json<PushPlaylist>, JsonRejection>,
+) -> Result<(StatusCode, Json<PlaylistStored>), ApiError> {
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, PLAYLIST_BODY_LIMIT))?;
+    check_label("file_name", &request.file_name)?;
+    let playlist =
+        parse_playlist(&request.file_name, &request.source).map_err(ApiError::invalid_playlist)?;
+
+    // Media rows are never deleted, so a blob found here is still there when the playlist is
+    // inserted below; the check and the insert need not share a transaction.
+    let stored = state
+        .store()
+        .stored_media(request.media.values().cloned().collect())
+        .await?;
+    let is_available = |file: &str| {
+        request
+            .media
+            .get(file)
+            .is_some_and(|sha256| stored.contains(sha256))
+    };
+    let mut diagnostics = playlist.check_media(&request.file_name, is_available);
+    if diagnostics.has_errors() {
+        // check_media yields one diagnostic per unavailable item, in item order. Its hint is written
+        // for files on a local disk; over the API the fix is in the media map or an upload.
+        let missing = playlist
+            .items
+            .iter()
+            .filter(|item| !is_available(&item.file));
+        for (diagnostic, item) in diagnostics.0.iter_mut().zip(missing) {
+            diagnostic.hint = Some(match request.media.get(&item.file) {
+                Some(sha256) => format!(
+                    "the media map gives sha256 {sha256} for `{}`, but no such blob is stored; \
+                     upload it first with `PUT /v1/media/{sha256}`",
+                    item.file
+                ),
+                None => format!(
+                    "add `{}` to the request's media map with the sha256 of its bytes",
+                    item.file
+                ),
+            });
+        }
+        return Err(ApiError::invalid_playlist(diagnostics));
+    }
+
+    let version = state
+        .store()
+        .insert_playlist(
+            playlist.name.clone(),
+            request.file_name,
+            request.source,
+            request.media,
+        )
+        .await?;
+    tracing::info!(playlist = %playlist.name, version, "stored a playlist");
+    Ok((
+        StatusCode::CREATED,
+        Json(PlaylistStored {
+            name: playlist.name,
+            version,
+        }),
+    ))
+}
+
+/// `GET /v1/manifest`: the calling screen's manifest, built from the newest version of its playlist.
+/// The ETag is the sha256 of the body, so a player polls cheaply with `If-None-Match`.
+pub async fn manifest(
+    State(state): State<AppState>,
+    ScreenCaller(screen): ScreenCaller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(stored) = state
+        .store()
+        .latest_playlist(screen.playlist.clone())
+        .await?
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_playlist",
+            format!(
+                "screen `{}` plays playlist `{}`, which has not been pushed yet; push it with \
+                 `vitrine push` or `POST /v1/playlists`",
+                screen.name, screen.playlist
+            ),
+        ));
+    };
+    // The stored source passed validation when it was pushed, so failing now means this build
+    // reads playlists differently from the one that stored it; that is ours to fix, not the screen's.
+    let playlist = parse_playlist(&stored.file_name, &stored.source)
+        .map_err(|diagnostics| ApiError::internal("re-reading a stored playlist", diagnostics))?;
+    let manifest = Manifest::build(&screen.name, &playlist, stored.version, |file| {
+        stored.media.get(file).cloned()
+    })
+    .ok_or_else(|| {
+        ApiError::internal(
+            "building a manifest",
+            format!(
+                "playlist `{}` version {} names media that is not stored",
+                screen.playlist, stored.version
+            ),
+        )
+    })?;
+    let body = serde_json::to_vec(&manifest)
+        .map_err(|error| ApiError::internal("serialising a manifest", error))?;
+    let etag = format!("\"{}\"", Sha256Hex::of_bytes(&body));
+    let etag_header = HeaderValue::from_str(&etag)
+        .map_err(|error| ApiError::internal("making an ETag", error))?;
+
+    if if_none_match_matches(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response());
+    }
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag_header),
+            // Caches must ask again every time: a push changes the manifest at once.
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Whether an `If-None-Match` header names `etag` (or `*`). Weak validators compare equal to strong
+/// ones here, as RFC 9110 asks for `If-None-Match`.
+fn if_none_match_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
+}
+
+/// `POST /v1/impressions`: stores a screen's batch of proof of play, once per impression id.
+pub async fn post_impressions(
+    State(state): State<AppState>,
+    ScreenCaller(screen): ScreenCaller,
+    body: Result<Json<ImpressionBatch>, JsonRejection>,
+) -> Result<Json<ImpressionAck>, ApiError> {
+    let Json(batch) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, IMPRESSIONS_BODY_LIMIT))?;
+    let count = batch.impressions.len();
+    if count > MAX_IMPRESSIONS_PER_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "the batch holds {count} impressions, over the limit of \
+                 {MAX_IMPRESSIONS_PER_BATCH}; send them in several batches"
+            ),
+        ));
+    }
+    // Checked for the whole batch before anything is stored, so a refused batch stores nothing.
+    for impression in &batch.impressions {
+        check_impression(impression, &screen.name)?;
+    }
+
+    let acknowledged = batch
+        .impressions
+        .iter()
+        .map(|impression| impression.id)
+        .collect();
+    let inserted = state.store().insert_impressions(batch.impressions).await?;
+    tracing::debug!(screen = %screen.name, count, inserted, "stored impressions");
+    Ok(Json(ImpressionAck {
+        acknowledged,
+        inserted,
+    }))
+}
+
+fn check_impression(impression: &Impression, screen: &str) -> Result<(), ApiError> {
+    if impression.screen != screen {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_screen",
+            format!(
+                "impression {} names screen `{}`, but this token belongs to `{screen}`; a screen \
+                 reports only its own impressions, and nothing in this batch was stored",
+                impression.id,
+                impression.screen.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    // SQLite integers are signed 64-bit; larger values can only come from a broken client.
+    for (field, value) in [
+        ("playlist_version", impression.playlist_version),
+        ("duration_ms", impression.duration_ms),
+    ] {
+        if i64::try_from(value).is_err() {
+            return Err(ApiError::bad_request(format!(
+                "impression {}: {field} {value} is out of range (at most {})",
+                impression.id,
+                i64::MAX
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ImpressionQuery {
+    pub screen: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImpressionList {
+    pub impressions: Vec<Impression>,
+}
+
+/// `GET /v1/impressions?screen=NAME`: a screen's impressions, oldest first.
+pub async fn list_impressions(
+    State(state): State<AppState>,
+    _admin: Admin,
+    query: Result<Query<ImpressionQuery>, QueryRejection>,
+) -> Result<Json<ImpressionList>, ApiError> {
+    let Query(query) = query?;
+    let screen = query.screen.ok_or_else(|| {
+        ApiError::bad_request("name the screen: `GET /v1/impressions?screen=NAME`")
+    })?;
+    if !state.store().screen_exists(screen.clone()).await? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "screen_not_found",
+            format!(
+                "no screen called `{}` is registered; check the name",
+                screen.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    let impressions = state.store().impressions_of(screen).await?;
+    Ok(Json(ImpressionList { impressions }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn screen_names() {
+        for good in ["lobby", "store-042.entrance", "A_1", &"x".repeat(64)] {
+            assert!(check_screen_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "lob by", "../etc", "écran", &"x".repeat(65)] {
+            let error = check_screen_name(bad).expect_err(bad);
+            assert_eq!(error.code(), "invalid_name");
+        }
+    }
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags() {
+        let etag = "\"abc\"";
+        let matches = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static(value));
+            if_none_match_matches(&headers, etag)
+        };
+        assert!(matches("\"abc\""));
+        assert!(matches("\"x\", W/\"abc\""));
+        assert!(matches("*"));
+        assert!(!matches("\"abcd\""));
+        assert!(!if_none_match_matches(&HeaderMap::new(), etag));
+    }
+}

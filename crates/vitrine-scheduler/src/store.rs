@@ -1,0 +1,484 @@
+//! The scheduler's SQLite database: screens, pushed playlist versions, the media index and
+//! impressions, behind async methods that run their SQL on a blocking thread.
+//!
+//! Connections come from a deadpool-sqlite pool and every query runs inside the pool's `interact`,
+//! which moves the closure to tokio's blocking thread pool. That keeps SQLite's blocking calls off the
+//! async workers, and, unlike one `Mutex<Connection>`, lets WAL readers (token lookups, manifests) run
+//! while a writer holds the write lock. Writers open their transactions with `BEGIN IMMEDIATE`, so
+//! concurrent writers queue on `busy_timeout` instead of failing with `SQLITE_BUSY` on upgrade.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use deadpool_sqlite::{Hook, HookError, Runtime};
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+use uuid::Uuid;
+use vitrine_core::{Impression, MediaEntry, Sha256Hex};
+
+/// How long a connection waits for another writer before giving up with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most connections the pool opens. Readers beyond this wait for a free connection; SQLite
+/// serialises writers anyway, so more would only add file handles.
+const MAX_CONNECTIONS: usize = 8;
+
+/// The schema, one entry per migration; rusqlite_migration records how far a database has come in
+/// `user_version`. Never edit a released entry: append a new one.
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
+    CREATE TABLE screens (
+        name TEXT NOT NULL PRIMARY KEY,
+        -- Device tokens are stored only as the hex sha256 of the token, so a leaked database does
+        -- not leak credentials.
+        token_sha256 TEXT NOT NULL UNIQUE,
+        playlist TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    ) STRICT;
+
+    CREATE TABLE playlists (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0),
+        file_name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        -- The push's media map, file name as written in the playlist -> sha256, as a JSON object.
+        media TEXT NOT NULL CHECK (json_valid(media)),
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (name, version)
+    ) STRICT;
+
+    CREATE TABLE media (
+        sha256 TEXT NOT NULL PRIMARY KEY,
+        size INTEGER NOT NULL CHECK (size >= 0),
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    ) STRICT;
+
+    CREATE TABLE impressions (
+        id TEXT NOT NULL PRIMARY KEY,
+        screen TEXT NOT NULL REFERENCES screens (name),
+        playlist TEXT NOT NULL,
+        playlist_version INTEGER NOT NULL,
+        item_id TEXT NOT NULL,
+        media_sha256 TEXT NOT NULL,
+        -- RFC 3339 in UTC with exactly nine fractional digits, so text order is time order.
+        started_at TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    ) STRICT;
+
+    CREATE INDEX impressions_by_screen_and_start ON impressions (screen, started_at);
+    "#,
+)];
+
+/// Why a storage call failed. These are never the client's fault; the API answers 500 and logs them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("migrating the database: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("getting a database connection: {0}")]
+    Pool(#[from] deadpool_sqlite::PoolError),
+    #[error("creating the connection pool: {0}")]
+    CreatePool(#[from] deadpool_sqlite::CreatePoolError),
+    #[error("database call did not finish: {0}")]
+    Interact(String),
+    #[error("a stored row is malformed: {0}")]
+    CorruptRow(String),
+    #[error("value out of SQLite's integer range: {0}")]
+    OutOfRange(String),
+}
+
+/// A registered screen, as a device token resolves to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Screen {
+    pub name: String,
+    pub playlist: String,
+}
+
+/// The newest pushed version of a playlist, with the size of every media file its map names.
+#[derive(Clone, Debug)]
+pub struct StoredPlaylist {
+    pub version: u64,
+    pub file_name: String,
+    pub source: String,
+    /// File name as written in the playlist -> its blob. Files whose blob is missing are left out.
+    pub media: BTreeMap<String, MediaEntry>,
+}
+
+/// The database, shared by all handlers; cloning shares the pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: deadpool_sqlite::Pool,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`. Migration runs here, once, on
+    /// a connection of its own, so that no request ever sees a half-migrated schema.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut connection = Connection::open(path)?;
+        configure_connection(&mut connection)?;
+        Migrations::from_slice(MIGRATIONS).to_latest(&mut connection)?;
+        drop(connection);
+
+        // Building a pool's configuration cannot fail (its error type is `Infallible`).
+        let Ok(builder) = deadpool_sqlite::Config::new(path).builder(Runtime::Tokio1);
+        let pool = builder
+            .max_size(MAX_CONNECTIONS)
+            .post_create(Hook::async_fn(|connection, _metrics| {
+                Box::pin(async move {
+                    connection
+                        .interact(configure_connection)
+                        .await
+                        .map_err(|error| HookError::message(error.to_string()))?
+                        .map_err(HookError::Backend)
+                })
+            }))
+            .build()
+            .map_err(|error| {
+                StoreError::CreatePool(deadpool_sqlite::CreatePoolError::Build(error))
+            })?;
+        Ok(Self { pool })
+    }
+
+    /// Runs `work` with a pooled connection on a blocking thread.
+    async fn interact<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let connection = self.pool.get().await?;
+        connection
+            .interact(work)
+            .await
+            .map_err(|error| StoreError::Interact(error.to_string()))?
+    }
+
+    /// Registers a screen. Returns false, changing nothing, if the name is taken.
+    pub async fn create_screen(
+        &self,
+        name: String,
+        playlist: String,
+        token_sha256: String,
+    ) -> Result<bool, StoreError> {
+        self.interact(move |connection| {
+            let inserted = connection.execute(
+                "INSERT INTO screens (name, token_sha256, playlist) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, token_sha256, playlist],
+            )?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    /// The screen whose device token hashes to `token_sha256`, if any.
+    pub async fn screen_by_token_sha256(
+        &self,
+        token_sha256: String,
+    ) -> Result<Option<Screen>, StoreError> {
+        self.interact(move |connection| {
+            Ok(connection
+                .query_row(
+                    "SELECT name, playlist FROM screens WHERE token_sha256 = ?1",
+                    [token_sha256],
+                    |row| {
+                        Ok(Screen {
+                            name: row.get(0)?,
+                            playlist: row.get(1)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    pub async fn screen_exists(&self, name: String) -> Result<bool, StoreError> {
+        self.interact(move |connection| {
+            Ok(connection
+                .query_row("SELECT 1 FROM screens WHERE name = ?1", [name], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+
+    /// Whether the media index holds this blob.
+    pub async fn media_exists(&self, sha256: Sha256Hex) -> Result<bool, StoreError> {
+        self.interact(move |connection| {
+            Ok(connection
+                .query_row(
+                    "SELECT 1 FROM media WHERE sha256 = ?1",
+                    [sha256.as_str()],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+
+    /// Records a blob that is already on disk. Returns whether it was new to the index.
+    pub async fn record_media(&self, sha256: Sha256Hex, size: u64) -> Result<bool, StoreError> {
+        let size = to_sql_integer(size, "media size")?;
+        self.interact(move |connection| {
+            let inserted = connection.execute(
+                "INSERT INTO media (sha256, size) VALUES (?1, ?2) ON CONFLICT (sha256) DO NOTHING",
+                params![sha256.as_str(), size],
+            )?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    /// Which of `digests` the media index holds.
+    pub async fn stored_media(
+        &self,
+        digests: Vec<Sha256Hex>,
+    ) -> Result<HashSet<Sha256Hex>, StoreError> {
+        self.interact(move |connection| {
+            let mut statement = connection.prepare("SELECT 1 FROM media WHERE sha256 = ?1")?;
+            let mut stored = HashSet::new();
+            for digest in digests {
+                if statement.exists([digest.as_str()])? {
+                    stored.insert(digest);
+                }
+            }
+            Ok(stored)
+        })
+        .await
+    }
+
+    /// Stores a validated playlist as the next version of its name and returns that version.
+    pub async fn insert_playlist(
+        &self,
+        name: String,
+        file_name: String,
+        source: String,
+        media: BTreeMap<String, Sha256Hex>,
+    ) -> Result<u64, StoreError> {
+        let media_json = serde_json::to_string(&media)
+            .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
+        self.interact(move |connection| {
+            // Immediate, so that two pushes of one name cannot both read the same max version.
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: i64 = transaction.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM playlists WHERE name = ?1",
+                [&name],
+                |row| row.get(0),
+            )?;
+            transaction.execute(
+                "INSERT INTO playlists (name, version, file_name, source, media)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version, file_name, source, media_json],
+            )?;
+            transaction.commit()?;
+            from_sql_integer(version, "playlist version")
+        })
+        .await
+    }
+
+    /// The newest version of the playlist called `name`, or None if it was never pushed.
+    pub async fn latest_playlist(
+        &self,
+        name: String,
+    ) -> Result<Option<StoredPlaylist>, StoreError> {
+        self.interact(move |connection| {
+            let row = connection
+                .query_row(
+                    "SELECT version, file_name, source, media FROM playlists
+                     WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+                    [&name],
+                    |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((version, file_name, source, media_json)) = row else {
+                return Ok(None);
+            };
+            let digests: BTreeMap<String, Sha256Hex> =
+                serde_json::from_str(&media_json).map_err(|error| {
+                    StoreError::CorruptRow(format!("media map of playlist `{name}`: {error}"))
+                })?;
+            let mut size_of = connection.prepare("SELECT size FROM media WHERE sha256 = ?1")?;
+            let mut media = BTreeMap::new();
+            for (file, sha256) in digests {
+                let size: Option<i64> = size_of
+                    .query_row([sha256.as_str()], |row| row.get(0))
+                    .optional()?;
+                if let Some(size) = size {
+                    let size = from_sql_integer(size, "media size")?;
+                    media.insert(file, MediaEntry { sha256, size });
+                }
+            }
+            Ok(Some(StoredPlaylist {
+                version: from_sql_integer(version, "playlist version")?,
+                file_name,
+                source,
+                media,
+            }))
+        })
+        .await
+    }
+
+    /// Stores a batch of impressions in one transaction, skipping ids already held, and returns how
+    /// many were new. Either the whole batch is stored or none of it.
+    pub async fn insert_impressions(
+        &self,
+        impressions: Vec<Impression>,
+    ) -> Result<u64, StoreError> {
+        let rows = impressions
+            .into_iter()
+            .map(|impression| {
+                Ok((
+                    impression.id.hyphenated().to_string(),
+                    impression.screen,
+                    impression.playlist,
+                    to_sql_integer(impression.playlist_version, "playlist_version")?,
+                    impression.item_id,
+                    String::from(impression.media_sha256),
+                    sortable_timestamp(impression.started_at),
+                    to_sql_integer(impression.duration_ms, "duration_ms")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.interact(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut inserted = 0;
+            {
+                let mut insert = transaction.prepare(
+                    "INSERT INTO impressions
+                        (id, screen, playlist, playlist_version, item_id, media_sha256,
+                         started_at, duration_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (id) DO NOTHING",
+                )?;
+                for row in rows {
+                    inserted += insert.execute(params![
+                        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7
+                    ])? as u64;
+                }
+            }
+            transaction.commit()?;
+            Ok(inserted)
+        })
+        .await
+    }
+
+    /// Every impression of one screen, oldest first.
+    pub async fn impressions_of(&self, screen: String) -> Result<Vec<Impression>, StoreError> {
+        self.interact(move |connection| {
+            let mut statement = connection.prepare(
+                "SELECT id, screen, playlist, playlist_version, item_id, media_sha256, started_at,
+                        duration_ms
+                 FROM impressions WHERE screen = ?1 ORDER BY started_at, id",
+            )?;
+            let rows = statement.query_map([screen], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, i64>(7)?,
+                ))
+            })?;
+            let mut impressions = Vec::new();
+            for row in rows {
+                let (id, screen, playlist, version, item_id, sha256, started_at, duration_ms) =
+                    row?;
+                let corrupt = |what: &str, error: &dyn std::fmt::Display| {
+                    StoreError::CorruptRow(format!("impression {id}: {what}: {error}"))
+                };
+                impressions.push(Impression {
+                    id: Uuid::parse_str(&id).map_err(|error| corrupt("id", &error))?,
+                    screen,
+                    playlist,
+                    playlist_version: from_sql_integer(version, "playlist_version")?,
+                    item_id,
+                    media_sha256: sha256
+                        .parse()
+                        .map_err(|error| corrupt("media_sha256", &error))?,
+                    started_at: started_at
+                        .parse()
+                        .map_err(|error| corrupt("started_at", &error))?,
+                    duration_ms: from_sql_integer(duration_ms, "duration_ms")?,
+                });
+            }
+            Ok(impressions)
+        })
+        .await
+    }
+}
+
+/// The settings every connection needs; SQLite keeps them per connection, not per file.
+fn configure_connection(connection: &mut Connection) -> rusqlite::Result<()> {
+    // Set first, so that the journal-mode switch below also waits for a busy database.
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL lets readers run beside the one writer; NORMAL is durable across process crashes and
+    // loses at most the last commits on power loss, which a re-push or re-sent batch recovers.
+    let journal_mode: String =
+        connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !journal_mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(
+            journal_mode,
+            "SQLite refused WAL mode; readers will block on writers"
+        );
+    }
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// A UTC timestamp as RFC 3339 with exactly nine fractional digits: fixed width, so that ordering the
+/// text orders the instants (jiff's default drops trailing zeros, and `…:05Z` sorts after `…:05.1Z`).
+pub fn sortable_timestamp(timestamp: Timestamp) -> String {
+    format!("{timestamp:.9}")
+}
+
+fn to_sql_integer(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange(format!("{what} = {value}")))
+}
+
+fn from_sql_integer(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::CorruptRow(format!("{what} = {value}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        Migrations::from_slice(MIGRATIONS)
+            .validate()
+            .expect("migrations apply to an empty database");
+    }
+
+    #[test]
+    fn sortable_timestamps_sort_like_instants() {
+        let whole: Timestamp = "2026-03-01T10:00:05Z".parse().expect("valid timestamp");
+        let later: Timestamp = "2026-03-01T10:00:05.1Z".parse().expect("valid timestamp");
+        assert_eq!(sortable_timestamp(whole), "2026-03-01T10:00:05.000000000Z");
+        assert!(sortable_timestamp(whole) < sortable_timestamp(later));
+        assert_eq!(
+            sortable_timestamp(later)
+                .parse::<Timestamp>()
+                .expect("round trip"),
+            later
+        );
+    }
+}

@@ -1,0 +1,699 @@
+//! The HTTP API driven through `app()` with `oneshot`, on a real SQLite database and media folder in
+//! a temporary directory, plus one test of `run()` on a real loopback socket.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+use vitrine_core::impression::MAX_IMPRESSIONS_PER_BATCH;
+use vitrine_core::{Manifest, Sha256Hex};
+use vitrine_scheduler::{AppState, Config};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+const DEMO: &str = "version: 1\nname: demo\nitems:\n  - image:\n      file: red.png\n      duration: 1s\n  - image: { file: blue.png, duration: 1m30s, id: promo }\n";
+
+struct Harness {
+    data_dir: TempDir,
+    state: AppState,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "body is not JSON ({error}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The stable code of an API error body.
+    fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.json()))
+            .to_owned()
+    }
+
+    fn error_message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .expect("error message")
+            .to_owned()
+    }
+}
+
+impl Harness {
+    fn new() -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let state = vitrine_scheduler::open(Config {
+            data_dir: data_dir.path().to_path_buf(),
+            admin_token: ADMIN.to_owned(),
+        })
+        .expect("scheduler opens");
+        Self { data_dir, state }
+    }
+
+    fn router(&self) -> Router {
+        vitrine_scheduler::app(self.state.clone())
+    }
+
+    fn database(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.data_dir.path().join(vitrine_scheduler::DATABASE_FILE))
+            .expect("database opens")
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        self.database()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .expect("count")
+    }
+
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(value) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(value.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).expect("request")).await
+    }
+
+    async fn register(&self, name: &str, playlist: &str) -> String {
+        let reply = self
+            .call(
+                Method::POST,
+                "/v1/screens",
+                Some(ADMIN),
+                Some(json!({"name": name, "playlist": playlist})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+        reply.json()["token"].as_str().expect("token").to_owned()
+    }
+
+    async fn put_media(&self, path_digest: &str, bytes: &[u8], token: &str) -> Reply {
+        let request = Request::put(format!("/v1/media/{path_digest}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(bytes.to_vec()))
+            .expect("request");
+        self.send(request).await
+    }
+
+    async fn upload(&self, bytes: &[u8]) -> Sha256Hex {
+        let digest = Sha256Hex::of_bytes(bytes);
+        let reply = self.put_media(digest.as_str(), bytes, ADMIN).await;
+        assert!(reply.status.is_success(), "{}", reply.json());
+        digest
+    }
+
+    async fn push(&self, source: &str, media: Value) -> Reply {
+        self.call(
+            Method::POST,
+            "/v1/playlists",
+            Some(ADMIN),
+            Some(json!({"file_name": "demo.yaml", "source": source, "media": media})),
+        )
+        .await
+    }
+
+    /// Uploads the demo's two images and pushes `source` with both in its media map.
+    async fn push_demo(&self, source: &str) -> Reply {
+        let red = self.upload(b"red pixels").await;
+        let blue = self.upload(b"blue pixels").await;
+        self.push(source, json!({"red.png": red, "blue.png": blue}))
+            .await
+    }
+
+    async fn head(&self, digest: &str, token: &str) -> StatusCode {
+        let request = Request::head(format!("/v1/media/{digest}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("request");
+        self.send(request).await.status
+    }
+}
+
+fn impression(screen: &str, started_at: &str) -> Value {
+    json!({
+        "id": uuid::Uuid::now_v7(),
+        "screen": screen,
+        "playlist": "demo",
+        "playlist_version": 1,
+        "item_id": "item-1",
+        "media_sha256": Sha256Hex::of_bytes(b"red pixels"),
+        "started_at": started_at,
+        "duration_ms": 1000,
+    })
+}
+
+#[tokio::test]
+async fn screens_are_registered_once_with_a_token_stored_only_as_a_hash() {
+    let harness = Harness::new();
+    let token = harness.register("lobby", "demo").await;
+    assert_eq!(token.len(), 64);
+    assert!(token.bytes().all(|byte| byte.is_ascii_hexdigit()));
+    let stored: String = harness
+        .database()
+        .query_row(
+            "SELECT token_sha256 FROM screens WHERE name = 'lobby'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("screen row");
+    assert_ne!(stored, token);
+    assert_eq!(stored, Sha256Hex::of_bytes(token.as_bytes()).as_str());
+
+    let duplicate = harness
+        .call(
+            Method::POST,
+            "/v1/screens",
+            Some(ADMIN),
+            Some(json!({"name": "lobby", "playlist": "other"})),
+        )
+        .await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert_eq!(duplicate.error_code(), "screen_exists");
+
+    let bad_name = harness
+        .call(
+            Method::POST,
+            "/v1/screens",
+            Some(ADMIN),
+            Some(json!({"name": "lob by/../x", "playlist": "demo"})),
+        )
+        .await;
+    assert_eq!(bad_name.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_name.error_code(), "invalid_name");
+
+    // A screen's token cannot register screens.
+    let by_screen = harness
+        .call(
+            Method::POST,
+            "/v1/screens",
+            Some(&token),
+            Some(json!({"name": "sneaky", "playlist": "demo"})),
+        )
+        .await;
+    assert_eq!(by_screen.status, StatusCode::FORBIDDEN);
+    assert_eq!(by_screen.error_code(), "forbidden");
+    assert_eq!(harness.count("screens"), 1);
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_refused() {
+    let harness = Harness::new();
+    for (method, uri) in [
+        (Method::POST, "/v1/screens"),
+        (Method::GET, "/v1/manifest"),
+        (Method::POST, "/v1/impressions"),
+        (Method::GET, "/v1/impressions?screen=lobby"),
+        (Method::POST, "/v1/playlists"),
+    ] {
+        for token in [None, Some("not-a-real-token")] {
+            let reply = harness.call(method.clone(), uri, token, None).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+            assert_eq!(reply.error_code(), "unauthorized");
+            assert_eq!(reply.headers[header::WWW_AUTHENTICATE], "Bearer");
+        }
+    }
+    let digest = Sha256Hex::of_bytes(b"x");
+    assert_eq!(
+        harness
+            .call(Method::GET, &format!("/v1/media/{digest}"), None, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_bad_request_in_the_error_shape() {
+    let harness = Harness::new();
+    let request = Request::post("/v1/screens")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{\"name\": \"lobby\""))
+        .expect("request");
+    let reply = harness.send(request).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error_code(), "bad_request");
+
+    let missing_field = harness
+        .call(
+            Method::POST,
+            "/v1/screens",
+            Some(ADMIN),
+            Some(json!({"name": "lobby"})),
+        )
+        .await;
+    assert_eq!(missing_field.status, StatusCode::BAD_REQUEST);
+    assert!(
+        missing_field.error_message().contains("playlist"),
+        "{}",
+        missing_field.json()
+    );
+
+    let unknown_path = harness.call(Method::GET, "/v2/nothing", None, None).await;
+    assert_eq!(unknown_path.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown_path.error_code(), "not_found");
+}
+
+#[tokio::test]
+async fn media_is_stored_only_when_its_bytes_match_the_digest() {
+    let harness = Harness::new();
+    let screen = harness.register("lobby", "demo").await;
+    let bytes: &[u8] = b"a tiny image";
+    let digest = Sha256Hex::of_bytes(bytes);
+    assert_eq!(
+        harness.head(digest.as_str(), ADMIN).await,
+        StatusCode::NOT_FOUND
+    );
+
+    // Other bytes under this digest: refused, naming both digests, and nothing left on disk.
+    let wrong = harness
+        .put_media(digest.as_str(), b"other bytes", ADMIN)
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong.error_code(), "hash_mismatch");
+    let message = wrong.error_message();
+    assert!(message.contains(digest.as_str()), "{message}");
+    assert!(
+        message.contains(Sha256Hex::of_bytes(b"other bytes").as_str()),
+        "{message}"
+    );
+    assert_eq!(
+        harness.head(digest.as_str(), ADMIN).await,
+        StatusCode::NOT_FOUND
+    );
+    assert!(!harness.state.blobs().path_of(&digest).exists());
+    let leftovers = std::fs::read_dir(harness.data_dir.path().join("tmp"))
+        .expect("tmp folder")
+        .count();
+    assert_eq!(leftovers, 0, "a refused upload left a temporary file");
+    assert_eq!(harness.count("media"), 0);
+
+    let created = harness.put_media(digest.as_str(), bytes, ADMIN).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.json()["size"], bytes.len());
+    let blob_path = harness.state.blobs().path_of(&digest);
+    assert_eq!(std::fs::read(&blob_path).expect("blob on disk"), bytes);
+    assert!(
+        blob_path.starts_with(
+            harness
+                .data_dir
+                .path()
+                .join("media")
+                .join(&digest.as_str()[..2])
+        )
+    );
+
+    let again = harness.put_media(digest.as_str(), bytes, ADMIN).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(harness.count("media"), 1);
+
+    assert_eq!(harness.head(digest.as_str(), ADMIN).await, StatusCode::OK);
+    assert_eq!(harness.head(digest.as_str(), &screen).await, StatusCode::OK);
+
+    // Only the admin uploads, and only well-formed digests name media.
+    let by_screen = harness.put_media(digest.as_str(), bytes, &screen).await;
+    assert_eq!(by_screen.status, StatusCode::FORBIDDEN);
+    for bad in ["..%2F..%2Fetc%2Fpasswd", "ABCDEF", "abc"] {
+        let reply = harness.put_media(bad, bytes, ADMIN).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(reply.error_code(), "invalid_sha256", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn media_downloads_honour_range_requests() {
+    let harness = Harness::new();
+    let screen = harness.register("lobby", "demo").await;
+    // 3 MiB: over axum's default 2 MB body limit, which the streamed upload must not be held to.
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024)
+        .map(|index| (index % 251) as u8)
+        .collect();
+    let digest = harness.upload(&bytes).await;
+
+    let full = harness
+        .call(
+            Method::GET,
+            &format!("/v1/media/{digest}"),
+            Some(&screen),
+            None,
+        )
+        .await;
+    assert_eq!(full.status, StatusCode::OK);
+    assert_eq!(full.body.as_ref(), bytes.as_slice());
+    assert_eq!(
+        full.headers[header::CONTENT_TYPE],
+        "application/octet-stream"
+    );
+
+    let request = Request::get(format!("/v1/media/{digest}"))
+        .header(header::AUTHORIZATION, format!("Bearer {screen}"))
+        .header(header::RANGE, "bytes=1000000-1000009")
+        .body(Body::empty())
+        .expect("request");
+    let partial = harness.send(request).await;
+    assert_eq!(partial.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(partial.body.as_ref(), &bytes[1_000_000..1_000_010]);
+    assert_eq!(
+        partial.headers[header::CONTENT_RANGE],
+        format!("bytes 1000000-1000009/{}", bytes.len()).as_str()
+    );
+
+    let missing = Sha256Hex::of_bytes(b"never uploaded");
+    let not_found = harness
+        .call(
+            Method::GET,
+            &format!("/v1/media/{missing}"),
+            Some(&screen),
+            None,
+        )
+        .await;
+    assert_eq!(not_found.status, StatusCode::NOT_FOUND);
+    assert_eq!(not_found.error_code(), "media_not_found");
+}
+
+#[tokio::test]
+async fn each_push_of_a_playlist_is_a_new_version() {
+    let harness = Harness::new();
+    let first = harness.push_demo(DEMO).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.json());
+    assert_eq!(first.json(), json!({"name": "demo", "version": 1}));
+    let second = harness.push_demo(DEMO).await;
+    assert_eq!(second.json(), json!({"name": "demo", "version": 2}));
+    assert_eq!(harness.count("playlists"), 2);
+}
+
+#[tokio::test]
+async fn a_playlist_with_an_unknown_key_is_refused_at_its_line_and_column() {
+    let harness = Harness::new();
+    let typo = DEMO.replace("      duration: 1s", "      durration: 1s");
+    let reply = harness.push_demo(&typo).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.error_code(), "invalid_playlist");
+    assert!(
+        reply
+            .error_message()
+            .starts_with("demo.yaml:6:7: error: unknown field `durration`"),
+        "{}",
+        reply.json()
+    );
+    let diagnostic = &reply.json()["error"]["diagnostics"][0];
+    assert_eq!(
+        (diagnostic["line"].as_u64(), diagnostic["column"].as_u64()),
+        (Some(6), Some(7))
+    );
+    assert_eq!(
+        diagnostic["hint"],
+        "unknown key `durration`, did you mean `duration`?"
+    );
+    assert_eq!(harness.count("playlists"), 0);
+}
+
+#[tokio::test]
+async fn a_playlist_whose_media_is_missing_is_refused_where_it_names_it() {
+    let harness = Harness::new();
+    let red = harness.upload(b"red pixels").await;
+
+    // blue.png is absent from the media map.
+    let unmapped = harness.push(DEMO, json!({"red.png": red})).await;
+    assert_eq!(unmapped.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unmapped.error_code(), "invalid_playlist");
+    assert!(
+        unmapped
+            .error_message()
+            .starts_with("demo.yaml:7:20: error: media file `blue.png` not found"),
+        "{}",
+        unmapped.json()
+    );
+
+    // blue.png is in the map but its blob was never uploaded.
+    let never_uploaded = Sha256Hex::of_bytes(b"blue pixels");
+    let not_stored = harness
+        .push(DEMO, json!({"red.png": red, "blue.png": never_uploaded}))
+        .await;
+    assert_eq!(not_stored.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let diagnostics = not_stored.json()["error"]["diagnostics"].clone();
+    assert_eq!(
+        diagnostics.as_array().map(Vec::len),
+        Some(1),
+        "{diagnostics}"
+    );
+    assert_eq!(diagnostics[0]["line"], 7);
+    assert_eq!(diagnostics[0]["column"], 20);
+    let hint = diagnostics[0]["hint"].as_str().expect("hint");
+    assert!(
+        hint.contains(&format!("PUT /v1/media/{never_uploaded}")),
+        "{hint}"
+    );
+    assert_eq!(harness.count("playlists"), 0);
+}
+
+#[tokio::test]
+async fn the_manifest_has_an_etag_answers_304_and_follows_new_pushes() {
+    let harness = Harness::new();
+    let screen = harness.register("lobby", "demo").await;
+
+    let before_push = harness
+        .call(Method::GET, "/v1/manifest", Some(&screen), None)
+        .await;
+    assert_eq!(before_push.status, StatusCode::NOT_FOUND);
+    assert_eq!(before_push.error_code(), "no_playlist");
+    assert!(before_push.error_message().contains("push"));
+
+    assert_eq!(harness.push_demo(DEMO).await.status, StatusCode::CREATED);
+    let first = harness
+        .call(Method::GET, "/v1/manifest", Some(&screen), None)
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let etag = first.headers[header::ETAG]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert_eq!(etag, format!("\"{}\"", Sha256Hex::of_bytes(&first.body)));
+    let manifest: Manifest = serde_json::from_slice(&first.body).expect("a manifest");
+    assert_eq!(manifest.screen, "lobby");
+    assert_eq!(manifest.playlist, "demo");
+    assert_eq!(manifest.playlist_version, 1);
+    let durations: Vec<u64> = manifest.items.iter().map(|item| item.duration_ms).collect();
+    assert_eq!(durations, vec![1_000, 90_000]);
+    assert_eq!(manifest.items[0].media, Sha256Hex::of_bytes(b"red pixels"));
+    assert_eq!(manifest.items[1].id, "promo");
+    assert_eq!(manifest.media.len(), 2);
+    assert_eq!(manifest.media[1].size, b"blue pixels".len() as u64);
+
+    let conditional = |etag: String| {
+        Request::get("/v1/manifest")
+            .header(header::AUTHORIZATION, format!("Bearer {screen}"))
+            .header(header::IF_NONE_MATCH, etag)
+            .body(Body::empty())
+            .expect("request")
+    };
+    let unchanged = harness.send(conditional(etag.clone())).await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    assert!(unchanged.body.is_empty());
+    assert_eq!(unchanged.headers[header::ETAG], etag.as_str());
+
+    let shorter = DEMO.replace("duration: 1s", "duration: 2s");
+    assert_eq!(
+        harness.push_demo(&shorter).await.status,
+        StatusCode::CREATED
+    );
+    let changed = harness.send(conditional(etag.clone())).await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_ne!(changed.headers[header::ETAG], etag.as_str());
+    let manifest: Manifest = serde_json::from_slice(&changed.body).expect("a manifest");
+    assert_eq!(manifest.playlist_version, 2);
+    assert_eq!(manifest.items[0].duration_ms, 2_000);
+
+    // Each token reads only its own screen's manifest: another screen, on a playlist not pushed yet,
+    // gets no_playlist rather than lobby's content.
+    let window = harness.register("window", "sale").await;
+    let other = harness
+        .call(Method::GET, "/v1/manifest", Some(&window), None)
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert_eq!(other.error_code(), "no_playlist");
+    assert!(other.error_message().contains("`sale`"), "{}", other.json());
+
+    // The manifest is a screen's; the admin token is refused rather than guessing which screen.
+    let as_admin = harness
+        .call(Method::GET, "/v1/manifest", Some(ADMIN), None)
+        .await;
+    assert_eq!(as_admin.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_resent_impression_batch_is_stored_once() {
+    let harness = Harness::new();
+    let screen = harness.register("lobby", "demo").await;
+    // Sent newest first, to show the listing orders by start time, not by arrival.
+    let later = impression("lobby", "2026-03-01T10:00:05.5Z");
+    let earlier = impression("lobby", "2026-03-01T10:00:05Z");
+    let batch = json!({"impressions": [later, earlier]});
+
+    let first = harness
+        .call(
+            Method::POST,
+            "/v1/impressions",
+            Some(&screen),
+            Some(batch.clone()),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.json());
+    assert_eq!(first.json()["inserted"], 2);
+    assert_eq!(
+        first.json()["acknowledged"],
+        json!([later["id"], earlier["id"]])
+    );
+
+    let resent = harness
+        .call(Method::POST, "/v1/impressions", Some(&screen), Some(batch))
+        .await;
+    assert_eq!(resent.status, StatusCode::OK);
+    assert_eq!(resent.json()["inserted"], 0);
+    assert_eq!(
+        resent.json()["acknowledged"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(harness.count("impressions"), 2);
+
+    let listed = harness
+        .call(
+            Method::GET,
+            "/v1/impressions?screen=lobby",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.json()["impressions"], json!([earlier, later]));
+
+    // A screen may not read impressions, not even its own; that is HQ's report.
+    let by_screen = harness
+        .call(
+            Method::GET,
+            "/v1/impressions?screen=lobby",
+            Some(&screen),
+            None,
+        )
+        .await;
+    assert_eq!(by_screen.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_batch_naming_another_screen_is_refused_whole() {
+    let harness = Harness::new();
+    let lobby = harness.register("lobby", "demo").await;
+    harness.register("window", "demo").await;
+    let batch = json!({"impressions": [
+        impression("lobby", "2026-03-01T10:00:00Z"),
+        impression("window", "2026-03-01T10:00:01Z"),
+    ]});
+    let reply = harness
+        .call(Method::POST, "/v1/impressions", Some(&lobby), Some(batch))
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.error_code(), "wrong_screen");
+    assert_eq!(harness.count("impressions"), 0);
+}
+
+#[tokio::test]
+async fn an_oversized_impression_batch_is_refused_with_the_limit() {
+    let harness = Harness::new();
+    let screen = harness.register("lobby", "demo").await;
+    let impressions: Vec<Value> = (0..=MAX_IMPRESSIONS_PER_BATCH)
+        .map(|_| impression("lobby", "2026-03-01T10:00:00Z"))
+        .collect();
+    let reply = harness
+        .call(
+            Method::POST,
+            "/v1/impressions",
+            Some(&screen),
+            Some(json!({"impressions": impressions})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(reply.error_code(), "batch_too_large");
+    assert!(
+        reply
+            .error_message()
+            .contains(&MAX_IMPRESSIONS_PER_BATCH.to_string())
+    );
+    assert_eq!(harness.count("impressions"), 0);
+}
+
+#[tokio::test]
+async fn run_serves_http_on_a_real_socket_and_shuts_down() {
+    let harness = Harness::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(vitrine_scheduler::run(
+        listener,
+        harness.state.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("receive");
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.ends_with("\r\n\r\nok"), "{response}");
+
+    stop.send(()).expect("server still running");
+    server
+        .await
+        .expect("server task")
+        .expect("server stops cleanly");
+}

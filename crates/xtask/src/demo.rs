@@ -1,0 +1,195 @@
+//! `cargo xtask demo`: the main job on one machine. It builds the binaries, starts a scheduler on the
+//! embedded SQLite default, pushes `playlists/demo.yaml` with the real CLI, registers a screen, and
+//! runs a player against it: in a fullscreen window where a display exists, headless (writing frames
+//! to a folder it names) where none does. Ctrl-C stops everything cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::{cargo, run_command, runtime_dir, workspace_root};
+
+const SCREEN: &str = "demo-screen";
+
+pub fn run(arguments: &[String]) -> anyhow::Result<()> {
+    let mut run_for: Option<String> = None;
+    let mut force_headless = false;
+    let mut rest = arguments.iter();
+    while let Some(argument) = rest.next() {
+        match argument.as_str() {
+            "--run-for" => {
+                run_for = Some(
+                    rest.next()
+                        .context("--run-for needs a duration, e.g. 30s")?
+                        .clone(),
+                )
+            }
+            "--headless" => force_headless = true,
+            other => bail!("unknown demo option `{other}`; use --run-for DURATION or --headless"),
+        }
+    }
+    crate::setup::run()?;
+    run_command(cargo().args(["build", "--workspace", "--bins"]))?;
+
+    let root = workspace_root();
+    let binaries = root.join("target").join("debug");
+    let demo_dir = root.join("target").join("demo");
+    if demo_dir.exists() {
+        std::fs::remove_dir_all(&demo_dir)
+            .with_context(|| format!("cannot clear {}", demo_dir.display()))?;
+    }
+    std::fs::create_dir_all(&demo_dir)?;
+    let admin_token = format!("demo-admin-{}", std::process::id());
+
+    // Ctrl-C reaches the scheduler and the player too (same process group); they stop cleanly, and
+    // the demo waits for them instead of dying first.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, interrupted.clone())?;
+
+    let mut scheduler = Guard(
+        Command::new(binaries.join("vitrine-scheduler"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(demo_dir.join("scheduler"))
+            .args(["--admin-token", &admin_token])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start vitrine-scheduler")?,
+    );
+    let server = read_listen_url(&mut scheduler.0)?;
+    eprintln!("xtask demo: scheduler at {server}");
+
+    let cli = binaries.join("vitrine");
+    run_command(
+        Command::new(&cli)
+            .arg("push")
+            .arg(root.join("playlists").join("demo.yaml"))
+            .args(["--server", &server, "--token", &admin_token]),
+    )?;
+    let registered = Command::new(&cli)
+        .args(["screens", "add", SCREEN, "--playlist", "demo"])
+        .args(["--server", &server, "--token", &admin_token])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run `vitrine screens add`")?;
+    if !registered.status.success() {
+        bail!("`vitrine screens add` failed");
+    }
+    let device_token = String::from_utf8(registered.stdout)?.trim().to_owned();
+
+    let has_display =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    let headless = force_headless || !has_display;
+    let mut player_command = Command::new(binaries.join("vitrine-player"));
+    player_command
+        .args(["--server", &server, "--token", &device_token, "--data-dir"])
+        .arg(demo_dir.join("player"))
+        .args(["--poll-interval", "2s", "--upload-interval", "5s"])
+        .env("XDG_RUNTIME_DIR", runtime_dir()?);
+    if headless {
+        let frames = demo_dir.join("frames");
+        if !has_display {
+            eprintln!("xtask demo: no display found (DISPLAY is unset); the player runs headless");
+        }
+        player_command
+            .args([
+                "--headless",
+                "--size",
+                "1280x720",
+                "--frame-interval",
+                "1s",
+                "--frames-dir",
+            ])
+            .arg(&frames);
+    }
+    if let Some(run_for) = &run_for {
+        player_command.args(["--run-for", run_for]);
+    }
+    eprintln!(
+        "xtask demo: playing; stop with Ctrl-C{}",
+        run_for
+            .as_ref()
+            .map(|run_for| format!(" (or wait {run_for})"))
+            .unwrap_or_default()
+    );
+    let mut player = Guard(
+        player_command
+            .spawn()
+            .context("cannot start vitrine-player")?,
+    );
+    let status = loop {
+        if let Some(status) = player.0.try_wait()? {
+            break status;
+        }
+        if interrupted.load(Ordering::Relaxed) {
+            // The player got the same Ctrl-C; give it time to journal and upload.
+            break player.0.wait()?;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    stop(&mut scheduler.0);
+    summarise(&demo_dir, &server, &admin_token);
+    if !status.success() && !interrupted.load(Ordering::Relaxed) {
+        bail!("vitrine-player exited with {status}");
+    }
+    Ok(())
+}
+
+/// The scheduler prints `vitrine-scheduler listening on http://…` once it has bound its port.
+fn read_listen_url(scheduler: &mut Child) -> anyhow::Result<String> {
+    let stdout = scheduler.stdout.take().context("no scheduler stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
+        .next()
+        .context("the scheduler exited before listening")??;
+    let url = line
+        .rsplit(' ')
+        .next()
+        .filter(|url| url.starts_with("http"))
+        .with_context(|| format!("unexpected scheduler output: {line}"))?
+        .to_owned();
+    // Keep draining its stdout so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok(url)
+}
+
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn summarise(demo_dir: &Path, server: &str, admin_token: &str) {
+    eprintln!("\nxtask demo: finished.");
+    let frames = demo_dir.join("frames");
+    if frames.exists() {
+        let count = std::fs::read_dir(&frames)
+            .map(|entries| entries.count())
+            .unwrap_or(0);
+        eprintln!("  frames written: {count} in {}", frames.display());
+    }
+    eprintln!(
+        "  scheduler data: {}\n  player data:    {}\n  proof of play was at: {server}/v1/impressions?screen={SCREEN} \
+         (Authorization: Bearer {admin_token})",
+        demo_dir.join("scheduler").display(),
+        demo_dir.join("player").display()
+    );
+}
+
+/// Kills a child process that is still running when the demo unwinds on an error.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

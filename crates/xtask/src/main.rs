@@ -1,0 +1,167 @@
+//! `cargo xtask`: the project's one entry point for setting up a machine, testing and running the demo.
+//!
+//! - `cargo xtask setup` installs the Debian packages the build, the tests and the demo need.
+//! - `cargo xtask test` = setup, `cargo fmt --check`, clippy with `-D warnings`, the dependency
+//!   boundary check, and the whole test suite (GPU render tests included, on Mesa's software drivers).
+//! - `cargo xtask demo` = setup, then a scheduler, the sample playlist and a player.
+
+mod demo;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let result = match arguments.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("test") => test(&arguments[1..]),
+        Some("demo") => demo::run(&arguments[1..]),
+        Some("deps") => check_core_boundary(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 setup   install the Debian packages the build, tests and demo need\n  \
+                 test    setup + fmt --check + clippy -D warnings + boundary check + all tests\n  \
+                 demo    setup + scheduler + sample playlist + player [--run-for 30s] [--headless]\n  \
+                 deps    check that vitrine-core depends on no I/O crate"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of `crates/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("xtask lives in crates/xtask")
+        .to_path_buf()
+}
+
+/// Runs a command in the workspace root, echoing it, and fails if it fails.
+pub fn run_command(command: &mut Command) -> anyhow::Result<()> {
+    eprintln!("$ {}", describe(command));
+    let status = command
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("cannot start `{}`", describe(command)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", describe(command));
+    }
+    Ok(())
+}
+
+fn describe(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// An empty, private runtime directory for Mesa and X clients, which warn without one.
+pub fn runtime_dir() -> anyhow::Result<PathBuf> {
+    let directory = workspace_root().join("target").join("xdg-runtime");
+    std::fs::create_dir_all(&directory)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(directory)
+}
+
+fn test(arguments: &[String]) -> anyhow::Result<()> {
+    setup::run()?;
+    run_command(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run_command(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    check_core_boundary()?;
+    // The end-to-end tests start the real binaries; build them first so they are current.
+    run_command(cargo().args(["build", "--workspace", "--bins"]))?;
+    let runtime_dir = runtime_dir()?;
+    // Everything on lavapipe (Vulkan), the way CI has it; a missing adapter fails, never skips.
+    run_command(
+        cargo()
+            .args(["test", "--workspace"])
+            .args(arguments)
+            .env("WGPU_BACKEND", "vulkan")
+            .env("XDG_RUNTIME_DIR", &runtime_dir),
+    )?;
+    // The render tests once more on llvmpipe (OpenGL through EGL): drivers differ, pixels must not.
+    run_command(
+        cargo()
+            .args(["test", "-p", "vitrine-player", "--test", "render"])
+            .env("WGPU_BACKEND", "gl")
+            .env("XDG_RUNTIME_DIR", &runtime_dir),
+    )?;
+    eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+/// vitrine-core does no I/O: its dependency tree must not contain a runtime, a GPU, a window,
+/// a database or an HTTP crate.
+fn check_core_boundary() -> anyhow::Result<()> {
+    const FORBIDDEN: &[&str] = &[
+        "tokio", "wgpu", "winit", "rusqlite", "reqwest", "axum", "hyper",
+    ];
+    let output = cargo()
+        .args([
+            "tree",
+            "-p",
+            "vitrine-core",
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .context("cannot run cargo tree")?;
+    if !output.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let offenders: Vec<&str> = tree
+        .lines()
+        .filter(|line| {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            FORBIDDEN.contains(&name)
+        })
+        .collect();
+    if !offenders.is_empty() {
+        bail!(
+            "vitrine-core must do no I/O, but its dependency tree now holds: {}",
+            offenders.join(", ")
+        );
+    }
+    eprintln!("xtask: vitrine-core's dependency tree is free of I/O crates");
+    Ok(())
+}

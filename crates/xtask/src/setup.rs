@@ -1,0 +1,91 @@
+//! `cargo xtask setup`: installs the Debian packages that building, testing and the demo need.
+//! Idempotent, and quick when everything is there: it asks dpkg first and calls apt only for what is
+//! missing.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Packages, each with why it is needed.
+const PACKAGES: &[(&str, &str)] = &[
+    ("pkg-config", "build: finds system libraries"),
+    (
+        "mesa-vulkan-drivers",
+        "tests: lavapipe, the software Vulkan driver",
+    ),
+    ("libvulkan1", "runtime: the Vulkan loader"),
+    ("libegl1", "runtime: EGL for the OpenGL backend"),
+    ("libegl-mesa0", "tests: llvmpipe through EGL"),
+    (
+        "libgl1-mesa-dri",
+        "tests: llvmpipe, the software OpenGL driver",
+    ),
+    ("libgles2", "runtime: OpenGL ES"),
+    ("libx11-6", "window: X11"),
+    ("libx11-xcb1", "window: X11 with XCB"),
+    ("libxcursor1", "window: cursor hiding"),
+    ("libxrandr2", "window: monitor sizes"),
+    ("libxi6", "window: X input"),
+    ("libxkbcommon-x11-0", "window: keyboard"),
+    ("xvfb", "tests and headless demo: a virtual X display"),
+    ("xauth", "xvfb-run"),
+    ("tzdata", "runtime: store-local time zones"),
+    ("ca-certificates", "runtime: TLS to the scheduler"),
+];
+
+pub fn run() -> anyhow::Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !installed(name))
+        .collect();
+    if missing.is_empty() {
+        eprintln!(
+            "xtask setup: all {} system packages present",
+            PACKAGES.len()
+        );
+        return Ok(());
+    }
+    eprintln!("xtask setup: installing {}", missing.join(" "));
+    if !is_root() {
+        bail!(
+            "missing system packages; install them with:\n  sudo apt-get install -y {}",
+            missing.join(" ")
+        );
+    }
+    crate::run_command(Command::new("apt-get").args(["update", "-qq"]))?;
+    crate::run_command(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    let still_missing: Vec<&str> = missing
+        .into_iter()
+        .filter(|name| !installed(name))
+        .collect();
+    if !still_missing.is_empty() {
+        bail!(
+            "apt-get ran but these packages are still missing: {}",
+            still_missing.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .context("cannot run `id -u`")
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
+        .unwrap_or(false)
+}

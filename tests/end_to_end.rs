@@ -1,0 +1,226 @@
+//! One real path through every part: the CLI pushes a playlist of two images to a real scheduler on
+//! loopback; a real headless player syncs it, renders it on the GPU (lavapipe in CI) and reports every
+//! play; the frames it rendered and the proof of play that reached HQ are checked.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use vitrine_core::Loop;
+use vitrine_e2e::{Process, Scheduler, binary, ids_in, runtime_dir, write_solid_png};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    Red,
+    Blue,
+    Splash,
+    Black,
+    Other([u8; 3]),
+}
+
+fn classify(pixel: [u8; 4]) -> Seen {
+    let [red, green, blue, _] = pixel;
+    match (red, green, blue) {
+        (250..=255, 0..=5, 0..=5) => Seen::Red,
+        (0..=5, 0..=5, 250..=255) => Seen::Blue,
+        (0..=8, 0..=8, 0..=8) => Seen::Black,
+        // The splash is a dark blue-grey gradient.
+        (10..=60, 15..=80, 30..=110) => Seen::Splash,
+        _ => Seen::Other([red, green, blue]),
+    }
+}
+
+/// Frames written by the player, by the instant each one shows (Unix milliseconds).
+fn frames(directory: &std::path::Path) -> Vec<(i64, std::path::PathBuf)> {
+    let mut frames: Vec<(i64, std::path::PathBuf)> = std::fs::read_dir(directory)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| {
+                    let name = entry.file_name().into_string().ok()?;
+                    let millis = name.strip_prefix("frame-")?.strip_suffix(".png")?;
+                    Some((millis.parse().ok()?, entry.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    frames.sort();
+    frames
+}
+
+#[test]
+fn a_pushed_playlist_plays_on_a_headless_player_and_every_play_reaches_hq() {
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path();
+
+    // Content as store staff would write it.
+    let content = root.join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    write_solid_png(&content.join("red.png"), [255, 0, 0]).unwrap();
+    write_solid_png(&content.join("blue.png"), [0, 0, 255]).unwrap();
+    std::fs::write(
+        content.join("e2e.yaml"),
+        "version: 1\nname: e2e\nitems:\n  - image: { file: red.png, duration: 1s }\n  - image: { file: blue.png, duration: 1s }\n",
+    )
+    .unwrap();
+
+    let mut scheduler = Scheduler::start(&root.join("hq")).unwrap();
+    let pushed = scheduler
+        .cli(&["push", content.join("e2e.yaml").to_str().unwrap()])
+        .unwrap();
+    assert!(
+        pushed.contains("pushed playlist \"e2e\" version 1"),
+        "{pushed}"
+    );
+    let device_token = scheduler
+        .cli(&["screens", "add", "e2e-screen", "--playlist", "e2e"])
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(
+        device_token.len(),
+        64,
+        "a 32-byte hex device token: {device_token}"
+    );
+
+    let frames_dir = root.join("frames");
+    let player_data = root.join("player");
+    let mut player = Process::spawn(
+        "vitrine-player",
+        Command::new(binary("vitrine-player"))
+            .args(["--headless", "--size", "160x90", "--fps", "20"])
+            .args(["--server", &scheduler.url, "--token", &device_token])
+            .arg("--data-dir")
+            .arg(&player_data)
+            .arg("--frames-dir")
+            .arg(&frames_dir)
+            .args(["--frame-interval", "100ms"])
+            .args(["--poll-interval", "200ms", "--upload-interval", "500ms"])
+            .env("XDG_RUNTIME_DIR", runtime_dir(root).unwrap()),
+    )
+    .unwrap();
+
+    // Play until the frames show more than three full items of content (or give up after a minute).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let content_frames = frames(&frames_dir)
+            .iter()
+            .filter(|(_, path)| {
+                image::open(path).is_ok_and(|frame| {
+                    matches!(
+                        classify(frame.to_rgba8().get_pixel(80, 8).0),
+                        Seen::Red | Seen::Blue
+                    )
+                })
+            })
+            .count();
+        if content_frames >= 35 {
+            break;
+        }
+        if let Some(status) = player.child.try_wait().unwrap() {
+            panic!("the player exited early ({status}); see its log above");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no content on screen after a minute ({content_frames} frames)"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let status = player.terminate(Duration::from_secs(30)).unwrap();
+    assert!(
+        status.success(),
+        "the player stops cleanly on SIGTERM: {status}"
+    );
+
+    // The frames: splash until content is ready, then exactly what the schedule engine says.
+    let schedule = Loop::new(vec![1_000, 1_000]);
+    let mut sequence: Vec<Seen> = Vec::new();
+    let mut content_started = false;
+    let mut checked = 0;
+    for (millis, path) in frames(&frames_dir) {
+        let frame = image::open(&path).unwrap().to_rgba8();
+        let seen = classify(frame.get_pixel(80, 8).0);
+        assert_ne!(
+            seen,
+            Seen::Black,
+            "black frame at {millis}: {}",
+            path.display()
+        );
+        assert!(
+            !matches!(seen, Seen::Other(_)),
+            "unexpected frame at {millis}: {seen:?}"
+        );
+        // The corners show the same thing: full screen, no letterbox for a 16:9 image in 16:9.
+        assert_eq!(
+            seen,
+            classify(frame.get_pixel(2, 2).0),
+            "corner of frame {millis}"
+        );
+        if seen == Seen::Splash {
+            assert!(
+                !content_started,
+                "the splash came back at {millis} after content had started"
+            );
+            continue;
+        }
+        content_started = true;
+        let at = Timestamp::from_millisecond(millis).unwrap();
+        let slot = schedule.what_plays(at).unwrap();
+        let expected = [Seen::Red, Seen::Blue][slot.item_index];
+        if seen != expected {
+            // Only allowed while the next image is still being prepared, right after a switch.
+            let since_switch = at.duration_since(slot.start).as_millis();
+            assert!(
+                since_switch < 150,
+                "frame at {millis} shows {seen:?}, the schedule says {expected:?}"
+            );
+        } else {
+            checked += 1;
+        }
+        if sequence.last() != Some(&seen) {
+            sequence.push(seen);
+        }
+    }
+    assert!(checked >= 30, "only {checked} frames matched the schedule");
+    assert!(
+        sequence
+            .windows(3)
+            .any(|window| window == [Seen::Red, Seen::Blue, Seen::Red]),
+        "expected red, then blue, then red; saw {sequence:?}"
+    );
+
+    scheduler
+        .process
+        .terminate(Duration::from_secs(30))
+        .unwrap();
+
+    // Proof of play: HQ holds exactly what the player journalled, once each, all acknowledged.
+    let journalled = ids_in(
+        &player_data.join("player.sqlite3"),
+        "SELECT id FROM journal",
+    )
+    .unwrap();
+    let unacknowledged = ids_in(
+        &player_data.join("player.sqlite3"),
+        "SELECT id FROM journal WHERE sent = 0",
+    )
+    .unwrap();
+    let at_hq = ids_in(
+        &scheduler.data_dir.join("vitrine.sqlite3"),
+        "SELECT id FROM impressions",
+    )
+    .unwrap();
+    assert!(
+        journalled.len() >= 3,
+        "at least three plays: {journalled:?}"
+    );
+    assert!(
+        unacknowledged.is_empty(),
+        "unacknowledged: {unacknowledged:?}"
+    );
+    let journalled_set: BTreeSet<&String> = journalled.iter().collect();
+    let hq_set: BTreeSet<&String> = at_hq.iter().collect();
+    assert_eq!(hq_set.len(), at_hq.len(), "duplicates at HQ: {at_hq:?}");
+    assert_eq!(journalled_set, hq_set, "HQ and the journal disagree");
+}

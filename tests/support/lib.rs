@@ -1,0 +1,168 @@
+//! Support for the end-to-end tests: finding the built binaries, starting them as child processes that
+//! are stopped when a test ends (passed or failed), and making test media.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// The folder holding the workspace's binaries: the test executable lives in `target/<profile>/deps`.
+pub fn binaries_dir() -> PathBuf {
+    let executable = std::env::current_exe().expect("the test executable's path");
+    executable
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// A built binary of the workspace; a clear message if it was not built.
+pub fn binary(name: &str) -> PathBuf {
+    let path = binaries_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, which `cargo xtask test` does)",
+        path.display()
+    );
+    path
+}
+
+/// A child process that is killed if the test ends while it still runs.
+pub struct Process {
+    pub child: Child,
+    name: String,
+}
+
+impl Process {
+    pub fn spawn(name: &str, command: &mut Command) -> anyhow::Result<Self> {
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok(Self {
+            child,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Sends SIGTERM (what systemd sends) and waits for a clean exit.
+    pub fn terminate(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("cannot signal {}", self.name);
+        }
+        self.wait(timeout)
+    }
+
+    pub fn wait(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("{} did not exit within {timeout:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A scheduler on `127.0.0.1:0` with its own data folder.
+pub struct Scheduler {
+    pub process: Process,
+    pub url: String,
+    pub admin_token: String,
+    pub data_dir: PathBuf,
+}
+
+impl Scheduler {
+    pub fn start(data_dir: &Path) -> anyhow::Result<Self> {
+        let admin_token = "e2e-admin-token".to_owned();
+        let mut process = Process::spawn(
+            "vitrine-scheduler",
+            Command::new(binary("vitrine-scheduler"))
+                .args(["--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(data_dir)
+                .args(["--admin-token", &admin_token])
+                .stdout(Stdio::piped()),
+        )?;
+        let stdout = process.child.stdout.take().context("scheduler stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines
+            .next()
+            .context("the scheduler exited before listening")??;
+        let url = line
+            .strip_prefix("vitrine-scheduler listening on ")
+            .with_context(|| format!("unexpected first line from the scheduler: {line}"))?
+            .to_owned();
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self {
+            process,
+            url,
+            admin_token,
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    /// Runs the real `vitrine` CLI against this scheduler as HQ admin; returns its stdout.
+    pub fn cli(&self, arguments: &[&str]) -> anyhow::Result<String> {
+        let output = Command::new(binary("vitrine"))
+            .args(arguments)
+            .args(["--server", &self.url, "--token", &self.admin_token])
+            .output()
+            .context("cannot run vitrine")?;
+        if !output.status.success() {
+            bail!(
+                "`vitrine {}` failed ({}):\n{}{}",
+                arguments.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8(output.stdout)?)
+    }
+}
+
+/// Writes a solid-colour 16:9 PNG.
+pub fn write_solid_png(path: &Path, rgb: [u8; 3]) -> anyhow::Result<()> {
+    image::RgbImage::from_pixel(64, 36, image::Rgb(rgb)).save(path)?;
+    Ok(())
+}
+
+/// A private runtime folder for Mesa, which complains without one.
+pub fn runtime_dir(parent: &Path) -> anyhow::Result<PathBuf> {
+    let directory = parent.join("xdg-runtime");
+    std::fs::create_dir_all(&directory)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(directory)
+}
+
+/// The first column of every row `query` returns, from a SQLite file opened read-only.
+pub fn ids_in(database: &Path, query: &str) -> anyhow::Result<Vec<String>> {
+    let connection =
+        rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open {}", database.display()))?;
+    let mut statement = connection.prepare(query)?;
+    let ids = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids)
+}
