@@ -113,7 +113,8 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
     // The render tests once more on llvmpipe (OpenGL through EGL): drivers differ, pixels must not.
     run_command(
         cargo()
-            .args(["test", "-p", "vitrine-player", "--test", "render"])
+            // `--workspace` keeps feature unification as above, so nothing is rebuilt.
+            .args(["test", "--workspace", "--test", "render"])
             .env("WGPU_BACKEND", "gl")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
