@@ -62,10 +62,13 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
 }
 
 fn main() -> ExitCode {
+    // wgpu probes every backend; on a machine without a GL driver that probe logs an EGL error
+    // that means nothing when Vulkan works, so it is silenced (a real failure is reported below).
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wgpu_core=warn,wgpu_hal=error,naga=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,wgpu_core=warn,wgpu_hal=error,wgpu_hal::gles::egl=off,naga=warn".into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -132,8 +132,9 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    let proof_of_play = count_impressions(&server, &admin_token);
     stop(&mut scheduler.0);
-    summarise(&demo_dir, &server, &admin_token);
+    summarise(&demo_dir, proof_of_play);
     if !status.success() && !interrupted.load(Ordering::Relaxed) {
         bail!("vitrine-player exited with {status}");
     }
@@ -165,8 +166,41 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn summarise(demo_dir: &Path, server: &str, admin_token: &str) {
+/// Asks the scheduler how many plays of the demo screen it holds. A plain HTTP/1.1 request on
+/// loopback is enough here, and keeps an HTTP client out of xtask.
+fn count_impressions(server: &str, admin_token: &str) -> anyhow::Result<usize> {
+    use std::io::{Read, Write};
+    let address = server
+        .strip_prefix("http://")
+        .context("the demo scheduler speaks plain HTTP")?;
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET /v1/impressions?screen={SCREEN} HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {admin_token}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!(
+            "the scheduler answered {}",
+            head.lines().next().unwrap_or_default()
+        );
+    }
+    // The body may be chunked; every impression carries exactly one `"media_sha256"` key.
+    Ok(body.matches("\"media_sha256\"").count())
+}
+
+fn summarise(demo_dir: &Path, proof_of_play: anyhow::Result<usize>) {
     eprintln!("\nxtask demo: finished.");
+    match proof_of_play {
+        Ok(count) => eprintln!("  proof of play at HQ: {count} plays of {SCREEN}"),
+        Err(error) => eprintln!("  proof of play could not be read: {error:#}"),
+    }
     let frames = demo_dir.join("frames");
     if frames.exists() {
         let count = std::fs::read_dir(&frames)
@@ -175,8 +209,7 @@ fn summarise(demo_dir: &Path, server: &str, admin_token: &str) {
         eprintln!("  frames written: {count} in {}", frames.display());
     }
     eprintln!(
-        "  scheduler data: {}\n  player data:    {}\n  proof of play was at: {server}/v1/impressions?screen={SCREEN} \
-         (Authorization: Bearer {admin_token})",
+        "  scheduler data: {}\n  player data:    {}",
         demo_dir.join("scheduler").display(),
         demo_dir.join("player").display()
     );
