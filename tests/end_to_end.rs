@@ -3,51 +3,14 @@
 //! play; the frames it rendered and the proof of play that reached HQ are checked.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use vitrine_core::Loop;
-use vitrine_e2e::{Process, Scheduler, binary, ids_in, runtime_dir, write_solid_png};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Seen {
-    Red,
-    Blue,
-    Splash,
-    Black,
-    Other([u8; 3]),
-}
-
-fn classify(pixel: [u8; 4]) -> Seen {
-    let [red, green, blue, _] = pixel;
-    match (red, green, blue) {
-        (250..=255, 0..=5, 0..=5) => Seen::Red,
-        (0..=5, 0..=5, 250..=255) => Seen::Blue,
-        (0..=8, 0..=8, 0..=8) => Seen::Black,
-        // The splash is a dark blue-grey gradient.
-        (10..=60, 15..=80, 30..=110) => Seen::Splash,
-        _ => Seen::Other([red, green, blue]),
-    }
-}
-
-/// Frames written by the player, by the instant each one shows (Unix milliseconds).
-fn frames(directory: &std::path::Path) -> Vec<(i64, std::path::PathBuf)> {
-    let mut frames: Vec<(i64, std::path::PathBuf)> = std::fs::read_dir(directory)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|entry| {
-                    let name = entry.file_name().into_string().ok()?;
-                    let millis = name.strip_prefix("frame-")?.strip_suffix(".png")?;
-                    Some((millis.parse().ok()?, entry.path()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    frames.sort();
-    frames
-}
+use vitrine_e2e::{
+    Scheduler, Seen, classify, frames, ids_in, seen_frames, start_headless_player, wait_for,
+    write_red_blue_playlist,
+};
 
 #[test]
 fn a_pushed_playlist_plays_on_a_headless_player_and_every_play_reaches_hq() {
@@ -55,19 +18,11 @@ fn a_pushed_playlist_plays_on_a_headless_player_and_every_play_reaches_hq() {
     let root = workspace.path();
 
     // Content as store staff would write it.
-    let content = root.join("content");
-    std::fs::create_dir_all(&content).unwrap();
-    write_solid_png(&content.join("red.png"), [255, 0, 0]).unwrap();
-    write_solid_png(&content.join("blue.png"), [0, 0, 255]).unwrap();
-    std::fs::write(
-        content.join("e2e.yaml"),
-        "version: 1\nname: e2e\nitems:\n  - image: { file: red.png, duration: 1s }\n  - image: { file: blue.png, duration: 1s }\n",
-    )
-    .unwrap();
+    let playlist = write_red_blue_playlist(&root.join("content")).unwrap();
 
     let mut scheduler = Scheduler::start(&root.join("hq")).unwrap();
     let pushed = scheduler
-        .cli(&["push", content.join("e2e.yaml").to_str().unwrap()])
+        .cli(&["push", playlist.to_str().unwrap()])
         .unwrap();
     assert!(
         pushed.contains("pushed playlist \"e2e\" version 1"),
@@ -86,34 +41,21 @@ fn a_pushed_playlist_plays_on_a_headless_player_and_every_play_reaches_hq() {
 
     let frames_dir = root.join("frames");
     let player_data = root.join("player");
-    let mut player = Process::spawn(
-        "vitrine-player",
-        Command::new(binary("vitrine-player"))
-            .args(["--headless", "--size", "160x90", "--fps", "20"])
-            .args(["--server", &scheduler.url, "--token", &device_token])
-            .arg("--data-dir")
-            .arg(&player_data)
-            .arg("--frames-dir")
-            .arg(&frames_dir)
-            .args(["--frame-interval", "100ms"])
-            .args(["--poll-interval", "200ms", "--upload-interval", "500ms"])
-            .env("XDG_RUNTIME_DIR", runtime_dir(root).unwrap()),
+    let mut player = start_headless_player(
+        &scheduler.url,
+        &device_token,
+        &player_data,
+        &frames_dir,
+        root,
     )
     .unwrap();
 
     // Play until the frames show more than three full items of content (or give up after a minute).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let content_frames = frames(&frames_dir)
+        let content_frames = seen_frames(&frames_dir)
             .iter()
-            .filter(|(_, path)| {
-                image::open(path).is_ok_and(|frame| {
-                    matches!(
-                        classify(frame.to_rgba8().get_pixel(80, 8).0),
-                        Seen::Red | Seen::Blue
-                    )
-                })
-            })
+            .filter(|(_, seen)| matches!(seen, Seen::Red | Seen::Blue))
             .count();
         if content_frames >= 35 {
             break;

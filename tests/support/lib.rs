@@ -80,7 +80,7 @@ impl Drop for Process {
     }
 }
 
-/// A scheduler on `127.0.0.1:0` with its own data folder.
+/// A scheduler on `127.0.0.1:0` (or the address given) with its own data folder.
 pub struct Scheduler {
     pub process: Process,
     pub url: String,
@@ -139,7 +139,8 @@ impl Scheduler {
 
 /// Writes a solid-colour 16:9 PNG.
 pub fn write_solid_png(path: &Path, rgb: [u8; 3]) -> anyhow::Result<()> {
-    image::RgbImage::from_pixel(64, 36, image::Rgb(rgb)).save(path)?;
+    image::RgbImage::from_pixel(64, 36, image::Rgb(rgb))
+        .save_with_format(path, image::ImageFormat::Png)?;
     Ok(())
 }
 
@@ -165,4 +166,110 @@ pub fn ids_in(database: &Path, query: &str) -> anyhow::Result<Vec<String>> {
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ids)
+}
+
+/// What the centre-top of a rendered frame shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    Red,
+    Blue,
+    Green,
+    Splash,
+    Black,
+    Other([u8; 3]),
+}
+
+/// Classifies a pixel of a frame into the colours the tests use.
+pub fn classify(pixel: [u8; 4]) -> Seen {
+    let [red, green, blue, _] = pixel;
+    match (red, green, blue) {
+        (250..=255, 0..=5, 0..=5) => Seen::Red,
+        (0..=5, 0..=5, 250..=255) => Seen::Blue,
+        (0..=5, 250..=255, 0..=5) => Seen::Green,
+        (0..=8, 0..=8, 0..=8) => Seen::Black,
+        // The splash is a dark blue-grey gradient.
+        (10..=60, 15..=80, 30..=110) => Seen::Splash,
+        _ => Seen::Other([red, green, blue]),
+    }
+}
+
+/// Frames written by a headless player, by the instant each one shows (Unix milliseconds).
+pub fn frames(directory: &Path) -> Vec<(i64, PathBuf)> {
+    let mut frames: Vec<(i64, PathBuf)> = std::fs::read_dir(directory)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| {
+                    let name = entry.file_name().into_string().ok()?;
+                    let millis = name.strip_prefix("frame-")?.strip_suffix(".png")?;
+                    Some((millis.parse().ok()?, entry.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    frames.sort();
+    frames
+}
+
+/// What each frame shows, with its instant.
+pub fn seen_frames(directory: &Path) -> Vec<(i64, Seen)> {
+    frames(directory)
+        .into_iter()
+        .filter_map(|(millis, path)| {
+            let frame = image::open(&path).ok()?.to_rgba8();
+            Some((millis, classify(frame.get_pixel(frame.width() / 2, 8).0)))
+        })
+        .collect()
+}
+
+/// Starts a headless player at 160x90 that writes a frame every 100 ms into `frames_dir`.
+pub fn start_headless_player(
+    server: &str,
+    device_token: &str,
+    data_dir: &Path,
+    frames_dir: &Path,
+    scratch: &Path,
+) -> anyhow::Result<Process> {
+    Process::spawn(
+        "vitrine-player",
+        Command::new(binary("vitrine-player"))
+            .args(["--headless", "--size", "160x90", "--fps", "20"])
+            .args(["--server", server, "--token", device_token])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--frames-dir")
+            .arg(frames_dir)
+            .args(["--frame-interval", "100ms"])
+            .args(["--poll-interval", "200ms", "--upload-interval", "500ms"])
+            .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?),
+    )
+}
+
+/// Waits until `condition` holds, checking every 100 ms, or fails with `what` after `timeout`.
+pub fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Writes the two-image playlist (red then blue, 1 s each) the end-to-end tests push.
+pub fn write_red_blue_playlist(content: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(content)?;
+    write_solid_png(&content.join("red.png"), [255, 0, 0])?;
+    write_solid_png(&content.join("blue.png"), [0, 0, 255])?;
+    let playlist = content.join("e2e.yaml");
+    std::fs::write(
+        &playlist,
+        "version: 1\nname: e2e\nitems:\n  - image: { file: red.png, duration: 1s }\n  - image: { file: blue.png, duration: 1s }\n",
+    )?;
+    Ok(playlist)
 }
