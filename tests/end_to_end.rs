@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use vitrine_core::Loop;
 use vitrine_e2e::{
-    Scheduler, Seen, classify, frames, ids_in, seen_frames, start_headless_player, wait_for,
+    Scheduler, Seen, classify, frames, ids_in, seen_frames, start_headless_player,
     write_red_blue_playlist,
 };
 

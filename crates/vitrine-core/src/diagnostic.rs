@@ -37,6 +37,13 @@ impl Diagnostic {
         }
     }
 
+    pub fn warning(file: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(file, line, column, message)
+        }
+    }
+
     #[must_use]
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -76,6 +83,28 @@ impl Diagnostics {
 
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The warnings only, in order.
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0
+            .iter()
+            .filter(|diagnostic| diagnostic.severity == Severity::Warning)
+    }
+
+    /// The errors only, in order.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0
+            .iter()
+            .filter(|diagnostic| diagnostic.severity == Severity::Error)
     }
 }
 

@@ -130,6 +130,21 @@ impl fmt::Display for ItemDuration {
     }
 }
 
+/// In JSON (the manifest) a duration is written as staff write it, `"1m30s"`, so a manifest reads like
+/// the playlist it came from.
+impl serde::Serialize for ItemDuration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ItemDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,9 @@ pub struct Impression {
     pub playlist: String,
     pub playlist_version: u64,
     pub item_id: String,
-    pub media_sha256: Sha256Hex,
+    /// The media file shown; absent for content the player generates (text, clocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_sha256: Option<Sha256Hex>,
     /// When the item's first frame was shown, in UTC.
     pub started_at: Timestamp,
     /// How long the item was actually on screen.

@@ -1,10 +1,13 @@
-//! The Vitrine domain: playlists read from YAML, the manifest a screen plays, the schedule engine that
-//! says what plays at an instant, and the impression (proof of play) record.
+//! The Vitrine domain: playlists and campaigns read from YAML, the manifest a screen plays, the schedule
+//! engine that says what plays on a zone at an instant, and the impression (proof of play) record.
 //!
 //! **Invariant:** this crate does no I/O. It parses text it is handed and computes; reading files,
-//! talking to servers and drawing belong to the crates above it. `cargo xtask test` fails if its
-//! dependency tree ever gains tokio, wgpu, winit, rusqlite, reqwest or axum.
+//! talking to servers and drawing belong to the crates above it. Included playlist fragments are read
+//! through a resolver the caller supplies. `cargo xtask test` fails if its dependency tree ever gains
+//! tokio, wgpu, winit, rusqlite, reqwest or axum. The one outside input is jiff's time zone database
+//! (the system's tzdata), which names like `Europe/Paris` are looked up in.
 
+pub mod campaign;
 pub mod diagnostic;
 pub mod duration;
 pub mod impression;
@@ -12,11 +15,17 @@ pub mod manifest;
 pub mod media;
 pub mod playlist;
 pub mod schedule;
+pub mod schema;
+pub mod timing;
+pub mod yaml;
 
+pub use campaign::{Campaign, parse_campaign};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use duration::ItemDuration;
 pub use impression::{Impression, ImpressionAck, ImpressionBatch};
-pub use manifest::{Manifest, ManifestItem, MediaEntry};
+pub use manifest::{Manifest, MediaEntry};
 pub use media::Sha256Hex;
-pub use playlist::{Playlist, PlaylistItem, parse_playlist};
-pub use schedule::{Loop, Slot};
+pub use playlist::{
+    Content, Item, Parsed, Playlist, Rule, Zone, parse_playlist, parse_playlist_with_includes,
+};
+pub use schedule::{Loop, Play, Reason, Schedule, Slot};

@@ -1,14 +1,18 @@
 //! The manifest: everything one screen needs to play, as the scheduler serves it at `GET /v1/manifest`.
-//! It is self-contained: with it and the media it lists in the cache, a player plays with no network.
+//! It is self-contained: with it and the media it lists in the cache, a player runs the schedule
+//! engine on the validated playlist it carries, in the screen's time zone, with no network and no
+//! YAML.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::media::Sha256Hex;
-use crate::playlist::Playlist;
-use crate::schedule::Loop;
+use crate::playlist::{Item, Playlist};
+use crate::schedule::Schedule;
 
 /// The manifest format this build reads and writes.
-pub const MANIFEST_SCHEMA: u32 = 1;
+pub const MANIFEST_SCHEMA: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,20 +20,14 @@ pub struct Manifest {
     pub schema: u32,
     /// The screen this manifest was made for.
     pub screen: String,
-    /// The playlist's name and the version the scheduler stored it under.
-    pub playlist: String,
+    /// The screen's IANA time zone, like `Europe/Paris`: the schedule is evaluated in it.
+    pub timezone: String,
+    /// The validated playlist, as the scheduler stored it.
+    pub playlist: Playlist,
+    /// The version the scheduler stored the playlist under.
     pub playlist_version: u64,
-    pub items: Vec<ManifestItem>,
-    /// Every media file the items use, once each.
-    pub media: Vec<MediaEntry>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestItem {
-    pub id: String,
-    pub media: Sha256Hex,
-    pub duration_ms: u64,
+    /// Every media file the playlist names, by its name as written, with its digest and size.
+    pub media: BTreeMap<String, MediaEntry>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,40 +37,121 @@ pub struct MediaEntry {
     pub size: u64,
 }
 
+/// A media file the playlist names but the caller has no digest for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("media file `{0}` is not known to the scheduler")]
+pub struct MissingMedia(pub String);
+
 impl Manifest {
-    /// Builds the manifest for `screen` from a validated playlist. `media_of` gives the digest and size
-    /// of each file the playlist names; the caller has checked that every one exists.
+    /// Builds the manifest for `screen` (in `timezone`) from a validated playlist. `media_of` gives
+    /// the digest and size of each file the playlist names.
     pub fn build(
         screen: &str,
+        timezone: &str,
         playlist: &Playlist,
         playlist_version: u64,
         media_of: impl Fn(&str) -> Option<MediaEntry>,
-    ) -> Option<Self> {
-        let mut items = Vec::with_capacity(playlist.items.len());
-        let mut media: Vec<MediaEntry> = Vec::new();
-        for item in &playlist.items {
-            let entry = media_of(&item.file)?;
-            items.push(ManifestItem {
-                id: item.id.clone(),
-                media: entry.sha256.clone(),
-                duration_ms: item.duration.as_millis(),
-            });
-            if !media.iter().any(|known| known.sha256 == entry.sha256) {
-                media.push(entry);
+    ) -> Result<Self, MissingMedia> {
+        let mut media = BTreeMap::new();
+        for reference in playlist.media() {
+            if media.contains_key(&reference.file) {
+                continue;
             }
+            let entry =
+                media_of(&reference.file).ok_or_else(|| MissingMedia(reference.file.clone()))?;
+            media.insert(reference.file.clone(), entry);
         }
-        Some(Self {
+        Ok(Self {
             schema: MANIFEST_SCHEMA,
             screen: screen.to_owned(),
-            playlist: playlist.name.clone(),
+            timezone: timezone.to_owned(),
+            playlist: playlist.clone(),
             playlist_version,
-            items,
             media,
         })
     }
 
-    /// The loop the items form, for the schedule engine.
-    pub fn schedule(&self) -> Loop {
-        Loop::new(self.items.iter().map(|item| item.duration_ms).collect())
+    /// Every distinct media file, once per digest (two names for the same bytes download once),
+    /// ordered by digest.
+    pub fn media_entries(&self) -> Vec<&MediaEntry> {
+        let mut entries: Vec<&MediaEntry> = self.media.values().collect();
+        entries.sort_by(|left, right| left.sha256.cmp(&right.sha256));
+        entries.dedup_by(|left, right| left.sha256 == right.sha256);
+        entries
+    }
+
+    /// The digest of the file an item plays; `None` for items without media (text, clock, offer).
+    pub fn sha256_of(&self, item: &Item) -> Option<&Sha256Hex> {
+        self.sha256_of_file(item.file()?)
+    }
+
+    /// The digest of a media file by its name as written in the playlist.
+    pub fn sha256_of_file(&self, file: &str) -> Option<&Sha256Hex> {
+        self.media.get(file).map(|entry| &entry.sha256)
+    }
+
+    /// The schedule engine for this manifest, in its time zone. Fails when the zone is unknown to
+    /// the time zone database.
+    pub fn schedule(&self) -> Result<Schedule, jiff::Error> {
+        let time_zone = jiff::tz::TimeZone::get(&self.timezone)?;
+        Ok(Schedule::new(self.playlist.clone(), time_zone))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playlist::parse_playlist;
+
+    fn entry(byte: u8) -> MediaEntry {
+        MediaEntry {
+            sha256: Sha256Hex::of_bytes(&[byte]),
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn carries_the_playlist_and_its_media_and_survives_json() {
+        let playlist = parse_playlist(
+            "p.yaml",
+            "version: 1\nname: p\nitems:\n  - image: { file: a.png, duration: 1s }\n  - image: { file: b.png, duration: 1s }\n  - image: { file: a.png, duration: 2s, id: again }\n  - text: { text: Hello, duration: 1s }\n",
+        )
+        .unwrap();
+        let manifest = Manifest::build("lobby-1", "Europe/Paris", &playlist, 3, |file| {
+            Some(entry(if file == "a.png" { 1 } else { 2 }))
+        })
+        .unwrap();
+        assert_eq!(manifest.media.len(), 2);
+        assert_eq!(manifest.media_entries().len(), 2);
+        let items: Vec<&Item> = manifest.playlist.items().collect();
+        assert_eq!(manifest.sha256_of(items[2]), Some(&entry(1).sha256));
+        assert_eq!(manifest.sha256_of(items[3]), None);
+        let json = serde_json::to_string(&manifest).unwrap();
+        let back: Manifest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, manifest);
+        assert!(back.schedule().is_ok());
+    }
+
+    #[test]
+    fn same_bytes_under_two_names_download_once() {
+        let playlist = parse_playlist(
+            "p.yaml",
+            "version: 1\nname: p\nitems:\n  - image: { file: a.png, duration: 1s }\n  - image: { file: copy-of-a.png, duration: 1s }\n",
+        )
+        .unwrap();
+        let manifest = Manifest::build("s", "UTC", &playlist, 1, |_| Some(entry(7))).unwrap();
+        assert_eq!(manifest.media.len(), 2);
+        assert_eq!(manifest.media_entries().len(), 1);
+    }
+
+    #[test]
+    fn a_file_without_a_digest_is_named() {
+        let playlist = parse_playlist(
+            "p.yaml",
+            "version: 1\nname: p\nitems:\n  - image: { file: a.png, duration: 1s }\n",
+        )
+        .unwrap();
+        let error = Manifest::build("s", "UTC", &playlist, 1, |_| None).unwrap_err();
+        assert_eq!(error, MissingMedia("a.png".into()));
     }
 }

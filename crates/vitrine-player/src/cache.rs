@@ -108,16 +108,76 @@ impl MediaCache {
         Ok(())
     }
 
+    /// Re-hashes every cached file and forgets (and deletes) those whose bytes no longer match their
+    /// digest: a file damaged on disk is fetched again rather than shown. Returns the digests dropped.
+    pub fn verify_all(&self) -> anyhow::Result<Vec<Sha256Hex>> {
+        let rows: Vec<String> = self
+            .connection
+            .prepare("SELECT sha256 FROM media")?
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut dropped = Vec::new();
+        for text in rows {
+            let Ok(sha256) = text.parse::<Sha256Hex>() else {
+                self.forget(&text)?;
+                continue;
+            };
+            let path = self.path_of(&sha256);
+            let intact = hash_file(&path).is_ok_and(|actual| actual == sha256);
+            if !intact {
+                tracing::warn!(%sha256, "cached media is damaged or missing; it will be fetched again");
+                let _ = std::fs::remove_file(&path);
+                self.forget(sha256.as_str())?;
+                dropped.push(sha256);
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Runs SQLite's own consistency check on the player database.
+    pub fn integrity_check(&self) -> anyhow::Result<()> {
+        let verdict: String = self
+            .connection
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+        if verdict != "ok" {
+            anyhow::bail!("the player database failed its integrity check: {verdict}");
+        }
+        Ok(())
+    }
+
+    fn forget(&self, sha256: &str) -> anyhow::Result<()> {
+        self.connection
+            .execute("DELETE FROM media WHERE sha256 = ?1", params![sha256])?;
+        Ok(())
+    }
+
     /// Digests of the manifest's media that are not (or no longer) in the cache.
     pub fn missing_media(&self, manifest: &Manifest) -> anyhow::Result<Vec<Sha256Hex>> {
         let mut missing = Vec::new();
-        for entry in &manifest.media {
+        for entry in manifest.media_entries() {
             if !self.has_verified(&entry.sha256)? {
                 missing.push(entry.sha256.clone());
             }
         }
         Ok(missing)
     }
+}
+
+/// The sha256 of a file's bytes, read in chunks.
+pub fn hash_file(path: &Path) -> std::io::Result<Sha256Hex> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(Sha256Hex::from_hasher(hasher))
 }
 
 /// The cached file of a digest under `media_dir`.
@@ -128,24 +188,21 @@ pub fn media_path(media_dir: &Path, sha256: &Sha256Hex) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vitrine_core::{ManifestItem, MediaEntry};
+    use vitrine_core::MediaEntry;
 
     fn manifest(sha256: &Sha256Hex) -> Manifest {
-        Manifest {
-            schema: 1,
-            screen: "lobby".into(),
-            playlist: "demo".into(),
-            playlist_version: 1,
-            items: vec![ManifestItem {
-                id: "item-1".into(),
-                media: sha256.clone(),
-                duration_ms: 1000,
-            }],
-            media: vec![MediaEntry {
+        let playlist = vitrine_core::parse_playlist(
+            "demo.yaml",
+            "version: 1\nname: demo\nitems:\n  - image: { file: a.png, duration: 1s }\n",
+        )
+        .unwrap();
+        Manifest::build("lobby", "UTC", &playlist, 1, |_| {
+            Some(MediaEntry {
                 sha256: sha256.clone(),
                 size: 3,
-            }],
-        }
+            })
+        })
+        .unwrap()
     }
 
     #[test]
@@ -171,6 +228,25 @@ mod tests {
             !cache.has_verified(&digest).unwrap(),
             "size changed behind our back"
         );
+    }
+
+    #[test]
+    fn damaged_files_are_dropped_at_start_up() {
+        let directory = tempfile::tempdir().unwrap();
+        let cache = MediaCache::open(directory.path()).unwrap();
+        let good = Sha256Hex::of_bytes(b"good");
+        let bad = Sha256Hex::of_bytes(b"bad");
+        std::fs::write(cache.path_of(&good), b"good").unwrap();
+        std::fs::write(cache.path_of(&bad), b"bad").unwrap();
+        cache.record_verified(&good, 4).unwrap();
+        cache.record_verified(&bad, 3).unwrap();
+        // A bit flips on disk; the size stays the same.
+        std::fs::write(cache.path_of(&bad), b"bat").unwrap();
+        cache.integrity_check().unwrap();
+        assert_eq!(cache.verify_all().unwrap(), vec![bad.clone()]);
+        assert!(cache.has_verified(&good).unwrap());
+        assert!(!cache.has_verified(&bad).unwrap());
+        assert!(!cache.path_of(&bad).exists());
     }
 
     #[test]

@@ -37,6 +37,15 @@ pub struct PlayerConfig {
     /// Stop after this long (tests, benchmarks); `None` runs until SIGTERM or Ctrl-C.
     #[serde(with = "humantime_like_option")]
     pub run_for: Option<Duration>,
+    /// How the screen is mounted, clockwise: 0, 90, 180 or 270 degrees.
+    pub rotation: u32,
+    /// Which monitor the window goes on: `primary`, an index from 0, or a name like `HDMI-1`.
+    pub monitor: String,
+    /// Draw frame statistics in the top-left corner.
+    pub show_stats: bool,
+    /// Standalone mode: play this folder's `playlist.yaml` (or this YAML file) with no scheduler,
+    /// reloading it whenever it is saved.
+    pub playlist: Option<PathBuf>,
 }
 
 impl Default for PlayerConfig {
@@ -54,6 +63,10 @@ impl Default for PlayerConfig {
             poll_interval: Duration::from_secs(10),
             upload_interval: Duration::from_secs(10),
             run_for: None,
+            rotation: 0,
+            monitor: "primary".into(),
+            show_stats: false,
+            playlist: None,
         }
     }
 }
@@ -78,6 +91,18 @@ impl PlayerConfig {
                 "screen size {}x{} is out of range (1..=8192 on each side)",
                 self.width,
                 self.height
+            );
+        }
+        if crate::render::Rotation::from_degrees(self.rotation).is_none() {
+            anyhow::bail!(
+                "rotation {} is not one of 0, 90, 180 or 270 (degrees, clockwise)",
+                self.rotation
+            );
+        }
+        if self.playlist.is_some() && self.server.is_some() {
+            anyhow::bail!(
+                "`playlist` (standalone mode) and `server` exclude each other: a standalone player \
+                 plays its local folder, a managed one what the scheduler sends"
             );
         }
         if self.headless_fps == 0 || self.headless_fps > 240 {

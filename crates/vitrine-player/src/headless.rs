@@ -10,17 +10,29 @@ use jiff::Timestamp;
 
 use crate::Startup;
 use crate::events::PlayerEvent;
-use crate::player::{Flow, Player};
-use crate::render::{Gpu, OFFSCREEN_FORMAT, Offscreen};
+use crate::player::{Flow, Player, ScreenSetup};
+use crate::render::{Gpu, OFFSCREEN_FORMAT, Offscreen, Rotation};
 
 pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Result<()> {
     let config = &startup.config;
     let gpu = Gpu::headless()?;
-    let offscreen = Offscreen::new(&gpu, config.width, config.height);
+    let rotation = Rotation::from_degrees(config.rotation).unwrap_or(Rotation::Deg0);
+    // The offscreen target is the physical framebuffer; a rotated screen is laid out upright.
+    let physical = if rotation.swaps_axes() {
+        (config.height, config.width)
+    } else {
+        (config.width, config.height)
+    };
+    let offscreen = Offscreen::new(&gpu, physical.0, physical.1);
     let mut player = Player::new(
         &gpu,
         OFFSCREEN_FORMAT,
-        offscreen.size(),
+        &ScreenSetup {
+            physical_px: offscreen.size(),
+            rotation,
+            refresh: Duration::from_secs_f64(1.0 / f64::from(config.headless_fps)),
+            show_stats: config.show_stats,
+        },
         &config.data_dir,
         startup.sink.clone(),
         startup.background,
@@ -72,9 +84,12 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
         if stop_at.is_some_and(|stop_at| Instant::now() >= stop_at) {
             break;
         }
+        let started = Instant::now();
         let now = Timestamp::now();
-        let tick = player.prepare_frame(now);
-        player.draw(&gpu, offscreen.view(), offscreen.size(), &tick.content);
+        let frame = player.prepare_frame(&gpu, now);
+        let report = player.draw(&gpu, offscreen.view(), offscreen.size(), &frame);
+        gpu.wait_idle()?;
+        player.presented(started, &report);
         if let Some(writer) = &frame_writer
             && Instant::now() >= next_capture
         {

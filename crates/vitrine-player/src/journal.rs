@@ -82,7 +82,7 @@ mod tests {
             playlist: "demo".into(),
             playlist_version: 1,
             item_id: "item-1".into(),
-            media_sha256: Sha256Hex::of_bytes(b"red"),
+            media_sha256: Some(Sha256Hex::of_bytes(b"red")),
             started_at: jiff::Timestamp::now(),
             duration_ms: 1000,
         }

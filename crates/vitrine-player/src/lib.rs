@@ -10,13 +10,17 @@ pub mod cache;
 pub mod config;
 pub mod database;
 pub mod decode;
+pub mod display;
 pub mod events;
 pub mod headless;
 pub mod journal;
 pub mod playback;
 pub mod player;
 pub mod render;
+pub mod standalone;
 pub mod sync;
+pub mod telemetry;
+pub mod watch;
 pub mod window;
 
 use std::sync::Arc;
@@ -34,6 +38,8 @@ pub struct Startup {
     pub config: PlayerConfig,
     pub sink: SharedSink,
     pub background: Option<Background>,
+    /// Standalone mode's folder watch, kept alive as long as the player runs.
+    pub standalone: Option<standalone::Standalone>,
 }
 
 /// Runs the player until SIGTERM, Ctrl-C or the configured run time.
@@ -62,12 +68,23 @@ pub fn run(config: PlayerConfig) -> anyhow::Result<()> {
 /// signal handling, the run-time limit and the network thread.
 fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
     let cache = MediaCache::open(&config.data_dir)?;
+    if let Err(error) = cache.integrity_check() {
+        // Keep going: the journal in it may still hold plays to upload, and SQLite reads what it can.
+        tracing::error!("{error:#}");
+    }
+    let dropped = cache.verify_all()?;
+    if !dropped.is_empty() {
+        tracing::warn!(
+            count = dropped.len(),
+            "damaged media dropped from the cache at start-up"
+        );
+    }
     let mut active_etag = None;
     match cache.active_manifest() {
         Ok(Some(active)) => {
             let missing = cache.missing_media(&active.manifest)?;
             if missing.is_empty() {
-                tracing::info!(playlist = %active.manifest.playlist, "playing the cached manifest");
+                tracing::info!(playlist = %active.manifest.playlist.name, "playing the cached manifest");
                 active_etag = Some(active.etag);
                 sink.post(PlayerEvent::ManifestActivated(Arc::new(active.manifest)));
             } else {
@@ -93,6 +110,13 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
             })?;
     }
 
+    let standalone = match &config.playlist {
+        Some(path) => {
+            tracing::info!(playlist = %path.display(), "standalone mode: no scheduler");
+            Some(standalone::start(path, &config.data_dir, sink.clone())?)
+        }
+        None => None,
+    };
     let background = match (&config.server, &config.token) {
         (Some(server), Some(token)) => Some(Background::start(
             BackgroundSettings {
@@ -105,7 +129,9 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
             sink.clone(),
         )?),
         _ => {
-            tracing::info!("no scheduler configured; playing the cache only");
+            if standalone.is_none() {
+                tracing::info!("no scheduler configured; playing the cache only");
+            }
             None
         }
     };
@@ -113,6 +139,7 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
         config,
         sink,
         background,
+        standalone,
     })
 }
 

@@ -48,6 +48,19 @@ struct Arguments {
     /// Stop after this long (for trials and tests).
     #[arg(long, value_parser = parse_duration)]
     run_for: Option<Duration>,
+    /// Standalone mode: play this folder's playlist.yaml (or this YAML file) with no scheduler,
+    /// reloading it on every save.
+    #[arg(long, conflicts_with_all = ["server", "token"])]
+    playlist: Option<PathBuf>,
+    /// How the screen is mounted, clockwise: 0, 90, 180 or 270.
+    #[arg(long)]
+    rotation: Option<u32>,
+    /// The monitor for the window: primary, an index from 0, or a name like HDMI-1.
+    #[arg(long)]
+    monitor: Option<String>,
+    /// Draw frame statistics on screen.
+    #[arg(long)]
+    show_stats: bool,
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -119,5 +132,15 @@ fn configure(arguments: Arguments) -> anyhow::Result<PlayerConfig> {
     if arguments.run_for.is_some() {
         config.run_for = arguments.run_for;
     }
+    if arguments.playlist.is_some() {
+        config.playlist = arguments.playlist;
+    }
+    if let Some(rotation) = arguments.rotation {
+        config.rotation = rotation;
+    }
+    if let Some(monitor) = arguments.monitor {
+        config.monitor = monitor;
+    }
+    config.show_stats |= arguments.show_stats;
     Ok(config)
 }

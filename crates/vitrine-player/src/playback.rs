@@ -1,160 +1,339 @@
-//! The playback timeline: given the active manifest, the clock and which media are ready on the GPU,
-//! decide what the screen shows, what to decode next, and which plays to journal.
+//! The playback timeline: given the active manifest, the clock and which content is ready on the GPU,
+//! decide what every zone shows, what to prepare next, and which plays to journal.
 //!
-//! It knows nothing of wgpu, winit or threads, so it is tested with plain values. What plays when comes
-//! from the one schedule engine in vitrine-core; this module only adds the player's rules:
-//! never show black (keep the last item up while the next one is not ready, or show the splash),
-//! and one impression for every item that was on screen.
+//! It knows nothing of wgpu, winit or threads beyond the scene types it fills in, so it is tested
+//! with plain values. What plays when comes from the one schedule engine in vitrine-core
+//! ([`vitrine_core::schedule::Schedule`]); this module adds the player's rules:
+//!
+//! - **never black:** a zone keeps its item on screen until the next one is ready (decoded and
+//!   uploaded); an item whose content cannot be shown is skipped and the previous one stays; the
+//!   splash covers the screen until the first item of any zone is ready;
+//! - **transitions** run from the moment the incoming item is first drawn, for the incoming item's
+//!   transition duration;
+//! - **one impression per play:** when an item leaves its zone (or the player stops) its play is
+//!   journalled with when it was first drawn and how long it stayed.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use uuid::Uuid;
-use vitrine_core::{Impression, Loop, Manifest, Sha256Hex};
+use vitrine_core::playlist::{Content, Item, TextStyle, Transition as ItemTransition};
+use vitrine_core::schedule::{Play, Schedule};
+use vitrine_core::{Impression, Manifest, Sha256Hex};
 
-/// What is on screen and since when.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Showing {
-    /// The item's index and its slot's start: the same item in the next loop is a new play.
-    slot_key: (usize, Timestamp),
-    item_id: String,
-    sha256: Sha256Hex,
-    screen: String,
-    playlist: String,
-    playlist_version: u64,
-    started_at: Timestamp,
+use crate::render::{
+    Color, ContentKey, Fit, Layer, Rotation, Scene, SlideDirection, TextAlign, TextSpec,
+    TickerSpec, Transition, ZoneScene, transition_layers,
+};
+
+/// Content the renderer must have before an item can be shown.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Want {
+    /// A media file to decode and upload, scaled for a zone of `zone_px` with `fit`.
+    Media {
+        sha256: Sha256Hex,
+        fit: Fit,
+        zone_px: (u32, u32),
+    },
+    /// Text (or a clock reading) to lay out into a texture under `key`.
+    Text {
+        key: ContentKey,
+        spec: TextSpec,
+        zone_px: (u32, u32),
+    },
 }
 
-/// The result of one tick: what to draw, what to decode, and when to tick again at the latest.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Tick {
-    /// The media to draw full screen; the splash's digest when nothing else can be shown.
-    pub content: Sha256Hex,
-    /// Media the renderer should have soon: the current item and the next one.
-    pub wanted: Vec<Sha256Hex>,
+impl Want {
+    pub fn key(&self) -> ContentKey {
+        match self {
+            Want::Media { sha256, .. } => ContentKey::Media(sha256.clone()),
+            Want::Text { key, .. } => key.clone(),
+        }
+    }
+}
+
+/// One frame's decision.
+#[derive(Debug)]
+pub struct Frame {
+    pub scene: Scene,
+    /// Content to prepare: what is on the way in now and what comes next, zone by zone.
+    pub wanted: Vec<Want>,
+    /// When the picture changes next without any event (an item boundary).
     pub next_deadline: Option<Timestamp>,
+    /// Whether something moves now (a transition or a ticker): draw at the display's rate.
+    pub animating: bool,
+    /// Items that appear for the first time in this frame, with their scheduled start, so telemetry
+    /// can time how late their first frame was.
+    pub started: Vec<(ContentKey, Timestamp)>,
+}
+
+/// What a zone shows, and since when.
+#[derive(Clone, Debug)]
+struct Showing {
+    /// The rule, the item and its turn's start: the same item in the next turn is a new play.
+    play_key: (usize, usize, Timestamp),
+    item_id: String,
+    content: ContentKey,
+    fit: Fit,
+    media_sha256: Option<Sha256Hex>,
+    transition: (Transition, Duration),
+    started_at: Timestamp,
+    playlist: String,
+    playlist_version: u64,
+    screen: String,
+}
+
+#[derive(Clone, Debug, Default)]
+struct ZoneState {
+    showing: Option<Showing>,
+    /// The item it replaced, drawn underneath until the transition ends.
+    outgoing: Option<Showing>,
+}
+
+struct Active {
+    manifest: Arc<Manifest>,
+    schedule: Schedule,
+    /// Visual zones in drawing order (by `z`, then as written), with their state.
+    zones: Vec<(String, ZoneState)>,
 }
 
 pub struct Playback {
-    splash: Sha256Hex,
-    manifest: Option<Arc<Manifest>>,
-    schedule: Loop,
-    ready: HashSet<Sha256Hex>,
-    failed: HashSet<Sha256Hex>,
-    showing: Option<Showing>,
+    splash: ContentKey,
+    screen_px: (u32, u32),
+    rotation: Rotation,
+    active: Option<Active>,
+    ready: HashSet<ContentKey>,
+    failed: HashSet<ContentKey>,
     finished: Vec<Impression>,
 }
 
 impl Playback {
-    pub fn new(splash: Sha256Hex) -> Self {
+    /// `screen_px` is the logical (upright) screen size in pixels; text is sized from it.
+    pub fn new(splash: Sha256Hex, screen_px: (u32, u32), rotation: Rotation) -> Self {
         Self {
-            splash,
-            manifest: None,
-            schedule: Loop::new(Vec::new()),
+            splash: ContentKey::Media(splash),
+            screen_px,
+            rotation,
+            active: None,
             ready: HashSet::new(),
             failed: HashSet::new(),
-            showing: None,
             finished: Vec::new(),
         }
     }
 
-    /// Switches to a new manifest. What is on screen stays until the new items are ready.
-    pub fn activate(&mut self, manifest: Arc<Manifest>) {
-        self.schedule = manifest.schedule();
-        // A file that failed under the old manifest gets another chance if the new one still uses it.
+    /// Switches to a new manifest. What is on screen stays until the new items are ready. A
+    /// manifest whose time zone this machine does not know is refused, and the old one plays on.
+    pub fn activate(&mut self, manifest: Arc<Manifest>) -> anyhow::Result<()> {
+        let time_zone = TimeZone::get(&manifest.timezone).map_err(|error| {
+            anyhow::anyhow!(
+                "time zone `{}` is unknown here (is tzdata installed?): {error}",
+                manifest.timezone
+            )
+        })?;
+        let schedule = Schedule::new(manifest.playlist.clone(), time_zone);
+        let mut visual: Vec<(i32, usize, String)> = manifest
+            .playlist
+            .zones
+            .iter()
+            .enumerate()
+            .filter(|(_, zone)| zone.area.is_some())
+            .map(|(index, zone)| (zone.z, index, zone.name.clone()))
+            .collect();
+        visual.sort();
+        // Zones that keep their name keep what they show, so a new version of the playlist does
+        // not flash its zones back to nothing.
+        let mut previous = self
+            .active
+            .take()
+            .map(|active| active.zones)
+            .unwrap_or_default();
+        let zones = visual
+            .into_iter()
+            .map(|(_, _, name)| {
+                let state = previous
+                    .iter_mut()
+                    .find(|(old, _)| *old == name)
+                    .map(|(_, state)| std::mem::take(state))
+                    .unwrap_or_default();
+                (name, state)
+            })
+            .collect();
+        // Plays of zones that are gone end now; their impressions are not lost.
+        let now = Timestamp::now();
+        for (_, state) in previous {
+            if let Some(showing) = state.showing {
+                self.finished.push(impression(&showing, now));
+            }
+        }
+        // A file that failed under the old manifest gets another chance.
         self.failed.clear();
-        self.manifest = Some(manifest);
+        self.active = Some(Active {
+            manifest,
+            schedule,
+            zones,
+        });
+        Ok(())
     }
 
     pub fn manifest(&self) -> Option<&Manifest> {
-        self.manifest.as_deref()
+        self.active.as_ref().map(|active| &*active.manifest)
     }
 
-    /// The renderer has this media on the GPU.
-    pub fn mark_ready(&mut self, sha256: Sha256Hex) {
-        self.ready.insert(sha256);
+    /// The renderer has this content.
+    pub fn mark_ready(&mut self, key: ContentKey) {
+        self.ready.insert(key);
     }
 
-    /// The renderer dropped this media to save memory.
-    pub fn mark_evicted(&mut self, sha256: &Sha256Hex) {
-        self.ready.remove(sha256);
+    /// The renderer dropped this content to save memory; it will be asked for again when needed.
+    pub fn mark_evicted(&mut self, key: &ContentKey) {
+        self.ready.remove(key);
     }
 
-    /// This media cannot be shown; its items are skipped.
-    pub fn mark_failed(&mut self, sha256: Sha256Hex) {
-        self.failed.insert(sha256);
+    /// This content cannot be shown; its items are skipped.
+    pub fn mark_failed(&mut self, key: ContentKey) {
+        self.failed.insert(key);
     }
 
-    pub fn is_failed(&self, sha256: &Sha256Hex) -> bool {
-        self.failed.contains(sha256)
+    pub fn is_ready(&self, key: &ContentKey) -> bool {
+        self.ready.contains(key)
     }
 
-    /// Media the current manifest uses, plus what is on screen: everything the renderer must keep.
-    pub fn media_in_use(&self) -> HashSet<Sha256Hex> {
-        let mut in_use: HashSet<Sha256Hex> = self
-            .manifest
-            .iter()
-            .flat_map(|manifest| manifest.media.iter().map(|entry| entry.sha256.clone()))
-            .collect();
-        if let Some(showing) = &self.showing {
-            in_use.insert(showing.sha256.clone());
+    /// Content on screen now, or that the active manifest's media need: what the renderer keeps
+    /// when a new manifest arrives. Generated content is kept only while on screen.
+    pub fn content_in_use(&self) -> HashSet<ContentKey> {
+        let mut in_use = HashSet::from([self.splash.clone()]);
+        if let Some(active) = &self.active {
+            for entry in active.manifest.media.values() {
+                in_use.insert(ContentKey::Media(entry.sha256.clone()));
+            }
+            for (_, state) in &active.zones {
+                for showing in state.showing.iter().chain(&state.outgoing) {
+                    in_use.insert(showing.content.clone());
+                }
+            }
         }
-        in_use.insert(self.splash.clone());
         in_use
     }
 
-    /// Advances to `now`: the frame about to be drawn shows the returned content.
-    pub fn tick(&mut self, now: Timestamp) -> Tick {
-        let Some(manifest) = self.manifest.clone() else {
-            return Tick {
-                content: self.splash.clone(),
-                wanted: Vec::new(),
-                next_deadline: None,
-            };
+    /// Decides the frame for `now`.
+    pub fn tick(&mut self, now: Timestamp) -> Frame {
+        let Some(active) = &mut self.active else {
+            return self.splash_frame(Vec::new(), None);
         };
-        let Some(slot) = self.schedule.what_plays(now) else {
-            return Tick {
-                content: self.current_content(),
-                wanted: Vec::new(),
-                next_deadline: None,
+        let screen_px = self.screen_px;
+        let mut wanted = Vec::new();
+        let mut next_deadline: Option<Timestamp> = None;
+        let mut animating = false;
+        let mut started = Vec::new();
+        let mut zone_scenes = Vec::with_capacity(active.zones.len());
+        let playlist = &active.manifest.playlist;
+        for (zone_name, state) in &mut active.zones {
+            let Some(zone) = playlist.zone(zone_name) else {
+                continue;
             };
-        };
-        let item = &manifest.items[slot.item_index];
-        let next_item = &manifest.items[(slot.item_index + 1) % manifest.items.len()];
-        let wanted: Vec<Sha256Hex> = [&item.media, &next_item.media]
-            .into_iter()
-            .filter(|sha256| !self.failed.contains(*sha256))
-            .cloned()
-            .collect();
-
-        let slot_key = (slot.item_index, slot.start);
-        let already_showing = self
-            .showing
-            .as_ref()
-            .is_some_and(|showing| showing.slot_key == slot_key);
-        if !already_showing && self.ready.contains(&item.media) {
-            self.finish_showing(now);
-            self.showing = Some(Showing {
-                slot_key,
-                item_id: item.id.clone(),
-                sha256: item.media.clone(),
-                screen: manifest.screen.clone(),
-                playlist: manifest.playlist.clone(),
-                playlist_version: manifest.playlist_version,
-                started_at: now,
+            let Some(area) = zone.area else {
+                continue;
+            };
+            let rect = [
+                area.x.fraction(),
+                area.y.fraction(),
+                area.width.fraction(),
+                area.height.fraction(),
+            ];
+            let zone_px = (
+                ((rect[2] * screen_px.0 as f32).round() as u32).max(1),
+                ((rect[3] * screen_px.1 as f32).round() as u32).max(1),
+            );
+            if let Some(play) = active.schedule.what_plays(zone_name, now) {
+                next_deadline = Some(next_deadline.map_or(play.end, |known| known.min(play.end)));
+                let (want, candidate) = describe(
+                    &play,
+                    &active.manifest,
+                    zone_px,
+                    active.schedule.time_zone(),
+                    now,
+                );
+                // The next item too, so its switch happens on its scheduled frame.
+                if let Some(next) = active.schedule.what_plays(zone_name, play.end) {
+                    let (next_want, _) = describe(
+                        &next,
+                        &active.manifest,
+                        zone_px,
+                        active.schedule.time_zone(),
+                        play.end,
+                    );
+                    wanted.extend(next_want);
+                }
+                if let Some(candidate) = candidate {
+                    let key = candidate.content.clone();
+                    if self.failed.contains(&key) {
+                        // Skipped: whatever is on screen stays.
+                    } else {
+                        wanted.extend(want);
+                        let same_play = state
+                            .showing
+                            .as_ref()
+                            .is_some_and(|showing| showing.play_key == candidate.play_key);
+                        if self.ready.contains(&key) {
+                            if !same_play {
+                                started.push((key.clone(), play.start));
+                                let incoming = Showing {
+                                    started_at: now,
+                                    ..candidate
+                                };
+                                if let Some(leaving) = state.showing.replace(incoming) {
+                                    self.finished.push(impression(&leaving, now));
+                                    state.outgoing = Some(leaving);
+                                }
+                            } else if let Some(showing) = &mut state.showing {
+                                // The same play with new content: a clock's next minute.
+                                showing.content = key;
+                            }
+                        }
+                    }
+                }
+            }
+            let layers = zone_layers(state, now, &mut animating);
+            zone_scenes.push(ZoneScene {
+                rect,
+                background: zone.background.map(to_render_color),
+                layers,
             });
         }
-        Tick {
-            content: self.current_content(),
+        let anything_shown = active
+            .zones
+            .iter()
+            .any(|(_, state)| state.showing.is_some());
+        if !anything_shown {
+            return self.splash_frame(wanted, next_deadline);
+        }
+        Frame {
+            scene: Scene {
+                background: Color::BLACK,
+                rotation: self.rotation,
+                zones: zone_scenes,
+                overlay: None,
+            },
             wanted,
-            next_deadline: Some(slot.end),
+            next_deadline,
+            animating,
+            started,
         }
     }
 
-    /// Ends the play on screen (shutdown); its impression joins the finished ones.
+    /// Ends every play on screen (shutdown); their impressions join the finished ones.
     pub fn finish(&mut self, now: Timestamp) {
-        self.finish_showing(now);
+        if let Some(active) = &mut self.active {
+            for (_, state) in &mut active.zones {
+                if let Some(showing) = state.showing.take() {
+                    self.finished.push(impression(&showing, now));
+                }
+                state.outgoing = None;
+            }
+        }
     }
 
     /// Impressions of items that left the screen since the last call, oldest first.
@@ -162,101 +341,308 @@ impl Playback {
         std::mem::take(&mut self.finished)
     }
 
-    fn current_content(&self) -> Sha256Hex {
-        match &self.showing {
-            Some(showing) if self.ready.contains(&showing.sha256) => showing.sha256.clone(),
-            _ => self.splash.clone(),
+    fn splash_frame(&self, wanted: Vec<Want>, next_deadline: Option<Timestamp>) -> Frame {
+        let mut scene = Scene::single(self.splash.clone(), Fit::Cover);
+        scene.rotation = self.rotation;
+        Frame {
+            scene,
+            wanted,
+            next_deadline,
+            animating: false,
+            started: Vec::new(),
         }
     }
+}
 
-    fn finish_showing(&mut self, now: Timestamp) {
-        let Some(showing) = self.showing.take() else {
-            return;
-        };
-        let shown = now.duration_since(showing.started_at);
-        self.finished.push(Impression {
-            id: Uuid::now_v7(),
-            screen: showing.screen,
-            playlist: showing.playlist,
-            playlist_version: showing.playlist_version,
-            item_id: showing.item_id,
-            media_sha256: showing.sha256,
-            started_at: showing.started_at,
-            duration_ms: shown.as_millis().max(0) as u64,
-        });
+/// The layers of a zone at `now`: its item, over the outgoing one while a transition runs.
+fn zone_layers(state: &mut ZoneState, now: Timestamp, animating: &mut bool) -> Vec<Layer> {
+    let Some(showing) = &state.showing else {
+        return Vec::new();
+    };
+    let elapsed = |since: Timestamp| now.duration_since(since).unsigned_abs();
+    let incoming =
+        Layer::new(showing.content.clone(), showing.fit).with_elapsed(elapsed(showing.started_at));
+    if matches!(showing.content, ContentKey::Generated(ref key) if key.starts_with("ticker")) {
+        *animating = true;
+    }
+    let (transition, duration) = showing.transition;
+    let progress = if duration.is_zero() {
+        1.0
+    } else {
+        elapsed(showing.started_at).as_secs_f32() / duration.as_secs_f32()
+    };
+    match &state.outgoing {
+        Some(outgoing) if progress < 1.0 && transition != Transition::Cut => {
+            *animating = true;
+            let leaving = Layer::new(outgoing.content.clone(), outgoing.fit)
+                .with_elapsed(elapsed(outgoing.started_at));
+            transition_layers(Some(leaving), incoming, transition, progress)
+        }
+        _ => {
+            state.outgoing = None;
+            vec![incoming]
+        }
+    }
+}
+
+/// What an item needs prepared and how it would show. `None` for content this player cannot show
+/// yet (offer slots before HQ fills them, audio in a visual zone).
+fn describe(
+    play: &Play<'_>,
+    manifest: &Manifest,
+    zone_px: (u32, u32),
+    time_zone: &TimeZone,
+    now: Timestamp,
+) -> (Option<Want>, Option<Showing>) {
+    let item: &Item = play.item;
+    let (want, content, fit, media_sha256) = match &item.content {
+        Content::Image { media, fit } | Content::Video { media, fit, .. } => {
+            let Some(sha256) = manifest.sha256_of_file(&media.file) else {
+                return (None, None);
+            };
+            let fit = to_render_fit(*fit);
+            let want = Want::Media {
+                sha256: sha256.clone(),
+                fit,
+                zone_px,
+            };
+            (
+                want,
+                ContentKey::Media(sha256.clone()),
+                fit,
+                Some(sha256.clone()),
+            )
+        }
+        Content::Text {
+            text,
+            style,
+            ticker,
+        } => {
+            let spec = text_spec(
+                text.clone(),
+                style,
+                zone_px,
+                ticker.map(|ticker| ticker.speed),
+            );
+            let key = ticker_aware_key(&spec, zone_px);
+            (
+                Want::Text {
+                    key: key.clone(),
+                    spec,
+                    zone_px,
+                },
+                key,
+                Fit::Contain,
+                None,
+            )
+        }
+        Content::Clock { format, style } => {
+            let reading = now.to_zoned(time_zone.clone()).strftime(format).to_string();
+            let spec = text_spec(reading, style, zone_px, None);
+            let key = spec.key(zone_px);
+            (
+                Want::Text {
+                    key: key.clone(),
+                    spec,
+                    zone_px,
+                },
+                key,
+                Fit::Contain,
+                None,
+            )
+        }
+        Content::Offer { .. } | Content::Audio { .. } => return (None, None),
+    };
+    let transition = match item.transition {
+        ItemTransition::Cut => (Transition::Cut, Duration::ZERO),
+        ItemTransition::Crossfade { duration } => (Transition::Crossfade, duration.as_std()),
+        ItemTransition::Slide { duration } => {
+            (Transition::Slide(SlideDirection::Left), duration.as_std())
+        }
+    };
+    let showing = Showing {
+        play_key: (play.rule_index, play.item_index, play.scheduled_start),
+        item_id: item.id.clone(),
+        content,
+        fit,
+        media_sha256,
+        transition,
+        started_at: now,
+        playlist: manifest.playlist.name.clone(),
+        playlist_version: manifest.playlist_version,
+        screen: manifest.screen.clone(),
+    };
+    (Some(want), Some(showing))
+}
+
+/// Tickers are keyed with a `ticker` prefix so the timeline knows they move.
+fn ticker_aware_key(spec: &TextSpec, zone_px: (u32, u32)) -> ContentKey {
+    match (spec.ticker.is_some(), spec.key(zone_px)) {
+        (true, ContentKey::Generated(key)) => ContentKey::Generated(format!("ticker-{key}")),
+        (_, key) => key,
+    }
+}
+
+fn text_spec(
+    text: String,
+    style: &TextStyle,
+    zone_px: (u32, u32),
+    ticker_speed: Option<vitrine_core::timing::Percent>,
+) -> TextSpec {
+    TextSpec {
+        text,
+        size_px: (style.size.fraction() * zone_px.1 as f32).max(1.0),
+        colour: to_render_color(style.color),
+        align: match style.align {
+            vitrine_core::playlist::Align::Left => TextAlign::Left,
+            vitrine_core::playlist::Align::Center => TextAlign::Center,
+            vitrine_core::playlist::Align::Right => TextAlign::Right,
+        },
+        bold: false,
+        ticker: ticker_speed.map(|speed| TickerSpec {
+            speed_px_per_s: speed.fraction() * zone_px.0 as f32,
+            gap_px: zone_px.0 as f32 / 4.0,
+        }),
+    }
+}
+
+fn to_render_color(color: vitrine_core::timing::Color) -> Color {
+    Color {
+        r: color.red,
+        g: color.green,
+        b: color.blue,
+        a: color.alpha,
+    }
+}
+
+fn to_render_fit(fit: vitrine_core::playlist::Fit) -> Fit {
+    match fit {
+        vitrine_core::playlist::Fit::Contain => Fit::Contain,
+        vitrine_core::playlist::Fit::Cover => Fit::Cover,
+        vitrine_core::playlist::Fit::Stretch => Fit::Stretch,
+    }
+}
+
+fn impression(showing: &Showing, now: Timestamp) -> Impression {
+    Impression {
+        id: Uuid::now_v7(),
+        screen: showing.screen.clone(),
+        playlist: showing.playlist.clone(),
+        playlist_version: showing.playlist_version,
+        item_id: showing.item_id.clone(),
+        media_sha256: showing.media_sha256.clone(),
+        started_at: showing.started_at,
+        duration_ms: now.duration_since(showing.started_at).as_millis().max(0) as u64,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vitrine_core::{ManifestItem, MediaEntry};
+    use vitrine_core::MediaEntry;
 
     fn digest(name: &str) -> Sha256Hex {
         Sha256Hex::of_bytes(name.as_bytes())
     }
 
-    fn manifest(items: &[(&str, u64)]) -> Arc<Manifest> {
-        Arc::new(Manifest {
-            schema: 1,
-            screen: "lobby".into(),
-            playlist: "demo".into(),
-            playlist_version: 3,
-            items: items
-                .iter()
-                .enumerate()
-                .map(|(index, (name, duration_ms))| ManifestItem {
-                    id: format!("item-{}", index + 1),
-                    media: digest(name),
-                    duration_ms: *duration_ms,
-                })
-                .collect(),
-            media: items
-                .iter()
-                .map(|(name, _)| MediaEntry {
-                    sha256: digest(name),
+    fn key(name: &str) -> ContentKey {
+        ContentKey::Media(digest(name))
+    }
+
+    fn manifest(yaml: &str) -> Arc<Manifest> {
+        let playlist = vitrine_core::parse_playlist("test.yaml", yaml).unwrap();
+        Arc::new(
+            Manifest::build("lobby", "Europe/Paris", &playlist, 3, |file| {
+                Some(MediaEntry {
+                    sha256: digest(file.trim_end_matches(".png")),
                     size: 1,
                 })
-                .collect(),
-        })
+            })
+            .unwrap(),
+        )
     }
+
+    const RED_BLUE: &str = "version: 1\nname: demo\nitems:\n  - image: { file: red.png, duration: 1s }\n  - image: { file: blue.png, duration: 1s }\n";
 
     fn at(milliseconds: i64) -> Timestamp {
         Timestamp::from_millisecond(milliseconds).unwrap()
     }
 
-    #[test]
-    fn shows_the_splash_until_content_is_ready_then_follows_the_schedule() {
-        let mut playback = Playback::new(digest("splash"));
-        assert_eq!(playback.tick(at(0)).content, digest("splash"));
+    fn shown(frame: &Frame) -> Vec<Vec<(ContentKey, f32)>> {
+        frame
+            .scene
+            .zones
+            .iter()
+            .map(|zone| {
+                zone.layers
+                    .iter()
+                    .map(|layer| (layer.content.clone(), layer.opacity))
+                    .collect()
+            })
+            .collect()
+    }
 
-        playback.activate(manifest(&[("red", 1000), ("blue", 1000)]));
-        let tick = playback.tick(at(100));
-        assert_eq!(tick.content, digest("splash"), "red is not on the GPU yet");
-        assert_eq!(tick.wanted, vec![digest("red"), digest("blue")]);
-        assert_eq!(tick.next_deadline, Some(at(1000)));
-
-        playback.mark_ready(digest("red"));
-        playback.mark_ready(digest("blue"));
-        assert_eq!(playback.tick(at(200)).content, digest("red"));
-        assert_eq!(playback.tick(at(1000)).content, digest("blue"));
-        assert_eq!(playback.tick(at(2500)).content, digest("red"));
+    fn playback() -> Playback {
+        let mut playback = Playback::new(digest("splash"), (1920, 1080), Rotation::Deg0);
+        playback.mark_ready(key("splash"));
+        playback
     }
 
     #[test]
-    fn keeps_the_last_item_up_while_the_next_is_not_ready() {
-        let mut playback = Playback::new(digest("splash"));
-        playback.activate(manifest(&[("red", 1000), ("broken", 1000)]));
-        playback.mark_ready(digest("red"));
-        assert_eq!(playback.tick(at(0)).content, digest("red"));
-        playback.mark_failed(digest("broken"));
-        let tick = playback.tick(at(1500));
-        assert_eq!(tick.content, digest("red"), "never black, never the splash");
+    fn shows_the_splash_until_content_is_ready_then_follows_the_schedule() {
+        let mut playback = playback();
         assert_eq!(
-            tick.wanted,
-            vec![digest("red")],
-            "the broken file is not asked for again"
+            shown(&playback.tick(at(0))),
+            vec![vec![(key("splash"), 1.0)]]
         );
+
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        let frame = playback.tick(at(100));
+        assert_eq!(
+            shown(&frame),
+            vec![vec![(key("splash"), 1.0)]],
+            "red is not ready"
+        );
+        let wanted: Vec<ContentKey> = frame.wanted.iter().map(Want::key).collect();
+        assert_eq!(
+            wanted,
+            vec![key("blue"), key("red")],
+            "the next item, then this one"
+        );
+        assert_eq!(frame.next_deadline, Some(at(1000)));
+
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        assert_eq!(
+            shown(&playback.tick(at(200))),
+            vec![vec![(key("red"), 1.0)]]
+        );
+        assert_eq!(
+            shown(&playback.tick(at(1000))),
+            vec![vec![(key("blue"), 1.0)]]
+        );
+        assert_eq!(
+            shown(&playback.tick(at(2500))),
+            vec![vec![(key("red"), 1.0)]]
+        );
+    }
+
+    #[test]
+    fn keeps_the_last_item_up_while_the_next_cannot_be_shown() {
+        let mut playback = playback();
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        playback.mark_ready(key("red"));
+        assert_eq!(shown(&playback.tick(at(0))), vec![vec![(key("red"), 1.0)]]);
+        // Blue is late: red stays.
+        assert_eq!(
+            shown(&playback.tick(at(1100))),
+            vec![vec![(key("red"), 1.0)]]
+        );
+        // Blue is broken: red stays, and blue is not asked for again.
+        playback.mark_failed(key("blue"));
+        let frame = playback.tick(at(1500));
+        assert_eq!(shown(&frame), vec![vec![(key("red"), 1.0)]]);
+        assert!(frame.wanted.iter().all(|want| want.key() != key("blue")));
         assert!(
             playback.take_finished().is_empty(),
             "red is still on screen"
@@ -265,10 +651,10 @@ mod tests {
 
     #[test]
     fn every_play_yields_one_impression_with_its_shown_duration() {
-        let mut playback = Playback::new(digest("splash"));
-        playback.activate(manifest(&[("red", 1000), ("blue", 1000)]));
-        playback.mark_ready(digest("red"));
-        playback.mark_ready(digest("blue"));
+        let mut playback = playback();
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
         for millisecond in (0..3500).step_by(50) {
             playback.tick(at(millisecond));
         }
@@ -296,20 +682,75 @@ mod tests {
         assert!(
             impressions
                 .iter()
-                .all(|impression| impression.playlist_version == 3)
+                .all(|impression| impression.playlist_version == 3 && impression.screen == "lobby")
         );
+        assert_eq!(impressions[1].media_sha256, Some(digest("blue")));
         let ids: HashSet<Uuid> = impressions.iter().map(|impression| impression.id).collect();
         assert_eq!(ids.len(), 4, "ids are unique");
     }
 
     #[test]
-    fn a_single_item_loop_is_a_new_play_each_time_round() {
-        let mut playback = Playback::new(digest("splash"));
-        playback.activate(manifest(&[("red", 1000)]));
-        playback.mark_ready(digest("red"));
+    fn a_crossfade_keeps_the_outgoing_item_under_the_incoming_one() {
+        let mut playback = playback();
+        playback
+            .activate(manifest(
+                "version: 1\nname: demo\ndefaults: { transition: { crossfade: 400ms } }\nitems:\n  - image: { file: red.png, duration: 1s }\n  - image: { file: blue.png, duration: 1s }\n",
+            ))
+            .unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
         playback.tick(at(0));
+        assert!(!playback.tick(at(500)).animating);
         playback.tick(at(1000));
-        playback.tick(at(2000));
-        assert_eq!(playback.take_finished().len(), 2);
+        let midway = playback.tick(at(1200));
+        assert!(midway.animating);
+        let layers = &shown(&midway)[0];
+        assert_eq!(layers.len(), 2, "{layers:?}");
+        assert_eq!(
+            layers[0],
+            (key("red"), 1.0),
+            "the outgoing item stays opaque"
+        );
+        assert_eq!(layers[1].0, key("blue"));
+        assert!((layers[1].1 - 0.5).abs() < 0.05, "halfway: {}", layers[1].1);
+        assert_eq!(
+            shown(&playback.tick(at(1500))),
+            vec![vec![(key("blue"), 1.0)]]
+        );
+    }
+
+    #[test]
+    fn zones_are_drawn_bottom_to_top_with_text_prepared_for_their_size() {
+        let mut playback = playback();
+        playback
+            .activate(manifest(
+                "version: 1\nname: demo\nlayout:\n  banner:\n    area: { x: 0%, y: 80%, width: 100%, height: 20% }\n    z: 2\n    items:\n      - text: { text: \"Hello\", size: 50%, duration: 10s }\n  main:\n    items:\n      - image: { file: red.png, duration: 10s }\n",
+            ))
+            .unwrap();
+        let frame = playback.tick(at(0));
+        let text = frame
+            .wanted
+            .iter()
+            .find_map(|want| match want {
+                Want::Text { spec, zone_px, .. } => Some((spec.clone(), *zone_px)),
+                Want::Media { .. } => None,
+            })
+            .expect("the banner's text is wanted");
+        assert_eq!(text.1, (1920, 216));
+        assert_eq!(text.0.text, "Hello");
+        assert!(
+            (text.0.size_px - 108.0).abs() < 0.5,
+            "half the zone's height"
+        );
+        for want in &frame.wanted {
+            playback.mark_ready(want.key());
+        }
+        let frame = playback.tick(at(10));
+        let rects: Vec<[f32; 4]> = frame.scene.zones.iter().map(|zone| zone.rect).collect();
+        assert_eq!(
+            rects,
+            vec![[0.0, 0.0, 1.0, 1.0], [0.0, 0.8, 1.0, 0.2]],
+            "main under banner"
+        );
     }
 }

@@ -1,26 +1,33 @@
 //! The player's state between events and frames, shared by the window and headless front ends:
-//! playback timeline, renderer textures, decode requests and the journal writer. Events update it;
-//! frames are drawn from what [`Player::prepare_frame`] decided.
+//! playback timeline, renderer textures, decode and text requests, telemetry and the journal writer.
+//! Events update it; frames are drawn from what [`Player::prepare_frame`] decided.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use vitrine_core::{Impression, Sha256Hex};
 
 use crate::background::Background;
 use crate::cache::media_path;
-use crate::decode::{DecodeWorker, decode_bytes};
+use crate::decode::{DecodeTarget, DecodeWorker, decode_bytes};
 use crate::events::{PlayerEvent, SharedSink};
 use crate::journal::Journal;
-use crate::playback::{Playback, Tick};
-use crate::render::{Gpu, Renderer};
+use crate::playback::{Frame, Playback, Want};
+use crate::render::{ContentKey, FrameReport, Gpu, Renderer, Rotation};
+use crate::telemetry::FrameTelemetry;
 
 /// The built-in splash, shown until the first content is ready and whenever nothing else can be.
 pub const SPLASH_PNG: &[u8] = include_bytes!("../../../assets/splash.png");
+
+/// How often the `--show-stats` overlay text is refreshed: each change re-lays its texture.
+const OVERLAY_PERIOD: Duration = Duration::from_secs(1);
+
+/// How often frame telemetry is written to the log.
+const TELEMETRY_LOG_PERIOD: Duration = Duration::from_secs(60);
 
 /// Whether the loop should go on after an event.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,39 +36,55 @@ pub enum Flow {
     Shutdown,
 }
 
+/// How the screen is set up, as the front end found it.
+pub struct ScreenSetup {
+    /// The target's size in pixels, as the GPU sees it.
+    pub physical_px: (u32, u32),
+    pub rotation: Rotation,
+    /// The display's refresh interval, for telemetry.
+    pub refresh: Duration,
+    pub show_stats: bool,
+}
+
 pub struct Player {
     playback: Playback,
     renderer: Renderer,
     decoder: DecodeWorker,
     media_dir: PathBuf,
-    requested: HashSet<Sha256Hex>,
-    decode_size: (u32, u32),
+    requested: HashSet<ContentKey>,
+    telemetry: FrameTelemetry,
+    show_stats: bool,
+    overlay: Option<(Instant, String)>,
+    last_telemetry_log: Instant,
     journal: Option<mpsc::Sender<Impression>>,
     journal_thread: Option<JoinHandle<()>>,
     background: Option<Background>,
 }
 
 impl Player {
-    /// Sets up playback on `gpu`, drawing into targets of `format` and `screen_size`.
+    /// Sets up playback on `gpu`, drawing into targets of `format`.
     pub fn new(
         gpu: &Gpu,
         format: wgpu::TextureFormat,
-        screen_size: (u32, u32),
+        screen: &ScreenSetup,
         data_dir: &Path,
         sink: SharedSink,
         background: Option<Background>,
     ) -> anyhow::Result<Self> {
         let mut renderer = Renderer::new(gpu, format);
+        let logical_px = screen.rotation.logical_size(screen.physical_px);
         let splash_digest = Sha256Hex::of_bytes(SPLASH_PNG);
         let splash = decode_bytes(
             SPLASH_PNG,
             splash_digest.clone(),
-            screen_size.0,
-            screen_size.1,
+            logical_px.0,
+            logical_px.1,
         )?;
         renderer.upload(gpu, &splash);
-        let mut playback = Playback::new(splash_digest.clone());
-        playback.mark_ready(splash_digest);
+        let splash_key = ContentKey::Media(splash_digest.clone());
+        renderer.pin(splash_key.clone());
+        let mut playback = Playback::new(splash_digest, logical_px, screen.rotation);
+        playback.mark_ready(splash_key);
         let (journal, journal_thread) = start_journal_writer(data_dir)?;
         Ok(Self {
             playback,
@@ -69,7 +92,10 @@ impl Player {
             decoder: DecodeWorker::start(sink)?,
             media_dir: data_dir.join("media"),
             requested: HashSet::new(),
-            decode_size: screen_size,
+            telemetry: FrameTelemetry::new(screen.refresh),
+            show_stats: screen.show_stats,
+            overlay: None,
+            last_telemetry_log: Instant::now(),
             journal: Some(journal),
             journal_thread: Some(journal_thread),
             background,
@@ -80,67 +106,137 @@ impl Player {
     pub fn handle(&mut self, gpu: &Gpu, event: PlayerEvent) -> Flow {
         match event {
             PlayerEvent::ManifestActivated(manifest) => {
-                tracing::info!(
-                    playlist = %manifest.playlist,
-                    version = manifest.playlist_version,
-                    items = manifest.items.len(),
-                    "playing manifest"
-                );
-                self.playback.activate(manifest);
-                let in_use = self.playback.media_in_use();
-                for dropped in self.renderer.retain(&in_use) {
-                    self.playback.mark_evicted(&dropped);
-                    self.requested.remove(&dropped);
+                let (name, version) = (manifest.playlist.name.clone(), manifest.playlist_version);
+                match self.playback.activate(manifest) {
+                    Ok(()) => {
+                        tracing::info!(playlist = %name, version, "playing manifest");
+                        let in_use = self.playback.content_in_use();
+                        for dropped in self.renderer.retain(&in_use) {
+                            self.playback.mark_evicted(&dropped);
+                            self.requested.remove(&dropped);
+                        }
+                    }
+                    Err(error) => tracing::error!(
+                        playlist = %name,
+                        "cannot play this manifest, keeping the current one: {error:#}"
+                    ),
                 }
             }
             PlayerEvent::MediaDecoded(image) => {
-                if self.playback.media_in_use().contains(&image.sha256) {
+                let key = ContentKey::Media(image.sha256.clone());
+                if self.playback.content_in_use().contains(&key) {
                     self.renderer.upload(gpu, &image);
-                    self.playback.mark_ready(image.sha256);
+                    self.playback.mark_ready(key);
+                } else {
+                    self.requested.remove(&key);
                 }
             }
             PlayerEvent::DecodeFailed { sha256, error } => {
                 tracing::error!(%sha256, "media skipped, the screen keeps its content: {error}");
-                self.playback.mark_failed(sha256);
+                self.playback.mark_failed(ContentKey::Media(sha256));
             }
             PlayerEvent::Shutdown => return Flow::Shutdown,
         }
         Flow::Continue
     }
 
-    /// Decides the frame for `now`: asks for the media it needs and journals finished plays.
-    pub fn prepare_frame(&mut self, now: Timestamp) -> Tick {
-        let tick = self.playback.tick(now);
-        for sha256 in &tick.wanted {
-            if !self.renderer.has(sha256) && self.requested.insert(sha256.clone()) {
-                self.decoder.request(
-                    sha256.clone(),
-                    media_path(&self.media_dir, sha256),
-                    self.decode_size.0,
-                    self.decode_size.1,
-                );
+    /// Decides the frame for `now`: prepares the text it needs, asks for the media it needs, and
+    /// journals finished plays.
+    pub fn prepare_frame(&mut self, gpu: &Gpu, now: Timestamp) -> Frame {
+        for evicted in self.renderer.take_evicted() {
+            self.playback.mark_evicted(&evicted);
+            self.requested.remove(&evicted);
+        }
+        let mut frame = self.playback.tick(now);
+        let mut prepared_any = false;
+        for want in &frame.wanted {
+            let key = want.key();
+            if self.renderer.has(&key) {
+                if !self.playback.is_ready(&key) {
+                    self.playback.mark_ready(key);
+                }
+                continue;
+            }
+            match want {
+                Want::Media {
+                    sha256,
+                    fit,
+                    zone_px,
+                } => {
+                    if self.requested.insert(key) {
+                        self.decoder.request_for(
+                            sha256.clone(),
+                            media_path(&self.media_dir, sha256),
+                            DecodeTarget::new(zone_px.0, zone_px.1, *fit),
+                        );
+                    }
+                }
+                Want::Text { key, spec, zone_px } => {
+                    match self.renderer.prepare_text(gpu, key.clone(), spec, *zone_px) {
+                        Ok(()) => {
+                            self.playback.mark_ready(key.clone());
+                            prepared_any = true;
+                        }
+                        Err(error) => {
+                            tracing::error!("text item skipped: {error:#}");
+                            self.playback.mark_failed(key.clone());
+                        }
+                    }
+                }
             }
         }
+        if prepared_any {
+            // Text laid out just now can show in this very frame.
+            frame = self.playback.tick(now);
+        }
+        let wall_now = Instant::now();
+        for (key, scheduled) in &frame.started {
+            let late_by = now.duration_since(*scheduled).unsigned_abs();
+            self.telemetry.expect_item(
+                key.clone(),
+                wall_now.checked_sub(late_by).unwrap_or(wall_now),
+            );
+        }
+        if self.show_stats {
+            let stale = self
+                .overlay
+                .as_ref()
+                .is_none_or(|(at, _)| at.elapsed() >= OVERLAY_PERIOD);
+            if stale {
+                self.overlay = Some((Instant::now(), self.telemetry.overlay_text()));
+            }
+            frame.scene.overlay = self.overlay.as_ref().map(|(_, text)| text.clone());
+        }
         self.journal_finished();
-        tick
+        frame
     }
 
-    /// Draws `content` into `target`.
+    /// Draws `frame` into `target`.
     pub fn draw(
-        &self,
+        &mut self,
         gpu: &Gpu,
         target: &wgpu::TextureView,
         target_size: (u32, u32),
-        content: &Sha256Hex,
-    ) {
-        self.renderer.render(gpu, target, target_size, content);
+        frame: &Frame,
+    ) -> FrameReport {
+        self.renderer.render(gpu, target, target_size, &frame.scene)
     }
 
-    /// Ends playback: journals the play on screen, waits for the journal to commit, then lets the
+    /// Records a presented frame for telemetry, and logs a summary now and then.
+    pub fn presented(&mut self, started: Instant, report: &FrameReport) {
+        self.telemetry.record_frame(started, Instant::now(), report);
+        if self.last_telemetry_log.elapsed() >= TELEMETRY_LOG_PERIOD {
+            self.last_telemetry_log = Instant::now();
+            tracing::info!(telemetry = %self.telemetry.summary(), "frames");
+        }
+    }
+
+    /// Ends playback: journals the plays on screen, waits for the journal to commit, then lets the
     /// network thread make its last upload.
     pub fn shutdown(mut self, now: Timestamp) {
         self.playback.finish(now);
         self.journal_finished();
+        tracing::info!(telemetry = %self.telemetry.summary(), "frames");
         drop(self.journal.take());
         if let Some(thread) = self.journal_thread.take()
             && thread.join().is_err()

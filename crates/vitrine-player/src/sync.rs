@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH};
+use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH, RANGE};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use vitrine_core::{ImpressionAck, ImpressionBatch, Manifest, Sha256Hex};
@@ -23,7 +23,7 @@ use crate::events::{PlayerEvent, SharedSink};
 #[derive(Debug)]
 pub enum ManifestFetch {
     NotModified,
-    New(ActiveManifest),
+    New(Box<ActiveManifest>),
     /// The scheduler knows the screen but its playlist has not been pushed yet.
     NoPlaylist,
 }
@@ -76,7 +76,7 @@ impl SyncClient {
                     .json()
                     .await
                     .context("the scheduler sent a manifest that does not parse")?;
-                Ok(ManifestFetch::New(ActiveManifest { etag, manifest }))
+                Ok(ManifestFetch::New(Box::new(ActiveManifest { etag, manifest })))
             }
             status => bail!(
                 "the scheduler refused the manifest request ({status}): {}",
@@ -86,31 +86,66 @@ impl SyncClient {
     }
 
     /// Downloads one media file into `part_path`, checks its digest, and renames it to `final_path`.
-    /// A file whose bytes do not match is deleted and never reaches its final name.
+    /// A download cut short resumes where it stopped (HTTP `Range`). A file whose bytes do not match
+    /// is deleted and never reaches its final name.
     pub async fn download(
         &self,
         sha256: &Sha256Hex,
         part_path: &Path,
         final_path: &Path,
     ) -> anyhow::Result<u64> {
-        let response = self
+        // Hash what an earlier attempt left, so the digest covers the whole file once resumed.
+        let mut hasher = Sha256::new();
+        let mut have = 0u64;
+        if let Ok(mut partial) = tokio::fs::File::open(part_path).await {
+            use tokio::io::AsyncReadExt;
+            let mut buffer = vec![0u8; 256 * 1024];
+            loop {
+                let read = partial.read(&mut buffer).await?;
+                if read == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..read]);
+                have += read as u64;
+            }
+        }
+        let mut request = self
             .http
             .get(format!("{}/v1/media/{sha256}", self.server))
-            .header(AUTHORIZATION, &self.authorization)
+            .header(AUTHORIZATION, &self.authorization);
+        if have > 0 {
+            request = request.header(RANGE, format!("bytes={have}-"));
+        }
+        let response = request
             .send()
             .await
             .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
-        if !response.status().is_success() {
-            bail!(
-                "the scheduler refused media {sha256} ({})",
-                response.status()
-            );
-        }
-        let mut file = tokio::fs::File::create(part_path)
-            .await
-            .with_context(|| format!("cannot write {}", part_path.display()))?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let mut file = match response.status() {
+            StatusCode::PARTIAL_CONTENT if have > 0 => {
+                tracing::info!(%sha256, resumed_at = have, "resuming a download");
+                tokio::fs::OpenOptions::new()
+                    .append(true)
+                    .open(part_path)
+                    .await?
+            }
+            // The server sent the whole file (or the part was already complete and the range is
+            // unsatisfiable): start over.
+            StatusCode::OK | StatusCode::RANGE_NOT_SATISFIABLE => {
+                hasher = Sha256::new();
+                have = 0;
+                if response.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+                    let _ = tokio::fs::remove_file(part_path).await;
+                    bail!(
+                        "media {sha256}: the partial download was longer than the file; restarting"
+                    );
+                }
+                tokio::fs::File::create(part_path)
+                    .await
+                    .with_context(|| format!("cannot write {}", part_path.display()))?
+            }
+            status => bail!("the scheduler refused media {sha256} ({status})"),
+        };
+        let mut size = have;
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.with_context(|| format!("download of media {sha256} broke off"))?;
@@ -168,14 +203,14 @@ pub async fn sync_once(
             tracing::warn!("the scheduler has no playlist for this screen yet; push one to it");
             return Ok(active_etag);
         }
-        ManifestFetch::New(candidate) => candidate,
+        ManifestFetch::New(candidate) => *candidate,
     };
     let missing = {
         let cache = cache.lock().expect("cache lock");
         candidate
             .manifest
-            .media
-            .iter()
+            .media_entries()
+            .into_iter()
             .filter(|entry| !cache.has_verified(&entry.sha256).unwrap_or(false))
             .map(|entry| {
                 (
@@ -187,7 +222,7 @@ pub async fn sync_once(
             .collect::<Vec<_>>()
     };
     tracing::info!(
-        playlist = %candidate.manifest.playlist,
+        playlist = %candidate.manifest.playlist.name,
         version = candidate.manifest.playlist_version,
         missing = missing.len(),
         "new manifest"

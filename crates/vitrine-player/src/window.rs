@@ -9,16 +9,37 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use jiff::Timestamp;
-use vitrine_core::Sha256Hex;
 use winit::application::ApplicationHandler;
 use winit::event::WindowEvent;
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
 use winit::window::{Fullscreen, Window, WindowId};
 
 use crate::Startup;
+use crate::display::{MonitorChoice, select_monitor};
 use crate::events::PlayerEvent;
-use crate::player::{Flow, Player};
-use crate::render::Gpu;
+use crate::playback::Frame;
+use crate::player::{Flow, Player, ScreenSetup};
+use crate::render::{ContentKey, Gpu, Rotation};
+
+/// What a frame shows, zone by zone, ignoring time: two frames with the same signature look alike
+/// unless something in them moves.
+fn signature(frame: &Frame) -> Vec<Vec<ContentKey>> {
+    let mut signature: Vec<Vec<ContentKey>> = frame
+        .scene
+        .zones
+        .iter()
+        .map(|zone| {
+            zone.layers
+                .iter()
+                .map(|layer| layer.content.clone())
+                .collect()
+        })
+        .collect();
+    if let Some(overlay) = &frame.scene.overlay {
+        signature.push(vec![ContentKey::Generated(overlay.clone())]);
+    }
+    signature
+}
 
 /// The longest the loop sleeps even with no deadline, so a stopped clock or lost wake-up heals.
 const MAX_IDLE: Duration = Duration::from_secs(1);
@@ -62,8 +83,12 @@ struct WindowState {
     surface_config: wgpu::SurfaceConfiguration,
     gpu: Gpu,
     player: Player,
-    content: Option<Sha256Hex>,
-    drawn: Option<Sha256Hex>,
+    /// The frame decided last, drawn at the next redraw.
+    frame: Option<Frame>,
+    /// What the last drawn frame showed, to redraw only when that changes (or something moves).
+    drawn: Option<Vec<Vec<ContentKey>>>,
+    /// The last drawn frame moved (a transition, a ticker, an animated image): keep drawing.
+    animating: bool,
 }
 
 impl App {
@@ -71,9 +96,12 @@ impl App {
         let Some(startup) = self.startup.take() else {
             return Ok(());
         };
-        let monitor = event_loop
-            .primary_monitor()
-            .or_else(|| event_loop.available_monitors().next());
+        let choice: MonitorChoice = startup
+            .config
+            .monitor
+            .parse()
+            .unwrap_or(MonitorChoice::Primary);
+        let monitor = select_monitor(event_loop, &choice);
         let mut attributes = Window::default_attributes()
             .with_title("Vitrine")
             .with_decorations(false)
@@ -110,10 +138,22 @@ impl App {
         }
         surface_config.present_mode = wgpu::PresentMode::AutoVsync;
         surface.configure(&gpu.device, &surface_config);
+        let refresh = monitor
+            .as_ref()
+            .and_then(|monitor| monitor.refresh_rate_millihertz())
+            .filter(|millihertz| *millihertz > 0)
+            .map_or(Duration::from_micros(16_667), |millihertz| {
+                Duration::from_secs_f64(1000.0 / f64::from(millihertz))
+            });
         let player = Player::new(
             &gpu,
             surface_config.format,
-            (surface_config.width, surface_config.height),
+            &ScreenSetup {
+                physical_px: (surface_config.width, surface_config.height),
+                rotation: Rotation::from_degrees(startup.config.rotation).unwrap_or(Rotation::Deg0),
+                refresh,
+                show_stats: startup.config.show_stats,
+            },
             &startup.config.data_dir,
             startup.sink.clone(),
             startup.background,
@@ -133,8 +173,9 @@ impl App {
             surface_config,
             gpu,
             player,
-            content: None,
+            frame: None,
             drawn: None,
+            animating: false,
         });
         Ok(())
     }
@@ -189,17 +230,23 @@ impl ApplicationHandler<PlayerEvent> for App {
             return;
         };
         let now = Timestamp::now();
-        let tick = state.player.prepare_frame(now);
-        if state.drawn.as_ref() != Some(&tick.content) {
+        let frame = state.player.prepare_frame(&state.gpu, now);
+        let moving = frame.animating || state.animating;
+        if moving || state.drawn.as_ref() != Some(&signature(&frame)) {
             state.window.request_redraw();
         }
-        state.content = Some(tick.content);
-        let wait = tick
-            .next_deadline
-            .map(|deadline| deadline.duration_since(now).unsigned_abs())
-            .unwrap_or(MAX_IDLE)
-            .min(MAX_IDLE);
-        event_loop.set_control_flow(ControlFlow::WaitUntil(Instant::now() + wait));
+        if moving {
+            // Presenting with vsync paces the loop to the display.
+            event_loop.set_control_flow(ControlFlow::Poll);
+        } else {
+            let wait = frame
+                .next_deadline
+                .map(|deadline| deadline.duration_since(now).unsigned_abs())
+                .unwrap_or(MAX_IDLE)
+                .min(MAX_IDLE);
+            event_loop.set_control_flow(ControlFlow::WaitUntil(Instant::now() + wait));
+        }
+        state.frame = Some(frame);
     }
 
     fn exiting(&mut self, _: &ActiveEventLoop) {
@@ -215,16 +262,17 @@ impl ApplicationHandler<PlayerEvent> for App {
 
 impl WindowState {
     fn redraw(&mut self) {
-        let Some(content) = self.content.clone() else {
+        if self.frame.is_none() {
             return;
-        };
-        let frame = match self.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(frame) => frame,
-            wgpu::CurrentSurfaceTexture::Suboptimal(frame) => {
+        }
+        let started = Instant::now();
+        let surface_texture = match self.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(texture) => texture,
+            wgpu::CurrentSurfaceTexture::Suboptimal(texture) => {
                 // Draw this one; the next frame gets a surface that matches again.
                 self.surface
                     .configure(&self.gpu.device, &self.surface_config);
-                frame
+                texture
             }
             wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
                 tracing::info!("window surface lost or outdated; reconfiguring");
@@ -242,17 +290,22 @@ impl WindowState {
                 return;
             }
         };
-        let view = frame
+        let Some(frame) = self.frame.take() else {
+            return;
+        };
+        let view = surface_texture
             .texture
             .create_view(&wgpu::TextureViewDescriptor::default());
-        self.player.draw(
+        let report = self.player.draw(
             &self.gpu,
             &view,
             (self.surface_config.width, self.surface_config.height),
-            &content,
+            &frame,
         );
         self.window.pre_present_notify();
-        self.gpu.queue.present(frame);
-        self.drawn = Some(content);
+        self.gpu.queue.present(surface_texture);
+        self.player.presented(started, &report);
+        self.animating = report.animating;
+        self.drawn = Some(signature(&frame));
     }
 }

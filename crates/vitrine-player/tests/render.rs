@@ -1,18 +1,64 @@
 //! The renderer on a real GPU adapter: Mesa's lavapipe (`WGPU_BACKEND=vulkan`) or llvmpipe
 //! (`WGPU_BACKEND=gl`) on machines without a GPU. `cargo xtask test` runs this file on both.
 //! A missing adapter fails these tests; it never skips them.
+//!
+//! Golden images live in `tests/goldens/`. **Tolerance:** a pixel matches when every channel is
+//! within 8 of the golden's (drivers differ by a step or two in bilinear sampling and blending);
+//! at most 0.5 % of pixels may differ by more (antialiased glyph and quad edges). On a mismatch the
+//! test writes `NAME-actual.png` and `NAME-difference.png` (differing pixels in red) into
+//! `target/golden-failures/`. `UPDATE_GOLDENS=1` rewrites the goldens from the current frames.
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use vitrine_core::Sha256Hex;
 use vitrine_player::decode::DecodedImage;
-use vitrine_player::render::{Gpu, OFFSCREEN_FORMAT, Offscreen, Renderer};
+use vitrine_player::render::{
+    Color, ContentKey, Fit, Gpu, Layer, OFFSCREEN_FORMAT, OfferCard, OfferTemplate, Offscreen,
+    Renderer, Rotation, Scene, SlideDirection, TextAlign, TextSpec, TextureBudget, TickerSpec,
+    Transition, ZoneScene, transition_layers,
+};
+
+const CHANNEL_TOLERANCE: u8 = 8;
+const MAX_DIFFERING_SHARE: f64 = 0.005;
+
+fn gpu() -> Gpu {
+    Gpu::headless().expect("a GPU adapter (lavapipe or llvmpipe in CI)")
+}
 
 fn solid(name: &str, width: u32, height: u32, rgba: [u8; 4]) -> DecodedImage {
-    DecodedImage {
-        sha256: Sha256Hex::of_bytes(name.as_bytes()),
+    DecodedImage::still(
+        Sha256Hex::of_bytes(name.as_bytes()),
         width,
         height,
-        rgba: rgba.repeat((width * height) as usize),
+        rgba.repeat((width * height) as usize),
+    )
+}
+
+/// A picture whose placement shows in a golden: four coloured quadrants and a white border.
+fn pattern(name: &str, width: u32, height: u32) -> DecodedImage {
+    let mut rgba = Vec::with_capacity((width * height * 4) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let border = x < 2 || y < 2 || x >= width - 2 || y >= height - 2;
+            let pixel = if border {
+                [255, 255, 255, 255]
+            } else {
+                match (x < width / 2, y < height / 2) {
+                    (true, true) => [220, 40, 40, 255],
+                    (false, true) => [40, 180, 60, 255],
+                    (true, false) => [40, 70, 220, 255],
+                    (false, false) => [240, 200, 40, 255],
+                }
+            };
+            rgba.extend_from_slice(&pixel);
+        }
     }
+    DecodedImage::still(Sha256Hex::of_bytes(name.as_bytes()), width, height, rgba)
+}
+
+fn key(image: &DecodedImage) -> ContentKey {
+    ContentKey::Media(image.sha256.clone())
 }
 
 /// Sampling may differ by one step between drivers; flat colours must otherwise be exact.
@@ -28,9 +74,91 @@ fn assert_pixel(frame: &image::RgbaImage, x: u32, y: u32, expected: [u8; 4]) {
     );
 }
 
+fn goldens_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/goldens")
+}
+
+fn failures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/golden-failures")
+}
+
+/// Compares `frame` with `tests/goldens/NAME.png` within the stated tolerance.
+fn check_golden(name: &str, frame: &image::RgbaImage) {
+    let golden_path = goldens_dir().join(format!("{name}.png"));
+    if std::env::var_os("UPDATE_GOLDENS").is_some() {
+        std::fs::create_dir_all(goldens_dir()).unwrap();
+        frame.save(&golden_path).unwrap();
+        return;
+    }
+    let golden = image::open(&golden_path)
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot read golden {}: {error} (UPDATE_GOLDENS=1 writes it)",
+                golden_path.display()
+            )
+        })
+        .into_rgba8();
+    assert_eq!(
+        golden.dimensions(),
+        frame.dimensions(),
+        "{name}: size differs"
+    );
+    let mut difference = image::RgbaImage::new(frame.width(), frame.height());
+    let mut differing = 0usize;
+    let mut worst = 0u8;
+    for (x, y, actual) in frame.enumerate_pixels() {
+        let expected = golden.get_pixel(x, y);
+        let delta = actual
+            .0
+            .iter()
+            .zip(expected.0)
+            .map(|(actual, expected)| actual.abs_diff(expected))
+            .max()
+            .unwrap_or(0);
+        worst = worst.max(delta);
+        let shown = if delta > CHANNEL_TOLERANCE {
+            differing += 1;
+            [255, 0, 0, 255]
+        } else {
+            let grey = actual.0[0] / 4;
+            [grey, grey, grey, 255]
+        };
+        difference.put_pixel(x, y, image::Rgba(shown));
+    }
+    let share = differing as f64 / (frame.width() * frame.height()) as f64;
+    if share > MAX_DIFFERING_SHARE {
+        let directory = failures_dir();
+        std::fs::create_dir_all(&directory).unwrap();
+        let actual_path = directory.join(format!("{name}-actual.png"));
+        let difference_path = directory.join(format!("{name}-difference.png"));
+        frame.save(&actual_path).unwrap();
+        difference.save(&difference_path).unwrap();
+        panic!(
+            "{name}: {differing} pixels ({:.2} %) differ by more than {CHANNEL_TOLERANCE} (worst {worst}); \
+             see {} and {}",
+            share * 100.0,
+            actual_path.display(),
+            difference_path.display()
+        );
+    }
+}
+
+fn full(layers: Vec<Layer>) -> Scene {
+    Scene {
+        background: Color::BLACK,
+        rotation: Rotation::Deg0,
+        zones: vec![ZoneScene {
+            rect: [0.0, 0.0, 1.0, 1.0],
+            background: Some(Color::rgb(30, 30, 30)),
+            layers,
+        }],
+        overlay: None,
+    }
+}
+
 #[test]
 fn runs_on_the_backend_asked_for() {
-    let gpu = Gpu::headless().expect("a GPU adapter (lavapipe or llvmpipe in CI)");
+    let gpu = gpu();
     if let Ok(wanted) = std::env::var("WGPU_BACKEND") {
         let backend = format!("{:?}", gpu.adapter.get_info().backend).to_lowercase();
         assert_eq!(
@@ -43,12 +171,18 @@ fn runs_on_the_backend_asked_for() {
 
 #[test]
 fn draws_an_image_full_screen_in_its_true_colour() {
-    let gpu = Gpu::headless().expect("a GPU adapter (lavapipe or llvmpipe in CI)");
+    let gpu = gpu();
     let target = Offscreen::new(&gpu, 160, 90);
     let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
     let red = solid("red", 160, 90, [255, 0, 0, 255]);
     renderer.upload(&gpu, &red);
-    renderer.render(&gpu, target.view(), target.size(), &red.sha256);
+    let report = renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &Scene::single(key(&red), Fit::Contain),
+    );
+    assert_eq!(report.gap_zones, 0);
     let frame = target.read_pixels(&gpu).unwrap();
     for (x, y) in [(0, 0), (159, 0), (80, 45), (0, 89), (159, 89)] {
         assert_pixel(&frame, x, y, [255, 0, 0, 255]);
@@ -57,12 +191,17 @@ fn draws_an_image_full_screen_in_its_true_colour() {
 
 #[test]
 fn contain_letterboxes_an_image_of_another_shape() {
-    let gpu = Gpu::headless().expect("a GPU adapter (lavapipe or llvmpipe in CI)");
+    let gpu = gpu();
     let target = Offscreen::new(&gpu, 200, 100);
     let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
     let blue = solid("blue", 50, 100, [0, 0, 255, 255]);
     renderer.upload(&gpu, &blue);
-    renderer.render(&gpu, target.view(), target.size(), &blue.sha256);
+    renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &Scene::single(key(&blue), Fit::Contain),
+    );
     let frame = target.read_pixels(&gpu).unwrap();
     // 50x100 in 200x100 fills x = 75..125.
     assert_pixel(&frame, 100, 50, [0, 0, 255, 255]);
@@ -74,17 +213,453 @@ fn contain_letterboxes_an_image_of_another_shape() {
 
 #[test]
 fn switching_content_replaces_the_whole_frame() {
-    let gpu = Gpu::headless().expect("a GPU adapter (lavapipe or llvmpipe in CI)");
+    let gpu = gpu();
     let target = Offscreen::new(&gpu, 64, 64);
     let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
     let red = solid("red", 64, 64, [255, 0, 0, 255]);
     let green = solid("green", 64, 64, [0, 255, 0, 255]);
     renderer.upload(&gpu, &red);
     renderer.upload(&gpu, &green);
-    renderer.render(&gpu, target.view(), target.size(), &red.sha256);
+    renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &Scene::single(key(&red), Fit::Cover),
+    );
     assert_pixel(&target.read_pixels(&gpu).unwrap(), 32, 32, [255, 0, 0, 255]);
-    renderer.render(&gpu, target.view(), target.size(), &green.sha256);
+    renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &Scene::single(key(&green), Fit::Cover),
+    );
     let frame = target.read_pixels(&gpu).unwrap();
     assert_pixel(&frame, 0, 0, [0, 255, 0, 255]);
     assert_pixel(&frame, 63, 63, [0, 255, 0, 255]);
+}
+
+#[test]
+fn transitions_at_their_midpoint_match_their_goldens() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 160, 90);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let outgoing = pattern("outgoing", 160, 90);
+    let incoming = solid("incoming", 160, 90, [250, 250, 250, 255]);
+    renderer.upload(&gpu, &outgoing);
+    renderer.upload(&gpu, &incoming);
+    for (name, transition) in [
+        ("transition-cut", Transition::Cut),
+        ("transition-crossfade", Transition::Crossfade),
+        (
+            "transition-slide-left",
+            Transition::Slide(SlideDirection::Left),
+        ),
+        ("transition-slide-up", Transition::Slide(SlideDirection::Up)),
+    ] {
+        let layers = transition_layers(
+            Some(Layer::new(key(&outgoing), Fit::Cover)),
+            Layer::new(key(&incoming), Fit::Cover),
+            transition,
+            0.5,
+        );
+        let report = renderer.render(&gpu, target.view(), target.size(), &full(layers));
+        assert_eq!(report.gap_zones, 0, "{name} must cover its zone");
+        check_golden(name, &target.read_pixels(&gpu).unwrap());
+    }
+}
+
+#[test]
+fn a_crossfade_mixes_without_dipping_towards_the_background() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 32, 32);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let white = solid("white", 32, 32, [255, 255, 255, 255]);
+    let also_white = solid("also white", 32, 32, [255, 255, 255, 255]);
+    renderer.upload(&gpu, &white);
+    renderer.upload(&gpu, &also_white);
+    for progress in [0.1, 0.5, 0.9] {
+        let layers = transition_layers(
+            Some(Layer::new(key(&white), Fit::Cover)),
+            Layer::new(key(&also_white), Fit::Cover),
+            Transition::Crossfade,
+            progress,
+        );
+        renderer.render(&gpu, target.view(), target.size(), &full(layers));
+        // Two white pictures crossfading stay white: no black flash, ever.
+        assert_pixel(
+            &target.read_pixels(&gpu).unwrap(),
+            16,
+            16,
+            [255, 255, 255, 255],
+        );
+    }
+}
+
+#[test]
+fn fit_modes_match_their_golden() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 240, 90);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let wide = pattern("wide", 120, 40);
+    renderer.upload(&gpu, &wide);
+    let zone = |index: usize, fit| ZoneScene {
+        rect: [index as f32 / 3.0 + 0.01, 0.05, 1.0 / 3.0 - 0.02, 0.9],
+        background: Some(Color::rgb(60, 60, 90)),
+        layers: vec![Layer::new(key(&wide), fit)],
+    };
+    let scene = Scene {
+        background: Color::BLACK,
+        rotation: Rotation::Deg0,
+        zones: vec![
+            zone(0, Fit::Contain),
+            zone(1, Fit::Cover),
+            zone(2, Fit::Stretch),
+        ],
+        overlay: None,
+    };
+    renderer.render(&gpu, target.view(), target.size(), &scene);
+    check_golden(
+        "fit-contain-cover-stretch",
+        &target.read_pixels(&gpu).unwrap(),
+    );
+}
+
+/// A portrait layout: a picture on top, a coloured band at the bottom.
+fn portrait_scene(picture: &DecodedImage, rotation: Rotation) -> Scene {
+    Scene {
+        background: Color::rgb(20, 20, 20),
+        rotation,
+        zones: vec![
+            ZoneScene {
+                rect: [0.0, 0.0, 1.0, 0.7],
+                background: None,
+                layers: vec![Layer::new(key(picture), Fit::Stretch)],
+            },
+            ZoneScene {
+                rect: [0.1, 0.75, 0.8, 0.2],
+                background: Some(Color::rgb(200, 60, 160)),
+                layers: Vec::new(),
+            },
+        ],
+        overlay: None,
+    }
+}
+
+#[test]
+fn rotated_screens_match_their_goldens() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 160, 90);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let picture = pattern("portrait", 90, 112);
+    renderer.upload(&gpu, &picture);
+    for (name, rotation) in [
+        ("rotation-90", Rotation::Deg90),
+        ("rotation-180", Rotation::Deg180),
+        ("rotation-270", Rotation::Deg270),
+    ] {
+        renderer.render(
+            &gpu,
+            target.view(),
+            target.size(),
+            &portrait_scene(&picture, rotation),
+        );
+        check_golden(name, &target.read_pixels(&gpu).unwrap());
+    }
+    // Turned a quarter clockwise, the logical top-left (red quadrant) is the framebuffer's top-right.
+    renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &portrait_scene(&picture, Rotation::Deg90),
+    );
+    let frame = target.read_pixels(&gpu).unwrap();
+    let top_right = frame.get_pixel(150, 10).0;
+    assert!(top_right[0] > 200 && top_right[1] < 60, "{top_right:?}");
+}
+
+#[test]
+fn text_and_a_ticker_match_their_golden_and_the_ticker_moves_with_time() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 320, 120);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let text = TextSpec {
+        text: "Soldes d'hiver : -30 % sur tout".into(),
+        size_px: 22.0,
+        colour: Color::WHITE,
+        align: TextAlign::Center,
+        bold: true,
+        ticker: None,
+    };
+    let ticker = TextSpec {
+        text: "Ouvert dimanche 10 h – 13 h • Click & collect".into(),
+        size_px: 18.0,
+        colour: Color::rgb(255, 220, 0),
+        align: TextAlign::Left,
+        bold: false,
+        ticker: Some(TickerSpec {
+            speed_px_per_s: 60.0,
+            gap_px: 40.0,
+        }),
+    };
+    let text_key = text.key((320, 80));
+    let ticker_key = ticker.key((320, 40));
+    renderer
+        .prepare_text(&gpu, text_key.clone(), &text, (320, 80))
+        .unwrap();
+    renderer
+        .prepare_text(&gpu, ticker_key.clone(), &ticker, (320, 40))
+        .unwrap();
+    let scene = |ticker_elapsed: Duration| Scene {
+        background: Color::BLACK,
+        rotation: Rotation::Deg0,
+        zones: vec![
+            ZoneScene {
+                rect: [0.0, 0.0, 1.0, 2.0 / 3.0],
+                background: Some(Color::rgb(20, 60, 120)),
+                layers: vec![Layer::new(text_key.clone(), Fit::Stretch)],
+            },
+            ZoneScene {
+                rect: [0.0, 2.0 / 3.0, 1.0, 1.0 / 3.0],
+                background: Some(Color::rgb(30, 30, 30)),
+                layers: vec![
+                    Layer::new(ticker_key.clone(), Fit::Stretch).with_elapsed(ticker_elapsed),
+                ],
+            },
+        ],
+        overlay: None,
+    };
+    let report = renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &scene(Duration::from_millis(500)),
+    );
+    assert!(report.animating, "a ticker keeps the screen animating");
+    let first = target.read_pixels(&gpu).unwrap();
+    check_golden("text-and-ticker", &first);
+    // Text was drawn: the text zone holds white pixels, the ticker zone yellow ones.
+    assert!(
+        first
+            .enumerate_pixels()
+            .any(|(_, y, pixel)| y < 80 && pixel.0[..3] == [255, 255, 255])
+    );
+    assert!(
+        first
+            .enumerate_pixels()
+            .any(|(_, y, pixel)| y > 80 && pixel.0[0] > 200 && pixel.0[2] < 60)
+    );
+    // One second later the ticker has moved by 60 pixels; the text zone has not changed.
+    renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &scene(Duration::from_millis(1500)),
+    );
+    let later = target.read_pixels(&gpu).unwrap();
+    let band = |frame: &image::RgbaImage, shift: u32| -> Vec<[u8; 4]> {
+        (0..200)
+            .map(|x| frame.get_pixel(x + shift, 100).0)
+            .collect()
+    };
+    assert_eq!(
+        band(&first, 60),
+        band(&later, 0),
+        "the ticker scrolled left by 60 px"
+    );
+    assert_eq!(first.get_pixel(160, 40), later.get_pixel(160, 40));
+}
+
+fn offer_card() -> OfferCard {
+    OfferCard {
+        title: "Café en grains bio, 1 kg".into(),
+        price: 1299,
+        old_price: Some(1624),
+        currency: "EUR".into(),
+        locale: "fr-FR".into(),
+        badge: None,
+        validity: Some("Valable jusqu'au 31/12".into()),
+        image: None,
+        qr_url: Some("https://vitrine.example/q/3f9a7c21".into()),
+    }
+}
+
+#[test]
+fn the_offer_card_matches_its_golden_and_its_qr_code_scans() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 640, 360);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let product = pattern("product", 200, 240);
+    renderer.upload(&gpu, &product);
+    let card = OfferCard {
+        image: Some(key(&product)),
+        ..offer_card()
+    };
+    let card_key = card.key((640, 360));
+    renderer
+        .prepare_offer_card(
+            &gpu,
+            card_key.clone(),
+            &card,
+            &OfferTemplate::builtin(),
+            (640, 360),
+        )
+        .unwrap();
+    renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &Scene::single(card_key, Fit::Contain),
+    );
+    let frame = target.read_pixels(&gpu).unwrap();
+    check_golden("offer-card", &frame);
+
+    let grey = image::DynamicImage::ImageRgba8(frame).into_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
+        grey.width() as usize,
+        grey.height() as usize,
+        |x, y| grey.get_pixel(x as u32, y as u32).0[0],
+    );
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the card");
+    let (_, content) = grids[0].decode().expect("the QR code decodes");
+    assert_eq!(content, "https://vitrine.example/q/3f9a7c21");
+}
+
+#[test]
+fn an_offer_card_without_its_product_image_uploaded_is_an_error() {
+    let gpu = gpu();
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let card = OfferCard {
+        image: Some(ContentKey::Generated("not uploaded".into())),
+        ..offer_card()
+    };
+    let error = renderer
+        .prepare_offer_card(
+            &gpu,
+            card.key((320, 180)),
+            &card,
+            &OfferTemplate::builtin(),
+            (320, 180),
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("not uploaded"), "{error}");
+}
+
+#[test]
+fn alpha_blends_over_the_zone_background() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 32, 32);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let clear = solid("transparent", 32, 32, [255, 0, 0, 0]);
+    let half = solid("half", 32, 32, [255, 255, 255, 128]);
+    renderer.upload(&gpu, &clear);
+    renderer.upload(&gpu, &half);
+    let mut scene = full(vec![Layer::new(key(&clear), Fit::Stretch)]);
+    scene.zones[0].background = Some(Color::rgb(0, 0, 255));
+    renderer.render(&gpu, target.view(), target.size(), &scene);
+    assert_pixel(&target.read_pixels(&gpu).unwrap(), 16, 16, [0, 0, 255, 255]);
+    scene.zones[0].background = Some(Color::BLACK);
+    scene.zones[0].layers = vec![Layer::new(key(&half), Fit::Stretch)];
+    renderer.render(&gpu, target.view(), target.size(), &scene);
+    // Half-transparent white over black, blended in linear light, is sRGB ~188.
+    let pixel = target.read_pixels(&gpu).unwrap().get_pixel(16, 16).0;
+    assert!(
+        pixel[0].abs_diff(188) <= 2 && pixel[0] == pixel[2],
+        "{pixel:?}"
+    );
+}
+
+#[test]
+fn animated_images_show_the_frame_for_their_elapsed_time() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 16, 16);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let mut animation = solid("animation", 4, 4, [255, 0, 0, 255]);
+    animation.frames[0].delay = Duration::from_millis(100);
+    animation.frames.push(vitrine_player::decode::Frame {
+        rgba: [0, 0, 255, 255].repeat(16),
+        delay: Duration::from_millis(200),
+    });
+    renderer.upload(&gpu, &animation);
+    for (elapsed_ms, expected) in [
+        (0, [255, 0, 0, 255]),
+        (150, [0, 0, 255, 255]),
+        (310, [255, 0, 0, 255]), // the loop starts again at 300 ms
+    ] {
+        let scene = full(vec![
+            Layer::new(key(&animation), Fit::Stretch)
+                .with_elapsed(Duration::from_millis(elapsed_ms)),
+        ]);
+        let report = renderer.render(&gpu, target.view(), target.size(), &scene);
+        assert!(report.animating);
+        assert_pixel(&target.read_pixels(&gpu).unwrap(), 8, 8, expected);
+    }
+}
+
+#[test]
+fn a_missing_texture_is_reported_as_a_gap_and_leaves_the_zone_background() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 16, 16);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let absent = ContentKey::Generated("absent".into());
+    let report = renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &full(vec![Layer::new(absent.clone(), Fit::Cover)]),
+    );
+    assert_eq!(report.missing, vec![absent]);
+    assert_eq!(report.gap_zones, 1);
+    assert_pixel(&target.read_pixels(&gpu).unwrap(), 8, 8, [30, 30, 30, 255]);
+}
+
+#[test]
+fn the_texture_budget_evicts_what_was_drawn_longest_ago_and_reports_it() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 16, 16);
+    // Room for two 32x32 textures (4 KiB each), not three.
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT).with_budget(TextureBudget {
+        max_bytes: 2 * 32 * 32 * 4,
+    });
+    let first = solid("first", 32, 32, [255, 0, 0, 255]);
+    let second = solid("second", 32, 32, [0, 255, 0, 255]);
+    let third = solid("third", 32, 32, [0, 0, 255, 255]);
+    renderer.upload(&gpu, &first);
+    renderer.upload(&gpu, &second);
+    renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &Scene::single(key(&second), Fit::Cover),
+    );
+    renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &Scene::single(key(&first), Fit::Cover),
+    );
+    // `second` was drawn longest ago; `first` is on screen and must stay.
+    renderer.upload(&gpu, &third);
+    assert_eq!(renderer.take_evicted(), vec![key(&second)]);
+    assert!(renderer.has(&key(&first)) && renderer.has(&key(&third)));
+    assert_eq!(renderer.used_bytes(), 2 * 32 * 32 * 4);
+    assert!(renderer.take_evicted().is_empty(), "reported once");
+}
+
+#[test]
+fn the_stats_overlay_draws_over_everything() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 320, 90);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let black = solid("black", 8, 8, [0, 0, 0, 255]);
+    renderer.upload(&gpu, &black);
+    let mut scene = Scene::single(key(&black), Fit::Stretch);
+    scene.overlay = Some("frame p50 4.2 ms".into());
+    renderer.render(&gpu, target.view(), target.size(), &scene);
+    let frame = target.read_pixels(&gpu).unwrap();
+    let white_in_corner = frame
+        .enumerate_pixels()
+        .filter(|(x, y, pixel)| *x < 160 && *y < 30 && pixel.0[0] > 200)
+        .count();
+    assert!(white_in_corner > 20, "overlay text in the top-left corner");
 }

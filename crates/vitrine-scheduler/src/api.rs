@@ -13,9 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tower_http::services::ServeFile;
 use vitrine_core::impression::MAX_IMPRESSIONS_PER_BATCH;
-use vitrine_core::{
-    Impression, ImpressionAck, ImpressionBatch, Manifest, Sha256Hex, parse_playlist,
-};
+use vitrine_core::playlist::{Parsed, Playlist, parse_playlist_with_includes};
+use vitrine_core::{Diagnostics, Impression, ImpressionAck, ImpressionBatch, Manifest, Sha256Hex};
 
 use crate::AppState;
 use crate::auth::{Admin, Caller, ScreenCaller, generate_token, token_sha256};
@@ -66,6 +65,9 @@ pub async fn method_not_allowed() -> ApiError {
 pub struct CreateScreen {
     pub name: String,
     pub playlist: String,
+    /// The screen's IANA time zone (`Europe/Paris`); without it the playlist's own, else UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,11 +87,27 @@ pub async fn create_screen(
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, SCREEN_BODY_LIMIT))?;
     check_screen_name(&request.name)?;
     check_label("playlist", &request.playlist)?;
+    let timezone = request.timezone.unwrap_or_default();
+    if !timezone.is_empty() && jiff::tz::TimeZone::get(&timezone).is_err() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_timezone",
+            format!(
+                "`{timezone}` is not an IANA time zone this server knows; write it like \
+                 `Europe/Paris` or `America/New_York`"
+            ),
+        ));
+    }
 
     let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
     let created = state
         .store()
-        .create_screen(request.name.clone(), request.playlist, token_sha256(&token))
+        .create_screen(
+            request.name.clone(),
+            request.playlist,
+            timezone,
+            token_sha256(&token),
+        )
         .await?;
     if !created {
         return Err(ApiError::new(
@@ -311,12 +329,18 @@ pub struct PushPlaylist {
     /// Each media file the playlist names -> the sha256 of its uploaded bytes.
     #[serde(default)]
     pub media: BTreeMap<String, Sha256Hex>,
+    /// Each fragment the playlist includes, path as written -> its YAML text.
+    #[serde(default)]
+    pub includes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct PlaylistStored {
     pub name: String,
     pub version: u64,
+    /// Problems that do not stop the playlist (same-priority overlaps, dayparts in DST gaps).
+    #[serde(skip_serializing_if = "Diagnostics::is_empty")]
+    pub warnings: Diagnostics,
 }
 
 /// `POST /v1/playlists`: validates a playlist and stores it as the next version of its name. A
@@ -329,8 +353,16 @@ pub async fn push_playlist(
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, PLAYLIST_BODY_LIMIT))?;
     check_label("file_name", &request.file_name)?;
-    let playlist =
-        parse_playlist(&request.file_name, &request.source).map_err(ApiError::invalid_playlist)?;
+    let resolve = |path: &str| {
+        request.includes.get(path).cloned().ok_or_else(|| {
+            format!("`{path}` was not sent with the playlist; add it to the request's `includes`")
+        })
+    };
+    let Parsed {
+        value: playlist,
+        warnings,
+    } = parse_playlist_with_includes(&request.file_name, &request.source, &resolve)
+        .map_err(ApiError::invalid_playlist)?;
 
     // Media rows are never deleted, so a blob found here is still there when the playlist is
     // inserted below; the check and the insert need not share a transaction.
@@ -346,27 +378,32 @@ pub async fn push_playlist(
     };
     let mut diagnostics = playlist.check_media(&request.file_name, is_available);
     if diagnostics.has_errors() {
-        // check_media yields one diagnostic per unavailable item, in item order. Its hint is written
-        // for files on a local disk; over the API the fix is in the media map or an upload.
-        let missing = playlist
-            .items
-            .iter()
-            .filter(|item| !is_available(&item.file));
-        for (diagnostic, item) in diagnostics.0.iter_mut().zip(missing) {
-            diagnostic.hint = Some(match request.media.get(&item.file) {
+        // check_media's hint is written for files on a local disk; over the API the fix is in the
+        // media map or an upload.
+        for diagnostic in &mut diagnostics.0 {
+            let named_here = playlist.media().find(|reference| {
+                let location = reference.origin.location();
+                (location.line, location.column) == (diagnostic.line, diagnostic.column)
+            });
+            let Some(reference) = named_here else {
+                continue;
+            };
+            diagnostic.hint = Some(match request.media.get(&reference.file) {
                 Some(sha256) => format!(
                     "the media map gives sha256 {sha256} for `{}`, but no such blob is stored; \
                      upload it first with `PUT /v1/media/{sha256}`",
-                    item.file
+                    reference.file
                 ),
                 None => format!(
                     "add `{}` to the request's media map with the sha256 of its bytes",
-                    item.file
+                    reference.file
                 ),
             });
         }
         return Err(ApiError::invalid_playlist(diagnostics));
     }
+    let compiled = serde_json::to_string(&playlist)
+        .map_err(|error| ApiError::internal("serialising a playlist", error))?;
 
     let version = state
         .store()
@@ -374,6 +411,8 @@ pub async fn push_playlist(
             playlist.name.clone(),
             request.file_name,
             request.source,
+            request.includes,
+            compiled,
             request.media,
         )
         .await?;
@@ -383,6 +422,7 @@ pub async fn push_playlist(
         Json(PlaylistStored {
             name: playlist.name,
             version,
+            warnings,
         }),
     ))
 }
@@ -411,17 +451,42 @@ pub async fn manifest(
     };
     // The stored source passed validation when it was pushed, so failing now means this build
     // reads playlists differently from the one that stored it; that is ours to fix, not the screen's.
-    let playlist = parse_playlist(&stored.file_name, &stored.source)
-        .map_err(|diagnostics| ApiError::internal("re-reading a stored playlist", diagnostics))?;
-    let manifest = Manifest::build(&screen.name, &playlist, stored.version, |file| {
+    let playlist: Playlist = match &stored.compiled {
+        Some(compiled) => serde_json::from_str(compiled)
+            .map_err(|error| ApiError::internal("reading a stored playlist", error))?,
+        None => {
+            let resolve = |path: &str| {
+                stored
+                    .includes
+                    .get(path)
+                    .cloned()
+                    .ok_or_else(|| format!("`{path}` was not stored"))
+            };
+            parse_playlist_with_includes(&stored.file_name, &stored.source, &resolve)
+                .map_err(|diagnostics| {
+                    ApiError::internal("re-reading a stored playlist", diagnostics)
+                })?
+                .value
+        }
+    };
+    // The screen's own zone wins; a playlist written for one store may name its zone.
+    let timezone = if !screen.timezone.is_empty() {
+        screen.timezone.clone()
+    } else {
+        playlist
+            .timezone
+            .clone()
+            .unwrap_or_else(|| "UTC".to_owned())
+    };
+    let manifest = Manifest::build(&screen.name, &timezone, &playlist, stored.version, |file| {
         stored.media.get(file).cloned()
     })
-    .ok_or_else(|| {
+    .map_err(|missing| {
         ApiError::internal(
             "building a manifest",
             format!(
-                "playlist `{}` version {} names media that is not stored",
-                screen.playlist, stored.version
+                "playlist `{}` version {} names media that is not stored: {}",
+                screen.playlist, stored.version, missing.0
             ),
         )
     })?;

@@ -27,8 +27,9 @@ const MAX_CONNECTIONS: usize = 8;
 
 /// The schema, one entry per migration; rusqlite_migration records how far a database has come in
 /// `user_version`. Never edit a released entry: append a new one.
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
     CREATE TABLE screens (
         name TEXT NOT NULL PRIMARY KEY,
         -- Device tokens are stored only as the hex sha256 of the token, so a leaked database does
@@ -70,7 +71,36 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
 
     CREATE INDEX impressions_by_screen_and_start ON impressions (screen, started_at);
     "#,
-)];
+    ),
+    M::up(
+        r#"
+    -- The screen's IANA time zone; empty means the playlist's own `timezone`, else UTC.
+    ALTER TABLE screens ADD COLUMN timezone TEXT NOT NULL DEFAULT '';
+    -- The fragments the playlist includes, path as written -> YAML text, as a JSON object.
+    ALTER TABLE playlists ADD COLUMN includes TEXT NOT NULL DEFAULT '{}';
+    -- The validated playlist as JSON, so serving a manifest never re-reads YAML.
+    ALTER TABLE playlists ADD COLUMN compiled TEXT;
+
+    -- Text and clock items show no media file: media_sha256 becomes optional. SQLite cannot drop
+    -- NOT NULL in place, so the table is rebuilt.
+    CREATE TABLE impressions_v2 (
+        id TEXT NOT NULL PRIMARY KEY,
+        screen TEXT NOT NULL REFERENCES screens (name),
+        playlist TEXT NOT NULL,
+        playlist_version INTEGER NOT NULL,
+        item_id TEXT NOT NULL,
+        media_sha256 TEXT,
+        started_at TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    ) STRICT;
+    INSERT INTO impressions_v2 SELECT * FROM impressions;
+    DROP TABLE impressions;
+    ALTER TABLE impressions_v2 RENAME TO impressions;
+    CREATE INDEX impressions_by_screen_and_start ON impressions (screen, started_at);
+    "#,
+    ),
+];
 
 /// Why a storage call failed. These are never the client's fault; the API answers 500 and logs them.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +126,8 @@ pub enum StoreError {
 pub struct Screen {
     pub name: String,
     pub playlist: String,
+    /// IANA time zone, or empty for the playlist's own.
+    pub timezone: String,
 }
 
 /// The newest pushed version of a playlist, with the size of every media file its map names.
@@ -104,6 +136,10 @@ pub struct StoredPlaylist {
     pub version: u64,
     pub file_name: String,
     pub source: String,
+    /// Included fragments, path as written -> YAML text.
+    pub includes: BTreeMap<String, String>,
+    /// The validated playlist as JSON; absent for rows stored before it was kept.
+    pub compiled: Option<String>,
     /// File name as written in the playlist -> its blob. Files whose blob is missing are left out.
     pub media: BTreeMap<String, MediaEntry>,
 }
@@ -161,13 +197,14 @@ impl Store {
         &self,
         name: String,
         playlist: String,
+        timezone: String,
         token_sha256: String,
     ) -> Result<bool, StoreError> {
         self.interact(move |connection| {
             let inserted = connection.execute(
-                "INSERT INTO screens (name, token_sha256, playlist) VALUES (?1, ?2, ?3)
+                "INSERT INTO screens (name, token_sha256, playlist, timezone) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO NOTHING",
-                params![name, token_sha256, playlist],
+                params![name, token_sha256, playlist, timezone],
             )?;
             Ok(inserted == 1)
         })
@@ -182,12 +219,13 @@ impl Store {
         self.interact(move |connection| {
             Ok(connection
                 .query_row(
-                    "SELECT name, playlist FROM screens WHERE token_sha256 = ?1",
+                    "SELECT name, playlist, timezone FROM screens WHERE token_sha256 = ?1",
                     [token_sha256],
                     |row| {
                         Ok(Screen {
                             name: row.get(0)?,
                             playlist: row.get(1)?,
+                            timezone: row.get(2)?,
                         })
                     },
                 )
@@ -258,9 +296,13 @@ impl Store {
         name: String,
         file_name: String,
         source: String,
+        includes: BTreeMap<String, String>,
+        compiled: String,
         media: BTreeMap<String, Sha256Hex>,
     ) -> Result<u64, StoreError> {
         let media_json = serde_json::to_string(&media)
+            .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
+        let includes_json = serde_json::to_string(&includes)
             .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
         self.interact(move |connection| {
             // Immediate, so that two pushes of one name cannot both read the same max version.
@@ -272,9 +314,9 @@ impl Store {
                 |row| row.get(0),
             )?;
             transaction.execute(
-                "INSERT INTO playlists (name, version, file_name, source, media)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, version, file_name, source, media_json],
+                "INSERT INTO playlists (name, version, file_name, source, media, includes, compiled)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![name, version, file_name, source, media_json, includes_json, compiled],
             )?;
             transaction.commit()?;
             from_sql_integer(version, "playlist version")
@@ -290,7 +332,7 @@ impl Store {
         self.interact(move |connection| {
             let row = connection
                 .query_row(
-                    "SELECT version, file_name, source, media FROM playlists
+                    "SELECT version, file_name, source, media, includes, compiled FROM playlists
                      WHERE name = ?1 ORDER BY version DESC LIMIT 1",
                     [&name],
                     |row| {
@@ -299,13 +341,20 @@ impl Store {
                             row.get::<_, String>(1)?,
                             row.get::<_, String>(2)?,
                             row.get::<_, String>(3)?,
+                            row.get::<_, String>(4)?,
+                            row.get::<_, Option<String>>(5)?,
                         ))
                     },
                 )
                 .optional()?;
-            let Some((version, file_name, source, media_json)) = row else {
+            let Some((version, file_name, source, media_json, includes_json, compiled)) = row
+            else {
                 return Ok(None);
             };
+            let includes: BTreeMap<String, String> =
+                serde_json::from_str(&includes_json).map_err(|error| {
+                    StoreError::CorruptRow(format!("includes of playlist `{name}`: {error}"))
+                })?;
             let digests: BTreeMap<String, Sha256Hex> =
                 serde_json::from_str(&media_json).map_err(|error| {
                     StoreError::CorruptRow(format!("media map of playlist `{name}`: {error}"))
@@ -325,6 +374,8 @@ impl Store {
                 version: from_sql_integer(version, "playlist version")?,
                 file_name,
                 source,
+                includes,
+                compiled,
                 media,
             }))
         })
@@ -346,7 +397,7 @@ impl Store {
                     impression.playlist,
                     to_sql_integer(impression.playlist_version, "playlist_version")?,
                     impression.item_id,
-                    String::from(impression.media_sha256),
+                    impression.media_sha256.map(String::from),
                     sortable_timestamp(impression.started_at),
                     to_sql_integer(impression.duration_ms, "duration_ms")?,
                 ))
@@ -391,7 +442,7 @@ impl Store {
                     row.get::<_, String>(2)?,
                     row.get::<_, i64>(3)?,
                     row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
+                    row.get::<_, Option<String>>(5)?,
                     row.get::<_, String>(6)?,
                     row.get::<_, i64>(7)?,
                 ))
@@ -410,7 +461,8 @@ impl Store {
                     playlist_version: from_sql_integer(version, "playlist_version")?,
                     item_id,
                     media_sha256: sha256
-                        .parse()
+                        .map(|text| text.parse())
+                        .transpose()
                         .map_err(|error| corrupt("media_sha256", &error))?,
                     started_at: started_at
                         .parse()

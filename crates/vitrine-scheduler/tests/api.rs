@@ -513,14 +513,22 @@ async fn the_manifest_has_an_etag_answers_304_and_follows_new_pushes() {
     assert_eq!(etag, format!("\"{}\"", Sha256Hex::of_bytes(&first.body)));
     let manifest: Manifest = serde_json::from_slice(&first.body).expect("a manifest");
     assert_eq!(manifest.screen, "lobby");
-    assert_eq!(manifest.playlist, "demo");
+    assert_eq!(manifest.playlist.name, "demo");
     assert_eq!(manifest.playlist_version, 1);
-    let durations: Vec<u64> = manifest.items.iter().map(|item| item.duration_ms).collect();
+    assert_eq!(
+        manifest.timezone, "UTC",
+        "no zone on the screen or in the playlist"
+    );
+    let items: Vec<_> = manifest.playlist.items().collect();
+    let durations: Vec<u64> = items.iter().map(|item| item.duration.as_millis()).collect();
     assert_eq!(durations, vec![1_000, 90_000]);
-    assert_eq!(manifest.items[0].media, Sha256Hex::of_bytes(b"red pixels"));
-    assert_eq!(manifest.items[1].id, "promo");
+    assert_eq!(
+        manifest.sha256_of(items[0]),
+        Some(&Sha256Hex::of_bytes(b"red pixels"))
+    );
+    assert_eq!(items[1].id, "promo");
     assert_eq!(manifest.media.len(), 2);
-    assert_eq!(manifest.media[1].size, b"blue pixels".len() as u64);
+    assert_eq!(manifest.media["blue.png"].size, b"blue pixels".len() as u64);
 
     let conditional = |etag: String| {
         Request::get("/v1/manifest")
@@ -544,7 +552,8 @@ async fn the_manifest_has_an_etag_answers_304_and_follows_new_pushes() {
     assert_ne!(changed.headers[header::ETAG], etag.as_str());
     let manifest: Manifest = serde_json::from_slice(&changed.body).expect("a manifest");
     assert_eq!(manifest.playlist_version, 2);
-    assert_eq!(manifest.items[0].duration_ms, 2_000);
+    let first_item = manifest.playlist.items().next().expect("an item");
+    assert_eq!(first_item.duration.as_millis(), 2_000);
 
     // Each token reads only its own screen's manifest: another screen, on a playlist not pushed yet,
     // gets no_playlist rather than lobby's content.
@@ -696,4 +705,105 @@ async fn run_serves_http_on_a_real_socket_and_shuts_down() {
         .await
         .expect("server task")
         .expect("server stops cleanly");
+}
+
+#[tokio::test]
+async fn a_screen_plays_in_its_own_time_zone_and_a_bad_zone_is_refused() {
+    let harness = Harness::new();
+    let refused = harness
+        .call(
+            Method::POST,
+            "/v1/screens",
+            Some(ADMIN),
+            Some(json!({"name": "paris", "playlist": "demo", "timezone": "Europe/Pariss"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.error_code(), "invalid_timezone");
+    assert!(refused.error_message().contains("Europe/Pariss"));
+    assert_eq!(harness.count("screens"), 0);
+
+    let created = harness
+        .call(
+            Method::POST,
+            "/v1/screens",
+            Some(ADMIN),
+            Some(json!({"name": "paris", "playlist": "demo", "timezone": "Europe/Paris"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let token = created.json()["token"].as_str().expect("token").to_owned();
+    // The playlist names another zone; the screen's own wins.
+    let with_zone = DEMO.replace("name: demo\n", "name: demo\ntimezone: America/New_York\n");
+    assert_eq!(
+        harness.push_demo(&with_zone).await.status,
+        StatusCode::CREATED
+    );
+    let reply = harness
+        .call(Method::GET, "/v1/manifest", Some(&token), None)
+        .await;
+    let manifest: Manifest = serde_json::from_slice(&reply.body).expect("a manifest");
+    assert_eq!(manifest.timezone, "Europe/Paris");
+
+    // A screen with no zone of its own follows the playlist's.
+    let plain = harness.register("nyc", "demo").await;
+    let reply = harness
+        .call(Method::GET, "/v1/manifest", Some(&plain), None)
+        .await;
+    let manifest: Manifest = serde_json::from_slice(&reply.body).expect("a manifest");
+    assert_eq!(manifest.timezone, "America/New_York");
+}
+
+#[tokio::test]
+async fn included_fragments_travel_with_the_push_and_are_checked_there() {
+    let harness = Harness::new();
+    let red = harness.upload(b"red pixels").await;
+    let blue = harness.upload(b"blue pixels").await;
+    let source = DEMO.replace(
+        "name: demo\n",
+        "name: demo\ninclude: [fragments/hours.yaml]\n",
+    );
+    let push = |includes: Value| {
+        harness.call(
+            Method::POST,
+            "/v1/playlists",
+            Some(ADMIN),
+            Some(json!({
+                "file_name": "demo.yaml",
+                "source": source,
+                "media": {"red.png": red, "blue.png": blue},
+                "includes": includes,
+            })),
+        )
+    };
+
+    let missing = push(json!({})).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        missing.error_message().contains("fragments/hours.yaml"),
+        "{}",
+        missing.json()
+    );
+
+    let broken =
+        push(json!({"fragments/hours.yaml": "dayparts:\n  opening: \"08:00-24:30\"\n"})).await;
+    assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let diagnostic = &broken.json()["error"]["diagnostics"][0];
+    assert_eq!(diagnostic["file"], "fragments/hours.yaml", "{diagnostic}");
+    assert_eq!(diagnostic["line"], 2);
+    assert_eq!(
+        harness.count("playlists"),
+        0,
+        "nothing stored from refused pushes"
+    );
+
+    let stored =
+        push(json!({"fragments/hours.yaml": "dayparts:\n  opening: \"08:00-10:00\"\n"})).await;
+    assert_eq!(stored.status, StatusCode::CREATED, "{}", stored.json());
+    let token = harness.register("lobby", "demo").await;
+    let reply = harness
+        .call(Method::GET, "/v1/manifest", Some(&token), None)
+        .await;
+    let manifest: Manifest = serde_json::from_slice(&reply.body).expect("a manifest");
+    assert!(manifest.playlist.daypart("opening").is_some());
 }

@@ -31,6 +31,8 @@ struct PlaylistUpload<'a> {
     source: &'a str,
     /// Each media path as written in the playlist, with the sha256 of its content.
     media: &'a BTreeMap<String, Sha256Hex>,
+    /// Each fragment the playlist includes, path as written -> its text.
+    includes: &'a BTreeMap<String, String>,
 }
 
 /// The answer to `POST /v1/playlists`.
@@ -44,7 +46,7 @@ pub async fn run(path: &Path, server: &ServerArgs) -> anyhow::Result<()> {
     let checked = validate::check_file(path)?;
     let printer = DiagnosticPrinter::for_stderr();
     // Warnings are shown even for a playlist that goes out, so they are not silently published.
-    printer.print_all(checked.diagnostics.iter(), checked.source.as_deref());
+    checked.print_diagnostics(&printer);
     let (Some(playlist), Some(source)) = (checked.valid_playlist(), checked.source.as_deref())
     else {
         bail!(
@@ -62,9 +64,8 @@ pub async fn run(path: &Path, server: &ServerArgs) -> anyhow::Result<()> {
 
     // A file named twice is hashed once, and content named under two paths is uploaded once.
     let media_names: BTreeSet<&str> = playlist
-        .items
-        .iter()
-        .map(|item| item.file.as_str())
+        .media()
+        .map(|reference| reference.file.as_str())
         .collect();
     let mut media = BTreeMap::new();
     let mut files_by_digest: BTreeMap<Sha256Hex, (&str, PathBuf)> = BTreeMap::new();
@@ -96,6 +97,7 @@ pub async fn run(path: &Path, server: &ServerArgs) -> anyhow::Result<()> {
         file_name,
         source,
         media: &media,
+        includes: &checked.includes,
     };
     let request = client.request(Method::POST, "/v1/playlists").json(&upload);
     let response = client.send(request).await?;

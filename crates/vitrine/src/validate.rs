@@ -8,8 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use vitrine_core::playlist::MAX_PLAYLIST_BYTES;
-use vitrine_core::{Diagnostic, Diagnostics, Playlist, parse_playlist};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use vitrine_core::playlist::{MAX_PLAYLIST_BYTES, Parsed, parse_playlist_with_includes};
+use vitrine_core::{Diagnostic, Diagnostics, Playlist};
 
 use crate::render::DiagnosticPrinter;
 
@@ -20,8 +23,11 @@ pub struct CheckedFile {
     pub display_path: String,
     /// The file's text; `None` when it was too large to read, so that there is no snippet to show.
     pub source: Option<String>,
+    /// The fragments it includes, path as written -> text: shown in snippets and sent with a push.
+    pub includes: BTreeMap<String, String>,
     /// The playlist, when the file parsed; it may still name missing media (see `diagnostics`).
     pub playlist: Option<Playlist>,
+    /// Errors and warnings, in the playlist file and in its fragments.
     pub diagnostics: Diagnostics,
 }
 
@@ -32,6 +38,18 @@ impl CheckedFile {
             None
         } else {
             self.playlist.as_ref()
+        }
+    }
+
+    /// Prints every diagnostic with a snippet of the file it is in (the playlist or a fragment).
+    pub fn print_diagnostics(&self, printer: &DiagnosticPrinter) {
+        for diagnostic in self.diagnostics.iter() {
+            let source = if diagnostic.file == self.display_path {
+                self.source.as_deref()
+            } else {
+                self.includes.get(&diagnostic.file).map(String::as_str)
+            };
+            eprintln!("{}", printer.render(diagnostic, source));
         }
     }
 
@@ -61,21 +79,57 @@ pub fn check_file(path: &Path) -> anyhow::Result<CheckedFile> {
         return Ok(CheckedFile {
             display_path,
             source: None,
+            includes: BTreeMap::new(),
             playlist: None,
             diagnostics: Diagnostics(vec![diagnostic]),
         });
     };
-    let (playlist, diagnostics) = match parse_playlist(&display_path, &source) {
-        Ok(playlist) => {
-            let playlist_folder = path.parent().unwrap_or(Path::new("."));
-            let diagnostics = check_media(&playlist, &display_path, playlist_folder);
-            (Some(playlist), diagnostics)
+    let playlist_folder = path.parent().unwrap_or(Path::new("."));
+    // Fragments are read from the playlist's folder, under the same rules as media paths, and
+    // remembered: their text goes into snippets and travels with a push.
+    let includes = RefCell::new(BTreeMap::new());
+    let resolve = |include: &str| -> Result<String, String> {
+        if let Some(problem) = media_path_problem(include) {
+            return Err(format!("`{include}` {problem}"));
         }
-        Err(diagnostics) => (None, diagnostics),
+        let text = std::fs::read_to_string(playlist_folder.join(include))
+            .map_err(|error| format!("could not read `{include}`: {error}"))?;
+        includes
+            .borrow_mut()
+            .insert(include.to_owned(), text.clone());
+        Ok(text)
     };
+    let (playlist, mut diagnostics) =
+        match parse_playlist_with_includes(&display_path, &source, &resolve) {
+            Ok(Parsed {
+                value: playlist,
+                warnings,
+            }) => {
+                let mut diagnostics = check_media(&playlist, &display_path, playlist_folder);
+                diagnostics.0.extend(warnings.0);
+                (Some(playlist), diagnostics)
+            }
+            Err(diagnostics) => (None, diagnostics),
+        };
+    // The playlist file first, then each fragment; top to bottom in each.
+    diagnostics.0.sort_by(|left, right| {
+        (
+            left.file != display_path,
+            &left.file,
+            left.line,
+            left.column,
+        )
+            .cmp(&(
+                right.file != display_path,
+                &right.file,
+                right.line,
+                right.column,
+            ))
+    });
     Ok(CheckedFile {
         display_path,
         source: Some(source),
+        includes: includes.into_inner(),
         playlist,
         diagnostics,
     })
@@ -105,14 +159,14 @@ pub fn check_media(playlist: &Playlist, display_path: &str, playlist_folder: &Pa
     let mut diagnostics = playlist.check_media(display_path, |file| {
         media_path_problem(file).is_some() || playlist_folder.join(file).is_file()
     });
-    for item in &playlist.items {
-        if let Some(problem) = media_path_problem(&item.file) {
+    for reference in playlist.media() {
+        if let Some(problem) = media_path_problem(&reference.file) {
             diagnostics.0.push(
                 Diagnostic::error(
-                    display_path,
-                    item.file_location.line,
-                    item.file_location.column,
-                    format!("media file `{}` {problem}", item.file),
+                    reference.origin.file(display_path),
+                    reference.origin.line,
+                    reference.origin.column,
+                    format!("media file `{}` {problem}", reference.file),
                 )
                 .with_hint(
                     "media paths are relative to the playlist's folder and stay inside it; \
@@ -121,9 +175,6 @@ pub fn check_media(playlist: &Playlist, display_path: &str, playlist_folder: &Pa
             );
         }
     }
-    diagnostics
-        .0
-        .sort_by_key(|diagnostic| (diagnostic.line, diagnostic.column));
     diagnostics
 }
 
@@ -185,13 +236,13 @@ pub fn run(paths: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
                     });
                     continue;
                 }
-                printer.print_all(checked.diagnostics.iter(), checked.source.as_deref());
+                checked.print_diagnostics(&printer);
                 if let Some(playlist) = checked.valid_playlist() {
                     println!(
                         "✓ {}: playlist \"{}\", {}",
                         checked.display_path,
                         playlist.name,
-                        count(playlist.items.len(), "item", "items")
+                        count(playlist.items().count(), "item", "items")
                     );
                 }
             }

@@ -106,14 +106,19 @@ fn media_outside_the_playlist_folder_is_refused() {
     let output = vitrine(folder.path(), &["validate", "escape.yaml"]);
     assert_eq!(output.status.code(), Some(1));
     let errors = stderr(&output);
+    // Core refuses such paths as it reads the file, before any disk is looked at.
+    assert!(errors.contains("escape.yaml:5:13"), "{errors}");
     assert!(
-        errors.contains("escape.yaml:5:13") && errors.contains("leaves the playlist's folder"),
+        errors.contains("media paths must stay inside the playlist's folder"),
         "{errors}"
     );
-    assert!(
-        errors.contains("escape.yaml:7:20") && errors.contains("is an absolute path"),
-        "{errors}"
-    );
+    let absolute = DEMO.replace("file: blue.png", "file: /etc/hostname");
+    let folder = folder_with(&[("absolute.yaml", absolute.as_bytes()), ("red.png", RED_PNG)]);
+    let output = vitrine(folder.path(), &["validate", "absolute.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(errors.contains("absolute.yaml:7:20"), "{errors}");
+    assert!(errors.contains("media paths must be relative"), "{errors}");
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! - `cargo xtask test` = setup, `cargo fmt --check`, clippy with `-D warnings`, the dependency
 //!   boundary check, and the whole test suite (GPU render tests included, on Mesa's software drivers).
 //! - `cargo xtask demo` = setup, then a scheduler, the sample playlist and a player.
+//! - `cargo xtask bench` = the renderer's figures against their peers (../shared/BENCHMARKS.md).
 
+mod bench;
 mod demo;
 mod setup;
 
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
         Some("test") => test(&arguments[1..]),
         Some("demo") => demo::run(&arguments[1..]),
         Some("deps") => check_core_boundary(),
+        Some("bench") => bench::run(&arguments[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -27,7 +30,8 @@ fn main() -> ExitCode {
                  setup   install the Debian packages the build, tests and demo need\n  \
                  test    setup + fmt --check + clippy -D warnings + boundary check + all tests\n  \
                  demo    setup + scheduler + sample playlist + player [--run-for 30s] [--headless]\n  \
-                 deps    check that vitrine-core depends on no I/O crate"
+                 deps    check that vitrine-core depends on no I/O crate\n  \
+                 bench   renderer figures against their peers, to target/bench/latest.json"
             );
             return ExitCode::from(2);
         }

@@ -29,6 +29,12 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libxkbcommon-x11-0", "window: keyboard"),
     ("xvfb", "tests and headless demo: a virtual X display"),
     ("xauth", "xvfb-run"),
+    ("x11-apps", "tests: xwd screenshots of the player's window"),
+    ("libjpeg-turbo-progs", "bench: djpeg, the JPEG decode peer"),
+    (
+        "libvips-tools",
+        "bench: vipsthumbnail, the decode-and-scale peer",
+    ),
     ("tzdata", "runtime: store-local time zones"),
     ("ca-certificates", "runtime: TLS to the scheduler"),
 ];

@@ -1,0 +1,1442 @@
+//! Validation: from the raw YAML-shaped types to the validated [`Playlist`], collecting every problem
+//! (with file, line, column and a hint) instead of stopping at the first.
+
+use std::collections::HashMap;
+
+use jiff::tz::TimeZone;
+
+use super::raw;
+use super::*;
+use crate::timing::{self, ClockChange, TimeOfDay, TimeRange};
+use crate::yaml::{self, Located, NamedMap, Scalar, closest_name, is_plain_name};
+
+/// Text and clock defaults that the YAML does not set.
+const DEFAULT_TEXT_SIZE: Percent = Percent::from_hundredths(5_000);
+const DEFAULT_TICKER_SPEED: Percent = Percent::from_hundredths(1_500);
+const DEFAULT_CLOCK_FORMAT: &str = "%H:%M";
+const WHITE: Color = Color {
+    red: 255,
+    green: 255,
+    blue: 255,
+    alpha: 255,
+};
+
+/// Values items inherit, from `defaults:`.
+#[derive(Default)]
+struct Defaults {
+    duration: Option<ItemDuration>,
+    fit: Fit,
+    transition: Transition,
+}
+
+/// The state of one validation: where problems go and what has been seen so far.
+pub(crate) struct Checker<'a> {
+    /// The playlist's (or campaign's) own file name, for diagnostics.
+    pub(crate) file_name: &'a str,
+    pub(crate) problems: Vec<Diagnostic>,
+    defaults: Defaults,
+    /// Every daypart known so far (from the playlist and its fragments).
+    pub(crate) dayparts: Vec<Daypart>,
+    /// Dayparts that are defined but could not be read: rules naming them are not reported again.
+    unreadable_dayparts: Vec<String>,
+    item_count: usize,
+    explicit_ids: HashMap<String, Origin>,
+}
+
+/// Which file a raw value came from: `None` for the playlist itself, else the include path.
+pub(crate) type Include<'a> = Option<&'a str>;
+
+impl<'a> Checker<'a> {
+    pub(crate) fn new(file_name: &'a str) -> Self {
+        Self {
+            file_name,
+            problems: Vec::new(),
+            defaults: Defaults::default(),
+            dayparts: Vec::new(),
+            unreadable_dayparts: Vec::new(),
+            item_count: 0,
+            explicit_ids: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn origin(include: Include<'_>, location: SourceLocation) -> Origin {
+        Origin {
+            include: include.map(str::to_owned),
+            line: location.line,
+            column: location.column,
+        }
+    }
+
+    pub(crate) fn error_at<T>(
+        &mut self,
+        include: Include<'_>,
+        value: &Located<T>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        self.error(&Self::origin(include, value.location()), message, hint);
+    }
+
+    pub(crate) fn error(
+        &mut self,
+        origin: &Origin,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let diagnostic = Diagnostic::error(
+            origin.file(self.file_name),
+            origin.line,
+            origin.column,
+            message,
+        );
+        self.problems.push(match hint {
+            Some(hint) => diagnostic.with_hint(hint),
+            None => diagnostic,
+        });
+    }
+
+    pub(crate) fn warning(
+        &mut self,
+        origin: &Origin,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let diagnostic = Diagnostic::warning(
+            origin.file(self.file_name),
+            origin.line,
+            origin.column,
+            message,
+        );
+        self.problems.push(match hint {
+            Some(hint) => diagnostic.with_hint(hint),
+            None => diagnostic,
+        });
+    }
+
+    pub(crate) fn finish<T>(mut self, value: Option<T>) -> Result<Parsed<T>, Diagnostics> {
+        // In reading order: the file itself first, then each fragment, each from top to bottom.
+        let file_name = self.file_name;
+        self.problems.sort_by(|left, right| {
+            (left.file != file_name, &left.file, left.line, left.column).cmp(&(
+                right.file != file_name,
+                &right.file,
+                right.line,
+                right.column,
+            ))
+        });
+        let diagnostics = Diagnostics(self.problems);
+        match value {
+            Some(value) if !diagnostics.has_errors() => Ok(Parsed {
+                value,
+                warnings: diagnostics,
+            }),
+            _ => Err(diagnostics),
+        }
+    }
+
+    /// Reads a scalar with `parse`, reporting a failure at the value.
+    pub(crate) fn parse<T>(
+        &mut self,
+        include: Include<'_>,
+        value: &Located<Scalar>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(&value.value().0) {
+            Ok(parsed) => Some(parsed),
+            Err(message) => {
+                self.error_at(include, value, message, None);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn duration(
+        &mut self,
+        include: Include<'_>,
+        value: &Located<Scalar>,
+    ) -> Option<ItemDuration> {
+        self.parse(include, value, |text| {
+            ItemDuration::parse(text).map_err(|error| error.to_string())
+        })
+    }
+
+    /// Checks a name staff give (zone, daypart, loop, slot) and returns it.
+    pub(crate) fn plain_name(
+        &mut self,
+        include: Include<'_>,
+        name: &Located<String>,
+        what: &str,
+    ) -> String {
+        let text = name.value().clone();
+        if !is_plain_name(&text) {
+            let suggestion: String = text
+                .trim()
+                .to_lowercase()
+                .chars()
+                .map(|character| {
+                    if character.is_ascii_alphanumeric() {
+                        character
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            self.error_at(
+                include,
+                name,
+                format!("{what} name `{text}` is not allowed"),
+                Some(format!(
+                    "names use lowercase letters, digits, `-` and `_`, like `{}`",
+                    if suggestion.is_empty() {
+                        "morning-promo"
+                    } else {
+                        &suggestion
+                    }
+                )),
+            );
+        }
+        text
+    }
+
+    /// Adds the dayparts of one file, refusing names already defined.
+    pub(crate) fn add_dayparts(
+        &mut self,
+        include: Include<'_>,
+        dayparts: Option<&Located<NamedMap<Scalar>>>,
+    ) {
+        let Some(dayparts) = dayparts else { return };
+        for (name, span) in &dayparts.value().0 {
+            let daypart_name = self.plain_name(include, name, "daypart");
+            let origin = Self::origin(include, name.location());
+            if let Some(first) = self
+                .dayparts
+                .iter()
+                .find(|known| known.name == daypart_name)
+            {
+                let message = format!(
+                    "daypart `{daypart_name}` is defined twice (first in {}:{})",
+                    first.origin.file(self.file_name),
+                    first.origin.line
+                );
+                self.error(&origin, message, Some("rename one of them".into()));
+                continue;
+            }
+            let Some(span) = self.parse(include, span, |text| text.parse::<TimeRange>()) else {
+                self.unreadable_dayparts.push(daypart_name);
+                continue;
+            };
+            self.dayparts.push(Daypart {
+                name: daypart_name,
+                span,
+                origin,
+            });
+        }
+    }
+
+    /// Checks `from`, `until`, `weekdays` and `dayparts` of a rule or a campaign.
+    pub(crate) fn conditions(
+        &mut self,
+        include: Include<'_>,
+        from: Option<&Located<Scalar>>,
+        until: Option<&Located<Scalar>>,
+        weekdays: Option<&raw::List<String>>,
+        dayparts: Option<&raw::List<String>>,
+    ) -> Conditions {
+        let from_date = from.and_then(|from| self.parse(include, from, timing::parse_date));
+        let until_date = until.and_then(|until| self.parse(include, until, timing::parse_date));
+        if let (Some(first), Some(last), Some(until)) = (from_date, until_date, until)
+            && last < first
+        {
+            self.error_at(
+                include,
+                until,
+                format!("`until: {last}` is before `from: {first}`"),
+                Some("`until` is the last day it plays; it must not be before `from`".into()),
+            );
+        }
+        let mut days = Weekdays::ALL;
+        if let Some(weekdays) = weekdays {
+            days = Weekdays::NONE;
+            for entry in weekdays.value() {
+                match Weekdays::parse_entry(entry.value()) {
+                    Ok(parsed) => days = days.union(parsed),
+                    Err(message) => self.error_at(include, entry, message, None),
+                }
+            }
+            if weekdays.value().is_empty() {
+                self.error_at(
+                    include,
+                    weekdays,
+                    "`weekdays` is empty, so it would never play",
+                    Some("leave `weekdays` out to play every day".into()),
+                );
+            }
+        }
+        let mut daypart_names = Vec::new();
+        if let Some(dayparts) = dayparts {
+            for entry in dayparts.value() {
+                let name = entry.value();
+                if self.dayparts.iter().any(|known| &known.name == name) {
+                    daypart_names.push(name.clone());
+                    continue;
+                }
+                if self.unreadable_dayparts.contains(name) {
+                    continue;
+                }
+                let known_names = self
+                    .dayparts
+                    .iter()
+                    .map(|known| known.name.as_str())
+                    .chain(self.unreadable_dayparts.iter().map(String::as_str));
+                let hint = match closest_name(name, known_names) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None if self.dayparts.is_empty() => {
+                        "define it under `dayparts:`, like `opening: \"08:00-10:00\"`".to_owned()
+                    }
+                    None => format!(
+                        "the dayparts defined are: {}",
+                        self.dayparts
+                            .iter()
+                            .map(|known| format!("`{}`", known.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                self.error_at(
+                    include,
+                    entry,
+                    format!("unknown daypart `{name}`"),
+                    Some(hint),
+                );
+            }
+            if dayparts.value().is_empty() {
+                self.error_at(
+                    include,
+                    dayparts,
+                    "`dayparts` is empty, so it would never play",
+                    Some("leave `dayparts` out to play all day".into()),
+                );
+            }
+        }
+        Conditions {
+            from: from_date,
+            until: until_date,
+            weekdays: days,
+            dayparts: daypart_names,
+        }
+    }
+
+    fn set_defaults(&mut self, defaults: Option<&Located<raw::Defaults>>) {
+        let Some(defaults) = defaults else { return };
+        let defaults = defaults.value();
+        if let Some(duration) = &defaults.duration {
+            self.defaults.duration = self.duration(None, duration);
+        }
+        if let Some(fit) = &defaults.fit {
+            self.defaults.fit = *fit.value();
+        }
+        if let Some(transition) = &defaults.transition {
+            self.defaults.transition = self.transition(None, transition, None).unwrap_or_default();
+        }
+    }
+
+    fn transition(
+        &mut self,
+        include: Include<'_>,
+        transition: &Located<raw::Transition>,
+        item_duration: Option<ItemDuration>,
+    ) -> Option<Transition> {
+        let (duration, make): (&Located<Scalar>, fn(ItemDuration) -> Transition) =
+            match transition.value() {
+                raw::Transition::Cut => return Some(Transition::Cut),
+                raw::Transition::Crossfade(duration) => {
+                    (duration, |duration| Transition::Crossfade { duration })
+                }
+                raw::Transition::Slide(duration) => {
+                    (duration, |duration| Transition::Slide { duration })
+                }
+            };
+        let parsed = self.duration(include, duration)?;
+        if let Some(item_duration) = item_duration
+            && parsed > item_duration
+        {
+            self.error_at(
+                include,
+                duration,
+                format!("the transition ({parsed}) is longer than the item ({item_duration})"),
+                Some("shorten the transition or lengthen the item".into()),
+            );
+            return None;
+        }
+        Some(make(parsed))
+    }
+
+    /// Builds the rules of one zone (or of a fragment's part of it).
+    fn rules(
+        &mut self,
+        include: Include<'_>,
+        zone: &ZoneShape,
+        items: Option<&raw::List<raw::Item>>,
+        loops: Option<&raw::List<raw::Loop>>,
+        interrupts: Option<&raw::List<raw::Interrupt>>,
+        rules: &mut Vec<Rule>,
+    ) {
+        if let Some(items) = items {
+            let built = self.items(include, zone, items);
+            let name = format!(
+                "loop-{}",
+                rules.iter().filter(|rule| !rule.is_interrupt()).count() + 1
+            );
+            if !built.is_empty() {
+                rules.push(Rule {
+                    name,
+                    kind: RuleKind::Loop,
+                    priority: 0,
+                    from: None,
+                    until: None,
+                    weekdays: Weekdays::ALL,
+                    dayparts: Vec::new(),
+                    items: built,
+                    origin: Self::origin(include, items.location()),
+                });
+            }
+        }
+        for raw_loop in loops
+            .map(|loops| loops.value().as_slice())
+            .unwrap_or_default()
+        {
+            let origin = Self::origin(include, raw_loop.location());
+            let raw_loop = raw_loop.value();
+            let name = match &raw_loop.name {
+                Some(name) => self.plain_name(include, name, "loop"),
+                None => format!(
+                    "loop-{}",
+                    rules.iter().filter(|rule| !rule.is_interrupt()).count() + 1
+                ),
+            };
+            let conditions = self.conditions(
+                include,
+                raw_loop.from.as_ref(),
+                raw_loop.until.as_ref(),
+                raw_loop.weekdays.as_ref(),
+                raw_loop.dayparts.as_ref(),
+            );
+            let items = self.items(include, zone, &raw_loop.items);
+            let priority = raw_loop
+                .priority
+                .as_ref()
+                .map_or(0, |priority| *priority.value());
+            self.push_rule(
+                rules,
+                name,
+                RuleKind::Loop,
+                priority,
+                conditions,
+                items,
+                origin,
+            );
+        }
+        for interrupt in interrupts
+            .map(|list| list.value().as_slice())
+            .unwrap_or_default()
+        {
+            let origin = Self::origin(include, interrupt.location());
+            let interrupt = interrupt.value();
+            let name = match &interrupt.name {
+                Some(name) => self.plain_name(include, name, "interrupt"),
+                None => format!(
+                    "interrupt-{}",
+                    rules.iter().filter(|rule| rule.is_interrupt()).count() + 1
+                ),
+            };
+            let conditions = self.conditions(
+                include,
+                interrupt.from.as_ref(),
+                interrupt.until.as_ref(),
+                interrupt.weekdays.as_ref(),
+                interrupt.dayparts.as_ref(),
+            );
+            let items = self.items(include, zone, &interrupt.items);
+            let every = self.duration(include, &interrupt.every);
+            let priority = interrupt
+                .priority
+                .as_ref()
+                .map_or(0, |priority| *priority.value());
+            let Some(every) = every else { continue };
+            let total: u64 = items.iter().map(|item| item.duration.as_millis()).sum();
+            if !items.is_empty() && total >= every.as_millis() {
+                self.error_at(
+                    include,
+                    &interrupt.every,
+                    format!(
+                        "interrupt `{name}` lasts {} but comes back every {every}, so it would never stop",
+                        ItemDuration::from_millis(total)
+                    ),
+                    Some("make `every` longer than the interrupt's items together".into()),
+                );
+                continue;
+            }
+            self.push_rule(
+                rules,
+                name,
+                RuleKind::Interrupt { every },
+                priority,
+                conditions,
+                items,
+                origin,
+            );
+        }
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per rule kind, all fields named"
+    )]
+    fn push_rule(
+        &mut self,
+        rules: &mut Vec<Rule>,
+        name: String,
+        kind: RuleKind,
+        priority: i32,
+        conditions: Conditions,
+        items: Vec<Item>,
+        origin: Origin,
+    ) {
+        if let Some(first) = rules.iter().find(|rule| rule.name == name) {
+            let message = format!(
+                "`{name}` names two rules of this zone (first in {}:{})",
+                first.origin.file(self.file_name),
+                first.origin.line
+            );
+            self.error(
+                &origin,
+                message,
+                Some("give each loop and interrupt its own name".into()),
+            );
+            return;
+        }
+        if items.is_empty() {
+            return;
+        }
+        rules.push(Rule {
+            name,
+            kind,
+            priority,
+            from: conditions.from,
+            until: conditions.until,
+            weekdays: conditions.weekdays,
+            dayparts: conditions.dayparts,
+            items,
+            origin,
+        });
+    }
+
+    /// Builds the items of a campaign's fill, for a zone with a picture.
+    pub(crate) fn items_for_zone(
+        &mut self,
+        zone_name: &str,
+        items: &raw::List<raw::Item>,
+    ) -> Vec<Item> {
+        let shape = ZoneShape {
+            name: zone_name.to_owned(),
+            audio_only: false,
+        };
+        self.items(None, &shape, items)
+    }
+
+    fn items(
+        &mut self,
+        include: Include<'_>,
+        zone: &ZoneShape,
+        items: &raw::List<raw::Item>,
+    ) -> Vec<Item> {
+        if items.value().is_empty() {
+            self.error_at(
+                include,
+                items,
+                "no items",
+                Some(
+                    "add at least one item, e.g. `- image: { file: promo.png, duration: 10s }`"
+                        .into(),
+                ),
+            );
+        }
+        items
+            .value()
+            .iter()
+            .filter_map(|item| self.item(include, zone, item))
+            .collect()
+    }
+
+    fn item(
+        &mut self,
+        include: Include<'_>,
+        zone: &ZoneShape,
+        item: &Located<raw::Item>,
+    ) -> Option<Item> {
+        self.item_count += 1;
+        let origin = Self::origin(include, item.location());
+        let automatic_id = format!("item-{}", self.item_count);
+        let (id, duration, transition, kind) = match item.value() {
+            raw::Item::Image(image) => (&image.id, &image.duration, &image.transition, "image"),
+            raw::Item::Video(video) => (&video.id, &video.duration, &video.transition, "video"),
+            raw::Item::Audio(audio) => (&audio.id, &audio.duration, &None, "audio"),
+            raw::Item::Text(text) => (&text.id, &text.duration, &text.transition, "text"),
+            raw::Item::Clock(clock) => (&clock.id, &clock.duration, &clock.transition, "clock"),
+            raw::Item::Offer(offer) => (&offer.id, &offer.duration, &offer.transition, "offer"),
+        };
+        let mut ok = true;
+        if zone.audio_only != (kind == "audio") {
+            let (message, hint) = if zone.audio_only {
+                (
+                    format!(
+                        "zone `{}` is audio-only and cannot show {} {kind} item",
+                        zone.name,
+                        if kind == "image" { "an" } else { "a" }
+                    ),
+                    "put it in a zone with a picture, or remove `audio_only`",
+                )
+            } else {
+                (
+                    format!(
+                        "audio items play only in an audio-only zone, and `{}` is not one",
+                        zone.name
+                    ),
+                    "add a zone with `audio_only: true` to the layout for music and announcements",
+                )
+            };
+            self.error(&origin, message, Some(hint.into()));
+            ok = false;
+        }
+        let id = match id {
+            Some(explicit) => {
+                let text = explicit.value().clone();
+                let id_origin = Self::origin(include, explicit.location());
+                if text.trim().is_empty() {
+                    self.error(&id_origin, "item id is empty", None);
+                    ok = false;
+                } else if let Some(first) = self.explicit_ids.get(&text) {
+                    let message = format!(
+                        "item id `{text}` is used twice (first in {}:{})",
+                        first.file(self.file_name),
+                        first.line
+                    );
+                    self.error(
+                        &id_origin,
+                        message,
+                        Some("item ids must be unique within a playlist".into()),
+                    );
+                    ok = false;
+                } else {
+                    self.explicit_ids.insert(text.clone(), id_origin);
+                }
+                text
+            }
+            None => automatic_id,
+        };
+        let duration = match duration {
+            Some(duration) => self.duration(include, duration),
+            None => match self.defaults.duration {
+                Some(duration) => Some(duration),
+                None => {
+                    self.error(
+                        &origin,
+                        format!("this {kind} item has no duration"),
+                        Some(
+                            "add `duration: 10s` to it, or set `defaults: { duration: 10s }`"
+                                .into(),
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let transition = match transition {
+            Some(transition) => self.transition(include, transition, duration),
+            None => Some(self.defaults.transition),
+        };
+        let content = self.content(include, item.value());
+        let (Some(duration), Some(transition), Some(content), true) =
+            (duration, transition, content, ok)
+        else {
+            return None;
+        };
+        Some(Item {
+            id,
+            duration,
+            transition,
+            content,
+            origin,
+        })
+    }
+
+    fn content(&mut self, include: Include<'_>, item: &raw::Item) -> Option<Content> {
+        Some(match item {
+            raw::Item::Image(image) => Content::Image {
+                media: self.media(include, &image.file)?,
+                fit: image
+                    .fit
+                    .as_ref()
+                    .map_or(self.defaults.fit, |fit| *fit.value()),
+            },
+            raw::Item::Video(video) => Content::Video {
+                media: self.media(include, &video.file)?,
+                fit: video
+                    .fit
+                    .as_ref()
+                    .map_or(self.defaults.fit, |fit| *fit.value()),
+                sound: video.sound.as_ref().is_some_and(|sound| *sound.value()),
+            },
+            raw::Item::Audio(audio) => {
+                let media = self.media(include, &audio.file);
+                let volume = match &audio.volume {
+                    Some(volume) => self.parse(include, volume, Percent::parse)?,
+                    None => Percent::HUNDRED,
+                };
+                Content::Audio {
+                    media: media?,
+                    volume,
+                }
+            }
+            raw::Item::Text(text) => {
+                if text.text.value().trim().is_empty() {
+                    self.error_at(include, &text.text, "text is empty", None);
+                }
+                let style = self.style(
+                    include,
+                    &text.size,
+                    &text.color,
+                    &text.background,
+                    &text.align,
+                );
+                let ticker = match &text.ticker {
+                    Some(ticker) => Some(Ticker {
+                        speed: match &ticker.value().speed {
+                            Some(speed) => {
+                                let speed = self.parse(include, speed, Percent::parse)?;
+                                if speed == Percent::ZERO {
+                                    self.error_at(
+                                        include,
+                                        ticker,
+                                        "a ticker with speed 0% never moves",
+                                        Some("leave `ticker` out for still text".into()),
+                                    );
+                                    return None;
+                                }
+                                speed
+                            }
+                            None => DEFAULT_TICKER_SPEED,
+                        },
+                    }),
+                    None => None,
+                };
+                if text.text.value().trim().is_empty() {
+                    return None;
+                }
+                Content::Text {
+                    text: text.text.value().clone(),
+                    style: style?,
+                    ticker,
+                }
+            }
+            raw::Item::Clock(clock) => {
+                let format = clock
+                    .format
+                    .as_ref()
+                    .map_or(DEFAULT_CLOCK_FORMAT.to_owned(), |format| {
+                        format.value().clone()
+                    });
+                let probe = jiff::civil::date(2026, 1, 1)
+                    .at(12, 0, 0, 0)
+                    .to_zoned(TimeZone::UTC)
+                    .ok();
+                let formats = probe.as_ref().is_some_and(|probe| {
+                    jiff::fmt::strtime::format(format.as_bytes(), probe).is_ok()
+                });
+                if !formats && let Some(written) = &clock.format {
+                    self.error_at(
+                        include,
+                        written,
+                        format!("clock format `{format}` cannot be shown"),
+                        Some("use strftime codes like `%H:%M`, `%H:%M:%S` or `%A %d %B`".into()),
+                    );
+                }
+                let style = self.style(
+                    include,
+                    &clock.size,
+                    &clock.color,
+                    &clock.background,
+                    &clock.align,
+                )?;
+                if !formats {
+                    return None;
+                }
+                Content::Clock { format, style }
+            }
+            raw::Item::Offer(offer) => Content::Offer {
+                slot: self.plain_name(include, &offer.slot, "offer slot"),
+            },
+        })
+    }
+
+    fn style(
+        &mut self,
+        include: Include<'_>,
+        size: &Option<Located<Scalar>>,
+        color: &Option<Located<Scalar>>,
+        background: &Option<Located<Scalar>>,
+        align: &Option<Located<Align>>,
+    ) -> Option<TextStyle> {
+        let size = match size {
+            Some(size) => {
+                let parsed = self.parse(include, size, Percent::parse);
+                if parsed == Some(Percent::ZERO) {
+                    self.error_at(include, size, "text of size 0% cannot be seen", None);
+                    None
+                } else {
+                    parsed
+                }
+            }
+            None => Some(DEFAULT_TEXT_SIZE),
+        };
+        let color = match color {
+            Some(color) => self.parse(include, color, |text| text.parse::<Color>()),
+            None => Some(WHITE),
+        };
+        let background = match background {
+            Some(background) => {
+                Some(self.parse(include, background, |text| text.parse::<Color>())?)
+            }
+            None => None,
+        };
+        Some(TextStyle {
+            size: size?,
+            color: color?,
+            background,
+            align: align
+                .as_ref()
+                .map_or_else(Align::default, |align| *align.value()),
+        })
+    }
+
+    /// Checks a media path as written: relative, inside the playlist's folder.
+    pub(crate) fn media(
+        &mut self,
+        include: Include<'_>,
+        file: &Located<String>,
+    ) -> Option<MediaRef> {
+        let path = file.value();
+        let problem = if path.trim().is_empty() {
+            Some("media file name is empty")
+        } else if path.starts_with('/') || path.contains('\\') || path.contains(':') {
+            Some("media paths must be relative, with `/` between folders")
+        } else if path.split('/').any(|part| part == ".." || part.is_empty()) {
+            Some("media paths must stay inside the playlist's folder (no `..`, no `//`)")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.error_at(
+                include,
+                file,
+                format!("{problem}: `{path}`"),
+                Some(
+                    "write the path relative to the playlist's folder, like `media/promo.png`"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        Some(MediaRef {
+            file: path.clone(),
+            origin: Self::origin(include, file.location()),
+        })
+    }
+}
+
+/// The checked `from`, `until`, `weekdays` and `dayparts` of a rule.
+pub(crate) struct Conditions {
+    pub(crate) from: Option<jiff::civil::Date>,
+    pub(crate) until: Option<jiff::civil::Date>,
+    pub(crate) weekdays: Weekdays,
+    pub(crate) dayparts: Vec<String>,
+}
+
+/// What the items of a zone must fit: its name and whether it only plays sound.
+struct ZoneShape {
+    name: String,
+    audio_only: bool,
+}
+
+/// Validates a whole playlist; see [`super::parse_playlist_with_includes`].
+pub(super) fn playlist(
+    file_name: &str,
+    source: &str,
+    resolver: IncludeResolver<'_>,
+) -> Result<Parsed<Playlist>, Diagnostics> {
+    if let Some(too_big) = size_limit(file_name, source) {
+        return Err(Diagnostics(vec![too_big]));
+    }
+    let raw: raw::Playlist =
+        yaml::read(file_name, source).map_err(|diagnostic| Diagnostics(vec![diagnostic]))?;
+    let mut checker = Checker::new(file_name);
+
+    if *raw.version.value() != PLAYLIST_VERSION {
+        checker.error_at(
+            None,
+            &raw.version,
+            format!(
+                "playlist version {} is not supported by this build",
+                raw.version.value()
+            ),
+            Some(format!("write `version: {PLAYLIST_VERSION}`")),
+        );
+    }
+    if raw.name.value().trim().is_empty() {
+        checker.error_at(
+            None,
+            &raw.name,
+            "playlist name is empty",
+            Some("give the playlist a name, e.g. `name: lobby`".into()),
+        );
+    }
+    let screens = names(&mut checker, raw.screens.as_ref(), "screen");
+    let tags = names(&mut checker, raw.tags.as_ref(), "tag");
+    let time_zone = raw.timezone.as_ref().and_then(|written| {
+        let name = written.value();
+        match TimeZone::get(name) {
+            Ok(time_zone) => Some((name.clone(), time_zone)),
+            Err(_) => {
+                let available: Vec<String> = jiff::tz::db()
+                    .available()
+                    .map(|name| name.as_str().to_owned())
+                    .collect();
+                let hint = match closest_name(name, available.iter().map(String::as_str)) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => "write an IANA time zone name, like `Europe/Paris`".to_owned(),
+                };
+                checker.error_at(
+                    None,
+                    written,
+                    format!("unknown time zone `{name}`"),
+                    Some(hint),
+                );
+                None
+            }
+        }
+    });
+    checker.set_defaults(raw.defaults.as_ref());
+    checker.add_dayparts(None, raw.dayparts.as_ref());
+
+    // Fragments come before the zones so that rules may use the dayparts they define.
+    let mut fragments: Vec<(String, raw::Fragment)> = Vec::new();
+    if let Some(includes) = &raw.include {
+        if includes.value().len() > MAX_INCLUDES {
+            checker.error_at(
+                None,
+                includes,
+                format!(
+                    "{} includes, over the limit of {MAX_INCLUDES}",
+                    includes.value().len()
+                ),
+                Some("merge some fragments".into()),
+            );
+        }
+        for path in includes.value().iter().take(MAX_INCLUDES) {
+            let include_path = path.value().clone();
+            if fragments.iter().any(|(known, _)| *known == include_path) {
+                checker.error_at(
+                    None,
+                    path,
+                    format!("`{include_path}` is included twice"),
+                    None,
+                );
+                continue;
+            }
+            let text = match resolver(&include_path) {
+                Ok(text) => text,
+                Err(reason) => {
+                    checker.error_at(
+                        None,
+                        path,
+                        format!("cannot read included file `{include_path}`: {reason}"),
+                        Some("include paths are relative to the playlist's folder".into()),
+                    );
+                    continue;
+                }
+            };
+            if let Some(too_big) = size_limit(&include_path, &text) {
+                checker.problems.push(too_big);
+                continue;
+            }
+            match yaml::read::<raw::Fragment>(&include_path, &text) {
+                Ok(fragment) => {
+                    checker.add_dayparts(Some(&include_path), fragment.dayparts.as_ref());
+                    fragments.push((include_path, fragment));
+                }
+                Err(diagnostic) => checker.problems.push(diagnostic),
+            }
+        }
+    }
+
+    let mut zones: Vec<(Zone, Origin)> = Vec::new();
+    match &raw.layout {
+        Some(layout) => {
+            for (what, present) in [
+                ("items", raw.items.as_ref().map(|list| list.location())),
+                ("loops", raw.loops.as_ref().map(|list| list.location())),
+                (
+                    "interrupts",
+                    raw.interrupts.as_ref().map(|list| list.location()),
+                ),
+            ] {
+                if let Some(location) = present {
+                    checker.error(
+                        &Checker::origin(None, location),
+                        format!("top-level `{what}` cannot be used with a `layout`"),
+                        Some(format!(
+                            "move them under the zone they belong to, in `layout:`, as `{what}:`"
+                        )),
+                    );
+                }
+            }
+            if layout.value().0.is_empty() {
+                checker.error_at(None, layout, "the layout has no zones", None);
+            }
+            for (name, zone) in &layout.value().0 {
+                let zone_name = checker.plain_name(None, name, "zone");
+                let origin = Checker::origin(None, name.location());
+                if zones.iter().any(|(known, _)| known.name == zone_name) {
+                    checker.error(
+                        &origin,
+                        format!("zone `{zone_name}` is defined twice"),
+                        None,
+                    );
+                    continue;
+                }
+                let built = build_zone(&mut checker, zone_name, zone);
+                zones.push((built, origin));
+            }
+        }
+        None => {
+            let shape = ZoneShape {
+                name: MAIN_ZONE.to_owned(),
+                audio_only: false,
+            };
+            let mut rules = Vec::new();
+            checker.rules(
+                None,
+                &shape,
+                raw.items.as_ref(),
+                raw.loops.as_ref(),
+                raw.interrupts.as_ref(),
+                &mut rules,
+            );
+            zones.push((
+                Zone {
+                    name: MAIN_ZONE.to_owned(),
+                    area: Some(Area::FULL_SCREEN),
+                    z: 0,
+                    background: None,
+                    background_image: None,
+                    audio_only: false,
+                    rules,
+                },
+                Checker::origin(None, raw.name.location()),
+            ));
+        }
+    }
+
+    for (include_path, fragment) in &fragments {
+        let include = Some(include_path.as_str());
+        let Some(fragment_zones) = &fragment.zones else {
+            continue;
+        };
+        for (name, part) in &fragment_zones.value().0 {
+            let Some(index) = zones
+                .iter()
+                .position(|(zone, _)| &zone.name == name.value())
+            else {
+                let hint = match closest_name(
+                    name.value(),
+                    zones.iter().map(|(zone, _)| zone.name.as_str()),
+                ) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => "fragments add to zones the playlist defines".to_owned(),
+                };
+                checker.error_at(
+                    include,
+                    name,
+                    format!("unknown zone `{}`", name.value()),
+                    Some(hint),
+                );
+                continue;
+            };
+            let shape = ZoneShape {
+                name: zones[index].0.name.clone(),
+                audio_only: zones[index].0.audio_only,
+            };
+            let mut rules = std::mem::take(&mut zones[index].0.rules);
+            checker.rules(
+                include,
+                &shape,
+                None,
+                part.value().loops.as_ref(),
+                part.value().interrupts.as_ref(),
+                &mut rules,
+            );
+            zones[index].0.rules = rules;
+        }
+    }
+
+    let automatic_clash: Vec<(String, Origin)> = {
+        let explicit = &checker.explicit_ids;
+        let mut clashes: Vec<(String, Origin)> = (1..=checker.item_count)
+            .map(|number| format!("item-{number}"))
+            .filter_map(|id| explicit.get(&id).map(|origin| (id, origin.clone())))
+            .collect();
+        clashes.sort_by_key(|(_, origin)| origin.line);
+        clashes
+    };
+    for (id, origin) in automatic_clash {
+        checker.error(
+            &origin,
+            format!("item id `{id}` is also the automatic id of another item"),
+            Some(
+                "ids of the form `item-N` are given to items without an id; pick another name"
+                    .into(),
+            ),
+        );
+    }
+
+    let has_errors = checker
+        .problems
+        .iter()
+        .any(|problem| problem.severity == crate::Severity::Error);
+    for (zone, origin) in &zones {
+        if zone.rules.is_empty() && !has_errors {
+            checker.error(
+                origin,
+                format!("zone `{}` has nothing to play", zone.name),
+                Some(if zone.name == MAIN_ZONE && raw.layout.is_none() {
+                    "add `items:`, like `items: [- image: { file: promo.png, duration: 10s }]`"
+                        .to_owned()
+                } else {
+                    "give it `items:`, `loops:` or `interrupts:`".to_owned()
+                }),
+            );
+        }
+        overlap_warnings(&mut checker, zone);
+    }
+
+    let playlist = Playlist {
+        name: raw.name.value().clone(),
+        screens,
+        tags,
+        orientation: raw
+            .orientation
+            .as_ref()
+            .map_or_else(Orientation::default, |orientation| *orientation.value()),
+        timezone: time_zone.as_ref().map(|(name, _)| name.clone()),
+        dayparts: checker.dayparts.clone(),
+        zones: zones.into_iter().map(|(zone, _)| zone).collect(),
+    };
+    if let Some((_, time_zone)) = &time_zone {
+        let warnings = dst_warnings(&playlist, file_name, time_zone);
+        checker.problems.extend(warnings);
+    }
+    checker.finish(Some(playlist))
+}
+
+/// A diagnostic when `source` is over [`MAX_PLAYLIST_BYTES`].
+pub(crate) fn size_limit(file_name: &str, source: &str) -> Option<Diagnostic> {
+    (source.len() > MAX_PLAYLIST_BYTES).then(|| {
+        Diagnostic::error(
+            file_name,
+            1,
+            1,
+            format!(
+                "file is {} bytes, over the {MAX_PLAYLIST_BYTES}-byte limit",
+                source.len()
+            ),
+        )
+        .with_hint("split it into several files")
+    })
+}
+
+/// Checks a list of screen or tag names.
+pub(crate) fn names(
+    checker: &mut Checker<'_>,
+    list: Option<&raw::List<String>>,
+    what: &str,
+) -> Vec<String> {
+    list.map(|list| list.value().as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|name| {
+            if name.value().trim().is_empty() {
+                checker.error_at(None, name, format!("{what} name is empty"), None);
+            }
+            name.value().clone()
+        })
+        .collect()
+}
+
+fn build_zone(checker: &mut Checker<'_>, name: String, zone: &Located<raw::Zone>) -> Zone {
+    let raw_zone = zone.value();
+    let audio_only = raw_zone
+        .audio_only
+        .as_ref()
+        .is_some_and(|audio_only| *audio_only.value());
+    let area = if audio_only {
+        for (key, present) in [
+            ("area", raw_zone.area.as_ref().map(|area| area.location())),
+            (
+                "background",
+                raw_zone.background.as_ref().map(|value| value.location()),
+            ),
+            (
+                "background_image",
+                raw_zone
+                    .background_image
+                    .as_ref()
+                    .map(|value| value.location()),
+            ),
+        ] {
+            if let Some(location) = present {
+                checker.error(
+                    &Checker::origin(None, location),
+                    format!("audio-only zone `{name}` has no picture, so `{key}` means nothing"),
+                    Some(format!("remove `{key}`, or remove `audio_only`")),
+                );
+            }
+        }
+        None
+    } else {
+        match &raw_zone.area {
+            Some(area) => Some(build_area(checker, area).unwrap_or(Area::FULL_SCREEN)),
+            None => Some(Area::FULL_SCREEN),
+        }
+    };
+    let background = raw_zone
+        .background
+        .as_ref()
+        .and_then(|color| checker.parse(None, color, |text| text.parse::<Color>()));
+    let background_image = raw_zone
+        .background_image
+        .as_ref()
+        .and_then(|file| checker.media(None, file));
+    let shape = ZoneShape {
+        name: name.clone(),
+        audio_only,
+    };
+    let mut rules = Vec::new();
+    checker.rules(
+        None,
+        &shape,
+        raw_zone.items.as_ref(),
+        raw_zone.loops.as_ref(),
+        raw_zone.interrupts.as_ref(),
+        &mut rules,
+    );
+    Zone {
+        name,
+        area,
+        z: raw_zone.z.as_ref().map_or(0, |z| *z.value()),
+        background,
+        background_image,
+        audio_only,
+        rules,
+    }
+}
+
+fn build_area(checker: &mut Checker<'_>, area: &Located<raw::Area>) -> Option<Area> {
+    let raw_area = area.value();
+    let x = checker.parse(None, &raw_area.x, Percent::parse);
+    let y = checker.parse(None, &raw_area.y, Percent::parse);
+    let width = checker.parse(None, &raw_area.width, Percent::parse);
+    let height = checker.parse(None, &raw_area.height, Percent::parse);
+    let (x, y, width, height) = (x?, y?, width?, height?);
+    let mut ok = true;
+    for (size, value, written) in [
+        ("width", width, &raw_area.width),
+        ("height", height, &raw_area.height),
+    ] {
+        if value == Percent::ZERO {
+            checker.error_at(
+                None,
+                written,
+                format!("a zone of {size} 0% cannot be seen"),
+                None,
+            );
+            ok = false;
+        }
+    }
+    for (what, start, size, written) in [
+        ("x + width", x, width, &raw_area.width),
+        ("y + height", y, height, &raw_area.height),
+    ] {
+        let end = start.hundredths() + size.hundredths();
+        if end > Percent::HUNDRED.hundredths() {
+            checker.error_at(
+                None,
+                written,
+                format!(
+                    "the zone goes off the screen: {what} is {}",
+                    Percent::from_hundredths(end)
+                ),
+                Some("keep x + width and y + height at 100% or less".into()),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(Area {
+        x,
+        y,
+        width,
+        height,
+    })
+}
+
+/// The minutes of the week (Monday 00:00 = 0) during which a rule may play, ignoring dates and DST:
+/// enough to tell whether two rules can ever meet.
+fn week_minutes(rule: &Rule, dayparts: &[Daypart]) -> Vec<(u32, u32)> {
+    const WEEK: u32 = 7 * 24 * 60;
+    let spans: Vec<TimeRange> = if rule.dayparts.is_empty() {
+        vec![TimeRange::WHOLE_DAY]
+    } else {
+        rule.dayparts
+            .iter()
+            .filter_map(|name| dayparts.iter().find(|daypart| &daypart.name == name))
+            .map(|daypart| daypart.span)
+            .collect()
+    };
+    let mut intervals = Vec::new();
+    for day in 0..7u32 {
+        let Ok(weekday) = jiff::civil::Weekday::from_monday_zero_offset(day as i8) else {
+            continue;
+        };
+        if !rule.weekdays.contains(weekday) {
+            continue;
+        }
+        for span in &spans {
+            let start = day * 24 * 60 + u32::from(span.start.minutes_since_midnight());
+            let end = start + span.minutes();
+            if end > WEEK {
+                intervals.push((start, WEEK));
+                intervals.push((0, end - WEEK));
+            } else {
+                intervals.push((start, end));
+            }
+        }
+    }
+    intervals
+}
+
+/// Warns about rules of the same kind and priority in a zone that can play at the same time.
+fn overlap_warnings(checker: &mut Checker<'_>, zone: &Zone) {
+    for (later_index, later) in zone.rules.iter().enumerate() {
+        for earlier in &zone.rules[..later_index] {
+            if earlier.priority != later.priority || earlier.is_interrupt() != later.is_interrupt()
+            {
+                continue;
+            }
+            let dates_meet = earlier
+                .from
+                .max(later.from)
+                .zip(earlier.until.min(later.until))
+                .is_none_or(|(first, last)| first <= last)
+                && !(earlier
+                    .from
+                    .is_some_and(|from| later.until.is_some_and(|until| until < from))
+                    || later
+                        .from
+                        .is_some_and(|from| earlier.until.is_some_and(|until| until < from)));
+            if !dates_meet {
+                continue;
+            }
+            let earlier_minutes = week_minutes(earlier, &checker.dayparts);
+            let later_minutes = week_minutes(later, &checker.dayparts);
+            let meeting = earlier_minutes
+                .iter()
+                .flat_map(|a| later_minutes.iter().map(move |b| (a, b)))
+                .filter(|(a, b)| a.0.max(b.0) < a.1.min(b.1))
+                .map(|(a, b)| a.0.max(b.0))
+                .min();
+            let Some(minute) = meeting else { continue };
+            let day =
+                ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(minute / (24 * 60)) as usize];
+            let time = TimeOfDay::from_hour_minute(
+                ((minute % (24 * 60)) / 60) as u16,
+                (minute % 60) as u16,
+            )
+            .unwrap_or(TimeOfDay::MIDNIGHT);
+            let kind = if later.is_interrupt() {
+                "interrupts"
+            } else {
+                "loops"
+            };
+            checker.warning(
+                &later.origin,
+                format!(
+                    "{kind} `{}` and `{}` in zone `{}` both have priority {} and can play at the same time (e.g. {day} {time}); `{}`, written first, wins",
+                    earlier.name, later.name, zone.name, later.priority, earlier.name
+                ),
+                Some("give the one that should win a higher `priority`".into()),
+            );
+        }
+    }
+}
+
+/// Warnings for daypart boundaries that fall into a DST gap or fold of `time_zone`.
+pub(crate) fn dst_warnings(
+    playlist: &Playlist,
+    file_name: &str,
+    time_zone: &TimeZone,
+) -> Vec<Diagnostic> {
+    let zone_name = time_zone.iana_name().unwrap_or("this time zone");
+    let mut warnings = Vec::new();
+    for daypart in &playlist.dayparts {
+        let start_change = timing::clock_change_at(daypart.span.start, time_zone);
+        let end_change = if daypart.span.end == TimeOfDay::END_OF_DAY {
+            None
+        } else {
+            timing::clock_change_at(daypart.span.end, time_zone)
+        };
+        let name = &daypart.name;
+        let (start, end) = (daypart.span.start, daypart.span.end);
+        let message = match (&start_change, &end_change) {
+            (Some(ClockChange::Gap { example, from, to }), Some(ClockChange::Gap { .. })) => {
+                Some(format!(
+                    "daypart `{name}` ({start}-{end}) lies in the hour the clocks skip in {zone_name} when they spring forward (e.g. {example}, {from} → {to}); that night it does not play"
+                ))
+            }
+            (Some(ClockChange::Gap { example, from, to }), _) => Some(format!(
+                "daypart `{name}` starts at {start}, a time the clocks skip in {zone_name} when they spring forward (e.g. {example}, {from} → {to}); that night it starts at {to}, when the clocks jump"
+            )),
+            (_, Some(ClockChange::Gap { example, from, to })) => Some(format!(
+                "daypart `{name}` ends at {end}, a time the clocks skip in {zone_name} when they spring forward (e.g. {example}, {from} → {to}); that night it ends at {to}, when the clocks jump"
+            )),
+            (Some(ClockChange::Fold { example, from, to }), _) => Some(format!(
+                "daypart `{name}` starts at {start}, a time the clocks show twice in {zone_name} when they fall back (e.g. {example}, {from} → {to}); that night it starts at the first {start}"
+            )),
+            (_, Some(ClockChange::Fold { example, from, to })) => Some(format!(
+                "daypart `{name}` ends at {end}, a time the clocks show twice in {zone_name} when they fall back (e.g. {example}, {from} → {to}); that night it ends at the second {end}"
+            )),
+            (None, None) => None,
+        };
+        if let Some(message) = message {
+            let diagnostic = Diagnostic::warning(
+                daypart.origin.file(file_name),
+                daypart.origin.line,
+                daypart.origin.column,
+                message,
+            )
+            .with_hint(
+                "if that is not what you want, move the daypart out of the night's clock change",
+            );
+            warnings.push(diagnostic);
+        }
+    }
+    warnings
+}

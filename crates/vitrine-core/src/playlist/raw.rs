@@ -1,0 +1,331 @@
+//! The YAML-shaped types of playlists and fragments: what serde reads, with the location of every
+//! value staff write. Nothing here is checked beyond its shape; `check` turns these into the
+//! validated domain types. The JSON Schema in `schema/` is generated from these types, so their doc
+//! comments are what editors show as help.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::playlist::{Align, Fit, Orientation};
+use crate::yaml::{Located, NamedMap, Scalar};
+
+/// A list whose position and entries each keep their location.
+pub type List<T> = Located<Vec<Located<T>>>;
+
+/// A store playlist: what the screens it applies to show, zone by zone, and when.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Vitrine playlist")]
+pub struct Playlist {
+    /// The playlist format; this build reads version 1.
+    pub version: Located<u32>,
+    /// The playlist's name; screens are given a playlist by this name.
+    pub name: Located<String>,
+    /// The screens of the store this playlist is for (by name). Leave out for every screen.
+    #[serde(default)]
+    pub screens: Option<List<String>>,
+    /// Screen tags this playlist is for, like `entrance`. Leave out for every screen.
+    #[serde(default)]
+    pub tags: Option<List<String>>,
+    /// `landscape` (the default) or `portrait`.
+    #[serde(default)]
+    pub orientation: Option<Located<Orientation>>,
+    /// The IANA time zone the playlist is written for, like `Europe/Paris`. A screen's own zone
+    /// wins; this one is used to check dayparts against DST and when no screen is known.
+    #[serde(default)]
+    pub timezone: Option<Located<String>>,
+    /// Shared fragments to read in (dayparts, loops and interrupts), relative to this file.
+    #[serde(default)]
+    pub include: Option<List<String>>,
+    /// Values every item gets unless it says otherwise.
+    #[serde(default)]
+    pub defaults: Option<Located<Defaults>>,
+    /// Named spans of the day in store time, like `opening: "08:00-10:00"`. May cross midnight.
+    #[serde(default)]
+    pub dayparts: Option<Located<NamedMap<Scalar>>>,
+    /// The screen's zones by name. Leave out for one full-screen zone called `main`.
+    #[serde(default)]
+    pub layout: Option<Located<NamedMap<Zone>>>,
+    /// Without a `layout`: the items of the full-screen zone `main`, shown in a loop all day.
+    #[serde(default)]
+    pub items: Option<List<Item>>,
+    /// Without a `layout`: the loops of the full-screen zone `main`.
+    #[serde(default)]
+    pub loops: Option<List<Loop>>,
+    /// Without a `layout`: the interrupts of the full-screen zone `main`.
+    #[serde(default)]
+    pub interrupts: Option<List<Interrupt>>,
+}
+
+/// A shared file that playlists `include`: dayparts, and loops and interrupts for named zones.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Vitrine playlist fragment")]
+pub struct Fragment {
+    /// Named spans of the day in store time, added to the including playlist's.
+    #[serde(default)]
+    pub dayparts: Option<Located<NamedMap<Scalar>>>,
+    /// Loops and interrupts added to the including playlist's zones, by zone name.
+    #[serde(default)]
+    pub zones: Option<Located<NamedMap<FragmentZone>>>,
+}
+
+/// What a fragment adds to one zone.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FragmentZone {
+    #[serde(default)]
+    pub loops: Option<List<Loop>>,
+    #[serde(default)]
+    pub interrupts: Option<List<Interrupt>>,
+}
+
+/// Values items get unless they say otherwise.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// How long each item shows, like `10s` or `1m30s`.
+    #[serde(default)]
+    pub duration: Option<Located<Scalar>>,
+    /// How images and videos fill their zone: `contain` (the default), `cover` or `stretch`.
+    #[serde(default)]
+    pub fit: Option<Located<Fit>>,
+    /// How an item replaces the one before: `cut` (the default), `{ crossfade: 500ms }`,
+    /// `{ slide: 700ms }`.
+    #[serde(default)]
+    pub transition: Option<Located<Transition>>,
+}
+
+/// One zone of the screen: where it is, what is behind it, and what plays in it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    /// Where the zone is, in percent of the screen. Leave out for the whole screen.
+    #[serde(default)]
+    pub area: Option<Located<Area>>,
+    /// Stacking order: a zone with a higher `z` is drawn over one with a lower. Default 0.
+    #[serde(default)]
+    pub z: Option<Located<i32>>,
+    /// The colour behind the zone's content, in quotes: `"#000000"` or `"#00000080"`.
+    #[serde(default, deserialize_with = "crate::yaml::present")]
+    pub background: Option<Located<Scalar>>,
+    /// An image behind the zone's content, relative to the playlist's folder.
+    #[serde(default)]
+    pub background_image: Option<Located<String>>,
+    /// A zone with no picture that only plays audio items.
+    #[serde(default)]
+    pub audio_only: Option<Located<bool>>,
+    /// Items shown in a loop all day (a loop with no conditions and priority 0).
+    #[serde(default)]
+    pub items: Option<List<Item>>,
+    /// Loops, each with its own conditions and priority.
+    #[serde(default)]
+    pub loops: Option<List<Loop>>,
+    /// Items that cut in every so often (share of voice).
+    #[serde(default)]
+    pub interrupts: Option<List<Interrupt>>,
+}
+
+/// A rectangle in percent of the screen.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Area {
+    /// Distance from the left edge, like `0%`.
+    pub x: Located<Scalar>,
+    /// Distance from the top edge, like `0%`.
+    pub y: Located<Scalar>,
+    pub width: Located<Scalar>,
+    pub height: Located<Scalar>,
+}
+
+/// Items played one after the other, anchored to the wall clock, while its conditions hold.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Loop {
+    /// A name for `vitrine explain` and reports; `loop-N` by position when left out.
+    #[serde(default)]
+    pub name: Option<Located<String>>,
+    /// When several loops could play, the highest priority wins. Default 0.
+    #[serde(default)]
+    pub priority: Option<Located<i32>>,
+    /// The first day it plays, `YYYY-MM-DD`, in store time.
+    #[serde(default)]
+    pub from: Option<Located<Scalar>>,
+    /// The last day it plays (included), `YYYY-MM-DD`, in store time.
+    #[serde(default)]
+    pub until: Option<Located<Scalar>>,
+    /// The days it plays: `[mon, tue]`, ranges like `[mon-fri]`. Leave out for every day.
+    #[serde(default)]
+    pub weekdays: Option<List<String>>,
+    /// The dayparts it plays in, by name. Leave out for the whole day.
+    #[serde(default)]
+    pub dayparts: Option<List<String>>,
+    pub items: List<Item>,
+}
+
+/// Items that cut into the zone every so often: share of voice.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Interrupt {
+    /// A name for `vitrine explain` and reports; `interrupt-N` by position when left out.
+    #[serde(default)]
+    pub name: Option<Located<String>>,
+    /// An interrupt wins over loops of the same or lower priority. Default 0.
+    #[serde(default)]
+    pub priority: Option<Located<i32>>,
+    /// How often it cuts in, like `15m`: at every multiple of this since 1970-01-01 UTC.
+    pub every: Located<Scalar>,
+    #[serde(default)]
+    pub from: Option<Located<Scalar>>,
+    #[serde(default)]
+    pub until: Option<Located<Scalar>>,
+    #[serde(default)]
+    pub weekdays: Option<List<String>>,
+    #[serde(default)]
+    pub dayparts: Option<List<String>>,
+    /// What it shows each time, one after the other; together shorter than `every`.
+    pub items: List<Item>,
+}
+
+/// One thing shown in a zone.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Item {
+    Image(Image),
+    Video(Video),
+    Audio(Audio),
+    Text(Text),
+    Clock(Clock),
+    /// A placeholder HQ fills per screen with an offer from a campaign's pool.
+    Offer(Offer),
+}
+
+/// How an item replaces the one before it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Transition {
+    Cut,
+    /// Fade from the previous item over this duration, like `500ms`.
+    Crossfade(Located<Scalar>),
+    /// Slide in from the right over this duration, like `700ms`.
+    Slide(Located<Scalar>),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    /// A name for proof-of-play reports, unique in the playlist; `item-N` when left out.
+    #[serde(default)]
+    pub id: Option<Located<String>>,
+    /// The image (PNG or JPEG), relative to the playlist's folder.
+    pub file: Located<String>,
+    /// How long it shows, like `10s` or `1m30s`.
+    #[serde(default)]
+    pub duration: Option<Located<Scalar>>,
+    #[serde(default)]
+    pub fit: Option<Located<Fit>>,
+    #[serde(default)]
+    pub transition: Option<Located<Transition>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Video {
+    #[serde(default)]
+    pub id: Option<Located<String>>,
+    pub file: Located<String>,
+    /// How long it shows; a shorter clip loops, a longer one is cut.
+    #[serde(default)]
+    pub duration: Option<Located<Scalar>>,
+    #[serde(default)]
+    pub fit: Option<Located<Fit>>,
+    #[serde(default)]
+    pub transition: Option<Located<Transition>>,
+    /// Play the clip's sound. Default false: most stores play music in an audio zone.
+    #[serde(default)]
+    pub sound: Option<Located<bool>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Audio {
+    #[serde(default)]
+    pub id: Option<Located<String>>,
+    pub file: Located<String>,
+    #[serde(default)]
+    pub duration: Option<Located<Scalar>>,
+    /// Loudness from `0%` to `100%` (the default).
+    #[serde(default)]
+    pub volume: Option<Located<Scalar>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Text {
+    #[serde(default)]
+    pub id: Option<Located<String>>,
+    /// The words to show.
+    pub text: Located<String>,
+    #[serde(default)]
+    pub duration: Option<Located<Scalar>>,
+    /// Letter height in percent of the zone's height. Default 50%.
+    #[serde(default)]
+    pub size: Option<Located<Scalar>>,
+    /// Text colour in quotes, like `"#ffffff"` (the default).
+    #[serde(default, deserialize_with = "crate::yaml::present")]
+    pub color: Option<Located<Scalar>>,
+    /// A colour behind the text, in quotes.
+    #[serde(default, deserialize_with = "crate::yaml::present")]
+    pub background: Option<Located<Scalar>>,
+    /// `left`, `center` (the default) or `right`.
+    #[serde(default)]
+    pub align: Option<Located<Align>>,
+    /// Scroll the text across the zone, right to left, like a news ticker.
+    #[serde(default)]
+    pub ticker: Option<Located<Ticker>>,
+    #[serde(default)]
+    pub transition: Option<Located<Transition>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ticker {
+    /// How far the text moves each second, in percent of the zone's width. Default 15%.
+    #[serde(default)]
+    pub speed: Option<Located<Scalar>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Clock {
+    #[serde(default)]
+    pub id: Option<Located<String>>,
+    /// strftime-style format in store time, like `%H:%M` (the default) or `%A %d %B`.
+    #[serde(default)]
+    pub format: Option<Located<String>>,
+    #[serde(default)]
+    pub duration: Option<Located<Scalar>>,
+    #[serde(default)]
+    pub size: Option<Located<Scalar>>,
+    #[serde(default, deserialize_with = "crate::yaml::present")]
+    pub color: Option<Located<Scalar>>,
+    #[serde(default, deserialize_with = "crate::yaml::present")]
+    pub background: Option<Located<Scalar>>,
+    #[serde(default)]
+    pub align: Option<Located<Align>>,
+    #[serde(default)]
+    pub transition: Option<Located<Transition>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Offer {
+    #[serde(default)]
+    pub id: Option<Located<String>>,
+    /// The slot's name; HQ campaigns fill slots by this name, like `main-promo`.
+    pub slot: Located<String>,
+    #[serde(default)]
+    pub duration: Option<Located<Scalar>>,
+    #[serde(default)]
+    pub transition: Option<Located<Transition>>,
+}

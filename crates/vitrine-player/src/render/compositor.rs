@@ -1,0 +1,616 @@
+//! The compositor: the [`Renderer`] keeps every texture the screen may need (media, text, tickers,
+//! offer cards) under a [`ContentKey`], within a memory budget, and draws a whole [`Scene`] each
+//! frame — every zone, z-ordered, its background, then its layers — into any target view.
+//!
+//! **Invariant: a missing texture never blanks a zone silently.** A layer whose texture is absent is
+//! skipped, the zone background shows, and the frame's [`FrameReport`] names it and counts the zone
+//! as a gap, so telemetry sees every frame the audience saw something incomplete.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use vitrine_core::Sha256Hex;
+
+use super::geometry::{Rect, clip_quad, fit_rect};
+use super::quad::{
+    QuadPipeline, QuadUniform, Sampling, create_render_texture, create_texture, draw_quads,
+};
+use super::text::{PlacedText, TextEngine, TextSpec, TickerScroll};
+use super::{Color, ContentKey, Gpu, Scene};
+use crate::decode::DecodedImage;
+
+/// How much texture memory the renderer may hold before it evicts what was drawn longest ago.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextureBudget {
+    pub max_bytes: u64,
+}
+
+impl Default for TextureBudget {
+    /// 512 MiB: a dozen 1080p items with their next ones, within what integrated GPUs of store PCs
+    /// share with the system.
+    fn default() -> Self {
+        Self {
+            max_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// What one frame drew, for telemetry and for the playback timeline.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FrameReport {
+    /// Layers asked for whose texture was not there; they were not drawn.
+    pub missing: Vec<ContentKey>,
+    /// Zones that had layers but were not fully covered by them: a texture was missing, or the
+    /// layers drawn at full opacity did not cover the whole zone. Zero is the only good value.
+    pub gap_zones: u32,
+    /// Whether anything moves (a transition, a ticker, an animated image): the next frame is due
+    /// at the next refresh, and a late one is a missed refresh.
+    pub animating: bool,
+    /// Every texture drawn, once each.
+    pub drawn: Vec<ContentKey>,
+}
+
+/// One uploaded frame of a texture.
+struct GpuFrame {
+    _texture: wgpu::Texture,
+    bind_group: wgpu::BindGroup,
+    delay: Duration,
+}
+
+pub(crate) struct Entry {
+    frames: Vec<GpuFrame>,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    bytes: u64,
+    /// Rendered text and cards hold premultiplied alpha; decoded media hold straight alpha.
+    premultiplied: bool,
+    ticker: Option<TickerScroll>,
+    /// The frame number that last drew it: eviction takes the smallest first.
+    last_drawn: u64,
+}
+
+impl Entry {
+    pub(crate) fn first_bind_group(&self) -> &wgpu::BindGroup {
+        &self.frames[0].bind_group
+    }
+
+    /// The frame of an animation to show `elapsed` into its item; animations loop.
+    fn frame_at(&self, elapsed: Duration) -> &GpuFrame {
+        if self.frames.len() == 1 {
+            return &self.frames[0];
+        }
+        let cycle: Duration = self.frames.iter().map(|frame| frame.delay).sum();
+        if cycle.is_zero() {
+            return &self.frames[0];
+        }
+        let mut into_cycle = Duration::from_nanos((elapsed.as_nanos() % cycle.as_nanos()) as u64);
+        for frame in &self.frames {
+            if into_cycle < frame.delay {
+                return frame;
+            }
+            into_cycle -= frame.delay;
+        }
+        &self.frames[self.frames.len() - 1]
+    }
+}
+
+pub struct Renderer {
+    pub(crate) quads: QuadPipeline,
+    format: wgpu::TextureFormat,
+    uniforms: wgpu::Buffer,
+    uniforms_bind_group: wgpu::BindGroup,
+    uniform_slots: usize,
+    pub(crate) textures: HashMap<ContentKey, Entry>,
+    pinned: HashSet<ContentKey>,
+    budget: TextureBudget,
+    used_bytes: u64,
+    evicted: Vec<ContentKey>,
+    frame_number: u64,
+    pub(crate) text: Option<TextEngine>,
+    overlay: Option<(String, ContentKey)>,
+}
+
+impl Renderer {
+    /// A renderer drawing into targets of `format` (others work too, at the cost of one more
+    /// pipeline each), with the default [`TextureBudget`].
+    pub fn new(gpu: &Gpu, format: wgpu::TextureFormat) -> Self {
+        let mut quads = QuadPipeline::new(&gpu.device, &gpu.queue);
+        quads.pipeline(&gpu.device, format);
+        let uniform_slots = 64;
+        let (uniforms, uniforms_bind_group) = quads.uniform_buffer(&gpu.device, uniform_slots);
+        Self {
+            quads,
+            format,
+            uniforms,
+            uniforms_bind_group,
+            uniform_slots,
+            textures: HashMap::new(),
+            pinned: HashSet::new(),
+            budget: TextureBudget::default(),
+            used_bytes: 0,
+            evicted: Vec::new(),
+            frame_number: 0,
+            text: None,
+            overlay: None,
+        }
+    }
+
+    pub fn with_budget(mut self, budget: TextureBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    pub fn has(&self, key: &ContentKey) -> bool {
+        self.textures.contains_key(key)
+    }
+
+    /// Whether the media with this digest is on the GPU.
+    pub fn has_media(&self, sha256: &Sha256Hex) -> bool {
+        self.has(&ContentKey::Media(sha256.clone()))
+    }
+
+    /// Texture memory in use, in bytes.
+    pub fn used_bytes(&self) -> u64 {
+        self.used_bytes
+    }
+
+    /// Never evict `key` for the budget (the splash, the fallback asset).
+    pub fn pin(&mut self, key: ContentKey) {
+        self.pinned.insert(key);
+    }
+
+    /// Keys evicted for the budget since the last call, so playback can ask for them again.
+    pub fn take_evicted(&mut self) -> Vec<ContentKey> {
+        std::mem::take(&mut self.evicted)
+    }
+
+    /// Uploads a decoded image (every frame of an animation) under its digest, replacing any
+    /// earlier one. Exceeding the budget evicts what was drawn longest ago; see
+    /// [`Renderer::take_evicted`].
+    pub fn upload(&mut self, gpu: &Gpu, image: &DecodedImage) {
+        let frames = image
+            .frames
+            .iter()
+            .map(|frame| {
+                let texture = create_texture(
+                    &gpu.device,
+                    &gpu.queue,
+                    image.width,
+                    image.height,
+                    &frame.rgba,
+                    "media",
+                );
+                let bind_group =
+                    self.quads
+                        .texture_bind_group(&gpu.device, &texture, Sampling::Smooth);
+                GpuFrame {
+                    _texture: texture,
+                    bind_group,
+                    delay: frame.delay,
+                }
+            })
+            .collect::<Vec<_>>();
+        if frames.is_empty() {
+            tracing::warn!(sha256 = %image.sha256, "an image with no frames was not uploaded");
+            return;
+        }
+        let bytes = u64::from(image.width) * u64::from(image.height) * 4 * frames.len() as u64;
+        self.insert(
+            ContentKey::Media(image.sha256.clone()),
+            Entry {
+                frames,
+                width: image.width,
+                height: image.height,
+                bytes,
+                premultiplied: false,
+                ticker: None,
+                last_drawn: 0,
+            },
+        );
+    }
+
+    /// Draws text into a texture under `key`, at the size of its zone (`zone_size_px`, logical
+    /// pixels). A ticker becomes one line that [`Renderer::render`] scrolls by the layer's elapsed
+    /// time; other text wraps in the zone, aligned as asked and centred vertically.
+    pub fn prepare_text(
+        &mut self,
+        gpu: &Gpu,
+        key: ContentKey,
+        spec: &TextSpec,
+        zone_size_px: (u32, u32),
+    ) -> anyhow::Result<()> {
+        let max_side = gpu.device.limits().max_texture_dimension_2d;
+        let text = self
+            .text
+            .get_or_insert_with(|| TextEngine::new(&gpu.device, &gpu.queue));
+        let (zone_width, zone_height) = (zone_size_px.0.max(1), zone_size_px.1.max(1));
+        let (layout, size, left, top, ticker) = match spec.ticker {
+            Some(ticker) => {
+                let layout = text.layout(&spec.text, spec.size_px, spec.bold, None, spec.align);
+                let period = (layout.width + ticker.gap_px.max(0.0)).ceil().max(1.0);
+                let width = (period as u32).min(max_side);
+                if width < period as u32 {
+                    tracing::warn!(
+                        key = %key,
+                        "a ticker {period} px long was cut to the GPU's {max_side} px texture limit"
+                    );
+                }
+                let height = (layout.height.ceil() as u32).clamp(1, max_side);
+                let scroll = TickerScroll {
+                    speed_px_per_s: ticker.speed_px_per_s,
+                    period_px: width as f32,
+                };
+                (layout, (width, height), 0.0, 0.0, Some(scroll))
+            }
+            None => {
+                let layout = text.layout(
+                    &spec.text,
+                    spec.size_px,
+                    spec.bold,
+                    Some(zone_width as f32),
+                    spec.align,
+                );
+                let top = ((zone_height as f32 - layout.height) / 2.0)
+                    .max(0.0)
+                    .floor();
+                (
+                    layout,
+                    (zone_width.min(max_side), zone_height.min(max_side)),
+                    0.0,
+                    top,
+                    None,
+                )
+            }
+        };
+        let placed = PlacedText {
+            buffer: layout.buffer,
+            left,
+            top,
+            colour: spec.colour,
+            bounds: [0, 0, size.0 as i32, size.1 as i32],
+        };
+        let texture = create_render_texture(&gpu.device, size.0, size.1, "text");
+        text.prepare(&gpu.device, &gpu.queue, size, std::slice::from_ref(&placed))?;
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("text"),
+            });
+        {
+            let mut pass = begin_pass(&mut encoder, &view, wgpu::Color::TRANSPARENT, "text");
+            text.render(&mut pass)?;
+        }
+        gpu.queue.submit([encoder.finish()]);
+        text.trim();
+        let sampling = if ticker.is_some() {
+            Sampling::Repeat
+        } else {
+            Sampling::Smooth
+        };
+        self.insert_rendered(gpu, key, texture, size, sampling, ticker);
+        Ok(())
+    }
+
+    /// Stores a texture drawn by the renderer itself (text, cards): premultiplied alpha.
+    pub(crate) fn insert_rendered(
+        &mut self,
+        gpu: &Gpu,
+        key: ContentKey,
+        texture: wgpu::Texture,
+        size: (u32, u32),
+        sampling: Sampling,
+        ticker: Option<TickerScroll>,
+    ) {
+        let bind_group = self
+            .quads
+            .texture_bind_group(&gpu.device, &texture, sampling);
+        self.insert(
+            key,
+            Entry {
+                frames: vec![GpuFrame {
+                    _texture: texture,
+                    bind_group,
+                    delay: Duration::ZERO,
+                }],
+                width: size.0,
+                height: size.1,
+                bytes: u64::from(size.0) * u64::from(size.1) * 4,
+                premultiplied: true,
+                ticker,
+                last_drawn: 0,
+            },
+        );
+    }
+
+    pub(crate) fn text_engine(&mut self, gpu: &Gpu) -> &mut TextEngine {
+        self.text
+            .get_or_insert_with(|| TextEngine::new(&gpu.device, &gpu.queue))
+    }
+
+    fn insert(&mut self, key: ContentKey, mut entry: Entry) {
+        // A replacement keeps its predecessor's age, so re-uploading on screen content is not evicted.
+        if let Some(previous) = self.textures.remove(&key) {
+            self.used_bytes -= previous.bytes;
+            entry.last_drawn = previous.last_drawn;
+        } else {
+            entry.last_drawn = self.frame_number;
+        }
+        self.used_bytes += entry.bytes;
+        self.textures.insert(key.clone(), entry);
+        self.enforce_budget(&key);
+    }
+
+    /// Evicts the least recently drawn textures until the budget holds. What the last frame drew,
+    /// what is pinned and what was just uploaded stay: the budget may then be exceeded, and that is
+    /// logged, because dropping what is on screen would break the never-black promise.
+    fn enforce_budget(&mut self, just_uploaded: &ContentKey) {
+        while self.used_bytes > self.budget.max_bytes {
+            let victim = self
+                .textures
+                .iter()
+                .filter(|(key, entry)| {
+                    *key != just_uploaded
+                        && !self.pinned.contains(*key)
+                        && (entry.last_drawn < self.frame_number || self.frame_number == 0)
+                })
+                .min_by_key(|(key, entry)| (entry.last_drawn, (*key).clone()))
+                .map(|(key, _)| key.clone());
+            let Some(victim) = victim else {
+                tracing::warn!(
+                    used = self.used_bytes,
+                    budget = self.budget.max_bytes,
+                    "texture memory is over budget, but everything held is on screen"
+                );
+                return;
+            };
+            if let Some(entry) = self.textures.remove(&victim) {
+                self.used_bytes -= entry.bytes;
+            }
+            tracing::debug!(key = %victim, "texture evicted for the memory budget");
+            self.evicted.push(victim);
+        }
+    }
+
+    /// Drops every texture not in `keep` (nor pinned); returns the keys dropped.
+    pub fn retain(&mut self, keep: &HashSet<ContentKey>) -> Vec<ContentKey> {
+        let dropped: Vec<ContentKey> = self
+            .textures
+            .keys()
+            .filter(|key| !keep.contains(*key) && !self.pinned.contains(*key))
+            .cloned()
+            .collect();
+        for key in &dropped {
+            if let Some(entry) = self.textures.remove(key) {
+                self.used_bytes -= entry.bytes;
+            }
+        }
+        dropped
+    }
+
+    /// Draws one frame of `scene` into `target` (`target_size` pixels, in any format; the
+    /// renderer's own is fastest), and says what it drew.
+    pub fn render(
+        &mut self,
+        gpu: &Gpu,
+        target: &wgpu::TextureView,
+        target_size: (u32, u32),
+        scene: &Scene,
+    ) -> FrameReport {
+        self.render_to(gpu, target, self.format, target_size, scene)
+    }
+
+    /// [`Renderer::render`] into a target of another `format`.
+    pub fn render_to(
+        &mut self,
+        gpu: &Gpu,
+        target: &wgpu::TextureView,
+        format: wgpu::TextureFormat,
+        target_size: (u32, u32),
+        scene: &Scene,
+    ) -> FrameReport {
+        self.frame_number += 1;
+        let frame_number = self.frame_number;
+        if let Some(text) = &scene.overlay {
+            self.prepare_overlay(gpu, text);
+        }
+        let slots_needed = scene
+            .zones
+            .iter()
+            .map(|zone| zone.layers.len() + 1)
+            .sum::<usize>()
+            + 2;
+        if slots_needed > self.uniform_slots {
+            self.uniform_slots = slots_needed.next_power_of_two();
+            (self.uniforms, self.uniforms_bind_group) =
+                self.quads.uniform_buffer(&gpu.device, self.uniform_slots);
+        }
+        self.quads.pipeline(&gpu.device, format);
+
+        let logical = scene.rotation.logical_size(target_size);
+        let mut report = FrameReport::default();
+        let mut uniforms: Vec<QuadUniform> = Vec::new();
+        let mut bind_groups: Vec<&wgpu::BindGroup> = Vec::new();
+        let mut drawn: HashSet<&ContentKey> = HashSet::new();
+        let quad = |placed: Rect, uv: Rect, tint: [f32; 4], premultiplied: bool| {
+            QuadUniform::new(placed, uv, logical, scene.rotation, tint, premultiplied)
+        };
+
+        for zone in &scene.zones {
+            let zone_rect = Rect::from_fractions(zone.rect, logical);
+            if let Some(background) = zone.background {
+                uniforms.push(quad(
+                    zone_rect,
+                    Rect::UNIT,
+                    background.to_linear_premultiplied(),
+                    false,
+                ));
+                bind_groups.push(&self.quads.white);
+            }
+            // The share of the zone covered by layers drawn at full opacity; below 1 is a gap.
+            let mut covered = 0.0f32;
+            let mut complete = true;
+            for layer in &zone.layers {
+                let opacity = layer.opacity.clamp(0.0, 1.0);
+                if opacity < 1.0 || layer.offset != [0.0, 0.0] {
+                    report.animating = true;
+                }
+                let Some(entry) = self.textures.get(&layer.content) else {
+                    report.missing.push(layer.content.clone());
+                    complete = false;
+                    continue;
+                };
+                if opacity >= 1.0 {
+                    covered += (1.0 - layer.offset[0].abs()).max(0.0)
+                        * (1.0 - layer.offset[1].abs()).max(0.0);
+                }
+                if entry.frames.len() > 1 || entry.ticker.is_some() {
+                    report.animating = true;
+                }
+                if drawn.insert(&layer.content) {
+                    report.drawn.push(layer.content.clone());
+                }
+                let shift = |rect: Rect| {
+                    Rect::new(
+                        rect.x + layer.offset[0] * zone_rect.width,
+                        rect.y + layer.offset[1] * zone_rect.height,
+                        rect.width,
+                        rect.height,
+                    )
+                };
+                let (placed, uv) = match entry.ticker {
+                    Some(ticker) => ticker_quad(entry, ticker, zone_rect, layer.elapsed),
+                    None => fit_rect((entry.width, entry.height), zone_rect, layer.fit),
+                };
+                let Some((placed, uv)) = clip_quad(shift(placed), uv, zone_rect) else {
+                    continue;
+                };
+                uniforms.push(quad(placed, uv, [opacity; 4], entry.premultiplied));
+                bind_groups.push(&entry.frame_at(layer.elapsed).bind_group);
+            }
+            if !zone.layers.is_empty() && (!complete || covered < 0.999) {
+                report.gap_zones += 1;
+            }
+        }
+
+        if scene.overlay.is_some()
+            && let Some((_, key)) = &self.overlay
+            && let Some(entry) = self.textures.get(key)
+        {
+            let panel = Rect::new(
+                0.0,
+                0.0,
+                entry.width as f32 + 16.0,
+                entry.height as f32 + 8.0,
+            );
+            uniforms.push(quad(panel, Rect::UNIT, [0.0, 0.0, 0.0, 0.6], true));
+            bind_groups.push(&self.quads.white);
+            let text = Rect::new(8.0, 4.0, entry.width as f32, entry.height as f32);
+            uniforms.push(quad(text, Rect::UNIT, [1.0; 4], true));
+            bind_groups.push(&entry.frames[0].bind_group);
+        }
+
+        let bytes = self.quads.pack(uniforms.into_iter());
+        if !bytes.is_empty() {
+            gpu.queue.write_buffer(&self.uniforms, 0, &bytes);
+        }
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("frame"),
+            });
+        {
+            let mut pass = begin_pass(&mut encoder, target, scene.background.to_wgpu(), "frame");
+            if let Some(pipeline) = self.quads.pipelines.get(&format) {
+                draw_quads(
+                    &mut pass,
+                    pipeline,
+                    &self.uniforms_bind_group,
+                    self.quads.stride,
+                    &bind_groups,
+                );
+            }
+        }
+        gpu.queue.submit([encoder.finish()]);
+        for key in &report.drawn {
+            if let Some(entry) = self.textures.get_mut(key) {
+                entry.last_drawn = frame_number;
+            }
+        }
+        report
+    }
+
+    /// Keeps the `--show-stats` text in a texture, redrawn only when the text changes.
+    fn prepare_overlay(&mut self, gpu: &Gpu, text: &str) {
+        if self
+            .overlay
+            .as_ref()
+            .is_some_and(|(shown, key)| shown == text && self.textures.contains_key(key))
+        {
+            return;
+        }
+        let spec = TextSpec {
+            text: text.to_owned(),
+            size_px: 16.0,
+            colour: Color::WHITE,
+            align: super::TextAlign::Left,
+            bold: false,
+            ticker: None,
+        };
+        let (width, height) = {
+            let engine = self.text_engine(gpu);
+            let layout = engine.layout(text, spec.size_px, false, None, spec.align);
+            (
+                layout.width.ceil() as u32 + 1,
+                layout.height.ceil() as u32 + 1,
+            )
+        };
+        let key = ContentKey::Generated("overlay".into());
+        self.pin(key.clone());
+        match self.prepare_text(gpu, key.clone(), &spec, (width, height)) {
+            Ok(()) => self.overlay = Some((text.to_owned(), key)),
+            Err(error) => tracing::warn!("cannot draw the stats overlay: {error:#}"),
+        }
+    }
+}
+
+/// A ticker strip in its zone: as tall as its text (shrunk if the zone is lower), centred
+/// vertically, scrolled left by the time its item has been on screen.
+fn ticker_quad(entry: &Entry, ticker: TickerScroll, zone: Rect, elapsed: Duration) -> (Rect, Rect) {
+    let scale = (zone.height / entry.height as f32).min(1.0);
+    let height = entry.height as f32 * scale;
+    let placed = Rect::new(
+        zone.x,
+        zone.y + (zone.height - height) / 2.0,
+        zone.width,
+        height,
+    );
+    // Texture coordinates beyond 1 wrap around (the ticker's sampler repeats sideways).
+    let start = ticker.offset_px(elapsed) / ticker.period_px;
+    let span = zone.width / (ticker.period_px * scale);
+    (placed, Rect::new(start, 0.0, span, 1.0))
+}
+
+pub(crate) fn begin_pass<'encoder>(
+    encoder: &'encoder mut wgpu::CommandEncoder,
+    target: &wgpu::TextureView,
+    clear: wgpu::Color,
+    label: &str,
+) -> wgpu::RenderPass<'encoder> {
+    encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: Some(label),
+        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+            view: target,
+            depth_slice: None,
+            resolve_target: None,
+            ops: wgpu::Operations {
+                load: wgpu::LoadOp::Clear(clear),
+                store: wgpu::StoreOp::Store,
+            },
+        })],
+        depth_stencil_attachment: None,
+        timestamp_writes: None,
+        occlusion_query_set: None,
+        multiview_mask: None,
+    })
+}
