@@ -273,3 +273,25 @@ pub fn write_red_blue_playlist(content: &Path) -> anyhow::Result<PathBuf> {
     )?;
     Ok(playlist)
 }
+
+/// Starts a standalone headless player (no scheduler) on `playlist` (a folder or a YAML file).
+pub fn start_standalone_player(
+    playlist: &Path,
+    data_dir: &Path,
+    frames_dir: &Path,
+    scratch: &Path,
+) -> anyhow::Result<Process> {
+    Process::spawn(
+        "vitrine-player",
+        Command::new(binary("vitrine-player"))
+            .args(["--headless", "--size", "160x90", "--fps", "20"])
+            .arg("--playlist")
+            .arg(playlist)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--frames-dir")
+            .arg(frames_dir)
+            .args(["--frame-interval", "100ms"])
+            .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?),
+    )
+}

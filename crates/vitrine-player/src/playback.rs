@@ -73,8 +73,9 @@ pub struct Frame {
 /// What a zone shows, and since when.
 #[derive(Clone, Debug)]
 struct Showing {
-    /// The rule, the item and its turn's start: the same item in the next turn is a new play.
-    play_key: (usize, usize, Timestamp),
+    /// The manifest version, the rule, the item and its turn's start: the same item in the next
+    /// turn, or in a new version of the playlist, is a new play.
+    play_key: (u64, usize, usize, Timestamp),
     item_id: String,
     content: ContentKey,
     fit: Fit,
@@ -95,6 +96,8 @@ struct ZoneState {
 
 struct Active {
     manifest: Arc<Manifest>,
+    /// When this manifest began to play: an item already under way then is due from this instant.
+    activated_at: Timestamp,
     schedule: Schedule,
     /// Visual zones in drawing order (by `z`, then as written), with their state.
     zones: Vec<(String, ZoneState)>,
@@ -172,6 +175,7 @@ impl Playback {
         self.failed.clear();
         self.active = Some(Active {
             manifest,
+            activated_at: now,
             schedule,
             zones,
         });
@@ -279,7 +283,7 @@ impl Playback {
                             .is_some_and(|showing| showing.play_key == candidate.play_key);
                         if self.ready.contains(&key) {
                             if !same_play {
-                                started.push((key.clone(), play.start));
+                                started.push((key.clone(), play.start.max(active.activated_at)));
                                 let incoming = Showing {
                                     started_at: now,
                                     ..candidate
@@ -461,7 +465,12 @@ fn describe(
         }
     };
     let showing = Showing {
-        play_key: (play.rule_index, play.item_index, play.scheduled_start),
+        play_key: (
+            manifest.playlist_version,
+            play.rule_index,
+            play.item_index,
+            play.scheduled_start,
+        ),
         item_id: item.id.clone(),
         content,
         fit,
@@ -687,6 +696,26 @@ mod tests {
         assert_eq!(impressions[1].media_sha256, Some(digest("blue")));
         let ids: HashSet<Uuid> = impressions.iter().map(|impression| impression.id).collect();
         assert_eq!(ids.len(), 4, "ids are unique");
+    }
+
+    #[test]
+    fn a_new_version_of_the_playlist_starts_a_new_play() {
+        let one_item =
+            "version: 1\nname: demo\nitems:\n  - image: { file: red.png, duration: 1h }\n";
+        let mut playback = playback();
+        playback.activate(manifest(one_item)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        playback.tick(at(0));
+        let mut newer = (*manifest(&one_item.replace("red.png", "blue.png"))).clone();
+        newer.playlist_version = 4;
+        playback.activate(Arc::new(newer)).unwrap();
+        let frame = playback.tick(at(500));
+        assert_eq!(shown(&frame)[0].last().unwrap().0, key("blue"));
+        assert_eq!(frame.started.len(), 1, "blue's first frame is timed");
+        let finished = playback.take_finished();
+        assert_eq!(finished.len(), 1, "red's play ended with the old version");
+        assert_eq!(finished[0].duration_ms, 500);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! errors keep clap's exit code 2, and any failure, including a playlist with errors, exits 1.
 
 mod client;
+mod explain;
 mod push;
 mod render;
 mod screens;
@@ -45,6 +46,46 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         server: ServerArgs,
+    },
+    /// Say what a playlist plays at an instant, zone by zone, and why (which rule won, what it
+    /// shadowed).
+    Explain {
+        /// The playlist YAML file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Store time like `2026-03-29T02:30`, or an instant with an offset (`…Z`, `…+01:00`).
+        #[arg(long)]
+        at: String,
+        /// IANA time zone of the store; default: the playlist's `timezone`, else this computer's.
+        #[arg(long)]
+        tz: Option<String>,
+        /// Only this zone.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print what a playlist plays over a period, zone by zone.
+    Preview {
+        /// The playlist YAML file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Start, in store time (`2026-03-29T08:00`) or with an offset.
+        #[arg(long)]
+        from: String,
+        /// End (excluded).
+        #[arg(long)]
+        to: String,
+        /// IANA time zone of the store; default: the playlist's `timezone`, else this computer's.
+        #[arg(long)]
+        tz: Option<String>,
+        /// Only this zone.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Manage the screens registered with the scheduler.
     Screens {
@@ -99,6 +140,21 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { files, json } => validate::run(&files, json),
+        Command::Explain {
+            file,
+            at,
+            tz,
+            zone,
+            json,
+        } => explain::explain(&file, &at, tz.as_deref(), zone.as_deref(), json),
+        Command::Preview {
+            file,
+            from,
+            to,
+            tz,
+            zone,
+            json,
+        } => explain::preview(&file, &from, &to, tz.as_deref(), zone.as_deref(), json),
         Command::Push { file, server } => {
             async_runtime()?.block_on(push::run(&file, &server))?;
             Ok(ExitCode::SUCCESS)

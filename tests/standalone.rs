@@ -1,0 +1,88 @@
+//! Standalone mode as a shop with one screen uses it: a folder of YAML and images, edited in place,
+//! played by a real headless player with no scheduler.
+
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use vitrine_e2e::{Seen, ids_in, seen_frames, start_standalone_player, wait_for, write_solid_png};
+
+/// Saves the way editors do: a temporary file renamed over the playlist.
+fn save(folder: &Path, text: &str) {
+    let temporary = folder.join(".playlist.yaml.swp-new");
+    std::fs::write(&temporary, text).unwrap();
+    std::fs::rename(&temporary, folder.join("playlist.yaml")).unwrap();
+}
+
+fn only(colour: &str) -> String {
+    format!("version: 1\nname: shop\nitems:\n  - image: {{ file: {colour}.png, duration: 1h }}\n")
+}
+
+/// Frames after `since` (Unix ms) that show `seen`.
+fn shown_since(frames_dir: &Path, since: i64, seen: Seen) -> usize {
+    seen_frames(frames_dir)
+        .iter()
+        .filter(|(millis, frame)| *millis > since && *frame == seen)
+        .count()
+}
+
+#[test]
+fn edits_are_played_on_save_and_a_broken_edit_keeps_the_last_good_playlist() {
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path();
+    let shop = root.join("shop");
+    std::fs::create_dir_all(&shop).unwrap();
+    write_solid_png(&shop.join("red.png"), [255, 0, 0]).unwrap();
+    write_solid_png(&shop.join("blue.png"), [0, 0, 255]).unwrap();
+    save(&shop, &only("red"));
+
+    let frames = root.join("frames");
+    let data = root.join("player");
+    let mut player = start_standalone_player(&shop, &data, &frames, root).unwrap();
+    wait_for("red on screen", Duration::from_secs(60), || {
+        shown_since(&frames, 0, Seen::Red) >= 3
+    })
+    .unwrap();
+
+    let saved_at = Timestamp::now().as_millisecond();
+    save(&shop, &only("blue"));
+    wait_for("blue after the save", Duration::from_secs(5), || {
+        shown_since(&frames, saved_at, Seen::Blue) >= 3
+    })
+    .unwrap();
+
+    // A typo: the player says why in its log and keeps blue on screen.
+    let broken_at = Timestamp::now().as_millisecond();
+    save(
+        &shop,
+        "version: 1\nname: shop\nitems:\n  - image: { file: red.png, durration: 1h }\n",
+    );
+    std::thread::sleep(Duration::from_millis(1_500));
+    let after_typo: Vec<(i64, Seen)> = seen_frames(&frames)
+        .into_iter()
+        .filter(|(millis, _)| *millis > broken_at)
+        .collect();
+    assert!(after_typo.len() >= 10, "frames kept coming: {after_typo:?}");
+    assert!(
+        after_typo.iter().all(|(_, seen)| *seen == Seen::Blue),
+        "the last good playlist stays: {after_typo:?}"
+    );
+
+    // The fix is picked up: the watch survived the broken save.
+    let fixed_at = Timestamp::now().as_millisecond();
+    save(&shop, &only("red"));
+    wait_for("red after the fix", Duration::from_secs(5), || {
+        shown_since(&frames, fixed_at, Seen::Red) >= 3
+    })
+    .unwrap();
+    assert!(player.terminate(Duration::from_secs(30)).unwrap().success());
+
+    // Every item that was on screen is journalled, as with a scheduler.
+    let plays = ids_in(
+        &data.join("player.sqlite3"),
+        "SELECT json_extract(body, '$.screen') FROM journal",
+    )
+    .unwrap();
+    assert!(plays.len() >= 3, "red, blue, red: {plays:?}");
+    assert!(plays.iter().all(|screen| screen == "standalone"));
+}
