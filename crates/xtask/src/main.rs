@@ -114,11 +114,12 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
             .env("WGPU_BACKEND", "vulkan")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
-    // The render tests once more on llvmpipe (OpenGL through EGL): drivers differ, pixels must not.
+    // The render and window tests once more on llvmpipe (OpenGL through EGL): drivers differ,
+    // pixels must not.
     run_command(
         cargo()
             // `--workspace` keeps feature unification as above, so nothing is rebuilt.
-            .args(["test", "--workspace", "--test", "render"])
+            .args(["test", "--workspace", "--test", "render", "--test", "window"])
             .env("WGPU_BACKEND", "gl")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
