@@ -442,7 +442,11 @@ fn describe(
         }
         Content::Clock { format, style } => {
             let reading = now.to_zoned(time_zone.clone()).strftime(format).to_string();
-            let spec = text_spec(reading, style, zone_px, None);
+            let mut spec = text_spec(reading, style, zone_px, None);
+            // A clock is one line: in a narrow zone its size gives way rather than wrapping
+            // `21:05` over two lines. DejaVu's digits are about 0.64 em wide.
+            let widest = spec.text.chars().count().max(1) as f32 * 0.64;
+            spec.size_px = spec.size_px.min(zone_px.0 as f32 * 0.9 / widest).max(1.0);
             let key = spec.key(zone_px);
             (
                 Want::Text {
