@@ -16,6 +16,7 @@ use jiff::tz::{AmbiguousOffset, TimeZone};
 use vitrine_core::Playlist;
 use vitrine_core::playlist::Content;
 use vitrine_core::schedule::{Play, Schedule};
+use vitrine_core::timing::{Boundary, instant_of};
 
 use crate::render::DiagnosticPrinter;
 use crate::validate;
@@ -187,21 +188,19 @@ fn read_instant(text: &str, time_zone: &TimeZone) -> anyhow::Result<Instant> {
     let wall_clock: DateTime = text.parse().with_context(|| {
         format!("cannot read the time `{text}`; write it like 2026-03-29T08:30 (store time)")
     })?;
-    let ambiguous = time_zone.to_ambiguous_timestamp(wall_clock);
-    let note = match ambiguous.offset() {
+    let note = match time_zone.to_ambiguous_timestamp(wall_clock).offset() {
         AmbiguousOffset::Unambiguous { .. } => None,
         AmbiguousOffset::Gap { before, after } => Some(format!(
             "{wall_clock} does not exist in this zone: the clocks jump from UTC{before} to \
-             UTC{after}; the instant used is as if read before the jump"
+             UTC{after}; the instant of the jump is used, as for dayparts"
         )),
         AmbiguousOffset::Fold { before, after } => Some(format!(
             "{wall_clock} happens twice in this zone (UTC{before}, then UTC{after}); the first \
              is used; give an offset like `{wall_clock}{after}` for the second"
         )),
     };
-    let timestamp = ambiguous
-        .compatible()
-        .with_context(|| format!("`{text}` is out of range"))?;
+    // The same reading of wall-clock times as the engine's for the start of a daypart.
+    let timestamp = instant_of(wall_clock, time_zone, Boundary::Start);
     Ok(Instant { timestamp, note })
 }
 

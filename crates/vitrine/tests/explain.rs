@@ -65,7 +65,10 @@ fn explain_says_when_a_time_does_not_exist_on_the_dst_night() {
     assert!(output.status.success(), "{output:?}");
     let text = stdout(&output);
     assert!(text.contains("does not exist in this zone"), "{text}");
-    assert!(text.contains("03:30:00 CEST"), "{text}");
+    assert!(
+        text.contains("at 2026-03-29 03:00:00 CEST"),
+        "the jump itself: {text}"
+    );
     assert!(
         text.contains("night-loop"),
         "the night daypart covers 03:30: {text}"
