@@ -295,3 +295,33 @@ pub fn start_standalone_player(
             .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?),
     )
 }
+
+/// Like [`start_headless_player`], with a chosen manifest poll interval: a long one proves that a
+/// change arrived by push rather than by polling.
+pub fn start_headless_player_polling_every(
+    server: &str,
+    device_token: &str,
+    data_dir: &Path,
+    frames_dir: &Path,
+    scratch: &Path,
+    poll_interval: &str,
+) -> anyhow::Result<Process> {
+    Process::spawn(
+        "vitrine-player",
+        Command::new(binary("vitrine-player"))
+            .args(["--headless", "--size", "160x90", "--fps", "20"])
+            .args(["--server", server, "--token", device_token])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--frames-dir")
+            .arg(frames_dir)
+            .args(["--frame-interval", "100ms"])
+            .args([
+                "--poll-interval",
+                poll_interval,
+                "--upload-interval",
+                "500ms",
+            ])
+            .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?),
+    )
+}

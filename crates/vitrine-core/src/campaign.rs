@@ -46,7 +46,11 @@ pub(crate) mod raw_campaign {
         /// Leave out for the whole day.
         #[serde(default)]
         pub dayparts: Option<Located<NamedMap<Scalar>>>,
-        /// Against the stores' own rules: the highest priority wins. Default 0.
+        /// Which layer it plays in: `locked` (the default) wins over every store rule; `default`
+        /// plays only where the store's own rules leave the zone empty.
+        #[serde(default)]
+        pub layer: Option<Located<Layer>>,
+        /// Against other campaigns of its layer: the highest priority wins. Default 0.
         #[serde(default)]
         pub priority: Option<Located<i32>>,
         /// Its share of airtime on the zone, like `20%`. Give this or `loop_slots`.
@@ -113,7 +117,71 @@ pub(crate) mod raw_campaign {
         /// How often it is picked relative to the others of its pool. Default 1.
         #[serde(default)]
         pub weight: Option<Located<u32>>,
+        /// The product's id in the product feed. Its title, price and stock then come from the
+        /// feed; leave out for free content shown as written here.
+        #[serde(default)]
+        pub product: Option<Located<Scalar>>,
+        /// Only in these stores (codes). Leave out for every store the campaign targets.
+        #[serde(default)]
+        pub stores: Option<raw::List<String>>,
+        /// Only on screens with one of these tags.
+        #[serde(default)]
+        pub tags: Option<raw::List<String>>,
+        /// Only in stores whose customers include these segments (from the CRM's segment mix);
+        /// stores where they are a larger share pick it more often.
+        #[serde(default)]
+        pub segments: Option<raw::List<String>>,
+        /// Only in these of the campaign's dayparts.
+        #[serde(default)]
+        pub dayparts: Option<raw::List<String>>,
+        /// The first day it may show, inside the campaign's dates.
+        #[serde(default)]
+        pub from: Option<Located<Scalar>>,
+        /// The last day it may show (included).
+        #[serde(default)]
+        pub until: Option<Located<Scalar>>,
+        /// Not scheduled in a store that holds fewer units than this. Default 1 for products.
+        #[serde(default)]
+        pub min_stock: Option<Located<u32>>,
+        /// Among the offers of a slot that may show, only those of the highest priority are
+        /// picked from. Default 0.
+        #[serde(default)]
+        pub priority: Option<Located<i32>>,
+        /// The most times one screen shows it in an hour.
+        #[serde(default)]
+        pub cap_per_hour: Option<Located<u32>>,
+        /// The share of its slots that show the `control` content instead, like `10%`, so that
+        /// the uplift of the offer can be measured.
+        #[serde(default)]
+        pub holdout: Option<Located<Scalar>>,
+        /// What the holdout share sees instead of the offer.
+        #[serde(default)]
+        pub control: Option<Located<Control>>,
+        /// A short banner on the card, like `-20%` or `New`.
+        #[serde(default)]
+        pub badge: Option<Located<String>>,
     }
+
+    /// The content of an offer's control arm.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Control {
+        pub title: Located<String>,
+        #[serde(default)]
+        pub image: Option<Located<String>>,
+    }
+}
+
+/// Where a campaign sits against the stores' own rules (see the scheduler's `campaigns` module for
+/// the whole order: interrupt > HQ-locked > store > HQ default > fallback).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    /// Wins over every rule of the store's playlists.
+    #[default]
+    Locked,
+    /// Plays only when no rule of the store's playlists applies.
+    Default,
 }
 
 /// A validated campaign.
@@ -129,6 +197,8 @@ pub struct Campaign {
     /// Empty for the whole day.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dayparts: Vec<Daypart>,
+    #[serde(default)]
+    pub layer: Layer,
     pub priority: i32,
     pub share: Share,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,6 +264,59 @@ pub struct Offer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     pub weight: u32,
+    /// The feed product it shows; `None` for free content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(default, skip_serializing_if = "OfferEligibility::is_unrestricted")]
+    pub eligibility: OfferEligibility,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_per_hour: Option<u32>,
+    /// The share of its slots that show `control` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<Percent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<OfferControl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub badge: Option<String>,
+}
+
+/// Where and when an offer may show, on top of the campaign's own targets and schedule. Empty
+/// lists mean no restriction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferEligibility {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stores: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
+    /// Names of the campaign's dayparts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dayparts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<jiff::civil::Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<jiff::civil::Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_stock: Option<u32>,
+}
+
+impl OfferEligibility {
+    pub fn is_unrestricted(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// What an offer's control arm shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferControl {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// Reads and validates a campaign. `file_name` is only used in diagnostics. On failure the
@@ -373,6 +496,66 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
                         Some("remove it from the pool instead".into()),
                     );
                 }
+                let product = offer.product.as_ref().map(|product| {
+                    if product.value().0.trim().is_empty() {
+                        checker.error_at(None, product, "the product id is empty", None);
+                    }
+                    product.value().0.clone()
+                });
+                let conditions = checker.conditions(
+                    None,
+                    offer.from.as_ref(),
+                    offer.until.as_ref(),
+                    None,
+                    offer.dayparts.as_ref(),
+                );
+                let eligibility = OfferEligibility {
+                    stores: names(&mut checker, offer.stores.as_ref(), "store"),
+                    tags: names(&mut checker, offer.tags.as_ref(), "tag"),
+                    segments: names(&mut checker, offer.segments.as_ref(), "segment"),
+                    dayparts: conditions.dayparts,
+                    from: conditions.from,
+                    until: conditions.until,
+                    min_stock: offer.min_stock.as_ref().map(|stock| *stock.value()),
+                };
+                if let Some(cap) = &offer.cap_per_hour
+                    && *cap.value() == 0
+                {
+                    checker.error_at(
+                        None,
+                        cap,
+                        "`cap_per_hour: 0` means it never shows",
+                        Some("remove the offer, or allow at least 1".into()),
+                    );
+                }
+                let holdout = offer
+                    .holdout
+                    .as_ref()
+                    .and_then(|holdout| checker.parse(None, holdout, Percent::parse));
+                let control = offer.control.as_ref().map(|control| OfferControl {
+                    title: control.value().title.value().clone(),
+                    image: control
+                        .value()
+                        .image
+                        .as_ref()
+                        .and_then(|image| checker.media(None, image))
+                        .map(|media| media.file),
+                });
+                if let Some(written) = &offer.holdout
+                    && holdout.is_some_and(|share| share != Percent::ZERO)
+                    && control.is_none()
+                {
+                    checker.error_at(
+                        None,
+                        written,
+                        format!("offer `{id}` has a holdout but no `control` content"),
+                        Some(
+                            "say what the holdout share sees instead, like \
+                             `control: { title: \"Fresh every day\" }`"
+                                .into(),
+                        ),
+                    );
+                }
                 built.push(Offer {
                     id,
                     title: offer.title.value().clone(),
@@ -380,6 +563,16 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
                     image,
                     url: offer.url.as_ref().map(|url| url.value().clone()),
                     weight,
+                    product,
+                    eligibility,
+                    priority: offer
+                        .priority
+                        .as_ref()
+                        .map_or(0, |priority| *priority.value()),
+                    cap_per_hour: offer.cap_per_hour.as_ref().map(|cap| *cap.value()),
+                    holdout,
+                    control,
+                    badge: offer.badge.as_ref().map(|badge| badge.value().clone()),
                 });
             }
             offer_pools.push(OfferPool {
@@ -404,6 +597,11 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
         until: conditions.until,
         weekdays: conditions.weekdays,
         dayparts: checker.dayparts.clone(),
+        layer: raw
+            .layer
+            .as_ref()
+            .map(|layer| *layer.value())
+            .unwrap_or_default(),
         priority: raw
             .priority
             .as_ref()

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::media::Sha256Hex;
+use crate::offer::Arm;
 
 /// The most impressions one upload may carry.
 pub const MAX_IMPRESSIONS_PER_BATCH: usize = 1000;
@@ -27,6 +28,19 @@ pub struct Impression {
     pub started_at: Timestamp,
     /// How long the item was actually on screen.
     pub duration_ms: u64,
+    /// For an offer slot: which offer it showed, from which campaign, in which arm of the test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<OfferPlay>,
+}
+
+/// The offer an offer slot showed in one play: what reports count per offer and arm.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferPlay {
+    pub offer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    pub arm: Arm,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,9 @@ pub mod duration;
 pub mod impression;
 pub mod manifest;
 pub mod media;
+pub mod offer;
 pub mod playlist;
+pub mod qr_token;
 pub mod schedule;
 pub mod schema;
 pub mod timing;
@@ -22,9 +24,10 @@ pub mod yaml;
 pub use campaign::{Campaign, parse_campaign};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use duration::ItemDuration;
-pub use impression::{Impression, ImpressionAck, ImpressionBatch};
+pub use impression::{Impression, ImpressionAck, ImpressionBatch, OfferPlay};
 pub use manifest::{Manifest, MediaEntry};
 pub use media::Sha256Hex;
+pub use offer::{Arm, OfferCardData, OfferEntry, OfferRotation};
 pub use playlist::{
     Content, Item, Parsed, Playlist, Rule, Zone, parse_playlist, parse_playlist_with_includes,
 };

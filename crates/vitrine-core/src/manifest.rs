@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::media::Sha256Hex;
+use crate::offer::OfferRotation;
 use crate::playlist::{Item, Playlist};
 use crate::schedule::Schedule;
 
@@ -28,6 +29,28 @@ pub struct Manifest {
     pub playlist_version: u64,
     /// Every media file the playlist names, by its name as written, with its digest and size.
     pub media: BTreeMap<String, MediaEntry>,
+    /// The offers HQ puts into each offer slot of the playlist, by slot name. A slot missing here
+    /// has nothing to show and the player skips it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offers: BTreeMap<String, OfferRotation>,
+    /// The store the screen is in: how prices are written on its offer cards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreInfo>,
+    /// Where a scanned QR code leads: the player shows `{qr_base_url}/q/{token}`. Without it the
+    /// offer cards carry no QR code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_base_url: Option<String>,
+}
+
+/// The store a screen is in, as its offer cards need it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreInfo {
+    pub code: String,
+    /// BCP 47, like `fr-FR`: how prices and dates are written.
+    pub locale: String,
+    /// ISO 4217, like `EUR`.
+    pub currency: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +91,9 @@ impl Manifest {
             playlist: playlist.clone(),
             playlist_version,
             media,
+            offers: BTreeMap::new(),
+            store: None,
+            qr_base_url: None,
         })
     }
 

@@ -1,19 +1,24 @@
-//! The player's network side, on its own thread with its own tokio runtime: manifest sync on an
-//! interval, and the proof-of-play uploader. It posts [`PlayerEvent`]s and never touches the GPU.
+//! The player's network side, on its own thread with its own tokio runtime: manifest sync, the push
+//! client that wakes it, and the proof-of-play uploader. It posts [`PlayerEvent`]s and never touches
+//! the GPU.
+//!
+//! Sync runs every `poll_interval`, and at once when the push client hears `manifest-changed`.
+//! While the scheduler cannot be reached it backs off with jitter instead of retrying every poll.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use vitrine_core::ImpressionBatch;
 use vitrine_core::impression::MAX_IMPRESSIONS_PER_BATCH;
 
 use crate::cache::MediaCache;
 use crate::events::SharedSink;
 use crate::journal::Journal;
-use crate::sync::{SyncClient, sync_once};
+use crate::push::{Backoff, PushContext, push_loop};
+use crate::sync::{SyncClient, is_unreachable, sync_once};
 
 /// How long the final upload at shutdown may take before the player exits anyway. What is not sent
 /// stays in the journal and goes with the next start.
@@ -30,6 +35,10 @@ pub struct BackgroundSettings {
     pub active_etag: Option<String>,
     pub poll_interval: Duration,
     pub upload_interval: Duration,
+    /// Hold `GET /v1/events` open so pushes arrive in seconds; polling stays the fallback.
+    pub push: bool,
+    /// The most a retry waits while the scheduler is unreachable (push reconnects and sync).
+    pub backoff_max: Duration,
 }
 
 impl Background {
@@ -44,17 +53,36 @@ impl Background {
             .name("vitrine-net".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    let wake_sync = Arc::new(Notify::new());
+                    let (etag_sender, etag_receiver) = watch::channel(settings.active_etag);
+                    let push_context = settings.push.then(|| PushContext {
+                        client: settings.client.clone(),
+                        wake_sync: wake_sync.clone(),
+                        active_etag: etag_receiver,
+                        sink: sink.clone(),
+                        backoff_max: settings.backoff_max,
+                    });
+                    let push_stopped = stopped.clone();
+                    let push = async move {
+                        if let Some(context) = push_context {
+                            push_loop(context, push_stopped).await;
+                        }
+                    };
                     let sync = sync_loop(
-                        settings.client.clone(),
-                        cache,
-                        settings.active_etag,
-                        settings.poll_interval,
-                        sink,
+                        SyncLoop {
+                            client: settings.client.clone(),
+                            cache,
+                            active_etag: etag_sender,
+                            poll_interval: settings.poll_interval,
+                            backoff_max: settings.backoff_max,
+                            wake: wake_sync.clone(),
+                            sink: sink.clone(),
+                        },
                         stopped.clone(),
                     );
                     let upload =
                         upload_loop(settings.client, journal, settings.upload_interval, stopped);
-                    tokio::join!(sync, upload);
+                    tokio::join!(sync, upload, push);
                 });
             })?;
         Ok(Self { stop, thread })
@@ -69,21 +97,54 @@ impl Background {
     }
 }
 
-async fn sync_loop(
+struct SyncLoop {
     client: SyncClient,
     cache: Arc<Mutex<MediaCache>>,
-    mut active_etag: Option<String>,
+    /// The ETag playing now; the push client reads it to tell a real change from an echo.
+    active_etag: watch::Sender<Option<String>>,
     poll_interval: Duration,
+    backoff_max: Duration,
+    /// Notified by the push client when the manifest changed or HQ asked for a resync.
+    wake: Arc<Notify>,
     sink: SharedSink,
-    mut stopped: watch::Receiver<bool>,
-) {
+}
+
+async fn sync_loop(settings: SyncLoop, mut stopped: watch::Receiver<bool>) {
+    // The backoff's first ceiling is the poll interval, so a first failure waits no longer than a
+    // poll would have; only repeated failures spread out, up to `backoff_max`.
+    let mut backoff = Backoff::new(
+        settings.poll_interval,
+        settings.backoff_max.max(settings.poll_interval),
+    );
     loop {
-        match sync_once(&client, &cache, active_etag.clone(), &sink).await {
-            Ok(etag) => active_etag = etag,
-            Err(error) => tracing::warn!("sync failed, keeping the current content: {error:#}"),
-        }
+        let active = settings.active_etag.borrow().clone();
+        let delay = match sync_once(&settings.client, &settings.cache, active, &settings.sink).await
+        {
+            Ok(etag) => {
+                settings.active_etag.send_replace(etag);
+                backoff.reset();
+                settings.poll_interval
+            }
+            Err(error) if is_unreachable(&error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    retry_in_ms = delay.as_millis() as u64,
+                    failures = backoff.failures(),
+                    "the scheduler is unreachable, keeping the current content: {error:#}"
+                );
+                delay
+            }
+            Err(error) => {
+                // The scheduler answered but the round failed (a bad download, say): retry at the
+                // usual pace, since backing off would only delay the repair.
+                backoff.reset();
+                tracing::warn!("sync failed, keeping the current content: {error:#}");
+                settings.poll_interval
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(poll_interval) => {}
+            _ = tokio::time::sleep(delay) => {}
+            _ = settings.wake.notified() => {}
             _ = stopped.changed() => return,
         }
     }

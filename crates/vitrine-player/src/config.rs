@@ -34,6 +34,13 @@ pub struct PlayerConfig {
     /// How often to upload proof of play.
     #[serde(with = "humantime_like")]
     pub upload_interval: Duration,
+    /// Keep the scheduler's event stream (`/v1/events`) open, so pushed changes, interrupts and
+    /// triggers arrive in seconds. Without it, changes arrive at the next poll.
+    pub push: bool,
+    /// The longest a retry waits while the scheduler is unreachable: event stream reconnects and
+    /// manifest polls back off with jitter up to this.
+    #[serde(with = "humantime_like")]
+    pub backoff_max: Duration,
     /// Stop after this long (tests, benchmarks); `None` runs until SIGTERM or Ctrl-C.
     #[serde(with = "humantime_like_option")]
     pub run_for: Option<Duration>,
@@ -62,6 +69,8 @@ impl Default for PlayerConfig {
             frame_interval: Duration::from_secs(1),
             poll_interval: Duration::from_secs(10),
             upload_interval: Duration::from_secs(10),
+            push: true,
+            backoff_max: Duration::from_secs(30),
             run_for: None,
             rotation: 0,
             monitor: "primary".into(),
@@ -77,6 +86,15 @@ impl PlayerConfig {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read player config {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid player config {}", path.display()))
+    }
+
+    /// The key offer cards' QR codes are signed with: the sha256 of the device token, which the
+    /// scheduler keeps (and only that) to check them.
+    pub fn qr_key(&self) -> Option<[u8; 32]> {
+        use sha2::Digest;
+        self.token
+            .as_ref()
+            .map(|token| sha2::Sha256::digest(token.as_bytes()).into())
     }
 
     /// Checks the combination of settings before anything starts.

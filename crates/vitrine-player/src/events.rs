@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use jiff::Timestamp;
 use vitrine_core::{Manifest, Sha256Hex};
 
 use crate::decode::DecodedImage;
@@ -15,6 +16,11 @@ pub enum PlayerEvent {
     MediaDecoded(DecodedImage),
     /// A media file could not be decoded; the item is skipped and the screen keeps what it shows.
     DecodeFailed { sha256: Sha256Hex, error: String },
+    /// HQ pushed an emergency message: show it full screen, over everything, until `until`.
+    Interrupt { message: String, until: Timestamp },
+    /// HQ pushed a trigger (a loyalty-app check-in, say): until `until`, the next offer slots
+    /// should target `segment`.
+    Trigger { segment: String, until: Timestamp },
     /// SIGTERM, Ctrl-C, or the configured run time has passed.
     Shutdown,
 }

@@ -32,6 +32,7 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
             rotation,
             refresh: Duration::from_secs_f64(1.0 / f64::from(config.headless_fps)),
             show_stats: config.show_stats,
+            qr_key: config.qr_key(),
         },
         &config.data_dir,
         startup.sink.clone(),

@@ -85,6 +85,7 @@ mod tests {
             media_sha256: Some(Sha256Hex::of_bytes(b"red")),
             started_at: jiff::Timestamp::now(),
             duration_ms: 1000,
+            offer: None,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod headless;
 pub mod journal;
 pub mod playback;
 pub mod player;
+pub mod push;
 pub mod render;
 pub mod standalone;
 pub mod sync;
@@ -125,6 +126,8 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
                 active_etag,
                 poll_interval: config.poll_interval,
                 upload_interval: config.upload_interval,
+                push: config.push,
+                backoff_max: config.backoff_max,
             },
             sink.clone(),
         )?),

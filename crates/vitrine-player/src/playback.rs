@@ -22,10 +22,10 @@ use jiff::tz::TimeZone;
 use uuid::Uuid;
 use vitrine_core::playlist::{Content, Item, TextStyle, Transition as ItemTransition};
 use vitrine_core::schedule::{Play, Schedule};
-use vitrine_core::{Impression, Manifest, Sha256Hex};
+use vitrine_core::{Impression, Manifest, OfferPlay, Sha256Hex};
 
 use crate::render::{
-    Color, ContentKey, Fit, Layer, Rotation, Scene, SlideDirection, TextAlign, TextSpec,
+    Color, ContentKey, Fit, Layer, OfferCard, Rotation, Scene, SlideDirection, TextAlign, TextSpec,
     TickerSpec, Transition, ZoneScene, transition_layers,
 };
 
@@ -44,13 +44,20 @@ pub enum Want {
         spec: TextSpec,
         zone_px: (u32, u32),
     },
+    /// An offer card to compose under `key`; its product image (a `Media` want listed before it)
+    /// must be on the GPU first.
+    OfferCard {
+        key: ContentKey,
+        card: Box<OfferCard>,
+        zone_px: (u32, u32),
+    },
 }
 
 impl Want {
     pub fn key(&self) -> ContentKey {
         match self {
             Want::Media { sha256, .. } => ContentKey::Media(sha256.clone()),
-            Want::Text { key, .. } => key.clone(),
+            Want::Text { key, .. } | Want::OfferCard { key, .. } => key.clone(),
         }
     }
 }
@@ -85,6 +92,8 @@ struct Showing {
     playlist: String,
     playlist_version: u64,
     screen: String,
+    /// For an offer slot: the offer it shows.
+    offer: Option<OfferPlay>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -111,6 +120,23 @@ pub struct Playback {
     ready: HashSet<ContentKey>,
     failed: HashSet<ContentKey>,
     finished: Vec<Impression>,
+    /// The key QR tokens are signed with: the sha256 of this screen's device token. Without it
+    /// (standalone mode) offer cards carry no QR code.
+    qr_key: Option<[u8; 32]>,
+    /// Offers shown in the last two hours, with their play start: what caps per hour count.
+    recent_offers: Vec<(String, Timestamp)>,
+    /// An emergency message from HQ that covers the whole screen until its end.
+    interrupt: Option<(String, Timestamp)>,
+    /// A segment HQ asked offer slots to target (a loyalty-app check-in): the segment, when the
+    /// trigger arrived, and until when it holds. Only plays starting after its arrival follow it.
+    trigger: Option<Trigger>,
+}
+
+#[derive(Clone, Debug)]
+struct Trigger {
+    segment: String,
+    since: Timestamp,
+    until: Timestamp,
 }
 
 impl Playback {
@@ -124,7 +150,35 @@ impl Playback {
             ready: HashSet::new(),
             failed: HashSet::new(),
             finished: Vec::new(),
+            qr_key: None,
+            recent_offers: Vec::new(),
+            interrupt: None,
+            trigger: None,
         }
+    }
+
+    /// Covers the screen with `message` until `until`. The plays on screen end now (their
+    /// impressions say how long they really showed); the zones start afresh afterwards.
+    pub fn interrupt(&mut self, message: String, until: Timestamp, now: Timestamp) {
+        if until <= now {
+            return;
+        }
+        self.end_all_plays(now);
+        self.interrupt = Some((message, until));
+    }
+
+    /// Makes offer slots whose plays start from `now` until `until` prefer offers for `segment`.
+    pub fn trigger(&mut self, segment: String, until: Timestamp, now: Timestamp) {
+        self.trigger = Some(Trigger {
+            segment,
+            since: now,
+            until,
+        });
+    }
+
+    /// Offer cards get QR codes signed with this key (see [`vitrine_core::qr_token`]).
+    pub fn set_qr_key(&mut self, key: [u8; 32]) {
+        self.qr_key = Some(key);
     }
 
     /// Switches to a new manifest. What is on screen stays until the new items are ready. A
@@ -224,6 +278,9 @@ impl Playback {
 
     /// Decides the frame for `now`.
     pub fn tick(&mut self, now: Timestamp) -> Frame {
+        if let Some(frame) = self.interrupt_frame(now) {
+            return frame;
+        }
         let Some(active) = &mut self.active else {
             return self.splash_frame(Vec::new(), None);
         };
@@ -253,22 +310,18 @@ impl Playback {
             );
             if let Some(play) = active.schedule.what_plays(zone_name, now) {
                 next_deadline = Some(next_deadline.map_or(play.end, |known| known.min(play.end)));
-                let (want, candidate) = describe(
-                    &play,
-                    &active.manifest,
+                let context = Context {
+                    manifest: &active.manifest,
+                    time_zone: active.schedule.time_zone(),
                     zone_px,
-                    active.schedule.time_zone(),
-                    now,
-                );
+                    qr_key: self.qr_key.as_ref(),
+                    recent_offers: &self.recent_offers,
+                    trigger: self.trigger.as_ref(),
+                };
+                let (want, candidate) = describe(&play, &context, now);
                 // The next item too, so its switch happens on its scheduled frame.
                 if let Some(next) = active.schedule.what_plays(zone_name, play.end) {
-                    let (next_want, _) = describe(
-                        &next,
-                        &active.manifest,
-                        zone_px,
-                        active.schedule.time_zone(),
-                        play.end,
-                    );
+                    let (next_want, _) = describe(&next, &context, play.end);
                     wanted.extend(next_want);
                 }
                 if let Some(candidate) = candidate {
@@ -284,6 +337,14 @@ impl Playback {
                         if self.ready.contains(&key) {
                             if !same_play {
                                 started.push((key.clone(), play.start.max(active.activated_at)));
+                                if let Some(offer) = &candidate.offer {
+                                    self.recent_offers
+                                        .push((offer.offer_id.clone(), play.scheduled_start));
+                                    let two_hours_ago = now
+                                        .checked_sub(jiff::SignedDuration::from_hours(2))
+                                        .unwrap_or(Timestamp::MIN);
+                                    self.recent_offers.retain(|(_, at)| *at >= two_hours_ago);
+                                }
                                 let incoming = Showing {
                                     started_at: now,
                                     ..candidate
@@ -330,6 +391,10 @@ impl Playback {
 
     /// Ends every play on screen (shutdown); their impressions join the finished ones.
     pub fn finish(&mut self, now: Timestamp) {
+        self.end_all_plays(now);
+    }
+
+    fn end_all_plays(&mut self, now: Timestamp) {
         if let Some(active) = &mut self.active {
             for (_, state) in &mut active.zones {
                 if let Some(showing) = state.showing.take() {
@@ -345,6 +410,50 @@ impl Playback {
         std::mem::take(&mut self.finished)
     }
 
+    /// The interrupt's full-screen message while it lasts. If its text cannot be drawn yet, the
+    /// splash stands in: never what the interrupt was sent to replace.
+    fn interrupt_frame(&mut self, now: Timestamp) -> Option<Frame> {
+        let (message, until) = self.interrupt.clone()?;
+        if now >= until {
+            self.interrupt = None;
+            return None;
+        }
+        let screen_px = self.screen_px;
+        let spec = TextSpec {
+            text: message,
+            size_px: (screen_px.1 as f32 * 0.08).max(1.0),
+            colour: Color::WHITE,
+            align: TextAlign::Center,
+            bold: true,
+            ticker: None,
+        };
+        let key = spec.key(screen_px);
+        let wanted = vec![Want::Text {
+            key: key.clone(),
+            spec,
+            zone_px: screen_px,
+        }];
+        if !self.ready.contains(&key) {
+            return Some(self.splash_frame(wanted, Some(until)));
+        }
+        Some(Frame {
+            scene: Scene {
+                background: INTERRUPT_BACKGROUND,
+                rotation: self.rotation,
+                zones: vec![ZoneScene {
+                    rect: [0.0, 0.0, 1.0, 1.0],
+                    background: Some(INTERRUPT_BACKGROUND),
+                    layers: vec![Layer::new(key, Fit::Contain)],
+                }],
+                overlay: None,
+            },
+            wanted,
+            next_deadline: Some(until),
+            animating: false,
+            started: Vec::new(),
+        })
+    }
+
     fn splash_frame(&self, wanted: Vec<Want>, next_deadline: Option<Timestamp>) -> Frame {
         let mut scene = Scene::single(self.splash.clone(), Fit::Cover);
         scene.rotation = self.rotation;
@@ -357,6 +466,9 @@ impl Playback {
         }
     }
 }
+
+/// Behind an emergency message: a deep red that reads as "attention" from across a store.
+const INTERRUPT_BACKGROUND: Color = Color::rgb(0xa3, 0x10, 0x1d);
 
 /// The layers of a zone at `now`: its item, over the outgoing one while a transition runs.
 fn zone_layers(state: &mut ZoneState, now: Timestamp, animating: &mut bool) -> Vec<Layer> {
@@ -391,18 +503,33 @@ fn zone_layers(state: &mut ZoneState, now: Timestamp, animating: &mut bool) -> V
 
 /// What an item needs prepared and how it would show. `None` for content this player cannot show
 /// yet (offer slots before HQ fills them, audio in a visual zone).
+/// What `describe` needs to know besides the play.
+struct Context<'a> {
+    manifest: &'a Manifest,
+    time_zone: &'a TimeZone,
+    zone_px: (u32, u32),
+    qr_key: Option<&'a [u8; 32]>,
+    recent_offers: &'a [(String, Timestamp)],
+    trigger: Option<&'a Trigger>,
+}
+
 fn describe(
     play: &Play<'_>,
-    manifest: &Manifest,
-    zone_px: (u32, u32),
-    time_zone: &TimeZone,
+    context: &Context<'_>,
     now: Timestamp,
-) -> (Option<Want>, Option<Showing>) {
+) -> (Vec<Want>, Option<Showing>) {
+    let Context {
+        manifest,
+        time_zone,
+        zone_px,
+        ..
+    } = *context;
     let item: &Item = play.item;
-    let (want, content, fit, media_sha256) = match &item.content {
+    let mut offer = None;
+    let (wants, content, fit, media_sha256) = match &item.content {
         Content::Image { media, fit } | Content::Video { media, fit, .. } => {
             let Some(sha256) = manifest.sha256_of_file(&media.file) else {
-                return (None, None);
+                return (Vec::new(), None);
             };
             let fit = to_render_fit(*fit);
             let want = Want::Media {
@@ -411,7 +538,7 @@ fn describe(
                 zone_px,
             };
             (
-                want,
+                vec![want],
                 ContentKey::Media(sha256.clone()),
                 fit,
                 Some(sha256.clone()),
@@ -430,11 +557,11 @@ fn describe(
             );
             let key = ticker_aware_key(&spec, zone_px);
             (
-                Want::Text {
+                vec![Want::Text {
                     key: key.clone(),
                     spec,
                     zone_px,
-                },
+                }],
                 key,
                 Fit::Contain,
                 None,
@@ -449,17 +576,24 @@ fn describe(
             spec.size_px = spec.size_px.min(zone_px.0 as f32 * 0.9 / widest).max(1.0);
             let key = spec.key(zone_px);
             (
-                Want::Text {
+                vec![Want::Text {
                     key: key.clone(),
                     spec,
                     zone_px,
-                },
+                }],
                 key,
                 Fit::Contain,
                 None,
             )
         }
-        Content::Offer { .. } | Content::Audio { .. } => return (None, None),
+        Content::Offer { slot } => {
+            let Some((wants, key, play_offer)) = describe_offer(slot, play, context) else {
+                return (Vec::new(), None);
+            };
+            offer = Some(play_offer);
+            (wants, key, Fit::Contain, None)
+        }
+        Content::Audio { .. } => return (Vec::new(), None),
     };
     let transition = match item.transition {
         ItemTransition::Cut => (Transition::Cut, Duration::ZERO),
@@ -484,8 +618,106 @@ fn describe(
         playlist: manifest.playlist.name.clone(),
         playlist_version: manifest.playlist_version,
         screen: manifest.screen.clone(),
+        offer,
     };
-    (Some(want), Some(showing))
+    (wants, Some(showing))
+}
+
+/// What an offer slot shows in `play`: the offer HQ's rotation picks for it (the same pick on every
+/// frame of the play, since the pick depends only on the screen, the slot and the play's start), as
+/// a card with the store's prices and a QR code that names this very play.
+fn describe_offer(
+    slot: &str,
+    play: &Play<'_>,
+    context: &Context<'_>,
+) -> Option<(Vec<Want>, ContentKey, OfferPlay)> {
+    let manifest = context.manifest;
+    let mut rotation = manifest.offers.get(slot)?;
+    // A trigger narrows the slot to its segment's offers, for plays that start while it holds.
+    let targeted;
+    if let Some(trigger) = context.trigger
+        && (trigger.since..trigger.until).contains(&play.scheduled_start)
+    {
+        let entries: Vec<_> = rotation
+            .entries
+            .iter()
+            .filter(|entry| entry.segments.contains(&trigger.segment))
+            .cloned()
+            .collect();
+        if !entries.is_empty() {
+            targeted = vitrine_core::offer::OfferRotation {
+                entries,
+                fallback: rotation.fallback.clone(),
+            };
+            rotation = &targeted;
+        }
+    }
+    let entry = rotation.pick(
+        &manifest.screen,
+        slot,
+        play.scheduled_start,
+        context.recent_offers,
+    )?;
+    let mut wants = Vec::new();
+    let image = entry
+        .card
+        .image_file
+        .as_deref()
+        .and_then(|file| manifest.sha256_of_file(file))
+        .map(|sha256| {
+            wants.push(Want::Media {
+                sha256: sha256.clone(),
+                fit: Fit::Contain,
+                zone_px: context.zone_px,
+            });
+            ContentKey::Media(sha256.clone())
+        });
+    let qr_url = match (&manifest.qr_base_url, context.qr_key) {
+        (Some(base), Some(key)) => Some(format!(
+            "{}/q/{}",
+            base.trim_end_matches('/'),
+            vitrine_core::qr_token::encode(
+                &manifest.screen,
+                &entry.offer_id,
+                entry.arm,
+                play.scheduled_start,
+                key,
+            )
+        )),
+        _ => None,
+    };
+    let (locale, store_currency) = manifest
+        .store
+        .as_ref()
+        .map(|store| (store.locale.clone(), store.currency.clone()))
+        .unwrap_or_else(|| ("en-US".to_owned(), String::new()));
+    let card = OfferCard {
+        title: entry.card.title.clone(),
+        price: entry.card.price_cents,
+        old_price: entry.card.old_price_cents,
+        currency: if entry.card.currency.is_empty() {
+            store_currency
+        } else {
+            entry.card.currency.clone()
+        },
+        locale,
+        badge: entry.card.badge.clone(),
+        validity: entry.card.validity.clone(),
+        image,
+        qr_url,
+    };
+    let key = card.key(context.zone_px);
+    wants.push(Want::OfferCard {
+        key: key.clone(),
+        card: Box::new(card),
+        zone_px: context.zone_px,
+    });
+    let play_offer = OfferPlay {
+        offer_id: entry.offer_id.clone(),
+        campaign: entry.campaign.clone(),
+        arm: entry.arm,
+    };
+    Some((wants, key, play_offer))
 }
 
 /// Tickers are keyed with a `ticker` prefix so the timeline knows they move.
@@ -546,6 +778,7 @@ fn impression(showing: &Showing, now: Timestamp) -> Impression {
         media_sha256: showing.media_sha256.clone(),
         started_at: showing.started_at,
         duration_ms: now.duration_since(showing.started_at).as_millis().max(0) as u64,
+        offer: showing.offer.clone(),
     }
 }
 
@@ -766,7 +999,7 @@ mod tests {
             .iter()
             .find_map(|want| match want {
                 Want::Text { spec, zone_px, .. } => Some((spec.clone(), *zone_px)),
-                Want::Media { .. } => None,
+                Want::Media { .. } | Want::OfferCard { .. } => None,
             })
             .expect("the banner's text is wanted");
         assert_eq!(text.1, (1920, 216));
@@ -785,5 +1018,178 @@ mod tests {
             vec![[0.0, 0.0, 1.0, 1.0], [0.0, 0.8, 1.0, 0.2]],
             "main under banner"
         );
+    }
+
+    fn offer(offer_id: &str, segments: &[&str]) -> vitrine_core::offer::OfferEntry {
+        vitrine_core::offer::OfferEntry {
+            offer_id: offer_id.into(),
+            campaign: Some("winter".into()),
+            arm: vitrine_core::offer::Arm::Treatment,
+            weight: 1,
+            priority: 0,
+            windows: Vec::new(),
+            cap_per_hour: None,
+            holdout_basis_points: 0,
+            segments: segments.iter().map(|segment| segment.to_string()).collect(),
+            card: vitrine_core::offer::OfferCardData {
+                title: format!("{offer_id} title"),
+                price_cents: 1299,
+                old_price_cents: Some(1599),
+                currency: "EUR".into(),
+                badge: None,
+                validity: None,
+                image_file: Some("product.png".into()),
+            },
+        }
+    }
+
+    fn offer_manifest(entries: Vec<vitrine_core::offer::OfferEntry>) -> Arc<Manifest> {
+        let mut manifest = (*manifest(
+            "version: 1\nname: demo\nitems:\n  - offer: { slot: promo, duration: 10s }\n  - image: { file: product.png, duration: 10s }\n",
+        ))
+        .clone();
+        manifest.offers.insert(
+            "promo".into(),
+            vitrine_core::offer::OfferRotation {
+                entries,
+                fallback: None,
+            },
+        );
+        manifest.store = Some(vitrine_core::manifest::StoreInfo {
+            code: "PAR-01".into(),
+            locale: "fr-FR".into(),
+            currency: "EUR".into(),
+        });
+        manifest.qr_base_url = Some("https://hq.example/".into());
+        Arc::new(manifest)
+    }
+
+    fn card_of(frame: &Frame) -> Option<OfferCard> {
+        frame.wanted.iter().find_map(|want| match want {
+            Want::OfferCard { card, .. } => Some((**card).clone()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn an_offer_slot_shows_the_picked_offer_with_a_qr_code_for_this_play() {
+        let mut playback = playback();
+        let device_key = [7u8; 32];
+        playback.set_qr_key(device_key);
+        playback
+            .activate(offer_manifest(vec![offer("croissant", &[])]))
+            .unwrap();
+        let frame = playback.tick(at(0));
+        let kinds: Vec<ContentKey> = frame.wanted.iter().map(Want::key).collect();
+        assert_eq!(
+            kinds[kinds.len() - 2],
+            key("product"),
+            "the picture before the card"
+        );
+        let card = card_of(&frame).expect("a card is wanted");
+        assert_eq!(card.title, "croissant title");
+        assert_eq!((card.price, card.old_price), (1299, Some(1599)));
+        assert_eq!(card.locale, "fr-FR");
+        let url = card.qr_url.clone().expect("a QR code");
+        let token = url.strip_prefix("https://hq.example/q/").expect(&url);
+        let play = vitrine_core::qr_token::decode(token, |screen| {
+            (screen == "lobby").then_some(device_key)
+        })
+        .unwrap();
+        assert_eq!(play.offer_id, "croissant");
+        assert_eq!(play.played_at, at(0));
+
+        for want in &frame.wanted {
+            playback.mark_ready(want.key());
+        }
+        let frame = playback.tick(at(10));
+        assert_eq!(shown(&frame)[0], vec![(card.key((1920, 1080)), 1.0)]);
+        playback.finish(at(4_000));
+        let impressions = playback.take_finished();
+        let offer = impressions[0]
+            .offer
+            .as_ref()
+            .expect("the offer is in the impression");
+        assert_eq!(offer.offer_id, "croissant");
+        assert_eq!(offer.campaign.as_deref(), Some("winter"));
+    }
+
+    #[test]
+    fn a_slot_hq_has_not_filled_is_skipped_and_the_zone_keeps_its_item() {
+        let mut playback = playback();
+        let mut manifest = (*offer_manifest(vec![offer("croissant", &[])])).clone();
+        manifest.offers.clear();
+        playback.activate(Arc::new(manifest)).unwrap();
+        playback.mark_ready(key("product"));
+        // 10 s into the loop: the image; then the empty slot's turn keeps the image up.
+        assert_eq!(
+            shown(&playback.tick(at(10_000)))[0],
+            vec![(key("product"), 1.0)]
+        );
+        assert_eq!(
+            shown(&playback.tick(at(20_500)))[0],
+            vec![(key("product"), 1.0)]
+        );
+    }
+
+    #[test]
+    fn a_trigger_steers_the_next_slots_to_its_segment() {
+        let mut playback = playback();
+        playback
+            .activate(offer_manifest(vec![
+                offer("for-families", &["families"]),
+                offer("for-students", &["students"]),
+            ]))
+            .unwrap();
+        let picks = |playback: &mut Playback, start: i64| {
+            card_of(&playback.tick(at(start))).map(|card| card.title)
+        };
+        playback.trigger("students".into(), at(1_000_000), at(0));
+        // Every slot that starts while the trigger holds shows the students' offer.
+        for start in (20_000..200_000).step_by(20_000) {
+            assert_eq!(
+                picks(&mut playback, start).as_deref(),
+                Some("for-students title"),
+                "slot at {start}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_interrupt_covers_the_screen_then_the_zones_start_again() {
+        let mut playback = playback();
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        playback.tick(at(0));
+        playback.interrupt(
+            "Please leave by the nearest exit".into(),
+            at(5_000),
+            at(400),
+        );
+        let ended = playback.take_finished();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(
+            ended[0].duration_ms, 400,
+            "red's play ends when the interrupt begins"
+        );
+
+        let frame = playback.tick(at(500));
+        let text_key = frame.wanted[0].key();
+        assert_eq!(
+            shown(&frame),
+            vec![vec![(key("splash"), 1.0)]],
+            "text not laid out yet"
+        );
+        playback.mark_ready(text_key.clone());
+        let frame = playback.tick(at(600));
+        assert_eq!(shown(&frame), vec![vec![(text_key, 1.0)]]);
+        assert_eq!(frame.scene.zones[0].background, Some(INTERRUPT_BACKGROUND));
+        assert_eq!(frame.next_deadline, Some(at(5_000)));
+
+        // At 5 s the loop is on blue (its third turn), and it starts as a new play.
+        let frame = playback.tick(at(5_000));
+        assert_eq!(shown(&frame), vec![vec![(key("blue"), 1.0)]]);
+        assert_eq!(frame.started.len(), 1);
     }
 }

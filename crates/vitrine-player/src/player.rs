@@ -17,7 +17,7 @@ use crate::decode::{DecodeTarget, DecodeWorker, decode_bytes};
 use crate::events::{PlayerEvent, SharedSink};
 use crate::journal::Journal;
 use crate::playback::{Frame, Playback, Want};
-use crate::render::{ContentKey, FrameReport, Gpu, Renderer, Rotation};
+use crate::render::{ContentKey, FrameReport, Gpu, OfferTemplate, Renderer, Rotation};
 use crate::telemetry::FrameTelemetry;
 
 /// The built-in splash, shown until the first content is ready and whenever nothing else can be.
@@ -44,6 +44,8 @@ pub struct ScreenSetup {
     /// The display's refresh interval, for telemetry.
     pub refresh: Duration,
     pub show_stats: bool,
+    /// The sha256 of this screen's device token: the key its offer cards' QR codes are signed with.
+    pub qr_key: Option<[u8; 32]>,
 }
 
 pub struct Player {
@@ -53,6 +55,7 @@ pub struct Player {
     media_dir: PathBuf,
     requested: HashSet<ContentKey>,
     telemetry: FrameTelemetry,
+    offer_template: OfferTemplate,
     show_stats: bool,
     overlay: Option<(Instant, String)>,
     last_telemetry_log: Instant,
@@ -84,6 +87,9 @@ impl Player {
         let splash_key = ContentKey::Media(splash_digest.clone());
         renderer.pin(splash_key.clone());
         let mut playback = Playback::new(splash_digest, logical_px, screen.rotation);
+        if let Some(key) = screen.qr_key {
+            playback.set_qr_key(key);
+        }
         playback.mark_ready(splash_key);
         let (journal, journal_thread) = start_journal_writer(data_dir)?;
         Ok(Self {
@@ -93,6 +99,7 @@ impl Player {
             media_dir: data_dir.join("media"),
             requested: HashSet::new(),
             telemetry: FrameTelemetry::new(screen.refresh),
+            offer_template: OfferTemplate::builtin(),
             show_stats: screen.show_stats,
             overlay: None,
             last_telemetry_log: Instant::now(),
@@ -134,6 +141,16 @@ impl Player {
             PlayerEvent::DecodeFailed { sha256, error } => {
                 tracing::error!(%sha256, "media skipped, the screen keeps its content: {error}");
                 self.playback.mark_failed(ContentKey::Media(sha256));
+            }
+            // Interrupts and triggers arrive from HQ through the push client (`push.rs`).
+            PlayerEvent::Interrupt { message, until } => {
+                tracing::warn!(%until, %message, "interrupt from HQ");
+                self.playback.interrupt(message, until, Timestamp::now());
+                self.journal_finished();
+            }
+            PlayerEvent::Trigger { segment, until } => {
+                tracing::info!(%segment, %until, "trigger from HQ: offer slots target a segment");
+                self.playback.trigger(segment, until, Timestamp::now());
             }
             PlayerEvent::Shutdown => return Flow::Shutdown,
         }
@@ -183,10 +200,36 @@ impl Player {
                         }
                     }
                 }
+                Want::OfferCard { key, card, zone_px } => {
+                    // The product picture comes first; until it is decoded the card waits.
+                    if card
+                        .image
+                        .as_ref()
+                        .is_some_and(|image| !self.renderer.has(image))
+                    {
+                        continue;
+                    }
+                    match self.renderer.prepare_offer_card(
+                        gpu,
+                        key.clone(),
+                        card,
+                        &self.offer_template,
+                        *zone_px,
+                    ) {
+                        Ok(()) => {
+                            self.playback.mark_ready(key.clone());
+                            prepared_any = true;
+                        }
+                        Err(error) => {
+                            tracing::error!("offer card skipped: {error:#}");
+                            self.playback.mark_failed(key.clone());
+                        }
+                    }
+                }
             }
         }
         if prepared_any {
-            // Text laid out just now can show in this very frame.
+            // Text and cards composed just now can show in this very frame.
             frame = self.playback.tick(now);
         }
         let wall_now = Instant::now();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH, RANGE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, RANGE};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use vitrine_core::{ImpressionAck, ImpressionBatch, Manifest, Sha256Hex};
@@ -76,7 +76,10 @@ impl SyncClient {
                     .json()
                     .await
                     .context("the scheduler sent a manifest that does not parse")?;
-                Ok(ManifestFetch::New(Box::new(ActiveManifest { etag, manifest })))
+                Ok(ManifestFetch::New(Box::new(ActiveManifest {
+                    etag,
+                    manifest,
+                })))
             }
             status => bail!(
                 "the scheduler refused the manifest request ({status}): {}",
@@ -166,6 +169,36 @@ impl SyncClient {
         Ok(size)
     }
 
+    /// Opens this screen's event stream (`GET /v1/events`), resuming after `last_event_id`. The
+    /// response is checked; its body is the stream. No overall timeout: the stream is meant to stay
+    /// open, and the client's read timeout, longer than the scheduler's keep-alive interval,
+    /// notices a dead connection.
+    pub async fn open_events(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut request = self
+            .http
+            .get(format!("{}/v1/events", self.server))
+            .header(AUTHORIZATION, &self.authorization)
+            .header(ACCEPT, "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        if response.status() != StatusCode::OK {
+            bail!(
+                "the scheduler refused the event stream ({}): {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        Ok(response)
+    }
+
     pub async fn upload(&self, batch: &ImpressionBatch) -> anyhow::Result<ImpressionAck> {
         let response = self
             .http
@@ -186,6 +219,17 @@ impl SyncClient {
         }
         Ok(response.json().await?)
     }
+}
+
+/// Whether a sync failed because the scheduler could not be reached at all (refused, unreachable,
+/// timed out), as opposed to answering badly. Only the former is a reason to back off: a fleet
+/// retrying a scheduler that is down only keeps it down.
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(|error| error.is_connect() || error.is_timeout())
+    })
 }
 
 /// One round of manifest sync: fetch, download what is missing, activate when complete.

@@ -153,6 +153,7 @@ impl App {
                 rotation: Rotation::from_degrees(startup.config.rotation).unwrap_or(Rotation::Deg0),
                 refresh,
                 show_stats: startup.config.show_stats,
+                qr_key: startup.config.qr_key(),
             },
             &startup.config.data_dir,
             startup.sink.clone(),

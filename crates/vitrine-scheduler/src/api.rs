@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::auth::{Admin, Caller, ScreenCaller, generate_token, token_sha256};
 use crate::blobs::ReceiveError;
 use crate::error::ApiError;
+use crate::store::Screen;
 
 const MIB: usize = 1024 * 1024;
 
@@ -65,9 +66,16 @@ pub async fn method_not_allowed() -> ApiError {
 pub struct CreateScreen {
     pub name: String,
     pub playlist: String,
-    /// The screen's IANA time zone (`Europe/Paris`); without it the playlist's own, else UTC.
+    /// The screen's IANA time zone (`Europe/Paris`); without it its store's, else the playlist's
+    /// own, else UTC.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// The code of the store it is in (imported with `POST /v1/stores`).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// Tags that campaigns and offers can target, like `entrance`.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -99,6 +107,22 @@ pub async fn create_screen(
         ));
     }
 
+    if let Some(store) = &request.store
+        && state.store().store_by_code(store.clone()).await?.is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "store_not_found",
+            format!(
+                "no store has code `{}`; import the store list first with `vitrine stores import`",
+                store.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    for tag in &request.tags {
+        check_label("tag", tag)?;
+    }
+
     let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
     let created = state
         .store()
@@ -118,6 +142,12 @@ pub async fn create_screen(
                 request.name
             ),
         ));
+    }
+    if request.store.is_some() || !request.tags.is_empty() {
+        state
+            .store()
+            .place_screen(request.name.clone(), request.store, request.tags)
+            .await?;
     }
     tracing::info!(screen = %request.name, "registered a screen");
     Ok((
@@ -417,6 +447,16 @@ pub async fn push_playlist(
         )
         .await?;
     tracing::info!(playlist = %playlist.name, version, "stored a playlist");
+    // Screens playing this playlist hear of it over their event streams; in the background, so the
+    // push answers at once however many screens there are.
+    let pushed_name = playlist.name.clone();
+    let events_state = state.clone();
+    tokio::spawn(async move {
+        crate::events::publish_manifest_changes(&events_state, |screen| {
+            screen.playlist == pushed_name
+        })
+        .await;
+    });
     Ok((
         StatusCode::CREATED,
         Json(PlaylistStored {
@@ -427,6 +467,13 @@ pub async fn push_playlist(
     ))
 }
 
+/// A screen's manifest as served: the JSON body and its ETag (quoted, as the header carries it).
+#[derive(Debug)]
+pub struct ManifestBody {
+    pub body: Vec<u8>,
+    pub etag: String,
+}
+
 /// `GET /v1/manifest`: the calling screen's manifest, built from the newest version of its playlist.
 /// The ETag is the sha256 of the body, so a player polls cheaply with `If-None-Match`.
 pub async fn manifest(
@@ -434,11 +481,7 @@ pub async fn manifest(
     ScreenCaller(screen): ScreenCaller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(stored) = state
-        .store()
-        .latest_playlist(screen.playlist.clone())
-        .await?
-    else {
+    let Some(ManifestBody { body, etag }) = manifest_of(&state, &screen).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no_playlist",
@@ -448,6 +491,42 @@ pub async fn manifest(
                 screen.name, screen.playlist
             ),
         ));
+    };
+    let etag_header = HeaderValue::from_str(&etag)
+        .map_err(|error| ApiError::internal("making an ETag", error))?;
+
+    if if_none_match_matches(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response());
+    }
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag_header),
+            // Caches must ask again every time: a push changes the manifest at once.
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Builds `screen`'s manifest as `GET /v1/manifest` serves it, or None while its playlist has not
+/// been pushed. The push channel ([`crate::events`]) calls this too, to learn each connected
+/// screen's ETag after a change, so there is one definition of what a screen's manifest is.
+pub async fn manifest_of(
+    state: &AppState,
+    screen: &Screen,
+) -> Result<Option<ManifestBody>, ApiError> {
+    let Some(stored) = state
+        .store()
+        .latest_playlist(screen.playlist.clone())
+        .await?
+    else {
+        return Ok(None);
     };
     // The stored source passed validation when it was pushed, so failing now means this build
     // reads playlists differently from the one that stored it; that is ours to fix, not the screen's.
@@ -478,41 +557,25 @@ pub async fn manifest(
             .clone()
             .unwrap_or_else(|| "UTC".to_owned())
     };
-    let manifest = Manifest::build(&screen.name, &timezone, &playlist, stored.version, |file| {
-        stored.media.get(file).cloned()
-    })
-    .map_err(|missing| {
-        ApiError::internal(
-            "building a manifest",
-            format!(
-                "playlist `{}` version {} names media that is not stored: {}",
-                screen.playlist, stored.version, missing.0
-            ),
-        )
-    })?;
+    let mut manifest =
+        Manifest::build(&screen.name, &timezone, &playlist, stored.version, |file| {
+            stored.media.get(file).cloned()
+        })
+        .map_err(|missing| {
+            ApiError::internal(
+                "building a manifest",
+                format!(
+                    "playlist `{}` version {} names media that is not stored: {}",
+                    screen.playlist, stored.version, missing.0
+                ),
+            )
+        })?;
+    // HQ's layer: the store's zone and currency, campaigns in their priority bands, offer slots.
+    crate::campaigns::apply(state, screen, &mut manifest, jiff::Timestamp::now()).await?;
     let body = serde_json::to_vec(&manifest)
         .map_err(|error| ApiError::internal("serialising a manifest", error))?;
     let etag = format!("\"{}\"", Sha256Hex::of_bytes(&body));
-    let etag_header = HeaderValue::from_str(&etag)
-        .map_err(|error| ApiError::internal("making an ETag", error))?;
-
-    if if_none_match_matches(&headers, &etag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response());
-    }
-    Ok((
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::ETAG, etag_header),
-            // Caches must ask again every time: a push changes the manifest at once.
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(Some(ManifestBody { body, etag }))
 }
 
 /// Whether an `If-None-Match` header names `etag` (or `*`). Weak validators compare equal to strong

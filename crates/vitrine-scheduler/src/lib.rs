@@ -11,7 +11,13 @@
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod campaigns;
+pub mod catalog;
 pub mod error;
+pub mod events;
+pub mod offers;
+pub mod qr;
+pub mod reports;
 pub mod store;
 
 use std::future::Future;
@@ -51,6 +57,11 @@ struct Shared {
     blobs: BlobStore,
     /// Kept as a hash so that comparisons have a fixed length (see `auth::is_admin_token`).
     admin_token_sha256: [u8; 32],
+    /// Push to connected screens (`GET /v1/events`).
+    hub: Arc<events::Hub>,
+    /// The address shoppers' phones reach this scheduler at, for offer QR codes; see
+    /// [`AppState::set_public_url`].
+    public_url: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -60,6 +71,24 @@ impl AppState {
 
     pub fn blobs(&self) -> &BlobStore {
         &self.shared.blobs
+    }
+
+    pub fn hub(&self) -> &Arc<events::Hub> {
+        &self.shared.hub
+    }
+
+    /// Sets the public base URL (`https://go.shop.example`) that offer QR codes lead to, as
+    /// `{url}/q/{token}`. Without it manifests carry no `qr_base_url` and cards show no QR code.
+    /// Only the first call counts: the URL is fixed for the life of the process.
+    pub fn set_public_url(&self, url: &str) {
+        let _already_set = self
+            .shared
+            .public_url
+            .set(url.trim_end_matches('/').to_owned());
+    }
+
+    pub fn public_url(&self) -> Option<&str> {
+        self.shared.public_url.get().map(String::as_str)
     }
 
     pub(crate) fn admin_token_sha256(&self) -> &[u8; 32] {
@@ -90,6 +119,8 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             store,
             blobs,
             admin_token_sha256: Sha256::digest(config.admin_token.as_bytes()).into(),
+            hub: Arc::new(events::Hub::new()),
+            public_url: std::sync::OnceLock::new(),
         }),
     })
 }
@@ -100,7 +131,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .route(
             "/v1/screens",
-            post(api::create_screen).layer(DefaultBodyLimit::max(api::SCREEN_BODY_LIMIT)),
+            post(api::create_screen)
+                .get(catalog::list_screens)
+                .layer(DefaultBodyLimit::max(api::SCREEN_BODY_LIMIT)),
         )
         .route(
             "/v1/media/{sha256}",
@@ -114,6 +147,20 @@ pub fn app(state: AppState) -> Router {
             post(api::push_playlist).layer(DefaultBodyLimit::max(api::PLAYLIST_BODY_LIMIT)),
         )
         .route("/v1/manifest", get(api::manifest))
+        .merge(hq_routes())
+        .route("/v1/events", get(events::events))
+        .route(
+            "/v1/interrupts",
+            post(events::post_interrupt).layer(DefaultBodyLimit::max(events::PUSH_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/triggers",
+            post(events::post_trigger).layer(DefaultBodyLimit::max(events::PUSH_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/commands",
+            post(events::post_command).layer(DefaultBodyLimit::max(events::PUSH_BODY_LIMIT)),
+        )
         .route(
             "/v1/impressions",
             post(api::post_impressions)
@@ -126,12 +173,50 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// HQ's routes: stores, segments, the product feed, campaigns, QR scans, explain and reports.
+fn hq_routes() -> Router<AppState> {
+    let import_limit = DefaultBodyLimit::max(catalog::IMPORT_BODY_LIMIT);
+    Router::new()
+        .route(
+            "/v1/stores",
+            post(catalog::import_stores)
+                .get(catalog::list_stores)
+                .layer(import_limit),
+        )
+        .route(
+            "/v1/segments",
+            post(catalog::import_segments).layer(import_limit),
+        )
+        .route("/v1/feed", post(catalog::import_feed).layer(import_limit))
+        .route(
+            "/v1/feed/inventory",
+            post(catalog::import_inventory).layer(import_limit),
+        )
+        .route(
+            "/v1/campaigns",
+            post(campaigns::push_campaign)
+                .get(campaigns::list_campaigns)
+                .layer(DefaultBodyLimit::max(campaigns::CAMPAIGN_BODY_LIMIT)),
+        )
+        .route("/v1/campaigns/{name}", get(campaigns::show_campaign))
+        .route("/v1/explain", get(reports::explain))
+        .route("/v1/reports/scans", get(reports::scans))
+        .route("/q/{token}", get(qr::scan))
+}
+
 /// Serves the API on `listener` until `shutdown` completes, then lets requests in flight finish.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let hub = state.hub().clone();
+    // Event streams never end by themselves; graceful shutdown waits for open connections, so the
+    // hub ends them once shutdown begins.
+    let shutdown = async move {
+        shutdown.await;
+        hub.close();
+    };
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -31,6 +31,10 @@ struct Args {
         hide_env_values = true
     )]
     admin_token: Option<String>,
+    /// The address shoppers' phones reach this scheduler at, like `https://go.shop.example`;
+    /// offer QR codes lead to `URL/q/TOKEN`. Without it offer cards carry no QR code.
+    #[arg(long, value_name = "URL", env = "VITRINE_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[tokio::main]
@@ -74,6 +78,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         admin_token,
     })?;
+    if let Some(url) = &args.public_url {
+        state.set_public_url(url);
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

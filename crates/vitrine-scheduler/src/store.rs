@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use uuid::Uuid;
-use vitrine_core::{Impression, MediaEntry, Sha256Hex};
+use vitrine_core::{Impression, MediaEntry, OfferPlay, Sha256Hex};
 
 /// How long a connection waits for another writer before giving up with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,6 +100,93 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX impressions_by_screen_and_start ON impressions (screen, started_at);
     "#,
     ),
+    M::up(
+        r#"
+    -- HQ: stores, their customers' segment mix, the product feed, campaigns and QR scans.
+    CREATE TABLE stores (
+        code TEXT NOT NULL PRIMARY KEY,
+        name TEXT NOT NULL,
+        region TEXT NOT NULL DEFAULT '',
+        -- A JSON array of tag names.
+        tags TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags)),
+        timezone TEXT NOT NULL,
+        locale TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    ) STRICT;
+
+    CREATE TABLE store_segments (
+        store TEXT NOT NULL REFERENCES stores (code),
+        segment TEXT NOT NULL,
+        -- The share of the store's customers in the segment, 0 to 1.
+        share REAL NOT NULL CHECK (share >= 0 AND share <= 1),
+        PRIMARY KEY (store, segment)
+    ) STRICT;
+
+    ALTER TABLE screens ADD COLUMN store TEXT REFERENCES stores (code);
+    -- A JSON array of tag names.
+    ALTER TABLE screens ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+
+    CREATE TABLE products (
+        id TEXT NOT NULL PRIMARY KEY,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        link TEXT NOT NULL DEFAULT '',
+        image_link TEXT NOT NULL DEFAULT '',
+        -- Prices in the smallest unit of `currency`.
+        price_cents INTEGER NOT NULL,
+        sale_price_cents INTEGER,
+        currency TEXT NOT NULL,
+        availability TEXT NOT NULL DEFAULT 'in_stock',
+        brand TEXT NOT NULL DEFAULT '',
+        gtin TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    ) STRICT;
+
+    -- Local inventory: stock and, where it differs, the price in one store.
+    CREATE TABLE inventory (
+        store TEXT NOT NULL REFERENCES stores (code),
+        product TEXT NOT NULL REFERENCES products (id),
+        quantity INTEGER NOT NULL,
+        price_cents INTEGER,
+        sale_price_cents INTEGER,
+        currency TEXT,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (store, product)
+    ) STRICT;
+
+    CREATE TABLE campaigns (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0),
+        file_name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        -- The push's media map, file name as written -> sha256, as a JSON object.
+        media TEXT NOT NULL CHECK (json_valid(media)),
+        -- The validated campaign as JSON.
+        compiled TEXT NOT NULL CHECK (json_valid(compiled)),
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (name, version)
+    ) STRICT;
+
+    -- Which offer an impression showed, for the scan reports; empty for other items.
+    ALTER TABLE impressions ADD COLUMN offer_campaign TEXT;
+    ALTER TABLE impressions ADD COLUMN offer_id TEXT;
+    ALTER TABLE impressions ADD COLUMN offer_arm TEXT;
+
+    CREATE TABLE scans (
+        id INTEGER PRIMARY KEY,
+        token TEXT NOT NULL,
+        screen TEXT NOT NULL,
+        campaign TEXT NOT NULL,
+        offer TEXT NOT NULL,
+        arm TEXT NOT NULL CHECK (arm IN ('treatment', 'control')),
+        played_at TEXT NOT NULL,
+        scanned_at TEXT NOT NULL,
+        user_agent TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE INDEX scans_by_campaign ON scans (campaign, offer, arm);
+    "#,
+    ),
 ];
 
 /// Why a storage call failed. These are never the client's fault; the API answers 500 and logs them.
@@ -180,7 +267,7 @@ impl Store {
     }
 
     /// Runs `work` with a pooled connection on a blocking thread.
-    async fn interact<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub(crate) async fn interact<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
@@ -400,6 +487,9 @@ impl Store {
                     impression.media_sha256.map(String::from),
                     sortable_timestamp(impression.started_at),
                     to_sql_integer(impression.duration_ms, "duration_ms")?,
+                    impression
+                        .offer
+                        .map(|offer| (offer.campaign, offer.offer_id, offer.arm.to_string())),
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -411,13 +501,18 @@ impl Store {
                 let mut insert = transaction.prepare(
                     "INSERT INTO impressions
                         (id, screen, playlist, playlist_version, item_id, media_sha256,
-                         started_at, duration_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         started_at, duration_ms, offer_campaign, offer_id, offer_arm)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                      ON CONFLICT (id) DO NOTHING",
                 )?;
                 for row in rows {
+                    let (campaign, offer_id, arm) = match row.8 {
+                        Some((campaign, offer_id, arm)) => (campaign, Some(offer_id), Some(arm)),
+                        None => (None, None, None),
+                    };
                     inserted += insert.execute(params![
-                        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7
+                        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, campaign, offer_id,
+                        arm
                     ])? as u64;
                 }
             }
@@ -432,7 +527,7 @@ impl Store {
         self.interact(move |connection| {
             let mut statement = connection.prepare(
                 "SELECT id, screen, playlist, playlist_version, item_id, media_sha256, started_at,
-                        duration_ms
+                        duration_ms, offer_campaign, offer_id, offer_arm
                  FROM impressions WHERE screen = ?1 ORDER BY started_at, id",
             )?;
             let rows = statement.query_map([screen], |row| {
@@ -445,12 +540,26 @@ impl Store {
                     row.get::<_, Option<String>>(5)?,
                     row.get::<_, String>(6)?,
                     row.get::<_, i64>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                    row.get::<_, Option<String>>(10)?,
                 ))
             })?;
             let mut impressions = Vec::new();
             for row in rows {
-                let (id, screen, playlist, version, item_id, sha256, started_at, duration_ms) =
-                    row?;
+                let (
+                    id,
+                    screen,
+                    playlist,
+                    version,
+                    item_id,
+                    sha256,
+                    started_at,
+                    duration_ms,
+                    offer_campaign,
+                    offer_id,
+                    offer_arm,
+                ) = row?;
                 let corrupt = |what: &str, error: &dyn std::fmt::Display| {
                     StoreError::CorruptRow(format!("impression {id}: {what}: {error}"))
                 };
@@ -468,12 +577,96 @@ impl Store {
                         .parse()
                         .map_err(|error| corrupt("started_at", &error))?,
                     duration_ms: from_sql_integer(duration_ms, "duration_ms")?,
+                    offer: match (offer_id, offer_arm) {
+                        (Some(offer_id), Some(arm)) => Some(OfferPlay {
+                            offer_id,
+                            campaign: offer_campaign,
+                            arm: arm.parse().map_err(|error| corrupt("offer_arm", &error))?,
+                        }),
+                        _ => None,
+                    },
                 });
             }
             Ok(impressions)
         })
         .await
     }
+
+    /// The screens in `region`, in any of `stores`, or carrying any of `tags`: the audience of an
+    /// interrupt, trigger or command. A name that matches nothing registered is returned as
+    /// [`UnknownTarget`], so the caller can say which.
+    pub async fn screens_in(
+        &self,
+        region: Option<String>,
+        stores: Vec<String>,
+        tags: Vec<String>,
+    ) -> Result<Result<Vec<String>, UnknownTarget>, StoreError> {
+        self.interact(move |connection| {
+            let mut names = Vec::new();
+            if let Some(region) = region {
+                let found = screen_names(connection, AUDIENCE_BY_REGION, &region)?;
+                if found.is_empty() && !exists(connection, REGION_EXISTS, &region)? {
+                    return Ok(Err(UnknownTarget::Region(region)));
+                }
+                names.extend(found);
+            }
+            for store in stores {
+                let found = screen_names(connection, AUDIENCE_BY_STORE, &store)?;
+                if found.is_empty() && !exists(connection, STORE_EXISTS, &store)? {
+                    return Ok(Err(UnknownTarget::Store(store)));
+                }
+                names.extend(found);
+            }
+            for tag in tags {
+                let found = screen_names(connection, AUDIENCE_BY_TAG, &tag)?;
+                if found.is_empty() {
+                    return Ok(Err(UnknownTarget::Tag(tag)));
+                }
+                names.extend(found);
+            }
+            names.sort();
+            names.dedup();
+            Ok(Ok(names))
+        })
+        .await
+    }
+}
+
+/// A region, store or tag that an audience names but nothing registered matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnknownTarget {
+    Region(String),
+    Store(String),
+    Tag(String),
+}
+
+// The audience queries: screens by their store's region, by store code, and by their own or their
+// store's tags.
+const AUDIENCE_BY_REGION: &str =
+    "SELECT screens.name FROM screens JOIN stores ON stores.code = screens.store
+     WHERE stores.region = ?1";
+const AUDIENCE_BY_STORE: &str = "SELECT name FROM screens WHERE store = ?1";
+const AUDIENCE_BY_TAG: &str =
+    "SELECT screens.name FROM screens LEFT JOIN stores ON stores.code = screens.store
+     WHERE EXISTS (SELECT 1 FROM json_each(screens.tags) WHERE value = ?1)
+        OR EXISTS (SELECT 1 FROM json_each(stores.tags) WHERE value = ?1)";
+const REGION_EXISTS: &str = "SELECT 1 FROM stores WHERE region = ?1";
+const STORE_EXISTS: &str = "SELECT 1 FROM stores WHERE code = ?1";
+
+fn screen_names(
+    connection: &Connection,
+    query: &str,
+    parameter: &str,
+) -> rusqlite::Result<Vec<String>> {
+    let mut statement = connection.prepare_cached(query)?;
+    let names = statement
+        .query_map([parameter], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
+fn exists(connection: &Connection, query: &str, parameter: &str) -> rusqlite::Result<bool> {
+    connection.prepare_cached(query)?.exists([parameter])
 }
 
 /// The settings every connection needs; SQLite keeps them per connection, not per file.

@@ -7,6 +7,8 @@
 
 mod client;
 mod explain;
+mod hq;
+mod hq_explain;
 mod push;
 mod render;
 mod screens;
@@ -49,10 +51,22 @@ enum Command {
     },
     /// Say what a playlist plays at an instant, zone by zone, and why (which rule won, what it
     /// shadowed).
+    ///
+    /// With `--screen` instead of a file, asks the scheduler about a registered screen: the
+    /// campaigns that target it, and for offer slots each offer's eligibility, segment score, caps
+    /// and holdout.
     Explain {
         /// The playlist YAML file.
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        #[arg(value_name = "FILE", required_unless_present = "screen")]
+        file: Option<PathBuf>,
+        /// A screen registered with the scheduler, instead of a file.
+        #[arg(long, conflicts_with_all = ["file", "tz", "zone"])]
+        screen: Option<String>,
+        /// With `--screen`: only this offer slot, explained even if no zone plays it at `--at`.
+        #[arg(long, requires = "screen")]
+        slot: Option<String>,
+        #[command(flatten)]
+        scheduler: OptionalServerArgs,
         /// Store time like `2026-03-29T02:30`, or an instant with an offset (`…Z`, `…+01:00`).
         #[arg(long)]
         at: String,
@@ -92,6 +106,97 @@ enum Command {
         #[command(subcommand)]
         command: ScreensCommand,
     },
+    /// HQ campaigns: push, list and show them.
+    Campaign {
+        #[command(subcommand)]
+        command: CampaignCommand,
+    },
+    /// Import the store list (CSV: code,name,region,tags,timezone,locale,currency). Exits 1 if
+    /// any row was skipped; the others are applied.
+    Stores {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Import the CRM's segment mix (CSV: store_code,segment,share).
+    Segments {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Import a Google Merchant Center feed (TSV, or RSS XML for `.xml`), or with `--inventory`
+    /// a local-inventory feed (store_code, id, quantity, price, sale_price).
+    Feed {
+        #[command(subcommand)]
+        command: FeedCommand,
+    },
+    /// Reports from the scheduler.
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CampaignCommand {
+    /// Validate a campaign, upload the media the server lacks, and store it as a new version.
+    Push {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List the newest version of every campaign.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Print a campaign's stored source and its versions.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Send the file; skipped rows are printed as FILE:LINE: reason.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FeedCommand {
+    /// Send the feed; skipped rows are printed as FILE:LINE: reason.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The file is a local-inventory feed.
+        #[arg(long)]
+        inventory: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportsCommand {
+    /// Impressions and QR scans per offer and arm, and the uplift over the control.
+    Scans {
+        #[arg(long)]
+        campaign: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,9 +208,52 @@ enum ScreensCommand {
         /// The playlist the screen plays.
         #[arg(long)]
         playlist: String,
+        /// The code of the store it is in.
+        #[arg(long)]
+        store: Option<String>,
+        /// A tag campaigns can target, like `entrance`; repeat for more.
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Its IANA time zone; default: its store's.
+        #[arg(long)]
+        timezone: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// List the registered screens.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// [`ServerArgs`] for a command that needs a server only in one of its forms.
+#[derive(Debug, Args)]
+pub struct OptionalServerArgs {
+    /// Base URL of the Vitrine scheduler (with `--screen`).
+    #[arg(long, env = "VITRINE_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// API token (with `--screen`).
+    #[arg(
+        long,
+        env = "VITRINE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+}
+
+impl OptionalServerArgs {
+    fn required(self) -> anyhow::Result<ServerArgs> {
+        match (self.server, self.token) {
+            (Some(server), Some(token)) => Ok(ServerArgs { server, token }),
+            _ => anyhow::bail!(
+                "--screen asks the scheduler: give --server and --token (or set VITRINE_SERVER and VITRINE_TOKEN)"
+            ),
+        }
+    }
 }
 
 /// Where the scheduler is and how to authenticate to it; shared by every command that talks to it.
@@ -142,11 +290,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate { files, json } => validate::run(&files, json),
         Command::Explain {
             file,
+            screen,
+            slot,
+            scheduler,
             at,
             tz,
             zone,
             json,
-        } => explain::explain(&file, &at, tz.as_deref(), zone.as_deref(), json),
+        } => match (screen, file) {
+            (Some(screen), _) => {
+                let server = scheduler.required()?;
+                async_runtime()?.block_on(hq_explain::run(
+                    &screen,
+                    &at,
+                    slot.as_deref(),
+                    &server,
+                    json,
+                ))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            (None, Some(file)) => {
+                explain::explain(&file, &at, tz.as_deref(), zone.as_deref(), json)
+            }
+            (None, None) => anyhow::bail!("give a playlist FILE or --screen NAME"),
+        },
         Command::Preview {
             file,
             from,
@@ -164,10 +331,71 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ScreensCommand::Add {
                     name,
                     playlist,
+                    store,
+                    tags,
+                    timezone,
                     server,
                 },
         } => {
-            async_runtime()?.block_on(screens::add(&name, &playlist, &server))?;
+            let placement = screens::Placement {
+                store: store.as_deref(),
+                tags: &tags,
+                timezone: timezone.as_deref(),
+            };
+            async_runtime()?.block_on(screens::add(&name, &playlist, placement, &server))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Screens {
+            command: ScreensCommand::List { json, server },
+        } => {
+            async_runtime()?.block_on(hq::list_screens(&server, json))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Campaign { command } => {
+            let runtime = async_runtime()?;
+            match command {
+                CampaignCommand::Push { file, server } => {
+                    runtime.block_on(hq::push_campaign(&file, &server))?
+                }
+                CampaignCommand::List { json, server } => {
+                    runtime.block_on(hq::list_campaigns(&server, json))?
+                }
+                CampaignCommand::Show { name, json, server } => {
+                    runtime.block_on(hq::show_campaign(&name, &server, json))?
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stores {
+            command: ImportCommand::Import { file, server },
+        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Stores, &file, &server)),
+        Command::Segments {
+            command: ImportCommand::Import { file, server },
+        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Segments, &file, &server)),
+        Command::Feed {
+            command:
+                FeedCommand::Import {
+                    file,
+                    inventory,
+                    server,
+                },
+        } => {
+            let kind = if inventory {
+                hq::ImportKind::Inventory
+            } else {
+                hq::ImportKind::Feed
+            };
+            async_runtime()?.block_on(hq::import(kind, &file, &server))
+        }
+        Command::Reports {
+            command:
+                ReportsCommand::Scans {
+                    campaign,
+                    json,
+                    server,
+                },
+        } => {
+            async_runtime()?.block_on(hq::scan_report(campaign.as_deref(), &server, json))?;
             Ok(ExitCode::SUCCESS)
         }
     }

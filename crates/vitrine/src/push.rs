@@ -114,7 +114,7 @@ pub async fn run(path: &Path, server: &ServerArgs) -> anyhow::Result<()> {
 }
 
 /// The sha256 of a file's content, read in chunks so that a large video never sits in memory.
-async fn sha256_of_file(path: &Path) -> std::io::Result<Sha256Hex> {
+pub(crate) async fn sha256_of_file(path: &Path) -> std::io::Result<Sha256Hex> {
     let mut file = tokio::fs::File::open(path).await?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; CHUNK_BYTES];
@@ -128,7 +128,7 @@ async fn sha256_of_file(path: &Path) -> std::io::Result<Sha256Hex> {
 }
 
 /// Whether the server already holds the content with this digest.
-async fn media_exists(client: &ApiClient, digest: &Sha256Hex) -> anyhow::Result<bool> {
+pub(crate) async fn media_exists(client: &ApiClient, digest: &Sha256Hex) -> anyhow::Result<bool> {
     let request = client.request(Method::HEAD, &format!("/v1/media/{digest}"));
     let response = client.send(request).await?;
     if response.status() == StatusCode::NOT_FOUND {
@@ -139,7 +139,7 @@ async fn media_exists(client: &ApiClient, digest: &Sha256Hex) -> anyhow::Result<
 }
 
 /// Streams one file to the server, showing a progress bar on a terminal.
-async fn upload_media(
+pub(crate) async fn upload_media(
     client: &ApiClient,
     digest: &Sha256Hex,
     name: &str,

@@ -12,6 +12,21 @@ use crate::client::ApiClient;
 struct NewScreen<'a> {
     name: &'a str,
     playlist: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timezone: Option<&'a str>,
+}
+
+/// Where a new screen is: its store, tags and own time zone (all optional; a screen in a store
+/// takes the store's time zone unless it is given one).
+#[derive(Debug, Default)]
+pub struct Placement<'a> {
+    pub store: Option<&'a str>,
+    pub tags: &'a [String],
+    pub timezone: Option<&'a str>,
 }
 
 /// The answer to `POST /v1/screens`; the `screen` record beside the token is not needed here.
@@ -22,11 +37,22 @@ struct CreatedScreen {
 
 /// Registers a screen. The device token goes alone to stdout so that scripts can capture it
 /// (`TOKEN=$(vitrine screens add ...)`); everything meant for a person goes to stderr.
-pub async fn add(name: &str, playlist: &str, server: &ServerArgs) -> anyhow::Result<()> {
+pub async fn add(
+    name: &str,
+    playlist: &str,
+    placement: Placement<'_>,
+    server: &ServerArgs,
+) -> anyhow::Result<()> {
     let client = ApiClient::new(server)?;
     let request = client
         .request(Method::POST, "/v1/screens")
-        .json(&NewScreen { name, playlist });
+        .json(&NewScreen {
+            name,
+            playlist,
+            store: placement.store,
+            tags: placement.tags,
+            timezone: placement.timezone,
+        });
     let response = client.send(request).await?;
     let created: CreatedScreen = ApiClient::read_json(response, None)
         .await

@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: the renderer's figures, each against a peer or a limit measured in the same
-//! run (../shared/BENCHMARKS.md). Ours and the peer run A B A B interleaved, five rounds, and the
+//! `cargo xtask bench [render|net]`: the renderer's and the scheduler's figures, each against a peer
+//! or a limit measured in the same run (../shared/BENCHMARKS.md); without an argument, all of them. Ours and the peer run A B A B interleaved, five rounds, and the
 //! median is reported. One line per figure: `name  ours  peer  ratio  goal  PASS|MISS`; the same
 //! goes to `target/bench/latest.json`.
 //!
@@ -7,6 +7,9 @@
 //! dependencies (wgpu, image, the codecs) are at opt-level 2 there, our own crate at 0, which is
 //! what `cargo test` runs too; the GPU work is Mesa's, optimised either way. Machines here have no
 //! GPU, so frame times are lavapipe's on shared CPUs: read them as ratios to the floor.
+//!
+//! The network figures (manifest serving against nginx, push propagation to 1000 simulated players,
+//! impression ingest against raw rusqlite) are in [`net`], built with the release profile.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,13 +19,15 @@ use anyhow::{Context, bail};
 
 use crate::{cargo, run_command, runtime_dir, workspace_root};
 
+mod net;
+
 const ROUNDS: usize = 5;
 const FRAMES_PER_ROUND: usize = 60;
 const SWITCHES: usize = 500;
 const TIMELINE_ITEMS: usize = 60;
 const REFRESH_MS: f64 = 1000.0 / 60.0;
 
-struct Figure {
+pub(crate) struct Figure {
     name: &'static str,
     unit: &'static str,
     ours: f64,
@@ -32,7 +37,36 @@ struct Figure {
     pass: bool,
 }
 
-pub fn run(_arguments: &[String]) -> anyhow::Result<()> {
+pub fn run(arguments: &[String]) -> anyhow::Result<()> {
+    let which = arguments.first().map(String::as_str);
+    let mut figures = Vec::new();
+    let mut profiles = Vec::new();
+    if matches!(which, None | Some("render")) {
+        figures.extend(render_figures()?);
+        profiles.push("render: dev (dependencies at opt-level 2)");
+    }
+    if matches!(which, None | Some("net")) {
+        figures.extend(net::figures(&target_dir())?);
+        profiles.push("net: release");
+    }
+    if figures.is_empty() {
+        bail!(
+            "unknown benchmark set `{}`; use `render`, `net` or nothing for all",
+            which.unwrap_or_default()
+        );
+    }
+    report(&figures, &profiles.join("; "))
+}
+
+/// Where cargo puts its output: a shared CARGO_TARGET_DIR (several checkouts, one build) or the
+/// workspace's own.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn render_figures() -> anyhow::Result<Vec<Figure>> {
     for tool in ["djpeg", "vipsthumbnail"] {
         if Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
@@ -46,10 +80,7 @@ pub fn run(_arguments: &[String]) -> anyhow::Result<()> {
         }
     }
     run_command(cargo().args(["build", "-p", "vitrine-player", "--example", "render_bench"]))?;
-    // A shared CARGO_TARGET_DIR (several checkouts, one build) holds the example and the results.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
+    let target = target_dir();
     let bench = target.join("debug/examples/render_bench");
     let images = target.join("bench/images");
     let runtime = runtime_dir()?;
@@ -144,7 +175,7 @@ pub fn run(_arguments: &[String]) -> anyhow::Result<()> {
         median(&ours_png),
         median(&vips),
     );
-    let figures = [
+    Ok(vec![
         Figure {
             name: "frame_p50_crossfade_1080p",
             unit: "ms",
@@ -208,10 +239,14 @@ pub fn run(_arguments: &[String]) -> anyhow::Result<()> {
             goal: "ratio <= 2.0".into(),
             pass: ours_png <= 2.0 * vips,
         },
-    ];
-    let mut json = String::from(
-        "{\n  \"rounds\": 5,\n  \"profile\": \"dev (dependencies at opt-level 2)\",\n  \"figures\": [\n",
-    );
+    ])
+}
+
+/// Prints one line per figure and writes the same to `target/bench/latest.json`.
+fn report(figures: &[Figure], profile: &str) -> anyhow::Result<()> {
+    let target = target_dir();
+    let mut json =
+        format!("{{\n  \"rounds\": {ROUNDS},\n  \"profile\": \"{profile}\",\n  \"figures\": [\n");
     println!(
         "{:<42} {:>10} {:>10} {:>7}  {:<14} result",
         "name", "ours", "peer", "ratio", "goal"

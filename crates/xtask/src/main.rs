@@ -4,7 +4,8 @@
 //! - `cargo xtask test` = setup, `cargo fmt --check`, clippy with `-D warnings`, the dependency
 //!   boundary check, and the whole test suite (GPU render tests included, on Mesa's software drivers).
 //! - `cargo xtask demo` = setup, then a scheduler, the sample playlist and a player.
-//! - `cargo xtask bench` = the renderer's figures against their peers (../shared/BENCHMARKS.md).
+//! - `cargo xtask bench [render|net]` = performance against peers and limits, measured in the same
+//!   run (../shared/BENCHMARKS.md).
 
 mod bench;
 mod demo;
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
                  test    setup + fmt --check + clippy -D warnings + boundary check + all tests\n  \
                  demo    setup + scheduler + sample playlist + player [--run-for 30s] [--headless]\n  \
                  deps    check that vitrine-core depends on no I/O crate\n  \
-                 bench   renderer figures against their peers, to target/bench/latest.json"
+                 bench   [render|net] figures against their peers, to target/bench/latest.json"
             );
             return ExitCode::from(2);
         }
@@ -119,7 +120,14 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
     run_command(
         cargo()
             // `--workspace` keeps feature unification as above, so nothing is rebuilt.
-            .args(["test", "--workspace", "--test", "render", "--test", "window"])
+            .args([
+                "test",
+                "--workspace",
+                "--test",
+                "render",
+                "--test",
+                "window",
+            ])
             .env("WGPU_BACKEND", "gl")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;

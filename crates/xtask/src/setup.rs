@@ -35,6 +35,11 @@ const PACKAGES: &[(&str, &str)] = &[
         "libvips-tools",
         "bench: vipsthumbnail, the decode-and-scale peer",
     ),
+    ("wrk", "bench: the HTTP load generator for manifest serving"),
+    (
+        "nginx",
+        "bench: the static-file peer for manifest serving (run privately, not as a service)",
+    ),
     ("tzdata", "runtime: store-local time zones"),
     ("ca-certificates", "runtime: TLS to the scheduler"),
 ];

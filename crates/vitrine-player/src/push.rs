@@ -1,0 +1,374 @@
+//! The push client, a task on the network thread: it holds `GET /v1/events` open, reads the
+//! scheduler's Server-Sent Events with eventsource-stream, and turns them into work: a
+//! `manifest-changed` with an ETag other than the active one wakes the sync loop at once, an
+//! `interrupt` or a `trigger` goes to the render loop as a [`PlayerEvent`], and a `resync` command
+//! wakes the sync loop.
+//!
+//! A broken stream is reopened after a delay from [`Backoff`] (exponential with full jitter, so a
+//! fleet that lost HQ at the same instant does not come back at the same instant), with
+//! `Last-Event-ID` so the scheduler replays what was missed. Polling stays the fallback: nothing
+//! here is needed for the screen to get its content, only to get it in seconds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use jiff::Timestamp;
+use serde::Deserialize;
+use tokio::sync::{Notify, watch};
+
+use crate::events::{PlayerEvent, SharedSink};
+use crate::sync::SyncClient;
+
+/// The first reconnect waits up to this long; each failure doubles the ceiling up to the cap.
+const RECONNECT_BASE: Duration = Duration::from_millis(500);
+
+/// Exponential backoff with full jitter: after `n` failures the delay is drawn uniformly from
+/// `[0, min(cap, base * 2^n)]`. Full jitter spreads a fleet's retries over the whole window, which
+/// is what keeps a scheduler that comes back from being flattened by every screen at once.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    base: Duration,
+    cap: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        Self {
+            base,
+            cap: cap.max(base),
+            failures: 0,
+        }
+    }
+
+    /// The largest delay the next call to [`Backoff::next_delay`] may return.
+    pub fn ceiling(&self) -> Duration {
+        // 2^20 times any sensible base is past any sensible cap; clamping the exponent keeps the
+        // multiplication from overflowing.
+        let factor = 1u32 << self.failures.min(20);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// Records a failure and returns how long to wait before the next attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self.ceiling();
+        self.failures = self.failures.saturating_add(1);
+        let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(fastrand::u64(0..=ceiling_ms))
+    }
+
+    /// How many failures in a row have been recorded.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Back to the first step, after a success.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// What one event from the scheduler asks of the player.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushMessage {
+    /// The screen's manifest now has this ETag.
+    ManifestChanged {
+        etag: String,
+    },
+    Interrupt {
+        message: String,
+        until: Timestamp,
+    },
+    Trigger {
+        segment: String,
+        until: Timestamp,
+    },
+    /// Fetch the manifest now, whatever the ETag.
+    Resync,
+    /// A command this player does not carry out (yet), named for the log.
+    Unsupported(String),
+}
+
+#[derive(Deserialize)]
+struct InterruptData {
+    message: String,
+    until: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct TriggerData {
+    segment: String,
+    until: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct CommandData {
+    command: String,
+}
+
+/// Reads one SSE event (its `event:` name and `data:`). Unknown event names are not errors: a newer
+/// scheduler may send events an older player ignores.
+pub fn interpret(event: &str, data: &str) -> anyhow::Result<PushMessage> {
+    Ok(match event {
+        "manifest-changed" => {
+            let etag = data.trim();
+            if etag.is_empty() {
+                bail!("a manifest-changed event without an ETag");
+            }
+            PushMessage::ManifestChanged {
+                etag: etag.to_owned(),
+            }
+        }
+        "interrupt" => {
+            let InterruptData { message, until } =
+                serde_json::from_str(data).context("an interrupt event that does not parse")?;
+            PushMessage::Interrupt { message, until }
+        }
+        "trigger" => {
+            let TriggerData { segment, until } =
+                serde_json::from_str(data).context("a trigger event that does not parse")?;
+            PushMessage::Trigger { segment, until }
+        }
+        "command" => {
+            let CommandData { command } =
+                serde_json::from_str(data).context("a command event that does not parse")?;
+            match command.as_str() {
+                "resync" => PushMessage::Resync,
+                _ => PushMessage::Unsupported(command),
+            }
+        }
+        other => PushMessage::Unsupported(other.to_owned()),
+    })
+}
+
+/// What the push task shares with the rest of the network thread.
+pub struct PushContext {
+    pub client: SyncClient,
+    /// Wakes the sync loop for an immediate round.
+    pub wake_sync: Arc<Notify>,
+    /// The ETag of the manifest playing now, kept by the sync loop.
+    pub active_etag: watch::Receiver<Option<String>>,
+    pub sink: SharedSink,
+    /// The most a reconnect waits.
+    pub backoff_max: Duration,
+}
+
+/// Holds the event stream open until `stopped` changes, reconnecting with backoff and jitter.
+pub async fn push_loop(context: PushContext, mut stopped: watch::Receiver<bool>) {
+    let mut last_event_id: Option<String> = None;
+    let mut backoff = Backoff::new(RECONNECT_BASE, context.backoff_max);
+    loop {
+        let outcome = tokio::select! {
+            outcome = listen(&context, &mut last_event_id, &mut backoff) => outcome,
+            _ = stopped.changed() => return,
+        };
+        match outcome {
+            Ok(()) => tracing::info!("the scheduler closed the event stream; reconnecting"),
+            Err(error) => {
+                tracing::warn!(
+                    failures = backoff.failures(),
+                    "event stream lost: {error:#}"
+                )
+            }
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// One connection: open the stream and act on its events until it ends.
+async fn listen(
+    context: &PushContext,
+    last_event_id: &mut Option<String>,
+    backoff: &mut Backoff,
+) -> anyhow::Result<()> {
+    let response = context.client.open_events(last_event_id.as_deref()).await?;
+    tracing::info!(
+        last_event_id = last_event_id.as_deref(),
+        "event stream open"
+    );
+    let mut events = response.bytes_stream().eventsource();
+    while let Some(event) = events.next().await {
+        let event = event.context("reading the event stream")?;
+        // The stream works: the next break starts the backoff from its first step again.
+        backoff.reset();
+        if !event.id.is_empty() {
+            *last_event_id = Some(event.id.clone());
+        }
+        match interpret(&event.event, &event.data) {
+            Ok(message) => act(context, message),
+            Err(error) => tracing::warn!(event = %event.event, "ignoring an event: {error:#}"),
+        }
+    }
+    Ok(())
+}
+
+fn act(context: &PushContext, message: PushMessage) {
+    match message {
+        PushMessage::ManifestChanged { etag } => {
+            if context.active_etag.borrow().as_deref() != Some(etag.as_str()) {
+                tracing::info!(%etag, "pushed: the manifest changed; syncing now");
+                context.wake_sync.notify_one();
+            }
+        }
+        PushMessage::Resync => {
+            tracing::info!("pushed: resync");
+            context.wake_sync.notify_one();
+        }
+        PushMessage::Interrupt { message, until } => {
+            tracing::info!(%until, "pushed: interrupt");
+            context.sink.post(PlayerEvent::Interrupt { message, until });
+        }
+        PushMessage::Trigger { segment, until } => {
+            tracing::info!(%segment, %until, "pushed: trigger");
+            context.sink.post(PlayerEvent::Trigger { segment, until });
+        }
+        PushMessage::Unsupported(what) => {
+            tracing::info!(%what, "pushed something this player does not act on; ignored")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_ceilings_double_up_to_the_cap_and_delays_stay_under_them() {
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut ceilings = Vec::new();
+        for _ in 0..12 {
+            let ceiling = backoff.ceiling();
+            ceilings.push(ceiling.as_millis());
+            for _ in 0..50 {
+                let mut probe = backoff.clone();
+                assert!(probe.next_delay() <= ceiling);
+            }
+            backoff.next_delay();
+        }
+        assert_eq!(
+            ceilings,
+            [
+                500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000, 30000, 30000
+            ]
+        );
+        backoff.reset();
+        assert_eq!(backoff.ceiling(), Duration::from_millis(500));
+        assert_eq!(backoff.failures(), 0);
+    }
+
+    #[test]
+    fn backoff_is_jittered_over_the_whole_window() {
+        let mut backoff = Backoff::new(Duration::from_secs(8), Duration::from_secs(8));
+        let delays: Vec<Duration> = (0..400).map(|_| backoff.next_delay()).collect();
+        // Uniform over [0, 8 s]: 400 draws land in both the first and the last eighth, and are
+        // not all the same.
+        assert!(delays.iter().any(|delay| *delay < Duration::from_secs(1)));
+        assert!(delays.iter().any(|delay| *delay > Duration::from_secs(7)));
+        assert!(delays.iter().all(|delay| *delay <= Duration::from_secs(8)));
+    }
+
+    #[test]
+    fn backoff_survives_many_failures_without_overflow() {
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        for _ in 0..10_000 {
+            assert!(backoff.next_delay() <= Duration::from_secs(60));
+        }
+    }
+
+    #[test]
+    fn events_are_interpreted() {
+        assert_eq!(
+            interpret("manifest-changed", "\"abc\"").unwrap(),
+            PushMessage::ManifestChanged {
+                etag: "\"abc\"".into()
+            }
+        );
+        assert_eq!(
+            interpret(
+                "interrupt",
+                r#"{"message":"Please leave by the main exit","until":"2026-11-22T20:00:00Z"}"#
+            )
+            .unwrap(),
+            PushMessage::Interrupt {
+                message: "Please leave by the main exit".into(),
+                until: "2026-11-22T20:00:00Z".parse().unwrap()
+            }
+        );
+        assert_eq!(
+            interpret(
+                "trigger",
+                r#"{"segment":"families","until":"2026-11-22T20:10:00Z"}"#
+            )
+            .unwrap(),
+            PushMessage::Trigger {
+                segment: "families".into(),
+                until: "2026-11-22T20:10:00Z".parse().unwrap()
+            }
+        );
+        assert_eq!(
+            interpret("command", r#"{"command":"resync"}"#).unwrap(),
+            PushMessage::Resync
+        );
+        assert_eq!(
+            interpret("command", r#"{"command":"screenshot"}"#).unwrap(),
+            PushMessage::Unsupported("screenshot".into())
+        );
+        assert_eq!(
+            interpret("weather", "sunny").unwrap(),
+            PushMessage::Unsupported("weather".into())
+        );
+        assert!(interpret("manifest-changed", "").is_err());
+        assert!(interpret("interrupt", "{\"message\":1}").is_err());
+    }
+
+    /// The SSE framing the scheduler writes (axum's `Sse`), split at awkward places as TCP may
+    /// deliver it, parses into the events it holds; comments (keep-alives) are skipped and the id
+    /// carries over.
+    #[test]
+    fn sse_frames_parse_across_chunk_boundaries() {
+        let wire = ":\n\nevent: manifest-changed\ndata: \"e1\"\n\n: keep-alive\n\n\
+                    event: interrupt\ndata: {\"message\":\"a\",\n\
+                    id: 17\ndata: \"until\":\"2026-11-22T20:00:00Z\"}\n\nevent: command\r\ndata: {\"command\":\"resync\"}\r\nid: 18\r\n\r\n";
+        for chunk_size in [1, 3, 7, wire.len()] {
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = wire
+                .as_bytes()
+                .chunks(chunk_size)
+                .map(|chunk| Ok(chunk.to_vec()))
+                .collect();
+            let events: Vec<_> = pollster::block_on(
+                futures_util::stream::iter(chunks)
+                    .eventsource()
+                    .map(|event| event.expect("parses"))
+                    .collect::<Vec<_>>(),
+            );
+            let seen: Vec<(String, String, String)> = events
+                .into_iter()
+                .map(|event| (event.event, event.id, event.data))
+                .collect();
+            assert_eq!(
+                seen,
+                [
+                    ("manifest-changed".into(), "".into(), "\"e1\"".into()),
+                    (
+                        "interrupt".into(),
+                        "17".into(),
+                        "{\"message\":\"a\",\n\"until\":\"2026-11-22T20:00:00Z\"}".into()
+                    ),
+                    (
+                        "command".into(),
+                        "18".into(),
+                        "{\"command\":\"resync\"}".into()
+                    ),
+                ],
+                "chunks of {chunk_size} bytes"
+            );
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The scheduler's network figures for `cargo xtask bench`, against a scheduler already running at
+//! `--server` (xtask starts the release binary). Each subcommand prints one line of JSON.
+//!
+//! - `push`: registers N screens, opens one event stream per screen as light simulated players
+//!   (the real protocol: `GET /v1/events`, and on `manifest-changed` with a new ETag a
+//!   `GET /v1/manifest` with `If-None-Match`), then pushes a new playlist version per round and
+//!   times, for every screen, publish → new manifest received.
+//! - `ingest`: impressions/s through `POST /v1/impressions` in batches of 1000, A/B interleaved with
+//!   the storage floor: the same rows inserted with rusqlite in one transaction per batch into a
+//!   fresh database with the scheduler's schema and connection settings.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use vitrine_core::Sha256Hex;
+
+const BATCH: usize = 1000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let option = |name: &str| -> anyhow::Result<String> {
+        let position = arguments
+            .iter()
+            .position(|argument| argument == name)
+            .with_context(|| format!("missing {name}"))?;
+        arguments
+            .get(position + 1)
+            .cloned()
+            .with_context(|| format!("{name} needs a value"))
+    };
+    let server = option("--server")?;
+    let admin = option("--admin")?;
+    let rounds: usize = option("--rounds")?.parse()?;
+    match arguments.first().map(String::as_str) {
+        Some("push") => push(&server, &admin, option("--clients")?.parse()?, rounds).await,
+        Some("ingest") => ingest(&server, &admin, option("--batches")?.parse()?, rounds).await,
+        Some("prepare-manifest") => prepare_manifest(&server, &admin, &option("--out")?).await,
+        _ => bail!("usage: net_bench push|ingest|prepare-manifest --server URL --admin TOKEN ..."),
+    }
+}
+
+struct Hq {
+    http: reqwest::Client,
+    server: String,
+    admin: String,
+}
+
+impl Hq {
+    fn new(server: &str, admin: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(usize::MAX)
+                .build()?,
+            server: server.trim_end_matches('/').to_owned(),
+            admin: admin.to_owned(),
+        })
+    }
+
+    async fn admin_call(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.server))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("POST {path}: {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    async fn register(&self, name: &str, playlist: &str) -> anyhow::Result<String> {
+        let reply = self
+            .admin_call("/v1/screens", json!({"name": name, "playlist": playlist}))
+            .await?;
+        Ok(reply["token"].as_str().context("token")?.to_owned())
+    }
+
+    /// Uploads one small image and pushes `playlist` showing it for `seconds`.
+    async fn push_playlist(&self, playlist: &str, seconds: u64) -> anyhow::Result<()> {
+        let bytes = b"bench image bytes".to_vec();
+        let digest = Sha256Hex::of_bytes(&bytes);
+        let response = self
+            .http
+            .put(format!("{}/v1/media/{digest}", self.server))
+            .bearer_auth(&self.admin)
+            .body(bytes)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("upload: {}", response.status());
+        }
+        let source = format!(
+            "version: 1\nname: {playlist}\nitems:\n  - image: {{ file: a.png, duration: {seconds}s }}\n"
+        );
+        self.admin_call(
+            "/v1/playlists",
+            json!({"file_name": "bench.yaml", "source": source, "media": {"a.png": digest}}),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Registers a screen with a pushed playlist, writes its manifest's bytes to `out` (what nginx
+/// serves as the peer) and prints the screen's token, for the wrk runs.
+async fn prepare_manifest(server: &str, admin: &str, out: &str) -> anyhow::Result<()> {
+    let hq = Hq::new(server, admin)?;
+    hq.push_playlist("wrk", 10).await?;
+    let token = hq.register("wrk-screen", "wrk").await?;
+    let response = hq
+        .http
+        .get(format!("{}/v1/manifest", hq.server))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("manifest: {}", response.status());
+    }
+    std::fs::write(out, response.bytes().await?)?;
+    println!("{}", json!({"token": token}));
+    Ok(())
+}
+
+/// One simulated player: holds the event stream and fetches the manifest when told it changed,
+/// reporting the instant each new manifest arrived.
+async fn simulated_player(
+    http: reqwest::Client,
+    server: String,
+    token: String,
+    ready: mpsc::UnboundedSender<()>,
+    received: mpsc::UnboundedSender<Instant>,
+) -> anyhow::Result<()> {
+    let response = http
+        .get(format!("{server}/v1/events"))
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("events: {}", response.status());
+    }
+    let mut events = response.bytes_stream().eventsource();
+    let mut etag: Option<String> = None;
+    let mut first = true;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        if event.event != "manifest-changed" || etag.as_deref() == Some(event.data.as_str()) {
+            continue;
+        }
+        let mut request = http
+            .get(format!("{server}/v1/manifest"))
+            .bearer_auth(&token);
+        if let Some(etag) = &etag {
+            request = request.header("if-none-match", etag);
+        }
+        let response = request.send().await?;
+        let new_etag = response
+            .headers()
+            .get("etag")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let status = response.status();
+        response.bytes().await?;
+        if status == reqwest::StatusCode::OK {
+            etag = new_etag;
+            if first {
+                first = false;
+                let _ = ready.send(());
+            } else {
+                let _ = received.send(Instant::now());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn push(server: &str, admin: &str, clients: usize, rounds: usize) -> anyhow::Result<()> {
+    let hq = Arc::new(Hq::new(server, admin)?);
+    hq.push_playlist("push-bench", 1).await?;
+    let mut tokens = Vec::with_capacity(clients);
+    for index in 0..clients {
+        tokens.push(
+            hq.register(&format!("bench-{index:05}"), "push-bench")
+                .await?,
+        );
+    }
+    let (ready_sender, mut ready) = mpsc::unbounded_channel();
+    let (received_sender, mut received) = mpsc::unbounded_channel();
+    // One client per simulated player, as separate players would have; each opens its own
+    // connections for the stream and the manifest.
+    for token in tokens {
+        let http = reqwest::Client::builder().build()?;
+        let (server, ready, received) = (
+            hq.server.clone(),
+            ready_sender.clone(),
+            received_sender.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = simulated_player(http, server, token, ready, received).await {
+                eprintln!("simulated player failed: {error:#}");
+            }
+        });
+    }
+    for connected in 0..clients {
+        tokio::time::timeout(Duration::from_secs(120), ready.recv())
+            .await
+            .with_context(|| format!("only {connected} of {clients} players connected"))?;
+    }
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    for round in 0..rounds {
+        let published = Instant::now();
+        hq.push_playlist("push-bench", 2 + round as u64).await?;
+        let mut latencies = Vec::with_capacity(clients);
+        while latencies.len() < clients {
+            let at = tokio::time::timeout(Duration::from_secs(60), received.recv())
+                .await
+                .with_context(|| format!("round {round}: {} of {clients} got it", latencies.len()))?
+                .context("players gone")?;
+            latencies.push(at.duration_since(published).as_secs_f64() * 1000.0);
+        }
+        latencies.sort_by(f64::total_cmp);
+        p50.push(percentile(&latencies, 0.50));
+        p99.push(percentile(&latencies, 0.99));
+        eprintln!(
+            "push round {round}: p50 {:.1} ms, p99 {:.1} ms",
+            p50[round], p99[round]
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "{}",
+        json!({"clients": clients, "p50_ms": p50, "p99_ms": p99})
+    );
+    Ok(())
+}
+
+fn batch_rows(screen: &str, count: usize) -> Vec<Value> {
+    let media = Sha256Hex::of_bytes(b"bench image bytes");
+    (0..count)
+        .map(|index| {
+            json!({
+                "id": uuid::Uuid::now_v7(),
+                "screen": screen,
+                "playlist": "ingest",
+                "playlist_version": 1,
+                "item_id": format!("item-{}", index % 7),
+                "media_sha256": media,
+                "started_at": jiff::Timestamp::now(),
+                "duration_ms": 10_000,
+            })
+        })
+        .collect()
+}
+
+async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> anyhow::Result<()> {
+    let hq = Hq::new(server, admin)?;
+    let token = hq.register("ingest-screen", "ingest").await?;
+    let floor_dir = tempfile::tempdir()?;
+    // The scheduler's own schema and connection settings, through its store.
+    let floor_path = floor_dir.path().join("floor.sqlite3");
+    drop(vitrine_scheduler::store::Store::open(&floor_path)?);
+    let mut floor = rusqlite::Connection::open(&floor_path)?;
+    floor.busy_timeout(Duration::from_secs(5))?;
+    floor.pragma_update(None, "journal_mode", "WAL")?;
+    floor.pragma_update(None, "synchronous", "NORMAL")?;
+    floor.pragma_update(None, "foreign_keys", "ON")?;
+    floor.execute(
+        "INSERT INTO screens (name, token_sha256, playlist) VALUES ('ingest-screen', 'x', 'ingest')",
+        [],
+    )?;
+
+    let mut ours = Vec::new();
+    let mut peer = Vec::new();
+    for round in 0..rounds {
+        let work: Vec<Vec<Value>> = (0..batches)
+            .map(|_| batch_rows("ingest-screen", BATCH))
+            .collect();
+        let bodies: Vec<String> = work
+            .iter()
+            .map(|rows| json!({"impressions": rows}).to_string())
+            .collect();
+        // A: over HTTP, as players send them (already serialised, as a player's uploader has them).
+        let started = Instant::now();
+        for body in &bodies {
+            let response = hq
+                .http
+                .post(format!("{}/v1/impressions", hq.server))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                bail!("ingest: {}: {}", response.status(), response.text().await?);
+            }
+            response.bytes().await?;
+        }
+        ours.push((batches * BATCH) as f64 / started.elapsed().as_secs_f64());
+        // B: the same rows straight into SQLite, one transaction per batch.
+        let started = Instant::now();
+        for batch in &work {
+            let transaction = floor.transaction()?;
+            {
+                let mut insert = transaction.prepare_cached(
+                    "INSERT INTO impressions
+                        (id, screen, playlist, playlist_version, item_id, media_sha256,
+                         started_at, duration_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (id) DO NOTHING",
+                )?;
+                for row in batch {
+                    let text = |key: &str| row[key].as_str().unwrap_or_default().to_owned();
+                    insert.execute(rusqlite::params![
+                        text("id"),
+                        text("screen"),
+                        text("playlist"),
+                        row["playlist_version"].as_i64(),
+                        text("item_id"),
+                        text("media_sha256"),
+                        text("started_at"),
+                        row["duration_ms"].as_i64(),
+                    ])?;
+                }
+            }
+            transaction.commit()?;
+        }
+        peer.push((batches * BATCH) as f64 / started.elapsed().as_secs_f64());
+        eprintln!(
+            "ingest round {round}: http {:.0}/s, rusqlite {:.0}/s",
+            ours[round], peer[round]
+        );
+    }
+    println!(
+        "{}",
+        json!({"http_per_s": ours, "rusqlite_per_s": peer, "batch": BATCH})
+    );
+    Ok(())
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((fraction * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}

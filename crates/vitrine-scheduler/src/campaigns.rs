@@ -1,0 +1,746 @@
+//! HQ campaigns: pushed as YAML (validated by `vitrine_core::campaign`), stored with versions, and
+//! folded into the manifest of every screen they target.
+//!
+//! # Layering
+//!
+//! A screen shows what one engine decides, `vitrine_core::schedule`: of the rules of a zone that
+//! apply, the highest priority wins. Layering is therefore a matter of priority bands, set here when
+//! a manifest is built, so that the player needs no notion of campaigns at all:
+//!
+//! | layer | rule priority in the manifest |
+//! |---|---|
+//! | interrupt (an emergency pushed over `/v1/events`) | shown over everything by the player; [`INTERRUPT_BAND`] and up is reserved for it |
+//! | HQ-locked campaign (`layer: locked`, the default) | [`HQ_LOCKED_BAND`] + its `priority` |
+//! | the store's own playlist rules | their `priority`, clamped to ±[`STORE_PRIORITY_LIMIT`] |
+//! | HQ default campaign (`layer: default`) | [`HQ_DEFAULT_BAND`] + its `priority` |
+//! | fallback | nothing applies: the player's fallback asset |
+//!
+//! A campaign's `priority` is clamped to ±[`CAMPAIGN_PRIORITY_LIMIT`], so it orders campaigns
+//! within their layer and never crosses into another.
+//!
+//! # A campaign as a rule
+//!
+//! A campaign with `fill` items becomes one interrupt rule on its zone, named `campaign:NAME`,
+//! carrying its dates, weekdays and dayparts (renamed `NAME/DAYPART` in the playlist's dayparts so
+//! they cannot clash with the store's). Its period makes the share it asks for:
+//! - `share_of_voice: P` -> every `fill length / P`, so the fill takes P of the zone's time;
+//! - `loop_slots: N` -> every `store loop length / N + fill length`, so the fill comes back N times
+//!   per store loop;
+//! - a `frequency_cap` of `max` per `per` stretches the period to at least `per / max`.
+//!
+//! Offer pools fill the playlist's offer slots; see [`crate::offers`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use vitrine_core::campaign::{Campaign, Layer, Share, Targets};
+use vitrine_core::manifest::StoreInfo;
+use vitrine_core::playlist::{Content, Daypart, Item, Origin, Rule, RuleKind};
+use vitrine_core::{Diagnostics, ItemDuration, Manifest, MediaEntry, Sha256Hex, parse_campaign};
+
+use crate::AppState;
+use crate::auth::Admin;
+use crate::catalog::{ScreenRecord, StoreRecord};
+use crate::error::ApiError;
+use crate::store::{Screen, Store, StoreError};
+
+/// Priorities from here up are kept for interrupts; no campaign or store rule reaches them.
+pub const INTERRUPT_BAND: i32 = 3_000_000;
+/// HQ-locked campaigns: above every store rule.
+pub const HQ_LOCKED_BAND: i32 = 2_000_000;
+/// HQ default campaigns: below every store rule.
+pub const HQ_DEFAULT_BAND: i32 = -2_000_000;
+/// Store rule priorities are clamped to ± this in manifests.
+pub const STORE_PRIORITY_LIMIT: i32 = 999_999;
+/// Campaign priorities are clamped to ± this inside their band.
+pub const CAMPAIGN_PRIORITY_LIMIT: i32 = 999_999;
+
+/// The largest `POST /v1/campaigns` body.
+pub const CAMPAIGN_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The priority a campaign's rule gets in a manifest.
+pub fn rule_priority(campaign: &Campaign) -> i32 {
+    let own = campaign
+        .priority
+        .clamp(-CAMPAIGN_PRIORITY_LIMIT, CAMPAIGN_PRIORITY_LIMIT);
+    match campaign.layer {
+        Layer::Locked => HQ_LOCKED_BAND + own,
+        Layer::Default => HQ_DEFAULT_BAND + own,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushCampaign {
+    pub file_name: String,
+    pub source: String,
+    /// Each media file the campaign names (fill items, offer and control images) -> its sha256.
+    #[serde(default)]
+    pub media: BTreeMap<String, Sha256Hex>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CampaignStored {
+    pub name: String,
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Diagnostics::is_empty")]
+    pub warnings: Diagnostics,
+}
+
+/// Every media file a campaign names.
+pub fn campaign_media(campaign: &Campaign) -> BTreeSet<String> {
+    let mut files: BTreeSet<String> = campaign
+        .fill
+        .iter()
+        .filter_map(|item| item.file().map(str::to_owned))
+        .collect();
+    for pool in &campaign.offer_pools {
+        for offer in &pool.offers {
+            files.extend(offer.image.clone());
+            if let Some(control) = &offer.control {
+                files.extend(control.image.clone());
+            }
+        }
+    }
+    files
+}
+
+/// `POST /v1/campaigns`: validates a campaign and stores it as the next version of its name. A
+/// refused campaign changes nothing, and every screen it targets hears of a stored one.
+pub async fn push_campaign(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Result<Json<PushCampaign>, JsonRejection>,
+) -> Result<(StatusCode, Json<CampaignStored>), ApiError> {
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, CAMPAIGN_BODY_LIMIT))?;
+    let parsed =
+        parse_campaign(&request.file_name, &request.source).map_err(ApiError::invalid_playlist)?;
+    let campaign = parsed.value;
+    let stored = state
+        .store()
+        .stored_media(request.media.values().cloned().collect())
+        .await?;
+    let missing: Vec<String> = campaign_media(&campaign)
+        .into_iter()
+        .filter(|file| {
+            !request
+                .media
+                .get(file)
+                .is_some_and(|sha256| stored.contains(sha256))
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_media",
+            format!(
+                "campaign `{}` names media the scheduler does not have: {}; upload each with \
+                 `PUT /v1/media/{{sha256}}` and list it in the request's media map \
+                 (`vitrine campaign push` does both)",
+                campaign.name,
+                missing.join(", ")
+            ),
+        ));
+    }
+    let compiled = serde_json::to_string(&campaign)
+        .map_err(|error| ApiError::internal("serialising a campaign", error))?;
+    let version = state
+        .store()
+        .insert_campaign(
+            campaign.name.clone(),
+            request.file_name,
+            request.source,
+            request.media,
+            compiled,
+        )
+        .await?;
+    tracing::info!(campaign = %campaign.name, version, "stored a campaign");
+    publish_to_all(&state);
+    Ok((
+        StatusCode::CREATED,
+        Json(CampaignStored {
+            name: campaign.name,
+            version,
+            warnings: parsed.warnings,
+        }),
+    ))
+}
+
+/// Tells every connected screen to fetch its manifest again: campaigns, prices and stock can
+/// change any of them. In the background, so the request answers at once.
+pub fn publish_to_all(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        crate::events::publish_manifest_changes(&state, |_| true).await;
+    });
+}
+
+/// A campaign as listed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CampaignSummary {
+    pub name: String,
+    pub version: u64,
+    pub layer: Layer,
+    pub priority: i32,
+    pub from: jiff::civil::Date,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<jiff::civil::Date>,
+    pub targets: Targets,
+    pub offers: usize,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CampaignList {
+    pub campaigns: Vec<CampaignSummary>,
+}
+
+/// `GET /v1/campaigns`: the newest version of every campaign.
+pub async fn list_campaigns(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<CampaignList>, ApiError> {
+    let campaigns = state
+        .store()
+        .latest_campaigns()
+        .await?
+        .into_iter()
+        .map(|stored| CampaignSummary {
+            name: stored.campaign.name.clone(),
+            version: stored.version,
+            layer: stored.campaign.layer,
+            priority: stored.campaign.priority,
+            from: stored.campaign.from,
+            until: stored.campaign.until,
+            offers: stored
+                .campaign
+                .offer_pools
+                .iter()
+                .map(|pool| pool.offers.len())
+                .sum(),
+            targets: stored.campaign.targets,
+            created_at: stored.created_at,
+        })
+        .collect();
+    Ok(Json(CampaignList { campaigns }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct CampaignDetail {
+    pub name: String,
+    pub version: u64,
+    pub file_name: String,
+    pub source: String,
+    pub media: BTreeMap<String, MediaEntry>,
+    /// The validated campaign, as manifests are built from it.
+    pub campaign: Campaign,
+    pub created_at: String,
+    /// Every stored version, oldest first, with when it was pushed.
+    pub versions: Vec<CampaignVersion>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CampaignVersion {
+    pub version: u64,
+    pub created_at: String,
+}
+
+/// `GET /v1/campaigns/{name}`: the newest version of one campaign, its source and its history.
+pub async fn show_campaign(
+    State(state): State<AppState>,
+    _admin: Admin,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<CampaignDetail>, ApiError> {
+    let Path(name) = path?;
+    let Some(detail) = state.store().campaign_detail(name.clone()).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "campaign_not_found",
+            format!(
+                "no campaign called `{}`; `vitrine campaign list` shows those stored",
+                name.chars().take(80).collect::<String>()
+            ),
+        ));
+    };
+    Ok(Json(detail))
+}
+
+/// The newest version of a stored campaign.
+#[derive(Clone, Debug)]
+pub struct StoredCampaign {
+    pub version: u64,
+    pub campaign: Campaign,
+    /// File name as written -> its blob; files whose blob is gone are left out.
+    pub media: BTreeMap<String, MediaEntry>,
+    pub created_at: String,
+}
+
+/// Why a campaign targets a screen, or `None` when it does not.
+pub fn targeting_reason(
+    targets: &Targets,
+    screen: &ScreenRecord,
+    store: Option<&StoreRecord>,
+) -> Option<String> {
+    if targets.all {
+        return Some("it targets all screens".into());
+    }
+    if targets.screens.contains(&screen.name) {
+        return Some(format!("it targets screen `{}`", screen.name));
+    }
+    if let Some(store) = store {
+        if targets.stores.contains(&store.code) {
+            return Some(format!("it targets store `{}`", store.code));
+        }
+        if !store.region.is_empty() && targets.regions.contains(&store.region) {
+            return Some(format!("it targets region `{}`", store.region));
+        }
+    }
+    let store_tags = store.map(|store| store.tags.as_slice()).unwrap_or_default();
+    screen
+        .tags
+        .iter()
+        .chain(store_tags)
+        .find(|tag| targets.tags.contains(tag))
+        .map(|tag| format!("it targets tag `{tag}`"))
+}
+
+/// The key under which a campaign's media file goes into a manifest's `media`, so that it can
+/// never clash with a file of the store's playlist.
+pub fn media_key(campaign: &str, file: &str) -> String {
+    format!("campaign/{campaign}/{file}")
+}
+
+/// Everything about a screen that campaigns and offers depend on.
+#[derive(Clone, Debug)]
+pub struct ScreenContext {
+    pub screen: ScreenRecord,
+    pub store: Option<StoreRecord>,
+    pub segments: BTreeMap<String, f64>,
+    /// The campaigns that target it, with why.
+    pub campaigns: Vec<(StoredCampaign, String)>,
+    /// Those that do not, with the reason for explain.
+    pub not_targeted: Vec<String>,
+}
+
+/// Loads a screen's context: its store, the store's segment mix, and the campaigns targeting it.
+pub async fn screen_context(
+    state: &AppState,
+    name: &str,
+) -> Result<Option<ScreenContext>, ApiError> {
+    let Some(screen) = state.store().screen_record(name.to_owned()).await? else {
+        return Ok(None);
+    };
+    let store = match &screen.store {
+        Some(code) => state.store().store_by_code(code.clone()).await?,
+        None => None,
+    };
+    let segments = match &store {
+        Some(store) => state.store().segments_of(store.code.clone()).await?,
+        None => BTreeMap::new(),
+    };
+    let mut campaigns = Vec::new();
+    let mut not_targeted = Vec::new();
+    for stored in state.store().latest_campaigns().await? {
+        match targeting_reason(&stored.campaign.targets, &screen, store.as_ref()) {
+            Some(reason) => campaigns.push((stored, reason)),
+            None => not_targeted.push(stored.campaign.name.clone()),
+        }
+    }
+    Ok(Some(ScreenContext {
+        screen,
+        store,
+        segments,
+        campaigns,
+        not_targeted,
+    }))
+}
+
+/// Adds HQ's layer to a screen's manifest: the store's time zone and currency, the campaigns that
+/// target the screen as rules in their priority band, and the offer rotations of its slots. `now`
+/// fixes the days the offers' validity windows cover.
+pub async fn apply(
+    state: &AppState,
+    screen: &Screen,
+    manifest: &mut Manifest,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let Some(context) = screen_context(state, &screen.name).await? else {
+        return Ok(());
+    };
+    if let Some(store) = &context.store {
+        // The screen's own zone wins; a screen without one takes its store's.
+        if screen.timezone.is_empty() {
+            manifest.timezone = store.timezone.clone();
+        }
+        manifest.store = Some(StoreInfo {
+            code: store.code.clone(),
+            locale: store.locale.clone(),
+            currency: store.currency.clone(),
+        });
+    }
+    manifest.qr_base_url = state.public_url().map(str::to_owned);
+    for zone in &mut manifest.playlist.zones {
+        for rule in &mut zone.rules {
+            rule.priority = rule
+                .priority
+                .clamp(-STORE_PRIORITY_LIMIT, STORE_PRIORITY_LIMIT);
+        }
+    }
+    for (stored, _) in &context.campaigns {
+        add_campaign_rule(manifest, stored);
+    }
+    let build = crate::offers::build(state, &context, manifest, now).await?;
+    for (slot, rotation) in build.rotations {
+        manifest.offers.insert(slot, rotation);
+    }
+    for (key, entry) in build.media {
+        manifest.media.insert(key, entry);
+    }
+    Ok(())
+}
+
+/// Adds a campaign's fill as an interrupt rule on its zone, in its layer's band.
+fn add_campaign_rule(manifest: &mut Manifest, stored: &StoredCampaign) {
+    let campaign = &stored.campaign;
+    if campaign.fill.is_empty() {
+        return;
+    }
+    let Some(zone_index) = manifest
+        .playlist
+        .zones
+        .iter()
+        .position(|zone| zone.name == campaign.zone)
+    else {
+        tracing::debug!(
+            campaign = %campaign.name,
+            zone = %campaign.zone,
+            "the screen's playlist has no such zone; the campaign's fill is left out"
+        );
+        return;
+    };
+    let mut items = Vec::new();
+    for item in &campaign.fill {
+        let mut item: Item = item.clone();
+        item.id = format!("{}/{}", campaign.name, item.id);
+        if let Some(file) = item.file().map(str::to_owned) {
+            let key = media_key(&campaign.name, &file);
+            let Some(entry) = stored.media.get(&file) else {
+                // Checked at push; a blob gone since is skipped rather than breaking the manifest.
+                continue;
+            };
+            manifest.media.insert(key.clone(), entry.clone());
+            match &mut item.content {
+                Content::Image { media, .. }
+                | Content::Video { media, .. }
+                | Content::Audio { media, .. } => media.file = key,
+                Content::Text { .. } | Content::Clock { .. } | Content::Offer { .. } => {}
+            }
+        }
+        items.push(item);
+    }
+    if items.is_empty() {
+        return;
+    }
+    let fill_ms: u64 = items.iter().map(|item| item.duration.as_millis()).sum();
+    let zone = &manifest.playlist.zones[zone_index];
+    let mut every_ms = match campaign.share {
+        Share::Voice(percent) => fill_ms * 10_000 / u64::from(percent.hundredths().max(1)),
+        Share::LoopSlots(slots) => {
+            let store_loop_ms = zone
+                .rules
+                .iter()
+                .filter(|rule| !rule.is_interrupt())
+                .map(Rule::total_duration_ms)
+                .max()
+                .unwrap_or(0);
+            store_loop_ms / u64::from(slots.max(1)) + fill_ms
+        }
+    };
+    if let Some(cap) = campaign.frequency_cap {
+        every_ms = every_ms.max(cap.per.as_millis() / u64::from(cap.max.max(1)));
+    }
+    let day_ms = 24 * 3_600_000;
+    let every_ms = every_ms.clamp(fill_ms, day_ms);
+    let mut daypart_names = Vec::new();
+    for daypart in &campaign.dayparts {
+        let name = format!("{}/{}", campaign.name, daypart.name);
+        if manifest.playlist.daypart(&name).is_none() {
+            manifest.playlist.dayparts.push(Daypart {
+                name: name.clone(),
+                span: daypart.span,
+                origin: Origin::default(),
+            });
+        }
+        daypart_names.push(name);
+    }
+    manifest.playlist.zones[zone_index].rules.push(Rule {
+        name: format!("campaign:{}", campaign.name),
+        kind: RuleKind::Interrupt {
+            every: ItemDuration::from_millis(every_ms),
+        },
+        priority: rule_priority(campaign),
+        from: Some(campaign.from),
+        until: campaign.until,
+        weekdays: campaign.weekdays,
+        dayparts: daypart_names,
+        items,
+        origin: Origin::default(),
+    });
+}
+
+impl Store {
+    pub async fn insert_campaign(
+        &self,
+        name: String,
+        file_name: String,
+        source: String,
+        media: BTreeMap<String, Sha256Hex>,
+        compiled: String,
+    ) -> Result<u64, StoreError> {
+        let media_json = serde_json::to_string(&media)
+            .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
+        self.interact(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: i64 = transaction.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM campaigns WHERE name = ?1",
+                [&name],
+                |row| row.get(0),
+            )?;
+            transaction.execute(
+                "INSERT INTO campaigns (name, version, file_name, source, media, compiled)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![name, version, file_name, source, media_json, compiled],
+            )?;
+            transaction.commit()?;
+            Ok(version as u64)
+        })
+        .await
+    }
+
+    /// The newest version of every campaign, by name.
+    pub async fn latest_campaigns(&self) -> Result<Vec<StoredCampaign>, StoreError> {
+        self.interact(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT name, version, media, compiled, created_at FROM campaigns AS outer_row
+                 WHERE version = (SELECT MAX(version) FROM campaigns WHERE name = outer_row.name)
+                 ORDER BY name",
+            )?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(name, version, media, compiled, created_at)| {
+                    stored_campaign(connection, &name, version, &media, &compiled, created_at)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn campaign_detail(
+        &self,
+        name: String,
+    ) -> Result<Option<CampaignDetail>, StoreError> {
+        self.interact(move |connection| {
+            let row = connection
+                .query_row(
+                    "SELECT version, file_name, source, media, compiled, created_at FROM campaigns
+                     WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+                    [&name],
+                    |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                            row.get::<_, String>(4)?,
+                            row.get::<_, String>(5)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((version, file_name, source, media, compiled, created_at)) = row else {
+                return Ok(None);
+            };
+            let stored =
+                stored_campaign(connection, &name, version, &media, &compiled, created_at)?;
+            let mut versions = connection.prepare(
+                "SELECT version, created_at FROM campaigns WHERE name = ?1 ORDER BY version",
+            )?;
+            let versions = versions
+                .query_map([&name], |row| {
+                    Ok(CampaignVersion {
+                        version: row.get::<_, i64>(0)? as u64,
+                        created_at: row.get(1)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(CampaignDetail {
+                name,
+                version: stored.version,
+                file_name,
+                source,
+                media: stored.media,
+                campaign: stored.campaign,
+                created_at: stored.created_at,
+                versions,
+            }))
+        })
+        .await
+    }
+}
+
+fn stored_campaign(
+    connection: &rusqlite::Connection,
+    name: &str,
+    version: i64,
+    media_json: &str,
+    compiled: &str,
+    created_at: String,
+) -> Result<StoredCampaign, StoreError> {
+    let campaign: Campaign = serde_json::from_str(compiled)
+        .map_err(|error| StoreError::CorruptRow(format!("campaign `{name}`: {error}")))?;
+    let digests: BTreeMap<String, Sha256Hex> = serde_json::from_str(media_json)
+        .map_err(|error| StoreError::CorruptRow(format!("media of campaign `{name}`: {error}")))?;
+    let mut size_of = connection.prepare_cached("SELECT size FROM media WHERE sha256 = ?1")?;
+    let mut media = BTreeMap::new();
+    for (file, sha256) in digests {
+        let size: Option<i64> = size_of
+            .query_row([sha256.as_str()], |row| row.get(0))
+            .optional()?;
+        if let Some(size) = size {
+            media.insert(
+                file,
+                MediaEntry {
+                    sha256,
+                    size: size as u64,
+                },
+            );
+        }
+    }
+    Ok(StoredCampaign {
+        version: version as u64,
+        campaign,
+        media,
+        created_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen(name: &str, store: Option<&str>, tags: &[&str]) -> ScreenRecord {
+        ScreenRecord {
+            name: name.into(),
+            playlist: "p".into(),
+            timezone: String::new(),
+            store: store.map(str::to_owned),
+            tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
+            created_at: String::new(),
+        }
+    }
+
+    fn store(code: &str, region: &str, tags: &[&str]) -> StoreRecord {
+        StoreRecord {
+            code: code.into(),
+            name: code.into(),
+            region: region.into(),
+            tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
+            timezone: "Europe/Paris".into(),
+            locale: "fr-FR".into(),
+            currency: "EUR".into(),
+        }
+    }
+
+    #[test]
+    fn the_targeting_matrix() {
+        let paris = store("paris-11", "ile-de-france", &["city"]);
+        let lyon = store("lyon-2", "auvergne-rhone-alpes", &[]);
+        let entrance = screen("paris-11.entrance", Some("paris-11"), &["entrance"]);
+        let checkout = screen("lyon-2.checkout", Some("lyon-2"), &["checkout"]);
+        let loose = screen("lobby", None, &[]);
+        let targets = |all, stores: &[&str], regions: &[&str], tags: &[&str], screens: &[&str]| {
+            let owned = |list: &[&str]| list.iter().map(|item| (*item).to_owned()).collect();
+            Targets {
+                all,
+                stores: owned(stores),
+                regions: owned(regions),
+                tags: owned(tags),
+                screens: owned(screens),
+            }
+        };
+        let cases = [
+            (targets(true, &[], &[], &[], &[]), [true, true, true]),
+            (
+                targets(false, &["paris-11"], &[], &[], &[]),
+                [true, false, false],
+            ),
+            (
+                targets(false, &[], &["ile-de-france"], &[], &[]),
+                [true, false, false],
+            ),
+            (
+                targets(false, &[], &[], &["checkout"], &[]),
+                [false, true, false],
+            ),
+            // A store's tags count for its screens.
+            (
+                targets(false, &[], &[], &["city"], &[]),
+                [true, false, false],
+            ),
+            (
+                targets(false, &[], &[], &[], &["lobby"]),
+                [false, false, true],
+            ),
+            (
+                targets(false, &["nowhere"], &["mars"], &["x"], &["y"]),
+                [false, false, false],
+            ),
+        ];
+        for (targets, expected) in cases {
+            let actual = [
+                targeting_reason(&targets, &entrance, Some(&paris)).is_some(),
+                targeting_reason(&targets, &checkout, Some(&lyon)).is_some(),
+                targeting_reason(&targets, &loose, None).is_some(),
+            ];
+            assert_eq!(actual, expected, "{targets:?}");
+        }
+    }
+
+    #[test]
+    fn layers_never_cross() {
+        let campaign = |layer, priority| {
+            let mut campaign = parse_campaign(
+                "c.yaml",
+                "version: 1\nname: c\ntargets: { all: true }\nfrom: 2026-01-01\nloop_slots: 1\nfill:\n  - text: { text: Hi, duration: 5s }\n",
+            )
+            .unwrap()
+            .value;
+            campaign.layer = layer;
+            campaign.priority = priority;
+            campaign
+        };
+        let lowest_locked = rule_priority(&campaign(Layer::Locked, i32::MIN));
+        let highest_default = rule_priority(&campaign(Layer::Default, i32::MAX));
+        assert!(lowest_locked > STORE_PRIORITY_LIMIT);
+        assert!(highest_default < -STORE_PRIORITY_LIMIT);
+        assert!(rule_priority(&campaign(Layer::Locked, i32::MAX)) < INTERRUPT_BAND);
+    }
+}

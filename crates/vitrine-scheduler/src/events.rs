@@ -1,0 +1,885 @@
+//! Push to screens: `GET /v1/events` is a Server-Sent Events stream per screen, fed from the
+//! [`Hub`], and the admin endpoints `POST /v1/interrupts`, `/v1/triggers` and `/v1/commands` put
+//! events on it.
+//!
+//! Events and what their `data` holds:
+//!
+//! - `manifest-changed`: the screen's new manifest ETag, quoted as the `ETag` header carries it.
+//! - `interrupt`: `{"message": "...", "until": "RFC 3339"}`, an emergency message shown full screen.
+//! - `trigger`: `{"segment": "...", "until": "RFC 3339"}`, the audience the store's next offer slots
+//!   should target (a loyalty-app check-in, say).
+//! - `command`: `{"command": "resync" | "screenshot"}`.
+//!
+//! Every event put on the hub has an id from one counter that only grows, also across restarts (it
+//! starts at the start time in microseconds). Interrupts, triggers and commands are kept in a bounded
+//! ring, so a screen that reconnects with `Last-Event-ID` gets exactly the ones it missed, and one that
+//! connects without it (or from too far back) gets those still in force. `manifest-changed` is state,
+//! not history: instead of replaying stale ETags, every connection starts with one `manifest-changed`
+//! (without an id) carrying the screen's current ETag. A screen that missed changes, because it was
+//! offline or because the scheduler restarted and lost its ring, therefore resyncs at once.
+//!
+//! **Invariant:** a screen only ever receives events addressed to it: each screen has its own
+//! broadcast channel, and replay filters the ring by screen name.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+
+use crate::AppState;
+use crate::api::manifest_of;
+use crate::auth::{Admin, ScreenCaller};
+use crate::error::ApiError;
+use crate::store::Screen;
+
+/// How many interrupts, triggers and commands are kept for replay. A screen that was away for more
+/// than this many events gets those still in force instead of exactly what it missed.
+const RING_CAPACITY: usize = 4096;
+
+/// Events queued per screen for a slow connection before it lags and is resent from the ring.
+const SCREEN_CHANNEL_CAPACITY: usize = 64;
+
+/// A comment this often keeps proxies from closing an idle stream and lets players notice a dead
+/// connection well within their 60 s read timeout.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The largest body of the push endpoints: a message and a list of screens.
+pub const PUSH_BODY_LIMIT: usize = 256 * 1024;
+
+/// The longest interrupt message, in characters; it has to fit on a screen.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// How long a command stays worth replaying to a screen that reconnects.
+const COMMAND_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
+/// How many screens' manifests are rebuilt at once after a change. The store's pool has 8
+/// connections; more would only queue there.
+const MANIFEST_REBUILD_CONCURRENCY: usize = 8;
+
+/// What an event is, as its SSE `event:` field names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    ManifestChanged,
+    Interrupt,
+    Trigger,
+    Command,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ManifestChanged => "manifest-changed",
+            Self::Interrupt => "interrupt",
+            Self::Trigger => "trigger",
+            Self::Command => "command",
+        }
+    }
+}
+
+/// One event on its way to screens.
+#[derive(Clone, Debug)]
+pub struct PushEvent {
+    /// None only for the `manifest-changed` that opens every connection: it is a snapshot, and an
+    /// id there would move the client's `Last-Event-ID` past events it has not seen.
+    pub id: Option<u64>,
+    pub kind: EventKind,
+    pub data: String,
+    /// After this instant the event is not replayed (an interrupt that has ended).
+    pub expires_at: Option<Timestamp>,
+}
+
+impl PushEvent {
+    fn to_sse(&self) -> Event {
+        let event = Event::default().event(self.kind.as_str()).data(&self.data);
+        match self.id {
+            Some(id) => event.id(id.to_string()),
+            None => event,
+        }
+    }
+
+    fn in_force(&self, now: Timestamp) -> bool {
+        self.expires_at.is_none_or(|expires_at| expires_at > now)
+    }
+}
+
+/// An event in the replay ring, with the screens it was addressed to.
+struct Recorded {
+    event: Arc<PushEvent>,
+    screens: Arc<HashSet<String>>,
+}
+
+/// A screen with at least one open stream.
+struct Connected {
+    screen: Screen,
+    sender: broadcast::Sender<Arc<PushEvent>>,
+    connections: usize,
+    /// The ETag last sent to it, so a rebuild that changes nothing sends nothing.
+    etag: Option<String>,
+}
+
+#[derive(Default)]
+struct HubState {
+    next_id: u64,
+    ring: VecDeque<Recorded>,
+    connected: HashMap<String, Connected>,
+}
+
+/// The fan-out of events to connected screens, and the replay ring. Its lock is held only for
+/// in-memory work, never across an await.
+pub struct Hub {
+    state: Mutex<HubState>,
+    /// Serialises manifest rebuilds, so that two pushes in a row cannot send their ETags out of order.
+    rebuild: tokio::sync::Mutex<()>,
+    /// Set when the scheduler shuts down: streams end so that graceful shutdown is not held up by
+    /// connections that never finish on their own.
+    closing: watch::Sender<bool>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        // Ids continue from where a previous process left off as long as it handed out fewer than
+        // a million per second, so a player's `Last-Event-ID` from before a restart is never
+        // mistaken for a newer one.
+        let start = Timestamp::now().as_microsecond().max(0) as u64;
+        Self {
+            state: Mutex::new(HubState {
+                next_id: start,
+                ..HubState::default()
+            }),
+            rebuild: tokio::sync::Mutex::new(()),
+            closing: watch::channel(false).0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
+        // A panic while holding this lock leaves only counters and queues behind, all still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ends every open stream; called once the scheduler starts shutting down.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// The screens with an open stream.
+    pub fn connected_screens(&self) -> Vec<Screen> {
+        self.lock()
+            .connected
+            .values()
+            .map(|connected| connected.screen.clone())
+            .collect()
+    }
+
+    /// Sends `kind` with `data` to each of `screens` that is connected and records it for replay.
+    /// Returns the event's id and how many of the screens were connected.
+    pub fn publish(
+        &self,
+        screens: HashSet<String>,
+        kind: EventKind,
+        data: String,
+        expires_at: Option<Timestamp>,
+    ) -> (u64, usize) {
+        let mut state = self.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        let event = Arc::new(PushEvent {
+            id: Some(id),
+            kind,
+            data,
+            expires_at,
+        });
+        let mut reached = 0;
+        for screen in &screens {
+            if let Some(connected) = state.connected.get(screen) {
+                // A send fails only when no receiver is left, which the registry never lets happen.
+                let _ = connected.sender.send(event.clone());
+                reached += 1;
+            }
+        }
+        if state.ring.len() == RING_CAPACITY {
+            state.ring.pop_front();
+        }
+        state.ring.push_back(Recorded {
+            event,
+            screens: Arc::new(screens),
+        });
+        (id, reached)
+    }
+
+    /// Tells `screen`, if connected and not already told, that its manifest's ETag is now `etag`.
+    /// Returns whether an event went out.
+    pub fn publish_manifest_changed(&self, screen: &str, etag: &str) -> bool {
+        let mut state = self.lock();
+        let id = state.next_id;
+        let Some(connected) = state.connected.get_mut(screen) else {
+            return false;
+        };
+        if connected.etag.as_deref() == Some(etag) {
+            return false;
+        }
+        connected.etag = Some(etag.to_owned());
+        let event = Arc::new(PushEvent {
+            id: Some(id),
+            kind: EventKind::ManifestChanged,
+            data: etag.to_owned(),
+            expires_at: None,
+        });
+        let _ = connected.sender.send(event);
+        state.next_id += 1;
+        true
+    }
+
+    /// Registers a stream for `screen` and collects what it should replay first: the events after
+    /// `last_event_id` addressed to it, or, without a usable id, those addressed to it still in force.
+    fn subscribe(self: &Arc<Self>, screen: &Screen, last_event_id: Option<u64>) -> Subscription {
+        let mut state = self.lock();
+        let connected = state
+            .connected
+            .entry(screen.name.clone())
+            .or_insert_with(|| Connected {
+                screen: screen.clone(),
+                sender: broadcast::channel(SCREEN_CHANNEL_CAPACITY).0,
+                connections: 0,
+                etag: None,
+            });
+        connected.connections += 1;
+        let receiver = connected.sender.subscribe();
+        let replay = replay_from(&state, &screen.name, last_event_id, Timestamp::now());
+        Subscription {
+            receiver,
+            replay,
+            registration: Registration {
+                hub: self.clone(),
+                screen: screen.name.clone(),
+            },
+        }
+    }
+
+    /// Remembers the ETag a stream opened with, so that a rebuild finding the same one stays quiet.
+    fn note_etag(&self, screen: &str, etag: &str) {
+        if let Some(connected) = self.lock().connected.get_mut(screen) {
+            connected.etag = Some(etag.to_owned());
+        }
+    }
+}
+
+/// The ring's events for `screen` that a stream should replay, oldest first.
+fn replay_from(
+    state: &HubState,
+    screen: &str,
+    last_event_id: Option<u64>,
+    now: Timestamp,
+) -> Vec<Arc<PushEvent>> {
+    let oldest = state.ring.front().and_then(|recorded| recorded.event.id);
+    // The id is usable when nothing after it has left the ring: either the ring still holds the
+    // event after it, or the ring is empty and the id is one this process could have handed out.
+    let exact = match (last_event_id, oldest) {
+        (Some(last), Some(oldest)) => last.saturating_add(1) >= oldest,
+        (Some(last), None) => last < state.next_id,
+        (None, _) => false,
+    };
+    state
+        .ring
+        .iter()
+        .filter(|recorded| recorded.screens.contains(screen))
+        .filter(|recorded| match (exact, last_event_id, recorded.event.id) {
+            (true, Some(last), Some(id)) => id > last && recorded.event.in_force(now),
+            _ => recorded.event.in_force(now),
+        })
+        .map(|recorded| recorded.event.clone())
+        .collect()
+}
+
+struct Subscription {
+    receiver: broadcast::Receiver<Arc<PushEvent>>,
+    replay: Vec<Arc<PushEvent>>,
+    registration: Registration,
+}
+
+/// Unregisters a stream when it ends (the client went away, or the scheduler is closing).
+struct Registration {
+    hub: Arc<Hub>,
+    screen: String,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut state = self.hub.lock();
+        if let Some(connected) = state.connected.get_mut(&self.screen) {
+            connected.connections -= 1;
+            if connected.connections == 0 {
+                state.connected.remove(&self.screen);
+            }
+        }
+    }
+}
+
+/// `GET /v1/events`: the calling screen's event stream.
+pub async fn events(
+    State(state): State<AppState>,
+    ScreenCaller(screen): ScreenCaller,
+    headers: HeaderMap,
+) -> Response {
+    // A malformed id is treated like none: the screen then gets what is still in force, which is
+    // the safe side of "exactly what it missed".
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    let hub = state.hub().clone();
+    // Registered before the ETag is read, so a change landing in between is sent, not lost.
+    let subscription = hub.subscribe(&screen, last_event_id);
+    let mut first = VecDeque::new();
+    if let Some(snapshot) = current_manifest_event(&state, &screen).await {
+        hub.note_etag(&screen.name, &snapshot.data);
+        first.push_back(Arc::new(snapshot));
+    }
+    first.extend(subscription.replay);
+    tracing::debug!(screen = %screen.name, ?last_event_id, replayed = first.len(), "screen connected");
+    let stream = EventStream {
+        state,
+        screen,
+        receiver: subscription.receiver,
+        pending: first,
+        last_delivered: last_event_id,
+        closing: hub.closing.subscribe(),
+        _registration: subscription.registration,
+    }
+    .into_stream();
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE_INTERVAL))
+        .into_response();
+    // Reverse proxies (nginx) buffer responses by default, which would hold events back.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// The `manifest-changed` that opens a stream, or None while the screen has no playlist (or its
+/// manifest cannot be built, which is logged; polling then finds out the same).
+async fn current_manifest_event(state: &AppState, screen: &Screen) -> Option<PushEvent> {
+    match manifest_of(state, screen).await {
+        Ok(Some(manifest)) => Some(PushEvent {
+            id: None,
+            kind: EventKind::ManifestChanged,
+            data: manifest.etag,
+            expires_at: None,
+        }),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(screen = %screen.name, %error, "cannot build the manifest for a new stream");
+            None
+        }
+    }
+}
+
+/// The state of one screen's stream between events.
+struct EventStream {
+    state: AppState,
+    screen: Screen,
+    receiver: broadcast::Receiver<Arc<PushEvent>>,
+    pending: VecDeque<Arc<PushEvent>>,
+    last_delivered: Option<u64>,
+    closing: watch::Receiver<bool>,
+    _registration: Registration,
+}
+
+impl EventStream {
+    fn into_stream(self) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+        futures_util::stream::unfold(self, |mut stream| async move {
+            let event = stream.next_event().await?;
+            Some((Ok(event.to_sse()), stream))
+        })
+    }
+
+    async fn next_event(&mut self) -> Option<Arc<PushEvent>> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                if let Some(id) = event.id {
+                    self.last_delivered = Some(self.last_delivered.map_or(id, |last| last.max(id)));
+                }
+                return Some(event);
+            }
+            let received = tokio::select! {
+                received = self.receiver.recv() => received,
+                _ = self.closing.wait_for(|closing| *closing) => return None,
+            };
+            match received {
+                Ok(event) => {
+                    // Replay and the live channel never overlap (both are taken under one lock),
+                    // but a resend after lagging may; an id already delivered is skipped.
+                    if event.id.is_some() && event.id <= self.last_delivered {
+                        continue;
+                    }
+                    self.pending.push_back(event);
+                }
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    tracing::warn!(screen = %self.screen.name, skipped, "a slow stream lagged; resending");
+                    self.resend_after_lag().await;
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// What a lagging stream lost is what the ring holds after its last delivered id, plus whatever
+    /// `manifest-changed` it skipped, which the current ETag stands for.
+    async fn resend_after_lag(&mut self) {
+        if let Some(snapshot) = current_manifest_event(&self.state, &self.screen).await {
+            self.pending.push_back(Arc::new(snapshot));
+        }
+        let hub = self.state.hub().clone();
+        let state = hub.lock();
+        self.pending.extend(replay_from(
+            &state,
+            &self.screen.name,
+            self.last_delivered,
+            Timestamp::now(),
+        ));
+    }
+}
+
+/// Rebuilds the manifest of every connected screen that `affected` selects and sends
+/// `manifest-changed` to those whose ETag changed. Call it after anything that may change manifests
+/// (a playlist push, a campaign, a feed import); screens not connected learn the new ETag when they
+/// connect. Failures are logged: polling remains the fallback.
+pub async fn publish_manifest_changes(state: &AppState, affected: impl Fn(&Screen) -> bool) {
+    let hub = state.hub().clone();
+    let _one_at_a_time = hub.rebuild.lock().await;
+    let screens: Vec<Screen> = hub
+        .connected_screens()
+        .into_iter()
+        .filter(|screen| affected(screen))
+        .collect();
+    let sent = futures_util::stream::iter(screens)
+        .map(|screen| {
+            let state = state.clone();
+            let hub = hub.clone();
+            async move {
+                match manifest_of(&state, &screen).await {
+                    Ok(Some(manifest)) => hub.publish_manifest_changed(&screen.name, &manifest.etag),
+                    Ok(None) => false,
+                    Err(error) => {
+                        tracing::warn!(screen = %screen.name, %error, "cannot rebuild a manifest to push");
+                        false
+                    }
+                }
+            }
+        })
+        .buffer_unordered(MANIFEST_REBUILD_CONCURRENCY)
+        .filter(|sent| std::future::ready(*sent))
+        .count()
+        .await;
+    if sent > 0 {
+        tracing::info!(screens = sent, "pushed manifest-changed");
+    }
+}
+
+/// [`publish_manifest_changes`] for every connected screen, in the background: for changes whose
+/// effect on manifests is not worth working out (campaigns, offers, feeds).
+pub fn publish_manifest_changed_for_all(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move { publish_manifest_changes(&state, |_| true).await });
+}
+
+/// Which screens a push endpoint addresses; at least one field must be given, and the screens
+/// addressed are the union of them.
+#[derive(Debug, Default)]
+pub struct Audience {
+    pub screens: Vec<String>,
+    pub region: Option<String>,
+    pub stores: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// `POST /v1/interrupts`. The audience fields are spelled out rather than flattened from
+/// [`Audience`], since serde cannot refuse unknown fields through `flatten`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterruptRequest {
+    #[serde(default)]
+    pub screens: Vec<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub stores: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub message: String,
+    /// How long it stays on screen, like `30s` or `5m`.
+    pub duration: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    /// The store code whose screens should target the segment.
+    pub store: String,
+    pub segment: String,
+    /// How long the trigger holds, like `10m`.
+    pub ttl: String,
+}
+
+/// `POST /v1/commands`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    #[serde(default)]
+    pub screens: Vec<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub stores: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub command: String,
+}
+
+/// What a push endpoint answers: the event's id, the screens it is for, and how many of them were
+/// connected (the others get it when they reconnect, while it is in force).
+#[derive(Debug, Serialize)]
+pub struct Published {
+    pub id: u64,
+    pub screens: Vec<String>,
+    pub connected: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+#[derive(Serialize)]
+struct InterruptData<'a> {
+    message: &'a str,
+    until: Timestamp,
+}
+
+#[derive(Serialize)]
+struct TriggerData<'a> {
+    segment: &'a str,
+    until: Timestamp,
+}
+
+#[derive(Serialize)]
+struct CommandData<'a> {
+    command: &'a str,
+}
+
+/// The commands a player understands.
+const COMMANDS: &[&str] = &["resync", "screenshot"];
+
+/// `POST /v1/interrupts`: an emergency message, full screen, on every addressed screen.
+pub async fn post_interrupt(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Result<Json<InterruptRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Published>), ApiError> {
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, PUSH_BODY_LIMIT))?;
+    let message = request.message.trim();
+    if message.is_empty() || message.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_message",
+            format!("an interrupt's message must be 1-{MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    let duration = parse_lifetime("duration", &request.duration)?;
+    let audience = Audience {
+        screens: request.screens,
+        region: request.region,
+        stores: request.stores,
+        tags: request.tags,
+    };
+    let screens = resolve_audience(&state, &audience).await?;
+    let until = later_by(duration)?;
+    let data = serde_json::to_string(&InterruptData { message, until })
+        .map_err(|error| ApiError::internal("serialising an interrupt", error))?;
+    let published = publish_to(&state, screens, EventKind::Interrupt, data, Some(until));
+    tracing::info!(
+        id = published.id,
+        screens = published.screens.len(),
+        connected = published.connected,
+        "interrupt published"
+    );
+    Ok((StatusCode::CREATED, Json(published)))
+}
+
+/// `POST /v1/triggers`: makes a store's next offer slots target a segment until the ttl runs out.
+pub async fn post_trigger(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Result<Json<TriggerRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Published>), ApiError> {
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, PUSH_BODY_LIMIT))?;
+    let segment = request.segment.trim();
+    if segment.is_empty() || segment.len() > 64 || segment.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_segment",
+            "a segment is 1-64 printable characters, as in the store's segment mix",
+        ));
+    }
+    let ttl = parse_lifetime("ttl", &request.ttl)?;
+    let audience = Audience {
+        stores: vec![request.store],
+        ..Audience::default()
+    };
+    let screens = resolve_audience(&state, &audience).await?;
+    let until = later_by(ttl)?;
+    let data = serde_json::to_string(&TriggerData { segment, until })
+        .map_err(|error| ApiError::internal("serialising a trigger", error))?;
+    let published = publish_to(&state, screens, EventKind::Trigger, data, Some(until));
+    tracing::info!(
+        id = published.id,
+        screens = published.screens.len(),
+        "trigger published"
+    );
+    Ok((StatusCode::CREATED, Json(published)))
+}
+
+/// `POST /v1/commands`: asks screens to do something now (`resync`; `screenshot` is accepted and
+/// logged by players, which cannot take one yet).
+pub async fn post_command(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Result<Json<CommandRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Published>), ApiError> {
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, PUSH_BODY_LIMIT))?;
+    if !COMMANDS.contains(&request.command.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_command",
+            format!(
+                "`{}` is not a command players know; use one of: {}",
+                request.command.chars().take(40).collect::<String>(),
+                COMMANDS.join(", ")
+            ),
+        ));
+    }
+    let audience = Audience {
+        screens: request.screens,
+        region: request.region,
+        stores: request.stores,
+        tags: request.tags,
+    };
+    let screens = resolve_audience(&state, &audience).await?;
+    let data = serde_json::to_string(&CommandData {
+        command: &request.command,
+    })
+    .map_err(|error| ApiError::internal("serialising a command", error))?;
+    let expires_at = later_by(COMMAND_LIFETIME)?;
+    let published = publish_to(&state, screens, EventKind::Command, data, Some(expires_at));
+    Ok((
+        StatusCode::CREATED,
+        Json(Published {
+            until: None,
+            ..published
+        }),
+    ))
+}
+
+fn publish_to(
+    state: &AppState,
+    screens: Vec<String>,
+    kind: EventKind,
+    data: String,
+    until: Option<Timestamp>,
+) -> Published {
+    let (id, connected) = state
+        .hub()
+        .publish(screens.iter().cloned().collect(), kind, data, until);
+    Published {
+        id,
+        screens,
+        connected,
+        until,
+    }
+}
+
+/// A lifetime like `30s` or `10m`: positive and at most a day, since anything longer is a campaign.
+fn parse_lifetime(field: &str, text: &str) -> Result<Duration, ApiError> {
+    let invalid = |why: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_duration",
+            format!("`{field}`: {why}; write it like `30s`, `5m` or `1h`, at most a day"),
+        )
+    };
+    let duration = vitrine_core::ItemDuration::parse(text)
+        .map_err(|error| invalid(error.to_string()))?
+        .as_std();
+    if duration.is_zero() {
+        return Err(invalid("it must be longer than zero".into()));
+    }
+    Ok(duration)
+}
+
+fn later_by(duration: Duration) -> Result<Timestamp, ApiError> {
+    let span = jiff::SignedDuration::try_from(duration)
+        .map_err(|error| ApiError::internal("converting a duration", error))?;
+    Timestamp::now()
+        .checked_add(span)
+        .map_err(|error| ApiError::internal("computing an expiry", error))
+}
+
+/// The names of the screens an audience addresses, sorted; an unknown name of any kind is a 404
+/// naming it, and an audience that addresses nobody is a 400.
+async fn resolve_audience(state: &AppState, audience: &Audience) -> Result<Vec<String>, ApiError> {
+    let Audience {
+        screens,
+        region,
+        stores,
+        tags,
+    } = audience;
+    if screens.is_empty() && region.is_none() && stores.is_empty() && tags.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no_audience",
+            "say who gets this: `screens`, `region`, `stores` or `tags`",
+        ));
+    }
+    let mut names = HashSet::new();
+    for screen in screens {
+        if !state.store().screen_exists(screen.clone()).await? {
+            return Err(not_found("unknown_screen", "screen", screen));
+        }
+        names.insert(screen.clone());
+    }
+    if region.is_some() || !stores.is_empty() || !tags.is_empty() {
+        let found = state
+            .store()
+            .screens_in(region.clone(), stores.clone(), tags.clone())
+            .await?
+            .map_err(|unknown| match unknown {
+                crate::store::UnknownTarget::Region(name) => {
+                    not_found("unknown_region", "region", &name)
+                }
+                crate::store::UnknownTarget::Store(name) => {
+                    not_found("unknown_store", "store", &name)
+                }
+                crate::store::UnknownTarget::Tag(name) => not_found("unknown_tag", "tag", &name),
+            })?;
+        names.extend(found);
+    }
+    let mut names: Vec<String> = names.into_iter().collect();
+    names.sort();
+    Ok(names)
+}
+
+pub(crate) fn not_found(code: &'static str, what: &str, name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        code,
+        format!(
+            "no {what} called `{}` is registered; check the name",
+            name.chars().take(80).collect::<String>()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen(name: &str) -> Screen {
+        Screen {
+            name: name.into(),
+            playlist: "p".into(),
+            timezone: String::new(),
+        }
+    }
+
+    fn only(name: &str) -> HashSet<String> {
+        HashSet::from([name.to_owned()])
+    }
+
+    #[test]
+    fn replay_gives_exactly_the_missed_events_of_the_screen() {
+        let hub = Arc::new(Hub::new());
+        let first = hub
+            .publish(only("a"), EventKind::Command, "1".into(), None)
+            .0;
+        let second = hub
+            .publish(only("b"), EventKind::Command, "2".into(), None)
+            .0;
+        let third = hub
+            .publish(only("a"), EventKind::Command, "3".into(), None)
+            .0;
+        assert!(first < second && second < third);
+        let state = hub.lock();
+        let data = |events: Vec<Arc<PushEvent>>| -> Vec<String> {
+            events.iter().map(|event| event.data.clone()).collect()
+        };
+        let now = Timestamp::now();
+        assert_eq!(data(replay_from(&state, "a", Some(first), now)), ["3"]);
+        assert_eq!(
+            data(replay_from(&state, "a", Some(third), now)),
+            Vec::<String>::new()
+        );
+        assert_eq!(data(replay_from(&state, "b", Some(first), now)), ["2"]);
+        // Without an id, or with one from before the ring, what is in force is replayed.
+        assert_eq!(data(replay_from(&state, "a", None, now)), ["1", "3"]);
+        assert_eq!(data(replay_from(&state, "a", Some(1), now)), ["1", "3"]);
+    }
+
+    #[test]
+    fn expired_events_are_not_replayed() {
+        let hub = Arc::new(Hub::new());
+        let past = Timestamp::now() - jiff::SignedDuration::from_secs(1);
+        hub.publish(only("a"), EventKind::Interrupt, "old".into(), Some(past));
+        let state = hub.lock();
+        assert!(replay_from(&state, "a", None, Timestamp::now()).is_empty());
+    }
+
+    #[test]
+    fn the_ring_is_bounded() {
+        let hub = Arc::new(Hub::new());
+        for index in 0..RING_CAPACITY + 10 {
+            hub.publish(only("a"), EventKind::Command, index.to_string(), None);
+        }
+        assert_eq!(hub.lock().ring.len(), RING_CAPACITY);
+    }
+
+    #[tokio::test]
+    async fn manifest_changed_goes_only_to_its_screen_and_only_when_new() {
+        let hub = Arc::new(Hub::new());
+        let mut a = hub.subscribe(&screen("a"), None);
+        let mut b = hub.subscribe(&screen("b"), None);
+        assert!(hub.publish_manifest_changed("a", "\"e1\""));
+        assert!(
+            !hub.publish_manifest_changed("a", "\"e1\""),
+            "same ETag again"
+        );
+        assert!(
+            !hub.publish_manifest_changed("c", "\"e1\""),
+            "not connected"
+        );
+        let event = a.receiver.try_recv().expect("a got it");
+        assert_eq!(event.kind, EventKind::ManifestChanged);
+        assert_eq!(event.data, "\"e1\"");
+        assert!(b.receiver.try_recv().is_err(), "b got nothing");
+        drop(a);
+        assert_eq!(hub.connected_screens().len(), 1);
+    }
+}

@@ -1,0 +1,402 @@
+//! Builds each offer slot's [`OfferRotation`] for one screen's manifest from the campaigns that
+//! target it, the product feed and the store's data.
+//!
+//! What can be decided here is decided here, so that the manifest stays small and the player needs
+//! no feed: an offer limited to other stores or tags, for segments the store has no customers in,
+//! whose product is not in the feed, or whose product has less stock at the store than its
+//! `min_stock` (default 1) is left out. The card carries the store's price: the local inventory's
+//! price when it has one, else the feed's, with a sale price shown as the price and the regular one
+//! struck through. Dates, weekdays and dayparts become validity windows in UTC for the days the
+//! manifest covers ([`MANIFEST_DAYS`] from yesterday, in the store's time zone), so the player stays
+//! right offline for a week. Weights are scaled by the store's segment score (the share of its
+//! customers in the offer's segments), so a store full of students shows the student offer more.
+//!
+//! The campaign's `title` is the card's title (HQ's wording), even for feed products; the price,
+//! stock and link come from the feed. A product's image must be an uploaded file named by the
+//! offer's `image`: the scheduler never fetches `image_link` from the internet, so a manifest only
+//! ever names media it holds.
+//!
+//! A slot's fallback is its first eligible free-content offer (one without `product`), which is
+//! what the slot shows when every other offer is capped or out of its windows.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+use vitrine_core::campaign::{Campaign, Offer};
+use vitrine_core::offer::{
+    ALL_BASIS_POINTS, Arm, OfferCardData, OfferEntry, OfferRotation, ValidityWindow, parse_price,
+};
+use vitrine_core::playlist::Content;
+use vitrine_core::timing::TimeRange;
+use vitrine_core::{Manifest, MediaEntry};
+
+use crate::AppState;
+use crate::campaigns::{ScreenContext, StoredCampaign, media_key};
+use crate::catalog::LocalProduct;
+use crate::error::ApiError;
+
+/// How many days of validity windows a manifest carries, starting yesterday in store time (so a
+/// daypart that crosses midnight is covered in its second half).
+pub const MANIFEST_DAYS: i64 = 9;
+
+/// The rotations of a screen's slots, and what the explain endpoint wants to know about them.
+#[derive(Debug, Default)]
+pub struct OfferBuild {
+    pub rotations: BTreeMap<String, OfferRotation>,
+    /// Campaign media the rotations' cards name, by manifest key.
+    pub media: BTreeMap<String, MediaEntry>,
+    pub excluded: Vec<Exclusion>,
+    pub included: Vec<Inclusion>,
+}
+
+/// An offer left out of a screen's manifest, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Exclusion {
+    pub slot: String,
+    pub campaign: String,
+    pub offer_id: String,
+    pub reason: String,
+}
+
+/// An offer in a screen's manifest, with its segment score and the weight it got.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inclusion {
+    pub slot: String,
+    pub campaign: String,
+    pub offer_id: String,
+    /// The share of the store's customers in the offer's segments; 1 without segments.
+    pub segment_score: f64,
+    pub weight: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stock: Option<i64>,
+}
+
+/// The offer slots a playlist has.
+pub fn slots_of(manifest: &Manifest) -> BTreeSet<String> {
+    manifest
+        .playlist
+        .items()
+        .filter_map(|item| match &item.content {
+            Content::Offer { slot } => Some(slot.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Builds the rotations of every offer slot of `manifest`'s playlist for the screen in `context`.
+pub async fn build(
+    state: &AppState,
+    context: &ScreenContext,
+    manifest: &Manifest,
+    now: Timestamp,
+) -> Result<OfferBuild, ApiError> {
+    let slots = slots_of(manifest);
+    let product_ids: Vec<String> = context
+        .campaigns
+        .iter()
+        .flat_map(|(stored, _)| &stored.campaign.offer_pools)
+        .filter(|pool| slots.contains(&pool.slot))
+        .flat_map(|pool| &pool.offers)
+        .filter_map(|offer| offer.product.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let products = state
+        .store()
+        .local_products(
+            product_ids,
+            context.store.as_ref().map(|store| store.code.clone()),
+        )
+        .await?;
+    let time_zone = TimeZone::get(&manifest.timezone).unwrap_or(TimeZone::UTC);
+    Ok(build_with(context, &slots, &products, &time_zone, now))
+}
+
+/// The pure part of [`build`]: everything is given.
+pub fn build_with(
+    context: &ScreenContext,
+    slots: &BTreeSet<String>,
+    products: &BTreeMap<String, LocalProduct>,
+    time_zone: &TimeZone,
+    now: Timestamp,
+) -> OfferBuild {
+    let mut build = OfferBuild::default();
+    let today = now.to_zoned(time_zone.clone()).date();
+    for (stored, _) in &context.campaigns {
+        for pool in &stored.campaign.offer_pools {
+            if !slots.contains(&pool.slot) {
+                continue;
+            }
+            for offer in &pool.offers {
+                let exclude = |reason: String| Exclusion {
+                    slot: pool.slot.clone(),
+                    campaign: stored.campaign.name.clone(),
+                    offer_id: offer.id.clone(),
+                    reason,
+                };
+                match entries_for(context, stored, offer, products, time_zone, today) {
+                    Ok(built) => {
+                        let rotation = build.rotations.entry(pool.slot.clone()).or_default();
+                        if offer.product.is_none() && rotation.fallback.is_none() {
+                            let mut fallback = built.treatment.clone();
+                            // The fallback shows when nothing else may; it has no cap of its own.
+                            fallback.cap_per_hour = None;
+                            rotation.fallback = Some(fallback);
+                        }
+                        rotation.entries.push(built.treatment);
+                        rotation.entries.extend(built.control);
+                        build.media.extend(built.media);
+                        build.included.push(Inclusion {
+                            slot: pool.slot.clone(),
+                            campaign: stored.campaign.name.clone(),
+                            offer_id: offer.id.clone(),
+                            segment_score: built.segment_score,
+                            weight: built.weight,
+                            stock: built.stock,
+                        });
+                    }
+                    Err(reason) => build.excluded.push(exclude(reason)),
+                }
+            }
+        }
+    }
+    for rotation in build.rotations.values_mut() {
+        rotation.entries.sort_by(|left, right| {
+            (&left.campaign, &left.offer_id, left.arm).cmp(&(
+                &right.campaign,
+                &right.offer_id,
+                right.arm,
+            ))
+        });
+    }
+    build
+}
+
+struct BuiltOffer {
+    treatment: OfferEntry,
+    control: Option<OfferEntry>,
+    media: BTreeMap<String, MediaEntry>,
+    segment_score: f64,
+    weight: u32,
+    stock: Option<i64>,
+}
+
+/// The entries of one offer for this screen, or why it is left out.
+fn entries_for(
+    context: &ScreenContext,
+    stored: &StoredCampaign,
+    offer: &Offer,
+    products: &BTreeMap<String, LocalProduct>,
+    time_zone: &TimeZone,
+    today: Date,
+) -> Result<BuiltOffer, String> {
+    let campaign = &stored.campaign;
+    let eligibility = &offer.eligibility;
+    let store_code = context.store.as_ref().map(|store| store.code.as_str());
+    if !eligibility.stores.is_empty()
+        && !store_code.is_some_and(|code| eligibility.stores.iter().any(|store| store == code))
+    {
+        return Err(format!(
+            "only for stores {}; this screen is in {}",
+            eligibility.stores.join(", "),
+            store_code.map_or("no store".to_owned(), |code| format!("`{code}`"))
+        ));
+    }
+    if !eligibility.tags.is_empty() {
+        let store_tags = context
+            .store
+            .as_ref()
+            .map(|store| store.tags.as_slice())
+            .unwrap_or_default();
+        let tagged = context
+            .screen
+            .tags
+            .iter()
+            .chain(store_tags)
+            .any(|tag| eligibility.tags.contains(tag));
+        if !tagged {
+            return Err(format!(
+                "only for screens tagged {}",
+                eligibility.tags.join(", ")
+            ));
+        }
+    }
+    let segment_score = if eligibility.segments.is_empty() {
+        1.0
+    } else {
+        eligibility
+            .segments
+            .iter()
+            .filter_map(|segment| context.segments.get(segment))
+            .sum::<f64>()
+            .min(1.0)
+    };
+    if segment_score <= 0.0 {
+        return Err(format!(
+            "for segments {}, and the store has no customers in them",
+            eligibility.segments.join(", ")
+        ));
+    }
+    let mut card = OfferCardData {
+        title: offer.title.clone(),
+        badge: offer.badge.clone(),
+        validity: campaign
+            .until
+            .min(eligibility.until)
+            .or(campaign.until.or(eligibility.until))
+            .map(|until| format!("until {until}")),
+        ..OfferCardData::default()
+    };
+    let mut stock = None;
+    match &offer.product {
+        Some(product_id) => {
+            let Some(local) = products.get(product_id) else {
+                return Err(format!(
+                    "product `{product_id}` is not in the product feed; import it with \
+                     `vitrine feed import`"
+                ));
+            };
+            let units = local.stock();
+            let needed = i64::from(eligibility.min_stock.unwrap_or(1));
+            if units < needed {
+                return Err(format!(
+                    "out of stock at {}: {units} on hand, needs at least {needed}",
+                    store_code.map_or("this store".to_owned(), |code| format!("store `{code}`"))
+                ));
+            }
+            stock = Some(units);
+            let product = &local.product;
+            match product.sale_price_cents {
+                Some(sale) if sale < product.price_cents => {
+                    card.price_cents = sale;
+                    card.old_price_cents = Some(product.price_cents);
+                }
+                _ => card.price_cents = product.price_cents,
+            }
+            card.currency = product.currency.clone();
+        }
+        None => {
+            if let Some(price) = &offer.price {
+                let money = parse_price(price).map_err(|error| error.to_string())?;
+                card.price_cents = money.cents;
+                card.currency = money.currency;
+            }
+        }
+    }
+    let mut media = BTreeMap::new();
+    let mut image_key = |file: &Option<String>| {
+        let file = file.as_ref()?;
+        let entry = stored.media.get(file)?;
+        let key = media_key(&campaign.name, file);
+        media.insert(key.clone(), entry.clone());
+        Some(key)
+    };
+    card.image_file = image_key(&offer.image);
+    let windows = windows_for(campaign, offer, time_zone, today);
+    if windows.is_empty() {
+        return Err("its dates, weekdays and dayparts leave no time in the coming week".into());
+    }
+    let base_weight = offer.weight.saturating_mul(100);
+    let weight = if eligibility.segments.is_empty() {
+        base_weight
+    } else {
+        ((f64::from(base_weight) * segment_score).round() as u32).max(1)
+    };
+    let holdout_basis_points = offer
+        .holdout
+        .map_or(0, |share| share.hundredths().min(ALL_BASIS_POINTS));
+    let treatment = OfferEntry {
+        offer_id: offer.id.clone(),
+        campaign: Some(campaign.name.clone()),
+        arm: Arm::Treatment,
+        weight,
+        priority: offer.priority,
+        windows,
+        cap_per_hour: offer.cap_per_hour,
+        holdout_basis_points,
+        segments: eligibility.segments.clone(),
+        card,
+    };
+    let control = match (&offer.control, holdout_basis_points) {
+        (Some(control), 1..) => Some(OfferEntry {
+            arm: Arm::Control,
+            holdout_basis_points: 0,
+            card: OfferCardData {
+                title: control.title.clone(),
+                image_file: image_key(&control.image),
+                ..OfferCardData::default()
+            },
+            ..treatment.clone()
+        }),
+        _ => None,
+    };
+    Ok(BuiltOffer {
+        treatment,
+        control,
+        media,
+        segment_score,
+        weight,
+        stock,
+    })
+}
+
+/// The instants in the manifest's days when both the campaign and the offer may show.
+fn windows_for(
+    campaign: &Campaign,
+    offer: &Offer,
+    time_zone: &TimeZone,
+    today: Date,
+) -> Vec<ValidityWindow> {
+    let eligibility = &offer.eligibility;
+    let daypart_names = if eligibility.dayparts.is_empty() {
+        campaign
+            .dayparts
+            .iter()
+            .map(|daypart| daypart.name.clone())
+            .collect()
+    } else {
+        eligibility.dayparts.clone()
+    };
+    let spans: Vec<TimeRange> = if daypart_names.is_empty() {
+        vec![TimeRange::WHOLE_DAY]
+    } else {
+        campaign
+            .dayparts
+            .iter()
+            .filter(|daypart| daypart_names.contains(&daypart.name))
+            .map(|daypart| daypart.span)
+            .collect()
+    };
+    let mut windows: Vec<ValidityWindow> = Vec::new();
+    let Ok(first_day) = today.yesterday() else {
+        return windows;
+    };
+    for offset in 0..MANIFEST_DAYS {
+        let Ok(date) = first_day.checked_add(jiff::Span::new().days(offset)) else {
+            break;
+        };
+        let in_dates = date >= campaign.from
+            && campaign.until.is_none_or(|until| date <= until)
+            && eligibility.from.is_none_or(|from| date >= from)
+            && eligibility.until.is_none_or(|until| date <= until)
+            && campaign.weekdays.contains(date.weekday());
+        if !in_dates {
+            continue;
+        }
+        for span in &spans {
+            let Some((start, end)) = span.occurrence(date, time_zone) else {
+                continue;
+            };
+            // Back-to-back days merge into one window, which keeps whole-day offers short.
+            match windows.last_mut() {
+                Some(last) if last.end >= start => last.end = last.end.max(end),
+                _ => windows.push(ValidityWindow { start, end }),
+            }
+        }
+    }
+    windows.sort_by_key(|window| window.start);
+    windows
+}

@@ -1,0 +1,387 @@
+//! What HQ reads back: the scan report (impressions and scans per offer and arm, and the uplift the
+//! A/B holdout measures) and the explain endpoint (why a screen shows what it shows at an instant).
+//!
+//! Explain runs the same code as the screen: the manifest is built as `GET /v1/manifest` builds it,
+//! the schedule engine says which item each zone plays, and `OfferRotation::pick_explained` says
+//! which offer an offer item shows. What was decided when the manifest was built (targeting, store,
+//! tags, segments, stock) is reported beside it.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use vitrine_core::offer::{Arm, OfferEntry};
+use vitrine_core::playlist::Content;
+use vitrine_core::{Manifest, Schedule};
+
+use crate::AppState;
+use crate::auth::Admin;
+use crate::campaigns::screen_context;
+use crate::error::ApiError;
+use crate::offers::{Exclusion, Inclusion};
+use crate::store::{Store, StoreError, sortable_timestamp};
+
+#[derive(Debug, Deserialize)]
+pub struct ScanReportQuery {
+    pub campaign: Option<String>,
+}
+
+/// One offer and arm's numbers.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct ArmRow {
+    pub campaign: String,
+    pub offer: String,
+    pub arm: Arm,
+    pub impressions: u64,
+    pub scans: u64,
+    /// Scans per impression; `None` without impressions.
+    pub scan_rate: Option<f64>,
+}
+
+/// One offer's A/B result.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Uplift {
+    pub campaign: String,
+    pub offer: String,
+    /// Treatment scan rate minus control scan rate, in scans per impression.
+    pub absolute: Option<f64>,
+    /// The same, relative to the control's rate (0.5 = 50% more scans).
+    pub relative: Option<f64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ScanReport {
+    pub rows: Vec<ArmRow>,
+    pub uplift: Vec<Uplift>,
+}
+
+/// `GET /v1/reports/scans[?campaign=NAME]`.
+pub async fn scans(
+    State(state): State<AppState>,
+    _admin: Admin,
+    query: Result<Query<ScanReportQuery>, QueryRejection>,
+) -> Result<Json<ScanReport>, ApiError> {
+    let Query(query) = query?;
+    let counts = state.store().offer_counts(query.campaign).await?;
+    let rows: Vec<ArmRow> = counts
+        .into_iter()
+        .map(|((campaign, offer, arm), (impressions, scans))| ArmRow {
+            campaign,
+            offer,
+            arm,
+            impressions,
+            scans,
+            scan_rate: (impressions > 0).then(|| scans as f64 / impressions as f64),
+        })
+        .collect();
+    let mut uplift = Vec::new();
+    for treatment in rows.iter().filter(|row| row.arm == Arm::Treatment) {
+        let control = rows.iter().find(|row| {
+            row.arm == Arm::Control
+                && row.campaign == treatment.campaign
+                && row.offer == treatment.offer
+        });
+        let Some(control) = control else {
+            continue;
+        };
+        let absolute = treatment
+            .scan_rate
+            .zip(control.scan_rate)
+            .map(|(treated, held_out)| treated - held_out);
+        let relative = treatment
+            .scan_rate
+            .zip(control.scan_rate)
+            .filter(|(_, held_out)| *held_out > 0.0)
+            .map(|(treated, held_out)| treated / held_out - 1.0);
+        uplift.push(Uplift {
+            campaign: treatment.campaign.clone(),
+            offer: treatment.offer.clone(),
+            absolute,
+            relative,
+        });
+    }
+    Ok(Json(ScanReport { rows, uplift }))
+}
+
+type OfferKey = (String, String, Arm);
+
+impl Store {
+    /// Impressions and scans per campaign, offer and arm.
+    pub async fn offer_counts(
+        &self,
+        campaign: Option<String>,
+    ) -> Result<BTreeMap<OfferKey, (u64, u64)>, StoreError> {
+        self.interact(move |connection| {
+            let mut counts: BTreeMap<OfferKey, (u64, u64)> = BTreeMap::new();
+            let queries = [
+                "SELECT offer_campaign, offer_id, offer_arm, COUNT(*) FROM impressions
+                 WHERE offer_id IS NOT NULL AND offer_campaign IS NOT NULL AND offer_arm IS NOT NULL
+                   AND (?1 IS NULL OR offer_campaign = ?1)
+                 GROUP BY 1, 2, 3",
+                "SELECT campaign, offer, arm, COUNT(*) FROM scans
+                 WHERE ?1 IS NULL OR campaign = ?1 GROUP BY 1, 2, 3",
+            ];
+            for (index, query) in queries.into_iter().enumerate() {
+                let mut statement = connection.prepare(query)?;
+                let rows = statement
+                    .query_map(params![campaign], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, i64>(3)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (campaign, offer, arm, count) in rows {
+                    let arm: Arm = arm.parse().map_err(StoreError::CorruptRow)?;
+                    let entry = counts.entry((campaign, offer, arm)).or_default();
+                    if index == 0 {
+                        entry.0 = count as u64;
+                    } else {
+                        entry.1 = count as u64;
+                    }
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    /// The offers a screen showed in `[from, to)`, for caps: offer id and play start.
+    pub async fn recent_offer_plays(
+        &self,
+        screen: String,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        self.interact(move |connection| {
+            let mut statement = connection.prepare(
+                "SELECT offer_id, started_at FROM impressions
+                 WHERE screen = ?1 AND offer_id IS NOT NULL AND started_at >= ?2 AND started_at < ?3
+                 ORDER BY started_at",
+            )?;
+            let rows = statement
+                .query_map(
+                    params![screen, sortable_timestamp(from), sortable_timestamp(to)],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(offer, started_at)| {
+                    let started_at = started_at
+                        .parse()
+                        .map_err(|error| StoreError::CorruptRow(format!("started_at: {error}")))?;
+                    Ok((offer, started_at))
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExplainQuery {
+    pub screen: String,
+    /// An instant, like `2026-12-05T09:30:00Z` or `2026-12-05T10:30:00+01:00`.
+    pub at: String,
+    /// Only this offer slot (and it is explained even if no zone plays it at `at`).
+    #[serde(default)]
+    pub slot: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    pub screen: String,
+    pub at: Timestamp,
+    pub timezone: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// Campaigns that target the screen, with why.
+    pub campaigns: Vec<TargetedCampaign>,
+    /// Campaigns that do not target it.
+    pub not_targeted: Vec<String>,
+    pub zones: Vec<ZoneExplanation>,
+    pub offers: Vec<SlotExplanation>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetedCampaign {
+    pub name: String,
+    pub because: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ZoneExplanation {
+    pub zone: String,
+    /// The item on screen, or `None` when nothing plays (the fallback shows).
+    pub item: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    /// The schedule engine's reason, in words.
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub play_start: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SlotExplanation {
+    pub slot: String,
+    /// The instant the pick was made for: the start of the play, or `at`.
+    pub play_start: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shows: Option<OfferEntry>,
+    /// Every step of the pick: each entry's verdict, the weighted draw and the holdout roll.
+    pub pick: serde_json::Value,
+    /// Offers in the manifest, with segment score and weight.
+    pub eligible: Vec<Inclusion>,
+    /// Offers left out of this screen's manifest, with why.
+    pub excluded: Vec<Exclusion>,
+    /// How many plays of each offer the screen reported in the hour before, which caps count.
+    pub shown_last_hour: BTreeMap<String, usize>,
+}
+
+fn not_found(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, code, message)
+}
+
+/// `GET /v1/explain?screen=S&at=T[&slot=X]`.
+pub async fn explain(
+    State(state): State<AppState>,
+    _admin: Admin,
+    query: Result<Query<ExplainQuery>, QueryRejection>,
+) -> Result<Json<Explanation>, ApiError> {
+    let Query(query) = query?;
+    let at: Timestamp = query.at.parse().map_err(|error| {
+        ApiError::bad_request(format!(
+            "`at={}` is not an instant ({error}); write it like `2026-12-05T09:30:00Z` or with an \
+             offset, `2026-12-05T10:30:00+01:00`",
+            query.at
+        ))
+    })?;
+    let Some(screen) = state.store().screen_by_name(query.screen.clone()).await? else {
+        return Err(not_found(
+            "screen_not_found",
+            format!("no screen called `{}` is registered", query.screen),
+        ));
+    };
+    let Some(body) = crate::api::manifest_of(&state, &screen).await? else {
+        return Err(not_found(
+            "no_playlist",
+            format!(
+                "screen `{}` plays playlist `{}`, which has not been pushed yet",
+                screen.name, screen.playlist
+            ),
+        ));
+    };
+    let manifest: Manifest = serde_json::from_slice(&body.body)
+        .map_err(|error| ApiError::internal("reading back a manifest", error))?;
+    let context = screen_context(&state, &screen.name).await?.ok_or_else(|| {
+        not_found(
+            "screen_not_found",
+            format!("screen `{}` is gone", screen.name),
+        )
+    })?;
+    let build = crate::offers::build(&state, &context, &manifest, at).await?;
+    let schedule: Schedule = manifest
+        .schedule()
+        .map_err(|error| ApiError::internal("making the schedule", error))?;
+
+    let mut zones = Vec::new();
+    let mut slot_plays: BTreeMap<String, Timestamp> = BTreeMap::new();
+    for zone in schedule.zone_names() {
+        match schedule.what_plays(zone, at) {
+            Some(play) => {
+                let slot = match &play.item.content {
+                    Content::Offer { slot } => Some(slot.clone()),
+                    _ => None,
+                };
+                if let Some(slot) = &slot {
+                    slot_plays.insert(slot.clone(), play.scheduled_start);
+                }
+                zones.push(ZoneExplanation {
+                    zone: zone.to_owned(),
+                    item: Some(play.item.id.clone()),
+                    slot,
+                    reason: play.reason.to_string(),
+                    play_start: Some(play.scheduled_start),
+                });
+            }
+            None => zones.push(ZoneExplanation {
+                zone: zone.to_owned(),
+                item: None,
+                slot: None,
+                reason: "no rule applies: the fallback shows".into(),
+                play_start: None,
+            }),
+        }
+    }
+    if let Some(slot) = &query.slot {
+        slot_plays.entry(slot.clone()).or_insert(at);
+    }
+    let hour_ago = at
+        .checked_sub(jiff::SignedDuration::from_hours(1))
+        .unwrap_or(Timestamp::MIN);
+    let recent = state
+        .store()
+        .recent_offer_plays(screen.name.clone(), hour_ago, at)
+        .await?;
+    let mut offers = Vec::new();
+    for (slot, play_start) in slot_plays {
+        if query.slot.as_ref().is_some_and(|wanted| wanted != &slot) {
+            continue;
+        }
+        // Built for `at`, not for now: the manifest's windows cover the week around today only.
+        let rotation = build.rotations.get(&slot).cloned().unwrap_or_default();
+        let pick = rotation.pick_explained(&screen.name, &slot, play_start, &recent);
+        let shows = pick.entry.cloned();
+        // Serialised here, while the rotation it borrows from is alive.
+        let pick_json = serde_json::to_value(&pick)
+            .map_err(|error| ApiError::internal("serialising a pick", error))?;
+        let mut shown_last_hour = BTreeMap::new();
+        for (offer, _) in &recent {
+            *shown_last_hour.entry(offer.clone()).or_default() += 1;
+        }
+        offers.push(SlotExplanation {
+            slot: slot.clone(),
+            play_start,
+            shows,
+            pick: pick_json,
+            eligible: build
+                .included
+                .iter()
+                .filter(|inclusion| inclusion.slot == slot)
+                .cloned()
+                .collect(),
+            excluded: build
+                .excluded
+                .iter()
+                .filter(|exclusion| exclusion.slot == slot)
+                .cloned()
+                .collect(),
+            shown_last_hour,
+        });
+    }
+    Ok(Json(Explanation {
+        screen: screen.name.clone(),
+        at,
+        timezone: manifest.timezone.clone(),
+        store: context.store.as_ref().map(|store| store.code.clone()),
+        campaigns: context
+            .campaigns
+            .iter()
+            .map(|(stored, because)| TargetedCampaign {
+                name: stored.campaign.name.clone(),
+                because: because.clone(),
+            })
+            .collect(),
+        not_targeted: context.not_targeted.clone(),
+        zones,
+        offers,
+    }))
+}

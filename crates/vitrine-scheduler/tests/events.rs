@@ -1,0 +1,488 @@
+//! The push channel driven through `app()`: `GET /v1/events` streams read frame by frame, and the
+//! admin endpoints that put interrupts, triggers and commands on them.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, BodyDataStream};
+use axum::http::{Method, Request, StatusCode, header};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tower::ServiceExt;
+use vitrine_core::Sha256Hex;
+use vitrine_scheduler::{AppState, Config};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+const DEMO: &str = "version: 1\nname: demo\nitems:\n  - image: { file: red.png, duration: 1s }\n";
+const DEMO_V2: &str =
+    "version: 1\nname: demo\nitems:\n  - image: { file: red.png, duration: 2s }\n";
+
+/// How long a test waits for an event that must come.
+const EXPECTED: Duration = Duration::from_secs(5);
+/// How long a test waits to be sure an event does not come.
+const QUIET: Duration = Duration::from_millis(400);
+
+struct Harness {
+    data_dir: TempDir,
+    state: AppState,
+}
+
+/// One SSE event as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sse {
+    event: String,
+    id: Option<String>,
+    data: String,
+}
+
+/// Reads SSE events off a response body.
+struct EventReader {
+    body: BodyDataStream,
+    buffer: String,
+}
+
+impl EventReader {
+    /// The next event within `wait`, skipping keep-alive comments; None if none came.
+    async fn next_within(&mut self, wait: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = Sse {
+                    event: "message".into(),
+                    id: None,
+                    data: String::new(),
+                };
+                let mut any = false;
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("event:") {
+                        event.event = value.trim_start().to_owned();
+                        any = true;
+                    } else if let Some(value) = line.strip_prefix("id:") {
+                        event.id = Some(value.trim_start().to_owned());
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        event
+                            .data
+                            .push_str(value.strip_prefix(' ').unwrap_or(value));
+                        any = true;
+                    }
+                }
+                if any {
+                    return Some(event);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .ok()??
+                .expect("body chunk");
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        }
+    }
+
+    async fn next(&mut self) -> Sse {
+        self.next_within(EXPECTED)
+            .await
+            .expect("an event within 5 s")
+    }
+
+    async fn assert_quiet(&mut self) {
+        if let Some(event) = self.next_within(QUIET).await {
+            panic!("expected no event, got {event:?}");
+        }
+    }
+}
+
+impl Harness {
+    fn new() -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let state = vitrine_scheduler::open(Config {
+            data_dir: data_dir.path().to_path_buf(),
+            admin_token: ADMIN.to_owned(),
+        })
+        .expect("scheduler opens");
+        Self { data_dir, state }
+    }
+
+    fn router(&self) -> Router {
+        vitrine_scheduler::app(self.state.clone())
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let body = match body {
+            Some(value) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(value.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router()
+            .oneshot(request.body(body).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn register(&self, name: &str, playlist: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/v1/screens",
+                ADMIN,
+                Some(json!({"name": name, "playlist": playlist})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    async fn push(&self, source: &str) {
+        let bytes = b"red pixels";
+        let digest = Sha256Hex::of_bytes(bytes);
+        let request = Request::put(format!("/v1/media/{digest}"))
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+            .body(Body::from(bytes.to_vec()))
+            .expect("request");
+        let response = self.router().oneshot(request).await.expect("infallible");
+        assert!(response.status().is_success());
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/v1/playlists",
+                ADMIN,
+                Some(json!({"file_name": "demo.yaml", "source": source, "media": {"red.png": digest}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    /// The ETag `GET /v1/manifest` gives this screen now.
+    async fn etag(&self, token: &str) -> String {
+        let request = Request::get("/v1/manifest")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("request");
+        let response = self.router().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.headers()[header::ETAG]
+            .to_str()
+            .expect("ASCII")
+            .to_owned()
+    }
+
+    async fn connect(&self, token: &str, last_event_id: Option<&str>) -> EventReader {
+        let mut request = Request::get("/v1/events")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::ACCEPT, "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = self
+            .router()
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/event-stream"
+        );
+        EventReader {
+            body: response.into_body().into_data_stream(),
+            buffer: String::new(),
+        }
+    }
+
+    async fn interrupt(&self, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, "/v1/interrupts", ADMIN, Some(body))
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_stream_opens_with_the_current_etag_and_a_push_sends_the_new_one() {
+    let harness = Harness::new();
+    let token = harness.register("lobby", "demo").await;
+    harness.push(DEMO).await;
+    let mut events = harness.connect(&token, None).await;
+    let opening = events.next().await;
+    assert_eq!(opening.event, "manifest-changed");
+    assert_eq!(
+        opening.id, None,
+        "the opening snapshot must not move Last-Event-ID"
+    );
+    assert_eq!(opening.data, harness.etag(&token).await);
+
+    harness.push(DEMO_V2).await;
+    let changed = events.next().await;
+    assert_eq!(changed.event, "manifest-changed");
+    assert!(changed.id.is_some());
+    let new_etag = harness.etag(&token).await;
+    assert_ne!(new_etag, opening.data);
+    assert_eq!(changed.data, new_etag);
+
+    // A push of another playlist leaves this screen's manifest alone, so nothing is sent.
+    harness
+        .push(&DEMO_V2.replace("name: demo", "name: menu"))
+        .await;
+    events.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn last_event_id_replays_exactly_what_the_screen_missed() {
+    let harness = Harness::new();
+    let token = harness.register("lobby", "demo").await;
+    harness.register("other", "demo").await;
+    let mut events = harness.connect(&token, None).await;
+    let (status, body) = harness
+        .interrupt(json!({"screens": ["lobby"], "message": "one", "duration": "1m"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let first = events.next().await;
+    assert_eq!(first.event, "interrupt");
+    assert_eq!(first.id, Some(body["id"].to_string()));
+    let data: Value = serde_json::from_str(&first.data).expect("JSON data");
+    assert_eq!(data["message"], "one");
+    assert!(
+        data["until"]
+            .as_str()
+            .is_some_and(|until| until.ends_with('Z'))
+    );
+    drop(events);
+
+    // Missed while away: two for this screen, one for another.
+    for (screen, message) in [("lobby", "two"), ("other", "not yours"), ("lobby", "three")] {
+        let (status, body) = harness
+            .interrupt(json!({"screens": [screen], "message": message, "duration": "1m"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["connected"], 0);
+    }
+    let mut events = harness.connect(&token, first.id.as_deref()).await;
+    let mut replayed = Vec::new();
+    while let Some(event) = events.next_within(QUIET).await {
+        let data: Value = serde_json::from_str(&event.data).expect("JSON data");
+        replayed.push(data["message"].as_str().expect("message").to_owned());
+    }
+    assert_eq!(replayed, ["two", "three"]);
+
+    // A screen that comes up without an id gets what is still in force: all three of its own.
+    let mut fresh = harness.connect(&token, None).await;
+    let mut in_force = Vec::new();
+    while let Some(event) = fresh.next_within(QUIET).await {
+        let data: Value = serde_json::from_str(&event.data).expect("JSON data");
+        in_force.push(data["message"].as_str().expect("message").to_owned());
+    }
+    assert_eq!(in_force, ["one", "two", "three"]);
+}
+
+#[tokio::test]
+async fn a_screen_receives_only_its_own_events() {
+    let harness = Harness::new();
+    let lobby = harness.register("lobby", "demo").await;
+    let cafe = harness.register("cafe", "menu").await;
+    harness.push(DEMO).await;
+    let mut lobby_events = harness.connect(&lobby, None).await;
+    assert_eq!(lobby_events.next().await.event, "manifest-changed");
+    // The cafe's playlist was never pushed: its stream opens without a snapshot.
+    let mut cafe_events = harness.connect(&cafe, None).await;
+    cafe_events.assert_quiet().await;
+
+    let (status, body) = harness
+        .interrupt(json!({"screens": ["lobby"], "message": "Fire drill", "duration": "30s"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["screens"], json!(["lobby"]));
+    assert_eq!(body["connected"], 1);
+    assert_eq!(lobby_events.next().await.event, "interrupt");
+    harness.push(DEMO_V2).await;
+    assert_eq!(lobby_events.next().await.event, "manifest-changed");
+    let (status, _) = harness
+        .call(
+            Method::POST,
+            "/v1/commands",
+            ADMIN,
+            Some(json!({"screens": ["lobby"], "command": "resync"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let command = lobby_events.next().await;
+    assert_eq!(command.event, "command");
+    assert_eq!(command.data, r#"{"command":"resync"}"#);
+    cafe_events.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn push_endpoints_refuse_bad_input_with_clear_codes() {
+    let harness = Harness::new();
+    let token = harness.register("lobby", "demo").await;
+    let cases = [
+        (
+            "/v1/interrupts",
+            json!({"screens": ["lobby"], "message": "  ", "duration": "30s"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_message",
+        ),
+        (
+            "/v1/interrupts",
+            json!({"screens": ["lobby"], "message": "x", "duration": "soon"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_duration",
+        ),
+        (
+            "/v1/interrupts",
+            json!({"message": "x", "duration": "30s"}),
+            StatusCode::BAD_REQUEST,
+            "no_audience",
+        ),
+        (
+            "/v1/interrupts",
+            json!({"screens": ["nowhere"], "message": "x", "duration": "30s"}),
+            StatusCode::NOT_FOUND,
+            "unknown_screen",
+        ),
+        (
+            "/v1/interrupts",
+            json!({"screens": ["lobby"], "message": "x", "duration": "30s", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/v1/triggers",
+            json!({"store": "S1", "segment": "", "ttl": "10m"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_segment",
+        ),
+        (
+            "/v1/commands",
+            json!({"screens": ["lobby"], "command": "reboot"}),
+            StatusCode::BAD_REQUEST,
+            "unknown_command",
+        ),
+    ];
+    for (uri, body, status, code) in cases {
+        let (got, reply) = harness
+            .call(Method::POST, uri, ADMIN, Some(body.clone()))
+            .await;
+        assert_eq!(got, status, "{uri} {body}: {reply}");
+        assert_eq!(reply["error"]["code"], code, "{uri} {body}: {reply}");
+    }
+    // Only HQ may interrupt screens.
+    let (status, _) = harness
+        .call(
+            Method::POST,
+            "/v1/interrupts",
+            &token,
+            Some(json!({"screens": ["lobby"], "message": "x", "duration": "30s"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // And only screens may listen.
+    let (status, _) = harness.call(Method::GET, "/v1/events", ADMIN, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// Region, store and tag audiences resolve through the stores table. Stores are written straight
+/// into the database here, so this test depends only on the schema, not on the catalogue's API.
+#[tokio::test]
+async fn interrupts_and_triggers_reach_the_screens_of_a_region_or_store() {
+    let harness = Harness::new();
+    let north_1 = harness.register("north-1", "demo").await;
+    let north_2 = harness.register("north-2", "demo").await;
+    let south = harness.register("south-1", "demo").await;
+    {
+        let database = rusqlite::Connection::open(
+            harness
+                .data_dir
+                .path()
+                .join(vitrine_scheduler::DATABASE_FILE),
+        )
+        .expect("database");
+        database
+            .execute_batch(
+                "INSERT INTO stores (code, name, region, tags, timezone, locale, currency) VALUES
+                   ('N1', 'North one', 'north', '[\"flagship\"]', 'Europe/Paris', 'fr-FR', 'EUR'),
+                   ('N2', 'North two', 'north', '[]', 'Europe/Paris', 'fr-FR', 'EUR'),
+                   ('S1', 'South one', 'south', '[]', 'Europe/Paris', 'fr-FR', 'EUR');
+                 UPDATE screens SET store = 'N1' WHERE name = 'north-1';
+                 UPDATE screens SET store = 'N2' WHERE name = 'north-2';
+                 UPDATE screens SET store = 'S1' WHERE name = 'south-1';",
+            )
+            .expect("stores");
+    }
+    let mut north_1_events = harness.connect(&north_1, None).await;
+    let mut north_2_events = harness.connect(&north_2, None).await;
+    let mut south_events = harness.connect(&south, None).await;
+
+    let (status, body) = harness
+        .interrupt(json!({"region": "north", "message": "Storm warning", "duration": "10m"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["screens"], json!(["north-1", "north-2"]));
+    assert_eq!(north_1_events.next().await.event, "interrupt");
+    assert_eq!(north_2_events.next().await.event, "interrupt");
+    south_events.assert_quiet().await;
+
+    let (status, body) = harness
+        .call(
+            Method::POST,
+            "/v1/triggers",
+            ADMIN,
+            Some(json!({"store": "S1", "segment": "families", "ttl": "15m"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let trigger = south_events.next().await;
+    assert_eq!(trigger.event, "trigger");
+    let data: Value = serde_json::from_str(&trigger.data).expect("JSON");
+    assert_eq!(data["segment"], "families");
+    north_1_events.assert_quiet().await;
+
+    // A store's tags address its screens too.
+    let (status, body) = harness
+        .interrupt(json!({"tags": ["flagship"], "message": "x", "duration": "1m"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["screens"], json!(["north-1"]));
+
+    for (uri, request, code) in [
+        (
+            "/v1/interrupts",
+            json!({"region": "west", "message": "x", "duration": "1m"}),
+            "unknown_region",
+        ),
+        (
+            "/v1/triggers",
+            json!({"store": "W9", "segment": "families", "ttl": "1m"}),
+            "unknown_store",
+        ),
+        (
+            "/v1/interrupts",
+            json!({"tags": ["nope"], "message": "x", "duration": "1m"}),
+            "unknown_tag",
+        ),
+    ] {
+        let (status, reply) = harness.call(Method::POST, uri, ADMIN, Some(request)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
+        assert_eq!(reply["error"]["code"], code, "{reply}");
+    }
+}

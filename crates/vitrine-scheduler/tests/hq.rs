@@ -1,0 +1,661 @@
+//! HQ's half of the API through `app()` with `oneshot` on a real SQLite database: store, segment,
+//! feed and inventory imports with bad rows, campaigns, targeting and layering in manifests, offer
+//! rotations that follow price and stock, QR redirects, explain and the scan report.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+use tower::ServiceExt;
+use vitrine_core::offer::Arm;
+use vitrine_core::{Manifest, qr_token};
+use vitrine_scheduler::campaigns::{HQ_LOCKED_BAND, STORE_PRIORITY_LIMIT};
+use vitrine_scheduler::{AppState, Config};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+const STORES: &str = "code,name,region,tags,timezone,locale,currency
+paris-11,Paris Oberkampf,ile-de-france,city,Europe/Paris,fr-FR,EUR
+paris-15,Paris Convention,ile-de-france,,Europe/Paris,fr-FR,EUR
+lyon-2,Lyon Bellecour,auvergne-rhone-alpes,,Europe/Paris,fr-FR,EUR
+";
+
+const FEED: &str = "id\ttitle\tlink\tprice\tsale_price\tavailability
+hazelnut-750\tHazelnut spread 750 g\thttps://shop.example/p/hazelnut\t5.49 EUR\t4.99 EUR\tin stock
+cola-15\tCola 1.5 l\thttps://shop.example/p/cola?ref=feed\t1.79 EUR\t\tin stock
+";
+
+const INVENTORY: &str = "store_code\tid\tquantity\tprice\tsale_price
+paris-11\thazelnut-750\t42\t\t
+paris-15\thazelnut-750\t0\t\t
+paris-11\tcola-15\t10\t\t
+";
+
+/// A store playlist with an offer slot and a store loop of priority 10.
+const STORE_PLAYLIST: &str = "version: 1\nname: store\nloops:\n  - name: store-loop\n    priority: 10\n    items:\n      - offer: { slot: main-promo, duration: 10s }\n      - text: { text: Welcome, duration: 5s }\n";
+
+const CAMPAIGN: &str = "version: 1
+name: winter-sale
+targets:
+  regions: [ile-de-france]
+from: 2020-01-01
+priority: 50
+loop_slots: 1
+fill:
+  - text: { text: Winter sale, duration: 10s }
+offers:
+  main-promo:
+    - id: hazelnut
+      product: hazelnut-750
+      title: Hazelnut spread
+      holdout: 10%
+      control: { title: Winter sale in store }
+    - id: cola
+      product: cola-15
+      title: Cola
+      stores: [paris-11]
+";
+
+struct Harness {
+    data_dir: TempDir,
+    state: AppState,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "not JSON ({error}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+impl Harness {
+    fn new() -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let state = vitrine_scheduler::open(Config {
+            data_dir: data_dir.path().to_path_buf(),
+            admin_token: ADMIN.to_owned(),
+        })
+        .expect("scheduler opens");
+        state.set_public_url("https://go.shop.example/");
+        Self { data_dir, state }
+    }
+
+    fn router(&self) -> Router {
+        vitrine_scheduler::app(self.state.clone())
+    }
+
+    fn database(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.data_dir.path().join(vitrine_scheduler::DATABASE_FILE))
+            .expect("database opens")
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        self.database()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .expect("count")
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(value) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(value.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router()
+            .oneshot(request.body(body).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn import(&self, path: &str, file_name: &str, source: &str) -> Reply {
+        self.call(
+            Method::POST,
+            path,
+            Some(ADMIN),
+            Some(json!({"file_name": file_name, "source": source})),
+        )
+        .await
+    }
+
+    async fn import_ok(&self, path: &str, file_name: &str, source: &str) -> Value {
+        let reply = self.import(path, file_name, source).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+        reply.json()
+    }
+
+    async fn push_campaign(&self, source: &str) -> Reply {
+        self.call(
+            Method::POST,
+            "/v1/campaigns",
+            Some(ADMIN),
+            Some(json!({"file_name": "campaign.yaml", "source": source})),
+        )
+        .await
+    }
+
+    async fn register(&self, name: &str, store: Option<&str>, tags: &[&str]) -> String {
+        let reply = self
+            .call(
+                Method::POST,
+                "/v1/screens",
+                Some(ADMIN),
+                Some(json!({"name": name, "playlist": "store", "store": store, "tags": tags})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+        reply.json()["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Stores, feed, inventory, the store playlist and the campaign.
+    async fn seeded() -> Self {
+        let harness = Self::new();
+        harness.import_ok("/v1/stores", "stores.csv", STORES).await;
+        harness.import_ok("/v1/feed", "products.tsv", FEED).await;
+        harness
+            .import_ok("/v1/feed/inventory", "inventory.tsv", INVENTORY)
+            .await;
+        let reply = harness
+            .call(
+                Method::POST,
+                "/v1/playlists",
+                Some(ADMIN),
+                Some(json!({"file_name": "store.yaml", "source": STORE_PLAYLIST})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+        let reply = harness.push_campaign(CAMPAIGN).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+        harness
+    }
+
+    async fn manifest(&self, token: &str) -> Manifest {
+        let reply = self
+            .call(Method::GET, "/v1/manifest", Some(token), None)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+        serde_json::from_slice(&reply.body).expect("manifest")
+    }
+}
+
+fn offer_ids(manifest: &Manifest) -> Vec<(String, Arm)> {
+    manifest
+        .offers
+        .get("main-promo")
+        .map(|rotation| {
+            rotation
+                .entries
+                .iter()
+                .map(|entry| (entry.offer_id.clone(), entry.arm))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn bad_feed_rows_are_reported_with_their_line_and_the_rest_is_applied() {
+    let harness = Harness::new();
+    harness.import_ok("/v1/stores", "stores.csv", STORES).await;
+    let feed = "id\ttitle\tprice\n\
+                good-1\tGood one\t1.00 EUR\n\
+                bad-price\tBad price\tone euro\n\
+                \tNo id\t2.00 EUR\n\
+                short-row\tToo short\n\
+                good-2\tGood two\t2.50 EUR\n";
+    let report = harness.import_ok("/v1/feed", "feed.tsv", feed).await;
+    assert_eq!(report["applied"], 2, "{report}");
+    let skipped: Vec<(u64, String)> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["line"].as_u64().unwrap(),
+                row["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert_eq!(skipped[0].0, 3);
+    assert!(skipped[0].1.contains("one euro"), "{}", skipped[0].1);
+    assert_eq!(skipped[1].0, 4);
+    assert_eq!(skipped[2].0, 5);
+    assert_eq!(harness.count("products"), 2);
+
+    // A later feed with only broken rows loses nothing already stored.
+    let report = harness
+        .import_ok(
+            "/v1/feed",
+            "feed.tsv",
+            "id\ttitle\tprice\ngood-1\tGood one\tfree\n",
+        )
+        .await;
+    assert_eq!(report["applied"], 0);
+    let price: i64 = harness
+        .database()
+        .query_row(
+            "SELECT price_cents FROM products WHERE id = 'good-1'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(price, 100);
+
+    // Local inventory: an unknown store code and an unparseable price are errors for their rows.
+    let inventory = "store_code\tid\tquantity\tprice\n\
+                     paris-11\tgood-1\t5\t0.90 EUR\n\
+                     nowhere\tgood-1\t5\t\n\
+                     paris-11\tgood-2\t5\tcheap\n";
+    let report = harness
+        .import_ok("/v1/feed/inventory", "inventory.tsv", inventory)
+        .await;
+    assert_eq!(report["applied"], 1, "{report}");
+    let reasons: Vec<(u64, &str)> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["line"].as_u64().unwrap(),
+                row["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons[0].0, 3);
+    assert!(
+        reasons[0].1.contains("store code `nowhere` is not known"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1].0, 4);
+    assert!(reasons[1].1.contains("cheap"), "{reasons:?}");
+
+    // A segment export naming an unknown store skips that row only.
+    let segments = "store_code,segment,share\nparis-11,students,35%\nmars-1,students,0.5\n";
+    let report = harness
+        .import_ok("/v1/segments", "segments.csv", segments)
+        .await;
+    assert_eq!(report["applied"], 1);
+    assert_eq!(report["skipped"][0]["line"], 3);
+}
+
+#[tokio::test]
+async fn the_xml_feed_is_read_too() {
+    let harness = Harness::new();
+    let feed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playlists/hq/products.xml"),
+    )
+    .unwrap();
+    let report = harness.import_ok("/v1/feed", "products.xml", &feed).await;
+    assert_eq!(report["applied"], 2, "{report}");
+    let brand: String = harness
+        .database()
+        .query_row(
+            "SELECT brand FROM products WHERE id = '8710398500007'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(brand, "Torréfacteur & Fils");
+}
+
+#[tokio::test]
+async fn a_campaign_that_targets_nothing_is_refused_and_the_stored_one_stays() {
+    let harness = Harness::seeded().await;
+    let nothing = CAMPAIGN.replace("targets:\n  regions: [ile-de-france]\n", "targets: {}\n");
+    let reply = harness.push_campaign(&nothing).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = reply.json();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("targets no screen"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["diagnostics"][0]["line"], 3);
+    assert_eq!(harness.count("campaigns"), 1);
+    let list = harness
+        .call(Method::GET, "/v1/campaigns", Some(ADMIN), None)
+        .await
+        .json();
+    assert_eq!(list["campaigns"][0]["version"], 1);
+    let shown = harness
+        .call(Method::GET, "/v1/campaigns/winter-sale", Some(ADMIN), None)
+        .await
+        .json();
+    assert_eq!(shown["source"], CAMPAIGN);
+}
+
+#[tokio::test]
+async fn manifests_carry_targeted_campaigns_in_their_band_and_the_stores_offers() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &["entrance"])
+        .await;
+    let paris_15 = harness
+        .register("paris-15.entrance", Some("paris-15"), &[])
+        .await;
+    let lyon = harness
+        .register("lyon-2.entrance", Some("lyon-2"), &["entrance"])
+        .await;
+
+    let manifest = harness.manifest(&paris_11).await;
+    assert_eq!(manifest.timezone, "Europe/Paris", "the store's zone");
+    let store = manifest.store.as_ref().unwrap();
+    assert_eq!(
+        (store.code.as_str(), store.currency.as_str()),
+        ("paris-11", "EUR")
+    );
+    assert_eq!(
+        manifest.qr_base_url.as_deref(),
+        Some("https://go.shop.example")
+    );
+    let rules = &manifest.playlist.zones[0].rules;
+    let campaign_rule = rules
+        .iter()
+        .find(|rule| rule.name == "campaign:winter-sale")
+        .unwrap();
+    assert_eq!(campaign_rule.priority, HQ_LOCKED_BAND + 50);
+    assert!(rules.iter().all(|rule| rule.name.starts_with("campaign:") || rule.priority <= STORE_PRIORITY_LIMIT));
+    assert_eq!(
+        offer_ids(&manifest),
+        [
+            ("cola".to_owned(), Arm::Treatment),
+            ("hazelnut".to_owned(), Arm::Treatment),
+            ("hazelnut".to_owned(), Arm::Control)
+        ]
+    );
+    let rotation = &manifest.offers["main-promo"];
+    let hazelnut = &rotation.entries[1];
+    assert_eq!(hazelnut.card.price_cents, 499);
+    assert_eq!(hazelnut.card.old_price_cents, Some(549));
+    assert_eq!(hazelnut.holdout_basis_points, 1_000);
+    assert!(!hazelnut.windows.is_empty());
+
+    // Out of stock at paris-15: the hazelnut offer is not scheduled there, and the cola is for
+    // paris-11 only.
+    let manifest = harness.manifest(&paris_15).await;
+    assert!(
+        offer_ids(&manifest).is_empty(),
+        "{:?}",
+        offer_ids(&manifest)
+    );
+    // Lyon is outside the targeted region.
+    let manifest = harness.manifest(&lyon).await;
+    assert!(manifest.offers.is_empty());
+    assert!(
+        manifest.playlist.zones[0]
+            .rules
+            .iter()
+            .all(|rule| !rule.name.starts_with("campaign:"))
+    );
+
+    // A price change in the store's inventory reaches the manifest.
+    harness
+        .import_ok(
+            "/v1/feed/inventory",
+            "inventory.tsv",
+            "store_code\tid\tquantity\tprice\nparis-11\thazelnut-750\t40\t3.99 EUR\n",
+        )
+        .await;
+    let manifest = harness.manifest(&paris_11).await;
+    let hazelnut = manifest.offers["main-promo"]
+        .entries
+        .iter()
+        .find(|entry| entry.offer_id == "hazelnut")
+        .unwrap();
+    assert_eq!(hazelnut.card.price_cents, 399);
+    assert_eq!(hazelnut.card.old_price_cents, None);
+    // And stock running out removes it.
+    harness
+        .import_ok(
+            "/v1/feed/inventory",
+            "inventory.tsv",
+            "store_code\tid\tquantity\nparis-11\thazelnut-750\t0\n",
+        )
+        .await;
+    let manifest = harness.manifest(&paris_11).await;
+    assert_eq!(offer_ids(&manifest), [("cola".to_owned(), Arm::Treatment)]);
+}
+
+#[tokio::test]
+async fn a_screen_in_an_unknown_store_is_refused() {
+    let harness = Harness::seeded().await;
+    let reply = harness
+        .call(
+            Method::POST,
+            "/v1/screens",
+            Some(ADMIN),
+            Some(json!({"name": "x", "playlist": "store", "store": "nowhere"})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.json()["error"]["code"], "store_not_found");
+    assert_eq!(harness.count("screens"), 0);
+    let screens = harness
+        .call(Method::GET, "/v1/screens", Some(ADMIN), None)
+        .await
+        .json();
+    assert_eq!(screens["screens"], json!([]));
+}
+
+#[tokio::test]
+async fn a_qr_scan_is_recorded_and_redirected_with_utm_and_a_forged_one_gets_a_page() {
+    let harness = Harness::seeded().await;
+    let token = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let played_at = jiff::Timestamp::now();
+    let play = qr_token::encode("paris-11.entrance", "cola", Arm::Control, played_at, &key);
+
+    let reply = harness
+        .call(Method::GET, &format!("/q/{play}"), None, None)
+        .await;
+    assert_eq!(reply.status, StatusCode::FOUND);
+    assert_eq!(
+        reply.headers[header::LOCATION],
+        "https://shop.example/p/cola?ref=feed&utm_source=vitrine&utm_medium=screen&utm_campaign=winter-sale&utm_content=cola"
+    );
+    let (screen, offer, arm, campaign): (String, String, String, String) = harness
+        .database()
+        .query_row(
+            "SELECT screen, offer, arm, campaign FROM scans",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            screen.as_str(),
+            offer.as_str(),
+            arm.as_str(),
+            campaign.as_str()
+        ),
+        ("paris-11.entrance", "cola", "control", "winter-sale")
+    );
+
+    let forged = qr_token::encode(
+        "paris-11.entrance",
+        "cola",
+        Arm::Treatment,
+        played_at,
+        &[1; 32],
+    );
+    let old = qr_token::encode(
+        "paris-11.entrance",
+        "cola",
+        Arm::Treatment,
+        played_at - jiff::SignedDuration::from_hours(25),
+        &key,
+    );
+    for bad in [forged.as_str(), old.as_str(), "junk"] {
+        let reply = harness
+            .call(Method::GET, &format!("/q/{bad}"), None, None)
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{bad}");
+        assert!(String::from_utf8_lossy(&reply.body).contains("no longer available"));
+    }
+    assert_eq!(harness.count("scans"), 1);
+}
+
+#[tokio::test]
+async fn explain_says_why_an_offer_shows_and_reports_measure_uplift() {
+    let harness = Harness::seeded().await;
+    harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    harness
+        .register("paris-15.entrance", Some("paris-15"), &[])
+        .await;
+    let at = "2026-03-02T09:00:00Z";
+    let reply = harness
+        .call(
+            Method::GET,
+            &format!("/v1/explain?screen=paris-15.entrance&at={at}&slot=main-promo"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    let explanation = reply.json();
+    assert_eq!(
+        explanation["campaigns"][0]["because"],
+        "it targets region `ile-de-france`"
+    );
+    let excluded = explanation["offers"][0]["excluded"].as_array().unwrap();
+    let reasons: Vec<&str> = excluded
+        .iter()
+        .map(|row| row["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|reason| reason.contains("out of stock at store `paris-15`")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|reason| reason.contains("only for stores paris-11")),
+        "{reasons:?}"
+    );
+
+    let reply = harness
+        .call(
+            Method::GET,
+            &format!("/v1/explain?screen=paris-11.entrance&at={at}&slot=main-promo"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    let slot = &reply.json()["offers"][0];
+    assert!(slot["shows"]["offer_id"].is_string(), "{slot}");
+    assert_eq!(
+        slot["pick"]["considered"].as_array().unwrap().len(),
+        2,
+        "{slot}"
+    );
+
+    // Impressions of offers (as players report them) and scans make the report.
+    let database = harness.database();
+    for (index, arm) in ["treatment"; 100]
+        .into_iter()
+        .chain(["control"; 100])
+        .enumerate()
+    {
+        database
+            .execute(
+                "INSERT INTO impressions (id, screen, playlist, playlist_version, item_id, started_at,
+                    duration_ms, offer_campaign, offer_id, offer_arm)
+                 VALUES (?1, 'paris-11.entrance', 'store', 1, 'item-1', '2026-03-02T09:00:00.000000000Z',
+                    10000, 'winter-sale', 'hazelnut', ?2)",
+                rusqlite::params![format!("00000000-0000-7000-8000-{index:012}"), arm],
+            )
+            .unwrap();
+    }
+    for (count, arm) in [(6, "treatment"), (2, "control")] {
+        for _ in 0..count {
+            database
+                .execute(
+                    "INSERT INTO scans (token, screen, campaign, offer, arm, played_at, scanned_at)
+                     VALUES ('t', 'paris-11.entrance', 'winter-sale', 'hazelnut', ?1, 'x', 'y')",
+                    [arm],
+                )
+                .unwrap();
+        }
+    }
+    let report = harness
+        .call(
+            Method::GET,
+            "/v1/reports/scans?campaign=winter-sale",
+            Some(ADMIN),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(report["rows"].as_array().unwrap().len(), 2, "{report}");
+    let uplift = &report["uplift"][0];
+    assert_eq!(uplift["offer"], "hazelnut");
+    assert!(
+        (uplift["absolute"].as_f64().unwrap() - 0.04).abs() < 1e-9,
+        "{report}"
+    );
+    assert!(
+        (uplift["relative"].as_f64().unwrap() - 2.0).abs() < 1e-9,
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn the_sample_hq_files_import_cleanly() {
+    let harness = Harness::new();
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playlists/hq");
+    for (path, file) in [
+        ("/v1/stores", "stores.csv"),
+        ("/v1/segments", "segments.csv"),
+        ("/v1/feed", "products.tsv"),
+        ("/v1/feed", "products.xml"),
+        ("/v1/feed/inventory", "inventory.tsv"),
+    ] {
+        let source = std::fs::read_to_string(folder.join(file)).unwrap();
+        let report = harness.import_ok(path, file, &source).await;
+        assert_eq!(report["skipped"], json!([]), "{file}: {report}");
+    }
+}

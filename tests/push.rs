@@ -1,0 +1,104 @@
+//! Push end to end: a real scheduler and a real headless player on loopback, the player polling only
+//! once a minute, so a change that shows within seconds can only have come over the event stream.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use vitrine_e2e::{
+    Scheduler, Seen, seen_frames, start_headless_player_polling_every, wait_for, write_solid_png,
+};
+
+/// The promise: a pushed change is on screen within this long.
+const PROPAGATION_BUDGET_MS: i64 = 2_000;
+
+#[test]
+fn a_pushed_playlist_reaches_the_screen_within_two_seconds_without_polling() {
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path();
+    let content = root.join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    write_solid_png(&content.join("red.png"), [255, 0, 0]).unwrap();
+    write_solid_png(&content.join("blue.png"), [0, 0, 255]).unwrap();
+    let playlist = content.join("push.yaml");
+    let write_playlist = |file: &str| {
+        std::fs::write(
+            &playlist,
+            format!(
+                "version: 1\nname: push\nitems:\n  - image: {{ file: {file}, duration: 5s }}\n"
+            ),
+        )
+        .unwrap();
+    };
+
+    let mut scheduler = Scheduler::start(&root.join("hq")).unwrap();
+    write_playlist("red.png");
+    scheduler
+        .cli(&["push", playlist.to_str().unwrap()])
+        .unwrap();
+    let token = scheduler
+        .cli(&["screens", "add", "push-screen", "--playlist", "push"])
+        .unwrap()
+        .trim()
+        .to_owned();
+    let frames_dir = root.join("frames");
+    let mut player = start_headless_player_polling_every(
+        &scheduler.url,
+        &token,
+        &root.join("player"),
+        &frames_dir,
+        root,
+        "60s",
+    )
+    .unwrap();
+    // The first manifest comes from the sync at start-up.
+    wait_for("red on screen", Duration::from_secs(60), || {
+        seen_frames(&frames_dir)
+            .iter()
+            .filter(|(_, seen)| *seen == Seen::Red)
+            .count()
+            >= 5
+    })
+    .unwrap();
+    // Let the event stream settle after the start-up sync, so the push below is the only news.
+    std::thread::sleep(Duration::from_millis(500));
+
+    write_playlist("blue.png");
+    let pushing_at = Timestamp::now().as_millisecond();
+    scheduler
+        .cli(&["push", playlist.to_str().unwrap()])
+        .unwrap();
+    let pushed_at = Timestamp::now().as_millisecond();
+    wait_for("blue on screen", Duration::from_secs(15), || {
+        seen_frames(&frames_dir)
+            .iter()
+            .any(|(millis, seen)| *millis > pushed_at && *seen == Seen::Blue)
+    })
+    .unwrap();
+    let first_blue = seen_frames(&frames_dir)
+        .into_iter()
+        .find(|(_, seen)| *seen == Seen::Blue)
+        .map(|(millis, _)| millis)
+        .unwrap();
+    assert!(
+        first_blue >= pushing_at,
+        "blue showed at {first_blue}, before the push started at {pushing_at}"
+    );
+    let propagation = first_blue - pushed_at;
+    eprintln!("push reached the screen {propagation} ms after the push returned");
+    assert!(
+        propagation <= PROPAGATION_BUDGET_MS,
+        "the push took {propagation} ms to reach the screen (budget {PROPAGATION_BUDGET_MS} ms); \
+         with a 60 s poll interval only the event stream can deliver it in time"
+    );
+
+    // The scheduler ends its event streams at shutdown, with the player still connected, instead
+    // of waiting on them for ever.
+    assert!(
+        scheduler
+            .process
+            .terminate(Duration::from_secs(10))
+            .unwrap()
+            .success()
+    );
+    assert!(player.terminate(Duration::from_secs(30)).unwrap().success());
+}
