@@ -55,7 +55,8 @@ pub struct Player {
     media_dir: PathBuf,
     requested: HashSet<ContentKey>,
     telemetry: FrameTelemetry,
-    offer_template: OfferTemplate,
+    /// Offer card templates: landscape, and portrait for zones taller than wide.
+    offer_templates: (OfferTemplate, OfferTemplate),
     show_stats: bool,
     overlay: Option<(Instant, String)>,
     last_telemetry_log: Instant,
@@ -99,7 +100,7 @@ impl Player {
             media_dir: data_dir.join("media"),
             requested: HashSet::new(),
             telemetry: FrameTelemetry::new(screen.refresh),
-            offer_template: OfferTemplate::builtin(),
+            offer_templates: (OfferTemplate::builtin(), OfferTemplate::builtin_portrait()),
             show_stats: screen.show_stats,
             overlay: None,
             last_telemetry_log: Instant::now(),
@@ -209,11 +210,16 @@ impl Player {
                     {
                         continue;
                     }
+                    let template = if zone_px.1 > zone_px.0 {
+                        &self.offer_templates.1
+                    } else {
+                        &self.offer_templates.0
+                    };
                     match self.renderer.prepare_offer_card(
                         gpu,
                         key.clone(),
                         card,
-                        &self.offer_template,
+                        template,
                         *zone_px,
                     ) {
                         Ok(()) => {

@@ -78,13 +78,24 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         admin_token,
     })?;
-    if let Some(url) = &args.public_url {
-        state.set_public_url(url);
-    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
+    match &args.public_url {
+        Some(url) => state.set_public_url(url),
+        None => {
+            // QR codes need an address shoppers' phones reach; the listen address is only right
+            // on a test bench, so it is used, and said.
+            let url = format!("http://{address}");
+            tracing::warn!(
+                %url,
+                "no --public-url: offer QR codes point at the listen address; set --public-url \
+                 (or VITRINE_PUBLIC_URL) to the address shoppers' phones reach"
+            );
+            state.set_public_url(&url);
+        }
+    }
 
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "vitrine-scheduler listening on http://{address}")

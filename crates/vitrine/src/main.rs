@@ -9,6 +9,7 @@ mod client;
 mod explain;
 mod hq;
 mod hq_explain;
+mod live;
 mod push;
 mod render;
 mod screens;
@@ -127,6 +128,42 @@ enum Command {
     Feed {
         #[command(subcommand)]
         command: FeedCommand,
+    },
+    /// Put an emergency message on screens, full screen, within seconds.
+    Interrupt {
+        /// The message, e.g. "Please leave the store by the nearest exit".
+        message: String,
+        /// How long it stays, e.g. 5m.
+        #[arg(long)]
+        duration: String,
+        /// Screens by name (repeat for several).
+        #[arg(long = "screen")]
+        screens: Vec<String>,
+        /// Every screen of a region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Every screen of a store (repeat for several).
+        #[arg(long = "store")]
+        stores: Vec<String>,
+        /// Every screen with a tag (repeat for several).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Make a store's next offer slots target a customer segment, e.g. after a loyalty-app check-in.
+    Trigger {
+        /// The store's code.
+        #[arg(long)]
+        store: String,
+        /// The segment, as in the CRM export.
+        #[arg(long)]
+        segment: String,
+        /// How long it holds, e.g. 10m.
+        #[arg(long, default_value = "10m")]
+        ttl: String,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Reports from the scheduler.
     Reports {
@@ -386,6 +423,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 hq::ImportKind::Feed
             };
             async_runtime()?.block_on(hq::import(kind, &file, &server))
+        }
+        Command::Interrupt {
+            message,
+            duration,
+            screens,
+            region,
+            stores,
+            tags,
+            server,
+        } => {
+            let audience = live::Audience {
+                screens: &screens,
+                region: region.as_deref(),
+                stores: &stores,
+                tags: &tags,
+            };
+            async_runtime()?.block_on(live::interrupt(audience, &message, &duration, &server))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trigger {
+            store,
+            segment,
+            ttl,
+            server,
+        } => {
+            async_runtime()?.block_on(live::trigger(&store, &segment, &ttl, &server))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Reports {
             command:

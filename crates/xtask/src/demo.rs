@@ -1,7 +1,10 @@
 //! `cargo xtask demo`: the main job on one machine. It builds the binaries, starts a scheduler on the
-//! embedded SQLite default, pushes `playlists/demo.yaml` with the real CLI, registers a screen, and
-//! runs a player against it: in a fullscreen window where a display exists, headless (writing frames
-//! to a folder it names) where none does. Ctrl-C stops everything cleanly.
+//! embedded SQLite default and, with the real CLI, does what HQ and a store do: imports the sample
+//! stores, customer segments, product feed and local inventory (`playlists/hq/`), pushes the store
+//! playlists (`playlists/demo.yaml`, `playlists/lobby.yaml`) and the campaigns
+//! (`playlists/campaigns/`), registers a screen in the Paris Oberkampf store playing `lobby`, and runs
+//! a player against it: in a fullscreen window where a display exists, headless (writing frames to a
+//! folder it names) where none does. Ctrl-C stops everything cleanly.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -15,6 +18,8 @@ use anyhow::{Context, bail};
 use crate::{cargo, run_command, runtime_dir, workspace_root};
 
 const SCREEN: &str = "demo-screen";
+/// The store the demo screen stands in; the demo campaign targets it.
+const STORE: &str = "paris-11";
 
 pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     let mut run_for: Option<String> = None;
@@ -65,14 +70,56 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     eprintln!("xtask demo: scheduler at {server}");
 
     let cli = binaries.join("vitrine");
-    run_command(
+    let playlists = root.join("playlists");
+    let hq = playlists.join("hq");
+    let as_admin = |command: &mut Command| -> anyhow::Result<()> {
+        run_command(command.args(["--server", &server, "--token", &admin_token]))
+    };
+    as_admin(
         Command::new(&cli)
-            .arg("push")
-            .arg(root.join("playlists").join("demo.yaml"))
-            .args(["--server", &server, "--token", &admin_token]),
+            .args(["stores", "import"])
+            .arg(hq.join("stores.csv")),
     )?;
+    as_admin(
+        Command::new(&cli)
+            .args(["segments", "import"])
+            .arg(hq.join("segments.csv")),
+    )?;
+    as_admin(
+        Command::new(&cli)
+            .args(["feed", "import"])
+            .arg(hq.join("products.tsv")),
+    )?;
+    as_admin(
+        Command::new(&cli)
+            .args(["feed", "import", "--inventory"])
+            .arg(hq.join("inventory.tsv")),
+    )?;
+    for playlist in ["demo.yaml", "lobby.yaml"] {
+        as_admin(Command::new(&cli).arg("push").arg(playlists.join(playlist)))?;
+    }
+    for campaign in [
+        "demo-offers.yaml",
+        "winter-sale.yaml",
+        "breakfast-deals.yaml",
+    ] {
+        as_admin(
+            Command::new(&cli)
+                .args(["campaign", "push"])
+                .arg(playlists.join("campaigns").join(campaign)),
+        )?;
+    }
     let registered = Command::new(&cli)
-        .args(["screens", "add", SCREEN, "--playlist", "demo"])
+        .args([
+            "screens",
+            "add",
+            SCREEN,
+            "--playlist",
+            "lobby",
+            "--store",
+            STORE,
+        ])
+        .args(["--tag", "entrance"])
         .args(["--server", &server, "--token", &admin_token])
         .stderr(Stdio::inherit())
         .output()
@@ -191,8 +238,8 @@ fn count_impressions(server: &str, admin_token: &str) -> anyhow::Result<usize> {
             head.lines().next().unwrap_or_default()
         );
     }
-    // The body may be chunked; every impression carries exactly one `"media_sha256"` key.
-    Ok(body.matches("\"media_sha256\"").count())
+    // The body may be chunked; every impression carries exactly one `"item_id"` key.
+    Ok(body.matches("\"item_id\"").count())
 }
 
 fn summarise(demo_dir: &Path, proof_of_play: anyhow::Result<usize>) {

@@ -14,6 +14,9 @@ use super::{Color, ContentKey, Fit, Gpu, Renderer, qr};
 
 /// The card template shipped with the player.
 pub const DEFAULT_TEMPLATE_YAML: &str = include_str!("../../../../assets/offer-cards/default.yaml");
+/// The bundled portrait template, for zones taller than wide.
+pub const PORTRAIT_TEMPLATE_YAML: &str =
+    include_str!("../../../../assets/offer-cards/portrait.yaml");
 
 /// One offer, as it goes on a card.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -111,6 +114,12 @@ impl OfferTemplate {
     /// The template shipped in `assets/offer-cards/default.yaml`.
     pub fn builtin() -> Self {
         Self::from_yaml(DEFAULT_TEMPLATE_YAML).expect("the bundled offer card template is valid")
+    }
+
+    /// The bundled portrait template.
+    pub fn builtin_portrait() -> Self {
+        Self::from_yaml(PORTRAIT_TEMPLATE_YAML)
+            .expect("the bundled portrait offer card template is valid")
     }
 }
 
@@ -341,10 +350,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_bundled_template_reads() {
+    fn the_bundled_templates_read() {
         let template = OfferTemplate::builtin();
         assert_eq!(template.background, Color::WHITE);
         assert!(template.qr[2] > 0.1);
+        let portrait = OfferTemplate::builtin_portrait();
+        assert!(
+            portrait.qr[1] > 0.5,
+            "the QR code sits under the text in portrait"
+        );
     }
 
     #[test]
