@@ -468,7 +468,7 @@ pub async fn push_playlist(
 }
 
 /// A screen's manifest as served: the JSON body and its ETag (quoted, as the header carries it).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ManifestBody {
     pub body: Vec<u8>,
     pub etag: String,
@@ -518,6 +518,26 @@ pub async fn manifest(
 /// been pushed. The push channel ([`crate::events`]) calls this too, to learn each connected
 /// screen's ETag after a change, so there is one definition of what a screen's manifest is.
 pub async fn manifest_of(
+    state: &AppState,
+    screen: &Screen,
+) -> Result<Option<ManifestBody>, ApiError> {
+    // The generation is read before anything else, so a write that lands during the build makes
+    // what is built stale at once (see `cache`).
+    let generation = state.generation();
+    if let Some(cached) = state.manifest_cache().get(&screen.name, generation) {
+        return Ok(Some((*cached).clone()));
+    }
+    let built = build_manifest(state, screen).await?;
+    if let Some(built) = &built {
+        state
+            .manifest_cache()
+            .put(&screen.name, generation, std::sync::Arc::new(built.clone()));
+    }
+    Ok(built)
+}
+
+/// Builds a screen's manifest from the store: its playlist, then HQ's layer.
+async fn build_manifest(
     state: &AppState,
     screen: &Screen,
 ) -> Result<Option<ManifestBody>, ApiError> {

@@ -102,12 +102,20 @@ impl FromRequestParts<AppState> for Caller {
         if is_admin_token(token, state.admin_token_sha256()) {
             return Ok(Self::Admin);
         }
-        state
+        let token_sha256 = token_sha256(token);
+        let generation = state.generation();
+        if let Some(screen) = state.screen_cache().get(&token_sha256, generation) {
+            return Ok(Self::Screen(screen));
+        }
+        let screen = state
             .store()
-            .screen_by_token_sha256(token_sha256(token))
+            .screen_by_token_sha256(token_sha256.clone())
             .await?
-            .map(Self::Screen)
-            .ok_or_else(ApiError::unauthorized)
+            .ok_or_else(ApiError::unauthorized)?;
+        state
+            .screen_cache()
+            .put(&token_sha256, generation, screen.clone());
+        Ok(Self::Screen(screen))
     }
 }
 

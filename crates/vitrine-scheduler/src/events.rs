@@ -464,6 +464,9 @@ impl EventStream {
 /// (a playlist push, a campaign, a feed import); screens not connected learn the new ETag when they
 /// connect. Failures are logged: polling remains the fallback.
 pub async fn publish_manifest_changes(state: &AppState, affected: impl Fn(&Screen) -> bool) {
+    // Called right after a write commits, possibly before the write's response has gone out (when
+    // the write middleware bumps the generation too): cached manifests are stale from here on.
+    state.content_changed();
     let hub = state.hub().clone();
     let _one_at_a_time = hub.rebuild.lock().await;
     let screens: Vec<Screen> = hub

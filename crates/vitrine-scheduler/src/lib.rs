@@ -11,6 +11,7 @@
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod cache;
 pub mod campaigns;
 pub mod catalog;
 pub mod error;
@@ -62,6 +63,12 @@ struct Shared {
     /// The address shoppers' phones reach this scheduler at, for offer QR codes; see
     /// [`AppState::set_public_url`].
     public_url: std::sync::OnceLock<String>,
+    /// Bumped after every write that may change a manifest; see [`cache`].
+    generation: cache::Generation,
+    /// Each screen's manifest, by screen name.
+    manifests: cache::GenerationCache<std::sync::Arc<api::ManifestBody>>,
+    /// Each device token's screen, by the token's sha256.
+    screens: cache::GenerationCache<store::Screen>,
 }
 
 impl AppState {
@@ -94,6 +101,25 @@ impl AppState {
     pub(crate) fn admin_token_sha256(&self) -> &[u8; 32] {
         &self.shared.admin_token_sha256
     }
+
+    /// Says that content screens get may have changed: cached manifests and screens are stale.
+    pub fn content_changed(&self) {
+        self.shared.generation.bump();
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.shared.generation.current()
+    }
+
+    pub(crate) fn manifest_cache(
+        &self,
+    ) -> &cache::GenerationCache<std::sync::Arc<api::ManifestBody>> {
+        &self.shared.manifests
+    }
+
+    pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<store::Screen> {
+        &self.shared.screens
+    }
 }
 
 /// Creates the data folder if needed, opens and migrates the database, and clears uploads that a
@@ -121,8 +147,35 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             admin_token_sha256: Sha256::digest(config.admin_token.as_bytes()).into(),
             hub: Arc::new(events::Hub::new()),
             public_url: std::sync::OnceLock::new(),
+            generation: cache::Generation::default(),
+            manifests: cache::GenerationCache::new(),
+            screens: cache::GenerationCache::new(),
         }),
     })
+}
+
+/// After a successful write that may change what screens get, marks cached manifests stale. Proof of
+/// play and live messages change no manifest, so they leave the caches alone (ingest would otherwise
+/// empty them all day).
+async fn bump_generation_after_writes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path();
+    let changes_content = !(method == axum::http::Method::GET
+        || method == axum::http::Method::HEAD
+        || path.starts_with("/q/")
+        || matches!(
+            path,
+            "/v1/impressions" | "/v1/interrupts" | "/v1/triggers" | "/v1/commands"
+        ));
+    let response = next.run(request).await;
+    if changes_content && response.status().is_success() {
+        state.content_changed();
+    }
+    response
 }
 
 /// The scheduler's HTTP API.
@@ -169,6 +222,10 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            bump_generation_after_writes,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
