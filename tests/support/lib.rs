@@ -325,3 +325,28 @@ pub fn start_headless_player_polling_every(
             .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?),
     )
 }
+
+/// Starts a headless player of a given size against a scheduler, writing a frame every 200 ms.
+pub fn start_headless_player_sized(
+    server: &str,
+    device_token: &str,
+    data_dir: &Path,
+    frames_dir: &Path,
+    scratch: &Path,
+    size: (u32, u32),
+) -> anyhow::Result<Process> {
+    Process::spawn(
+        "vitrine-player",
+        Command::new(binary("vitrine-player"))
+            .args(["--headless", "--fps", "10"])
+            .args(["--size", &format!("{}x{}", size.0, size.1)])
+            .args(["--server", server, "--token", device_token])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--frames-dir")
+            .arg(frames_dir)
+            .args(["--frame-interval", "200ms"])
+            .args(["--poll-interval", "1s", "--upload-interval", "500ms"])
+            .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?),
+    )
+}

@@ -1,0 +1,161 @@
+//! The omnichannel path end to end, with the real scheduler, CLI and headless player: HQ imports
+//! its stores and product feed, a campaign fills a store screen's offer slot, the screen shows the
+//! offer card priced from the feed with a QR code for that play, a shopper's phone scans it (the QR
+//! code is read back from the rendered frame), the scheduler redirects to the product page with
+//! UTM parameters, and the scan report joins the scan to the play.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use vitrine_e2e::{Scheduler, frames, start_headless_player_sized, wait_for};
+
+const SHOP_PLAYLIST: &str =
+    "version: 1\nname: shop\nitems:\n  - offer: { slot: main-promo, duration: 1h }\n";
+
+const CAMPAIGN: &str = "version: 1
+name: test-offers
+targets:
+  stores: [paris-11]
+from: 2026-01-01
+layer: default
+share_of_voice: 10%
+zone: main
+fill:
+  - image: { file: banner.png, duration: 10s }
+offers:
+  main-promo:
+    - { id: hazelnut, product: \"3017620422003\", title: \"Hazelnut spread 750 g\" }
+";
+
+/// The URL in the first frame whose QR code reads.
+fn scanned_url(frames_dir: &Path) -> Option<String> {
+    frames(frames_dir).into_iter().rev().find_map(|(_, path)| {
+        let grey = image::open(&path).ok()?.to_luma8();
+        let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
+            grey.width() as usize,
+            grey.height() as usize,
+            |x, y| grey.get_pixel(x as u32, y as u32).0[0],
+        );
+        let grids = prepared.detect_grids();
+        grids.first()?.decode().ok().map(|(_, content)| content)
+    })
+}
+
+/// What a phone does with the URL: one plain GET, not following the redirect.
+fn get(url: &str) -> (String, String) {
+    let rest = url
+        .strip_prefix("http://")
+        .expect("a plain HTTP URL on loopback");
+    let (address, path) = rest.split_once('/').expect("a path");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: e2e-phone\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.to_owned(), body.to_owned())
+}
+
+#[test]
+fn a_scan_of_an_offer_card_leads_to_the_product_page_and_is_reported() {
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../playlists/hq");
+    let content = root.join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("shop.yaml"), SHOP_PLAYLIST).unwrap();
+    std::fs::write(content.join("offers.yaml"), CAMPAIGN).unwrap();
+    vitrine_e2e::write_solid_png(&content.join("banner.png"), [0, 0, 255]).unwrap();
+
+    let scheduler = Scheduler::start(&root.join("hq")).unwrap();
+    let path = |file: &Path| file.to_str().unwrap().to_owned();
+    scheduler
+        .cli(&["stores", "import", &path(&samples.join("stores.csv"))])
+        .unwrap();
+    scheduler
+        .cli(&["feed", "import", &path(&samples.join("products.tsv"))])
+        .unwrap();
+    scheduler
+        .cli(&[
+            "feed",
+            "import",
+            "--inventory",
+            &path(&samples.join("inventory.tsv")),
+        ])
+        .unwrap();
+    scheduler
+        .cli(&["push", &path(&content.join("shop.yaml"))])
+        .unwrap();
+    scheduler
+        .cli(&["campaign", "push", &path(&content.join("offers.yaml"))])
+        .unwrap();
+    let token = scheduler
+        .cli(&[
+            "screens",
+            "add",
+            "paris-11-entrance",
+            "--playlist",
+            "shop",
+            "--store",
+            "paris-11",
+        ])
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    let frames_dir = root.join("frames");
+    let mut player = start_headless_player_sized(
+        &scheduler.url,
+        &token,
+        &root.join("player"),
+        &frames_dir,
+        root,
+        (1280, 720),
+    )
+    .unwrap();
+    wait_for(
+        "an offer card with a readable QR code",
+        Duration::from_secs(60),
+        || scanned_url(&frames_dir).is_some(),
+    )
+    .unwrap();
+    let url = scanned_url(&frames_dir).unwrap();
+    assert!(
+        url.starts_with(&format!("{}/q/", scheduler.url)),
+        "the QR code leads to this scheduler: {url}"
+    );
+
+    // The shopper's phone: a redirect to the product page, tagged for the web shop's analytics.
+    let (head, _) = get(&url);
+    assert!(head.starts_with("HTTP/1.1 302"), "{head}");
+    assert!(
+        head.contains(
+            "location: https://shop.example/p/3017620422003?utm_source=vitrine&utm_medium=screen&utm_campaign=test-offers&utm_content=hazelnut"
+        ),
+        "{head}"
+    );
+    // A forged token gets a friendly page, not an error trace.
+    let (head, body) = get(&format!("{}/q/forged-token", scheduler.url));
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    assert!(body.to_lowercase().contains("<html"), "{body}");
+
+    assert!(player.terminate(Duration::from_secs(30)).unwrap().success());
+    let report: serde_json::Value = serde_json::from_str(
+        &scheduler
+            .cli(&["reports", "scans", "--campaign", "test-offers", "--json"])
+            .unwrap(),
+    )
+    .unwrap();
+    let text = report.to_string();
+    let rows = report["rows"].as_array().cloned().unwrap_or_default();
+    let hazelnut = rows
+        .iter()
+        .find(|row| row["offer"] == "hazelnut" && row["arm"] == "treatment")
+        .unwrap_or_else(|| panic!("a treatment row for hazelnut: {text}"));
+    assert_eq!(hazelnut["scans"], 1, "{text}");
+    assert!(hazelnut["impressions"].as_u64().unwrap_or(0) >= 1, "{text}");
+}
