@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use vitrine_e2e::{Scheduler, frames, start_headless_player_sized, wait_for};
+use vitrine_e2e::{PlayerOptions, Scheduler, Source, frames, start_player, wait_for};
 
 const SHOP_PLAYLIST: &str =
     "version: 1\nname: shop\nitems:\n  - offer: { slot: main-promo, duration: 1h }\n";
@@ -108,13 +108,21 @@ fn a_scan_of_an_offer_card_leads_to_the_product_page_and_is_reported() {
         .to_owned();
 
     let frames_dir = root.join("frames");
-    let mut player = start_headless_player_sized(
-        &scheduler.url,
-        &token,
+    // Large enough frames for a phone-sized QR code to be read back.
+    let mut player = start_player(
+        Source::Scheduler {
+            url: &scheduler.url,
+            token: &token,
+        },
         &root.join("player"),
         &frames_dir,
         root,
-        (1280, 720),
+        &PlayerOptions {
+            size: (1280, 720),
+            fps: 10,
+            frame_interval: "200ms",
+            poll_interval: "1s",
+        },
     )
     .unwrap();
     wait_for(

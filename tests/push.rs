@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use vitrine_e2e::{
-    Scheduler, Seen, seen_frames, start_headless_player_polling_every, wait_for, write_solid_png,
+    PlayerOptions, Scheduler, Seen, Source, seen_frames, start_player, wait_for, write_solid_png,
 };
 
 /// The promise: a pushed change is on screen within this long.
@@ -41,13 +41,18 @@ fn a_pushed_playlist_reaches_the_screen_within_two_seconds_without_polling() {
         .trim()
         .to_owned();
     let frames_dir = root.join("frames");
-    let mut player = start_headless_player_polling_every(
-        &scheduler.url,
-        &token,
+    let mut player = start_player(
+        Source::Scheduler {
+            url: &scheduler.url,
+            token: &token,
+        },
         &root.join("player"),
         &frames_dir,
         root,
-        "60s",
+        &PlayerOptions {
+            poll_interval: "60s",
+            ..PlayerOptions::default()
+        },
     )
     .unwrap();
     // The first manifest comes from the sync at start-up.

@@ -186,10 +186,14 @@ fn a_corrupted_download_is_never_shown_and_heals_when_the_file_is_fixed() {
         !cached.join(digest.as_str()).exists(),
         "the bad file never took its name"
     );
-    assert!(
-        !cached.join(format!("{digest}.part")).exists(),
-        "the bad download was removed"
-    );
+    // The player keeps retrying, so a `.part` exists during each attempt; it must not linger.
+    let part = cached.join(format!("{digest}.part"));
+    wait_for(
+        "the bad download to be removed",
+        Duration::from_secs(5),
+        || !part.exists(),
+    )
+    .unwrap();
 
     // HQ's file is repaired; the next poll downloads, verifies and switches.
     std::fs::write(&stored, &blue).unwrap();

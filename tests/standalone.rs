@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use vitrine_e2e::{Seen, ids_in, seen_frames, start_standalone_player, wait_for, write_solid_png};
+use vitrine_e2e::{
+    PlayerOptions, Seen, Source, ids_in, seen_frames, start_player, wait_for, write_solid_png,
+};
 
 /// Saves the way editors do: a temporary file renamed over the playlist.
 fn save(folder: &Path, text: &str) {
@@ -38,7 +40,14 @@ fn edits_are_played_on_save_and_a_broken_edit_keeps_the_last_good_playlist() {
 
     let frames = root.join("frames");
     let data = root.join("player");
-    let mut player = start_standalone_player(&shop, &data, &frames, root).unwrap();
+    let mut player = start_player(
+        Source::Folder(&shop),
+        &data,
+        &frames,
+        root,
+        &PlayerOptions::default(),
+    )
+    .unwrap();
     wait_for("red on screen", Duration::from_secs(60), || {
         shown_since(&frames, 0, Seen::Red) >= 3
     })

@@ -222,29 +222,6 @@ pub fn seen_frames(directory: &Path) -> Vec<(i64, Seen)> {
         .collect()
 }
 
-/// Starts a headless player at 160x90 that writes a frame every 100 ms into `frames_dir`.
-pub fn start_headless_player(
-    server: &str,
-    device_token: &str,
-    data_dir: &Path,
-    frames_dir: &Path,
-    scratch: &Path,
-) -> anyhow::Result<Process> {
-    Process::spawn(
-        "vitrine-player",
-        Command::new(binary("vitrine-player"))
-            .args(["--headless", "--size", "160x90", "--fps", "20"])
-            .args(["--server", server, "--token", device_token])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--frames-dir")
-            .arg(frames_dir)
-            .args(["--frame-interval", "100ms"])
-            .args(["--poll-interval", "200ms", "--upload-interval", "500ms"])
-            .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?),
-    )
-}
-
 /// Waits until `condition` holds, checking every 100 ms, or fails with `what` after `timeout`.
 pub fn wait_for(
     what: &str,
@@ -274,79 +251,80 @@ pub fn write_red_blue_playlist(content: &Path) -> anyhow::Result<PathBuf> {
     Ok(playlist)
 }
 
-/// Starts a standalone headless player (no scheduler) on `playlist` (a folder or a YAML file).
-pub fn start_standalone_player(
-    playlist: &Path,
+/// How a test's headless player runs.
+#[derive(Clone, Debug)]
+pub struct PlayerOptions {
+    pub size: (u32, u32),
+    pub fps: u32,
+    pub frame_interval: &'static str,
+    pub poll_interval: &'static str,
+}
+
+impl Default for PlayerOptions {
+    /// Small frames, often: enough to tell colours apart and time switches to 100 ms.
+    fn default() -> Self {
+        Self {
+            size: (160, 90),
+            fps: 20,
+            frame_interval: "100ms",
+            poll_interval: "200ms",
+        }
+    }
+}
+
+/// Where a test's player takes its content from.
+pub enum Source<'a> {
+    /// A scheduler, with this screen's device token.
+    Scheduler { url: &'a str, token: &'a str },
+    /// Standalone mode: a folder (or YAML file) on disk.
+    Folder(&'a Path),
+}
+
+/// Starts a headless player that writes frames into `frames_dir`.
+pub fn start_player(
+    source: Source<'_>,
     data_dir: &Path,
     frames_dir: &Path,
     scratch: &Path,
+    options: &PlayerOptions,
 ) -> anyhow::Result<Process> {
-    Process::spawn(
-        "vitrine-player",
-        Command::new(binary("vitrine-player"))
-            .args(["--headless", "--size", "160x90", "--fps", "20"])
-            .arg("--playlist")
-            .arg(playlist)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--frames-dir")
-            .arg(frames_dir)
-            .args(["--frame-interval", "100ms"])
-            .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?),
-    )
+    let mut command = Command::new(binary("vitrine-player"));
+    command
+        .arg("--headless")
+        .args(["--size", &format!("{}x{}", options.size.0, options.size.1)])
+        .args(["--fps", &options.fps.to_string()])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--frames-dir")
+        .arg(frames_dir)
+        .args(["--frame-interval", options.frame_interval])
+        .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?);
+    match source {
+        Source::Scheduler { url, token } => command
+            .args(["--server", url, "--token", token])
+            .args(["--poll-interval", options.poll_interval])
+            .args(["--upload-interval", "500ms"]),
+        Source::Folder(folder) => command.arg("--playlist").arg(folder),
+    };
+    Process::spawn("vitrine-player", &mut command)
 }
 
-/// Like [`start_headless_player`], with a chosen manifest poll interval: a long one proves that a
-/// change arrived by push rather than by polling.
-pub fn start_headless_player_polling_every(
+/// Starts a headless player against a scheduler with the default [`PlayerOptions`].
+pub fn start_headless_player(
     server: &str,
     device_token: &str,
     data_dir: &Path,
     frames_dir: &Path,
     scratch: &Path,
-    poll_interval: &str,
 ) -> anyhow::Result<Process> {
-    Process::spawn(
-        "vitrine-player",
-        Command::new(binary("vitrine-player"))
-            .args(["--headless", "--size", "160x90", "--fps", "20"])
-            .args(["--server", server, "--token", device_token])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--frames-dir")
-            .arg(frames_dir)
-            .args(["--frame-interval", "100ms"])
-            .args([
-                "--poll-interval",
-                poll_interval,
-                "--upload-interval",
-                "500ms",
-            ])
-            .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?),
-    )
-}
-
-/// Starts a headless player of a given size against a scheduler, writing a frame every 200 ms.
-pub fn start_headless_player_sized(
-    server: &str,
-    device_token: &str,
-    data_dir: &Path,
-    frames_dir: &Path,
-    scratch: &Path,
-    size: (u32, u32),
-) -> anyhow::Result<Process> {
-    Process::spawn(
-        "vitrine-player",
-        Command::new(binary("vitrine-player"))
-            .args(["--headless", "--fps", "10"])
-            .args(["--size", &format!("{}x{}", size.0, size.1)])
-            .args(["--server", server, "--token", device_token])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--frames-dir")
-            .arg(frames_dir)
-            .args(["--frame-interval", "200ms"])
-            .args(["--poll-interval", "1s", "--upload-interval", "500ms"])
-            .env("XDG_RUNTIME_DIR", runtime_dir(scratch)?),
+    start_player(
+        Source::Scheduler {
+            url: server,
+            token: device_token,
+        },
+        data_dir,
+        frames_dir,
+        scratch,
+        &PlayerOptions::default(),
     )
 }
