@@ -96,6 +96,35 @@ fn a_pushed_playlist_reaches_the_screen_within_two_seconds_without_polling() {
          with a 60 s poll interval only the event stream can deliver it in time"
     );
 
+    // An emergency message from HQ covers the screen within the same budget.
+    let interrupting_at = Timestamp::now().as_millisecond();
+    scheduler
+        .cli(&[
+            "interrupt",
+            "Please leave by the nearest exit",
+            "--screen",
+            "push-screen",
+            "--duration",
+            "1m",
+        ])
+        .unwrap();
+    wait_for("the interrupt on screen", Duration::from_secs(15), || {
+        seen_frames(&frames_dir)
+            .iter()
+            .any(|(millis, seen)| *millis > interrupting_at && *seen == Seen::Alert)
+    })
+    .unwrap();
+    let first_alert = seen_frames(&frames_dir)
+        .into_iter()
+        .find(|(millis, seen)| *millis > interrupting_at && *seen == Seen::Alert)
+        .map(|(millis, _)| millis)
+        .unwrap();
+    assert!(
+        first_alert - interrupting_at <= PROPAGATION_BUDGET_MS,
+        "the interrupt took {} ms to reach the screen",
+        first_alert - interrupting_at
+    );
+
     // The scheduler ends its event streams at shutdown, with the player still connected, instead
     // of waiting on them for ever.
     assert!(

@@ -175,6 +175,8 @@ pub enum Seen {
     Blue,
     Green,
     Splash,
+    /// The deep red behind an emergency interrupt.
+    Alert,
     Black,
     Other([u8; 3]),
 }
@@ -187,6 +189,7 @@ pub fn classify(pixel: [u8; 4]) -> Seen {
         (0..=5, 0..=5, 250..=255) => Seen::Blue,
         (0..=5, 250..=255, 0..=5) => Seen::Green,
         (0..=8, 0..=8, 0..=8) => Seen::Black,
+        (150..=175, 5..=30, 18..=42) => Seen::Alert,
         // The splash is a dark blue-grey gradient.
         (10..=60, 15..=80, 30..=110) => Seen::Splash,
         _ => Seen::Other([red, green, blue]),
