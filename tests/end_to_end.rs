@@ -69,6 +69,21 @@ fn a_pushed_playlist_plays_on_a_headless_player_and_every_play_reaches_hq() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    // The fleet view: the screen's heartbeat says what it plays and how well it draws.
+    let status: serde_json::Value = serde_json::from_str(
+        &scheduler
+            .cli(&["screens", "status", "e2e-screen", "--json"])
+            .unwrap(),
+    )
+    .unwrap();
+    let heartbeat = &status["heartbeat"];
+    assert_eq!(heartbeat["playlist"], "e2e", "{status}");
+    assert_eq!(heartbeat["playlist_version"], 1, "{status}");
+    assert!(
+        heartbeat["frames"]["frames"].as_u64().unwrap_or(0) > 10,
+        "{status}"
+    );
+    assert_eq!(heartbeat["frames"]["transition_gaps"], 0, "{status}");
     let status = player.terminate(Duration::from_secs(30)).unwrap();
     assert!(
         status.success(),

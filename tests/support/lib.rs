@@ -306,7 +306,12 @@ pub fn start_player(
         Source::Scheduler { url, token } => command
             .args(["--server", url, "--token", token])
             .args(["--poll-interval", options.poll_interval])
-            .args(["--upload-interval", "500ms"]),
+            .args([
+                "--upload-interval",
+                "500ms",
+                "--heartbeat-interval",
+                "500ms",
+            ]),
         Source::Folder(folder) => command.arg("--playlist").arg(folder),
     };
     Process::spawn("vitrine-player", &mut command)

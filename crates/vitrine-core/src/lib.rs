@@ -10,6 +10,7 @@
 pub mod campaign;
 pub mod diagnostic;
 pub mod duration;
+pub mod heartbeat;
 pub mod impression;
 pub mod manifest;
 pub mod media;
@@ -24,6 +25,7 @@ pub mod yaml;
 pub use campaign::{Campaign, parse_campaign};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use duration::ItemDuration;
+pub use heartbeat::{FrameStats, Heartbeat};
 pub use impression::{Impression, ImpressionAck, ImpressionBatch, OfferPlay};
 pub use manifest::{Manifest, MediaEntry};
 pub use media::Sha256Hex;

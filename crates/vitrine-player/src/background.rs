@@ -18,6 +18,7 @@ use crate::cache::MediaCache;
 use crate::events::SharedSink;
 use crate::journal::Journal;
 use crate::push::{Backoff, PushContext, push_loop};
+use crate::status::SharedStatus;
 use crate::sync::{SyncClient, is_unreachable, sync_once};
 
 /// How long the final upload at shutdown may take before the player exits anyway. What is not sent
@@ -39,12 +40,17 @@ pub struct BackgroundSettings {
     pub push: bool,
     /// The most a retry waits while the scheduler is unreachable (push reconnects and sync).
     pub backoff_max: Duration,
+    /// How often to tell HQ what plays and how well it draws.
+    pub heartbeat_interval: Duration,
+    /// What the render loop reports for the heartbeat.
+    pub status: SharedStatus,
 }
 
 impl Background {
     pub fn start(settings: BackgroundSettings, sink: SharedSink) -> anyhow::Result<Self> {
         let cache = Arc::new(Mutex::new(MediaCache::open(&settings.data_dir)?));
         let journal = Journal::open(&settings.data_dir)?;
+        let heartbeat_journal = Journal::open(&settings.data_dir)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -55,6 +61,14 @@ impl Background {
                 runtime.block_on(async move {
                     let wake_sync = Arc::new(Notify::new());
                     let (etag_sender, etag_receiver) = watch::channel(settings.active_etag);
+                    let heartbeat = heartbeat_loop(
+                        settings.client.clone(),
+                        settings.status.clone(),
+                        etag_receiver.clone(),
+                        heartbeat_journal,
+                        settings.heartbeat_interval,
+                        stopped.clone(),
+                    );
                     let push_context = settings.push.then(|| PushContext {
                         client: settings.client.clone(),
                         wake_sync: wake_sync.clone(),
@@ -82,7 +96,7 @@ impl Background {
                     );
                     let upload =
                         upload_loop(settings.client, journal, settings.upload_interval, stopped);
-                    tokio::join!(sync, upload, push);
+                    tokio::join!(sync, upload, push, heartbeat);
                 });
             })?;
         Ok(Self { stop, thread })
@@ -146,6 +160,37 @@ async fn sync_loop(settings: SyncLoop, mut stopped: watch::Receiver<bool>) {
             _ = tokio::time::sleep(delay) => {}
             _ = settings.wake.notified() => {}
             _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Tells HQ every `interval` what plays, how well it draws and how much proof of play waits. A
+/// missed heartbeat is only logged: being offline is normal, and the next one says it all again.
+async fn heartbeat_loop(
+    client: SyncClient,
+    status: SharedStatus,
+    active_etag: watch::Receiver<Option<String>>,
+    journal: Journal,
+    interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let started = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stopped.changed() => return,
+        }
+        let unsent = journal.unsent_count().unwrap_or_default();
+        let heartbeat = status
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .heartbeat(
+                active_etag.borrow().clone(),
+                started.elapsed().as_secs(),
+                unsent,
+            );
+        if let Err(error) = client.post_heartbeat(&heartbeat).await {
+            tracing::debug!("heartbeat not delivered: {error:#}");
         }
     }
 }

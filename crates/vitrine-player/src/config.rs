@@ -50,6 +50,9 @@ pub struct PlayerConfig {
     pub monitor: String,
     /// Draw frame statistics in the top-left corner.
     pub show_stats: bool,
+    /// How often to tell HQ what plays and how well it draws.
+    #[serde(with = "humantime_like")]
+    pub heartbeat_interval: Duration,
     /// Standalone mode: play this folder's `playlist.yaml` (or this YAML file) with no scheduler,
     /// reloading it whenever it is saved.
     pub playlist: Option<PathBuf>,
@@ -75,6 +78,7 @@ impl Default for PlayerConfig {
             rotation: 0,
             monitor: "primary".into(),
             show_stats: false,
+            heartbeat_interval: Duration::from_secs(60),
             playlist: None,
         }
     }

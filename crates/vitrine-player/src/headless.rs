@@ -37,6 +37,7 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
         &config.data_dir,
         startup.sink.clone(),
         startup.background,
+        startup.status.clone(),
     )?;
     let frame_writer = match &config.frames_dir {
         Some(directory) => {

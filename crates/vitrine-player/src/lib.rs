@@ -19,6 +19,7 @@ pub mod player;
 pub mod push;
 pub mod render;
 pub mod standalone;
+pub mod status;
 pub mod sync;
 pub mod telemetry;
 pub mod watch;
@@ -41,6 +42,8 @@ pub struct Startup {
     pub background: Option<Background>,
     /// Standalone mode's folder watch, kept alive as long as the player runs.
     pub standalone: Option<standalone::Standalone>,
+    /// What the render loop tells the heartbeat.
+    pub status: status::SharedStatus,
 }
 
 /// Runs the player until SIGTERM, Ctrl-C or the configured run time.
@@ -118,6 +121,7 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
         }
         None => None,
     };
+    let status = status::SharedStatus::default();
     let background = match (&config.server, &config.token) {
         (Some(server), Some(token)) => Some(Background::start(
             BackgroundSettings {
@@ -128,6 +132,8 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
                 upload_interval: config.upload_interval,
                 push: config.push,
                 backoff_max: config.backoff_max,
+                heartbeat_interval: config.heartbeat_interval,
+                status: status.clone(),
             },
             sink.clone(),
         )?),
@@ -143,6 +149,7 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
         sink,
         background,
         standalone,
+        status,
     })
 }
 

@@ -61,6 +61,9 @@ struct Arguments {
     /// Draw frame statistics on screen.
     #[arg(long)]
     show_stats: bool,
+    /// How often to tell HQ what plays and how well it draws, e.g. 60s.
+    #[arg(long, value_parser = parse_duration)]
+    heartbeat_interval: Option<Duration>,
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -142,5 +145,8 @@ fn configure(arguments: Arguments) -> anyhow::Result<PlayerConfig> {
         config.monitor = monitor;
     }
     config.show_stats |= arguments.show_stats;
+    if let Some(interval) = arguments.heartbeat_interval {
+        config.heartbeat_interval = interval;
+    }
     Ok(config)
 }

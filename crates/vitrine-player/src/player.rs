@@ -18,7 +18,9 @@ use crate::events::{PlayerEvent, SharedSink};
 use crate::journal::Journal;
 use crate::playback::{Frame, Playback, Want};
 use crate::render::{ContentKey, FrameReport, Gpu, OfferTemplate, Renderer, Rotation};
+use crate::status::SharedStatus;
 use crate::telemetry::FrameTelemetry;
+use vitrine_core::FrameStats;
 
 /// The built-in splash, shown until the first content is ready and whenever nothing else can be.
 pub const SPLASH_PNG: &[u8] = include_bytes!("../../../assets/splash.png");
@@ -63,6 +65,8 @@ pub struct Player {
     journal: Option<mpsc::Sender<Impression>>,
     journal_thread: Option<JoinHandle<()>>,
     background: Option<Background>,
+    status: SharedStatus,
+    last_status_update: Instant,
 }
 
 impl Player {
@@ -74,6 +78,7 @@ impl Player {
         data_dir: &Path,
         sink: SharedSink,
         background: Option<Background>,
+        status: SharedStatus,
     ) -> anyhow::Result<Self> {
         let mut renderer = Renderer::new(gpu, format);
         let logical_px = screen.rotation.logical_size(screen.physical_px);
@@ -107,6 +112,8 @@ impl Player {
             journal: Some(journal),
             journal_thread: Some(journal_thread),
             background,
+            status,
+            last_status_update: Instant::now(),
         })
     }
 
@@ -118,6 +125,13 @@ impl Player {
                 match self.playback.activate(manifest) {
                     Ok(()) => {
                         tracing::info!(playlist = %name, version, "playing manifest");
+                        let mut status = self
+                            .status
+                            .lock()
+                            .unwrap_or_else(|poison| poison.into_inner());
+                        status.playlist = Some(name.clone());
+                        status.playlist_version = Some(version);
+                        drop(status);
                         let in_use = self.playback.content_in_use();
                         for dropped in self.renderer.retain(&in_use) {
                             self.playback.mark_evicted(&dropped);
@@ -274,6 +288,14 @@ impl Player {
     /// Records a presented frame for telemetry, and logs a summary now and then.
     pub fn presented(&mut self, started: Instant, report: &FrameReport) {
         self.telemetry.record_frame(started, Instant::now(), report);
+        if self.last_status_update.elapsed() >= OVERLAY_PERIOD {
+            self.last_status_update = Instant::now();
+            let frames = FrameStats::from(&self.telemetry.summary());
+            self.status
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .frames = Some(frames);
+        }
         if self.last_telemetry_log.elapsed() >= TELEMETRY_LOG_PERIOD {
             self.last_telemetry_log = Instant::now();
             tracing::info!(telemetry = %self.telemetry.summary(), "frames");

@@ -199,6 +199,25 @@ impl SyncClient {
         Ok(response)
     }
 
+    pub async fn post_heartbeat(&self, heartbeat: &vitrine_core::Heartbeat) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(format!("{}/v1/heartbeat", self.server))
+            .header(AUTHORIZATION, &self.authorization)
+            .json(heartbeat)
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        if !response.status().is_success() {
+            bail!(
+                "the scheduler refused the heartbeat ({})",
+                response.status()
+            );
+        }
+        Ok(())
+    }
+
     pub async fn upload(&self, batch: &ImpressionBatch) -> anyhow::Result<ImpressionAck> {
         let response = self
             .http

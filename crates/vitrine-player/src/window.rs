@@ -158,6 +158,7 @@ impl App {
             &startup.config.data_dir,
             startup.sink.clone(),
             startup.background,
+            startup.status.clone(),
         )?;
         println!(
             "vitrine-player: window {}x{} on {} ({})",

@@ -710,6 +710,62 @@ pub async fn list_impressions(
     Ok(Json(ImpressionList { impressions }))
 }
 
+/// The most a heartbeat may weigh; a real one is a few hundred bytes.
+pub const HEARTBEAT_BODY_LIMIT: usize = 16 * 1024;
+
+/// `POST /v1/heartbeat`: a screen reports what it plays and how well it draws.
+pub async fn post_heartbeat(
+    State(state): State<AppState>,
+    ScreenCaller(screen): ScreenCaller,
+    body: Result<Json<vitrine_core::Heartbeat>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(heartbeat) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, HEARTBEAT_BODY_LIMIT))?;
+    state
+        .store()
+        .record_heartbeat(screen.name, heartbeat)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScreenStatus {
+    pub screen: String,
+    /// When the newest heartbeat came (UTC); absent if the screen never reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<vitrine_core::Heartbeat>,
+}
+
+/// `GET /v1/screens/{name}/status`: the screen's newest heartbeat, for the fleet view.
+pub async fn screen_status(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<ScreenStatus>, ApiError> {
+    if !state.store().screen_exists(name.clone()).await? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "screen_not_found",
+            format!(
+                "no screen called `{}` is registered; check the name",
+                name.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    let status = state.store().heartbeat_of(name.clone()).await?;
+    let (last_seen, heartbeat) = match status {
+        Some((at, heartbeat)) => (Some(at), Some(heartbeat)),
+        None => (None, None),
+    };
+    Ok(Json(ScreenStatus {
+        screen: name,
+        last_seen,
+        heartbeat,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

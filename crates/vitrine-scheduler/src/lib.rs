@@ -169,7 +169,11 @@ async fn bump_generation_after_writes(
         || path.starts_with("/q/")
         || matches!(
             path,
-            "/v1/impressions" | "/v1/interrupts" | "/v1/triggers" | "/v1/commands"
+            "/v1/impressions"
+                | "/v1/heartbeat"
+                | "/v1/interrupts"
+                | "/v1/triggers"
+                | "/v1/commands"
         ));
     let response = next.run(request).await;
     if changes_content && response.status().is_success() {
@@ -200,6 +204,11 @@ pub fn app(state: AppState) -> Router {
             post(api::push_playlist).layer(DefaultBodyLimit::max(api::PLAYLIST_BODY_LIMIT)),
         )
         .route("/v1/manifest", get(api::manifest))
+        .route(
+            "/v1/heartbeat",
+            post(api::post_heartbeat).layer(DefaultBodyLimit::max(api::HEARTBEAT_BODY_LIMIT)),
+        )
+        .route("/v1/screens/{name}/status", get(api::screen_status))
         .merge(hq_routes())
         .route("/v1/events", get(events::events))
         .route(

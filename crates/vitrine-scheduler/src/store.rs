@@ -187,6 +187,16 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX scans_by_campaign ON scans (campaign, offer, arm);
     "#,
     ),
+    M::up(
+        r#"
+    -- The newest heartbeat of each screen: what it plays and how well it draws.
+    CREATE TABLE screen_status (
+        screen TEXT NOT NULL PRIMARY KEY REFERENCES screens (name),
+        received_at TEXT NOT NULL,
+        body TEXT NOT NULL CHECK (json_valid(body))
+    ) STRICT;
+    "#,
+    ),
 ];
 
 /// Why a storage call failed. These are never the client's fault; the API answers 500 and logs them.
@@ -518,6 +528,51 @@ impl Store {
             }
             transaction.commit()?;
             Ok(inserted)
+        })
+        .await
+    }
+
+    /// Keeps a screen's newest heartbeat.
+    pub async fn record_heartbeat(
+        &self,
+        screen: String,
+        heartbeat: vitrine_core::Heartbeat,
+    ) -> Result<(), StoreError> {
+        let body = serde_json::to_string(&heartbeat)
+            .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
+        let received_at = sortable_timestamp(jiff::Timestamp::now());
+        self.interact(move |connection| {
+            connection.execute(
+                "INSERT INTO screen_status (screen, received_at, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (screen) DO UPDATE SET received_at = excluded.received_at,
+                     body = excluded.body",
+                params![screen, received_at, body],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A screen's newest heartbeat and when it came, if it ever sent one.
+    pub async fn heartbeat_of(
+        &self,
+        screen: String,
+    ) -> Result<Option<(String, vitrine_core::Heartbeat)>, StoreError> {
+        self.interact(move |connection| {
+            let row: Option<(String, String)> = connection
+                .query_row(
+                    "SELECT received_at, body FROM screen_status WHERE screen = ?1",
+                    [&screen],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            row.map(|(received_at, body)| {
+                let heartbeat = serde_json::from_str(&body).map_err(|error| {
+                    StoreError::CorruptRow(format!("heartbeat of `{screen}`: {error}"))
+                })?;
+                Ok((received_at, heartbeat))
+            })
+            .transpose()
         })
         .await
     }

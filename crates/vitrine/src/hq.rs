@@ -250,6 +250,42 @@ pub async fn show_campaign(name: &str, server: &ServerArgs, json: bool) -> anyho
 }
 
 /// `vitrine screens list`.
+pub async fn screen_status(name: &str, server: &ServerArgs, json: bool) -> anyhow::Result<()> {
+    let status = get_json(server, &format!("/v1/screens/{name}/status")).await?;
+    if json {
+        println!("{status:#}");
+        return Ok(());
+    }
+    let Some(last_seen) = status["last_seen"].as_str() else {
+        println!(
+            "{name}: no heartbeat yet (is the player running and configured with this screen's token?)"
+        );
+        return Ok(());
+    };
+    let heartbeat = &status["heartbeat"];
+    println!("{name}: last seen {last_seen}");
+    println!(
+        "  playing {} version {}, up {} s, {} plays waiting to be sent",
+        text(&heartbeat["playlist"]),
+        text(&heartbeat["playlist_version"]),
+        text(&heartbeat["uptime_s"]),
+        text(&heartbeat["unsent_impressions"]),
+    );
+    let frames = &heartbeat["frames"];
+    if frames.is_object() {
+        println!(
+            "  frames {}: p50 {:.1} ms, p99 {:.1} ms, {} missed refreshes, {} transition gaps, {} late items",
+            text(&frames["frames"]),
+            frames["frame_time_p50_ms"].as_f64().unwrap_or_default(),
+            frames["frame_time_p99_ms"].as_f64().unwrap_or_default(),
+            text(&frames["missed_refreshes"]),
+            text(&frames["transition_gaps"]),
+            text(&frames["late_items"]),
+        );
+    }
+    Ok(())
+}
+
 pub async fn list_screens(server: &ServerArgs, json: bool) -> anyhow::Result<()> {
     let list = get_json(server, "/v1/screens").await?;
     if json {

@@ -264,6 +264,14 @@ enum ScreensCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Show a screen's newest heartbeat: what it plays, how well it draws, what waits to be sent.
+    Status {
+        name: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 /// [`ServerArgs`] for a command that needs a server only in one of its forms.
@@ -386,6 +394,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ScreensCommand::List { json, server },
         } => {
             async_runtime()?.block_on(hq::list_screens(&server, json))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Screens {
+            command: ScreensCommand::Status { name, json, server },
+        } => {
+            async_runtime()?.block_on(hq::screen_status(&name, &server, json))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Campaign { command } => {

@@ -1,0 +1,46 @@
+//! The heartbeat: what a player tells HQ about itself every minute — what it plays, how well it
+//! draws, and how much proof of play waits to be sent — so the fleet view sees a screen that
+//! stutters or falls behind before a store calls.
+
+use serde::{Deserialize, Serialize};
+
+/// One report from a screen. The scheduler keeps the newest per screen.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The playlist and version on screen, and the manifest's ETag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playlist: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playlist_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_etag: Option<String>,
+    /// Seconds since the player started.
+    pub uptime_s: u64,
+    /// Plays journalled but not yet acknowledged by HQ.
+    pub unsent_impressions: u64,
+    /// The renderer's telemetry, once it has drawn frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<FrameStats>,
+}
+
+/// Frame telemetry as the renderer measures it: totals since start, percentiles over the last
+/// minute.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrameStats {
+    pub frames: u64,
+    pub refresh_ms: f64,
+    pub frame_time_p50_ms: f64,
+    pub frame_time_p99_ms: f64,
+    pub frame_time_max_ms: f64,
+    /// Refreshes missed while something moved on screen.
+    pub missed_refreshes: u64,
+    /// Frames in which a zone was not fully covered.
+    pub transition_gaps: u64,
+    pub items_started: u64,
+    /// Items whose first frame came more than one refresh after their start.
+    pub late_items: u64,
+    pub first_frame_latency_p50_ms: f64,
+    pub first_frame_latency_max_ms: f64,
+}

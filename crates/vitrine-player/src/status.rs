@@ -1,0 +1,56 @@
+//! What the player knows about itself, shared between the render loop (which fills in what plays and
+//! how well it draws) and the network thread (which sends it to HQ as a heartbeat).
+
+use std::sync::{Arc, Mutex};
+
+use vitrine_core::{FrameStats, Heartbeat};
+
+use crate::telemetry::TelemetrySummary;
+
+/// The render loop's side of the heartbeat.
+#[derive(Clone, Debug, Default)]
+pub struct RenderStatus {
+    pub playlist: Option<String>,
+    pub playlist_version: Option<u64>,
+    pub frames: Option<FrameStats>,
+}
+
+/// Shared between threads; each side holds the lock only to copy a few fields.
+pub type SharedStatus = Arc<Mutex<RenderStatus>>;
+
+impl RenderStatus {
+    /// A heartbeat with the network thread's own facts added.
+    pub fn heartbeat(
+        &self,
+        manifest_etag: Option<String>,
+        uptime_s: u64,
+        unsent_impressions: u64,
+    ) -> Heartbeat {
+        Heartbeat {
+            playlist: self.playlist.clone(),
+            playlist_version: self.playlist_version,
+            manifest_etag,
+            uptime_s,
+            unsent_impressions,
+            frames: self.frames.clone(),
+        }
+    }
+}
+
+impl From<&TelemetrySummary> for FrameStats {
+    fn from(summary: &TelemetrySummary) -> Self {
+        Self {
+            frames: summary.frames,
+            refresh_ms: summary.refresh_ms,
+            frame_time_p50_ms: summary.frame_time_p50_ms,
+            frame_time_p99_ms: summary.frame_time_p99_ms,
+            frame_time_max_ms: summary.frame_time_max_ms,
+            missed_refreshes: summary.missed_refreshes,
+            transition_gaps: summary.transition_gaps,
+            items_started: summary.items_started,
+            late_items: summary.late_items,
+            first_frame_latency_p50_ms: summary.first_frame_latency_p50_ms,
+            first_frame_latency_max_ms: summary.first_frame_latency_max_ms,
+        }
+    }
+}
