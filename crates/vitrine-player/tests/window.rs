@@ -37,13 +37,18 @@ fn parse_xwd(bytes: &[u8]) -> image::RgbImage {
     })
 }
 
-#[test]
-fn the_window_covers_the_screen_with_the_splash_under_xvfb() {
+/// Runs the real player under Xvfb (with `window_manager` started first, if given) and takes a
+/// screenshot of the whole screen after it has settled; returns it with the player's log.
+fn screenshot_of_player(window_manager: Option<&str>) -> (image::RgbImage, String) {
     let directory = tempfile::tempdir().unwrap();
     let screenshot = directory.path().join("screen.xwd");
     let data_dir = directory.path().join("data");
+    let start_window_manager = window_manager
+        // The window manager must really be running, or the test would prove nothing more.
+        .map(|command| format!("{command} & wm=$!; sleep 1; kill -0 $wm || exit 3; "))
+        .unwrap_or_default();
     let script = format!(
-        "'{binary}' --data-dir '{data}' --run-for 12s & player=$!; \
+        "{start_window_manager}'{binary}' --data-dir '{data}' --run-for 12s & player=$!; \
          sleep 8; xwd -root -silent -out '{screenshot}'; wait $player",
         binary = env!("CARGO_BIN_EXE_vitrine-player"),
         data = data_dir.display(),
@@ -72,7 +77,23 @@ fn the_window_covers_the_screen_with_the_splash_under_xvfb() {
     );
     let bytes = std::fs::read(&screenshot)
         .unwrap_or_else(|error| panic!("no screenshot ({error}):\n{log}"));
-    let screen = parse_xwd(&bytes);
+    (parse_xwd(&bytes), log)
+}
+
+#[test]
+fn the_window_covers_the_screen_with_the_splash_under_xvfb() {
+    let (screen, log) = screenshot_of_player(None);
+    assert_the_splash_covers(&screen, &log);
+}
+
+/// With a window manager (the kiosk setup of a store PC) the window is borderless fullscreen too.
+#[test]
+fn the_window_covers_the_screen_under_a_window_manager() {
+    let (screen, log) = screenshot_of_player(Some("matchbox-window-manager -use_titlebar no"));
+    assert_the_splash_covers(&screen, &log);
+}
+
+fn assert_the_splash_covers(screen: &image::RgbImage, log: &str) {
     assert_eq!(screen.dimensions(), SCREEN);
 
     // The splash, scaled to the screen the way the renderer does (same 16:9 shape, so it fills it).

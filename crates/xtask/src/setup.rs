@@ -29,6 +29,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libxkbcommon-x11-0", "window: keyboard"),
     ("xvfb", "tests and headless demo: a virtual X display"),
     ("xauth", "xvfb-run"),
+    (
+        "matchbox-window-manager",
+        "tests: the window under a kiosk window manager",
+    ),
     ("x11-apps", "tests: xwd screenshots of the player's window"),
     ("libjpeg-turbo-progs", "bench: djpeg, the JPEG decode peer"),
     (
