@@ -314,3 +314,97 @@ pub async fn sync_once(
     sink.post(PlayerEvent::ManifestActivated(Arc::new(candidate.manifest)));
     Ok(Some(candidate.etag))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A one-request HTTP server on loopback that answers a `Range` request the way the scheduler
+    /// does, and reports the request it saw.
+    fn serve_once(file: Vec<u8>) -> (String, mpsc::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let (seen, requests) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let range_start = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("range: bytes=")
+                        .map(str::to_owned)
+                })
+                .and_then(|range| range.trim_end_matches('-').parse::<usize>().ok());
+            seen.send(head).unwrap();
+            let mut stream = stream;
+            let (status, body) = match range_start {
+                Some(start) => ("206 Partial Content", &file[start..]),
+                None => ("200 OK", &file[..]),
+            };
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .unwrap();
+            stream.write_all(body).unwrap();
+        });
+        (format!("http://{address}"), requests)
+    }
+
+    #[tokio::test]
+    async fn a_cut_download_resumes_where_it_stopped_and_is_verified_whole() {
+        let file: Vec<u8> = (0..100_000u32).map(|index| (index % 251) as u8).collect();
+        let digest = Sha256Hex::of_bytes(&file);
+        let folder = tempfile::tempdir().unwrap();
+        let part = folder.path().join("media.part");
+        let done = folder.path().join("media");
+        // What an earlier attempt left before the connection broke.
+        std::fs::write(&part, &file[..40_000]).unwrap();
+
+        let (server, requests) = serve_once(file.clone());
+        let client = SyncClient::new(&server, "token").unwrap();
+        let size = client.download(&digest, &part, &done).await.unwrap();
+
+        let request = requests.recv().unwrap().to_ascii_lowercase();
+        assert!(request.contains("range: bytes=40000-"), "{request}");
+        assert_eq!(size, 100_000);
+        assert_eq!(std::fs::read(&done).unwrap(), file);
+        assert!(!part.exists());
+    }
+
+    #[tokio::test]
+    async fn a_resumed_download_whose_start_was_wrong_never_takes_its_name() {
+        let file: Vec<u8> = (0..50_000u32).map(|index| (index % 239) as u8).collect();
+        let digest = Sha256Hex::of_bytes(&file);
+        let folder = tempfile::tempdir().unwrap();
+        let part = folder.path().join("media.part");
+        let done = folder.path().join("media");
+        // A part file whose bytes were damaged on disk.
+        std::fs::write(&part, vec![0u8; 10_000]).unwrap();
+
+        let (server, _requests) = serve_once(file);
+        let client = SyncClient::new(&server, "token").unwrap();
+        let error = client.download(&digest, &part, &done).await.unwrap_err();
+        assert!(error.to_string().contains("discarded"), "{error:#}");
+        assert!(
+            !done.exists(),
+            "the damaged file never reaches its final name"
+        );
+        assert!(!part.exists(), "and the next attempt starts from scratch");
+    }
+}
