@@ -361,6 +361,7 @@ pub async fn events(
         receiver: subscription.receiver,
         pending: first,
         last_delivered: last_event_id,
+        last_etag: None,
         closing: hub.closing.subscribe(),
         _registration: subscription.registration,
     }
@@ -400,6 +401,9 @@ struct EventStream {
     receiver: broadcast::Receiver<Arc<PushEvent>>,
     pending: VecDeque<Arc<PushEvent>>,
     last_delivered: Option<u64>,
+    /// The ETag this stream last told the screen about: a rebuild that raced the opening snapshot
+    /// may announce the same one again, and a screen needs to hear of each change once.
+    last_etag: Option<String>,
     closing: watch::Receiver<bool>,
     _registration: Registration,
 }
@@ -417,6 +421,12 @@ impl EventStream {
             if let Some(event) = self.pending.pop_front() {
                 if let Some(id) = event.id {
                     self.last_delivered = Some(self.last_delivered.map_or(id, |last| last.max(id)));
+                }
+                if event.kind == EventKind::ManifestChanged {
+                    if self.last_etag.as_deref() == Some(event.data.as_str()) {
+                        continue;
+                    }
+                    self.last_etag = Some(event.data.clone());
                 }
                 return Some(event);
             }
