@@ -1,121 +1,20 @@
 //! The HTTP API driven through `app()` with `oneshot`, on a real SQLite database and media folder in
 //! a temporary directory, plus one test of `run()` on a real loopback socket.
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tower::ServiceExt;
 use vitrine_core::impression::MAX_IMPRESSIONS_PER_BATCH;
 use vitrine_core::{Manifest, Sha256Hex};
-use vitrine_scheduler::{AppState, Config};
 
-const ADMIN: &str = "test-admin-token-0123456789";
+mod common;
+
+use common::{ADMIN, Harness, Reply};
 
 const DEMO: &str = "version: 1\nname: demo\nitems:\n  - image:\n      file: red.png\n      duration: 1s\n  - image: { file: blue.png, duration: 1m30s, id: promo }\n";
 
-struct Harness {
-    data_dir: TempDir,
-    state: AppState,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!(
-                "body is not JSON ({error}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// The stable code of an API error body.
-    fn error_code(&self) -> String {
-        self.json()["error"]["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error code in {}", self.json()))
-            .to_owned()
-    }
-
-    fn error_message(&self) -> String {
-        self.json()["error"]["message"]
-            .as_str()
-            .expect("error message")
-            .to_owned()
-    }
-}
-
 impl Harness {
-    fn new() -> Self {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let state = vitrine_scheduler::open(Config {
-            data_dir: data_dir.path().to_path_buf(),
-            admin_token: ADMIN.to_owned(),
-        })
-        .expect("scheduler opens");
-        Self { data_dir, state }
-    }
-
-    fn router(&self) -> Router {
-        vitrine_scheduler::app(self.state.clone())
-    }
-
-    fn database(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.data_dir.path().join(vitrine_scheduler::DATABASE_FILE))
-            .expect("database opens")
-    }
-
-    fn count(&self, table: &str) -> i64 {
-        self.database()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
-                row.get(0)
-            })
-            .expect("count")
-    }
-
-    async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self.router().oneshot(request).await.expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        uri: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let body = match body {
-            Some(value) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(value.to_string())
-            }
-            None => Body::empty(),
-        };
-        self.send(request.body(body).expect("request")).await
-    }
-
     async fn register(&self, name: &str, playlist: &str) -> String {
         let reply = self
             .call(

@@ -3,17 +3,16 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::{Body, BodyDataStream};
 use axum::http::{Method, Request, StatusCode, header};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use tower::ServiceExt;
 use vitrine_core::Sha256Hex;
-use vitrine_scheduler::{AppState, Config};
 
-const ADMIN: &str = "test-admin-token-0123456789";
+mod common;
+
+use common::{ADMIN, Harness};
 
 const DEMO: &str = "version: 1\nname: demo\nitems:\n  - image: { file: red.png, duration: 1s }\n";
 const DEMO_V2: &str =
@@ -23,11 +22,6 @@ const DEMO_V2: &str =
 const EXPECTED: Duration = Duration::from_secs(5);
 /// How long a test waits to be sure an event does not come.
 const QUIET: Duration = Duration::from_millis(400);
-
-struct Harness {
-    data_dir: TempDir,
-    state: AppState,
-}
 
 /// One SSE event as a client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,54 +91,22 @@ impl EventReader {
 }
 
 impl Harness {
-    fn new() -> Self {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let state = vitrine_scheduler::open(Config {
-            data_dir: data_dir.path().to_path_buf(),
-            admin_token: ADMIN.to_owned(),
-        })
-        .expect("scheduler opens");
-        Self { data_dir, state }
-    }
-
-    fn router(&self) -> Router {
-        vitrine_scheduler::app(self.state.clone())
-    }
-
-    async fn call(
+    /// A call whose answer is read as JSON (`Null` when the body is not JSON).
+    async fn call_json(
         &self,
         method: Method,
         uri: &str,
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        let body = match body {
-            Some(value) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(value.to_string())
-            }
-            None => Body::empty(),
-        };
-        let response = self
-            .router()
-            .oneshot(request.body(body).expect("request"))
-            .await
-            .expect("infallible");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, value)
+        let reply = self.call(method, uri, Some(token), body).await;
+        let value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        (reply.status, value)
     }
 
     async fn register(&self, name: &str, playlist: &str) -> String {
         let (status, body) = self
-            .call(
+            .call_json(
                 Method::POST,
                 "/v1/screens",
                 ADMIN,
@@ -165,7 +127,7 @@ impl Harness {
         let response = self.router().oneshot(request).await.expect("infallible");
         assert!(response.status().is_success());
         let (status, body) = self
-            .call(
+            .call_json(
                 Method::POST,
                 "/v1/playlists",
                 ADMIN,
@@ -213,7 +175,7 @@ impl Harness {
     }
 
     async fn interrupt(&self, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, "/v1/interrupts", ADMIN, Some(body))
+        self.call_json(Method::POST, "/v1/interrupts", ADMIN, Some(body))
             .await
     }
 }
@@ -317,7 +279,7 @@ async fn a_screen_receives_only_its_own_events() {
     harness.push(DEMO_V2).await;
     assert_eq!(lobby_events.next().await.event, "manifest-changed");
     let (status, _) = harness
-        .call(
+        .call_json(
             Method::POST,
             "/v1/commands",
             ADMIN,
@@ -381,14 +343,14 @@ async fn push_endpoints_refuse_bad_input_with_clear_codes() {
     ];
     for (uri, body, status, code) in cases {
         let (got, reply) = harness
-            .call(Method::POST, uri, ADMIN, Some(body.clone()))
+            .call_json(Method::POST, uri, ADMIN, Some(body.clone()))
             .await;
         assert_eq!(got, status, "{uri} {body}: {reply}");
         assert_eq!(reply["error"]["code"], code, "{uri} {body}: {reply}");
     }
     // Only HQ may interrupt screens.
     let (status, _) = harness
-        .call(
+        .call_json(
             Method::POST,
             "/v1/interrupts",
             &token,
@@ -397,7 +359,9 @@ async fn push_endpoints_refuse_bad_input_with_clear_codes() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // And only screens may listen.
-    let (status, _) = harness.call(Method::GET, "/v1/events", ADMIN, None).await;
+    let (status, _) = harness
+        .call_json(Method::GET, "/v1/events", ADMIN, None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
@@ -443,7 +407,7 @@ async fn interrupts_and_triggers_reach_the_screens_of_a_region_or_store() {
     south_events.assert_quiet().await;
 
     let (status, body) = harness
-        .call(
+        .call_json(
             Method::POST,
             "/v1/triggers",
             ADMIN,
@@ -481,7 +445,9 @@ async fn interrupts_and_triggers_reach_the_screens_of_a_region_or_store() {
             "unknown_tag",
         ),
     ] {
-        let (status, reply) = harness.call(Method::POST, uri, ADMIN, Some(request)).await;
+        let (status, reply) = harness
+            .call_json(Method::POST, uri, ADMIN, Some(request))
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
         assert_eq!(reply["error"]["code"], code, "{reply}");
     }

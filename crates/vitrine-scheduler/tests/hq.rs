@@ -2,19 +2,16 @@
 //! feed and inventory imports with bad rows, campaigns, targeting and layering in manifests, offer
 //! rotations that follow price and stock, QR redirects, explain and the scan report.
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tempfile::TempDir;
-use tower::ServiceExt;
 use vitrine_core::offer::Arm;
 use vitrine_core::{Manifest, qr_token};
 use vitrine_scheduler::campaigns::{HQ_LOCKED_BAND, STORE_PRIORITY_LIMIT};
-use vitrine_scheduler::{AppState, Config};
 
-const ADMIN: &str = "test-admin-token-0123456789";
+mod common;
+
+use common::{ADMIN, Harness, Reply};
 
 const STORES: &str = "code,name,region,tags,timezone,locale,currency
 paris-11,Paris Oberkampf,ile-de-france,city,Europe/Paris,fr-FR,EUR
@@ -58,90 +55,12 @@ offers:
       stores: [paris-11]
 ";
 
-struct Harness {
-    data_dir: TempDir,
-    state: AppState,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!(
-                "not JSON ({error}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-}
-
 impl Harness {
-    fn new() -> Self {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let state = vitrine_scheduler::open(Config {
-            data_dir: data_dir.path().to_path_buf(),
-            admin_token: ADMIN.to_owned(),
-        })
-        .expect("scheduler opens");
-        state.set_public_url("https://go.shop.example/");
-        Self { data_dir, state }
-    }
-
-    fn router(&self) -> Router {
-        vitrine_scheduler::app(self.state.clone())
-    }
-
-    fn database(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.data_dir.path().join(vitrine_scheduler::DATABASE_FILE))
-            .expect("database opens")
-    }
-
-    fn count(&self, table: &str) -> i64 {
-        self.database()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
-                row.get(0)
-            })
-            .expect("count")
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        uri: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let body = match body {
-            Some(value) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(value.to_string())
-            }
-            None => Body::empty(),
-        };
-        let response = self
-            .router()
-            .oneshot(request.body(body).expect("request"))
-            .await
-            .expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        Reply {
-            status,
-            headers,
-            body,
-        }
+    /// A harness whose manifests carry QR codes to a public address.
+    fn with_public_url() -> Self {
+        let harness = Self::new();
+        harness.state.set_public_url("https://go.shop.example/");
+        harness
     }
 
     async fn import(&self, path: &str, file_name: &str, source: &str) -> Reply {
@@ -185,7 +104,7 @@ impl Harness {
 
     /// Stores, feed, inventory, the store playlist and the campaign.
     async fn seeded() -> Self {
-        let harness = Self::new();
+        let harness = Self::with_public_url();
         harness.import_ok("/v1/stores", "stores.csv", STORES).await;
         harness.import_ok("/v1/feed", "products.tsv", FEED).await;
         harness
@@ -230,7 +149,7 @@ fn offer_ids(manifest: &Manifest) -> Vec<(String, Arm)> {
 
 #[tokio::test]
 async fn bad_feed_rows_are_reported_with_their_line_and_the_rest_is_applied() {
-    let harness = Harness::new();
+    let harness = Harness::with_public_url();
     harness.import_ok("/v1/stores", "stores.csv", STORES).await;
     let feed = "id\ttitle\tprice\n\
                 good-1\tGood one\t1.00 EUR\n\
@@ -316,7 +235,7 @@ async fn bad_feed_rows_are_reported_with_their_line_and_the_rest_is_applied() {
 
 #[tokio::test]
 async fn the_xml_feed_is_read_too() {
-    let harness = Harness::new();
+    let harness = Harness::with_public_url();
     let feed = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playlists/hq/products.xml"),
     )
@@ -645,7 +564,7 @@ async fn explain_says_why_an_offer_shows_and_reports_measure_uplift() {
 
 #[tokio::test]
 async fn the_sample_hq_files_import_cleanly() {
-    let harness = Harness::new();
+    let harness = Harness::with_public_url();
     let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playlists/hq");
     for (path, file) in [
         ("/v1/stores", "stores.csv"),
