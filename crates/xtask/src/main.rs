@@ -3,7 +3,8 @@
 //! - `cargo xtask setup` installs the Debian packages the build, the tests and the demo need.
 //! - `cargo xtask test` = setup, `cargo fmt --check`, clippy with `-D warnings`, the dependency
 //!   boundary check, and the whole test suite (GPU render tests included, on Mesa's software drivers).
-//! - `cargo xtask demo` = setup, then a scheduler, the sample playlist and a player.
+//! - `cargo xtask demo` = setup, then a scheduler, the sample playlists and campaigns, and a player.
+//! - `cargo xtask kill-loop [N]` = the kill loop with N kills (default 200; CI runs 50).
 //! - `cargo xtask bench [render|net]` = performance against peers and limits, measured in the same
 //!   run (../shared/BENCHMARKS.md).
 
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         Some("test") => test(&arguments[1..]),
         Some("demo") => demo::run(&arguments[1..]),
         Some("deps") => check_core_boundary(),
+        Some("kill-loop") => kill_loop(&arguments[1..]),
         Some("bench") => bench::run(&arguments[1..]),
         _ => {
             eprintln!(
@@ -133,6 +135,30 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
     )?;
     eprintln!("xtask: all checks passed");
     Ok(())
+}
+
+/// The long kill loop: the end-to-end `kill_loop` test with more kills than CI runs.
+fn kill_loop(arguments: &[String]) -> anyhow::Result<()> {
+    let kills = arguments.first().map(String::as_str).unwrap_or("200");
+    if kills.parse::<u32>().is_err() {
+        bail!("kill-loop takes a number of kills, e.g. `cargo xtask kill-loop 200`");
+    }
+    setup::run()?;
+    run_command(cargo().args(["build", "--workspace", "--bins"]))?;
+    run_command(
+        cargo()
+            .args([
+                "test",
+                "--workspace",
+                "--test",
+                "kill_loop",
+                "--",
+                "--nocapture",
+            ])
+            .env("VITRINE_KILLS", kills)
+            .env("WGPU_BACKEND", "vulkan")
+            .env("XDG_RUNTIME_DIR", runtime_dir()?),
+    )
 }
 
 /// vitrine-core does no I/O: its dependency tree must not contain a runtime, a GPU, a window,
