@@ -336,3 +336,121 @@ pub fn start_headless_player(
         &PlayerOptions::default(),
     )
 }
+
+/// An in-process TCP proxy in front of the scheduler that, while faults are on, breaks connections
+/// the ways networks do: it resets them, answers 503, delays them, or cuts a response short.
+pub struct FaultProxy {
+    pub url: String,
+    faults: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// How many connections were broken, by kind: reset, 503, delayed, truncated.
+    pub broken: std::sync::Arc<[std::sync::atomic::AtomicU64; 4]>,
+}
+
+impl FaultProxy {
+    /// Proxies to `upstream` (`http://host:port`), with faults on from the start.
+    pub fn start(upstream: &str) -> anyhow::Result<Self> {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+        let upstream = upstream
+            .strip_prefix("http://")
+            .context("the proxy speaks plain HTTP")?
+            .to_owned();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let faults = Arc::new(AtomicBool::new(true));
+        let broken: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
+        let (faults_in_thread, broken_in_thread) = (faults.clone(), broken.clone());
+        std::thread::spawn(move || {
+            let mut seed: u64 = 0x0bad_5eed;
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                // Two connections in three are broken while faults are on.
+                let roll = (seed >> 33) % 6;
+                let fault = if faults_in_thread.load(Ordering::Relaxed) && roll < 4 {
+                    Some(roll as usize)
+                } else {
+                    None
+                };
+                if let Some(kind) = fault {
+                    broken_in_thread[kind].fetch_add(1, Ordering::Relaxed);
+                }
+                let cut_after = 100 + (seed >> 40) % 4_000;
+                // Clients keep connections alive; closing each after a short life makes them
+                // reconnect often, so the faults land on every kind of request.
+                let lifetime = Duration::from_millis(300 + (seed >> 20) % 1_200);
+                let upstream = upstream.clone();
+                std::thread::spawn(move || {
+                    let _ = serve_with_fault(client, &upstream, fault, cut_after, lifetime);
+                });
+            }
+        });
+        Ok(Self {
+            url,
+            faults,
+            broken,
+        })
+    }
+
+    /// From now on every connection goes through untouched.
+    pub fn heal(&self) {
+        self.faults
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn broken_counts(&self) -> [u64; 4] {
+        std::array::from_fn(|kind| self.broken[kind].load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// One proxied connection: 0 resets it, 1 answers 503, 2 delays it, 3 cuts the response short.
+fn serve_with_fault(
+    mut client: std::net::TcpStream,
+    upstream: &str,
+    fault: Option<usize>,
+    cut_after: u64,
+    lifetime: Duration,
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    match fault {
+        Some(0) => return Ok(()),
+        Some(1) => {
+            // Read the request head, then refuse it.
+            let mut buffer = [0u8; 4096];
+            let _ = client.read(&mut buffer)?;
+            client.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return Ok(());
+        }
+        Some(2) => std::thread::sleep(Duration::from_millis(400)),
+        _ => {}
+    }
+    let server = std::net::TcpStream::connect(upstream)?;
+    let (client_end, server_end) = (client.try_clone()?, server.try_clone()?);
+    std::thread::spawn(move || {
+        std::thread::sleep(lifetime);
+        let _ = client_end.shutdown(std::net::Shutdown::Both);
+        let _ = server_end.shutdown(std::net::Shutdown::Both);
+    });
+    let mut client_to_server = client.try_clone()?;
+    let mut server_to_client = server.try_clone()?;
+    let mut server_writer = server;
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_to_server, &mut server_writer);
+        let _ = server_writer.shutdown(std::net::Shutdown::Write);
+    });
+    if fault == Some(3) {
+        let mut limited = (&mut server_to_client).take(cut_after);
+        let _ = std::io::copy(&mut limited, &mut client);
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        let _ = server_to_client.shutdown(std::net::Shutdown::Both);
+    } else {
+        let _ = std::io::copy(&mut server_to_client, &mut client);
+        let _ = client.shutdown(std::net::Shutdown::Write);
+    }
+    Ok(())
+}
