@@ -696,18 +696,24 @@ pub async fn list_impressions(
     let screen = query.screen.ok_or_else(|| {
         ApiError::bad_request("name the screen: `GET /v1/impressions?screen=NAME`")
     })?;
-    if !state.store().screen_exists(screen.clone()).await? {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "screen_not_found",
-            format!(
-                "no screen called `{}` is registered; check the name",
-                screen.chars().take(80).collect::<String>()
-            ),
-        ));
-    }
+    ensure_screen_exists(&state, &screen).await?;
     let impressions = state.store().impressions_of(screen).await?;
     Ok(Json(ImpressionList { impressions }))
+}
+
+/// A 404 `screen_not_found` unless a screen called `name` is registered.
+async fn ensure_screen_exists(state: &AppState, name: &str) -> Result<(), ApiError> {
+    if state.store().screen_exists(name.to_owned()).await? {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "screen_not_found",
+        format!(
+            "no screen called `{}` is registered; check the name",
+            name.chars().take(80).collect::<String>()
+        ),
+    ))
 }
 
 /// The most a heartbeat may weigh; a real one is a few hundred bytes.
@@ -744,16 +750,7 @@ pub async fn screen_status(
     _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<ScreenStatus>, ApiError> {
-    if !state.store().screen_exists(name.clone()).await? {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "screen_not_found",
-            format!(
-                "no screen called `{}` is registered; check the name",
-                name.chars().take(80).collect::<String>()
-            ),
-        ));
-    }
+    ensure_screen_exists(&state, &name).await?;
     let status = state.store().heartbeat_of(name.clone()).await?;
     let (last_seen, heartbeat) = match status {
         Some((at, heartbeat)) => (Some(at), Some(heartbeat)),
