@@ -3,13 +3,12 @@
 //! proof of play. The screen must never go black, and once the network heals HQ must hold exactly
 //! the plays the journal holds, none twice, with every cached file intact.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use vitrine_core::Sha256Hex;
 use vitrine_e2e::{
-    FaultProxy, PlayerOptions, Scheduler, Seen, Source, ids_in, seen_frames, start_player,
-    wait_for, write_red_blue_playlist,
+    FaultProxy, PlayerOptions, Scheduler, Seen, Source, assert_cache_verifies,
+    assert_hq_holds_exactly_the_journal, ids_in, seen_frames, start_player, wait_for,
+    write_red_blue_playlist,
 };
 
 #[test]
@@ -31,14 +30,9 @@ fn a_faulty_network_costs_no_play_and_never_a_black_frame() {
     .unwrap();
     let hq_data = root.join("hq");
     let mut scheduler = Scheduler::start(&hq_data).unwrap();
-    scheduler
-        .cli(&["push", playlist.to_str().unwrap()])
-        .unwrap();
     let token = scheduler
-        .cli(&["screens", "add", "faulty", "--playlist", "e2e"])
-        .unwrap()
-        .trim()
-        .to_owned();
+        .push_and_add_screen(&playlist, "faulty", "e2e")
+        .unwrap();
 
     let proxy = FaultProxy::start(&scheduler.url).unwrap();
     let player_data = root.join("player");
@@ -96,31 +90,13 @@ fn a_faulty_network_costs_no_play_and_never_a_black_frame() {
         .terminate(Duration::from_secs(30))
         .unwrap();
 
-    let journalled = ids_in(&database, "SELECT id FROM journal").unwrap();
-    let at_hq = ids_in(
-        &hq_data.join("vitrine.sqlite3"),
-        "SELECT id FROM impressions",
-    )
-    .unwrap();
+    let (journalled, at_hq) = assert_hq_holds_exactly_the_journal(&player_data, &hq_data);
     eprintln!(
-        "fault proxy: {broken:?} connections broken (reset, 503, delayed, cut); {} plays journalled, {} at HQ",
-        journalled.len(),
-        at_hq.len()
+        "fault proxy: {broken:?} connections broken (reset, 503, delayed, cut); {} plays journalled, {at_hq} at HQ",
+        journalled.len()
     );
-    let hq_set: BTreeSet<&String> = at_hq.iter().collect();
-    assert_eq!(hq_set.len(), at_hq.len(), "no play counted twice");
-    assert_eq!(journalled.iter().collect::<BTreeSet<_>>(), hq_set);
     assert!(journalled.len() >= 5, "{journalled:?}");
-
-    for entry in std::fs::read_dir(player_data.join("media")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.ends_with(".part") {
-            continue;
-        }
-        let digest: Sha256Hex = name.parse().unwrap();
-        assert_eq!(Sha256Hex::of_bytes(&std::fs::read(&path).unwrap()), digest);
-    }
+    assert_cache_verifies(&player_data);
     for (millis, seen) in seen_frames(&frames_dir) {
         assert!(
             matches!(seen, Seen::Red | Seen::Blue | Seen::Splash),

@@ -6,12 +6,11 @@
 //! `VITRINE_KILLS` sets the number of kills (50 by default, what CI runs); `cargo xtask kill-loop`
 //! runs a longer one.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use vitrine_core::Sha256Hex;
 use vitrine_e2e::{
-    PlayerOptions, Scheduler, Seen, Source, ids_in, seen_frames, start_player, wait_for,
+    PlayerOptions, Scheduler, Seen, Source, assert_cache_verifies,
+    assert_hq_holds_exactly_the_journal, ids_in, seen_frames, start_player, wait_for,
     write_red_blue_playlist,
 };
 
@@ -39,14 +38,9 @@ fn kill_9_at_any_moment_loses_no_play_counts_none_twice_and_keeps_the_cache_soun
     let playlist = write_red_blue_playlist(&root.join("content")).unwrap();
     let hq_data = root.join("hq");
     let mut scheduler = Scheduler::start(&hq_data).unwrap();
-    scheduler
-        .cli(&["push", playlist.to_str().unwrap()])
-        .unwrap();
     let token = scheduler
-        .cli(&["screens", "add", "kill-loop", "--playlist", "e2e"])
-        .unwrap()
-        .trim()
-        .to_owned();
+        .push_and_add_screen(&playlist, "kill-loop", "e2e")
+        .unwrap();
     let player_data = root.join("player");
     let frames_dir = root.join("frames");
     // Items of 300 ms and uploads every 200 ms, so kills land in every phase: mid-item, mid-journal
@@ -92,41 +86,16 @@ fn kill_9_at_any_moment_loses_no_play_counts_none_twice_and_keeps_the_cache_soun
         .terminate(Duration::from_secs(30))
         .unwrap();
 
-    let journalled: Vec<String> = ids_in(&database, "SELECT id FROM journal").unwrap();
-    let at_hq = ids_in(
-        &hq_data.join("vitrine.sqlite3"),
-        "SELECT id FROM impressions",
-    )
-    .unwrap();
-    let journalled_set: BTreeSet<&String> = journalled.iter().collect();
-    let hq_set: BTreeSet<&String> = at_hq.iter().collect();
+    let (journalled, at_hq) = assert_hq_holds_exactly_the_journal(&player_data, &hq_data);
     eprintln!(
-        "kill loop: {kills} kills, {} plays journalled, {} received at HQ, {} duplicates",
-        journalled.len(),
-        at_hq.len(),
-        at_hq.len() - hq_set.len()
+        "kill loop: {kills} kills, {} plays journalled, {at_hq} received at HQ, 0 duplicates",
+        journalled.len()
     );
     assert!(
         journalled.len() as u32 >= kills,
         "plays were journalled between kills"
     );
-    assert_eq!(hq_set.len(), at_hq.len(), "no play counted twice at HQ");
-    assert_eq!(journalled_set, hq_set, "HQ holds exactly the journal");
-
-    // Every file in the cache is what its name says.
-    for entry in std::fs::read_dir(player_data.join("media")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.ends_with(".part") {
-            continue;
-        }
-        let digest: Sha256Hex = name.parse().unwrap();
-        assert_eq!(
-            Sha256Hex::of_bytes(&std::fs::read(&path).unwrap()),
-            digest,
-            "{name}"
-        );
-    }
+    assert_cache_verifies(&player_data);
 
     // No frame of any run was black.
     let frames = seen_frames(&frames_dir);

@@ -1,13 +1,13 @@
 //! What a store sees when things go wrong: the network to HQ disappears, the player restarts
 //! offline, or a media file arrives corrupted. Real scheduler, real CLI, real headless player.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use vitrine_core::{Loop, Sha256Hex};
 use vitrine_e2e::{
-    Scheduler, Seen, ids_in, seen_frames, start_headless_player, wait_for, write_red_blue_playlist,
+    Scheduler, Seen, assert_hq_holds_exactly_the_journal, ids_in, seen_frames,
+    start_headless_player, wait_for, write_red_blue_playlist,
 };
 
 fn content_frames(frames_dir: &std::path::Path) -> usize {
@@ -32,14 +32,9 @@ fn a_player_that_loses_hq_keeps_playing_restarts_offline_and_loses_no_play() {
     let playlist = write_red_blue_playlist(&root.join("content")).unwrap();
     let hq_data = root.join("hq");
     let mut scheduler = Scheduler::start(&hq_data).unwrap();
-    scheduler
-        .cli(&["push", playlist.to_str().unwrap()])
-        .unwrap();
     let token = scheduler
-        .cli(&["screens", "add", "store-7", "--playlist", "e2e"])
-        .unwrap()
-        .trim()
-        .to_owned();
+        .push_and_add_screen(&playlist, "store-7", "e2e")
+        .unwrap();
     let player_data = root.join("player");
 
     // Online: play until content shows.
@@ -119,17 +114,7 @@ fn a_player_that_loses_hq_keeps_playing_restarts_offline_and_loses_no_play() {
         .process
         .terminate(Duration::from_secs(30))
         .unwrap();
-    let journalled: BTreeSet<String> = ids_in(&database, "SELECT id FROM journal")
-        .unwrap()
-        .into_iter()
-        .collect();
-    let at_hq = ids_in(
-        &hq_data.join("vitrine.sqlite3"),
-        "SELECT id FROM impressions",
-    )
-    .unwrap();
-    assert_eq!(at_hq.len(), journalled.len(), "no duplicates at HQ");
-    assert_eq!(at_hq.into_iter().collect::<BTreeSet<_>>(), journalled);
+    let (journalled, _) = assert_hq_holds_exactly_the_journal(&player_data, &hq_data);
     for id in &waiting {
         assert!(
             journalled.contains(id),
@@ -146,14 +131,9 @@ fn a_corrupted_download_is_never_shown_and_heals_when_the_file_is_fixed() {
     let playlist = write_red_blue_playlist(&content).unwrap();
     let hq_data = root.join("hq");
     let scheduler = Scheduler::start(&hq_data).unwrap();
-    scheduler
-        .cli(&["push", playlist.to_str().unwrap()])
-        .unwrap();
     let token = scheduler
-        .cli(&["screens", "add", "store-8", "--playlist", "e2e"])
-        .unwrap()
-        .trim()
-        .to_owned();
+        .push_and_add_screen(&playlist, "store-8", "e2e")
+        .unwrap();
 
     // The blue file rots on HQ's disk: its bytes no longer match the digest it is served under.
     let blue = std::fs::read(content.join("blue.png")).unwrap();

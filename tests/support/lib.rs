@@ -454,3 +454,60 @@ fn serve_with_fault(
     }
     Ok(())
 }
+
+impl Scheduler {
+    /// Pushes a playlist file and registers a screen playing it; returns the device token.
+    pub fn push_and_add_screen(
+        &self,
+        playlist_file: &Path,
+        screen: &str,
+        playlist_name: &str,
+    ) -> anyhow::Result<String> {
+        let file = playlist_file.to_str().context("a UTF-8 path")?;
+        self.cli(&["push", file])?;
+        Ok(self
+            .cli(&["screens", "add", screen, "--playlist", playlist_name])?
+            .trim()
+            .to_owned())
+    }
+}
+
+/// Proof of play after the fact: HQ (its data folder) holds exactly the plays the player (its data
+/// folder) journalled, none twice. Returns the journalled ids and how many rows HQ holds.
+pub fn assert_hq_holds_exactly_the_journal(
+    player_data: &Path,
+    hq_data: &Path,
+) -> (Vec<String>, usize) {
+    let journalled = ids_in(
+        &player_data.join("player.sqlite3"),
+        "SELECT id FROM journal",
+    )
+    .unwrap();
+    let at_hq = ids_in(
+        &hq_data.join("vitrine.sqlite3"),
+        "SELECT id FROM impressions",
+    )
+    .unwrap();
+    let hq_set: std::collections::BTreeSet<&String> = at_hq.iter().collect();
+    assert_eq!(hq_set.len(), at_hq.len(), "no play counted twice at HQ");
+    assert_eq!(
+        journalled.iter().collect::<std::collections::BTreeSet<_>>(),
+        hq_set,
+        "HQ holds exactly the journal"
+    );
+    (journalled, at_hq.len())
+}
+
+/// Every finished file in the player's media cache is what its name (its sha256) says.
+pub fn assert_cache_verifies(player_data: &Path) {
+    for entry in std::fs::read_dir(player_data.join("media")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".part") {
+            continue;
+        }
+        use sha2::Digest;
+        let actual = hex::encode(sha2::Sha256::digest(std::fs::read(&path).unwrap()));
+        assert_eq!(actual, name, "cached file {name} does not match its digest");
+    }
+}
