@@ -679,14 +679,32 @@ impl<'a> Checker<'a> {
                     .as_ref()
                     .map_or(self.defaults.fit, |fit| *fit.value()),
             },
-            raw::Item::Video(video) => Content::Video {
-                media: self.media(include, &video.file)?,
-                fit: video
-                    .fit
-                    .as_ref()
-                    .map_or(self.defaults.fit, |fit| *fit.value()),
-                sound: video.sound.as_ref().is_some_and(|sound| *sound.value()),
-            },
+            raw::Item::Video(video) => {
+                let media = self.media(include, &video.file);
+                let sound = video.sound.as_ref().is_some_and(|sound| *sound.value());
+                let volume = match &video.volume {
+                    Some(volume) => {
+                        if !sound {
+                            self.warning(
+                                &Self::origin(include, volume.location()),
+                                "this video plays no sound, so its `volume` does nothing",
+                                Some("add `sound: true` to hear the clip".into()),
+                            );
+                        }
+                        self.parse(include, volume, Percent::parse)?
+                    }
+                    None => Percent::HUNDRED,
+                };
+                Content::Video {
+                    media: media?,
+                    fit: video
+                        .fit
+                        .as_ref()
+                        .map_or(self.defaults.fit, |fit| *fit.value()),
+                    sound,
+                    volume,
+                }
+            }
             raw::Item::Audio(audio) => {
                 let media = self.media(include, &audio.file);
                 let volume = match &audio.volume {
@@ -1040,6 +1058,7 @@ pub(super) fn playlist(
                     background: None,
                     background_image: None,
                     audio_only: false,
+                    volume: Percent::HUNDRED,
                     rules,
                 },
                 Checker::origin(None, raw.name.location()),
@@ -1226,6 +1245,11 @@ fn build_zone(checker: &mut Checker<'_>, name: String, zone: &Located<raw::Zone>
         .background_image
         .as_ref()
         .and_then(|file| checker.media(None, file));
+    let volume = raw_zone
+        .volume
+        .as_ref()
+        .and_then(|volume| checker.parse(None, volume, Percent::parse))
+        .unwrap_or(Percent::HUNDRED);
     let shape = ZoneShape {
         name: name.clone(),
         audio_only,
@@ -1246,6 +1270,7 @@ fn build_zone(checker: &mut Checker<'_>, name: String, zone: &Located<raw::Zone>
         background,
         background_image,
         audio_only,
+        volume,
         rules,
     }
 }

@@ -189,8 +189,17 @@ pub struct Zone {
     pub background_image: Option<MediaRef>,
     #[serde(default)]
     pub audio_only: bool,
+    /// Loudness of everything the zone plays; it multiplies each item's own volume.
+    #[serde(default = "full_volume")]
+    pub volume: Percent,
     /// Loops and interrupts, in the order written (the playlist's first, then each fragment's).
     pub rules: Vec<Rule>,
+}
+
+/// The volume a zone or video has when the playlist names none (and in manifests written before
+/// volumes existed).
+fn full_volume() -> Percent {
+    Percent::HUNDRED
 }
 
 /// A loop or an interrupt, with the conditions under which it may play.
@@ -286,6 +295,9 @@ pub enum Content {
         media: MediaRef,
         fit: Fit,
         sound: bool,
+        /// Loudness of the clip's sound when `sound` is on.
+        #[serde(default = "full_volume")]
+        volume: Percent,
     },
     Audio {
         media: MediaRef,
@@ -493,6 +505,62 @@ mod tests {
         let big = format!("{DEMO}#{}\n", "x".repeat(MAX_PLAYLIST_BYTES));
         let error = single_error(&big);
         assert!(error.message.contains("1048576-byte limit"), "{error}");
+    }
+
+    #[test]
+    fn zone_and_video_volumes_default_to_full_and_read_percentages() {
+        let playlist = parse_playlist(
+            "volume.yaml",
+            "version: 1\nname: v\nlayout:\n  main:\n    volume: 80%\n    items:\n      - video: { file: a.mp4, duration: 5s, sound: true, volume: 25% }\n      - video: { file: b.mp4, duration: 5s }\n  music:\n    audio_only: true\n    items: [audio: { file: a.ogg, duration: 5s }]\n",
+        )
+        .unwrap();
+        assert_eq!(playlist.zones[0].volume, Percent::from_hundredths(8_000));
+        assert_eq!(playlist.zones[1].volume, Percent::HUNDRED);
+        let volumes: Vec<Percent> = playlist
+            .items()
+            .filter_map(|item| match item.content {
+                Content::Video { volume, .. } | Content::Audio { volume, .. } => Some(volume),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            volumes,
+            vec![
+                Percent::from_hundredths(2_500),
+                Percent::HUNDRED,
+                Percent::HUNDRED
+            ]
+        );
+    }
+
+    #[test]
+    fn a_volume_on_a_silent_video_is_a_warning() {
+        let parsed = parse_playlist_with_includes(
+            "volume.yaml",
+            "version: 1\nname: v\nitems:\n  - video: { file: a.mp4, duration: 5s, volume: 25% }\n",
+            &|_| Err("no includes".into()),
+        )
+        .unwrap();
+        assert_eq!(parsed.warnings.0.len(), 1, "{}", parsed.warnings);
+        let warning = &parsed.warnings.0[0];
+        assert_eq!((warning.line, warning.column), (4, 49), "{warning}");
+        assert!(warning.message.contains("plays no sound"), "{warning}");
+    }
+
+    #[test]
+    fn manifests_written_before_volumes_read_as_full_volume() {
+        let playlist = parse_playlist(
+            "demo.yaml",
+            "version: 1\nname: v\nitems:\n  - video: { file: a.mp4, duration: 5s, sound: true }\n",
+        )
+        .unwrap();
+        let mut json = serde_json::to_value(&playlist).unwrap();
+        let zone = &mut json["zones"][0];
+        zone.as_object_mut().unwrap().remove("volume").unwrap();
+        let video = &mut zone["rules"][0]["items"][0]["content"]["video"];
+        video.as_object_mut().unwrap().remove("volume").unwrap();
+        let back: Playlist = serde_json::from_value(json).unwrap();
+        assert_eq!(back, playlist);
     }
 
     #[test]

@@ -115,6 +115,10 @@ pub struct Zone {
     /// A zone with no picture that only plays audio items.
     #[serde(default)]
     pub audio_only: Option<Located<bool>>,
+    /// Loudness of everything the zone plays (audio items, and videos with `sound`), from `0%`
+    /// to `100%` (the default). It multiplies each item's own `volume`.
+    #[serde(default)]
+    pub volume: Option<Located<Scalar>>,
     /// Items shown in a loop all day (a loop with no conditions and priority 0).
     #[serde(default)]
     pub items: Option<List<Item>>,
@@ -244,6 +248,9 @@ pub struct Video {
     /// Play the clip's sound. Default false: most stores play music in an audio zone.
     #[serde(default)]
     pub sound: Option<Located<bool>>,
+    /// Loudness of the clip's sound, from `0%` to `100%` (the default); only with `sound: true`.
+    #[serde(default)]
+    pub volume: Option<Located<Scalar>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
