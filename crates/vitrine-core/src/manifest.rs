@@ -60,6 +60,24 @@ pub struct MediaEntry {
     pub size: u64,
 }
 
+/// Why bytes from the network or the cache are not a manifest this build can play.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("the manifest is not valid JSON for this player: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "the manifest has format {found}, and this player reads format {MANIFEST_SCHEMA}; \
+         update the player (or the scheduler) so both speak the same format"
+    )]
+    Schema { found: u32 },
+    #[error(
+        "the manifest's time zone `{0}` is unknown here; install or update the `tzdata` package"
+    )]
+    TimeZone(String),
+    #[error("the playlist plays `{0}`, which the manifest lists no digest for")]
+    MissingMedia(String),
+}
+
 /// A media file the playlist names but the caller has no digest for.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("media file `{0}` is not known to the scheduler")]
@@ -95,6 +113,29 @@ impl Manifest {
             store: None,
             qr_base_url: None,
         })
+    }
+
+    /// Reads a manifest as served by `GET /v1/manifest` or kept in the player's cache, and checks
+    /// what the player relies on before it may be activated: the format, the time zone, and a
+    /// digest for every media file the playlist plays. Never panics, whatever the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let manifest: Manifest = serde_json::from_slice(bytes)?;
+        if manifest.schema != MANIFEST_SCHEMA {
+            return Err(ManifestError::Schema {
+                found: manifest.schema,
+            });
+        }
+        if jiff::tz::TimeZone::get(&manifest.timezone).is_err() {
+            return Err(ManifestError::TimeZone(manifest.timezone));
+        }
+        if let Some(missing) = manifest
+            .playlist
+            .media()
+            .find(|reference| !manifest.media.contains_key(&reference.file))
+        {
+            return Err(ManifestError::MissingMedia(missing.file.clone()));
+        }
+        Ok(manifest)
     }
 
     /// Every distinct media file, once per digest (two names for the same bytes download once),
@@ -156,6 +197,45 @@ mod tests {
         let back: Manifest = serde_json::from_str(&json).unwrap();
         assert_eq!(back, manifest);
         assert!(back.schedule().is_ok());
+    }
+
+    #[test]
+    fn decode_accepts_what_the_scheduler_serves_and_refuses_what_cannot_play() {
+        let playlist = parse_playlist(
+            "p.yaml",
+            "version: 1\nname: p\nitems:\n  - image: { file: a.png, duration: 1s }\n",
+        )
+        .unwrap();
+        let manifest =
+            Manifest::build("lobby-1", "Europe/Paris", &playlist, 1, |_| Some(entry(1))).unwrap();
+        let good = serde_json::to_value(&manifest).unwrap();
+        let bytes = |value: &serde_json::Value| serde_json::to_vec(value).unwrap();
+        assert_eq!(Manifest::decode(&bytes(&good)).unwrap(), manifest);
+
+        let mut newer = good.clone();
+        newer["schema"] = serde_json::json!(MANIFEST_SCHEMA + 1);
+        let error = Manifest::decode(&bytes(&newer)).unwrap_err();
+        assert!(matches!(error, ManifestError::Schema { found } if found == MANIFEST_SCHEMA + 1));
+        assert!(error.to_string().contains("update the player"), "{error}");
+
+        let mut lost = good.clone();
+        lost["timezone"] = serde_json::json!("Mars/Olympus_Mons");
+        assert!(matches!(
+            Manifest::decode(&bytes(&lost)).unwrap_err(),
+            ManifestError::TimeZone(zone) if zone == "Mars/Olympus_Mons"
+        ));
+
+        let mut bare = good.clone();
+        bare["media"] = serde_json::json!({});
+        assert!(matches!(
+            Manifest::decode(&bytes(&bare)).unwrap_err(),
+            ManifestError::MissingMedia(file) if file == "a.png"
+        ));
+
+        assert!(matches!(
+            Manifest::decode(b"{\"schema\": 2").unwrap_err(),
+            ManifestError::Json(_)
+        ));
     }
 
     #[test]

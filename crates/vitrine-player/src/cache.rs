@@ -89,7 +89,7 @@ impl MediaCache {
             )
             .optional()?;
         row.map(|(etag, body)| {
-            let manifest = serde_json::from_str(&body)
+            let manifest = Manifest::decode(body.as_bytes())
                 .context("the stored manifest no longer parses; it will be fetched again")?;
             Ok(ActiveManifest { etag, manifest })
         })

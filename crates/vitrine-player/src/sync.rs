@@ -72,10 +72,12 @@ impl SyncClient {
                     .and_then(|value| value.to_str().ok())
                     .map(str::to_owned)
                     .context("the scheduler sent a manifest without an ETag")?;
-                let manifest: Manifest = response
-                    .json()
+                let body = response
+                    .bytes()
                     .await
-                    .context("the scheduler sent a manifest that does not parse")?;
+                    .context("the manifest download broke off")?;
+                let manifest = Manifest::decode(&body)
+                    .context("the scheduler sent a manifest this player cannot play")?;
                 Ok(ManifestFetch::New(Box::new(ActiveManifest {
                     etag,
                     manifest,

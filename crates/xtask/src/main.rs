@@ -2,14 +2,17 @@
 //!
 //! - `cargo xtask setup` installs the Debian packages the build, the tests and the demo need.
 //! - `cargo xtask test` = setup, `cargo fmt --check`, clippy with `-D warnings`, the dependency
-//!   boundary check, and the whole test suite (GPU render tests included, on Mesa's software drivers).
+//!   boundary check, the whole test suite (GPU render tests included, on Mesa's software drivers)
+//!   and 20 seconds of each fuzz target.
 //! - `cargo xtask demo` = setup, then a scheduler, the sample playlists and campaigns, and a player.
 //! - `cargo xtask kill-loop [N]` = the kill loop with N kills (default 200; CI runs 50).
+//! - `cargo xtask fuzz [SECONDS] [TARGET...]` = the cargo-fuzz targets (CI runs 20 s of each).
 //! - `cargo xtask bench [render|net]` = performance against peers and limits, measured in the same
 //!   run (../shared/BENCHMARKS.md).
 
 mod bench;
 mod demo;
+mod fuzz;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         Some("deps") => check_core_boundary(),
         Some("kill-loop") => kill_loop(&arguments[1..]),
         Some("bench") => bench::run(&arguments[1..]),
+        Some("fuzz") => fuzz::run(&arguments[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
                  test    setup + fmt --check + clippy -D warnings + boundary check + all tests\n  \
                  demo    setup + scheduler + sample playlist + player [--run-for 30s] [--headless]\n  \
                  deps    check that vitrine-core depends on no I/O crate\n  \
+                 fuzz    [SECONDS] [TARGET...] the fuzz targets (default 300 s each)\n  \
                  bench   [render|net] figures against their peers, to target/bench/latest.json"
             );
             return ExitCode::from(2);
@@ -133,6 +138,8 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
             .env("WGPU_BACKEND", "gl")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
+    // A short round of every fuzz target; `cargo xtask fuzz` runs the long one.
+    fuzz::fuzz(20, fuzz::TARGETS)?;
     eprintln!("xtask: all checks passed");
     Ok(())
 }
