@@ -17,7 +17,7 @@ use vitrine_core::playlist::{Parsed, Playlist, parse_playlist_with_includes};
 use vitrine_core::{Diagnostics, Impression, ImpressionAck, ImpressionBatch, Manifest, Sha256Hex};
 
 use crate::AppState;
-use crate::auth::{Admin, Caller, ScreenCaller, generate_token, token_sha256};
+use crate::auth::{Caller, Manager, ScreenCaller, generate_token, token_sha256};
 use crate::blobs::ReceiveError;
 use crate::error::ApiError;
 use crate::store::Screen;
@@ -88,13 +88,19 @@ pub struct ScreenCreated {
 /// `POST /v1/screens`: registers a screen and hands out its device token.
 pub async fn create_screen(
     State(state): State<AppState>,
-    _admin: Admin,
+    manager: Manager,
     body: Result<Json<CreateScreen>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ScreenCreated>), ApiError> {
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, SCREEN_BODY_LIMIT))?;
     check_screen_name(&request.name)?;
+    // Staff add screens only to their own stores.
+    manager.ensure_store(
+        request.store.as_deref(),
+        &format!("screen `{}`", request.name),
+    )?;
     check_label("playlist", &request.playlist)?;
+
     let timezone = request.timezone.unwrap_or_default();
     if !timezone.is_empty() && jiff::tz::TimeZone::get(&timezone).is_err() {
         return Err(ApiError::new(
@@ -224,7 +230,7 @@ fn media_not_found(sha256: &Sha256Hex) -> ApiError {
 /// `HEAD /v1/media/{sha256}`: whether the blob is stored, so a client uploads only what is missing.
 pub async fn head_media(
     State(state): State<AppState>,
-    _caller: Caller,
+    _manager: Manager,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let sha256 = media_digest(path)?;
@@ -238,11 +244,15 @@ pub async fn head_media(
 /// `GET /v1/media/{sha256}`: the blob's bytes, with `Range` support so players resume downloads.
 pub async fn get_media(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let sha256 = media_digest(path)?;
+    if let Caller::Screen(screen) = &caller {
+        crate::auth::ensure_media_of_screen(&state, screen, &sha256).await?;
+    }
+
     if !state.store().media_exists(sha256.clone()).await? {
         return Err(media_not_found(&sha256));
     }
@@ -275,7 +285,7 @@ pub struct MediaStored {
 /// `PUT /v1/media/{sha256}`: stores a blob under its digest, refusing bytes that do not hash to it.
 pub async fn put_media(
     State(state): State<AppState>,
-    _admin: Admin,
+    _manager: Manager,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
@@ -377,7 +387,7 @@ pub struct PlaylistStored {
 /// refused playlist changes nothing.
 pub async fn push_playlist(
     State(state): State<AppState>,
-    _admin: Admin,
+    manager: Manager,
     body: Result<Json<PushPlaylist>, JsonRejection>,
 ) -> Result<(StatusCode, Json<PlaylistStored>), ApiError> {
     let Json(request) =
@@ -393,6 +403,8 @@ pub async fn push_playlist(
         warnings,
     } = parse_playlist_with_includes(&request.file_name, &request.source, &resolve)
         .map_err(ApiError::invalid_playlist)?;
+    // Staff push only playlists that no screen outside their stores plays.
+    manager.ensure_playlist(&state, &playlist.name).await?;
 
     // Media rows are never deleted, so a blob found here is still there when the playlist is
     // inserted below; the check and the insert need not share a transaction.
@@ -472,6 +484,8 @@ pub async fn push_playlist(
 pub struct ManifestBody {
     pub body: Vec<u8>,
     pub etag: String,
+    /// The hex ed25519 signature of `body` (see [`crate::signing`]), made once per build.
+    pub signature: String,
 }
 
 /// `GET /v1/manifest`: the calling screen's manifest, built from the newest version of its playlist.
@@ -481,7 +495,12 @@ pub async fn manifest(
     ScreenCaller(screen): ScreenCaller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(ManifestBody { body, etag }) = manifest_of(&state, &screen).await? else {
+    let Some(ManifestBody {
+        body,
+        etag,
+        signature,
+    }) = manifest_of(&state, &screen).await?
+    else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no_playlist",
@@ -508,6 +527,12 @@ pub async fn manifest(
             (header::ETAG, etag_header),
             // Caches must ask again every time: a push changes the manifest at once.
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            // The player refuses a manifest whose bytes this does not sign.
+            (
+                header::HeaderName::from_static(crate::signing::SIGNATURE_HEADER),
+                HeaderValue::from_str(&signature)
+                    .map_err(|error| ApiError::internal("making a signature header", error))?,
+            ),
         ],
         body,
     )
@@ -595,7 +620,12 @@ async fn build_manifest(
     let body = serde_json::to_vec(&manifest)
         .map_err(|error| ApiError::internal("serialising a manifest", error))?;
     let etag = format!("\"{}\"", Sha256Hex::of_bytes(&body));
-    Ok(Some(ManifestBody { body, etag }))
+    let signature = crate::signing::sign_hex(state.signing_key(), &body);
+    Ok(Some(ManifestBody {
+        body,
+        etag,
+        signature,
+    }))
 }
 
 /// Whether an `If-None-Match` header names `etag` (or `*`). Weak validators compare equal to strong
@@ -689,7 +719,7 @@ pub struct ImpressionList {
 /// `GET /v1/impressions?screen=NAME`: a screen's impressions, oldest first.
 pub async fn list_impressions(
     State(state): State<AppState>,
-    _admin: Admin,
+    manager: Manager,
     query: Result<Query<ImpressionQuery>, QueryRejection>,
 ) -> Result<Json<ImpressionList>, ApiError> {
     let Query(query) = query?;
@@ -697,6 +727,9 @@ pub async fn list_impressions(
         ApiError::bad_request("name the screen: `GET /v1/impressions?screen=NAME`")
     })?;
     ensure_screen_exists(&state, &screen).await?;
+    manager
+        .ensure_screens(&state, std::slice::from_ref(&screen))
+        .await?;
     let impressions = state.store().impressions_of(screen).await?;
     Ok(Json(ImpressionList { impressions }))
 }
@@ -747,10 +780,13 @@ pub struct ScreenStatus {
 /// `GET /v1/screens/{name}/status`: the screen's newest heartbeat, for the fleet view.
 pub async fn screen_status(
     State(state): State<AppState>,
-    _admin: Admin,
+    manager: Manager,
     Path(name): Path<String>,
 ) -> Result<Json<ScreenStatus>, ApiError> {
     ensure_screen_exists(&state, &name).await?;
+    manager
+        .ensure_screens(&state, std::slice::from_ref(&name))
+        .await?;
     let status = state.store().heartbeat_of(name.clone()).await?;
     let (last_seen, heartbeat) = match status {
         Some((at, heartbeat)) => (Some(at), Some(heartbeat)),

@@ -1,23 +1,28 @@
-//! Who is calling: the bearer token of a request resolved to the HQ admin or to one screen, as axum
-//! extractors that handlers name in their signatures ([`Admin`], [`ScreenCaller`], [`Caller`]).
+//! Who is calling: the bearer token of a request resolved to the HQ admin, a store staff member or
+//! one screen, as axum extractors that handlers name in their signatures ([`Admin`], [`Manager`]
+//! for the admin or staff, [`ScreenCaller`], [`Caller`]). Who may call what is the table in
+//! ARCHITECTURE.md ("Who may do what").
 //!
-//! The admin token is compared in constant time. Device tokens are never stored: the database holds
-//! their sha256 and a request's token is looked up by its hash, so neither a leaked database nor a
-//! timing side channel gives a token away.
+//! The admin token is compared in constant time. Device and staff tokens are never stored: the
+//! database holds their sha256 and a request's token is looked up by its hash, so neither a leaked
+//! database nor a timing side channel gives a token away. No token is ever logged. A wrong or
+//! missing token is a 401 that says how to get one (`token_revoked` for a revoked one); a right
+//! token that may not do this is a 403 that says what it may do.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::Screen;
+use crate::store::{Screen, Store, StoreError};
 
 /// The file in the data folder that holds the admin token when none is given on the command line.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -82,41 +87,142 @@ pub fn load_or_create_admin_token(data_dir: &Path) -> anyhow::Result<(String, Op
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
     Admin,
+    Staff(StaffMember),
     Screen(Screen),
+}
+
+/// A store staff member: a token that may act only on the screens of its stores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffMember {
+    pub name: String,
+    /// Store codes, sorted.
+    pub stores: Vec<String>,
 }
 
 /// A request made with the admin token; any other caller is refused with 403.
 #[derive(Debug)]
 pub struct Admin;
 
-/// A request made with a screen's device token; the admin is refused with 403, since the manifest
-/// and impressions are always some one screen's.
+/// A request made with a screen's device token; the admin and staff are refused with 403, since the
+/// manifest, events and impressions are always some one screen's.
 #[derive(Debug)]
 pub struct ScreenCaller(pub Screen);
+
+/// A request made with the admin token or a staff token. Handlers that accept staff narrow what
+/// staff may touch with [`Manager::ensure_store`] and [`Manager::ensure_screens`].
+#[derive(Clone, Debug)]
+pub enum Manager {
+    Admin,
+    Staff(StaffMember),
+}
+
+/// What a token resolves to.
+#[derive(Clone, Debug)]
+pub(crate) enum TokenOwner {
+    Screen(Screen),
+    Staff(StaffMember),
+    /// The token was valid once and has been revoked.
+    Revoked,
+    Unknown,
+}
+
+/// What a screen's token may do, for 403 messages.
+const SCREEN_MAY: &str = "a screen's device token reads only that screen's manifest, media and \
+                          events, and posts only its own heartbeats and impressions";
+
+impl Caller {
+    /// Says who the caller is and what it may do, for a 403 that names the way forward.
+    fn describe(&self) -> String {
+        match self {
+            Self::Admin => "the admin token may do everything except a screen's own calls".into(),
+            Self::Staff(staff) => staff_may(staff),
+            Self::Screen(screen) => {
+                format!("this is screen `{}`'s token; {SCREEN_MAY}", screen.name)
+            }
+        }
+    }
+}
+
+fn staff_may(staff: &StaffMember) -> String {
+    format!(
+        "staff token `{}` acts only on store{} {}: it may push playlists its screens play, add, \
+         pair, revoke and rotate their screens, send them interrupts, triggers and commands, and \
+         read their status, impressions and explanations",
+        staff.name,
+        if staff.stores.len() == 1 { "" } else { "s" },
+        staff.stores.join(", ")
+    )
+}
+
+/// A 401 that says how to get a token.
+pub fn unauthorized(why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        format!(
+            "{why}; send `Authorization: Bearer TOKEN` with the admin token (the file \
+             `admin-token` in the scheduler's data folder), a staff token (`vitrine staff add`) \
+             or a screen's device token (`vitrine screens add` or `vitrine screens pair`)"
+        ),
+    )
+}
+
+fn revoked() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+        "this token was revoked; a screen needs pairing again (`vitrine screens pair CODE`) or a \
+         new token (`vitrine screens rotate NAME`), a staff member a new staff token \
+         (`vitrine staff add`)",
+    )
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).ok_or_else(ApiError::unauthorized)?;
+        let token = bearer_token(parts).ok_or_else(|| unauthorized("this needs a token"))?;
         if is_admin_token(token, state.admin_token_sha256()) {
             return Ok(Self::Admin);
         }
-        let token_sha256 = token_sha256(token);
-        let generation = state.generation();
-        if let Some(screen) = state.screen_cache().get(&token_sha256, generation) {
-            return Ok(Self::Screen(screen));
+        match resolve_token(state, &token_sha256(token)).await? {
+            TokenOwner::Screen(screen) => Ok(Self::Screen(screen)),
+            TokenOwner::Staff(staff) => Ok(Self::Staff(staff)),
+            TokenOwner::Revoked => Err(revoked()),
+            TokenOwner::Unknown => Err(unauthorized("the token sent is not known here")),
         }
-        let screen = state
-            .store()
-            .screen_by_token_sha256(token_sha256.clone())
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        state
-            .screen_cache()
-            .put(&token_sha256, generation, screen.clone());
-        Ok(Self::Screen(screen))
     }
+}
+
+/// Looks a token's hash up, through the caches. Each cache entry is tied to the content
+/// generation, which every write (a revocation included) bumps, so a revoked token is refused
+/// from the next request on.
+pub(crate) async fn resolve_token(
+    state: &AppState,
+    token_sha256: &str,
+) -> Result<TokenOwner, ApiError> {
+    let generation = state.generation();
+    if let Some(screen) = state.screen_cache().get(token_sha256, generation) {
+        return Ok(TokenOwner::Screen(screen));
+    }
+    if let Some(staff) = state.staff_cache().get(token_sha256, generation) {
+        return Ok(TokenOwner::Staff(staff));
+    }
+    let owner = state.store().token_owner(token_sha256.to_owned()).await?;
+    match &owner {
+        TokenOwner::Screen(screen) => {
+            state
+                .screen_cache()
+                .put(token_sha256, generation, screen.clone());
+        }
+        TokenOwner::Staff(staff) => {
+            state
+                .staff_cache()
+                .put(token_sha256, generation, staff.clone());
+        }
+        TokenOwner::Revoked | TokenOwner::Unknown => {}
+    }
+    Ok(owner)
 }
 
 impl FromRequestParts<AppState> for Admin {
@@ -125,9 +231,24 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Admin => Ok(Self),
-            Caller::Screen(screen) => Err(ApiError::forbidden(format!(
-                "this needs the admin token; the token sent belongs to screen `{}`",
-                screen.name
+            caller => Err(ApiError::forbidden(format!(
+                "this needs the admin token; {}",
+                caller.describe()
+            ))),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Manager {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Admin => Ok(Self::Admin),
+            Caller::Staff(staff) => Ok(Self::Staff(staff)),
+            caller @ Caller::Screen(_) => Err(ApiError::forbidden(format!(
+                "this needs the admin token or a staff token; {}",
+                caller.describe()
             ))),
         }
     }
@@ -139,11 +260,107 @@ impl FromRequestParts<AppState> for ScreenCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Screen(screen) => Ok(Self(screen)),
-            Caller::Admin => Err(ApiError::forbidden(
-                "this is a screen's endpoint; call it with the screen's device token, not the \
-                 admin token",
-            )),
+            caller => Err(ApiError::forbidden(format!(
+                "this is a screen's endpoint; call it with the screen's device token. {}",
+                caller.describe()
+            ))),
         }
+    }
+}
+
+impl Manager {
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Self::Admin)
+    }
+
+    /// The stores this caller is limited to; None for the admin, who is limited to none.
+    pub fn stores(&self) -> Option<&[String]> {
+        match self {
+            Self::Admin => None,
+            Self::Staff(staff) => Some(&staff.stores),
+        }
+    }
+
+    pub fn may_act_on_store(&self, store: &str) -> bool {
+        self.stores()
+            .is_none_or(|stores| stores.iter().any(|own| own == store))
+    }
+
+    /// Refuses staff unless `store` is one of theirs. A screen or request with no store is HQ's
+    /// alone.
+    pub fn ensure_store(&self, store: Option<&str>, what: &str) -> Result<(), ApiError> {
+        let Self::Staff(staff) = self else {
+            return Ok(());
+        };
+        match store {
+            Some(store) if self.may_act_on_store(store) => Ok(()),
+            Some(store) => Err(ApiError::forbidden(format!(
+                "{what} is in store `{}`, which is not yours; {}",
+                store.chars().take(80).collect::<String>(),
+                staff_may(staff)
+            ))),
+            None => Err(ApiError::forbidden(format!(
+                "{what} belongs to no store, so only the admin may act on it; {}",
+                staff_may(staff)
+            ))),
+        }
+    }
+
+    /// Refuses staff unless every one of `screens` is in one of their stores. Unknown screens are
+    /// left to the handler (which answers 404 for them).
+    pub async fn ensure_screens(
+        &self,
+        state: &AppState,
+        screens: &[String],
+    ) -> Result<(), ApiError> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        for screen in screens {
+            if let Some(store) = state.store().store_of_screen(screen.clone()).await? {
+                self.ensure_store(store.as_deref(), &format!("screen `{screen}`"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses staff if a screen outside their stores plays `playlist`: a push changes what
+    /// every screen playing it shows. A playlist nobody plays yet is anyone's to start.
+    pub async fn ensure_playlist(&self, state: &AppState, playlist: &str) -> Result<(), ApiError> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        for (screen, store) in state.store().screens_playing(playlist.to_owned()).await? {
+            self.ensure_store(
+                store.as_deref(),
+                &format!("screen `{screen}`, which plays playlist `{playlist}`,"),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a screen a media file its manifest does not name: a screen reads only its own media.
+pub async fn ensure_media_of_screen(
+    state: &AppState,
+    screen: &Screen,
+    sha256: &vitrine_core::Sha256Hex,
+) -> Result<(), ApiError> {
+    let named = match crate::api::manifest_of(state, screen).await? {
+        Some(body) => serde_json::from_slice::<vitrine_core::Manifest>(&body.body)
+            .map_err(|error| ApiError::internal("reading a served manifest", error))?
+            .media_entries()
+            .iter()
+            .any(|entry| &entry.sha256 == sha256),
+        None => false,
+    };
+    if named {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "media {sha256} is not in screen `{}`'s manifest; {SCREEN_MAY}",
+            screen.name
+        )))
     }
 }
 
@@ -163,6 +380,95 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
 fn is_admin_token(token: &str, admin_token_sha256: &[u8; 32]) -> bool {
     let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     presented.ct_eq(admin_token_sha256).into()
+}
+
+impl Store {
+    /// Whose token hashes to `token_sha256`: a screen, a staff member, a revoked token, or nobody.
+    pub(crate) async fn token_owner(&self, token_sha256: String) -> Result<TokenOwner, StoreError> {
+        self.interact(move |connection| {
+            let screen = connection
+                .query_row(
+                    "SELECT name, playlist, timezone, revoked_at IS NOT NULL FROM screens
+                     WHERE token_sha256 = ?1",
+                    [&token_sha256],
+                    |row| {
+                        Ok((
+                            Screen {
+                                name: row.get(0)?,
+                                playlist: row.get(1)?,
+                                timezone: row.get(2)?,
+                            },
+                            row.get::<_, bool>(3)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            if let Some((screen, revoked)) = screen {
+                return Ok(if revoked {
+                    TokenOwner::Revoked
+                } else {
+                    TokenOwner::Screen(screen)
+                });
+            }
+            let staff = connection
+                .query_row(
+                    "SELECT name, stores, revoked_at IS NOT NULL FROM staff WHERE token_sha256 = ?1",
+                    [&token_sha256],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, bool>(2)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            match staff {
+                Some((_, _, true)) => Ok(TokenOwner::Revoked),
+                Some((name, stores, false)) => {
+                    let mut stores: Vec<String> = serde_json::from_str(&stores)
+                        .map_err(|error| StoreError::CorruptRow(format!("staff.stores: {error}")))?;
+                    stores.sort();
+                    Ok(TokenOwner::Staff(StaffMember { name, stores }))
+                }
+                None => Ok(TokenOwner::Unknown),
+            }
+        })
+        .await
+    }
+
+    /// Every screen playing `playlist`, with its store.
+    pub async fn screens_playing(
+        &self,
+        playlist: String,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        self.interact(move |connection| {
+            let mut statement =
+                connection.prepare("SELECT name, store FROM screens WHERE playlist = ?1")?;
+            let rows = statement
+                .query_map([playlist], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// The store a screen is in: None if no such screen, Some(None) if it is in no store.
+    pub async fn store_of_screen(
+        &self,
+        screen: String,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        self.interact(move |connection| {
+            Ok(connection
+                .query_row(
+                    "SELECT store FROM screens WHERE name = ?1",
+                    [screen],
+                    |row| row.get::<_, Option<String>>(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use vitrine_core::offer::{Money, parse_price};
 
 use crate::AppState;
-use crate::auth::Admin;
+use crate::auth::{Admin, Manager};
 use crate::error::ApiError;
 use crate::store::{Store, StoreError};
 
@@ -656,11 +656,18 @@ pub struct ScreenList {
 /// `GET /v1/screens`: every registered screen, by name.
 pub async fn list_screens(
     State(state): State<AppState>,
-    _admin: Admin,
+    manager: Manager,
 ) -> Result<Json<ScreenList>, ApiError> {
-    Ok(Json(ScreenList {
-        screens: state.store().screens().await?,
-    }))
+    let mut screens = state.store().screens().await?;
+    // Staff see the screens of their stores only.
+    screens.retain(|screen| {
+        manager.is_admin()
+            || screen
+                .store
+                .as_deref()
+                .is_some_and(|store| manager.may_act_on_store(store))
+    });
+    Ok(Json(ScreenList { screens }))
 }
 
 #[derive(Debug, Serialize)]

@@ -39,7 +39,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::AppState;
 use crate::api::manifest_of;
-use crate::auth::{Admin, ScreenCaller};
+use crate::auth::{Manager, ScreenCaller};
 use crate::error::ApiError;
 use crate::store::Screen;
 
@@ -602,7 +602,7 @@ const COMMANDS: &[&str] = &["resync", "screenshot"];
 /// `POST /v1/interrupts`: an emergency message, full screen, on every addressed screen.
 pub async fn post_interrupt(
     State(state): State<AppState>,
-    _admin: Admin,
+    manager: Manager,
     body: Result<Json<InterruptRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     let Json(request) =
@@ -623,6 +623,8 @@ pub async fn post_interrupt(
         tags: request.tags,
     };
     let screens = resolve_audience(&state, &audience).await?;
+    // Staff reach only the screens of their stores.
+    manager.ensure_screens(&state, &screens).await?;
     let until = later_by(duration)?;
     let data = serde_json::to_string(&InterruptData { message, until })
         .map_err(|error| ApiError::internal("serialising an interrupt", error))?;
@@ -639,7 +641,7 @@ pub async fn post_interrupt(
 /// `POST /v1/triggers`: makes a store's next offer slots target a segment until the ttl runs out.
 pub async fn post_trigger(
     State(state): State<AppState>,
-    _admin: Admin,
+    manager: Manager,
     body: Result<Json<TriggerRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     let Json(request) =
@@ -653,11 +655,14 @@ pub async fn post_trigger(
         ));
     }
     let ttl = parse_lifetime("ttl", &request.ttl)?;
+    manager.ensure_store(Some(&request.store), "the trigger's store")?;
     let audience = Audience {
         stores: vec![request.store],
         ..Audience::default()
     };
     let screens = resolve_audience(&state, &audience).await?;
+    // Staff reach only the screens of their stores.
+    manager.ensure_screens(&state, &screens).await?;
     let until = later_by(ttl)?;
     let data = serde_json::to_string(&TriggerData { segment, until })
         .map_err(|error| ApiError::internal("serialising a trigger", error))?;
@@ -674,7 +679,7 @@ pub async fn post_trigger(
 /// logged by players, which cannot take one yet).
 pub async fn post_command(
     State(state): State<AppState>,
-    _admin: Admin,
+    manager: Manager,
     body: Result<Json<CommandRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     let Json(request) =
@@ -697,6 +702,8 @@ pub async fn post_command(
         tags: request.tags,
     };
     let screens = resolve_audience(&state, &audience).await?;
+    // Staff reach only the screens of their stores.
+    manager.ensure_screens(&state, &screens).await?;
     let data = serde_json::to_string(&CommandData {
         command: &request.command,
     })

@@ -17,9 +17,14 @@ pub mod catalog;
 pub mod error;
 pub mod events;
 pub mod offers;
+pub mod pairing;
 pub mod qr;
+pub mod rate_limit;
 pub mod reports;
+pub mod signing;
 pub mod store;
+pub mod tls;
+pub mod tokens;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -69,6 +74,14 @@ struct Shared {
     manifests: cache::GenerationCache<std::sync::Arc<api::ManifestBody>>,
     /// Each device token's screen, by the token's sha256.
     screens: cache::GenerationCache<store::Screen>,
+    /// Each staff token's member, by the token's sha256.
+    staff: cache::GenerationCache<auth::StaffMember>,
+    /// Signs every manifest served; see [`signing`].
+    signing_key: ed25519_dalek::SigningKey,
+    /// The hex public half of `signing_key`.
+    server_public_key: String,
+    /// Set once, by [`AppState::set_rate_limits`] or the first router built.
+    limiters: std::sync::OnceLock<Arc<rate_limit::Limiters>>,
 }
 
 impl AppState {
@@ -120,6 +133,34 @@ impl AppState {
     pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<store::Screen> {
         &self.shared.screens
     }
+
+    pub(crate) fn staff_cache(&self) -> &cache::GenerationCache<auth::StaffMember> {
+        &self.shared.staff
+    }
+
+    pub(crate) fn signing_key(&self) -> &ed25519_dalek::SigningKey {
+        &self.shared.signing_key
+    }
+
+    /// The hex ed25519 public key players verify manifests with.
+    pub fn server_public_key(&self) -> &str {
+        &self.shared.server_public_key
+    }
+
+    /// Sets the rate limits. Only the first call counts, and only before the first router is
+    /// built; after that the defaults (or the first setting) hold for the life of the process.
+    pub fn set_rate_limits(&self, limits: &rate_limit::RateLimits) {
+        let _already_set = self
+            .shared
+            .limiters
+            .set(Arc::new(rate_limit::Limiters::new(limits)));
+    }
+
+    pub fn limiters(&self) -> &Arc<rate_limit::Limiters> {
+        self.shared
+            .limiters
+            .get_or_init(|| Arc::new(rate_limit::Limiters::new(&rate_limit::RateLimits::default())))
+    }
 }
 
 /// Creates the data folder if needed, opens and migrates the database, and clears uploads that a
@@ -140,6 +181,8 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
     let database = config.data_dir.join(DATABASE_FILE);
     let store = Store::open(&database)
         .with_context(|| format!("opening the database {}", database.display()))?;
+    let signing_key = signing::load_or_create_signing_key(&config.data_dir)?;
+    let server_public_key = signing::public_key_hex(&signing_key);
     Ok(AppState {
         shared: Arc::new(Shared {
             store,
@@ -150,6 +193,10 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             generation: cache::Generation::default(),
             manifests: cache::GenerationCache::new(),
             screens: cache::GenerationCache::new(),
+            staff: cache::GenerationCache::new(),
+            signing_key,
+            server_public_key,
+            limiters: std::sync::OnceLock::new(),
         }),
     })
 }
@@ -169,7 +216,8 @@ async fn bump_generation_after_writes(
         || path.starts_with("/q/")
         || matches!(
             path,
-            "/v1/impressions"
+            "/v1/pairings"
+                | "/v1/impressions"
                 | "/v1/heartbeat"
                 | "/v1/interrupts"
                 | "/v1/triggers"
@@ -184,8 +232,33 @@ async fn bump_generation_after_writes(
 
 /// The scheduler's HTTP API.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let limiters = state.limiters().clone();
+    let mut pairings = post(pairing::start);
+    if let Some(limiter) = &limiters.pairing {
+        // Anyone may ask for a code, so asking is limited per address, far below other calls.
+        pairings = pairings.layer(
+            tower_governor::GovernorLayer::new(limiter.clone()).error_handler(rate_limit::refusal),
+        );
+    }
+    let router = Router::new()
         .route("/healthz", get(api::healthz))
+        .route("/v1/server-key", get(signing::server_key))
+        .route("/v1/pairings", pairings)
+        .route(
+            "/v1/pairings/{code}",
+            get(pairing::poll)
+                .post(pairing::confirm)
+                .layer(DefaultBodyLimit::max(pairing::PAIRING_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/staff",
+            post(tokens::create_staff)
+                .get(tokens::list_staff)
+                .layer(DefaultBodyLimit::max(tokens::STAFF_BODY_LIMIT)),
+        )
+        .route("/v1/staff/{name}/revoke", post(tokens::revoke_staff))
+        .route("/v1/screens/{name}/revoke", post(tokens::revoke_screen))
+        .route("/v1/screens/{name}/rotate", post(tokens::rotate_screen))
         .route(
             "/v1/screens",
             post(api::create_screen)
@@ -234,9 +307,15 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             bump_generation_after_writes,
-        ))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        ));
+    // Counted before anything else runs, so a flood costs no database lookups.
+    let router = match &limiters.general {
+        Some(limiter) => router.layer(
+            tower_governor::GovernorLayer::new(limiter.clone()).error_handler(rate_limit::refusal),
+        ),
+        None => router,
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
 /// HQ's routes: stores, segments, the product feed, campaigns, QR scans, explain and reports.
@@ -283,8 +362,28 @@ pub async fn run(
         shutdown.await;
         hub.close();
     };
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")
+    forget_idle_callers(&state);
+    // The peer address is what unauthenticated calls are rate limited by.
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving HTTP")
+}
+
+/// Every minute, drops rate-limit state of callers not seen lately, for the life of the process.
+pub(crate) fn forget_idle_callers(state: &AppState) {
+    let limiters = Arc::downgrade(state.limiters());
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            interval.tick().await;
+            match limiters.upgrade() {
+                Some(limiters) => limiters.forget_idle(),
+                None => return,
+            }
+        }
+    });
 }

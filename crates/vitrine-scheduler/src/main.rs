@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use vitrine_scheduler::{Config, auth};
+use vitrine_scheduler::rate_limit::RateLimits;
+use vitrine_scheduler::{Config, auth, tls};
 
 /// Vitrine's HQ scheduler: screens, media, playlists, manifests and proof of play over HTTP.
 #[derive(Debug, Parser)]
@@ -35,6 +36,29 @@ struct Args {
     /// offer QR codes lead to `URL/q/TOKEN`. Without it offer cards carry no QR code.
     #[arg(long, value_name = "URL", env = "VITRINE_PUBLIC_URL")]
     public_url: Option<String>,
+
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key). Without it the scheduler
+    /// serves plain HTTP, for loopback behind a TLS-terminating reverse proxy.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Sustained requests per second each token (or address, without a token) may make; 0 turns
+    /// rate limiting off.
+    #[arg(long, value_name = "N", default_value_t = RateLimits::default().per_second)]
+    rate_limit_per_second: u32,
+    /// How many requests a token may make at once before the sustained rate applies.
+    #[arg(long, value_name = "N", default_value_t = RateLimits::default().burst)]
+    rate_limit_burst: u32,
+    /// Pairing codes each address may ask for per minute (`POST /v1/pairings`); 0 turns it off.
+    #[arg(long, value_name = "N", default_value_t = RateLimits::default().pairings_per_minute)]
+    pairing_limit_per_minute: u32,
+    /// Count unauthenticated calls by the last X-Forwarded-For address. Only behind a reverse
+    /// proxy that sets it, and only if nothing reaches the scheduler around the proxy.
+    #[arg(long)]
+    trust_forwarded_for: bool,
 }
 
 #[tokio::main]
@@ -78,6 +102,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         admin_token,
     })?;
+    state.set_rate_limits(&RateLimits {
+        per_second: args.rate_limit_per_second,
+        burst: args.rate_limit_burst,
+        pairings_per_minute: args.pairing_limit_per_minute,
+        trust_forwarded_for: args.trust_forwarded_for,
+        ..RateLimits::default()
+    });
+    // Read before binding, so a bad certificate stops the start with its file named.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::load(cert, key).await?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -87,7 +124,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         None => {
             // QR codes need an address shoppers' phones reach; the listen address is only right
             // on a test bench, so it is used, and said.
-            let url = format!("http://{address}");
+            let url = format!("{scheme}://{address}");
             tracing::warn!(
                 %url,
                 "no --public-url: offer QR codes point at the listen address; set --public-url \
@@ -98,13 +135,24 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     }
 
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "vitrine-scheduler listening on http://{address}")
-        .and_then(|()| stdout.flush())
-        .context("writing to stdout")?;
+    writeln!(
+        stdout,
+        "vitrine-scheduler listening on {scheme}://{address}"
+    )
+    .and_then(|()| stdout.flush())
+    .context("writing to stdout")?;
     drop(stdout);
     tracing::info!(%address, data_dir = %args.data_dir.display(), "serving");
 
-    vitrine_scheduler::run(listener, state, shutdown_signal()).await?;
+    match tls {
+        Some(config) => {
+            let listener = listener
+                .into_std()
+                .context("handing the listener to the TLS server")?;
+            tls::run(listener, state, config, shutdown_signal()).await?;
+        }
+        None => vitrine_scheduler::run(listener, state, shutdown_signal()).await?,
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -20,7 +20,7 @@ use vitrine_core::playlist::Content;
 use vitrine_core::{Manifest, Schedule};
 
 use crate::AppState;
-use crate::auth::Admin;
+use crate::auth::{Admin, Manager};
 use crate::campaigns::screen_context;
 use crate::error::ApiError;
 use crate::offers::{Exclusion, Inclusion};
@@ -253,7 +253,7 @@ fn not_found(code: &'static str, message: String) -> ApiError {
 /// `GET /v1/explain?screen=S&at=T[&slot=X]`.
 pub async fn explain(
     State(state): State<AppState>,
-    _admin: Admin,
+    manager: Manager,
     query: Result<Query<ExplainQuery>, QueryRejection>,
 ) -> Result<Json<Explanation>, ApiError> {
     let Query(query) = query?;
@@ -270,6 +270,9 @@ pub async fn explain(
             format!("no screen called `{}` is registered", query.screen),
         ));
     };
+    manager
+        .ensure_screens(&state, std::slice::from_ref(&screen.name))
+        .await?;
     let Some(body) = crate::api::manifest_of(&state, &screen).await? else {
         return Err(not_found(
             "no_playlist",

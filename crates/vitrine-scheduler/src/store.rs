@@ -197,6 +197,36 @@ const MIGRATIONS: &[M<'static>] = &[
     ) STRICT;
     "#,
     ),
+    M::up(
+        r#"
+    -- Who may do what: a revoked screen's token is refused at once (its row and its impressions
+    -- stay), store staff hold tokens scoped to a list of stores, and pairing codes let a player
+    -- get its token from a code shown on its screen.
+    ALTER TABLE screens ADD COLUMN revoked_at TEXT;
+
+    CREATE TABLE staff (
+        name TEXT NOT NULL PRIMARY KEY,
+        -- Only the hex sha256 of the token, like screens.
+        token_sha256 TEXT NOT NULL UNIQUE,
+        -- A JSON array of store codes the token may act on.
+        stores TEXT NOT NULL CHECK (json_valid(stores)),
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        revoked_at TEXT
+    ) STRICT;
+
+    CREATE TABLE pairings (
+        code TEXT NOT NULL PRIMARY KEY,
+        -- The sha256 of the secret only the player knows; it polls with the secret.
+        secret_sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        -- Set when an admin or staff member confirms the code. The screen's token is made only
+        -- when the player, holding the secret, picks it up, so no usable token waits at rest.
+        screen TEXT,
+        delivered_at TEXT
+    ) STRICT;
+    "#,
+    ),
 ];
 
 /// Why a storage call failed. These are never the client's fault; the API answers 500 and logs them.
@@ -316,7 +346,8 @@ impl Store {
         self.interact(move |connection| {
             Ok(connection
                 .query_row(
-                    "SELECT name, playlist, timezone FROM screens WHERE token_sha256 = ?1",
+                    "SELECT name, playlist, timezone FROM screens
+                     WHERE token_sha256 = ?1 AND revoked_at IS NULL",
                     [token_sha256],
                     |row| {
                         Ok(Screen {

@@ -1,0 +1,510 @@
+//! Pairing: a player with a server but no token asks for a code (`POST /v1/pairings`, open to
+//! anyone and tightly rate limited per address), shows it on screen, and polls
+//! `GET /v1/pairings/{code}` with the secret that came with the code. An admin, or staff of the
+//! store, confirms the code (`vitrine screens pair CODE --store S`, `POST /v1/pairings/{code}`),
+//! which registers the screen; the next poll hands the player its device token and the
+//! manifest-signing public key.
+//!
+//! Codes are six characters from an alphabet without look-alikes (no I/1, O/0, L), expire after
+//! [`PAIRING_LIFETIME`], and can be confirmed once. Guessing a code gains nothing by itself: the
+//! token goes only to whoever holds the secret, and confirming needs an admin or staff token. The
+//! database holds only the secret's hash, and the device token is made at the moment the player
+//! picks it up, so no usable credential waits at rest. A player whose answer was lost on the way
+//! polls again and gets a fresh token (the previous one stops working) until the code expires.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::api::{CreateScreen, create_screen};
+use crate::auth::{Manager, generate_token};
+use crate::error::ApiError;
+use crate::store::{Store, StoreError, sortable_timestamp};
+
+/// How long a code stays valid.
+pub const PAIRING_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// How often a player should poll while it waits.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The largest `POST /v1/pairings/{code}` body: a few names.
+pub const PAIRING_BODY_LIMIT: usize = 16 * 1024;
+
+/// Characters a code is made of: capitals and digits a person will not misread.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const CODE_LENGTH: usize = 6;
+
+/// The most codes waiting at once; past it new requests are refused until some expire.
+const MAX_PENDING: i64 = 10_000;
+
+/// The playlist a paired screen plays when the confirmation names none.
+pub const DEFAULT_PLAYLIST: &str = "default";
+
+#[derive(Debug, Serialize)]
+pub struct PairingStarted {
+    /// What the screen shows and a person types.
+    pub code: String,
+    /// Only the player knows it; it polls with `Authorization: Bearer SECRET`.
+    pub secret: String,
+    pub expires_at: Timestamp,
+    pub poll_interval_s: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PairingState {
+    Waiting {
+        expires_at: Timestamp,
+    },
+    Paired {
+        screen: String,
+        token: String,
+        /// The hex ed25519 key manifests are signed with.
+        server_key: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmPairing {
+    /// The screen's name; by default `STORE-CODE` in lower case.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The store the screen is in. Staff must name one of theirs.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// The playlist it plays; by default [`DEFAULT_PLAYLIST`].
+    #[serde(default)]
+    pub playlist: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PairingConfirmed {
+    pub code: String,
+    pub screen: String,
+    pub playlist: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+}
+
+/// A code as people type it: case and separators do not matter.
+pub fn normalise_code(text: &str) -> String {
+    text.chars()
+        .filter(|character| !matches!(character, '-' | ' '))
+        .map(|character| character.to_ascii_uppercase())
+        .collect()
+}
+
+fn well_formed(code: &str) -> bool {
+    code.len() == CODE_LENGTH && code.bytes().all(|byte| CODE_ALPHABET.contains(&byte))
+}
+
+fn random_code() -> Result<String, ApiError> {
+    let mut code = String::with_capacity(CODE_LENGTH);
+    while code.len() < CODE_LENGTH {
+        let mut byte = [0u8; 1];
+        getrandom::fill(&mut byte).map_err(|error| ApiError::internal("making a code", error))?;
+        // Rejection sampling keeps every character equally likely (248 = 8 * 31).
+        if usize::from(byte[0]) < CODE_ALPHABET.len() * (256 / CODE_ALPHABET.len()) {
+            code.push(char::from(
+                CODE_ALPHABET[usize::from(byte[0]) % CODE_ALPHABET.len()],
+            ));
+        }
+    }
+    Ok(code)
+}
+
+fn secret_sha256(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "pairing_not_found",
+        "no pairing is waiting under this code (it may have expired after 15 minutes, or been \
+         used); restart the player to show a new code and confirm that one",
+    )
+}
+
+fn bad_code(code: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_code",
+        format!(
+            "`{}` is not a pairing code: codes are the {CODE_LENGTH} letters and digits the \
+             screen shows, like `K7M2QX`",
+            code.chars().take(20).collect::<String>()
+        ),
+    )
+}
+
+/// `POST /v1/pairings`: a new code and its secret, for a player that has no token.
+pub async fn start(
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<PairingStarted>), ApiError> {
+    let now = Timestamp::now();
+    let expires_at = now
+        .checked_add(
+            jiff::SignedDuration::try_from(PAIRING_LIFETIME)
+                .map_err(|error| ApiError::internal("computing an expiry", error))?,
+        )
+        .map_err(|error| ApiError::internal("computing an expiry", error))?;
+    let secret = generate_token().map_err(|error| ApiError::internal("making a secret", error))?;
+    // A clash with a waiting code is vanishingly rare (31^6 codes); a few tries settle it.
+    for _ in 0..8 {
+        let code = random_code()?;
+        let stored = state
+            .store()
+            .insert_pairing(code.clone(), secret_sha256(&secret), now, expires_at)
+            .await?;
+        match stored {
+            Insert::Stored => {
+                tracing::info!("a player asked for a pairing code");
+                return Ok((
+                    StatusCode::CREATED,
+                    Json(PairingStarted {
+                        code,
+                        secret,
+                        expires_at,
+                        poll_interval_s: POLL_INTERVAL.as_secs(),
+                    }),
+                ));
+            }
+            Insert::Clash => continue,
+            Insert::Full => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too_many_pairings",
+                    format!(
+                        "{MAX_PENDING} pairing codes are waiting already; try again when some \
+                         have expired (after 15 minutes)"
+                    ),
+                ));
+            }
+        }
+    }
+    Err(ApiError::internal(
+        "making a code",
+        "eight clashing codes in a row",
+    ))
+}
+
+/// The secret a poll carries, as a bearer value.
+fn secret_of(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = value.split_once(' ')?;
+    let secret = secret.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty() && secret.len() <= 128)
+        .then_some(secret)
+}
+
+/// `GET /v1/pairings/{code}`: whether the code was confirmed yet; once it is, the device token.
+/// Answers 404 alike for an unknown code, an expired one and a wrong secret.
+pub async fn poll(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<PairingState>), ApiError> {
+    let Path(code) = path?;
+    let code = normalise_code(&code);
+    if !well_formed(&code) {
+        return Err(bad_code(&code));
+    }
+    let secret = secret_of(&headers).ok_or_else(|| {
+        crate::auth::unauthorized("polling a pairing needs the secret that came with its code")
+    })?;
+    let Some(row) = state
+        .store()
+        .pairing(code.clone(), Timestamp::now())
+        .await?
+    else {
+        return Err(not_found());
+    };
+    let presented = secret_sha256(secret);
+    if !bool::from(presented.as_bytes().ct_eq(row.secret_sha256.as_bytes())) {
+        return Err(not_found());
+    }
+    match row.screen {
+        Some(screen) => {
+            let token =
+                generate_token().map_err(|error| ApiError::internal("making a token", error))?;
+            if !state
+                .store()
+                .deliver_pairing(code, screen.clone(), crate::auth::token_sha256(&token))
+                .await?
+            {
+                // Revoked between confirmation and pick-up: HQ changed its mind.
+                return Err(not_found());
+            }
+            // The token lookups cached before this change are stale now.
+            state.content_changed();
+            tracing::info!(%screen, "a paired player picked up its token");
+            Ok((
+                StatusCode::OK,
+                Json(PairingState::Paired {
+                    screen,
+                    token,
+                    server_key: state.server_public_key().to_owned(),
+                }),
+            ))
+        }
+        None => Ok((
+            StatusCode::ACCEPTED,
+            Json(PairingState::Waiting {
+                expires_at: row.expires_at,
+            }),
+        )),
+    }
+}
+
+/// `POST /v1/pairings/{code}`: an admin, or staff of the store, confirms the code a screen shows.
+/// Registers the screen and leaves its token for the player's next poll.
+pub async fn confirm(
+    State(state): State<AppState>,
+    manager: Manager,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<ConfirmPairing>, JsonRejection>,
+) -> Result<(StatusCode, Json<PairingConfirmed>), ApiError> {
+    let Path(code) = path?;
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, PAIRING_BODY_LIMIT))?;
+    let code = normalise_code(&code);
+    if !well_formed(&code) {
+        return Err(bad_code(&code));
+    }
+    manager.ensure_store(request.store.as_deref(), "a screen paired here")?;
+    let Some(row) = state
+        .store()
+        .pairing(code.clone(), Timestamp::now())
+        .await?
+    else {
+        return Err(not_found());
+    };
+    if row.screen.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "pairing_used",
+            format!("code {code} was confirmed already; each code pairs one screen"),
+        ));
+    }
+    let name = request.name.unwrap_or_else(|| {
+        let prefix: String = request
+            .store
+            .as_deref()
+            .unwrap_or("screen")
+            .chars()
+            .filter(|character| {
+                character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-')
+            })
+            .take(50)
+            .collect();
+        format!(
+            "{}-{}",
+            if prefix.is_empty() { "screen" } else { &prefix },
+            code.to_ascii_lowercase()
+        )
+    });
+    let playlist = request
+        .playlist
+        .unwrap_or_else(|| DEFAULT_PLAYLIST.to_owned());
+    let (_, Json(created)) = create_screen(
+        State(state.clone()),
+        manager,
+        Ok(Json(CreateScreen {
+            name: name.clone(),
+            playlist: playlist.clone(),
+            timezone: request.timezone,
+            store: request.store.clone(),
+            tags: request.tags,
+        })),
+    )
+    .await?;
+    // The token made with the screen is dropped unseen: the player gets a fresh one when it
+    // picks it up with its secret.
+    drop(created);
+    let claimed = state
+        .store()
+        .claim_pairing(code.clone(), name.clone(), Timestamp::now())
+        .await?;
+    if !claimed {
+        // Another confirmation won the race, or the code expired meanwhile: the screen just made
+        // gets no token anyone holds, so it is revoked rather than left usable.
+        state.store().revoke_screen(name.clone()).await?;
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "pairing_used",
+            format!("code {code} was confirmed by someone else or expired just now"),
+        ));
+    }
+    tracing::info!(screen = %name, "paired a screen");
+    Ok((
+        StatusCode::CREATED,
+        Json(PairingConfirmed {
+            code,
+            screen: name,
+            playlist,
+            store: request.store,
+        }),
+    ))
+}
+
+/// A pairing row that has not expired.
+#[derive(Debug)]
+pub struct PairingRow {
+    pub secret_sha256: String,
+    pub expires_at: Timestamp,
+    pub screen: Option<String>,
+}
+
+pub enum Insert {
+    Stored,
+    Clash,
+    Full,
+}
+
+impl Store {
+    /// Stores a new code, after clearing expired ones.
+    pub async fn insert_pairing(
+        &self,
+        code: String,
+        secret_sha256: String,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<Insert, StoreError> {
+        let (now, expires_at) = (sortable_timestamp(now), sortable_timestamp(expires_at));
+        self.interact(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            transaction.execute("DELETE FROM pairings WHERE expires_at <= ?1", [&now])?;
+            let pending: i64 =
+                transaction.query_row("SELECT COUNT(*) FROM pairings", [], |row| row.get(0))?;
+            if pending >= MAX_PENDING {
+                return Ok(Insert::Full);
+            }
+            let inserted = transaction.execute(
+                "INSERT INTO pairings (code, secret_sha256, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (code) DO NOTHING",
+                params![code, secret_sha256, now, expires_at],
+            )?;
+            transaction.commit()?;
+            Ok(if inserted == 1 {
+                Insert::Stored
+            } else {
+                Insert::Clash
+            })
+        })
+        .await
+    }
+
+    /// The code's row if it has not expired.
+    pub async fn pairing(
+        &self,
+        code: String,
+        now: Timestamp,
+    ) -> Result<Option<PairingRow>, StoreError> {
+        let now = sortable_timestamp(now);
+        let row = self
+            .interact(move |connection| {
+                Ok(connection
+                    .query_row(
+                        "SELECT secret_sha256, expires_at, screen FROM pairings
+                         WHERE code = ?1 AND expires_at > ?2",
+                        params![code, now],
+                        |row| {
+                            Ok((
+                                row.get::<_, String>(0)?,
+                                row.get::<_, String>(1)?,
+                                row.get::<_, Option<String>>(2)?,
+                            ))
+                        },
+                    )
+                    .optional()?)
+            })
+            .await?;
+        row.map(|(secret_sha256, expires_at, screen)| {
+            Ok(PairingRow {
+                secret_sha256,
+                expires_at: expires_at.parse().map_err(|error| {
+                    StoreError::CorruptRow(format!("pairings.expires_at: {error}"))
+                })?,
+                screen,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ties a waiting, unexpired code to its screen. False if it was taken or expired meanwhile.
+    pub async fn claim_pairing(
+        &self,
+        code: String,
+        screen: String,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let now = sortable_timestamp(now);
+        self.interact(move |connection| {
+            let changed = connection.execute(
+                "UPDATE pairings SET screen = ?2
+                 WHERE code = ?1 AND screen IS NULL AND expires_at > ?3",
+                params![code, screen, now],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    /// Gives the paired screen the token about to be handed out, unless it was revoked since.
+    pub async fn deliver_pairing(
+        &self,
+        code: String,
+        screen: String,
+        token_sha256: String,
+    ) -> Result<bool, StoreError> {
+        self.interact(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let changed = transaction.execute(
+                "UPDATE screens SET token_sha256 = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                params![screen, token_sha256],
+            )?;
+            transaction.execute(
+                "UPDATE pairings SET delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE code = ?1",
+                [code],
+            )?;
+            transaction.commit()?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_unambiguous_characters() {
+        for _ in 0..200 {
+            let code = random_code().unwrap();
+            assert!(well_formed(&code), "{code}");
+            assert!(!code.contains(['I', 'L', 'O', '0', '1']), "{code}");
+        }
+        assert_eq!(normalise_code("k7m-2qx"), "K7M2QX");
+        assert!(!well_formed("K7M2Q"));
+        assert!(!well_formed("K7M2Q0"));
+    }
+}

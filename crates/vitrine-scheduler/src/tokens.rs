@@ -1,0 +1,355 @@
+//! Issuing and withdrawing tokens: staff tokens scoped to stores (`/v1/staff`), and revoking or
+//! rotating a screen's device token (`/v1/screens/{name}/revoke`, `/rotate`).
+//!
+//! A token is shown once, when it is made; only its sha256 is stored. Revoking marks the row, so a
+//! revoked token is told apart from an unknown one (`token_revoked`, and the player says it needs
+//! pairing again) while the screen's history stays. Every change here is a write, so the content
+//! generation moves on and the token caches forget what they knew (see [`crate::cache`]).
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::{Admin, Manager, generate_token, token_sha256};
+use crate::error::ApiError;
+use crate::store::{Store, StoreError};
+
+/// The largest `POST /v1/staff` body: a name and a list of store codes.
+pub const STAFF_BODY_LIMIT: usize = 64 * 1024;
+
+/// The most stores one staff token may name.
+const MAX_STAFF_STORES: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewStaff {
+    pub name: String,
+    pub stores: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StaffCreated {
+    pub name: String,
+    pub stores: Vec<String>,
+    /// Shown this once: only its hash is kept.
+    pub token: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StaffRecord {
+    pub name: String,
+    pub stores: Vec<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StaffList {
+    pub staff: Vec<StaffRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Revoked {
+    pub name: String,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rotated {
+    pub screen: String,
+    /// The screen's new device token, shown this once; the old one stops working now.
+    pub token: String,
+}
+
+/// Staff names follow the screen-name rules: safe in URLs and logs.
+fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    let well_formed = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            format!(
+                "{what} `{}` is not 1-64 characters of letters, digits, `.`, `_` and `-`",
+                name.chars().take(80).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// `POST /v1/staff`: makes a staff token for a list of stores (admin only).
+pub async fn create_staff(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Result<Json<NewStaff>, JsonRejection>,
+) -> Result<(StatusCode, Json<StaffCreated>), ApiError> {
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, STAFF_BODY_LIMIT))?;
+    check_name("staff name", &request.name)?;
+    let mut stores = request.stores;
+    stores.sort();
+    stores.dedup();
+    if stores.is_empty() || stores.len() > MAX_STAFF_STORES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_stores",
+            format!(
+                "a staff token names 1-{MAX_STAFF_STORES} stores (`--store CODE`, repeated); HQ \
+                 work across all stores needs the admin token"
+            ),
+        ));
+    }
+    for store in &stores {
+        if state.store().store_by_code(store.clone()).await?.is_none() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "store_not_found",
+                format!(
+                    "no store has code `{}`; import the store list first with `vitrine stores \
+                     import`",
+                    store.chars().take(80).collect::<String>()
+                ),
+            ));
+        }
+    }
+    let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
+    let created = state
+        .store()
+        .create_staff(request.name.clone(), stores.clone(), token_sha256(&token))
+        .await?;
+    if !created {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "staff_exists",
+            format!(
+                "a staff token called `{}` exists; revoke it first or pick another name",
+                request.name
+            ),
+        ));
+    }
+    tracing::info!(staff = %request.name, stores = ?stores, "made a staff token");
+    Ok((
+        StatusCode::CREATED,
+        Json(StaffCreated {
+            name: request.name,
+            stores,
+            token,
+        }),
+    ))
+}
+
+/// `GET /v1/staff`: every staff token, revoked ones included (admin only).
+pub async fn list_staff(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<StaffList>, ApiError> {
+    Ok(Json(StaffList {
+        staff: state.store().staff().await?,
+    }))
+}
+
+/// `POST /v1/staff/{name}/revoke`: the staff token stops working now (admin only).
+pub async fn revoke_staff(
+    State(state): State<AppState>,
+    _admin: Admin,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Revoked>, ApiError> {
+    let Path(name) = path?;
+    if !state.store().revoke_staff(name.clone()).await? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "staff_not_found",
+            format!(
+                "no staff token is called `{}`; `vitrine staff list` shows them",
+                name.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    // Cached lookups of the token are stale from now on, before this answer goes out.
+    state.content_changed();
+    tracing::info!(staff = %name, "revoked a staff token");
+    Ok(Json(Revoked {
+        name,
+        revoked: true,
+    }))
+}
+
+fn screen_not_found(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "screen_not_found",
+        format!(
+            "no screen called `{}` is registered; check the name",
+            name.chars().take(80).collect::<String>()
+        ),
+    )
+}
+
+/// Checks that `name` is a screen the caller may act on; 404 if there is none.
+async fn ensure_screen_access(
+    state: &AppState,
+    manager: &Manager,
+    name: &str,
+) -> Result<(), ApiError> {
+    match state.store().store_of_screen(name.to_owned()).await? {
+        None => Err(screen_not_found(name)),
+        Some(store) => manager.ensure_store(store.as_deref(), &format!("screen `{name}`")),
+    }
+}
+
+/// `POST /v1/screens/{name}/revoke`: the screen's device token stops working now. The player keeps
+/// playing its cache and reports that it needs pairing again.
+pub async fn revoke_screen(
+    State(state): State<AppState>,
+    manager: Manager,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Revoked>, ApiError> {
+    let Path(name) = path?;
+    ensure_screen_access(&state, &manager, &name).await?;
+    state.store().revoke_screen(name.clone()).await?;
+    state.content_changed();
+    tracing::info!(screen = %name, "revoked a screen's token");
+    Ok(Json(Revoked {
+        name,
+        revoked: true,
+    }))
+}
+
+/// `POST /v1/screens/{name}/rotate`: gives the screen a new device token; the old one (revoked or
+/// not) stops working now.
+pub async fn rotate_screen(
+    State(state): State<AppState>,
+    manager: Manager,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Rotated>, ApiError> {
+    let Path(name) = path?;
+    ensure_screen_access(&state, &manager, &name).await?;
+    let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
+    state
+        .store()
+        .replace_screen_token(name.clone(), token_sha256(&token))
+        .await?;
+    state.content_changed();
+    tracing::info!(screen = %name, "gave a screen a new token");
+    Ok(Json(Rotated {
+        screen: name,
+        token,
+    }))
+}
+
+impl Store {
+    /// Stores a staff token's hash. Returns false, changing nothing, if the name is taken.
+    pub async fn create_staff(
+        &self,
+        name: String,
+        stores: Vec<String>,
+        token_sha256: String,
+    ) -> Result<bool, StoreError> {
+        let stores = serde_json::to_string(&stores)
+            .map_err(|error| StoreError::CorruptRow(format!("staff stores: {error}")))?;
+        self.interact(move |connection| {
+            let inserted = connection.execute(
+                "INSERT INTO staff (name, token_sha256, stores) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, token_sha256, stores],
+            )?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    pub async fn staff(&self) -> Result<Vec<StaffRecord>, StoreError> {
+        self.interact(|connection| {
+            let mut statement = connection
+                .prepare("SELECT name, stores, created_at, revoked_at FROM staff ORDER BY name")?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(name, stores, created_at, revoked_at)| {
+                    Ok(StaffRecord {
+                        name,
+                        stores: serde_json::from_str(&stores).map_err(|error| {
+                            StoreError::CorruptRow(format!("staff.stores: {error}"))
+                        })?,
+                        created_at,
+                        revoked_at,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Marks a staff token revoked (once: the first revocation's time stays). False if unknown.
+    pub async fn revoke_staff(&self, name: String) -> Result<bool, StoreError> {
+        self.interact(move |connection| {
+            let changed = connection.execute(
+                "UPDATE staff SET revoked_at = coalesce(revoked_at,
+                     strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE name = ?1",
+                [name],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    pub async fn revoke_screen(&self, name: String) -> Result<(), StoreError> {
+        self.interact(move |connection| {
+            connection.execute(
+                "UPDATE screens SET revoked_at = coalesce(revoked_at,
+                     strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE name = ?1",
+                [name],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Gives a screen a new token hash and lifts any revocation.
+    pub async fn replace_screen_token(
+        &self,
+        name: String,
+        token_sha256: String,
+    ) -> Result<(), StoreError> {
+        self.interact(move |connection| {
+            connection.execute(
+                "UPDATE screens SET token_sha256 = ?2, revoked_at = NULL WHERE name = ?1",
+                params![name, token_sha256],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether a screen's token is revoked; None if there is no such screen.
+    pub async fn screen_revoked(&self, name: String) -> Result<Option<bool>, StoreError> {
+        self.interact(move |connection| {
+            Ok(connection
+                .query_row(
+                    "SELECT revoked_at IS NOT NULL FROM screens WHERE name = ?1",
+                    [name],
+                    |row| row.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,787 @@
+//! Who may do what, driven through the real router on a real database: the auth matrix (no token,
+//! a bad token, another screen's token, another store's staff, own store's staff, the admin, revoked
+//! tokens) over every kind of endpoint; revocation taking effect at once despite the token cache;
+//! pairing from code to token; rate limits; signed manifests; media names that never become paths.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use common::{ADMIN, Harness, Reply};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use vitrine_scheduler::rate_limit::RateLimits;
+
+const STORES: &str = "code,name,region,tags,timezone,locale,currency
+store-a,Store A,north,,Europe/Paris,fr-FR,EUR
+store-b,Store B,south,,Europe/Paris,fr-FR,EUR
+";
+
+/// The bytes of store A's only media file; the scheduler never decodes media, it only hashes them.
+const MEDIA_A: &[u8] = b"store a's picture";
+const MEDIA_B: &[u8] = b"store b's picture";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Every kind of caller the matrix tries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Nobody,
+    BadToken,
+    Admin,
+    /// Staff of store A.
+    StaffA,
+    /// Staff of store B: "another store's staff" for anything in store A.
+    StaffB,
+    /// Screen `a1` in store A.
+    ScreenA,
+    /// Screen `b1` in store B: "another screen" for anything of `a1`'s.
+    ScreenB,
+    RevokedScreen,
+    RevokedStaff,
+}
+
+use Who::*;
+
+const EVERYONE: [Who; 9] = [
+    Nobody,
+    BadToken,
+    Admin,
+    StaffA,
+    StaffB,
+    ScreenA,
+    ScreenB,
+    RevokedScreen,
+    RevokedStaff,
+];
+
+struct World {
+    harness: Harness,
+    staff_a: String,
+    staff_b: String,
+    screen_a: String,
+    screen_b: String,
+    revoked_screen: String,
+    revoked_staff: String,
+}
+
+impl World {
+    fn token(&self, who: Who) -> Option<&str> {
+        match who {
+            Nobody => None,
+            BadToken => Some("not-a-token-anyone-was-given"),
+            Admin => Some(ADMIN),
+            StaffA => Some(&self.staff_a),
+            StaffB => Some(&self.staff_b),
+            ScreenA => Some(&self.screen_a),
+            ScreenB => Some(&self.screen_b),
+            RevokedScreen => Some(&self.revoked_screen),
+            RevokedStaff => Some(&self.revoked_staff),
+        }
+    }
+
+    async fn call(&self, who: Who, method: Method, uri: &str, body: Option<Value>) -> Reply {
+        self.harness.call(method, uri, self.token(who), body).await
+    }
+}
+
+async fn admin_ok(harness: &Harness, method: Method, uri: &str, body: Option<Value>) -> Value {
+    let reply = harness.call(method, uri, Some(ADMIN), body).await;
+    assert!(
+        reply.status.is_success(),
+        "{uri}: {} {}",
+        reply.status,
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
+async fn upload(harness: &Harness, token: &str, bytes: &'static [u8]) -> Reply {
+    let request = Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/v1/media/{}", sha256_hex(bytes)))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from(bytes))
+        .expect("request");
+    harness.send(request).await
+}
+
+fn playlist(name: &str, file: &str, media: &[u8]) -> Value {
+    json!({
+        "file_name": format!("{name}.yaml"),
+        "source": format!(
+            "version: 1\nname: {name}\nitems:\n  - image: {{ file: \"{}\", duration: 5s }}\n",
+            file.escape_default()
+        ),
+        "media": { file: sha256_hex(media) },
+    })
+}
+
+/// Two stores, a screen and a staff member in each, a revoked screen and a revoked staff member.
+async fn world() -> World {
+    let harness = Harness::new();
+    admin_ok(
+        &harness,
+        Method::POST,
+        "/v1/stores",
+        Some(json!({"file_name": "stores.csv", "source": STORES})),
+    )
+    .await;
+    for bytes in [MEDIA_A, MEDIA_B] {
+        let reply = upload(&harness, ADMIN, bytes).await;
+        assert!(reply.status.is_success(), "{}", reply.status);
+    }
+    admin_ok(
+        &harness,
+        Method::POST,
+        "/v1/playlists",
+        Some(playlist("pa", "a.png", MEDIA_A)),
+    )
+    .await;
+    admin_ok(
+        &harness,
+        Method::POST,
+        "/v1/playlists",
+        Some(playlist("pb", "b.png", MEDIA_B)),
+    )
+    .await;
+    let mut screen_tokens = Vec::new();
+    for (name, playlist, store) in [
+        ("a1", "pa", "store-a"),
+        ("b1", "pb", "store-b"),
+        ("a-revoked", "pa", "store-a"),
+        ("b-spare", "pb", "store-b"),
+    ] {
+        let created = admin_ok(
+            &harness,
+            Method::POST,
+            "/v1/screens",
+            Some(json!({"name": name, "playlist": playlist, "store": store})),
+        )
+        .await;
+        screen_tokens.push(created["token"].as_str().expect("token").to_owned());
+    }
+    let mut staff_tokens = Vec::new();
+    for (name, store) in [
+        ("alice", "store-a"),
+        ("bob", "store-b"),
+        ("carol", "store-a"),
+    ] {
+        let created = admin_ok(
+            &harness,
+            Method::POST,
+            "/v1/staff",
+            Some(json!({"name": name, "stores": [store]})),
+        )
+        .await;
+        staff_tokens.push(created["token"].as_str().expect("token").to_owned());
+    }
+    admin_ok(&harness, Method::POST, "/v1/screens/a-revoked/revoke", None).await;
+    admin_ok(&harness, Method::POST, "/v1/staff/carol/revoke", None).await;
+    World {
+        harness,
+        screen_a: screen_tokens[0].clone(),
+        screen_b: screen_tokens[1].clone(),
+        revoked_screen: screen_tokens[2].clone(),
+        staff_a: staff_tokens[0].clone(),
+        staff_b: staff_tokens[1].clone(),
+        revoked_staff: staff_tokens[2].clone(),
+    }
+}
+
+/// The expected status for each caller; `unauthenticated` is what nobody, a bad token and revoked
+/// tokens get.
+fn expect(
+    allowed: &[(Who, StatusCode)],
+    otherwise: StatusCode,
+) -> impl Fn(Who) -> StatusCode + use<> {
+    let allowed = allowed.to_vec();
+    move |who| match who {
+        Nobody | BadToken | RevokedScreen | RevokedStaff => StatusCode::UNAUTHORIZED,
+        _ => allowed
+            .iter()
+            .find(|(allowed_who, _)| *allowed_who == who)
+            .map_or(otherwise, |(_, status)| *status),
+    }
+}
+
+#[tokio::test]
+async fn every_caller_gets_what_the_matrix_says() {
+    let world = world().await;
+    let media_a = format!("/v1/media/{}", sha256_hex(MEDIA_A));
+    let ok = StatusCode::OK;
+    let created = StatusCode::CREATED;
+    let forbidden = StatusCode::FORBIDDEN;
+
+    // (what, method, uri, body for each caller, expected status for each caller)
+    type BodyFor = Box<dyn Fn(Who) -> Option<Value>>;
+    type StatusFor = Box<dyn Fn(Who) -> StatusCode>;
+    let no_body = || -> BodyFor { Box::new(|_| None) };
+    let rows: Vec<(&str, Method, String, BodyFor, StatusFor)> = vec![
+        (
+            "a screen reads only its own manifest",
+            Method::GET,
+            "/v1/manifest".into(),
+            no_body(),
+            Box::new(expect(&[(ScreenA, ok), (ScreenB, ok)], forbidden)),
+        ),
+        (
+            "store A's media: its screen and managers, never another screen",
+            Method::GET,
+            media_a.clone(),
+            no_body(),
+            Box::new(expect(
+                &[(Admin, ok), (StaffA, ok), (StaffB, ok), (ScreenA, ok)],
+                forbidden,
+            )),
+        ),
+        (
+            "only managers ask which media are stored",
+            Method::HEAD,
+            media_a.clone(),
+            no_body(),
+            Box::new(expect(
+                &[(Admin, ok), (StaffA, ok), (StaffB, ok)],
+                forbidden,
+            )),
+        ),
+        (
+            "heartbeats come from screens only",
+            Method::POST,
+            "/v1/heartbeat".into(),
+            Box::new(|_| Some(json!({"uptime_s": 1, "unsent_impressions": 0}))),
+            Box::new(expect(
+                &[
+                    (ScreenA, StatusCode::NO_CONTENT),
+                    (ScreenB, StatusCode::NO_CONTENT),
+                ],
+                forbidden,
+            )),
+        ),
+        (
+            "a1's status: admin and store A's staff",
+            Method::GET,
+            "/v1/screens/a1/status".into(),
+            no_body(),
+            Box::new(expect(&[(Admin, ok), (StaffA, ok)], forbidden)),
+        ),
+        (
+            "a1's impressions: admin and store A's staff",
+            Method::GET,
+            "/v1/impressions?screen=a1".into(),
+            no_body(),
+            Box::new(expect(&[(Admin, ok), (StaffA, ok)], forbidden)),
+        ),
+        (
+            "why a1 plays what it plays: admin and store A's staff",
+            Method::GET,
+            "/v1/explain?screen=a1&at=2026-12-05T09:30:00Z".into(),
+            no_body(),
+            Box::new(expect(&[(Admin, ok), (StaffA, ok)], forbidden)),
+        ),
+        (
+            "an interrupt on a1: admin and store A's staff",
+            Method::POST,
+            "/v1/interrupts".into(),
+            Box::new(|_| Some(json!({"message": "Test", "duration": "1s", "screens": ["a1"]}))),
+            Box::new(expect(&[(Admin, created), (StaffA, created)], forbidden)),
+        ),
+        (
+            "a trigger in store A: admin and store A's staff",
+            Method::POST,
+            "/v1/triggers".into(),
+            Box::new(|_| Some(json!({"store": "store-a", "segment": "families", "ttl": "1s"}))),
+            Box::new(expect(&[(Admin, created), (StaffA, created)], forbidden)),
+        ),
+        (
+            "a command to every screen of store A",
+            Method::POST,
+            "/v1/commands".into(),
+            Box::new(|_| Some(json!({"command": "resync", "stores": ["store-a"]}))),
+            Box::new(expect(&[(Admin, created), (StaffA, created)], forbidden)),
+        ),
+        (
+            "pushing store A's playlist: admin and store A's staff",
+            Method::POST,
+            "/v1/playlists".into(),
+            Box::new(|_| Some(playlist("pa", "a.png", MEDIA_A))),
+            Box::new(expect(&[(Admin, created), (StaffA, created)], forbidden)),
+        ),
+        (
+            "adding a screen to store A: admin and store A's staff",
+            Method::POST,
+            "/v1/screens".into(),
+            Box::new(|who| {
+                Some(json!({
+                    "name": format!("new-{}", format!("{who:?}").to_lowercase()),
+                    "playlist": "pa",
+                    "store": "store-a",
+                }))
+            }),
+            Box::new(expect(&[(Admin, created), (StaffA, created)], forbidden)),
+        ),
+        (
+            "adding a screen in no store is HQ's alone",
+            Method::POST,
+            "/v1/screens".into(),
+            Box::new(|who| {
+                Some(json!({
+                    "name": format!("hq-{}", format!("{who:?}").to_lowercase()),
+                    "playlist": "pa",
+                }))
+            }),
+            Box::new(expect(&[(Admin, created)], forbidden)),
+        ),
+        (
+            "revoking store B's screen: not store A's staff, not a screen",
+            Method::POST,
+            "/v1/screens/b-spare/rotate".into(),
+            no_body(),
+            Box::new(expect(&[(Admin, ok), (StaffB, ok)], forbidden)),
+        ),
+        (
+            "importing stores is HQ's",
+            Method::POST,
+            "/v1/stores".into(),
+            Box::new(|_| Some(json!({"file_name": "stores.csv", "source": STORES}))),
+            Box::new(expect(&[(Admin, ok)], forbidden)),
+        ),
+        (
+            "campaigns are HQ's",
+            Method::GET,
+            "/v1/campaigns".into(),
+            no_body(),
+            Box::new(expect(&[(Admin, ok)], forbidden)),
+        ),
+        (
+            "the scan report is HQ's",
+            Method::GET,
+            "/v1/reports/scans?campaign=none".into(),
+            no_body(),
+            Box::new(expect(&[(Admin, ok)], forbidden)),
+        ),
+        (
+            "staff tokens are made by HQ",
+            Method::GET,
+            "/v1/staff".into(),
+            no_body(),
+            Box::new(expect(&[(Admin, ok)], forbidden)),
+        ),
+        (
+            "the screen list: managers (staff see their stores')",
+            Method::GET,
+            "/v1/screens".into(),
+            no_body(),
+            Box::new(expect(
+                &[(Admin, ok), (StaffA, ok), (StaffB, ok)],
+                forbidden,
+            )),
+        ),
+        (
+            "the event stream is a screen's (admin and staff refused before it opens)",
+            Method::GET,
+            "/v1/events".into(),
+            no_body(),
+            // Screens are left out: their stream never ends, and `push` tests cover it.
+            Box::new(expect(&[(ScreenA, ok), (ScreenB, ok)], forbidden)),
+        ),
+    ];
+
+    let mut failures = Vec::new();
+    for (what, method, uri, body, status) in &rows {
+        for who in EVERYONE {
+            let expected = status(who);
+            if uri == "/v1/events" && matches!(who, ScreenA | ScreenB) {
+                continue;
+            }
+            let reply = world.call(who, method.clone(), uri, body(who)).await;
+            if reply.status != expected {
+                failures.push(format!(
+                    "{what}: {method} {uri} as {who:?} gave {} (expected {expected}): {}",
+                    reply.status,
+                    String::from_utf8_lossy(&reply.body)
+                ));
+                continue;
+            }
+            // Refusals say what went wrong and how to go on.
+            // A HEAD answer has no body to read.
+            if expected == StatusCode::UNAUTHORIZED && method != Method::HEAD {
+                assert!(reply.headers.contains_key(header::WWW_AUTHENTICATE));
+                let code = reply.error_code();
+                let wanted = if matches!(who, RevokedScreen | RevokedStaff) {
+                    "token_revoked"
+                } else {
+                    "unauthorized"
+                };
+                assert_eq!(code, wanted, "{what} as {who:?}");
+                assert!(
+                    reply.error_message().contains("vitrine"),
+                    "a 401 says how to get a token: {}",
+                    reply.error_message()
+                );
+            }
+            if expected == StatusCode::FORBIDDEN && method != Method::HEAD {
+                let message = reply.error_message();
+                let names_scope = match who {
+                    StaffA => message.contains("store-a"),
+                    StaffB => message.contains("store-b"),
+                    ScreenA | ScreenB => message.contains("screen"),
+                    _ => true,
+                };
+                assert!(names_scope, "a 403 names what {who:?} may do: {message}");
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn staff_see_only_their_stores_screens() {
+    let world = world().await;
+    let names = |reply: Reply| -> Vec<String> {
+        reply.json()["screens"]
+            .as_array()
+            .expect("screens")
+            .iter()
+            .map(|screen| screen["name"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    let for_a = names(world.call(StaffA, Method::GET, "/v1/screens", None).await);
+    assert_eq!(for_a, ["a-revoked", "a1"]);
+    let for_admin = names(world.call(Admin, Method::GET, "/v1/screens", None).await);
+    assert_eq!(for_admin, ["a-revoked", "a1", "b-spare", "b1"]);
+    // An interrupt naming screens of two stores is refused whole for one store's staff.
+    let reply = world
+        .call(
+            StaffA,
+            Method::POST,
+            "/v1/interrupts",
+            Some(json!({"message": "x", "duration": "1s", "screens": ["a1", "b1"]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply.error_message().contains("`b1`"),
+        "{}",
+        reply.error_message()
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_at_once_and_a_rotated_one_replaces_it() {
+    let world = world().await;
+    // Served and cached: the token's screen is in the token cache now.
+    for _ in 0..2 {
+        let reply = world.call(ScreenA, Method::GET, "/v1/manifest", None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let reply = world
+        .call(StaffA, Method::POST, "/v1/screens/a1/revoke", None)
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let refused = world.call(ScreenA, Method::GET, "/v1/manifest", None).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.error_code(), "token_revoked");
+
+    let rotated = world
+        .call(Admin, Method::POST, "/v1/screens/a1/rotate", None)
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let new_token = rotated.json()["token"].as_str().expect("token").to_owned();
+    let reply = world
+        .harness
+        .call(Method::GET, "/v1/manifest", Some(&new_token), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let old = world.call(ScreenA, Method::GET, "/v1/manifest", None).await;
+    assert_eq!(
+        old.status,
+        StatusCode::UNAUTHORIZED,
+        "the old token stays dead"
+    );
+
+    // Staff revocation works the same way, and the database never holds a token itself.
+    let reply = world.call(StaffB, Method::GET, "/v1/screens", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    admin_ok(&world.harness, Method::POST, "/v1/staff/bob/revoke", None).await;
+    let reply = world.call(StaffB, Method::GET, "/v1/screens", None).await;
+    assert_eq!(reply.error_code(), "token_revoked");
+    let stored: Vec<String> = {
+        let database = world.harness.database();
+        let mut statement = database
+            .prepare("SELECT token_sha256 FROM screens UNION ALL SELECT token_sha256 FROM staff")
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    for token in [&world.staff_a, &world.staff_b, &new_token, &world.screen_b] {
+        assert!(!stored.contains(token), "a token is stored in the clear");
+        assert!(stored.contains(&sha256_hex(token.as_bytes())));
+    }
+}
+
+#[tokio::test]
+async fn pairing_hands_the_token_to_the_secret_holder_once_confirmed() {
+    let world = world().await;
+    let started = world.call(Nobody, Method::POST, "/v1/pairings", None).await;
+    assert_eq!(started.status, StatusCode::CREATED);
+    let started = started.json();
+    let code = started["code"].as_str().expect("code").to_owned();
+    let secret = started["secret"].as_str().expect("secret").to_owned();
+    assert_eq!(code.len(), 6);
+    let poll_uri = format!("/v1/pairings/{code}");
+    let poll = |secret: Option<String>| {
+        let harness = &world.harness;
+        let uri = poll_uri.clone();
+        async move {
+            harness
+                .call(Method::GET, &uri, secret.as_deref(), None)
+                .await
+        }
+    };
+    assert_eq!(
+        poll(Some(secret.clone())).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(poll(None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        poll(Some("wrong-secret".into())).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Confirming needs a manager of the store named; a screen or another store's staff may not.
+    let confirm = json!({"store": "store-a", "playlist": "pa", "name": "a-paired"});
+    for (who, expected) in [
+        (Nobody, StatusCode::UNAUTHORIZED),
+        (ScreenA, StatusCode::FORBIDDEN),
+        (StaffB, StatusCode::FORBIDDEN),
+    ] {
+        let reply = world
+            .call(who, Method::POST, &poll_uri, Some(confirm.clone()))
+            .await;
+        assert_eq!(reply.status, expected, "{who:?}");
+    }
+    // Typed in lower case with a dash, as people do.
+    let typed = format!(
+        "/v1/pairings/{}-{}",
+        code[..3].to_lowercase(),
+        code[3..].to_lowercase()
+    );
+    let reply = world
+        .call(StaffA, Method::POST, &typed, Some(confirm.clone()))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let again = world
+        .call(Admin, Method::POST, &poll_uri, Some(confirm.clone()))
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "a code pairs one screen"
+    );
+
+    let paired = poll(Some(secret.clone())).await;
+    assert_eq!(paired.status, StatusCode::OK);
+    let paired = paired.json();
+    assert_eq!(paired["status"], "paired");
+    assert_eq!(paired["screen"], "a-paired");
+    assert_eq!(
+        paired["server_key"].as_str(),
+        Some(world.harness.state.server_public_key())
+    );
+    let token = paired["token"].as_str().expect("token");
+    let manifest = world
+        .harness
+        .call(Method::GET, "/v1/manifest", Some(token), None)
+        .await;
+    assert_eq!(manifest.status, StatusCode::OK, "the paired token works");
+    let record = admin_ok(&world.harness, Method::GET, "/v1/screens", None).await;
+    let paired_record = record["screens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|screen| screen["name"] == "a-paired")
+        .expect("registered")
+        .clone();
+    assert_eq!(paired_record["store"], "store-a");
+}
+
+#[tokio::test]
+async fn asking_for_pairing_codes_is_tightly_limited_per_address() {
+    let harness = Harness::new();
+    let defaults = RateLimits::default();
+    let mut refused = None;
+    for attempt in 0..=defaults.pairings_burst {
+        let reply = harness.call(Method::POST, "/v1/pairings", None, None).await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some((attempt, reply));
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::CREATED);
+    }
+    let (attempt, reply) = refused.expect("the burst runs out");
+    assert_eq!(attempt, defaults.pairings_burst);
+    assert_eq!(reply.error_code(), "rate_limited");
+    assert!(reply.headers.contains_key(header::RETRY_AFTER));
+}
+
+#[tokio::test]
+async fn each_token_has_its_own_rate_limit() {
+    let harness = Harness::new();
+    harness.state.set_rate_limits(&RateLimits {
+        per_second: 1,
+        burst: 3,
+        ..RateLimits::default()
+    });
+    let mut tokens = Vec::new();
+    for name in ["a1", "b1"] {
+        let created = admin_ok(
+            &harness,
+            Method::POST,
+            "/v1/screens",
+            Some(json!({"name": name, "playlist": "never-pushed"})),
+        )
+        .await;
+        tokens.push(created["token"].as_str().unwrap().to_owned());
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            harness
+                .call(Method::GET, "/v1/manifest", Some(&tokens[0]), None)
+                .await,
+        );
+    }
+    let last = statuses.pop().expect("four replies");
+    // Served (no playlist yet is a 404 in the API's own shape), not limited.
+    assert!(
+        statuses
+            .iter()
+            .all(|reply| reply.status == StatusCode::NOT_FOUND
+                && reply.error_code() == "no_playlist")
+    );
+    assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(last.error_code(), "rate_limited");
+    let retry_after: u64 = last.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    // Another token is not slowed down by the first.
+    let other = harness
+        .call(Method::GET, "/v1/manifest", Some(&tokens[1]), None)
+        .await;
+    assert_eq!(other.error_code(), "no_playlist");
+}
+
+#[tokio::test]
+async fn manifests_are_signed_with_the_published_key() {
+    let world = world().await;
+    let key = world
+        .call(Nobody, Method::GET, "/v1/server-key", None)
+        .await;
+    assert_eq!(key.status, StatusCode::OK);
+    let key = key.json();
+    assert_eq!(key["algorithm"], "ed25519");
+    let public: [u8; 32] = hex::decode(key["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let verifying = VerifyingKey::from_bytes(&public).unwrap();
+
+    let reply = world.call(ScreenA, Method::GET, "/v1/manifest", None).await;
+    let signature: [u8; 64] = hex::decode(reply.headers["x-vitrine-signature"].to_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let signature = Signature::from_bytes(&signature);
+    assert!(verifying.verify(&reply.body, &signature).is_ok());
+    let mut tampered = reply.body.to_vec();
+    let position = tampered.len() / 2;
+    tampered[position] ^= 1;
+    assert!(verifying.verify(&tampered, &signature).is_err());
+
+    // The key survives a restart: it lives in the data folder, owner-only.
+    let restarted = vitrine_scheduler::open(vitrine_scheduler::Config {
+        data_dir: world.harness.data_dir.path().to_path_buf(),
+        admin_token: ADMIN.to_owned(),
+    })
+    .unwrap();
+    assert_eq!(
+        restarted.server_public_key(),
+        key["public_key"].as_str().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn media_names_never_become_paths() {
+    let harness = Harness::new();
+    for name in ["..%2F..%2Fetc%2Fpasswd", "..", "passwd", "a.png"] {
+        let request = Request::builder()
+            .method(Method::PUT)
+            .uri(format!("/v1/media/{name}"))
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+            .body(Body::from("bytes"))
+            .unwrap();
+        let reply = harness.send(request).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(reply.error_code(), "invalid_sha256", "{name}");
+        let get = harness
+            .call(Method::GET, &format!("/v1/media/{name}"), Some(ADMIN), None)
+            .await;
+        assert_eq!(get.status, StatusCode::BAD_REQUEST, "{name}");
+    }
+    assert!(
+        !harness.data_dir.path().join("passwd").exists()
+            && std::fs::read_dir(harness.data_dir.path().join("tmp"))
+                .map(|entries| entries.count())
+                .unwrap_or(0)
+                == 0,
+        "nothing was written under a name from the request"
+    );
+    let uploaded = upload(&harness, ADMIN, MEDIA_A).await;
+    assert!(uploaded.status.is_success());
+    // Named in a playlist and mapped to a stored blob, a path that leaves the folder is still
+    // refused: a name is only ever a key of the media map.
+    for file in [
+        "../a.png",
+        "/etc/a.png",
+        "media/../../a.png",
+        "C:\\a.png",
+        "a//b.png",
+    ] {
+        let reply = harness
+            .call(
+                Method::POST,
+                "/v1/playlists",
+                Some(ADMIN),
+                Some(playlist("odd", file, MEDIA_A)),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{file}");
+        assert_eq!(reply.error_code(), "invalid_playlist", "{file}");
+        assert!(
+            reply.error_message().contains("media paths must"),
+            "{file}: {}",
+            reply.error_message()
+        );
+    }
+    assert_eq!(harness.count("playlists"), 0);
+}
