@@ -35,10 +35,19 @@ impl ApiClient {
                 arguments.server
             );
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("vitrine/", env!("CARGO_PKG_VERSION")))
             // Only the connection gets a deadline: uploads of large videos legitimately take long.
-            .connect_timeout(Duration::from_secs(15))
+            .connect_timeout(Duration::from_secs(15));
+        if let Some(path) = &arguments.ca_cert {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("could not read --ca-cert {}", path.display()))?;
+            let certificate = reqwest::Certificate::from_pem(&pem).with_context(|| {
+                format!("--ca-cert {} is not a PEM certificate", path.display())
+            })?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        let http = builder
             .build()
             .context("could not set up the HTTP client")?;
         Ok(Self {
@@ -220,6 +229,7 @@ mod tests {
         let arguments = |server: &str| ServerArgs {
             server: server.to_owned(),
             token: "t".to_owned(),
+            ca_cert: None,
         };
         assert!(ApiClient::new(&arguments("localhost:8080")).is_err());
         assert!(ApiClient::new(&arguments("not a url")).is_err());

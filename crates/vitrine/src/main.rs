@@ -13,6 +13,7 @@ mod live;
 mod push;
 mod render;
 mod screens;
+mod staff;
 mod validate;
 
 use std::path::PathBuf;
@@ -106,6 +107,11 @@ enum Command {
     Screens {
         #[command(subcommand)]
         command: ScreensCommand,
+    },
+    /// Tokens for store staff, each limited to its stores (admin token only).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
     },
     /// HQ campaigns: push, list and show them.
     Campaign {
@@ -272,6 +278,69 @@ enum ScreensCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Pair the screen that shows CODE: registers it in the store; the player then fetches its
+    /// token by itself. Prints the screen's name.
+    Pair {
+        /// The code the screen shows, e.g. K7M2QX.
+        code: String,
+        /// The code of the store it is in (staff tokens: one of theirs).
+        #[arg(long)]
+        store: String,
+        /// The screen's name; default: STORE-CODE.
+        #[arg(long)]
+        name: Option<String>,
+        /// The playlist it plays; default: `default`.
+        #[arg(long)]
+        playlist: Option<String>,
+        /// A tag campaigns can target; repeat for more.
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Its IANA time zone; default: its store's.
+        #[arg(long)]
+        timezone: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Revoke a screen's token: it is refused at once; the player keeps playing its cache and
+    /// says it needs pairing again.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Give a screen a new token (printed on stdout); the old one stops working.
+    Rotate {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Make a staff token for one or more stores and print it on stdout, once.
+    Add {
+        /// Who holds it, e.g. `alice.store-12`.
+        name: String,
+        /// A store it may act on; repeat for more.
+        #[arg(long = "store", value_name = "STORE", required = true)]
+        stores: Vec<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List staff tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Revoke a staff token; it is refused at once.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 /// [`ServerArgs`] for a command that needs a server only in one of its forms.
@@ -288,12 +357,19 @@ pub struct OptionalServerArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+    /// A PEM CA certificate to trust for an https scheduler with a private CA.
+    #[arg(long, env = "VITRINE_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl OptionalServerArgs {
     fn required(self) -> anyhow::Result<ServerArgs> {
         match (self.server, self.token) {
-            (Some(server), Some(token)) => Ok(ServerArgs { server, token }),
+            (Some(server), Some(token)) => Ok(ServerArgs {
+                server,
+                token,
+                ca_cert: self.ca_cert,
+            }),
             _ => anyhow::bail!(
                 "--screen asks the scheduler: give --server and --token (or set VITRINE_SERVER and VITRINE_TOKEN)"
             ),
@@ -317,6 +393,10 @@ pub struct ServerArgs {
         value_name = "TOKEN"
     )]
     pub token: String,
+    /// A PEM CA certificate to trust, for an https scheduler whose certificate a private CA
+    /// signed (the system's roots are trusted too).
+    #[arg(long, env = "VITRINE_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -400,6 +480,62 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ScreensCommand::Status { name, json, server },
         } => {
             async_runtime()?.block_on(hq::screen_status(&name, &server, json))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Screens {
+            command:
+                ScreensCommand::Pair {
+                    code,
+                    store,
+                    name,
+                    playlist,
+                    tags,
+                    timezone,
+                    server,
+                },
+        } => {
+            let placement = screens::Placement {
+                store: Some(&store),
+                tags: &tags,
+                timezone: timezone.as_deref(),
+            };
+            async_runtime()?.block_on(screens::pair(
+                &code,
+                &store,
+                name.as_deref(),
+                playlist.as_deref(),
+                placement,
+                &server,
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Screens {
+            command: ScreensCommand::Revoke { name, server },
+        } => {
+            async_runtime()?.block_on(screens::revoke(&name, &server))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Screens {
+            command: ScreensCommand::Rotate { name, server },
+        } => {
+            async_runtime()?.block_on(screens::rotate(&name, &server))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Staff { command } => {
+            let runtime = async_runtime()?;
+            match command {
+                StaffCommand::Add {
+                    name,
+                    stores,
+                    server,
+                } => runtime.block_on(staff::add(&name, &stores, &server))?,
+                StaffCommand::List { json, server } => {
+                    runtime.block_on(staff::list(&server, json))?
+                }
+                StaffCommand::Revoke { name, server } => {
+                    runtime.block_on(staff::revoke(&name, &server))?
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Campaign { command } => {

@@ -1,4 +1,5 @@
-//! `vitrine screens`: registers screens with the scheduler and hands out their device tokens.
+//! `vitrine screens`: registers screens with the scheduler and hands out their device tokens, pairs
+//! a screen from the code it shows, and revokes or replaces a screen's token.
 
 use anyhow::Context as _;
 use reqwest::Method;
@@ -62,6 +63,145 @@ pub async fn add(
         "added screen \"{name}\" playing \"{playlist}\". The line above is its device token: put it \
          into the player's configuration on that screen, and keep it secret, since it lets anyone \
          read the screen's content."
+    );
+    // The key goes beside the token, on stderr, so `TOKEN=$(vitrine screens add ...)` still
+    // captures the token alone.
+    match server_key(&client).await {
+        Ok(key) => eprintln!(
+            "the player verifies its manifests with the scheduler's key; add this line to its \
+             configuration too:\nserver_key = \"{key}\""
+        ),
+        Err(error) => eprintln!(
+            "warning: could not read the scheduler's manifest key ({error:#}); without \
+             `server_key` the player trusts the first key it sees"
+        ),
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct ServerKey {
+    public_key: String,
+}
+
+/// The scheduler's manifest-signing public key (`GET /v1/server-key`).
+async fn server_key(client: &ApiClient) -> anyhow::Result<String> {
+    let response = client
+        .send(client.request(Method::GET, "/v1/server-key"))
+        .await?;
+    let key: ServerKey = ApiClient::read_json(response, None).await?;
+    Ok(key.public_key)
+}
+
+/// Refuses text that cannot be one path segment of the API (a screen name, a pairing code), so a
+/// typo never reaches another endpoint.
+fn path_segment<'a>(what: &str, text: &'a str) -> anyhow::Result<&'a str> {
+    let plain = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+    if plain {
+        Ok(text)
+    } else {
+        anyhow::bail!("{what} `{text}` may hold only letters, digits, `.`, `_` and `-`")
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct ConfirmPairing<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    store: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    playlist: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timezone: Option<&'a str>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Paired {
+    screen: String,
+    playlist: String,
+}
+
+/// `vitrine screens pair CODE --store S`: confirms the code a player shows, which registers the
+/// screen; the player picks up its token by itself within seconds. Prints the screen's name.
+pub async fn pair(
+    code: &str,
+    store: &str,
+    name: Option<&str>,
+    playlist: Option<&str>,
+    placement: Placement<'_>,
+    server: &ServerArgs,
+) -> anyhow::Result<()> {
+    let code = path_segment("pairing code", code.trim())?;
+    if let Some(name) = name {
+        path_segment("screen name", name)?;
+    }
+    let client = ApiClient::new(server)?;
+    let request = client
+        .request(Method::POST, &format!("/v1/pairings/{code}"))
+        .json(&ConfirmPairing {
+            name,
+            store,
+            playlist,
+            tags: placement.tags,
+            timezone: placement.timezone,
+        });
+    let response = client.send(request).await?;
+    let paired: Paired = ApiClient::read_json(response, None)
+        .await
+        .with_context(|| format!("could not pair code {code}"))?;
+    println!("{}", paired.screen);
+    eprintln!(
+        "paired screen \"{}\" in store \"{store}\", playing \"{}\"; the player picks up its token \
+         and starts playing within seconds.",
+        paired.screen, paired.playlist
+    );
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct Rotated {
+    token: String,
+}
+
+/// `vitrine screens revoke NAME`: the screen's token stops working now; the player keeps playing
+/// what it has and reports that it needs pairing again.
+pub async fn revoke(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
+    let name = path_segment("screen name", name)?;
+    let client = ApiClient::new(server)?;
+    let response = client
+        .send(client.request(Method::POST, &format!("/v1/screens/{name}/revoke")))
+        .await?;
+    ApiClient::check_status(response, None)
+        .await
+        .with_context(|| format!("could not revoke screen \"{name}\""))?;
+    eprintln!(
+        "revoked screen \"{name}\": its token is refused from now on. Pair it again \
+         (`vitrine screens pair CODE`) or give it a new token (`vitrine screens rotate {name}`)."
+    );
+    Ok(())
+}
+
+/// `vitrine screens rotate NAME`: a new device token for the screen, printed on stdout; the old
+/// one stops working now.
+pub async fn rotate(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
+    let name = path_segment("screen name", name)?;
+    let client = ApiClient::new(server)?;
+    let response = client
+        .send(client.request(Method::POST, &format!("/v1/screens/{name}/rotate")))
+        .await?;
+    let rotated: Rotated = ApiClient::read_json(response, None)
+        .await
+        .with_context(|| format!("could not give screen \"{name}\" a new token"))?;
+    println!("{}", rotated.token);
+    eprintln!(
+        "screen \"{name}\" has a new device token (the line above); its old one stops working now. \
+         Put the new one into the player's configuration."
     );
     Ok(())
 }

@@ -1,0 +1,93 @@
+//! `vitrine staff`: tokens for store staff, each limited to its stores (HQ's admin token makes,
+//! lists and revokes them).
+
+use anyhow::Context as _;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ServerArgs;
+use crate::client::ApiClient;
+
+#[derive(Debug, Serialize)]
+struct NewStaff<'a> {
+    name: &'a str,
+    stores: &'a [String],
+}
+
+#[derive(Debug, Deserialize)]
+struct Created {
+    token: String,
+    stores: Vec<String>,
+}
+
+/// `vitrine staff add NAME --store S [--store S2]`: prints the token alone on stdout, once.
+pub async fn add(name: &str, stores: &[String], server: &ServerArgs) -> anyhow::Result<()> {
+    let client = ApiClient::new(server)?;
+    let request = client
+        .request(Method::POST, "/v1/staff")
+        .json(&NewStaff { name, stores });
+    let response = client.send(request).await?;
+    let created: Created = ApiClient::read_json(response, None)
+        .await
+        .with_context(|| format!("could not make a staff token for \"{name}\""))?;
+    println!("{}", created.token);
+    eprintln!(
+        "made a staff token for \"{name}\" (stores: {}). The line above is the token, shown this \
+         once: hand it over privately. It pushes playlists, pairs and manages screens and reads \
+         reports for these stores only.",
+        created.stores.join(", ")
+    );
+    Ok(())
+}
+
+/// `vitrine staff list`.
+pub async fn list(server: &ServerArgs, json: bool) -> anyhow::Result<()> {
+    let client = ApiClient::new(server)?;
+    let response = client
+        .send(client.request(Method::GET, "/v1/staff"))
+        .await?;
+    let list: Value = ApiClient::read_json(response, None).await?;
+    if json {
+        println!("{list:#}");
+        return Ok(());
+    }
+    println!("{:<24} {:<32} {:<26} REVOKED", "NAME", "STORES", "CREATED");
+    for member in list["staff"].as_array().into_iter().flatten() {
+        let stores: Vec<&str> = member["stores"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        println!(
+            "{:<24} {:<32} {:<26} {}",
+            member["name"].as_str().unwrap_or_default(),
+            stores.join(","),
+            member["created_at"].as_str().unwrap_or_default(),
+            member["revoked_at"].as_str().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+/// `vitrine staff revoke NAME`: the token stops working now.
+pub async fn revoke(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+    anyhow::ensure!(
+        plain,
+        "staff name `{name}` may hold only letters, digits, `.`, `_` and `-`"
+    );
+    let client = ApiClient::new(server)?;
+    let response = client
+        .send(client.request(Method::POST, &format!("/v1/staff/{name}/revoke")))
+        .await?;
+    ApiClient::check_status(response, None)
+        .await
+        .with_context(|| format!("could not revoke staff token \"{name}\""))?;
+    eprintln!("revoked staff token \"{name}\": it is refused from now on.");
+    Ok(())
+}
