@@ -45,7 +45,7 @@ fn every_sample_playlist_is_valid_without_warnings() {
 }
 
 #[test]
-fn the_demo_still_means_three_full_screen_images_with_their_media() {
+fn the_demo_still_means_three_full_screen_images_and_music_with_their_media() {
     let folder = repository().join("playlists");
     let source = std::fs::read_to_string(folder.join("demo.yaml")).unwrap();
     let playlist = vitrine_core::parse_playlist("demo.yaml", &source).unwrap();
@@ -56,9 +56,13 @@ fn the_demo_still_means_three_full_screen_images_with_their_media() {
         [
             "demo-media/winter-sale.png",
             "demo-media/bakery.png",
-            "demo-media/scan-and-go.jpg"
+            "demo-media/scan-and-go.jpg",
+            "media/morning-music.wav",
+            "media/chime.ogg"
         ]
     );
+    let music = playlist.zone("music").expect("the demo has a music zone");
+    assert!(music.audio_only);
     let missing = playlist.check_media("demo.yaml", |file| folder.join(file).is_file());
     assert!(missing.is_empty(), "{missing}");
 }
