@@ -13,8 +13,15 @@ pub struct PlayerConfig {
     /// The scheduler's base URL, e.g. `http://hq.example:8080`. Without one the player plays what it
     /// has cached (or the splash) and does not sync.
     pub server: Option<String>,
-    /// This screen's device token, from `vitrine screens add`.
+    /// This screen's device token, from `vitrine screens add`. Without one (and with a
+    /// `server`) the player pairs: it shows a code to confirm with `vitrine screens pair CODE`.
     pub token: Option<String>,
+    /// The scheduler's manifest-signing key (64 hex characters, printed by `vitrine screens
+    /// add`). Without it, pairing brings it, or the first key the scheduler presents is trusted.
+    pub server_key: Option<String>,
+    /// A PEM CA certificate to trust, for an https scheduler whose certificate a private CA
+    /// signed (the system's roots are trusted too).
+    pub ca_cert: Option<PathBuf>,
     /// Where the cache, the journal and the manifest live.
     pub data_dir: PathBuf,
     /// Render offscreen instead of opening a window.
@@ -63,6 +70,8 @@ impl Default for PlayerConfig {
         Self {
             server: None,
             token: None,
+            server_key: None,
+            ca_cert: None,
             data_dir: PathBuf::from("/var/lib/vitrine-player"),
             headless: false,
             width: 1920,
@@ -103,11 +112,16 @@ impl PlayerConfig {
 
     /// Checks the combination of settings before anything starts.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.server.is_some() != self.token.is_some() {
+        if self.token.is_some() && self.server.is_none() {
             anyhow::bail!(
-                "`server` and `token` go together: set both to sync with a scheduler, or neither to play the cache"
+                "`token` needs a `server`: set both to sync with a scheduler, only `server` to \
+                 pair this screen, or neither to play the cache"
             );
         }
+        if let Some(key) = &self.server_key {
+            crate::pairing::parse_key(key)?;
+        }
+
         if self.width == 0 || self.height == 0 || self.width > 8192 || self.height > 8192 {
             anyhow::bail!(
                 "screen size {}x{} is out of range (1..=8192 on each side)",
@@ -193,7 +207,7 @@ mod tests {
             "{error}"
         );
         let config = PlayerConfig {
-            server: Some("http://x".into()),
+            token: Some("abc".into()),
             ..PlayerConfig::default()
         };
         assert!(
@@ -201,7 +215,24 @@ mod tests {
                 .validate()
                 .unwrap_err()
                 .to_string()
-                .contains("go together")
+                .contains("needs a `server`")
+        );
+        // A server without a token pairs; a malformed key is refused before anything starts.
+        let pairing = PlayerConfig {
+            server: Some("http://x".into()),
+            ..PlayerConfig::default()
+        };
+        pairing.validate().unwrap();
+        let bad_key = PlayerConfig {
+            server_key: Some("abcd".into()),
+            ..pairing
+        };
+        assert!(
+            bad_key
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("64 hex")
         );
     }
 }

@@ -14,6 +14,7 @@ pub mod display;
 pub mod events;
 pub mod headless;
 pub mod journal;
+pub mod pairing;
 pub mod playback;
 pub mod player;
 pub mod push;
@@ -46,8 +47,9 @@ pub struct Startup {
     pub status: status::SharedStatus,
 }
 
-/// Runs the player until SIGTERM, Ctrl-C or the configured run time.
-pub fn run(config: PlayerConfig) -> anyhow::Result<()> {
+/// Runs the player until SIGTERM, Ctrl-C or the configured run time. A player that pairs starts
+/// again with its new credentials once paired (see [`pairing`]).
+pub fn run(mut config: PlayerConfig) -> anyhow::Result<()> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
@@ -55,7 +57,8 @@ pub fn run(config: PlayerConfig) -> anyhow::Result<()> {
             config.data_dir.display()
         )
     })?;
-    if config.headless {
+    pairing::apply_credentials(&mut config)?;
+    let outcome = if config.headless {
         let (sender, receiver) = std::sync::mpsc::channel();
         let sink: SharedSink = Arc::new(sender);
         let startup = prepare(config, sink)?;
@@ -65,7 +68,8 @@ pub fn run(config: PlayerConfig) -> anyhow::Result<()> {
         let sink: SharedSink = Arc::new(event_loop.create_proxy());
         let startup = prepare(config, sink)?;
         window::run(startup, event_loop)
-    }
+    };
+    pairing::restart_if_paired(outcome)
 }
 
 /// Starts what both front ends share: the cached manifest (so a restart plays at once, offline),
@@ -122,10 +126,19 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
         None => None,
     };
     let status = status::SharedStatus::default();
+    let ca_cert = match &config.ca_cert {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read `ca_cert` {}", path.display()))?,
+        ),
+        None => None,
+    };
     let background = match (&config.server, &config.token) {
         (Some(server), Some(token)) => Some(Background::start(
             BackgroundSettings {
-                client: SyncClient::new(server, token)?,
+                client: SyncClient::new(server, token)?
+                    .with_ca_cert(ca_cert.as_deref())?
+                    .with_trust(pairing::ManifestTrust::for_config(&config)?),
                 data_dir: config.data_dir.clone(),
                 active_etag,
                 poll_interval: config.poll_interval,
@@ -137,6 +150,12 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
             },
             sink.clone(),
         )?),
+        (Some(server), None) => {
+            // No token yet: show a pairing code and wait for HQ to confirm it.
+            let client = SyncClient::new(server, "")?.with_ca_cert(ca_cert.as_deref())?;
+            pairing::start(server, &config.data_dir, client.http(), sink.clone())?;
+            None
+        }
         _ => {
             if standalone.is_none() {
                 tracing::info!("no scheduler configured; playing the cache only");

@@ -18,9 +18,16 @@ struct Arguments {
     /// The scheduler's URL, e.g. http://hq.example:8080.
     #[arg(long, env = "VITRINE_SERVER")]
     server: Option<String>,
-    /// This screen's device token (from `vitrine screens add`).
+    /// This screen's device token (from `vitrine screens add`). Without one, the player shows a
+    /// pairing code to confirm at HQ with `vitrine screens pair CODE`.
     #[arg(long, env = "VITRINE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// The scheduler's manifest-signing key, as `vitrine screens add` prints it.
+    #[arg(long, env = "VITRINE_SERVER_KEY")]
+    server_key: Option<String>,
+    /// A PEM CA certificate to trust for an https scheduler with a private CA.
+    #[arg(long, env = "VITRINE_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     /// Where the cache, journal and manifest are kept.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -108,6 +115,12 @@ fn configure(arguments: Arguments) -> anyhow::Result<PlayerConfig> {
     }
     if arguments.token.is_some() {
         config.token = arguments.token;
+    }
+    if arguments.server_key.is_some() {
+        config.server_key = arguments.server_key;
+    }
+    if arguments.ca_cert.is_some() {
+        config.ca_cert = arguments.ca_cert;
     }
     if let Some(data_dir) = arguments.data_dir {
         config.data_dir = data_dir;

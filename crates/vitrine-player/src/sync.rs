@@ -33,20 +33,62 @@ pub struct SyncClient {
     http: reqwest::Client,
     server: String,
     authorization: String,
+    /// The key every manifest must be signed with (see [`crate::pairing`]).
+    trust: Arc<crate::pairing::ManifestTrust>,
 }
 
 impl SyncClient {
     pub fn new(server: &str, token: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .user_agent(concat!("vitrine-player/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client(None)?;
         Ok(Self {
             http,
             server: server.trim_end_matches('/').to_owned(),
             authorization: format!("Bearer {token}"),
+            trust: Arc::new(crate::pairing::ManifestTrust::first_use_in_memory()),
         })
+    }
+
+    /// The HTTP client, with its TLS settings, for calls outside this client (pairing).
+    pub fn http(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
+    /// Verifies every manifest against `trust` before it is used.
+    pub fn with_trust(mut self, trust: crate::pairing::ManifestTrust) -> Self {
+        self.trust = Arc::new(trust);
+        self
+    }
+
+    /// Also trusts the CA certificate in `pem`, for a scheduler behind a private CA.
+    pub fn with_ca_cert(mut self, pem: Option<&[u8]>) -> anyhow::Result<Self> {
+        if let Some(pem) = pem {
+            let certificate = reqwest::Certificate::from_pem(pem)
+                .context("`ca_cert` is not a PEM certificate")?;
+            self.http = http_client(Some(certificate))?;
+        }
+        Ok(self)
+    }
+
+    /// The scheduler's manifest-signing key as it presents it (`GET /v1/server-key`).
+    async fn fetch_server_key(&self) -> anyhow::Result<String> {
+        #[derive(serde::Deserialize)]
+        struct ServerKey {
+            public_key: String,
+        }
+        let response = self
+            .http
+            .get(format!("{}/v1/server-key", self.server))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        if !response.status().is_success() {
+            bail!(
+                "the scheduler did not give its manifest key ({})",
+                response.status()
+            );
+        }
+        Ok(response.json::<ServerKey>().await?.public_key)
     }
 
     pub async fn fetch_manifest(&self, etag: Option<&str>) -> anyhow::Result<ManifestFetch> {
@@ -65,6 +107,19 @@ impl SyncClient {
         match response.status() {
             StatusCode::NOT_MODIFIED => Ok(ManifestFetch::NotModified),
             StatusCode::NOT_FOUND => Ok(ManifestFetch::NoPlaylist),
+            StatusCode::UNAUTHORIZED => {
+                let body = response.text().await.unwrap_or_default();
+                if body.contains("\"token_revoked\"") {
+                    bail!(
+                        "HQ revoked this screen's token: it keeps playing its cache and needs \
+                         pairing again (delete the token or {} from the data folder and restart \
+                         the player, then confirm the code it shows with `vitrine screens pair`), \
+                         or a new token from `vitrine screens rotate`",
+                        crate::pairing::CREDENTIALS_FILE
+                    );
+                }
+                bail!("the scheduler does not know this screen's token (401): {body}");
+            }
             StatusCode::OK => {
                 let etag = response
                     .headers()
@@ -72,10 +127,19 @@ impl SyncClient {
                     .and_then(|value| value.to_str().ok())
                     .map(str::to_owned)
                     .context("the scheduler sent a manifest without an ETag")?;
+                let signature = response
+                    .headers()
+                    .get(crate::pairing::SIGNATURE_HEADER)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned);
                 let body = response
                     .bytes()
                     .await
                     .context("the manifest download broke off")?;
+                // Nothing of a manifest is used before its signature checks out.
+                self.trust
+                    .verify(&body, signature.as_deref(), || self.fetch_server_key())
+                    .await?;
                 let manifest = Manifest::decode(&body)
                     .context("the scheduler sent a manifest this player cannot play")?;
                 Ok(ManifestFetch::New(Box::new(ActiveManifest {
@@ -240,6 +304,19 @@ impl SyncClient {
         }
         Ok(response.json().await?)
     }
+}
+
+/// The HTTP client every call to the scheduler goes through, trusting `ca` besides the system's
+/// roots when given.
+fn http_client(ca: Option<reqwest::Certificate>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .user_agent(concat!("vitrine-player/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = ca {
+        builder = builder.add_root_certificate(ca);
+    }
+    Ok(builder.build()?)
 }
 
 /// Whether a sync failed because the scheduler could not be reached at all (refused, unreachable,

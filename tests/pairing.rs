@@ -1,0 +1,174 @@
+//! Pairing end to end: a real headless player configured with only the scheduler's address shows a
+//! pairing code full screen; HQ confirms it with the real CLI (`vitrine screens pair CODE --store
+//! S`); the player picks up its token and the manifest key, keeps them owner-only, and plays the
+//! store's playlist. Revoked at HQ, it keeps playing its cache and says it needs pairing again.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use vitrine_e2e::{
+    Process, Scheduler, Seen, binary, runtime_dir, seen_frames, wait_for, write_red_blue_playlist,
+};
+
+const STORES: &str = "code,name,region,tags,timezone,locale,currency
+store-7,Store Seven,west,,Europe/Paris,fr-FR,EUR
+";
+
+#[test]
+fn a_player_pairs_from_the_code_it_shows_and_plays_its_stores_playlist() {
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path();
+    let scheduler = Scheduler::start(&root.join("hq")).unwrap();
+    let stores = root.join("stores.csv");
+    std::fs::write(&stores, STORES).unwrap();
+    scheduler
+        .cli(&["stores", "import", stores.to_str().unwrap()])
+        .unwrap();
+    let playlist = write_red_blue_playlist(&root.join("content")).unwrap();
+    scheduler
+        .cli(&["push", playlist.to_str().unwrap()])
+        .unwrap();
+
+    // Only the server: no token, no key.
+    let player_data = root.join("player");
+    let frames_dir = root.join("frames");
+    let log_path = root.join("player.log");
+    let mut command = Command::new(binary("vitrine-player"));
+    command
+        .args(["--headless", "--size", "160x90", "--fps", "20"])
+        .arg("--data-dir")
+        .arg(&player_data)
+        .arg("--frames-dir")
+        .arg(&frames_dir)
+        .args(["--frame-interval", "100ms", "--poll-interval", "200ms"])
+        .args(["--server", &scheduler.url])
+        .env("XDG_RUNTIME_DIR", runtime_dir(root).unwrap())
+        .env_remove("VITRINE_TOKEN")
+        .env_remove("VITRINE_SERVER_KEY")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    let mut player = Process::spawn("vitrine-player", &mut command).unwrap();
+
+    // The code appears on stdout (for installers' scripts) and on screen.
+    let stdout = player.child.stdout.take().unwrap();
+    let (codes, code_lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("vitrine-player: pair this screen with code ") {
+                let code: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                let _ = codes.send(code);
+            }
+        }
+    });
+    let code = code_lines
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the player shows a pairing code");
+    assert_eq!(code.len(), 6, "{code}");
+    wait_for(
+        "the pairing code on screen",
+        Duration::from_secs(30),
+        || {
+            seen_frames(&frames_dir)
+                .iter()
+                .any(|(_, seen)| *seen == Seen::Alert)
+        },
+    )
+    .unwrap();
+    assert!(
+        !seen_frames(&frames_dir)
+            .iter()
+            .any(|(_, seen)| matches!(seen, Seen::Red | Seen::Blue)),
+        "nothing plays before pairing"
+    );
+
+    let paired = scheduler
+        .cli(&[
+            "screens",
+            "pair",
+            &code.to_lowercase(),
+            "--store",
+            "store-7",
+            "--name",
+            "store-7-door",
+            "--playlist",
+            "e2e",
+        ])
+        .unwrap();
+    assert_eq!(paired.trim(), "store-7-door");
+
+    wait_for(
+        "the paired player to play red and blue",
+        Duration::from_secs(60),
+        || {
+            let seen = seen_frames(&frames_dir);
+            seen.iter().any(|(_, seen)| *seen == Seen::Red)
+                && seen.iter().any(|(_, seen)| *seen == Seen::Blue)
+        },
+    )
+    .unwrap();
+
+    // The token is kept owner-only with the scheduler's key, and the database knows the screen in
+    // its store.
+    let credentials_path = player_data.join("credentials.toml");
+    let credentials = std::fs::read_to_string(&credentials_path).unwrap();
+    assert!(
+        credentials.contains("screen = \"store-7-door\""),
+        "{credentials}"
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&credentials_path)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let listed = scheduler.cli(&["screens", "list", "--json"]).unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let screen = listed["screens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|screen| screen["name"] == "store-7-door")
+        .expect("registered")
+        .clone();
+    assert_eq!(screen["store"], "store-7");
+
+    // Revoked: the screen keeps playing what it has and says why it stopped syncing.
+    scheduler
+        .cli(&["screens", "revoke", "store-7-door"])
+        .unwrap();
+    wait_for(
+        "the player to report its revocation",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(&log_path)
+                .is_ok_and(|log| log.contains("HQ revoked this screen's token"))
+        },
+    )
+    .unwrap();
+    let before = seen_frames(&frames_dir).len();
+    wait_for(
+        "more frames of content after the revocation",
+        Duration::from_secs(30),
+        || {
+            let seen = seen_frames(&frames_dir);
+            seen.len() > before + 20
+                && seen[before..]
+                    .iter()
+                    .filter(|(_, seen)| matches!(seen, Seen::Red | Seen::Blue))
+                    .count()
+                    > 15
+        },
+    )
+    .unwrap();
+    assert!(
+        !seen_frames(&frames_dir)
+            .iter()
+            .any(|(_, seen)| *seen == Seen::Black),
+        "never a black frame"
+    );
+    player.terminate(Duration::from_secs(30)).unwrap();
+}
