@@ -13,6 +13,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::Context;
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use vitrine_core::Sha256Hex;
 
@@ -265,7 +267,7 @@ fn decode_reader<R: BufRead + Seek>(
                 return decode_animation(decoder.into_frames(), sha256, target);
             }
             let image = DynamicImage::from_decoder(decoder).map_err(explain)?;
-            return Ok(still(image, sha256, target));
+            return still(image, sha256, target);
         }
         Some(_) => {}
         None => anyhow::bail!("not an image in a format the player knows"),
@@ -275,21 +277,57 @@ fn decode_reader<R: BufRead + Seek>(
     let orientation = decoder.orientation()?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(explain)?;
     image.apply_orientation(orientation);
-    Ok(still(image, sha256, target))
+    still(image, sha256, target)
 }
 
-fn still(image: DynamicImage, sha256: Sha256Hex, target: DecodeTarget) -> DecodedImage {
-    let image = scale(image, target);
+fn still(
+    image: DynamicImage,
+    sha256: Sha256Hex,
+    target: DecodeTarget,
+) -> anyhow::Result<DecodedImage> {
+    let image = scale(image, target)?;
     let rgba = image.into_rgba8();
-    DecodedImage::still(sha256, rgba.width(), rgba.height(), rgba.into_raw())
+    Ok(DecodedImage::still(
+        sha256,
+        rgba.width(),
+        rgba.height(),
+        rgba.into_raw(),
+    ))
 }
 
-fn scale(image: DynamicImage, target: DecodeTarget) -> DynamicImage {
+/// Scales to the size the zone needs with a SIMD bilinear filter (fast_image_resize): on a 4K
+/// photo it is several times faster than `image`'s own resize, which used to cost more than the
+/// decode. RGB stays three bytes a pixel through the resize; RGBA is resized with its alpha
+/// premultiplied, so transparent edges don't darken.
+fn scale(image: DynamicImage, target: DecodeTarget) -> anyhow::Result<DynamicImage> {
     let (width, height) = target.scaled_size((image.width(), image.height()));
-    if (width, height) == (image.width(), image.height()) {
-        return image;
+    if (width, height) == (image.width(), image.height()) || width == 0 || height == 0 {
+        return Ok(image);
     }
-    image.resize_exact(width, height, image::imageops::FilterType::Triangle)
+    let (source_width, source_height) = (image.width(), image.height());
+    let (pixel_type, bytes) = match image {
+        DynamicImage::ImageRgb8(rgb) => (PixelType::U8x3, rgb.into_raw()),
+        other => (PixelType::U8x4, other.into_rgba8().into_raw()),
+    };
+    let source = Image::from_vec_u8(source_width, source_height, bytes, pixel_type)
+        .context("the decoded picture has the wrong size for its dimensions")?;
+    let mut destination = Image::new(width, height, pixel_type);
+    Resizer::new()
+        .resize(
+            &source,
+            &mut destination,
+            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
+        )
+        .with_context(|| {
+            format!("cannot scale {source_width}x{source_height} to {width}x{height}")
+        })?;
+    let pixels = destination.into_vec();
+    let scaled = if pixel_type == PixelType::U8x3 {
+        image::RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+    } else {
+        image::RgbaImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8)
+    };
+    scaled.context("the scaled picture has the wrong size")
 }
 
 /// Decodes every frame, scaling each as it comes so the full-size frames never pile up.
@@ -311,7 +349,7 @@ fn decode_animation(
         } else {
             delay
         };
-        let image = scale(DynamicImage::ImageRgba8(frame.into_buffer()), target).into_rgba8();
+        let image = scale(DynamicImage::ImageRgba8(frame.into_buffer()), target)?.into_rgba8();
         size = image.dimensions();
         bytes += u64::from(size.0) * u64::from(size.1) * 4;
         if bytes > MAX_ANIMATION_BYTES {
