@@ -1,7 +1,9 @@
 //! Pairing end to end: a real headless player configured with only the scheduler's address shows a
-//! pairing code full screen; HQ confirms it with the real CLI (`vitrine screens pair CODE --store
-//! S`); the player picks up its token and the manifest key, keeps them owner-only, and plays the
-//! store's playlist. Revoked at HQ, it keeps playing its cache and says it needs pairing again.
+//! pairing code full screen; the store's staff confirm it with the real CLI (`vitrine screens pair
+//! CODE --store S` with a token from `vitrine staff add`); the player picks up its token and the
+//! manifest key, keeps them owner-only, and plays the store's playlist. Revoked at HQ, it keeps
+//! playing its cache and says it needs pairing again. A player pinned to another key refuses every
+//! manifest and never plays what it cannot verify.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -83,20 +85,43 @@ fn a_player_pairs_from_the_code_it_shows_and_plays_its_stores_playlist() {
         "nothing plays before pairing"
     );
 
-    let paired = scheduler
-        .cli(&[
-            "screens",
-            "pair",
-            &code.to_lowercase(),
-            "--store",
-            "store-7",
-            "--name",
-            "store-7-door",
-            "--playlist",
-            "e2e",
-        ])
-        .unwrap();
-    assert_eq!(paired.trim(), "store-7-door");
+    // The store's staff pair it; staff of another store may not.
+    let staff_token = scheduler
+        .cli(&["staff", "add", "sam", "--store", "store-7"])
+        .unwrap()
+        .trim()
+        .to_owned();
+    let pair_as = |token: &str| {
+        Command::new(binary("vitrine"))
+            .args([
+                "screens",
+                "pair",
+                &code.to_lowercase(),
+                "--store",
+                "store-7",
+            ])
+            .args(["--name", "store-7-door", "--playlist", "e2e"])
+            .args(["--server", &scheduler.url, "--token", token])
+            .output()
+            .unwrap()
+    };
+    let stranger = pair_as("not-a-token");
+    assert!(!stranger.status.success());
+    assert!(
+        String::from_utf8_lossy(&stranger.stderr).contains("HTTP 401"),
+        "{}",
+        String::from_utf8_lossy(&stranger.stderr)
+    );
+    let paired = pair_as(&staff_token);
+    assert!(
+        paired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&paired.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&paired.stdout).trim(),
+        "store-7-door"
+    );
 
     wait_for(
         "the paired player to play red and blue",
@@ -169,6 +194,58 @@ fn a_player_pairs_from_the_code_it_shows_and_plays_its_stores_playlist() {
             .iter()
             .any(|(_, seen)| *seen == Seen::Black),
         "never a black frame"
+    );
+    player.terminate(Duration::from_secs(30)).unwrap();
+}
+
+#[test]
+fn a_player_pinned_to_another_key_refuses_every_manifest() {
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path();
+    let scheduler = Scheduler::start(&root.join("hq")).unwrap();
+    let playlist = write_red_blue_playlist(&root.join("content")).unwrap();
+    let token = scheduler
+        .push_and_add_screen(&playlist, "pinned", "e2e")
+        .unwrap();
+
+    let frames_dir = root.join("frames");
+    let log_path = root.join("player.log");
+    // A well-formed key that is not the scheduler's: whatever answers is not trusted.
+    let foreign_key = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+    let mut command = Command::new(binary("vitrine-player"));
+    command
+        .args(["--headless", "--size", "160x90", "--fps", "20"])
+        .arg("--data-dir")
+        .arg(root.join("player"))
+        .arg("--frames-dir")
+        .arg(&frames_dir)
+        .args(["--frame-interval", "100ms", "--poll-interval", "200ms"])
+        .args(["--server", &scheduler.url, "--token", &token])
+        .args(["--server-key", foreign_key])
+        .env("XDG_RUNTIME_DIR", runtime_dir(root).unwrap())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    let mut player = Process::spawn("vitrine-player", &mut command).unwrap();
+    wait_for(
+        "the player to refuse the manifest",
+        Duration::from_secs(60),
+        || {
+            std::fs::read_to_string(&log_path)
+                .is_ok_and(|log| log.contains("signature does not verify"))
+        },
+    )
+    .unwrap();
+    wait_for("frames", Duration::from_secs(30), || {
+        seen_frames(&frames_dir).len() > 20
+    })
+    .unwrap();
+    let seen = seen_frames(&frames_dir);
+    assert!(
+        seen.iter().all(|(_, seen)| *seen == Seen::Splash),
+        "only the splash shows while nothing verifies: {:?}",
+        seen.iter()
+            .map(|(_, seen)| format!("{seen:?}"))
+            .collect::<std::collections::BTreeSet<_>>()
     );
     player.terminate(Duration::from_secs(30)).unwrap();
 }
