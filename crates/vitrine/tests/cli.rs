@@ -310,6 +310,10 @@ fn scheduler_holding_red(request: &RecordedRequest) -> (u16, String) {
             201,
             r#"{"screen":{"name":"entrance"},"token":"device-token-123"}"#.to_owned(),
         ),
+        ("GET", "/v1/server-key") => (
+            200,
+            r#"{"algorithm":"ed25519","public_key":"ab12"}"#.to_owned(),
+        ),
         _ => (500, "unexpected request".to_owned()),
     }
 }
@@ -487,9 +491,19 @@ fn screens_add_prints_the_token_alone_on_stdout() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output), "device-token-123\n");
     assert!(stderr(&output).contains("player's configuration"));
+    // The manifest key goes beside the token, on stderr, as the config line to paste.
+    assert!(
+        stderr(&output).contains("server_key = \"ab12\""),
+        "{}",
+        stderr(&output)
+    );
 
     let requests = server.requests();
-    assert_eq!(requests.len(), 1);
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        (requests[1].method.as_str(), requests[1].path.as_str()),
+        ("GET", "/v1/server-key")
+    );
     assert_eq!(requests[0].headers["authorization"], "Bearer hq-token");
     let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
     assert_eq!(
