@@ -63,6 +63,9 @@ pub struct PlayerConfig {
     /// Standalone mode: play this folder's `playlist.yaml` (or this YAML file) with no scheduler,
     /// reloading it whenever it is saved.
     pub playlist: Option<PathBuf>,
+    /// The `[audio]` section: where sound goes (`default`, `null`, `file:/out.wav` or an ALSA
+    /// device as `aplay -L` lists it), the master volume and the crossfade between tracks.
+    pub audio: crate::audio::AudioConfig,
 }
 
 impl Default for PlayerConfig {
@@ -89,6 +92,7 @@ impl Default for PlayerConfig {
             show_stats: false,
             heartbeat_interval: Duration::from_secs(60),
             playlist: None,
+            audio: crate::audio::AudioConfig::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! **API boundary:** only this crate knows wgpu and winit. Threads other than the render loop post
 //! [`events::PlayerEvent`]s and never touch GPU state.
 
+pub mod audio;
 pub mod background;
 pub mod cache;
 pub mod config;

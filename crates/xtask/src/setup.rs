@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 /// Packages, each with why it is needed.
 const PACKAGES: &[(&str, &str)] = &[
     ("pkg-config", "build: finds system libraries"),
+    ("libasound2-dev", "build: ALSA, for audio items through cpal"),
+    ("ffmpeg", "tests: audio clips in every format the player decodes"),
     (
         "mesa-vulkan-drivers",
         "tests: lavapipe, the software Vulkan driver",
