@@ -126,6 +126,9 @@ struct Connected {
     connections: usize,
     /// The ETag last sent to it, so a rebuild that changes nothing sends nothing.
     etag: Option<String>,
+    /// Tells this entry apart from a later one for the same screen (after [`Hub::disconnect`]), so
+    /// a stream that ends late never counts against its successor.
+    epoch: u64,
 }
 
 #[derive(Default)]
@@ -133,6 +136,7 @@ struct HubState {
     next_id: u64,
     ring: VecDeque<Recorded>,
     connected: HashMap<String, Connected>,
+    next_epoch: u64,
 }
 
 /// The fan-out of events to connected screens, and the replay ring. Its lock is held only for
@@ -178,6 +182,12 @@ impl Hub {
     /// Ends every open stream; called once the scheduler starts shutting down.
     pub fn close(&self) {
         self.closing.send_replace(true);
+    }
+
+    /// Ends every open stream of `screen`, whose token was just revoked or replaced: dropping its
+    /// channel ends them, and the player reconnects with whatever token it has now.
+    pub fn disconnect(&self, screen: &str) {
+        self.lock().connected.remove(screen);
     }
 
     /// The screens with an open stream.
@@ -252,6 +262,8 @@ impl Hub {
     /// `last_event_id` addressed to it, or, without a usable id, those addressed to it still in force.
     fn subscribe(self: &Arc<Self>, screen: &Screen, last_event_id: Option<u64>) -> Subscription {
         let mut state = self.lock();
+        let epoch = state.next_epoch;
+        state.next_epoch += 1;
         let connected = state
             .connected
             .entry(screen.name.clone())
@@ -260,8 +272,10 @@ impl Hub {
                 sender: broadcast::channel(SCREEN_CHANNEL_CAPACITY).0,
                 connections: 0,
                 etag: None,
+                epoch,
             });
         connected.connections += 1;
+        let epoch = connected.epoch;
         let receiver = connected.sender.subscribe();
         let replay = replay_from(&state, &screen.name, last_event_id, Timestamp::now());
         Subscription {
@@ -270,6 +284,7 @@ impl Hub {
             registration: Registration {
                 hub: self.clone(),
                 screen: screen.name.clone(),
+                epoch,
             },
         }
     }
@@ -319,12 +334,17 @@ struct Subscription {
 struct Registration {
     hub: Arc<Hub>,
     screen: String,
+    epoch: u64,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut state = self.hub.lock();
-        if let Some(connected) = state.connected.get_mut(&self.screen) {
+        if let Some(connected) = state
+            .connected
+            .get_mut(&self.screen)
+            .filter(|connected| connected.epoch == self.epoch)
+        {
             connected.connections -= 1;
             if connected.connections == 0 {
                 state.connected.remove(&self.screen);

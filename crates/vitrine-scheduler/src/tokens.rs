@@ -218,6 +218,8 @@ pub async fn revoke_screen(
     ensure_screen_access(&state, &manager, &name).await?;
     state.store().revoke_screen(name.clone()).await?;
     state.content_changed();
+    // A stream opened before the revocation would otherwise go on carrying live messages.
+    state.hub().disconnect(&name);
     tracing::info!(screen = %name, "revoked a screen's token");
     Ok(Json(Revoked {
         name,
@@ -240,6 +242,7 @@ pub async fn rotate_screen(
         .replace_screen_token(name.clone(), token_sha256(&token))
         .await?;
     state.content_changed();
+    state.hub().disconnect(&name);
     tracing::info!(screen = %name, "gave a screen a new token");
     Ok(Json(Rotated {
         screen: name,

@@ -532,6 +532,40 @@ async fn a_revoked_token_is_refused_at_once_and_a_rotated_one_replaces_it() {
 }
 
 #[tokio::test]
+async fn revoking_a_screen_ends_the_event_stream_it_holds_open() {
+    use futures_util::StreamExt;
+    use tower::ServiceExt;
+
+    let world = world().await;
+    let request = Request::get("/v1/events")
+        .header(header::AUTHORIZATION, format!("Bearer {}", world.screen_a))
+        .body(Body::empty())
+        .unwrap();
+    let response = world.harness.router().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.into_body().into_data_stream();
+    // The stream opens with the screen's current ETag.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .expect("the opening event")
+        .expect("a chunk")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("manifest-changed"));
+
+    admin_ok(&world.harness, Method::POST, "/v1/screens/a1/revoke", None).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        // Keep-alive comments may still be in flight; the stream must end, not idle.
+        while let Some(chunk) = stream.next().await {
+            chunk.unwrap();
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the revoked screen's stream stays open");
+    let again = world.call(ScreenA, Method::GET, "/v1/events", None).await;
+    assert_eq!(again.error_code(), "token_revoked");
+}
+
+#[tokio::test]
 async fn pairing_hands_the_token_to_the_secret_holder_once_confirmed() {
     let world = world().await;
     let started = world.call(Nobody, Method::POST, "/v1/pairings", None).await;
