@@ -66,6 +66,26 @@ pub struct PlayerConfig {
     /// The `[audio]` section: where sound goes (`default`, `null`, `file:/out.wav` or an ALSA
     /// device as `aplay -L` lists it), the master volume and the crossfade between tracks.
     pub audio: crate::audio::AudioConfig,
+    /// The `[video]` section: how video items are decoded.
+    pub video: VideoConfig,
+}
+
+/// The `[video]` section of the player config.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoConfig {
+    /// `auto` (GStreamer's ranking: a hardware decoder such as VA-API or V4L2 when present),
+    /// `software` (never a hardware decoder), or the name of a decoder element to prefer, as
+    /// `gst-inspect-1.0` lists it (`vah264dec`, `avdec_h264`).
+    pub decoder: String,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        Self {
+            decoder: "auto".into(),
+        }
+    }
 }
 
 impl Default for PlayerConfig {
@@ -93,6 +113,7 @@ impl Default for PlayerConfig {
             heartbeat_interval: Duration::from_secs(60),
             playlist: None,
             audio: crate::audio::AudioConfig::default(),
+            video: VideoConfig::default(),
         }
     }
 }
@@ -112,6 +133,15 @@ impl PlayerConfig {
         self.token
             .as_ref()
             .map(|token| sha2::Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// How video plays: the `[video] decoder` choice, and the sound output.
+    pub fn video_settings(&self) -> crate::video::VideoSettings {
+        crate::video::VideoSettings {
+            decoder: crate::video::DecoderChoice::parse(&self.video.decoder),
+            audio: crate::video::AudioOutput::parse(&self.audio.device),
+            master_volume: f64::from(self.audio.volume.fraction()),
+        }
     }
 
     /// Checks the combination of settings before anything starts.
@@ -201,6 +231,25 @@ mod tests {
         assert_eq!(config.poll_interval, Duration::from_secs(2));
         assert_eq!(config.upload_interval, Duration::from_secs(10));
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn the_video_section_names_the_decoder_and_sound_follows_the_audio_device() {
+        let config: PlayerConfig =
+            toml::from_str("[video]\ndecoder = \"software\"\n[audio]\ndevice = \"null\"\n")
+                .unwrap();
+        let video = config.video_settings();
+        assert_eq!(video.decoder, crate::video::DecoderChoice::Software);
+        assert_eq!(video.audio, crate::video::AudioOutput::Null);
+        assert_eq!(
+            PlayerConfig::default().video_settings().decoder,
+            crate::video::DecoderChoice::Auto
+        );
+        let error = toml::from_str::<PlayerConfig>("[video]\ndecodr = \"auto\"\n").unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `decodr`"),
+            "{error}"
+        );
     }
 
     #[test]

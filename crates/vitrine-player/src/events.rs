@@ -21,6 +21,8 @@ pub enum PlayerEvent {
     /// HQ pushed a trigger (a loyalty-app check-in, say): until `until`, the next offer slots
     /// should target `segment`.
     Trigger { segment: String, until: Timestamp },
+    /// A video pipeline has a new frame, or failed.
+    Video(crate::video::VideoEvent),
     /// SIGTERM, Ctrl-C, or the configured run time has passed.
     Shutdown,
 }

@@ -33,6 +33,7 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
             refresh: Duration::from_secs_f64(1.0 / f64::from(config.headless_fps)),
             show_stats: config.show_stats,
             qr_key: config.qr_key(),
+            video: config.video_settings(),
         },
         &config.data_dir,
         startup.sink.clone(),

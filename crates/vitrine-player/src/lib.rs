@@ -26,6 +26,7 @@ pub mod sync;
 pub mod telemetry;
 pub mod watch;
 pub mod window;
+pub mod video;
 
 use std::sync::Arc;
 

@@ -44,6 +44,16 @@ pub enum Want {
         spec: TextSpec,
         zone_px: (u32, u32),
     },
+    /// One play of a video file: its pipeline is built and prerolled (first frame on the GPU under
+    /// `key`) before the play starts. `key` is unique to the play, so the next turn of the same
+    /// clip is a pipeline of its own, prerolled while this one plays.
+    Video {
+        key: ContentKey,
+        sha256: Sha256Hex,
+        /// The sound's volume (item times zone, 0 to 1) when the item plays its soundtrack.
+        sound: Option<f32>,
+        zone_px: (u32, u32),
+    },
     /// An offer card to compose under `key`; its product image (a `Media` want listed before it)
     /// must be on the GPU first.
     OfferCard {
@@ -57,7 +67,9 @@ impl Want {
     pub fn key(&self) -> ContentKey {
         match self {
             Want::Media { sha256, .. } => ContentKey::Media(sha256.clone()),
-            Want::Text { key, .. } | Want::OfferCard { key, .. } => key.clone(),
+            Want::Text { key, .. } | Want::OfferCard { key, .. } | Want::Video { key, .. } => {
+                key.clone()
+            }
         }
     }
 }
@@ -94,6 +106,9 @@ struct Showing {
     screen: String,
     /// For an offer slot: the offer it shows.
     offer: Option<OfferPlay>,
+    /// When a video's decoding failed mid-play: the play ended then (its last frame stays up
+    /// until the next item, but that time was not a play).
+    cut_short_at: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -255,6 +270,22 @@ impl Playback {
         self.failed.insert(key);
     }
 
+    /// A video failed while it may be on screen: its play ends at `now` (not completed) and its
+    /// last frame stays until the next item is ready; it is not asked for again.
+    pub fn video_failed(&mut self, key: ContentKey, now: Timestamp) {
+        if let Some(active) = &mut self.active {
+            for (_, state) in &mut active.zones {
+                if let Some(showing) = &mut state.showing
+                    && showing.content == key
+                    && showing.cut_short_at.is_none()
+                {
+                    showing.cut_short_at = Some(now);
+                }
+            }
+        }
+        self.failed.insert(key);
+    }
+
     pub fn is_ready(&self, key: &ContentKey) -> bool {
         self.ready.contains(key)
     }
@@ -311,6 +342,7 @@ impl Playback {
             if let Some(play) = active.schedule.what_plays(zone_name, now) {
                 next_deadline = Some(next_deadline.map_or(play.end, |known| known.min(play.end)));
                 let context = Context {
+                    zone_volume: zone.volume.fraction(),
                     manifest: &active.manifest,
                     time_zone: active.schedule.time_zone(),
                     zone_px,
@@ -505,6 +537,8 @@ fn zone_layers(state: &mut ZoneState, now: Timestamp, animating: &mut bool) -> V
 /// yet (offer slots before HQ fills them, audio in a visual zone).
 /// What `describe` needs to know besides the play.
 struct Context<'a> {
+    /// The zone's volume, which multiplies each video's own.
+    zone_volume: f32,
     manifest: &'a Manifest,
     time_zone: &'a TimeZone,
     zone_px: (u32, u32),
@@ -527,7 +561,25 @@ fn describe(
     let item: &Item = play.item;
     let mut offer = None;
     let (wants, content, fit, media_sha256) = match &item.content {
-        Content::Image { media, fit } | Content::Video { media, fit, .. } => {
+        Content::Video {
+            media,
+            fit,
+            sound,
+            volume,
+        } => {
+            let Some(sha256) = manifest.sha256_of_file(&media.file) else {
+                return (Vec::new(), None);
+            };
+            let key = video_key(play, sha256, zone_px);
+            let want = Want::Video {
+                key: key.clone(),
+                sha256: sha256.clone(),
+                sound: sound.then(|| volume.fraction() * context.zone_volume),
+                zone_px,
+            };
+            (vec![want], key, to_render_fit(*fit), Some(sha256.clone()))
+        }
+        Content::Image { media, fit } => {
             let Some(sha256) = manifest.sha256_of_file(&media.file) else {
                 return (Vec::new(), None);
             };
@@ -619,8 +671,26 @@ fn describe(
         playlist_version: manifest.playlist_version,
         screen: manifest.screen.clone(),
         offer,
+        cut_short_at: None,
     };
     (wants, Some(showing))
+}
+
+/// A video play's content key: the clip, the play (its turn, rule and item) and the zone, so each
+/// play has its own pipeline and picture, and the next turn of the same clip is prerolled apart.
+fn video_key(play: &Play<'_>, sha256: &Sha256Hex, zone_px: (u32, u32)) -> ContentKey {
+    ContentKey::generated(
+        "video",
+        &[
+            sha256.as_str().as_bytes(),
+            &play.scheduled_start.as_millisecond().to_le_bytes(),
+            &(play.rule_index as u64).to_le_bytes(),
+            &(play.item_index as u64).to_le_bytes(),
+            play.zone.as_bytes(),
+            &zone_px.0.to_le_bytes(),
+            &zone_px.1.to_le_bytes(),
+        ],
+    )
 }
 
 /// What an offer slot shows in `play`: the offer HQ's rotation picks for it (the same pick on every
@@ -769,6 +839,8 @@ fn to_render_fit(fit: vitrine_core::playlist::Fit) -> Fit {
 }
 
 fn impression(showing: &Showing, now: Timestamp) -> Impression {
+    // A play cut short by a decode error ended then, whatever stayed on screen afterwards.
+    let now = showing.cut_short_at.map_or(now, |cut| cut.min(now));
     Impression {
         id: Uuid::now_v7(),
         screen: showing.screen.clone(),
@@ -999,7 +1071,7 @@ mod tests {
             .iter()
             .find_map(|want| match want {
                 Want::Text { spec, zone_px, .. } => Some((spec.clone(), *zone_px)),
-                Want::Media { .. } | Want::OfferCard { .. } => None,
+                Want::Media { .. } | Want::OfferCard { .. } | Want::Video { .. } => None,
             })
             .expect("the banner's text is wanted");
         assert_eq!(text.1, (1920, 216));

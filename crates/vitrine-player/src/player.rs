@@ -20,6 +20,7 @@ use crate::playback::{Frame, Playback, Want};
 use crate::render::{ContentKey, FrameReport, Gpu, OfferTemplate, Renderer, Rotation};
 use crate::status::SharedStatus;
 use crate::telemetry::FrameTelemetry;
+use crate::video::{VideoError, VideoEvent, VideoPool, VideoRequest, VideoSettings};
 use vitrine_core::FrameStats;
 
 /// The built-in splash, shown until the first content is ready and whenever nothing else can be.
@@ -48,6 +49,8 @@ pub struct ScreenSetup {
     pub show_stats: bool,
     /// The sha256 of this screen's device token: the key its offer cards' QR codes are signed with.
     pub qr_key: Option<[u8; 32]>,
+    /// The `[video]` decoder choice and where soundtracks go.
+    pub video: VideoSettings,
 }
 
 pub struct Player {
@@ -67,6 +70,12 @@ pub struct Player {
     background: Option<Background>,
     status: SharedStatus,
     last_status_update: Instant,
+    /// Video pipelines; `None` when GStreamer is missing, and then video items are skipped.
+    videos: Option<VideoPool>,
+    /// Why there is no video pool, told once per video item that cannot play.
+    videos_missing: Option<String>,
+    /// Video pictures the renderer holds, dropped once their play is neither on screen nor next.
+    video_pictures: HashSet<ContentKey>,
 }
 
 impl Player {
@@ -98,6 +107,18 @@ impl Player {
         }
         playback.mark_ready(splash_key);
         let (journal, journal_thread) = start_journal_writer(data_dir)?;
+        let (videos, videos_missing) = match VideoPool::new(sink.clone(), screen.video.clone()) {
+            Ok(pool) => (Some(pool), None),
+            // A decoder the configuration names but this machine lacks is a setup mistake: say
+            // so at start-up rather than skip every video.
+            Err(error @ (VideoError::UnknownDecoder(_) | VideoError::NotADecoder { .. })) => {
+                return Err(error.into());
+            }
+            Err(error) => {
+                tracing::error!("video items will be skipped: {error}");
+                (None, Some(error.to_string()))
+            }
+        };
         Ok(Self {
             playback,
             renderer,
@@ -114,6 +135,9 @@ impl Player {
             background,
             status,
             last_status_update: Instant::now(),
+            videos,
+            videos_missing,
+            video_pictures: HashSet::new(),
         })
     }
 
@@ -167,6 +191,14 @@ impl Player {
                 tracing::info!(%segment, %until, "trigger from HQ: offer slots target a segment");
                 self.playback.trigger(segment, until, Timestamp::now());
             }
+            // New frames are taken when the next frame is prepared; the event only wakes the loop.
+            PlayerEvent::Video(VideoEvent::Frame) => {}
+            PlayerEvent::Video(VideoEvent::Failed { id, error }) => {
+                if let Some(key) = self.videos.as_mut().and_then(|pool| pool.fail(id)) {
+                    tracing::error!(%key, "video stopped, its last frame stays on screen: {error}");
+                    self.playback.video_failed(key, Timestamp::now());
+                }
+            }
             PlayerEvent::Shutdown => return Flow::Shutdown,
         }
         Flow::Continue
@@ -179,6 +211,7 @@ impl Player {
             self.playback.mark_evicted(&evicted);
             self.requested.remove(&evicted);
         }
+        let new_video_frames = self.upload_video_frames(gpu);
         let mut frame = self.playback.tick(now);
         let mut prepared_any = false;
         for want in &frame.wanted {
@@ -201,6 +234,23 @@ impl Player {
                             media_path(&self.media_dir, sha256),
                             DecodeTarget::new(zone_px.0, zone_px.1, *fit),
                         );
+                    }
+                }
+                Want::Video {
+                    key, sha256, sound, ..
+                } => {
+                    let request = VideoRequest {
+                        key: key.clone(),
+                        path: media_path(&self.media_dir, sha256),
+                        sound: sound.map(f64::from),
+                    };
+                    let prepared = match &mut self.videos {
+                        Some(pool) => pool.prepare(&request).map_err(|error| error.to_string()),
+                        None => Err(self.videos_missing.clone().unwrap_or_default()),
+                    };
+                    if let Err(error) = prepared {
+                        tracing::error!(%sha256, "video item skipped: {error}");
+                        self.playback.mark_failed(key.clone());
                     }
                 }
                 Want::Text { key, spec, zone_px } => {
@@ -252,6 +302,9 @@ impl Player {
             // Text and cards composed just now can show in this very frame.
             frame = self.playback.tick(now);
         }
+        self.run_videos(&frame);
+        // A new video frame must reach the screen even when nothing else changed.
+        frame.animating |= new_video_frames;
         let wall_now = Instant::now();
         for (key, scheduled) in &frame.started {
             let late_by = now.duration_since(*scheduled).unsigned_abs();
@@ -318,6 +371,74 @@ impl Player {
             background.shutdown();
         }
         tracing::info!("player stopped");
+    }
+
+    /// Uploads the newest frame of every video that has one; says whether there was any.
+    fn upload_video_frames(&mut self, gpu: &Gpu) -> bool {
+        let Some(pool) = &mut self.videos else {
+            return false;
+        };
+        let frames = pool.take_frames();
+        let mut uploaded = false;
+        for frame in frames {
+            let shown = frame
+                .with_planes(|planes| self.renderer.upload_video_frame(gpu, &frame.key, planes));
+            match shown.and_then(|result| result) {
+                Ok(()) => {
+                    uploaded = true;
+                    self.video_pictures.insert(frame.key.clone());
+                    if !self.playback.is_ready(&frame.key) {
+                        self.playback.mark_ready(frame.key.clone());
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(key = %frame.key, "a video frame was dropped: {error}")
+                }
+            }
+        }
+        uploaded
+    }
+
+    /// Plays the videos on screen, keeps the next ones prerolled, and stops the rest: a play's
+    /// pipeline and picture live exactly as long as it is on screen or next.
+    fn run_videos(&mut self, frame: &Frame) {
+        let on_screen: HashSet<ContentKey> = frame
+            .scene
+            .zones
+            .iter()
+            .flat_map(|zone| &zone.layers)
+            .map(|layer| layer.content.clone())
+            .filter(|key| self.video_pictures.contains(key) || self.is_video(key))
+            .collect();
+        let mut live = on_screen.clone();
+        live.extend(frame.wanted.iter().filter_map(|want| match want {
+            Want::Video { key, .. } => Some(key.clone()),
+            _ => None,
+        }));
+        if let Some(pool) = &mut self.videos {
+            pool.play(&on_screen);
+            pool.retain(&live);
+        }
+        let gone: Vec<ContentKey> = self
+            .video_pictures
+            .iter()
+            .filter(|key| !live.contains(*key))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.renderer.remove_video(&key);
+            self.playback.mark_evicted(&key);
+            self.video_pictures.remove(&key);
+        }
+    }
+
+    fn is_video(&self, key: &ContentKey) -> bool {
+        self.videos.as_ref().is_some_and(|pool| pool.contains(key))
+    }
+
+    /// How many video pipelines exist now.
+    pub fn video_pipelines(&self) -> usize {
+        self.videos.as_ref().map_or(0, VideoPool::len)
     }
 
     fn journal_finished(&mut self) {

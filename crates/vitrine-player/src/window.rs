@@ -154,6 +154,7 @@ impl App {
                 refresh,
                 show_stats: startup.config.show_stats,
                 qr_key: startup.config.qr_key(),
+                video: startup.config.video_settings(),
             },
             &startup.config.data_dir,
             startup.sink.clone(),

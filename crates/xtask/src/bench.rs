@@ -1,5 +1,5 @@
-//! `cargo xtask bench [render|net]`: the renderer's and the scheduler's figures, each against a peer
-//! or a limit measured in the same run (../shared/BENCHMARKS.md); without an argument, all of them. Ours and the peer run A B A B interleaved, five rounds, and the
+//! `cargo xtask bench [render|net|video]`: the renderer's, the scheduler's and video's figures,
+//! each against a peer or a limit measured in the same run (../shared/BENCHMARKS.md); without an argument, all of them. Ours and the peer run A B A B interleaved, five rounds, and the
 //! median is reported. One line per figure: `name  ours  peer  ratio  goal  PASS|MISS`; the same
 //! goes to `target/bench/latest.json`.
 //!
@@ -9,7 +9,9 @@
 //! GPU, so frame times are lavapipe's on shared CPUs: read them as ratios to the floor.
 //!
 //! The network figures (manifest serving against nginx, push propagation to 1000 simulated players,
-//! impression ingest against raw rusqlite) are in [`net`], built with the release profile.
+//! impression ingest against raw rusqlite) are in [`net`], built with the release profile. The
+//! video playback cost (CPU seconds for a 1080p30 clip against decode only and mpv) is in
+//! [`video`].
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +22,7 @@ use anyhow::{Context, bail};
 use crate::{cargo, run_command, runtime_dir, workspace_root};
 
 mod net;
+mod video;
 
 const ROUNDS: usize = 5;
 const FRAMES_PER_ROUND: usize = 60;
@@ -49,9 +52,13 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         figures.extend(net::figures(&target_dir())?);
         profiles.push("net: release");
     }
+    if matches!(which, None | Some("video")) {
+        figures.extend(video::figures(&target_dir())?);
+        profiles.push("video: dev (dependencies at opt-level 2)");
+    }
     if figures.is_empty() {
         bail!(
-            "unknown benchmark set `{}`; use `render`, `net` or nothing for all",
+            "unknown benchmark set `{}`; use `render`, `net`, `video` or nothing for all",
             which.unwrap_or_default()
         );
     }

@@ -7,8 +7,8 @@
 //! - `cargo xtask demo` = setup, then a scheduler, the sample playlists and campaigns, and a player.
 //! - `cargo xtask kill-loop [N]` = the kill loop with N kills (default 200; CI runs 50).
 //! - `cargo xtask fuzz [SECONDS] [TARGET...]` = the cargo-fuzz targets (CI runs 20 s of each).
-//! - `cargo xtask bench [render|net]` = performance against peers and limits, measured in the same
-//!   run (../shared/BENCHMARKS.md).
+//! - `cargo xtask bench [render|net|video]` = performance against peers and limits, measured in
+//!   the same run (../shared/BENCHMARKS.md).
 
 mod bench;
 mod demo;
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
                  demo    setup + scheduler + sample playlist + player [--run-for 30s] [--headless]\n  \
                  deps    check that vitrine-core depends on no I/O crate\n  \
                  fuzz    [SECONDS] [TARGET...] the fuzz targets (default 300 s each)\n  \
-                 bench   [render|net] figures against their peers, to target/bench/latest.json"
+                 bench   [render|net|video] figures against their peers, to target/bench/latest.json"
             );
             return ExitCode::from(2);
         }
@@ -122,8 +122,8 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
             .env("WGPU_BACKEND", "vulkan")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
-    // The render and window tests once more on llvmpipe (OpenGL through EGL): drivers differ,
-    // pixels must not.
+    // The render, window and video tests once more on llvmpipe (OpenGL through EGL): drivers
+    // differ, pixels must not.
     run_command(
         cargo()
             // `--workspace` keeps feature unification as above, so nothing is rebuilt.
@@ -134,6 +134,8 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
                 "render",
                 "--test",
                 "window",
+                "--test",
+                "video",
             ])
             .env("WGPU_BACKEND", "gl")
             .env("XDG_RUNTIME_DIR", &runtime_dir),

@@ -9,8 +9,46 @@ use anyhow::{Context, bail};
 /// Packages, each with why it is needed.
 const PACKAGES: &[(&str, &str)] = &[
     ("pkg-config", "build: finds system libraries"),
-    ("libasound2-dev", "build: ALSA, for audio items through cpal"),
-    ("ffmpeg", "tests: audio clips in every format the player decodes"),
+    ("libgstreamer1.0-dev", "build: GStreamer, for video items"),
+    (
+        "libgstreamer-plugins-base1.0-dev",
+        "build: GStreamer's app and video libraries",
+    ),
+    (
+        "gstreamer1.0-plugins-base",
+        "runtime: decodebin, videoconvert, appsink, audio conversion",
+    ),
+    (
+        "gstreamer1.0-plugins-good",
+        "runtime: MP4 and Matroska demuxers, videoflip, autoaudiosink",
+    ),
+    (
+        "gstreamer1.0-plugins-bad",
+        "runtime: H.265 and VA-API hardware decoders",
+    ),
+    (
+        "gstreamer1.0-plugins-ugly",
+        "tests: x264enc, which makes the test clips",
+    ),
+    ("gstreamer1.0-libav", "runtime: the software H.264 decoder"),
+    (
+        "gstreamer1.0-alsa",
+        "runtime: alsasink, video soundtracks on an ALSA device",
+    ),
+    (
+        "gstreamer1.0-tools",
+        "tests and bench: gst-launch-1.0 makes clips and is the decode-only floor",
+    ),
+    ("mpv", "bench: the video playback peer"),
+    ("time", "bench: /usr/bin/time, CPU seconds of whole commands"),
+    (
+        "libasound2-dev",
+        "build: ALSA, for audio items through cpal",
+    ),
+    (
+        "ffmpeg",
+        "tests: audio clips in every format the player decodes, video clips by colour",
+    ),
     (
         "mesa-vulkan-drivers",
         "tests: lavapipe, the software Vulkan driver",

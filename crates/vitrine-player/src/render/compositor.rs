@@ -16,6 +16,7 @@ use super::quad::{
     QuadPipeline, QuadUniform, Sampling, create_render_texture, create_texture, draw_quads,
 };
 use super::text::{PlacedText, TextEngine, TextSpec, TickerScroll};
+use super::yuv::{VideoSurface, YuvFrame, YuvPipeline};
 use super::{Color, ContentKey, Gpu, Scene};
 use crate::decode::DecodedImage;
 
@@ -67,6 +68,8 @@ pub(crate) struct Entry {
     ticker: Option<TickerScroll>,
     /// The frame number that last drew it: eviction takes the smallest first.
     last_drawn: u64,
+    /// A video's planes: drawn with the YUV pipeline, its bind group holding the planes.
+    yuv: bool,
 }
 
 impl Entry {
@@ -108,6 +111,10 @@ pub struct Renderer {
     frame_number: u64,
     pub(crate) text: Option<TextEngine>,
     overlay: Option<(String, ContentKey)>,
+    /// The video quad pipeline, made with the first video frame.
+    yuv: Option<YuvPipeline>,
+    /// Each playing video's planes; their bind group is also its entry in `textures`.
+    videos: HashMap<ContentKey, VideoSurface>,
 }
 
 impl Renderer {
@@ -132,6 +139,8 @@ impl Renderer {
             frame_number: 0,
             text: None,
             overlay: None,
+            yuv: None,
+            videos: HashMap::new(),
         }
     }
 
@@ -205,8 +214,74 @@ impl Renderer {
                 premultiplied: false,
                 ticker: None,
                 last_drawn: 0,
+                yuv: false,
             },
         );
+    }
+
+    /// Shows `frame` as the picture of the video under `key`: its planes are uploaded into
+    /// textures that stay the video's content while it plays, each frame overwriting the last,
+    /// and the compositor converts them to RGB as it draws the layer. An error says why the frame
+    /// cannot be shown; the previous frame then stays.
+    pub fn upload_video_frame(
+        &mut self,
+        gpu: &Gpu,
+        key: &ContentKey,
+        frame: &YuvFrame<'_>,
+    ) -> Result<(), String> {
+        frame.check()?;
+        let max_side = gpu.device.limits().max_texture_dimension_2d;
+        if frame.width > max_side || frame.height > max_side {
+            return Err(format!(
+                "a {}x{} video is larger than this GPU's {max_side}-pixel texture limit",
+                frame.width, frame.height
+            ));
+        }
+        let pipeline = self
+            .yuv
+            .get_or_insert_with(|| YuvPipeline::new(&gpu.device, &self.quads.uniform_layout));
+        let mut fresh = false;
+        let surface = match self.videos.entry(key.clone()) {
+            std::collections::hash_map::Entry::Occupied(occupied) => {
+                let surface = occupied.into_mut();
+                if !surface.fits(frame) {
+                    *surface = VideoSurface::new(&gpu.device, pipeline, frame);
+                    fresh = true;
+                }
+                surface
+            }
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                fresh = true;
+                vacant.insert(VideoSurface::new(&gpu.device, pipeline, frame))
+            }
+        };
+        surface.upload(gpu, frame);
+        if fresh || !self.textures.contains_key(key) {
+            let entry = Entry {
+                frames: vec![GpuFrame {
+                    _texture: surface.luma.clone(),
+                    bind_group: surface.bind_group.clone(),
+                    delay: Duration::ZERO,
+                }],
+                width: frame.width,
+                height: frame.height,
+                bytes: surface.bytes(),
+                premultiplied: true,
+                ticker: None,
+                last_drawn: 0,
+                yuv: true,
+            };
+            self.insert(key.clone(), entry);
+        }
+        Ok(())
+    }
+
+    /// Forgets a video that has left the screen: its planes and its picture.
+    pub fn remove_video(&mut self, key: &ContentKey) {
+        self.videos.remove(key);
+        if let Some(entry) = self.textures.remove(key) {
+            self.used_bytes -= entry.bytes;
+        }
     }
 
     /// Draws text into a texture under `key`, at the size of its zone (`zone_size_px`, logical
@@ -319,6 +394,7 @@ impl Renderer {
                 premultiplied: true,
                 ticker,
                 last_drawn: 0,
+                yuv: false,
             },
         );
     }
@@ -384,6 +460,7 @@ impl Renderer {
             if let Some(entry) = self.textures.remove(key) {
                 self.used_bytes -= entry.bytes;
             }
+            self.videos.remove(key);
         }
         dropped
     }
@@ -426,11 +503,16 @@ impl Renderer {
                 self.quads.uniform_buffer(&gpu.device, self.uniform_slots);
         }
         self.quads.pipeline(&gpu.device, format);
+        if let Some(yuv) = &mut self.yuv {
+            yuv.pipeline(&gpu.device, format);
+        }
 
         let logical = scene.rotation.logical_size(target_size);
         let mut report = FrameReport::default();
         let mut uniforms: Vec<QuadUniform> = Vec::new();
         let mut bind_groups: Vec<&wgpu::BindGroup> = Vec::new();
+        // Which quads are video layers, drawn with the YUV pipeline.
+        let mut video_quads: HashSet<usize> = HashSet::new();
         let mut drawn: HashSet<&ContentKey> = HashSet::new();
         let quad = |placed: Rect, uv: Rect, tint: [f32; 4], premultiplied: bool| {
             QuadUniform::new(placed, uv, logical, scene.rotation, tint, premultiplied)
@@ -486,6 +568,9 @@ impl Renderer {
                     continue;
                 };
                 uniforms.push(quad(placed, uv, [opacity; 4], entry.premultiplied));
+                if entry.yuv {
+                    video_quads.insert(bind_groups.len());
+                }
                 bind_groups.push(&entry.frame_at(layer.elapsed).bind_group);
             }
             if !zone.layers.is_empty() && (!complete || covered < 0.999) {
@@ -521,14 +606,37 @@ impl Renderer {
             });
         {
             let mut pass = begin_pass(&mut encoder, target, scene.background.to_wgpu(), "frame");
-            if let Some(pipeline) = self.quads.pipelines.get(&format) {
-                draw_quads(
-                    &mut pass,
-                    pipeline,
-                    &self.uniforms_bind_group,
-                    self.quads.stride,
-                    &bind_groups,
-                );
+            let video_pipeline = self.yuv.as_ref().and_then(|yuv| yuv.pipelines.get(&format));
+            if video_quads.is_empty() {
+                if let Some(pipeline) = self.quads.pipelines.get(&format) {
+                    draw_quads(
+                        &mut pass,
+                        pipeline,
+                        &self.uniforms_bind_group,
+                        self.quads.stride,
+                        &bind_groups,
+                    );
+                }
+            } else if let (Some(pipeline), Some(video_pipeline)) =
+                (self.quads.pipelines.get(&format), video_pipeline)
+            {
+                // Quads keep their order (bottom to top); the pipeline switches where a video
+                // layer starts or ends.
+                let mut current = None;
+                for (index, texture) in bind_groups.iter().enumerate() {
+                    let is_video = video_quads.contains(&index);
+                    if current != Some(is_video) {
+                        pass.set_pipeline(if is_video { video_pipeline } else { pipeline });
+                        current = Some(is_video);
+                    }
+                    pass.set_bind_group(
+                        0,
+                        &self.uniforms_bind_group,
+                        &[(index as u64 * self.quads.stride) as u32],
+                    );
+                    pass.set_bind_group(1, *texture, &[]);
+                    pass.draw(0..4, 0..1);
+                }
             }
         }
         gpu.queue.submit([encoder.finish()]);

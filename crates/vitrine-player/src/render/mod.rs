@@ -10,7 +10,9 @@
 //! - [`text`]: text items and tickers through glyphon, with only the bundled fonts;
 //! - [`offer_card`]: the offer card template, composed once into a texture;
 //! - [`price`]: prices and discounts formatted for a locale and currency;
-//! - [`qr`]: QR codes as module matrices.
+//! - [`qr`]: QR codes as module matrices;
+//! - [`yuv`]: video frames (NV12 or I420 planes) drawn as quads that convert to RGB in WGSL with
+//!   the stream's colour matrix.
 
 pub mod compositor;
 pub mod geometry;
@@ -20,6 +22,7 @@ pub mod qr;
 mod quad;
 pub mod text;
 pub mod transitions;
+pub mod yuv;
 
 use std::fmt;
 use std::time::Duration;
@@ -32,6 +35,7 @@ pub use geometry::{Fit, Rotation};
 pub use offer_card::{OfferCard, OfferTemplate};
 pub use text::{TextAlign, TextSpec, TickerSpec};
 pub use transitions::{SlideDirection, Transition, transition_layers};
+pub use yuv::{Chroma, Plane, YuvColour, YuvFrame, YuvMatrix};
 
 /// The GPU: adapter, device and queue, shared by the renderer and its targets.
 pub struct Gpu {

@@ -56,7 +56,7 @@ pub(crate) enum Sampling {
 
 pub(crate) struct QuadPipeline {
     shader: wgpu::ShaderModule,
-    uniform_layout: wgpu::BindGroupLayout,
+    pub(crate) uniform_layout: wgpu::BindGroupLayout,
     texture_layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
     pub(crate) pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,

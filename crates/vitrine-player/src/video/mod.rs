@@ -1,0 +1,690 @@
+//! Video items: one GStreamer pipeline per play (`filesrc ! decodebin`, video through `videoflip`
+//! (phone rotation tags) and `videoconvert` into an NV12 or I420 `appsink`, sound through the configured
+//! audio output), owned by the render thread through a [`VideoPool`].
+//!
+//! Frames arrive on GStreamer's streaming threads. Each pipeline keeps only its newest frame in a
+//! small shared slot and wakes the render loop with one coalesced [`PlayerEvent::Video`]; the
+//! render thread takes the frame and uploads it ([`crate::render::Renderer::upload_video_frame`]).
+//! No GStreamer thread touches GPU state.
+//!
+//! **Gapless:** the next item's pipeline is built and prerolled (PAUSED, its first frame already on
+//! the GPU) during the current item, so the switch shows a real frame at once. A clip shorter than
+//! its item loops without a gap through segment seeks; one longer than its item is cut when the
+//! item ends, because the schedule, not the clip, decides how long an item lasts.
+//!
+//! **Never black:** a decode error arrives on the bus, is reported, and the last frame stays.
+
+pub mod decoder;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+
+use crate::events::{PlayerEvent, SharedSink};
+use crate::render::{Chroma, ContentKey, Plane, YuvColour, YuvFrame, YuvMatrix};
+
+pub use decoder::DecoderChoice;
+
+/// Why a video cannot play.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    #[error(
+        "GStreamer cannot start: {0} (install gstreamer1.0-plugins-base and gstreamer1.0-plugins-good, or run `cargo xtask setup`)"
+    )]
+    Init(String),
+    #[error(
+        "the GStreamer element `{0}` is missing (install gstreamer1.0-plugins-base, -good, -bad and gstreamer1.0-libav, or run `cargo xtask setup`)"
+    )]
+    MissingElement(String),
+    #[error(
+        "`[video] decoder = \"{0}\"` names a decoder that is not installed (see `gst-inspect-1.0 {0}`); use \"auto\", \"software\" or an installed decoder"
+    )]
+    UnknownDecoder(String),
+    #[error(
+        "`[video] decoder = \"{name}\"` is not a decoder (its class is `{klass}`); use \"auto\", \"software\" or a decoder such as avdec_h264"
+    )]
+    NotADecoder { name: String, klass: String },
+    #[error("cannot build the video pipeline for {path}: {reason}")]
+    Pipeline { path: PathBuf, reason: String },
+}
+
+/// Where video soundtracks go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AudioOutput {
+    /// GStreamer's choice for this machine (`autoaudiosink`).
+    #[default]
+    Default,
+    /// Nowhere, in real time (`fakesink sync=true`): machines without a sound card, and CI.
+    Null,
+    /// An ALSA device such as `hw:0,3` or `plughw:CARD=PCH`.
+    Alsa(String),
+}
+
+impl AudioOutput {
+    /// Reads the `[audio] device` setting: `default`, `null` or an ALSA device name. A `file:`
+    /// device (the audio engine's recording, for tests) gets no video sound: two writers would
+    /// garble one file.
+    pub fn parse(text: &str) -> Self {
+        match text.trim() {
+            "" | "default" => AudioOutput::Default,
+            "null" | "none" => AudioOutput::Null,
+            device if device.starts_with("file:") => AudioOutput::Null,
+            device => AudioOutput::Alsa(device.to_owned()),
+        }
+    }
+}
+
+/// How this player plays video.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoSettings {
+    pub decoder: DecoderChoice,
+    pub audio: AudioOutput,
+    /// The `[audio] volume` over every soundtrack, 0 to 1.
+    pub master_volume: f64,
+}
+
+impl Default for VideoSettings {
+    fn default() -> Self {
+        Self {
+            decoder: DecoderChoice::Auto,
+            audio: AudioOutput::Default,
+            master_volume: 1.0,
+        }
+    }
+}
+
+/// What the render loop hears from a pipeline.
+#[derive(Debug)]
+pub enum VideoEvent {
+    /// Some pipeline has a new frame (coalesced: one wake-up for any number of frames).
+    Frame,
+    /// A pipeline failed; it is torn down and its last frame stays on screen.
+    Failed { id: u64, error: String },
+}
+
+/// One play of a video file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoRequest {
+    pub key: ContentKey,
+    pub path: PathBuf,
+    /// The sound's volume (0 to 1, item times zone) when the item plays its soundtrack.
+    pub sound: Option<f64>,
+}
+
+/// The newest frame of one pipeline, waiting for the render thread.
+#[derive(Default)]
+struct FrameSlot {
+    newest: Mutex<Option<gst::Sample>>,
+}
+
+struct Video {
+    id: u64,
+    pipeline: gst::Pipeline,
+    slot: Arc<FrameSlot>,
+    playing: bool,
+}
+
+/// A decoded frame ready for the GPU, still in GStreamer's buffer.
+pub struct VideoFrame {
+    pub key: ContentKey,
+    sample: gst::Sample,
+}
+
+impl VideoFrame {
+    /// Maps the frame and hands its planes to `upload`. Errors say why the frame is unusable.
+    pub fn with_planes<R>(&self, upload: impl FnOnce(&YuvFrame<'_>) -> R) -> Result<R, String> {
+        let caps = self.sample.caps().ok_or("a frame came without caps")?;
+        let info = gst_video::VideoInfo::from_caps(caps)
+            .map_err(|error| format!("unreadable video caps {caps}: {error}"))?;
+        let planar = match info.format() {
+            gst_video::VideoFormat::Nv12 => false,
+            gst_video::VideoFormat::I420 => true,
+            other => return Err(format!("expected NV12 or I420 frames, got {other:?}")),
+        };
+        let buffer = self
+            .sample
+            .buffer()
+            .ok_or("a frame came without a buffer")?;
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+            .map_err(|error| format!("cannot map a video frame: {error}"))?;
+        let strides = frame.plane_stride();
+        let plane = |index: u32| -> Result<Plane<'_>, String> {
+            Ok(Plane {
+                data: frame.plane_data(index).map_err(|error| error.to_string())?,
+                stride: u32::try_from(strides[index as usize])
+                    .map_err(|_| "a plane has a negative stride".to_owned())?,
+            })
+        };
+        let chroma = if planar {
+            Chroma::Planar {
+                u: plane(1)?,
+                v: plane(2)?,
+            }
+        } else {
+            Chroma::Interleaved(plane(1)?)
+        };
+        let planes = YuvFrame {
+            width: frame.width(),
+            height: frame.height(),
+            luma: plane(0)?,
+            chroma,
+            colour: colour_of(&info),
+        };
+        Ok(upload(&planes))
+    }
+}
+
+/// The stream's colour matrix and range. When the stream does not say, HD and larger frames are
+/// taken as BT.709 and smaller ones as BT.601, as players and TVs do.
+fn colour_of(info: &gst_video::VideoInfo) -> YuvColour {
+    let colorimetry = info.colorimetry();
+    let matrix = match colorimetry.matrix() {
+        gst_video::VideoColorMatrix::Bt601 => YuvMatrix::Bt601,
+        gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
+        gst_video::VideoColorMatrix::Bt2020 => YuvMatrix::Bt2020,
+        _ if info.height() >= 720 => YuvMatrix::Bt709,
+        _ => YuvMatrix::Bt601,
+    };
+    YuvColour {
+        matrix,
+        full_range: colorimetry.range() == gst_video::VideoColorRange::Range0_255,
+    }
+}
+
+/// Every video pipeline of the player, owned by the render thread.
+pub struct VideoPool {
+    sink: SharedSink,
+    settings: VideoSettings,
+    videos: HashMap<ContentKey, Video>,
+    next_id: u64,
+    /// Set when a frame arrived and the render loop has not been woken for it yet.
+    wake_pending: Arc<AtomicBool>,
+    /// Pipelines are stopped on their own thread: stopping waits for streaming threads, which
+    /// must never cost a frame.
+    reaper: mpsc::Sender<gst::Pipeline>,
+}
+
+impl VideoPool {
+    /// Starts GStreamer with `settings`. Fails when GStreamer or a needed element is missing, or
+    /// the configured decoder is unknown, so a misconfigured player says so at start-up.
+    pub fn new(sink: SharedSink, settings: VideoSettings) -> Result<Self, VideoError> {
+        gst::init().map_err(|error| VideoError::Init(error.to_string()))?;
+        for element in [
+            "filesrc",
+            "decodebin",
+            "videoconvert",
+            "videoflip",
+            "appsink",
+            "audioconvert",
+            "audioresample",
+            "volume",
+            "fakesink",
+        ] {
+            if gst::ElementFactory::find(element).is_none() {
+                return Err(VideoError::MissingElement(element.to_owned()));
+            }
+        }
+        decoder::apply(&settings.decoder)?;
+        let mut settings = settings;
+        settings.audio = usable_audio_output(settings.audio);
+        let (reaper, pipelines) = mpsc::channel::<gst::Pipeline>();
+        std::thread::Builder::new()
+            .name("vitrine-video-stop".into())
+            .spawn(move || {
+                for pipeline in pipelines {
+                    let _ = pipeline.set_state(gst::State::Null);
+                }
+            })
+            .map_err(|error| VideoError::Init(error.to_string()))?;
+        Ok(Self {
+            sink,
+            settings,
+            videos: HashMap::new(),
+            next_id: 0,
+            wake_pending: Arc::new(AtomicBool::new(false)),
+            reaper,
+        })
+    }
+
+    pub fn contains(&self, key: &ContentKey) -> bool {
+        self.videos.contains_key(key)
+    }
+
+    /// Builds the pipeline for `request` and prerolls it (PAUSED): its first frame arrives as a
+    /// [`VideoEvent::Frame`]. Nothing happens for a play already prepared.
+    pub fn prepare(&mut self, request: &VideoRequest) -> Result<(), VideoError> {
+        if self.videos.contains_key(&request.key) {
+            return Ok(());
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        let slot = Arc::new(FrameSlot::default());
+        let pipeline = build_pipeline(
+            id,
+            &request.path,
+            request
+                .sound
+                .map(|volume| volume * self.settings.master_volume),
+            &self.settings.audio,
+            slot.clone(),
+            self.wake_pending.clone(),
+            self.sink.clone(),
+        )
+        .map_err(|reason| VideoError::Pipeline {
+            path: request.path.clone(),
+            reason,
+        })?;
+        if pipeline.set_state(gst::State::Paused).is_err() {
+            let _ = self.reaper.send(pipeline);
+            return Err(VideoError::Pipeline {
+                path: request.path.clone(),
+                reason: "it refused to start (see the log for GStreamer's reason)".into(),
+            });
+        }
+        tracing::debug!(key = %request.key, path = %request.path.display(), "video prerolling");
+        self.videos.insert(
+            request.key.clone(),
+            Video {
+                id,
+                pipeline,
+                slot,
+                playing: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// Starts the plays now on screen; prerolled ones not yet on screen wait, paused.
+    pub fn play(&mut self, on_screen: &HashSet<ContentKey>) {
+        for (key, video) in &mut self.videos {
+            if !video.playing && on_screen.contains(key) {
+                video.playing = true;
+                if let Err(error) = video.pipeline.set_state(gst::State::Playing) {
+                    tracing::warn!(%key, "a video did not start: {error}");
+                }
+            }
+        }
+    }
+
+    /// Stops and forgets every pipeline not in `keep`; returns their keys.
+    pub fn retain(&mut self, keep: &HashSet<ContentKey>) -> Vec<ContentKey> {
+        let gone: Vec<ContentKey> = self
+            .videos
+            .keys()
+            .filter(|key| !keep.contains(*key))
+            .cloned()
+            .collect();
+        for key in &gone {
+            if let Some(video) = self.videos.remove(key) {
+                tracing::debug!(%key, "video stopped");
+                let _ = self.reaper.send(video.pipeline);
+            }
+        }
+        gone
+    }
+
+    /// The newest frame of every pipeline that has one the render thread has not taken yet.
+    pub fn take_frames(&mut self) -> Vec<VideoFrame> {
+        self.wake_pending.store(false, Ordering::Release);
+        self.videos
+            .iter()
+            .filter_map(|(key, video)| {
+                let sample = video
+                    .slot
+                    .newest
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .take()?;
+                Some(VideoFrame {
+                    key: key.clone(),
+                    sample,
+                })
+            })
+            .collect()
+    }
+
+    /// The play whose pipeline `id` failed: it is stopped and forgotten.
+    pub fn fail(&mut self, id: u64) -> Option<ContentKey> {
+        let key = self
+            .videos
+            .iter()
+            .find(|(_, video)| video.id == id)
+            .map(|(key, _)| key.clone())?;
+        self.retain(
+            &self
+                .videos
+                .keys()
+                .filter(|other| **other != key)
+                .cloned()
+                .collect(),
+        );
+        Some(key)
+    }
+
+    /// How many pipelines exist: tests check that plays do not leak them.
+    pub fn len(&self) -> usize {
+        self.videos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.videos.is_empty()
+    }
+}
+
+impl Drop for VideoPool {
+    fn drop(&mut self) {
+        for (_, video) in self.videos.drain() {
+            let _ = video.pipeline.set_state(gst::State::Null);
+        }
+    }
+}
+
+/// The configured sound output if it opens, else the null output: a machine without a sound card
+/// (or a wrong device name) still plays its videos, silently, and the log says how to fix it.
+fn usable_audio_output(audio: AudioOutput) -> AudioOutput {
+    let sink = match &audio {
+        AudioOutput::Null => return audio,
+        AudioOutput::Default => make("autoaudiosink"),
+        AudioOutput::Alsa(device) => make("alsasink").inspect(|alsasink| {
+            alsasink.set_property("device", device.as_str());
+        }),
+    };
+    let opened = sink.and_then(|sink| {
+        let result = sink
+            .set_state(gst::State::Ready)
+            .map(|_| ())
+            .map_err(|_| "it cannot be opened".to_owned());
+        let _ = sink.set_state(gst::State::Null);
+        result
+    });
+    match opened {
+        Ok(()) => audio,
+        Err(error) => {
+            tracing::error!(
+                ?audio,
+                "video soundtracks play silently: the audio output {error}. List the devices \
+                 with `aplay -L` and set `[audio] device` in the player config (or `null` on a \
+                 machine with no sound card)"
+            );
+            AudioOutput::Null
+        }
+    }
+}
+
+fn make(factory: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| format!("the GStreamer element `{factory}` is missing"))
+}
+
+/// `filesrc ! decodebin`, then per stream: video through `videoflip` (rotation tags) and
+/// `videoconvert` into the NV12 appsink; audio through conversion and volume into the configured
+/// output, or into a fakesink when the item is silent.
+fn build_pipeline(
+    id: u64,
+    path: &Path,
+    sound: Option<f64>,
+    audio: &AudioOutput,
+    slot: Arc<FrameSlot>,
+    wake_pending: Arc<AtomicBool>,
+    sink: SharedSink,
+) -> Result<gst::Pipeline, String> {
+    let pipeline = gst::Pipeline::with_name(&format!("video-{id}"));
+    let source = make("filesrc")?;
+    source.set_property("location", path.to_string_lossy().as_ref());
+    let decodebin = make("decodebin")?;
+    let flip = make("videoflip")?;
+    flip.set_property_from_str("video-direction", "auto");
+    let convert = make("videoconvert")?;
+    // NV12 or I420, whichever the decoder makes: software decoders give I420 and hardware ones
+    // NV12, and either way `videoconvert` passes frames through untouched.
+    let caps = gst_video::VideoCapsBuilder::new()
+        .format_list([gst_video::VideoFormat::I420, gst_video::VideoFormat::Nv12])
+        .build();
+    let wake = {
+        let sink = sink.clone();
+        move || {
+            if !wake_pending.swap(true, Ordering::AcqRel) {
+                sink.post(PlayerEvent::Video(VideoEvent::Frame));
+            }
+        }
+    };
+    let store = {
+        let slot = slot.clone();
+        move |sample: gst::Sample| {
+            *slot
+                .newest
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()) = Some(sample);
+            wake();
+        }
+    };
+    let store_preroll = store.clone();
+    let appsink = gst_app::AppSink::builder()
+        .caps(&caps)
+        .sync(true)
+        .qos(true)
+        .enable_last_sample(false)
+        .callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_preroll(move |appsink| {
+                    let sample = appsink.pull_preroll().map_err(|_| gst::FlowError::Eos)?;
+                    store_preroll(sample);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .new_sample(move |appsink| {
+                    let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    store(sample);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        )
+        .build();
+    let appsink: gst::Element = appsink.upcast();
+    pipeline
+        .add_many([&source, &decodebin, &flip, &convert, &appsink])
+        .map_err(|error| error.to_string())?;
+    source.link(&decodebin).map_err(|error| error.to_string())?;
+    gst::Element::link_many([&flip, &convert, &appsink]).map_err(|error| error.to_string())?;
+
+    let video_linked = Arc::new(AtomicBool::new(false));
+    let audio_linked = Arc::new(AtomicBool::new(false));
+    let audio = audio.clone();
+    let pipeline_weak = pipeline.downgrade();
+    let flip_sink = flip.static_pad("sink").ok_or("videoflip has no sink pad")?;
+    {
+        let video_linked = video_linked.clone();
+        decodebin.connect_pad_added(move |_, pad| {
+            let Some(caps) = pad.current_caps().or_else(|| Some(pad.query_caps(None))) else {
+                return;
+            };
+            let Some(kind) = caps
+                .structure(0)
+                .map(|structure| structure.name().to_string())
+            else {
+                return;
+            };
+            if kind.starts_with("video/") && !video_linked.swap(true, Ordering::AcqRel) {
+                if let Err(error) = pad.link(&flip_sink) {
+                    tracing::warn!("cannot link the video stream: {error:?}");
+                }
+            } else if kind.starts_with("audio/") && !audio_linked.swap(true, Ordering::AcqRel) {
+                let Some(pipeline) = pipeline_weak.upgrade() else {
+                    return;
+                };
+                if let Err(error) = link_audio(&pipeline, pad, sound, &audio) {
+                    tracing::warn!("the video's sound is not played: {error}");
+                }
+            }
+        });
+    }
+    {
+        // A file with no video stream would never preroll: say so instead of waiting forever.
+        let sink = sink.clone();
+        decodebin.connect_no_more_pads(move |_| {
+            if !video_linked.load(Ordering::Acquire) {
+                sink.post(PlayerEvent::Video(VideoEvent::Failed {
+                    id,
+                    error: "the file has no video stream".into(),
+                }));
+            }
+        });
+    }
+
+    watch_bus(&pipeline, id, sink)?;
+    Ok(pipeline)
+}
+
+/// Links a decoded audio stream: to the configured output at `sound`'s volume, or to a fakesink
+/// that keeps the stream flowing for a silent item.
+fn link_audio(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    sound: Option<f64>,
+    audio: &AudioOutput,
+) -> Result<(), String> {
+    let elements: Vec<gst::Element> = match sound {
+        None => {
+            let fakesink = make("fakesink")?;
+            fakesink.set_property("sync", false);
+            fakesink.set_property("async", false);
+            vec![fakesink]
+        }
+        Some(volume_level) => {
+            let queue = make("queue")?;
+            let convert = make("audioconvert")?;
+            let resample = make("audioresample")?;
+            let volume = make("volume")?;
+            volume.set_property("volume", volume_level.clamp(0.0, 10.0));
+            let output = match audio {
+                AudioOutput::Default => make("autoaudiosink")?,
+                AudioOutput::Null => {
+                    let fakesink = make("fakesink")?;
+                    fakesink.set_property("sync", true);
+                    fakesink
+                }
+                AudioOutput::Alsa(device) => {
+                    let alsasink = make("alsasink")?;
+                    alsasink.set_property("device", device.as_str());
+                    alsasink
+                }
+            };
+            vec![queue, convert, resample, volume, output]
+        }
+    };
+    pipeline
+        .add_many(&elements)
+        .map_err(|error| error.to_string())?;
+    gst::Element::link_many(&elements).map_err(|error| error.to_string())?;
+    for element in &elements {
+        element
+            .sync_state_with_parent()
+            .map_err(|error| error.to_string())?;
+    }
+    let sink_pad = elements[0]
+        .static_pad("sink")
+        .ok_or("the audio chain has no sink pad")?;
+    pad.link(&sink_pad)
+        .map_err(|error| format!("cannot link the audio stream: {error:?}"))?;
+    Ok(())
+}
+
+/// Handles the pipeline's messages where they are posted: errors go to the render loop; looping
+/// is GStreamer's business and stays on its threads.
+///
+/// Loops are gapless: once prerolled, the pipeline is seeked to its start as a *segment*; at the
+/// segment's end GStreamer posts `SEGMENT_DONE` instead of EOS, and a non-flushing seek back to
+/// the start queues the next pass behind the last frame with no flush and no re-preroll. A plain
+/// EOS (a seek the demuxer refused) falls back to a flushing seek, which holds the last frame.
+fn watch_bus(pipeline: &gst::Pipeline, id: u64, sink: SharedSink) -> Result<(), String> {
+    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
+    let weak = pipeline.downgrade();
+    let segment_armed = AtomicBool::new(false);
+    bus.set_sync_handler(move |_, message| {
+        use gst::MessageView;
+        let seek = |flags: gst::SeekFlags| {
+            if let Some(pipeline) = weak.upgrade() {
+                pipeline.call_async(move |pipeline| {
+                    // An explicit end: without one a pass ends at its last frame's start, and
+                    // each loop would cut that frame short.
+                    let end = pipeline.query_duration::<gst::ClockTime>();
+                    let sought = pipeline.seek(
+                        1.0,
+                        flags,
+                        gst::SeekType::Set,
+                        gst::ClockTime::ZERO,
+                        if end.is_some() {
+                            gst::SeekType::Set
+                        } else {
+                            gst::SeekType::None
+                        },
+                        end,
+                    );
+                    if let Err(error) = sought {
+                        tracing::debug!("a video loop seek was refused: {error}");
+                    }
+                });
+            }
+        };
+        match message.view() {
+            MessageView::AsyncDone(_) if !segment_armed.swap(true, Ordering::AcqRel) => {
+                seek(gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT);
+            }
+            MessageView::SegmentDone(_) => seek(gst::SeekFlags::SEGMENT),
+            MessageView::Eos(_) => seek(gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT),
+            MessageView::Error(error) => {
+                let source = error
+                    .src()
+                    .map(|source| source.name().to_string())
+                    .unwrap_or_default();
+                let debug = error
+                    .debug()
+                    .map(|debug| format!(" ({debug})"))
+                    .unwrap_or_default();
+                sink.post(PlayerEvent::Video(VideoEvent::Failed {
+                    id,
+                    error: format!("{source}: {}{debug}", error.error()),
+                }));
+            }
+            MessageView::Warning(warning) => {
+                tracing::debug!(pipeline = id, "GStreamer warning: {}", warning.error());
+            }
+            _ => {}
+        }
+        gst::BusSyncReply::Drop
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audio_device_setting_maps_to_an_output() {
+        assert_eq!(AudioOutput::parse("default"), AudioOutput::Default);
+        assert_eq!(AudioOutput::parse("null"), AudioOutput::Null);
+        assert_eq!(AudioOutput::parse("file:/tmp/out.wav"), AudioOutput::Null);
+        assert_eq!(
+            AudioOutput::parse("hw:0,3"),
+            AudioOutput::Alsa("hw:0,3".into())
+        );
+    }
+
+    #[test]
+    fn an_alsa_device_that_does_not_open_falls_back_to_silence() {
+        gst::init().unwrap();
+        assert_eq!(
+            usable_audio_output(AudioOutput::Alsa("hw:97,0".into())),
+            AudioOutput::Null
+        );
+        assert_eq!(usable_audio_output(AudioOutput::Null), AudioOutput::Null);
+    }
+}
