@@ -291,7 +291,53 @@ pub fn start_player(
     scratch: &Path,
     options: &PlayerOptions,
 ) -> anyhow::Result<Process> {
+    start_player_with(
+        source,
+        data_dir,
+        frames_dir,
+        scratch,
+        options,
+        &PlayerExtras::default(),
+    )
+}
+
+/// What some tests add to a player's start: a config file and environment variables (such as
+/// libfaketime's).
+#[derive(Clone, Debug, Default)]
+pub struct PlayerExtras {
+    pub config: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+/// libfaketime's preload library, which Debian's `faketime` package installs (`cargo xtask
+/// setup`). A test that needs it fails, never skips, when it is missing.
+pub fn libfaketime() -> PathBuf {
+    let candidates = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+        .expect("libfaketime is missing: install Debian's `faketime` (cargo xtask setup)")
+}
+
+/// [`start_player`] with a config file and extra environment.
+pub fn start_player_with(
+    source: Source<'_>,
+    data_dir: &Path,
+    frames_dir: &Path,
+    scratch: &Path,
+    options: &PlayerOptions,
+    extras: &PlayerExtras,
+) -> anyhow::Result<Process> {
     let mut command = Command::new(binary("vitrine-player"));
+    if let Some(config) = &extras.config {
+        command.arg("--config").arg(config);
+    }
+    command.envs(extras.env.iter().map(|(name, value)| (name, value)));
     command
         .arg("--headless")
         .args(["--size", &format!("{}x{}", options.size.0, options.size.1)])

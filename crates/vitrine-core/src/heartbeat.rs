@@ -22,6 +22,13 @@ pub struct Heartbeat {
     /// The renderer's telemetry, once it has drawn frames.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frames: Option<FrameStats>,
+    /// How far the player trusts its clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<crate::ClockState>,
+    /// What needs someone's attention, each saying what is wrong and what to do (proof of play
+    /// piling up unsent, media that does not fit the disk budget).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<String>,
 }
 
 /// Frame telemetry as the renderer measures it: totals since start, percentiles over the last

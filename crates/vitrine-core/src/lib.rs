@@ -26,7 +26,7 @@ pub use campaign::{Campaign, parse_campaign};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use duration::ItemDuration;
 pub use heartbeat::{FrameStats, Heartbeat};
-pub use impression::{Impression, ImpressionAck, ImpressionBatch, OfferPlay};
+pub use impression::{ClockState, Impression, ImpressionAck, ImpressionBatch, OfferPlay};
 pub use manifest::{Manifest, ManifestError, MediaEntry};
 pub use media::Sha256Hex;
 pub use offer::{Arm, OfferCardData, OfferEntry, OfferRotation};

@@ -15,11 +15,16 @@ use vitrine_core::ImpressionBatch;
 use vitrine_core::impression::MAX_IMPRESSIONS_PER_BATCH;
 
 use crate::cache::MediaCache;
+use crate::clock::SharedClock;
 use crate::events::SharedSink;
-use crate::journal::Journal;
+use crate::journal::{BacklogLimit, Journal};
 use crate::push::{Backoff, PushContext, push_loop};
 use crate::status::SharedStatus;
-use crate::sync::{SyncClient, is_unreachable, sync_once};
+use crate::sync::{SyncClient, SyncPolicy, is_unreachable, sync_once};
+
+/// How long acknowledged plays stay in the journal: long enough to look into a dispute from the
+/// screen itself, short enough that the journal does not grow without end.
+const SENT_RETENTION: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
 
 /// How long the final upload at shutdown may take before the player exits anyway. What is not sent
 /// stays in the journal and goes with the next start.
@@ -44,6 +49,12 @@ pub struct BackgroundSettings {
     pub heartbeat_interval: Duration,
     /// What the render loop reports for the heartbeat.
     pub status: SharedStatus,
+    /// The clock whose state the heartbeat reports.
+    pub clock: SharedClock,
+    /// Past this much unsent proof of play the player raises an alert (it keeps every record).
+    pub journal_alert: BacklogLimit,
+    /// Parallel downloads and the disk budget.
+    pub sync_policy: SyncPolicy,
 }
 
 impl Background {
@@ -62,11 +73,16 @@ impl Background {
                     let wake_sync = Arc::new(Notify::new());
                     let (etag_sender, etag_receiver) = watch::channel(settings.active_etag);
                     let heartbeat = heartbeat_loop(
-                        settings.client.clone(),
-                        settings.status.clone(),
-                        etag_receiver.clone(),
-                        heartbeat_journal,
-                        settings.heartbeat_interval,
+                        HeartbeatLoop {
+                            client: settings.client.clone(),
+                            status: settings.status.clone(),
+                            active_etag: etag_receiver.clone(),
+                            journal: heartbeat_journal,
+                            interval: settings.heartbeat_interval,
+                            clock: settings.clock.clone(),
+                            journal_alert: settings.journal_alert,
+                            cache: cache.clone(),
+                        },
                         stopped.clone(),
                     );
                     let push_context = settings.push.then(|| PushContext {
@@ -91,11 +107,17 @@ impl Background {
                             backoff_max: settings.backoff_max,
                             wake: wake_sync.clone(),
                             sink: sink.clone(),
+                            policy: settings.sync_policy.clone(),
                         },
                         stopped.clone(),
                     );
-                    let upload =
-                        upload_loop(settings.client, journal, settings.upload_interval, stopped);
+                    let upload = upload_loop(
+                        settings.client,
+                        journal,
+                        settings.upload_interval,
+                        settings.backoff_max,
+                        stopped,
+                    );
                     tokio::join!(sync, upload, push, heartbeat);
                 });
             })?;
@@ -121,6 +143,7 @@ struct SyncLoop {
     /// Notified by the push client when the manifest changed or HQ asked for a resync.
     wake: Arc<Notify>,
     sink: SharedSink,
+    policy: SyncPolicy,
 }
 
 async fn sync_loop(settings: SyncLoop, mut stopped: watch::Receiver<bool>) {
@@ -132,7 +155,14 @@ async fn sync_loop(settings: SyncLoop, mut stopped: watch::Receiver<bool>) {
     );
     loop {
         let active = settings.active_etag.borrow().clone();
-        let delay = match sync_once(&settings.client, &settings.cache, active, &settings.sink).await
+        let delay = match sync_once(
+            &settings.client,
+            &settings.cache,
+            active,
+            &settings.sink,
+            &settings.policy,
+        )
+        .await
         {
             Ok(etag) => {
                 settings.active_etag.send_replace(etag);
@@ -164,51 +194,104 @@ async fn sync_loop(settings: SyncLoop, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-/// Tells HQ every `interval` what plays, how well it draws and how much proof of play waits. A
-/// missed heartbeat is only logged: being offline is normal, and the next one says it all again.
-async fn heartbeat_loop(
+struct HeartbeatLoop {
     client: SyncClient,
     status: SharedStatus,
     active_etag: watch::Receiver<Option<String>>,
     journal: Journal,
     interval: Duration,
-    mut stopped: watch::Receiver<bool>,
-) {
+    clock: SharedClock,
+    journal_alert: BacklogLimit,
+    cache: Arc<Mutex<MediaCache>>,
+}
+
+/// Tells HQ every `interval` what plays, how well it draws, how much proof of play waits, how far
+/// the clock is trusted and what needs attention. A missed heartbeat is only logged: being offline
+/// is normal, and the next one says it all again. The journal's backlog is checked on the same
+/// beat, so its alert reaches the log even while HQ is away.
+async fn heartbeat_loop(settings: HeartbeatLoop, mut stopped: watch::Receiver<bool>) {
+    let HeartbeatLoop {
+        client,
+        status,
+        active_etag,
+        journal,
+        interval,
+        clock,
+        journal_alert,
+        cache,
+    } = settings;
     let started = std::time::Instant::now();
     loop {
+        let backlog = journal.backlog().unwrap_or_default();
+        let mut alerts = Vec::new();
+        if let Some(alert) = journal_alert.alert(backlog) {
+            tracing::error!("{alert}");
+            alerts.push(alert);
+        }
+        if let Some(alert) = cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .budget_alert()
+        {
+            alerts.push(alert);
+        }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stopped.changed() => return,
         }
-        let unsent = journal.unsent_count().unwrap_or_default();
-        let heartbeat = status
+        let mut heartbeat = status
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .heartbeat(
                 active_etag.borrow().clone(),
                 started.elapsed().as_secs(),
-                unsent,
+                backlog.rows,
             );
+        heartbeat.clock = Some(clock.now().state);
+        heartbeat.alerts = alerts;
         if let Err(error) = client.post_heartbeat(&heartbeat).await {
             tracing::debug!("heartbeat not delivered: {error:#}");
         }
     }
 }
 
+/// Uploads what the journal holds every `upload_interval`, forever. After a failure the next try
+/// backs off with jitter (up to `backoff_max`) and nothing leaves the journal unacknowledged.
 async fn upload_loop(
     client: SyncClient,
     mut journal: Journal,
     upload_interval: Duration,
+    backoff_max: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut backoff = Backoff::new(upload_interval, backoff_max.max(upload_interval));
+    let mut delay = upload_interval;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(upload_interval) => {}
+            _ = tokio::time::sleep(delay) => {}
             _ = stopped.changed() => break,
         }
-        if let Err(error) = upload_pending(&client, &mut journal).await {
-            tracing::warn!("proof-of-play upload failed, will retry: {error:#}");
-        }
+        delay = match upload_pending(&client, &mut journal).await {
+            Ok(()) => {
+                backoff.reset();
+                let cutoff = jiff::Timestamp::now()
+                    .checked_sub(SENT_RETENTION)
+                    .unwrap_or(jiff::Timestamp::MIN);
+                if let Err(error) = journal.prune_sent(cutoff) {
+                    tracing::warn!("cannot prune sent plays from the journal: {error:#}");
+                }
+                upload_interval
+            }
+            Err(error) => {
+                let delay = backoff.next_delay().max(upload_interval);
+                tracing::warn!(
+                    retry_in_ms = delay.as_millis() as u64,
+                    failures = backoff.failures(),
+                    "proof-of-play upload failed, kept in the journal: {error:#}"
+                );
+                delay
+            }
+        };
     }
     match tokio::time::timeout(FINAL_UPLOAD_DEADLINE, upload_pending(&client, &mut journal)).await {
         Ok(Ok(())) => {}
@@ -229,10 +312,14 @@ async fn upload_pending(client: &SyncClient, journal: &mut Journal) -> anyhow::R
         let count = impressions.len();
         let ack = client.upload(&ImpressionBatch { impressions }).await?;
         let marked = journal.mark_sent(&ack.acknowledged)?;
+        // HQ's gap-free high mark: new plays are numbered after it, so even a journal that was
+        // lost and made anew never reuses a number HQ holds.
+        journal.continue_after(ack.highest_sequence)?;
         tracing::info!(
             sent = count,
             acknowledged = marked,
             new_at_hq = ack.inserted,
+            highest_sequence = ack.highest_sequence,
             "proof of play uploaded"
         );
         if marked == 0 {

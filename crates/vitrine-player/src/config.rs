@@ -63,11 +63,63 @@ pub struct PlayerConfig {
     /// Standalone mode: play this folder's `playlist.yaml` (or this YAML file) with no scheduler,
     /// reloading it whenever it is saved.
     pub playlist: Option<PathBuf>,
+    /// The `[video]` section: how video items are decoded.
+    pub video: VideoConfig,
     /// The `[audio]` section: where sound goes (`default`, `null`, `file:/out.wav` or an ALSA
     /// device as `aplay -L` lists it), the master volume and the crossfade between tracks.
     pub audio: crate::audio::AudioConfig,
-    /// The `[video]` section: how video items are decoded.
-    pub video: VideoConfig,
+    /// The `[cache]` section: disk budget, downloads, the pinned fallback.
+    pub cache: CacheConfig,
+    /// The `[journal]` section: when unsent proof of play raises an alert.
+    pub journal: JournalConfig,
+}
+
+/// The `[cache]` section of the player config.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// The most bytes the media cache may hold. Files that neither the playing nor the incoming
+    /// manifest uses are evicted, least recently used first, to make room; `None` means no limit.
+    pub disk_budget: Option<u64>,
+    /// How many files download at once.
+    pub parallel_downloads: usize,
+    /// The most bytes per second all downloads together may take; `None` means no cap.
+    pub bandwidth_limit: Option<u64>,
+    /// An image shown when nothing else can play (before the first manifest, when the clock is
+    /// unknown); copied into the cache and never evicted. Without it the built-in splash shows.
+    pub fallback: Option<PathBuf>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            disk_budget: None,
+            parallel_downloads: 3,
+            bandwidth_limit: None,
+            fallback: None,
+        }
+    }
+}
+
+/// The `[journal]` section of the player config.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// Past this many unsent plays the player raises an alert (log and heartbeat); it keeps
+    /// every play regardless.
+    pub alert_rows: u64,
+    /// Past this many bytes of unsent plays, likewise.
+    pub alert_bytes: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        let limit = crate::journal::BacklogLimit::default();
+        Self {
+            alert_rows: limit.rows,
+            alert_bytes: limit.bytes,
+        }
+    }
 }
 
 /// The `[video]` section of the player config.
@@ -112,8 +164,10 @@ impl Default for PlayerConfig {
             show_stats: false,
             heartbeat_interval: Duration::from_secs(60),
             playlist: None,
-            audio: crate::audio::AudioConfig::default(),
             video: VideoConfig::default(),
+            audio: crate::audio::AudioConfig::default(),
+            cache: CacheConfig::default(),
+            journal: JournalConfig::default(),
         }
     }
 }
@@ -155,7 +209,6 @@ impl PlayerConfig {
         if let Some(key) = &self.server_key {
             crate::pairing::parse_key(key)?;
         }
-
         if self.width == 0 || self.height == 0 || self.width > 8192 || self.height > 8192 {
             anyhow::bail!(
                 "screen size {}x{} is out of range (1..=8192 on each side)",
@@ -173,6 +226,17 @@ impl PlayerConfig {
             anyhow::bail!(
                 "`playlist` (standalone mode) and `server` exclude each other: a standalone player \
                  plays its local folder, a managed one what the scheduler sends"
+            );
+        }
+        if !(1..=16).contains(&self.cache.parallel_downloads) {
+            anyhow::bail!(
+                "[cache] parallel_downloads {} is out of range (1..=16)",
+                self.cache.parallel_downloads
+            );
+        }
+        if self.cache.bandwidth_limit == Some(0) {
+            anyhow::bail!(
+                "[cache] bandwidth_limit 0 would stop every download; leave it out for no cap"
             );
         }
         if self.headless_fps == 0 || self.headless_fps > 240 {

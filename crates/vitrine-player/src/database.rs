@@ -13,8 +13,9 @@ use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE media (
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE media (
             sha256 TEXT PRIMARY KEY NOT NULL,
             size INTEGER NOT NULL,
             verified_at TEXT NOT NULL
@@ -32,7 +33,19 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             sent INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX journal_unsent ON journal (sent, sequence);",
-    )])
+        ),
+        M::up(
+            "-- The last time HQ vouched for: the clock's floor after a restart without network.
+            CREATE TABLE clock (
+                slot INTEGER PRIMARY KEY CHECK (slot = 0),
+                last_good TEXT NOT NULL
+            );
+            -- When each file was last wanted by a manifest (RFC 3339), for least-recently-used
+            -- eviction, and whether it is the pinned fallback that is never evicted.
+            ALTER TABLE media ADD COLUMN last_used TEXT NOT NULL DEFAULT '';
+            ALTER TABLE media ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;",
+        ),
+    ])
 });
 
 /// Opens (and on first use creates and migrates) the player's database.

@@ -40,6 +40,7 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
         startup.background,
         startup.status.clone(),
     )?;
+    player.set_clock(startup.clock.clone());
     let frame_writer = match &config.frames_dir {
         Some(directory) => {
             std::fs::create_dir_all(directory).with_context(|| {

@@ -8,10 +8,12 @@
 pub mod audio;
 pub mod background;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod database;
 pub mod decode;
 pub mod display;
+pub mod downloads;
 pub mod events;
 pub mod headless;
 pub mod journal;
@@ -24,9 +26,9 @@ pub mod standalone;
 pub mod status;
 pub mod sync;
 pub mod telemetry;
+pub mod video;
 pub mod watch;
 pub mod window;
-pub mod video;
 
 use std::sync::Arc;
 
@@ -47,6 +49,8 @@ pub struct Startup {
     pub standalone: Option<standalone::Standalone>,
     /// What the render loop tells the heartbeat.
     pub status: status::SharedStatus,
+    /// HQ's time carried on monotonic time; the render loop reads it every frame.
+    pub clock: clock::SharedClock,
 }
 
 /// Runs the player until SIGTERM, Ctrl-C or the configured run time. A player that pairs starts
@@ -89,12 +93,26 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
             "damaged media dropped from the cache at start-up"
         );
     }
+    if let Some(fallback) = &config.cache.fallback {
+        match cache.pin_fallback(fallback) {
+            Ok(sha256) => tracing::info!(%sha256, "fallback image pinned in the cache"),
+            // The built-in splash stands in; a bad fallback setting must not stop the screen.
+            Err(error) => tracing::error!("{error:#}; the built-in splash is the fallback"),
+        }
+    }
     let mut active_etag = None;
     match cache.active_manifest() {
         Ok(Some(active)) => {
             let missing = cache.missing_media(&active.manifest)?;
             if missing.is_empty() {
                 tracing::info!(playlist = %active.manifest.playlist.name, "playing the cached manifest");
+                let digests: Vec<_> = active
+                    .manifest
+                    .media_entries()
+                    .into_iter()
+                    .map(|entry| entry.sha256.clone())
+                    .collect();
+                cache.touch(&digests)?;
                 active_etag = Some(active.etag);
                 sink.post(PlayerEvent::ManifestActivated(Arc::new(active.manifest)));
             } else {
@@ -128,6 +146,7 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
         None => None,
     };
     let status = status::SharedStatus::default();
+    let clock = clock::Clock::open(&config.data_dir)?;
     let ca_cert = match &config.ca_cert {
         Some(path) => Some(
             std::fs::read(path)
@@ -140,7 +159,18 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
             BackgroundSettings {
                 client: SyncClient::new(server, token)?
                     .with_ca_cert(ca_cert.as_deref())?
-                    .with_trust(pairing::ManifestTrust::for_config(&config)?),
+                    .with_trust(pairing::ManifestTrust::for_config(&config)?)
+                    .with_clock(clock.clone())
+                    .with_bandwidth_limit(config.cache.bandwidth_limit),
+                sync_policy: sync::SyncPolicy {
+                    parallel_downloads: config.cache.parallel_downloads,
+                    disk_budget: config.cache.disk_budget,
+                },
+                clock: clock.clone(),
+                journal_alert: journal::BacklogLimit {
+                    rows: config.journal.alert_rows,
+                    bytes: config.journal.alert_bytes,
+                },
                 data_dir: config.data_dir.clone(),
                 active_etag,
                 poll_interval: config.poll_interval,
@@ -171,6 +201,7 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
         background,
         standalone,
         status,
+        clock,
     })
 }
 

@@ -22,7 +22,7 @@ use jiff::tz::TimeZone;
 use uuid::Uuid;
 use vitrine_core::playlist::{Content, Item, TextStyle, Transition as ItemTransition};
 use vitrine_core::schedule::{Play, Schedule};
-use vitrine_core::{Impression, Manifest, OfferPlay, Sha256Hex};
+use vitrine_core::{ClockState, Impression, Manifest, OfferPlay, Sha256Hex};
 
 use crate::render::{
     Color, ContentKey, Fit, Layer, OfferCard, Rotation, Scene, SlideDirection, TextAlign, TextSpec,
@@ -104,6 +104,13 @@ struct Showing {
     playlist: String,
     playlist_version: u64,
     screen: String,
+    zone: String,
+    /// The item's whole turn as the schedule has it: a play that leaves before its end did not
+    /// complete.
+    scheduled_start: Timestamp,
+    scheduled_end: Timestamp,
+    /// The clock's state when the play began.
+    clock: ClockState,
     /// For an offer slot: the offer it shows.
     offer: Option<OfferPlay>,
     /// When a video's decoding failed mid-play: the play ended then (its last frame stays up
@@ -135,6 +142,8 @@ pub struct Playback {
     ready: HashSet<ContentKey>,
     failed: HashSet<ContentKey>,
     finished: Vec<Impression>,
+    /// How far the clock that drives the timeline is trusted; every impression records it.
+    clock: ClockState,
     /// The key QR tokens are signed with: the sha256 of this screen's device token. Without it
     /// (standalone mode) offer cards carry no QR code.
     qr_key: Option<[u8; 32]>,
@@ -165,6 +174,7 @@ impl Playback {
             ready: HashSet::new(),
             failed: HashSet::new(),
             finished: Vec::new(),
+            clock: ClockState::Synced,
             qr_key: None,
             recent_offers: Vec::new(),
             interrupt: None,
@@ -189,6 +199,11 @@ impl Playback {
             since: now,
             until,
         });
+    }
+
+    /// Sets how far the clock is trusted from now on (see `crate::clock`).
+    pub fn set_clock(&mut self, clock: ClockState) {
+        self.clock = clock;
     }
 
     /// Offer cards get QR codes signed with this key (see [`vitrine_core::qr_token`]).
@@ -237,7 +252,7 @@ impl Playback {
         let now = Timestamp::now();
         for (_, state) in previous {
             if let Some(showing) = state.showing {
-                self.finished.push(impression(&showing, now));
+                self.finished.push(impression(&showing, now, self.clock));
             }
         }
         // A file that failed under the old manifest gets another chance.
@@ -312,6 +327,16 @@ impl Playback {
         if let Some(frame) = self.interrupt_frame(now) {
             return frame;
         }
+        if self.clock == ClockState::Unknown {
+            // No daypart, date range or loop position can be trusted without the time: the
+            // fallback shows until the clock is known again (see `crate::clock`), looked at again
+            // every few seconds.
+            self.end_all_plays(now);
+            let recheck = now
+                .checked_add(jiff::SignedDuration::from_secs(5))
+                .unwrap_or(now);
+            return self.splash_frame(Vec::new(), Some(recheck));
+        }
         let Some(active) = &mut self.active else {
             return self.splash_frame(Vec::new(), None);
         };
@@ -379,10 +404,11 @@ impl Playback {
                                 }
                                 let incoming = Showing {
                                     started_at: now,
+                                    clock: self.clock,
                                     ..candidate
                                 };
                                 if let Some(leaving) = state.showing.replace(incoming) {
-                                    self.finished.push(impression(&leaving, now));
+                                    self.finished.push(impression(&leaving, now, self.clock));
                                     state.outgoing = Some(leaving);
                                 }
                             } else if let Some(showing) = &mut state.showing {
@@ -430,7 +456,7 @@ impl Playback {
         if let Some(active) = &mut self.active {
             for (_, state) in &mut active.zones {
                 if let Some(showing) = state.showing.take() {
-                    self.finished.push(impression(&showing, now));
+                    self.finished.push(impression(&showing, now, self.clock));
                 }
                 state.outgoing = None;
             }
@@ -670,6 +696,10 @@ fn describe(
         playlist: manifest.playlist.name.clone(),
         playlist_version: manifest.playlist_version,
         screen: manifest.screen.clone(),
+        zone: play.zone.to_owned(),
+        scheduled_start: play.scheduled_start,
+        scheduled_end: play.scheduled_end,
+        clock: ClockState::Synced,
         offer,
         cut_short_at: None,
     };
@@ -838,18 +868,25 @@ fn to_render_fit(fit: vitrine_core::playlist::Fit) -> Fit {
     }
 }
 
-fn impression(showing: &Showing, now: Timestamp) -> Impression {
+/// The record of a play that leaves the screen at `now`. It completed if it stayed until its turn
+/// was over; the sequence number comes from the journal when it is committed.
+fn impression(showing: &Showing, now: Timestamp, clock: ClockState) -> Impression {
     // A play cut short by a decode error ended then, whatever stayed on screen afterwards.
     let now = showing.cut_short_at.map_or(now, |cut| cut.min(now));
     Impression {
         id: Uuid::now_v7(),
+        sequence: 0,
         screen: showing.screen.clone(),
         playlist: showing.playlist.clone(),
         playlist_version: showing.playlist_version,
+        zone: showing.zone.clone(),
         item_id: showing.item_id.clone(),
         media_sha256: showing.media_sha256.clone(),
+        scheduled_start: showing.scheduled_start,
         started_at: showing.started_at,
-        duration_ms: now.duration_since(showing.started_at).as_millis().max(0) as u64,
+        ended_at: now.max(showing.started_at),
+        completed: now >= showing.scheduled_end,
+        clock: showing.clock.worst(clock),
         offer: showing.offer.clone(),
     }
 }
@@ -978,25 +1015,33 @@ mod tests {
         }
         playback.finish(at(3500));
         let impressions = playback.take_finished();
-        let summary: Vec<(&str, i64, u64)> = impressions
+        let summary: Vec<(&str, i64, i64, u64, bool)> = impressions
             .iter()
             .map(|impression| {
                 (
                     impression.item_id.as_str(),
+                    impression.scheduled_start.as_millisecond(),
                     impression.started_at.as_millisecond(),
-                    impression.duration_ms,
+                    impression.duration_ms(),
+                    impression.completed,
                 )
             })
             .collect();
         assert_eq!(
             summary,
             vec![
-                ("item-1", 0, 1000),
-                ("item-2", 1000, 1000),
-                ("item-1", 2000, 1000),
-                ("item-2", 3000, 500)
-            ]
+                ("item-1", 0, 0, 1000, true),
+                ("item-2", 1000, 1000, 1000, true),
+                ("item-1", 2000, 2000, 1000, true),
+                ("item-2", 3000, 3000, 500, false)
+            ],
+            "the last play is cut by the shutdown"
         );
+        assert!(impressions.iter().all(|impression| {
+            impression.zone == "main"
+                && impression.clock == ClockState::Synced
+                && impression.sequence == 0
+        }));
         assert!(
             impressions
                 .iter()
@@ -1024,7 +1069,57 @@ mod tests {
         assert_eq!(frame.started.len(), 1, "blue's first frame is timed");
         let finished = playback.take_finished();
         assert_eq!(finished.len(), 1, "red's play ended with the old version");
-        assert_eq!(finished[0].duration_ms, 500);
+        assert_eq!(finished[0].duration_ms(), 500);
+        assert!(!finished[0].completed, "cut short by the new version");
+    }
+
+    #[test]
+    fn an_unknown_clock_shows_the_fallback_until_the_time_is_known_again() {
+        let mut playback = playback();
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        playback.tick(at(0));
+        playback.set_clock(ClockState::Unknown);
+        let frame = playback.tick(at(500));
+        assert_eq!(shown(&frame), vec![vec![(key("splash"), 1.0)]]);
+        assert_eq!(frame.next_deadline, Some(at(5_500)), "looked at again");
+        let ended = playback.take_finished();
+        assert_eq!(ended.len(), 1, "red's play ends when the time is lost");
+        assert_eq!(ended[0].clock, ClockState::Unknown);
+        assert!(!ended[0].completed);
+        playback.tick(at(1_500));
+        assert!(
+            playback.take_finished().is_empty(),
+            "nothing plays, nothing counts"
+        );
+
+        playback.set_clock(ClockState::Synced);
+        let frame = playback.tick(at(2_000));
+        assert_eq!(shown(&frame), vec![vec![(key("red"), 1.0)]]);
+    }
+
+    #[test]
+    fn impressions_carry_the_clock_state_of_their_play() {
+        let mut playback = playback();
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        playback.tick(at(0));
+        playback.set_clock(ClockState::Estimated);
+        playback.tick(at(1000));
+        playback.set_clock(ClockState::Synced);
+        playback.tick(at(2000));
+        let clocks: Vec<ClockState> = playback
+            .take_finished()
+            .iter()
+            .map(|impression| impression.clock)
+            .collect();
+        assert_eq!(
+            clocks,
+            vec![ClockState::Estimated, ClockState::Estimated],
+            "a play that began or ended on an estimated clock is estimated"
+        );
     }
 
     #[test]
@@ -1242,9 +1337,11 @@ mod tests {
         let ended = playback.take_finished();
         assert_eq!(ended.len(), 1);
         assert_eq!(
-            ended[0].duration_ms, 400,
+            ended[0].duration_ms(),
+            400,
             "red's play ends when the interrupt begins"
         );
+        assert!(!ended[0].completed, "the interrupt cut it short");
 
         let frame = playback.tick(at(500));
         let text_key = frame.wanted[0].key();
@@ -1263,5 +1360,75 @@ mod tests {
         let frame = playback.tick(at(5_000));
         assert_eq!(shown(&frame), vec![vec![(key("blue"), 1.0)]]);
         assert_eq!(frame.started.len(), 1);
+    }
+
+    fn video_keys(frame: &Frame) -> Vec<(ContentKey, Option<f32>)> {
+        frame
+            .wanted
+            .iter()
+            .filter_map(|want| match want {
+                Want::Video { key, sound, .. } => Some((key.clone(), *sound)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_video_play_has_its_own_key_and_the_next_one_is_wanted_ahead() {
+        let mut playback = playback();
+        playback
+            .activate(manifest(
+                "version: 1\nname: demo\nlayout:\n  main:\n    volume: 50%\n    items:\n      - video: { file: clip.mp4, duration: 2s, sound: true, volume: 80% }\n",
+            ))
+            .unwrap();
+        let first = video_keys(&playback.tick(at(0)));
+        assert_eq!(first.len(), 2, "this play and the next: {first:?}");
+        let (this_play, next_play) = (&first[1].0, &first[0].0);
+        assert_ne!(this_play, next_play, "the next turn prerolls apart");
+        let sound = first[1].1.expect("the item plays its sound");
+        assert!((sound - 0.4).abs() < 1e-6, "item 80% of zone 50%: {sound}");
+        playback.mark_ready(this_play.clone());
+        playback.mark_ready(next_play.clone());
+        assert_eq!(shown(&playback.tick(at(10)))[0][0].0, *this_play);
+        // At the turn's end the prerolled next play takes over, with no frame in between.
+        assert_eq!(shown(&playback.tick(at(2_000)))[0][0].0, *next_play);
+    }
+
+    #[test]
+    fn a_video_that_fails_mid_play_keeps_its_last_frame_and_is_journalled_as_cut_short() {
+        let mut playback = playback();
+        playback
+            .activate(manifest(
+                "version: 1\nname: demo\nitems:\n  - video: { file: clip.mp4, duration: 10s }\n  - image: { file: red.png, duration: 10s }\n",
+            ))
+            .unwrap();
+        let video = video_keys(&playback.tick(at(0)))
+            .into_iter()
+            .map(|(key, _)| key)
+            .next()
+            .unwrap();
+        playback.mark_ready(video.clone());
+        playback.mark_ready(key("red"));
+        playback.tick(at(100));
+        playback.video_failed(video.clone(), at(4_000));
+        let frame = playback.tick(at(5_000));
+        assert_eq!(
+            shown(&frame)[0],
+            vec![(video.clone(), 1.0)],
+            "the last frame stays"
+        );
+        assert!(
+            video_keys(&frame).is_empty(),
+            "the failed play is not asked for again"
+        );
+        playback.tick(at(10_000));
+        let finished = playback.take_finished();
+        assert_eq!(finished.len(), 1);
+        assert_eq!(
+            finished[0].duration_ms(),
+            3_900,
+            "shown until the error, not after"
+        );
+        assert!(!finished[0].completed, "cut short by the error");
     }
 }

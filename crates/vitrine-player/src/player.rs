@@ -13,6 +13,7 @@ use vitrine_core::{Impression, Sha256Hex};
 
 use crate::background::Background;
 use crate::cache::media_path;
+use crate::clock::SharedClock;
 use crate::decode::{DecodeTarget, DecodeWorker, decode_bytes};
 use crate::events::{PlayerEvent, SharedSink};
 use crate::journal::Journal;
@@ -70,6 +71,9 @@ pub struct Player {
     background: Option<Background>,
     status: SharedStatus,
     last_status_update: Instant,
+    /// What time it is and how far to trust it; without one (previews, tests) the front end's
+    /// time is taken as synced.
+    clock: Option<SharedClock>,
     /// Video pipelines; `None` when GStreamer is missing, and then video items are skipped.
     videos: Option<VideoPool>,
     /// Why there is no video pool, told once per video item that cannot play.
@@ -91,13 +95,29 @@ impl Player {
     ) -> anyhow::Result<Self> {
         let mut renderer = Renderer::new(gpu, format);
         let logical_px = screen.rotation.logical_size(screen.physical_px);
-        let splash_digest = Sha256Hex::of_bytes(SPLASH_PNG);
-        let splash = decode_bytes(
-            SPLASH_PNG,
-            splash_digest.clone(),
-            logical_px.0,
-            logical_px.1,
-        )?;
+        // The pinned fallback from `[cache] fallback` when there is one that decodes, else the
+        // built-in splash: what shows before content and whenever nothing else can.
+        let pinned = crate::cache::MediaCache::open(data_dir)
+            .ok()
+            .and_then(|cache| {
+                let sha256 = cache.pinned_fallback().ok().flatten()?;
+                let bytes = std::fs::read(cache.path_of(&sha256)).ok()?;
+                decode_bytes(&bytes, sha256, logical_px.0, logical_px.1)
+                    .inspect_err(|error| {
+                        tracing::error!("the fallback image does not decode: {error:#}")
+                    })
+                    .ok()
+            });
+        let splash = match pinned {
+            Some(decoded) => decoded,
+            None => decode_bytes(
+                SPLASH_PNG,
+                Sha256Hex::of_bytes(SPLASH_PNG),
+                logical_px.0,
+                logical_px.1,
+            )?,
+        };
+        let splash_digest = splash.sha256.clone();
         renderer.upload(gpu, &splash);
         let splash_key = ContentKey::Media(splash_digest.clone());
         renderer.pin(splash_key.clone());
@@ -135,6 +155,7 @@ impl Player {
             background,
             status,
             last_status_update: Instant::now(),
+            clock: None,
             videos,
             videos_missing,
             video_pictures: HashSet::new(),
@@ -206,7 +227,22 @@ impl Player {
 
     /// Decides the frame for `now`: prepares the text it needs, asks for the media it needs, and
     /// journals finished plays.
+    /// Reads time from `clock` from now on (see [`crate::clock`]).
+    pub fn set_clock(&mut self, clock: SharedClock) {
+        self.clock = Some(clock);
+    }
+
     pub fn prepare_frame(&mut self, gpu: &Gpu, now: Timestamp) -> Frame {
+        // The front end's time is the local clock; the player's clock corrects it when HQ says
+        // otherwise, and says how far it can be trusted.
+        let now = match &self.clock {
+            Some(clock) => {
+                let reading = clock.reading_at(now, Instant::now());
+                self.playback.set_clock(reading.state);
+                reading.at
+            }
+            None => now,
+        };
         for evicted in self.renderer.take_evicted() {
             self.playback.mark_evicted(&evicted);
             self.requested.remove(&evicted);

@@ -33,6 +33,7 @@ impl RenderStatus {
             uptime_s,
             unsent_impressions,
             frames: self.frames.clone(),
+            ..Heartbeat::default()
         }
     }
 }

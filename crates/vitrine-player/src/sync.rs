@@ -4,7 +4,8 @@
 //! Being offline is an expected state, not an error worth a panic: every failure here is logged and
 //! retried on the next round while the screen keeps playing what it has.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ use tokio::io::AsyncWriteExt;
 use vitrine_core::{ImpressionAck, ImpressionBatch, Manifest, Sha256Hex};
 
 use crate::cache::{ActiveManifest, MediaCache};
+use crate::clock::SharedClock;
+use crate::downloads::Bandwidth;
 use crate::events::{PlayerEvent, SharedSink};
 
 /// The scheduler's answer to a manifest request.
@@ -33,6 +36,12 @@ pub struct SyncClient {
     http: reqwest::Client,
     server: String,
     authorization: String,
+    /// The sha256 of the device token: the key impression batches are signed with.
+    batch_key: [u8; 32],
+    /// Takes HQ's time from the `Date` header of every answer.
+    clock: Option<SharedClock>,
+    /// The cap all downloads share; `None` downloads as fast as the line allows.
+    bandwidth: Option<Bandwidth>,
     /// The key every manifest must be signed with (see [`crate::pairing`]).
     trust: Arc<crate::pairing::ManifestTrust>,
 }
@@ -44,6 +53,9 @@ impl SyncClient {
             http,
             server: server.trim_end_matches('/').to_owned(),
             authorization: format!("Bearer {token}"),
+            batch_key: Sha256::digest(token.as_bytes()).into(),
+            clock: None,
+            bandwidth: None,
             trust: Arc::new(crate::pairing::ManifestTrust::first_use_in_memory()),
         })
     }
@@ -82,6 +94,7 @@ impl SyncClient {
             .send()
             .await
             .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        self.observe_clock(&response);
         if !response.status().is_success() {
             bail!(
                 "the scheduler did not give its manifest key ({})",
@@ -89,6 +102,29 @@ impl SyncClient {
             );
         }
         Ok(response.json::<ServerKey>().await?.public_key)
+    }
+
+    /// Lets every answer from HQ set `clock`.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Caps all downloads of this client together at `bytes_per_second`.
+    pub fn with_bandwidth_limit(mut self, bytes_per_second: Option<u64>) -> Self {
+        self.bandwidth = bytes_per_second.map(Bandwidth::new);
+        self
+    }
+
+    fn observe_clock(&self, response: &reqwest::Response) {
+        if let Some(clock) = &self.clock
+            && let Some(date) = response
+                .headers()
+                .get(reqwest::header::DATE)
+                .and_then(|value| value.to_str().ok())
+        {
+            clock.observe_date_header(date, std::time::Instant::now());
+        }
     }
 
     pub async fn fetch_manifest(&self, etag: Option<&str>) -> anyhow::Result<ManifestFetch> {
@@ -104,6 +140,7 @@ impl SyncClient {
             .send()
             .await
             .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        self.observe_clock(&response);
         match response.status() {
             StatusCode::NOT_MODIFIED => Ok(ManifestFetch::NotModified),
             StatusCode::NOT_FOUND => Ok(ManifestFetch::NoPlaylist),
@@ -189,6 +226,7 @@ impl SyncClient {
             .send()
             .await
             .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        self.observe_clock(&response);
         let mut file = match response.status() {
             StatusCode::PARTIAL_CONTENT if have > 0 => {
                 tracing::info!(%sha256, resumed_at = have, "resuming a download");
@@ -218,11 +256,18 @@ impl SyncClient {
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.with_context(|| format!("download of media {sha256} broke off"))?;
+            if let Some(bandwidth) = &self.bandwidth {
+                bandwidth.acquire(chunk.len() as u64).await;
+            }
             hasher.update(&chunk);
             size += chunk.len() as u64;
-            file.write_all(&chunk).await?;
+            if let Err(error) = file.write_all(&chunk).await {
+                return Err(disk_error(error, part_path, sha256).await);
+            }
         }
-        file.sync_all().await?;
+        if let Err(error) = file.sync_all().await {
+            return Err(disk_error(error, part_path, sha256).await);
+        }
         drop(file);
         let actual = Sha256Hex::from_hasher(hasher);
         if &actual != sha256 {
@@ -255,6 +300,7 @@ impl SyncClient {
             .send()
             .await
             .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        self.observe_clock(&response);
         if response.status() != StatusCode::OK {
             bail!(
                 "the scheduler refused the event stream ({}): {}",
@@ -275,6 +321,7 @@ impl SyncClient {
             .send()
             .await
             .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        self.observe_clock(&response);
         if !response.status().is_success() {
             bail!(
                 "the scheduler refused the heartbeat ({})",
@@ -285,15 +332,21 @@ impl SyncClient {
     }
 
     pub async fn upload(&self, batch: &ImpressionBatch) -> anyhow::Result<ImpressionAck> {
+        // Signed over the exact bytes sent, so HQ can tell a tampered or misdirected batch.
+        let body = serde_json::to_vec(batch)?;
+        let signature = vitrine_core::impression::sign_batch(&self.batch_key, &body);
         let response = self
             .http
             .post(format!("{}/v1/impressions", self.server))
             .header(AUTHORIZATION, &self.authorization)
-            .json(batch)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(vitrine_core::impression::SIGNATURE_HEADER, signature)
+            .body(body)
             .timeout(Duration::from_secs(30))
             .send()
             .await
             .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        self.observe_clock(&response);
         if !response.status().is_success() {
             bail!(
                 "the scheduler refused {} impressions ({}): {}",
@@ -303,6 +356,49 @@ impl SyncClient {
             );
         }
         Ok(response.json().await?)
+    }
+}
+
+/// A write to a download's `.part` file failed. When the disk is full the part is deleted at once
+/// (a half file helps nobody and takes the room others need) and the error says so; the sync then
+/// frees what it may and tries again later. The cache's finished files are never touched here.
+async fn disk_error(error: std::io::Error, part_path: &Path, sha256: &Sha256Hex) -> anyhow::Error {
+    if error.kind() == std::io::ErrorKind::StorageFull || error.raw_os_error() == Some(28) {
+        let _ = tokio::fs::remove_file(part_path).await;
+        anyhow::Error::new(error).context(format!(
+            "the disk is full while downloading media {sha256}: the partial file was removed; \
+             set `[cache] disk_budget` below the free space of {}",
+            part_path.parent().unwrap_or(part_path).display()
+        ))
+    } else {
+        anyhow::Error::new(error).context(format!("cannot write {}", part_path.display()))
+    }
+}
+
+/// Whether a failure came from a full disk.
+pub fn is_disk_full(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|error| {
+            error.kind() == std::io::ErrorKind::StorageFull || error.raw_os_error() == Some(28)
+        })
+    })
+}
+
+/// How a sync round fetches and keeps media.
+#[derive(Clone, Debug)]
+pub struct SyncPolicy {
+    /// How many files download at once.
+    pub parallel_downloads: usize,
+    /// The most bytes the cache may hold; `None` for no limit.
+    pub disk_budget: Option<u64>,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        Self {
+            parallel_downloads: 3,
+            disk_budget: None,
+        }
     }
 }
 
@@ -337,6 +433,7 @@ pub async fn sync_once(
     cache: &Arc<std::sync::Mutex<MediaCache>>,
     active_etag: Option<String>,
     sink: &SharedSink,
+    policy: &SyncPolicy,
 ) -> anyhow::Result<Option<String>> {
     let fetched = client.fetch_manifest(active_etag.as_deref()).await?;
     let candidate = match fetched {
@@ -369,13 +466,61 @@ pub async fn sync_once(
         missing = missing.len(),
         "new manifest"
     );
-    for (sha256, part_path, final_path) in missing {
-        let size = client.download(&sha256, &part_path, &final_path).await?;
-        cache
-            .lock()
-            .expect("cache lock")
-            .record_verified(&sha256, size)?;
-        tracing::info!(%sha256, size, "media verified");
+    if let Some(budget) = policy.disk_budget {
+        make_room_for(cache, &candidate.manifest, &missing, budget)?;
+    }
+    // Soonest needed first, a few at a time; each file is verified and recorded as it lands, so a
+    // cut round keeps what it finished.
+    let digests: Vec<Sha256Hex> = missing
+        .iter()
+        .map(|(sha256, _, _)| sha256.clone())
+        .collect();
+    let order = crate::downloads::order_by_first_need(
+        &candidate.manifest,
+        &digests,
+        jiff::Timestamp::now(),
+    );
+    let mut by_digest: std::collections::HashMap<Sha256Hex, (PathBuf, PathBuf)> = missing
+        .into_iter()
+        .map(|(sha256, part, done)| (sha256, (part, done)))
+        .collect();
+    let jobs: Vec<(Sha256Hex, PathBuf, PathBuf)> = order
+        .into_iter()
+        .filter_map(|sha256| {
+            let (part, done) = by_digest.remove(&sha256)?;
+            Some((sha256, part, done))
+        })
+        .collect();
+    let mut downloads = futures_util::stream::iter(jobs)
+        .map(|(sha256, part_path, final_path)| async move {
+            let size = client.download(&sha256, &part_path, &final_path).await?;
+            anyhow::Ok((sha256, size))
+        })
+        .buffer_unordered(policy.parallel_downloads.max(1));
+    let mut first_error = None;
+    while let Some(result) = downloads.next().await {
+        match result {
+            Ok((sha256, size)) => {
+                cache
+                    .lock()
+                    .expect("cache lock")
+                    .record_verified(&sha256, size)?;
+                tracing::info!(%sha256, size, "media verified");
+            }
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        if is_disk_full(&error) {
+            // Free what no manifest needs, so the next round has room.
+            let cache = cache.lock().expect("cache lock");
+            let keep = keep_set(&cache, &candidate.manifest)?;
+            cache.remove_parts(&keep)?;
+            cache.make_room(u64::MAX / 2, 0, &keep)?;
+        }
+        return Err(error);
     }
     {
         // Atomic switch: only now, with every file verified, does the new manifest play.
@@ -388,10 +533,73 @@ pub async fn sync_once(
             );
         }
         cache.activate(&candidate)?;
+        let digests: Vec<Sha256Hex> = candidate
+            .manifest
+            .media_entries()
+            .into_iter()
+            .map(|entry| entry.sha256.clone())
+            .collect();
+        cache.touch(&digests)?;
     }
     tracing::info!(etag = %candidate.etag, "manifest activated");
     sink.post(PlayerEvent::ManifestActivated(Arc::new(candidate.manifest)));
     Ok(Some(candidate.etag))
+}
+
+/// What eviction must leave alone: the media of the playing manifest and of `incoming`.
+fn keep_set(cache: &MediaCache, incoming: &Manifest) -> anyhow::Result<HashSet<Sha256Hex>> {
+    let mut keep: HashSet<Sha256Hex> = incoming
+        .media_entries()
+        .into_iter()
+        .map(|entry| entry.sha256.clone())
+        .collect();
+    if let Ok(Some(active)) = cache.active_manifest() {
+        keep.extend(
+            active
+                .manifest
+                .media_entries()
+                .into_iter()
+                .map(|entry| entry.sha256.clone()),
+        );
+    }
+    Ok(keep)
+}
+
+/// Evicts what neither manifest needs until `missing` fits the budget. When it cannot fit, the
+/// round stops before downloading anything, the playing manifest plays on, and the alert says
+/// how much is missing.
+fn make_room_for(
+    cache: &Arc<std::sync::Mutex<MediaCache>>,
+    incoming: &Manifest,
+    missing: &[(Sha256Hex, PathBuf, PathBuf)],
+    budget: u64,
+) -> anyhow::Result<()> {
+    let needed: u64 = incoming
+        .media_entries()
+        .into_iter()
+        .filter(|entry| missing.iter().any(|(sha256, _, _)| *sha256 == entry.sha256))
+        .map(|entry| entry.size)
+        .sum();
+    let mut cache = cache.lock().expect("cache lock");
+    let keep = keep_set(&cache, incoming)?;
+    if cache.make_room(needed, budget, &keep)? {
+        cache.set_budget_alert(None);
+        return Ok(());
+    }
+    let used = cache.used_bytes()?;
+    let alert = format!(
+        "playlist `{}` version {} needs {needed} more bytes of media, but the cache holds {used} \
+         bytes the playing and the new manifest both need and the disk budget is {budget} bytes \
+         (`[cache] disk_budget` in the player config); the current content plays on until the \
+         budget is raised or the playlist slimmed",
+        incoming.playlist.name, incoming.playlist_version
+    );
+    // Said once as an error; the retries that follow only repeat it as the sync's warning.
+    if cache.budget_alert().as_deref() != Some(alert.as_str()) {
+        tracing::error!("{alert}");
+    }
+    cache.set_budget_alert(Some(alert.clone()));
+    bail!(alert)
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ impl App {
             .map_or(Duration::from_micros(16_667), |millihertz| {
                 Duration::from_secs_f64(1000.0 / f64::from(millihertz))
             });
-        let player = Player::new(
+        let mut player = Player::new(
             &gpu,
             surface_config.format,
             &ScreenSetup {
@@ -161,6 +161,7 @@ impl App {
             startup.background,
             startup.status.clone(),
         )?;
+        player.set_clock(startup.clock.clone());
         println!(
             "vitrine-player: window {}x{} on {} ({})",
             surface_config.width,

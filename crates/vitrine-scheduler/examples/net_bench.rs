@@ -245,19 +245,27 @@ async fn push(server: &str, admin: &str, clients: usize, rounds: usize) -> anyho
     Ok(())
 }
 
-fn batch_rows(screen: &str, count: usize) -> Vec<Value> {
+/// `count` full proof-of-play records, numbered from `first_sequence` as a player's journal numbers
+/// them.
+fn batch_rows(screen: &str, count: usize, first_sequence: u64) -> Vec<Value> {
     let media = Sha256Hex::of_bytes(b"bench image bytes");
     (0..count)
         .map(|index| {
+            let started_at = jiff::Timestamp::now();
             json!({
                 "id": uuid::Uuid::now_v7(),
+                "sequence": first_sequence + index as u64,
                 "screen": screen,
                 "playlist": "ingest",
                 "playlist_version": 1,
+                "zone": "main",
                 "item_id": format!("item-{}", index % 7),
                 "media_sha256": media,
-                "started_at": jiff::Timestamp::now(),
-                "duration_ms": 10_000,
+                "scheduled_start": started_at,
+                "started_at": started_at,
+                "ended_at": started_at + jiff::SignedDuration::from_secs(10),
+                "completed": true,
+                "clock": "synced",
             })
         })
         .collect()
@@ -266,6 +274,10 @@ fn batch_rows(screen: &str, count: usize) -> Vec<Value> {
 async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> anyhow::Result<()> {
     let hq = Hq::new(server, admin)?;
     let token = hq.register("ingest-screen", "ingest").await?;
+    // Players sign each batch with the sha256 of their device token.
+    let batch_key: [u8; 32] = hex::decode(Sha256Hex::of_bytes(token.as_bytes()).as_str())?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a sha256 is 32 bytes"))?;
     let floor_dir = tempfile::tempdir()?;
     // The scheduler's own schema and connection settings, through its store.
     let floor_path = floor_dir.path().join("floor.sqlite3");
@@ -284,7 +296,10 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
     let mut peer = Vec::new();
     for round in 0..rounds {
         let work: Vec<Vec<Value>> = (0..batches)
-            .map(|_| batch_rows("ingest-screen", BATCH))
+            .map(|batch| {
+                let first = ((round * batches + batch) * BATCH) as u64 + 1;
+                batch_rows("ingest-screen", BATCH, first)
+            })
             .collect();
         let bodies: Vec<String> = work
             .iter()
@@ -298,6 +313,10 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
                 .post(format!("{}/v1/impressions", hq.server))
                 .bearer_auth(&token)
                 .header("content-type", "application/json")
+                .header(
+                    vitrine_core::impression::SIGNATURE_HEADER,
+                    vitrine_core::impression::sign_batch(&batch_key, body.as_bytes()),
+                )
                 .body(body.clone())
                 .send()
                 .await?;
@@ -315,8 +334,9 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
                 let mut insert = transaction.prepare_cached(
                     "INSERT INTO impressions
                         (id, screen, playlist, playlist_version, item_id, media_sha256,
-                         started_at, duration_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         started_at, duration_ms, sequence, zone, scheduled_start, ended_at,
+                         completed, clock)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                      ON CONFLICT (id) DO NOTHING",
                 )?;
                 for row in batch {
@@ -329,7 +349,13 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
                         text("item_id"),
                         text("media_sha256"),
                         text("started_at"),
-                        row["duration_ms"].as_i64(),
+                        10_000,
+                        row["sequence"].as_i64(),
+                        text("zone"),
+                        text("scheduled_start"),
+                        text("ended_at"),
+                        row["completed"].as_bool(),
+                        text("clock"),
                     ])?;
                 }
             }

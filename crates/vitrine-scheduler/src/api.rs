@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tower_http::services::ServeFile;
-use vitrine_core::impression::MAX_IMPRESSIONS_PER_BATCH;
+use vitrine_core::impression::{
+    BatchError, MAX_IMPRESSIONS_PER_BATCH, SIGNATURE_HEADER, verify_batch_signature,
+};
 use vitrine_core::playlist::{Parsed, Playlist, parse_playlist_with_includes};
 use vitrine_core::{Diagnostics, Impression, ImpressionAck, ImpressionBatch, Manifest, Sha256Hex};
 
@@ -100,7 +102,6 @@ pub async fn create_screen(
         &format!("screen `{}`", request.name),
     )?;
     check_label("playlist", &request.playlist)?;
-
     let timezone = request.timezone.unwrap_or_default();
     if !timezone.is_empty() && jiff::tz::TimeZone::get(&timezone).is_err() {
         return Err(ApiError::new(
@@ -252,7 +253,6 @@ pub async fn get_media(
     if let Caller::Screen(screen) = &caller {
         crate::auth::ensure_media_of_screen(&state, screen, &sha256).await?;
     }
-
     if !state.store().media_exists(sha256.clone()).await? {
         return Err(media_not_found(&sha256));
     }
@@ -640,25 +640,40 @@ fn if_none_match_matches(headers: &HeaderMap, etag: &str) -> bool {
         .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
 }
 
-/// `POST /v1/impressions`: stores a screen's batch of proof of play, once per impression id.
+/// `POST /v1/impressions`: stores a screen's batch of proof of play, once per impression id. The
+/// body must be signed (see [`vitrine_core::impression::sign_batch`]) with the sha256 of the
+/// screen's device token; the answer names every id now held and the highest sequence number up to
+/// which HQ holds all of the screen's plays.
 pub async fn post_impressions(
     State(state): State<AppState>,
     ScreenCaller(screen): ScreenCaller,
-    body: Result<Json<ImpressionBatch>, JsonRejection>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<ImpressionAck>, ApiError> {
-    let Json(batch) =
-        body.map_err(|rejection| ApiError::from_json_rejection(rejection, IMPRESSIONS_BODY_LIMIT))?;
-    let count = batch.impressions.len();
-    if count > MAX_IMPRESSIONS_PER_BATCH {
-        return Err(ApiError::new(
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the request body is over this endpoint's limit of {IMPRESSIONS_BODY_LIMIT} \
+                     bytes; send at most {MAX_IMPRESSIONS_PER_BATCH} impressions per batch"
+                ),
+            )
+        } else {
+            ApiError::bad_request(rejection.body_text())
+        }
+    })?;
+    check_batch_signature(&state, &screen.name, &headers, &body).await?;
+    let batch = ImpressionBatch::decode(&body).map_err(|error| match error {
+        BatchError::TooLarge { .. } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch_too_large",
-            format!(
-                "the batch holds {count} impressions, over the limit of \
-                 {MAX_IMPRESSIONS_PER_BATCH}; send them in several batches"
-            ),
-        ));
-    }
+            error.to_string(),
+        ),
+        other => ApiError::bad_request(other.to_string()),
+    })?;
+    let count = batch.impressions.len();
     // Checked for the whole batch before anything is stored, so a refused batch stores nothing.
     for impression in &batch.impressions {
         check_impression(impression, &screen.name)?;
@@ -669,12 +684,52 @@ pub async fn post_impressions(
         .iter()
         .map(|impression| impression.id)
         .collect();
-    let inserted = state.store().insert_impressions(batch.impressions).await?;
-    tracing::debug!(screen = %screen.name, count, inserted, "stored impressions");
+    let (inserted, highest_sequence) = state
+        .store()
+        .insert_impressions(screen.name.clone(), batch.impressions)
+        .await?;
+    tracing::debug!(screen = %screen.name, count, inserted, highest_sequence, "stored impressions");
     Ok(Json(ImpressionAck {
         acknowledged,
         inserted,
+        highest_sequence,
     }))
+}
+
+/// Refuses a batch whose signature header is missing or does not sign these exact bytes with the
+/// screen's key, with 401 and what to check.
+async fn check_batch_signature(
+    state: &AppState,
+    screen: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let refuse =
+        |message: String| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", message);
+    let Some(signature) = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return Err(refuse(format!(
+            "the impression batch carries no `{SIGNATURE_HEADER}` header; sign the exact body \
+             with HMAC-SHA256 keyed by the sha256 of the device token and send \
+             `{SIGNATURE_HEADER}: sha256=<hex>`"
+        )));
+    };
+    let key = state
+        .store()
+        .token_sha256_of(screen.to_owned())
+        .await?
+        .and_then(|key_hex| hex::decode(key_hex).ok())
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| ApiError::internal("screen key", "token_sha256 is not 64 hex digits"))?;
+    if !verify_batch_signature(&key, body, signature) {
+        return Err(refuse(format!(
+            "the `{SIGNATURE_HEADER}` header does not sign this body for screen `{screen}`: the \
+             body was changed on the way or signed with another key; nothing was stored"
+        )));
+    }
+    Ok(())
 }
 
 fn check_impression(impression: &Impression, screen: &str) -> Result<(), ApiError> {
@@ -689,19 +744,6 @@ fn check_impression(impression: &Impression, screen: &str) -> Result<(), ApiErro
                 impression.screen.chars().take(80).collect::<String>()
             ),
         ));
-    }
-    // SQLite integers are signed 64-bit; larger values can only come from a broken client.
-    for (field, value) in [
-        ("playlist_version", impression.playlist_version),
-        ("duration_ms", impression.duration_ms),
-    ] {
-        if i64::try_from(value).is_err() {
-            return Err(ApiError::bad_request(format!(
-                "impression {}: {field} {value} is out of range (at most {})",
-                impression.id,
-                i64::MAX
-            )));
-        }
     }
     Ok(())
 }

@@ -227,7 +227,92 @@ const MIGRATIONS: &[M<'static>] = &[
     ) STRICT;
     "#,
     ),
+    M::up(
+        r#"
+    -- The full proof-of-play record: the player's sequence number, the zone, the scheduled start,
+    -- the end, whether the play completed its turn and how far the player trusted its clock.
+    -- Rows from before keep what they had: sequence 0, no zone, their start as the scheduled one.
+    ALTER TABLE impressions ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE impressions ADD COLUMN zone TEXT NOT NULL DEFAULT '';
+    ALTER TABLE impressions ADD COLUMN scheduled_start TEXT;
+    ALTER TABLE impressions ADD COLUMN ended_at TEXT;
+    ALTER TABLE impressions ADD COLUMN completed INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE impressions ADD COLUMN clock TEXT NOT NULL DEFAULT 'unknown';
+    CREATE INDEX impressions_by_screen_and_sequence ON impressions (screen, sequence);
+
+    -- Per screen, the highest sequence number up to which every play is held: what each
+    -- acknowledgement reports, advanced as gaps fill.
+    CREATE TABLE impression_sequences (
+        screen TEXT NOT NULL PRIMARY KEY REFERENCES screens (name),
+        highest INTEGER NOT NULL CHECK (highest >= 0)
+    ) STRICT;
+    "#,
+    ),
 ];
+
+/// One impression as its columns, made before the blocking closure so conversion errors need no
+/// connection.
+struct ImpressionRow {
+    id: String,
+    sequence: i64,
+    screen: String,
+    playlist: String,
+    playlist_version: i64,
+    zone: String,
+    item_id: String,
+    media_sha256: Option<String>,
+    scheduled_start: String,
+    started_at: String,
+    ended_at: String,
+    duration_ms: i64,
+    completed: bool,
+    clock: &'static str,
+    offer: Option<(Option<String>, String, String)>,
+}
+
+/// Moves `screen`'s highest gap-free sequence number forward over what is now held, stores it and
+/// returns it. Numbers start at 1; a number held twice (a player whose database was made anew
+/// before it learnt where to continue) counts once.
+fn advance_sequence(connection: &Connection, screen: &str) -> Result<u64, StoreError> {
+    let mut highest: i64 = connection
+        .query_row(
+            "SELECT highest FROM impression_sequences WHERE screen = ?1",
+            [screen],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let before = highest;
+    {
+        let mut following = connection.prepare_cached(
+            "SELECT DISTINCT sequence FROM impressions
+             WHERE screen = ?1 AND sequence > ?2 ORDER BY sequence LIMIT 1000",
+        )?;
+        loop {
+            let sequences = following
+                .query_map(params![screen, highest], |row| row.get::<_, i64>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let start = highest;
+            for sequence in &sequences {
+                if *sequence != highest + 1 {
+                    break;
+                }
+                highest = *sequence;
+            }
+            if highest == start || sequences.len() < 1000 {
+                break;
+            }
+        }
+    }
+    if highest != before {
+        connection.execute(
+            "INSERT INTO impression_sequences (screen, highest) VALUES (?1, ?2)
+             ON CONFLICT (screen) DO UPDATE SET highest = excluded.highest",
+            params![screen, highest],
+        )?;
+    }
+    from_sql_integer(highest, "sequence")
+}
 
 /// Why a storage call failed. These are never the client's fault; the API answers 500 and logs them.
 #[derive(Debug, thiserror::Error)]
@@ -510,28 +595,40 @@ impl Store {
         .await
     }
 
-    /// Stores a batch of impressions in one transaction, skipping ids already held, and returns how
-    /// many were new. Either the whole batch is stored or none of it.
+    /// Stores a batch of `screen`'s impressions in one transaction, skipping ids already held, and
+    /// returns how many were new and the highest sequence number up to which the screen's plays
+    /// are all held. Either the whole batch is stored or none of it.
     pub async fn insert_impressions(
         &self,
+        screen: String,
         impressions: Vec<Impression>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, u64), StoreError> {
         let rows = impressions
             .into_iter()
             .map(|impression| {
-                Ok((
-                    impression.id.hyphenated().to_string(),
-                    impression.screen,
-                    impression.playlist,
-                    to_sql_integer(impression.playlist_version, "playlist_version")?,
-                    impression.item_id,
-                    impression.media_sha256.map(String::from),
-                    sortable_timestamp(impression.started_at),
-                    to_sql_integer(impression.duration_ms, "duration_ms")?,
-                    impression
+                let duration_ms = impression.duration_ms();
+                Ok(ImpressionRow {
+                    id: impression.id.hyphenated().to_string(),
+                    sequence: to_sql_integer(impression.sequence, "sequence")?,
+                    screen: impression.screen,
+                    playlist: impression.playlist,
+                    playlist_version: to_sql_integer(
+                        impression.playlist_version,
+                        "playlist_version",
+                    )?,
+                    zone: impression.zone,
+                    item_id: impression.item_id,
+                    media_sha256: impression.media_sha256.map(String::from),
+                    scheduled_start: sortable_timestamp(impression.scheduled_start),
+                    started_at: sortable_timestamp(impression.started_at),
+                    ended_at: sortable_timestamp(impression.ended_at),
+                    duration_ms: to_sql_integer(duration_ms, "duration_ms")?,
+                    completed: impression.completed,
+                    clock: impression.clock.as_str(),
+                    offer: impression
                         .offer
                         .map(|offer| (offer.campaign, offer.offer_id, offer.arm.to_string())),
-                ))
+                })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.interact(move |connection| {
@@ -542,23 +639,41 @@ impl Store {
                 let mut insert = transaction.prepare(
                     "INSERT INTO impressions
                         (id, screen, playlist, playlist_version, item_id, media_sha256,
-                         started_at, duration_ms, offer_campaign, offer_id, offer_arm)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                         started_at, duration_ms, offer_campaign, offer_id, offer_arm,
+                         sequence, zone, scheduled_start, ended_at, completed, clock)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                             ?12, ?13, ?14, ?15, ?16, ?17)
                      ON CONFLICT (id) DO NOTHING",
                 )?;
                 for row in rows {
-                    let (campaign, offer_id, arm) = match row.8 {
+                    let (campaign, offer_id, arm) = match row.offer {
                         Some((campaign, offer_id, arm)) => (campaign, Some(offer_id), Some(arm)),
                         None => (None, None, None),
                     };
                     inserted += insert.execute(params![
-                        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, campaign, offer_id,
-                        arm
+                        row.id,
+                        row.screen,
+                        row.playlist,
+                        row.playlist_version,
+                        row.item_id,
+                        row.media_sha256,
+                        row.started_at,
+                        row.duration_ms,
+                        campaign,
+                        offer_id,
+                        arm,
+                        row.sequence,
+                        row.zone,
+                        row.scheduled_start,
+                        row.ended_at,
+                        row.completed,
+                        row.clock,
                     ])? as u64;
                 }
             }
+            let highest = advance_sequence(&transaction, &screen)?;
             transaction.commit()?;
-            Ok(inserted)
+            Ok((inserted, highest))
         })
         .await
     }
@@ -613,7 +728,8 @@ impl Store {
         self.interact(move |connection| {
             let mut statement = connection.prepare(
                 "SELECT id, screen, playlist, playlist_version, item_id, media_sha256, started_at,
-                        duration_ms, offer_campaign, offer_id, offer_arm
+                        duration_ms, offer_campaign, offer_id, offer_arm, sequence, zone,
+                        scheduled_start, ended_at, completed, clock
                  FROM impressions WHERE screen = ?1 ORDER BY started_at, id",
             )?;
             let rows = statement.query_map([screen], |row| {
@@ -629,6 +745,14 @@ impl Store {
                     row.get::<_, Option<String>>(8)?,
                     row.get::<_, Option<String>>(9)?,
                     row.get::<_, Option<String>>(10)?,
+                    (
+                        row.get::<_, i64>(11)?,
+                        row.get::<_, String>(12)?,
+                        row.get::<_, Option<String>>(13)?,
+                        row.get::<_, Option<String>>(14)?,
+                        row.get::<_, bool>(15)?,
+                        row.get::<_, String>(16)?,
+                    ),
                 ))
             })?;
             let mut impressions = Vec::new();
@@ -645,24 +769,44 @@ impl Store {
                     offer_campaign,
                     offer_id,
                     offer_arm,
+                    (sequence, zone, scheduled_start, ended_at, completed, clock),
                 ) = row?;
                 let corrupt = |what: &str, error: &dyn std::fmt::Display| {
                     StoreError::CorruptRow(format!("impression {id}: {what}: {error}"))
                 };
+                let started_at: Timestamp = started_at
+                    .parse()
+                    .map_err(|error| corrupt("started_at", &error))?;
+                // Rows stored before the full record keep their start as the scheduled one and
+                // their duration as the end.
+                let ended_at = match ended_at {
+                    Some(text) => text.parse().map_err(|error| corrupt("ended_at", &error))?,
+                    None => started_at
+                        .checked_add(jiff::SignedDuration::from_millis(duration_ms))
+                        .map_err(|error| corrupt("duration_ms", &error))?,
+                };
                 impressions.push(Impression {
                     id: Uuid::parse_str(&id).map_err(|error| corrupt("id", &error))?,
+                    sequence: from_sql_integer(sequence, "sequence")?,
                     screen,
                     playlist,
                     playlist_version: from_sql_integer(version, "playlist_version")?,
+                    zone,
                     item_id,
                     media_sha256: sha256
                         .map(|text| text.parse())
                         .transpose()
                         .map_err(|error| corrupt("media_sha256", &error))?,
-                    started_at: started_at
-                        .parse()
-                        .map_err(|error| corrupt("started_at", &error))?,
-                    duration_ms: from_sql_integer(duration_ms, "duration_ms")?,
+                    scheduled_start: match scheduled_start {
+                        Some(text) => text
+                            .parse()
+                            .map_err(|error| corrupt("scheduled_start", &error))?,
+                        None => started_at,
+                    },
+                    started_at,
+                    ended_at,
+                    completed,
+                    clock: clock.parse().map_err(|error| corrupt("clock", &error))?,
                     offer: match (offer_id, offer_arm) {
                         (Some(offer_id), Some(arm)) => Some(OfferPlay {
                             offer_id,

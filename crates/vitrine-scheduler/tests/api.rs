@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use vitrine_core::impression::MAX_IMPRESSIONS_PER_BATCH;
+use vitrine_core::impression::{MAX_IMPRESSIONS_PER_BATCH, SIGNATURE_HEADER, sign_batch};
 use vitrine_core::{Manifest, Sha256Hex};
 
 mod common;
@@ -70,17 +70,57 @@ impl Harness {
     }
 }
 
-fn impression(screen: &str, started_at: &str) -> Value {
+/// One full proof-of-play record, as a player sends it.
+fn impression(screen: &str, sequence: u64, started_at: &str, ended_at: &str) -> Value {
     json!({
         "id": uuid::Uuid::now_v7(),
+        "sequence": sequence,
         "screen": screen,
         "playlist": "demo",
         "playlist_version": 1,
+        "zone": "main",
         "item_id": "item-1",
         "media_sha256": Sha256Hex::of_bytes(b"red pixels"),
+        "scheduled_start": started_at,
         "started_at": started_at,
-        "duration_ms": 1000,
+        "ended_at": ended_at,
+        "completed": true,
+        "clock": "synced",
     })
+}
+
+/// Posts `batch` as `token`'s screen, signed as a player signs it: HMAC-SHA256 over the exact
+/// body, keyed with the sha256 of the token.
+async fn post_batch(harness: &Harness, token: &str, batch: &Value) -> Reply {
+    let body = batch.to_string();
+    let key: [u8; 32] = hex::decode(Sha256Hex::of_bytes(token.as_bytes()).as_str())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    post_signed(
+        harness,
+        token,
+        body.clone().into_bytes(),
+        Some(sign_batch(&key, body.as_bytes())),
+    )
+    .await
+}
+
+async fn post_signed(
+    harness: &Harness,
+    token: &str,
+    body: Vec<u8>,
+    signature: Option<String>,
+) -> Reply {
+    let mut request = Request::post("/v1/impressions")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(signature) = signature {
+        request = request.header(SIGNATURE_HEADER, signature);
+    }
+    harness
+        .send(request.body(Body::from(body)).expect("request"))
+        .await
 }
 
 #[tokio::test]
@@ -481,28 +521,20 @@ async fn a_resent_impression_batch_is_stored_once() {
     let harness = Harness::new();
     let screen = harness.register("lobby", "demo").await;
     // Sent newest first, to show the listing orders by start time, not by arrival.
-    let later = impression("lobby", "2026-03-01T10:00:05.5Z");
-    let earlier = impression("lobby", "2026-03-01T10:00:05Z");
+    let later = impression("lobby", 2, "2026-03-01T10:00:05.5Z", "2026-03-01T10:00:06Z");
+    let earlier = impression("lobby", 1, "2026-03-01T10:00:05Z", "2026-03-01T10:00:05.5Z");
     let batch = json!({"impressions": [later, earlier]});
 
-    let first = harness
-        .call(
-            Method::POST,
-            "/v1/impressions",
-            Some(&screen),
-            Some(batch.clone()),
-        )
-        .await;
+    let first = post_batch(&harness, &screen, &batch).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.json());
     assert_eq!(first.json()["inserted"], 2);
+    assert_eq!(first.json()["highest_sequence"], 2);
     assert_eq!(
         first.json()["acknowledged"],
         json!([later["id"], earlier["id"]])
     );
 
-    let resent = harness
-        .call(Method::POST, "/v1/impressions", Some(&screen), Some(batch))
-        .await;
+    let resent = post_batch(&harness, &screen, &batch).await;
     assert_eq!(resent.status, StatusCode::OK);
     assert_eq!(resent.json()["inserted"], 0);
     assert_eq!(
@@ -535,17 +567,93 @@ async fn a_resent_impression_batch_is_stored_once() {
 }
 
 #[tokio::test]
+async fn an_unsigned_or_tampered_batch_is_refused_and_stores_nothing() {
+    let harness = Harness::new();
+    let lobby = harness.register("lobby", "demo").await;
+    let other = harness.register("window", "demo").await;
+    let batch = json!({"impressions": [
+        impression("lobby", 1, "2026-03-01T10:00:00Z", "2026-03-01T10:00:01Z"),
+    ]});
+    let body = batch.to_string();
+
+    let unsigned = post_signed(&harness, &lobby, body.clone().into_bytes(), None).await;
+    assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unsigned.error_code(), "bad_signature");
+    assert!(unsigned.error_message().contains(SIGNATURE_HEADER));
+
+    let key = |token: &str| -> [u8; 32] {
+        hex::decode(Sha256Hex::of_bytes(token.as_bytes()).as_str())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let signature = sign_batch(&key(&lobby), body.as_bytes());
+    let tampered = body.replace("\"completed\":true", "\"completed\":false");
+    assert_ne!(tampered, body);
+    let reply = post_signed(
+        &harness,
+        &lobby,
+        tampered.into_bytes(),
+        Some(signature.clone()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.error_code(), "bad_signature");
+
+    // Signed with another screen's key: refused too.
+    let foreign = sign_batch(&key(&other), body.as_bytes());
+    let reply = post_signed(&harness, &lobby, body.clone().into_bytes(), Some(foreign)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(harness.count("impressions"), 0);
+
+    let good = post_signed(&harness, &lobby, body.into_bytes(), Some(signature)).await;
+    assert_eq!(good.status, StatusCode::OK, "{}", good.json());
+    assert_eq!(harness.count("impressions"), 1);
+}
+
+#[tokio::test]
+async fn the_acknowledged_sequence_stops_at_the_first_gap_until_it_fills() {
+    let harness = Harness::new();
+    let lobby = harness.register("lobby", "demo").await;
+    let play = |sequence: u64| {
+        impression(
+            "lobby",
+            sequence,
+            "2026-03-01T10:00:00Z",
+            "2026-03-01T10:00:01Z",
+        )
+    };
+    let reply = post_batch(
+        &harness,
+        &lobby,
+        &json!({"impressions": [play(1), play(2), play(4)]}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["highest_sequence"], 2, "3 is missing");
+    let reply = post_batch(&harness, &lobby, &json!({"impressions": [play(3)]})).await;
+    assert_eq!(reply.json()["highest_sequence"], 4, "the gap filled");
+    let unnumbered = post_batch(&harness, &lobby, &json!({"impressions": [play(0)]})).await;
+    assert_eq!(unnumbered.status, StatusCode::BAD_REQUEST);
+    assert!(unnumbered.error_message().contains("sequence"));
+    // Another screen's numbers are its own.
+    let window = harness.register("window", "demo").await;
+    let mut theirs = play(1);
+    theirs["screen"] = json!("window");
+    let reply = post_batch(&harness, &window, &json!({"impressions": [theirs]})).await;
+    assert_eq!(reply.json()["highest_sequence"], 1);
+}
+
+#[tokio::test]
 async fn a_batch_naming_another_screen_is_refused_whole() {
     let harness = Harness::new();
     let lobby = harness.register("lobby", "demo").await;
     harness.register("window", "demo").await;
     let batch = json!({"impressions": [
-        impression("lobby", "2026-03-01T10:00:00Z"),
-        impression("window", "2026-03-01T10:00:01Z"),
+        impression("lobby", 1, "2026-03-01T10:00:00Z", "2026-03-01T10:00:01Z"),
+        impression("window", 2, "2026-03-01T10:00:01Z", "2026-03-01T10:00:02Z"),
     ]});
-    let reply = harness
-        .call(Method::POST, "/v1/impressions", Some(&lobby), Some(batch))
-        .await;
+    let reply = post_batch(&harness, &lobby, &batch).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.error_code(), "wrong_screen");
     assert_eq!(harness.count("impressions"), 0);
@@ -555,17 +663,17 @@ async fn a_batch_naming_another_screen_is_refused_whole() {
 async fn an_oversized_impression_batch_is_refused_with_the_limit() {
     let harness = Harness::new();
     let screen = harness.register("lobby", "demo").await;
-    let impressions: Vec<Value> = (0..=MAX_IMPRESSIONS_PER_BATCH)
-        .map(|_| impression("lobby", "2026-03-01T10:00:00Z"))
+    let impressions: Vec<Value> = (1..=MAX_IMPRESSIONS_PER_BATCH as u64 + 1)
+        .map(|sequence| {
+            impression(
+                "lobby",
+                sequence,
+                "2026-03-01T10:00:00Z",
+                "2026-03-01T10:00:01Z",
+            )
+        })
         .collect();
-    let reply = harness
-        .call(
-            Method::POST,
-            "/v1/impressions",
-            Some(&screen),
-            Some(json!({"impressions": impressions})),
-        )
-        .await;
+    let reply = post_batch(&harness, &screen, &json!({"impressions": impressions})).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(reply.error_code(), "batch_too_large");
     assert!(

@@ -271,6 +271,12 @@ pub async fn screen_status(name: &str, server: &ServerArgs, json: bool) -> anyho
         text(&heartbeat["uptime_s"]),
         text(&heartbeat["unsent_impressions"]),
     );
+    if let Some(clock) = heartbeat["clock"].as_str() {
+        println!("  clock {clock}");
+    }
+    for alert in heartbeat["alerts"].as_array().into_iter().flatten() {
+        println!("  ALERT: {}", text(alert));
+    }
     let frames = &heartbeat["frames"];
     if frames.is_object() {
         println!(

@@ -70,6 +70,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xvfb", "tests and headless demo: a virtual X display"),
     ("xauth", "xvfb-run"),
     (
+        "faketime",
+        "tests: a player restarted a week in the future (libfaketime)",
+    ),
+    (
         "matchbox-window-manager",
         "tests: the window under a kiosk window manager",
     ),
