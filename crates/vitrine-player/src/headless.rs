@@ -34,6 +34,7 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
             show_stats: config.show_stats,
             qr_key: config.qr_key(),
             video: config.video_settings(),
+            audio: config.audio.clone(),
         },
         &config.data_dir,
         startup.sink.clone(),

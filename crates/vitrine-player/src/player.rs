@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use vitrine_core::{Impression, Sha256Hex};
 
+use crate::audio::{AudioConfig, AudioTimeline};
 use crate::background::Background;
 use crate::cache::media_path;
 use crate::clock::SharedClock;
@@ -52,10 +53,14 @@ pub struct ScreenSetup {
     pub qr_key: Option<[u8; 32]>,
     /// The `[video]` decoder choice and where soundtracks go.
     pub video: VideoSettings,
+    /// The `[audio]` section: where audio items play, the master volume, the crossfade.
+    pub audio: AudioConfig,
 }
 
 pub struct Player {
     playback: Playback,
+    /// Audio-only zones: their tracks, through the audio thread.
+    audio: AudioTimeline,
     renderer: Renderer,
     decoder: DecodeWorker,
     media_dir: PathBuf,
@@ -141,6 +146,7 @@ impl Player {
         };
         Ok(Self {
             playback,
+            audio: AudioTimeline::new(screen.audio.clone(), data_dir.join("media")),
             renderer,
             decoder: DecodeWorker::start(sink)?,
             media_dir: data_dir.join("media"),
@@ -167,8 +173,10 @@ impl Player {
         match event {
             PlayerEvent::ManifestActivated(manifest) => {
                 let (name, version) = (manifest.playlist.name.clone(), manifest.playlist_version);
+                let for_audio = manifest.clone();
                 match self.playback.activate(manifest) {
                     Ok(()) => {
+                        self.audio.activate(for_audio, Timestamp::now());
                         tracing::info!(playlist = %name, version, "playing manifest");
                         let mut status = self
                             .status
@@ -206,6 +214,7 @@ impl Player {
             PlayerEvent::Interrupt { message, until } => {
                 tracing::warn!(%until, %message, "interrupt from HQ");
                 self.playback.interrupt(message, until, Timestamp::now());
+                self.audio.interrupt(until, Timestamp::now());
                 self.journal_finished();
             }
             PlayerEvent::Trigger { segment, until } => {
@@ -239,6 +248,7 @@ impl Player {
             Some(clock) => {
                 let reading = clock.reading_at(now, Instant::now());
                 self.playback.set_clock(reading.state);
+                self.audio.set_clock(reading.state);
                 reading.at
             }
             None => now,
@@ -248,7 +258,12 @@ impl Player {
             self.requested.remove(&evicted);
         }
         let new_video_frames = self.upload_video_frames(gpu);
+        let audio_deadline = self.audio.tick(now);
         let mut frame = self.playback.tick(now);
+        frame.next_deadline = match (frame.next_deadline, audio_deadline) {
+            (Some(picture), Some(sound)) => Some(picture.min(sound)),
+            (picture, sound) => picture.or(sound),
+        };
         let mut prepared_any = false;
         for want in &frame.wanted {
             let key = want.key();
@@ -395,7 +410,10 @@ impl Player {
     /// network thread make its last upload.
     pub fn shutdown(mut self, now: Timestamp) {
         self.playback.finish(now);
+        self.audio.finish(now);
         self.journal_finished();
+        // The sound stops with the plays it was journalled for (a WAV file sink is completed).
+        self.audio.shutdown();
         tracing::info!(telemetry = %self.telemetry.summary(), "frames");
         drop(self.journal.take());
         if let Some(thread) = self.journal_thread.take()
@@ -479,7 +497,12 @@ impl Player {
 
     fn journal_finished(&mut self) {
         if let Some(journal) = &self.journal {
-            for impression in self.playback.take_finished() {
+            for impression in self
+                .playback
+                .take_finished()
+                .into_iter()
+                .chain(self.audio.take_finished())
+            {
                 let _ = journal.send(impression);
             }
         }

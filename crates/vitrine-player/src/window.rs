@@ -155,6 +155,7 @@ impl App {
                 show_stats: startup.config.show_stats,
                 qr_key: startup.config.qr_key(),
                 video: startup.config.video_settings(),
+                audio: startup.config.audio.clone(),
             },
             &startup.config.data_dir,
             startup.sink.clone(),

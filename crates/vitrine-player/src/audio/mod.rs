@@ -4,7 +4,7 @@
 //! rubato resamples them when the output runs at another rate, the mixer plays each zone's track
 //! at the item's volume times the zone's, crossfading with equal power between tracks, and a sink
 //! takes the result: an ALSA device through cpal, the null sink (no sound card) or a WAV file
-//! (tests).
+//! (tests). [`AudioTimeline`] drives it from the schedule and makes the impressions.
 //!
 //! Video soundtracks do not come through here: GStreamer plays them with their pictures, on the
 //! same `[audio] device`.
@@ -14,6 +14,7 @@ pub mod engine;
 pub mod mixer;
 pub mod sink;
 pub mod source;
+pub mod timeline;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use vitrine_core::timing::Percent;
 
 pub use engine::{AudioEngine, AudioReport, PlayRequest};
 pub use sink::{AudioSink, DeviceChoice};
+pub use timeline::AudioTimeline;
 
 /// Why a track cannot play, or a device cannot be opened.
 #[derive(Debug, thiserror::Error)]
