@@ -335,7 +335,10 @@ impl Playback {
             let recheck = now
                 .checked_add(jiff::SignedDuration::from_secs(5))
                 .unwrap_or(now);
-            return self.splash_frame(Vec::new(), Some(recheck));
+            let mut frame = self.splash_frame(Vec::new(), Some(recheck));
+            // Said on the screen too, so whoever stands in front of it knows why.
+            frame.scene.overlay = Some(CLOCK_UNKNOWN_OVERLAY.to_owned());
+            return frame;
         }
         let Some(active) = &mut self.active else {
             return self.splash_frame(Vec::new(), None);
@@ -524,6 +527,9 @@ impl Playback {
         }
     }
 }
+
+/// The line drawn over the fallback while the time is unknown.
+pub const CLOCK_UNKNOWN_OVERLAY: &str = "Clock unknown";
 
 /// Behind an emergency message: a deep red that reads as "attention" from across a store.
 const INTERRUPT_BACKGROUND: Color = Color::rgb(0xa3, 0x10, 0x1d);
@@ -1084,6 +1090,7 @@ mod tests {
         let frame = playback.tick(at(500));
         assert_eq!(shown(&frame), vec![vec![(key("splash"), 1.0)]]);
         assert_eq!(frame.next_deadline, Some(at(5_500)), "looked at again");
+        assert_eq!(frame.scene.overlay.as_deref(), Some(CLOCK_UNKNOWN_OVERLAY));
         let ended = playback.take_finished();
         assert_eq!(ended.len(), 1, "red's play ends when the time is lost");
         assert_eq!(ended[0].clock, ClockState::Unknown);
