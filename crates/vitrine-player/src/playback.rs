@@ -53,6 +53,8 @@ pub enum Want {
         /// The sound's volume (item times zone, 0 to 1) when the item plays its soundtrack.
         sound: Option<f32>,
         zone_px: (u32, u32),
+        /// When the play's turn starts: a play asked for after that joins its clip midway.
+        scheduled_start: Timestamp,
     },
     /// An offer card to compose under `key`; its product image (a `Media` want listed before it)
     /// must be on the GPU first.
@@ -608,6 +610,7 @@ fn describe(
                 sha256: sha256.clone(),
                 sound: sound.then(|| volume.fraction() * context.zone_volume),
                 zone_px,
+                scheduled_start: play.scheduled_start,
             };
             (vec![want], key, to_render_fit(*fit), Some(sha256.clone()))
         }

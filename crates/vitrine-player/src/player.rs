@@ -288,12 +288,20 @@ impl Player {
                     }
                 }
                 Want::Video {
-                    key, sha256, sound, ..
+                    key,
+                    sha256,
+                    sound,
+                    scheduled_start,
+                    ..
                 } => {
                     let request = VideoRequest {
                         key: key.clone(),
                         path: media_path(&self.media_dir, sha256),
                         sound: sound.map(f64::from),
+                        start_offset: now
+                            .duration_since(*scheduled_start)
+                            .try_into()
+                            .unwrap_or_default(),
                     };
                     let prepared = match &mut self.videos {
                         Some(pool) => pool.prepare(&request).map_err(|error| error.to_string()),

@@ -204,6 +204,7 @@ fn flat_colours_survive_every_matrix_and_range() {
                 key: key.clone(),
                 path,
                 sound: None,
+                start_offset: Duration::ZERO,
             })
             .unwrap();
             first_frame(&mut pool, &events, &gpu, &mut renderer, &key);
@@ -240,6 +241,7 @@ fn a_file_that_is_not_a_video_fails_with_a_reason_and_nothing_is_drawn() {
         key: key.clone(),
         path: broken,
         sound: None,
+        start_offset: Duration::ZERO,
     })
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -528,8 +530,16 @@ fn image_then_videos_play_on_time_gaplessly_and_are_journalled() {
         .collect();
     assert!(video_plays.len() >= 3, "{plays_before_stop:#?}");
     for play in &video_plays[1..] {
-        let shown = play["duration_ms"].as_u64().unwrap();
+        let instant = |field: &str| {
+            play[field]
+                .as_str()
+                .and_then(|text| text.parse::<jiff::Timestamp>().ok())
+                .unwrap_or_else(|| panic!("no {field} in {play}"))
+        };
+        let (started, ended) = (instant("started_at"), instant("ended_at"));
+        let shown = ended.duration_since(started).as_millis();
         assert!((1_850..=2_150).contains(&shown), "shown {shown} ms: {play}");
+        assert_eq!(play["completed"], true, "{play}");
     }
 }
 
@@ -618,6 +628,7 @@ fn a_soundtrack_played_or_silenced_never_holds_the_picture_back() {
             key: key.clone(),
             path: path.clone(),
             sound,
+            start_offset: Duration::ZERO,
         })
         .unwrap();
         first_frame(&mut pool, &events, &gpu, &mut renderer, &key);
@@ -733,4 +744,49 @@ fn nv12_and_padded_i420_planes_draw_their_colours() {
         )
         .unwrap_err();
     assert!(error.contains("too small"), "{error}");
+}
+
+#[test]
+fn a_play_joined_midway_starts_its_clip_where_its_turn_is() {
+    let scratch = tempfile::tempdir().unwrap();
+    // Red for 1 s, then green for 1 s: joined 1.4 s into its turn, the first frame is green.
+    let path = make_clip(
+        scratch.path(),
+        "red-then-green",
+        &["red", "green"],
+        1.0,
+        Encoding::Limited("bt709"),
+    );
+    let gpu = gpu();
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let (sender, events) = mpsc::channel();
+    let mut pool = pool(sender);
+    for (offset_ms, expected) in [(0, "red"), (1_400, "green"), (3_400, "green")] {
+        let key = ContentKey::Generated(format!("joined-{offset_ms}"));
+        pool.prepare(&VideoRequest {
+            key: key.clone(),
+            path: path.clone(),
+            sound: None,
+            start_offset: Duration::from_millis(offset_ms),
+        })
+        .unwrap();
+        // The frame after the joining seek: wait until the preroll settles.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = None;
+        while Instant::now() < deadline {
+            first_frame(&mut pool, &events, &gpu, &mut renderer, &key);
+            let colour = draw(&gpu, &mut renderer, &key).get_pixel(32, 18).0;
+            if close_to(colour, rgb_of(expected)) {
+                seen = Some(colour);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            seen.is_some(),
+            "{offset_ms} ms into the turn the clip shows {expected}"
+        );
+        pool.retain(&HashSet::new());
+        renderer.remove_video(&key);
+    }
 }

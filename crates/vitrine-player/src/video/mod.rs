@@ -116,6 +116,10 @@ pub struct VideoRequest {
     pub path: PathBuf,
     /// The sound's volume (0 to 1, item times zone) when the item plays its soundtrack.
     pub sound: Option<f64>,
+    /// How far into its turn the play already is when it is asked for (zero when it is prepared
+    /// ahead): the clip starts that far in, modulo its length, so a restarted player, or one that
+    /// got a new playlist mid-turn, shows what every other screen shows at that instant.
+    pub start_offset: std::time::Duration,
 }
 
 /// The newest frame of one pipeline, waiting for the render thread.
@@ -269,6 +273,7 @@ impl VideoPool {
         let pipeline = build_pipeline(
             id,
             &request.path,
+            request.start_offset,
             request
                 .sound
                 .map(|volume| volume * self.settings.master_volume),
@@ -427,9 +432,14 @@ fn make(factory: &str) -> Result<gst::Element, String> {
 /// `filesrc ! decodebin`, then per stream: video through `videoflip` (rotation tags) and
 /// `videoconvert` into the NV12 appsink; audio through conversion and volume into the configured
 /// output, or into a fakesink when the item is silent.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site, each argument a distinct concern"
+)]
 fn build_pipeline(
     id: u64,
     path: &Path,
+    start_offset: std::time::Duration,
     sound: Option<f64>,
     audio: &AudioOutput,
     slot: Arc<FrameSlot>,
@@ -538,7 +548,7 @@ fn build_pipeline(
         });
     }
 
-    watch_bus(&pipeline, id, sink)?;
+    watch_bus(&pipeline, id, sink, start_offset)?;
     Ok(pipeline)
 }
 
@@ -603,23 +613,39 @@ fn link_audio(
 /// segment's end GStreamer posts `SEGMENT_DONE` instead of EOS, and a non-flushing seek back to
 /// the start queues the next pass behind the last frame with no flush and no re-preroll. A plain
 /// EOS (a seek the demuxer refused) falls back to a flushing seek, which holds the last frame.
-fn watch_bus(pipeline: &gst::Pipeline, id: u64, sink: SharedSink) -> Result<(), String> {
+fn watch_bus(
+    pipeline: &gst::Pipeline,
+    id: u64,
+    sink: SharedSink,
+    start_offset: std::time::Duration,
+) -> Result<(), String> {
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
     let weak = pipeline.downgrade();
     let segment_armed = AtomicBool::new(false);
+    // A play joined late starts as far in as its turn is when the first seek runs.
+    let join_at = (!start_offset.is_zero())
+        .then(|| std::time::Instant::now().checked_sub(start_offset))
+        .flatten();
     bus.set_sync_handler(move |_, message| {
         use gst::MessageView;
-        let seek = |flags: gst::SeekFlags| {
+        let seek = |flags: gst::SeekFlags, join: bool| {
             if let Some(pipeline) = weak.upgrade() {
                 pipeline.call_async(move |pipeline| {
                     // An explicit end: without one a pass ends at its last frame's start, and
                     // each loop would cut that frame short.
                     let end = pipeline.query_duration::<gst::ClockTime>();
+                    let start = match (join.then_some(join_at).flatten(), end) {
+                        (Some(turn_start), Some(end)) if !end.is_zero() => {
+                            let into_turn = turn_start.elapsed().as_nanos() as u64;
+                            gst::ClockTime::from_nseconds(into_turn % end.nseconds())
+                        }
+                        _ => gst::ClockTime::ZERO,
+                    };
                     let sought = pipeline.seek(
                         1.0,
                         flags,
                         gst::SeekType::Set,
-                        gst::ClockTime::ZERO,
+                        start,
                         if end.is_some() {
                             gst::SeekType::Set
                         } else {
@@ -635,10 +661,10 @@ fn watch_bus(pipeline: &gst::Pipeline, id: u64, sink: SharedSink) -> Result<(), 
         };
         match message.view() {
             MessageView::AsyncDone(_) if !segment_armed.swap(true, Ordering::AcqRel) => {
-                seek(gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT);
+                seek(gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT, true);
             }
-            MessageView::SegmentDone(_) => seek(gst::SeekFlags::SEGMENT),
-            MessageView::Eos(_) => seek(gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT),
+            MessageView::SegmentDone(_) => seek(gst::SeekFlags::SEGMENT, false),
+            MessageView::Eos(_) => seek(gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT, false),
             MessageView::Error(error) => {
                 let source = error
                     .src()
