@@ -694,4 +694,28 @@ mod tests {
         );
         assert!(!part.exists(), "and the next attempt starts from scratch");
     }
+
+    #[tokio::test]
+    async fn a_full_disk_removes_the_part_and_says_what_to_set() {
+        let folder = tempfile::tempdir().unwrap();
+        let part = folder.path().join("media.part");
+        std::fs::write(&part, vec![7u8; 4096]).unwrap();
+        let digest = Sha256Hex::of_bytes(b"a file that did not fit");
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let error = disk_error(full, &part, &digest).await;
+        assert!(is_disk_full(&error), "{error:#}");
+        assert!(!part.exists(), "the half file is gone");
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("disk is full") && message.contains("disk_budget"),
+            "{message}"
+        );
+
+        // Any other write error keeps the part for the next attempt to resume.
+        std::fs::write(&part, vec![7u8; 4096]).unwrap();
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let error = disk_error(denied, &part, &digest).await;
+        assert!(!is_disk_full(&error));
+        assert!(part.exists());
+    }
 }
