@@ -297,3 +297,120 @@ fn the_engine_plays_tracks_in_order_with_an_equal_power_crossfade_at_their_volum
         "{fade_windows} windows of crossfade"
     );
 }
+
+/// Writes a 16-bit mono WAV of a sine at `frequency`, `seconds` long.
+fn write_sine_wav(path: &Path, frequency: f64, seconds: f64) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    for index in 0..(seconds * 48_000.0) as usize {
+        let phase = 2.0 * std::f64::consts::PI * frequency * index as f64 / 48_000.0;
+        writer
+            .write_sample((phase.sin() * SINE_AMPLITUDE * f64::from(i16::MAX)) as i16)
+            .unwrap();
+    }
+    writer.finalize().unwrap();
+}
+
+#[test]
+fn the_timeline_follows_the_schedule_and_an_interrupt_cuts_the_music_short() {
+    use std::sync::Arc;
+    use vitrine_core::{Manifest, MediaEntry, Sha256Hex};
+    use vitrine_player::audio::{AudioConfig, AudioTimeline};
+
+    let directory = tempfile::tempdir().unwrap();
+    let media_dir = directory.path().join("media");
+    std::fs::create_dir_all(&media_dir).unwrap();
+    // Files in the cache are named by their digest, without an extension.
+    let mut digests = std::collections::HashMap::new();
+    for (name, frequency) in [("low.wav", 440.0), ("high.wav", 1000.0)] {
+        let scratch = directory.path().join(name);
+        write_sine_wav(&scratch, frequency, 0.4);
+        let digest = Sha256Hex::of_bytes(&std::fs::read(&scratch).unwrap());
+        std::fs::rename(&scratch, media_dir.join(digest.as_str())).unwrap();
+        digests.insert(name.to_owned(), digest);
+    }
+    let playlist = vitrine_core::parse_playlist(
+        "shop.yaml",
+        "version: 1\nname: shop\nlayout:\n  music:\n    audio_only: true\n    items:\n      - audio: { id: low, file: low.wav, duration: 1s }\n      - audio: { id: high, file: high.wav, duration: 1s }\n",
+    )
+    .unwrap();
+    let manifest = Manifest::build("lobby", "Europe/Paris", &playlist, 1, |file| {
+        Some(MediaEntry {
+            sha256: digests[file].clone(),
+            size: 1,
+        })
+    })
+    .unwrap();
+    let output = directory.path().join("out.wav");
+    let config = AudioConfig {
+        device: format!("file:{}", output.display()),
+        ..AudioConfig::default()
+    };
+    let mut timeline = AudioTimeline::new(config, media_dir);
+    timeline.activate(Arc::new(manifest), jiff::Timestamp::now());
+    // Three seconds of frames at 50 per second: at least two whole turns go by.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        timeline.tick(jiff::Timestamp::now());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let now = jiff::Timestamp::now();
+    let until = now + jiff::SignedDuration::from_secs(60);
+    timeline.interrupt(until, now);
+    assert_eq!(
+        timeline.tick(now),
+        Some(until),
+        "silent until the interrupt ends"
+    );
+    let plays = timeline.take_finished();
+    timeline.shutdown();
+
+    assert!(plays.len() >= 3, "{plays:#?}");
+    for pair in plays.windows(2) {
+        assert_ne!(pair[0].item_id, pair[1].item_id, "the items alternate");
+        assert_eq!(
+            pair[0].scheduled_start + jiff::SignedDuration::from_secs(1),
+            pair[1].scheduled_start
+        );
+    }
+    for play in &plays {
+        assert_eq!(play.zone, "music");
+        let file = format!("{}.wav", play.item_id);
+        assert_eq!(play.media_sha256.as_ref(), Some(&digests[&file]));
+    }
+    // Every play but the first (which may have joined late) and the last ran its whole turn; the
+    // last was cut by the interrupt, and says so.
+    let last = plays.last().unwrap();
+    assert!(!last.completed, "{last:#?}");
+    assert_eq!(last.ended_at, now);
+    for play in &plays[..plays.len() - 1] {
+        assert!(play.completed, "{play:#?}");
+        let turn_end = play.scheduled_start + jiff::SignedDuration::from_secs(1);
+        let overrun = play.ended_at.duration_since(turn_end).as_millis();
+        assert!(
+            (0..200).contains(&overrun),
+            "ended {overrun} ms after its turn"
+        );
+    }
+    // The 0.4 s files loop through their 1 s turns, and the crossfades between turns never dip:
+    // from the first track to the interrupt, no 50 ms of the recording is silent.
+    let (rate, samples) = read_wav(&output);
+    let left = left(&samples);
+    let window = rate as usize / 20;
+    let first_sound = left.iter().position(|sample| sample.abs() > 0.01).unwrap();
+    // The first track fades in over the crossfade, so its first 200 ms are not counted.
+    let until_interrupt = &left[first_sound + window * 4..left.len() - window * 6];
+    let silent_windows = until_interrupt
+        .chunks_exact(window)
+        .filter(|chunk| tone_level(chunk, rate, 440.0).max(tone_level(chunk, rate, 1000.0)) < 0.01)
+        .count();
+    assert_eq!(
+        silent_windows, 0,
+        "the music never stopped before the interrupt"
+    );
+}
