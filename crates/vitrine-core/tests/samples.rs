@@ -45,7 +45,7 @@ fn every_sample_playlist_is_valid_without_warnings() {
 }
 
 #[test]
-fn the_demo_still_means_three_full_screen_images_and_music_with_their_media() {
+fn the_demo_still_means_three_full_screen_images_a_video_and_music_with_their_media() {
     let folder = repository().join("playlists");
     let source = std::fs::read_to_string(folder.join("demo.yaml")).unwrap();
     let playlist = vitrine_core::parse_playlist("demo.yaml", &source).unwrap();
@@ -56,6 +56,7 @@ fn the_demo_still_means_three_full_screen_images_and_music_with_their_media() {
         [
             "demo-media/winter-sale.png",
             "demo-media/bakery.png",
+            "demo-media/fresh-bakery.mp4",
             "demo-media/scan-and-go.jpg",
             "media/morning-music.wav",
             "media/chime.ogg"
