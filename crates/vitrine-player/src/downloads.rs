@@ -10,30 +10,53 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
+use vitrine_core::playlist::Content;
 use vitrine_core::{Manifest, Sha256Hex};
 
-/// How far ahead the schedule is read to order downloads. Media first needed later than this (or
-/// shown only by an offer slot or a background) comes after, in digest order.
+/// How far ahead the schedule is read to order downloads. Media first needed later than this comes
+/// after, in digest order.
 pub const ORDER_HORIZON: SignedDuration = SignedDuration::from_hours(24);
 
 /// The digests in `missing`, ordered by when the manifest's schedule first shows each from `now`:
-/// soonest first; media the schedule does not show within [`ORDER_HORIZON`] last, by digest.
+/// soonest first; media the schedule does not show within [`ORDER_HORIZON`] last, by digest. An
+/// item's file is needed when its play starts, every product image of an offer slot's rotation
+/// when the slot first plays (which offer a play shows is only decided then), and a zone's
+/// background image when the zone first shows anything.
 pub fn order_by_first_need(
     manifest: &Manifest,
     missing: &[Sha256Hex],
     now: Timestamp,
 ) -> Vec<Sha256Hex> {
-    let mut first_need: HashMap<&Sha256Hex, Timestamp> = HashMap::new();
+    let mut first_need: HashMap<Sha256Hex, Timestamp> = HashMap::new();
     if let Ok(schedule) = manifest.schedule() {
         let horizon = now.checked_add(ORDER_HORIZON).unwrap_or(Timestamp::MAX);
+        let mut need = |sha256: Option<&'_ Sha256Hex>, start: Timestamp| {
+            if let Some(sha256) = sha256 {
+                first_need
+                    .entry(sha256.clone())
+                    .and_modify(|known| *known = (*known).min(start))
+                    .or_insert(start);
+            }
+        };
         for zone in &manifest.playlist.zones {
-            for play in schedule.timeline(&zone.name, now, horizon) {
-                if let Some(sha256) = manifest.sha256_of(play.item) {
-                    let start = play.start.max(now);
-                    first_need
-                        .entry(sha256)
-                        .and_modify(|known| *known = (*known).min(start))
-                        .or_insert(start);
+            let plays = schedule.timeline(&zone.name, now, horizon);
+            if let (Some(first), Some(background)) = (plays.first(), &zone.background_image) {
+                need(
+                    manifest.sha256_of_file(&background.file),
+                    first.start.max(now),
+                );
+            }
+            for play in plays {
+                let start = play.start.max(now);
+                need(manifest.sha256_of(play.item), start);
+                if let Content::Offer { slot } = &play.item.content
+                    && let Some(rotation) = manifest.offers.get(slot)
+                {
+                    for entry in rotation.entries.iter().chain(&rotation.fallback) {
+                        if let Some(file) = &entry.card.image_file {
+                            need(manifest.sha256_of_file(file), start);
+                        }
+                    }
                 }
             }
         }
@@ -189,6 +212,36 @@ mod tests {
         assert_eq!(
             order_by_first_need(&manifest, &missing, now),
             vec![b, c, a, unused]
+        );
+    }
+
+    #[test]
+    fn a_zone_background_is_needed_when_the_zone_first_shows() {
+        let playlist = vitrine_core::parse_playlist(
+            "demo.yaml",
+            "version: 1\nname: demo\nlayout:\n  main:\n    area: { x: 0%, y: 0%, width: 100%, height: 100% }\n    background_image: backdrop.png\n    items:\n      - image: { file: a.png, duration: 10s }\n      - image: { file: b.png, duration: 10s }\n",
+        )
+        .unwrap();
+        let manifest = Manifest::build("lobby", "UTC", &playlist, 1, |file| {
+            Some(MediaEntry {
+                sha256: Sha256Hex::of_bytes(file.as_bytes()),
+                size: 10,
+            })
+        })
+        .unwrap();
+        let backdrop = Sha256Hex::of_bytes(b"backdrop.png");
+        let a = Sha256Hex::of_bytes(b"a.png");
+        let b = Sha256Hex::of_bytes(b"b.png");
+        // 12 s into the 20 s loop: b shows now, with the backdrop behind it; a comes next.
+        let now = Timestamp::from_second(20 * 1000 + 12).unwrap();
+        assert_eq!(
+            order_by_first_need(&manifest, &[a.clone(), b.clone(), backdrop.clone()], now),
+            if backdrop < b {
+                vec![backdrop, b, a]
+            } else {
+                vec![b, backdrop, a]
+            },
+            "the backdrop and b are both needed now, a in 8 s"
         );
     }
 }
