@@ -580,7 +580,7 @@ impl<'a> Checker<'a> {
         let (id, duration, transition, kind) = match item.value() {
             raw::Item::Image(image) => (&image.id, &image.duration, &image.transition, "image"),
             raw::Item::Video(video) => (&video.id, &video.duration, &video.transition, "video"),
-            raw::Item::Audio(audio) => (&audio.id, &audio.duration, &None, "audio"),
+            raw::Item::Audio(audio) => (&audio.id, &audio.duration, &audio.transition, "audio"),
             raw::Item::Text(text) => (&text.id, &text.duration, &text.transition, "text"),
             raw::Item::Clock(clock) => (&clock.id, &clock.duration, &clock.transition, "clock"),
             raw::Item::Offer(offer) => (&offer.id, &offer.duration, &offer.transition, "offer"),
@@ -651,6 +651,20 @@ impl<'a> Checker<'a> {
                 }
             },
         };
+        if kind == "audio"
+            && let Some(slide) = transition
+            && matches!(slide.value(), raw::Transition::Slide(_))
+        {
+            self.error_at(
+                include,
+                slide,
+                "an audio item cannot slide: slides move pictures",
+                Some(
+                    "write `transition: { crossfade: 2s }` to blend one track into the next".into(),
+                ),
+            );
+            ok = false;
+        }
         let transition = match transition {
             Some(transition) => self.transition(include, transition, duration),
             None => Some(self.defaults.transition),

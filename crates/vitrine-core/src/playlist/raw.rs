@@ -264,6 +264,10 @@ pub struct Audio {
     /// Loudness from `0%` to `100%` (the default).
     #[serde(default)]
     pub volume: Option<Located<Scalar>>,
+    /// How the track takes over from the one before: `{ crossfade: 2s }`, or `cut` (the default),
+    /// which crossfades over the player's `[audio] crossfade`. Sound cannot slide.
+    #[serde(default)]
+    pub transition: Option<Located<Transition>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
