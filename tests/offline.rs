@@ -3,15 +3,15 @@
 //! set before the last good time shows the fallback and counts nothing; HQ comes back and receives
 //! every play once. Real scheduler, real CLI, real headless player, real libfaketime.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use vitrine_core::Loop;
 use vitrine_e2e::{
     PlayerExtras, PlayerOptions, Scheduler, Seen, Source, assert_cache_verifies,
-    assert_hq_holds_exactly_the_journal, ids_in, libfaketime, seen_frames, start_headless_player,
-    start_player_with, wait_for, write_red_blue_playlist,
+    assert_hq_holds_exactly_the_journal, classify, ids_in, libfaketime, seen_frames,
+    start_headless_player, start_player_with, wait_for, write_red_blue_playlist, write_solid_png,
 };
 
 /// The colour the schedule engine says a red/blue frame at `millis` shows.
@@ -39,6 +39,7 @@ fn start_faked(
     player_data: &Path,
     frames: &Path,
     scratch: &Path,
+    config: Option<PathBuf>,
 ) -> vitrine_e2e::Process {
     start_player_with(
         Source::Scheduler { url, token },
@@ -47,7 +48,7 @@ fn start_faked(
         scratch,
         &PlayerOptions::default(),
         &PlayerExtras {
-            config: None,
+            config,
             env: vec![
                 (
                     "LD_PRELOAD".into(),
@@ -99,6 +100,7 @@ fn a_week_offline_plays_the_cached_manifest_and_hq_gets_every_play_once() {
         &player_data,
         &faked_frames,
         root,
+        None,
     );
     wait_for("plays a week later", Duration::from_secs(60), || {
         journal_ids(&player_data, "estimated").len() >= 4
@@ -137,7 +139,16 @@ fn a_week_offline_plays_the_cached_manifest_and_hq_gets_every_play_once() {
     }
 
     // A clock set before the last good time (a dead clock battery) and no HQ: the time is
-    // unknown, the fallback shows, never black, and nothing is counted by a clock known wrong.
+    // unknown, the pinned fallback image (`[cache] fallback`, green here) shows with a line that
+    // says why, never black, and nothing is counted by a clock known wrong.
+    let fallback = root.join("fallback.png");
+    write_solid_png(&fallback, [0, 255, 0]).unwrap();
+    let config = root.join("player.toml");
+    std::fs::write(
+        &config,
+        format!("[cache]\nfallback = {:?}\n", fallback.to_str().unwrap()),
+    )
+    .unwrap();
     let journalled_before = ids_in(
         &player_data.join("player.sqlite3"),
         "SELECT id FROM journal",
@@ -152,16 +163,25 @@ fn a_week_offline_plays_the_cached_manifest_and_hq_gets_every_play_once() {
         &player_data,
         &wrong_frames,
         root,
+        Some(config),
     );
     wait_for("fallback frames", Duration::from_secs(60), || {
-        seen_frames(&wrong_frames).len() >= 20
+        vitrine_e2e::frames(&wrong_frames).len() >= 20
     })
     .unwrap();
     assert!(player.terminate(Duration::from_secs(30)).unwrap().success());
-    let wrong = seen_frames(&wrong_frames);
+    // The middle of the frame: the top-left corner carries the "clock unknown" line.
+    let wrong: Vec<(i64, Seen)> = vitrine_e2e::frames(&wrong_frames)
+        .into_iter()
+        .map(|(millis, path)| {
+            let frame = image::open(&path).unwrap().to_rgba8();
+            let centre = frame.get_pixel(frame.width() / 2, frame.height() / 2).0;
+            (millis, classify(centre))
+        })
+        .collect();
     assert!(
-        wrong.iter().all(|(_, seen)| *seen == Seen::Splash),
-        "only the fallback while the clock is unknown: {wrong:?}"
+        wrong.iter().all(|(_, seen)| *seen == Seen::Green),
+        "only the pinned fallback while the clock is unknown: {wrong:?}"
     );
     assert_eq!(
         ids_in(

@@ -276,6 +276,14 @@ impl MediaCache {
         Ok(sha256)
     }
 
+    /// Lets the fallback go when the config no longer names one: the built-in splash takes its
+    /// place and the file becomes evictable like any other.
+    pub fn unpin_fallback(&self) -> anyhow::Result<()> {
+        self.connection
+            .execute("UPDATE media SET pinned = 0 WHERE pinned = 1", [])?;
+        Ok(())
+    }
+
     /// The pinned fallback's digest, if one was pinned and is still intact on disk.
     pub fn pinned_fallback(&self) -> anyhow::Result<Option<Sha256Hex>> {
         let text: Option<String> = self
@@ -457,7 +465,12 @@ mod tests {
         assert_eq!(cache.pin_fallback(&source).unwrap(), fallback);
         drop(cache);
         let reopened = MediaCache::open(directory.path()).unwrap();
-        assert_eq!(reopened.pinned_fallback().unwrap(), Some(fallback));
+        assert_eq!(reopened.pinned_fallback().unwrap(), Some(fallback.clone()));
+        // Dropped from the config: evictable again.
+        reopened.unpin_fallback().unwrap();
+        assert_eq!(reopened.pinned_fallback().unwrap(), None);
+        assert!(reopened.make_room(0, 0, &HashSet::new()).unwrap());
+        assert!(!reopened.has_verified(&fallback).unwrap());
     }
 
     #[test]

@@ -93,12 +93,13 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
             "damaged media dropped from the cache at start-up"
         );
     }
-    if let Some(fallback) = &config.cache.fallback {
-        match cache.pin_fallback(fallback) {
+    match &config.cache.fallback {
+        Some(fallback) => match cache.pin_fallback(fallback) {
             Ok(sha256) => tracing::info!(%sha256, "fallback image pinned in the cache"),
             // The built-in splash stands in; a bad fallback setting must not stop the screen.
             Err(error) => tracing::error!("{error:#}; the built-in splash is the fallback"),
-        }
+        },
+        None => cache.unpin_fallback()?,
     }
     let mut active_etag = None;
     match cache.active_manifest() {
