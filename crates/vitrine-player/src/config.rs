@@ -352,4 +352,21 @@ mod tests {
                 .contains("64 hex")
         );
     }
+
+    #[test]
+    fn the_example_config_documents_the_cache_and_journal_sections() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/player.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let config: PlayerConfig = toml::from_str(&text).unwrap();
+        assert_eq!(config.cache, CacheConfig::default());
+        assert_eq!(config.journal, JournalConfig::default());
+        config.validate().unwrap();
+        let bad: PlayerConfig = toml::from_str("[cache]\nparallel_downloads = 0\n").unwrap();
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("parallel_downloads")
+        );
+    }
 }
