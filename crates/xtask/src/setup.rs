@@ -40,7 +40,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "tests and bench: gst-launch-1.0 makes clips and is the decode-only floor",
     ),
     ("mpv", "bench: the video playback peer"),
-    ("time", "bench: /usr/bin/time, CPU seconds of whole commands"),
+    (
+        "time",
+        "bench: /usr/bin/time, CPU seconds of whole commands",
+    ),
     (
         "libasound2-dev",
         "build: ALSA, for audio items through cpal",
