@@ -790,3 +790,86 @@ fn a_play_joined_midway_starts_its_clip_where_its_turn_is() {
         renderer.remove_video(&key);
     }
 }
+
+/// Sets the rotation matrix of an mp4's video track (its `tkhd` box) to a quarter turn
+/// clockwise, as phones record a clip filmed upright.
+fn tag_quarter_turn(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|window| window == b"tkhd")
+        .expect("a track header");
+    let version = bytes[at + 4];
+    // After the box type: version and flags, the times, track id, reserved and duration (wider in
+    // version 1), then reserved, layer, alternate group, volume and reserved: then the matrix.
+    let times = if version == 1 {
+        8 + 8 + 4 + 4 + 8
+    } else {
+        4 * 5
+    };
+    let matrix_at = at + 4 + 4 + times + 8 + 2 + 2 + 2 + 2;
+    let quarter_turn: [u32; 9] = [0, 0x1_0000, 0, 0xffff_0000, 0, 0, 0, 0, 0x4000_0000];
+    for (index, value) in quarter_turn.iter().enumerate() {
+        let offset = matrix_at + index * 4;
+        bytes[offset..offset + 4].copy_from_slice(&value.to_be_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_phone_clip_tagged_as_turned_is_shown_upright() {
+    let scratch = tempfile::tempdir().unwrap();
+    // Red on the left half, blue on the right; turned a quarter clockwise, red is on top.
+    let path = scratch.path().join("turned.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "color=c=red:s=160x180:r=30:d=0.5"])
+        .args(["-f", "lavfi", "-i", "color=c=blue:s=160x180:r=30:d=0.5"])
+        .args([
+            "-filter_complex",
+            "[0][1]hstack,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-colorspace",
+            "bt709",
+            "-color_range",
+            "tv",
+        ])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    tag_quarter_turn(&path);
+    let gpu = gpu();
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let (sender, events) = mpsc::channel();
+    let mut pool = pool(sender);
+    let key = ContentKey::Generated("turned".into());
+    pool.prepare(&VideoRequest {
+        key: key.clone(),
+        path,
+        sound: None,
+        start_offset: Duration::ZERO,
+    })
+    .unwrap();
+    first_frame(&mut pool, &events, &gpu, &mut renderer, &key);
+    // A square target: an upright (portrait) picture fits with bars left and right.
+    let offscreen = Offscreen::new(&gpu, 64, 64);
+    let scene = Scene::single(key.clone(), Fit::Contain);
+    renderer.render(&gpu, offscreen.view(), offscreen.size(), &scene);
+    let frame = offscreen.read_pixels(&gpu).unwrap();
+    let at = |x: u32, y: u32| frame.get_pixel(x, y).0;
+    assert!(close_to(at(32, 8), rgb_of("red")), "top: {:?}", at(32, 8));
+    assert!(
+        close_to(at(32, 56), rgb_of("blue")),
+        "bottom: {:?}",
+        at(32, 56)
+    );
+    assert!(
+        close_to(at(2, 32), rgb_of("black")),
+        "side bar: {:?}",
+        at(2, 32)
+    );
+}
