@@ -453,8 +453,16 @@ impl Player {
                         self.playback.mark_ready(frame.key.clone());
                     }
                 }
+                // A frame the GPU cannot take (larger than its textures, malformed) means the
+                // next will not fit either: the play stops once, the screen keeps what it shows.
                 Err(error) => {
-                    tracing::warn!(key = %frame.key, "a video frame was dropped: {error}")
+                    if let Some(pool) = &mut self.videos
+                        && pool.stop(&frame.key)
+                    {
+                        tracing::error!(key = %frame.key, "video skipped: {error}");
+                        self.playback
+                            .video_failed(frame.key.clone(), Timestamp::now());
+                    }
                 }
             }
         }

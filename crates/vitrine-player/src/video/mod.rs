@@ -373,6 +373,17 @@ impl VideoPool {
         Some(key)
     }
 
+    /// Stops the play under `key` (its frames cannot be shown); says whether it existed.
+    pub fn stop(&mut self, key: &ContentKey) -> bool {
+        match self.videos.remove(key) {
+            Some(video) => {
+                let _ = self.reaper.send(video.pipeline);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// How many pipelines exist: tests check that plays do not leak them.
     pub fn len(&self) -> usize {
         self.videos.len()
