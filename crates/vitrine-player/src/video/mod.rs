@@ -9,8 +9,9 @@
 //!
 //! **Gapless:** the next item's pipeline is built and prerolled (PAUSED, its first frame already on
 //! the GPU) during the current item, so the switch shows a real frame at once. A clip shorter than
-//! its item loops without a gap through segment seeks; one longer than its item is cut when the
-//! item ends, because the schedule, not the clip, decides how long an item lasts.
+//! its item loops (a flushing seek at end of stream, its last frame held meanwhile); one longer
+//! than its item is cut when the item ends, because the schedule, not the clip, decides how long an
+//! item lasts.
 //!
 //! **Never black:** a decode error arrives on the bus, is reported, and the last frame stays.
 
@@ -620,10 +621,12 @@ fn link_audio(
 /// Handles the pipeline's messages where they are posted: errors go to the render loop; looping
 /// is GStreamer's business and stays on its threads.
 ///
-/// Loops are gapless: once prerolled, the pipeline is seeked to its start as a *segment*; at the
-/// segment's end GStreamer posts `SEGMENT_DONE` instead of EOS, and a non-flushing seek back to
-/// the start queues the next pass behind the last frame with no flush and no re-preroll. A plain
-/// EOS (a seek the demuxer refused) falls back to a flushing seek, which holds the last frame.
+/// A loop is a flushing seek back to the start at end of stream. End of stream comes once the last
+/// frame has had its full time on screen (the decoder drains at EOS, so B-frame streams lose no
+/// frame), and the re-preroll keeps that frame up for the few milliseconds it takes: no black
+/// frame and no lost one. (Segment seeks, the other way, lose a clip's last frame at each loop:
+/// the next pass is timed from the last frame's start, not its end.) A play joined midway is
+/// sought to where its turn is once it has prerolled.
 fn watch_bus(
     pipeline: &gst::Pipeline,
     id: u64,
@@ -632,7 +635,7 @@ fn watch_bus(
 ) -> Result<(), String> {
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
     let weak = pipeline.downgrade();
-    let segment_armed = AtomicBool::new(false);
+    let prerolled = AtomicBool::new(false);
     // A play joined late starts as far in as its turn is when the first seek runs.
     let join_at = (!start_offset.is_zero())
         .then(|| std::time::Instant::now().checked_sub(start_offset))
@@ -642,8 +645,6 @@ fn watch_bus(
         let seek = |flags: gst::SeekFlags, join: bool| {
             if let Some(pipeline) = weak.upgrade() {
                 pipeline.call_async(move |pipeline| {
-                    // An explicit end: without one a pass ends at its last frame's start, and
-                    // each loop would cut that frame short.
                     let end = pipeline.query_duration::<gst::ClockTime>();
                     let start = match (join.then_some(join_at).flatten(), end) {
                         (Some(turn_start), Some(end)) if !end.is_zero() => {
@@ -657,12 +658,8 @@ fn watch_bus(
                         flags,
                         gst::SeekType::Set,
                         start,
-                        if end.is_some() {
-                            gst::SeekType::Set
-                        } else {
-                            gst::SeekType::None
-                        },
-                        end,
+                        gst::SeekType::None,
+                        gst::ClockTime::NONE,
                     );
                     if let Err(error) = sought {
                         tracing::debug!("a video loop seek was refused: {error}");
@@ -671,11 +668,12 @@ fn watch_bus(
             }
         };
         match message.view() {
-            MessageView::AsyncDone(_) if !segment_armed.swap(true, Ordering::AcqRel) => {
-                seek(gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT, true);
+            MessageView::AsyncDone(_)
+                if join_at.is_some() && !prerolled.swap(true, Ordering::AcqRel) =>
+            {
+                seek(gst::SeekFlags::FLUSH, true);
             }
-            MessageView::SegmentDone(_) => seek(gst::SeekFlags::SEGMENT, false),
-            MessageView::Eos(_) => seek(gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT, false),
+            MessageView::Eos(_) => seek(gst::SeekFlags::FLUSH, false),
             MessageView::Error(error) => {
                 let source = error
                     .src()
