@@ -222,6 +222,7 @@ fn a_player_pinned_to_another_key_refuses_every_manifest() {
         .args(["--frame-interval", "100ms", "--poll-interval", "200ms"])
         .args(["--server", &scheduler.url, "--token", &token])
         .args(["--server-key", foreign_key])
+        .args(["--heartbeat-interval", "500ms"])
         .env("XDG_RUNTIME_DIR", runtime_dir(root).unwrap())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap());
@@ -232,6 +233,17 @@ fn a_player_pinned_to_another_key_refuses_every_manifest() {
         || {
             std::fs::read_to_string(&log_path)
                 .is_ok_and(|log| log.contains("signature does not verify"))
+        },
+    )
+    .unwrap();
+    // HQ hears of it in the screen's heartbeat, which `vitrine screens status` shows.
+    wait_for(
+        "the refusal in HQ's status",
+        Duration::from_secs(30),
+        || {
+            scheduler
+                .cli(&["screens", "status", "pinned", "--json"])
+                .is_ok_and(|status| status.contains("signature does not verify"))
         },
     )
     .unwrap();

@@ -235,6 +235,8 @@ async fn heartbeat_loop(settings: HeartbeatLoop, mut stopped: watch::Receiver<bo
         {
             alerts.push(alert);
         }
+        // A manifest refused for its signature leaves the screen on older content: HQ should know.
+        alerts.extend(client.manifest_alert());
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stopped.changed() => return,

@@ -549,11 +549,15 @@ mod tests {
         );
 
         let server = serve_manifest_once(body, None);
-        let error = client(&server).fetch_manifest(None).await.unwrap_err();
+        let unsigned = client(&server);
+        let error = unsigned.fetch_manifest(None).await.unwrap_err();
         assert!(
             format!("{error:#}").contains("without a signature"),
             "{error:#}"
         );
+        // The refusal waits for the heartbeat to report it.
+        let alert = unsigned.manifest_alert().expect("an alert");
+        assert!(alert.contains("without a signature"), "{alert}");
     }
 
     #[test]

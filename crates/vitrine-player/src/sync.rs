@@ -44,6 +44,8 @@ pub struct SyncClient {
     bandwidth: Option<Bandwidth>,
     /// The key every manifest must be signed with (see [`crate::pairing`]).
     trust: Arc<crate::pairing::ManifestTrust>,
+    /// Why the last manifest was refused, until one verifies: the heartbeat reports it.
+    manifest_refusal: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl SyncClient {
@@ -57,12 +59,22 @@ impl SyncClient {
             clock: None,
             bandwidth: None,
             trust: Arc::new(crate::pairing::ManifestTrust::first_use_in_memory()),
+            manifest_refusal: Arc::default(),
         })
     }
 
     /// The HTTP client, with its TLS settings, for calls outside this client (pairing).
     pub fn http(&self) -> reqwest::Client {
         self.http.clone()
+    }
+
+    /// Why the last manifest from the scheduler was refused (a missing or wrong signature), while
+    /// no later one has verified; for the heartbeat's alerts.
+    pub fn manifest_alert(&self) -> Option<String> {
+        self.manifest_refusal
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
     }
 
     /// Verifies every manifest against `trust` before it is used.
@@ -174,9 +186,23 @@ impl SyncClient {
                     .await
                     .context("the manifest download broke off")?;
                 // Nothing of a manifest is used before its signature checks out.
-                self.trust
+                let verified = self
+                    .trust
                     .verify(&body, signature.as_deref(), || self.fetch_server_key())
-                    .await?;
+                    .await;
+                // Only a refusal is worth an alert; failing to reach the key is being offline.
+                let refusal = verified
+                    .as_ref()
+                    .err()
+                    .map(|error| format!("{error:#}"))
+                    .filter(|message| message.starts_with("refused"));
+                if verified.is_ok() || refusal.is_some() {
+                    *self
+                        .manifest_refusal
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner()) = refusal;
+                }
+                verified?;
                 let manifest = Manifest::decode(&body)
                     .context("the scheduler sent a manifest this player cannot play")?;
                 Ok(ManifestFetch::New(Box::new(ActiveManifest {
