@@ -54,7 +54,7 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     }
     if matches!(which, None | Some("video")) {
         figures.extend(video::figures(&target_dir())?);
-        profiles.push("video: dev (dependencies at opt-level 2)");
+        profiles.push("video: release");
     }
     if figures.is_empty() {
         bail!(

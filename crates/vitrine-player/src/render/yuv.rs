@@ -105,10 +105,6 @@ impl YuvFrame<'_> {
         (self.width.div_ceil(2), self.height.div_ceil(2))
     }
 
-    fn planar(&self) -> bool {
-        matches!(self.chroma, Chroma::Planar { .. })
-    }
-
     /// Checks that the planes hold what their sizes and strides promise, so a malformed buffer
     /// is refused here instead of failing inside the GPU driver.
     pub fn check(&self) -> Result<(), String> {
@@ -142,27 +138,11 @@ impl YuvFrame<'_> {
     }
 }
 
-/// The conversion uniform: the 3x4 matrix, then which channel holds U and which holds V.
+/// The conversion uniform: the 3x4 matrix.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 struct ConversionUniform {
     rows: [[f32; 4]; 3],
-    select_u: [f32; 4],
-    select_v: [f32; 4],
-}
-
-impl ConversionUniform {
-    fn new(colour: YuvColour, planar: bool) -> Self {
-        Self {
-            rows: colour.conversion(),
-            select_u: [1.0, 0.0, 0.0, 0.0],
-            select_v: if planar {
-                [1.0, 0.0, 0.0, 0.0]
-            } else {
-                [0.0, 1.0, 0.0, 0.0]
-            },
-        }
-    }
 }
 
 /// The video quad pipeline (`yuv.wgsl`): the compositor's quad with the YUV planes as its
@@ -210,9 +190,8 @@ impl YuvPipeline {
                 },
                 plane(1),
                 plane(2),
-                plane(3),
                 wgpu::BindGroupLayoutEntry {
-                    binding: 4,
+                    binding: 3,
                     visibility: wgpu::ShaderStages::FRAGMENT,
                     ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
                     count: None,
@@ -275,21 +254,22 @@ impl YuvPipeline {
 }
 
 /// One video's planes on the GPU, updated in place with every frame; its bind group is the
-/// video layer's texture in the compositor.
+/// video layer's texture in the compositor. Colour is always one interleaved `Rg8Unorm` plane:
+/// I420's separate U and V planes are interleaved on upload, so the shader samples two textures
+/// per pixel, not three (on software rasterisers every sample counts).
 pub(crate) struct VideoSurface {
     pub(crate) luma: wgpu::Texture,
     chroma: wgpu::Texture,
-    /// I420's V plane; NV12 has none.
-    chroma_v: Option<wgpu::Texture>,
     conversion: wgpu::Buffer,
     pub(crate) bind_group: wgpu::BindGroup,
     frame_size: (u32, u32),
-    planar: bool,
     colour: Option<YuvColour>,
+    /// Where I420's U and V rows are interleaved before upload, kept between frames.
+    interleaved: Vec<u8>,
 }
 
 impl VideoSurface {
-    /// Planes for `frame`'s size and layout.
+    /// Planes for frames of `frame`'s size.
     pub(crate) fn new(device: &wgpu::Device, pipeline: &YuvPipeline, frame: &YuvFrame<'_>) -> Self {
         let texture = |label, (width, height), format| {
             device.create_texture(&wgpu::TextureDescriptor {
@@ -308,33 +288,20 @@ impl VideoSurface {
             })
         };
         let frame_size = (frame.width, frame.height);
-        let chroma_size = frame.chroma_size();
-        let planar = frame.planar();
         let luma = texture("video Y", frame_size, wgpu::TextureFormat::R8Unorm);
-        let (chroma, chroma_v) = if planar {
-            (
-                texture("video U", chroma_size, wgpu::TextureFormat::R8Unorm),
-                Some(texture(
-                    "video V",
-                    chroma_size,
-                    wgpu::TextureFormat::R8Unorm,
-                )),
-            )
-        } else {
-            (
-                texture("video UV", chroma_size, wgpu::TextureFormat::Rg8Unorm),
-                None,
-            )
-        };
+        let chroma = texture(
+            "video UV",
+            frame.chroma_size(),
+            wgpu::TextureFormat::Rg8Unorm,
+        );
         let conversion = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("yuv conversion"),
             size: std::mem::size_of::<ConversionUniform>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let view = |texture: &wgpu::Texture| texture.create_view(&Default::default());
-        let (luma_view, u_view) = (view(&luma), view(&chroma));
-        let v_view = chroma_v.as_ref().map_or_else(|| u_view.clone(), view);
+        let luma_view = luma.create_view(&Default::default());
+        let chroma_view = chroma.create_view(&Default::default());
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("yuv planes"),
             layout: &pipeline.layout,
@@ -349,14 +316,10 @@ impl VideoSurface {
                 },
                 wgpu::BindGroupEntry {
                     binding: 2,
-                    resource: wgpu::BindingResource::TextureView(&u_view),
+                    resource: wgpu::BindingResource::TextureView(&chroma_view),
                 },
                 wgpu::BindGroupEntry {
                     binding: 3,
-                    resource: wgpu::BindingResource::TextureView(&v_view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
                     resource: wgpu::BindingResource::Sampler(&pipeline.sampler),
                 },
             ],
@@ -364,18 +327,17 @@ impl VideoSurface {
         Self {
             luma,
             chroma,
-            chroma_v,
             conversion,
             bind_group,
             frame_size,
-            planar,
             colour: None,
+            interleaved: Vec::new(),
         }
     }
 
-    /// Whether `frame` fits these planes (same size and layout).
+    /// Whether `frame` fits these planes (same size).
     pub(crate) fn fits(&self, frame: &YuvFrame<'_>) -> bool {
-        self.frame_size == (frame.width, frame.height) && self.planar == frame.planar()
+        self.frame_size == (frame.width, frame.height)
     }
 
     /// GPU memory held, in bytes: a 4:2:0 frame is 1.5 bytes a pixel.
@@ -386,12 +348,14 @@ impl VideoSurface {
     /// Uploads `frame`'s planes; the next composite shows them.
     pub(crate) fn upload(&mut self, gpu: &Gpu, frame: &YuvFrame<'_>) {
         if self.colour != Some(frame.colour) {
-            let uniform = ConversionUniform::new(frame.colour, self.planar);
+            let uniform = ConversionUniform {
+                rows: frame.colour.conversion(),
+            };
             gpu.queue
                 .write_buffer(&self.conversion, 0, bytemuck::bytes_of(&uniform));
             self.colour = Some(frame.colour);
         }
-        let write = |texture: &wgpu::Texture, plane: &Plane<'_>, size: (u32, u32)| {
+        let write = |texture: &wgpu::Texture, data: &[u8], stride: u32, size: (u32, u32)| {
             gpu.queue.write_texture(
                 wgpu::TexelCopyTextureInfo {
                     texture,
@@ -399,10 +363,10 @@ impl VideoSurface {
                     origin: wgpu::Origin3d::ZERO,
                     aspect: wgpu::TextureAspect::All,
                 },
-                plane.data,
+                data,
                 wgpu::TexelCopyBufferLayout {
                     offset: 0,
-                    bytes_per_row: Some(plane.stride),
+                    bytes_per_row: Some(stride),
                     rows_per_image: Some(size.1),
                 },
                 wgpu::Extent3d {
@@ -413,15 +377,34 @@ impl VideoSurface {
             );
         };
         let chroma_size = frame.chroma_size();
-        write(&self.luma, &frame.luma, self.frame_size);
-        match (&frame.chroma, &self.chroma_v) {
-            (Chroma::Interleaved(plane), _) => write(&self.chroma, plane, chroma_size),
-            (Chroma::Planar { u, v }, Some(chroma_v)) => {
-                write(&self.chroma, u, chroma_size);
-                write(chroma_v, v, chroma_size);
+        write(
+            &self.luma,
+            frame.luma.data,
+            frame.luma.stride,
+            self.frame_size,
+        );
+        match &frame.chroma {
+            Chroma::Interleaved(plane) => {
+                write(&self.chroma, plane.data, plane.stride, chroma_size)
             }
-            // `fits` keeps layouts apart; a planar frame always has its V texture.
-            (Chroma::Planar { .. }, None) => {}
+            Chroma::Planar { u, v } => {
+                let (width, height) = (chroma_size.0 as usize, chroma_size.1 as usize);
+                self.interleaved.clear();
+                self.interleaved.reserve(width * height * 2);
+                for row in 0..height {
+                    let u_row = &u.data[row * u.stride as usize..][..width];
+                    let v_row = &v.data[row * v.stride as usize..][..width];
+                    for (u_sample, v_sample) in u_row.iter().zip(v_row) {
+                        self.interleaved.extend_from_slice(&[*u_sample, *v_sample]);
+                    }
+                }
+                write(
+                    &self.chroma,
+                    &self.interleaved,
+                    chroma_size.0 * 2,
+                    chroma_size,
+                );
+            }
         }
     }
 }

@@ -1,9 +1,9 @@
 // Video layers: the compositor's textured quad (see quad.wgsl, whose vertex stage this repeats),
 // sampling a frame's Y, U and V planes and converting them to RGB on the fly, so a video frame
-// costs one upload and no extra pass. NV12 binds its interleaved UV plane as both `plane_u` and
-// `plane_v` and picks R and G; I420 binds two one-channel planes and picks R from each. The colour
-// matrix and range come from the stream's colorimetry as a 3x4 matrix, so one shader serves
-// BT.601, BT.709 and BT.2020, limited or full range.
+// costs one upload and no extra pass. Colour comes as one interleaved UV plane (NV12's own, or
+// I420's two planes interleaved on upload), so a pixel costs two samples. The colour matrix and
+// range come from the stream's colorimetry as a 3x4 matrix, so one shader serves BT.601, BT.709
+// and BT.2020, limited or full range.
 
 struct Quad {
     positions: array<vec4<f32>, 2>,
@@ -17,17 +17,13 @@ struct Conversion {
     red: vec4<f32>,
     green: vec4<f32>,
     blue: vec4<f32>,
-    // Which channel of `plane_u` holds U, and of `plane_v` holds V.
-    select_u: vec4<f32>,
-    select_v: vec4<f32>,
 }
 
 @group(0) @binding(0) var<uniform> quad: Quad;
 @group(1) @binding(0) var<uniform> conversion: Conversion;
 @group(1) @binding(1) var plane_y: texture_2d<f32>;
-@group(1) @binding(2) var plane_u: texture_2d<f32>;
-@group(1) @binding(3) var plane_v: texture_2d<f32>;
-@group(1) @binding(4) var planes_sampler: sampler;
+@group(1) @binding(2) var plane_uv: texture_2d<f32>;
+@group(1) @binding(3) var planes_sampler: sampler;
 
 struct VertexOutput {
     @builtin(position) position: vec4<f32>,
@@ -59,9 +55,8 @@ fn srgb_to_linear(encoded: vec3<f32>) -> vec3<f32> {
 @fragment
 fn fs_main(in: VertexOutput) -> @location(0) vec4<f32> {
     let y = textureSample(plane_y, planes_sampler, in.uv).r;
-    let u = dot(textureSample(plane_u, planes_sampler, in.uv), conversion.select_u);
-    let v = dot(textureSample(plane_v, planes_sampler, in.uv), conversion.select_v);
-    let yuv = vec4<f32>(y, u, v, 1.0);
+    let uv = textureSample(plane_uv, planes_sampler, in.uv).rg;
+    let yuv = vec4<f32>(y, uv, 1.0);
     let encoded = clamp(
         vec3<f32>(dot(conversion.red, yuv), dot(conversion.green, yuv), dot(conversion.blue, yuv)),
         vec3<f32>(0.0),

@@ -36,8 +36,17 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
             );
         }
     }
-    run_command(cargo().args(["build", "-p", "vitrine-player", "--bin", "vitrine-player"]))?;
-    let player = target.join("debug/vitrine-player");
+    // Release, as screens run it: a dev build keeps wgpu's debug assertions, whose lock tracing
+    // alone costs more than decoding.
+    run_command(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "vitrine-player",
+        "--bin",
+        "vitrine-player",
+    ]))?;
+    let player = target.join("release/vitrine-player");
     let directory = target.join("bench/video");
     let shop = directory.join("shop");
     std::fs::create_dir_all(&shop)?;
@@ -95,7 +104,9 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
             .arg(folder)
             .env("WGPU_BACKEND", &backend)
             .env("XDG_RUNTIME_DIR", &runtime)
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE");
         command
     };
 
