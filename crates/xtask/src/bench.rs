@@ -3,10 +3,10 @@
 //! median is reported. One line per figure: `name  ours  peer  ratio  goal  PASS|MISS`; the same
 //! goes to `target/bench/latest.json`.
 //!
-//! The renderer side is the `render_bench` example of vitrine-player, built with the dev profile:
-//! dependencies (wgpu, image, the codecs) are at opt-level 2 there, our own crate at 0, which is
-//! what `cargo test` runs too; the GPU work is Mesa's, optimised either way. Machines here have no
-//! GPU, so frame times are lavapipe's on shared CPUs: read them as ratios to the floor.
+//! The renderer side is the `render_bench` example of vitrine-player, built with the release
+//! profile, as screens run the player (a dev build instantiates the SIMD image scaler's generic
+//! code at our crate's opt-level 0, which makes it ten times slower). Machines here have no GPU, so
+//! frame times are lavapipe's on shared CPUs: read them as ratios to the floor.
 //!
 //! The network figures (manifest serving against nginx, push propagation to 1000 simulated players,
 //! impression ingest against raw rusqlite) are in [`net`], built with the release profile. The
@@ -46,7 +46,7 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     let mut profiles = Vec::new();
     if matches!(which, None | Some("render")) {
         figures.extend(render_figures()?);
-        profiles.push("render: dev (dependencies at opt-level 2)");
+        profiles.push("render: release");
     }
     if matches!(which, None | Some("net")) {
         figures.extend(net::figures(&target_dir())?);
@@ -86,9 +86,16 @@ fn render_figures() -> anyhow::Result<Vec<Figure>> {
             );
         }
     }
-    run_command(cargo().args(["build", "-p", "vitrine-player", "--example", "render_bench"]))?;
+    run_command(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "vitrine-player",
+        "--example",
+        "render_bench",
+    ]))?;
     let target = target_dir();
-    let bench = target.join("debug/examples/render_bench");
+    let bench = target.join("release/examples/render_bench");
     let images = target.join("bench/images");
     let runtime = runtime_dir()?;
     let ours = |arguments: &[&str]| -> anyhow::Result<String> {
