@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use vitrine_e2e::{
     PlayerOptions, Scheduler, Seen, Source, assert_cache_verifies,
-    assert_hq_holds_exactly_the_journal, ids_in, seen_frames, start_player, wait_for,
+    assert_hq_holds_exactly_the_journal, frames, ids_in, seen_frames, start_player, wait_for,
     write_red_blue_playlist,
 };
 
@@ -73,9 +73,15 @@ fn kill_9_at_any_moment_loses_no_play_counts_none_twice_and_keeps_the_cache_soun
         }
     }
 
-    // A last, clean run drains the journal.
+    // A last, clean run drains the journal. It must be up (drawing) before it is asked to stop:
+    // a SIGTERM that lands before the player has installed its handler ends it the default way.
     let database = player_data.join("player.sqlite3");
+    let frames_before = frames(&frames_dir).len();
     let mut player = start_player(source(), &player_data, &frames_dir, root, &options).unwrap();
+    wait_for("the last run to draw", Duration::from_secs(60), || {
+        frames(&frames_dir).len() > frames_before
+    })
+    .unwrap();
     wait_for("the journal to drain", Duration::from_secs(60), || {
         ids_in(&database, "SELECT id FROM journal WHERE sent = 0").is_ok_and(|ids| ids.is_empty())
     })
