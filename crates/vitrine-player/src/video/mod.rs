@@ -209,6 +209,10 @@ pub struct VideoPool {
     settings: VideoSettings,
     videos: HashMap<ContentKey, Video>,
     next_id: u64,
+    /// Whether `settings.audio` has been tried yet. It is tried when the first soundtrack plays,
+    /// not at start-up: opening a sound device is slow, and players with silent playlists (most)
+    /// should neither wait for it nor log a missing sound card.
+    audio_checked: bool,
     /// Set when a frame arrived and the render loop has not been woken for it yet.
     wake_pending: Arc<AtomicBool>,
     /// Pipelines are stopped on their own thread: stopping waits for streaming threads, which
@@ -237,8 +241,6 @@ impl VideoPool {
             }
         }
         decoder::apply(&settings.decoder)?;
-        let mut settings = settings;
-        settings.audio = usable_audio_output(settings.audio);
         let (reaper, pipelines) = mpsc::channel::<gst::Pipeline>();
         std::thread::Builder::new()
             .name("vitrine-video-stop".into())
@@ -253,6 +255,7 @@ impl VideoPool {
             settings,
             videos: HashMap::new(),
             next_id: 0,
+            audio_checked: false,
             wake_pending: Arc::new(AtomicBool::new(false)),
             reaper,
         })
@@ -267,6 +270,10 @@ impl VideoPool {
     pub fn prepare(&mut self, request: &VideoRequest) -> Result<(), VideoError> {
         if self.videos.contains_key(&request.key) {
             return Ok(());
+        }
+        if request.sound.is_some() && !self.audio_checked {
+            self.settings.audio = usable_audio_output(self.settings.audio.clone());
+            self.audio_checked = true;
         }
         self.next_id += 1;
         let id = self.next_id;
