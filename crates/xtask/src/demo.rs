@@ -121,20 +121,29 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         ])
         .args(["--tag", "entrance"])
         .args(["--server", &server, "--token", &admin_token])
-        .stderr(Stdio::inherit())
         .output()
         .context("cannot run `vitrine screens add`")?;
+    let registration_notes = String::from_utf8_lossy(&registered.stderr);
+    eprint!("{registration_notes}");
     if !registered.status.success() {
         bail!("`vitrine screens add` failed");
     }
     let device_token = String::from_utf8(registered.stdout)?.trim().to_owned();
+    // Pin the scheduler's manifest key the way an installer would: from the `server_key = "…"`
+    // line `screens add` prints beside the token.
+    let server_key = registration_notes
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("server_key = "))
+        .map(|quoted| quoted.trim_matches('"').to_owned())
+        .context("`vitrine screens add` printed no `server_key` line")?;
 
     let has_display =
         std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
     let headless = force_headless || !has_display;
     let mut player_command = Command::new(binaries.join("vitrine-player"));
     player_command
-        .args(["--server", &server, "--token", &device_token, "--data-dir"])
+        .args(["--server", &server, "--token", &device_token])
+        .args(["--server-key", &server_key, "--data-dir"])
         .arg(demo_dir.join("player"))
         .args(["--poll-interval", "2s", "--upload-interval", "5s"])
         .env("XDG_RUNTIME_DIR", runtime_dir()?);
