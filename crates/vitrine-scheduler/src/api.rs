@@ -166,8 +166,13 @@ pub async fn create_screen(
     ))
 }
 
-/// Screen names: 1 to 64 of `A-Z a-z 0-9 . _ -`, so they are safe in URLs, logs and file names.
 fn check_screen_name(name: &str) -> Result<(), ApiError> {
+    check_name("screen name", name)
+}
+
+/// Names of screens and staff: 1 to 64 of `A-Z a-z 0-9 . _ -`, so they are safe in URLs, logs and
+/// file names. `what` names the kind in the error.
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
     let well_formed = !name.is_empty()
         && name.len() <= MAX_NAME_LENGTH
         && name
@@ -180,7 +185,7 @@ fn check_screen_name(name: &str) -> Result<(), ApiError> {
             StatusCode::BAD_REQUEST,
             "invalid_name",
             format!(
-                "screen name `{}` is not 1-{MAX_NAME_LENGTH} characters of letters, digits, \
+                "{what} `{}` is not 1-{MAX_NAME_LENGTH} characters of letters, digits, \
                  `.`, `_` and `-`; e.g. `store-042.entrance`",
                 name.chars().take(80).collect::<String>()
             ),

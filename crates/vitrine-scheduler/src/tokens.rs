@@ -66,27 +66,6 @@ pub struct Rotated {
     pub token: String,
 }
 
-/// Staff names follow the screen-name rules: safe in URLs and logs.
-fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
-    let well_formed = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
-    if well_formed {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_name",
-            format!(
-                "{what} `{}` is not 1-64 characters of letters, digits, `.`, `_` and `-`",
-                name.chars().take(80).collect::<String>()
-            ),
-        ))
-    }
-}
-
 /// `POST /v1/staff`: makes a staff token for a list of stores (admin only).
 pub async fn create_staff(
     State(state): State<AppState>,
@@ -95,7 +74,7 @@ pub async fn create_staff(
 ) -> Result<(StatusCode, Json<StaffCreated>), ApiError> {
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, STAFF_BODY_LIMIT))?;
-    check_name("staff name", &request.name)?;
+    crate::api::check_name("staff name", &request.name)?;
     let mut stores = request.stores;
     stores.sort();
     stores.dedup();
