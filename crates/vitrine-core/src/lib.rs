@@ -15,6 +15,7 @@ pub mod impression;
 pub mod manifest;
 pub mod media;
 pub mod offer;
+pub mod pairing_code;
 pub mod playlist;
 pub mod qr_token;
 pub mod schedule;

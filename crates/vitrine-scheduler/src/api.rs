@@ -22,7 +22,7 @@ use crate::AppState;
 use crate::auth::{Caller, Manager, ScreenCaller, generate_token, token_sha256};
 use crate::blobs::ReceiveError;
 use crate::error::ApiError;
-use crate::store::Screen;
+use crate::store::{NewPlaylistVersion, Screen, ServedOffer};
 
 const MIB: usize = 1024 * 1024;
 
@@ -102,6 +102,11 @@ pub async fn create_screen(
         &format!("screen `{}`", request.name),
     )?;
     check_label("playlist", &request.playlist)?;
+    // Staff give screens only their stores' playlists and the tags HQ allows them.
+    manager
+        .ensure_assignable_playlist(&state, &request.playlist)
+        .await?;
+    manager.ensure_tags(&request.tags)?;
     let timezone = request.timezone.unwrap_or_default();
     if !timezone.is_empty() && jiff::tz::TimeZone::get(&timezone).is_err() {
         return Err(ApiError::new(
@@ -194,7 +199,7 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
 }
 
 /// Looser names (playlist names, playlist file names) only need to be non-empty, short and printable.
-fn check_label(what: &str, label: &str) -> Result<(), ApiError> {
+pub(crate) fn check_label(what: &str, label: &str) -> Result<(), ApiError> {
     let well_formed = !label.trim().is_empty()
         && label.chars().count() <= MAX_LABEL_LENGTH
         && !label.chars().any(char::is_control);
@@ -290,7 +295,7 @@ pub struct MediaStored {
 /// `PUT /v1/media/{sha256}`: stores a blob under its digest, refusing bytes that do not hash to it.
 pub async fn put_media(
     State(state): State<AppState>,
-    _manager: Manager,
+    manager: Manager,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
@@ -310,6 +315,9 @@ pub async fn put_media(
     if declared_length.is_some_and(|length| length > MEDIA_UPLOAD_LIMIT) {
         return Err(too_large());
     }
+    // Staff uploads count against their stores' quotas: refused before the bytes are read when
+    // the length is declared, and again once it is known.
+    crate::quota::ensure_media_room(&state, &manager, declared_length.unwrap_or(0)).await?;
 
     let upload = match state
         .blobs()
@@ -347,12 +355,19 @@ pub async fn put_media(
         // Already stored; the verified duplicate is dropped, which deletes it.
         return Ok((StatusCode::OK, Json(MediaStored { sha256, size })));
     }
+    crate::quota::ensure_media_room(&state, &manager, size).await?;
     state
         .blobs()
         .keep(upload, &sha256)
         .await
         .map_err(|error| ApiError::internal("storing an upload", error))?;
     let new = state.store().record_media(sha256.clone(), size).await?;
+    if let Some(stores) = manager.stores() {
+        state
+            .store()
+            .charge_media(sha256.clone(), stores.to_vec())
+            .await?;
+    }
     if new {
         tracing::info!(%sha256, size, "stored media");
     }
@@ -398,18 +413,39 @@ pub async fn push_playlist(
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, PLAYLIST_BODY_LIMIT))?;
     check_label("file_name", &request.file_name)?;
-    let resolve = |path: &str| {
-        request.includes.get(path).cloned().ok_or_else(|| {
-            format!("`{path}` was not sent with the playlist; add it to the request's `includes`")
-        })
-    };
+    // Off the async workers and within a budget: a large file must not stall other requests.
     let Parsed {
         value: playlist,
         warnings,
-    } = parse_playlist_with_includes(&request.file_name, &request.source, &resolve)
-        .map_err(ApiError::invalid_playlist)?;
-    // Staff push only playlists that no screen outside their stores plays.
+    } = crate::validation::off_worker({
+        let (file_name, source, includes) = (
+            request.file_name.clone(),
+            request.source.clone(),
+            request.includes.clone(),
+        );
+        move || {
+            let resolve = |path: &str| {
+                includes.get(path).cloned().ok_or_else(|| {
+                    format!(
+                        "`{path}` was not sent with the playlist; add it to the request's \
+                         `includes`"
+                    )
+                })
+            };
+            parse_playlist_with_includes(&file_name, &source, &resolve)
+        }
+    })
+    .await?
+    .map_err(ApiError::invalid_playlist)?;
+    // Staff push only their stores' playlists, within their stores' quota.
     manager.ensure_playlist(&state, &playlist.name).await?;
+    let version_bytes = request.source.len()
+        + request
+            .includes
+            .iter()
+            .map(|(path, text)| path.len() + text.len())
+            .sum::<usize>();
+    crate::quota::ensure_playlist_room(&state, &manager, version_bytes as u64).await?;
 
     // Media rows are never deleted, so a blob found here is still there when the playlist is
     // inserted below; the check and the insert need not share a transaction.
@@ -454,14 +490,15 @@ pub async fn push_playlist(
 
     let version = state
         .store()
-        .insert_playlist(
-            playlist.name.clone(),
-            request.file_name,
-            request.source,
-            request.includes,
+        .insert_playlist(NewPlaylistVersion {
+            name: playlist.name.clone(),
+            file_name: request.file_name,
+            source: request.source,
+            includes: request.includes,
             compiled,
-            request.media,
-        )
+            media: request.media,
+            owner_stores: manager.playlist_owner(),
+        })
         .await?;
     tracing::info!(playlist = %playlist.name, version, "stored a playlist");
     // Screens playing this playlist hear of it over their event streams; in the background, so the
@@ -622,6 +659,23 @@ async fn build_manifest(
         })?;
     // HQ's layer: the store's zone and currency, campaigns in their priority bands, offer slots.
     crate::campaigns::apply(state, screen, &mut manifest, jiff::Timestamp::now()).await?;
+    // What proof of play from this screen may claim from now on.
+    let offered = manifest
+        .offers
+        .values()
+        .flat_map(|rotation| rotation.entries.iter().chain(&rotation.fallback))
+        .map(|entry| ServedOffer {
+            campaign: entry.campaign.clone().unwrap_or_default(),
+            offer: entry.offer_id.clone(),
+            arm: entry.arm.to_string(),
+        })
+        .collect::<Vec<_>>();
+    if !offered.is_empty() {
+        state
+            .store()
+            .record_served_offers(screen.name.clone(), manifest.playlist_version, offered)
+            .await?;
+    }
     let body = serde_json::to_vec(&manifest)
         .map_err(|error| ApiError::internal("serialising a manifest", error))?;
     let etag = format!("\"{}\"", Sha256Hex::of_bytes(&body));
@@ -773,10 +827,11 @@ pub async fn list_impressions(
     let screen = query.screen.ok_or_else(|| {
         ApiError::bad_request("name the screen: `GET /v1/impressions?screen=NAME`")
     })?;
-    ensure_screen_exists(&state, &screen).await?;
+    // Staff first: their answer for an unknown screen is the same 403 as for another store's.
     manager
         .ensure_screens(&state, std::slice::from_ref(&screen))
         .await?;
+    ensure_screen_exists(&state, &screen).await?;
     let impressions = state.store().impressions_of(screen).await?;
     Ok(Json(ImpressionList { impressions }))
 }
@@ -830,10 +885,10 @@ pub async fn screen_status(
     manager: Manager,
     Path(name): Path<String>,
 ) -> Result<Json<ScreenStatus>, ApiError> {
-    ensure_screen_exists(&state, &name).await?;
     manager
         .ensure_screens(&state, std::slice::from_ref(&name))
         .await?;
+    ensure_screen_exists(&state, &name).await?;
     let status = state.store().heartbeat_of(name.clone()).await?;
     let (last_seen, heartbeat) = match status {
         Some((at, heartbeat)) => (Some(at), Some(heartbeat)),

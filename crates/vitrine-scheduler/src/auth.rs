@@ -97,6 +97,8 @@ pub struct StaffMember {
     pub name: String,
     /// Store codes, sorted.
     pub stores: Vec<String>,
+    /// The screen tags HQ lets this member use, sorted.
+    pub tags: Vec<String>,
 }
 
 /// A request made with the admin token; any other caller is refused with 403.
@@ -145,12 +147,17 @@ impl Caller {
 
 fn staff_may(staff: &StaffMember) -> String {
     format!(
-        "staff token `{}` acts only on store{} {}: it may push playlists its screens play, add, \
-         pair, revoke and rotate their screens, send them interrupts, triggers and commands, and \
-         read their status, impressions and explanations",
+        "staff token `{}` acts only on store{} {}: it may push its stores' playlists, add, pair, \
+         revoke and rotate their screens (with its stores' playlists and {}), send them \
+         interrupts, triggers and commands, and read their status, impressions and explanations",
         staff.name,
         if staff.stores.len() == 1 { "" } else { "s" },
-        staff.stores.join(", ")
+        staff.stores.join(", "),
+        if staff.tags.is_empty() {
+            "no tags: HQ hands tags out with `vitrine staff add --tag`".to_owned()
+        } else {
+            format!("the tags {}", staff.tags.join(", "))
+        }
     )
 }
 
@@ -192,6 +199,13 @@ impl FromRequestParts<AppState> for Caller {
             TokenOwner::Unknown => Err(unauthorized("the token sent is not known here")),
         }
     }
+}
+
+/// Whether a token's hash is in the caller caches as a valid screen or staff token now.
+pub(crate) fn cached_owner(state: &AppState, token_sha256: &str) -> bool {
+    let generation = state.generation();
+    state.screen_cache().get(token_sha256, generation).is_some()
+        || state.staff_cache().get(token_sha256, generation).is_some()
 }
 
 /// Looks a token's hash up, through the caches. Each cache entry is tied to the content
@@ -306,38 +320,109 @@ impl Manager {
         }
     }
 
-    /// Refuses staff unless every one of `screens` is in one of their stores. Unknown screens are
-    /// left to the handler (which answers 404 for them).
+    /// Refuses staff unless every one of `screens` is in one of their stores. An unknown screen
+    /// and another store's screen get the same 403, so staff cannot learn which screens exist
+    /// elsewhere; the admin gets the handler's 404 for unknown screens.
     pub async fn ensure_screens(
         &self,
         state: &AppState,
         screens: &[String],
     ) -> Result<(), ApiError> {
-        if self.is_admin() {
+        let Self::Staff(staff) = self else {
             return Ok(());
-        }
+        };
         for screen in screens {
-            if let Some(store) = state.store().store_of_screen(screen.clone()).await? {
-                self.ensure_store(store.as_deref(), &format!("screen `{screen}`"))?;
+            let store = state.store().store_of_screen(screen.clone()).await?;
+            let theirs = matches!(&store, Some(Some(store)) if self.may_act_on_store(store));
+            if !theirs {
+                return Err(ApiError::forbidden(format!(
+                    "there is no screen `{}` in your stores; {}",
+                    screen.chars().take(80).collect::<String>(),
+                    staff_may(staff)
+                )));
             }
         }
         Ok(())
     }
 
-    /// Refuses staff if a screen outside their stores plays `playlist`: a push changes what
-    /// every screen playing it shows. A playlist nobody plays yet is anyone's to start.
+    /// Refuses staff a push of `playlist` unless it is their stores' own: pushed first by staff
+    /// of stores they all act on, and played by no screen outside them. A name never pushed is
+    /// theirs to start.
     pub async fn ensure_playlist(&self, state: &AppState, playlist: &str) -> Result<(), ApiError> {
-        if self.is_admin() {
+        let Self::Staff(staff) = self else {
             return Ok(());
+        };
+        if let Some(owner) = state.store().playlist_owner(playlist.to_owned()).await?
+            && !self.owns(owner.as_deref())
+        {
+            return Err(not_your_playlist(staff, playlist));
         }
-        for (screen, store) in state.store().screens_playing(playlist.to_owned()).await? {
-            self.ensure_store(
-                store.as_deref(),
-                &format!("screen `{screen}`, which plays playlist `{playlist}`,"),
-            )?;
+        for (_, store) in state.store().screens_playing(playlist.to_owned()).await? {
+            if !store.is_some_and(|store| self.may_act_on_store(&store)) {
+                return Err(not_your_playlist(staff, playlist));
+            }
         }
         Ok(())
     }
+
+    /// Refuses staff a screen that plays `playlist` unless the playlist exists and is their
+    /// stores' own: a device token reads its playlist, and a screen playing a playlist locks
+    /// other stores out of pushing it.
+    pub async fn ensure_assignable_playlist(
+        &self,
+        state: &AppState,
+        playlist: &str,
+    ) -> Result<(), ApiError> {
+        let Self::Staff(staff) = self else {
+            return Ok(());
+        };
+        match state.store().playlist_owner(playlist.to_owned()).await? {
+            Some(owner) if self.owns(owner.as_deref()) => Ok(()),
+            // Unknown and someone else's alike, so staff learn nothing of other stores' names.
+            _ => Err(not_your_playlist(staff, playlist)),
+        }
+    }
+
+    /// Refuses staff tags HQ has not given them: campaigns target tags.
+    pub fn ensure_tags(&self, tags: &[String]) -> Result<(), ApiError> {
+        let Self::Staff(staff) = self else {
+            return Ok(());
+        };
+        match tags.iter().find(|tag| !staff.tags.contains(tag)) {
+            None => Ok(()),
+            Some(tag) => Err(ApiError::forbidden(format!(
+                "tag `{}` is not one HQ lets you use; {}",
+                tag.chars().take(80).collect::<String>(),
+                staff_may(staff)
+            ))),
+        }
+    }
+
+    /// Whether a playlist owned by `owner` (None: HQ's) is this caller's.
+    fn owns(&self, owner: Option<&[String]>) -> bool {
+        match (self, owner) {
+            (Self::Admin, _) => true,
+            (Self::Staff(_), None) => false,
+            (Self::Staff(_), Some(stores)) => {
+                !stores.is_empty() && stores.iter().all(|store| self.may_act_on_store(store))
+            }
+        }
+    }
+
+    /// The owner a playlist gets when this caller pushes its first version: None for HQ, else the
+    /// staff member's stores.
+    pub fn playlist_owner(&self) -> Option<Vec<String>> {
+        self.stores().map(<[String]>::to_vec)
+    }
+}
+
+fn not_your_playlist(staff: &StaffMember, playlist: &str) -> ApiError {
+    ApiError::forbidden(format!(
+        "playlist `{}` is not one of your stores' playlists (a playlist belongs to the stores of \
+         whoever pushed it first, HQ's to HQ); push your own with `vitrine push`, or ask HQ; {}",
+        playlist.chars().take(80).collect::<String>(),
+        staff_may(staff)
+    ))
 }
 
 /// Refuses a screen a media file its manifest does not name: a screen reads only its own media.
@@ -366,7 +451,12 @@ pub async fn ensure_media_of_screen(
 
 /// The token of an `Authorization: Bearer TOKEN` header, if the request has a usable one.
 fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_of(&parts.headers)
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header among `headers`, if there is a usable one.
+pub(crate) fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     let usable = scheme.eq_ignore_ascii_case("bearer")
@@ -377,7 +467,7 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
 
 /// Compares hashes rather than the tokens themselves: both sides are then 32 bytes, so the
 /// constant-time comparison does not even reveal the admin token's length.
-fn is_admin_token(token: &str, admin_token_sha256: &[u8; 32]) -> bool {
+pub(crate) fn is_admin_token(token: &str, admin_token_sha256: &[u8; 32]) -> bool {
     let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     presented.ct_eq(admin_token_sha256).into()
 }
@@ -412,29 +502,65 @@ impl Store {
             }
             let staff = connection
                 .query_row(
-                    "SELECT name, stores, revoked_at IS NOT NULL FROM staff WHERE token_sha256 = ?1",
+                    "SELECT name, stores, tags, revoked_at IS NOT NULL FROM staff
+                     WHERE token_sha256 = ?1",
                     [&token_sha256],
                     |row| {
                         Ok((
                             row.get::<_, String>(0)?,
                             row.get::<_, String>(1)?,
-                            row.get::<_, bool>(2)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, bool>(3)?,
                         ))
                     },
                 )
                 .optional()?;
             match staff {
-                Some((_, _, true)) => Ok(TokenOwner::Revoked),
-                Some((name, stores, false)) => {
-                    let mut stores: Vec<String> = serde_json::from_str(&stores)
-                        .map_err(|error| StoreError::CorruptRow(format!("staff.stores: {error}")))?;
+                Some((_, _, _, true)) => Ok(TokenOwner::Revoked),
+                Some((name, stores, tags, false)) => {
+                    let mut stores: Vec<String> =
+                        serde_json::from_str(&stores).map_err(|error| {
+                            StoreError::CorruptRow(format!("staff.stores: {error}"))
+                        })?;
                     stores.sort();
-                    Ok(TokenOwner::Staff(StaffMember { name, stores }))
+                    let mut tags: Vec<String> = serde_json::from_str(&tags)
+                        .map_err(|error| StoreError::CorruptRow(format!("staff.tags: {error}")))?;
+                    tags.sort();
+                    Ok(TokenOwner::Staff(StaffMember { name, stores, tags }))
                 }
                 None => Ok(TokenOwner::Unknown),
             }
         })
         .await
+    }
+
+    /// Who owns the playlist called `name`: None if it was never pushed, Some(None) if HQ does,
+    /// else the stores whose staff pushed it first.
+    pub async fn playlist_owner(
+        &self,
+        name: String,
+    ) -> Result<Option<Option<Vec<String>>>, StoreError> {
+        let row = self
+            .interact(move |connection| {
+                Ok(connection
+                    .query_row(
+                        "SELECT owner_stores FROM playlists WHERE name = ?1 ORDER BY version LIMIT 1",
+                        [name],
+                        |row| row.get::<_, Option<String>>(0),
+                    )
+                    .optional()?)
+            })
+            .await?;
+        row.map(|owner| {
+            owner
+                .map(|json| {
+                    serde_json::from_str::<Vec<String>>(&json).map_err(|error| {
+                        StoreError::CorruptRow(format!("playlists.owner_stores: {error}"))
+                    })
+                })
+                .transpose()
+        })
+        .transpose()
     }
 
     /// Every screen playing `playlist`, with its store.

@@ -120,8 +120,12 @@ pub async fn push_campaign(
 ) -> Result<(StatusCode, Json<CampaignStored>), ApiError> {
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, CAMPAIGN_BODY_LIMIT))?;
-    let parsed =
-        parse_campaign(&request.file_name, &request.source).map_err(ApiError::invalid_playlist)?;
+    let parsed = crate::validation::off_worker({
+        let (file_name, source) = (request.file_name.clone(), request.source.clone());
+        move || parse_campaign(&file_name, &source)
+    })
+    .await?
+    .map_err(ApiError::invalid_playlist)?;
     let campaign = parsed.value;
     let stored = state
         .store()

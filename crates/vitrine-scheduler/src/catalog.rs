@@ -499,16 +499,53 @@ pub async fn import_feed(
 /// Rows read from a file, each with its line, and the rows skipped.
 type ReadRows<T> = (Vec<(u64, T)>, Vec<SkippedRow>);
 
-fn read_xml_feed(source: &str) -> Result<ReadRows<Product>, ApiError> {
-    use quick_xml::events::Event;
-    let line_at = |offset: u64| {
-        let offset = (offset as usize).min(source.len());
-        source.as_bytes()[..offset]
+/// Line numbers of byte offsets that come in order, counted as the reader goes: each byte of
+/// the file is looked at once, however many items it holds (counting from the start at every
+/// item made an import quadratic in the file's size).
+struct LineCounter<'source> {
+    source: &'source [u8],
+    /// How far newlines have been counted, and how many lines start before it.
+    offset: usize,
+    line: u64,
+    /// Bytes looked at so far, for the test that proves the counting linear.
+    scanned: usize,
+}
+
+impl<'source> LineCounter<'source> {
+    fn new(source: &'source str) -> Self {
+        Self {
+            source: source.as_bytes(),
+            offset: 0,
+            line: 1,
+            scanned: 0,
+        }
+    }
+
+    /// The 1-based line of `offset`. An offset before the last one asked for is counted from the
+    /// start again, which a forward reader never needs.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        let offset = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.source.len());
+        if offset < self.offset {
+            self.offset = 0;
+            self.line = 1;
+        }
+        let newlines = self.source[self.offset..offset]
             .iter()
             .filter(|byte| **byte == b'\n')
-            .count() as u64
-            + 1
-    };
+            .count();
+        self.scanned += offset - self.offset;
+        self.line += newlines as u64;
+        self.offset = offset;
+        self.line
+    }
+}
+
+fn read_xml_feed(source: &str) -> Result<ReadRows<Product>, ApiError> {
+    use quick_xml::events::Event;
+    let mut lines = LineCounter::new(source);
+    let mut line_at = |offset: u64| lines.line_at(offset);
     let mut reader = quick_xml::Reader::from_str(source);
     // Not trimmed here: text around an entity (`A &amp; B`) comes in pieces whose spaces matter.
     // Whole fields are trimmed when read.
@@ -1113,6 +1150,35 @@ fn unknown_store(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feed_lines_are_counted_in_one_pass() {
+        let mut feed = String::from("<rss><channel>\n");
+        for index in 0..5_000 {
+            feed.push_str(&format!(
+                "<item>\n<g:id>p{index}</g:id>\n<title>Product {index}</title>\n\
+                 <g:price>1.00 EUR</g:price>\n</item>\n"
+            ));
+        }
+        feed.push_str("</channel></rss>\n");
+        let mut lines = LineCounter::new(&feed);
+        let mut offsets: Vec<usize> = feed.match_indices("<item>").map(|(at, _)| at).collect();
+        offsets.push(feed.len());
+        let counted: Vec<u64> = offsets.iter().map(|at| lines.line_at(*at as u64)).collect();
+        assert_eq!(counted[0], 2);
+        assert_eq!(counted[4_999], 2 + 4_999 * 5);
+        assert!(
+            lines.scanned <= feed.len(),
+            "{} bytes looked at for a {}-byte feed",
+            lines.scanned,
+            feed.len()
+        );
+        // And the import itself reads every item with its line.
+        let (rows, skipped) = read_xml_feed(&feed).expect("well formed");
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(rows.len(), 5_000);
+        assert_eq!(rows[4_999].0, 2 + 4_999 * 5);
+    }
 
     #[test]
     fn xml_items_are_read_with_their_lines_and_entities() {

@@ -19,12 +19,14 @@ pub mod events;
 pub mod offers;
 pub mod pairing;
 pub mod qr;
+pub mod quota;
 pub mod rate_limit;
 pub mod reports;
 pub mod signing;
 pub mod store;
 pub mod tls;
 pub mod tokens;
+pub mod validation;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -33,7 +35,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use sha2::{Digest, Sha256};
 use tower_http::trace::TraceLayer;
 
@@ -82,6 +84,8 @@ struct Shared {
     server_public_key: String,
     /// Set once, by [`AppState::set_rate_limits`] or the first router built.
     limiters: std::sync::OnceLock<Arc<rate_limit::Limiters>>,
+    /// Set once, by [`AppState::set_quotas`] or the first use.
+    quotas: std::sync::OnceLock<quota::Quotas>,
 }
 
 impl AppState {
@@ -120,7 +124,8 @@ impl AppState {
         self.shared.generation.bump();
     }
 
-    pub(crate) fn generation(&self) -> u64 {
+    /// The content generation: it moves on after every write that may change a manifest.
+    pub fn generation(&self) -> u64 {
         self.shared.generation.current()
     }
 
@@ -156,6 +161,15 @@ impl AppState {
             .set(Arc::new(rate_limit::Limiters::new(limits)));
     }
 
+    /// Sets the per-store quotas. Only the first call counts, and only before the first use.
+    pub fn set_quotas(&self, quotas: quota::Quotas) {
+        let _already_set = self.shared.quotas.set(quotas);
+    }
+
+    pub fn quotas(&self) -> &quota::Quotas {
+        self.shared.quotas.get_or_init(quota::Quotas::default)
+    }
+
     pub fn limiters(&self) -> &Arc<rate_limit::Limiters> {
         self.shared
             .limiters
@@ -170,8 +184,7 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
         !config.admin_token.trim().is_empty(),
         "the admin token is empty; pass --admin-token or set VITRINE_ADMIN_TOKEN"
     );
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating the data folder {}", config.data_dir.display()))?;
+    make_private_folder(&config.data_dir)?;
     let blobs = BlobStore::open(&config.data_dir).with_context(|| {
         format!(
             "preparing the media folders in {}",
@@ -179,6 +192,7 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
         )
     })?;
     let database = config.data_dir.join(DATABASE_FILE);
+    make_private_file(&database)?;
     let store = Store::open(&database)
         .with_context(|| format!("opening the database {}", database.display()))?;
     let signing_key = signing::load_or_create_signing_key(&config.data_dir)?;
@@ -197,13 +211,77 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             signing_key,
             server_public_key,
             limiters: std::sync::OnceLock::new(),
+            quotas: std::sync::OnceLock::new(),
         }),
     })
 }
 
+/// Creates the data folder readable by its owner alone (0700), or narrows an existing one to
+/// that: it holds the database, with the keys behind QR codes and proof-of-play signatures, and
+/// the manifest-signing key.
+fn make_private_folder(folder: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let existed = folder.is_dir();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(folder)
+            .with_context(|| format!("creating the data folder {}", folder.display()))?;
+        let mode = std::fs::metadata(folder)
+            .with_context(|| format!("reading the data folder {}", folder.display()))?
+            .permissions()
+            .mode();
+        if existed && mode & 0o077 != 0 {
+            tracing::warn!(
+                folder = %folder.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the data folder was readable by others; narrowing it to 0700"
+            );
+        }
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (0700)", folder.display()))?;
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("creating the data folder {}", folder.display()))?;
+    Ok(())
+}
+
+/// Creates `path` empty and readable by its owner alone (0600), or narrows an existing file to
+/// that, before SQLite opens it; SQLite gives its `-wal` and `-shm` files the same mode.
+fn make_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} private (0600)", path.display()))?;
+        // Left by an earlier run, perhaps with a wider mode.
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            let companion = std::path::PathBuf::from(companion);
+            if companion.exists() {
+                std::fs::set_permissions(&companion, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("making {} private (0600)", companion.display()))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// After a successful write that may change what screens get, marks cached manifests stale. Proof of
-/// play and live messages change no manifest, so they leave the caches alone (ingest would otherwise
-/// empty them all day).
+/// play, live messages and media uploads change no manifest, so they leave the caches alone (ingest
+/// would otherwise empty them all day).
 async fn bump_generation_after_writes(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
@@ -214,6 +292,10 @@ async fn bump_generation_after_writes(
     let changes_content = !(method == axum::http::Method::GET
         || method == axum::http::Method::HEAD
         || path.starts_with("/q/")
+        // A stored blob changes no manifest: manifests name digests, and a playlist naming a
+        // digest is refused until its blob is stored. Re-sending a blob used to flush every
+        // cached manifest fleet-wide.
+        || path.starts_with("/v1/media/")
         || matches!(
             path,
             "/v1/pairings"
@@ -230,8 +312,31 @@ async fn bump_generation_after_writes(
     response
 }
 
-/// The scheduler's HTTP API.
-pub fn app(state: AppState) -> Router {
+/// One route of the API: its path, the methods it answers (a `GET` answers `HEAD` too) and its
+/// handlers. [`routes`] is the one list of them: [`app`] builds the router from it, and the
+/// route × caller matrix test reads it, so a route cannot be added without the test knowing.
+pub struct Route {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+    handlers: MethodRouter<AppState>,
+}
+
+impl Route {
+    fn new(
+        path: &'static str,
+        methods: &'static [&'static str],
+        handlers: MethodRouter<AppState>,
+    ) -> Self {
+        Self {
+            path,
+            methods,
+            handlers,
+        }
+    }
+}
+
+/// Every route the scheduler serves, with its body limit and per-route layers.
+pub fn routes(state: &AppState) -> Vec<Route> {
     let limiters = state.limiters().clone();
     let mut pairings = post(pairing::start);
     if let Some(limiter) = &limiters.pairing {
@@ -240,113 +345,155 @@ pub fn app(state: AppState) -> Router {
             tower_governor::GovernorLayer::new(limiter.clone()).error_handler(rate_limit::refusal),
         );
     }
-    let router = Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/v1/server-key", get(signing::server_key))
-        .route("/v1/pairings", pairings)
-        .route(
+    let import_limit = DefaultBodyLimit::max(catalog::IMPORT_BODY_LIMIT);
+    vec![
+        Route::new("/healthz", &["GET"], get(api::healthz)),
+        Route::new("/v1/server-key", &["GET"], get(signing::server_key)),
+        Route::new("/v1/pairings", &["POST"], pairings),
+        Route::new(
             "/v1/pairings/{code}",
+            &["GET", "POST"],
             get(pairing::poll)
                 .post(pairing::confirm)
                 .layer(DefaultBodyLimit::max(pairing::PAIRING_BODY_LIMIT)),
-        )
-        .route(
+        ),
+        Route::new(
             "/v1/staff",
+            &["POST", "GET"],
             post(tokens::create_staff)
                 .get(tokens::list_staff)
                 .layer(DefaultBodyLimit::max(tokens::STAFF_BODY_LIMIT)),
-        )
-        .route("/v1/staff/{name}/revoke", post(tokens::revoke_staff))
-        .route("/v1/screens/{name}/revoke", post(tokens::revoke_screen))
-        .route("/v1/screens/{name}/rotate", post(tokens::rotate_screen))
-        .route(
+        ),
+        Route::new(
+            "/v1/staff/{name}/revoke",
+            &["POST"],
+            post(tokens::revoke_staff),
+        ),
+        Route::new(
+            "/v1/screens/{name}/revoke",
+            &["POST"],
+            post(tokens::revoke_screen),
+        ),
+        Route::new(
+            "/v1/screens/{name}/rotate",
+            &["POST"],
+            post(tokens::rotate_screen),
+        ),
+        Route::new(
             "/v1/screens",
+            &["POST", "GET"],
             post(api::create_screen)
                 .get(catalog::list_screens)
                 .layer(DefaultBodyLimit::max(api::SCREEN_BODY_LIMIT)),
-        )
-        .route(
+        ),
+        Route::new(
             "/v1/media/{sha256}",
+            &["GET", "HEAD", "PUT"],
             // The upload streams its body itself and enforces `MEDIA_UPLOAD_LIMIT` as it goes.
             get(api::get_media)
                 .head(api::head_media)
                 .put(api::put_media),
-        )
-        .route(
+        ),
+        Route::new(
             "/v1/playlists",
+            &["POST"],
             post(api::push_playlist).layer(DefaultBodyLimit::max(api::PLAYLIST_BODY_LIMIT)),
-        )
-        .route("/v1/manifest", get(api::manifest))
-        .route(
+        ),
+        Route::new("/v1/manifest", &["GET"], get(api::manifest)),
+        Route::new(
             "/v1/heartbeat",
+            &["POST"],
             post(api::post_heartbeat).layer(DefaultBodyLimit::max(api::HEARTBEAT_BODY_LIMIT)),
-        )
-        .route("/v1/screens/{name}/status", get(api::screen_status))
-        .merge(hq_routes())
-        .route("/v1/events", get(events::events))
-        .route(
+        ),
+        Route::new(
+            "/v1/screens/{name}/status",
+            &["GET"],
+            get(api::screen_status),
+        ),
+        Route::new("/v1/events", &["GET"], get(events::events)),
+        Route::new(
             "/v1/interrupts",
+            &["POST"],
             post(events::post_interrupt).layer(DefaultBodyLimit::max(events::PUSH_BODY_LIMIT)),
-        )
-        .route(
+        ),
+        Route::new(
             "/v1/triggers",
+            &["POST"],
             post(events::post_trigger).layer(DefaultBodyLimit::max(events::PUSH_BODY_LIMIT)),
-        )
-        .route(
+        ),
+        Route::new(
             "/v1/commands",
+            &["POST"],
             post(events::post_command).layer(DefaultBodyLimit::max(events::PUSH_BODY_LIMIT)),
-        )
-        .route(
+        ),
+        Route::new(
             "/v1/impressions",
+            &["POST", "GET"],
             post(api::post_impressions)
                 .get(api::list_impressions)
                 .layer(DefaultBodyLimit::max(api::IMPRESSIONS_BODY_LIMIT)),
-        )
+        ),
+        // HQ's routes: stores, segments, the product feed, campaigns, QR scans, explain, reports.
+        Route::new(
+            "/v1/stores",
+            &["POST", "GET"],
+            post(catalog::import_stores)
+                .get(catalog::list_stores)
+                .layer(import_limit),
+        ),
+        Route::new(
+            "/v1/segments",
+            &["POST"],
+            post(catalog::import_segments).layer(import_limit),
+        ),
+        Route::new(
+            "/v1/feed",
+            &["POST"],
+            post(catalog::import_feed).layer(import_limit),
+        ),
+        Route::new(
+            "/v1/feed/inventory",
+            &["POST"],
+            post(catalog::import_inventory).layer(import_limit),
+        ),
+        Route::new(
+            "/v1/campaigns",
+            &["POST", "GET"],
+            post(campaigns::push_campaign)
+                .get(campaigns::list_campaigns)
+                .layer(DefaultBodyLimit::max(campaigns::CAMPAIGN_BODY_LIMIT)),
+        ),
+        Route::new(
+            "/v1/campaigns/{name}",
+            &["GET"],
+            get(campaigns::show_campaign),
+        ),
+        Route::new("/v1/explain", &["GET"], get(reports::explain)),
+        Route::new("/v1/reports/scans", &["GET"], get(reports::scans)),
+        Route::new("/q/{token}", &["GET"], get(qr::scan)),
+    ]
+}
+
+/// The scheduler's HTTP API.
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new();
+    for route in routes(&state) {
+        router = router.route(route.path, route.handlers);
+    }
+    let router = router
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             bump_generation_after_writes,
+        ))
+        // Counted before anything else runs: a token is counted as its caller only once it is
+        // known to be valid, so random tokens cannot each have a bucket of their own.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
         ));
-    // Counted before anything else runs, so a flood costs no database lookups.
-    let router = match &limiters.general {
-        Some(limiter) => router.layer(
-            tower_governor::GovernorLayer::new(limiter.clone()).error_handler(rate_limit::refusal),
-        ),
-        None => router,
-    };
     router.layer(TraceLayer::new_for_http()).with_state(state)
-}
-
-/// HQ's routes: stores, segments, the product feed, campaigns, QR scans, explain and reports.
-fn hq_routes() -> Router<AppState> {
-    let import_limit = DefaultBodyLimit::max(catalog::IMPORT_BODY_LIMIT);
-    Router::new()
-        .route(
-            "/v1/stores",
-            post(catalog::import_stores)
-                .get(catalog::list_stores)
-                .layer(import_limit),
-        )
-        .route(
-            "/v1/segments",
-            post(catalog::import_segments).layer(import_limit),
-        )
-        .route("/v1/feed", post(catalog::import_feed).layer(import_limit))
-        .route(
-            "/v1/feed/inventory",
-            post(catalog::import_inventory).layer(import_limit),
-        )
-        .route(
-            "/v1/campaigns",
-            post(campaigns::push_campaign)
-                .get(campaigns::list_campaigns)
-                .layer(DefaultBodyLimit::max(campaigns::CAMPAIGN_BODY_LIMIT)),
-        )
-        .route("/v1/campaigns/{name}", get(campaigns::show_campaign))
-        .route("/v1/explain", get(reports::explain))
-        .route("/v1/reports/scans", get(reports::scans))
-        .route("/q/{token}", get(qr::scan))
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets requests in flight finish.
@@ -363,6 +510,7 @@ pub async fn run(
         hub.close();
     };
     forget_idle_callers(&state);
+    quota::collect_unused_media_hourly(&state);
     // The peer address is what unauthenticated calls are rate limited by.
     axum::serve(
         listener,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use vitrine_scheduler::quota::Quotas;
 use vitrine_scheduler::rate_limit::RateLimits;
 use vitrine_scheduler::{Config, auth, tls};
 
@@ -59,6 +60,17 @@ struct Args {
     /// proxy that sets it, and only if nothing reaches the scheduler around the proxy.
     #[arg(long)]
     trust_forwarded_for: bool,
+
+    /// Bytes of media one store's staff may keep stored (HQ's uploads are not counted).
+    #[arg(long, value_name = "BYTES", default_value_t = Quotas::default().store_media_bytes)]
+    store_media_quota: u64,
+    /// Bytes of playlist versions one store's playlists may hold.
+    #[arg(long, value_name = "BYTES", default_value_t = Quotas::default().store_playlist_bytes)]
+    store_playlist_quota: u64,
+    /// Hours an uploaded file that no playlist or campaign version names is kept before it is
+    /// removed.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    unused_media_grace: u64,
 }
 
 #[tokio::main]
@@ -108,6 +120,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         pairings_per_minute: args.pairing_limit_per_minute,
         trust_forwarded_for: args.trust_forwarded_for,
         ..RateLimits::default()
+    });
+    state.set_quotas(Quotas {
+        store_media_bytes: args.store_media_quota,
+        store_playlist_bytes: args.store_playlist_quota,
+        unused_media_grace: std::time::Duration::from_secs(
+            args.unused_media_grace.saturating_mul(60 * 60),
+        ),
     });
     // Read before binding, so a bad certificate stops the start with its file named.
     let tls = match (&args.tls_cert, &args.tls_key) {

@@ -9,8 +9,14 @@
 //! [`PAIRING_LIFETIME`], and can be confirmed once. Guessing a code gains nothing by itself: the
 //! token goes only to whoever holds the secret, and confirming needs an admin or staff token. The
 //! database holds only the secret's hash, and the device token is made at the moment the player
-//! picks it up, so no usable credential waits at rest. A player whose answer was lost on the way
-//! polls again and gets a fresh token (the previous one stops working) until the code expires.
+//! picks it up, so no usable credential waits at rest. The token is made once: a later poll of
+//! the same code gets 404, so whoever holds an old code cannot undo a later rotation. A player
+//! whose answer was lost on the way asks for a new code.
+//!
+//! Codes waiting at once are bounded per address ([`MAX_PENDING_PER_ADDRESS`]), per network
+//! prefix ([`MAX_PENDING_PER_PREFIX`], a /24 or a /56) and in all ([`MAX_PENDING`]). Past a bound
+//! the oldest unconfirmed code of that address, prefix or table gives way to the new one, so a
+//! flood from a few networks cannot lock every other player out; it only churns its own codes.
 
 use std::time::Duration;
 
@@ -29,6 +35,7 @@ use crate::api::{CreateScreen, create_screen};
 use crate::auth::{Manager, generate_token};
 use crate::error::ApiError;
 use crate::store::{Store, StoreError, sortable_timestamp};
+use vitrine_core::pairing_code;
 
 /// How long a code stays valid.
 pub const PAIRING_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -39,12 +46,14 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// The largest `POST /v1/pairings/{code}` body: a few names.
 pub const PAIRING_BODY_LIMIT: usize = 16 * 1024;
 
-/// Characters a code is made of: capitals and digits a person will not misread.
-const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-const CODE_LENGTH: usize = 6;
+/// The most codes waiting at once; past it the oldest unconfirmed code gives way.
+pub const MAX_PENDING: i64 = 10_000;
 
-/// The most codes waiting at once; past it new requests are refused until some expire.
-const MAX_PENDING: i64 = 10_000;
+/// The most codes one address may have waiting; a store's players each hold one.
+pub const MAX_PENDING_PER_ADDRESS: i64 = 16;
+
+/// The most codes one network prefix (IPv4 /24, IPv6 /56) may have waiting.
+pub const MAX_PENDING_PER_PREFIX: i64 = 128;
 
 /// The playlist a paired screen plays when the confirmation names none.
 pub const DEFAULT_PLAYLIST: &str = "default";
@@ -100,31 +109,27 @@ pub struct PairingConfirmed {
     pub store: Option<String>,
 }
 
-/// A code as people type it: case and separators do not matter.
-pub fn normalise_code(text: &str) -> String {
-    text.chars()
-        .filter(|character| !matches!(character, '-' | ' '))
-        .map(|character| character.to_ascii_uppercase())
-        .collect()
-}
-
-fn well_formed(code: &str) -> bool {
-    code.len() == CODE_LENGTH && code.bytes().all(|byte| CODE_ALPHABET.contains(&byte))
+/// A code as people type it, in its canonical form; the error shows the expected form.
+fn parse_code(text: &str) -> Result<String, ApiError> {
+    pairing_code::parse(text)
+        .map(|code| code.as_str().to_owned())
+        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_code", error.to_string()))
 }
 
 fn random_code() -> Result<String, ApiError> {
-    let mut code = String::with_capacity(CODE_LENGTH);
-    while code.len() < CODE_LENGTH {
+    let alphabet = pairing_code::CODE_ALPHABET.len();
+    let mut indices = [0u8; pairing_code::CODE_LENGTH];
+    let mut filled = 0;
+    while filled < indices.len() {
         let mut byte = [0u8; 1];
         getrandom::fill(&mut byte).map_err(|error| ApiError::internal("making a code", error))?;
         // Rejection sampling keeps every character equally likely (248 = 8 * 31).
-        if usize::from(byte[0]) < CODE_ALPHABET.len() * (256 / CODE_ALPHABET.len()) {
-            code.push(char::from(
-                CODE_ALPHABET[usize::from(byte[0]) % CODE_ALPHABET.len()],
-            ));
+        if usize::from(byte[0]) < alphabet * (256 / alphabet) {
+            indices[filled] = byte[0];
+            filled += 1;
         }
     }
-    Ok(code)
+    Ok(pairing_code::from_indices(indices).as_str().to_owned())
 }
 
 fn secret_sha256(secret: &str) -> String {
@@ -140,22 +145,18 @@ fn not_found() -> ApiError {
     )
 }
 
-fn bad_code(code: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_code",
-        format!(
-            "`{}` is not a pairing code: codes are the {CODE_LENGTH} letters and digits the \
-             screen shows, like `K7M2QX`",
-            code.chars().take(20).collect::<String>()
-        ),
-    )
-}
-
 /// `POST /v1/pairings`: a new code and its secret, for a player that has no token.
 pub async fn start(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
 ) -> Result<(StatusCode, Json<PairingStarted>), ApiError> {
+    let address = crate::rate_limit::client_address(
+        &headers,
+        &extensions,
+        state.limiters().trust_forwarded_for,
+    );
+    let origin = Origin::of(address);
     let now = Timestamp::now();
     let expires_at = now
         .checked_add(
@@ -169,7 +170,13 @@ pub async fn start(
         let code = random_code()?;
         let stored = state
             .store()
-            .insert_pairing(code.clone(), secret_sha256(&secret), now, expires_at)
+            .insert_pairing(NewPairing {
+                code: code.clone(),
+                secret_sha256: secret_sha256(&secret),
+                origin: origin.clone(),
+                now,
+                expires_at,
+            })
             .await?;
         match stored {
             Insert::Stored => {
@@ -190,8 +197,8 @@ pub async fn start(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too_many_pairings",
                     format!(
-                        "{MAX_PENDING} pairing codes are waiting already; try again when some \
-                         have expired (after 15 minutes)"
+                        "{MAX_PENDING} pairing codes are confirmed and waiting to be picked up; \
+                         try again in a minute"
                     ),
                 ));
             }
@@ -220,10 +227,7 @@ pub async fn poll(
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<PairingState>), ApiError> {
     let Path(code) = path?;
-    let code = normalise_code(&code);
-    if !well_formed(&code) {
-        return Err(bad_code(&code));
-    }
+    let code = parse_code(&code)?;
     let secret = secret_of(&headers).ok_or_else(|| {
         crate::auth::unauthorized("polling a pairing needs the secret that came with its code")
     })?;
@@ -247,7 +251,7 @@ pub async fn poll(
                 .deliver_pairing(code, screen.clone(), crate::auth::token_sha256(&token))
                 .await?
             {
-                // Revoked between confirmation and pick-up: HQ changed its mind.
+                // Picked up already, or revoked between confirmation and pick-up.
                 return Err(not_found());
             }
             // The token lookups cached before this change are stale now.
@@ -282,10 +286,7 @@ pub async fn confirm(
     let Path(code) = path?;
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, PAIRING_BODY_LIMIT))?;
-    let code = normalise_code(&code);
-    if !well_formed(&code) {
-        return Err(bad_code(&code));
-    }
+    let code = parse_code(&code)?;
     manager.ensure_store(request.store.as_deref(), "a screen paired here")?;
     let Some(row) = state
         .store()
@@ -373,32 +374,126 @@ pub struct PairingRow {
 pub enum Insert {
     Stored,
     Clash,
+    /// Every waiting code is confirmed: none may give way.
     Full,
 }
 
+/// Where a pairing request came from: its address and network prefix, as text. Requests driven
+/// in-process have neither and share one empty origin.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub address: String,
+    pub prefix: String,
+}
+
+impl Origin {
+    pub fn of(address: Option<std::net::IpAddr>) -> Self {
+        let Some(address) = address else {
+            return Self::default();
+        };
+        let prefix = match address {
+            std::net::IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                format!("{a}.{b}.{c}.0/24")
+            }
+            std::net::IpAddr::V6(v6) => {
+                let segments = v6.segments();
+                format!(
+                    "{:x}:{:x}:{:x}:{:x}::/56",
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3] & 0xff00
+                )
+            }
+        };
+        Self {
+            address: address.to_string(),
+            prefix,
+        }
+    }
+}
+
+/// A code to store.
+pub struct NewPairing {
+    pub code: String,
+    pub secret_sha256: String,
+    pub origin: Origin,
+    pub now: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Deletes the oldest unconfirmed codes matching `filter` (an SQL condition on `?1`) until fewer
+/// than `bound` match.
+fn make_room(
+    transaction: &rusqlite::Transaction<'_>,
+    filter: &str,
+    value: &str,
+    bound: i64,
+) -> Result<(), StoreError> {
+    let waiting: i64 = transaction.query_row(
+        &format!("SELECT COUNT(*) FROM pairings WHERE {filter}"),
+        [value],
+        |row| row.get(0),
+    )?;
+    if waiting >= bound {
+        transaction.execute(
+            &format!(
+                "DELETE FROM pairings WHERE code IN (
+                     SELECT code FROM pairings WHERE {filter} AND screen IS NULL
+                     ORDER BY created_at LIMIT ?2)"
+            ),
+            params![value, waiting - bound + 1],
+        )?;
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Stores a new code, after clearing expired ones.
-    pub async fn insert_pairing(
-        &self,
-        code: String,
-        secret_sha256: String,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<Insert, StoreError> {
+    /// Stores a new code, after clearing expired ones and making room under the bounds per
+    /// address, per prefix and in all (the oldest unconfirmed codes give way).
+    pub async fn insert_pairing(&self, new: NewPairing) -> Result<Insert, StoreError> {
+        let NewPairing {
+            code,
+            secret_sha256,
+            origin,
+            now,
+            expires_at,
+        } = new;
         let (now, expires_at) = (sortable_timestamp(now), sortable_timestamp(expires_at));
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             transaction.execute("DELETE FROM pairings WHERE expires_at <= ?1", [&now])?;
+            make_room(
+                &transaction,
+                "address = ?1",
+                &origin.address,
+                MAX_PENDING_PER_ADDRESS,
+            )?;
+            make_room(
+                &transaction,
+                "prefix = ?1",
+                &origin.prefix,
+                MAX_PENDING_PER_PREFIX,
+            )?;
+            make_room(&transaction, "?1 = ?1", "", MAX_PENDING)?;
             let pending: i64 =
                 transaction.query_row("SELECT COUNT(*) FROM pairings", [], |row| row.get(0))?;
             if pending >= MAX_PENDING {
                 return Ok(Insert::Full);
             }
             let inserted = transaction.execute(
-                "INSERT INTO pairings (code, secret_sha256, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (code) DO NOTHING",
-                params![code, secret_sha256, now, expires_at],
+                "INSERT INTO pairings (code, secret_sha256, created_at, expires_at, address, prefix)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING",
+                params![
+                    code,
+                    secret_sha256,
+                    now,
+                    expires_at,
+                    origin.address,
+                    origin.prefix
+                ],
             )?;
             transaction.commit()?;
             Ok(if inserted == 1 {
@@ -466,7 +561,8 @@ impl Store {
         .await
     }
 
-    /// Gives the paired screen the token about to be handed out, unless it was revoked since.
+    /// Gives the paired screen the token about to be handed out, unless it was revoked since or
+    /// the code's token was handed out already.
     pub async fn deliver_pairing(
         &self,
         code: String,
@@ -476,14 +572,18 @@ impl Store {
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Once only: a second poll of a picked-up code mints nothing.
+            let first = transaction.execute(
+                "UPDATE pairings SET delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE code = ?1 AND delivered_at IS NULL",
+                [code],
+            )?;
+            if first != 1 {
+                return Ok(false);
+            }
             let changed = transaction.execute(
                 "UPDATE screens SET token_sha256 = ?2 WHERE name = ?1 AND revoked_at IS NULL",
                 params![screen, token_sha256],
-            )?;
-            transaction.execute(
-                "UPDATE pairings SET delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                 WHERE code = ?1",
-                [code],
             )?;
             transaction.commit()?;
             Ok(changed == 1)
@@ -497,14 +597,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_six_unambiguous_characters() {
+    fn random_codes_are_six_unambiguous_characters() {
         for _ in 0..200 {
             let code = random_code().unwrap();
-            assert!(well_formed(&code), "{code}");
+            assert_eq!(parse_code(&code).unwrap(), code);
             assert!(!code.contains(['I', 'L', 'O', '0', '1']), "{code}");
         }
-        assert_eq!(normalise_code("k7m-2qx"), "K7M2QX");
-        assert!(!well_formed("K7M2Q"));
-        assert!(!well_formed("K7M2Q0"));
     }
 }

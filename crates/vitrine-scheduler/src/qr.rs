@@ -3,14 +3,20 @@
 //! play it joins to, and the phone is redirected (302) to the product page with UTM parameters.
 //!
 //! No token is needed to call it: it is public by nature. A token that is malformed, forged, names
-//! an unknown screen or offer, or is older than [`TOKEN_LIFETIME`] gets a small friendly page with
-//! status 404, never an error body meant for programs.
+//! an unknown screen or offer, is older than [`TOKEN_LIFETIME`], or was made by a screen after it
+//! was revoked gets a small friendly page with status 404, never an error body meant for programs.
+//!
+//! A photographed code can be replayed, so every hit is not a scan. The first hit of a code from
+//! one shopper device (its address and browser, hashed with a server secret) is a unique scan, up
+//! to [`MAX_UNIQUE_SCANS_PER_TOKEN`] devices per code; further hits from a device already seen are
+//! stored up to [`MAX_HITS_PER_TOKEN`] per code. Hits past both bounds are still redirected, but
+//! not stored. Reports give both figures: raw hits and unique scans.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use jiff::{SignedDuration, Timestamp};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use vitrine_core::qr_token::{self, PlayToken, TokenError};
 
 use crate::AppState;
@@ -26,6 +32,14 @@ const CLOCK_SKEW: SignedDuration = SignedDuration::from_mins(5);
 
 /// The most of a user agent kept with a scan.
 const MAX_USER_AGENT: usize = 256;
+
+/// The most hits stored for one play's code. A real play is seen by a handful of phones; past
+/// this, repeated hits are replays and only cost storage. They are still redirected.
+pub const MAX_HITS_PER_TOKEN: i64 = 50;
+
+/// The most shopper devices counted for one play's code. A play is on screen for seconds: more
+/// phones than this scanning one play is not a crowd but a replay with made-up browsers.
+pub const MAX_UNIQUE_SCANS_PER_TOKEN: i64 = 20;
 
 const NOT_FOUND_PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Offer not found</title>\
@@ -43,6 +57,7 @@ pub async fn scan(
     State(state): State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
 ) -> Result<Response, ApiError> {
     let Some(play) = verify(&state, &token).await? else {
         return Ok(not_found_page());
@@ -68,9 +83,22 @@ pub async fn scan(
         .chars()
         .take(MAX_USER_AGENT)
         .collect();
+    let address = crate::rate_limit::client_address(
+        &headers,
+        &extensions,
+        state.limiters().trust_forwarded_for,
+    );
+    let device = shopper_device(&state, address, &user_agent);
     state
         .store()
-        .record_scan(token, play.clone(), campaign.clone(), now, user_agent)
+        .record_scan(ScanRecord {
+            token,
+            play: play.clone(),
+            campaign: campaign.clone(),
+            scanned_at: now,
+            user_agent,
+            device,
+        })
         .await?;
     let location = with_utm(&link, &campaign, &play.offer_id);
     let location = HeaderValue::from_str(&location)
@@ -94,7 +122,7 @@ pub async fn verify(state: &AppState, token: &str) -> Result<Option<PlayToken>, 
         Err(TokenError::UnknownScreen(screen)) => screen,
         _ => return Ok(None),
     };
-    let Some(key_hex) = state.store().token_sha256_of(screen).await? else {
+    let Some((key_hex, revoked_at)) = state.store().screen_key(screen).await? else {
         return Ok(None);
     };
     let mut key = [0u8; 32];
@@ -104,7 +132,32 @@ pub async fn verify(state: &AppState, token: &str) -> Result<Option<PlayToken>, 
             "token_sha256 is not 64 hex digits",
         ));
     }
-    Ok(qr_token::decode(token, |_| Some(key)).ok())
+    let Ok(play) = qr_token::decode(token, |_| Some(key)) else {
+        return Ok(None);
+    };
+    // A revoked screen's key may be in the wrong hands: what it signs from the revocation on is
+    // not trusted. Plays from before still lead to their offers.
+    if revoked_at.is_some_and(|revoked_at| play.played_at >= revoked_at) {
+        return Ok(None);
+    }
+    Ok(Some(play))
+}
+
+/// Who scanned, as far as a redirect can tell: the phone's address and browser, hashed with a
+/// secret of this server so the stored value names no one.
+fn shopper_device(state: &AppState, address: Option<std::net::IpAddr>, user_agent: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"vitrine scan device\0");
+    hasher.update(state.admin_token_sha256());
+    hasher.update(
+        address
+            .map(|address| address.to_string())
+            .unwrap_or_default(),
+    );
+    hasher.update(b"\0");
+    hasher.update(user_agent.as_bytes());
+    hex::encode(hasher.finalize())
 }
 
 /// The campaign of the offer a play showed and the page its QR code leads to: the offer's `url`,
@@ -180,34 +233,89 @@ fn percent_encode(text: &str) -> String {
     encoded
 }
 
+/// One hit of a QR code, as stored.
+pub struct ScanRecord {
+    pub token: String,
+    pub play: PlayToken,
+    pub campaign: String,
+    pub scanned_at: Timestamp,
+    pub user_agent: String,
+    /// See [`shopper_device`].
+    pub device: String,
+}
+
 impl Store {
-    pub async fn record_scan(
-        &self,
-        token: String,
-        play: PlayToken,
-        campaign: String,
-        scanned_at: Timestamp,
-        user_agent: String,
-    ) -> Result<(), StoreError> {
+    /// Stores a hit: a device's first hit of a code as a unique scan while the code has fewer
+    /// than [`MAX_UNIQUE_SCANS_PER_TOKEN`] of them, a repeated one while the code has fewer than
+    /// [`MAX_HITS_PER_TOKEN`] hits. Says whether it was stored.
+    pub async fn record_scan(&self, scan: ScanRecord) -> Result<bool, StoreError> {
         self.interact(move |connection| {
-            connection.execute(
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let (hits, unique, seen_device): (i64, i64, bool) = transaction.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(first_of_device), 0),
+                        COALESCE(MAX(device = ?2), 0)
+                 FROM scans WHERE token = ?1",
+                params![scan.token, scan.device],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )?;
+            let room = if seen_device {
+                hits < MAX_HITS_PER_TOKEN
+            } else {
+                unique < MAX_UNIQUE_SCANS_PER_TOKEN
+            };
+            if !room {
+                return Ok(false);
+            }
+            transaction.execute(
                 "INSERT INTO scans (token, screen, campaign, offer, arm, played_at, scanned_at,
-                    user_agent)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    user_agent, device, first_of_device)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
-                    token,
-                    play.screen,
-                    campaign,
-                    play.offer_id,
-                    play.arm.as_str(),
-                    sortable_timestamp(play.played_at),
-                    sortable_timestamp(scanned_at),
-                    user_agent
+                    scan.token,
+                    scan.play.screen,
+                    scan.campaign,
+                    scan.play.offer_id,
+                    scan.play.arm.as_str(),
+                    sortable_timestamp(scan.play.played_at),
+                    sortable_timestamp(scan.scanned_at),
+                    scan.user_agent,
+                    scan.device,
+                    !seen_device,
                 ],
             )?;
-            Ok(())
+            transaction.commit()?;
+            Ok(true)
         })
         .await
+    }
+
+    /// A screen's QR key (the hex sha256 of its device token) and when it was revoked, if it was.
+    pub async fn screen_key(
+        &self,
+        screen: String,
+    ) -> Result<Option<(String, Option<Timestamp>)>, StoreError> {
+        let row = self
+            .interact(move |connection| {
+                Ok(connection
+                    .query_row(
+                        "SELECT token_sha256, revoked_at FROM screens WHERE name = ?1",
+                        [screen],
+                        |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
+                    )
+                    .optional()?)
+            })
+            .await?;
+        let Some((key, revoked_at)) = row else {
+            return Ok(None);
+        };
+        let revoked_at = revoked_at
+            .map(|text| {
+                text.parse::<Timestamp>()
+                    .map_err(|error| StoreError::CorruptRow(format!("revoked_at: {error}")))
+            })
+            .transpose()?;
+        Ok(Some((key, revoked_at)))
     }
 }
 

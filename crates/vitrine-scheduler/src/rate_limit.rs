@@ -1,25 +1,34 @@
-//! Rate limits, through tower_governor: every request is counted against its bearer token (by the
-//! token's sha256, so a token never sits in memory longer than the request), or against its
-//! address when it carries none. Pairing requests, which anyone may send, have a much tighter limit
-//! of their own per address. A refused request gets 429 with `Retry-After` and a JSON error.
+//! Rate limits. Every request is counted against its caller once the caller is known to be valid
+//! (the admin, a staff member or a screen, by the sha256 of its token, so a token never sits in
+//! memory longer than the request); requests with no token, or a token nobody was given, are
+//! counted against the client's address, so random tokens cannot each open a bucket of their own.
+//! A token not yet in the caller caches also costs its address one request, since looking it up
+//! costs a database read. Pairing requests, which anyone may send, have a much tighter limit of
+//! their own per address. A refused request gets 429 with `Retry-After` and a JSON error.
 //!
 //! The defaults are generous: a player makes a request every few seconds at most, and a CLI push of
 //! a few hundred files fits in one burst, so only a runaway client or an attacker meets them.
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::IntoResponse;
+use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
+use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
 use tower_governor::GovernorError;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
 
+use crate::AppState;
+use crate::auth::TokenOwner;
 use crate::error::ApiError;
 
 /// How fast callers may go. Zero requests per second switches a limit off.
@@ -53,124 +62,181 @@ impl Default for RateLimits {
 /// What a request is counted against.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RateKey {
+    /// A valid token: the admin's, a staff member's or a screen's.
     Token([u8; 32]),
     Address(IpAddr),
     /// No token and no known address (requests driven in-process by tests).
     Unknown,
 }
 
-/// The key extractor: the bearer token's hash, else the client's address.
+/// The client's address: the last `X-Forwarded-For` entry when a trusted proxy appends it, else
+/// the TCP peer. None for requests driven in-process.
+pub fn client_address(
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
+    if trust_forwarded_for
+        && let Some(address) = headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<IpAddr>().ok())
+    {
+        return Some(address);
+    }
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
+}
+
+fn address_key(address: Option<IpAddr>) -> RateKey {
+    address.map_or(RateKey::Unknown, RateKey::Address)
+}
+
+/// The pairing limiter's key extractor: the client's address, whatever the request carries.
 #[derive(Clone, Debug)]
-pub struct TokenOrAddress {
-    /// Count pairing-style requests by address even when they carry a bearer value.
-    by_address_only: bool,
+pub struct ByAddress {
     trust_forwarded_for: bool,
 }
 
-impl KeyExtractor for TokenOrAddress {
+impl KeyExtractor for ByAddress {
     type Key = RateKey;
 
     fn extract<T>(&self, request: &Request<T>) -> Result<RateKey, GovernorError> {
-        if !self.by_address_only
-            && let Some(token) = request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.split_once(' '))
-                .map(|(_, token)| token.trim())
-                .filter(|token| !token.is_empty())
-        {
-            return Ok(RateKey::Token(Sha256::digest(token.as_bytes()).into()));
-        }
-        if self.trust_forwarded_for
-            && let Some(address) = request
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.rsplit(',').next())
-                .and_then(|last| last.trim().parse::<IpAddr>().ok())
-        {
-            return Ok(RateKey::Address(address));
-        }
-        Ok(request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(RateKey::Unknown, |ConnectInfo(address)| {
-                RateKey::Address(address.ip())
-            }))
+        Ok(address_key(client_address(
+            request.headers(),
+            request.extensions(),
+            self.trust_forwarded_for,
+        )))
     }
 }
 
-pub type Limiter = Arc<GovernorConfig<TokenOrAddress, NoOpMiddleware>>;
+pub type Limiter = Arc<GovernorConfig<ByAddress, NoOpMiddleware>>;
 
 /// The limiters a scheduler uses for its whole life; shared by every router built from one state.
 pub struct Limiters {
-    pub general: Option<Limiter>,
+    /// Every request, per valid caller or per address.
+    pub general: Option<Arc<DefaultKeyedRateLimiter<RateKey>>>,
     pub pairing: Option<Limiter>,
+    pub trust_forwarded_for: bool,
 }
 
 impl Limiters {
     pub fn new(limits: &RateLimits) -> Self {
         let general = (limits.per_second > 0).then(|| {
-            build(
-                TokenOrAddress {
-                    by_address_only: false,
-                    trust_forwarded_for: limits.trust_forwarded_for,
-                },
-                Duration::from_secs_f64(1.0 / f64::from(limits.per_second)),
-                limits.burst,
-            )
+            let period = Duration::from_secs_f64(1.0 / f64::from(limits.per_second));
+            let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+                .expect("a period above zero makes a quota")
+                .allow_burst(NonZeroU32::new(limits.burst.max(1)).expect("at least one"));
+            Arc::new(DefaultKeyedRateLimiter::keyed(quota))
         });
         let pairing = (limits.pairings_per_minute > 0).then(|| {
-            build(
-                TokenOrAddress {
-                    by_address_only: true,
+            let config = GovernorConfigBuilder::default()
+                .key_extractor(ByAddress {
                     trust_forwarded_for: limits.trust_forwarded_for,
-                },
-                Duration::from_secs_f64(60.0 / f64::from(limits.pairings_per_minute)),
-                limits.pairings_burst,
-            )
+                })
+                .period(
+                    Duration::from_secs_f64(60.0 / f64::from(limits.pairings_per_minute))
+                        .max(Duration::from_nanos(1)),
+                )
+                .burst_size(limits.pairings_burst.max(1))
+                .finish()
+                .expect("a period and burst above zero make a valid quota");
+            Arc::new(config)
         });
-        Self { general, pairing }
+        Self {
+            general,
+            pairing,
+            trust_forwarded_for: limits.trust_forwarded_for,
+        }
     }
 
     /// Forgets callers who have not been seen for a while, so the tables stay small.
     pub fn forget_idle(&self) {
-        for limiter in self.general.iter().chain(&self.pairing) {
-            limiter.limiter().retain_recent();
+        if let Some(general) = &self.general {
+            general.retain_recent();
+        }
+        if let Some(pairing) = &self.pairing {
+            pairing.limiter().retain_recent();
         }
     }
 }
 
-fn build(extractor: TokenOrAddress, period: Duration, burst: u32) -> Limiter {
-    let config = GovernorConfigBuilder::default()
-        .key_extractor(extractor)
-        .period(period.max(Duration::from_nanos(1)))
-        .burst_size(burst.max(1))
-        .finish()
-        .expect("a period and burst above zero make a valid quota");
-    Arc::new(config)
+/// The general limit, as middleware: finds who is calling (through the caller caches, so a known
+/// token costs no database read), and counts the request against that caller, or against the
+/// address when the token is missing or nobody's.
+pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response<Body> {
+    let limiters = state.limiters().clone();
+    let Some(general) = &limiters.general else {
+        return next.run(request).await;
+    };
+    let address = address_key(client_address(
+        request.headers(),
+        request.extensions(),
+        limiters.trust_forwarded_for,
+    ));
+    // The seconds to wait when `key` is over its limit.
+    let check = |key: &RateKey| -> Result<(), u64> {
+        general.check_key(key).map_err(|not_until| {
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                + 1
+        })
+    };
+    let key = match crate::auth::bearer_of(request.headers()) {
+        None => address,
+        Some(token) if crate::auth::is_admin_token(token, state.admin_token_sha256()) => {
+            RateKey::Token(Sha256::digest(token.as_bytes()).into())
+        }
+        Some(token) => {
+            let token_sha256 = crate::auth::token_sha256(token);
+            let key = RateKey::Token(Sha256::digest(token.as_bytes()).into());
+            if crate::auth::cached_owner(&state, &token_sha256) {
+                key
+            } else {
+                // A lookup costs a database read: the address pays for it first, so a flood
+                // of made-up tokens is refused before it reaches the database.
+                if let Err(wait) = check(&address) {
+                    return too_many_requests(wait);
+                }
+                match crate::auth::resolve_token(&state, &token_sha256).await {
+                    Ok(TokenOwner::Screen(_) | TokenOwner::Staff(_)) => key,
+                    // Revoked, unknown, or a database error the handler will report: the
+                    // address has been counted already.
+                    _ => return next.run(request).await,
+                }
+            }
+        }
+    };
+    if let Err(wait) = check(&key) {
+        return too_many_requests(wait);
+    }
+    next.run(request).await
+}
+
+fn too_many_requests(wait: u64) -> Response<Body> {
+    let wait = wait.max(1);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "too many requests from this token (or address); wait {wait} s. The limits \
+             are set on the scheduler with --rate-limit-per-second and --rate-limit-burst"
+        ),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
 }
 
 /// The 429 (or, should a key ever fail to extract, 500) in the API's JSON error shape.
 pub fn refusal(error: GovernorError) -> Response<Body> {
     match error {
-        GovernorError::TooManyRequests { wait_time, .. } => {
-            let wait = wait_time.max(1);
-            let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "too many requests from this token (or address); wait {wait} s. The limits \
-                     are set on the scheduler with --rate-limit-per-second and --rate-limit-burst"
-                ),
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-            response
-        }
+        GovernorError::TooManyRequests { wait_time, .. } => too_many_requests(wait_time),
         other => ApiError::internal("rate limiting", other).into_response(),
     }
 }

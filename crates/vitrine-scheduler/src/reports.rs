@@ -38,8 +38,11 @@ pub struct ArmRow {
     pub offer: String,
     pub arm: Arm,
     pub impressions: u64,
+    /// Unique scans: each play's code counted once per shopper device.
     pub scans: u64,
-    /// Scans per impression; `None` without impressions.
+    /// Every hit of the codes, replays included (at most `qr::MAX_HITS_PER_TOKEN` per code).
+    pub scan_hits: u64,
+    /// Unique scans per impression; `None` without impressions.
     pub scan_rate: Option<f64>,
 }
 
@@ -70,13 +73,15 @@ pub async fn scans(
     let counts = state.store().offer_counts(query.campaign).await?;
     let rows: Vec<ArmRow> = counts
         .into_iter()
-        .map(|((campaign, offer, arm), (impressions, scans))| ArmRow {
+        .map(|((campaign, offer, arm), counts)| ArmRow {
             campaign,
             offer,
             arm,
-            impressions,
-            scans,
-            scan_rate: (impressions > 0).then(|| scans as f64 / impressions as f64),
+            impressions: counts.impressions,
+            scans: counts.scans,
+            scan_hits: counts.scan_hits,
+            scan_rate: (counts.impressions > 0)
+                .then(|| counts.scans as f64 / counts.impressions as f64),
         })
         .collect();
     let mut uplift = Vec::new();
@@ -110,20 +115,30 @@ pub async fn scans(
 
 type OfferKey = (String, String, Arm);
 
+/// The figures of one offer and arm.
+#[derive(Debug, Default)]
+pub struct OfferCounts {
+    pub impressions: u64,
+    pub scans: u64,
+    pub scan_hits: u64,
+}
+
 impl Store {
-    /// Impressions and scans per campaign, offer and arm.
+    /// Impressions, unique scans and raw hits per campaign, offer and arm. Impressions whose offer
+    /// was refused (one its screen was never given) are not counted.
     pub async fn offer_counts(
         &self,
         campaign: Option<String>,
-    ) -> Result<BTreeMap<OfferKey, (u64, u64)>, StoreError> {
+    ) -> Result<BTreeMap<OfferKey, OfferCounts>, StoreError> {
         self.interact(move |connection| {
-            let mut counts: BTreeMap<OfferKey, (u64, u64)> = BTreeMap::new();
+            let mut counts: BTreeMap<OfferKey, OfferCounts> = BTreeMap::new();
             let queries = [
-                "SELECT offer_campaign, offer_id, offer_arm, COUNT(*) FROM impressions
+                "SELECT offer_campaign, offer_id, offer_arm, COUNT(*), 0 FROM impressions
                  WHERE offer_id IS NOT NULL AND offer_campaign IS NOT NULL AND offer_arm IS NOT NULL
+                   AND offer_refused IS NULL
                    AND (?1 IS NULL OR offer_campaign = ?1)
                  GROUP BY 1, 2, 3",
-                "SELECT campaign, offer, arm, COUNT(*) FROM scans
+                "SELECT campaign, offer, arm, SUM(first_of_device), COUNT(*) FROM scans
                  WHERE ?1 IS NULL OR campaign = ?1 GROUP BY 1, 2, 3",
             ];
             for (index, query) in queries.into_iter().enumerate() {
@@ -135,16 +150,18 @@ impl Store {
                             row.get::<_, String>(1)?,
                             row.get::<_, String>(2)?,
                             row.get::<_, i64>(3)?,
+                            row.get::<_, i64>(4)?,
                         ))
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
-                for (campaign, offer, arm, count) in rows {
+                for (campaign, offer, arm, count, hits) in rows {
                     let arm: Arm = arm.parse().map_err(StoreError::CorruptRow)?;
                     let entry = counts.entry((campaign, offer, arm)).or_default();
                     if index == 0 {
-                        entry.0 = count as u64;
+                        entry.impressions = count as u64;
                     } else {
-                        entry.1 = count as u64;
+                        entry.scans = count as u64;
+                        entry.scan_hits = hits as u64;
                     }
                 }
             }
@@ -264,15 +281,16 @@ pub async fn explain(
             query.at
         ))
     })?;
+    // Staff first: their answer for an unknown screen is the same 403 as for another store's.
+    manager
+        .ensure_screens(&state, std::slice::from_ref(&query.screen))
+        .await?;
     let Some(screen) = state.store().screen_by_name(query.screen.clone()).await? else {
         return Err(not_found(
             "screen_not_found",
             format!("no screen called `{}` is registered", query.screen),
         ));
     };
-    manager
-        .ensure_screens(&state, std::slice::from_ref(&screen.name))
-        .await?;
     let Some(body) = crate::api::manifest_of(&state, &screen).await? else {
         return Err(not_found(
             "no_playlist",

@@ -248,7 +248,69 @@ const MIGRATIONS: &[M<'static>] = &[
     ) STRICT;
     "#,
     ),
+    M::up(
+        r#"
+    -- QR hits: the hashed shopper device, and whether the hit is its device's first of the code.
+    ALTER TABLE scans ADD COLUMN device TEXT NOT NULL DEFAULT '';
+    ALTER TABLE scans ADD COLUMN first_of_device INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX scans_by_token ON scans (token, device);
+
+    -- Who a playlist belongs to: NULL for HQ, else a JSON array of the store codes of the staff
+    -- member who first pushed it. Staff assign and push only their stores' playlists.
+    ALTER TABLE playlists ADD COLUMN owner_stores TEXT CHECK (owner_stores IS NULL OR json_valid(owner_stores));
+    -- The screen tags HQ lets a staff member put on screens, as a JSON array.
+    ALTER TABLE staff ADD COLUMN tags TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags));
+
+    -- Pairing requests by address and network prefix, so one network cannot hold every code.
+    ALTER TABLE pairings ADD COLUMN address TEXT NOT NULL DEFAULT '';
+    ALTER TABLE pairings ADD COLUMN prefix TEXT NOT NULL DEFAULT '';
+
+    -- The offers each screen's manifests carried, per playlist version, so proof of play can
+    -- only claim an offer the screen was given.
+    CREATE TABLE served_offers (
+        screen TEXT NOT NULL,
+        playlist_version INTEGER NOT NULL,
+        campaign TEXT NOT NULL,
+        offer TEXT NOT NULL,
+        arm TEXT NOT NULL,
+        PRIMARY KEY (screen, playlist_version, campaign, offer, arm)
+    ) STRICT, WITHOUT ROWID;
+    -- Why an impression's offer was not counted: it names an offer its screen was never given.
+    ALTER TABLE impressions ADD COLUMN offer_refused TEXT;
+
+    -- Which stores' staff uploaded a blob, for the per-store media quota; blobs that HQ uploads
+    -- have no row.
+    CREATE TABLE media_stores (
+        sha256 TEXT NOT NULL,
+        store TEXT NOT NULL,
+        PRIMARY KEY (sha256, store)
+    ) STRICT, WITHOUT ROWID;
+    "#,
+    ),
 ];
+
+/// An offer a screen's manifest carried.
+#[derive(Debug)]
+pub struct ServedOffer {
+    /// Empty for an offer of no campaign.
+    pub campaign: String,
+    pub offer: String,
+    pub arm: String,
+}
+
+/// A playlist version to store.
+#[derive(Debug)]
+pub struct NewPlaylistVersion {
+    pub name: String,
+    pub file_name: String,
+    pub source: String,
+    pub includes: BTreeMap<String, String>,
+    /// The validated playlist as JSON.
+    pub compiled: String,
+    pub media: BTreeMap<String, Sha256Hex>,
+    /// The pushing staff member's stores, or None when HQ pushes. Counts only for version 1.
+    pub owner_stores: Option<Vec<String>>,
+}
 
 /// One impression as its columns, made before the blocking closure so conversion errors need no
 /// connection.
@@ -504,18 +566,23 @@ impl Store {
     }
 
     /// Stores a validated playlist as the next version of its name and returns that version.
-    pub async fn insert_playlist(
-        &self,
-        name: String,
-        file_name: String,
-        source: String,
-        includes: BTreeMap<String, String>,
-        compiled: String,
-        media: BTreeMap<String, Sha256Hex>,
-    ) -> Result<u64, StoreError> {
+    pub async fn insert_playlist(&self, new: NewPlaylistVersion) -> Result<u64, StoreError> {
+        let NewPlaylistVersion {
+            name,
+            file_name,
+            source,
+            includes,
+            compiled,
+            media,
+            owner_stores,
+        } = new;
         let media_json = serde_json::to_string(&media)
             .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
         let includes_json = serde_json::to_string(&includes)
+            .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
+        let owner_json = owner_stores
+            .map(|stores| serde_json::to_string(&stores))
+            .transpose()
             .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
         self.interact(move |connection| {
             // Immediate, so that two pushes of one name cannot both read the same max version.
@@ -526,10 +593,30 @@ impl Store {
                 [&name],
                 |row| row.get(0),
             )?;
+            // The first version's owner stays the playlist's owner; later versions repeat it.
+            let owner_json: Option<String> = if version == 1 {
+                owner_json
+            } else {
+                transaction.query_row(
+                    "SELECT owner_stores FROM playlists WHERE name = ?1 AND version = 1",
+                    [&name],
+                    |row| row.get(0),
+                )?
+            };
             transaction.execute(
-                "INSERT INTO playlists (name, version, file_name, source, media, includes, compiled)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![name, version, file_name, source, media_json, includes_json, compiled],
+                "INSERT INTO playlists (name, version, file_name, source, media, includes, compiled,
+                    owner_stores)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    name,
+                    version,
+                    file_name,
+                    source,
+                    media_json,
+                    includes_json,
+                    compiled,
+                    owner_json
+                ],
             )?;
             transaction.commit()?;
             from_sql_integer(version, "playlist version")
@@ -595,6 +682,38 @@ impl Store {
         .await
     }
 
+    /// Records the offers a manifest built for `screen` carries with `playlist_version`.
+    pub async fn record_served_offers(
+        &self,
+        screen: String,
+        playlist_version: u64,
+        offers: Vec<ServedOffer>,
+    ) -> Result<(), StoreError> {
+        let playlist_version = to_sql_integer(playlist_version, "playlist_version")?;
+        self.interact(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut insert = transaction.prepare_cached(
+                    "INSERT INTO served_offers (screen, playlist_version, campaign, offer, arm)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                )?;
+                for offer in offers {
+                    insert.execute(params![
+                        screen,
+                        playlist_version,
+                        offer.campaign,
+                        offer.offer,
+                        offer.arm
+                    ])?;
+                }
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Stores a batch of `screen`'s impressions in one transaction, skipping ids already held, and
     /// returns how many were new and the highest sequence number up to which the screen's plays
     /// are all held. Either the whole batch is stored or none of it.
@@ -640,16 +759,52 @@ impl Store {
                     "INSERT INTO impressions
                         (id, screen, playlist, playlist_version, item_id, media_sha256,
                          started_at, duration_ms, offer_campaign, offer_id, offer_arm,
-                         sequence, zone, scheduled_start, ended_at, completed, clock)
+                         sequence, zone, scheduled_start, ended_at, completed, clock,
+                         offer_refused)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-                             ?12, ?13, ?14, ?15, ?16, ?17)
+                             ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                      ON CONFLICT (id) DO NOTHING",
+                )?;
+                let mut served = transaction.prepare(
+                    "SELECT EXISTS (SELECT 1 FROM served_offers
+                     WHERE screen = ?1 AND playlist_version = ?2 AND campaign = ?3
+                       AND offer = ?4 AND arm = ?5)",
                 )?;
                 for row in rows {
                     let (campaign, offer_id, arm) = match row.offer {
                         Some((campaign, offer_id, arm)) => (campaign, Some(offer_id), Some(arm)),
                         None => (None, None, None),
                     };
+                    // Proof of play may claim only an offer its screen's manifest carried with
+                    // that playlist version. Anything else is kept as a play, its offer marked
+                    // refused and left out of every offer figure.
+                    let offer_refused = match (&offer_id, &arm) {
+                        (Some(offer_id), Some(arm)) => {
+                            let campaign_name = campaign.as_deref().unwrap_or("");
+                            let was_served: bool = served.query_row(
+                                params![
+                                    row.screen,
+                                    row.playlist_version,
+                                    campaign_name,
+                                    offer_id,
+                                    arm
+                                ],
+                                |found| found.get(0),
+                            )?;
+                            (!was_served).then(|| {
+                                format!(
+                                    "offer `{offer_id}` of campaign `{campaign_name}` ({arm} \
+                                     arm) was never in screen `{}`'s manifest for playlist \
+                                     version {}",
+                                    row.screen, row.playlist_version
+                                )
+                            })
+                        }
+                        _ => None,
+                    };
+                    if let Some(reason) = &offer_refused {
+                        tracing::warn!(impression = %row.id, "{reason}; its offer is not counted");
+                    }
                     inserted += insert.execute(params![
                         row.id,
                         row.screen,
@@ -668,6 +823,7 @@ impl Store {
                         row.ended_at,
                         row.completed,
                         row.clock,
+                        offer_refused,
                     ])? as u64;
                 }
             }

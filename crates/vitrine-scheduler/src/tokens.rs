@@ -29,12 +29,17 @@ const MAX_STAFF_STORES: usize = 1000;
 pub struct NewStaff {
     pub name: String,
     pub stores: Vec<String>,
+    /// The screen tags this member may put on screens (campaigns target tags, so tags are HQ's to
+    /// hand out); none by default.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct StaffCreated {
     pub name: String,
     pub stores: Vec<String>,
+    pub tags: Vec<String>,
     /// Shown this once: only its hash is kept.
     pub token: String,
 }
@@ -101,10 +106,21 @@ pub async fn create_staff(
             ));
         }
     }
+    let mut tags = request.tags;
+    tags.sort();
+    tags.dedup();
+    for tag in &tags {
+        crate::api::check_label("tag", tag)?;
+    }
     let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
     let created = state
         .store()
-        .create_staff(request.name.clone(), stores.clone(), token_sha256(&token))
+        .create_staff(
+            request.name.clone(),
+            stores.clone(),
+            tags.clone(),
+            token_sha256(&token),
+        )
         .await?;
     if !created {
         return Err(ApiError::new(
@@ -122,6 +138,7 @@ pub async fn create_staff(
         Json(StaffCreated {
             name: request.name,
             stores,
+            tags,
             token,
         }),
     ))
@@ -174,15 +191,19 @@ fn screen_not_found(name: &str) -> ApiError {
     )
 }
 
-/// Checks that `name` is a screen the caller may act on; 404 if there is none.
+/// Checks that `name` is a screen the caller may act on. Staff get one 403 for another store's
+/// screen and for none at all; the admin gets 404 when there is none.
 async fn ensure_screen_access(
     state: &AppState,
     manager: &Manager,
     name: &str,
 ) -> Result<(), ApiError> {
+    manager
+        .ensure_screens(state, std::slice::from_ref(&name.to_owned()))
+        .await?;
     match state.store().store_of_screen(name.to_owned()).await? {
         None => Err(screen_not_found(name)),
-        Some(store) => manager.ensure_store(store.as_deref(), &format!("screen `{name}`")),
+        Some(_) => Ok(()),
     }
 }
 
@@ -235,15 +256,18 @@ impl Store {
         &self,
         name: String,
         stores: Vec<String>,
+        tags: Vec<String>,
         token_sha256: String,
     ) -> Result<bool, StoreError> {
         let stores = serde_json::to_string(&stores)
             .map_err(|error| StoreError::CorruptRow(format!("staff stores: {error}")))?;
+        let tags = serde_json::to_string(&tags)
+            .map_err(|error| StoreError::CorruptRow(format!("staff tags: {error}")))?;
         self.interact(move |connection| {
             let inserted = connection.execute(
-                "INSERT INTO staff (name, token_sha256, stores) VALUES (?1, ?2, ?3)
+                "INSERT INTO staff (name, token_sha256, stores, tags) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO NOTHING",
-                params![name, token_sha256, stores],
+                params![name, token_sha256, stores, tags],
             )?;
             Ok(inserted == 1)
         })

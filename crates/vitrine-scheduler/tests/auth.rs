@@ -121,6 +121,7 @@ fn playlist(name: &str, file: &str, media: &[u8]) -> Value {
 }
 
 /// Two stores, a screen and a staff member in each, a revoked screen and a revoked staff member.
+/// Each store's playlist is pushed by its own staff, so it is that store's.
 async fn world() -> World {
     let harness = Harness::new();
     admin_ok(
@@ -130,24 +131,42 @@ async fn world() -> World {
         Some(json!({"file_name": "stores.csv", "source": STORES})),
     )
     .await;
-    for bytes in [MEDIA_A, MEDIA_B] {
-        let reply = upload(&harness, ADMIN, bytes).await;
-        assert!(reply.status.is_success(), "{}", reply.status);
+    let mut staff_tokens = Vec::new();
+    for (name, store) in [
+        ("alice", "store-a"),
+        ("bob", "store-b"),
+        ("carol", "store-a"),
+    ] {
+        let created = admin_ok(
+            &harness,
+            Method::POST,
+            "/v1/staff",
+            Some(json!({"name": name, "stores": [store], "tags": ["entrance"]})),
+        )
+        .await;
+        staff_tokens.push(created["token"].as_str().expect("token").to_owned());
     }
-    admin_ok(
-        &harness,
-        Method::POST,
-        "/v1/playlists",
-        Some(playlist("pa", "a.png", MEDIA_A)),
-    )
-    .await;
-    admin_ok(
-        &harness,
-        Method::POST,
-        "/v1/playlists",
-        Some(playlist("pb", "b.png", MEDIA_B)),
-    )
-    .await;
+    for (token, bytes, name, file) in [
+        (&staff_tokens[0], MEDIA_A, "pa", "a.png"),
+        (&staff_tokens[1], MEDIA_B, "pb", "b.png"),
+    ] {
+        let reply = upload(&harness, token, bytes).await;
+        assert!(reply.status.is_success(), "{}", reply.status);
+        let reply = harness
+            .call(
+                Method::POST,
+                "/v1/playlists",
+                Some(token),
+                Some(playlist(name, file, bytes)),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
     let mut screen_tokens = Vec::new();
     for (name, playlist, store) in [
         ("a1", "pa", "store-a"),
@@ -164,21 +183,6 @@ async fn world() -> World {
         .await;
         screen_tokens.push(created["token"].as_str().expect("token").to_owned());
     }
-    let mut staff_tokens = Vec::new();
-    for (name, store) in [
-        ("alice", "store-a"),
-        ("bob", "store-b"),
-        ("carol", "store-a"),
-    ] {
-        let created = admin_ok(
-            &harness,
-            Method::POST,
-            "/v1/staff",
-            Some(json!({"name": name, "stores": [store]})),
-        )
-        .await;
-        staff_tokens.push(created["token"].as_str().expect("token").to_owned());
-    }
     admin_ok(&harness, Method::POST, "/v1/screens/a-revoked/revoke", None).await;
     admin_ok(&harness, Method::POST, "/v1/staff/carol/revoke", None).await;
     World {
@@ -192,8 +196,7 @@ async fn world() -> World {
     }
 }
 
-/// The expected status for each caller; `unauthenticated` is what nobody, a bad token and revoked
-/// tokens get.
+/// The expected status for each caller; nobody, a bad token and revoked tokens get 401.
 fn expect(
     allowed: &[(Who, StatusCode)],
     otherwise: StatusCode,
@@ -208,222 +211,495 @@ fn expect(
     }
 }
 
+/// What a row sends.
+enum Payload {
+    Nothing,
+    Json(Box<dyn Fn(Who) -> Value>),
+    Bytes(&'static [u8]),
+    /// An empty impression batch, signed with the caller's token as a screen signs its batches.
+    SignedBatch,
+}
+
+/// One cell row of the matrix: a request to one route, and the status each caller gets.
+struct Row {
+    what: &'static str,
+    method: Method,
+    /// The route as `vitrine_scheduler::routes` names it.
+    route: &'static str,
+    uri: String,
+    payload: Payload,
+    expected: Box<dyn Fn(Who) -> StatusCode>,
+}
+
+fn row(
+    what: &'static str,
+    method: Method,
+    route: &'static str,
+    uri: impl Into<String>,
+    payload: Payload,
+    expected: impl Fn(Who) -> StatusCode + 'static,
+) -> Row {
+    Row {
+        what,
+        method,
+        route,
+        uri: uri.into(),
+        payload,
+        expected: Box::new(expected),
+    }
+}
+
+impl World {
+    fn request(&self, who: Who, row: &Row) -> Request<Body> {
+        let mut request = Request::builder().method(row.method.clone()).uri(&row.uri);
+        if let Some(token) = self.token(who) {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match &row.payload {
+            Payload::Nothing => Body::empty(),
+            Payload::Json(body) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(body(who).to_string())
+            }
+            Payload::Bytes(bytes) => Body::from(*bytes),
+            Payload::SignedBatch => {
+                let body = br#"{"impressions":[]}"#;
+                let key: [u8; 32] = Sha256::digest(self.token(who).unwrap_or("").as_bytes()).into();
+                request = request
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(
+                        vitrine_core::impression::SIGNATURE_HEADER,
+                        vitrine_core::impression::sign_batch(&key, body),
+                    );
+                Body::from(&body[..])
+            }
+        };
+        request.body(body).expect("request")
+    }
+}
+
+const MEDIA_NEW: &[u8] = b"a new picture";
+
 #[tokio::test]
-async fn every_caller_gets_what_the_matrix_says() {
+async fn every_route_and_every_caller_gets_what_the_matrix_says() {
     let world = world().await;
     let media_a = format!("/v1/media/{}", sha256_hex(MEDIA_A));
     let ok = StatusCode::OK;
     let created = StatusCode::CREATED;
     let forbidden = StatusCode::FORBIDDEN;
-
-    // (what, method, uri, body for each caller, expected status for each caller)
-    type BodyFor = Box<dyn Fn(Who) -> Option<Value>>;
-    type StatusFor = Box<dyn Fn(Who) -> StatusCode>;
-    let no_body = || -> BodyFor { Box::new(|_| None) };
-    let rows: Vec<(&str, Method, String, BodyFor, StatusFor)> = vec![
-        (
-            "a screen reads only its own manifest",
-            Method::GET,
-            "/v1/manifest".into(),
-            no_body(),
-            Box::new(expect(&[(ScreenA, ok), (ScreenB, ok)], forbidden)),
+    let not_found = StatusCode::NOT_FOUND;
+    let everyone = |status: StatusCode| move |_: Who| status;
+    let json_for = |body: Value| Payload::Json(Box::new(move |_| body.clone()));
+    use Method as M;
+    let rows: Vec<Row> = vec![
+        row(
+            "health is public",
+            M::GET,
+            "/healthz",
+            "/healthz",
+            Payload::Nothing,
+            everyone(ok),
         ),
-        (
+        row(
+            "the manifest key is public",
+            M::GET,
+            "/v1/server-key",
+            "/v1/server-key",
+            Payload::Nothing,
+            everyone(ok),
+        ),
+        row(
+            "anyone may ask for a pairing code",
+            M::POST,
+            "/v1/pairings",
+            "/v1/pairings",
+            Payload::Nothing,
+            everyone(created),
+        ),
+        row(
+            "polling a code needs its secret; a wrong one is told nothing",
+            M::GET,
+            "/v1/pairings/{code}",
+            "/v1/pairings/K7M2QX",
+            Payload::Nothing,
+            |who| {
+                if who == Nobody {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::NOT_FOUND
+                }
+            },
+        ),
+        row(
+            "confirming a code for store A: admin and store A's staff",
+            M::POST,
+            "/v1/pairings/{code}",
+            "/v1/pairings/K7M2QX",
+            json_for(json!({"store": "store-a", "playlist": "pa"})),
+            expect(&[(Admin, not_found), (StaffA, not_found)], forbidden),
+        ),
+        row(
+            "staff tokens are made by HQ",
+            M::POST,
+            "/v1/staff",
+            "/v1/staff",
+            Payload::Json(Box::new(|who| {
+                json!({"name": format!("made-by-{}", format!("{who:?}").to_lowercase()),
+                       "stores": ["store-a"]})
+            })),
+            expect(&[(Admin, created)], forbidden),
+        ),
+        row(
+            "staff tokens are listed by HQ",
+            M::GET,
+            "/v1/staff",
+            "/v1/staff",
+            Payload::Nothing,
+            expect(&[(Admin, ok)], forbidden),
+        ),
+        row(
+            "staff tokens are revoked by HQ",
+            M::POST,
+            "/v1/staff/{name}/revoke",
+            "/v1/staff/carol/revoke",
+            Payload::Nothing,
+            expect(&[(Admin, ok)], forbidden),
+        ),
+        row(
+            "revoking store B's screen: admin and store B's staff",
+            M::POST,
+            "/v1/screens/{name}/revoke",
+            "/v1/screens/b-spare/revoke",
+            Payload::Nothing,
+            expect(&[(Admin, ok), (StaffB, ok)], forbidden),
+        ),
+        row(
+            "rotating store B's screen: admin and store B's staff",
+            M::POST,
+            "/v1/screens/{name}/rotate",
+            "/v1/screens/b-spare/rotate",
+            Payload::Nothing,
+            expect(&[(Admin, ok), (StaffB, ok)], forbidden),
+        ),
+        row(
+            "adding a screen to store A with its playlist: admin and store A's staff",
+            M::POST,
+            "/v1/screens",
+            "/v1/screens",
+            Payload::Json(Box::new(|who| {
+                json!({
+                    "name": format!("new-{}", format!("{who:?}").to_lowercase()),
+                    "playlist": "pa",
+                    "store": "store-a",
+                    "tags": ["entrance"],
+                })
+            })),
+            expect(&[(Admin, created), (StaffA, created)], forbidden),
+        ),
+        row(
+            "adding a screen in no store is HQ's alone",
+            M::POST,
+            "/v1/screens",
+            "/v1/screens",
+            Payload::Json(Box::new(|who| {
+                json!({"name": format!("hq-{}", format!("{who:?}").to_lowercase()),
+                       "playlist": "hq-lobby"})
+            })),
+            expect(&[(Admin, created)], forbidden),
+        ),
+        row(
+            "a screen in store A playing store B's playlist: HQ's alone",
+            M::POST,
+            "/v1/screens",
+            "/v1/screens",
+            Payload::Json(Box::new(|who| {
+                json!({"name": format!("x-{}", format!("{who:?}").to_lowercase()),
+                       "playlist": "pb", "store": "store-a"})
+            })),
+            expect(&[(Admin, created)], forbidden),
+        ),
+        row(
+            "the screen list: managers (staff see their stores')",
+            M::GET,
+            "/v1/screens",
+            "/v1/screens",
+            Payload::Nothing,
+            expect(&[(Admin, ok), (StaffA, ok), (StaffB, ok)], forbidden),
+        ),
+        row(
             "store A's media: its screen and managers, never another screen",
-            Method::GET,
+            M::GET,
+            "/v1/media/{sha256}",
             media_a.clone(),
-            no_body(),
-            Box::new(expect(
+            Payload::Nothing,
+            expect(
                 &[(Admin, ok), (StaffA, ok), (StaffB, ok), (ScreenA, ok)],
                 forbidden,
-            )),
+            ),
         ),
-        (
+        row(
             "only managers ask which media are stored",
-            Method::HEAD,
+            M::HEAD,
+            "/v1/media/{sha256}",
             media_a.clone(),
-            no_body(),
-            Box::new(expect(
-                &[(Admin, ok), (StaffA, ok), (StaffB, ok)],
-                forbidden,
-            )),
+            Payload::Nothing,
+            expect(&[(Admin, ok), (StaffA, ok), (StaffB, ok)], forbidden),
         ),
-        (
+        row(
+            "only managers upload media (the first upload stores it)",
+            M::PUT,
+            "/v1/media/{sha256}",
+            format!("/v1/media/{}", sha256_hex(MEDIA_NEW)),
+            Payload::Bytes(MEDIA_NEW),
+            expect(&[(Admin, created), (StaffA, ok), (StaffB, ok)], forbidden),
+        ),
+        row(
+            "pushing store A's playlist: admin and store A's staff",
+            M::POST,
+            "/v1/playlists",
+            "/v1/playlists",
+            Payload::Json(Box::new(|_| playlist("pa", "a.png", MEDIA_A))),
+            expect(&[(Admin, created), (StaffA, created)], forbidden),
+        ),
+        row(
+            "a screen reads only its own manifest",
+            M::GET,
+            "/v1/manifest",
+            "/v1/manifest",
+            Payload::Nothing,
+            expect(&[(ScreenA, ok), (ScreenB, ok)], forbidden),
+        ),
+        row(
             "heartbeats come from screens only",
-            Method::POST,
-            "/v1/heartbeat".into(),
-            Box::new(|_| Some(json!({"uptime_s": 1, "unsent_impressions": 0}))),
-            Box::new(expect(
+            M::POST,
+            "/v1/heartbeat",
+            "/v1/heartbeat",
+            json_for(json!({"uptime_s": 1, "unsent_impressions": 0})),
+            expect(
                 &[
                     (ScreenA, StatusCode::NO_CONTENT),
                     (ScreenB, StatusCode::NO_CONTENT),
                 ],
                 forbidden,
-            )),
+            ),
         ),
-        (
+        row(
             "a1's status: admin and store A's staff",
-            Method::GET,
-            "/v1/screens/a1/status".into(),
-            no_body(),
-            Box::new(expect(&[(Admin, ok), (StaffA, ok)], forbidden)),
+            M::GET,
+            "/v1/screens/{name}/status",
+            "/v1/screens/a1/status",
+            Payload::Nothing,
+            expect(&[(Admin, ok), (StaffA, ok)], forbidden),
         ),
-        (
-            "a1's impressions: admin and store A's staff",
-            Method::GET,
-            "/v1/impressions?screen=a1".into(),
-            no_body(),
-            Box::new(expect(&[(Admin, ok), (StaffA, ok)], forbidden)),
+        row(
+            "an unknown screen's status: 404 for the admin, the same 403 as elsewhere for staff",
+            M::GET,
+            "/v1/screens/{name}/status",
+            "/v1/screens/no-such-screen/status",
+            Payload::Nothing,
+            expect(&[(Admin, not_found)], forbidden),
         ),
-        (
-            "why a1 plays what it plays: admin and store A's staff",
-            Method::GET,
-            "/v1/explain?screen=a1&at=2026-12-05T09:30:00Z".into(),
-            no_body(),
-            Box::new(expect(&[(Admin, ok), (StaffA, ok)], forbidden)),
+        row(
+            "the event stream is a screen's",
+            M::GET,
+            "/v1/events",
+            "/v1/events",
+            Payload::Nothing,
+            expect(&[(ScreenA, ok), (ScreenB, ok)], forbidden),
         ),
-        (
+        row(
             "an interrupt on a1: admin and store A's staff",
-            Method::POST,
-            "/v1/interrupts".into(),
-            Box::new(|_| Some(json!({"message": "Test", "duration": "1s", "screens": ["a1"]}))),
-            Box::new(expect(&[(Admin, created), (StaffA, created)], forbidden)),
+            M::POST,
+            "/v1/interrupts",
+            "/v1/interrupts",
+            json_for(json!({"message": "Test", "duration": "1s", "screens": ["a1"]})),
+            expect(&[(Admin, created), (StaffA, created)], forbidden),
         ),
-        (
+        row(
             "a trigger in store A: admin and store A's staff",
-            Method::POST,
-            "/v1/triggers".into(),
-            Box::new(|_| Some(json!({"store": "store-a", "segment": "families", "ttl": "1s"}))),
-            Box::new(expect(&[(Admin, created), (StaffA, created)], forbidden)),
+            M::POST,
+            "/v1/triggers",
+            "/v1/triggers",
+            json_for(json!({"store": "store-a", "segment": "families", "ttl": "1s"})),
+            expect(&[(Admin, created), (StaffA, created)], forbidden),
         ),
-        (
+        row(
             "a command to every screen of store A",
-            Method::POST,
-            "/v1/commands".into(),
-            Box::new(|_| Some(json!({"command": "resync", "stores": ["store-a"]}))),
-            Box::new(expect(&[(Admin, created), (StaffA, created)], forbidden)),
+            M::POST,
+            "/v1/commands",
+            "/v1/commands",
+            json_for(json!({"command": "resync", "stores": ["store-a"]})),
+            expect(&[(Admin, created), (StaffA, created)], forbidden),
         ),
-        (
-            "pushing store A's playlist: admin and store A's staff",
-            Method::POST,
-            "/v1/playlists".into(),
-            Box::new(|_| Some(playlist("pa", "a.png", MEDIA_A))),
-            Box::new(expect(&[(Admin, created), (StaffA, created)], forbidden)),
+        row(
+            "proof of play comes from screens only, signed",
+            M::POST,
+            "/v1/impressions",
+            "/v1/impressions",
+            Payload::SignedBatch,
+            expect(&[(ScreenA, ok), (ScreenB, ok)], forbidden),
         ),
-        (
-            "adding a screen to store A: admin and store A's staff",
-            Method::POST,
-            "/v1/screens".into(),
-            Box::new(|who| {
-                Some(json!({
-                    "name": format!("new-{}", format!("{who:?}").to_lowercase()),
-                    "playlist": "pa",
-                    "store": "store-a",
-                }))
-            }),
-            Box::new(expect(&[(Admin, created), (StaffA, created)], forbidden)),
+        row(
+            "a1's impressions: admin and store A's staff",
+            M::GET,
+            "/v1/impressions",
+            "/v1/impressions?screen=a1",
+            Payload::Nothing,
+            expect(&[(Admin, ok), (StaffA, ok)], forbidden),
         ),
-        (
-            "adding a screen in no store is HQ's alone",
-            Method::POST,
-            "/v1/screens".into(),
-            Box::new(|who| {
-                Some(json!({
-                    "name": format!("hq-{}", format!("{who:?}").to_lowercase()),
-                    "playlist": "pa",
-                }))
-            }),
-            Box::new(expect(&[(Admin, created)], forbidden)),
-        ),
-        (
-            "revoking store B's screen: not store A's staff, not a screen",
-            Method::POST,
-            "/v1/screens/b-spare/rotate".into(),
-            no_body(),
-            Box::new(expect(&[(Admin, ok), (StaffB, ok)], forbidden)),
-        ),
-        (
+        row(
             "importing stores is HQ's",
-            Method::POST,
-            "/v1/stores".into(),
-            Box::new(|_| Some(json!({"file_name": "stores.csv", "source": STORES}))),
-            Box::new(expect(&[(Admin, ok)], forbidden)),
+            M::POST,
+            "/v1/stores",
+            "/v1/stores",
+            json_for(json!({"file_name": "stores.csv", "source": STORES})),
+            expect(&[(Admin, ok)], forbidden),
         ),
-        (
-            "campaigns are HQ's",
-            Method::GET,
-            "/v1/campaigns".into(),
-            no_body(),
-            Box::new(expect(&[(Admin, ok)], forbidden)),
+        row(
+            "the store list is HQ's",
+            M::GET,
+            "/v1/stores",
+            "/v1/stores",
+            Payload::Nothing,
+            expect(&[(Admin, ok)], forbidden),
         ),
-        (
+        row(
+            "segments are HQ's",
+            M::POST,
+            "/v1/segments",
+            "/v1/segments",
+            json_for(json!({"file_name": "segments.csv",
+                            "source": "store_code,segment,share\nstore-a,families,0.5\n"})),
+            expect(&[(Admin, ok)], forbidden),
+        ),
+        row(
+            "the product feed is HQ's",
+            M::POST,
+            "/v1/feed",
+            "/v1/feed",
+            json_for(json!({"file_name": "feed.tsv", "source": FEED})),
+            expect(&[(Admin, ok)], forbidden),
+        ),
+        row(
+            "local inventory is HQ's",
+            M::POST,
+            "/v1/feed/inventory",
+            "/v1/feed/inventory",
+            json_for(json!({"file_name": "inventory.tsv", "source": INVENTORY})),
+            expect(&[(Admin, ok)], forbidden),
+        ),
+        row(
+            "campaigns are pushed by HQ",
+            M::POST,
+            "/v1/campaigns",
+            "/v1/campaigns",
+            json_for(json!({"file_name": "c.yaml", "source": CAMPAIGN})),
+            expect(&[(Admin, created)], forbidden),
+        ),
+        row(
+            "campaigns are listed by HQ",
+            M::GET,
+            "/v1/campaigns",
+            "/v1/campaigns",
+            Payload::Nothing,
+            expect(&[(Admin, ok)], forbidden),
+        ),
+        row(
+            "a campaign is read by HQ",
+            M::GET,
+            "/v1/campaigns/{name}",
+            "/v1/campaigns/c",
+            Payload::Nothing,
+            expect(&[(Admin, ok)], forbidden),
+        ),
+        row(
+            "why a1 plays what it plays: admin and store A's staff",
+            M::GET,
+            "/v1/explain",
+            "/v1/explain?screen=a1&at=2026-12-05T09:30:00Z",
+            Payload::Nothing,
+            expect(&[(Admin, ok), (StaffA, ok)], forbidden),
+        ),
+        row(
             "the scan report is HQ's",
-            Method::GET,
-            "/v1/reports/scans?campaign=none".into(),
-            no_body(),
-            Box::new(expect(&[(Admin, ok)], forbidden)),
+            M::GET,
+            "/v1/reports/scans",
+            "/v1/reports/scans?campaign=none",
+            Payload::Nothing,
+            expect(&[(Admin, ok)], forbidden),
         ),
-        (
-            "staff tokens are made by HQ",
-            Method::GET,
-            "/v1/staff".into(),
-            no_body(),
-            Box::new(expect(&[(Admin, ok)], forbidden)),
-        ),
-        (
-            "the screen list: managers (staff see their stores')",
-            Method::GET,
-            "/v1/screens".into(),
-            no_body(),
-            Box::new(expect(
-                &[(Admin, ok), (StaffA, ok), (StaffB, ok)],
-                forbidden,
-            )),
-        ),
-        (
-            "the event stream is a screen's (admin and staff refused before it opens)",
-            Method::GET,
-            "/v1/events".into(),
-            no_body(),
-            // Screens are left out: their stream never ends, and `push` tests cover it.
-            Box::new(expect(&[(ScreenA, ok), (ScreenB, ok)], forbidden)),
+        row(
+            "QR codes are public; a junk one gets the friendly page",
+            M::GET,
+            "/q/{token}",
+            "/q/not-a-play-token",
+            Payload::Nothing,
+            everyone(not_found),
         ),
     ];
 
+    // Every route has rows, and every row names a route: a new route without rows fails here.
+    let served: std::collections::BTreeSet<(String, String)> =
+        vitrine_scheduler::routes(&world.harness.state)
+            .iter()
+            .flat_map(|route| {
+                route
+                    .methods
+                    .iter()
+                    .map(|method| (route.path.to_owned(), (*method).to_owned()))
+            })
+            .collect();
+    let covered: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|row| (row.route.to_owned(), row.method.to_string()))
+        .collect();
+    let untested: Vec<_> = served.difference(&covered).collect();
+    let unknown: Vec<_> = covered.difference(&served).collect();
+    assert!(
+        untested.is_empty() && unknown.is_empty(),
+        "routes without matrix rows: {untested:?}; rows naming no route: {unknown:?}"
+    );
+
     let mut failures = Vec::new();
-    for (what, method, uri, body, status) in &rows {
+    for row in &rows {
         for who in EVERYONE {
-            let expected = status(who);
-            if uri == "/v1/events" && matches!(who, ScreenA | ScreenB) {
-                continue;
-            }
-            let reply = world.call(who, method.clone(), uri, body(who)).await;
+            let expected = (row.expected)(who);
+            let request = world.request(who, row);
+            // An open event stream never ends: its status is all there is to read.
+            let reply = if row.route == "/v1/events" && expected == ok {
+                world.harness.status_of(request).await
+            } else {
+                world.harness.send(request).await
+            };
             if reply.status != expected {
                 failures.push(format!(
-                    "{what}: {method} {uri} as {who:?} gave {} (expected {expected}): {}",
+                    "{}: {} {} as {who:?} gave {} (expected {expected}): {}",
+                    row.what,
+                    row.method,
+                    row.uri,
                     reply.status,
                     String::from_utf8_lossy(&reply.body)
                 ));
                 continue;
             }
-            // Refusals say what went wrong and how to go on.
-            // A HEAD answer has no body to read.
-            if expected == StatusCode::UNAUTHORIZED && method != Method::HEAD {
+            // Refusals say what went wrong and how to go on. A HEAD answer has no body to read.
+            if expected == StatusCode::UNAUTHORIZED && row.method != Method::HEAD {
                 assert!(reply.headers.contains_key(header::WWW_AUTHENTICATE));
-                let code = reply.error_code();
-                let wanted = if matches!(who, RevokedScreen | RevokedStaff) {
-                    "token_revoked"
-                } else {
-                    "unauthorized"
-                };
-                assert_eq!(code, wanted, "{what} as {who:?}");
+                if row.route != "/v1/pairings/{code}" {
+                    let wanted = if matches!(who, RevokedScreen | RevokedStaff) {
+                        "token_revoked"
+                    } else {
+                        "unauthorized"
+                    };
+                    assert_eq!(reply.error_code(), wanted, "{} as {who:?}", row.what);
+                }
                 assert!(
-                    reply.error_message().contains("vitrine"),
+                    reply.error_message().contains("vitrine") || row.route == "/v1/pairings/{code}",
                     "a 401 says how to get a token: {}",
                     reply.error_message()
                 );
             }
-            if expected == StatusCode::FORBIDDEN && method != Method::HEAD {
+            if expected == StatusCode::FORBIDDEN && row.method != Method::HEAD {
                 let message = reply.error_message();
                 let names_scope = match who {
                     StaffA => message.contains("store-a"),
@@ -435,8 +711,52 @@ async fn every_caller_gets_what_the_matrix_says() {
             }
         }
     }
+    println!(
+        "route × caller matrix: {} routes, {} rows × {} callers = {} cells",
+        served.len(),
+        rows.len(),
+        EVERYONE.len(),
+        rows.len() * EVERYONE.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every method a route does not list is refused with 405, so the route table cannot hide a
+/// handler from the matrix.
+#[tokio::test]
+async fn the_route_table_lists_every_method_each_route_answers() {
+    let harness = Harness::new();
+    let mut wrong = Vec::new();
+    for route in vitrine_scheduler::routes(&harness.state) {
+        let uri = route
+            .path
+            .replace("{code}", "K7M2QX")
+            .replace("{name}", "x")
+            .replace("{sha256}", &sha256_hex(b"x"))
+            .replace("{token}", "x");
+        for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"] {
+            // axum answers HEAD wherever it answers GET.
+            let listed = route.methods.contains(&method)
+                || (method == "HEAD" && route.methods.contains(&"GET"));
+            let reply = harness
+                .call(method.parse().expect("method"), &uri, Some(ADMIN), None)
+                .await;
+            let refused = reply.status == StatusCode::METHOD_NOT_ALLOWED;
+            if listed == refused {
+                wrong.push(format!(
+                    "{method} {}: listed {listed}, answered {}",
+                    route.path, reply.status
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+const FEED: &str = "id\ttitle\tprice\tlink\np1\tThing\t1.00 EUR\thttps://shop.example/p1\n";
+const INVENTORY: &str = "store_code\tid\tquantity\nstore-a\tp1\t3\n";
+const CAMPAIGN: &str = "version: 1\nname: c\ntargets: { all: true }\nfrom: 2026-01-01\n\
+                        loop_slots: 1\nfill:\n  - text: { text: Hi, duration: 5s }\n";
 
 #[tokio::test]
 async fn staff_see_only_their_stores_screens() {
@@ -645,6 +965,19 @@ async fn pairing_hands_the_token_to_the_secret_holder_once_confirmed() {
         .call(Method::GET, "/v1/manifest", Some(token), None)
         .await;
     assert_eq!(manifest.status, StatusCode::OK, "the paired token works");
+    // The token is made once: polling again mints nothing, so whoever holds the code cannot undo
+    // a later rotation, and the token handed out stays good.
+    let second = poll(Some(secret.clone())).await;
+    assert_eq!(second.status, StatusCode::NOT_FOUND);
+    let manifest = world
+        .harness
+        .call(Method::GET, "/v1/manifest", Some(token), None)
+        .await;
+    assert_eq!(
+        manifest.status,
+        StatusCode::OK,
+        "the first token still works"
+    );
     let record = admin_ok(&world.harness, Method::GET, "/v1/screens", None).await;
     let paired_record = record["screens"]
         .as_array()

@@ -578,3 +578,250 @@ async fn the_sample_hq_files_import_cleanly() {
         assert_eq!(report["skipped"], json!([]), "{file}: {report}");
     }
 }
+
+/// A hit on `/q/{play}` from a phone at `address`.
+async fn scan_from(harness: &Harness, play: &str, address: &str) -> Reply {
+    let mut request = axum::http::Request::builder()
+        .uri(format!("/q/{play}"))
+        .header(header::USER_AGENT, "Mozilla/5.0 (Phone)")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let address: std::net::SocketAddr = address.parse().expect("address");
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(address));
+    harness.send(request).await
+}
+
+#[tokio::test]
+async fn a_replayed_code_counts_once_per_phone_and_its_hits_are_bounded() {
+    let harness = Harness::seeded().await;
+    let token = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let play = qr_token::encode(
+        "paris-11.entrance",
+        "cola",
+        Arm::Treatment,
+        jiff::Timestamp::now(),
+        &key,
+    );
+    // One photographed code, replayed from one phone.
+    for _ in 0..300 {
+        let reply = scan_from(&harness, &play, "203.0.113.20:5000").await;
+        assert_eq!(
+            reply.status,
+            StatusCode::FOUND,
+            "every hit still leads to the product"
+        );
+    }
+    // A second shopper scans the same play.
+    assert_eq!(
+        scan_from(&harness, &play, "203.0.113.21:5000").await.status,
+        StatusCode::FOUND
+    );
+    let report = harness
+        .call(
+            Method::GET,
+            "/v1/reports/scans?campaign=winter-sale",
+            Some(ADMIN),
+            None,
+        )
+        .await
+        .json();
+    let cola = report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|row| row["offer"] == "cola" && row["arm"] == "treatment")
+        .unwrap_or_else(|| panic!("no cola row: {report}"))
+        .clone();
+    assert_eq!(cola["scans"], 2, "unique scans: one per phone, {report}");
+    assert_eq!(
+        cola["scan_hits"],
+        vitrine_scheduler::qr::MAX_HITS_PER_TOKEN + 1,
+        "raw hits, repeats bounded per code: {report}"
+    );
+    // Made-up browsers from one address count as devices only up to a bound per code.
+    for index in 0..100 {
+        let mut request = axum::http::Request::builder()
+            .uri(format!("/q/{play}"))
+            .header(header::USER_AGENT, format!("Browser/{index}"))
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let address: std::net::SocketAddr = "203.0.113.20:5000".parse().expect("address");
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(address));
+        assert_eq!(harness.send(request).await.status, StatusCode::FOUND);
+    }
+    let unique: i64 = harness
+        .database()
+        .query_row("SELECT SUM(first_of_device) FROM scans", [], |row| {
+            row.get(0)
+        })
+        .expect("sum");
+    assert_eq!(unique, vitrine_scheduler::qr::MAX_UNIQUE_SCANS_PER_TOKEN);
+}
+
+#[tokio::test]
+async fn a_revoked_screens_codes_stop_verifying_from_the_revocation() {
+    let harness = Harness::seeded().await;
+    let token = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let now = jiff::Timestamp::now();
+    let before = qr_token::encode(
+        "paris-11.entrance",
+        "cola",
+        Arm::Treatment,
+        now - jiff::SignedDuration::from_mins(2),
+        &key,
+    );
+    let reply = harness
+        .call(
+            Method::POST,
+            "/v1/screens/paris-11.entrance/revoke",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // Signed with the same key after the revocation: whoever holds the token now is not the
+    // screen HQ trusted.
+    let after = qr_token::encode(
+        "paris-11.entrance",
+        "cola",
+        Arm::Treatment,
+        jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1),
+        &key,
+    );
+    assert_eq!(
+        scan_from(&harness, &before, "203.0.113.30:1").await.status,
+        StatusCode::FOUND,
+        "a play from before the revocation still leads to its offer"
+    );
+    let refused = scan_from(&harness, &after, "203.0.113.30:1").await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert_eq!(harness.count("scans"), 1);
+}
+
+/// An impression of an offer play, as a player of `screen` reports it.
+fn offer_impression(screen: &str, sequence: u64, campaign: &str, offer: &str, arm: &str) -> Value {
+    json!({
+        "id": uuid::Uuid::now_v7(),
+        "sequence": sequence,
+        "screen": screen,
+        "playlist": "store",
+        "playlist_version": 1,
+        "zone": "main",
+        "item_id": "store-loop/0",
+        "scheduled_start": "2026-03-02T09:00:00Z",
+        "started_at": "2026-03-02T09:00:00Z",
+        "ended_at": "2026-03-02T09:00:10Z",
+        "completed": true,
+        "clock": "synced",
+        "offer": {"offer_id": offer, "campaign": campaign, "arm": arm},
+    })
+}
+
+async fn post_batch(harness: &Harness, token: &str, impressions: Vec<Value>) -> Reply {
+    let body = json!({ "impressions": impressions }).to_string();
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/v1/impressions")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            vitrine_core::impression::SIGNATURE_HEADER,
+            vitrine_core::impression::sign_batch(&key, body.as_bytes()),
+        )
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    harness.send(request).await
+}
+
+#[tokio::test]
+async fn proof_of_play_cannot_claim_an_offer_its_screen_was_never_given() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let paris_15 = harness
+        .register("paris-15.entrance", Some("paris-15"), &[])
+        .await;
+    // Each screen fetches its manifest: cola is offered in paris-11 only, and paris-15 has
+    // hazelnut out of stock.
+    let manifest_11 = harness.manifest(&paris_11).await;
+    assert!(offer_ids(&manifest_11).contains(&("cola".to_owned(), Arm::Treatment)));
+    let manifest_15 = harness.manifest(&paris_15).await;
+    assert!(
+        !offer_ids(&manifest_15)
+            .iter()
+            .any(|(offer, _)| offer == "cola")
+    );
+
+    let reply = post_batch(
+        &harness,
+        &paris_11,
+        vec![offer_impression(
+            "paris-11.entrance",
+            1,
+            "winter-sale",
+            "cola",
+            "treatment",
+        )],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    let forged = vec![
+        // Never sent to paris-15.
+        offer_impression("paris-15.entrance", 1, "winter-sale", "cola", "treatment"),
+        // No such offer anywhere.
+        offer_impression(
+            "paris-15.entrance",
+            2,
+            "winter-sale",
+            "made-up",
+            "treatment",
+        ),
+        // An arm the offer does not have.
+        offer_impression("paris-15.entrance", 3, "winter-sale", "cola", "control"),
+    ];
+    let reply = post_batch(&harness, &paris_15, forged).await;
+    // Stored as plays (nothing a player sends is lost, and it is not asked again) ...
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    assert_eq!(reply.json()["inserted"], 3);
+    // A playlist version paris-11's manifests never carried.
+    let mut other_version =
+        offer_impression("paris-11.entrance", 2, "winter-sale", "cola", "treatment");
+    other_version["playlist_version"] = json!(7);
+    let reply = post_batch(&harness, &paris_11, vec![other_version]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    let refused: i64 = harness
+        .database()
+        .query_row(
+            "SELECT COUNT(*) FROM impressions WHERE offer_refused IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(refused, 4);
+    // ... but no offer figure counts them.
+    let report = harness
+        .call(
+            Method::GET,
+            "/v1/reports/scans?campaign=winter-sale",
+            Some(ADMIN),
+            None,
+        )
+        .await
+        .json();
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{report}");
+    assert_eq!(rows[0]["offer"], "cola");
+    assert_eq!(rows[0]["impressions"], 1, "{report}");
+}

@@ -325,6 +325,10 @@ enum StaffCommand {
         /// A store it may act on; repeat for more.
         #[arg(long = "store", value_name = "STORE", required = true)]
         stores: Vec<String>,
+        /// A screen tag it may put on screens (campaigns target tags); repeat for more. None by
+        /// default.
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -527,8 +531,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 StaffCommand::Add {
                     name,
                     stores,
+                    tags,
                     server,
-                } => runtime.block_on(staff::add(&name, &stores, &server))?,
+                } => runtime.block_on(staff::add(&name, &stores, &tags, &server))?,
                 StaffCommand::List { json, server } => {
                     runtime.block_on(staff::list(&server, json))?
                 }

@@ -13,30 +13,44 @@ use crate::client::ApiClient;
 struct NewStaff<'a> {
     name: &'a str,
     stores: &'a [String],
+    tags: &'a [String],
 }
 
 #[derive(Debug, Deserialize)]
 struct Created {
     token: String,
     stores: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
-/// `vitrine staff add NAME --store S [--store S2]`: prints the token alone on stdout, once.
-pub async fn add(name: &str, stores: &[String], server: &ServerArgs) -> anyhow::Result<()> {
+/// `vitrine staff add NAME --store S [--store S2] [--tag T]`: prints the token alone on stdout,
+/// once.
+pub async fn add(
+    name: &str,
+    stores: &[String],
+    tags: &[String],
+    server: &ServerArgs,
+) -> anyhow::Result<()> {
     let client = ApiClient::new(server)?;
     let request = client
         .request(Method::POST, "/v1/staff")
-        .json(&NewStaff { name, stores });
+        .json(&NewStaff { name, stores, tags });
     let response = client.send(request).await?;
     let created: Created = ApiClient::read_json(response, None)
         .await
         .with_context(|| format!("could not make a staff token for \"{name}\""))?;
     println!("{}", created.token);
     eprintln!(
-        "made a staff token for \"{name}\" (stores: {}). The line above is the token, shown this \
-         once: hand it over privately. It pushes playlists, pairs and manages screens and reads \
-         reports for these stores only.",
-        created.stores.join(", ")
+        "made a staff token for \"{name}\" (stores: {}; screen tags: {}). The line above is the \
+         token, shown this once: hand it over privately. It pushes its stores' playlists, pairs \
+         and manages screens and reads reports for these stores only.",
+        created.stores.join(", "),
+        if created.tags.is_empty() {
+            "none".to_owned()
+        } else {
+            created.tags.join(", ")
+        }
     );
     Ok(())
 }

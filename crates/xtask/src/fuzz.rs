@@ -12,7 +12,12 @@ use anyhow::{Context, bail};
 
 use crate::{cargo, run_command, workspace_root};
 
-pub const TARGETS: &[&str] = &["playlist_yaml", "manifest_json", "impression_batch"];
+pub const TARGETS: &[&str] = &[
+    "playlist_yaml",
+    "manifest_json",
+    "impression_batch",
+    "tokens",
+];
 
 /// The cargo-fuzz release this project's fuzz crate is written for.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";

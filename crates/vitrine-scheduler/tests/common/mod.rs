@@ -95,6 +95,17 @@ impl Harness {
         }
     }
 
+    /// Sends a request and reads only the status and headers: for answers that never end, like
+    /// an open event stream. The body is dropped unread.
+    pub async fn status_of(&self, request: Request<Body>) -> Reply {
+        let response = self.router().oneshot(request).await.expect("infallible");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: Bytes::new(),
+        }
+    }
+
     pub async fn call(
         &self,
         method: Method,

@@ -1,0 +1,225 @@
+//! What store staff may store: per-store quotas on media bytes and on stored playlist versions, and
+//! the collection of media no playlist or campaign version names after a grace period. HQ (the
+//! admin token) has no quota; a store's figures count what its staff uploaded and pushed.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use rusqlite::params;
+use vitrine_core::Sha256Hex;
+
+use crate::AppState;
+use crate::auth::Manager;
+use crate::error::ApiError;
+use crate::store::{Store, StoreError, sortable_timestamp};
+
+/// The limits; see the scheduler's `--store-media-quota`, `--store-playlist-quota` and
+/// `--unused-media-grace`.
+#[derive(Clone, Debug)]
+pub struct Quotas {
+    /// Bytes of media one store's staff may keep stored.
+    pub store_media_bytes: u64,
+    /// Bytes of playlist versions (source and fragments) one store's playlists may hold.
+    pub store_playlist_bytes: u64,
+    /// How long an uploaded file that no playlist or campaign version names is kept.
+    pub unused_media_grace: Duration,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            store_media_bytes: 10 * 1024 * 1024 * 1024,
+            store_playlist_bytes: 64 * 1024 * 1024,
+            unused_media_grace: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+fn exceeded(store: &str, what: &str, used: u64, adding: u64, quota: u64, flag: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "quota_exceeded",
+        format!(
+            "store `{store}` holds {used} bytes of {what} and this adds {adding}, over its quota \
+             of {quota} bytes; nothing was stored. Files no playlist uses are removed after a \
+             grace period; HQ can raise the quota with `vitrine-scheduler {flag}`"
+        ),
+    )
+}
+
+/// Refuses staff a media upload of `size` bytes that would take one of their stores past its
+/// quota.
+pub async fn ensure_media_room(
+    state: &AppState,
+    manager: &Manager,
+    size: u64,
+) -> Result<(), ApiError> {
+    let Some(stores) = manager.stores() else {
+        return Ok(());
+    };
+    let quota = state.quotas().store_media_bytes;
+    for store in stores {
+        let used = state.store().store_media_bytes(store.clone()).await?;
+        if used.saturating_add(size) > quota {
+            return Err(exceeded(
+                store,
+                "media",
+                used,
+                size,
+                quota,
+                "--store-media-quota",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses staff a playlist version of `size` bytes that would take one of their stores past its
+/// quota.
+pub async fn ensure_playlist_room(
+    state: &AppState,
+    manager: &Manager,
+    size: u64,
+) -> Result<(), ApiError> {
+    let Some(stores) = manager.stores() else {
+        return Ok(());
+    };
+    let quota = state.quotas().store_playlist_bytes;
+    for store in stores {
+        let used = state.store().store_playlist_bytes(store.clone()).await?;
+        if used.saturating_add(size) > quota {
+            return Err(exceeded(
+                store,
+                "playlist versions",
+                used,
+                size,
+                quota,
+                "--store-playlist-quota",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Removes media that no playlist or campaign version names and that is older than the grace
+/// period: the index row first, then the file. Returns how many files went.
+pub async fn collect_unused_media(state: &AppState, now: Timestamp) -> Result<usize, StoreError> {
+    let grace = jiff::SignedDuration::try_from(state.quotas().unused_media_grace)
+        .unwrap_or(jiff::SignedDuration::MAX);
+    let cutoff = now.checked_sub(grace).unwrap_or(Timestamp::MIN);
+    let removed = state.store().forget_unused_media(cutoff).await?;
+    for sha256 in &removed {
+        let path = state.blobs().path_of(sha256);
+        if let Err(error) = tokio::fs::remove_file(&path).await
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%sha256, path = %path.display(), %error, "could not remove unused media");
+        }
+    }
+    if !removed.is_empty() {
+        tracing::info!(count = removed.len(), "removed media no version names");
+    }
+    Ok(removed.len())
+}
+
+/// Every hour, for the life of the process, collects unused media.
+pub(crate) fn collect_unused_media_hourly(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(60 * 60));
+        loop {
+            interval.tick().await;
+            if let Err(error) = collect_unused_media(&state, Timestamp::now()).await {
+                tracing::warn!(%error, "collecting unused media failed; trying again in an hour");
+            }
+        }
+    });
+}
+
+impl Store {
+    /// Bytes of media uploaded by `store`'s staff and still stored.
+    pub async fn store_media_bytes(&self, store: String) -> Result<u64, StoreError> {
+        self.interact(move |connection| {
+            let bytes: i64 = connection.query_row(
+                "SELECT COALESCE(SUM(media.size), 0) FROM media_stores
+                 JOIN media ON media.sha256 = media_stores.sha256 WHERE media_stores.store = ?1",
+                [store],
+                |row| row.get(0),
+            )?;
+            Ok(u64::try_from(bytes).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Bytes of stored versions of the playlists `store`'s staff own.
+    pub async fn store_playlist_bytes(&self, store: String) -> Result<u64, StoreError> {
+        self.interact(move |connection| {
+            let bytes: i64 = connection.query_row(
+                "SELECT COALESCE(SUM(length(CAST(source AS BLOB)) + length(CAST(includes AS BLOB))), 0)
+                 FROM playlists
+                 WHERE owner_stores IS NOT NULL
+                   AND EXISTS (SELECT 1 FROM json_each(owner_stores) WHERE value = ?1)",
+                [store],
+                |row| row.get(0),
+            )?;
+            Ok(u64::try_from(bytes).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Charges a blob to the stores of the staff member who uploaded it.
+    pub async fn charge_media(
+        &self,
+        sha256: Sha256Hex,
+        stores: Vec<String>,
+    ) -> Result<(), StoreError> {
+        self.interact(move |connection| {
+            let mut insert = connection.prepare_cached(
+                "INSERT INTO media_stores (sha256, store) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?;
+            for store in stores {
+                insert.execute(params![sha256.as_str(), store])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes the index rows of media created before `cutoff` that no playlist or campaign
+    /// version names, and returns their digests.
+    pub async fn forget_unused_media(
+        &self,
+        cutoff: Timestamp,
+    ) -> Result<Vec<Sha256Hex>, StoreError> {
+        let cutoff = sortable_timestamp(cutoff);
+        self.interact(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let unused = {
+                let mut statement = transaction.prepare(
+                    "SELECT sha256 FROM media
+                     WHERE created_at < ?1
+                       AND sha256 NOT IN (SELECT value FROM playlists, json_each(playlists.media))
+                       AND sha256 NOT IN (SELECT value FROM campaigns, json_each(campaigns.media))",
+                )?;
+                statement
+                    .query_map([&cutoff], |row| row.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let mut removed = Vec::with_capacity(unused.len());
+            for sha256 in unused {
+                transaction.execute("DELETE FROM media_stores WHERE sha256 = ?1", [&sha256])?;
+                transaction.execute("DELETE FROM media WHERE sha256 = ?1", [&sha256])?;
+                removed.push(
+                    sha256.parse().map_err(|error| {
+                        StoreError::CorruptRow(format!("media.sha256: {error}"))
+                    })?,
+                );
+            }
+            transaction.commit()?;
+            Ok(removed)
+        })
+        .await
+    }
+}

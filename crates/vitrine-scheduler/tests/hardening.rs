@@ -1,0 +1,656 @@
+//! The holes an attacker's review found, each closed and kept closed: rate limits that random
+//! tokens cannot dodge, staff kept to their stores' playlists and the tags HQ gives them, pairing
+//! that one network cannot starve and that mints a token once, per-store quotas, unused media
+//! collected, caches left alone by media uploads, answers that do not tell staff what exists
+//! elsewhere, and a private data folder.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use common::{ADMIN, Harness, Reply};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use vitrine_scheduler::quota::Quotas;
+use vitrine_scheduler::rate_limit::RateLimits;
+
+const STORES: &str = "code,name,region,tags,timezone,locale,currency
+store-a,Store A,north,,Europe/Paris,fr-FR,EUR
+store-b,Store B,south,,Europe/Paris,fr-FR,EUR
+";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A request as it arrives from `address` over TCP.
+fn from_address(
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    address: &str,
+) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(value) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            Body::from(value.to_string())
+        }
+        None => Body::empty(),
+    };
+    let mut request = request.body(body).expect("request");
+    let address: SocketAddr = address.parse().expect("address");
+    request.extensions_mut().insert(ConnectInfo(address));
+    request
+}
+
+async fn ok(
+    harness: &Harness,
+    method: Method,
+    uri: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Value {
+    let reply = harness.call(method, uri, Some(token), body).await;
+    assert!(
+        reply.status.is_success(),
+        "{uri}: {} {}",
+        reply.status,
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
+async fn upload(harness: &Harness, token: &str, bytes: &[u8]) -> Reply {
+    let request = Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/v1/media/{}", sha256_hex(bytes)))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from(bytes.to_vec()))
+        .expect("request");
+    harness.send(request).await
+}
+
+fn playlist(name: &str, file: &str, media: &[u8]) -> Value {
+    json!({
+        "file_name": format!("{name}.yaml"),
+        "source": format!(
+            "version: 1\nname: {name}\nitems:\n  - image: {{ file: \"{file}\", duration: 5s }}\n"
+        ),
+        "media": { file: sha256_hex(media) },
+    })
+}
+
+/// Two stores with a staff member each (alice may use the `entrance` tag), each store's own
+/// playlist pushed by its staff, and an HQ playlist.
+struct Chain {
+    harness: Harness,
+    alice: String,
+    bob: String,
+}
+
+async fn chain() -> Chain {
+    chain_with(Harness::new()).await
+}
+
+async fn chain_with(harness: Harness) -> Chain {
+    ok(
+        &harness,
+        Method::POST,
+        "/v1/stores",
+        ADMIN,
+        Some(json!({"file_name": "stores.csv", "source": STORES})),
+    )
+    .await;
+    let mut tokens = Vec::new();
+    for (name, store, tags) in [
+        ("alice", "store-a", vec!["entrance"]),
+        ("bob", "store-b", vec![]),
+    ] {
+        let made = ok(
+            &harness,
+            Method::POST,
+            "/v1/staff",
+            ADMIN,
+            Some(json!({"name": name, "stores": [store], "tags": tags})),
+        )
+        .await;
+        tokens.push(made["token"].as_str().expect("token").to_owned());
+    }
+    for (token, media, name) in [
+        (&tokens[0], b"a".as_slice(), "pa"),
+        (&tokens[1], b"b".as_slice(), "pb"),
+        (&ADMIN.to_owned(), b"hq".as_slice(), "hq"),
+    ] {
+        assert!(upload(&harness, token, media).await.status.is_success());
+        ok(
+            &harness,
+            Method::POST,
+            "/v1/playlists",
+            token,
+            Some(playlist(name, "x.png", media)),
+        )
+        .await;
+    }
+    Chain {
+        harness,
+        alice: tokens[0].clone(),
+        bob: tokens[1].clone(),
+    }
+}
+
+#[tokio::test]
+async fn made_up_tokens_share_their_address_bucket() {
+    let harness = Harness::new();
+    harness.state.set_rate_limits(&RateLimits {
+        per_second: 1,
+        burst: 3,
+        ..RateLimits::default()
+    });
+    let mut statuses = Vec::new();
+    for attempt in 0..5 {
+        let request = from_address(
+            Method::GET,
+            "/v1/manifest",
+            Some(&format!("random-token-{attempt}")),
+            None,
+            "198.51.100.7:40000",
+        );
+        statuses.push(harness.send(request).await.status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS,
+        ],
+        "each made-up token is counted against the address, not a bucket of its own"
+    );
+    // Another address is not held back by this one's flood, and the admin has a bucket of its
+    // own.
+    let request = from_address(
+        Method::GET,
+        "/v1/manifest",
+        Some("x"),
+        None,
+        "198.51.100.8:1",
+    );
+    assert_eq!(harness.send(request).await.status, StatusCode::UNAUTHORIZED);
+    let request = from_address(
+        Method::GET,
+        "/v1/staff",
+        Some(ADMIN),
+        None,
+        "198.51.100.7:1",
+    );
+    assert_eq!(harness.send(request).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn staff_give_screens_only_their_stores_playlists_and_allowed_tags() {
+    let chain = chain().await;
+    let harness = &chain.harness;
+    let add = |token: String, body: Value| async move {
+        harness
+            .call(Method::POST, "/v1/screens", Some(&token), Some(body))
+            .await
+    };
+    let allowed = add(
+        chain.alice.clone(),
+        json!({"name": "a1", "playlist": "pa", "store": "store-a", "tags": ["entrance"]}),
+    )
+    .await;
+    assert_eq!(allowed.status, StatusCode::CREATED, "{}", allowed.json());
+
+    // Another store's playlist, HQ's playlist and a name never pushed (which staff would claim)
+    // are refused alike, so staff learn nothing of what exists.
+    let mut messages = Vec::new();
+    for (name, playlist) in [("a2", "pb"), ("a3", "hq"), ("a4", "default")] {
+        let refused = add(
+            chain.alice.clone(),
+            json!({"name": name, "playlist": playlist, "store": "store-a"}),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{playlist}");
+        messages.push(refused.error_message().replace(playlist, "NAME"));
+    }
+    assert!(
+        messages.windows(2).all(|pair| pair[0] == pair[1]),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[0].contains("not one of your stores' playlists"),
+        "{}",
+        messages[0]
+    );
+
+    let tagged = add(
+        chain.alice.clone(),
+        json!({"name": "a5", "playlist": "pa", "store": "store-a", "tags": ["vip"]}),
+    )
+    .await;
+    assert_eq!(tagged.status, StatusCode::FORBIDDEN);
+    assert!(
+        tagged.error_message().contains("tag `vip`"),
+        "{}",
+        tagged.error_message()
+    );
+    let untagged_staff = add(
+        chain.bob.clone(),
+        json!({"name": "b1", "playlist": "pb", "store": "store-b", "tags": ["entrance"]}),
+    )
+    .await;
+    assert_eq!(
+        untagged_staff.status,
+        StatusCode::FORBIDDEN,
+        "bob was given no tags"
+    );
+
+    // Pairing goes through the same rules.
+    let started = harness
+        .call(Method::POST, "/v1/pairings", None, None)
+        .await
+        .json();
+    let code = started["code"].as_str().expect("code");
+    let refused = harness
+        .call(
+            Method::POST,
+            &format!("/v1/pairings/{code}"),
+            Some(&chain.alice),
+            Some(json!({"store": "store-a", "playlist": "pb"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Store B's playlist stays B's to push: nothing in store A plays it.
+    let pushed = harness
+        .call(
+            Method::POST,
+            "/v1/playlists",
+            Some(&chain.bob),
+            Some(playlist("pb", "x.png", b"b")),
+        )
+        .await;
+    assert_eq!(pushed.status, StatusCode::CREATED);
+    // And neither store's staff may push the other's or HQ's.
+    for (token, name, media) in [
+        (&chain.alice, "pb", b"b".as_slice()),
+        (&chain.bob, "pa", b"a".as_slice()),
+        (&chain.bob, "hq", b"hq".as_slice()),
+    ] {
+        let refused = harness
+            .call(
+                Method::POST,
+                "/v1/playlists",
+                Some(token),
+                Some(playlist(name, "x.png", media)),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{name}");
+    }
+    // HQ assigns any playlist.
+    let by_admin = add(
+        ADMIN.to_owned(),
+        json!({"name": "a6", "playlist": "hq", "store": "store-a", "tags": ["vip"]}),
+    )
+    .await;
+    assert_eq!(by_admin.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn staff_get_the_same_answer_for_an_unknown_screen_and_another_stores() {
+    let chain = chain().await;
+    let harness = &chain.harness;
+    ok(
+        harness,
+        Method::POST,
+        "/v1/screens",
+        &chain.bob,
+        Some(json!({"name": "b1", "playlist": "pb", "store": "store-b"})),
+    )
+    .await;
+    for (method, path) in [
+        (Method::GET, "/v1/screens/NAME/status"),
+        (Method::GET, "/v1/impressions?screen=NAME"),
+        (
+            Method::GET,
+            "/v1/explain?screen=NAME&at=2026-12-05T09:30:00Z",
+        ),
+        (Method::POST, "/v1/screens/NAME/revoke"),
+        (Method::POST, "/v1/screens/NAME/rotate"),
+    ] {
+        let answers: Vec<(StatusCode, String)> = {
+            let mut answers = Vec::new();
+            for screen in ["b1", "no-such-screen"] {
+                let reply = harness
+                    .call(
+                        method.clone(),
+                        &path.replace("NAME", screen),
+                        Some(&chain.alice),
+                        None,
+                    )
+                    .await;
+                answers.push((reply.status, reply.error_message().replace(screen, "NAME")));
+            }
+            answers
+        };
+        assert_eq!(answers[0].0, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(answers[0], answers[1], "{path}");
+        assert!(!answers[0].1.contains("store-b"), "{}", answers[0].1);
+    }
+    // The admin is told when a screen does not exist.
+    let reply = harness
+        .call(
+            Method::GET,
+            "/v1/screens/no-such-screen/status",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn pairing_codes_are_bounded_per_address_and_prefix_and_the_oldest_give_way() {
+    let harness = Harness::new();
+    harness.state.set_rate_limits(&RateLimits {
+        pairings_per_minute: 0,
+        ..RateLimits::default()
+    });
+    let ask = |address: String| {
+        let harness = &harness;
+        async move {
+            harness
+                .send(from_address(
+                    Method::POST,
+                    "/v1/pairings",
+                    None,
+                    None,
+                    &address,
+                ))
+                .await
+        }
+    };
+    for _ in 0..20 {
+        assert_eq!(
+            ask("203.0.113.9:1".into()).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let count = |filter: &str| -> i64 {
+        harness
+            .database()
+            .query_row(
+                &format!("SELECT COUNT(*) FROM pairings WHERE {filter}"),
+                [],
+                |row| row.get(0),
+            )
+            .expect("count")
+    };
+    assert_eq!(
+        count("address = '203.0.113.9'"),
+        vitrine_scheduler::pairing::MAX_PENDING_PER_ADDRESS
+    );
+    for host in 1..=200 {
+        assert_eq!(
+            ask(format!("198.51.100.{host}:1")).await.status,
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(
+        count("prefix = '198.51.100.0/24'"),
+        vitrine_scheduler::pairing::MAX_PENDING_PER_PREFIX
+    );
+
+    // A full table, as a flood from a thousand networks leaves it: a new player still gets a
+    // code, and the oldest waiting code gives way.
+    {
+        let mut database = harness.database();
+        let transaction = database.transaction().expect("transaction");
+        let now = jiff::Timestamp::now();
+        let expires = now + jiff::SignedDuration::from_mins(15);
+        let free = vitrine_scheduler::pairing::MAX_PENDING - count("1 = 1");
+        for index in 0..free {
+            transaction
+                .execute(
+                    "INSERT INTO pairings (code, secret_sha256, created_at, expires_at, address, prefix)
+                     VALUES (?1, 'x', ?2, ?3, ?4, ?5)",
+                    rusqlite::params![
+                        format!("F{index:07}"),
+                        now.to_string(),
+                        expires.to_string(),
+                        format!("10.{}.{}.1", index / 256, index % 256),
+                        format!("10.{}.{}.0/24", index / 256, index % 256),
+                    ],
+                )
+                .expect("insert");
+        }
+        transaction.commit().expect("commit");
+    }
+    assert_eq!(count("1 = 1"), vitrine_scheduler::pairing::MAX_PENDING);
+    let reply = ask("192.0.2.44:1".into()).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(count("1 = 1"), vitrine_scheduler::pairing::MAX_PENDING);
+    assert_eq!(count("address = '192.0.2.44'"), 1);
+}
+
+#[tokio::test]
+async fn uploading_media_leaves_cached_manifests_alone() {
+    let chain = chain().await;
+    let harness = &chain.harness;
+    // The last push tells connected screens in a task of its own, which moves the generation as
+    // it starts; on this single-threaded test runtime one yield lets it start.
+    tokio::task::yield_now().await;
+    let before = harness.state.generation();
+    assert_eq!(
+        upload(harness, ADMIN, b"new bytes").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        upload(harness, ADMIN, b"new bytes").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        upload(harness, &chain.alice, b"new bytes").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        harness.state.generation(),
+        before,
+        "a stored blob changes no manifest, so no cache is flushed"
+    );
+    ok(
+        harness,
+        Method::POST,
+        "/v1/playlists",
+        &chain.alice,
+        Some(playlist("pa", "y.png", b"new bytes")),
+    )
+    .await;
+    assert_ne!(
+        harness.state.generation(),
+        before,
+        "a new playlist version does"
+    );
+}
+
+#[tokio::test]
+async fn staff_uploads_and_playlist_versions_count_against_their_stores_quota() {
+    let harness = Harness::new();
+    harness.state.set_quotas(Quotas {
+        store_media_bytes: 20,
+        store_playlist_bytes: 400,
+        ..Quotas::default()
+    });
+    let chain = chain_with(harness).await;
+    let harness = &chain.harness;
+    // Alice's store holds 1 byte ("a") already.
+    assert_eq!(
+        upload(harness, &chain.alice, &[7; 10]).await.status,
+        StatusCode::CREATED
+    );
+    let refused = upload(harness, &chain.alice, &[8; 15]).await;
+    assert_eq!(refused.status, StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(refused.error_code(), "quota_exceeded");
+    assert!(
+        refused.error_message().contains("store-a"),
+        "{}",
+        refused.error_message()
+    );
+    assert!(
+        refused.error_message().contains("20 bytes"),
+        "{}",
+        refused.error_message()
+    );
+    let media_before = harness.count("media");
+    assert_eq!(
+        harness
+            .call(
+                Method::HEAD,
+                &format!("/v1/media/{}", sha256_hex(&[8; 15])),
+                Some(ADMIN),
+                None
+            )
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "nothing was stored"
+    );
+    // Another store and HQ are not held back by store A's quota.
+    assert_eq!(
+        upload(harness, &chain.bob, &[8; 15]).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        upload(harness, ADMIN, &[9; 100]).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(harness.count("media"), media_before + 2);
+
+    // Playlist versions: each about 90 bytes of YAML, until the store's 400 bytes are spent.
+    let versions_before = harness.count("playlists");
+    let mut refused = None;
+    for _ in 0..10 {
+        let reply = harness
+            .call(
+                Method::POST,
+                "/v1/playlists",
+                Some(&chain.alice),
+                Some(playlist("pa", "x.png", b"a")),
+            )
+            .await;
+        if reply.status != StatusCode::CREATED {
+            refused = Some(reply);
+            break;
+        }
+    }
+    let refused = refused.expect("the quota runs out");
+    assert_eq!(refused.status, StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(refused.error_code(), "quota_exceeded");
+    let stored = harness.count("playlists") - versions_before;
+    assert!(
+        (2..10).contains(&stored),
+        "{stored} versions stored before the refusal"
+    );
+    // HQ's pushes are not counted.
+    ok(
+        harness,
+        Method::POST,
+        "/v1/playlists",
+        ADMIN,
+        Some(playlist("hq", "x.png", b"hq")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn media_no_version_names_is_collected_after_the_grace_period() {
+    let chain = chain().await;
+    let harness = &chain.harness;
+    assert_eq!(
+        upload(harness, &chain.alice, b"never used").await.status,
+        StatusCode::CREATED
+    );
+    let unused = sha256_hex(b"never used");
+    let used = sha256_hex(b"a");
+    let now = jiff::Timestamp::now();
+    // Within the grace period nothing goes.
+    let removed = vitrine_scheduler::quota::collect_unused_media(&harness.state, now)
+        .await
+        .expect("collected");
+    assert_eq!(removed, 0);
+    let later = now + jiff::SignedDuration::from_hours(25);
+    let removed = vitrine_scheduler::quota::collect_unused_media(&harness.state, later)
+        .await
+        .expect("collected");
+    assert_eq!(removed, 1);
+    for (sha256, expected) in [(&unused, StatusCode::NOT_FOUND), (&used, StatusCode::OK)] {
+        let reply = harness
+            .call(
+                Method::HEAD,
+                &format!("/v1/media/{sha256}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, expected, "{sha256}");
+        let on_disk = harness
+            .data_dir
+            .path()
+            .join("media")
+            .join(&sha256[..2])
+            .join(sha256.as_str())
+            .exists();
+        assert_eq!(on_disk, expected == StatusCode::OK, "{sha256} on disk");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_folder_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let chain = chain().await;
+    let data_dir = chain.harness.data_dir.path();
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(data_dir), 0o700);
+    for file in ["vitrine.sqlite3", "vitrine.sqlite3-wal"] {
+        assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+    }
+    // An existing folder left readable by others is narrowed when the scheduler opens it.
+    let folder = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(folder.path().join("vitrine.sqlite3"), b"").expect("file");
+    std::fs::set_permissions(
+        folder.path().join("vitrine.sqlite3"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let _state = vitrine_scheduler::open(vitrine_scheduler::Config {
+        data_dir: folder.path().to_path_buf(),
+        admin_token: ADMIN.to_owned(),
+    })
+    .expect("opens");
+    assert_eq!(mode(folder.path()), 0o700);
+    assert_eq!(mode(&folder.path().join("vitrine.sqlite3")), 0o600);
+}
