@@ -1,9 +1,9 @@
 //! Pairing end to end: a real headless player configured with only the scheduler's address shows a
 //! pairing code full screen; the store's staff confirm it with the real CLI (`vitrine screens pair
-//! CODE --store S` with a token from `vitrine staff add`); the player picks up its token and the
-//! manifest key, keeps them owner-only, and plays the store's playlist. Revoked at HQ, it keeps
-//! playing its cache and says it needs pairing again. A player pinned to another key refuses every
-//! manifest and never plays what it cannot verify.
+//! CODE --store S` with a token from `vitrine staff add`, giving it the playlist they pushed); the
+//! player picks up its token and the manifest key, keeps them owner-only, and plays the store's
+//! playlist. Revoked at HQ, it keeps playing its cache and says it needs pairing again. A player
+//! pinned to another key refuses every manifest and never plays what it cannot verify.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -28,10 +28,24 @@ fn a_player_pairs_from_the_code_it_shows_and_plays_its_stores_playlist() {
     scheduler
         .cli(&["stores", "import", stores.to_str().unwrap()])
         .unwrap();
+    // The store's staff push the store's playlist: it is theirs to give their screens.
+    let staff_token = scheduler
+        .cli(&["staff", "add", "sam", "--store", "store-7"])
+        .unwrap()
+        .trim()
+        .to_owned();
     let playlist = write_red_blue_playlist(&root.join("content")).unwrap();
-    scheduler
-        .cli(&["push", playlist.to_str().unwrap()])
+    let pushed = Command::new(binary("vitrine"))
+        .arg("push")
+        .arg(&playlist)
+        .args(["--server", &scheduler.url, "--token", &staff_token])
+        .output()
         .unwrap();
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
 
     // Only the server: no token, no key.
     let player_data = root.join("player");
@@ -85,12 +99,7 @@ fn a_player_pairs_from_the_code_it_shows_and_plays_its_stores_playlist() {
         "nothing plays before pairing"
     );
 
-    // The store's staff pair it; staff of another store may not.
-    let staff_token = scheduler
-        .cli(&["staff", "add", "sam", "--store", "store-7"])
-        .unwrap()
-        .trim()
-        .to_owned();
+    // The store's staff pair it; a stranger may not.
     let pair_as = |token: &str| {
         Command::new(binary("vitrine"))
             .args([
