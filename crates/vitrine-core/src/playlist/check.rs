@@ -1,7 +1,7 @@
 //! Validation: from the raw YAML-shaped types to the validated [`Playlist`], collecting every problem
 //! (with file, line, column and a hint) instead of stopping at the first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use jiff::tz::TimeZone;
 
@@ -41,6 +41,11 @@ pub(crate) struct Checker<'a> {
     unreadable_dayparts: Vec<String>,
     item_count: usize,
     explicit_ids: HashMap<String, Origin>,
+    /// Values (and the values around them, up to the list they are in) where reading left
+    /// something out after reporting it: a missing value there is not reported again.
+    left_out: HashSet<Origin>,
+    /// Whether a top-level key of the file lost its value.
+    pub(crate) top_level_lost: bool,
 }
 
 /// Which file a raw value came from: `None` for the playlist itself, else the include path.
@@ -56,7 +61,28 @@ impl<'a> Checker<'a> {
             unreadable_dayparts: Vec::new(),
             item_count: 0,
             explicit_ids: HashMap::new(),
+            left_out: HashSet::new(),
+            top_level_lost: false,
         }
+    }
+
+    /// Takes in what reading a file found: its problems, and where it left values out.
+    pub(crate) fn absorb(&mut self, include: Include<'_>, outcome: yaml::Outcome) {
+        if include.is_none() {
+            self.top_level_lost = outcome.left_out.contains(&outcome.root);
+        }
+        self.problems.extend(outcome.problems);
+        self.left_out.extend(
+            outcome
+                .left_out
+                .into_iter()
+                .map(|location| Self::origin(include, location)),
+        );
+    }
+
+    /// Whether reading left something out at (or inside) the value at `location`.
+    pub(crate) fn lost_inside(&self, include: Include<'_>, location: SourceLocation) -> bool {
+        self.left_out.contains(&Self::origin(include, location))
     }
 
     pub(crate) fn origin(include: Include<'_>, location: SourceLocation) -> Origin {
@@ -205,6 +231,9 @@ impl<'a> Checker<'a> {
         dayparts: Option<&Located<NamedMap<Scalar>>>,
     ) {
         let Some(dayparts) = dayparts else { return };
+        for name in &dayparts.value().1 {
+            self.unreadable_dayparts.push(name.value().clone());
+        }
         for (name, span) in &dayparts.value().0 {
             let daypart_name = self.plain_name(include, name, "daypart");
             let origin = Self::origin(include, name.location());
@@ -540,6 +569,7 @@ impl<'a> Checker<'a> {
         let shape = ZoneShape {
             name: zone_name.to_owned(),
             audio_only: false,
+            unsure: false,
         };
         self.items(None, &shape, items)
     }
@@ -550,7 +580,7 @@ impl<'a> Checker<'a> {
         zone: &ZoneShape,
         items: &raw::List<raw::Item>,
     ) -> Vec<Item> {
-        if items.value().is_empty() {
+        if items.value().is_empty() && !self.lost_inside(include, items.location()) {
             self.error_at(
                 include,
                 items,
@@ -586,7 +616,7 @@ impl<'a> Checker<'a> {
             raw::Item::Offer(offer) => (&offer.id, &offer.duration, &offer.transition, "offer"),
         };
         let mut ok = true;
-        if zone.audio_only != (kind == "audio") {
+        if zone.audio_only != (kind == "audio") && !zone.unsure {
             let (message, hint) = if zone.audio_only {
                 (
                     format!(
@@ -638,6 +668,7 @@ impl<'a> Checker<'a> {
             Some(duration) => self.duration(include, duration),
             None => match self.defaults.duration {
                 Some(duration) => Some(duration),
+                None if self.lost_inside(include, item.location()) => None,
                 None => {
                     self.error(
                         &origin,
@@ -898,6 +929,9 @@ pub(crate) struct Conditions {
 struct ZoneShape {
     name: String,
     audio_only: bool,
+    /// The zone's `audio_only` (or something else of the zone) had a mistake, reported already:
+    /// whether its items fit it is not known.
+    unsure: bool,
 }
 
 /// Validates a whole playlist; see [`super::parse_playlist_with_includes`].
@@ -909,9 +943,13 @@ pub(super) fn playlist(
     if let Some(too_big) = size_limit(file_name, source) {
         return Err(Diagnostics(vec![too_big]));
     }
-    let raw: raw::Playlist =
-        yaml::read(file_name, source).map_err(|diagnostic| Diagnostics(vec![diagnostic]))?;
+    let (raw, outcome) = yaml::read::<raw::Playlist>(file_name, source)
+        .map_err(|diagnostic| Diagnostics(vec![diagnostic]))?;
     let mut checker = Checker::new(file_name);
+    checker.absorb(None, outcome);
+    let Some(raw) = raw else {
+        return checker.finish(None);
+    };
 
     if *raw.version.value() != PLAYLIST_VERSION {
         checker.error_at(
@@ -1002,9 +1040,12 @@ pub(super) fn playlist(
                 continue;
             }
             match yaml::read::<raw::Fragment>(&include_path, &text) {
-                Ok(fragment) => {
-                    checker.add_dayparts(Some(&include_path), fragment.dayparts.as_ref());
-                    fragments.push((include_path, fragment));
+                Ok((fragment, outcome)) => {
+                    checker.absorb(Some(&include_path), outcome);
+                    if let Some(fragment) = fragment {
+                        checker.add_dayparts(Some(&include_path), fragment.dayparts.as_ref());
+                        fragments.push((include_path, fragment));
+                    }
                 }
                 Err(diagnostic) => checker.problems.push(diagnostic),
             }
@@ -1032,7 +1073,7 @@ pub(super) fn playlist(
                     );
                 }
             }
-            if layout.value().0.is_empty() {
+            if layout.value().0.is_empty() && layout.value().1.is_empty() {
                 checker.error_at(None, layout, "the layout has no zones", None);
             }
             for (name, zone) in &layout.value().0 {
@@ -1054,6 +1095,7 @@ pub(super) fn playlist(
             let shape = ZoneShape {
                 name: MAIN_ZONE.to_owned(),
                 audio_only: false,
+                unsure: false,
             };
             let mut rules = Vec::new();
             checker.rules(
@@ -1108,6 +1150,7 @@ pub(super) fn playlist(
             let shape = ZoneShape {
                 name: zones[index].0.name.clone(),
                 audio_only: zones[index].0.audio_only,
+                unsure: false,
             };
             let mut rules = std::mem::take(&mut zones[index].0.rules);
             checker.rules(
@@ -1267,6 +1310,7 @@ fn build_zone(checker: &mut Checker<'_>, name: String, zone: &Located<raw::Zone>
     let shape = ZoneShape {
         name: name.clone(),
         audio_only,
+        unsure: raw_zone.audio_only.is_none() && checker.lost_inside(None, zone.location()),
     };
     let mut rules = Vec::new();
     checker.rules(

@@ -456,13 +456,12 @@ mod tests {
             "version: 1\nname: demo\nitems:\n  - image:\n      file: red.png\n      durration: 1s\n",
         );
         assert_eq!((error.line, error.column), (6, 7), "{error}");
-        assert!(
-            error.message.contains("unknown field `durration`"),
-            "{error}"
-        );
+        assert_eq!(error.message, "unknown key `durration` in an image item");
         assert_eq!(
             error.hint.as_deref(),
-            Some("unknown key `durration`, did you mean `duration`?")
+            Some(
+                "did you mean `duration`? an image item takes `id`, `file`, `duration`, `fit` and `transition`"
+            )
         );
     }
 
@@ -472,9 +471,12 @@ mod tests {
             "version: 1\nname: demo\nitems:\n  - imag: { file: a.png, duration: 1s }\n",
         );
         assert_eq!(error.line, 4, "{error}");
+        assert_eq!(error.message, "`imag` is not an item kind");
         assert_eq!(
             error.hint.as_deref(),
-            Some("unknown value `imag`, did you mean `image`?")
+            Some(
+                "did you mean `image`? items are `image`, `video`, `audio`, `text`, `clock` and `offer`"
+            )
         );
     }
 
