@@ -1416,57 +1416,133 @@ fn week_minutes(rule: &Rule, dayparts: &[Daypart]) -> Vec<(u32, u32)> {
     intervals
 }
 
-/// Warns about rules of the same kind and priority in a zone that can play at the same time.
+/// Whether the dates of two rules leave a day on which both may play.
+fn dates_meet(earlier: &Rule, later: &Rule) -> bool {
+    let first = earlier.from.max(later.from);
+    let last = match (earlier.until, later.until) {
+        (Some(one), Some(other)) => Some(one.min(other)),
+        (one, other) => one.or(other),
+    };
+    first.zip(last).is_none_or(|(first, last)| first <= last)
+}
+
+/// Two rules of a zone that can play at the same time, and the first minute of the week when they
+/// do: `earlier` and `later` are their indices in the zone, in the order written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Meeting {
+    pub(crate) earlier: usize,
+    pub(crate) later: usize,
+    pub(crate) minute: u32,
+}
+
+/// The pairs of rules of the same kind and priority that can play at the same time, in the order
+/// of the later rule, then the earlier. One sweep over the week per kind and priority: rules are
+/// grouped, their minutes of the week sorted, and only rules whose minutes are open when another's
+/// start are compared, so the work grows with the rules and with the pairs that really meet, not
+/// with every pair. `comparisons` counts the pairs of open minutes looked at.
+pub(crate) fn meetings(
+    rules: &[Rule],
+    dayparts: &[Daypart],
+    comparisons: &mut usize,
+) -> Vec<Meeting> {
+    let mut groups: HashMap<(i32, bool), Vec<usize>> = HashMap::new();
+    for (index, rule) in rules.iter().enumerate() {
+        groups
+            .entry((rule.priority, rule.is_interrupt()))
+            .or_default()
+            .push(index);
+    }
+    let mut found: HashMap<(usize, usize), u32> = HashMap::new();
+    for members in groups.values().filter(|members| members.len() > 1) {
+        let mut starts: Vec<(u32, u32, usize)> = members
+            .iter()
+            .flat_map(|&index| {
+                week_minutes(&rules[index], dayparts)
+                    .into_iter()
+                    .filter(|(start, end)| start < end)
+                    .map(move |(start, end)| (start, end, index))
+            })
+            .collect();
+        starts.sort_unstable();
+        // The rules whose minutes are open at the sweep's position, with when they close.
+        let mut open: Vec<(usize, u32)> = Vec::new();
+        for (start, end, index) in starts {
+            open.retain(|&(_, open_end)| open_end > start);
+            let mut merged = false;
+            for entry in &mut open {
+                *comparisons += 1;
+                if entry.0 == index {
+                    entry.1 = entry.1.max(end);
+                    merged = true;
+                    continue;
+                }
+                let pair = (entry.0.min(index), entry.0.max(index));
+                if !found.contains_key(&pair) && dates_meet(&rules[pair.0], &rules[pair.1]) {
+                    found.insert(pair, start);
+                }
+            }
+            if !merged {
+                open.push((index, end));
+            }
+        }
+    }
+    let mut meetings: Vec<Meeting> = found
+        .into_iter()
+        .map(|((earlier, later), minute)| Meeting {
+            earlier,
+            later,
+            minute,
+        })
+        .collect();
+    meetings.sort_by_key(|meeting| (meeting.later, meeting.earlier));
+    meetings
+}
+
+/// Warns about rules of the same kind and priority in a zone that can play at the same time: a
+/// tie that the order of writing settles, or (where one plays all day and the other has
+/// conditions) the rule with conditions winning, which playlists written before the all-day items
+/// became the fallback did not do.
 fn overlap_warnings(checker: &mut Checker<'_>, zone: &Zone) {
-    for (later_index, later) in zone.rules.iter().enumerate() {
-        for earlier in &zone.rules[..later_index] {
-            if earlier.priority != later.priority || earlier.is_interrupt() != later.is_interrupt()
-            {
-                continue;
-            }
-            let dates_meet = earlier
-                .from
-                .max(later.from)
-                .zip(earlier.until.min(later.until))
-                .is_none_or(|(first, last)| first <= last)
-                && !(earlier
-                    .from
-                    .is_some_and(|from| later.until.is_some_and(|until| until < from))
-                    || later
-                        .from
-                        .is_some_and(|from| earlier.until.is_some_and(|until| until < from)));
-            if !dates_meet {
-                continue;
-            }
-            let earlier_minutes = week_minutes(earlier, &checker.dayparts);
-            let later_minutes = week_minutes(later, &checker.dayparts);
-            let meeting = earlier_minutes
-                .iter()
-                .flat_map(|a| later_minutes.iter().map(move |b| (a, b)))
-                .filter(|(a, b)| a.0.max(b.0) < a.1.min(b.1))
-                .map(|(a, b)| a.0.max(b.0))
-                .min();
-            let Some(minute) = meeting else { continue };
-            let day =
-                ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(minute / (24 * 60)) as usize];
-            let time = TimeOfDay::from_hour_minute(
-                ((minute % (24 * 60)) / 60) as u16,
-                (minute % 60) as u16,
-            )
-            .unwrap_or(TimeOfDay::MIDNIGHT);
-            let kind = if later.is_interrupt() {
-                "interrupts"
-            } else {
-                "loops"
-            };
-            checker.warning(
+    let mut comparisons = 0;
+    for meeting in meetings(&zone.rules, &checker.dayparts, &mut comparisons) {
+        let (earlier, later) = (&zone.rules[meeting.earlier], &zone.rules[meeting.later]);
+        let minute = meeting.minute;
+        let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(minute / (24 * 60)) as usize];
+        let time =
+            TimeOfDay::from_hour_minute(((minute % (24 * 60)) / 60) as u16, (minute % 60) as u16)
+                .unwrap_or(TimeOfDay::MIDNIGHT);
+        let kind = if later.is_interrupt() {
+            "interrupts"
+        } else {
+            "loops"
+        };
+        match (earlier.plays_all_day(), later.plays_all_day()) {
+            (true, false) => checker.warning(
+                &later.origin,
+                format!(
+                    "{} `{}` now wins over `{}` in zone `{}` whenever it applies (e.g. {day} {time}): at equal priority a rule with dates, weekdays or dayparts beats one that plays all day; before, `{}`, written first, won",
+                    &kind[..kind.len() - 1],
+                    later.name,
+                    earlier.name,
+                    zone.name,
+                    earlier.name
+                ),
+                Some(format!(
+                    "if that is what you want, say so with `priority: {}` on `{}`, which also silences this warning",
+                    later.priority.saturating_add(1),
+                    later.name
+                )),
+            ),
+            // The rule with conditions was written first and wins either way.
+            (false, true) => {}
+            _ => checker.warning(
                 &later.origin,
                 format!(
                     "{kind} `{}` and `{}` in zone `{}` both have priority {} and can play at the same time (e.g. {day} {time}); `{}`, written first, wins",
                     earlier.name, later.name, zone.name, later.priority, earlier.name
                 ),
                 Some("give the one that should win a higher `priority`".into()),
-            );
+            ),
         }
     }
 }

@@ -237,6 +237,15 @@ impl Rule {
         matches!(self.kind, RuleKind::Interrupt { .. })
     }
 
+    /// Whether it has no dates, weekdays or dayparts, like a zone's `items`: it applies at all
+    /// times, so at equal priority any rule with conditions beats it (it is the fallback).
+    pub fn plays_all_day(&self) -> bool {
+        self.from.is_none()
+            && self.until.is_none()
+            && self.weekdays == Weekdays::ALL
+            && self.dayparts.is_empty()
+    }
+
     /// The sum of its items' durations: a loop's length, or how long an interrupt lasts.
     pub fn total_duration_ms(&self) -> u64 {
         self.items
