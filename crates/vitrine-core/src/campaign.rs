@@ -19,6 +19,12 @@ use crate::yaml::{self, Located, NamedMap, Scalar};
 /// The campaign schema version this build reads.
 pub const CAMPAIGN_VERSION: u32 = 1;
 
+/// The most offer slots one campaign fills. Like the playlist limits in
+/// [`crate::playlist`] (which campaigns share: items, dayparts, names), far above real use.
+pub const MAX_OFFER_POOLS: usize = 64;
+/// The most offers in one slot's pool.
+pub const MAX_OFFERS_PER_POOL: usize = 500;
+
 /// The YAML-shaped campaign types, for serde and the JSON Schema.
 pub(crate) mod raw_campaign {
     use super::*;
@@ -453,7 +459,19 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
 
     let mut offer_pools = Vec::new();
     if let Some(pools) = &raw.offers {
-        for (slot, offers) in &pools.value().0 {
+        for (index, (slot, offers)) in pools.value().0.iter().enumerate() {
+            if index == MAX_OFFER_POOLS {
+                checker.error_at(
+                    None,
+                    slot,
+                    format!(
+                        "{} offer pools, over the limit of {MAX_OFFER_POOLS} offer pools in a campaign",
+                        pools.value().0.len()
+                    ),
+                    Some("split the campaign".into()),
+                );
+                break;
+            }
             let slot_name = checker.plain_name(None, slot, "offer slot");
             if offers.value().is_empty() {
                 checker.error_at(
@@ -464,7 +482,9 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
                 );
             }
             let mut built = Vec::new();
-            for offer in offers.value() {
+            let count =
+                checker.within_limit(None, offers.value(), MAX_OFFERS_PER_POOL, "offers per pool");
+            for offer in offers.value().iter().take(count) {
                 let offer = offer.value();
                 let image = offer
                     .image

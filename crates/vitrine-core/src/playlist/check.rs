@@ -160,6 +160,29 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Refuses a list longer than `limit` at its first entry beyond it, naming the limit (`what`
+    /// says what it counts, like "items per rule"), and says how many entries to check.
+    pub(crate) fn within_limit<T>(
+        &mut self,
+        include: Include<'_>,
+        entries: &[Located<T>],
+        limit: usize,
+        what: &str,
+    ) -> usize {
+        if let Some(beyond) = entries.get(limit) {
+            self.error_at(
+                include,
+                beyond,
+                format!(
+                    "{} entries here, over the limit of {limit} {what}",
+                    entries.len()
+                ),
+                Some("split it up, or leave out what no screen needs".into()),
+            );
+        }
+        entries.len().min(limit)
+    }
+
     /// Reads a scalar with `parse`, reporting a failure at the value.
     pub(crate) fn parse<T>(
         &mut self,
@@ -235,6 +258,15 @@ impl<'a> Checker<'a> {
             self.unreadable_dayparts.push(name.value().clone());
         }
         for (name, span) in &dayparts.value().0 {
+            if self.dayparts.len() + self.unreadable_dayparts.len() >= MAX_DAYPARTS {
+                self.error_at(
+                    include,
+                    name,
+                    format!("over the limit of {MAX_DAYPARTS} dayparts in one playlist"),
+                    Some("reuse dayparts, or split the playlist".into()),
+                );
+                return;
+            }
             let daypart_name = self.plain_name(include, name, "daypart");
             let origin = Self::origin(include, name.location());
             if let Some(first) = self
@@ -286,7 +318,9 @@ impl<'a> Checker<'a> {
         let mut days = Weekdays::ALL;
         if let Some(weekdays) = weekdays {
             days = Weekdays::NONE;
-            for entry in weekdays.value() {
+            let count =
+                self.within_limit(include, weekdays.value(), MAX_WEEKDAY_ENTRIES, "weekdays");
+            for entry in weekdays.value().iter().take(count) {
                 match Weekdays::parse_entry(entry.value()) {
                     Ok(parsed) => days = days.union(parsed),
                     Err(message) => self.error_at(include, entry, message, None),
@@ -303,7 +337,13 @@ impl<'a> Checker<'a> {
         }
         let mut daypart_names = Vec::new();
         if let Some(dayparts) = dayparts {
-            for entry in dayparts.value() {
+            let count = self.within_limit(
+                include,
+                dayparts.value(),
+                MAX_DAYPARTS_PER_RULE,
+                "dayparts per rule",
+            );
+            for entry in dayparts.value().iter().take(count) {
                 let name = entry.value();
                 if self.dayparts.iter().any(|known| &known.name == name) {
                     daypart_names.push(name.clone());
@@ -430,10 +470,18 @@ impl<'a> Checker<'a> {
                 });
             }
         }
-        for raw_loop in loops
+        let loops = loops
             .map(|loops| loops.value().as_slice())
-            .unwrap_or_default()
-        {
+            .unwrap_or_default();
+        let room = MAX_RULES_PER_ZONE.saturating_sub(rules.len());
+        let loops = &loops[..self.within_limit(include, loops, room, "rules per zone")];
+        let interrupts = interrupts
+            .map(|list| list.value().as_slice())
+            .unwrap_or_default();
+        let room = MAX_RULES_PER_ZONE.saturating_sub(rules.len() + loops.len());
+        let interrupts =
+            &interrupts[..self.within_limit(include, interrupts, room, "rules per zone")];
+        for raw_loop in loops {
             let origin = Self::origin(include, raw_loop.location());
             let raw_loop = raw_loop.value();
             let name = match &raw_loop.name {
@@ -465,10 +513,7 @@ impl<'a> Checker<'a> {
                 origin,
             );
         }
-        for interrupt in interrupts
-            .map(|list| list.value().as_slice())
-            .unwrap_or_default()
-        {
+        for interrupt in interrupts {
             let origin = Self::origin(include, interrupt.location());
             let interrupt = interrupt.value();
             let name = match &interrupt.name {
@@ -591,9 +636,11 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
+        let count = self.within_limit(include, items.value(), MAX_ITEMS_PER_RULE, "items per rule");
         items
             .value()
             .iter()
+            .take(count)
             .filter_map(|item| self.item(include, zone, item))
             .collect()
     }
@@ -1076,7 +1123,19 @@ pub(super) fn playlist(
             if layout.value().0.is_empty() && layout.value().1.is_empty() {
                 checker.error_at(None, layout, "the layout has no zones", None);
             }
-            for (name, zone) in &layout.value().0 {
+            for (index, (name, zone)) in layout.value().0.iter().enumerate() {
+                if index == MAX_ZONES {
+                    checker.error_at(
+                        None,
+                        name,
+                        format!(
+                            "{} zones, over the limit of {MAX_ZONES} zones in a layout",
+                            layout.value().0.len()
+                        ),
+                        Some("a screen shows a few zones; merge some of them".into()),
+                    );
+                    break;
+                }
                 let zone_name = checker.plain_name(None, name, "zone");
                 let origin = Checker::origin(None, name.location());
                 if zones.iter().any(|(known, _)| known.name == zone_name) {
@@ -1246,9 +1305,10 @@ pub(crate) fn names(
     list: Option<&raw::List<String>>,
     what: &str,
 ) -> Vec<String> {
-    list.map(|list| list.value().as_slice())
-        .unwrap_or_default()
-        .iter()
+    let list = list.map(|list| list.value().as_slice()).unwrap_or_default();
+    let count = checker.within_limit(None, list, MAX_NAMES, &format!("{what} names"));
+    list.iter()
+        .take(count)
         .map(|name| {
             if name.value().trim().is_empty() {
                 checker.error_at(None, name, format!("{what} name is empty"), None);
@@ -1598,4 +1658,171 @@ pub(crate) fn dst_warnings(
         }
     }
     warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A playlist at the limits: the most rules one zone may hold, each a loop of priority 0 in a
+    /// daypart of its own (the most dayparts a playlist may define), every day of the week.
+    fn at_the_limits(overlapping: bool) -> String {
+        let mut yaml = String::from("version: 1\nname: limits\ndayparts:\n");
+        for index in 0..MAX_DAYPARTS {
+            // Five minutes each, one after the other; or all the same hour when they overlap.
+            let start = if overlapping { 600 } else { index * 5 };
+            let end = if overlapping { 660 } else { start + 5 };
+            yaml.push_str(&format!(
+                "  part-{index}: \"{:02}:{:02}-{:02}:{:02}\"\n",
+                start / 60,
+                start % 60,
+                end / 60,
+                end % 60
+            ));
+        }
+        yaml.push_str("loops:\n");
+        for index in 0..MAX_RULES_PER_ZONE {
+            yaml.push_str(&format!(
+                "  - {{ name: rule-{index}, dayparts: [part-{index}], items: [image: {{ file: a.png, duration: 5s }}] }}\n"
+            ));
+        }
+        yaml
+    }
+
+    #[test]
+    fn the_overlap_check_grows_with_the_rules_not_with_their_pairs() {
+        let playlist = super::super::parse_playlist("limits.yaml", &at_the_limits(false))
+            .unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
+        let zone = &playlist.zones[0];
+        assert_eq!(zone.rules.len(), MAX_RULES_PER_ZONE);
+        let mut comparisons = 0;
+        let found = meetings(&zone.rules, &playlist.dayparts, &mut comparisons);
+        assert!(found.is_empty(), "{found:?}");
+        // Each rule plays on 7 days; comparing every pair of rules and of their intervals, as the
+        // check once did, is 256 * 255 / 2 * 49 = 1.6 million comparisons. A sweep looks at the
+        // rules open when each interval starts: here at most the one before it.
+        let intervals = MAX_RULES_PER_ZONE * 7;
+        assert!(
+            comparisons <= 2 * intervals,
+            "{comparisons} comparisons for {intervals} intervals"
+        );
+    }
+
+    #[test]
+    fn rules_that_all_meet_are_each_warned_about_once_at_their_first_minute() {
+        let playlist = super::super::parse_playlist("limits.yaml", &at_the_limits(true)).unwrap();
+        let zone = &playlist.zones[0];
+        let mut comparisons = 0;
+        let found = meetings(&zone.rules[..4], &playlist.dayparts, &mut comparisons);
+        let pairs: Vec<(usize, usize, u32)> = found
+            .iter()
+            .map(|meeting| (meeting.earlier, meeting.later, meeting.minute))
+            .collect();
+        // Monday 10:00 is minute 600 of the week.
+        assert_eq!(
+            pairs,
+            [
+                (0, 1, 600),
+                (0, 2, 600),
+                (1, 2, 600),
+                (0, 3, 600),
+                (1, 3, 600),
+                (2, 3, 600)
+            ]
+        );
+    }
+
+    #[test]
+    fn dates_that_never_meet_are_no_tie() {
+        let playlist = super::super::parse_playlist(
+            "dates.yaml",
+            "version: 1\nname: d\nloops:\n  - { name: a, until: 2026-01-31, items: [image: { file: a.png, duration: 5s }] }\n  - { name: b, from: 2026-02-01, items: [image: { file: b.png, duration: 5s }] }\n  - { name: c, from: 2026-01-15, until: 2026-02-15, items: [image: { file: c.png, duration: 5s }] }\n",
+        )
+        .unwrap();
+        let mut comparisons = 0;
+        let found = meetings(&playlist.zones[0].rules, &[], &mut comparisons);
+        let pairs: Vec<(usize, usize)> = found
+            .iter()
+            .map(|meeting| (meeting.earlier, meeting.later))
+            .collect();
+        assert_eq!(pairs, [(0, 2), (1, 2)]);
+    }
+
+    fn errors_of(source: &str) -> Vec<String> {
+        let diagnostics = super::super::parse_playlist("big.yaml", source).unwrap_err();
+        diagnostics.errors().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_rule_over_the_item_limit_is_refused_at_the_first_item_beyond_it() {
+        let mut yaml = String::from("version: 1\nname: big\nitems:\n");
+        for index in 0..=MAX_ITEMS_PER_RULE {
+            yaml.push_str(&format!(
+                "  - image: {{ file: a-{index}.png, duration: 5s }}\n"
+            ));
+        }
+        let line = 4 + MAX_ITEMS_PER_RULE;
+        assert_eq!(
+            errors_of(&yaml),
+            [format!(
+                "big.yaml:{line}:5: error: 1001 entries here, over the limit of 1000 items per rule\n  help: split it up, or leave out what no screen needs"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_zone_over_the_rule_limit_is_refused_at_the_first_rule_beyond_it() {
+        let mut yaml = at_the_limits(false);
+        yaml.push_str("  - { name: one-more, items: [image: { file: a.png, duration: 5s }] }\n");
+        let line = 5 + MAX_DAYPARTS + MAX_RULES_PER_ZONE;
+        let errors = errors_of(&yaml);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(&format!(
+                "big.yaml:{line}:5: error: 257 entries here, over the limit of 256 rules per zone"
+            )),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn dayparts_zones_and_names_over_their_limits_are_refused_with_the_limit() {
+        let mut yaml = String::from("version: 1\nname: big\nscreens: [");
+        yaml.push_str(&vec!["s"; MAX_NAMES + 1].join(", "));
+        yaml.push_str("]\ndayparts:\n");
+        for index in 0..=MAX_DAYPARTS {
+            yaml.push_str(&format!("  p-{index}: \"08:00-09:00\"\n"));
+        }
+        yaml.push_str("layout:\n");
+        for index in 0..=MAX_ZONES {
+            yaml.push_str(&format!(
+                "  z-{index}:\n    loops:\n      - dayparts: [{}]\n        items: [image: {{ file: a.png, duration: 5s }}]\n",
+                vec!["p-0"; MAX_DAYPARTS_PER_RULE + 1].join(", ")
+            ));
+        }
+        let messages: Vec<String> = errors_of(&yaml)
+            .iter()
+            .map(|error| error.lines().next().unwrap().to_owned())
+            .collect();
+        let limits: Vec<&str> = messages
+            .iter()
+            .map(|message| {
+                message
+                    .split("over the limit of ")
+                    .nth(1)
+                    .unwrap_or(message)
+            })
+            .collect();
+        assert_eq!(
+            limits[..3],
+            [
+                "1000 screen names",
+                "256 dayparts in one playlist",
+                "32 dayparts per rule"
+            ]
+        );
+        assert_eq!(limits.last(), Some(&"32 zones in a layout"));
+        // One refusal per rule over the dayparts limit, and one for the zones.
+        assert_eq!(limits.len(), 3 + (MAX_ZONES - 1) + 1, "{messages:#?}");
+    }
 }

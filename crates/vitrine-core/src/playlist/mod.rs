@@ -32,6 +32,25 @@ pub const MAX_PLAYLIST_BYTES: usize = 1024 * 1024;
 /// The most fragments one playlist may include.
 pub const MAX_INCLUDES: usize = 32;
 
+// What one playlist, with its fragments, may hold. The numbers are far above what a store uses;
+// they bound the work of validating a push (the scheduler does it for every one) and of the
+// engine on a screen. Each is refused with a diagnostic that names it, at the entry beyond it.
+
+/// The most zones in a `layout`.
+pub const MAX_ZONES: usize = 32;
+/// The most rules (loops and interrupts, its `items` and its fragments' included) of one zone.
+pub const MAX_RULES_PER_ZONE: usize = 256;
+/// The most items of one rule (or of a campaign's `fill`).
+pub const MAX_ITEMS_PER_RULE: usize = 1_000;
+/// The most dayparts one playlist (with its fragments) or campaign defines.
+pub const MAX_DAYPARTS: usize = 256;
+/// The most dayparts one rule (or offer) names.
+pub const MAX_DAYPARTS_PER_RULE: usize = 32;
+/// The most entries of one `weekdays` list.
+pub const MAX_WEEKDAY_ENTRIES: usize = 14;
+/// The most names in one list of screens, tags, stores, regions or segments.
+pub const MAX_NAMES: usize = 1_000;
+
 /// The zone a playlist without a `layout` gets, and that top-level `items` belong to.
 pub const MAIN_ZONE: &str = "main";
 

@@ -254,6 +254,8 @@ pub(crate) struct Outcome {
     pub(crate) left_out: HashSet<SourceLocation>,
     /// Where the document itself starts: in `left_out` when a top-level key lost its value.
     pub(crate) root: SourceLocation,
+    /// The problems already in `problems`, by place and message.
+    reported: HashSet<(SourceLocation, String)>,
 }
 
 /// The state of one read, reachable from the deserializers of the tolerant wrappers.
@@ -346,7 +348,11 @@ impl Context {
     fn push_problem(&self, diagnostic: Diagnostic) {
         // A struct read again after a mistake meets the mistakes of its other keys again.
         let mut outcome = self.outcome.borrow_mut();
-        if !outcome.problems.contains(&diagnostic) {
+        let place = SourceLocation {
+            line: diagnostic.line,
+            column: diagnostic.column,
+        };
+        if outcome.reported.insert((place, diagnostic.message.clone())) {
             outcome.problems.push(diagnostic);
         }
     }
@@ -734,11 +740,11 @@ impl<'a> NodeDeserializer<'a> {
 
 /// Mapping entries in order; a key written twice is reported and its second value skipped.
 fn unique_entries(context: &Context, entries: &[(usize, usize)]) -> Vec<(usize, usize)> {
-    let mut seen: Vec<(String, usize)> = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut kept = Vec::new();
     for &(key, value) in entries {
         let text = context.tree.nodes[key].scalar_text().unwrap_or_default();
-        if let Some((_, first)) = seen.iter().find(|(known, _)| *known == text) {
+        if let Some(first) = seen.get(&text) {
             let first = context.location(*first);
             context.report(
                 key,
@@ -750,7 +756,7 @@ fn unique_entries(context: &Context, entries: &[(usize, usize)]) -> Vec<(usize, 
             );
             continue;
         }
-        seen.push((text, key));
+        seen.insert(text, key);
         kept.push((key, value));
     }
     kept
