@@ -150,6 +150,26 @@ impl<'a> Checker<'a> {
                 right.column,
             ))
         });
+        if self.problems.len() > MAX_DIAGNOSTICS {
+            let more = self.problems.len() - MAX_DIAGNOSTICS;
+            let errors_left_out = self.problems[MAX_DIAGNOSTICS..]
+                .iter()
+                .any(|problem| problem.severity == crate::Severity::Error);
+            self.problems.truncate(MAX_DIAGNOSTICS);
+            let last = self.problems.last().cloned();
+            let (file, line) =
+                last.map_or((file_name.to_owned(), 1), |last| (last.file, last.line));
+            let message = format!("{more} more problems after these {MAX_DIAGNOSTICS}");
+            // An error left out still refuses the file; warnings left out do not.
+            let summary = if errors_left_out {
+                Diagnostic::error(&file, line, 1, message)
+            } else {
+                Diagnostic::warning(&file, line, 1, message)
+            };
+            self.problems.push(
+                summary.with_hint("fix these first; the rest are probably the same mistake again"),
+            );
+        }
         let diagnostics = Diagnostics(self.problems);
         match value {
             Some(value) if !diagnostics.has_errors() => Ok(Parsed {

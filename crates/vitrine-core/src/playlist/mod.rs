@@ -50,6 +50,8 @@ pub const MAX_DAYPARTS_PER_RULE: usize = 32;
 pub const MAX_WEEKDAY_ENTRIES: usize = 14;
 /// The most names in one list of screens, tags, stores, regions or segments.
 pub const MAX_NAMES: usize = 1_000;
+/// The most diagnostics one validation reports; a last one says how many more were found.
+pub const MAX_DIAGNOSTICS: usize = 1_000;
 
 /// The zone a playlist without a `layout` gets, and that top-level `items` belong to.
 pub const MAIN_ZONE: &str = "main";
@@ -535,6 +537,19 @@ mod tests {
         let big = format!("{DEMO}#{}\n", "x".repeat(MAX_PLAYLIST_BYTES));
         let error = single_error(&big);
         assert!(error.message.contains("1048576-byte limit"), "{error}");
+    }
+
+    #[test]
+    fn a_file_full_of_one_mistake_reports_the_first_thousand_and_a_count() {
+        let mut source = String::from("version: 1\nname: x\nitems:\n");
+        for _ in 0..MAX_ITEMS_PER_RULE {
+            source.push_str("  - image: { file: a.png, duration: 5s, fit: fill, colour: red }\n");
+        }
+        let diagnostics = parse_playlist("many.yaml", &source).unwrap_err();
+        assert_eq!(diagnostics.len(), MAX_DIAGNOSTICS + 1);
+        let last = diagnostics.0.last().unwrap();
+        assert_eq!(last.message, "1000 more problems after these 1000");
+        assert_eq!((last.line, last.column), (503, 1), "{last}");
     }
 
     #[test]

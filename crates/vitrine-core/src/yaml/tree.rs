@@ -29,6 +29,8 @@ pub(crate) struct Node {
     /// values keep what staff wrote.
     pub(crate) written: Option<String>,
     pub(crate) parent: Option<usize>,
+    /// For a value of a mapping, the node of its key.
+    pub(crate) key: Option<usize>,
     pub(crate) kind: NodeKind,
 }
 
@@ -201,6 +203,7 @@ impl Tree {
             },
             written,
             parent,
+            key: None,
             kind: NodeKind::Null,
         });
         let kind = match parsed.value {
@@ -220,10 +223,10 @@ impl Tree {
                 entries
                     .into_iter()
                     .map(|(key, value)| {
-                        (
-                            self.add(source, key, Some(index)),
-                            self.add(source, value, Some(index)),
-                        )
+                        let key = self.add(source, key, Some(index));
+                        let value = self.add(source, value, Some(index));
+                        self.nodes[value].key = Some(key);
+                        (key, value)
                     })
                     .collect(),
             ),
@@ -232,14 +235,14 @@ impl Tree {
         index
     }
 
-    /// The key a value node was written under, if its parent is a mapping.
+    /// The key a value node was written under; for an entry of a list, the list's key.
     fn key_of(&self, index: usize) -> Option<String> {
-        let parent = self.nodes[index].parent?;
+        let node = &self.nodes[index];
+        if let Some(key) = node.key {
+            return self.nodes[key].scalar_text();
+        }
+        let parent = node.parent?;
         match &self.nodes[parent].kind {
-            NodeKind::Mapping(entries) => entries
-                .iter()
-                .find(|(_, value)| *value == index)
-                .and_then(|(key, _)| self.nodes[*key].scalar_text()),
             NodeKind::Sequence(_) => self.key_of(parent),
             _ => None,
         }
@@ -407,7 +410,10 @@ impl Context {
                         format!("`{key}` is empty, but it should be {expected}")
                     }
                     Some(key) => format!("`{key}` is {found}, but it should be {expected}"),
-                    None => format!("found {found}, but it should be {expected}"),
+                    None if node.parent.is_none() => {
+                        format!("the file is {found}, but it should be {expected}")
+                    }
+                    None => format!("this is {found}, but it should be {expected}"),
                 };
                 let hint = match (&node.kind, expected.starts_with("a list"), &key) {
                     (NodeKind::Text(text), true, Some(key)) => {
