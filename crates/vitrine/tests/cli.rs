@@ -115,7 +115,7 @@ layout:
             "7:15 `background` is empty: a colour must be in quotes, like `\"#ff0000\"`",
             "9:43 duration `10` has no unit: a duration needs one, like `10s` or `1m30s`",
             "9:52 `fit: fill` is not a fit",
-            "10:49 unknown key `colour` in an image item",
+            "10:49 unknown field `colour` in an image item, which takes `id`, `file`, `duration`, `fit` and `transition`",
         ]
     );
 }

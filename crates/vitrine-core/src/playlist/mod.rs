@@ -486,12 +486,13 @@ mod tests {
             "version: 1\nname: demo\nitems:\n  - image:\n      file: red.png\n      durration: 1s\n",
         );
         assert_eq!((error.line, error.column), (6, 7), "{error}");
-        assert_eq!(error.message, "unknown key `durration` in an image item");
+        assert_eq!(
+            error.message,
+            "unknown field `durration` in an image item, which takes `id`, `file`, `duration`, `fit` and `transition`"
+        );
         assert_eq!(
             error.hint.as_deref(),
-            Some(
-                "did you mean `duration`? an image item takes `id`, `file`, `duration`, `fit` and `transition`"
-            )
+            Some("unknown key `durration`, did you mean `duration`?")
         );
     }
 

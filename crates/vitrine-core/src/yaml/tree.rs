@@ -869,17 +869,17 @@ impl<'de> Deserializer<'de> for NodeDeserializer<'_> {
                 kept.push((key, value));
                 continue;
             }
-            let takes = format!("{label} takes {}", listed(fields, "and"));
-            let hint = match closest_name(&text, fields.iter().copied()) {
-                Some(close) => {
-                    meant_keys.push(close);
-                    self.context.lose(index);
-                    format!("did you mean `{close}`? {takes}")
-                }
-                None => takes,
-            };
-            self.context
-                .report(key, format!("unknown key `{text}` in {label}"), Some(hint));
+            // The wording is the one serde used, which tools and scripts already look for.
+            let message = format!(
+                "unknown field `{text}` in {label}, which takes {}",
+                listed(fields, "and")
+            );
+            let hint = closest_name(&text, fields.iter().copied()).map(|close| {
+                meant_keys.push(close);
+                self.context.lose(index);
+                format!("unknown key `{text}`, did you mean `{close}`?")
+            });
+            self.context.report(key, message, hint);
         }
         visitor
             .visit_map(Pairs {
