@@ -829,7 +829,7 @@ impl<'de> Deserializer<'de> for NodeDeserializer<'_> {
             LOCATED => {
                 let location = self.node().location;
                 visitor.visit_seq(LocatedParts {
-                    location: Some(location),
+                    line: Some(location.line),
                     column: Some(location.column),
                     value: Some(self),
                 })
@@ -983,7 +983,7 @@ impl<'de> Deserializer<'de> for NodeDeserializer<'_> {
 
 /// The parts of a located value: its line, its column, then the value.
 struct LocatedParts<'a> {
-    location: Option<SourceLocation>,
+    line: Option<u64>,
     column: Option<u64>,
     value: Option<NodeDeserializer<'a>>,
 }
@@ -995,10 +995,8 @@ impl<'de> de::SeqAccess<'de> for LocatedParts<'_> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, ReadError> {
-        if let Some(location) = self.location.take() {
-            return seed
-                .deserialize(location.line.into_deserializer())
-                .map(Some);
+        if let Some(line) = self.line.take() {
+            return seed.deserialize(line.into_deserializer()).map(Some);
         }
         if let Some(column) = self.column.take() {
             return seed.deserialize(column.into_deserializer()).map(Some);
@@ -1224,7 +1222,7 @@ impl Place {
     }
 
     /// For a list: each entry read as `T`; entries with mistakes are reported and left out.
-    /// `None` (reported) when the node is not a list.
+    /// An error, for the caller to report through [`refuse`], when the node is not a list.
     pub(crate) fn read_entries<T: for<'de> Deserialize<'de>>(
         &self,
         expected: &str,
