@@ -19,6 +19,12 @@ use crate::yaml::{self, Located, NamedMap, Scalar};
 /// The campaign schema version this build reads.
 pub const CAMPAIGN_VERSION: u32 = 1;
 
+/// The most offer slots one campaign fills. Like the playlist limits in
+/// [`crate::playlist`] (which campaigns share: items, dayparts, names), far above real use.
+pub const MAX_OFFER_POOLS: usize = 64;
+/// The most offers in one slot's pool.
+pub const MAX_OFFERS_PER_POOL: usize = 500;
+
 /// The YAML-shaped campaign types, for serde and the JSON Schema.
 pub(crate) mod raw_campaign {
     use super::*;
@@ -37,55 +43,55 @@ pub(crate) mod raw_campaign {
         /// The first day it runs, `YYYY-MM-DD`, in each store's time.
         pub from: Located<Scalar>,
         /// The last day it runs (included).
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub until: Option<Located<Scalar>>,
         /// The days it runs, like `[mon-fri]`. Leave out for every day.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub weekdays: Option<raw::List<String>>,
         /// The spans of the day it runs in, in each store's time, like `morning: "08:00-11:00"`.
         /// Leave out for the whole day.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub dayparts: Option<Located<NamedMap<Scalar>>>,
         /// Which layer it plays in: `locked` (the default) wins over every store rule; `default`
         /// plays only where the store's own rules leave the zone empty.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub layer: Option<Located<Layer>>,
         /// Against other campaigns of its layer: the highest priority wins. Default 0.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub priority: Option<Located<i32>>,
         /// Its share of airtime on the zone, like `20%`. Give this or `loop_slots`.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub share_of_voice: Option<Located<Scalar>>,
         /// How many items of each loop on the zone it takes. Give this or `share_of_voice`.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub loop_slots: Option<Located<u32>>,
         /// The most times one screen shows it in a period.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub frequency_cap: Option<Located<FrequencyCap>>,
         /// The zone of the store playlists it plays in. Default `main`.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub zone: Option<Located<String>>,
         /// The campaign's own content, shown in its share.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub fill: Option<raw::List<raw::Item>>,
         /// Offers for the playlists' offer slots, by slot name.
-        #[serde(default)]
-        pub offers: Option<Located<NamedMap<Vec<Located<Offer>>>>>,
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
+        pub offers: Option<Located<NamedMap<crate::yaml::Entries<Offer>>>>,
     }
 
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Targets {
         /// Every screen of the chain.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub all: Option<Located<bool>>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub stores: Option<raw::List<String>>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub regions: Option<raw::List<String>>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub tags: Option<raw::List<String>>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub screens: Option<raw::List<String>>,
     }
 
@@ -106,59 +112,59 @@ pub(crate) mod raw_campaign {
         pub id: Located<Scalar>,
         pub title: Located<String>,
         /// The price as shown, like `"2,99 €"`.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub price: Option<Located<Scalar>>,
         /// A picture of the product, relative to the campaign's folder.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub image: Option<Located<String>>,
         /// Where the QR code leads.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub url: Option<Located<String>>,
         /// How often it is picked relative to the others of its pool. Default 1.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub weight: Option<Located<u32>>,
         /// The product's id in the product feed. Its title, price and stock then come from the
         /// feed; leave out for free content shown as written here.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub product: Option<Located<Scalar>>,
         /// Only in these stores (codes). Leave out for every store the campaign targets.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub stores: Option<raw::List<String>>,
         /// Only on screens with one of these tags.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub tags: Option<raw::List<String>>,
         /// Only in stores whose customers include these segments (from the CRM's segment mix);
         /// stores where they are a larger share pick it more often.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub segments: Option<raw::List<String>>,
         /// Only in these of the campaign's dayparts.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub dayparts: Option<raw::List<String>>,
         /// The first day it may show, inside the campaign's dates.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub from: Option<Located<Scalar>>,
         /// The last day it may show (included).
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub until: Option<Located<Scalar>>,
         /// Not scheduled in a store that holds fewer units than this. Default 1 for products.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub min_stock: Option<Located<u32>>,
         /// Among the offers of a slot that may show, only those of the highest priority are
         /// picked from. Default 0.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub priority: Option<Located<i32>>,
         /// The most times one screen shows it in an hour.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub cap_per_hour: Option<Located<u32>>,
         /// The share of its slots that show the `control` content instead, like `10%`, so that
         /// the uplift of the offer can be measured.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub holdout: Option<Located<Scalar>>,
         /// What the holdout share sees instead of the offer.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub control: Option<Located<Control>>,
         /// A short banner on the card, like `-20%` or `New`.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub badge: Option<Located<String>>,
     }
 
@@ -167,7 +173,7 @@ pub(crate) mod raw_campaign {
     #[serde(deny_unknown_fields)]
     pub struct Control {
         pub title: Located<String>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::yaml::optional")]
         pub image: Option<Located<String>>,
     }
 }
@@ -325,9 +331,13 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
     if let Some(too_big) = size_limit(file_name, source) {
         return Err(Diagnostics(vec![too_big]));
     }
-    let raw: raw_campaign::Campaign =
-        yaml::read(file_name, source).map_err(|diagnostic| Diagnostics(vec![diagnostic]))?;
+    let (raw, outcome) = yaml::read::<raw_campaign::Campaign>(file_name, source)
+        .map_err(|diagnostic| Diagnostics(vec![diagnostic]))?;
     let mut checker = Checker::new(file_name);
+    checker.absorb(None, outcome);
+    let Some(raw) = raw else {
+        return checker.finish(None);
+    };
     if *raw.version.value() != CAMPAIGN_VERSION {
         checker.error_at(
             None,
@@ -356,7 +366,7 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
             && targets.regions.is_empty()
             && targets.tags.is_empty()
             && targets.screens.is_empty());
-    if !targets_something {
+    if !targets_something && !checker.lost_inside(None, raw.targets.location()) {
         checker.error_at(
             None,
             &raw.targets,
@@ -407,6 +417,7 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
             );
             None
         }
+        (None, None) if checker.top_level_lost => None,
         (None, None) => {
             checker.error_at(
                 None,
@@ -448,7 +459,19 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
 
     let mut offer_pools = Vec::new();
     if let Some(pools) = &raw.offers {
-        for (slot, offers) in &pools.value().0 {
+        for (index, (slot, offers)) in pools.value().0.iter().enumerate() {
+            if index == MAX_OFFER_POOLS {
+                checker.error_at(
+                    None,
+                    slot,
+                    format!(
+                        "{} offer pools, over the limit of {MAX_OFFER_POOLS} offer pools in a campaign",
+                        pools.value().0.len()
+                    ),
+                    Some("split the campaign".into()),
+                );
+                break;
+            }
             let slot_name = checker.plain_name(None, slot, "offer slot");
             if offers.value().is_empty() {
                 checker.error_at(
@@ -459,7 +482,9 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
                 );
             }
             let mut built = Vec::new();
-            for offer in offers.value() {
+            let count =
+                checker.within_limit(None, offers.value(), MAX_OFFERS_PER_POOL, "offers per pool");
+            for offer in offers.value().iter().take(count) {
                 let offer = offer.value();
                 let image = offer
                     .image
@@ -581,7 +606,7 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
             });
         }
     }
-    if raw.fill.is_none() && raw.offers.is_none() {
+    if raw.fill.is_none() && raw.offers.is_none() && !checker.top_level_lost {
         checker.error_at(
             None,
             &raw.name,

@@ -71,7 +71,7 @@ impl ItemDuration {
                 "ms" => (3, 1),
                 "" => {
                     return Err(DurationError(format!(
-                        "duration `{trimmed}` has no unit; add one, e.g. `{number}s`"
+                        "duration `{trimmed}` has no unit: a duration needs one, like `{number}s` or `1m30s`"
                     )));
                 }
                 other => {

@@ -9,9 +9,11 @@
 //! day it starts on: `fri` with `22:00-02:00` covers Saturday 01:00.
 //!
 //! Of the rules that may play, the one with the highest `priority` wins. At equal priority an
-//! interrupt wins over a loop (that is what it is for), and between two rules of the same kind the
-//! one written first wins (validation warns about such ties). The rules that also applied are
-//! reported as shadowed in the [`Reason`].
+//! interrupt wins over a loop (that is what it is for); then a rule with dates, weekdays or
+//! dayparts wins over one that plays all day, so a zone's `items` (a loop of priority 0 with no
+//! conditions) are the fallback that plays when no other rule applies, like a default layout;
+//! and between two rules still tied the one written first wins (validation warns about such
+//! ties). The rules that also applied are reported as shadowed in the [`Reason`].
 //!
 //! # Wall-clock anchoring
 //!
@@ -154,8 +156,9 @@ struct RuleEngine {
     interrupt: Option<(i64, i64)>,
 }
 
-/// Orders rules by who wins: priority, then interrupts over loops, then the one written first.
-type Rank = (i32, bool, Reverse<usize>);
+/// Orders rules by who wins: priority, then interrupts over loops, then rules with conditions
+/// over rules that play all day, then the one written first.
+type Rank = (i32, bool, bool, Reverse<usize>);
 
 /// One item's time on a zone: what, when, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -263,6 +266,8 @@ impl fmt::Display for Reason<'_> {
                         "lower priority"
                     } else if rule.is_interrupt() && !other.is_interrupt() {
                         "interrupts win ties"
+                    } else if !rule.plays_all_day() && other.plays_all_day() {
+                        "it plays all day: the fallback when no rule with dates, weekdays or dayparts applies"
                     } else {
                         "same priority, written later"
                     };
@@ -317,7 +322,12 @@ impl RuleEngine {
             from: rule.from,
             until: rule.until,
             weekdays: rule.weekdays,
-            rank: (rule.priority, rule.is_interrupt(), Reverse(rule_index)),
+            rank: (
+                rule.priority,
+                rule.is_interrupt(),
+                !rule.plays_all_day(),
+                Reverse(rule_index),
+            ),
             items_loop: Loop::new(durations_ms.clone()),
             durations_ms,
             interrupt,

@@ -204,6 +204,62 @@ fn a_daypart_that_crosses_midnight_belongs_to_the_day_it_starts() {
     );
 }
 
+/// A morning loop written below the zone's all-day items, both at priority 0.
+const FALLBACK: &str = "version: 1\nname: x\ndayparts: { morning: \"07:00-11:00\" }\nitems: [image: { id: all-day, file: a.png, duration: 10s }]\nloops:\n  - { name: morning, dayparts: [morning], items: [image: { id: coffee, file: c.png, duration: 10s }] }\n";
+
+#[test]
+fn the_all_day_items_are_the_fallback() {
+    // In the morning the loop with a daypart wins over the all-day items at equal priority.
+    check(
+        FALLBACK,
+        "main",
+        "Europe/Paris",
+        "2026-01-05T08:00:03",
+        expect![[r#"
+            2026-01-05 08:00:00+01:00 .. 2026-01-05 08:00:10+01:00 main: coffee (image c.png)
+              loop `morning` (priority 0) applies: daypart `morning` 07:00-11:00; it wins over loop `loop-1` (priority 0) (it plays all day: the fallback when no rule with dates, weekdays or dayparts applies)"#]],
+    );
+    // Outside it the all-day items play.
+    check(
+        FALLBACK,
+        "main",
+        "Europe/Paris",
+        "2026-01-05T12:00:03",
+        expect![[r#"
+            2026-01-05 12:00:00+01:00 .. 2026-01-05 12:00:10+01:00 main: all-day (image a.png)
+              loop `loop-1` (priority 0) applies at all times; no other rule applies"#]],
+    );
+    // A loop that plays all day too is still a tie, settled by the order of writing.
+    check(
+        "version: 1\nname: x\nitems: [image: { id: first, file: a.png, duration: 10s }]\nloops:\n  - { name: second, items: [image: { id: second, file: b.png, duration: 10s }] }\n",
+        "main",
+        "UTC",
+        "2026-01-05T08:00:03",
+        expect![[r#"
+            2026-01-05 08:00:00+00:00 .. 2026-01-05 08:00:10+00:00 main: first (image a.png)
+              loop `loop-1` (priority 0) applies at all times; it wins over loop `second` (priority 0) (same priority, written later)"#]],
+    );
+}
+
+#[test]
+fn validation_names_the_rule_whose_meaning_changed() {
+    let parsed =
+        vitrine_core::parse_playlist_with_includes("x.yaml", FALLBACK, &|_| Err(String::new()))
+            .unwrap();
+    let warnings: Vec<String> = parsed.warnings.iter().map(ToString::to_string).collect();
+    expect![[r#"
+        [
+            "x.yaml:6:5: warning: loop `morning` now wins over `loop-1` in zone `main` whenever it applies (e.g. mon 07:00): at equal priority a rule with dates, weekdays or dayparts beats one that plays all day; before, `loop-1`, written first, won\n  help: if that is what you want, say so with `priority: 1` on `morning`, which also silences this warning",
+        ]
+    "#]].assert_debug_eq(&warnings);
+    // Saying so with a priority silences it.
+    let explicit = FALLBACK.replace("name: morning,", "name: morning, priority: 1,");
+    let parsed =
+        vitrine_core::parse_playlist_with_includes("x.yaml", &explicit, &|_| Err(String::new()))
+            .unwrap();
+    assert!(parsed.warnings.is_empty(), "{}", parsed.warnings);
+}
+
 #[test]
 fn nothing_plays_where_no_rule_applies() {
     check(
@@ -543,6 +599,13 @@ proptest! {
             prop_assert!(applying.contains(&play.rule_index), "the winner does not apply at {}", at);
             let best = applying.iter().map(|&index| zone_rules[index].priority).max().unwrap();
             prop_assert_eq!(play.reason.rule.priority, best);
+            // Then interrupts over loops, then rules with conditions over the all-day items,
+            // then the one written first.
+            let winner = applying.iter().copied().max_by_key(|&index| {
+                let rule = &zone_rules[index];
+                (rule.priority, rule.is_interrupt(), !rule.plays_all_day(), std::cmp::Reverse(index))
+            });
+            prop_assert_eq!(Some(play.rule_index), winner);
             prop_assert_eq!(play.reason.shadowed.len() + 1, applying.len());
         }
     }

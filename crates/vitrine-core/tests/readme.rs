@@ -2,7 +2,9 @@
 //! the software. A block's info string says what it is:
 //!
 //! - ` ```yaml ` a playlist that must be valid, without warnings;
-//! - ` ```yaml error: FRAGMENT ` a playlist that must be refused with a message containing FRAGMENT;
+//! - ` ```yaml error: FRAGMENT ` a playlist that must be refused with a message containing FRAGMENT,
+//!   and, when its comments name several mistakes, with one error per commented line;
+//! - ` ```yaml warning: FRAGMENT ` a valid playlist whose only warning contains FRAGMENT;
 //! - ` ```yaml fragment ` a fragment; its first line is a comment naming its path, and the playlist
 //!   blocks may include it by that path;
 //! - ` ```yaml campaign ` and ` ```yaml campaign error: FRAGMENT ` the same for campaigns.
@@ -80,6 +82,35 @@ fn every_yaml_example_in_the_reference_behaves_as_it_says() {
             parse_playlist_with_includes(&name, &block.text, &resolver)
                 .map(|parsed| parsed.warnings)
         };
+        if let Some(expected) = rest.strip_prefix("warning:") {
+            let warnings = result
+                .unwrap_or_else(|diagnostics| panic!("{name} should be valid:\n{diagnostics}"));
+            assert_eq!(warnings.len(), 1, "{name}:\n{warnings}");
+            assert!(
+                warnings.0[0].message.contains(expected.trim()),
+                "{name} should warn `{}`, got:\n{warnings}",
+                expected.trim()
+            );
+            checked += 1;
+            continue;
+        }
+        if let (Some(_), Err(diagnostics)) = (rest.strip_prefix("error:"), &result) {
+            // Every line whose comment says what is wrong there has an error of its own.
+            let commented: Vec<u64> = block
+                .text
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| line.contains("  # "))
+                .map(|(index, _)| index as u64 + 1)
+                .collect();
+            if commented.len() > 1 {
+                let lines: Vec<u64> = diagnostics.errors().map(|error| error.line).collect();
+                assert!(
+                    commented.iter().all(|line| lines.contains(line)),
+                    "{name}: every commented line should have an error, got:\n{diagnostics}"
+                );
+            }
+        }
         match (rest.strip_prefix("error:"), result) {
             (None, Ok(warnings)) => assert!(warnings.is_empty(), "{name}:\n{warnings}"),
             (None, Err(diagnostics)) => panic!("{name} should be valid:\n{diagnostics}"),

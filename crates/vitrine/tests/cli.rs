@@ -85,6 +85,65 @@ fn an_unknown_key_is_shown_at_its_location_with_a_suggestion() {
 }
 
 #[test]
+fn five_ordinary_mistakes_are_all_reported_in_one_run() {
+    let first_try = "\
+version: 1
+name: bakery
+dayparts:
+  breakfast: { from: \"07:00\", to: \"11:00\" }
+layout:
+  main:
+    background: #202020
+    items:
+      - image: { file: red.png, duration: 10, fit: fill }
+      - image: { file: blue.png, duration: 10s, colour: red }
+";
+    let folder = folder_with(&[
+        ("first-try.yaml", first_try.as_bytes()),
+        ("red.png", RED_PNG),
+        ("blue.png", BLUE_PNG),
+    ]);
+    let output = vitrine(folder.path(), &["validate", "--json", "first-try.yaml"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let mut found = Vec::new();
+    collect_diagnostics(&report, &mut found);
+    assert_eq!(
+        found,
+        [
+            "4:14 `breakfast` is a mapping (`key: value` pairs), but it should be a daypart: a span of the day like `\"07:00-11:00\"`",
+            "7:15 `background` is empty: a colour must be in quotes, like `\"#ff0000\"`",
+            "9:43 duration `10` has no unit: a duration needs one, like `10s` or `1m30s`",
+            "9:52 `fit: fill` is not a fit",
+            "10:49 unknown field `colour` in an image item, which takes `id`, `file`, `duration`, `fit` and `transition`",
+        ]
+    );
+}
+
+/// Every diagnostic in a `validate --json` report, as `LINE:COLUMN MESSAGE`.
+fn collect_diagnostics(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) if map.contains_key("message") => found.push(format!(
+            "{}:{} {}",
+            map["line"],
+            map["column"],
+            map["message"].as_str().unwrap_or_default()
+        )),
+        serde_json::Value::Object(map) => {
+            for entry in map.values() {
+                collect_diagnostics(entry, found);
+            }
+        }
+        serde_json::Value::Array(entries) => {
+            for entry in entries {
+                collect_diagnostics(entry, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
 fn missing_media_is_reported_at_the_line_naming_it() {
     let folder = folder_with(&[("demo.yaml", DEMO.as_bytes()), ("red.png", RED_PNG)]);
     let output = vitrine(folder.path(), &["validate", "demo.yaml"]);

@@ -52,6 +52,38 @@ fn explain_names_the_winning_rule_and_what_it_shadowed() {
 }
 
 #[test]
+fn explain_says_the_all_day_items_are_the_fallback() {
+    // Drop the night loop's priority: at equal priority its daypart still wins over the items.
+    let folder = tempfile::tempdir().unwrap();
+    let playlist = PLAYLIST.replace("    priority: 5\n", "");
+    std::fs::write(folder.path().join("shop.yaml"), playlist).unwrap();
+    std::fs::write(folder.path().join("day.png"), b"any bytes").unwrap();
+    let explain = |at: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_vitrine"))
+            .args(["explain", "shop.yaml", "--at", at])
+            .current_dir(folder.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        stdout(&output)
+    };
+    let night = explain("2026-06-01T03:00");
+    assert!(
+        night.contains("zone main: item-2 (text \"Closed\")"),
+        "{night}"
+    );
+    assert!(
+        night.contains(
+            "wins over loop `loop-1` (priority 0) (it plays all day: the fallback when no rule \
+             with dates, weekdays or dayparts applies)"
+        ),
+        "{night}"
+    );
+    let day = explain("2026-06-01T12:00");
+    assert!(day.contains("zone main: item-1 (image day.png)"), "{day}");
+}
+
+#[test]
 fn explain_says_when_a_time_does_not_exist_on_the_dst_night() {
     // 2026-03-29 02:30 is skipped in Paris: the clocks go from 02:00 to 03:00.
     let output = run(&[

@@ -1,7 +1,7 @@
 //! Validation: from the raw YAML-shaped types to the validated [`Playlist`], collecting every problem
 //! (with file, line, column and a hint) instead of stopping at the first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use jiff::tz::TimeZone;
 
@@ -41,6 +41,11 @@ pub(crate) struct Checker<'a> {
     unreadable_dayparts: Vec<String>,
     item_count: usize,
     explicit_ids: HashMap<String, Origin>,
+    /// Values (and the values around them, up to the list they are in) where reading left
+    /// something out after reporting it: a missing value there is not reported again.
+    left_out: HashSet<Origin>,
+    /// Whether a top-level key of the file lost its value.
+    pub(crate) top_level_lost: bool,
 }
 
 /// Which file a raw value came from: `None` for the playlist itself, else the include path.
@@ -56,7 +61,28 @@ impl<'a> Checker<'a> {
             unreadable_dayparts: Vec::new(),
             item_count: 0,
             explicit_ids: HashMap::new(),
+            left_out: HashSet::new(),
+            top_level_lost: false,
         }
+    }
+
+    /// Takes in what reading a file found: its problems, and where it left values out.
+    pub(crate) fn absorb(&mut self, include: Include<'_>, outcome: yaml::Outcome) {
+        if include.is_none() {
+            self.top_level_lost = outcome.left_out.contains(&outcome.root);
+        }
+        self.problems.extend(outcome.problems);
+        self.left_out.extend(
+            outcome
+                .left_out
+                .into_iter()
+                .map(|location| Self::origin(include, location)),
+        );
+    }
+
+    /// Whether reading left something out at (or inside) the value at `location`.
+    pub(crate) fn lost_inside(&self, include: Include<'_>, location: SourceLocation) -> bool {
+        self.left_out.contains(&Self::origin(include, location))
     }
 
     pub(crate) fn origin(include: Include<'_>, location: SourceLocation) -> Origin {
@@ -124,6 +150,26 @@ impl<'a> Checker<'a> {
                 right.column,
             ))
         });
+        if self.problems.len() > MAX_DIAGNOSTICS {
+            let more = self.problems.len() - MAX_DIAGNOSTICS;
+            let errors_left_out = self.problems[MAX_DIAGNOSTICS..]
+                .iter()
+                .any(|problem| problem.severity == crate::Severity::Error);
+            self.problems.truncate(MAX_DIAGNOSTICS);
+            let last = self.problems.last().cloned();
+            let (file, line) =
+                last.map_or((file_name.to_owned(), 1), |last| (last.file, last.line));
+            let message = format!("{more} more problems after these {MAX_DIAGNOSTICS}");
+            // An error left out still refuses the file; warnings left out do not.
+            let summary = if errors_left_out {
+                Diagnostic::error(&file, line, 1, message)
+            } else {
+                Diagnostic::warning(&file, line, 1, message)
+            };
+            self.problems.push(
+                summary.with_hint("fix these first; the rest are probably the same mistake again"),
+            );
+        }
         let diagnostics = Diagnostics(self.problems);
         match value {
             Some(value) if !diagnostics.has_errors() => Ok(Parsed {
@@ -132,6 +178,29 @@ impl<'a> Checker<'a> {
             }),
             _ => Err(diagnostics),
         }
+    }
+
+    /// Refuses a list longer than `limit` at its first entry beyond it, naming the limit (`what`
+    /// says what it counts, like "items per rule"), and says how many entries to check.
+    pub(crate) fn within_limit<T>(
+        &mut self,
+        include: Include<'_>,
+        entries: &[Located<T>],
+        limit: usize,
+        what: &str,
+    ) -> usize {
+        if let Some(beyond) = entries.get(limit) {
+            self.error_at(
+                include,
+                beyond,
+                format!(
+                    "{} entries here, over the limit of {limit} {what}",
+                    entries.len()
+                ),
+                Some("split it up, or leave out what no screen needs".into()),
+            );
+        }
+        entries.len().min(limit)
     }
 
     /// Reads a scalar with `parse`, reporting a failure at the value.
@@ -205,7 +274,19 @@ impl<'a> Checker<'a> {
         dayparts: Option<&Located<NamedMap<Scalar>>>,
     ) {
         let Some(dayparts) = dayparts else { return };
+        for name in &dayparts.value().1 {
+            self.unreadable_dayparts.push(name.value().clone());
+        }
         for (name, span) in &dayparts.value().0 {
+            if self.dayparts.len() + self.unreadable_dayparts.len() >= MAX_DAYPARTS {
+                self.error_at(
+                    include,
+                    name,
+                    format!("over the limit of {MAX_DAYPARTS} dayparts in one playlist"),
+                    Some("reuse dayparts, or split the playlist".into()),
+                );
+                return;
+            }
             let daypart_name = self.plain_name(include, name, "daypart");
             let origin = Self::origin(include, name.location());
             if let Some(first) = self
@@ -257,7 +338,9 @@ impl<'a> Checker<'a> {
         let mut days = Weekdays::ALL;
         if let Some(weekdays) = weekdays {
             days = Weekdays::NONE;
-            for entry in weekdays.value() {
+            let count =
+                self.within_limit(include, weekdays.value(), MAX_WEEKDAY_ENTRIES, "weekdays");
+            for entry in weekdays.value().iter().take(count) {
                 match Weekdays::parse_entry(entry.value()) {
                     Ok(parsed) => days = days.union(parsed),
                     Err(message) => self.error_at(include, entry, message, None),
@@ -274,7 +357,13 @@ impl<'a> Checker<'a> {
         }
         let mut daypart_names = Vec::new();
         if let Some(dayparts) = dayparts {
-            for entry in dayparts.value() {
+            let count = self.within_limit(
+                include,
+                dayparts.value(),
+                MAX_DAYPARTS_PER_RULE,
+                "dayparts per rule",
+            );
+            for entry in dayparts.value().iter().take(count) {
                 let name = entry.value();
                 if self.dayparts.iter().any(|known| &known.name == name) {
                     daypart_names.push(name.clone());
@@ -401,10 +490,18 @@ impl<'a> Checker<'a> {
                 });
             }
         }
-        for raw_loop in loops
+        let loops = loops
             .map(|loops| loops.value().as_slice())
-            .unwrap_or_default()
-        {
+            .unwrap_or_default();
+        let room = MAX_RULES_PER_ZONE.saturating_sub(rules.len());
+        let loops = &loops[..self.within_limit(include, loops, room, "rules per zone")];
+        let interrupts = interrupts
+            .map(|list| list.value().as_slice())
+            .unwrap_or_default();
+        let room = MAX_RULES_PER_ZONE.saturating_sub(rules.len() + loops.len());
+        let interrupts =
+            &interrupts[..self.within_limit(include, interrupts, room, "rules per zone")];
+        for raw_loop in loops {
             let origin = Self::origin(include, raw_loop.location());
             let raw_loop = raw_loop.value();
             let name = match &raw_loop.name {
@@ -436,10 +533,7 @@ impl<'a> Checker<'a> {
                 origin,
             );
         }
-        for interrupt in interrupts
-            .map(|list| list.value().as_slice())
-            .unwrap_or_default()
-        {
+        for interrupt in interrupts {
             let origin = Self::origin(include, interrupt.location());
             let interrupt = interrupt.value();
             let name = match &interrupt.name {
@@ -540,6 +634,7 @@ impl<'a> Checker<'a> {
         let shape = ZoneShape {
             name: zone_name.to_owned(),
             audio_only: false,
+            unsure: false,
         };
         self.items(None, &shape, items)
     }
@@ -550,7 +645,7 @@ impl<'a> Checker<'a> {
         zone: &ZoneShape,
         items: &raw::List<raw::Item>,
     ) -> Vec<Item> {
-        if items.value().is_empty() {
+        if items.value().is_empty() && !self.lost_inside(include, items.location()) {
             self.error_at(
                 include,
                 items,
@@ -561,9 +656,11 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
+        let count = self.within_limit(include, items.value(), MAX_ITEMS_PER_RULE, "items per rule");
         items
             .value()
             .iter()
+            .take(count)
             .filter_map(|item| self.item(include, zone, item))
             .collect()
     }
@@ -586,7 +683,7 @@ impl<'a> Checker<'a> {
             raw::Item::Offer(offer) => (&offer.id, &offer.duration, &offer.transition, "offer"),
         };
         let mut ok = true;
-        if zone.audio_only != (kind == "audio") {
+        if zone.audio_only != (kind == "audio") && !zone.unsure {
             let (message, hint) = if zone.audio_only {
                 (
                     format!(
@@ -638,6 +735,7 @@ impl<'a> Checker<'a> {
             Some(duration) => self.duration(include, duration),
             None => match self.defaults.duration {
                 Some(duration) => Some(duration),
+                None if self.lost_inside(include, item.location()) => None,
                 None => {
                     self.error(
                         &origin,
@@ -898,6 +996,9 @@ pub(crate) struct Conditions {
 struct ZoneShape {
     name: String,
     audio_only: bool,
+    /// The zone's `audio_only` (or something else of the zone) had a mistake, reported already:
+    /// whether its items fit it is not known.
+    unsure: bool,
 }
 
 /// Validates a whole playlist; see [`super::parse_playlist_with_includes`].
@@ -909,9 +1010,13 @@ pub(super) fn playlist(
     if let Some(too_big) = size_limit(file_name, source) {
         return Err(Diagnostics(vec![too_big]));
     }
-    let raw: raw::Playlist =
-        yaml::read(file_name, source).map_err(|diagnostic| Diagnostics(vec![diagnostic]))?;
+    let (raw, outcome) = yaml::read::<raw::Playlist>(file_name, source)
+        .map_err(|diagnostic| Diagnostics(vec![diagnostic]))?;
     let mut checker = Checker::new(file_name);
+    checker.absorb(None, outcome);
+    let Some(raw) = raw else {
+        return checker.finish(None);
+    };
 
     if *raw.version.value() != PLAYLIST_VERSION {
         checker.error_at(
@@ -1002,9 +1107,12 @@ pub(super) fn playlist(
                 continue;
             }
             match yaml::read::<raw::Fragment>(&include_path, &text) {
-                Ok(fragment) => {
-                    checker.add_dayparts(Some(&include_path), fragment.dayparts.as_ref());
-                    fragments.push((include_path, fragment));
+                Ok((fragment, outcome)) => {
+                    checker.absorb(Some(&include_path), outcome);
+                    if let Some(fragment) = fragment {
+                        checker.add_dayparts(Some(&include_path), fragment.dayparts.as_ref());
+                        fragments.push((include_path, fragment));
+                    }
                 }
                 Err(diagnostic) => checker.problems.push(diagnostic),
             }
@@ -1032,10 +1140,22 @@ pub(super) fn playlist(
                     );
                 }
             }
-            if layout.value().0.is_empty() {
+            if layout.value().0.is_empty() && layout.value().1.is_empty() {
                 checker.error_at(None, layout, "the layout has no zones", None);
             }
-            for (name, zone) in &layout.value().0 {
+            for (index, (name, zone)) in layout.value().0.iter().enumerate() {
+                if index == MAX_ZONES {
+                    checker.error_at(
+                        None,
+                        name,
+                        format!(
+                            "{} zones, over the limit of {MAX_ZONES} zones in a layout",
+                            layout.value().0.len()
+                        ),
+                        Some("a screen shows a few zones; merge some of them".into()),
+                    );
+                    break;
+                }
                 let zone_name = checker.plain_name(None, name, "zone");
                 let origin = Checker::origin(None, name.location());
                 if zones.iter().any(|(known, _)| known.name == zone_name) {
@@ -1054,6 +1174,7 @@ pub(super) fn playlist(
             let shape = ZoneShape {
                 name: MAIN_ZONE.to_owned(),
                 audio_only: false,
+                unsure: false,
             };
             let mut rules = Vec::new();
             checker.rules(
@@ -1108,6 +1229,7 @@ pub(super) fn playlist(
             let shape = ZoneShape {
                 name: zones[index].0.name.clone(),
                 audio_only: zones[index].0.audio_only,
+                unsure: false,
             };
             let mut rules = std::mem::take(&mut zones[index].0.rules);
             checker.rules(
@@ -1203,9 +1325,10 @@ pub(crate) fn names(
     list: Option<&raw::List<String>>,
     what: &str,
 ) -> Vec<String> {
-    list.map(|list| list.value().as_slice())
-        .unwrap_or_default()
-        .iter()
+    let list = list.map(|list| list.value().as_slice()).unwrap_or_default();
+    let count = checker.within_limit(None, list, MAX_NAMES, &format!("{what} names"));
+    list.iter()
+        .take(count)
         .map(|name| {
             if name.value().trim().is_empty() {
                 checker.error_at(None, name, format!("{what} name is empty"), None);
@@ -1267,6 +1390,7 @@ fn build_zone(checker: &mut Checker<'_>, name: String, zone: &Located<raw::Zone>
     let shape = ZoneShape {
         name: name.clone(),
         audio_only,
+        unsure: raw_zone.audio_only.is_none() && checker.lost_inside(None, zone.location()),
     };
     let mut rules = Vec::new();
     checker.rules(
@@ -1372,57 +1496,133 @@ fn week_minutes(rule: &Rule, dayparts: &[Daypart]) -> Vec<(u32, u32)> {
     intervals
 }
 
-/// Warns about rules of the same kind and priority in a zone that can play at the same time.
+/// Whether the dates of two rules leave a day on which both may play.
+fn dates_meet(earlier: &Rule, later: &Rule) -> bool {
+    let first = earlier.from.max(later.from);
+    let last = match (earlier.until, later.until) {
+        (Some(one), Some(other)) => Some(one.min(other)),
+        (one, other) => one.or(other),
+    };
+    first.zip(last).is_none_or(|(first, last)| first <= last)
+}
+
+/// Two rules of a zone that can play at the same time, and the first minute of the week when they
+/// do: `earlier` and `later` are their indices in the zone, in the order written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Meeting {
+    pub(crate) earlier: usize,
+    pub(crate) later: usize,
+    pub(crate) minute: u32,
+}
+
+/// The pairs of rules of the same kind and priority that can play at the same time, in the order
+/// of the later rule, then the earlier. One sweep over the week per kind and priority: rules are
+/// grouped, their minutes of the week sorted, and only rules whose minutes are open when another's
+/// start are compared, so the work grows with the rules and with the pairs that really meet, not
+/// with every pair. `comparisons` counts the pairs of open minutes looked at.
+pub(crate) fn meetings(
+    rules: &[Rule],
+    dayparts: &[Daypart],
+    comparisons: &mut usize,
+) -> Vec<Meeting> {
+    let mut groups: HashMap<(i32, bool), Vec<usize>> = HashMap::new();
+    for (index, rule) in rules.iter().enumerate() {
+        groups
+            .entry((rule.priority, rule.is_interrupt()))
+            .or_default()
+            .push(index);
+    }
+    let mut found: HashMap<(usize, usize), u32> = HashMap::new();
+    for members in groups.values().filter(|members| members.len() > 1) {
+        let mut starts: Vec<(u32, u32, usize)> = members
+            .iter()
+            .flat_map(|&index| {
+                week_minutes(&rules[index], dayparts)
+                    .into_iter()
+                    .filter(|(start, end)| start < end)
+                    .map(move |(start, end)| (start, end, index))
+            })
+            .collect();
+        starts.sort_unstable();
+        // The rules whose minutes are open at the sweep's position, with when they close.
+        let mut open: Vec<(usize, u32)> = Vec::new();
+        for (start, end, index) in starts {
+            open.retain(|&(_, open_end)| open_end > start);
+            let mut merged = false;
+            for entry in &mut open {
+                *comparisons += 1;
+                if entry.0 == index {
+                    entry.1 = entry.1.max(end);
+                    merged = true;
+                    continue;
+                }
+                let pair = (entry.0.min(index), entry.0.max(index));
+                if !found.contains_key(&pair) && dates_meet(&rules[pair.0], &rules[pair.1]) {
+                    found.insert(pair, start);
+                }
+            }
+            if !merged {
+                open.push((index, end));
+            }
+        }
+    }
+    let mut meetings: Vec<Meeting> = found
+        .into_iter()
+        .map(|((earlier, later), minute)| Meeting {
+            earlier,
+            later,
+            minute,
+        })
+        .collect();
+    meetings.sort_by_key(|meeting| (meeting.later, meeting.earlier));
+    meetings
+}
+
+/// Warns about rules of the same kind and priority in a zone that can play at the same time: a
+/// tie that the order of writing settles, or (where one plays all day and the other has
+/// conditions) the rule with conditions winning, which playlists written before the all-day items
+/// became the fallback did not do.
 fn overlap_warnings(checker: &mut Checker<'_>, zone: &Zone) {
-    for (later_index, later) in zone.rules.iter().enumerate() {
-        for earlier in &zone.rules[..later_index] {
-            if earlier.priority != later.priority || earlier.is_interrupt() != later.is_interrupt()
-            {
-                continue;
-            }
-            let dates_meet = earlier
-                .from
-                .max(later.from)
-                .zip(earlier.until.min(later.until))
-                .is_none_or(|(first, last)| first <= last)
-                && !(earlier
-                    .from
-                    .is_some_and(|from| later.until.is_some_and(|until| until < from))
-                    || later
-                        .from
-                        .is_some_and(|from| earlier.until.is_some_and(|until| until < from)));
-            if !dates_meet {
-                continue;
-            }
-            let earlier_minutes = week_minutes(earlier, &checker.dayparts);
-            let later_minutes = week_minutes(later, &checker.dayparts);
-            let meeting = earlier_minutes
-                .iter()
-                .flat_map(|a| later_minutes.iter().map(move |b| (a, b)))
-                .filter(|(a, b)| a.0.max(b.0) < a.1.min(b.1))
-                .map(|(a, b)| a.0.max(b.0))
-                .min();
-            let Some(minute) = meeting else { continue };
-            let day =
-                ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(minute / (24 * 60)) as usize];
-            let time = TimeOfDay::from_hour_minute(
-                ((minute % (24 * 60)) / 60) as u16,
-                (minute % 60) as u16,
-            )
-            .unwrap_or(TimeOfDay::MIDNIGHT);
-            let kind = if later.is_interrupt() {
-                "interrupts"
-            } else {
-                "loops"
-            };
-            checker.warning(
+    let mut comparisons = 0;
+    for meeting in meetings(&zone.rules, &checker.dayparts, &mut comparisons) {
+        let (earlier, later) = (&zone.rules[meeting.earlier], &zone.rules[meeting.later]);
+        let minute = meeting.minute;
+        let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(minute / (24 * 60)) as usize];
+        let time =
+            TimeOfDay::from_hour_minute(((minute % (24 * 60)) / 60) as u16, (minute % 60) as u16)
+                .unwrap_or(TimeOfDay::MIDNIGHT);
+        let kind = if later.is_interrupt() {
+            "interrupts"
+        } else {
+            "loops"
+        };
+        match (earlier.plays_all_day(), later.plays_all_day()) {
+            (true, false) => checker.warning(
+                &later.origin,
+                format!(
+                    "{} `{}` now wins over `{}` in zone `{}` whenever it applies (e.g. {day} {time}): at equal priority a rule with dates, weekdays or dayparts beats one that plays all day; before, `{}`, written first, won",
+                    &kind[..kind.len() - 1],
+                    later.name,
+                    earlier.name,
+                    zone.name,
+                    earlier.name
+                ),
+                Some(format!(
+                    "if that is what you want, say so with `priority: {}` on `{}`, which also silences this warning",
+                    later.priority.saturating_add(1),
+                    later.name
+                )),
+            ),
+            // The rule with conditions was written first and wins either way.
+            (false, true) => {}
+            _ => checker.warning(
                 &later.origin,
                 format!(
                     "{kind} `{}` and `{}` in zone `{}` both have priority {} and can play at the same time (e.g. {day} {time}); `{}`, written first, wins",
                     earlier.name, later.name, zone.name, later.priority, earlier.name
                 ),
                 Some("give the one that should win a higher `priority`".into()),
-            );
+            ),
         }
     }
 }
@@ -1478,4 +1678,171 @@ pub(crate) fn dst_warnings(
         }
     }
     warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A playlist at the limits: the most rules one zone may hold, each a loop of priority 0 in a
+    /// daypart of its own (the most dayparts a playlist may define), every day of the week.
+    fn at_the_limits(overlapping: bool) -> String {
+        let mut yaml = String::from("version: 1\nname: limits\ndayparts:\n");
+        for index in 0..MAX_DAYPARTS {
+            // Five minutes each, one after the other; or all the same hour when they overlap.
+            let start = if overlapping { 600 } else { index * 5 };
+            let end = if overlapping { 660 } else { start + 5 };
+            yaml.push_str(&format!(
+                "  part-{index}: \"{:02}:{:02}-{:02}:{:02}\"\n",
+                start / 60,
+                start % 60,
+                end / 60,
+                end % 60
+            ));
+        }
+        yaml.push_str("loops:\n");
+        for index in 0..MAX_RULES_PER_ZONE {
+            yaml.push_str(&format!(
+                "  - {{ name: rule-{index}, dayparts: [part-{index}], items: [image: {{ file: a.png, duration: 5s }}] }}\n"
+            ));
+        }
+        yaml
+    }
+
+    #[test]
+    fn the_overlap_check_grows_with_the_rules_not_with_their_pairs() {
+        let playlist = super::super::parse_playlist("limits.yaml", &at_the_limits(false))
+            .unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
+        let zone = &playlist.zones[0];
+        assert_eq!(zone.rules.len(), MAX_RULES_PER_ZONE);
+        let mut comparisons = 0;
+        let found = meetings(&zone.rules, &playlist.dayparts, &mut comparisons);
+        assert!(found.is_empty(), "{found:?}");
+        // Each rule plays on 7 days; comparing every pair of rules and of their intervals, as the
+        // check once did, is 256 * 255 / 2 * 49 = 1.6 million comparisons. A sweep looks at the
+        // rules open when each interval starts: here at most the one before it.
+        let intervals = MAX_RULES_PER_ZONE * 7;
+        assert!(
+            comparisons <= 2 * intervals,
+            "{comparisons} comparisons for {intervals} intervals"
+        );
+    }
+
+    #[test]
+    fn rules_that_all_meet_are_each_warned_about_once_at_their_first_minute() {
+        let playlist = super::super::parse_playlist("limits.yaml", &at_the_limits(true)).unwrap();
+        let zone = &playlist.zones[0];
+        let mut comparisons = 0;
+        let found = meetings(&zone.rules[..4], &playlist.dayparts, &mut comparisons);
+        let pairs: Vec<(usize, usize, u32)> = found
+            .iter()
+            .map(|meeting| (meeting.earlier, meeting.later, meeting.minute))
+            .collect();
+        // Monday 10:00 is minute 600 of the week.
+        assert_eq!(
+            pairs,
+            [
+                (0, 1, 600),
+                (0, 2, 600),
+                (1, 2, 600),
+                (0, 3, 600),
+                (1, 3, 600),
+                (2, 3, 600)
+            ]
+        );
+    }
+
+    #[test]
+    fn dates_that_never_meet_are_no_tie() {
+        let playlist = super::super::parse_playlist(
+            "dates.yaml",
+            "version: 1\nname: d\nloops:\n  - { name: a, until: 2026-01-31, items: [image: { file: a.png, duration: 5s }] }\n  - { name: b, from: 2026-02-01, items: [image: { file: b.png, duration: 5s }] }\n  - { name: c, from: 2026-01-15, until: 2026-02-15, items: [image: { file: c.png, duration: 5s }] }\n",
+        )
+        .unwrap();
+        let mut comparisons = 0;
+        let found = meetings(&playlist.zones[0].rules, &[], &mut comparisons);
+        let pairs: Vec<(usize, usize)> = found
+            .iter()
+            .map(|meeting| (meeting.earlier, meeting.later))
+            .collect();
+        assert_eq!(pairs, [(0, 2), (1, 2)]);
+    }
+
+    fn errors_of(source: &str) -> Vec<String> {
+        let diagnostics = super::super::parse_playlist("big.yaml", source).unwrap_err();
+        diagnostics.errors().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_rule_over_the_item_limit_is_refused_at_the_first_item_beyond_it() {
+        let mut yaml = String::from("version: 1\nname: big\nitems:\n");
+        for index in 0..=MAX_ITEMS_PER_RULE {
+            yaml.push_str(&format!(
+                "  - image: {{ file: a-{index}.png, duration: 5s }}\n"
+            ));
+        }
+        let line = 4 + MAX_ITEMS_PER_RULE;
+        assert_eq!(
+            errors_of(&yaml),
+            [format!(
+                "big.yaml:{line}:5: error: 1001 entries here, over the limit of 1000 items per rule\n  help: split it up, or leave out what no screen needs"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_zone_over_the_rule_limit_is_refused_at_the_first_rule_beyond_it() {
+        let mut yaml = at_the_limits(false);
+        yaml.push_str("  - { name: one-more, items: [image: { file: a.png, duration: 5s }] }\n");
+        let line = 5 + MAX_DAYPARTS + MAX_RULES_PER_ZONE;
+        let errors = errors_of(&yaml);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(&format!(
+                "big.yaml:{line}:5: error: 257 entries here, over the limit of 256 rules per zone"
+            )),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn dayparts_zones_and_names_over_their_limits_are_refused_with_the_limit() {
+        let mut yaml = String::from("version: 1\nname: big\nscreens: [");
+        yaml.push_str(&vec!["s"; MAX_NAMES + 1].join(", "));
+        yaml.push_str("]\ndayparts:\n");
+        for index in 0..=MAX_DAYPARTS {
+            yaml.push_str(&format!("  p-{index}: \"08:00-09:00\"\n"));
+        }
+        yaml.push_str("layout:\n");
+        for index in 0..=MAX_ZONES {
+            yaml.push_str(&format!(
+                "  z-{index}:\n    loops:\n      - dayparts: [{}]\n        items: [image: {{ file: a.png, duration: 5s }}]\n",
+                vec!["p-0"; MAX_DAYPARTS_PER_RULE + 1].join(", ")
+            ));
+        }
+        let messages: Vec<String> = errors_of(&yaml)
+            .iter()
+            .map(|error| error.lines().next().unwrap().to_owned())
+            .collect();
+        let limits: Vec<&str> = messages
+            .iter()
+            .map(|message| {
+                message
+                    .split("over the limit of ")
+                    .nth(1)
+                    .unwrap_or(message)
+            })
+            .collect();
+        assert_eq!(
+            limits[..3],
+            [
+                "1000 screen names",
+                "256 dayparts in one playlist",
+                "32 dayparts per rule"
+            ]
+        );
+        assert_eq!(limits.last(), Some(&"32 zones in a layout"));
+        // One refusal per rule over the dayparts limit, and one for the zones.
+        assert_eq!(limits.len(), 3 + (MAX_ZONES - 1) + 1, "{messages:#?}");
+    }
 }

@@ -32,6 +32,27 @@ pub const MAX_PLAYLIST_BYTES: usize = 1024 * 1024;
 /// The most fragments one playlist may include.
 pub const MAX_INCLUDES: usize = 32;
 
+// What one playlist, with its fragments, may hold. The numbers are far above what a store uses;
+// they bound the work of validating a push (the scheduler does it for every one) and of the
+// engine on a screen. Each is refused with a diagnostic that names it, at the entry beyond it.
+
+/// The most zones in a `layout`.
+pub const MAX_ZONES: usize = 32;
+/// The most rules (loops and interrupts, its `items` and its fragments' included) of one zone.
+pub const MAX_RULES_PER_ZONE: usize = 256;
+/// The most items of one rule (or of a campaign's `fill`).
+pub const MAX_ITEMS_PER_RULE: usize = 1_000;
+/// The most dayparts one playlist (with its fragments) or campaign defines.
+pub const MAX_DAYPARTS: usize = 256;
+/// The most dayparts one rule (or offer) names.
+pub const MAX_DAYPARTS_PER_RULE: usize = 32;
+/// The most entries of one `weekdays` list.
+pub const MAX_WEEKDAY_ENTRIES: usize = 14;
+/// The most names in one list of screens, tags, stores, regions or segments.
+pub const MAX_NAMES: usize = 1_000;
+/// The most diagnostics one validation reports; a last one says how many more were found.
+pub const MAX_DIAGNOSTICS: usize = 1_000;
+
 /// The zone a playlist without a `layout` gets, and that top-level `items` belong to.
 pub const MAIN_ZONE: &str = "main";
 
@@ -235,6 +256,15 @@ pub enum RuleKind {
 impl Rule {
     pub fn is_interrupt(&self) -> bool {
         matches!(self.kind, RuleKind::Interrupt { .. })
+    }
+
+    /// Whether it has no dates, weekdays or dayparts, like a zone's `items`: it applies at all
+    /// times, so at equal priority any rule with conditions beats it (it is the fallback).
+    pub fn plays_all_day(&self) -> bool {
+        self.from.is_none()
+            && self.until.is_none()
+            && self.weekdays == Weekdays::ALL
+            && self.dayparts.is_empty()
     }
 
     /// The sum of its items' durations: a loop's length, or how long an interrupt lasts.
@@ -456,9 +486,9 @@ mod tests {
             "version: 1\nname: demo\nitems:\n  - image:\n      file: red.png\n      durration: 1s\n",
         );
         assert_eq!((error.line, error.column), (6, 7), "{error}");
-        assert!(
-            error.message.contains("unknown field `durration`"),
-            "{error}"
+        assert_eq!(
+            error.message,
+            "unknown field `durration` in an image item, which takes `id`, `file`, `duration`, `fit` and `transition`"
         );
         assert_eq!(
             error.hint.as_deref(),
@@ -472,9 +502,12 @@ mod tests {
             "version: 1\nname: demo\nitems:\n  - imag: { file: a.png, duration: 1s }\n",
         );
         assert_eq!(error.line, 4, "{error}");
+        assert_eq!(error.message, "`imag` is not an item kind");
         assert_eq!(
             error.hint.as_deref(),
-            Some("unknown value `imag`, did you mean `image`?")
+            Some(
+                "did you mean `image`? items are `image`, `video`, `audio`, `text`, `clock` and `offer`"
+            )
         );
     }
 
@@ -505,6 +538,19 @@ mod tests {
         let big = format!("{DEMO}#{}\n", "x".repeat(MAX_PLAYLIST_BYTES));
         let error = single_error(&big);
         assert!(error.message.contains("1048576-byte limit"), "{error}");
+    }
+
+    #[test]
+    fn a_file_full_of_one_mistake_reports_the_first_thousand_and_a_count() {
+        let mut source = String::from("version: 1\nname: x\nitems:\n");
+        for _ in 0..MAX_ITEMS_PER_RULE {
+            source.push_str("  - image: { file: a.png, duration: 5s, fit: fill, colour: red }\n");
+        }
+        let diagnostics = parse_playlist("many.yaml", &source).unwrap_err();
+        assert_eq!(diagnostics.len(), MAX_DIAGNOSTICS + 1);
+        let last = diagnostics.0.last().unwrap();
+        assert_eq!(last.message, "1000 more problems after these 1000");
+        assert_eq!((last.line, last.column), (503, 1), "{last}");
     }
 
     #[test]
