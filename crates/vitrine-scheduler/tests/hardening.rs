@@ -654,3 +654,40 @@ async fn the_data_folder_and_database_are_private() {
     assert_eq!(mode(folder.path()), 0o700);
     assert_eq!(mode(&folder.path().join("vitrine.sqlite3")), 0o600);
 }
+
+#[tokio::test]
+async fn a_playlist_over_a_limit_is_refused_with_the_limit_named_and_nothing_stored() {
+    let harness = Harness::new();
+    let loops: String = (0..=vitrine_core::playlist::MAX_RULES_PER_ZONE)
+        .map(|index| {
+            format!(
+                "  - name: loop-{index}\n    priority: {index}\n    items:\n      \
+                 - text: {{ text: Hi, duration: 5s }}\n"
+            )
+        })
+        .collect();
+    let source = format!("version: 1\nname: big\nloops:\n{loops}");
+    let reply = harness
+        .call(
+            Method::POST,
+            "/v1/playlists",
+            Some(ADMIN),
+            Some(json!({"file_name": "big.yaml", "source": source})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.error_code(), "invalid_playlist");
+    let limit = format!(
+        "over the limit of {} rules per zone",
+        vitrine_core::playlist::MAX_RULES_PER_ZONE
+    );
+    assert!(
+        reply.error_message().contains(&limit),
+        "{}",
+        reply.error_message()
+    );
+    assert_eq!(harness.count("playlists"), 0);
+    // The checks ran off the request threads: the server answers as before.
+    let health = harness.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, StatusCode::OK);
+}
