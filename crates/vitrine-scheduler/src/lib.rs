@@ -16,6 +16,7 @@ pub mod campaigns;
 pub mod catalog;
 pub mod error;
 pub mod events;
+pub mod manifest_versions;
 pub mod offers;
 pub mod pairing;
 pub mod qr;
@@ -70,6 +71,8 @@ struct Shared {
     public_url: std::sync::OnceLock<String>,
     /// Bumped after every write that may change a manifest; see [`cache`].
     generation: cache::Generation,
+    /// Each screen's manifest version; see [`manifest_versions`].
+    manifest_versions: manifest_versions::ManifestVersions,
     /// Each screen's manifest, by screen name.
     manifests: cache::GenerationCache<std::sync::Arc<api::ManifestBody>>,
     /// Each device token's screen, by the token's sha256.
@@ -128,6 +131,10 @@ impl AppState {
         &self,
     ) -> &cache::GenerationCache<std::sync::Arc<api::ManifestBody>> {
         &self.shared.manifests
+    }
+
+    pub(crate) fn manifest_versions(&self) -> &manifest_versions::ManifestVersions {
+        &self.shared.manifest_versions
     }
 
     pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<store::Screen> {
@@ -191,6 +198,7 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             hub: Arc::new(events::Hub::new()),
             public_url: std::sync::OnceLock::new(),
             generation: cache::Generation::default(),
+            manifest_versions: manifest_versions::ManifestVersions::new(),
             manifests: cache::GenerationCache::new(),
             screens: cache::GenerationCache::new(),
             staff: cache::GenerationCache::new(),
