@@ -22,6 +22,7 @@ pub mod pairing;
 pub mod qr;
 pub mod rate_limit;
 pub mod reports;
+pub mod serve;
 pub mod signing;
 pub mod store;
 pub mod tls;
@@ -357,10 +358,27 @@ fn hq_routes() -> Router<AppState> {
         .route("/q/{token}", get(qr::scan))
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets requests in flight finish.
+/// Serves the API on `listener` until `shutdown` completes, then lets requests in flight finish,
+/// with the default [`serve::ConnectionLimits`].
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with_limits(
+        listener,
+        state,
+        serve::ConnectionLimits::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`] with other connection limits (tests shorten the timeouts).
+pub async fn run_with_limits(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: serve::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let hub = state.hub().clone();
@@ -371,14 +389,9 @@ pub async fn run(
         hub.close();
     };
     forget_idle_callers(&state);
-    // The peer address is what unauthenticated calls are rate limited by.
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("serving HTTP")
+    // The peer address (`ConnectInfo`) is what unauthenticated calls are rate limited by.
+    serve::serve(listener, app(state), limits, shutdown).await;
+    Ok(())
 }
 
 /// Every minute, drops rate-limit state of callers not seen lately, for the life of the process.

@@ -57,10 +57,26 @@ pub async fn run(
         shutdown_handle.graceful_shutdown(Some(GRACE_PERIOD));
     });
     crate::forget_idle_callers(&state);
-    axum_server::from_tcp_rustls(listener, config)
+    // The same connection limits as plain HTTP (see `crate::serve`): the first request and every
+    // header must arrive in time, and a body that stalls is cut off.
+    let limits = crate::serve::ConnectionLimits::default();
+    let mut server = axum_server::from_tcp_rustls(listener, config)
         .context("preparing the TLS listener")?
-        .handle(handle)
-        .serve(crate::app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .first_request_timeout(limits.header_read_timeout)
+        .handle(handle);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(limits.header_read_timeout);
+    // HTTP/2 has no header timeout of its own; pings find connections whose peer is gone.
+    server
+        .http_builder()
+        .http2()
+        .keep_alive_interval(limits.header_read_timeout)
+        .keep_alive_timeout(limits.header_read_timeout);
+    let router = crate::serve::with_body_idle_timeout(crate::app(state), limits.body_idle_timeout);
+    server
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await
         .context("serving HTTPS")
 }
