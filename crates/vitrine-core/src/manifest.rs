@@ -96,7 +96,8 @@ pub enum SuccessionError {
     #[error(
         "refused a manifest made for screen `{found}`: this is screen `{expected}`. A signed \
          manifest of another screen was replayed to it, or the device token belongs to another \
-         screen; the current content keeps playing"
+         screen; the current content keeps playing. If this player now is screen `{found}`, set \
+         `screen = \"{found}\"` in its config"
     )]
     OtherScreen { expected: String, found: String },
     #[error(

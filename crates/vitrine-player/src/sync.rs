@@ -605,7 +605,12 @@ pub async fn sync_once(
         // Signed is not enough: it must be this screen's, and not older than what plays.
         // A stored manifest that no longer reads binds nothing; the new one replaces it.
         let active = cache.lock().expect("cache lock").active_manifest();
-        let active = active.ok().flatten().map(|active| active.manifest);
+        // What a standalone folder played binds nothing either: it was never HQ's.
+        let active = active
+            .ok()
+            .flatten()
+            .map(|active| active.manifest)
+            .filter(|manifest| manifest.screen != crate::standalone::STANDALONE_SCREEN);
         if let Some(active) = &active {
             client.learn_screen(&active.screen);
         }
@@ -1033,6 +1038,39 @@ mod tests {
                 .is_err()
         );
         assert!(empty.lock().unwrap().active_manifest().unwrap().is_none());
+
+        // What a standalone folder played before binds nothing.
+        let was_standalone = tempfile::tempdir().unwrap();
+        let local = Arc::new(std::sync::Mutex::new(
+            MediaCache::open(was_standalone.path()).unwrap(),
+        ));
+        let playlist = vitrine_core::parse_playlist(
+            "p.yaml",
+            "version: 1\nname: p\nitems:\n  - text: { text: Hi, duration: 1s }\n",
+        )
+        .unwrap();
+        let mut standalone = Manifest::build(
+            crate::standalone::STANDALONE_SCREEN,
+            "UTC",
+            &playlist,
+            1,
+            |_| None,
+        )
+        .unwrap();
+        standalone.version = 99;
+        local
+            .lock()
+            .unwrap()
+            .activate(&ActiveManifest {
+                etag: "local".into(),
+                manifest: standalone,
+            })
+            .unwrap();
+        let client = client_of(&serve_manifest(&key, "door", 1));
+        sync_once(&client, &local, None, &sink, &SyncPolicy::default())
+            .await
+            .unwrap();
+        assert_eq!(active_version(&local), ("door".into(), 1));
 
         // A newer version plays.
         let client = client_of(&serve_manifest(&key, "door", 11));
