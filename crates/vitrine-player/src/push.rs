@@ -210,11 +210,15 @@ async fn listen(
         let event = event.context("reading the event stream")?;
         // The stream works: the next break starts the backoff from its first step again.
         backoff.reset();
-        if !event.id.is_empty() {
-            *last_event_id = Some(event.id.clone());
-        }
         match interpret(&event.event, &event.data, &context.client, Timestamp::now()) {
-            Ok(message) => act(context, message),
+            Ok(message) => {
+                // Only an event that checked out moves the resume point: a forged id must not
+                // make the scheduler skip what it would replay.
+                if !event.id.is_empty() {
+                    *last_event_id = Some(event.id.clone());
+                }
+                act(context, message)
+            }
             Err(error) => tracing::warn!(event = %event.event, "ignoring an event: {error:#}"),
         }
     }
