@@ -39,11 +39,24 @@ pub async fn load(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
     })
 }
 
-/// Serves the API over TLS on `listener` until `shutdown` completes.
+/// Serves the API over TLS on `listener` until `shutdown` completes, with the default
+/// [`crate::serve::ConnectionLimits`].
 pub async fn run(
     listener: std::net::TcpListener,
     state: AppState,
     config: RustlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let limits = crate::serve::ConnectionLimits::default();
+    run_with_limits(listener, state, config, limits, shutdown).await
+}
+
+/// [`run`] with other connection limits (tests shorten the timeouts).
+pub async fn run_with_limits(
+    listener: std::net::TcpListener,
+    state: AppState,
+    config: RustlsConfig,
+    limits: crate::serve::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let handle: Handle<SocketAddr> = Handle::new();
@@ -59,7 +72,6 @@ pub async fn run(
     crate::forget_idle_callers(&state);
     // The same connection limits as plain HTTP (see `crate::serve`): the first request and every
     // header must arrive in time, and a body that stalls is cut off.
-    let limits = crate::serve::ConnectionLimits::default();
     let mut server = axum_server::from_tcp_rustls(listener, config)
         .context("preparing the TLS listener")?
         .first_request_timeout(limits.header_read_timeout)

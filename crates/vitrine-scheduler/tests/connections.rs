@@ -1,6 +1,7 @@
 //! Connection limits of the real server on loopback (`run_with_limits`), with timeouts shortened
 //! so a test waits for the server to act rather than for minutes: a client that sends its header
-//! slowly (slowloris), keeps an idle connection, or stalls in the middle of a body is cut off.
+//! slowly (slowloris), keeps an idle connection, or stalls in the middle of a body is cut off, over
+//! plain HTTP and over TLS.
 
 use std::time::Duration;
 
@@ -98,4 +99,58 @@ async fn a_body_that_stalls_is_cut_off() {
         "{received}"
     );
     assert!(received.contains("cut off"), "{received}");
+}
+
+#[tokio::test]
+async fn over_tls_a_header_sent_too_slowly_gets_the_connection_closed() {
+    let harness = Harness::new();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let cert_path = harness.data_dir.path().join("cert.pem");
+    let key_path = harness.data_dir.path().join("key.pem");
+    std::fs::write(&cert_path, cert.pem()).expect("write cert");
+    std::fs::write(&key_path, signing_key.serialize_pem()).expect("write key");
+    let config = vitrine_scheduler::tls::load(&cert_path, &key_path)
+        .await
+        .expect("TLS config");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let address = listener.local_addr().expect("address");
+    let state = harness.state.clone();
+    tokio::spawn(async move {
+        vitrine_scheduler::tls::run_with_limits(
+            listener,
+            state,
+            config,
+            LIMITS,
+            std::future::pending(),
+        )
+        .await
+    });
+
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).expect("root");
+    let client = tokio_rustls::rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    let tcp = TcpStream::connect(address).await.expect("connect");
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut stream = connector.connect(name, tcp).await.expect("TLS handshake");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .expect("write");
+    stream.flush().await.expect("flush");
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(GIVE_UP, stream.read_to_end(&mut received))
+        .await
+        .expect("the server closes the connection");
+    // A close without TLS's close_notify reads as an error; either way the connection is over.
+    let _ = closed;
+    let received = String::from_utf8_lossy(&received);
+    assert!(
+        !received.contains("200 OK"),
+        "no request was served: {received}"
+    );
 }
