@@ -81,10 +81,19 @@ fn a_player_syncs_and_reports_over_https_with_a_private_ca() {
         .lines()
         .find(|line| line.starts_with("server_key = "))
         .unwrap_or_else(|| panic!("no server_key line in: {stderr}"));
+    // And the screen's name, so the player takes only this screen's manifests and messages.
+    let screen_line = stderr
+        .lines()
+        .find(|line| line.starts_with("screen = "))
+        .unwrap_or_else(|| panic!("no screen line in: {stderr}"));
+    assert_eq!(screen_line, "screen = \"tls-screen\"");
     let config = root.join("player.toml");
     std::fs::write(
         &config,
-        format!("{key_line}\nca_cert = \"{}\"\n", cert_path.display()),
+        format!(
+            "{key_line}\n{screen_line}\nca_cert = \"{}\"\n",
+            cert_path.display()
+        ),
     )
     .unwrap();
 

@@ -17,6 +17,7 @@ pub mod media;
 pub mod offer;
 pub mod pairing_code;
 pub mod playlist;
+pub mod push;
 pub mod qr_token;
 pub mod schedule;
 pub mod schema;
@@ -28,7 +29,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use duration::ItemDuration;
 pub use heartbeat::{FrameStats, Heartbeat};
 pub use impression::{ClockState, Impression, ImpressionAck, ImpressionBatch, OfferPlay};
-pub use manifest::{Manifest, ManifestError, MediaEntry};
+pub use manifest::{Manifest, ManifestError, MediaEntry, SuccessionError};
 pub use media::Sha256Hex;
 pub use offer::{Arm, OfferCardData, OfferEntry, OfferRotation};
 pub use playlist::{

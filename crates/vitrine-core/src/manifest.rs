@@ -12,15 +12,25 @@ use crate::offer::OfferRotation;
 use crate::playlist::{Item, Playlist};
 use crate::schedule::Schedule;
 
-/// The manifest format this build reads and writes.
-pub const MANIFEST_SCHEMA: u32 = 2;
+/// The manifest format this build writes.
+pub const MANIFEST_SCHEMA: u32 = 3;
+
+/// The oldest format this build still reads: format 2 had no [`Manifest::version`] (it reads as 0),
+/// and a player upgraded offline must still play the manifest it cached before.
+pub const OLDEST_READABLE_SCHEMA: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub schema: u32,
-    /// The screen this manifest was made for.
+    /// The screen this manifest was made for. A player refuses a manifest made for another screen,
+    /// so a signed manifest cannot be replayed from one screen to the next.
     pub screen: String,
+    /// The manifest's version for this screen: the scheduler gives every new content a higher
+    /// number than any it served the screen before, so a player refuses an older manifest replayed
+    /// to it. Format 2 manifests had none and read as 0.
+    #[serde(default)]
+    pub version: u64,
     /// The screen's IANA time zone, like `Europe/Paris`: the schedule is evaluated in it.
     pub timezone: String,
     /// The validated playlist, as the scheduler stored it.
@@ -66,8 +76,9 @@ pub enum ManifestError {
     #[error("the manifest is not valid JSON for this player: {0}")]
     Json(#[from] serde_json::Error),
     #[error(
-        "the manifest has format {found}, and this player reads format {MANIFEST_SCHEMA}; \
-         update the player (or the scheduler) so both speak the same format"
+        "the manifest has format {found}, and this player reads formats \
+         {OLDEST_READABLE_SCHEMA} to {MANIFEST_SCHEMA}; update the player (or the scheduler) so \
+         both speak the same format"
     )]
     Schema { found: u32 },
     #[error(
@@ -76,6 +87,30 @@ pub enum ManifestError {
     TimeZone(String),
     #[error("the playlist plays `{0}`, which the manifest lists no digest for")]
     MissingMedia(String),
+}
+
+/// Why a player refuses a manifest whose signature verified: it was not made for this screen, or it
+/// would take the screen back to older content. Either way the manifest playing now stays.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SuccessionError {
+    #[error(
+        "refused a manifest made for screen `{found}`: this is screen `{expected}`. A signed \
+         manifest of another screen was replayed to it, or the device token belongs to another \
+         screen; the current content keeps playing. If this player now is screen `{found}`, set \
+         `screen = \"{found}\"` in its config"
+    )]
+    OtherScreen { expected: String, found: String },
+    #[error(
+        "refused manifest version {offered}: version {active} plays already, and versions only \
+         grow. An old signed manifest was replayed, or the scheduler lost its clock; the current \
+         content keeps playing until a newer version arrives"
+    )]
+    Older { active: u64, offered: u64 },
+    #[error(
+        "refused manifest version {version}: it differs from the version {version} playing now, \
+         and a version names one content; the current content keeps playing"
+    )]
+    SameVersionOtherContent { version: u64 },
 }
 
 /// A media file the playlist names but the caller has no digest for.
@@ -105,6 +140,7 @@ impl Manifest {
         Ok(Self {
             schema: MANIFEST_SCHEMA,
             screen: screen.to_owned(),
+            version: 0,
             timezone: timezone.to_owned(),
             playlist: playlist.clone(),
             playlist_version,
@@ -120,7 +156,7 @@ impl Manifest {
     /// digest for every media file the playlist plays. Never panics, whatever the bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, ManifestError> {
         let manifest: Manifest = serde_json::from_slice(bytes)?;
-        if manifest.schema != MANIFEST_SCHEMA {
+        if !(OLDEST_READABLE_SCHEMA..=MANIFEST_SCHEMA).contains(&manifest.schema) {
             return Err(ManifestError::Schema {
                 found: manifest.schema,
             });
@@ -136,6 +172,40 @@ impl Manifest {
             return Err(ManifestError::MissingMedia(missing.file.clone()));
         }
         Ok(manifest)
+    }
+
+    /// Whether this manifest may replace `active` on the screen called `screen` (the name the
+    /// player was configured or paired with; without one, the active manifest's screen). It must
+    /// name the same screen and a version no lower than the active one; the same version is
+    /// accepted only with the same content (a refetch).
+    pub fn may_follow(
+        &self,
+        screen: Option<&str>,
+        active: Option<&Manifest>,
+    ) -> Result<(), SuccessionError> {
+        if let Some(expected) = screen.or(active.map(|active| active.screen.as_str()))
+            && self.screen != expected
+        {
+            return Err(SuccessionError::OtherScreen {
+                expected: expected.to_owned(),
+                found: self.screen.clone(),
+            });
+        }
+        let Some(active) = active else {
+            return Ok(());
+        };
+        if self.version < active.version {
+            return Err(SuccessionError::Older {
+                active: active.version,
+                offered: self.version,
+            });
+        }
+        if self.version == active.version && self != active {
+            return Err(SuccessionError::SameVersionOtherContent {
+                version: self.version,
+            });
+        }
+        Ok(())
     }
 
     /// Every distinct media file, once per digest (two names for the same bytes download once),
@@ -236,6 +306,90 @@ mod tests {
             Manifest::decode(b"{\"schema\": 2").unwrap_err(),
             ManifestError::Json(_)
         ));
+    }
+
+    #[test]
+    fn a_format_2_manifest_still_reads_with_version_0() {
+        let playlist = parse_playlist(
+            "p.yaml",
+            "version: 1\nname: p\nitems:\n  - text: { text: Hi, duration: 1s }\n",
+        )
+        .unwrap();
+        let manifest = Manifest::build("s", "UTC", &playlist, 1, |_| None).unwrap();
+        let mut old = serde_json::to_value(&manifest).unwrap();
+        old["schema"] = serde_json::json!(2);
+        old.as_object_mut().unwrap().remove("version");
+        let read = Manifest::decode(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!((read.schema, read.version), (2, 0));
+        old["schema"] = serde_json::json!(1);
+        assert!(matches!(
+            Manifest::decode(&serde_json::to_vec(&old).unwrap()).unwrap_err(),
+            ManifestError::Schema { found: 1 }
+        ));
+    }
+
+    #[test]
+    fn a_manifest_follows_only_its_own_screen_and_never_goes_back() {
+        let playlist = parse_playlist(
+            "p.yaml",
+            "version: 1\nname: p\nitems:\n  - text: { text: Hi, duration: 1s }\n",
+        )
+        .unwrap();
+        let made = |screen: &str, version: u64, timezone: &str| {
+            let mut manifest = Manifest::build(screen, timezone, &playlist, 1, |_| None).unwrap();
+            manifest.version = version;
+            manifest
+        };
+        let active = made("door", 10, "UTC");
+
+        // The first manifest of a screen that knows its name, or of one that does not yet.
+        assert_eq!(
+            made("door", 1, "UTC").may_follow(Some("door"), None),
+            Ok(())
+        );
+        assert_eq!(made("till", 1, "UTC").may_follow(None, None), Ok(()));
+        // Newer, or the same one again.
+        assert_eq!(
+            made("door", 11, "UTC").may_follow(Some("door"), Some(&active)),
+            Ok(())
+        );
+        assert_eq!(
+            made("door", 10, "UTC").may_follow(None, Some(&active)),
+            Ok(())
+        );
+
+        // Another screen's manifest, by the configured name or by the active one's.
+        let error = made("till", 11, "UTC")
+            .may_follow(Some("door"), Some(&active))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            SuccessionError::OtherScreen {
+                expected: "door".into(),
+                found: "till".into()
+            }
+        );
+        assert!(error.to_string().contains("screen `till`"), "{error}");
+        assert!(matches!(
+            made("till", 11, "UTC").may_follow(None, Some(&active)),
+            Err(SuccessionError::OtherScreen { .. })
+        ));
+        assert!(matches!(
+            made("till", 1, "UTC").may_follow(Some("door"), None),
+            Err(SuccessionError::OtherScreen { .. })
+        ));
+        // An older version, and the same version with other content.
+        assert_eq!(
+            made("door", 9, "UTC").may_follow(Some("door"), Some(&active)),
+            Err(SuccessionError::Older {
+                active: 10,
+                offered: 9
+            })
+        );
+        assert_eq!(
+            made("door", 10, "Europe/Paris").may_follow(Some("door"), Some(&active)),
+            Err(SuccessionError::SameVersionOtherContent { version: 10 })
+        );
     }
 
     #[test]

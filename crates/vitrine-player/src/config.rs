@@ -19,6 +19,10 @@ pub struct PlayerConfig {
     /// The scheduler's manifest-signing key (64 hex characters, printed by `vitrine screens
     /// add`). Without it, pairing brings it, or the first key the scheduler presents is trusted.
     pub server_key: Option<String>,
+    /// This screen's name at HQ, as `vitrine screens add` registered it. The player refuses a
+    /// manifest or a pushed event made for another screen. Without it, pairing brings it, or the
+    /// first manifest the player activates names it.
+    pub screen: Option<String>,
     /// A PEM CA certificate to trust, for an https scheduler whose certificate a private CA
     /// signed (the system's roots are trusted too).
     pub ca_cert: Option<PathBuf>,
@@ -146,6 +150,7 @@ impl Default for PlayerConfig {
             server: None,
             token: None,
             server_key: None,
+            screen: None,
             ca_cert: None,
             data_dir: PathBuf::from("/var/lib/vitrine-player"),
             headless: false,

@@ -161,6 +161,7 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
                 client: SyncClient::new(server, token)?
                     .with_ca_cert(ca_cert.as_deref())?
                     .with_trust(pairing::ManifestTrust::for_config(&config)?)
+                    .with_screen(config.screen.clone())
                     .with_clock(clock.clone())
                     .with_bandwidth_limit(config.cache.bandwidth_limit),
                 sync_policy: sync::SyncPolicy {

@@ -119,6 +119,9 @@ pub fn apply_credentials(config: &mut PlayerConfig) -> anyhow::Result<()> {
     if config.server_key.is_none() {
         config.server_key = Some(credentials.server_key);
     }
+    if config.screen.is_none() {
+        config.screen = Some(credentials.screen);
+    }
     Ok(())
 }
 
@@ -198,7 +201,7 @@ impl ManifestTrust {
         }
     }
 
-    fn current(&self) -> Option<VerifyingKey> {
+    pub(crate) fn current(&self) -> Option<VerifyingKey> {
         *self.key.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 

@@ -4,6 +4,11 @@
 //! `interrupt` or a `trigger` goes to the render loop as a [`PlayerEvent`], and a `resync` command
 //! wakes the sync loop.
 //!
+//! Interrupts, triggers and commands come signed (see [`vitrine_core::push`]): each is opened with
+//! [`SyncClient::open_event`], which checks the signature against the key this player trusts, the
+//! screen it names and its expiry. One that fails is logged and ignored, so nobody on the path can
+//! put a message on the screen or replay one meant for another screen or for earlier.
+//!
 //! A broken stream is reopened after a delay from [`Backoff`] (exponential with full jitter, so a
 //! fleet that lost HQ at the same instant does not come back at the same instant), with
 //! `Last-Event-ID` so the scheduler replays what was missed. Polling stays the fallback: nothing
@@ -109,9 +114,16 @@ struct CommandData {
     command: String,
 }
 
-/// Reads one SSE event (its `event:` name and `data:`). Unknown event names are not errors: a newer
-/// scheduler may send events an older player ignores.
-pub fn interpret(event: &str, data: &str) -> anyhow::Result<PushMessage> {
+/// Reads one SSE event (its `event:` name and `data:`); `client` opens the signed ones, checking
+/// their expiry against `now`. Unknown event names are not errors: a newer scheduler may send events
+/// an older player ignores.
+pub fn interpret(
+    event: &str,
+    data: &str,
+    client: &SyncClient,
+    now: Timestamp,
+) -> anyhow::Result<PushMessage> {
+    let open = || client.open_event(event, data, now);
     Ok(match event {
         "manifest-changed" => {
             let etag = data.trim();
@@ -123,18 +135,18 @@ pub fn interpret(event: &str, data: &str) -> anyhow::Result<PushMessage> {
             }
         }
         "interrupt" => {
-            let InterruptData { message, until } =
-                serde_json::from_str(data).context("an interrupt event that does not parse")?;
+            let InterruptData { message, until } = serde_json::from_value(open()?)
+                .context("an interrupt event that does not parse")?;
             PushMessage::Interrupt { message, until }
         }
         "trigger" => {
             let TriggerData { segment, until } =
-                serde_json::from_str(data).context("a trigger event that does not parse")?;
+                serde_json::from_value(open()?).context("a trigger event that does not parse")?;
             PushMessage::Trigger { segment, until }
         }
         "command" => {
             let CommandData { command } =
-                serde_json::from_str(data).context("a command event that does not parse")?;
+                serde_json::from_value(open()?).context("a command event that does not parse")?;
             match command.as_str() {
                 "resync" => PushMessage::Resync,
                 _ => PushMessage::Unsupported(command),
@@ -198,11 +210,15 @@ async fn listen(
         let event = event.context("reading the event stream")?;
         // The stream works: the next break starts the backoff from its first step again.
         backoff.reset();
-        if !event.id.is_empty() {
-            *last_event_id = Some(event.id.clone());
-        }
-        match interpret(&event.event, &event.data) {
-            Ok(message) => act(context, message),
+        match interpret(&event.event, &event.data, &context.client, Timestamp::now()) {
+            Ok(message) => {
+                // Only an event that checked out moves the resume point: a forged id must not
+                // make the scheduler skip what it would replay.
+                if !event.id.is_empty() {
+                    *last_event_id = Some(event.id.clone());
+                }
+                act(context, message)
+            }
             Err(error) => tracing::warn!(event = %event.event, "ignoring an event: {error:#}"),
         }
     }
@@ -282,8 +298,48 @@ mod tests {
         }
     }
 
+    const SCHEDULER_KEY: [u8; 32] = [5; 32];
+
+    /// A client for screen `door` that trusts [`SCHEDULER_KEY`].
+    fn door() -> SyncClient {
+        let key = ed25519_dalek::SigningKey::from_bytes(&SCHEDULER_KEY);
+        SyncClient::new("http://127.0.0.1:9", "token")
+            .unwrap()
+            .with_trust(crate::pairing::ManifestTrust::pinned(key.verifying_key()))
+            .with_screen(Some("door".into()))
+    }
+
+    fn before_expiry() -> Timestamp {
+        "2026-11-22T19:00:00Z".parse().unwrap()
+    }
+
+    /// The `data` of an event the scheduler signs with `key` for `screen`.
+    fn signed_with(key: [u8; 32], screen: &str, event: &str, data: &str) -> String {
+        use ed25519_dalek::Signer;
+        let signed = serde_json::to_string(&vitrine_core::push::SignedEvent {
+            screen: screen.into(),
+            event: event.into(),
+            id: 17,
+            expires_at: "2026-11-22T20:00:00Z".parse().unwrap(),
+            data: serde_json::from_str(data).unwrap(),
+        })
+        .unwrap();
+        let signature = ed25519_dalek::SigningKey::from_bytes(&key).sign(signed.as_bytes());
+        serde_json::to_string(&vitrine_core::push::Envelope {
+            signed,
+            signature: hex::encode(signature.to_bytes()),
+        })
+        .unwrap()
+    }
+
+    fn signed(event: &str, data: &str) -> String {
+        signed_with(SCHEDULER_KEY, "door", event, data)
+    }
+
     #[test]
     fn events_are_interpreted() {
+        let client = door();
+        let interpret = |event: &str, data: &str| interpret(event, data, &client, before_expiry());
         assert_eq!(
             interpret("manifest-changed", "\"abc\"").unwrap(),
             PushMessage::ManifestChanged {
@@ -293,7 +349,10 @@ mod tests {
         assert_eq!(
             interpret(
                 "interrupt",
-                r#"{"message":"Please leave by the main exit","until":"2026-11-22T20:00:00Z"}"#
+                &signed(
+                    "interrupt",
+                    r#"{"message":"Please leave by the main exit","until":"2026-11-22T20:00:00Z"}"#
+                )
             )
             .unwrap(),
             PushMessage::Interrupt {
@@ -304,7 +363,10 @@ mod tests {
         assert_eq!(
             interpret(
                 "trigger",
-                r#"{"segment":"families","until":"2026-11-22T20:10:00Z"}"#
+                &signed(
+                    "trigger",
+                    r#"{"segment":"families","until":"2026-11-22T20:10:00Z"}"#
+                )
             )
             .unwrap(),
             PushMessage::Trigger {
@@ -313,11 +375,11 @@ mod tests {
             }
         );
         assert_eq!(
-            interpret("command", r#"{"command":"resync"}"#).unwrap(),
+            interpret("command", &signed("command", r#"{"command":"resync"}"#)).unwrap(),
             PushMessage::Resync
         );
         assert_eq!(
-            interpret("command", r#"{"command":"screenshot"}"#).unwrap(),
+            interpret("command", &signed("command", r#"{"command":"screenshot"}"#)).unwrap(),
             PushMessage::Unsupported("screenshot".into())
         );
         assert_eq!(
@@ -325,7 +387,46 @@ mod tests {
             PushMessage::Unsupported("weather".into())
         );
         assert!(interpret("manifest-changed", "").is_err());
-        assert!(interpret("interrupt", "{\"message\":1}").is_err());
+        assert!(interpret("interrupt", &signed("interrupt", "{\"message\":1}")).is_err());
+    }
+
+    #[test]
+    fn unsigned_forged_misdirected_and_stale_events_are_refused() {
+        let client = door();
+        let interrupt = r#"{"message":"Free TVs at the till","until":"2026-11-22T20:00:00Z"}"#;
+        let refused = |data: &str, now: Timestamp| {
+            format!(
+                "{:#}",
+                interpret("interrupt", data, &client, now).expect_err("refused")
+            )
+        };
+        // What the scheduler sent before events were signed.
+        assert!(refused(interrupt, before_expiry()).contains("unsigned"));
+        // Signed by someone else's key.
+        let forged = signed_with([6; 32], "door", "interrupt", interrupt);
+        assert!(refused(&forged, before_expiry()).contains("does not verify"));
+        // Genuine, but for another screen.
+        let elsewhere = signed_with(SCHEDULER_KEY, "till", "interrupt", interrupt);
+        assert!(refused(&elsewhere, before_expiry()).contains("screen `till`"));
+        // Genuine, but replayed after it expired.
+        let late: Timestamp = "2026-11-22T20:00:01Z".parse().unwrap();
+        assert!(refused(&signed("interrupt", interrupt), late).contains("expired"));
+        // Genuine, but a command's signature carried on an interrupt.
+        let relabelled = signed("command", r#"{"command":"resync"}"#);
+        assert!(refused(&relabelled, before_expiry()).contains("delivered as `interrupt`"));
+        // A player that knows no key yet trusts no event.
+        let keyless = SyncClient::new("http://127.0.0.1:9", "token").unwrap();
+        let error = interpret(
+            "interrupt",
+            &signed("interrupt", interrupt),
+            &keyless,
+            before_expiry(),
+        )
+        .expect_err("refused");
+        assert!(
+            format!("{error:#}").contains("no scheduler key"),
+            "{error:#}"
+        );
     }
 
     /// The SSE framing the scheduler writes (axum's `Sse`), split at awkward places as TCP may

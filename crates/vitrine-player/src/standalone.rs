@@ -6,6 +6,10 @@
 //! media file is hashed and copied into the content-addressed cache, and only then is the new
 //! manifest activated. The last good one is kept in the cache, so a restart plays it even if the
 //! file on disk is broken at that moment.
+//!
+//! **Invariant:** only files inside the folder are read. A name with `..` or a leading `/` is
+//! refused, and so is one that resolves, through a symbolic link anywhere on its way, to a file
+//! outside the folder: a playlist edit cannot show or copy what lies elsewhere on the machine.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -106,8 +110,9 @@ fn load(
         tracing::warn!("{warning}");
     }
     let playlist = parsed.value;
+    // A name that leaves the folder is not "missing": the loop below refuses it, saying why.
     let missing = playlist.check_media(&display_name, |media| {
-        inside(folder, media).is_ok_and(|path| path.is_file())
+        inside(folder, media).map_or(true, |path| path.is_file())
     });
     if missing
         .iter()
@@ -170,7 +175,9 @@ fn bring_into_cache(cache: &MediaCache, source: &Path) -> anyhow::Result<MediaEn
     Ok(MediaEntry { sha256, size })
 }
 
-/// `relative` under `folder`, refusing absolute paths and `..`: a playlist names files beside it.
+/// `relative` under `folder`, refusing absolute paths, `..`, and symbolic links that lead out of the
+/// folder: a playlist names files beside it. An existing file comes back resolved, so what is read
+/// is what was checked.
 fn inside(folder: &Path, relative: &str) -> Result<PathBuf, String> {
     let path = Path::new(relative);
     let escapes = path.is_absolute()
@@ -182,7 +189,20 @@ fn inside(folder: &Path, relative: &str) -> Result<PathBuf, String> {
             "`{relative}` must be a path inside the playlist's folder (no leading `/`, no `..`)"
         ));
     }
-    Ok(folder.join(path))
+    let joined = folder.join(path);
+    let (Ok(resolved), Ok(root)) = (joined.canonicalize(), folder.canonicalize()) else {
+        // Not there (yet): the caller reports a missing file.
+        return Ok(joined);
+    };
+    if !resolved.starts_with(&root) {
+        return Err(format!(
+            "`{relative}` is a symbolic link (or goes through one) to {}, outside the playlist's \
+             folder {}; only files inside the folder are played, so copy the file into it",
+            resolved.display(),
+            root.display()
+        ));
+    }
+    Ok(resolved)
 }
 
 #[cfg(test)]
@@ -199,6 +219,63 @@ mod tests {
         assert!(inside(folder, "../etc/passwd").is_err());
         assert!(inside(folder, "/etc/passwd").is_err());
         assert!(inside(folder, "media/../../x").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_out_of_the_folder_is_refused_and_one_within_it_plays() {
+        let folder = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let secret = elsewhere.path().join("secret.txt");
+        std::fs::write(&secret, b"not for the screen").unwrap();
+        std::os::unix::fs::symlink(&secret, folder.path().join("poster.png")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), folder.path().join("media")).unwrap();
+        std::fs::write(folder.path().join("red.png"), b"red").unwrap();
+        std::os::unix::fs::symlink("red.png", folder.path().join("alias.png")).unwrap();
+        let file = folder.path().join("playlist.yaml");
+        let cache = MediaCache::open(data.path()).unwrap();
+
+        // Straight to the file, and through a linked folder.
+        for name in ["poster.png", "media/secret.txt"] {
+            std::fs::write(
+                &file,
+                format!(
+                    "version: 1\nname: shop\nitems:\n  - image: {{ file: {name}, duration: 5s }}\n"
+                ),
+            )
+            .unwrap();
+            let error = format!("{:#}", load(&file, folder.path(), &cache, 1).unwrap_err());
+            assert!(
+                error.contains(&format!("`{name}` is a symbolic link"))
+                    && error.contains("outside the playlist's folder"),
+                "{error}"
+            );
+            let leaked = vitrine_core::Sha256Hex::of_bytes(b"not for the screen");
+            assert!(!cache.has_verified(&leaked).unwrap(), "nothing was copied");
+        }
+
+        // An include through a link out of the folder is refused the same way.
+        std::fs::write(elsewhere.path().join("more.yaml"), "items: []\n").unwrap();
+        std::fs::write(
+            &file,
+            "version: 1\nname: shop\ninclude: [media/more.yaml]\nitems:\n  - image: { file: red.png, duration: 5s }\n",
+        )
+        .unwrap();
+        let error = format!("{:#}", load(&file, folder.path(), &cache, 1).unwrap_err());
+        assert!(error.contains("outside the playlist's folder"), "{error}");
+
+        // A link that stays inside the folder is fine.
+        std::fs::write(
+            &file,
+            "version: 1\nname: shop\nitems:\n  - image: { file: alias.png, duration: 5s }\n",
+        )
+        .unwrap();
+        let active = load(&file, folder.path(), &cache, 2).unwrap();
+        assert_eq!(
+            active.manifest.sha256_of_file("alias.png"),
+            Some(&vitrine_core::Sha256Hex::of_bytes(b"red"))
+        );
     }
 
     #[test]

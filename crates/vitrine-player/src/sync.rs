@@ -1,6 +1,11 @@
 //! The sync client: fetches this screen's manifest from the scheduler, downloads and verifies its
 //! media into the cache, and activates it only when every file is there. Uploads proof of play.
 //!
+//! What comes from the network is bounded and checked before it is used: a manifest is read up to
+//! [`MAX_MANIFEST_BYTES`], must be signed with the pinned key, made for this screen and no older
+//! than the one playing ([`Manifest::may_follow`]); a media download stops at the size the manifest
+//! states. Pushed events that act on the screen are opened here too ([`SyncClient::open_event`]).
+//!
 //! Being offline is an expected state, not an error worth a panic: every failure here is logged and
 //! retried on the next round while the screen keeps playing what it has.
 
@@ -21,6 +26,11 @@ use crate::cache::{ActiveManifest, MediaCache};
 use crate::clock::SharedClock;
 use crate::downloads::Bandwidth;
 use crate::events::{PlayerEvent, SharedSink};
+
+/// The most bytes of a manifest the player reads. A real one (a playlist of at most
+/// [`vitrine_core::playlist::MAX_PLAYLIST_BYTES`] of YAML, its media index and offer rotations)
+/// is far smaller; a longer answer is refused, and the current content plays on.
+pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The scheduler's answer to a manifest request.
 #[derive(Debug)]
@@ -46,6 +56,9 @@ pub struct SyncClient {
     trust: Arc<crate::pairing::ManifestTrust>,
     /// Why the last manifest was refused, until one verifies: the heartbeat reports it.
     manifest_refusal: Arc<std::sync::Mutex<Option<String>>>,
+    /// This screen's name: from the config or pairing, else from the first manifest activated.
+    /// Manifests and pushed events for another screen are refused.
+    screen: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl SyncClient {
@@ -60,7 +73,87 @@ impl SyncClient {
             bandwidth: None,
             trust: Arc::new(crate::pairing::ManifestTrust::first_use_in_memory()),
             manifest_refusal: Arc::default(),
+            screen: Arc::default(),
         })
+    }
+
+    /// The screen this player is, when the config or pairing names it.
+    pub fn with_screen(self, screen: Option<String>) -> Self {
+        *self
+            .screen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = screen;
+        self
+    }
+
+    /// This screen's name, once known.
+    pub fn screen(&self) -> Option<String> {
+        self.screen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+
+    /// Takes `screen` as this screen's name unless one is known already.
+    fn learn_screen(&self, screen: &str) {
+        self.screen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get_or_insert_with(|| screen.to_owned());
+    }
+
+    fn set_manifest_refusal(&self, refusal: Option<String>) {
+        *self
+            .manifest_refusal
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = refusal;
+    }
+
+    /// Opens the `data` of a pushed `event` that acts on the screen (interrupt, trigger, command):
+    /// a [`vitrine_core::push::Envelope`] whose signature must verify with the scheduler's key this
+    /// player already trusts, for this screen and this kind of event, not expired at `now`.
+    /// Returns the event's own fields.
+    pub fn open_event(
+        &self,
+        event: &str,
+        data: &str,
+        now: jiff::Timestamp,
+    ) -> anyhow::Result<serde_json::Value> {
+        let envelope: vitrine_core::push::Envelope =
+            serde_json::from_str(data).with_context(|| {
+                format!(
+                    "refused an unsigned pushed `{event}`: HQ signs every event that acts on the \
+                 screen, so this one was made or altered on the way"
+                )
+            })?;
+        // An event never teaches the player a key: that is the manifest's job, on first use.
+        let key = self.trust.current().with_context(|| {
+            format!(
+                "refused a pushed `{event}`: no scheduler key is known yet to check it with (set \
+                 `server_key`, or wait for the first manifest)"
+            )
+        })?;
+        let signature: [u8; 64] = hex::decode(envelope.signature.trim())
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .with_context(|| {
+                format!("refused a pushed `{event}` whose signature is not 128 hex characters")
+            })?;
+        use ed25519_dalek::Verifier;
+        key.verify(
+            envelope.signed.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&signature),
+        )
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "refused a pushed `{event}` whose signature does not verify with the scheduler's \
+                 key: it was made or altered on the way"
+            )
+        })?;
+        let signed: vitrine_core::push::SignedEvent = serde_json::from_str(&envelope.signed)
+            .with_context(|| format!("a signed `{event}` that does not parse"))?;
+        signed.check(self.screen().as_deref(), event, now)?;
+        Ok(signed.data)
     }
 
     /// The HTTP client, with its TLS settings, for calls outside this client (pairing).
@@ -181,10 +274,7 @@ impl SyncClient {
                     .get(crate::pairing::SIGNATURE_HEADER)
                     .and_then(|value| value.to_str().ok())
                     .map(str::to_owned);
-                let body = response
-                    .bytes()
-                    .await
-                    .context("the manifest download broke off")?;
+                let body = read_capped(response, MAX_MANIFEST_BYTES).await?;
                 // Nothing of a manifest is used before its signature checks out.
                 let verified = self
                     .trust
@@ -197,10 +287,7 @@ impl SyncClient {
                     .map(|error| format!("{error:#}"))
                     .filter(|message| message.starts_with("refused"));
                 if verified.is_ok() || refusal.is_some() {
-                    *self
-                        .manifest_refusal
-                        .lock()
-                        .unwrap_or_else(|poison| poison.into_inner()) = refusal;
+                    self.set_manifest_refusal(refusal);
                 }
                 verified?;
                 let manifest = Manifest::decode(&body)
@@ -217,12 +304,14 @@ impl SyncClient {
         }
     }
 
-    /// Downloads one media file into `part_path`, checks its digest, and renames it to `final_path`.
-    /// A download cut short resumes where it stopped (HTTP `Range`). A file whose bytes do not match
-    /// is deleted and never reaches its final name.
+    /// Downloads one media file of `expected_size` bytes (as the manifest states it) into
+    /// `part_path`, checks its digest, and renames it to `final_path`. A download cut short resumes
+    /// where it stopped (HTTP `Range`). A file whose bytes do not match, or that runs past its
+    /// size, is deleted and never reaches its final name.
     pub async fn download(
         &self,
         sha256: &Sha256Hex,
+        expected_size: u64,
         part_path: &Path,
         final_path: &Path,
     ) -> anyhow::Result<u64> {
@@ -240,6 +329,12 @@ impl SyncClient {
                 hasher.update(&buffer[..read]);
                 have += read as u64;
             }
+        }
+        if have > expected_size {
+            // Longer than the whole file: nothing in it can be right.
+            let _ = tokio::fs::remove_file(part_path).await;
+            hasher = Sha256::new();
+            have = 0;
         }
         let mut request = self
             .http
@@ -284,6 +379,15 @@ impl SyncClient {
             let chunk = chunk.with_context(|| format!("download of media {sha256} broke off"))?;
             if let Some(bandwidth) = &self.bandwidth {
                 bandwidth.acquire(chunk.len() as u64).await;
+            }
+            if size + chunk.len() as u64 > expected_size {
+                drop(file);
+                let _ = tokio::fs::remove_file(part_path).await;
+                bail!(
+                    "media {sha256} ran past the {expected_size} bytes its manifest states; \
+                     discarded, and the manifest is not activated until the scheduler serves the \
+                     file it lists (push the playlist again if the file was replaced)"
+                );
             }
             hasher.update(&chunk);
             size += chunk.len() as u64;
@@ -385,6 +489,33 @@ impl SyncClient {
     }
 }
 
+/// The body of `response`, refused once it runs past `limit` bytes (by its `Content-Length` or as
+/// it streams).
+async fn read_capped(response: reqwest::Response, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let too_long = || {
+        anyhow::anyhow!(
+            "refused a manifest longer than {limit} bytes (MAX_MANIFEST_BYTES): no real manifest \
+             is that long. The current content keeps playing"
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.context("the manifest download broke off")?;
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A write to a download's `.part` file failed. When the disk is full the part is deleted at once
 /// (a half file helps nobody and takes the room others need) and the error says so; the sync then
 /// frees what it may and tries again later. The cache's finished files are never touched here.
@@ -470,6 +601,28 @@ pub async fn sync_once(
         }
         ManifestFetch::New(candidate) => *candidate,
     };
+    {
+        // Signed is not enough: it must be this screen's, and not older than what plays.
+        // A stored manifest that no longer reads binds nothing; the new one replaces it.
+        let active = cache.lock().expect("cache lock").active_manifest();
+        // What a standalone folder played binds nothing either: it was never HQ's.
+        let active = active
+            .ok()
+            .flatten()
+            .map(|active| active.manifest)
+            .filter(|manifest| manifest.screen != crate::standalone::STANDALONE_SCREEN);
+        if let Some(active) = &active {
+            client.learn_screen(&active.screen);
+        }
+        if let Err(refusal) = candidate
+            .manifest
+            .may_follow(client.screen().as_deref(), active.as_ref())
+        {
+            // The sync loop logs the error; the heartbeat carries it to HQ as an alert.
+            client.set_manifest_refusal(Some(refusal.to_string()));
+            return Err(refusal.into());
+        }
+    }
     let missing = {
         let cache = cache.lock().expect("cache lock");
         candidate
@@ -480,6 +633,7 @@ pub async fn sync_once(
             .map(|entry| {
                 (
                     entry.sha256.clone(),
+                    entry.size,
                     cache.part_path_of(&entry.sha256),
                     cache.path_of(&entry.sha256),
                 )
@@ -488,7 +642,8 @@ pub async fn sync_once(
     };
     tracing::info!(
         playlist = %candidate.manifest.playlist.name,
-        version = candidate.manifest.playlist_version,
+        version = candidate.manifest.version,
+        playlist_version = candidate.manifest.playlist_version,
         missing = missing.len(),
         "new manifest"
     );
@@ -499,29 +654,33 @@ pub async fn sync_once(
     // cut round keeps what it finished.
     let digests: Vec<Sha256Hex> = missing
         .iter()
-        .map(|(sha256, _, _)| sha256.clone())
+        .map(|(sha256, _, _, _)| sha256.clone())
         .collect();
     let order = crate::downloads::order_by_first_need(
         &candidate.manifest,
         &digests,
         jiff::Timestamp::now(),
     );
-    let mut by_digest: std::collections::HashMap<Sha256Hex, (PathBuf, PathBuf)> = missing
+    let mut by_digest: std::collections::HashMap<Sha256Hex, (u64, PathBuf, PathBuf)> = missing
         .into_iter()
-        .map(|(sha256, part, done)| (sha256, (part, done)))
+        .map(|(sha256, size, part, done)| (sha256, (size, part, done)))
         .collect();
-    let jobs: Vec<(Sha256Hex, PathBuf, PathBuf)> = order
+    let jobs: Vec<(Sha256Hex, u64, PathBuf, PathBuf)> = order
         .into_iter()
         .filter_map(|sha256| {
-            let (part, done) = by_digest.remove(&sha256)?;
-            Some((sha256, part, done))
+            let (size, part, done) = by_digest.remove(&sha256)?;
+            Some((sha256, size, part, done))
         })
         .collect();
     let mut downloads = futures_util::stream::iter(jobs)
-        .map(|(sha256, part_path, final_path)| async move {
-            let size = client.download(&sha256, &part_path, &final_path).await?;
-            anyhow::Ok((sha256, size))
-        })
+        .map(
+            |(sha256, expected_size, part_path, final_path)| async move {
+                let size = client
+                    .download(&sha256, expected_size, &part_path, &final_path)
+                    .await?;
+                anyhow::Ok((sha256, size))
+            },
+        )
         .buffer_unordered(policy.parallel_downloads.max(1));
     let mut first_error = None;
     while let Some(result) = downloads.next().await {
@@ -567,6 +726,7 @@ pub async fn sync_once(
             .collect();
         cache.touch(&digests)?;
     }
+    client.learn_screen(&candidate.manifest.screen);
     tracing::info!(etag = %candidate.etag, "manifest activated");
     sink.post(PlayerEvent::ManifestActivated(Arc::new(candidate.manifest)));
     Ok(Some(candidate.etag))
@@ -597,13 +757,17 @@ fn keep_set(cache: &MediaCache, incoming: &Manifest) -> anyhow::Result<HashSet<S
 fn make_room_for(
     cache: &Arc<std::sync::Mutex<MediaCache>>,
     incoming: &Manifest,
-    missing: &[(Sha256Hex, PathBuf, PathBuf)],
+    missing: &[(Sha256Hex, u64, PathBuf, PathBuf)],
     budget: u64,
 ) -> anyhow::Result<()> {
     let needed: u64 = incoming
         .media_entries()
         .into_iter()
-        .filter(|entry| missing.iter().any(|(sha256, _, _)| *sha256 == entry.sha256))
+        .filter(|entry| {
+            missing
+                .iter()
+                .any(|(sha256, _, _, _)| *sha256 == entry.sha256)
+        })
         .map(|entry| entry.size)
         .sum();
     let mut cache = cache.lock().expect("cache lock");
@@ -691,7 +855,10 @@ mod tests {
 
         let (server, requests) = serve_once(file.clone());
         let client = SyncClient::new(&server, "token").unwrap();
-        let size = client.download(&digest, &part, &done).await.unwrap();
+        let size = client
+            .download(&digest, file.len() as u64, &part, &done)
+            .await
+            .unwrap();
 
         let request = requests.recv().unwrap().to_ascii_lowercase();
         assert!(request.contains("range: bytes=40000-"), "{request}");
@@ -712,13 +879,205 @@ mod tests {
 
         let (server, _requests) = serve_once(file);
         let client = SyncClient::new(&server, "token").unwrap();
-        let error = client.download(&digest, &part, &done).await.unwrap_err();
+        let error = client
+            .download(&digest, 50_000, &part, &done)
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("discarded"), "{error:#}");
         assert!(
             !done.exists(),
             "the damaged file never reaches its final name"
         );
         assert!(!part.exists(), "and the next attempt starts from scratch");
+    }
+
+    /// A one-connection HTTP server on loopback that answers any request with `status`, the extra
+    /// header lines `headers` and `body`, with a `Content-Length` or, without one, until it closes.
+    fn answer_once(status: &str, headers: String, body: Vec<u8>, with_length: bool) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let status = status.to_owned();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            let length = if with_length {
+                format!("Content-Length: {}\r\n", body.len())
+            } else {
+                String::new()
+            };
+            // The client may hang up as soon as it has seen enough; that is not an error here.
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\n{headers}{length}Connection: close\r\n\r\n"
+            )
+            .and_then(|()| stream.write_all(&body));
+        });
+        format!("http://{address}")
+    }
+
+    #[tokio::test]
+    async fn a_download_that_runs_past_its_stated_size_is_refused_and_never_kept() {
+        let file = vec![7u8; 5000];
+        let digest = Sha256Hex::of_bytes(&file);
+        let folder = tempfile::tempdir().unwrap();
+        let part = folder.path().join("media.part");
+        let done = folder.path().join("media");
+        // The manifest said 1000 bytes; the server sends 5000, all of them the right file's.
+        let server = answer_once("200 OK", String::new(), file, false);
+        let client = SyncClient::new(&server, "token").unwrap();
+        let error = client
+            .download(&digest, 1000, &part, &done)
+            .await
+            .unwrap_err();
+        let message = format!("{error:#}");
+        assert!(message.contains("ran past the 1000 bytes"), "{message}");
+        assert!(!done.exists() && !part.exists());
+    }
+
+    #[tokio::test]
+    async fn a_manifest_longer_than_the_cap_is_refused_with_or_without_a_length() {
+        for with_length in [true, false] {
+            let server = answer_once("200 OK", String::new(), vec![b' '; 5000], with_length);
+            let response = reqwest::get(&server).await.unwrap();
+            let error = read_capped(response, 1000).await.unwrap_err();
+            assert!(
+                error.to_string().contains("longer than 1000 bytes"),
+                "{error:#}"
+            );
+        }
+        let server = answer_once("200 OK", String::new(), vec![b' '; 1000], false);
+        let response = reqwest::get(&server).await.unwrap();
+        assert_eq!(read_capped(response, 1000).await.unwrap().len(), 1000);
+    }
+
+    /// A manifest for `screen` at `version` with no media, signed by `key`, as the scheduler
+    /// serves it: the URL of a server answering with it.
+    fn serve_manifest(key: &ed25519_dalek::SigningKey, screen: &str, version: u64) -> String {
+        use ed25519_dalek::Signer;
+        let playlist = vitrine_core::parse_playlist(
+            "p.yaml",
+            "version: 1\nname: p\nitems:\n  - text: { text: Hi, duration: 1s }\n",
+        )
+        .unwrap();
+        let mut manifest = Manifest::build(screen, "UTC", &playlist, 1, |_| None).unwrap();
+        manifest.version = version;
+        let body = serde_json::to_vec(&manifest).unwrap();
+        let signature = hex::encode(key.sign(&body).to_bytes());
+        let headers = format!(
+            "Content-Type: application/json\r\nETag: \"v{version}\"\r\n\
+             {}: {signature}\r\n",
+            crate::pairing::SIGNATURE_HEADER
+        );
+        answer_once("200 OK", headers, body, true)
+    }
+
+    #[tokio::test]
+    async fn a_signed_manifest_for_another_screen_or_an_older_version_is_not_activated() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
+        let folder = tempfile::tempdir().unwrap();
+        let cache = Arc::new(std::sync::Mutex::new(
+            MediaCache::open(folder.path()).unwrap(),
+        ));
+        let (sender, _events) = std::sync::mpsc::channel();
+        let sink: SharedSink = Arc::new(sender);
+        let client_of = |server: &str| {
+            SyncClient::new(server, "token")
+                .unwrap()
+                .with_trust(crate::pairing::ManifestTrust::pinned(key.verifying_key()))
+        };
+        let active_version = |cache: &Arc<std::sync::Mutex<MediaCache>>| {
+            let active = cache.lock().unwrap().active_manifest().unwrap().unwrap();
+            (active.manifest.screen, active.manifest.version)
+        };
+
+        // The first manifest names the screen; it plays.
+        let client = client_of(&serve_manifest(&key, "door", 10));
+        let etag = sync_once(&client, &cache, None, &sink, &SyncPolicy::default())
+            .await
+            .unwrap();
+        assert_eq!(etag.as_deref(), Some("\"v10\""));
+        assert_eq!(active_version(&cache), ("door".into(), 10));
+
+        // Genuinely signed, but older, or another screen's: refused, with an alert, and the
+        // active manifest stays.
+        for (screen, version, why) in [
+            ("door", 9, "refused manifest version 9"),
+            ("till", 11, "made for screen `till`"),
+        ] {
+            let client = client_of(&serve_manifest(&key, screen, version));
+            let error = sync_once(&client, &cache, etag.clone(), &sink, &SyncPolicy::default())
+                .await
+                .unwrap_err();
+            assert!(error.to_string().contains(why), "{error:#}");
+            assert!(
+                client
+                    .manifest_alert()
+                    .is_some_and(|alert| alert.contains(why)),
+                "{:?}",
+                client.manifest_alert()
+            );
+            assert_eq!(active_version(&cache), ("door".into(), 10));
+        }
+
+        // A player configured with its name refuses another screen's even as its first manifest.
+        let fresh = tempfile::tempdir().unwrap();
+        let empty = Arc::new(std::sync::Mutex::new(
+            MediaCache::open(fresh.path()).unwrap(),
+        ));
+        let client = client_of(&serve_manifest(&key, "till", 1)).with_screen(Some("door".into()));
+        assert!(
+            sync_once(&client, &empty, None, &sink, &SyncPolicy::default())
+                .await
+                .is_err()
+        );
+        assert!(empty.lock().unwrap().active_manifest().unwrap().is_none());
+
+        // What a standalone folder played before binds nothing.
+        let was_standalone = tempfile::tempdir().unwrap();
+        let local = Arc::new(std::sync::Mutex::new(
+            MediaCache::open(was_standalone.path()).unwrap(),
+        ));
+        let playlist = vitrine_core::parse_playlist(
+            "p.yaml",
+            "version: 1\nname: p\nitems:\n  - text: { text: Hi, duration: 1s }\n",
+        )
+        .unwrap();
+        let mut standalone = Manifest::build(
+            crate::standalone::STANDALONE_SCREEN,
+            "UTC",
+            &playlist,
+            1,
+            |_| None,
+        )
+        .unwrap();
+        standalone.version = 99;
+        local
+            .lock()
+            .unwrap()
+            .activate(&ActiveManifest {
+                etag: "local".into(),
+                manifest: standalone,
+            })
+            .unwrap();
+        let client = client_of(&serve_manifest(&key, "door", 1));
+        sync_once(&client, &local, None, &sink, &SyncPolicy::default())
+            .await
+            .unwrap();
+        assert_eq!(active_version(&local), ("door".into(), 1));
+
+        // A newer version plays.
+        let client = client_of(&serve_manifest(&key, "door", 11));
+        sync_once(&client, &cache, etag, &sink, &SyncPolicy::default())
+            .await
+            .unwrap();
+        assert_eq!(active_version(&cache), ("door".into(), 11));
     }
 
     #[tokio::test]

@@ -676,6 +676,15 @@ async fn build_manifest(
             .record_served_offers(screen.name.clone(), manifest.playlist_version, offered)
             .await?;
     }
+    // The version names the content: hashed with the version at 0, and numbered so that it only
+    // grows for the screen (see `manifest_versions`).
+    let content = serde_json::to_vec(&manifest)
+        .map_err(|error| ApiError::internal("serialising a manifest", error))?;
+    manifest.version = state.manifest_versions().version_of(
+        &screen.name,
+        &Sha256Hex::of_bytes(&content),
+        jiff::Timestamp::now(),
+    );
     let body = serde_json::to_vec(&manifest)
         .map_err(|error| ApiError::internal("serialising a manifest", error))?;
     let etag = format!("\"{}\"", Sha256Hex::of_bytes(&body));

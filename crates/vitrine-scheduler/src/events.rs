@@ -10,6 +10,13 @@
 //!   should target (a loyalty-app check-in, say).
 //! - `command`: `{"command": "resync" | "screenshot"}`.
 //!
+//! Interrupts, triggers and commands act on the screen, so they travel signed: their `data` is a
+//! [`vitrine_core::push::Envelope`] whose signed text names the screen, the event, its id and its
+//! expiry, signed with the manifest key (see [`crate::signing::sign_event`]) as each stream sends
+//! it. A player checks it against the key it pinned and ignores anything else, so nobody on the
+//! path can put a message on screen, and a captured event is good for neither another screen nor
+//! later. `manifest-changed` is not signed: it only makes the player fetch its signed manifest.
+//!
 //! Every event put on the hub has an id from one counter that only grows, also across restarts (it
 //! starts at the start time in microseconds). Interrupts, triggers and commands are kept in a bounded
 //! ring, so a screen that reconnects with `Last-Event-ID` gets exactly the ones it missed, and one that
@@ -49,6 +56,12 @@ const RING_CAPACITY: usize = 4096;
 
 /// Events queued per screen for a slow connection before it lags and is resent from the ring.
 const SCREEN_CHANNEL_CAPACITY: usize = 64;
+
+/// The most event streams one device token (one screen) may hold open at once. A player needs
+/// one; a few more cover reconnects while the server has not yet noticed that the old connection
+/// died. More is refused with 429 `too_many_streams`, so a leaked token cannot pin down the
+/// server's connections.
+pub const MAX_STREAMS_PER_SCREEN: usize = 4;
 
 /// A comment this often keeps proxies from closing an idle stream and lets players notice a dead
 /// connection well within their 60 s read timeout.
@@ -100,8 +113,28 @@ pub struct PushEvent {
 }
 
 impl PushEvent {
-    fn to_sse(&self) -> Event {
-        let event = Event::default().event(self.kind.as_str()).data(&self.data);
+    /// The SSE event as `screen`'s stream sends it: interrupts, triggers and commands signed for
+    /// that screen with `key`.
+    fn to_sse(&self, screen: &str, key: &ed25519_dalek::SigningKey) -> Event {
+        let data = match (self.kind, self.id) {
+            (EventKind::ManifestChanged, _) | (_, None) => self.data.clone(),
+            (kind, Some(id)) => {
+                let signed = vitrine_core::push::SignedEvent {
+                    screen: screen.to_owned(),
+                    event: kind.as_str().to_owned(),
+                    id,
+                    expires_at: self.expires_at.unwrap_or_else(|| {
+                        Timestamp::now()
+                            + jiff::SignedDuration::from_secs(COMMAND_LIFETIME.as_secs() as i64)
+                    }),
+                    // The handlers only ever put JSON here.
+                    data: serde_json::from_str(&self.data)
+                        .unwrap_or_else(|_| serde_json::Value::String(self.data.clone())),
+                };
+                crate::signing::sign_event(key, &signed)
+            }
+        };
+        let event = Event::default().event(self.kind.as_str()).data(data);
         match self.id {
             Some(id) => event.id(id.to_string()),
             None => event,
@@ -260,8 +293,20 @@ impl Hub {
 
     /// Registers a stream for `screen` and collects what it should replay first: the events after
     /// `last_event_id` addressed to it, or, without a usable id, those addressed to it still in force.
-    fn subscribe(self: &Arc<Self>, screen: &Screen, last_event_id: Option<u64>) -> Subscription {
+    /// Refused when the screen already holds [`MAX_STREAMS_PER_SCREEN`] streams.
+    fn subscribe(
+        self: &Arc<Self>,
+        screen: &Screen,
+        last_event_id: Option<u64>,
+    ) -> Result<Subscription, TooManyStreams> {
         let mut state = self.lock();
+        if state
+            .connected
+            .get(&screen.name)
+            .is_some_and(|connected| connected.connections >= MAX_STREAMS_PER_SCREEN)
+        {
+            return Err(TooManyStreams);
+        }
         let epoch = state.next_epoch;
         state.next_epoch += 1;
         let connected = state
@@ -278,7 +323,7 @@ impl Hub {
         let epoch = connected.epoch;
         let receiver = connected.sender.subscribe();
         let replay = replay_from(&state, &screen.name, last_event_id, Timestamp::now());
-        Subscription {
+        Ok(Subscription {
             receiver,
             replay,
             registration: Registration {
@@ -286,7 +331,7 @@ impl Hub {
                 screen: screen.name.clone(),
                 epoch,
             },
-        }
+        })
     }
 
     /// Remembers the ETag a stream opened with, so that a rebuild finding the same one stays quiet.
@@ -323,6 +368,10 @@ fn replay_from(
         .map(|recorded| recorded.event.clone())
         .collect()
 }
+
+/// A screen asked for one stream more than [`MAX_STREAMS_PER_SCREEN`].
+#[derive(Debug)]
+struct TooManyStreams;
 
 struct Subscription {
     receiver: broadcast::Receiver<Arc<PushEvent>>,
@@ -367,7 +416,20 @@ pub async fn events(
         .and_then(|value| value.trim().parse::<u64>().ok());
     let hub = state.hub().clone();
     // Registered before the ETag is read, so a change landing in between is sent, not lost.
-    let subscription = hub.subscribe(&screen, last_event_id);
+    let Ok(subscription) = hub.subscribe(&screen, last_event_id) else {
+        tracing::warn!(screen = %screen.name, "refused an event stream over the limit");
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!(
+                "screen `{}` already holds {MAX_STREAMS_PER_SCREEN} event streams, the most one \
+                 device token may hold open; close one (a player needs only one) or wait until \
+                 the server notices that old connections died",
+                screen.name
+            ),
+        )
+        .into_response();
+    };
     let mut first = VecDeque::new();
     if let Some(snapshot) = current_manifest_event(&state, &screen).await {
         hub.note_etag(&screen.name, &snapshot.data);
@@ -432,7 +494,8 @@ impl EventStream {
     fn into_stream(self) -> impl Stream<Item = Result<Event, Infallible>> + Send {
         futures_util::stream::unfold(self, |mut stream| async move {
             let event = stream.next_event().await?;
-            Some((Ok(event.to_sse()), stream))
+            let sse = event.to_sse(&stream.screen.name, stream.state.signing_key());
+            Some((Ok(sse), stream))
         })
     }
 
@@ -904,8 +967,8 @@ mod tests {
     #[tokio::test]
     async fn manifest_changed_goes_only_to_its_screen_and_only_when_new() {
         let hub = Arc::new(Hub::new());
-        let mut a = hub.subscribe(&screen("a"), None);
-        let mut b = hub.subscribe(&screen("b"), None);
+        let mut a = hub.subscribe(&screen("a"), None).unwrap();
+        let mut b = hub.subscribe(&screen("b"), None).unwrap();
         assert!(hub.publish_manifest_changed("a", "\"e1\""));
         assert!(
             !hub.publish_manifest_changed("a", "\"e1\""),
@@ -921,5 +984,71 @@ mod tests {
         assert!(b.receiver.try_recv().is_err(), "b got nothing");
         drop(a);
         assert_eq!(hub.connected_screens().len(), 1);
+    }
+
+    #[test]
+    fn a_screen_holds_at_most_the_stream_limit_and_a_closed_one_frees_its_place() {
+        let hub = Arc::new(Hub::new());
+        let mut open: Vec<Subscription> = (0..MAX_STREAMS_PER_SCREEN)
+            .map(|_| hub.subscribe(&screen("a"), None).expect("under the limit"))
+            .collect();
+        assert!(hub.subscribe(&screen("a"), None).is_err(), "one over");
+        // Another screen is counted apart.
+        assert!(hub.subscribe(&screen("b"), None).is_ok());
+        open.pop();
+        assert!(hub.subscribe(&screen("a"), None).is_ok());
+    }
+
+    #[test]
+    fn acting_events_are_signed_for_their_screen_and_manifest_changes_are_not() {
+        use ed25519_dalek::Verifier;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        let until: Timestamp = "2026-11-22T20:00:00Z".parse().unwrap();
+        let interrupt = PushEvent {
+            id: Some(42),
+            kind: EventKind::Interrupt,
+            data: r#"{"message":"Leave","until":"2026-11-22T20:00:00Z"}"#.into(),
+            expires_at: Some(until),
+        };
+        let envelope: vitrine_core::push::Envelope =
+            serde_json::from_str(&crate::signing::sign_event(
+                &key,
+                &vitrine_core::push::SignedEvent {
+                    screen: "door".into(),
+                    event: "interrupt".into(),
+                    id: 42,
+                    expires_at: until,
+                    data: serde_json::from_str(&interrupt.data).unwrap(),
+                },
+            ))
+            .unwrap();
+        let signature: [u8; 64] = hex::decode(&envelope.signature)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        key.verifying_key()
+            .verify(
+                envelope.signed.as_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&signature),
+            )
+            .expect("verifies");
+        let signed: vitrine_core::push::SignedEvent =
+            serde_json::from_str(&envelope.signed).unwrap();
+        assert_eq!(
+            (signed.screen.as_str(), signed.id, signed.expires_at),
+            ("door", 42, until)
+        );
+        assert_eq!(signed.data["message"], "Leave");
+        // What a stream writes is that envelope, for its own screen.
+        let written = format!("{:?}", interrupt.to_sse("door", &key));
+        assert!(written.contains("signature"), "{written}");
+        let changed = PushEvent {
+            id: Some(43),
+            kind: EventKind::ManifestChanged,
+            data: "\"e1\"".into(),
+            expires_at: None,
+        };
+        let written = format!("{:?}", changed.to_sse("door", &key));
+        assert!(!written.contains("signature"), "{written}");
     }
 }

@@ -16,12 +16,14 @@ pub mod campaigns;
 pub mod catalog;
 pub mod error;
 pub mod events;
+pub mod manifest_versions;
 pub mod offers;
 pub mod pairing;
 pub mod qr;
 pub mod quota;
 pub mod rate_limit;
 pub mod reports;
+pub mod serve;
 pub mod signing;
 pub mod store;
 pub mod tls;
@@ -72,6 +74,8 @@ struct Shared {
     public_url: std::sync::OnceLock<String>,
     /// Bumped after every write that may change a manifest; see [`cache`].
     generation: cache::Generation,
+    /// Each screen's manifest version; see [`manifest_versions`].
+    manifest_versions: manifest_versions::ManifestVersions,
     /// Each screen's manifest, by screen name.
     manifests: cache::GenerationCache<std::sync::Arc<api::ManifestBody>>,
     /// Each device token's screen, by the token's sha256.
@@ -133,6 +137,10 @@ impl AppState {
         &self,
     ) -> &cache::GenerationCache<std::sync::Arc<api::ManifestBody>> {
         &self.shared.manifests
+    }
+
+    pub(crate) fn manifest_versions(&self) -> &manifest_versions::ManifestVersions {
+        &self.shared.manifest_versions
     }
 
     pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<store::Screen> {
@@ -205,6 +213,7 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             hub: Arc::new(events::Hub::new()),
             public_url: std::sync::OnceLock::new(),
             generation: cache::Generation::default(),
+            manifest_versions: manifest_versions::ManifestVersions::new(),
             manifests: cache::GenerationCache::new(),
             screens: cache::GenerationCache::new(),
             staff: cache::GenerationCache::new(),
@@ -496,10 +505,27 @@ pub fn app(state: AppState) -> Router {
     router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets requests in flight finish.
+/// Serves the API on `listener` until `shutdown` completes, then lets requests in flight finish,
+/// with the default [`serve::ConnectionLimits`].
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with_limits(
+        listener,
+        state,
+        serve::ConnectionLimits::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`] with other connection limits (tests shorten the timeouts).
+pub async fn run_with_limits(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: serve::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let hub = state.hub().clone();
@@ -509,20 +535,21 @@ pub async fn run(
         shutdown.await;
         hub.close();
     };
-    forget_idle_callers(&state);
-    quota::collect_unused_media_hourly(&state);
-    // The peer address is what unauthenticated calls are rate limited by.
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("serving HTTP")
+    start_housekeeping(&state);
+    // The peer address (`ConnectInfo`) is what unauthenticated calls are rate limited by.
+    serve::serve(listener, app(state), limits, shutdown).await;
+    Ok(())
+}
+
+/// What every serving process does in the background, over HTTP or TLS alike: forget idle
+/// rate-limit callers, and collect media no version names.
+pub(crate) fn start_housekeeping(state: &AppState) {
+    forget_idle_callers(state);
+    quota::collect_unused_media_hourly(state);
 }
 
 /// Every minute, drops rate-limit state of callers not seen lately, for the life of the process.
-pub(crate) fn forget_idle_callers(state: &AppState) {
+fn forget_idle_callers(state: &AppState) {
     let limiters = Arc::downgrade(state.limiters());
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));

@@ -2,7 +2,8 @@
 //! (owner-only), whose signature over the exact bytes of every manifest served travels in the
 //! [`SIGNATURE_HEADER`] response header. Players verify it with the public key from their config or
 //! from pairing (`GET /v1/server-key` serves it), so a manifest altered on the way, or served by
-//! anything but this scheduler, is refused.
+//! anything but this scheduler, is refused. The same key signs the push events that act on a
+//! screen ([`sign_event`]), for one screen and until an expiry.
 
 use std::io::Write;
 use std::path::Path;
@@ -70,6 +71,18 @@ pub fn public_key_hex(key: &SigningKey) -> String {
 /// The hex signature of `body`.
 pub fn sign_hex(key: &SigningKey, body: &[u8]) -> String {
     hex::encode(key.sign(body).to_bytes())
+}
+
+/// The SSE `data` of a push event that acts on a screen: a [`vitrine_core::push::Envelope`] with
+/// the exact JSON text of `event` and its signature.
+pub fn sign_event(key: &SigningKey, event: &vitrine_core::push::SignedEvent) -> String {
+    // Serialising these plain fields cannot fail; an empty text would only fail verification.
+    let signed = serde_json::to_string(event).unwrap_or_default();
+    let envelope = vitrine_core::push::Envelope {
+        signature: sign_hex(key, signed.as_bytes()),
+        signed,
+    };
+    serde_json::to_string(&envelope).unwrap_or_default()
 }
 
 #[derive(Debug, Serialize)]

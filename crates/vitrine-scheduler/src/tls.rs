@@ -39,11 +39,24 @@ pub async fn load(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
     })
 }
 
-/// Serves the API over TLS on `listener` until `shutdown` completes.
+/// Serves the API over TLS on `listener` until `shutdown` completes, with the default
+/// [`crate::serve::ConnectionLimits`].
 pub async fn run(
     listener: std::net::TcpListener,
     state: AppState,
     config: RustlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let limits = crate::serve::ConnectionLimits::default();
+    run_with_limits(listener, state, config, limits, shutdown).await
+}
+
+/// [`run`] with other connection limits (tests shorten the timeouts).
+pub async fn run_with_limits(
+    listener: std::net::TcpListener,
+    state: AppState,
+    config: RustlsConfig,
+    limits: crate::serve::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let handle: Handle<SocketAddr> = Handle::new();
@@ -56,11 +69,26 @@ pub async fn run(
         hub.close();
         shutdown_handle.graceful_shutdown(Some(GRACE_PERIOD));
     });
-    crate::forget_idle_callers(&state);
-    axum_server::from_tcp_rustls(listener, config)
+    crate::start_housekeeping(&state);
+    // The same connection limits as plain HTTP (see `crate::serve`): the first request and every
+    // header must arrive in time, and a body that stalls is cut off.
+    let mut server = axum_server::from_tcp_rustls(listener, config)
         .context("preparing the TLS listener")?
-        .handle(handle)
-        .serve(crate::app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .first_request_timeout(limits.header_read_timeout)
+        .handle(handle);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(limits.header_read_timeout);
+    // HTTP/2 has no header timeout of its own; pings find connections whose peer is gone.
+    server
+        .http_builder()
+        .http2()
+        .keep_alive_interval(limits.header_read_timeout)
+        .keep_alive_timeout(limits.header_read_timeout);
+    let router = crate::serve::with_body_idle_timeout(crate::app(state), limits.body_idle_timeout);
+    server
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await
         .context("serving HTTPS")
 }

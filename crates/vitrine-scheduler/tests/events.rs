@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::body::{Body, BodyDataStream};
 use axum::http::{Method, Request, StatusCode, header};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -174,6 +175,39 @@ impl Harness {
         }
     }
 
+    /// The fields of a signed event, after checking that its envelope verifies with the key
+    /// `GET /v1/server-key` publishes and that the signed text names `screen`, the event's name
+    /// and its id.
+    async fn opened(&self, event: &Sse, screen: &str) -> Value {
+        let (status, key) = self
+            .call_json(Method::GET, "/v1/server-key", ADMIN, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let key: [u8; 32] = hex::decode(key["public_key"].as_str().expect("key"))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        let envelope: vitrine_core::push::Envelope =
+            serde_json::from_str(&event.data).expect("a signed envelope");
+        let signature: [u8; 64] = hex::decode(&envelope.signature)
+            .expect("hex")
+            .try_into()
+            .expect("64 bytes");
+        VerifyingKey::from_bytes(&key)
+            .expect("key")
+            .verify(
+                envelope.signed.as_bytes(),
+                &Signature::from_bytes(&signature),
+            )
+            .expect("the event verifies with the server key");
+        let signed: vitrine_core::push::SignedEvent =
+            serde_json::from_str(&envelope.signed).expect("signed text");
+        assert_eq!(signed.screen, screen);
+        assert_eq!(signed.event, event.event);
+        assert_eq!(Some(signed.id.to_string()), event.id);
+        signed.data
+    }
+
     async fn interrupt(&self, body: Value) -> (StatusCode, Value) {
         self.call_json(Method::POST, "/v1/interrupts", ADMIN, Some(body))
             .await
@@ -222,7 +256,7 @@ async fn last_event_id_replays_exactly_what_the_screen_missed() {
     let first = events.next().await;
     assert_eq!(first.event, "interrupt");
     assert_eq!(first.id, Some(body["id"].to_string()));
-    let data: Value = serde_json::from_str(&first.data).expect("JSON data");
+    let data = harness.opened(&first, "lobby").await;
     assert_eq!(data["message"], "one");
     assert!(
         data["until"]
@@ -242,7 +276,7 @@ async fn last_event_id_replays_exactly_what_the_screen_missed() {
     let mut events = harness.connect(&token, first.id.as_deref()).await;
     let mut replayed = Vec::new();
     while let Some(event) = events.next_within(QUIET).await {
-        let data: Value = serde_json::from_str(&event.data).expect("JSON data");
+        let data = harness.opened(&event, "lobby").await;
         replayed.push(data["message"].as_str().expect("message").to_owned());
     }
     assert_eq!(replayed, ["two", "three"]);
@@ -251,7 +285,7 @@ async fn last_event_id_replays_exactly_what_the_screen_missed() {
     let mut fresh = harness.connect(&token, None).await;
     let mut in_force = Vec::new();
     while let Some(event) = fresh.next_within(QUIET).await {
-        let data: Value = serde_json::from_str(&event.data).expect("JSON data");
+        let data = harness.opened(&event, "lobby").await;
         in_force.push(data["message"].as_str().expect("message").to_owned());
     }
     assert_eq!(in_force, ["one", "two", "three"]);
@@ -289,7 +323,10 @@ async fn a_screen_receives_only_its_own_events() {
     assert_eq!(status, StatusCode::CREATED);
     let command = lobby_events.next().await;
     assert_eq!(command.event, "command");
-    assert_eq!(command.data, r#"{"command":"resync"}"#);
+    assert_eq!(
+        harness.opened(&command, "lobby").await,
+        json!({"command": "resync"})
+    );
     cafe_events.assert_quiet().await;
 }
 
@@ -417,7 +454,7 @@ async fn interrupts_and_triggers_reach_the_screens_of_a_region_or_store() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let trigger = south_events.next().await;
     assert_eq!(trigger.event, "trigger");
-    let data: Value = serde_json::from_str(&trigger.data).expect("JSON");
+    let data = harness.opened(&trigger, "south-1").await;
     assert_eq!(data["segment"], "families");
     north_1_events.assert_quiet().await;
 
@@ -451,4 +488,30 @@ async fn interrupts_and_triggers_reach_the_screens_of_a_region_or_store() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
         assert_eq!(reply["error"]["code"], code, "{reply}");
     }
+}
+
+#[tokio::test]
+async fn a_device_token_holds_at_most_the_stream_limit_and_one_more_is_refused() {
+    let harness = Harness::new();
+    let token = harness.register("lobby", "demo").await;
+    let other = harness.register("cafe", "demo").await;
+    let mut open = Vec::new();
+    for _ in 0..vitrine_scheduler::events::MAX_STREAMS_PER_SCREEN {
+        open.push(harness.connect(&token, None).await);
+    }
+    let refused = harness
+        .call(Method::GET, "/v1/events", Some(&token), None)
+        .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.error_code(), "too_many_streams");
+    let limit = vitrine_scheduler::events::MAX_STREAMS_PER_SCREEN.to_string();
+    assert!(
+        refused.error_message().contains(&limit),
+        "{}",
+        refused.error_message()
+    );
+    // Another screen's token is counted apart, and a closed stream frees its place.
+    let _cafe = harness.connect(&other, None).await;
+    open.pop();
+    let _again = harness.connect(&token, None).await;
 }

@@ -249,49 +249,84 @@ pub async fn show_campaign(name: &str, server: &ServerArgs, json: bool) -> anyho
     Ok(())
 }
 
-/// `vitrine screens list`.
+/// `vitrine screens status NAME`.
 pub async fn screen_status(name: &str, server: &ServerArgs, json: bool) -> anyhow::Result<()> {
     let status = get_json(server, &format!("/v1/screens/{name}/status")).await?;
     if json {
         println!("{status:#}");
         return Ok(());
     }
-    let Some(last_seen) = status["last_seen"].as_str() else {
-        println!(
-            "{name}: no heartbeat yet (is the player running and configured with this screen's token?)"
-        );
-        return Ok(());
-    };
-    let heartbeat = &status["heartbeat"];
-    println!("{name}: last seen {last_seen}");
-    println!(
-        "  playing {} version {}, up {} s, {} plays waiting to be sent",
-        text(&heartbeat["playlist"]),
-        text(&heartbeat["playlist_version"]),
-        text(&heartbeat["uptime_s"]),
-        text(&heartbeat["unsent_impressions"]),
-    );
-    if let Some(clock) = heartbeat["clock"].as_str() {
-        println!("  clock {clock}");
-    }
-    for alert in heartbeat["alerts"].as_array().into_iter().flatten() {
-        println!("  ALERT: {}", text(alert));
-    }
-    let frames = &heartbeat["frames"];
-    if frames.is_object() {
-        println!(
-            "  frames {}: p50 {:.1} ms, p99 {:.1} ms, {} missed refreshes, {} transition gaps, {} late items",
-            text(&frames["frames"]),
-            frames["frame_time_p50_ms"].as_f64().unwrap_or_default(),
-            frames["frame_time_p99_ms"].as_f64().unwrap_or_default(),
-            text(&frames["missed_refreshes"]),
-            text(&frames["transition_gaps"]),
-            text(&frames["late_items"]),
-        );
-    }
+    print!("{}", status_report(name, &status));
     Ok(())
 }
 
+/// `text` fit for a terminal: control characters (escape sequences, carriage returns, C1 controls
+/// like CSI) and the invisible marks that reorder text on screen (bidirectional overrides) are
+/// written as `\u{..}` escapes, so a screen's heartbeat cannot move the cursor, retitle the window
+/// or hide part of a line.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|character| {
+            let reorders = matches!(
+                character,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            );
+            if character.is_control() || reorders {
+                character.escape_unicode().to_string()
+            } else {
+                character.to_string()
+            }
+        })
+        .collect()
+}
+
+/// What `vitrine screens status` prints for a `GET /v1/screens/{name}/status` answer. Everything
+/// in a heartbeat was written by the screen, so every value goes through [`printable`].
+fn status_report(name: &str, status: &Value) -> String {
+    use std::fmt::Write as _;
+    let shown = |value: &Value| printable(&text(value));
+    let name = printable(name);
+    let mut report = String::new();
+    let Some(last_seen) = status["last_seen"].as_str() else {
+        let _ = writeln!(
+            report,
+            "{name}: no heartbeat yet (is the player running and configured with this screen's token?)"
+        );
+        return report;
+    };
+    let heartbeat = &status["heartbeat"];
+    let _ = writeln!(report, "{name}: last seen {}", printable(last_seen));
+    let _ = writeln!(
+        report,
+        "  playing {} version {}, up {} s, {} plays waiting to be sent",
+        shown(&heartbeat["playlist"]),
+        shown(&heartbeat["playlist_version"]),
+        shown(&heartbeat["uptime_s"]),
+        shown(&heartbeat["unsent_impressions"]),
+    );
+    if let Some(clock) = heartbeat["clock"].as_str() {
+        let _ = writeln!(report, "  clock {}", printable(clock));
+    }
+    for alert in heartbeat["alerts"].as_array().into_iter().flatten() {
+        let _ = writeln!(report, "  ALERT: {}", shown(alert));
+    }
+    let frames = &heartbeat["frames"];
+    if frames.is_object() {
+        let _ = writeln!(
+            report,
+            "  frames {}: p50 {:.1} ms, p99 {:.1} ms, {} missed refreshes, {} transition gaps, {} late items",
+            shown(&frames["frames"]),
+            frames["frame_time_p50_ms"].as_f64().unwrap_or_default(),
+            frames["frame_time_p99_ms"].as_f64().unwrap_or_default(),
+            shown(&frames["missed_refreshes"]),
+            shown(&frames["transition_gaps"]),
+            shown(&frames["late_items"]),
+        );
+    }
+    report
+}
+
+/// `vitrine screens list`.
 pub async fn list_screens(server: &ServerArgs, json: bool) -> anyhow::Result<()> {
     let list = get_json(server, "/v1/screens").await?;
     if json {
@@ -377,4 +412,43 @@ pub async fn scan_report(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heartbeat_cannot_write_escape_sequences_to_the_terminal() {
+        let status = serde_json::json!({
+            "screen": "door",
+            "last_seen": "2026-12-04T10:00:00Z\r\u{1b}[2K",
+            "heartbeat": {
+                "playlist": "lobby\u{1b}]0;owned\u{7}",
+                "playlist_version": 3,
+                "uptime_s": 60,
+                "unsent_impressions": 0,
+                "clock": "synced\u{9b}31m",
+                "alerts": ["disk \u{202e}lluf", "fine\nALERT: forged line"],
+                "frames": {"frames": 10, "frame_time_p50_ms": 1.0, "frame_time_p99_ms": 2.0,
+                           "missed_refreshes": 0, "transition_gaps": 0, "late_items": 0},
+            }
+        });
+        let report = status_report("door", &status);
+        for line in report.lines() {
+            assert!(
+                !line.chars().any(|character| character.is_control()),
+                "{line:?}"
+            );
+        }
+        assert!(!report.contains('\u{202e}'), "{report}");
+        assert!(report.contains("lobby\\u{1b}]0;owned\\u{7}"), "{report}");
+        assert!(report.contains("synced\\u{9b}31m"), "{report}");
+        assert!(report.contains("disk \\u{202e}lluf"), "{report}");
+        // A newline in an alert cannot forge a line of its own.
+        assert_eq!(report.matches("\n  ALERT: ").count(), 2, "{report}");
+        assert!(report.contains("fine\\u{a}ALERT: forged line"), "{report}");
+        // Plain text passes unchanged.
+        assert_eq!(printable("Café 5 € — 日本"), "Café 5 € — 日本");
+    }
 }

@@ -68,8 +68,9 @@ pub async fn add(
     // captures the token alone.
     match server_key(&client).await {
         Ok(key) => eprintln!(
-            "the player verifies its manifests with the scheduler's key; add this line to its \
-             configuration too:\nserver_key = \"{key}\""
+            "the player verifies its manifests with the scheduler's key, and that they are made for \
+             this screen; add these lines to its configuration too:\nserver_key = \"{key}\"\n\
+             screen = \"{name}\""
         ),
         Err(error) => eprintln!(
             "warning: could not read the scheduler's manifest key ({error:#}); without \

@@ -556,6 +556,12 @@ fn screens_add_prints_the_token_alone_on_stdout() {
         "{}",
         stderr(&output)
     );
+    // And the screen's name, which binds the player to this screen's manifests.
+    assert!(
+        stderr(&output).contains("\nscreen = \"entrance\""),
+        "{}",
+        stderr(&output)
+    );
 
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
