@@ -13,13 +13,13 @@
 //! video playback cost (CPU seconds for a 1080p30 clip against decode only and mpv) is in
 //! [`video`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::{cargo, run_command, runtime_dir, workspace_root};
+use crate::{cargo, run_command, runtime_dir, target_dir};
 
 mod net;
 mod video;
@@ -63,14 +63,6 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         );
     }
     report(&figures, &profiles.join("; "))
-}
-
-/// Where cargo puts its output: a shared CARGO_TARGET_DIR (several checkouts, one build) or the
-/// workspace's own.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn render_figures() -> anyhow::Result<Vec<Figure>> {

@@ -42,7 +42,7 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     run_command(cargo().args(["build", "--workspace", "--bins"]))?;
 
     let root = workspace_root();
-    let binaries = root.join("target").join("debug");
+    let binaries = crate::target_dir().join("debug");
     let demo_dir = root.join("target").join("demo");
     if demo_dir.exists() {
         std::fs::remove_dir_all(&demo_dir)

@@ -83,6 +83,13 @@ fn describe(command: &Command) -> String {
         .join(" ")
 }
 
+/// Where cargo puts its output: a CARGO_TARGET_DIR of its own, or the workspace's `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
 pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
