@@ -22,6 +22,7 @@ use crate::AppState;
 use crate::auth::{Caller, Manager, ScreenCaller, generate_token, token_sha256};
 use crate::blobs::ReceiveError;
 use crate::error::ApiError;
+use crate::quota::Stored;
 use crate::store::{NewPlaylistVersion, Screen, ServedOffer};
 
 const MIB: usize = 1024 * 1024;
@@ -317,7 +318,13 @@ pub async fn put_media(
     }
     // Staff uploads count against their stores' quotas: refused before the bytes are read when
     // the length is declared, and again once it is known.
-    crate::quota::ensure_media_room(&state, &manager, declared_length.unwrap_or(0)).await?;
+    crate::quota::ensure_room(
+        &state,
+        &manager,
+        Stored::Media,
+        declared_length.unwrap_or(0),
+    )
+    .await?;
 
     let upload = match state
         .blobs()
@@ -355,7 +362,7 @@ pub async fn put_media(
         // Already stored; the verified duplicate is dropped, which deletes it.
         return Ok((StatusCode::OK, Json(MediaStored { sha256, size })));
     }
-    crate::quota::ensure_media_room(&state, &manager, size).await?;
+    crate::quota::ensure_room(&state, &manager, Stored::Media, size).await?;
     state
         .blobs()
         .keep(upload, &sha256)
@@ -445,7 +452,13 @@ pub async fn push_playlist(
             .iter()
             .map(|(path, text)| path.len() + text.len())
             .sum::<usize>();
-    crate::quota::ensure_playlist_room(&state, &manager, version_bytes as u64).await?;
+    crate::quota::ensure_room(
+        &state,
+        &manager,
+        Stored::PlaylistVersions,
+        version_bytes as u64,
+    )
+    .await?;
 
     // Media rows are never deleted, so a blob found here is still there when the playlist is
     // inserted below; the check and the insert need not share a transaction.

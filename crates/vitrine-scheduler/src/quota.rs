@@ -36,66 +36,62 @@ impl Default for Quotas {
     }
 }
 
-fn exceeded(store: &str, what: &str, used: u64, adding: u64, quota: u64, flag: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::INSUFFICIENT_STORAGE,
-        "quota_exceeded",
-        format!(
-            "store `{store}` holds {used} bytes of {what} and this adds {adding}, over its quota \
-             of {quota} bytes; nothing was stored. Files no playlist uses are removed after a \
-             grace period; HQ can raise the quota with `vitrine-scheduler {flag}`"
-        ),
-    )
+/// What a store's quota counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    Media,
+    PlaylistVersions,
 }
 
-/// Refuses staff a media upload of `size` bytes that would take one of their stores past its
-/// quota.
-pub async fn ensure_media_room(
-    state: &AppState,
-    manager: &Manager,
-    size: u64,
-) -> Result<(), ApiError> {
-    let Some(stores) = manager.stores() else {
-        return Ok(());
-    };
-    let quota = state.quotas().store_media_bytes;
-    for store in stores {
-        let used = state.store().store_media_bytes(store.clone()).await?;
-        if used.saturating_add(size) > quota {
-            return Err(exceeded(
-                store,
-                "media",
-                used,
-                size,
-                quota,
-                "--store-media-quota",
-            ));
+impl Stored {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Media => "media",
+            Self::PlaylistVersions => "playlist versions",
         }
     }
-    Ok(())
+
+    /// The scheduler flag that sets the quota.
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Media => "--store-media-quota",
+            Self::PlaylistVersions => "--store-playlist-quota",
+        }
+    }
 }
 
-/// Refuses staff a playlist version of `size` bytes that would take one of their stores past its
-/// quota.
-pub async fn ensure_playlist_room(
+/// Refuses staff `size` more bytes of `stored` when that would take one of their stores past its
+/// quota, naming the store, the figures and the flag that raises it. HQ has no quota.
+pub async fn ensure_room(
     state: &AppState,
     manager: &Manager,
+    stored: Stored,
     size: u64,
 ) -> Result<(), ApiError> {
     let Some(stores) = manager.stores() else {
         return Ok(());
     };
-    let quota = state.quotas().store_playlist_bytes;
+    let quota = match stored {
+        Stored::Media => state.quotas().store_media_bytes,
+        Stored::PlaylistVersions => state.quotas().store_playlist_bytes,
+    };
     for store in stores {
-        let used = state.store().store_playlist_bytes(store.clone()).await?;
+        let used = match stored {
+            Stored::Media => state.store().store_media_bytes(store.clone()).await?,
+            Stored::PlaylistVersions => state.store().store_playlist_bytes(store.clone()).await?,
+        };
         if used.saturating_add(size) > quota {
-            return Err(exceeded(
-                store,
-                "playlist versions",
-                used,
-                size,
-                quota,
-                "--store-playlist-quota",
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "quota_exceeded",
+                format!(
+                    "store `{store}` holds {used} bytes of {what} and this adds {size}, over its \
+                     quota of {quota} bytes; nothing was stored. Files no playlist uses are \
+                     removed after a grace period; HQ can raise the quota with \
+                     `vitrine-scheduler {flag}`",
+                    what = stored.describe(),
+                    flag = stored.flag(),
+                ),
             ));
         }
     }

@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use common::{ADMIN, Harness, Reply};
 use serde_json::{Value, json};
@@ -34,21 +31,7 @@ fn from_address(
     body: Option<Value>,
     address: &str,
 ) -> Request<Body> {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let body = match body {
-        Some(value) => {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-            Body::from(value.to_string())
-        }
-        None => Body::empty(),
-    };
-    let mut request = request.body(body).expect("request");
-    let address: SocketAddr = address.parse().expect("address");
-    request.extensions_mut().insert(ConnectInfo(address));
-    request
+    common::from_address(common::request(method, uri, token, body), address)
 }
 
 async fn ok(

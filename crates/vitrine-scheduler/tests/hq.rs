@@ -581,16 +581,22 @@ async fn the_sample_hq_files_import_cleanly() {
 
 /// A hit on `/q/{play}` from a phone at `address`.
 async fn scan_from(harness: &Harness, play: &str, address: &str) -> Reply {
-    let mut request = axum::http::Request::builder()
-        .uri(format!("/q/{play}"))
-        .header(header::USER_AGENT, "Mozilla/5.0 (Phone)")
-        .body(axum::body::Body::empty())
-        .expect("request");
-    let address: std::net::SocketAddr = address.parse().expect("address");
-    request
-        .extensions_mut()
-        .insert(axum::extract::ConnectInfo(address));
-    harness.send(request).await
+    scan_with_browser(harness, play, address, "Mozilla/5.0 (Phone)").await
+}
+
+/// A hit on `/q/{play}` from a phone at `address` whose browser says it is `user_agent`.
+async fn scan_with_browser(
+    harness: &Harness,
+    play: &str,
+    address: &str,
+    user_agent: &str,
+) -> Reply {
+    let mut request = common::request(Method::GET, &format!("/q/{play}"), None, None);
+    request.headers_mut().insert(
+        header::USER_AGENT,
+        user_agent.parse().expect("a header value"),
+    );
+    harness.send(common::from_address(request, address)).await
 }
 
 #[tokio::test]
@@ -645,16 +651,14 @@ async fn a_replayed_code_counts_once_per_phone_and_its_hits_are_bounded() {
     );
     // Made-up browsers from one address count as devices only up to a bound per code.
     for index in 0..100 {
-        let mut request = axum::http::Request::builder()
-            .uri(format!("/q/{play}"))
-            .header(header::USER_AGENT, format!("Browser/{index}"))
-            .body(axum::body::Body::empty())
-            .expect("request");
-        let address: std::net::SocketAddr = "203.0.113.20:5000".parse().expect("address");
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(address));
-        assert_eq!(harness.send(request).await.status, StatusCode::FOUND);
+        let reply = scan_with_browser(
+            &harness,
+            &play,
+            "203.0.113.20:5000",
+            &format!("Browser/{index}"),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::FOUND);
     }
     let unique: i64 = harness
         .database()

@@ -113,17 +113,37 @@ impl Harness {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let body = match body {
-            Some(value) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(value.to_string())
-            }
-            None => Body::empty(),
-        };
-        self.send(request.body(body).expect("request")).await
+        self.send(request(method, uri, token, body)).await
     }
+}
+
+/// A request with an optional bearer token and JSON body.
+pub fn request(
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(value) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            Body::from(value.to_string())
+        }
+        None => Body::empty(),
+    };
+    request.body(body).expect("request")
+}
+
+/// `request` as it arrives over TCP from `address` (`198.51.100.7:40000`), the way the server
+/// hands the peer to handlers and the rate limiter.
+pub fn from_address(mut request: Request<Body>, address: &str) -> Request<Body> {
+    let address: std::net::SocketAddr = address.parse().expect("address");
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(address));
+    request
 }
