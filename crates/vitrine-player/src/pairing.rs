@@ -490,32 +490,15 @@ mod tests {
     /// A one-request HTTP server on loopback that answers a manifest request with `body` and,
     /// when given, the signature header.
     fn serve_manifest_once(body: Vec<u8>, signature: Option<String>) -> String {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line == "\r\n" || line.is_empty() {
-                    break;
-                }
-            }
-            let signature = signature
-                .map(|signature| format!("{SIGNATURE_HEADER}: {signature}\r\n"))
-                .unwrap_or_default();
-            write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: \"e\"\r\n{signature}\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            )
-            .unwrap();
-            stream.write_all(&body).unwrap();
-        });
-        format!("http://{address}")
+        let signature = signature
+            .map(|signature| format!("{SIGNATURE_HEADER}: {signature}\r\n"))
+            .unwrap_or_default();
+        crate::sync::test_http::answer_once(
+            "200 OK",
+            format!("Content-Type: application/json\r\nETag: \"e\"\r\n{signature}"),
+            body,
+            true,
+        )
     }
 
     #[tokio::test]

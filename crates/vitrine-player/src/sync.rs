@@ -792,12 +792,56 @@ fn make_room_for(
     bail!(alert)
 }
 
+/// A test HTTP server small enough to answer exactly as a test needs, malformed answers included.
+#[cfg(test)]
+pub(crate) mod test_http {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// A one-connection HTTP server on loopback that answers any request with `status`, the extra
+    /// header lines `headers` and `body`, with a `Content-Length` or, without one, until it closes.
+    pub(crate) fn answer_once(
+        status: &str,
+        headers: String,
+        body: Vec<u8>,
+        with_length: bool,
+    ) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let status = status.to_owned();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            let length = if with_length {
+                format!("Content-Length: {}\r\n", body.len())
+            } else {
+                String::new()
+            };
+            // The client may hang up as soon as it has seen enough; that is not an error here.
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\n{headers}{length}Connection: close\r\n\r\n"
+            )
+            .and_then(|()| stream.write_all(&body));
+        });
+        format!("http://{address}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::sync::mpsc;
 
+    use super::test_http::answer_once;
     use super::*;
 
     /// A one-request HTTP server on loopback that answers a `Range` request the way the scheduler
@@ -889,37 +933,6 @@ mod tests {
             "the damaged file never reaches its final name"
         );
         assert!(!part.exists(), "and the next attempt starts from scratch");
-    }
-
-    /// A one-connection HTTP server on loopback that answers any request with `status`, the extra
-    /// header lines `headers` and `body`, with a `Content-Length` or, without one, until it closes.
-    fn answer_once(status: &str, headers: String, body: Vec<u8>, with_length: bool) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        let status = status.to_owned();
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line == "\r\n" || line.is_empty() {
-                    break;
-                }
-            }
-            let length = if with_length {
-                format!("Content-Length: {}\r\n", body.len())
-            } else {
-                String::new()
-            };
-            // The client may hang up as soon as it has seen enough; that is not an error here.
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\n{headers}{length}Connection: close\r\n\r\n"
-            )
-            .and_then(|()| stream.write_all(&body));
-        });
-        format!("http://{address}")
     }
 
     #[tokio::test]
