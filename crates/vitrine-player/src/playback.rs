@@ -781,8 +781,10 @@ fn describe_offer(
             });
             ContentKey::Media(sha256.clone())
         });
+    // A card gets a QR code only when a scan leads somewhere (the scheduler decided it with the
+    // rule its redirect uses).
     let qr_url = match (&manifest.qr_base_url, context.qr_key) {
-        (Some(base), Some(key)) => Some(format!(
+        (Some(base), Some(key)) if entry.card.has_destination => Some(format!(
             "{}/q/{}",
             base.trim_end_matches('/'),
             vitrine_core::qr_token::encode(
@@ -795,20 +797,14 @@ fn describe_offer(
         )),
         _ => None,
     };
-    let (locale, store_currency) = manifest
+    let locale = manifest
         .store
         .as_ref()
-        .map(|store| (store.locale.clone(), store.currency.clone()))
-        .unwrap_or_else(|| ("en-US".to_owned(), String::new()));
+        .map_or_else(|| "en-US".to_owned(), |store| store.locale.clone());
     let card = OfferCard {
         title: entry.card.title.clone(),
-        price: entry.card.price_cents,
-        old_price: entry.card.old_price_cents,
-        currency: if entry.card.currency.is_empty() {
-            store_currency
-        } else {
-            entry.card.currency.clone()
-        },
+        // The price exactly as the scheduler set it: none stays none, whatever the store's currency.
+        price: entry.card.price.clone(),
         locale,
         badge: entry.card.badge.clone(),
         validity: entry.card.validity.clone(),
@@ -1210,12 +1206,15 @@ mod tests {
             segments: segments.iter().map(|segment| segment.to_string()).collect(),
             card: vitrine_core::offer::OfferCardData {
                 title: format!("{offer_id} title"),
-                price_cents: 1299,
-                old_price_cents: Some(1599),
-                currency: "EUR".into(),
+                price: Some(vitrine_core::offer::CardPrice {
+                    cents: 1299,
+                    old_cents: Some(1599),
+                    currency: "EUR".into(),
+                }),
                 badge: None,
                 validity: None,
                 image_file: Some("product.png".into()),
+                has_destination: true,
             },
         }
     }
@@ -1265,7 +1264,8 @@ mod tests {
         );
         let card = card_of(&frame).expect("a card is wanted");
         assert_eq!(card.title, "croissant title");
-        assert_eq!((card.price, card.old_price), (1299, Some(1599)));
+        let price = card.price.clone().expect("a price");
+        assert_eq!((price.cents, price.old_cents), (1299, Some(1599)));
         assert_eq!(card.locale, "fr-FR");
         let url = card.qr_url.clone().expect("a QR code");
         let token = url.strip_prefix("https://hq.example/q/").expect(&url);
@@ -1289,6 +1289,22 @@ mod tests {
             .expect("the offer is in the impression");
         assert_eq!(offer.offer_id, "croissant");
         assert_eq!(offer.campaign.as_deref(), Some("winter"));
+    }
+
+    #[test]
+    fn a_card_without_a_price_or_a_destination_shows_neither() {
+        let mut playback = playback();
+        playback.set_qr_key([7u8; 32]);
+        let mut control = offer("croissant", &[]);
+        control.card.price = None;
+        control.card.has_destination = false;
+        playback.activate(offer_manifest(vec![control])).unwrap();
+        let card = card_of(&playback.tick(at(0))).expect("a card is wanted");
+        assert_eq!(
+            card.price, None,
+            "no price, not the store's currency with 0 cents"
+        );
+        assert_eq!(card.qr_url, None, "no QR code that leads nowhere");
     }
 
     #[test]

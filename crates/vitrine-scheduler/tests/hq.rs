@@ -322,8 +322,10 @@ async fn manifests_carry_targeted_campaigns_in_their_band_and_the_stores_offers(
     );
     let rotation = &manifest.offers["main-promo"];
     let hazelnut = &rotation.entries[1];
-    assert_eq!(hazelnut.card.price_cents, 499);
-    assert_eq!(hazelnut.card.old_price_cents, Some(549));
+    let price = hazelnut.card.price.as_ref().expect("the feed's price");
+    assert_eq!((price.cents, price.old_cents), (499, Some(549)));
+    let control = &rotation.entries[2];
+    assert_eq!(control.card.price, None, "a holdout control shows no price");
     assert_eq!(hazelnut.holdout_basis_points, 1_000);
     assert!(!hazelnut.windows.is_empty());
 
@@ -359,8 +361,8 @@ async fn manifests_carry_targeted_campaigns_in_their_band_and_the_stores_offers(
         .iter()
         .find(|entry| entry.offer_id == "hazelnut")
         .unwrap();
-    assert_eq!(hazelnut.card.price_cents, 399);
-    assert_eq!(hazelnut.card.old_price_cents, None);
+    let price = hazelnut.card.price.as_ref().expect("the store's price");
+    assert_eq!((price.cents, price.old_cents), (399, None));
     // And stock running out removes it.
     harness
         .import_ok(
@@ -452,6 +454,63 @@ async fn a_qr_scan_is_recorded_and_redirected_with_utm_and_a_forged_one_gets_a_p
         assert!(String::from_utf8_lossy(&reply.body).contains("no longer available"));
     }
     assert_eq!(harness.count("scans"), 1);
+}
+
+#[tokio::test]
+async fn a_card_has_a_qr_code_exactly_when_its_scan_is_redirected() {
+    let harness = Harness::seeded().await;
+    let free = "version: 1
+name: free-content
+targets:
+  regions: [ile-de-france]
+from: 2020-01-01
+loop_slots: 1
+fill:
+  - text: { text: Breakfast, duration: 10s }
+offers:
+  main-promo:
+    - { id: coffee, title: Coffee + pastry, price: \"2,50 €\" }
+    - { id: map, title: Find us, url: \"https://shop.example/stores\" }
+";
+    let reply = harness.push_campaign(free).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    let token = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let manifest = harness.manifest(&token).await;
+    let rotation = &manifest.offers["main-promo"];
+    let mut checked = Vec::new();
+    for entry in &rotation.entries {
+        let play = qr_token::encode(
+            "paris-11.entrance",
+            &entry.offer_id,
+            entry.arm,
+            jiff::Timestamp::now(),
+            &key,
+        );
+        let reply = harness
+            .call(Method::GET, &format!("/q/{play}"), None, None)
+            .await;
+        let redirected = reply.status == StatusCode::FOUND;
+        assert_eq!(
+            entry.card.has_destination, redirected,
+            "offer `{}` ({}): a QR code on its card must lead somewhere, and only then",
+            entry.offer_id, entry.arm
+        );
+        checked.push((entry.offer_id.as_str(), entry.card.has_destination));
+    }
+    checked.sort();
+    checked.dedup();
+    assert_eq!(
+        checked,
+        [
+            ("coffee", false),
+            ("cola", true),
+            ("hazelnut", true),
+            ("map", true)
+        ]
+    );
 }
 
 #[tokio::test]
