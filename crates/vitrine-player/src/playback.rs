@@ -17,8 +17,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 use vitrine_core::playlist::{Content, Item, TextStyle, Transition as ItemTransition};
 use vitrine_core::schedule::{Play, Schedule};
@@ -156,7 +156,13 @@ pub struct Playback {
     /// A segment HQ asked offer slots to target (a loyalty-app check-in): the segment, when the
     /// trigger arrived, and until when it holds. Only plays starting after its arrival follow it.
     trigger: Option<Trigger>,
+    /// The display's refresh interval: a play that appears later than this after its turn's
+    /// start is a glimpse, journalled as not completed.
+    refresh: SignedDuration,
 }
+
+/// The refresh interval assumed until the player says what its display has.
+const DEFAULT_REFRESH: SignedDuration = SignedDuration::from_nanos(16_666_667);
 
 #[derive(Clone, Debug)]
 struct Trigger {
@@ -180,6 +186,7 @@ impl Playback {
             qr_key: None,
             recent_offers: Vec::new(),
             interrupt: None,
+            refresh: DEFAULT_REFRESH,
             trigger: None,
         }
     }
@@ -206,6 +213,12 @@ impl Playback {
     /// Sets how far the clock is trusted from now on (see `crate::clock`).
     pub fn set_clock(&mut self, clock: ClockState) {
         self.clock = clock;
+    }
+
+    /// The display's refresh interval: how late after its turn's start a play may appear and still
+    /// count as completed.
+    pub fn set_refresh(&mut self, refresh: std::time::Duration) {
+        self.refresh = SignedDuration::try_from(refresh).unwrap_or(DEFAULT_REFRESH);
     }
 
     /// Offer cards get QR codes signed with this key (see [`vitrine_core::qr_token`]).
@@ -254,7 +267,8 @@ impl Playback {
         let now = Timestamp::now();
         for (_, state) in previous {
             if let Some(showing) = state.showing {
-                self.finished.push(impression(&showing, now, self.clock));
+                self.finished
+                    .push(impression(&showing, now, self.clock, self.refresh));
             }
         }
         // A file that failed under the old manifest gets another chance.
@@ -413,7 +427,12 @@ impl Playback {
                                     ..candidate
                                 };
                                 if let Some(leaving) = state.showing.replace(incoming) {
-                                    self.finished.push(impression(&leaving, now, self.clock));
+                                    self.finished.push(impression(
+                                        &leaving,
+                                        now,
+                                        self.clock,
+                                        self.refresh,
+                                    ));
                                     state.outgoing = Some(leaving);
                                 }
                             } else if let Some(showing) = &mut state.showing {
@@ -461,7 +480,8 @@ impl Playback {
         if let Some(active) = &mut self.active {
             for (_, state) in &mut active.zones {
                 if let Some(showing) = state.showing.take() {
-                    self.finished.push(impression(&showing, now, self.clock));
+                    self.finished
+                        .push(impression(&showing, now, self.clock, self.refresh));
                 }
                 state.outgoing = None;
             }
@@ -873,9 +893,15 @@ fn to_render_fit(fit: vitrine_core::playlist::Fit) -> Fit {
     }
 }
 
-/// The record of a play that leaves the screen at `now`. It completed if it stayed until its turn
-/// was over; the sequence number comes from the journal when it is committed.
-fn impression(showing: &Showing, now: Timestamp, clock: ClockState) -> Impression {
+/// The record of a play that leaves the screen at `now`. It completed if it was on screen from
+/// within one `refresh` of its turn's start until the turn was over (a glimpse of a turn already
+/// under way is not a play); the sequence number comes from the journal when it is committed.
+fn impression(
+    showing: &Showing,
+    now: Timestamp,
+    clock: ClockState,
+    refresh: SignedDuration,
+) -> Impression {
     // A play cut short by a decode error ended then, whatever stayed on screen afterwards.
     let now = showing.cut_short_at.map_or(now, |cut| cut.min(now));
     Impression {
@@ -890,7 +916,13 @@ fn impression(showing: &Showing, now: Timestamp, clock: ClockState) -> Impressio
         scheduled_start: showing.scheduled_start,
         started_at: showing.started_at,
         ended_at: now.max(showing.started_at),
-        completed: now >= showing.scheduled_end,
+        completed: vitrine_core::impression::covers_turn(
+            showing.scheduled_start,
+            showing.scheduled_end,
+            showing.started_at,
+            now,
+            refresh,
+        ),
         clock: showing.clock.worst(clock),
         offer: showing.offer.clone(),
     }
@@ -1055,6 +1087,103 @@ mod tests {
         assert_eq!(impressions[1].media_sha256, Some(digest("blue")));
         let ids: HashSet<Uuid> = impressions.iter().map(|impression| impression.id).collect();
         assert_eq!(ids.len(), 4, "ids are unique");
+    }
+
+    const THREE_SECONDS: &str = "version: 1\nname: demo\nitems:\n  - image: { id: red, file: red.png, duration: 3s }\n  - image: { id: blue, file: blue.png, duration: 3s }\n";
+
+    /// Ticks at every deadline the frames ask for, as the player's loop does, from `from` to
+    /// `to`, then shuts down; `(item, started_at, shown ms, completed)` of each play.
+    fn run_between(
+        playback: &mut Playback,
+        from: i64,
+        to: i64,
+        late_by: i64,
+    ) -> Vec<(String, i64, u64, bool)> {
+        let mut now = at(from);
+        while now < at(to) {
+            let frame = playback.tick(now);
+            now = frame.next_deadline.unwrap() + SignedDuration::from_millis(late_by);
+        }
+        playback.finish(at(to));
+        playback
+            .take_finished()
+            .iter()
+            .map(|impression| {
+                (
+                    impression.item_id.clone(),
+                    impression.started_at.as_millisecond(),
+                    impression.duration_ms(),
+                    impression.completed,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_play_joined_mid_turn_is_journalled_as_a_glimpse_not_a_completed_play() {
+        let mut playback = playback();
+        playback.activate(manifest(THREE_SECONDS)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        // The player starts 406 ms before the end of red's turn.
+        let plays = run_between(&mut playback, 2_594, 9_000, 0);
+        assert_eq!(
+            plays,
+            vec![
+                ("red".to_owned(), 2_594, 406, false),
+                ("blue".to_owned(), 3_000, 3_000, true),
+                ("red".to_owned(), 6_000, 3_000, true),
+            ],
+            "the tail of red's turn was shown and says so"
+        );
+    }
+
+    #[test]
+    fn a_play_that_appears_within_one_refresh_of_its_turn_completes_it() {
+        let mut playback = playback();
+        playback.set_refresh(std::time::Duration::from_millis(100));
+        playback.activate(manifest(THREE_SECONDS)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        let plays = run_between(&mut playback, 0, 6_000, 60);
+        assert_eq!(
+            plays,
+            vec![
+                ("red".to_owned(), 0, 3_060, true),
+                ("blue".to_owned(), 3_060, 2_940, true),
+            ],
+            "60 ms late at a 100 ms refresh is on time"
+        );
+        let mut playback = self::playback();
+        playback.activate(manifest(THREE_SECONDS)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        let plays = run_between(&mut playback, 0, 6_000, 60);
+        assert_eq!(
+            plays[1],
+            ("blue".to_owned(), 3_060, 2_940, false),
+            "60 ms late at 60 Hz missed the start of its turn"
+        );
+    }
+
+    #[test]
+    fn the_rest_of_a_turn_after_an_interrupt_is_not_a_completed_play() {
+        let mut playback = playback();
+        playback.activate(manifest(THREE_SECONDS)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        playback.tick(at(0));
+        playback.interrupt("Evacuate".into(), at(1_000), at(500));
+        playback.tick(at(500));
+        let plays = run_between(&mut playback, 1_000, 3_000, 0);
+        assert_eq!(
+            plays,
+            vec![
+                ("red".to_owned(), 0, 500, false),
+                ("red".to_owned(), 1_000, 2_000, false),
+            ],
+            "cut by the interrupt, then the rest of the turn"
+        );
     }
 
     #[test]

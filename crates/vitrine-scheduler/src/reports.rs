@@ -37,7 +37,11 @@ pub struct ArmRow {
     pub campaign: String,
     pub offer: String,
     pub arm: Arm,
+    /// Completed plays: the card was on screen for its whole turn. Only these are delivered spots.
     pub impressions: u64,
+    /// Plays that showed only part of their turn (joined late, or cut short): counted apart, never
+    /// as impressions.
+    pub partial_plays: u64,
     /// Unique scans: each play's code counted once per shopper device.
     pub scans: u64,
     /// Every hit of the codes, replays included (at most `qr::MAX_HITS_PER_TOKEN` per code).
@@ -78,6 +82,7 @@ pub async fn scans(
             offer,
             arm,
             impressions: counts.impressions,
+            partial_plays: counts.partial_plays,
             scans: counts.scans,
             scan_hits: counts.scan_hits,
             scan_rate: (counts.impressions > 0)
@@ -118,14 +123,16 @@ type OfferKey = (String, String, Arm);
 /// The figures of one offer and arm.
 #[derive(Debug, Default)]
 pub struct OfferCounts {
+    /// Completed plays.
     pub impressions: u64,
+    pub partial_plays: u64,
     pub scans: u64,
     pub scan_hits: u64,
 }
 
 impl Store {
-    /// Impressions, unique scans and raw hits per campaign, offer and arm. Impressions whose offer
-    /// was refused (one its screen was never given) are not counted.
+    /// Completed and partial plays, unique scans and raw hits per campaign, offer and arm. Plays
+    /// whose offer was refused (one its screen was never given) are not counted.
     pub async fn offer_counts(
         &self,
         campaign: Option<String>,
@@ -133,7 +140,8 @@ impl Store {
         self.interact(move |connection| {
             let mut counts: BTreeMap<OfferKey, OfferCounts> = BTreeMap::new();
             let queries = [
-                "SELECT offer_campaign, offer_id, offer_arm, COUNT(*), 0 FROM impressions
+                "SELECT offer_campaign, offer_id, offer_arm, SUM(completed), SUM(1 - completed)
+                 FROM impressions
                  WHERE offer_id IS NOT NULL AND offer_campaign IS NOT NULL AND offer_arm IS NOT NULL
                    AND offer_refused IS NULL
                    AND (?1 IS NULL OR offer_campaign = ?1)
@@ -154,11 +162,13 @@ impl Store {
                         ))
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
+                // For plays, `count` is the completed ones and `hits` the partial ones.
                 for (campaign, offer, arm, count, hits) in rows {
                     let arm: Arm = arm.parse().map_err(StoreError::CorruptRow)?;
                     let entry = counts.entry((campaign, offer, arm)).or_default();
                     if index == 0 {
                         entry.impressions = count as u64;
+                        entry.partial_plays = hits as u64;
                     } else {
                         entry.scans = count as u64;
                         entry.scan_hits = hits as u64;

@@ -804,6 +804,38 @@ async fn post_batch(harness: &Harness, token: &str, impressions: Vec<Value>) -> 
 }
 
 #[tokio::test]
+async fn a_partial_play_is_reported_apart_and_never_as_an_impression() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    harness.manifest(&paris_11).await;
+    let whole = offer_impression("paris-11.entrance", 1, "winter-sale", "cola", "treatment");
+    // The player started 9.6 s into the card's 10 s turn: a glimpse.
+    let mut glimpse = offer_impression("paris-11.entrance", 2, "winter-sale", "cola", "treatment");
+    glimpse["started_at"] = json!("2026-03-02T09:00:09.600Z");
+    glimpse["completed"] = json!(false);
+    let reply = post_batch(&harness, &paris_11, vec![whole, glimpse]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    let report = harness
+        .call(
+            Method::GET,
+            "/v1/reports/scans?campaign=winter-sale",
+            Some(ADMIN),
+            None,
+        )
+        .await
+        .json();
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{report}");
+    assert_eq!(
+        (&rows[0]["impressions"], &rows[0]["partial_plays"]),
+        (&json!(1), &json!(1)),
+        "{report}"
+    );
+}
+
+#[tokio::test]
 async fn proof_of_play_cannot_claim_an_offer_its_screen_was_never_given() {
     let harness = Harness::seeded().await;
     let paris_11 = harness
