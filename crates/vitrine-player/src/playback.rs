@@ -509,6 +509,7 @@ impl Playback {
             align: TextAlign::Center,
             bold: true,
             ticker: None,
+            background: None,
         };
         let key = spec.key(screen_px);
         let wanted = vec![Want::Text {
@@ -873,6 +874,7 @@ fn text_spec(
             speed_px_per_s: speed.fraction() * zone_px.0 as f32,
             gap_px: zone_px.0 as f32 / 4.0,
         }),
+        background: style.background.map(to_render_color),
     }
 }
 
@@ -1183,6 +1185,76 @@ mod tests {
                 ("red".to_owned(), 1_000, 2_000, false),
             ],
             "cut by the interrupt, then the rest of the turn"
+        );
+    }
+
+    #[test]
+    fn a_text_items_style_and_transition_reach_the_renderer() {
+        let mut playback = playback();
+        playback
+            .activate(manifest(
+                "version: 1\nname: demo\nitems:\n  - image: { file: red.png, duration: 5s }\n  - text: { text: Sale, size: 10%, color: \"#123456\", align: right, ticker: { speed: 25% }, duration: 5s, transition: { slide: 400ms } }\n",
+            ))
+            .unwrap();
+        playback.mark_ready(key("red"));
+        let frame = playback.tick(at(0));
+        let (text_key, spec) = frame
+            .wanted
+            .iter()
+            .find_map(|want| match want {
+                Want::Text { key, spec, .. } => Some((key.clone(), spec.clone())),
+                _ => None,
+            })
+            .expect("the text is prepared before its turn");
+        assert_eq!(spec.colour, Color::rgb(0x12, 0x34, 0x56));
+        assert_eq!(spec.align, TextAlign::Right);
+        assert_eq!(spec.size_px, 108.0, "10% of 1080 px");
+        let ticker = spec.ticker.expect("a ticker");
+        assert_eq!(ticker.speed_px_per_s, 480.0, "25% of 1920 px a second");
+        playback.mark_ready(text_key.clone());
+        let frame = playback.tick(at(5_200));
+        let layers = &frame.scene.zones[0].layers;
+        assert_eq!(layers.len(), 2, "mid-slide, both show: {layers:?}");
+        assert_eq!(layers[1].content, text_key);
+        // A slide moves the pictures sideways at full opacity (a crossfade would fade them).
+        assert!(layers[1].offset[0] != 0.0, "{layers:?}");
+        assert!(
+            layers.iter().all(|layer| layer.opacity == 1.0),
+            "{layers:?}"
+        );
+    }
+
+    #[test]
+    fn a_text_items_background_reaches_the_renderer() {
+        let mut playback = playback();
+        playback
+            .activate(manifest(
+                "version: 1\nname: demo\nitems:\n  - text: { text: Sale, background: \"#ff000080\", duration: 5s }\n  - clock: { background: \"#00ff00\", duration: 5s }\n",
+            ))
+            .unwrap();
+        let backgrounds = |frame: &Frame| -> Vec<Option<Color>> {
+            frame
+                .wanted
+                .iter()
+                .filter_map(|want| match want {
+                    Want::Text { spec, .. } => Some(spec.background),
+                    _ => None,
+                })
+                .collect()
+        };
+        let frame = playback.tick(at(0));
+        assert_eq!(
+            backgrounds(&frame),
+            vec![
+                Some(Color::rgb(0, 255, 0)),
+                Some(Color {
+                    r: 255,
+                    g: 0,
+                    b: 0,
+                    a: 128
+                }),
+            ],
+            "the clock that comes next, then the text on screen"
         );
     }
 

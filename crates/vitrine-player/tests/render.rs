@@ -379,6 +379,49 @@ fn rotated_screens_match_their_goldens() {
 }
 
 #[test]
+fn a_text_items_background_fills_its_zone_behind_the_letters() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 200, 100);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let mut draw = |background: Option<Color>| {
+        let text = TextSpec {
+            text: "Soldes".into(),
+            size_px: 30.0,
+            colour: Color::WHITE,
+            align: TextAlign::Center,
+            bold: true,
+            ticker: None,
+            background,
+        };
+        let text_key = text.key((200, 100));
+        renderer
+            .prepare_text(&gpu, text_key.clone(), &text, (200, 100))
+            .unwrap();
+        let mut scene = full(vec![Layer::new(text_key, Fit::Stretch)]);
+        scene.zones[0].background = Some(Color::rgb(0, 0, 255));
+        renderer.render(&gpu, target.view(), target.size(), &scene);
+        target.read_pixels(&gpu).unwrap()
+    };
+    // A corner, far from the letters: the zone's blue without a background, the text's red with.
+    assert_pixel(&draw(None), 4, 4, [0, 0, 255, 255]);
+    let backed = draw(Some(Color::rgb(200, 0, 0)));
+    assert_pixel(&backed, 4, 4, [200, 0, 0, 255]);
+    assert_pixel(&backed, 195, 95, [200, 0, 0, 255]);
+    // A half-transparent one lets the zone through, blended.
+    let half = draw(Some(Color {
+        r: 255,
+        g: 0,
+        b: 0,
+        a: 128,
+    }));
+    let corner = half.get_pixel(4, 4).0;
+    assert!(
+        corner[0] > 150 && corner[2] > 150 && corner[1] < 30,
+        "{corner:?}"
+    );
+}
+
+#[test]
 fn text_and_a_ticker_match_their_golden_and_the_ticker_moves_with_time() {
     let gpu = gpu();
     let target = Offscreen::new(&gpu, 320, 120);
@@ -390,6 +433,7 @@ fn text_and_a_ticker_match_their_golden_and_the_ticker_moves_with_time() {
         align: TextAlign::Center,
         bold: true,
         ticker: None,
+        background: None,
     };
     let ticker = TextSpec {
         text: "Ouvert dimanche 10 h – 13 h • Click & collect".into(),
@@ -401,6 +445,7 @@ fn text_and_a_ticker_match_their_golden_and_the_ticker_moves_with_time() {
             speed_px_per_s: 60.0,
             gap_px: 40.0,
         }),
+        background: None,
     };
     let text_key = text.key((320, 80));
     let ticker_key = ticker.key((320, 40));

@@ -424,7 +424,7 @@ mod tests {
     use vitrine_core::offer::{Arm, CardPrice};
     use vitrine_core::parse_campaign;
 
-    use super::build_with;
+    use super::{OfferBuild, build_with};
     use crate::campaigns::{ScreenContext, StoredCampaign};
     use crate::catalog::{LocalProduct, Product, ScreenRecord, StoreRecord};
 
@@ -537,6 +537,116 @@ mod tests {
             Some((quantity, _, _)) => quantity >= 1,
             None => feed.in_stock,
         }
+    }
+
+    fn context(
+        campaign_yaml: &str,
+        screen_tags: &[&str],
+        segments: &[(&str, f64)],
+    ) -> ScreenContext {
+        let campaign = parse_campaign("keys.yaml", campaign_yaml)
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .value;
+        ScreenContext {
+            screen: ScreenRecord {
+                name: "lobby".into(),
+                playlist: "lobby".into(),
+                timezone: String::new(),
+                store: Some("paris-11".into()),
+                tags: screen_tags.iter().map(|tag| tag.to_string()).collect(),
+                created_at: String::new(),
+            },
+            store: Some(StoreRecord {
+                code: "paris-11".into(),
+                name: "Paris 11".into(),
+                region: "ile-de-france".into(),
+                tags: Vec::new(),
+                timezone: "Europe/Paris".into(),
+                locale: "fr-FR".into(),
+                currency: "EUR".into(),
+            }),
+            segments: segments
+                .iter()
+                .map(|(segment, share)| (segment.to_string(), *share))
+                .collect(),
+            campaigns: vec![(
+                StoredCampaign {
+                    version: 1,
+                    campaign,
+                    media: BTreeMap::new(),
+                    created_at: String::new(),
+                },
+                "targets every screen".into(),
+            )],
+            not_targeted: Vec::new(),
+        }
+    }
+
+    fn product(quantity: i64) -> BTreeMap<String, LocalProduct> {
+        let product = Product {
+            id: "p1".into(),
+            title: "Product".into(),
+            description: String::new(),
+            link: "https://shop.example/p1".into(),
+            image_link: String::new(),
+            price_cents: 500,
+            sale_price_cents: None,
+            currency: "EUR".into(),
+            availability: "in_stock".into(),
+            brand: String::new(),
+            gtin: String::new(),
+        };
+        BTreeMap::from([(
+            "p1".to_owned(),
+            LocalProduct {
+                product,
+                quantity: Some(quantity),
+            },
+        )])
+    }
+
+    #[test]
+    fn each_offer_key_shapes_the_entry_or_leaves_the_offer_out() {
+        let yaml = "version: 1\nname: keys\ntargets: { all: true }\nfrom: 2020-01-01\nloop_slots: 1\nfill:\n  - text: { text: Sale, duration: 10s }\noffers:\n  promo:\n    - { id: card, title: Card, product: p1, weight: 3, cap_per_hour: 4, badge: \"-10%\", segments: [students], tags: [entrance], min_stock: 5 }\n";
+        let time_zone = TimeZone::get("Europe/Paris").unwrap();
+        let now: Timestamp = "2026-12-04T10:00:00Z".parse().unwrap();
+        let slots = BTreeSet::from(["promo".to_owned()]);
+        let build = |tags: &[&str], segments: &[(&str, f64)], quantity: i64| {
+            build_with(
+                &context(yaml, tags, segments),
+                &slots,
+                &product(quantity),
+                &time_zone,
+                now,
+            )
+        };
+        let shown = build(&["entrance"], &[("students", 0.5)], 5);
+        let entry = &shown.rotations["promo"].entries[0];
+        // `weight: 3` is 300, scaled by the half of the store's customers who are students.
+        assert_eq!(entry.weight, 150);
+        assert_eq!(entry.cap_per_hour, Some(4));
+        assert_eq!(entry.card.badge.as_deref(), Some("-10%"));
+        assert_eq!(entry.segments, vec!["students".to_owned()]);
+        let reasons = |build: OfferBuild| -> Vec<String> {
+            assert!(build.rotations.is_empty());
+            build
+                .excluded
+                .into_iter()
+                .map(|excluded| excluded.reason)
+                .collect()
+        };
+        assert_eq!(
+            reasons(build(&[], &[("students", 0.5)], 5)),
+            vec!["only for screens tagged entrance".to_owned()]
+        );
+        assert_eq!(
+            reasons(build(&["entrance"], &[], 5)),
+            vec!["for segments students, and the store has no customers in them".to_owned()]
+        );
+        assert_eq!(
+            reasons(build(&["entrance"], &[("students", 0.5)], 4)),
+            vec!["out of stock at store `paris-11`: 4 on hand, needs at least 5".to_owned()]
+        );
     }
 
     proptest! {

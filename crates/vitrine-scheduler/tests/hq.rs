@@ -457,6 +457,42 @@ async fn a_qr_scan_is_recorded_and_redirected_with_utm_and_a_forged_one_gets_a_p
 }
 
 #[tokio::test]
+async fn a_frequency_cap_spaces_a_campaigns_plays_out() {
+    let harness = Harness::seeded().await;
+    let token = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let every_ms = |manifest: &Manifest| {
+        let rule = manifest.playlist.zones[0]
+            .rules
+            .iter()
+            .find(|rule| rule.name == "campaign:spaced")
+            .expect("the campaign's rule");
+        match rule.kind {
+            vitrine_core::playlist::RuleKind::Interrupt { every } => every.as_millis(),
+            vitrine_core::playlist::RuleKind::Loop => panic!("{rule:?}"),
+        }
+    };
+    let campaign = "version: 1
+name: spaced
+targets: { all: true }
+from: 2020-01-01
+share_of_voice: 20%
+fill:
+  - text: { text: Spaced, duration: 10s }
+";
+    let reply = harness.push_campaign(campaign).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    // 10 s at 20% of the time: every 50 s.
+    assert_eq!(every_ms(&harness.manifest(&token).await), 50_000);
+    let capped = format!("{campaign}frequency_cap: {{ max: 6, per: 1h }}\n");
+    let reply = harness.push_campaign(&capped).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    // At most 6 an hour: every 10 minutes.
+    assert_eq!(every_ms(&harness.manifest(&token).await), 600_000);
+}
+
+#[tokio::test]
 async fn a_card_has_a_qr_code_exactly_when_its_scan_is_redirected() {
     let harness = Harness::seeded().await;
     let free = "version: 1
