@@ -240,7 +240,11 @@ pub struct Explanation {
 #[derive(Debug, Serialize)]
 pub struct TargetedCampaign {
     pub name: String,
+    /// Why it targets the screen.
     pub because: String,
+    /// Whether its dates, weekdays and dayparts hold at the instant asked about: a campaign that
+    /// targets the screen but is outside its dayparts does not apply then.
+    pub applies: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -275,6 +279,30 @@ pub struct SlotExplanation {
 
 fn not_found(code: &'static str, message: String) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, code, message)
+}
+
+/// Whether a campaign's dates, weekdays and dayparts hold at `at`, as the screen decides it: by
+/// the schedule engine on the campaign's rule in the manifest, and for a campaign that only fills
+/// offer slots (it has no rule), by its offers' validity windows.
+fn campaign_applies(
+    schedule: &Schedule,
+    build: &crate::offers::OfferBuild,
+    campaign: &str,
+    at: Timestamp,
+) -> bool {
+    let rule = format!("campaign:{campaign}");
+    let in_rule_window: Vec<bool> = schedule
+        .zone_names()
+        .filter_map(|zone| schedule.rule_in_window(zone, &rule, at))
+        .collect();
+    if !in_rule_window.is_empty() {
+        return in_rule_window.contains(&true);
+    }
+    build
+        .rotations
+        .values()
+        .flat_map(|rotation| &rotation.entries)
+        .any(|entry| entry.campaign.as_deref() == Some(campaign) && entry.is_valid_at(at))
 }
 
 /// `GET /v1/explain?screen=S&at=T[&slot=X]`.
@@ -409,6 +437,7 @@ pub async fn explain(
             .map(|(stored, because)| TargetedCampaign {
                 name: stored.campaign.name.clone(),
                 because: because.clone(),
+                applies: campaign_applies(&schedule, &build, &stored.campaign.name, at),
             })
             .collect(),
         not_targeted: context.not_targeted.clone(),

@@ -550,6 +550,60 @@ offers:
 }
 
 #[tokio::test]
+async fn explain_says_a_campaign_outside_its_dayparts_does_not_apply() {
+    let harness = Harness::seeded().await;
+    harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let mornings = "version: 1
+name: mornings
+targets: { all: true }
+from: 2020-01-01
+dayparts:
+  morning: \"08:00-11:00\"
+loop_slots: 1
+fill:
+  - text: { text: Good morning, duration: 10s }
+";
+    let reply = harness.push_campaign(mornings).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    let applies = |at: &'static str| {
+        let harness = &harness;
+        async move {
+            let reply = harness
+                .call(
+                    Method::GET,
+                    &format!("/v1/explain?screen=paris-11.entrance&at={at}"),
+                    Some(ADMIN),
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+            let explanation = reply.json();
+            let campaigns = explanation["campaigns"].as_array().unwrap().clone();
+            let applies = |name: &str| {
+                campaigns
+                    .iter()
+                    .find(|campaign| campaign["name"] == name)
+                    .unwrap_or_else(|| panic!("{name} targets the screen: {explanation}"))["applies"]
+                    .clone()
+            };
+            (applies("mornings"), applies("winter-sale"))
+        }
+    };
+    // Paris is UTC+1 in March: 08:30 UTC is 09:30 in the store, 14:00 UTC is 15:00.
+    assert_eq!(
+        applies("2026-03-02T08:30:00Z").await,
+        (json!(true), json!(true))
+    );
+    assert_eq!(
+        applies("2026-03-02T14:00:00Z").await,
+        (json!(false), json!(true)),
+        "the morning campaign targets the screen but is outside its daypart"
+    );
+}
+
+#[tokio::test]
 async fn explain_says_why_an_offer_shows_and_reports_measure_uplift() {
     let harness = Harness::seeded().await;
     harness
