@@ -457,6 +457,45 @@ async fn a_qr_scan_is_recorded_and_redirected_with_utm_and_a_forged_one_gets_a_p
 }
 
 #[tokio::test]
+async fn pushing_an_unchanged_playlist_keeps_its_version() {
+    let harness = Harness::seeded().await;
+    let push = |source: String| {
+        let harness = &harness;
+        async move {
+            harness
+                .call(
+                    Method::POST,
+                    "/v1/playlists",
+                    Some(ADMIN),
+                    Some(json!({"file_name": "store.yaml", "source": source})),
+                )
+                .await
+        }
+    };
+    let reply = push(STORE_PLAYLIST.to_owned()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    assert_eq!(reply.json()["version"], 1);
+    assert_eq!(reply.json()["unchanged"], true);
+    let versions = || -> i64 {
+        harness
+            .database()
+            .query_row(
+                "SELECT COUNT(*) FROM playlists WHERE name = 'store'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(versions(), 1, "nothing new is stored");
+    let changed = format!("{STORE_PLAYLIST}# a comment changes the source\n");
+    let reply = push(changed).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    assert_eq!(reply.json()["version"], 2);
+    assert!(reply.json().get("unchanged").is_none(), "{}", reply.json());
+    assert_eq!(versions(), 2);
+}
+
+#[tokio::test]
 async fn a_frequency_cap_spaces_a_campaigns_plays_out() {
     let harness = Harness::seeded().await;
     let token = harness
