@@ -147,7 +147,11 @@ impl Player {
         };
         Ok(Self {
             playback,
-            audio: AudioTimeline::new(screen.audio.clone(), data_dir.join("media")),
+            audio: {
+                let mut audio = AudioTimeline::new(screen.audio.clone(), data_dir.join("media"));
+                audio.set_refresh(screen.refresh);
+                audio
+            },
             renderer,
             decoder: DecodeWorker::start(sink)?,
             media_dir: data_dir.join("media"),
