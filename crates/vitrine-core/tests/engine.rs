@@ -637,3 +637,23 @@ fn a_fragments_zones_add_their_rules_to_the_including_playlists_zones() {
         ("loop-1".to_owned(), "item-1".to_owned())
     );
 }
+
+#[test]
+fn an_interrupts_weekdays_limit_it_to_those_days() {
+    let schedule = schedule(
+        "version: 1\nname: shop\nitems:\n  - image: { file: a.png, duration: 10s }\ninterrupts:\n  - name: weekend\n    weekdays: [sat, sun]\n    every: 1m\n    items:\n      - text: { text: Weekend, duration: 10s }\n",
+        "Europe/Paris",
+    );
+    let rule_at = |reading: &str| {
+        schedule
+            .what_plays("main", local("Europe/Paris", reading))
+            .expect("something plays")
+            .reason
+            .rule
+            .name
+            .clone()
+    };
+    // 2026-03-07 is a Saturday, 2026-03-09 a Monday; both at the start of a minute.
+    assert_eq!(rule_at("2026-03-07T12:00:01"), "weekend");
+    assert_eq!(rule_at("2026-03-09T12:00:01"), "loop-1");
+}

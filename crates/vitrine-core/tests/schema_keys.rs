@@ -1,8 +1,9 @@
 //! Every key the YAML schemas in `schema/` accept must do something, and a test must show it: this
-//! walks the committed JSON Schemas and fails on a key that no test of the workspace names as a
-//! YAML key (`key:` inside a string literal of test code: a test file, or the `#[cfg(test)]` part
-//! of a source file). A key that passes validation and is never used (a text item's `background`
-//! once was) then shows up here, or in the test that names it and checks its effect.
+//! walks the committed JSON Schemas and fails on a key that no test of the workspace writes, in
+//! its place, in the YAML of its string literals (test files, and the `#[cfg(test)]` part of
+//! source files). "In its place" means under the key it belongs to: `background` under `text` is
+//! not `background` under a zone. A key that passes validation and is never used (a text item's
+//! `background` once was) then shows up here, or in the test that writes it and checks its effect.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -11,20 +12,68 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Every property name anywhere in a JSON Schema.
-fn schema_keys(schema: &serde_json::Value, keys: &mut BTreeSet<String>) {
-    match schema {
+/// Every key of a JSON Schema with the key it sits under: `("text", "background")`, and `("",
+/// "version")` for a key of the document itself. Maps of names (`dayparts`, `zones`, `offers`)
+/// and lists are looked through, so their entries' keys sit under the map's or list's key.
+fn schema_pairs(
+    root: &serde_json::Value,
+    node: &serde_json::Value,
+    parent: &str,
+    depth: usize,
+    pairs: &mut BTreeSet<(String, String)>,
+) {
+    if depth > 16 {
+        return;
+    }
+    if let Some(reference) = node.get("$ref").and_then(serde_json::Value::as_str) {
+        let name = reference.trim_start_matches("#/$defs/");
+        schema_pairs(root, &root["$defs"][name], parent, depth + 1, pairs);
+    }
+    for combinator in ["anyOf", "oneOf", "allOf"] {
+        for option in node
+            .get(combinator)
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            schema_pairs(root, option, parent, depth + 1, pairs);
+        }
+    }
+    if let Some(properties) = node
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+    {
+        for (key, value) in properties {
+            pairs.insert((parent.to_owned(), key.clone()));
+            schema_pairs(root, value, key, depth + 1, pairs);
+        }
+    }
+    for nested in ["items", "additionalProperties"] {
+        if let Some(inner) = node.get(nested).filter(|inner| inner.is_object()) {
+            schema_pairs(root, inner, parent, depth + 1, pairs);
+        }
+    }
+}
+
+/// Every key of a YAML value with its two nearest enclosing keys (nearest first); an empty list
+/// for a key at the top of the value.
+fn yaml_keys(
+    value: &serde_json::Value,
+    ancestors: &[String],
+    keys: &mut Vec<(String, Vec<String>)>,
+) {
+    match value {
         serde_json::Value::Object(map) => {
-            if let Some(serde_json::Value::Object(properties)) = map.get("properties") {
-                keys.extend(properties.keys().cloned());
-            }
-            for value in map.values() {
-                schema_keys(value, keys);
+            for (key, inner) in map {
+                keys.push((key.clone(), ancestors.iter().take(2).cloned().collect()));
+                let mut deeper = vec![key.clone()];
+                deeper.extend(ancestors.iter().cloned());
+                yaml_keys(inner, &deeper, keys);
             }
         }
         serde_json::Value::Array(values) => {
-            for value in values {
-                schema_keys(value, keys);
+            for inner in values {
+                yaml_keys(inner, ancestors, keys);
             }
         }
         _ => {}
@@ -144,59 +193,111 @@ fn test_code() -> Vec<String> {
         .collect()
 }
 
-/// Whether `text` has `key:` as a YAML key: not preceded by a letter, digit or `_`.
-fn names_key(text: &str, key: &str) -> bool {
-    let pattern = format!("{key}:");
-    text.match_indices(&pattern).any(|(at, _)| {
-        text[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|before| !(before.is_alphanumeric() || before == '_'))
+/// Whether a test writes `key` under `parent`: as its nearest or second enclosing key (entries
+/// of a map of names sit one level deeper), or at the top of a piece of YAML whose context the
+/// test adds (`  - text: { ... }` is an item wherever it goes). A key of the document itself must
+/// be at the top.
+fn written(keys: &[(String, Vec<String>)], parent: &str, key: &str) -> bool {
+    keys.iter().any(|(written_key, ancestors)| {
+        written_key == key
+            && if parent.is_empty() {
+                ancestors.is_empty()
+            } else {
+                ancestors.is_empty() || ancestors.iter().any(|ancestor| ancestor == parent)
+            }
     })
 }
 
-/// Keys the schemas accept that have no effect yet, each with why. The list may only shrink: a key
-/// here that a test names is an error too, so it leaves the list when it gets its effect.
-const WITHOUT_EFFECT_YET: &[(&str, &str)] = &[(
-    "orientation",
-    "a playlist's `orientation` is read and validated but nothing uses it: the screen's rotation \
-     comes from the player's configuration",
-)];
+fn shown(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// Keys the schemas accept that no test shows yet, each with why: some have no effect at all.
+/// The list may only shrink: a key here that a test writes in its place is an error too, so it
+/// leaves the list when it gets its test.
+const WITHOUT_EFFECT_YET: &[(&str, &str)] = &[
+    (
+        "orientation",
+        "a playlist's `orientation` is read and validated but nothing uses it: the screen's \
+         rotation comes from the player's configuration",
+    ),
+    (
+        "screens",
+        "a playlist's `screens` is read and validated but nothing uses it: a screen gets its \
+         playlist from `vitrine screens add --playlist`",
+    ),
+    (
+        "tags",
+        "a playlist's `tags` is read and validated but nothing uses it, as for `screens`",
+    ),
+    (
+        "audio.transition",
+        "an audio item's crossfade is applied by audio::timeline, but no test writes one yet",
+    ),
+    (
+        "fill.audio",
+        "a campaign's fill may name an audio item; no test shows what it does yet",
+    ),
+];
 
 #[test]
 fn every_key_the_schemas_accept_is_named_by_a_test() {
-    let mut keys = BTreeSet::new();
+    let mut pairs = BTreeSet::new();
     for name in ["playlist", "fragment", "campaign"] {
         let path = workspace().join(format!("schema/{name}.schema.json"));
         let schema: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        schema_keys(&schema, &mut keys);
+        schema_pairs(&schema, &schema, "", 0, &mut pairs);
     }
-    assert!(keys.len() > 50, "only {} keys: {keys:?}", keys.len());
-    let literals: Vec<String> = test_code()
+    assert!(pairs.len() > 100, "only {} keys: {pairs:?}", pairs.len());
+    let mut keys = Vec::new();
+    for literal in test_code()
         .iter()
         .flat_map(|source| string_literals(source))
-        .collect();
-    let named = |key: &str| literals.iter().any(|literal| names_key(literal, key));
-    let known = |key: &str| WITHOUT_EFFECT_YET.iter().any(|(known, _)| *known == key);
-    let unnamed: Vec<&String> = keys
+    {
+        if !literal.contains(':') {
+            continue;
+        }
+        if let Ok(value) = serde_saphyr::from_str::<serde_json::Value>(&literal) {
+            yaml_keys(&value, &[], &mut keys);
+        }
+    }
+    let known = |parent: &str, key: &str| {
+        WITHOUT_EFFECT_YET
+            .iter()
+            .any(|(known, _)| *known == shown(parent, key))
+    };
+    let unwritten: Vec<String> = pairs
         .iter()
-        .filter(|key| !named(key) && !known(key))
+        .filter(|(parent, key)| !written(&keys, parent, key) && !known(parent, key))
+        .map(|(parent, key)| shown(parent, key))
         .collect();
-    let no_longer_unnamed: Vec<&str> = WITHOUT_EFFECT_YET
+    let now_written: Vec<&str> = WITHOUT_EFFECT_YET
         .iter()
         .map(|(key, _)| *key)
-        .filter(|key| named(key) || !keys.contains(*key))
+        .filter(|key| {
+            !pairs
+                .iter()
+                .any(|(parent, written_key)| shown(parent, written_key) == *key)
+                || pairs.iter().any(|(parent, written_key)| {
+                    shown(parent, written_key) == *key && written(&keys, parent, written_key)
+                })
+        })
         .collect();
     assert!(
-        no_longer_unnamed.is_empty(),
-        "take {no_longer_unnamed:?} out of WITHOUT_EFFECT_YET: a test names them now, or the \
-         schemas no longer have them"
+        now_written.is_empty(),
+        "take {now_written:?} out of WITHOUT_EFFECT_YET: a test writes them now, or the schemas \
+         no longer have them"
     );
     assert!(
-        unnamed.is_empty(),
-        "no test uses these keys the schemas accept: {unnamed:?}; write a test that shows what \
-         each one does (a golden image or an asserted behaviour), or take it out of the schema"
+        unwritten.is_empty(),
+        "no test writes these keys the schemas accept, in their place: {unwritten:?}; write a \
+         test that shows what each one does (a golden image or an asserted behaviour), or take it \
+         out of the schema"
     );
 }
 
@@ -208,6 +309,14 @@ let b = r#"speed: "3""#; let c = '"'; let d = "slide:\n";"##;
         string_literals(source),
         vec!["size: 1", "speed: \"3\"", "slide:\n"]
     );
-    assert!(names_key("{ size: 20% }", "size"));
-    assert!(!names_key("font_size: 20%", "size"));
+    let mut keys = Vec::new();
+    let value: serde_json::Value =
+        serde_saphyr::from_str("zones:\n  main:\n    background: \"#000000\"\n").unwrap();
+    yaml_keys(&value, &[], &mut keys);
+    assert!(written(&keys, "zones", "background"));
+    assert!(
+        !written(&keys, "text", "background"),
+        "a zone's background is not a text's"
+    );
+    assert!(written(&keys, "", "zones"));
 }

@@ -1224,12 +1224,72 @@ mod tests {
         );
     }
 
+    /// Every wanted thing ready, then the layers of the zone at `millis`.
+    fn layers_at(playback: &mut Playback, millis: i64) -> Vec<crate::render::Layer> {
+        let frame = playback.tick(at(millis));
+        for want in &frame.wanted {
+            playback.mark_ready(want.key());
+        }
+        playback.tick(at(millis)).scene.zones[0].layers.clone()
+    }
+
+    #[test]
+    fn each_items_fit_and_transition_reach_the_scene() {
+        let mut playback = playback();
+        playback
+            .activate(manifest(
+                "version: 1\nname: demo\ndefaults: { fit: stretch }\nitems:\n  - image: { file: red.png, duration: 4s }\n  - image: { file: blue.png, duration: 4s, transition: { crossfade: 1s } }\n  - clock: { duration: 4s, transition: { slide: 1s } }\n  - video: { file: clip.png, duration: 4s, fit: contain }\n",
+            ))
+            .unwrap();
+        let first = layers_at(&mut playback, 0);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].fit, Fit::Stretch, "the defaults' fit");
+        // Half-way through blue's crossfade: both show, blue half opaque.
+        layers_at(&mut playback, 4_000);
+        let crossfade = layers_at(&mut playback, 4_500);
+        assert_eq!(crossfade.len(), 2, "{crossfade:?}");
+        assert!((crossfade[1].opacity - 0.5).abs() < 0.01, "{crossfade:?}");
+        assert_eq!(crossfade[1].offset, [0.0, 0.0]);
+        // Half-way through the clock's slide: both at full opacity, shifted sideways.
+        layers_at(&mut playback, 8_000);
+        let slide = layers_at(&mut playback, 8_500);
+        assert_eq!(slide.len(), 2, "{slide:?}");
+        assert!(slide.iter().all(|layer| layer.opacity == 1.0), "{slide:?}");
+        assert!(slide[1].offset[0] != 0.0, "{slide:?}");
+        // The video's own fit wins over the defaults'.
+        layers_at(&mut playback, 12_000);
+        let video = layers_at(&mut playback, 12_500);
+        assert_eq!(video.last().unwrap().fit, Fit::Contain, "{video:?}");
+    }
+
+    #[test]
+    fn an_offer_items_transition_reaches_the_scene() {
+        let mut manifest = (*manifest(
+            "version: 1\nname: demo\nitems:\n  - image: { file: red.png, duration: 4s }\n  - offer: { slot: promo, duration: 4s, transition: { crossfade: 2s } }\n",
+        ))
+        .clone();
+        manifest.offers.insert(
+            "promo".into(),
+            vitrine_core::offer::OfferRotation {
+                entries: vec![offer("croissant", &[])],
+                fallback: None,
+            },
+        );
+        let mut playback = playback();
+        playback.activate(Arc::new(manifest)).unwrap();
+        layers_at(&mut playback, 0);
+        layers_at(&mut playback, 4_000);
+        let crossfade = layers_at(&mut playback, 5_000);
+        assert_eq!(crossfade.len(), 2, "{crossfade:?}");
+        assert!((crossfade[1].opacity - 0.5).abs() < 0.01, "{crossfade:?}");
+    }
+
     #[test]
     fn a_text_items_background_reaches_the_renderer() {
         let mut playback = playback();
         playback
             .activate(manifest(
-                "version: 1\nname: demo\nitems:\n  - text: { text: Sale, background: \"#ff000080\", duration: 5s }\n  - clock: { background: \"#00ff00\", duration: 5s }\n",
+                "version: 1\nname: demo\nitems:\n  - text: { text: Sale, background: \"#ff000080\", duration: 5s }\n  - clock: { background: \"#00ff00\", color: \"#000000\", size: 20%, align: left, duration: 5s }\n",
             ))
             .unwrap();
         let backgrounds = |frame: &Frame| -> Vec<Option<Color>> {
@@ -1243,6 +1303,21 @@ mod tests {
                 .collect()
         };
         let frame = playback.tick(at(0));
+        let clock = frame
+            .wanted
+            .iter()
+            .find_map(|want| match want {
+                Want::Text { spec, .. } if spec.background == Some(Color::rgb(0, 255, 0)) => {
+                    Some(spec.clone())
+                }
+                _ => None,
+            })
+            .expect("the clock comes next");
+        assert_eq!(
+            (clock.colour, clock.align, clock.size_px),
+            (Color::rgb(0, 0, 0), TextAlign::Left, 216.0),
+            "the clock's colour, alignment and 20% of 1080 px"
+        );
         assert_eq!(
             backgrounds(&frame),
             vec![

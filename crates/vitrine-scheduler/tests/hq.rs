@@ -496,6 +496,92 @@ async fn pushing_an_unchanged_playlist_keeps_its_version() {
 }
 
 #[tokio::test]
+async fn a_campaign_targets_screens_by_name_and_tag_and_plays_its_fill_on_its_weekdays() {
+    let harness = Harness::seeded().await;
+    let tagged = harness
+        .register("paris-11.entrance", Some("paris-11"), &["entrance"])
+        .await;
+    let untagged = harness
+        .register("paris-11.checkout", Some("paris-11"), &[])
+        .await;
+    let by_tag = "version: 1
+name: by-tag
+targets:
+  tags: [entrance]
+from: 2020-01-01
+weekdays: [sat, sun]
+loop_slots: 1
+fill:
+  - clock: { format: \"%H:%M\", duration: 5s }
+  - offer: { slot: main-promo, duration: 5s }
+";
+    let by_name = "version: 1
+name: by-name
+targets:
+  screens: [paris-11.checkout]
+from: 2020-01-01
+loop_slots: 1
+fill:
+  - text: { text: Checkout, duration: 5s }
+";
+    for campaign in [by_tag, by_name] {
+        let reply = harness.push_campaign(campaign).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    }
+    let campaign_rules = |manifest: &Manifest| -> Vec<String> {
+        manifest.playlist.zones[0]
+            .rules
+            .iter()
+            .map(|rule| rule.name.clone())
+            .filter(|name| name.starts_with("campaign:by-"))
+            .collect()
+    };
+    let manifest = harness.manifest(&tagged).await;
+    assert_eq!(
+        campaign_rules(&manifest),
+        vec!["campaign:by-tag".to_owned()]
+    );
+    let rule = manifest.playlist.zones[0]
+        .rules
+        .iter()
+        .find(|rule| rule.name == "campaign:by-tag")
+        .unwrap();
+    let kinds: Vec<&str> = rule
+        .items
+        .iter()
+        .map(|item| match &item.content {
+            vitrine_core::playlist::Content::Clock { .. } => "clock",
+            vitrine_core::playlist::Content::Offer { .. } => "offer",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["clock", "offer"], "the fill, in order");
+    use jiff::civil::Weekday;
+    let days: Vec<Weekday> = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+        Weekday::Sunday,
+    ]
+    .into_iter()
+    .filter(|day| rule.weekdays.contains(*day))
+    .collect();
+    assert_eq!(
+        days,
+        [Weekday::Saturday, Weekday::Sunday],
+        "its weekdays only"
+    );
+    let manifest = harness.manifest(&untagged).await;
+    assert_eq!(
+        campaign_rules(&manifest),
+        vec!["campaign:by-name".to_owned()]
+    );
+}
+
+#[tokio::test]
 async fn a_frequency_cap_spaces_a_campaigns_plays_out() {
     let harness = Harness::seeded().await;
     let token = harness
@@ -524,8 +610,16 @@ fill:
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
     // 10 s at 20% of the time: every 50 s.
     assert_eq!(every_ms(&harness.manifest(&token).await), 50_000);
-    let capped = format!("{campaign}frequency_cap: {{ max: 6, per: 1h }}\n");
-    let reply = harness.push_campaign(&capped).await;
+    let capped = "version: 1
+name: spaced
+targets: { all: true }
+from: 2020-01-01
+share_of_voice: 20%
+frequency_cap: { max: 6, per: 1h }
+fill:
+  - text: { text: Spaced, duration: 10s }
+";
+    let reply = harness.push_campaign(capped).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
     // At most 6 an hour: every 10 minutes.
     assert_eq!(every_ms(&harness.manifest(&token).await), 600_000);
