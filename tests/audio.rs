@@ -278,7 +278,15 @@ fn a_player_plays_the_audio_zone_in_order_with_crossfades_and_skips_a_corrupt_fi
                 "started {late} ms late: {play:#}"
             );
         }
-        if index + 1 < plays.len() {
+        if index == 0 {
+            // Joined wherever the turn was: a glimpse unless heard from (within a refresh at
+            // 20 fps and the engine's latency of) the turn's start.
+            assert_eq!(
+                play["completed"],
+                late <= 210 && lasted >= 2_000,
+                "{late} ms late: {play:#}"
+            );
+        } else if index + 1 < plays.len() {
             assert_eq!(play["completed"], true, "{play:#}");
             assert!((1_950..=2_300).contains(&lasted), "{lasted} ms: {play:#}");
         } else {

@@ -502,6 +502,22 @@ pub fn parse_campaign(file_name: &str, source: &str) -> Result<Parsed<Campaign>,
                     );
                 }
                 let id = offer.id.value().0.clone();
+                // The card's QR code leads to the `url`, else to the product's page in the feed;
+                // with neither there is nowhere to go, so the card shows no QR code.
+                if offer.url.is_none() && offer.product.is_none() {
+                    checker.warning(
+                        &Checker::origin(None, offer.id.location()),
+                        format!(
+                            "offer `{id}` has no `url` and no `product`, so its card shows no QR code"
+                        ),
+                        Some(
+                            "add `url: https://shop.example/...` where a scan should lead, or \
+                             `product:` with a feed product that has a link"
+                                .into(),
+                        ),
+                    );
+                }
+                let id = offer.id.value().0.clone();
                 if built.iter().any(|known: &Offer| known.id == id) {
                     checker.error_at(
                         None,

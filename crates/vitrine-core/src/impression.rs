@@ -2,7 +2,7 @@
 //! numbered by its journal, uploaded in signed batches and deduplicated by the scheduler on its id.
 
 use hmac::{Hmac, Mac};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
@@ -42,14 +42,33 @@ pub struct Impression {
     pub started_at: Timestamp,
     /// When it left the screen, in UTC.
     pub ended_at: Timestamp,
-    /// Whether it stayed on screen until its turn was over; false when an interrupt, a shutdown,
-    /// an error or a new manifest cut it short.
+    /// Whether it delivered its whole turn: on screen from (within one refresh of) the turn's
+    /// scheduled start to its scheduled end (see [`covers_turn`]). False for a glimpse, when the
+    /// player started, reloaded or came back from an interrupt in the middle of the turn, and
+    /// when an interrupt, a shutdown, an error or a new manifest cut it short. Reports count only
+    /// completed plays as delivered; the milliseconds actually shown are [`Impression::duration_ms`].
     pub completed: bool,
     /// How far the player trusted its clock when it made the record.
     pub clock: ClockState,
     /// For an offer slot: which offer it showed, from which campaign, in which arm of the test.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer: Option<OfferPlay>,
+}
+
+/// Whether a play on screen from `started_at` to `ended_at` covered its whole turn
+/// `[scheduled_start, scheduled_end)`: it appeared no later than `start_tolerance` (one refresh of
+/// the display) after the turn's start, and stayed until the turn's end.
+pub fn covers_turn(
+    scheduled_start: Timestamp,
+    scheduled_end: Timestamp,
+    started_at: Timestamp,
+    ended_at: Timestamp,
+    start_tolerance: SignedDuration,
+) -> bool {
+    let latest_start = scheduled_start
+        .checked_add(start_tolerance)
+        .unwrap_or(scheduled_start);
+    started_at <= latest_start && ended_at >= scheduled_end
 }
 
 impl Impression {
@@ -267,6 +286,23 @@ mod tests {
         let text = String::from_utf8(body(vec![impression(1)])).unwrap();
         assert!(text.contains(r#""clock":"synced""#), "{text}");
         assert!(text.contains(r#""completed":true"#), "{text}");
+    }
+
+    #[test]
+    fn only_a_play_from_its_turns_start_to_its_end_covers_the_turn() {
+        let at = |millis: i64| {
+            "2026-11-20T10:00:00Z".parse::<Timestamp>().unwrap()
+                + SignedDuration::from_millis(millis)
+        };
+        let refresh = SignedDuration::from_micros(16_667);
+        // The turn is [0, 3000): on time to the end, or a refresh late, covers it.
+        assert!(covers_turn(at(0), at(3000), at(0), at(3000), refresh));
+        assert!(covers_turn(at(0), at(3000), at(16), at(3000), refresh));
+        // The 406 ms tail a player showed after starting mid-turn is a glimpse, not a play.
+        assert!(!covers_turn(at(0), at(3000), at(2594), at(3000), refresh));
+        assert!(!covers_turn(at(0), at(3000), at(17), at(3000), refresh));
+        // Cut before the end.
+        assert!(!covers_turn(at(0), at(3000), at(0), at(2999), refresh));
     }
 
     #[test]

@@ -120,20 +120,17 @@ impl ValidityWindow {
     }
 }
 
-/// What the offer card shows. Prices are in the smallest unit of `currency` (cents).
+/// What the offer card shows.
+///
+/// **Invariant:** a card shows exactly the price in force for its store at the play's instant, or
+/// no price at all. "No price" is `price: None`, never a zero amount, so nothing downstream can
+/// draw a price the store did not set (a holdout control or free content has none).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfferCardData {
     pub title: String,
-    /// The price to pay. Free content without a price has 0 and an empty `currency`, and the
-    /// card shows no price.
-    pub price_cents: i64,
-    /// The price before a sale, shown struck through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub old_price_cents: Option<i64>,
-    /// ISO 4217, like `EUR`.
-    #[serde(default)]
-    pub currency: String,
+    pub price: Option<CardPrice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub badge: Option<String>,
     /// A line like `until 24 Dec`.
@@ -142,13 +139,24 @@ pub struct OfferCardData {
     /// A key of the manifest's `media`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_file: Option<String>,
+    /// Whether a scan of this card's QR code leads somewhere (the offer has a `url`, or its product
+    /// a link in the feed). The scheduler decides it with the rule its `/q/` redirect uses; a card
+    /// without one shows no QR code.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_destination: bool,
 }
 
-impl OfferCardData {
-    /// Whether the card shows a price at all.
-    pub fn has_price(&self) -> bool {
-        !self.currency.is_empty()
-    }
+/// A price a card shows, in the smallest unit of `currency` (cents).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardPrice {
+    /// The price to pay.
+    pub cents: i64,
+    /// The price before a sale, shown struck through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_cents: Option<i64>,
+    /// ISO 4217, like `EUR`.
+    pub currency: String,
 }
 
 impl OfferEntry {

@@ -573,6 +573,25 @@ impl Schedule {
         })
     }
 
+    /// Whether the dates, weekdays and dayparts of the rule named `rule` on `zone` hold at `at`
+    /// (an interrupt rule may still be between two of its plays then); `None` when there is no
+    /// such rule. The explain endpoint says with it whether a campaign applies at an instant.
+    pub fn rule_in_window(&self, zone: &str, rule: &str, at: jiff::Timestamp) -> Option<bool> {
+        let zone_index = self.zone_index(zone)?;
+        let rule_index = self.playlist.zones[zone_index]
+            .rules
+            .iter()
+            .position(|known| known.name == rule)?;
+        let engine = &self.zones[zone_index][rule_index];
+        let now = millis(at);
+        let windows = engine.windows(
+            &self.time_zone,
+            now.saturating_sub(DAY_MS + HOUR_MS),
+            now.saturating_add(DAY_MS + HOUR_MS),
+        );
+        Some(window_containing(&windows, now).is_some())
+    }
+
     /// Every play on `zone` that overlaps `[from, to)`, in order. The first may start before `from`
     /// and the last end after `to`. Where no rule applies there is a hole between two plays. At most
     /// [`MAX_TIMELINE_PLAYS`].

@@ -610,3 +610,50 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_fragments_zones_add_their_rules_to_the_including_playlists_zones() {
+    let fragment = "dayparts:\n  closing: \"19:45-20:00\"\nzones:\n  main:\n    interrupts:\n      - { name: closing-soon, dayparts: [closing], every: 5m, items: [text: { text: Closing, duration: 30s }] }\n";
+    let playlist = "version: 1\nname: shop\ninclude: [closing.yaml]\nitems:\n  - image: { file: a.png, duration: 10s }\n";
+    let parsed = vitrine_core::parse_playlist_with_includes("shop.yaml", playlist, &|name| {
+        (name == "closing.yaml")
+            .then(|| fragment.to_owned())
+            .ok_or_else(|| "no such file".to_owned())
+    })
+    .unwrap_or_else(|error| panic!("{error}"));
+    let schedule = Schedule::new(parsed.value, TimeZone::get("Europe/Paris").unwrap());
+    let item_at = |reading: &str| {
+        let play = schedule
+            .what_plays("main", local("Europe/Paris", reading))
+            .expect("something plays");
+        (play.reason.rule.name.clone(), play.item.id.clone())
+    };
+    assert_eq!(
+        item_at("2026-03-02T19:45:05"),
+        ("closing-soon".to_owned(), "item-2".to_owned())
+    );
+    assert_eq!(
+        item_at("2026-03-02T12:00:05"),
+        ("loop-1".to_owned(), "item-1".to_owned())
+    );
+}
+
+#[test]
+fn an_interrupts_weekdays_limit_it_to_those_days() {
+    let schedule = schedule(
+        "version: 1\nname: shop\nitems:\n  - image: { file: a.png, duration: 10s }\ninterrupts:\n  - name: weekend\n    weekdays: [sat, sun]\n    every: 1m\n    items:\n      - text: { text: Weekend, duration: 10s }\n",
+        "Europe/Paris",
+    );
+    let rule_at = |reading: &str| {
+        schedule
+            .what_plays("main", local("Europe/Paris", reading))
+            .expect("something plays")
+            .reason
+            .rule
+            .name
+            .clone()
+    };
+    // 2026-03-07 is a Saturday, 2026-03-09 a Monday; both at the start of a minute.
+    assert_eq!(rule_at("2026-03-07T12:00:01"), "weekend");
+    assert_eq!(rule_at("2026-03-09T12:00:01"), "loop-1");
+}

@@ -17,8 +17,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 use vitrine_core::playlist::{Content, Item, TextStyle, Transition as ItemTransition};
 use vitrine_core::schedule::{Play, Schedule};
@@ -156,7 +156,13 @@ pub struct Playback {
     /// A segment HQ asked offer slots to target (a loyalty-app check-in): the segment, when the
     /// trigger arrived, and until when it holds. Only plays starting after its arrival follow it.
     trigger: Option<Trigger>,
+    /// The display's refresh interval: a play that appears later than this after its turn's
+    /// start is a glimpse, journalled as not completed.
+    refresh: SignedDuration,
 }
+
+/// The refresh interval assumed until the player says what its display has.
+const DEFAULT_REFRESH: SignedDuration = SignedDuration::from_nanos(16_666_667);
 
 #[derive(Clone, Debug)]
 struct Trigger {
@@ -180,6 +186,7 @@ impl Playback {
             qr_key: None,
             recent_offers: Vec::new(),
             interrupt: None,
+            refresh: DEFAULT_REFRESH,
             trigger: None,
         }
     }
@@ -206,6 +213,12 @@ impl Playback {
     /// Sets how far the clock is trusted from now on (see `crate::clock`).
     pub fn set_clock(&mut self, clock: ClockState) {
         self.clock = clock;
+    }
+
+    /// The display's refresh interval: how late after its turn's start a play may appear and still
+    /// count as completed.
+    pub fn set_refresh(&mut self, refresh: std::time::Duration) {
+        self.refresh = SignedDuration::try_from(refresh).unwrap_or(DEFAULT_REFRESH);
     }
 
     /// Offer cards get QR codes signed with this key (see [`vitrine_core::qr_token`]).
@@ -254,7 +267,8 @@ impl Playback {
         let now = Timestamp::now();
         for (_, state) in previous {
             if let Some(showing) = state.showing {
-                self.finished.push(impression(&showing, now, self.clock));
+                self.finished
+                    .push(impression(&showing, now, self.clock, self.refresh));
             }
         }
         // A file that failed under the old manifest gets another chance.
@@ -413,7 +427,12 @@ impl Playback {
                                     ..candidate
                                 };
                                 if let Some(leaving) = state.showing.replace(incoming) {
-                                    self.finished.push(impression(&leaving, now, self.clock));
+                                    self.finished.push(impression(
+                                        &leaving,
+                                        now,
+                                        self.clock,
+                                        self.refresh,
+                                    ));
                                     state.outgoing = Some(leaving);
                                 }
                             } else if let Some(showing) = &mut state.showing {
@@ -461,7 +480,8 @@ impl Playback {
         if let Some(active) = &mut self.active {
             for (_, state) in &mut active.zones {
                 if let Some(showing) = state.showing.take() {
-                    self.finished.push(impression(&showing, now, self.clock));
+                    self.finished
+                        .push(impression(&showing, now, self.clock, self.refresh));
                 }
                 state.outgoing = None;
             }
@@ -489,6 +509,7 @@ impl Playback {
             align: TextAlign::Center,
             bold: true,
             ticker: None,
+            background: None,
         };
         let key = spec.key(screen_px);
         let wanted = vec![Want::Text {
@@ -781,8 +802,10 @@ fn describe_offer(
             });
             ContentKey::Media(sha256.clone())
         });
+    // A card gets a QR code only when a scan leads somewhere (the scheduler decided it with the
+    // rule its redirect uses).
     let qr_url = match (&manifest.qr_base_url, context.qr_key) {
-        (Some(base), Some(key)) => Some(format!(
+        (Some(base), Some(key)) if entry.card.has_destination => Some(format!(
             "{}/q/{}",
             base.trim_end_matches('/'),
             vitrine_core::qr_token::encode(
@@ -795,20 +818,14 @@ fn describe_offer(
         )),
         _ => None,
     };
-    let (locale, store_currency) = manifest
+    let locale = manifest
         .store
         .as_ref()
-        .map(|store| (store.locale.clone(), store.currency.clone()))
-        .unwrap_or_else(|| ("en-US".to_owned(), String::new()));
+        .map_or_else(|| "en-US".to_owned(), |store| store.locale.clone());
     let card = OfferCard {
         title: entry.card.title.clone(),
-        price: entry.card.price_cents,
-        old_price: entry.card.old_price_cents,
-        currency: if entry.card.currency.is_empty() {
-            store_currency
-        } else {
-            entry.card.currency.clone()
-        },
+        // The price exactly as the scheduler set it: none stays none, whatever the store's currency.
+        price: entry.card.price.clone(),
         locale,
         badge: entry.card.badge.clone(),
         validity: entry.card.validity.clone(),
@@ -857,6 +874,7 @@ fn text_spec(
             speed_px_per_s: speed.fraction() * zone_px.0 as f32,
             gap_px: zone_px.0 as f32 / 4.0,
         }),
+        background: style.background.map(to_render_color),
     }
 }
 
@@ -877,9 +895,15 @@ fn to_render_fit(fit: vitrine_core::playlist::Fit) -> Fit {
     }
 }
 
-/// The record of a play that leaves the screen at `now`. It completed if it stayed until its turn
-/// was over; the sequence number comes from the journal when it is committed.
-fn impression(showing: &Showing, now: Timestamp, clock: ClockState) -> Impression {
+/// The record of a play that leaves the screen at `now`. It completed if it was on screen from
+/// within one `refresh` of its turn's start until the turn was over (a glimpse of a turn already
+/// under way is not a play); the sequence number comes from the journal when it is committed.
+fn impression(
+    showing: &Showing,
+    now: Timestamp,
+    clock: ClockState,
+    refresh: SignedDuration,
+) -> Impression {
     // A play cut short by a decode error ended then, whatever stayed on screen afterwards.
     let now = showing.cut_short_at.map_or(now, |cut| cut.min(now));
     Impression {
@@ -894,7 +918,13 @@ fn impression(showing: &Showing, now: Timestamp, clock: ClockState) -> Impressio
         scheduled_start: showing.scheduled_start,
         started_at: showing.started_at,
         ended_at: now.max(showing.started_at),
-        completed: now >= showing.scheduled_end,
+        completed: vitrine_core::impression::covers_turn(
+            showing.scheduled_start,
+            showing.scheduled_end,
+            showing.started_at,
+            now,
+            refresh,
+        ),
         clock: showing.clock.worst(clock),
         offer: showing.offer.clone(),
     }
@@ -1061,6 +1091,248 @@ mod tests {
         assert_eq!(ids.len(), 4, "ids are unique");
     }
 
+    const THREE_SECONDS: &str = "version: 1\nname: demo\nitems:\n  - image: { id: red, file: red.png, duration: 3s }\n  - image: { id: blue, file: blue.png, duration: 3s }\n";
+
+    /// Ticks at every deadline the frames ask for, as the player's loop does, from `from` to
+    /// `to`, then shuts down; `(item, started_at, shown ms, completed)` of each play.
+    fn run_between(
+        playback: &mut Playback,
+        from: i64,
+        to: i64,
+        late_by: i64,
+    ) -> Vec<(String, i64, u64, bool)> {
+        let mut now = at(from);
+        while now < at(to) {
+            let frame = playback.tick(now);
+            now = frame.next_deadline.unwrap() + SignedDuration::from_millis(late_by);
+        }
+        playback.finish(at(to));
+        playback
+            .take_finished()
+            .iter()
+            .map(|impression| {
+                (
+                    impression.item_id.clone(),
+                    impression.started_at.as_millisecond(),
+                    impression.duration_ms(),
+                    impression.completed,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_play_joined_mid_turn_is_journalled_as_a_glimpse_not_a_completed_play() {
+        let mut playback = playback();
+        playback.activate(manifest(THREE_SECONDS)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        // The player starts 406 ms before the end of red's turn.
+        let plays = run_between(&mut playback, 2_594, 9_000, 0);
+        assert_eq!(
+            plays,
+            vec![
+                ("red".to_owned(), 2_594, 406, false),
+                ("blue".to_owned(), 3_000, 3_000, true),
+                ("red".to_owned(), 6_000, 3_000, true),
+            ],
+            "the tail of red's turn was shown and says so"
+        );
+    }
+
+    #[test]
+    fn a_play_that_appears_within_one_refresh_of_its_turn_completes_it() {
+        let mut playback = playback();
+        playback.set_refresh(std::time::Duration::from_millis(100));
+        playback.activate(manifest(THREE_SECONDS)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        let plays = run_between(&mut playback, 0, 6_000, 60);
+        assert_eq!(
+            plays,
+            vec![
+                ("red".to_owned(), 0, 3_060, true),
+                ("blue".to_owned(), 3_060, 2_940, true),
+            ],
+            "60 ms late at a 100 ms refresh is on time"
+        );
+        let mut playback = self::playback();
+        playback.activate(manifest(THREE_SECONDS)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        let plays = run_between(&mut playback, 0, 6_000, 60);
+        assert_eq!(
+            plays[1],
+            ("blue".to_owned(), 3_060, 2_940, false),
+            "60 ms late at 60 Hz missed the start of its turn"
+        );
+    }
+
+    #[test]
+    fn the_rest_of_a_turn_after_an_interrupt_is_not_a_completed_play() {
+        let mut playback = playback();
+        playback.activate(manifest(THREE_SECONDS)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        playback.tick(at(0));
+        playback.interrupt("Evacuate".into(), at(1_000), at(500));
+        playback.tick(at(500));
+        let plays = run_between(&mut playback, 1_000, 3_000, 0);
+        assert_eq!(
+            plays,
+            vec![
+                ("red".to_owned(), 0, 500, false),
+                ("red".to_owned(), 1_000, 2_000, false),
+            ],
+            "cut by the interrupt, then the rest of the turn"
+        );
+    }
+
+    #[test]
+    fn a_text_items_style_and_transition_reach_the_renderer() {
+        let mut playback = playback();
+        playback
+            .activate(manifest(
+                "version: 1\nname: demo\nitems:\n  - image: { file: red.png, duration: 5s }\n  - text: { text: Sale, size: 10%, color: \"#123456\", align: right, ticker: { speed: 25% }, duration: 5s, transition: { slide: 400ms } }\n",
+            ))
+            .unwrap();
+        playback.mark_ready(key("red"));
+        let frame = playback.tick(at(0));
+        let (text_key, spec) = frame
+            .wanted
+            .iter()
+            .find_map(|want| match want {
+                Want::Text { key, spec, .. } => Some((key.clone(), spec.clone())),
+                _ => None,
+            })
+            .expect("the text is prepared before its turn");
+        assert_eq!(spec.colour, Color::rgb(0x12, 0x34, 0x56));
+        assert_eq!(spec.align, TextAlign::Right);
+        assert_eq!(spec.size_px, 108.0, "10% of 1080 px");
+        let ticker = spec.ticker.expect("a ticker");
+        assert_eq!(ticker.speed_px_per_s, 480.0, "25% of 1920 px a second");
+        playback.mark_ready(text_key.clone());
+        let frame = playback.tick(at(5_200));
+        let layers = &frame.scene.zones[0].layers;
+        assert_eq!(layers.len(), 2, "mid-slide, both show: {layers:?}");
+        assert_eq!(layers[1].content, text_key);
+        // A slide moves the pictures sideways at full opacity (a crossfade would fade them).
+        assert!(layers[1].offset[0] != 0.0, "{layers:?}");
+        assert!(
+            layers.iter().all(|layer| layer.opacity == 1.0),
+            "{layers:?}"
+        );
+    }
+
+    /// Every wanted thing ready, then the layers of the zone at `millis`.
+    fn layers_at(playback: &mut Playback, millis: i64) -> Vec<crate::render::Layer> {
+        let frame = playback.tick(at(millis));
+        for want in &frame.wanted {
+            playback.mark_ready(want.key());
+        }
+        playback.tick(at(millis)).scene.zones[0].layers.clone()
+    }
+
+    #[test]
+    fn each_items_fit_and_transition_reach_the_scene() {
+        let mut playback = playback();
+        playback
+            .activate(manifest(
+                "version: 1\nname: demo\ndefaults: { fit: stretch }\nitems:\n  - image: { file: red.png, duration: 4s }\n  - image: { file: blue.png, duration: 4s, transition: { crossfade: 1s } }\n  - clock: { duration: 4s, transition: { slide: 1s } }\n  - video: { file: clip.png, duration: 4s, fit: contain }\n",
+            ))
+            .unwrap();
+        let first = layers_at(&mut playback, 0);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].fit, Fit::Stretch, "the defaults' fit");
+        // Half-way through blue's crossfade: both show, blue half opaque.
+        layers_at(&mut playback, 4_000);
+        let crossfade = layers_at(&mut playback, 4_500);
+        assert_eq!(crossfade.len(), 2, "{crossfade:?}");
+        assert!((crossfade[1].opacity - 0.5).abs() < 0.01, "{crossfade:?}");
+        assert_eq!(crossfade[1].offset, [0.0, 0.0]);
+        // Half-way through the clock's slide: both at full opacity, shifted sideways.
+        layers_at(&mut playback, 8_000);
+        let slide = layers_at(&mut playback, 8_500);
+        assert_eq!(slide.len(), 2, "{slide:?}");
+        assert!(slide.iter().all(|layer| layer.opacity == 1.0), "{slide:?}");
+        assert!(slide[1].offset[0] != 0.0, "{slide:?}");
+        // The video's own fit wins over the defaults'.
+        layers_at(&mut playback, 12_000);
+        let video = layers_at(&mut playback, 12_500);
+        assert_eq!(video.last().unwrap().fit, Fit::Contain, "{video:?}");
+    }
+
+    #[test]
+    fn an_offer_items_transition_reaches_the_scene() {
+        let mut manifest = (*manifest(
+            "version: 1\nname: demo\nitems:\n  - image: { file: red.png, duration: 4s }\n  - offer: { slot: promo, duration: 4s, transition: { crossfade: 2s } }\n",
+        ))
+        .clone();
+        manifest.offers.insert(
+            "promo".into(),
+            vitrine_core::offer::OfferRotation {
+                entries: vec![offer("croissant", &[])],
+                fallback: None,
+            },
+        );
+        let mut playback = playback();
+        playback.activate(Arc::new(manifest)).unwrap();
+        layers_at(&mut playback, 0);
+        layers_at(&mut playback, 4_000);
+        let crossfade = layers_at(&mut playback, 5_000);
+        assert_eq!(crossfade.len(), 2, "{crossfade:?}");
+        assert!((crossfade[1].opacity - 0.5).abs() < 0.01, "{crossfade:?}");
+    }
+
+    #[test]
+    fn a_text_items_background_reaches_the_renderer() {
+        let mut playback = playback();
+        playback
+            .activate(manifest(
+                "version: 1\nname: demo\nitems:\n  - text: { text: Sale, background: \"#ff000080\", duration: 5s }\n  - clock: { background: \"#00ff00\", color: \"#000000\", size: 20%, align: left, duration: 5s }\n",
+            ))
+            .unwrap();
+        let backgrounds = |frame: &Frame| -> Vec<Option<Color>> {
+            frame
+                .wanted
+                .iter()
+                .filter_map(|want| match want {
+                    Want::Text { spec, .. } => Some(spec.background),
+                    _ => None,
+                })
+                .collect()
+        };
+        let frame = playback.tick(at(0));
+        let clock = frame
+            .wanted
+            .iter()
+            .find_map(|want| match want {
+                Want::Text { spec, .. } if spec.background == Some(Color::rgb(0, 255, 0)) => {
+                    Some(spec.clone())
+                }
+                _ => None,
+            })
+            .expect("the clock comes next");
+        assert_eq!(
+            (clock.colour, clock.align, clock.size_px),
+            (Color::rgb(0, 0, 0), TextAlign::Left, 216.0),
+            "the clock's colour, alignment and 20% of 1080 px"
+        );
+        assert_eq!(
+            backgrounds(&frame),
+            vec![
+                Some(Color::rgb(0, 255, 0)),
+                Some(Color {
+                    r: 255,
+                    g: 0,
+                    b: 0,
+                    a: 128
+                }),
+            ],
+            "the clock that comes next, then the text on screen"
+        );
+    }
+
     #[test]
     fn a_new_version_of_the_playlist_starts_a_new_play() {
         let one_item =
@@ -1210,12 +1482,15 @@ mod tests {
             segments: segments.iter().map(|segment| segment.to_string()).collect(),
             card: vitrine_core::offer::OfferCardData {
                 title: format!("{offer_id} title"),
-                price_cents: 1299,
-                old_price_cents: Some(1599),
-                currency: "EUR".into(),
+                price: Some(vitrine_core::offer::CardPrice {
+                    cents: 1299,
+                    old_cents: Some(1599),
+                    currency: "EUR".into(),
+                }),
                 badge: None,
                 validity: None,
                 image_file: Some("product.png".into()),
+                has_destination: true,
             },
         }
     }
@@ -1265,7 +1540,8 @@ mod tests {
         );
         let card = card_of(&frame).expect("a card is wanted");
         assert_eq!(card.title, "croissant title");
-        assert_eq!((card.price, card.old_price), (1299, Some(1599)));
+        let price = card.price.clone().expect("a price");
+        assert_eq!((price.cents, price.old_cents), (1299, Some(1599)));
         assert_eq!(card.locale, "fr-FR");
         let url = card.qr_url.clone().expect("a QR code");
         let token = url.strip_prefix("https://hq.example/q/").expect(&url);
@@ -1289,6 +1565,22 @@ mod tests {
             .expect("the offer is in the impression");
         assert_eq!(offer.offer_id, "croissant");
         assert_eq!(offer.campaign.as_deref(), Some("winter"));
+    }
+
+    #[test]
+    fn a_card_without_a_price_or_a_destination_shows_neither() {
+        let mut playback = playback();
+        playback.set_qr_key([7u8; 32]);
+        let mut control = offer("croissant", &[]);
+        control.card.price = None;
+        control.card.has_destination = false;
+        playback.activate(offer_manifest(vec![control])).unwrap();
+        let card = card_of(&playback.tick(at(0))).expect("a card is wanted");
+        assert_eq!(
+            card.price, None,
+            "no price, not the store's currency with 0 cents"
+        );
+        assert_eq!(card.qr_url, None, "no QR code that leads nowhere");
     }
 
     #[test]

@@ -127,6 +127,7 @@ impl Player {
         let splash_key = ContentKey::Media(splash_digest.clone());
         renderer.pin(splash_key.clone());
         let mut playback = Playback::new(splash_digest, logical_px, screen.rotation);
+        playback.set_refresh(screen.refresh);
         if let Some(key) = screen.qr_key {
             playback.set_qr_key(key);
         }
@@ -146,7 +147,11 @@ impl Player {
         };
         Ok(Self {
             playback,
-            audio: AudioTimeline::new(screen.audio.clone(), data_dir.join("media")),
+            audio: {
+                let mut audio = AudioTimeline::new(screen.audio.clone(), data_dir.join("media"));
+                audio.set_refresh(screen.refresh);
+                audio
+            },
             renderer,
             decoder: DecodeWorker::start(sink)?,
             media_dir: data_dir.join("media"),

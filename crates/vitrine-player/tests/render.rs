@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use vitrine_core::Sha256Hex;
+use vitrine_core::offer::CardPrice;
 use vitrine_player::decode::DecodedImage;
 use vitrine_player::render::{
     Color, ContentKey, Fit, Gpu, Layer, OFFSCREEN_FORMAT, OfferCard, OfferTemplate, Offscreen,
@@ -378,6 +379,49 @@ fn rotated_screens_match_their_goldens() {
 }
 
 #[test]
+fn a_text_items_background_fills_its_zone_behind_the_letters() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 200, 100);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let mut draw = |background: Option<Color>| {
+        let text = TextSpec {
+            text: "Soldes".into(),
+            size_px: 30.0,
+            colour: Color::WHITE,
+            align: TextAlign::Center,
+            bold: true,
+            ticker: None,
+            background,
+        };
+        let text_key = text.key((200, 100));
+        renderer
+            .prepare_text(&gpu, text_key.clone(), &text, (200, 100))
+            .unwrap();
+        let mut scene = full(vec![Layer::new(text_key, Fit::Stretch)]);
+        scene.zones[0].background = Some(Color::rgb(0, 0, 255));
+        renderer.render(&gpu, target.view(), target.size(), &scene);
+        target.read_pixels(&gpu).unwrap()
+    };
+    // A corner, far from the letters: the zone's blue without a background, the text's red with.
+    assert_pixel(&draw(None), 4, 4, [0, 0, 255, 255]);
+    let backed = draw(Some(Color::rgb(200, 0, 0)));
+    assert_pixel(&backed, 4, 4, [200, 0, 0, 255]);
+    assert_pixel(&backed, 195, 95, [200, 0, 0, 255]);
+    // A half-transparent one lets the zone through, blended.
+    let half = draw(Some(Color {
+        r: 255,
+        g: 0,
+        b: 0,
+        a: 128,
+    }));
+    let corner = half.get_pixel(4, 4).0;
+    assert!(
+        corner[0] > 150 && corner[2] > 150 && corner[1] < 30,
+        "{corner:?}"
+    );
+}
+
+#[test]
 fn text_and_a_ticker_match_their_golden_and_the_ticker_moves_with_time() {
     let gpu = gpu();
     let target = Offscreen::new(&gpu, 320, 120);
@@ -389,6 +433,7 @@ fn text_and_a_ticker_match_their_golden_and_the_ticker_moves_with_time() {
         align: TextAlign::Center,
         bold: true,
         ticker: None,
+        background: None,
     };
     let ticker = TextSpec {
         text: "Ouvert dimanche 10 h – 13 h • Click & collect".into(),
@@ -400,6 +445,7 @@ fn text_and_a_ticker_match_their_golden_and_the_ticker_moves_with_time() {
             speed_px_per_s: 60.0,
             gap_px: 40.0,
         }),
+        background: None,
     };
     let text_key = text.key((320, 80));
     let ticker_key = ticker.key((320, 40));
@@ -472,9 +518,11 @@ fn text_and_a_ticker_match_their_golden_and_the_ticker_moves_with_time() {
 fn offer_card() -> OfferCard {
     OfferCard {
         title: "Café en grains bio, 1 kg".into(),
-        price: 1299,
-        old_price: Some(1624),
-        currency: "EUR".into(),
+        price: Some(CardPrice {
+            cents: 1299,
+            old_cents: Some(1624),
+            currency: "EUR".into(),
+        }),
         locale: "fr-FR".into(),
         badge: None,
         validity: Some("Valable jusqu'au 31/12".into()),
@@ -523,6 +571,64 @@ fn the_offer_card_matches_its_golden_and_its_qr_code_scans() {
     assert_eq!(grids.len(), 1, "one QR code on the card");
     let (_, content) = grids[0].decode().expect("the QR code decodes");
     assert_eq!(content, "https://vitrine.example/q/3f9a7c21");
+}
+
+/// The pixels of the default template's price box (`price: { box: [0.52, 0.36, 0.45, 0.17] }`)
+/// that are the price's red, `#c1121f`, give or take antialiasing.
+fn red_in_price_box(frame: &image::RgbaImage) -> usize {
+    let (width, height) = frame.dimensions();
+    let x_range = (width as f32 * 0.52) as u32..(width as f32 * 0.97) as u32;
+    let y_range = (height as f32 * 0.36) as u32..(height as f32 * 0.53) as u32;
+    let mut red = 0;
+    for y in y_range {
+        for x in x_range.clone() {
+            let [r, g, b, _] = frame.get_pixel(x, y).0;
+            if r > 150 && g < 80 && b < 80 {
+                red += 1;
+            }
+        }
+    }
+    red
+}
+
+#[test]
+fn an_offer_card_without_a_price_draws_none() {
+    let gpu = gpu();
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let mut draw = |card: &OfferCard| {
+        let target = Offscreen::new(&gpu, 640, 360);
+        let card_key = card.key((640, 360));
+        renderer
+            .prepare_offer_card(
+                &gpu,
+                card_key.clone(),
+                card,
+                &OfferTemplate::builtin(),
+                (640, 360),
+            )
+            .unwrap();
+        renderer.render(
+            &gpu,
+            target.view(),
+            target.size(),
+            &Scene::single(card_key, Fit::Contain),
+        );
+        target.read_pixels(&gpu).unwrap()
+    };
+    let priced = draw(&offer_card());
+    assert!(
+        red_in_price_box(&priced) > 200,
+        "a priced card draws its price in red"
+    );
+    // A holdout control: a title and nothing that reads as a promise.
+    let control = OfferCard {
+        title: "Winter sale in store now".into(),
+        price: None,
+        validity: None,
+        ..offer_card()
+    };
+    let frame = draw(&control);
+    assert_eq!(red_in_price_box(&frame), 0, "no price, not even 0,00 €");
 }
 
 #[test]

@@ -405,13 +405,18 @@ pub struct PushPlaylist {
 pub struct PlaylistStored {
     pub name: String,
     pub version: u64,
+    /// The push was the same as the latest version (source, includes and media): nothing was
+    /// stored, and `version` is that latest one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
     /// Problems that do not stop the playlist (same-priority overlaps, dayparts in DST gaps).
     #[serde(skip_serializing_if = "Diagnostics::is_empty")]
     pub warnings: Diagnostics,
 }
 
-/// `POST /v1/playlists`: validates a playlist and stores it as the next version of its name. A
-/// refused playlist changes nothing.
+/// `POST /v1/playlists`: validates a playlist and stores it as the next version of its name (201).
+/// A push identical to the latest version (same source, includes and media map) stores nothing and
+/// answers 200 with that version and `"unchanged": true`. A refused playlist changes nothing.
 pub async fn push_playlist(
     State(state): State<AppState>,
     manager: Manager,
@@ -446,6 +451,32 @@ pub async fn push_playlist(
     .map_err(ApiError::invalid_playlist)?;
     // Staff push only their stores' playlists, within their stores' quota.
     manager.ensure_playlist(&state, &playlist.name).await?;
+    let compiled = serde_json::to_string(&playlist)
+        .map_err(|error| ApiError::internal("serialising a playlist", error))?;
+    // The same playlist pushed again is not a new version: screens would reload for nothing and
+    // reports would split one playlist's plays over two versions. Checked before the quota, which
+    // an unchanged push does not use.
+    if let Some(latest) = state.store().latest_playlist(playlist.name.clone()).await?
+        && latest.source == request.source
+        && latest.includes == request.includes
+        && latest.compiled.as_deref() == Some(compiled.as_str())
+        && latest.media.len() == request.media.len()
+        && latest
+            .media
+            .iter()
+            .all(|(file, entry)| request.media.get(file) == Some(&entry.sha256))
+    {
+        tracing::info!(playlist = %playlist.name, version = latest.version, "playlist unchanged");
+        return Ok((
+            StatusCode::OK,
+            Json(PlaylistStored {
+                name: playlist.name,
+                version: latest.version,
+                unchanged: true,
+                warnings,
+            }),
+        ));
+    }
     let version_bytes = request.source.len()
         + request
             .includes
@@ -498,8 +529,6 @@ pub async fn push_playlist(
         }
         return Err(ApiError::invalid_playlist(diagnostics));
     }
-    let compiled = serde_json::to_string(&playlist)
-        .map_err(|error| ApiError::internal("serialising a playlist", error))?;
 
     let version = state
         .store()
@@ -529,6 +558,7 @@ pub async fn push_playlist(
         Json(PlaylistStored {
             name: playlist.name,
             version,
+            unchanged: false,
             warnings,
         }),
     ))

@@ -87,6 +87,27 @@ pub struct Product {
     pub gtin: String,
 }
 
+impl Product {
+    /// Applies a store's inventory row: the store's own price wins over the feed's, sale price and
+    /// all; a sale price alone applies to the feed's price.
+    pub fn apply_local_price(
+        &mut self,
+        price_cents: Option<i64>,
+        sale_price_cents: Option<i64>,
+        currency: Option<String>,
+    ) {
+        if let Some(price) = price_cents {
+            self.price_cents = price;
+            self.sale_price_cents = sale_price_cents;
+        } else if sale_price_cents.is_some() {
+            self.sale_price_cents = sale_price_cents;
+        }
+        if let Some(currency) = currency {
+            self.currency = currency;
+        }
+    }
+}
+
 /// A product at one store: the feed's product, with the local price and stock where there is one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalProduct {
@@ -1024,16 +1045,7 @@ impl Store {
                         .optional()?;
                     if let Some((count, price, sale_price, currency)) = row {
                         quantity = Some(count);
-                        // The store's own price wins over the feed's, sale price and all.
-                        if let Some(price) = price {
-                            item.price_cents = price;
-                            item.sale_price_cents = sale_price;
-                        } else if sale_price.is_some() {
-                            item.sale_price_cents = sale_price;
-                        }
-                        if let Some(currency) = currency {
-                            item.currency = currency;
-                        }
+                        item.apply_local_price(price, sale_price, currency);
                     }
                 }
                 found.insert(

@@ -34,7 +34,9 @@ struct Args {
     )]
     admin_token: Option<String>,
     /// The address shoppers' phones reach this scheduler at, like `https://go.shop.example`;
-    /// offer QR codes lead to `URL/q/TOKEN`. Without it offer cards carry no QR code.
+    /// offer QR codes lead to `URL/q/TOKEN`. Without it QR codes point at the listen address,
+    /// which only phones on the same network can reach (fine on a test bench), and a warning
+    /// says so at start-up.
     #[arg(long, value_name = "URL", env = "VITRINE_PUBLIC_URL")]
     public_url: Option<String>,
 
@@ -204,4 +206,21 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down; finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Args;
+
+    #[test]
+    fn the_help_says_what_happens_without_a_public_url() {
+        let help = Args::command().render_long_help().to_string();
+        assert!(
+            help.contains("Without it QR codes point at the listen address"),
+            "{help}"
+        );
+        assert!(!help.contains("no QR code"), "{help}");
+    }
 }

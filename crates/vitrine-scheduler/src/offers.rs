@@ -27,7 +27,8 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 use vitrine_core::campaign::{Campaign, Offer};
 use vitrine_core::offer::{
-    ALL_BASIS_POINTS, Arm, OfferCardData, OfferEntry, OfferRotation, ValidityWindow, parse_price,
+    ALL_BASIS_POINTS, Arm, CardPrice, OfferCardData, OfferEntry, OfferRotation, ValidityWindow,
+    parse_price,
 };
 use vitrine_core::playlist::Content;
 use vitrine_core::timing::TimeRange;
@@ -269,21 +270,30 @@ fn entries_for(
             }
             stock = Some(units);
             let product = &local.product;
-            match product.sale_price_cents {
-                Some(sale) if sale < product.price_cents => {
-                    card.price_cents = sale;
-                    card.old_price_cents = Some(product.price_cents);
-                }
-                _ => card.price_cents = product.price_cents,
-            }
-            card.currency = product.currency.clone();
+            card.price = Some(match product.sale_price_cents {
+                Some(sale) if sale < product.price_cents => CardPrice {
+                    cents: sale,
+                    old_cents: Some(product.price_cents),
+                    currency: product.currency.clone(),
+                },
+                _ => CardPrice {
+                    cents: product.price_cents,
+                    old_cents: None,
+                    currency: product.currency.clone(),
+                },
+            });
+            card.has_destination = crate::qr::offer_link(offer, Some(product)).is_some();
         }
         None => {
             if let Some(price) = &offer.price {
                 let money = parse_price(price).map_err(|error| error.to_string())?;
-                card.price_cents = money.cents;
-                card.currency = money.currency;
+                card.price = Some(CardPrice {
+                    cents: money.cents,
+                    old_cents: None,
+                    currency: money.currency,
+                });
             }
+            card.has_destination = crate::qr::offer_link(offer, None).is_some();
         }
     }
     let mut media = BTreeMap::new();
@@ -324,9 +334,12 @@ fn entries_for(
         (Some(control), 1..) => Some(OfferEntry {
             arm: Arm::Control,
             holdout_basis_points: 0,
+            // The control shows no price (it promises nothing) but leads where the offer does, so
+            // a scan in the holdout is measured like one of the offer.
             card: OfferCardData {
                 title: control.title.clone(),
                 image_file: image_key(&control.image),
+                has_destination: treatment.card.has_destination,
                 ..OfferCardData::default()
             },
             ..treatment.clone()
@@ -399,4 +412,368 @@ fn windows_for(
     }
     windows.sort_by_key(|window| window.start);
     windows
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use jiff::tz::TimeZone;
+    use jiff::{SignedDuration, Timestamp};
+    use proptest::prelude::*;
+    use vitrine_core::offer::{Arm, CardPrice};
+    use vitrine_core::parse_campaign;
+
+    use super::{OfferBuild, build_with};
+    use crate::campaigns::{ScreenContext, StoredCampaign};
+    use crate::catalog::{LocalProduct, Product, ScreenRecord, StoreRecord};
+
+    /// One offer card variant: what the campaign says and what the feed and the store's inventory
+    /// hold for it.
+    #[derive(Clone, Debug)]
+    struct Variant {
+        /// `None`: free content, priced (or not) in the campaign.
+        product: Option<FeedProduct>,
+        /// The campaign's fixed `price`, in cents of euros.
+        fixed_price: Option<i64>,
+        holdout: bool,
+        /// Days from today (store time) of the offer's `from` and `until`.
+        from_offset: Option<i64>,
+        until_offset: Option<i64>,
+        /// The instant the card is looked at, in hours from the start of yesterday (store time).
+        hour: i64,
+    }
+
+    #[derive(Clone, Debug)]
+    struct FeedProduct {
+        price: i64,
+        sale: Option<i64>,
+        in_stock: bool,
+        /// The store's inventory row: quantity, price, sale price.
+        inventory: Option<(i64, Option<i64>, Option<i64>)>,
+    }
+
+    fn variants() -> impl Strategy<Value = Variant> {
+        let cents = 1..100_000i64;
+        let feed = (
+            cents.clone(),
+            proptest::option::of(cents.clone()),
+            any::<bool>(),
+            proptest::option::of((
+                -1..5i64,
+                proptest::option::of(cents.clone()),
+                proptest::option::of(cents.clone()),
+            )),
+        )
+            .prop_map(|(price, sale, in_stock, inventory)| FeedProduct {
+                price,
+                sale,
+                in_stock,
+                inventory,
+            });
+        (
+            proptest::option::of(feed),
+            proptest::option::of(cents),
+            any::<bool>(),
+            proptest::option::of(-2..9i64),
+            proptest::option::of(-2..9i64),
+            0..(24 * super::MANIFEST_DAYS),
+        )
+            .prop_map(
+                |(product, fixed_price, holdout, mut from_offset, mut until_offset, hour)| {
+                    // A campaign with `until` before `from` does not validate; swap them.
+                    if let (Some(from), Some(until)) = (from_offset, until_offset)
+                        && until < from
+                    {
+                        (from_offset, until_offset) = (Some(until), Some(from));
+                    }
+                    Variant {
+                        product,
+                        fixed_price,
+                        holdout,
+                        from_offset,
+                        until_offset,
+                        hour,
+                    }
+                },
+            )
+    }
+
+    /// The price in force for the store, written out from the rules in words: the store's own price
+    /// wins over the feed's; a sale price below the price is what one pays, the price struck
+    /// through; free content shows its fixed price, if it has one; a holdout control shows none.
+    fn price_in_force(variant: &Variant, arm: Arm) -> Option<CardPrice> {
+        if arm == Arm::Control {
+            return None;
+        }
+        let Some(feed) = &variant.product else {
+            return variant.fixed_price.map(|cents| CardPrice {
+                cents,
+                old_cents: None,
+                currency: "EUR".into(),
+            });
+        };
+        let (price, sale) = match feed.inventory {
+            Some((_, Some(local_price), local_sale)) => (local_price, local_sale),
+            Some((_, None, Some(local_sale))) => (feed.price, Some(local_sale)),
+            _ => (feed.price, feed.sale),
+        };
+        Some(match sale {
+            Some(sale) if sale < price => CardPrice {
+                cents: sale,
+                old_cents: Some(price),
+                currency: "EUR".into(),
+            },
+            _ => CardPrice {
+                cents: price,
+                old_cents: None,
+                currency: "EUR".into(),
+            },
+        })
+    }
+
+    fn in_stock(feed: &FeedProduct) -> bool {
+        match feed.inventory {
+            Some((quantity, _, _)) => quantity >= 1,
+            None => feed.in_stock,
+        }
+    }
+
+    fn context(
+        campaign_yaml: &str,
+        screen_tags: &[&str],
+        segments: &[(&str, f64)],
+    ) -> ScreenContext {
+        let campaign = parse_campaign("keys.yaml", campaign_yaml)
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .value;
+        ScreenContext {
+            screen: ScreenRecord {
+                name: "lobby".into(),
+                playlist: "lobby".into(),
+                timezone: String::new(),
+                store: Some("paris-11".into()),
+                tags: screen_tags.iter().map(|tag| tag.to_string()).collect(),
+                created_at: String::new(),
+            },
+            store: Some(StoreRecord {
+                code: "paris-11".into(),
+                name: "Paris 11".into(),
+                region: "ile-de-france".into(),
+                tags: Vec::new(),
+                timezone: "Europe/Paris".into(),
+                locale: "fr-FR".into(),
+                currency: "EUR".into(),
+            }),
+            segments: segments
+                .iter()
+                .map(|(segment, share)| (segment.to_string(), *share))
+                .collect(),
+            campaigns: vec![(
+                StoredCampaign {
+                    version: 1,
+                    campaign,
+                    media: BTreeMap::new(),
+                    created_at: String::new(),
+                },
+                "targets every screen".into(),
+            )],
+            not_targeted: Vec::new(),
+        }
+    }
+
+    fn product(quantity: i64) -> BTreeMap<String, LocalProduct> {
+        let product = Product {
+            id: "p1".into(),
+            title: "Product".into(),
+            description: String::new(),
+            link: "https://shop.example/p1".into(),
+            image_link: String::new(),
+            price_cents: 500,
+            sale_price_cents: None,
+            currency: "EUR".into(),
+            availability: "in_stock".into(),
+            brand: String::new(),
+            gtin: String::new(),
+        };
+        BTreeMap::from([(
+            "p1".to_owned(),
+            LocalProduct {
+                product,
+                quantity: Some(quantity),
+            },
+        )])
+    }
+
+    #[test]
+    fn each_offer_key_shapes_the_entry_or_leaves_the_offer_out() {
+        let yaml = "version: 1\nname: keys\ntargets: { all: true }\nfrom: 2020-01-01\nloop_slots: 1\nfill:\n  - text: { text: Sale, duration: 10s }\noffers:\n  promo:\n    - { id: card, title: Card, product: p1, weight: 3, cap_per_hour: 4, badge: \"-10%\", segments: [students], tags: [entrance], min_stock: 5 }\n";
+        let time_zone = TimeZone::get("Europe/Paris").unwrap();
+        let now: Timestamp = "2026-12-04T10:00:00Z".parse().unwrap();
+        let slots = BTreeSet::from(["promo".to_owned()]);
+        let build = |tags: &[&str], segments: &[(&str, f64)], quantity: i64| {
+            build_with(
+                &context(yaml, tags, segments),
+                &slots,
+                &product(quantity),
+                &time_zone,
+                now,
+            )
+        };
+        let shown = build(&["entrance"], &[("students", 0.5)], 5);
+        let entry = &shown.rotations["promo"].entries[0];
+        // `weight: 3` is 300, scaled by the half of the store's customers who are students.
+        assert_eq!(entry.weight, 150);
+        assert_eq!(entry.cap_per_hour, Some(4));
+        assert_eq!(entry.card.badge.as_deref(), Some("-10%"));
+        assert_eq!(entry.segments, vec!["students".to_owned()]);
+        let reasons = |build: OfferBuild| -> Vec<String> {
+            assert!(build.rotations.is_empty());
+            build
+                .excluded
+                .into_iter()
+                .map(|excluded| excluded.reason)
+                .collect()
+        };
+        assert_eq!(
+            reasons(build(&[], &[("students", 0.5)], 5)),
+            vec!["only for screens tagged entrance".to_owned()]
+        );
+        assert_eq!(
+            reasons(build(&["entrance"], &[], 5)),
+            vec!["for segments students, and the store has no customers in them".to_owned()]
+        );
+        assert_eq!(
+            reasons(build(&["entrance"], &[("students", 0.5)], 4)),
+            vec!["out of stock at store `paris-11`: 4 on hand, needs at least 5".to_owned()]
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever the variant, every card the manifest carries for an instant shows exactly the
+        /// price in force for the store then, or no price; and it shows at all only inside the
+        /// offer's dates (the sale window opens and closes with them).
+        #[test]
+        fn a_card_shows_the_price_in_force_or_none(variant in variants()) {
+            let time_zone = TimeZone::get("Europe/Paris").unwrap();
+            let now: Timestamp = "2026-12-04T10:00:00Z".parse().unwrap();
+            let today = now.to_zoned(time_zone.clone()).date();
+            let day = |offset: i64| today.checked_add(jiff::Span::new().days(offset)).unwrap();
+            let mut yaml = String::from(
+                "version: 1\nname: trust\ntargets: { all: true }\nfrom: 2020-01-01\nloop_slots: 1\nfill:\n  - text: { text: Sale, duration: 10s }\noffers:\n  promo:\n    - id: card\n      title: Card\n",
+            );
+            if variant.product.is_some() {
+                yaml.push_str("      product: p1\n");
+            }
+            if let Some(cents) = variant.fixed_price
+                && variant.product.is_none()
+            {
+                yaml.push_str(&format!("      price: \"{},{:02} €\"\n", cents / 100, cents % 100));
+            }
+            if variant.holdout {
+                yaml.push_str("      holdout: 50%\n      control: { title: Come in }\n");
+            }
+            if let Some(offset) = variant.from_offset {
+                yaml.push_str(&format!("      from: {}\n", day(offset)));
+            }
+            if let Some(offset) = variant.until_offset {
+                yaml.push_str(&format!("      until: {}\n", day(offset)));
+            }
+            let campaign = parse_campaign("trust.yaml", &yaml)
+                .unwrap_or_else(|error| panic!("{yaml}\n{error:?}"))
+                .value;
+            let mut products = BTreeMap::new();
+            if let Some(feed) = &variant.product {
+                let mut product = Product {
+                    id: "p1".into(),
+                    title: "Product".into(),
+                    description: String::new(),
+                    link: "https://shop.example/p1".into(),
+                    image_link: String::new(),
+                    price_cents: feed.price,
+                    sale_price_cents: feed.sale,
+                    currency: "EUR".into(),
+                    availability: if feed.in_stock { "in_stock" } else { "out_of_stock" }.into(),
+                    brand: String::new(),
+                    gtin: String::new(),
+                };
+                let mut quantity = None;
+                if let Some((count, price, sale)) = feed.inventory {
+                    quantity = Some(count);
+                    product.apply_local_price(price, sale, None);
+                }
+                products.insert("p1".to_owned(), LocalProduct { product, quantity });
+            }
+            let context = ScreenContext {
+                screen: ScreenRecord {
+                    name: "lobby".into(),
+                    playlist: "lobby".into(),
+                    timezone: String::new(),
+                    store: Some("paris-11".into()),
+                    tags: Vec::new(),
+                    created_at: String::new(),
+                },
+                store: Some(StoreRecord {
+                    code: "paris-11".into(),
+                    name: "Paris 11".into(),
+                    region: "ile-de-france".into(),
+                    tags: Vec::new(),
+                    timezone: "Europe/Paris".into(),
+                    locale: "fr-FR".into(),
+                    currency: "EUR".into(),
+                }),
+                segments: BTreeMap::new(),
+                campaigns: vec![(
+                    StoredCampaign {
+                        version: 1,
+                        campaign,
+                        media: BTreeMap::new(),
+                        created_at: String::new(),
+                    },
+                    "targets every screen".into(),
+                )],
+                not_targeted: Vec::new(),
+            };
+            let slots = BTreeSet::from(["promo".to_owned()]);
+            let build = build_with(&context, &slots, &products, &time_zone, now);
+
+            let start_of_yesterday = day(-1).to_zoned(time_zone.clone()).unwrap().timestamp();
+            let instant = start_of_yesterday + SignedDuration::from_hours(variant.hour);
+            let local_day = instant.to_zoned(time_zone.clone()).date();
+            let in_dates = variant.from_offset.is_none_or(|offset| local_day >= day(offset))
+                && variant.until_offset.is_none_or(|offset| local_day <= day(offset));
+            let shown_at_all = variant.product.as_ref().is_none_or(in_stock);
+
+            let rotation = build.rotations.get("promo");
+            let entries: Vec<_> = rotation
+                .into_iter()
+                .flat_map(|rotation| rotation.entries.iter().chain(&rotation.fallback))
+                .collect();
+            for entry in &entries {
+                prop_assert_eq!(&entry.card.price, &price_in_force(&variant, entry.arm));
+                prop_assert!(
+                    !entry.is_valid_at(instant) || in_dates,
+                    "a card shows outside its dates at {}", instant
+                );
+            }
+            if shown_at_all && in_dates {
+                prop_assert!(
+                    entries.iter().any(|entry| entry.arm == Arm::Treatment && entry.is_valid_at(instant)),
+                    "the card is missing inside its dates at {}: {:?}", instant, build.excluded
+                );
+            }
+            if !shown_at_all {
+                prop_assert!(entries.is_empty(), "an out of stock product shows a card");
+            }
+            // The pick at that instant, as the player makes it, shows one of those cards or none.
+            if let Some(rotation) = rotation
+                && let Some(entry) = rotation.pick("lobby", "promo", instant, &[])
+            {
+                prop_assert!(in_dates);
+                prop_assert_eq!(&entry.card.price, &price_in_force(&variant, entry.arm));
+            }
+        }
+    }
 }

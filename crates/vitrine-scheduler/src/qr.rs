@@ -12,14 +12,18 @@
 //! stored up to [`MAX_HITS_PER_TOKEN`] per code. Hits past both bounds are still redirected, but
 //! not stored. Reports give both figures: raw hits and unique scans.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{OptionalExtension, params};
+use vitrine_core::campaign::Offer;
 use vitrine_core::qr_token::{self, PlayToken, TokenError};
 
 use crate::AppState;
+use crate::catalog::Product;
 use crate::error::ApiError;
 use crate::store::{Store, StoreError, sortable_timestamp};
 
@@ -179,26 +183,36 @@ async fn destination(
         let Some(offer) = offer else {
             continue;
         };
-        if let Some(url) = &offer.url {
-            return Ok(Some((stored.campaign.name.clone(), url.clone())));
-        }
-        if let Some(product) = &offer.product {
-            let products = state
-                .store()
-                .local_products(vec![product.clone()], None)
-                .await?;
-            if let Some(local) = products.get(product)
-                && !local.product.link.is_empty()
-            {
-                return Ok(Some((
-                    stored.campaign.name.clone(),
-                    local.product.link.clone(),
-                )));
+        let products = match &offer.product {
+            Some(product) => {
+                state
+                    .store()
+                    .local_products(vec![product.clone()], None)
+                    .await?
             }
-        }
-        return Ok(None);
+            None => BTreeMap::new(),
+        };
+        let product = offer
+            .product
+            .as_ref()
+            .and_then(|product| products.get(product))
+            .map(|local| &local.product);
+        return Ok(
+            offer_link(offer, product).map(|link| (stored.campaign.name.clone(), link.to_owned()))
+        );
     }
     Ok(None)
+}
+
+/// Where a scan of `offer`'s QR code leads: its `url`, else the feed `product`'s `link`; `None`
+/// when neither is there. The redirect above and the manifest builder (which gives a card a QR
+/// code only when this is `Some`) both use it, so every QR code a screen shows leads somewhere.
+pub fn offer_link<'a>(offer: &'a Offer, product: Option<&'a Product>) -> Option<&'a str> {
+    offer
+        .url
+        .as_deref()
+        .or_else(|| product.map(|product| product.link.as_str()))
+        .filter(|link| !link.is_empty())
 }
 
 /// `link` with the UTM parameters that let the shop's analytics credit the screen.

@@ -37,7 +37,11 @@ pub struct ArmRow {
     pub campaign: String,
     pub offer: String,
     pub arm: Arm,
+    /// Completed plays: the card was on screen for its whole turn. Only these are delivered spots.
     pub impressions: u64,
+    /// Plays that showed only part of their turn (joined late, or cut short): counted apart, never
+    /// as impressions.
+    pub partial_plays: u64,
     /// Unique scans: each play's code counted once per shopper device.
     pub scans: u64,
     /// Every hit of the codes, replays included (at most `qr::MAX_HITS_PER_TOKEN` per code).
@@ -78,6 +82,7 @@ pub async fn scans(
             offer,
             arm,
             impressions: counts.impressions,
+            partial_plays: counts.partial_plays,
             scans: counts.scans,
             scan_hits: counts.scan_hits,
             scan_rate: (counts.impressions > 0)
@@ -118,14 +123,16 @@ type OfferKey = (String, String, Arm);
 /// The figures of one offer and arm.
 #[derive(Debug, Default)]
 pub struct OfferCounts {
+    /// Completed plays.
     pub impressions: u64,
+    pub partial_plays: u64,
     pub scans: u64,
     pub scan_hits: u64,
 }
 
 impl Store {
-    /// Impressions, unique scans and raw hits per campaign, offer and arm. Impressions whose offer
-    /// was refused (one its screen was never given) are not counted.
+    /// Completed and partial plays, unique scans and raw hits per campaign, offer and arm. Plays
+    /// whose offer was refused (one its screen was never given) are not counted.
     pub async fn offer_counts(
         &self,
         campaign: Option<String>,
@@ -133,7 +140,8 @@ impl Store {
         self.interact(move |connection| {
             let mut counts: BTreeMap<OfferKey, OfferCounts> = BTreeMap::new();
             let queries = [
-                "SELECT offer_campaign, offer_id, offer_arm, COUNT(*), 0 FROM impressions
+                "SELECT offer_campaign, offer_id, offer_arm, SUM(completed), SUM(1 - completed)
+                 FROM impressions
                  WHERE offer_id IS NOT NULL AND offer_campaign IS NOT NULL AND offer_arm IS NOT NULL
                    AND offer_refused IS NULL
                    AND (?1 IS NULL OR offer_campaign = ?1)
@@ -154,11 +162,13 @@ impl Store {
                         ))
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
+                // For plays, `count` is the completed ones and `hits` the partial ones.
                 for (campaign, offer, arm, count, hits) in rows {
                     let arm: Arm = arm.parse().map_err(StoreError::CorruptRow)?;
                     let entry = counts.entry((campaign, offer, arm)).or_default();
                     if index == 0 {
                         entry.impressions = count as u64;
+                        entry.partial_plays = hits as u64;
                     } else {
                         entry.scans = count as u64;
                         entry.scan_hits = hits as u64;
@@ -230,7 +240,11 @@ pub struct Explanation {
 #[derive(Debug, Serialize)]
 pub struct TargetedCampaign {
     pub name: String,
+    /// Why it targets the screen.
     pub because: String,
+    /// Whether its dates, weekdays and dayparts hold at the instant asked about: a campaign that
+    /// targets the screen but is outside its dayparts does not apply then.
+    pub applies: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -265,6 +279,30 @@ pub struct SlotExplanation {
 
 fn not_found(code: &'static str, message: String) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, code, message)
+}
+
+/// Whether a campaign's dates, weekdays and dayparts hold at `at`, as the screen decides it: by
+/// the schedule engine on the campaign's rule in the manifest, and for a campaign that only fills
+/// offer slots (it has no rule), by its offers' validity windows.
+fn campaign_applies(
+    schedule: &Schedule,
+    build: &crate::offers::OfferBuild,
+    campaign: &str,
+    at: Timestamp,
+) -> bool {
+    let rule = format!("campaign:{campaign}");
+    let in_rule_window: Vec<bool> = schedule
+        .zone_names()
+        .filter_map(|zone| schedule.rule_in_window(zone, &rule, at))
+        .collect();
+    if !in_rule_window.is_empty() {
+        return in_rule_window.contains(&true);
+    }
+    build
+        .rotations
+        .values()
+        .flat_map(|rotation| &rotation.entries)
+        .any(|entry| entry.campaign.as_deref() == Some(campaign) && entry.is_valid_at(at))
 }
 
 /// `GET /v1/explain?screen=S&at=T[&slot=X]`.
@@ -399,6 +437,7 @@ pub async fn explain(
             .map(|(stored, because)| TargetedCampaign {
                 name: stored.campaign.name.clone(),
                 because: because.clone(),
+                applies: campaign_applies(&schedule, &build, &stored.campaign.name, at),
             })
             .collect(),
         not_targeted: context.not_targeted.clone(),

@@ -358,12 +358,19 @@ async fn media_downloads_honour_range_requests() {
 }
 
 #[tokio::test]
-async fn each_push_of_a_playlist_is_a_new_version() {
+async fn each_push_of_a_changed_playlist_is_a_new_version() {
     let harness = Harness::new();
     let first = harness.push_demo(DEMO).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.json());
     assert_eq!(first.json(), json!({"name": "demo", "version": 1}));
-    let second = harness.push_demo(DEMO).await;
+    let again = harness.push_demo(DEMO).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.json());
+    assert_eq!(
+        again.json(),
+        json!({"name": "demo", "version": 1, "unchanged": true})
+    );
+    let second = harness.push_demo(&format!("{DEMO}# edited\n")).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.json());
     assert_eq!(second.json(), json!({"name": "demo", "version": 2}));
     assert_eq!(harness.count("playlists"), 2);
 }

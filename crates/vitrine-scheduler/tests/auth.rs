@@ -120,6 +120,17 @@ fn playlist(name: &str, file: &str, media: &[u8]) -> Value {
     })
 }
 
+/// `playlist`, edited so that it differs from every version pushed before: a push of an unchanged
+/// playlist stores nothing and answers 200, and the matrix wants to see a new version stored.
+fn edited_playlist(name: &str, file: &str, media: &[u8]) -> Value {
+    static PUSHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let push = PUSHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut body = playlist(name, file, media);
+    let source = format!("{}# edit {push}\n", body["source"].as_str().unwrap());
+    body["source"] = Value::String(source);
+    body
+}
+
 /// Two stores, a screen and a staff member in each, a revoked screen and a revoked staff member.
 /// Each store's playlist is pushed by its own staff, so it is that store's.
 async fn world() -> World {
@@ -458,7 +469,7 @@ async fn every_route_and_every_caller_gets_what_the_matrix_says() {
             M::POST,
             "/v1/playlists",
             "/v1/playlists",
-            Payload::Json(Box::new(|_| playlist("pa", "a.png", MEDIA_A))),
+            Payload::Json(Box::new(|_| edited_playlist("pa", "a.png", MEDIA_A))),
             expect(&[(Admin, created), (StaffA, created)], forbidden),
         ),
         row(

@@ -71,6 +71,15 @@ fn playlist(name: &str, file: &str, media: &[u8]) -> Value {
     })
 }
 
+/// `playlist` with a comment that makes it a new version (a push of an unchanged playlist stores
+/// nothing).
+fn edited_playlist(name: &str, file: &str, media: &[u8], edit: usize) -> Value {
+    let mut body = playlist(name, file, media);
+    let source = format!("{}# edit {edit}\n", body["source"].as_str().unwrap());
+    body["source"] = Value::String(source);
+    body
+}
+
 /// Two stores with a staff member each (alice may use the `entrance` tag), each store's own
 /// playlist pushed by its staff, and an HQ playlist.
 struct Chain {
@@ -261,7 +270,7 @@ async fn staff_give_screens_only_their_stores_playlists_and_allowed_tags() {
             Method::POST,
             "/v1/playlists",
             Some(&chain.bob),
-            Some(playlist("pb", "x.png", b"b")),
+            Some(edited_playlist("pb", "x.png", b"b", 1)),
         )
         .await;
     assert_eq!(pushed.status, StatusCode::CREATED);
@@ -528,13 +537,13 @@ async fn staff_uploads_and_playlist_versions_count_against_their_stores_quota() 
     // Playlist versions: each about 90 bytes of YAML, until the store's 400 bytes are spent.
     let versions_before = harness.count("playlists");
     let mut refused = None;
-    for _ in 0..10 {
+    for edit in 0..10 {
         let reply = harness
             .call(
                 Method::POST,
                 "/v1/playlists",
                 Some(&chain.alice),
-                Some(playlist("pa", "x.png", b"a")),
+                Some(edited_playlist("pa", "x.png", b"a", edit)),
             )
             .await;
         if reply.status != StatusCode::CREATED {

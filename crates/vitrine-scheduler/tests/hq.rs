@@ -322,8 +322,10 @@ async fn manifests_carry_targeted_campaigns_in_their_band_and_the_stores_offers(
     );
     let rotation = &manifest.offers["main-promo"];
     let hazelnut = &rotation.entries[1];
-    assert_eq!(hazelnut.card.price_cents, 499);
-    assert_eq!(hazelnut.card.old_price_cents, Some(549));
+    let price = hazelnut.card.price.as_ref().expect("the feed's price");
+    assert_eq!((price.cents, price.old_cents), (499, Some(549)));
+    let control = &rotation.entries[2];
+    assert_eq!(control.card.price, None, "a holdout control shows no price");
     assert_eq!(hazelnut.holdout_basis_points, 1_000);
     assert!(!hazelnut.windows.is_empty());
 
@@ -359,8 +361,8 @@ async fn manifests_carry_targeted_campaigns_in_their_band_and_the_stores_offers(
         .iter()
         .find(|entry| entry.offer_id == "hazelnut")
         .unwrap();
-    assert_eq!(hazelnut.card.price_cents, 399);
-    assert_eq!(hazelnut.card.old_price_cents, None);
+    let price = hazelnut.card.price.as_ref().expect("the store's price");
+    assert_eq!((price.cents, price.old_cents), (399, None));
     // And stock running out removes it.
     harness
         .import_ok(
@@ -452,6 +454,286 @@ async fn a_qr_scan_is_recorded_and_redirected_with_utm_and_a_forged_one_gets_a_p
         assert!(String::from_utf8_lossy(&reply.body).contains("no longer available"));
     }
     assert_eq!(harness.count("scans"), 1);
+}
+
+#[tokio::test]
+async fn pushing_an_unchanged_playlist_keeps_its_version() {
+    let harness = Harness::seeded().await;
+    let push = |source: String| {
+        let harness = &harness;
+        async move {
+            harness
+                .call(
+                    Method::POST,
+                    "/v1/playlists",
+                    Some(ADMIN),
+                    Some(json!({"file_name": "store.yaml", "source": source})),
+                )
+                .await
+        }
+    };
+    let reply = push(STORE_PLAYLIST.to_owned()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    assert_eq!(reply.json()["version"], 1);
+    assert_eq!(reply.json()["unchanged"], true);
+    let versions = || -> i64 {
+        harness
+            .database()
+            .query_row(
+                "SELECT COUNT(*) FROM playlists WHERE name = 'store'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(versions(), 1, "nothing new is stored");
+    let changed = format!("{STORE_PLAYLIST}# a comment changes the source\n");
+    let reply = push(changed).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    assert_eq!(reply.json()["version"], 2);
+    assert!(reply.json().get("unchanged").is_none(), "{}", reply.json());
+    assert_eq!(versions(), 2);
+}
+
+#[tokio::test]
+async fn a_campaign_targets_screens_by_name_and_tag_and_plays_its_fill_on_its_weekdays() {
+    let harness = Harness::seeded().await;
+    let tagged = harness
+        .register("paris-11.entrance", Some("paris-11"), &["entrance"])
+        .await;
+    let untagged = harness
+        .register("paris-11.checkout", Some("paris-11"), &[])
+        .await;
+    let by_tag = "version: 1
+name: by-tag
+targets:
+  tags: [entrance]
+from: 2020-01-01
+weekdays: [sat, sun]
+loop_slots: 1
+fill:
+  - clock: { format: \"%H:%M\", duration: 5s }
+  - offer: { slot: main-promo, duration: 5s }
+";
+    let by_name = "version: 1
+name: by-name
+targets:
+  screens: [paris-11.checkout]
+from: 2020-01-01
+loop_slots: 1
+fill:
+  - text: { text: Checkout, duration: 5s }
+";
+    for campaign in [by_tag, by_name] {
+        let reply = harness.push_campaign(campaign).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    }
+    let campaign_rules = |manifest: &Manifest| -> Vec<String> {
+        manifest.playlist.zones[0]
+            .rules
+            .iter()
+            .map(|rule| rule.name.clone())
+            .filter(|name| name.starts_with("campaign:by-"))
+            .collect()
+    };
+    let manifest = harness.manifest(&tagged).await;
+    assert_eq!(
+        campaign_rules(&manifest),
+        vec!["campaign:by-tag".to_owned()]
+    );
+    let rule = manifest.playlist.zones[0]
+        .rules
+        .iter()
+        .find(|rule| rule.name == "campaign:by-tag")
+        .unwrap();
+    let kinds: Vec<&str> = rule
+        .items
+        .iter()
+        .map(|item| match &item.content {
+            vitrine_core::playlist::Content::Clock { .. } => "clock",
+            vitrine_core::playlist::Content::Offer { .. } => "offer",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["clock", "offer"], "the fill, in order");
+    use jiff::civil::Weekday;
+    let days: Vec<Weekday> = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+        Weekday::Sunday,
+    ]
+    .into_iter()
+    .filter(|day| rule.weekdays.contains(*day))
+    .collect();
+    assert_eq!(
+        days,
+        [Weekday::Saturday, Weekday::Sunday],
+        "its weekdays only"
+    );
+    let manifest = harness.manifest(&untagged).await;
+    assert_eq!(
+        campaign_rules(&manifest),
+        vec!["campaign:by-name".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn a_frequency_cap_spaces_a_campaigns_plays_out() {
+    let harness = Harness::seeded().await;
+    let token = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let every_ms = |manifest: &Manifest| {
+        let rule = manifest.playlist.zones[0]
+            .rules
+            .iter()
+            .find(|rule| rule.name == "campaign:spaced")
+            .expect("the campaign's rule");
+        match rule.kind {
+            vitrine_core::playlist::RuleKind::Interrupt { every } => every.as_millis(),
+            vitrine_core::playlist::RuleKind::Loop => panic!("{rule:?}"),
+        }
+    };
+    let campaign = "version: 1
+name: spaced
+targets: { all: true }
+from: 2020-01-01
+share_of_voice: 20%
+fill:
+  - text: { text: Spaced, duration: 10s }
+";
+    let reply = harness.push_campaign(campaign).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    // 10 s at 20% of the time: every 50 s.
+    assert_eq!(every_ms(&harness.manifest(&token).await), 50_000);
+    let capped = "version: 1
+name: spaced
+targets: { all: true }
+from: 2020-01-01
+share_of_voice: 20%
+frequency_cap: { max: 6, per: 1h }
+fill:
+  - text: { text: Spaced, duration: 10s }
+";
+    let reply = harness.push_campaign(capped).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    // At most 6 an hour: every 10 minutes.
+    assert_eq!(every_ms(&harness.manifest(&token).await), 600_000);
+}
+
+#[tokio::test]
+async fn a_card_has_a_qr_code_exactly_when_its_scan_is_redirected() {
+    let harness = Harness::seeded().await;
+    let free = "version: 1
+name: free-content
+targets:
+  regions: [ile-de-france]
+from: 2020-01-01
+loop_slots: 1
+fill:
+  - text: { text: Breakfast, duration: 10s }
+offers:
+  main-promo:
+    - { id: coffee, title: Coffee + pastry, price: \"2,50 €\" }
+    - { id: map, title: Find us, url: \"https://shop.example/stores\" }
+";
+    let reply = harness.push_campaign(free).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    let token = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let manifest = harness.manifest(&token).await;
+    let rotation = &manifest.offers["main-promo"];
+    let mut checked = Vec::new();
+    for entry in &rotation.entries {
+        let play = qr_token::encode(
+            "paris-11.entrance",
+            &entry.offer_id,
+            entry.arm,
+            jiff::Timestamp::now(),
+            &key,
+        );
+        let reply = harness
+            .call(Method::GET, &format!("/q/{play}"), None, None)
+            .await;
+        let redirected = reply.status == StatusCode::FOUND;
+        assert_eq!(
+            entry.card.has_destination, redirected,
+            "offer `{}` ({}): a QR code on its card must lead somewhere, and only then",
+            entry.offer_id, entry.arm
+        );
+        checked.push((entry.offer_id.as_str(), entry.card.has_destination));
+    }
+    checked.sort();
+    checked.dedup();
+    assert_eq!(
+        checked,
+        [
+            ("coffee", false),
+            ("cola", true),
+            ("hazelnut", true),
+            ("map", true)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn explain_says_a_campaign_outside_its_dayparts_does_not_apply() {
+    let harness = Harness::seeded().await;
+    harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let mornings = "version: 1
+name: mornings
+targets: { all: true }
+from: 2020-01-01
+dayparts:
+  morning: \"08:00-11:00\"
+loop_slots: 1
+fill:
+  - text: { text: Good morning, duration: 10s }
+";
+    let reply = harness.push_campaign(mornings).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    let applies = |at: &'static str| {
+        let harness = &harness;
+        async move {
+            let reply = harness
+                .call(
+                    Method::GET,
+                    &format!("/v1/explain?screen=paris-11.entrance&at={at}"),
+                    Some(ADMIN),
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+            let explanation = reply.json();
+            let campaigns = explanation["campaigns"].as_array().unwrap().clone();
+            let applies = |name: &str| {
+                campaigns
+                    .iter()
+                    .find(|campaign| campaign["name"] == name)
+                    .unwrap_or_else(|| panic!("{name} targets the screen: {explanation}"))["applies"]
+                    .clone()
+            };
+            (applies("mornings"), applies("winter-sale"))
+        }
+    };
+    // Paris is UTC+1 in March: 08:30 UTC is 09:30 in the store, 14:00 UTC is 15:00.
+    assert_eq!(
+        applies("2026-03-02T08:30:00Z").await,
+        (json!(true), json!(true))
+    );
+    assert_eq!(
+        applies("2026-03-02T14:00:00Z").await,
+        (json!(false), json!(true)),
+        "the morning campaign targets the screen but is outside its daypart"
+    );
 }
 
 #[tokio::test]
@@ -746,6 +1028,38 @@ async fn post_batch(harness: &Harness, token: &str, impressions: Vec<Value>) -> 
         .body(axum::body::Body::from(body))
         .expect("request");
     harness.send(request).await
+}
+
+#[tokio::test]
+async fn a_partial_play_is_reported_apart_and_never_as_an_impression() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    harness.manifest(&paris_11).await;
+    let whole = offer_impression("paris-11.entrance", 1, "winter-sale", "cola", "treatment");
+    // The player started 9.6 s into the card's 10 s turn: a glimpse.
+    let mut glimpse = offer_impression("paris-11.entrance", 2, "winter-sale", "cola", "treatment");
+    glimpse["started_at"] = json!("2026-03-02T09:00:09.600Z");
+    glimpse["completed"] = json!(false);
+    let reply = post_batch(&harness, &paris_11, vec![whole, glimpse]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    let report = harness
+        .call(
+            Method::GET,
+            "/v1/reports/scans?campaign=winter-sale",
+            Some(ADMIN),
+            None,
+        )
+        .await
+        .json();
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{report}");
+    assert_eq!(
+        (&rows[0]["impressions"], &rows[0]["partial_plays"]),
+        (&json!(1), &json!(1)),
+        "{report}"
+    );
 }
 
 #[tokio::test]

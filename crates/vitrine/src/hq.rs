@@ -378,22 +378,24 @@ pub async fn scan_report(
         println!("{report:#}");
         return Ok(());
     }
-    // SCANS counts each play's code once per shopper device; HITS counts every request, replays
-    // of a photographed code included.
+    // IMPRESSIONS are completed plays (the whole turn on screen); PARTIAL are plays that showed
+    // only part of theirs, never counted as delivered. SCANS counts each play's code once per
+    // shopper device; HITS counts every request, replays of a photographed code included.
     println!(
-        "{:<20} {:<20} {:<10} {:>11} {:>6} {:>6} {:>9}",
-        "CAMPAIGN", "OFFER", "ARM", "IMPRESSIONS", "SCANS", "HITS", "RATE"
+        "{:<20} {:<20} {:<10} {:>11} {:>7} {:>6} {:>6} {:>9}",
+        "CAMPAIGN", "OFFER", "ARM", "IMPRESSIONS", "PARTIAL", "SCANS", "HITS", "RATE"
     );
     for row in report["rows"].as_array().into_iter().flatten() {
         let rate = row["scan_rate"]
             .as_f64()
             .map_or("-".to_owned(), |rate| format!("{:.2}%", rate * 100.0));
         println!(
-            "{:<20} {:<20} {:<10} {:>11} {:>6} {:>6} {:>9}",
+            "{:<20} {:<20} {:<10} {:>11} {:>7} {:>6} {:>6} {:>9}",
             text(&row["campaign"]),
             text(&row["offer"]),
             text(&row["arm"]),
             text(&row["impressions"]),
+            text(&row["partial_plays"]),
             text(&row["scans"]),
             text(&row["scan_hits"]),
             rate

@@ -72,11 +72,20 @@ pub fn render(explanation: &Value) -> String {
         text(&explanation["timezone"])
     ));
     for campaign in explanation["campaigns"].as_array().into_iter().flatten() {
-        line(format!(
-            "  campaign {} applies: {}",
-            text(&campaign["name"]),
-            text(&campaign["because"])
-        ));
+        if campaign["applies"] == Value::Bool(false) {
+            line(format!(
+                "  campaign {} does not apply now: it targets this screen ({}), but its dates, \
+                 weekdays or dayparts do not hold at this instant",
+                text(&campaign["name"]),
+                text(&campaign["because"])
+            ));
+        } else {
+            line(format!(
+                "  campaign {} applies: {}",
+                text(&campaign["name"]),
+                text(&campaign["because"])
+            ));
+        }
     }
     for zone in explanation["zones"].as_array().into_iter().flatten() {
         line(format!(
@@ -135,4 +144,30 @@ pub fn render(explanation: &Value) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::render;
+
+    #[test]
+    fn a_campaign_that_does_not_apply_now_is_not_said_to() {
+        let explanation = json!({
+            "screen": "lobby", "at": "2026-03-02T14:00:00Z", "store": "paris-11",
+            "timezone": "Europe/Paris",
+            "campaigns": [
+                { "name": "mornings", "because": "it targets every screen", "applies": false },
+                { "name": "winter", "because": "it targets every screen", "applies": true },
+            ],
+        });
+        let text = render(&explanation);
+        assert!(
+            text.contains("campaign mornings does not apply now"),
+            "{text}"
+        );
+        assert!(!text.contains("campaign mornings applies"), "{text}");
+        assert!(text.contains("campaign winter applies"), "{text}");
+    }
 }

@@ -40,6 +40,9 @@ struct PlaylistUpload<'a> {
 struct PublishedPlaylist {
     name: String,
     version: u64,
+    /// The server already had exactly this as its latest version.
+    #[serde(default)]
+    unchanged: bool,
 }
 
 pub async fn run(path: &Path, server: &ServerArgs) -> anyhow::Result<()> {
@@ -104,12 +107,21 @@ pub async fn run(path: &Path, server: &ServerArgs) -> anyhow::Result<()> {
     let published: PublishedPlaylist = ApiClient::read_json(response, Some(source))
         .await
         .with_context(|| format!("the server refused {}", checked.display_path))?;
-    println!(
-        "pushed playlist \"{}\" version {} ({}, {uploaded} uploaded)",
-        published.name,
-        published.version,
-        count(media.len(), "media file", "media files")
-    );
+    if published.unchanged {
+        println!(
+            "playlist \"{}\" unchanged: version {} is already this ({}, {uploaded} uploaded)",
+            published.name,
+            published.version,
+            count(media.len(), "media file", "media files")
+        );
+    } else {
+        println!(
+            "pushed playlist \"{}\" version {} ({}, {uploaded} uploaded)",
+            published.name,
+            published.version,
+            count(media.len(), "media file", "media files")
+        );
+    }
     Ok(())
 }
 

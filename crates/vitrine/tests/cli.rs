@@ -378,6 +378,39 @@ fn scheduler_holding_red(request: &RecordedRequest) -> (u16, String) {
 }
 
 #[test]
+fn push_says_when_the_server_already_has_the_playlist() {
+    let playlist = format!("{DEMO}  - image: {{ file: red.png, duration: 2s }}\n");
+    let folder = folder_with(&[
+        ("demo.yaml", playlist.as_bytes()),
+        ("red.png", RED_PNG),
+        ("blue.png", BLUE_PNG),
+    ]);
+    let server = FakeServer::start(|request| match request.method.as_str() {
+        "POST" => (
+            200,
+            r#"{"name":"demo","version":3,"unchanged":true}"#.to_owned(),
+        ),
+        _ => scheduler_holding_red(request),
+    });
+    let output = vitrine(
+        folder.path(),
+        &[
+            "push",
+            "demo.yaml",
+            "--server",
+            &server.url,
+            "--token",
+            "staff-token",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "playlist \"demo\" unchanged: version 3 is already this (2 media files, 1 uploaded)\n"
+    );
+}
+
+#[test]
 fn push_uploads_only_missing_media_then_publishes() {
     let playlist = format!("{DEMO}  - image: {{ file: red.png, duration: 2s }}\n");
     let folder = folder_with(&[

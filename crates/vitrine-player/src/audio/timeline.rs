@@ -65,7 +65,17 @@ pub struct AudioTimeline {
     clock: ClockState,
     /// An interrupt from HQ silences the music until then.
     silenced_until: Option<Timestamp>,
+    /// How late after its turn's start a track may first be heard and still complete the turn.
+    start_tolerance: jiff::SignedDuration,
 }
+
+/// What a track's start may lag its turn's start by besides the render loop's tick (one refresh):
+/// one mixing block and the sink's queue. A player that joins a turn already under way is seconds
+/// late, and that play is a glimpse, not a completed one.
+const ENGINE_LATENCY: Duration = Duration::from_millis(160);
+
+/// The refresh interval assumed until the player says what its display has.
+const DEFAULT_REFRESH: Duration = Duration::from_nanos(16_666_667);
 
 impl AudioTimeline {
     pub fn new(config: AudioConfig, media_dir: PathBuf) -> Self {
@@ -79,7 +89,13 @@ impl AudioTimeline {
             finished: Vec::new(),
             clock: ClockState::Synced,
             silenced_until: None,
+            start_tolerance: tolerance_for(DEFAULT_REFRESH),
         }
+    }
+
+    /// The refresh interval of the loop that ticks the timeline (the display's).
+    pub fn set_refresh(&mut self, refresh: Duration) {
+        self.start_tolerance = tolerance_for(refresh);
     }
 
     /// How far the clock is trusted from now on; impressions record it.
@@ -327,7 +343,14 @@ impl AudioTimeline {
             scheduled_start: sounding.scheduled_start,
             started_at,
             ended_at,
-            completed: sounding.failed_at.is_none() && now >= sounding.scheduled_end,
+            completed: sounding.failed_at.is_none()
+                && vitrine_core::impression::covers_turn(
+                    sounding.scheduled_start,
+                    sounding.scheduled_end,
+                    started_at,
+                    now,
+                    self.start_tolerance,
+                ),
             clock: sounding.clock.max(self.clock),
             offer: None,
         });
@@ -338,4 +361,8 @@ fn stop_zone(engine: Option<&AudioEngine>, zone: &str, fade: Duration) {
     if let Some(engine) = engine {
         engine.stop(zone, fade);
     }
+}
+
+fn tolerance_for(refresh: Duration) -> jiff::SignedDuration {
+    jiff::SignedDuration::try_from(refresh + ENGINE_LATENCY).unwrap_or(jiff::SignedDuration::ZERO)
 }

@@ -353,7 +353,10 @@ impl Renderer {
                 label: Some("text"),
             });
         {
-            let mut pass = begin_pass(&mut encoder, &view, wgpu::Color::TRANSPARENT, "text");
+            let clear = spec
+                .background
+                .map_or(wgpu::Color::TRANSPARENT, |background| background.to_wgpu());
+            let mut pass = begin_pass(&mut encoder, &view, clear, "text");
             text.render(&mut pass)?;
         }
         gpu.queue.submit([encoder.finish()]);
@@ -664,6 +667,7 @@ impl Renderer {
             align: super::TextAlign::Left,
             bold: false,
             ticker: None,
+            background: None,
         };
         let (width, height) = {
             let engine = self.text_engine(gpu);

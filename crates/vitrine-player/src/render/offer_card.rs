@@ -4,6 +4,7 @@
 //! then composited like any other picture, so its many glyphs never cost a frame twice.
 
 use serde::Deserialize;
+use vitrine_core::offer::CardPrice;
 
 use super::compositor::begin_pass;
 use super::geometry::{Rect, Rotation, fit_rect};
@@ -22,12 +23,9 @@ pub const PORTRAIT_TEMPLATE_YAML: &str =
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OfferCard {
     pub title: String,
-    /// The price in minor units of `currency` (cents): 1299 is 12.99.
-    pub price: i64,
-    /// The price before the offer, struck through; it also yields the badge when `badge` is unset.
-    pub old_price: Option<i64>,
-    /// ISO 4217: `EUR`, `USD`, `GBP`…
-    pub currency: String,
+    /// The price in force, with the one before a sale (struck through; it also yields the badge
+    /// when `badge` is unset). `None` draws no price at all: the card never makes one up.
+    pub price: Option<CardPrice>,
     /// BCP 47, the store's: `fr-FR`, `de-DE`, `en-US`, `en-GB`…
     pub locale: String,
     /// Badge text; `None` shows the discount (`-20 %`) when there is an old price.
@@ -50,8 +48,8 @@ impl OfferCard {
     /// The badge to show, if any: the given text, or the discount from the old price.
     pub fn badge_text(&self) -> Option<String> {
         self.badge.clone().or_else(|| {
-            self.old_price
-                .and_then(|old| format_discount(old, self.price, &self.locale))
+            let price = self.price.as_ref()?;
+            format_discount(price.old_cents?, price.cents, &self.locale)
         })
     }
 }
@@ -193,14 +191,18 @@ impl Renderer {
                 measured
             };
             place(&card.title, &template.title, true);
-            place(
-                &format_price(card.price, &card.currency, &card.locale),
-                &template.price,
-                false,
-            );
-            if let Some(old_price) = card.old_price {
+            if let Some(price) = &card.price {
+                place(
+                    &format_price(price.cents, &price.currency, &card.locale),
+                    &template.price,
+                    false,
+                );
+            }
+            if let Some(price) = &card.price
+                && let Some(old_cents) = price.old_cents
+            {
                 let measured = place(
-                    &format_price(old_price, &card.currency, &card.locale),
+                    &format_price(old_cents, &price.currency, &card.locale),
                     &template.old_price,
                     false,
                 );
@@ -374,9 +376,11 @@ mod tests {
     fn the_badge_is_the_discount_unless_given() {
         let mut card = OfferCard {
             title: "Café".into(),
-            price: 1299,
-            old_price: Some(1624),
-            currency: "EUR".into(),
+            price: Some(CardPrice {
+                cents: 1299,
+                old_cents: Some(1624),
+                currency: "EUR".into(),
+            }),
             locale: "en-GB".into(),
             badge: None,
             validity: None,
@@ -387,7 +391,9 @@ mod tests {
         card.badge = Some("NEW".into());
         assert_eq!(card.badge_text().as_deref(), Some("NEW"));
         card.badge = None;
-        card.old_price = None;
+        card.price.as_mut().unwrap().old_cents = None;
         assert_eq!(card.badge_text(), None);
+        card.price = None;
+        assert_eq!(card.badge_text(), None, "no price, no discount");
     }
 }

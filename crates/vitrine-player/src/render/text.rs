@@ -44,6 +44,8 @@ pub struct TextSpec {
     pub bold: bool,
     /// Scroll sideways as one line instead of wrapping in the zone.
     pub ticker: Option<TickerSpec>,
+    /// Filled behind the text: the whole zone, or a ticker's band.
+    pub background: Option<Color>,
 }
 
 /// How a ticker moves.
@@ -64,9 +66,10 @@ impl TextSpec {
             .map(|ticker| [ticker.speed_px_per_s.to_bits(), ticker.gap_px.to_bits()])
             .unwrap_or_default();
         let shape = format!(
-            "{}/{:?}/{}/{:?}/{}x{}/{:?}",
+            "{}/{:?}/{:?}/{}/{:?}/{}x{}/{:?}",
             self.size_px.to_bits(),
             self.colour,
+            self.background,
             self.bold,
             self.align,
             zone_size_px.0,
@@ -276,6 +279,7 @@ mod tests {
             align: TextAlign::Center,
             bold: false,
             ticker: None,
+            background: None,
         };
         let key = spec.key((800, 100));
         assert_eq!(key, spec.clone().key((800, 100)));
@@ -285,5 +289,10 @@ mod tests {
             ..spec.clone()
         };
         assert_ne!(key, bold.key((800, 100)));
+        let backed = TextSpec {
+            background: Some(Color::BLACK),
+            ..spec.clone()
+        };
+        assert_ne!(key, backed.key((800, 100)));
     }
 }
