@@ -149,7 +149,8 @@ fn staff_may(staff: &StaffMember) -> String {
     format!(
         "staff token `{}` acts only on store{} {}: it may push its stores' playlists, add, pair, \
          revoke and rotate their screens (with its stores' playlists and {}), send them \
-         interrupts, triggers and commands, and read their status, impressions and explanations",
+         interrupts, triggers and commands, and read their status, impressions, explanations \
+         and scan figures",
         staff.name,
         if staff.stores.len() == 1 { "" } else { "s" },
         staff.stores.join(", "),

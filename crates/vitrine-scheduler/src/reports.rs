@@ -20,7 +20,7 @@ use vitrine_core::playlist::Content;
 use vitrine_core::{Manifest, Schedule};
 
 use crate::AppState;
-use crate::auth::{Admin, Manager};
+use crate::auth::Manager;
 use crate::campaigns::screen_context;
 use crate::error::ApiError;
 use crate::offers::{Exclusion, Inclusion};
@@ -32,6 +32,10 @@ pub struct ScanReportQuery {
 }
 
 /// One offer and arm's numbers.
+///
+/// A scan belongs to its play: it counts once HQ holds the play's impression (the screen, offer,
+/// arm and scheduled start its QR code names), and until then it is pending. So a row never
+/// shows more scanned plays than plays.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct ArmRow {
     pub campaign: String,
@@ -42,11 +46,18 @@ pub struct ArmRow {
     /// Plays that showed only part of their turn (joined late, or cut short): counted apart, never
     /// as impressions.
     pub partial_plays: u64,
-    /// Unique scans: each play's code counted once per shopper device.
+    /// Plays HQ holds (completed or partial) whose code was scanned, each counted once however
+    /// many phones scanned it; never more than `impressions + partial_plays`.
     pub scans: u64,
-    /// Every hit of the codes, replays included (at most `qr::MAX_HITS_PER_TOKEN` per code).
+    /// Shopper devices that scanned those plays: each play's code counted once per device.
+    pub scan_devices: u64,
+    /// Every hit of those plays' codes, replays included (at most `qr::MAX_HITS_PER_TOKEN` per
+    /// code).
     pub scan_hits: u64,
-    /// Unique scans per impression; `None` without impressions.
+    /// Scanned plays whose impression has not reached HQ yet (the screen uploads plays in
+    /// batches, and keeps them while offline). They move to `scans` when it arrives.
+    pub pending_scans: u64,
+    /// Scanned plays per play (completed and partial); `None` without plays.
     pub scan_rate: Option<f64>,
 }
 
@@ -55,7 +66,7 @@ pub struct ArmRow {
 pub struct Uplift {
     pub campaign: String,
     pub offer: String,
-    /// Treatment scan rate minus control scan rate, in scans per impression.
+    /// Treatment scan rate minus control scan rate, in scanned plays per play.
     pub absolute: Option<f64>,
     /// The same, relative to the control's rate (0.5 = 50% more scans).
     pub relative: Option<f64>,
@@ -67,26 +78,32 @@ pub struct ScanReport {
     pub uplift: Vec<Uplift>,
 }
 
-/// `GET /v1/reports/scans[?campaign=NAME]`.
+/// `GET /v1/reports/scans[?campaign=NAME]`. The admin reads every screen's figures, staff only
+/// those of their stores' screens.
 pub async fn scans(
     State(state): State<AppState>,
-    _admin: Admin,
+    manager: Manager,
     query: Result<Query<ScanReportQuery>, QueryRejection>,
 ) -> Result<Json<ScanReport>, ApiError> {
     let Query(query) = query?;
-    let counts = state.store().offer_counts(query.campaign).await?;
+    let stores = manager.stores().map(<[String]>::to_vec);
+    let counts = state.store().offer_counts(query.campaign, stores).await?;
     let rows: Vec<ArmRow> = counts
         .into_iter()
-        .map(|((campaign, offer, arm), counts)| ArmRow {
-            campaign,
-            offer,
-            arm,
-            impressions: counts.impressions,
-            partial_plays: counts.partial_plays,
-            scans: counts.scans,
-            scan_hits: counts.scan_hits,
-            scan_rate: (counts.impressions > 0)
-                .then(|| counts.scans as f64 / counts.impressions as f64),
+        .map(|((campaign, offer, arm), counts)| {
+            let plays = counts.impressions + counts.partial_plays;
+            ArmRow {
+                campaign,
+                offer,
+                arm,
+                impressions: counts.impressions,
+                partial_plays: counts.partial_plays,
+                scans: counts.scans,
+                scan_devices: counts.scan_devices,
+                scan_hits: counts.scan_hits,
+                pending_scans: counts.pending_scans,
+                scan_rate: (plays > 0).then(|| counts.scans as f64 / plays as f64),
+            }
         })
         .collect();
     let mut uplift = Vec::new();
@@ -120,59 +137,125 @@ pub async fn scans(
 
 type OfferKey = (String, String, Arm);
 
+/// A count from SQLite, which is never negative.
+fn from_sql_count(count: i64) -> u64 {
+    u64::try_from(count).unwrap_or(0)
+}
+
 /// The figures of one offer and arm.
 #[derive(Debug, Default)]
 pub struct OfferCounts {
     /// Completed plays.
     pub impressions: u64,
     pub partial_plays: u64,
+    /// Scanned plays that HQ holds.
     pub scans: u64,
+    pub scan_devices: u64,
     pub scan_hits: u64,
+    /// Scanned plays that HQ does not hold yet.
+    pub pending_scans: u64,
+}
+
+/// The screens a report covers: every screen (`?2` NULL), or those of the stores in the JSON
+/// array `?2`. `{screen}` is the column naming the screen.
+fn screens_of_stores(screen: &str) -> String {
+    format!(
+        "(?2 IS NULL OR {screen} IN (SELECT name FROM screens
+            WHERE store IN (SELECT value FROM json_each(?2))))"
+    )
 }
 
 impl Store {
-    /// Completed and partial plays, unique scans and raw hits per campaign, offer and arm. Plays
-    /// whose offer was refused (one its screen was never given) are not counted.
+    /// Completed and partial plays, scanned plays (held and pending), shopper devices and raw
+    /// hits per campaign, offer and arm, for every screen or for the screens of `stores`. Plays
+    /// whose offer was refused (one its screen was never given) are not counted, nor are scans
+    /// of them.
+    ///
+    /// A scan joins its play by screen, offer, arm and scheduled start. The QR token carries
+    /// the scheduled start in whole milliseconds, so both sides are compared to the millisecond:
+    /// the first 23 characters of the fixed-width timestamps. Impressions from before the
+    /// scheduled start was recorded use their start.
     pub async fn offer_counts(
         &self,
         campaign: Option<String>,
+        stores: Option<Vec<String>>,
     ) -> Result<BTreeMap<OfferKey, OfferCounts>, StoreError> {
+        let stores = stores.map(|stores| serde_json::Value::from(stores).to_string());
         self.interact(move |connection| {
             let mut counts: BTreeMap<OfferKey, OfferCounts> = BTreeMap::new();
-            let queries = [
+            let plays = format!(
                 "SELECT offer_campaign, offer_id, offer_arm, SUM(completed), SUM(1 - completed)
                  FROM impressions
                  WHERE offer_id IS NOT NULL AND offer_campaign IS NOT NULL AND offer_arm IS NOT NULL
                    AND offer_refused IS NULL
                    AND (?1 IS NULL OR offer_campaign = ?1)
+                   AND {}
                  GROUP BY 1, 2, 3",
-                "SELECT campaign, offer, arm, SUM(first_of_device), COUNT(*) FROM scans
-                 WHERE ?1 IS NULL OR campaign = ?1 GROUP BY 1, 2, 3",
-            ];
-            for (index, query) in queries.into_iter().enumerate() {
-                let mut statement = connection.prepare(query)?;
-                let rows = statement
-                    .query_map(params![campaign], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, i64>(3)?,
-                            row.get::<_, i64>(4)?,
-                        ))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                // For plays, `count` is the completed ones and `hits` the partial ones.
-                for (campaign, offer, arm, count, hits) in rows {
-                    let arm: Arm = arm.parse().map_err(StoreError::CorruptRow)?;
-                    let entry = counts.entry((campaign, offer, arm)).or_default();
-                    if index == 0 {
-                        entry.impressions = count as u64;
-                        entry.partial_plays = hits as u64;
-                    } else {
-                        entry.scans = count as u64;
-                        entry.scan_hits = hits as u64;
-                    }
+                screens_of_stores("screen")
+            );
+            let mut statement = connection.prepare(&plays)?;
+            let rows = statement
+                .query_map(params![campaign, stores], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, i64>(4)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (campaign, offer, arm, completed, partial) in rows {
+                let arm: Arm = arm.parse().map_err(StoreError::CorruptRow)?;
+                let entry = counts.entry((campaign, offer, arm)).or_default();
+                entry.impressions = from_sql_count(completed);
+                entry.partial_plays = from_sql_count(partial);
+            }
+            // Each scan with the campaign of the play it joins, NULL while that play is not held.
+            // A held scan is counted under its play's campaign, so it lands in the row of plays
+            // it belongs to.
+            let scans = format!(
+                "SELECT COALESCE(play_campaign, campaign), offer, arm, play_campaign IS NOT NULL,
+                        COUNT(DISTINCT token), SUM(first_of_device), COUNT(*)
+                 FROM (SELECT scans.*,
+                         (SELECT impressions.offer_campaign FROM impressions
+                          WHERE impressions.screen = scans.screen
+                            AND impressions.offer_id = scans.offer
+                            AND impressions.offer_arm = scans.arm
+                            AND impressions.offer_campaign IS NOT NULL
+                            AND impressions.offer_refused IS NULL
+                            AND substr(COALESCE(impressions.scheduled_start,
+                                                impressions.started_at), 1, 23)
+                                = substr(scans.played_at, 1, 23)
+                          LIMIT 1) AS play_campaign
+                       FROM scans WHERE {})
+                 WHERE ?1 IS NULL OR COALESCE(play_campaign, campaign) = ?1
+                 GROUP BY 1, 2, 3, 4",
+                screens_of_stores("scans.screen")
+            );
+            let mut statement = connection.prepare(&scans)?;
+            let rows = statement
+                .query_map(params![campaign, stores], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, bool>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, i64>(5)?,
+                        row.get::<_, i64>(6)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (campaign, offer, arm, held, plays, devices, hits) in rows {
+                let arm: Arm = arm.parse().map_err(StoreError::CorruptRow)?;
+                let entry = counts.entry((campaign, offer, arm)).or_default();
+                if held {
+                    entry.scans = from_sql_count(plays);
+                    entry.scan_devices = from_sql_count(devices);
+                    entry.scan_hits = from_sql_count(hits);
+                } else {
+                    entry.pending_scans = from_sql_count(plays);
                 }
             }
             Ok(counts)

@@ -632,12 +632,12 @@ async fn every_route_and_every_caller_gets_what_the_matrix_says() {
             expect(&[(Admin, ok), (StaffA, ok)], forbidden),
         ),
         row(
-            "the scan report is HQ's",
+            "the scan report: admin, and staff for their stores' figures",
             M::GET,
             "/v1/reports/scans",
             "/v1/reports/scans?campaign=none",
             Payload::Nothing,
-            expect(&[(Admin, ok)], forbidden),
+            expect(&[(Admin, ok), (StaffA, ok), (StaffB, ok)], forbidden),
         ),
         row(
             "QR codes are public; a junk one gets the friendly page",

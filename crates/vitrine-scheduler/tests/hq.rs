@@ -811,13 +811,15 @@ async fn explain_says_why_an_offer_shows_and_reports_measure_uplift() {
             )
             .unwrap();
     }
+    // Scans of those plays: one phone each, on six treatment plays and two control plays.
     for (count, arm) in [(6, "treatment"), (2, "control")] {
-        for _ in 0..count {
+        for index in 0..count {
             database
                 .execute(
                     "INSERT INTO scans (token, screen, campaign, offer, arm, played_at, scanned_at)
-                     VALUES ('t', 'paris-11.entrance', 'winter-sale', 'hazelnut', ?1, 'x', 'y')",
-                    [arm],
+                     VALUES (?1, 'paris-11.entrance', 'winter-sale', 'hazelnut', ?2,
+                        '2026-03-02T09:00:00.000000000Z', '2026-03-02T09:00:05.000000000Z')",
+                    rusqlite::params![format!("{arm}-{index}"), arm],
                 )
                 .unwrap();
         }
@@ -888,12 +890,14 @@ async fn a_replayed_code_counts_once_per_phone_and_its_hits_are_bounded() {
         .register("paris-11.entrance", Some("paris-11"), &[])
         .await;
     let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    let play = qr_token::encode(
+    let played_at = jiff::Timestamp::now();
+    let play = qr_token::encode("paris-11.entrance", "cola", Arm::Treatment, played_at, &key);
+    insert_offer_play(
+        &harness,
         "paris-11.entrance",
         "cola",
-        Arm::Treatment,
-        jiff::Timestamp::now(),
-        &key,
+        "treatment",
+        played_at,
     );
     // One photographed code, replayed from one phone.
     for _ in 0..300 {
@@ -925,7 +929,8 @@ async fn a_replayed_code_counts_once_per_phone_and_its_hits_are_bounded() {
         .find(|row| row["offer"] == "cola" && row["arm"] == "treatment")
         .unwrap_or_else(|| panic!("no cola row: {report}"))
         .clone();
-    assert_eq!(cola["scans"], 2, "unique scans: one per phone, {report}");
+    assert_eq!(cola["scans"], 1, "one scanned play, {report}");
+    assert_eq!(cola["scan_devices"], 2, "one per phone, {report}");
     assert_eq!(
         cola["scan_hits"],
         vitrine_scheduler::qr::MAX_HITS_PER_TOKEN + 1,
@@ -1142,4 +1147,244 @@ async fn proof_of_play_cannot_claim_an_offer_its_screen_was_never_given() {
     assert_eq!(rows.len(), 1, "{report}");
     assert_eq!(rows[0]["offer"], "cola");
     assert_eq!(rows[0]["impressions"], 1, "{report}");
+}
+
+/// A completed play of `offer`, stored as HQ holds it once its batch is in, scheduled at
+/// `scheduled_start` and on screen from a little later. Stored directly: proof-of-play checks are
+/// tested above, and these plays need no manifest.
+fn insert_offer_play(
+    harness: &Harness,
+    screen: &str,
+    offer: &str,
+    arm: &str,
+    scheduled_start: jiff::Timestamp,
+) {
+    let started_at = scheduled_start + jiff::SignedDuration::from_millis(40);
+    harness
+        .database()
+        .execute(
+            "INSERT INTO impressions (id, screen, playlist, playlist_version, item_id, started_at,
+                duration_ms, offer_campaign, offer_id, offer_arm, scheduled_start, completed)
+             VALUES (?1, ?2, 'store', 1, 'store-loop/0', ?3, 10000, 'winter-sale', ?4, ?5, ?6, 1)",
+            rusqlite::params![
+                uuid::Uuid::now_v7().to_string(),
+                screen,
+                format!("{started_at:.9}"),
+                offer,
+                arm,
+                format!("{scheduled_start:.9}"),
+            ],
+        )
+        .expect("insert a play");
+}
+
+/// The scan report's rows for `campaign`, as `token` may read them.
+async fn scan_rows(harness: &Harness, token: &str) -> Vec<Value> {
+    let reply = harness
+        .call(
+            Method::GET,
+            "/v1/reports/scans?campaign=winter-sale",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    let rows = reply.json()["rows"].as_array().expect("rows").clone();
+    for row in &rows {
+        let plays = row["impressions"].as_u64().unwrap() + row["partial_plays"].as_u64().unwrap();
+        assert!(
+            row["scans"].as_u64().unwrap() <= plays,
+            "a row shows more scanned plays than plays: {row}"
+        );
+    }
+    rows
+}
+
+fn scan_row<'a>(rows: &'a [Value], offer: &str, arm: &str) -> &'a Value {
+    rows.iter()
+        .find(|row| row["offer"] == offer && row["arm"] == arm)
+        .unwrap_or_else(|| panic!("no {offer} {arm} row: {rows:?}"))
+}
+
+#[tokio::test]
+async fn a_scan_is_pending_until_its_play_arrives_then_counts_with_it() {
+    let harness = Harness::seeded().await;
+    let token = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    harness.manifest(&token).await;
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    // The QR code carries the play's scheduled start in milliseconds; the play's record has it to
+    // the nanosecond, and its first frame a little later.
+    let scheduled_start = jiff::Timestamp::now() - jiff::SignedDuration::from_nanos(60_000_123_456);
+    let play = qr_token::encode(
+        "paris-11.entrance",
+        "cola",
+        Arm::Treatment,
+        scheduled_start,
+        &key,
+    );
+    for address in ["203.0.113.40:1", "203.0.113.41:1"] {
+        assert_eq!(
+            scan_from(&harness, &play, address).await.status,
+            StatusCode::FOUND
+        );
+    }
+    // The screen has not uploaded the play yet.
+    let rows = scan_rows(&harness, ADMIN).await;
+    let cola = scan_row(&rows, "cola", "treatment");
+    assert_eq!(
+        (&cola["impressions"], &cola["scans"], &cola["pending_scans"]),
+        (&json!(0), &json!(0), &json!(1)),
+        "{cola}"
+    );
+    assert_eq!(cola["scan_rate"], Value::Null, "{cola}");
+
+    let mut impression =
+        offer_impression("paris-11.entrance", 1, "winter-sale", "cola", "treatment");
+    impression["scheduled_start"] = json!(scheduled_start.to_string());
+    impression["started_at"] =
+        json!((scheduled_start + jiff::SignedDuration::from_millis(35)).to_string());
+    impression["ended_at"] =
+        json!((scheduled_start + jiff::SignedDuration::from_secs(10)).to_string());
+    let reply = post_batch(&harness, &token, vec![impression]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    let rows = scan_rows(&harness, ADMIN).await;
+    let cola = scan_row(&rows, "cola", "treatment");
+    assert_eq!(
+        (
+            &cola["impressions"],
+            &cola["scans"],
+            &cola["scan_devices"],
+            &cola["scan_hits"],
+            &cola["pending_scans"]
+        ),
+        (&json!(1), &json!(1), &json!(2), &json!(2), &json!(0)),
+        "{cola}"
+    );
+    assert_eq!(cola["scan_rate"], json!(1.0), "{cola}");
+}
+
+#[tokio::test]
+async fn no_row_shows_more_scanned_plays_than_plays() {
+    let harness = Harness::seeded().await;
+    let token = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let offers = [
+        ("cola", "treatment"),
+        ("hazelnut", "treatment"),
+        ("hazelnut", "control"),
+    ];
+    // A fixed pseudo-random mix of plays: held or not yet uploaded, each scanned by none to three
+    // phones, some phones scanning twice, and some plays recorded twice (the player restarted
+    // mid-turn and joined the same turn again).
+    let mut seed: u64 = 0x5eed;
+    let mut next = |bound: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % bound
+    };
+    let base = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2);
+    let mut scanned_plays: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    for play_index in 0..60_i64 {
+        let (offer, arm) = offers[next(offers.len() as u64) as usize];
+        let scheduled_start = base + jiff::SignedDuration::from_millis(play_index * 10_007);
+        let held = next(3) > 0;
+        if held {
+            for _ in 0..=next(2) {
+                insert_offer_play(&harness, "paris-11.entrance", offer, arm, scheduled_start);
+            }
+        }
+        let phones = next(4);
+        if phones > 0 {
+            *scanned_plays.entry((offer, arm)).or_default() += 1;
+        }
+        let play = qr_token::encode(
+            "paris-11.entrance",
+            offer,
+            arm.parse().expect("an arm"),
+            scheduled_start,
+            &key,
+        );
+        for phone in 0..phones {
+            for _ in 0..=next(2) {
+                let address = format!("198.51.100.{phone}:1");
+                assert_eq!(
+                    scan_from(&harness, &play, &address).await.status,
+                    StatusCode::FOUND
+                );
+            }
+        }
+    }
+    // `scan_rows` checks scans <= plays on every row; every scanned play is either counted or
+    // pending.
+    let rows = scan_rows(&harness, ADMIN).await;
+    for ((offer, arm), scanned) in scanned_plays {
+        let row = scan_row(&rows, offer, arm);
+        assert_eq!(
+            row["scans"].as_u64().unwrap() + row["pending_scans"].as_u64().unwrap(),
+            scanned,
+            "{row}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn staff_read_only_their_stores_scan_figures() {
+    let harness = Harness::seeded().await;
+    harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    harness
+        .register("paris-15.entrance", Some("paris-15"), &[])
+        .await;
+    let reply = harness
+        .call(
+            Method::POST,
+            "/v1/staff",
+            Some(ADMIN),
+            Some(json!({"name": "alice", "stores": ["paris-11"]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    let alice = reply.json()["token"].as_str().expect("token").to_owned();
+    let base = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    // paris-11: three plays, one scanned; paris-15: five plays, two scanned.
+    for (screen, plays, scanned) in [("paris-11.entrance", 3, 1), ("paris-15.entrance", 5, 2)] {
+        for index in 0..plays {
+            let scheduled_start = base + jiff::SignedDuration::from_secs(index * 20);
+            insert_offer_play(&harness, screen, "hazelnut", "treatment", scheduled_start);
+            if index < scanned {
+                harness
+                    .database()
+                    .execute(
+                        "INSERT INTO scans (token, screen, campaign, offer, arm, played_at,
+                            scanned_at)
+                         VALUES (?1, ?2, 'winter-sale', 'hazelnut', 'treatment', ?3, ?3)",
+                        rusqlite::params![
+                            format!("{screen}-{index}"),
+                            screen,
+                            format!("{scheduled_start:.9}")
+                        ],
+                    )
+                    .expect("insert a scan");
+            }
+        }
+    }
+    let everyone = scan_rows(&harness, ADMIN).await;
+    let hazelnut = scan_row(&everyone, "hazelnut", "treatment");
+    assert_eq!(
+        (&hazelnut["impressions"], &hazelnut["scans"]),
+        (&json!(8), &json!(3))
+    );
+    let paris_11 = scan_rows(&harness, &alice).await;
+    let hazelnut = scan_row(&paris_11, "hazelnut", "treatment");
+    assert_eq!(
+        (&hazelnut["impressions"], &hazelnut["scans"]),
+        (&json!(3), &json!(1)),
+        "staff of paris-11 see only paris-11's figures: {hazelnut}"
+    );
 }

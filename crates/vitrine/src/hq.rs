@@ -379,25 +379,38 @@ pub async fn scan_report(
         return Ok(());
     }
     // IMPRESSIONS are completed plays (the whole turn on screen); PARTIAL are plays that showed
-    // only part of theirs, never counted as delivered. SCANS counts each play's code once per
-    // shopper device; HITS counts every request, replays of a photographed code included.
+    // only part of theirs, never counted as delivered. SCANS counts the plays HQ holds whose code
+    // was scanned, once each; PHONES the shopper devices that scanned them; HITS every request,
+    // replays of a photographed code included. PENDING counts scanned plays whose impression has
+    // not arrived yet: they move to SCANS when it does. RATE is scanned plays per play.
     println!(
-        "{:<20} {:<20} {:<10} {:>11} {:>7} {:>6} {:>6} {:>9}",
-        "CAMPAIGN", "OFFER", "ARM", "IMPRESSIONS", "PARTIAL", "SCANS", "HITS", "RATE"
+        "{:<20} {:<20} {:<10} {:>11} {:>7} {:>6} {:>6} {:>6} {:>7} {:>9}",
+        "CAMPAIGN",
+        "OFFER",
+        "ARM",
+        "IMPRESSIONS",
+        "PARTIAL",
+        "SCANS",
+        "PHONES",
+        "HITS",
+        "PENDING",
+        "RATE"
     );
     for row in report["rows"].as_array().into_iter().flatten() {
         let rate = row["scan_rate"]
             .as_f64()
             .map_or("-".to_owned(), |rate| format!("{:.2}%", rate * 100.0));
         println!(
-            "{:<20} {:<20} {:<10} {:>11} {:>7} {:>6} {:>6} {:>9}",
+            "{:<20} {:<20} {:<10} {:>11} {:>7} {:>6} {:>6} {:>6} {:>7} {:>9}",
             text(&row["campaign"]),
             text(&row["offer"]),
             text(&row["arm"]),
             text(&row["impressions"]),
             text(&row["partial_plays"]),
             text(&row["scans"]),
+            text(&row["scan_devices"]),
             text(&row["scan_hits"]),
+            text(&row["pending_scans"]),
             rate
         );
     }
@@ -408,7 +421,7 @@ pub async fn scan_report(
                 format!("{:+.0}%", relative * 100.0)
             });
         println!(
-            "uplift of {} / {}: {relative} scans per impression against the control",
+            "uplift of {} / {}: {relative} scanned plays per play against the control",
             text(&uplift["campaign"]),
             text(&uplift["offer"])
         );

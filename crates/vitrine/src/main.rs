@@ -231,7 +231,8 @@ enum FeedCommand {
 
 #[derive(Debug, Subcommand)]
 enum ReportsCommand {
-    /// Impressions and QR scans per offer and arm, and the uplift over the control.
+    /// Impressions and QR scans per offer and arm, and the uplift over the control (staff: their
+    /// stores' screens only). A scan whose play has not been uploaded yet is shown as pending.
     Scans {
         #[arg(long)]
         campaign: Option<String>,
