@@ -180,11 +180,16 @@ impl fmt::Display for ServerError {
             write!(formatter, ", code `{code}`")?;
         }
         write!(formatter, ")")?;
-        if matches!(
-            self.status,
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        ) {
-            write!(formatter, "; check --token or VITRINE_TOKEN")?;
+        // A 401 is about the token itself: missing, unknown or revoked. A 403 means the server
+        // knew the token and it may not do this; its message says what the token may do, and
+        // another token would only help if it carries the right.
+        match self.status {
+            StatusCode::UNAUTHORIZED => write!(formatter, "; check --token or VITRINE_TOKEN")?,
+            StatusCode::FORBIDDEN => write!(
+                formatter,
+                "; the token was accepted, but it lacks the right to do this"
+            )?,
+            _ => {}
         }
         Ok(())
     }
@@ -221,6 +226,15 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "Unauthorized (HTTP 401 Unauthorized); check --token or VITRINE_TOKEN"
+        );
+        let error = ServerError::from_body(
+            StatusCode::FORBIDDEN,
+            r#"{"error":{"code":"forbidden","message":"this needs the admin token"}}"#,
+        );
+        assert_eq!(
+            error.to_string(),
+            "this needs the admin token (HTTP 403 Forbidden, code `forbidden`); the token was \
+             accepted, but it lacks the right to do this"
         );
     }
 

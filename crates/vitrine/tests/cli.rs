@@ -534,6 +534,41 @@ fn push_shows_what_the_server_objected_to() {
 }
 
 #[test]
+fn a_refusal_of_a_valid_token_names_the_missing_right_not_the_token() {
+    fn admin_only_scheduler(_: &RecordedRequest) -> (u16, String) {
+        (
+            403,
+            r#"{"error":{"code":"forbidden","message":"this needs the admin token; staff token `alice` acts only on store paris-11: it may push its stores' playlists"}}"#
+                .to_owned(),
+        )
+    }
+    let folder = folder_with(&[]);
+    let server = FakeServer::start(admin_only_scheduler);
+    let output = vitrine(
+        folder.path(),
+        &[
+            "campaign",
+            "list",
+            "--server",
+            &server.url,
+            "--token",
+            "staff-token",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(
+        errors.contains("this needs the admin token; staff token `alice` acts only on store"),
+        "the scheduler's reason is shown: {errors}"
+    );
+    assert!(
+        errors.contains("the token was accepted, but it lacks the right to do this"),
+        "{errors}"
+    );
+    assert!(!errors.contains("check --token"), "{errors}");
+}
+
+#[test]
 fn an_unreachable_server_is_named() {
     let folder = folder_with(&[
         ("demo.yaml", DEMO.as_bytes()),
