@@ -205,15 +205,21 @@ struct HeartbeatLoop {
     cache: Arc<Mutex<MediaCache>>,
 }
 
-/// Tells HQ every `interval` what plays, how well it draws, how much proof of play waits, how far
-/// the clock is trusted and what needs attention. A missed heartbeat is only logged: being offline
-/// is normal, and the next one says it all again. The journal's backlog is checked on the same
-/// beat, so its alert reaches the log even while HQ is away.
+/// How often a starting player beats until its heartbeat can say what plays (for at most one
+/// `interval`): HQ hears of a screen within seconds of its start, not a minute later.
+const STARTUP_BEAT: Duration = Duration::from_secs(2);
+
+/// Tells HQ what plays, how well it draws, how much proof of play waits, how far the clock is
+/// trusted and what needs attention: at once when the player starts, every `STARTUP_BEAT` until
+/// the render loop says what plays, at once when new content is activated, and otherwise every
+/// `interval`. A missed heartbeat is only logged: being offline is normal, and the next one says
+/// it all again. The journal's backlog is checked on the same beat, so its alert reaches the log
+/// even while HQ is away.
 async fn heartbeat_loop(settings: HeartbeatLoop, mut stopped: watch::Receiver<bool>) {
     let HeartbeatLoop {
         client,
         status,
-        active_etag,
+        mut active_etag,
         journal,
         interval,
         clock,
@@ -221,7 +227,22 @@ async fn heartbeat_loop(settings: HeartbeatLoop, mut stopped: watch::Receiver<bo
         cache,
     } = settings;
     let started = std::time::Instant::now();
+    let mut next_beat = tokio::time::Instant::now();
+    // The etag the last heartbeat reported; `None` before the first.
+    let mut etag_of_last_beat: Option<Option<String>> = None;
+    let mut etags_open = true;
     loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_beat) => {}
+            changed = active_etag.changed(), if etags_open => {
+                etags_open = changed.is_ok();
+                // The sync loop republishes the etag after every poll; only new content is news.
+                if etag_of_last_beat.as_ref() == Some(&*active_etag.borrow()) {
+                    continue;
+                }
+            }
+            _ = stopped.changed() => return,
+        }
         let backlog = journal.backlog().unwrap_or_default();
         let mut alerts = Vec::new();
         if let Some(alert) = journal_alert.alert(backlog) {
@@ -237,20 +258,21 @@ async fn heartbeat_loop(settings: HeartbeatLoop, mut stopped: watch::Receiver<bo
         }
         // A manifest refused for its signature leaves the screen on older content: HQ should know.
         alerts.extend(client.manifest_alert());
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stopped.changed() => return,
-        }
+        let etag = active_etag.borrow_and_update().clone();
         let mut heartbeat = status
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-            .heartbeat(
-                active_etag.borrow().clone(),
-                started.elapsed().as_secs(),
-                backlog.rows,
-            );
+            .heartbeat(etag.clone(), started.elapsed().as_secs(), backlog.rows);
         heartbeat.clock = Some(clock.now().state);
         heartbeat.alerts = alerts;
+        let starting = heartbeat.playlist.is_none() && started.elapsed() < interval;
+        next_beat = tokio::time::Instant::now()
+            + if starting {
+                STARTUP_BEAT.min(interval)
+            } else {
+                interval
+            };
+        etag_of_last_beat = Some(etag);
         if let Err(error) = client.post_heartbeat(&heartbeat).await {
             tracing::debug!("heartbeat not delivered: {error:#}");
         }
@@ -327,5 +349,123 @@ async fn upload_pending(client: &SyncClient, journal: &mut Journal) -> anyhow::R
         if marked == 0 {
             anyhow::bail!("the scheduler acknowledged none of {count} impressions");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    use vitrine_core::Heartbeat;
+
+    use super::*;
+    use crate::clock::Clock;
+
+    /// A scheduler on loopback that answers every request with 200 and hands each heartbeat it
+    /// receives to the test.
+    fn heartbeat_receiver() -> (String, mpsc::Receiver<Heartbeat>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if request_line.is_empty() {
+                        request_line = line.clone();
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                if request_line.starts_with("POST /v1/heartbeat ")
+                    && let Ok(heartbeat) = serde_json::from_slice(&body)
+                    && sender.send(heartbeat).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        (format!("http://{address}"), receiver)
+    }
+
+    /// Waits for a heartbeat that satisfies `wanted`, skipping others; panics after `patience`.
+    fn wait_for_heartbeat(
+        heartbeats: &mpsc::Receiver<Heartbeat>,
+        what: &str,
+        wanted: impl Fn(&Heartbeat) -> bool,
+    ) -> Heartbeat {
+        let patience = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = patience.saturating_duration_since(std::time::Instant::now());
+            match heartbeats.recv_timeout(left) {
+                Ok(heartbeat) if wanted(&heartbeat) => return heartbeat,
+                Ok(_) => {}
+                Err(error) => panic!("no heartbeat {what}: {error}"),
+            }
+        }
+    }
+
+    #[test]
+    fn heartbeats_go_at_start_while_starting_and_when_content_changes() {
+        let (server, heartbeats) = heartbeat_receiver();
+        let data = tempfile::tempdir().unwrap();
+        let status = SharedStatus::default();
+        let (etag_sender, etag_receiver) = watch::channel(None);
+        let (stop, stopped) = watch::channel(false);
+        let settings = HeartbeatLoop {
+            client: SyncClient::new(&server, "token").unwrap(),
+            status: status.clone(),
+            active_etag: etag_receiver,
+            journal: Journal::open(data.path()).unwrap(),
+            // An hour: no beat seen during this test can be a regular one.
+            interval: Duration::from_secs(3600),
+            clock: Clock::open(data.path()).unwrap(),
+            journal_alert: BacklogLimit::default(),
+            cache: Arc::new(Mutex::new(MediaCache::open(data.path()).unwrap())),
+        };
+        let thread = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(heartbeat_loop(settings, stopped));
+        });
+
+        let first = wait_for_heartbeat(&heartbeats, "at start", |_| true);
+        assert_eq!(first.playlist, None, "nothing plays yet: {first:?}");
+        // The render loop starts playing: a startup beat says what, well before the interval.
+        status.lock().unwrap().playlist = Some("lobby".to_owned());
+        wait_for_heartbeat(&heartbeats, "saying what plays", |heartbeat| {
+            heartbeat.playlist.as_deref() == Some("lobby")
+        });
+        // New content is activated: HQ hears of it at once.
+        etag_sender.send_replace(Some("\"v4\"".to_owned()));
+        wait_for_heartbeat(&heartbeats, "with the new content", |heartbeat| {
+            heartbeat.manifest_etag.as_deref() == Some("\"v4\"")
+        });
+
+        stop.send_replace(true);
+        thread.join().unwrap();
     }
 }
