@@ -569,6 +569,61 @@ fn a_refusal_of_a_valid_token_names_the_missing_right_not_the_token() {
 }
 
 #[test]
+fn the_scan_report_shows_scans_still_waiting_for_their_play() {
+    fn reporting_scheduler(_: &RecordedRequest) -> (u16, String) {
+        (
+            200,
+            r#"{"rows":[{"campaign":"winter-sale","offer":"cola","arm":"treatment",
+                "impressions":4,"partial_plays":1,"scans":2,"scan_devices":3,"scan_hits":5,
+                "pending_scans":1,"scan_rate":0.4}],"uplift":[]}"#
+                .to_owned(),
+        )
+    }
+    let folder = folder_with(&[]);
+    let server = FakeServer::start(reporting_scheduler);
+    let output = vitrine(
+        folder.path(),
+        &["reports", "scans", "--server", &server.url, "--token", "t"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec![
+                "CAMPAIGN",
+                "OFFER",
+                "ARM",
+                "IMPRESSIONS",
+                "PARTIAL",
+                "SCANS",
+                "PHONES",
+                "HITS",
+                "PENDING",
+                "RATE"
+            ],
+            vec![
+                "winter-sale",
+                "cola",
+                "treatment",
+                "4",
+                "1",
+                "2",
+                "3",
+                "5",
+                "1",
+                "40.00%"
+            ],
+        ],
+        "{text}"
+    );
+}
+
+#[test]
 fn an_unreachable_server_is_named() {
     let folder = folder_with(&[
         ("demo.yaml", DEMO.as_bytes()),
