@@ -169,7 +169,7 @@ impl Store {
     /// Completed and partial plays, scanned plays (held and pending), shopper devices and raw
     /// hits per campaign, offer and arm, for every screen or for the screens of `stores`. Plays
     /// whose offer was refused (one its screen was never given) are not counted, nor are scans
-    /// of them.
+    /// of them, which are not pending either.
     ///
     /// A scan joins its play by screen, offer, arm and scheduled start. The QR token carries
     /// the scheduled start in whole milliseconds, so both sides are compared to the millisecond:
@@ -211,25 +211,28 @@ impl Store {
                 entry.impressions = from_sql_count(completed);
                 entry.partial_plays = from_sql_count(partial);
             }
-            // Each scan with the campaign of the play it joins, NULL while that play is not held.
-            // A held scan is counted under its play's campaign, so it lands in the row of plays
-            // it belongs to.
+            // Each scan with the campaign of the counted play it joins (NULL while there is none)
+            // and whether HQ holds its play at all. A held scan is counted under its play's
+            // campaign, so it lands in the row of the plays it belongs to; a scan of a play whose
+            // offer was refused is neither counted nor pending.
+            let same_play = "impressions.screen = scans.screen
+                AND impressions.offer_id = scans.offer
+                AND impressions.offer_arm = scans.arm
+                AND substr(COALESCE(impressions.scheduled_start, impressions.started_at), 1, 23)
+                    = substr(scans.played_at, 1, 23)";
             let scans = format!(
                 "SELECT COALESCE(play_campaign, campaign), offer, arm, play_campaign IS NOT NULL,
                         COUNT(DISTINCT token), SUM(first_of_device), COUNT(*)
                  FROM (SELECT scans.*,
                          (SELECT impressions.offer_campaign FROM impressions
-                          WHERE impressions.screen = scans.screen
-                            AND impressions.offer_id = scans.offer
-                            AND impressions.offer_arm = scans.arm
+                          WHERE {same_play}
                             AND impressions.offer_campaign IS NOT NULL
                             AND impressions.offer_refused IS NULL
-                            AND substr(COALESCE(impressions.scheduled_start,
-                                                impressions.started_at), 1, 23)
-                                = substr(scans.played_at, 1, 23)
-                          LIMIT 1) AS play_campaign
+                          LIMIT 1) AS play_campaign,
+                         EXISTS (SELECT 1 FROM impressions WHERE {same_play}) AS play_held
                        FROM scans WHERE {})
-                 WHERE ?1 IS NULL OR COALESCE(play_campaign, campaign) = ?1
+                 WHERE (play_campaign IS NOT NULL OR NOT play_held)
+                   AND (?1 IS NULL OR COALESCE(play_campaign, campaign) = ?1)
                  GROUP BY 1, 2, 3, 4",
                 screens_of_stores("scans.screen")
             );

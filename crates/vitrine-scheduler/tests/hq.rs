@@ -1224,18 +1224,31 @@ async fn a_scan_is_pending_until_its_play_arrives_then_counts_with_it() {
         scheduled_start,
         &key,
     );
-    for address in ["203.0.113.40:1", "203.0.113.41:1"] {
+    // A later play of a playlist version the screen was never given: its offer will be refused.
+    let refused_start = scheduled_start + jiff::SignedDuration::from_secs(10);
+    let refused_play = qr_token::encode(
+        "paris-11.entrance",
+        "cola",
+        Arm::Treatment,
+        refused_start,
+        &key,
+    );
+    for (play, address) in [
+        (&play, "203.0.113.40:1"),
+        (&play, "203.0.113.41:1"),
+        (&refused_play, "203.0.113.42:1"),
+    ] {
         assert_eq!(
-            scan_from(&harness, &play, address).await.status,
+            scan_from(&harness, play, address).await.status,
             StatusCode::FOUND
         );
     }
-    // The screen has not uploaded the play yet.
+    // The screen has not uploaded the plays yet.
     let rows = scan_rows(&harness, ADMIN).await;
     let cola = scan_row(&rows, "cola", "treatment");
     assert_eq!(
         (&cola["impressions"], &cola["scans"], &cola["pending_scans"]),
-        (&json!(0), &json!(0), &json!(1)),
+        (&json!(0), &json!(0), &json!(2)),
         "{cola}"
     );
     assert_eq!(cola["scan_rate"], Value::Null, "{cola}");
@@ -1247,8 +1260,15 @@ async fn a_scan_is_pending_until_its_play_arrives_then_counts_with_it() {
         json!((scheduled_start + jiff::SignedDuration::from_millis(35)).to_string());
     impression["ended_at"] =
         json!((scheduled_start + jiff::SignedDuration::from_secs(10)).to_string());
-    let reply = post_batch(&harness, &token, vec![impression]).await;
+    let mut refused = offer_impression("paris-11.entrance", 2, "winter-sale", "cola", "treatment");
+    refused["playlist_version"] = json!(7);
+    refused["scheduled_start"] = json!(refused_start.to_string());
+    refused["started_at"] = json!(refused_start.to_string());
+    refused["ended_at"] = json!((refused_start + jiff::SignedDuration::from_secs(10)).to_string());
+    let reply = post_batch(&harness, &token, vec![impression, refused]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    // The play arrived and its scan counts; the refused play's scan is no longer pending, and
+    // counts nowhere.
     let rows = scan_rows(&harness, ADMIN).await;
     let cola = scan_row(&rows, "cola", "treatment");
     assert_eq!(
