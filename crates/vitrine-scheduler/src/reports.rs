@@ -165,6 +165,37 @@ fn screens_of_stores(screen: &str) -> String {
     )
 }
 
+/// Scanned plays, devices and hits per campaign, offer and arm, and whether the plays are held:
+/// see [`Store::offer_counts`]. `?1` is the campaign or NULL, `?2` the stores or NULL.
+fn scan_figures_query() -> String {
+    // Each scan with the campaign of the counted play it joins (NULL while there is none)
+    // and whether HQ holds its play at all. A held scan is counted under its play's
+    // campaign, so it lands in the row of the plays it belongs to; a scan of a play whose
+    // offer was refused is neither counted nor pending. The index `impressions_by_play` is made
+    // on this very expression of the play's start.
+    let same_play = "impressions.screen = scans.screen
+        AND impressions.offer_id = scans.offer
+        AND impressions.offer_arm = scans.arm
+        AND substr(COALESCE(impressions.scheduled_start, impressions.started_at), 1, 23)
+            = substr(scans.played_at, 1, 23)";
+    format!(
+        "SELECT COALESCE(play_campaign, campaign), offer, arm, play_campaign IS NOT NULL,
+                COUNT(DISTINCT token), SUM(first_of_device), COUNT(*)
+         FROM (SELECT scans.*,
+                 (SELECT impressions.offer_campaign FROM impressions
+                  WHERE {same_play}
+                    AND impressions.offer_campaign IS NOT NULL
+                    AND impressions.offer_refused IS NULL
+                  LIMIT 1) AS play_campaign,
+                 EXISTS (SELECT 1 FROM impressions WHERE {same_play}) AS play_held
+               FROM scans WHERE {})
+         WHERE (play_campaign IS NOT NULL OR NOT play_held)
+           AND (?1 IS NULL OR COALESCE(play_campaign, campaign) = ?1)
+         GROUP BY 1, 2, 3, 4",
+        screens_of_stores("scans.screen")
+    )
+}
+
 impl Store {
     /// Completed and partial plays, scanned plays (held and pending), shopper devices and raw
     /// hits per campaign, offer and arm, for every screen or for the screens of `stores`. Plays
@@ -211,32 +242,7 @@ impl Store {
                 entry.impressions = from_sql_count(completed);
                 entry.partial_plays = from_sql_count(partial);
             }
-            // Each scan with the campaign of the counted play it joins (NULL while there is none)
-            // and whether HQ holds its play at all. A held scan is counted under its play's
-            // campaign, so it lands in the row of the plays it belongs to; a scan of a play whose
-            // offer was refused is neither counted nor pending.
-            let same_play = "impressions.screen = scans.screen
-                AND impressions.offer_id = scans.offer
-                AND impressions.offer_arm = scans.arm
-                AND substr(COALESCE(impressions.scheduled_start, impressions.started_at), 1, 23)
-                    = substr(scans.played_at, 1, 23)";
-            let scans = format!(
-                "SELECT COALESCE(play_campaign, campaign), offer, arm, play_campaign IS NOT NULL,
-                        COUNT(DISTINCT token), SUM(first_of_device), COUNT(*)
-                 FROM (SELECT scans.*,
-                         (SELECT impressions.offer_campaign FROM impressions
-                          WHERE {same_play}
-                            AND impressions.offer_campaign IS NOT NULL
-                            AND impressions.offer_refused IS NULL
-                          LIMIT 1) AS play_campaign,
-                         EXISTS (SELECT 1 FROM impressions WHERE {same_play}) AS play_held
-                       FROM scans WHERE {})
-                 WHERE (play_campaign IS NOT NULL OR NOT play_held)
-                   AND (?1 IS NULL OR COALESCE(play_campaign, campaign) = ?1)
-                 GROUP BY 1, 2, 3, 4",
-                screens_of_stores("scans.screen")
-            );
-            let mut statement = connection.prepare(&scans)?;
+            let mut statement = connection.prepare(&scan_figures_query())?;
             let rows = statement
                 .query_map(params![campaign, stores], |row| {
                     Ok((
@@ -530,4 +536,30 @@ pub async fn explain(
         zones,
         offers,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scan_finds_its_play_through_the_index() {
+        let mut connection = rusqlite::Connection::open_in_memory().expect("a database");
+        rusqlite_migration::Migrations::from_slice(crate::store::MIGRATIONS)
+            .to_latest(&mut connection)
+            .expect("migrations");
+        let mut statement = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", scan_figures_query()))
+            .expect("the query");
+        let plan: Vec<String> = statement
+            .query_map(params![None::<String>, None::<String>], |row| row.get(3))
+            .expect("a plan")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX impressions_by_play")),
+            "{plan:#?}"
+        );
+    }
 }

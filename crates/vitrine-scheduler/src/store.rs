@@ -27,7 +27,7 @@ const MAX_CONNECTIONS: usize = 8;
 
 /// The schema, one entry per migration; rusqlite_migration records how far a database has come in
 /// `user_version`. Never edit a released entry: append a new one.
-const MIGRATIONS: &[M<'static>] = &[
+pub(crate) const MIGRATIONS: &[M<'static>] = &[
     M::up(
         r#"
     CREATE TABLE screens (
@@ -285,6 +285,14 @@ const MIGRATIONS: &[M<'static>] = &[
         store TEXT NOT NULL,
         PRIMARY KEY (sha256, store)
     ) STRICT, WITHOUT ROWID;
+    "#,
+    ),
+    M::up(
+        r#"
+    -- How the scan report finds a scan's play: screen, offer, arm and the scheduled start to the
+    -- millisecond, written exactly as `reports::offer_counts` writes it so SQLite uses it.
+    CREATE INDEX impressions_by_play ON impressions
+        (screen, offer_id, offer_arm, substr(COALESCE(scheduled_start, started_at), 1, 23));
     "#,
     ),
 ];
