@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use vitrine_core::{FrameStats, Heartbeat};
+use vitrine_core::{ActiveInterrupt, FrameStats, Heartbeat, ZoneShowing};
 
 use crate::telemetry::TelemetrySummary;
 
@@ -13,6 +13,10 @@ pub struct RenderStatus {
     pub playlist: Option<String>,
     pub playlist_version: Option<u64>,
     pub frames: Option<FrameStats>,
+    /// The interrupt covering the screen, if one does.
+    pub interrupt: Option<ActiveInterrupt>,
+    /// The item each visual zone shows while no interrupt covers the screen.
+    pub showing: Vec<ZoneShowing>,
 }
 
 /// Shared between threads; each side holds the lock only to copy a few fields.
@@ -33,6 +37,8 @@ impl RenderStatus {
             uptime_s,
             unsent_impressions,
             frames: self.frames.clone(),
+            interrupt: self.interrupt.clone(),
+            showing: self.showing.clone(),
             ..Heartbeat::default()
         }
     }
