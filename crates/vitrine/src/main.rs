@@ -148,7 +148,7 @@ enum Command {
         #[command(subcommand)]
         command: Option<InterruptCommand>,
         #[command(flatten)]
-        send: Option<InterruptSend>,
+        send: InterruptSend,
     },
     /// Make a store's next offer slots target a customer segment, e.g. after a loyalty-app check-in.
     Trigger {
@@ -235,19 +235,35 @@ enum ReportsCommand {
     },
 }
 
-/// Sending an interrupt: `vitrine interrupt MESSAGE --duration 5m --store paris-11`.
+/// Sending an interrupt: `vitrine interrupt MESSAGE --duration 5m --store paris-11`. Its fields
+/// are options only because `list` and `cancel` share the command without them; clap requires
+/// them whenever no subcommand is given.
 #[derive(Debug, Args)]
 struct InterruptSend {
     /// The message, e.g. "Please leave the store by the nearest exit".
     #[arg(required = true)]
-    message: String,
+    message: Option<String>,
     /// How long it stays, e.g. 5m.
     #[arg(long, required = true)]
-    duration: String,
+    duration: Option<String>,
     #[command(flatten)]
     audience: AudienceArgs,
-    #[command(flatten)]
-    server: ServerArgs,
+    /// Base URL of the Vitrine scheduler, as for every other command.
+    #[arg(long, env = "VITRINE_SERVER", value_name = "URL", required = true)]
+    server: Option<String>,
+    /// API token sent as `Authorization: Bearer`.
+    #[arg(
+        long,
+        env = "VITRINE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        required = true
+    )]
+    token: Option<String>,
+    /// A PEM CA certificate to trust, for an https scheduler whose certificate a private CA
+    /// signed.
+    #[arg(long, env = "VITRINE_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
 }
 
 /// Which screens: the union of everything given.
@@ -642,20 +658,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Interrupt {
             command: None,
-            send: Some(send),
+            send:
+                InterruptSend {
+                    message: Some(message),
+                    duration: Some(duration),
+                    audience,
+                    server: Some(server),
+                    token: Some(token),
+                    ca_cert,
+                },
         } => {
+            let server = ServerArgs {
+                server,
+                token,
+                ca_cert,
+            };
             async_runtime()?.block_on(live::interrupt(
-                send.audience.audience(),
-                &send.message,
-                &send.duration,
-                &send.server,
+                audience.audience(),
+                &message,
+                &duration,
+                &server,
             ))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Interrupt {
-            command: None,
-            send: None,
-        } => {
+        Command::Interrupt { command: None, .. } => {
+            // clap requires every field above when no subcommand is given.
             anyhow::bail!(
                 "say what to put on screens (`vitrine interrupt MESSAGE --duration 5m --store S`), \
                  or `vitrine interrupt list` / `vitrine interrupt cancel`"

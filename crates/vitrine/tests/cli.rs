@@ -612,6 +612,10 @@ fn screens_add_prints_the_token_alone_on_stdout() {
 
 fn scheduler_with_interrupts(request: &RecordedRequest) -> (u16, String) {
     match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/v1/interrupts") => (
+            201,
+            r#"{"id":1733300000000001,"screens":["door","till"],"connected":2,"until":"2026-12-04T10:05:00Z"}"#.into(),
+        ),
         ("GET", "/v1/interrupts") => (
             200,
             r#"{"interrupts":[{"id":1733300000000001,"message":"Leave by the main exit","until":"2026-12-04T10:05:00Z","screens":["door","till"]}]}"#.into(),
@@ -633,6 +637,21 @@ fn interrupts_are_listed_and_cancelled_by_id_or_for_a_store() {
         all.extend(["--server", &server.url, "--token", "hq-token"]);
         vitrine(folder.path(), &all)
     };
+    // Sending still takes the message first, with the subcommands beside it.
+    let sent = run(&[
+        "interrupt",
+        "Leave by the main exit",
+        "--duration",
+        "5m",
+        "--store",
+        "paris-11",
+    ]);
+    assert_eq!(sent.status.code(), Some(0), "{}", stderr(&sent));
+    assert!(
+        stdout(&sent).starts_with("interrupt sent to 2 screens"),
+        "{}",
+        stdout(&sent)
+    );
     let listed = run(&["interrupt", "list"]);
     assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
     let listed = stdout(&listed);
@@ -670,12 +689,16 @@ fn interrupts_are_listed_and_cancelled_by_id_or_for_a_store() {
     assert_eq!(
         asked,
         [
+            ("POST", "/v1/interrupts"),
             ("GET", "/v1/interrupts"),
             ("POST", "/v1/interrupts/1733300000000001/cancel"),
             ("POST", "/v1/interrupts/cancel"),
         ]
     );
-    let body: serde_json::Value = serde_json::from_slice(&requests[2].body).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body["message"], "Leave by the main exit");
+    assert_eq!(body["stores"], serde_json::json!(["paris-11"]));
+    let body: serde_json::Value = serde_json::from_slice(&requests[3].body).unwrap();
     assert_eq!(
         body,
         serde_json::json!({"screens": [], "stores": ["paris-11"], "tags": []})
