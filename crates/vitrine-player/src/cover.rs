@@ -2,8 +2,8 @@
 //! and the pairing code of a player waiting to be paired. They must never be mistaken for each
 //! other: a shopper who sees a warning has to know at a glance that it is one, and an installer's
 //! pairing code must not look like an alarm. The emergency page is black under a red band with a
-//! "⚠ ALERT ⚠" heading and a red band along the bottom; the pairing page is a calm slate blue
-//! with no red anywhere.
+//! "⚠ ALERT ⚠" heading and a red band along the bottom; the pairing page is a calm navy with no
+//! red anywhere.
 
 use crate::playback::Want;
 use crate::render::{
@@ -16,8 +16,8 @@ pub const ALERT_RED: Color = Color::rgb(0xd0, 0x10, 0x1d);
 /// Behind the emergency message, between the bands.
 pub const ALERT_BACKGROUND: Color = Color::BLACK;
 
-/// Behind the pairing code.
-pub const PAIRING_BACKGROUND: Color = Color::rgb(0x1d, 0x2b, 0x3a);
+/// Behind the pairing code: a calm navy, unlike both the alert's red and the splash.
+pub const PAIRING_BACKGROUND: Color = Color::rgb(0x1f, 0x3a, 0x93);
 
 /// The emergency page's heading, in the band at the top. Both bundled DejaVu faces have the sign.
 pub const ALERT_HEADING: &str = "⚠ ALERT ⚠";
