@@ -1059,6 +1059,19 @@ fn parse_lifetime(field: &str, text: &str) -> Result<Duration, ApiError> {
             format!("`{field}`: {why}; write it like `30s`, `5m` or `1h`, at most a day"),
         )
     };
+    // An interrupt of zero seconds (`0s`, `0m`) is what someone tries who wants one off the
+    // screen: say how to do that.
+    let zero = text.contains('0')
+        && text.chars().all(|character| {
+            character == '0' || character.is_ascii_alphabetic() || character == ' '
+        });
+    if zero && field == "duration" {
+        return Err(invalid(
+            "it must be longer than zero; to take an interrupt off screens before its end, cancel \
+             it (`vitrine interrupt cancel ID`, or `--all --store S`)"
+                .into(),
+        ));
+    }
     let duration = vitrine_core::ItemDuration::parse(text)
         .map_err(|error| invalid(error.to_string()))?
         .as_std();

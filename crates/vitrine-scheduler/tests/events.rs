@@ -565,6 +565,17 @@ async fn interrupts_are_listed_while_in_force_and_cancelled_on_their_screens() {
         .interrupt(json!({"screens": ["north-1"], "message": "Spill", "duration": "10m"}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{north_only}");
+    // Zero seconds is no way to end one early, and the refusal says what is.
+    let (status, reply) = harness
+        .interrupt(json!({"screens": ["north-1"], "message": "Storm", "duration": "0s"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("vitrine interrupt cancel")),
+        "{reply}"
+    );
     // One that has already ended is not in force.
     let (status, _) = harness
         .interrupt(json!({"screens": ["north-1"], "message": "Brief", "duration": "1ms"}))
