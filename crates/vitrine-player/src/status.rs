@@ -61,3 +61,32 @@ impl From<&TelemetrySummary> for FrameStats {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heartbeat_carries_the_interrupt_and_the_items_on_screen() {
+        let status = RenderStatus {
+            playlist: Some("lobby".into()),
+            playlist_version: Some(2),
+            interrupt: Some(ActiveInterrupt {
+                id: 41,
+                message: "Leave by the main exit".into(),
+                until: "2026-12-04T10:05:00Z".parse().unwrap(),
+            }),
+            showing: vec![ZoneShowing {
+                zone: "main".into(),
+                item: "promo".into(),
+            }],
+            ..RenderStatus::default()
+        };
+        let heartbeat = status.heartbeat(None, 60, 0);
+        assert_eq!(heartbeat.interrupt, status.interrupt);
+        assert_eq!(heartbeat.showing, status.showing);
+        // And they travel: what the scheduler stores reads back the same.
+        let json = serde_json::to_string(&heartbeat).unwrap();
+        assert_eq!(serde_json::from_str::<Heartbeat>(&json).unwrap(), heartbeat);
+    }
+}
