@@ -282,6 +282,11 @@ impl Player {
         let new_video_frames = self.upload_video_frames(gpu);
         let audio_deadline = self.audio.tick(now);
         let mut frame = self.playback.tick(now);
+        if !frame.started.is_empty() {
+            // A window redraws only when something changes, so the heartbeat hears of a new item
+            // here rather than waiting for the next frame.
+            self.update_status(now);
+        }
         frame.next_deadline = match (frame.next_deadline, audio_deadline) {
             (Some(picture), Some(sound)) => Some(picture.min(sound)),
             (picture, sound) => picture.or(sound),
