@@ -1199,6 +1199,35 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupt_withdrawn_from_some_screens_stays_on_the_others() {
+        let hub = Arc::new(Hub::new());
+        let now = Timestamp::now();
+        let until = now + jiff::SignedDuration::from_secs(60);
+        let both = HashSet::from(["a".to_owned(), "b".to_owned()]);
+        let (id, _) = hub.publish(both, EventKind::Interrupt, "{}".into(), Some(until));
+        let withdrawn = hub.withdraw_interrupts(|candidate| candidate == id, &only("a"), now);
+        assert_eq!(withdrawn.len(), 1);
+        assert_eq!(withdrawn[0].screens, ["a"]);
+        let in_force = hub.interrupts_in_force(now);
+        assert_eq!(in_force.len(), 1);
+        assert_eq!(in_force[0].screens, ["b"]);
+        let state = hub.lock();
+        let kinds = |screen: &str| -> Vec<EventKind> {
+            replay_from(&state, screen, None, now)
+                .iter()
+                .map(|event| event.kind)
+                .collect()
+        };
+        // `a` is never shown it again, only told it is withdrawn; `b` still gets it.
+        assert_eq!(kinds("a"), [EventKind::InterruptCancelled]);
+        assert_eq!(kinds("b"), [EventKind::Interrupt]);
+        drop(state);
+        // Withdrawn from the rest, it is no longer in force anywhere.
+        hub.withdraw_interrupts(|_| true, &only("b"), now);
+        assert!(hub.interrupts_in_force(now).is_empty());
+    }
+
+    #[test]
     fn the_ring_is_bounded() {
         let hub = Arc::new(Hub::new());
         for index in 0..RING_CAPACITY + 10 {
