@@ -88,7 +88,7 @@ fn a_player_pairs_from_the_code_it_shows_and_plays_its_stores_playlist() {
         || {
             seen_frames(&frames_dir)
                 .iter()
-                .any(|(_, seen)| *seen == Seen::Alert)
+                .any(|(_, seen)| *seen == Seen::Pairing)
         },
     )
     .unwrap();

@@ -125,6 +125,43 @@ fn a_pushed_playlist_reaches_the_screen_within_two_seconds_without_polling() {
         first_alert - interrupting_at
     );
 
+    // HQ sees it in force, cancels it long before its minute is up, and the playlist is back on
+    // screen within the same budget.
+    let listed = scheduler.cli(&["interrupt", "list"]).unwrap();
+    assert!(
+        listed.contains("push-screen") && listed.contains("Please leave by the nearest exit"),
+        "{listed}"
+    );
+    let cancelling_at = Timestamp::now().as_millisecond();
+    let cancelled = scheduler
+        .cli(&["interrupt", "cancel", "--all", "--screen", "push-screen"])
+        .unwrap();
+    assert!(cancelled.contains("cancelled on 1 screens"), "{cancelled}");
+    wait_for(
+        "the playlist back on screen",
+        Duration::from_secs(15),
+        || {
+            seen_frames(&frames_dir)
+                .iter()
+                .any(|(millis, seen)| *millis > cancelling_at && *seen == Seen::Blue)
+        },
+    )
+    .unwrap();
+    let back = seen_frames(&frames_dir)
+        .into_iter()
+        .find(|(millis, seen)| *millis > cancelling_at && *seen == Seen::Blue)
+        .map(|(millis, _)| millis)
+        .unwrap();
+    assert!(
+        back - cancelling_at <= PROPAGATION_BUDGET_MS,
+        "the cancel took {} ms to reach the screen",
+        back - cancelling_at
+    );
+    assert_eq!(
+        scheduler.cli(&["interrupt", "list"]).unwrap(),
+        "no interrupt is in force\n"
+    );
+
     // The scheduler ends its event streams at shutdown, with the player still connected, instead
     // of waiting on them for ever.
     assert!(

@@ -175,8 +175,10 @@ pub enum Seen {
     Blue,
     Green,
     Splash,
-    /// The deep red behind an emergency interrupt.
+    /// The red bands of the emergency page (an interrupt from HQ).
     Alert,
+    /// The navy behind a pairing code.
+    Pairing,
     Black,
     Other([u8; 3]),
 }
@@ -189,7 +191,8 @@ pub fn classify(pixel: [u8; 4]) -> Seen {
         (0..=5, 0..=5, 250..=255) => Seen::Blue,
         (0..=5, 250..=255, 0..=5) => Seen::Green,
         (0..=8, 0..=8, 0..=8) => Seen::Black,
-        (150..=175, 5..=30, 18..=42) => Seen::Alert,
+        (195..=220, 5..=30, 18..=42) => Seen::Alert,
+        (20..=45, 45..=70, 135..=160) => Seen::Pairing,
         // The splash is a dark blue-grey gradient.
         (10..=60, 15..=80, 30..=110) => Seen::Splash,
         _ => Seen::Other([red, green, blue]),
@@ -220,6 +223,12 @@ pub fn seen_frames(directory: &Path) -> Vec<(i64, Seen)> {
         .into_iter()
         .filter_map(|(millis, path)| {
             let frame = image::open(&path).ok()?.to_rgba8();
+            // The full-screen pages are known by their corner, which their text never reaches
+            // (the emergency page's heading is centred in its band); content by its centre-top.
+            let corner = classify(frame.get_pixel(2, 2).0);
+            if matches!(corner, Seen::Alert | Seen::Pairing) {
+                return Some((millis, corner));
+            }
             Some((millis, classify(frame.get_pixel(frame.width() / 2, 8).0)))
         })
         .collect()

@@ -29,6 +29,33 @@ pub struct Heartbeat {
     /// piling up unsent, media that does not fit the disk budget).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<String>,
+    /// The emergency message from HQ covering the screen, if one does: while it shows, what the
+    /// playlist would play is not on screen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupt: Option<ActiveInterrupt>,
+    /// The item each visual zone shows, in drawing order (empty while an interrupt covers the
+    /// screen or nothing is ready yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub showing: Vec<ZoneShowing>,
+}
+
+/// An interrupt on screen, as the player received it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveInterrupt {
+    /// Its id on the push channel: what `vitrine interrupt cancel` takes.
+    pub id: u64,
+    pub message: String,
+    pub until: jiff::Timestamp,
+}
+
+/// What one zone shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneShowing {
+    pub zone: String,
+    /// The item's id in the playlist.
+    pub item: String,
 }
 
 /// Frame telemetry as the renderer measures it: totals since start, percentiles over the last

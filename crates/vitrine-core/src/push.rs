@@ -1,5 +1,6 @@
-//! The signed form of the push events that act on a screen (`interrupt`, `trigger`, `command`), as
-//! the scheduler writes them into an SSE `data:` field and the player checks them.
+//! The signed form of the push events that act on a screen (`interrupt`, `interrupt-cancelled`,
+//! `trigger`, `command`), as the scheduler writes them into an SSE `data:` field and the player
+//! checks them.
 //!
 //! The `data` of such an event is an [`Envelope`]: `signed` is the exact JSON text of a
 //! [`SignedEvent`], `signature` the hex ed25519 signature of those bytes by the scheduler's
@@ -30,13 +31,14 @@ pub struct Envelope {
 pub struct SignedEvent {
     /// The one screen this event is for.
     pub screen: String,
-    /// The SSE event name: `interrupt`, `trigger` or `command`.
+    /// The SSE event name: `interrupt`, `interrupt-cancelled`, `trigger` or `command`.
     pub event: String,
     /// The event's id on the push channel.
     pub id: u64,
     /// After this instant the event is refused.
     pub expires_at: Timestamp,
-    /// The event's own fields (an interrupt's message and end, a trigger's segment, a command).
+    /// The event's own fields (an interrupt's message and end, the id of the interrupt a cancel
+    /// withdraws, a trigger's segment, a command).
     pub data: serde_json::Value,
 }
 

@@ -16,8 +16,17 @@ pub enum PlayerEvent {
     MediaDecoded(DecodedImage),
     /// A media file could not be decoded; the item is skipped and the screen keeps what it shows.
     DecodeFailed { sha256: Sha256Hex, error: String },
-    /// HQ pushed an emergency message: show it full screen, over everything, until `until`.
-    Interrupt { message: String, until: Timestamp },
+    /// HQ pushed an emergency message: show it full screen, over everything, until `until` or
+    /// until HQ cancels it. `id` is its event id, which the cancel names.
+    Interrupt {
+        id: u64,
+        message: String,
+        until: Timestamp,
+    },
+    /// HQ withdrew the interrupt with this id: take it off the screen now.
+    InterruptCancelled { id: u64 },
+    /// A player waiting to be paired shows this code full screen until `until`.
+    PairingCode { code: String, until: Timestamp },
     /// HQ pushed a trigger (a loyalty-app check-in, say): until `until`, the next offer slots
     /// should target `segment`.
     Trigger { segment: String, until: Timestamp },

@@ -10,6 +10,7 @@ pub mod background;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod cover;
 pub mod database;
 pub mod decode;
 pub mod display;

@@ -360,8 +360,8 @@ async fn pair_once(
         started.code, started.code
     );
     tracing::info!(code = %started.code, expires_at = %started.expires_at, "showing a pairing code");
-    sink.post(PlayerEvent::Interrupt {
-        message: format!("Pair this screen: {}", started.code),
+    sink.post(PlayerEvent::PairingCode {
+        code: started.code.clone(),
         until: started.expires_at,
     });
     let interval = Duration::from_secs(started.poll_interval_s.clamp(1, 30));

@@ -22,7 +22,11 @@ use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 use vitrine_core::playlist::{Content, Item, TextStyle, Transition as ItemTransition};
 use vitrine_core::schedule::{Play, Schedule};
-use vitrine_core::{ClockState, Impression, Manifest, OfferPlay, Sha256Hex};
+use vitrine_core::{
+    ActiveInterrupt, ClockState, Impression, Manifest, OfferPlay, Sha256Hex, ZoneShowing,
+};
+
+use crate::cover;
 
 use crate::render::{
     Color, ContentKey, Fit, Layer, OfferCard, Rotation, Scene, SlideDirection, TextAlign, TextSpec,
@@ -151,8 +155,12 @@ pub struct Playback {
     qr_key: Option<[u8; 32]>,
     /// Offers shown in the last two hours, with their play start: what caps per hour count.
     recent_offers: Vec<(String, Timestamp)>,
-    /// An emergency message from HQ that covers the whole screen until its end.
-    interrupt: Option<(String, Timestamp)>,
+    /// Emergency messages from HQ in the order they arrived: the newest in force covers the whole
+    /// screen until its end or until HQ cancels it, and an older one still in force shows again
+    /// when it goes.
+    interrupts: Vec<ActiveInterrupt>,
+    /// A pairing code shown full screen until then (a player waiting to be paired).
+    pairing: Option<(String, Timestamp)>,
     /// A segment HQ asked offer slots to target (a loyalty-app check-in): the segment, when the
     /// trigger arrived, and until when it holds. Only plays starting after its arrival follow it.
     trigger: Option<Trigger>,
@@ -185,20 +193,69 @@ impl Playback {
             clock: ClockState::Synced,
             qr_key: None,
             recent_offers: Vec::new(),
-            interrupt: None,
+            interrupts: Vec::new(),
+            pairing: None,
             refresh: DEFAULT_REFRESH,
             trigger: None,
         }
     }
 
-    /// Covers the screen with `message` until `until`. The plays on screen end now (their
-    /// impressions say how long they really showed); the zones start afresh afterwards.
-    pub fn interrupt(&mut self, message: String, until: Timestamp, now: Timestamp) {
+    /// Covers the screen with the emergency `message` until `until`, or until HQ cancels `id`.
+    /// The plays on screen end now (their impressions say how long they really showed); the zones
+    /// start afresh afterwards.
+    pub fn interrupt(&mut self, id: u64, message: String, until: Timestamp, now: Timestamp) {
         if until <= now {
             return;
         }
         self.end_all_plays(now);
-        self.interrupt = Some((message, until));
+        self.interrupts.retain(|interrupt| interrupt.id != id);
+        self.interrupts.push(ActiveInterrupt { id, message, until });
+    }
+
+    /// Takes the interrupt `id` off the screen now. Returns whether it was there.
+    pub fn cancel_interrupt(&mut self, id: u64) -> bool {
+        let before = self.interrupts.len();
+        self.interrupts.retain(|interrupt| interrupt.id != id);
+        self.interrupts.len() != before
+    }
+
+    /// The interrupt on screen at `now`, if any.
+    pub fn active_interrupt(&self, now: Timestamp) -> Option<&ActiveInterrupt> {
+        self.interrupts
+            .iter()
+            .rev()
+            .find(|interrupt| interrupt.until > now)
+    }
+
+    /// Until when interrupts cover the screen, if any does at `now`: the latest end among them.
+    pub fn covered_until(&self, now: Timestamp) -> Option<Timestamp> {
+        self.interrupts
+            .iter()
+            .map(|interrupt| interrupt.until)
+            .filter(|until| *until > now)
+            .max()
+    }
+
+    /// Shows the pairing `code` full screen until `until`.
+    pub fn show_pairing_code(&mut self, code: String, until: Timestamp) {
+        self.pairing = Some((code, until));
+    }
+
+    /// The item each visual zone shows, in drawing order: what the heartbeat reports.
+    pub fn showing(&self) -> Vec<ZoneShowing> {
+        let Some(active) = &self.active else {
+            return Vec::new();
+        };
+        active
+            .zones
+            .iter()
+            .filter_map(|(zone, state)| {
+                Some(ZoneShowing {
+                    zone: zone.clone(),
+                    item: state.showing.as_ref()?.item_id.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Makes offer slots whose plays start from `now` until `until` prefer offers for `segment`.
@@ -493,45 +550,41 @@ impl Playback {
         std::mem::take(&mut self.finished)
     }
 
-    /// The interrupt's full-screen message while it lasts. If its text cannot be drawn yet, the
-    /// splash stands in: never what the interrupt was sent to replace.
+    /// The newest interrupt's emergency page while it lasts, else the pairing code's page. If
+    /// their text cannot be drawn yet, the splash stands in: never what the interrupt was sent to
+    /// replace.
     fn interrupt_frame(&mut self, now: Timestamp) -> Option<Frame> {
-        let (message, until) = self.interrupt.clone()?;
-        if now >= until {
-            self.interrupt = None;
-            return None;
+        self.interrupts.retain(|interrupt| interrupt.until > now);
+        if self
+            .pairing
+            .as_ref()
+            .is_some_and(|(_, until)| *until <= now)
+        {
+            self.pairing = None;
         }
-        let screen_px = self.screen_px;
-        let spec = TextSpec {
-            text: message,
-            size_px: (screen_px.1 as f32 * 0.08).max(1.0),
-            colour: Color::WHITE,
-            align: TextAlign::Center,
-            bold: true,
-            ticker: None,
-            background: None,
+        let (page, until) = match (self.interrupts.last(), &self.pairing) {
+            (Some(interrupt), _) => (
+                cover::emergency_page(&interrupt.message, self.screen_px, self.rotation),
+                interrupt.until,
+            ),
+            (None, Some((code, until))) => (
+                cover::pairing_page(code, self.screen_px, self.rotation),
+                *until,
+            ),
+            (None, None) => return None,
         };
-        let key = spec.key(screen_px);
-        let wanted = vec![Want::Text {
-            key: key.clone(),
-            spec,
-            zone_px: screen_px,
-        }];
-        if !self.ready.contains(&key) {
-            return Some(self.splash_frame(wanted, Some(until)));
+        // An older interrupt may show again before this one ends, if this one is cancelled; that
+        // arrives as an event, so the page's own end is the only deadline.
+        if !page
+            .wanted
+            .iter()
+            .all(|want| self.ready.contains(&want.key()))
+        {
+            return Some(self.splash_frame(page.wanted, Some(until)));
         }
         Some(Frame {
-            scene: Scene {
-                background: INTERRUPT_BACKGROUND,
-                rotation: self.rotation,
-                zones: vec![ZoneScene {
-                    rect: [0.0, 0.0, 1.0, 1.0],
-                    background: Some(INTERRUPT_BACKGROUND),
-                    layers: vec![Layer::new(key, Fit::Contain)],
-                }],
-                overlay: None,
-            },
-            wanted,
+            scene: page.scene,
+            wanted: page.wanted,
             next_deadline: Some(until),
             animating: false,
             started: Vec::new(),
@@ -553,9 +606,6 @@ impl Playback {
 
 /// The line drawn over the fallback while the time is unknown.
 pub const CLOCK_UNKNOWN_OVERLAY: &str = "Clock unknown";
-
-/// Behind an emergency message: a deep red that reads as "attention" from across a store.
-const INTERRUPT_BACKGROUND: Color = Color::rgb(0xa3, 0x10, 0x1d);
 
 /// The layers of a zone at `now`: its item, over the outgoing one while a transition runs.
 fn zone_layers(state: &mut ZoneState, now: Timestamp, animating: &mut bool) -> Vec<Layer> {
@@ -1175,7 +1225,7 @@ mod tests {
         playback.mark_ready(key("red"));
         playback.mark_ready(key("blue"));
         playback.tick(at(0));
-        playback.interrupt("Evacuate".into(), at(1_000), at(500));
+        playback.interrupt(1, "Evacuate".into(), at(1_000), at(500));
         playback.tick(at(500));
         let plays = run_between(&mut playback, 1_000, 3_000, 0);
         assert_eq!(
@@ -1632,6 +1682,7 @@ mod tests {
         playback.mark_ready(key("blue"));
         playback.tick(at(0));
         playback.interrupt(
+            7,
             "Please leave by the nearest exit".into(),
             at(5_000),
             at(400),
@@ -1646,22 +1697,102 @@ mod tests {
         assert!(!ended[0].completed, "the interrupt cut it short");
 
         let frame = playback.tick(at(500));
-        let text_key = frame.wanted[0].key();
+        let text_keys: Vec<ContentKey> = frame.wanted.iter().map(Want::key).collect();
         assert_eq!(
             shown(&frame),
             vec![vec![(key("splash"), 1.0)]],
             "text not laid out yet"
         );
-        playback.mark_ready(text_key.clone());
+        for text_key in &text_keys {
+            playback.mark_ready(text_key.clone());
+        }
         let frame = playback.tick(at(600));
-        assert_eq!(shown(&frame), vec![vec![(text_key, 1.0)]]);
-        assert_eq!(frame.scene.zones[0].background, Some(INTERRUPT_BACKGROUND));
+        assert_eq!(
+            shown(&frame),
+            vec![
+                vec![(text_keys[0].clone(), 1.0)],
+                vec![(text_keys[1].clone(), 1.0)],
+                vec![]
+            ],
+            "the heading in its band, the message, the bottom band"
+        );
+        assert_eq!(frame.scene.zones[0].background, Some(cover::ALERT_RED));
         assert_eq!(frame.next_deadline, Some(at(5_000)));
+        assert_eq!(
+            playback
+                .active_interrupt(at(600))
+                .map(|interrupt| interrupt.id),
+            Some(7)
+        );
+        assert!(playback.showing().is_empty(), "no zone shows an item");
 
         // At 5 s the loop is on blue (its third turn), and it starts as a new play.
         let frame = playback.tick(at(5_000));
         assert_eq!(shown(&frame), vec![vec![(key("blue"), 1.0)]]);
         assert_eq!(frame.started.len(), 1);
+    }
+
+    #[test]
+    fn a_cancelled_interrupt_leaves_the_screen_at_once_and_an_older_one_shows_again() {
+        let mut playback = playback();
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        playback.tick(at(0));
+        playback.interrupt(1, "Storm warning".into(), at(60_000), at(100));
+        playback.interrupt(2, "Spill in aisle 4".into(), at(30_000), at(200));
+        assert_eq!(playback.covered_until(at(300)), Some(at(60_000)));
+        let message_of = |playback: &mut Playback, now: i64| -> Option<String> {
+            let frame = playback.tick(at(now));
+            frame.wanted.iter().find_map(|want| match want {
+                Want::Text { spec, .. } if spec.text != cover::ALERT_HEADING => {
+                    Some(spec.text.clone())
+                }
+                _ => None,
+            })
+        };
+        assert_eq!(
+            message_of(&mut playback, 300).as_deref(),
+            Some("Spill in aisle 4")
+        );
+        assert!(
+            !playback.cancel_interrupt(99),
+            "an unknown id changes nothing"
+        );
+        assert!(playback.cancel_interrupt(2));
+        assert_eq!(
+            message_of(&mut playback, 400).as_deref(),
+            Some("Storm warning")
+        );
+        assert_eq!(
+            playback
+                .active_interrupt(at(400))
+                .map(|interrupt| interrupt.id),
+            Some(1)
+        );
+        assert!(playback.cancel_interrupt(1));
+        assert_eq!(playback.covered_until(at(500)), None);
+        // Long before either would have ended, the playlist is back (red's second turn).
+        let frame = playback.tick(at(2_500));
+        assert_eq!(shown(&frame), vec![vec![(key("red"), 1.0)]]);
+        assert_eq!(
+            playback.showing(),
+            [ZoneShowing {
+                zone: "main".into(),
+                item: playback_item_id(&playback)
+            }]
+        );
+    }
+
+    /// The id of the item the only zone shows.
+    fn playback_item_id(playback: &Playback) -> String {
+        playback.active.as_ref().unwrap().zones[0]
+            .1
+            .showing
+            .as_ref()
+            .unwrap()
+            .item_id
+            .clone()
     }
 
     fn video_keys(frame: &Frame) -> Vec<(ContentKey, Option<f32>)> {

@@ -216,11 +216,28 @@ impl Player {
                 self.playback.mark_failed(ContentKey::Media(sha256));
             }
             // Interrupts and triggers arrive from HQ through the push client (`push.rs`).
-            PlayerEvent::Interrupt { message, until } => {
-                tracing::warn!(%until, %message, "interrupt from HQ");
-                self.playback.interrupt(message, until, Timestamp::now());
-                self.audio.interrupt(until, Timestamp::now());
+            PlayerEvent::Interrupt { id, message, until } => {
+                tracing::warn!(id, %until, %message, "interrupt from HQ");
+                let now = Timestamp::now();
+                self.playback.interrupt(id, message, until, now);
+                if let Some(covered_until) = self.playback.covered_until(now) {
+                    self.audio.interrupt(covered_until, now);
+                }
                 self.journal_finished();
+                self.update_status(now);
+            }
+            PlayerEvent::InterruptCancelled { id } => {
+                let now = Timestamp::now();
+                if self.playback.cancel_interrupt(id) {
+                    tracing::warn!(id, "HQ cancelled the interrupt; it is off the screen");
+                    self.audio.silence_until(self.playback.covered_until(now));
+                } else {
+                    tracing::info!(id, "HQ cancelled an interrupt this screen does not show");
+                }
+                self.update_status(now);
+            }
+            PlayerEvent::PairingCode { code, until } => {
+                self.playback.show_pairing_code(code, until);
             }
             PlayerEvent::Trigger { segment, until } => {
                 tracing::info!(%segment, %until, "trigger from HQ: offer slots target a segment");
@@ -265,6 +282,11 @@ impl Player {
         let new_video_frames = self.upload_video_frames(gpu);
         let audio_deadline = self.audio.tick(now);
         let mut frame = self.playback.tick(now);
+        if !frame.started.is_empty() {
+            // A window redraws only when something changes, so the heartbeat hears of a new item
+            // here rather than waiting for the next frame.
+            self.update_status(now);
+        }
         frame.next_deadline = match (frame.next_deadline, audio_deadline) {
             (Some(picture), Some(sound)) => Some(picture.min(sound)),
             (picture, sound) => picture.or(sound),
@@ -412,11 +434,28 @@ impl Player {
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner())
                 .frames = Some(frames);
+            self.update_status(Timestamp::now());
         }
         if self.last_telemetry_log.elapsed() >= TELEMETRY_LOG_PERIOD {
             self.last_telemetry_log = Instant::now();
             tracing::info!(telemetry = %self.telemetry.summary(), "frames");
         }
+    }
+
+    /// Tells the heartbeat what is on screen: the interrupt covering it, or each zone's item.
+    fn update_status(&mut self, now: Timestamp) {
+        let interrupt = self.playback.active_interrupt(now).cloned();
+        let showing = if interrupt.is_some() {
+            Vec::new()
+        } else {
+            self.playback.showing()
+        };
+        let mut status = self
+            .status
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        status.interrupt = interrupt;
+        status.showing = showing;
     }
 
     /// Ends playback: journals the plays on screen, waits for the journal to commit, then lets the

@@ -1,8 +1,8 @@
 //! The push client, a task on the network thread: it holds `GET /v1/events` open, reads the
 //! scheduler's Server-Sent Events with eventsource-stream, and turns them into work: a
 //! `manifest-changed` with an ETag other than the active one wakes the sync loop at once, an
-//! `interrupt` or a `trigger` goes to the render loop as a [`PlayerEvent`], and a `resync` command
-//! wakes the sync loop.
+//! `interrupt`, an `interrupt-cancelled` or a `trigger` goes to the render loop as a
+//! [`PlayerEvent`], and a `resync` command wakes the sync loop.
 //!
 //! Interrupts, triggers and commands come signed (see [`vitrine_core::push`]): each is opened with
 //! [`SyncClient::open_event`], which checks the signature against the key this player trusts, the
@@ -83,9 +83,15 @@ pub enum PushMessage {
     ManifestChanged {
         etag: String,
     },
+    /// An emergency message; `id` is its event id, which a cancel names.
     Interrupt {
+        id: u64,
         message: String,
         until: Timestamp,
+    },
+    /// HQ withdrew the interrupt with this id.
+    InterruptCancelled {
+        id: u64,
     },
     Trigger {
         segment: String,
@@ -101,6 +107,11 @@ pub enum PushMessage {
 struct InterruptData {
     message: String,
     until: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct CancelData {
+    interrupt: u64,
 }
 
 #[derive(Deserialize)]
@@ -135,18 +146,28 @@ pub fn interpret(
             }
         }
         "interrupt" => {
-            let InterruptData { message, until } = serde_json::from_value(open()?)
+            let signed = open()?;
+            let InterruptData { message, until } = serde_json::from_value(signed.data)
                 .context("an interrupt event that does not parse")?;
-            PushMessage::Interrupt { message, until }
+            PushMessage::Interrupt {
+                id: signed.id,
+                message,
+                until,
+            }
+        }
+        "interrupt-cancelled" => {
+            let CancelData { interrupt } = serde_json::from_value(open()?.data)
+                .context("an interrupt-cancelled event that does not parse")?;
+            PushMessage::InterruptCancelled { id: interrupt }
         }
         "trigger" => {
-            let TriggerData { segment, until } =
-                serde_json::from_value(open()?).context("a trigger event that does not parse")?;
+            let TriggerData { segment, until } = serde_json::from_value(open()?.data)
+                .context("a trigger event that does not parse")?;
             PushMessage::Trigger { segment, until }
         }
         "command" => {
-            let CommandData { command } =
-                serde_json::from_value(open()?).context("a command event that does not parse")?;
+            let CommandData { command } = serde_json::from_value(open()?.data)
+                .context("a command event that does not parse")?;
             match command.as_str() {
                 "resync" => PushMessage::Resync,
                 _ => PushMessage::Unsupported(command),
@@ -237,9 +258,15 @@ fn act(context: &PushContext, message: PushMessage) {
             tracing::info!("pushed: resync");
             context.wake_sync.notify_one();
         }
-        PushMessage::Interrupt { message, until } => {
-            tracing::info!(%until, "pushed: interrupt");
-            context.sink.post(PlayerEvent::Interrupt { message, until });
+        PushMessage::Interrupt { id, message, until } => {
+            tracing::info!(id, %until, "pushed: interrupt");
+            context
+                .sink
+                .post(PlayerEvent::Interrupt { id, message, until });
+        }
+        PushMessage::InterruptCancelled { id } => {
+            tracing::info!(id, "pushed: interrupt cancelled");
+            context.sink.post(PlayerEvent::InterruptCancelled { id });
         }
         PushMessage::Trigger { segment, until } => {
             tracing::info!(%segment, %until, "pushed: trigger");
@@ -356,10 +383,22 @@ mod tests {
             )
             .unwrap(),
             PushMessage::Interrupt {
+                id: 17,
                 message: "Please leave by the main exit".into(),
                 until: "2026-11-22T20:00:00Z".parse().unwrap()
             }
         );
+        assert_eq!(
+            interpret(
+                "interrupt-cancelled",
+                &signed("interrupt-cancelled", r#"{"interrupt":16}"#)
+            )
+            .unwrap(),
+            PushMessage::InterruptCancelled { id: 16 }
+        );
+        // A cancel is signed like the interrupt it withdraws: an unsigned one is refused, so
+        // nobody on the path can take a warning off the screen either.
+        assert!(interpret("interrupt-cancelled", r#"{"interrupt":16}"#).is_err());
         assert_eq!(
             interpret(
                 "trigger",

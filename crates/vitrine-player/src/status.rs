@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use vitrine_core::{FrameStats, Heartbeat};
+use vitrine_core::{ActiveInterrupt, FrameStats, Heartbeat, ZoneShowing};
 
 use crate::telemetry::TelemetrySummary;
 
@@ -13,6 +13,10 @@ pub struct RenderStatus {
     pub playlist: Option<String>,
     pub playlist_version: Option<u64>,
     pub frames: Option<FrameStats>,
+    /// The interrupt covering the screen, if one does.
+    pub interrupt: Option<ActiveInterrupt>,
+    /// The item each visual zone shows while no interrupt covers the screen.
+    pub showing: Vec<ZoneShowing>,
 }
 
 /// Shared between threads; each side holds the lock only to copy a few fields.
@@ -33,6 +37,8 @@ impl RenderStatus {
             uptime_s,
             unsent_impressions,
             frames: self.frames.clone(),
+            interrupt: self.interrupt.clone(),
+            showing: self.showing.clone(),
             ..Heartbeat::default()
         }
     }
@@ -53,5 +59,34 @@ impl From<&TelemetrySummary> for FrameStats {
             first_frame_latency_p50_ms: summary.first_frame_latency_p50_ms,
             first_frame_latency_max_ms: summary.first_frame_latency_max_ms,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heartbeat_carries_the_interrupt_and_the_items_on_screen() {
+        let status = RenderStatus {
+            playlist: Some("lobby".into()),
+            playlist_version: Some(2),
+            interrupt: Some(ActiveInterrupt {
+                id: 41,
+                message: "Leave by the main exit".into(),
+                until: "2026-12-04T10:05:00Z".parse().unwrap(),
+            }),
+            showing: vec![ZoneShowing {
+                zone: "main".into(),
+                item: "promo".into(),
+            }],
+            ..RenderStatus::default()
+        };
+        let heartbeat = status.heartbeat(None, 60, 0);
+        assert_eq!(heartbeat.interrupt, status.interrupt);
+        assert_eq!(heartbeat.showing, status.showing);
+        // And they travel: what the scheduler stores reads back the same.
+        let json = serde_json::to_string(&heartbeat).unwrap();
+        assert_eq!(serde_json::from_str::<Heartbeat>(&json).unwrap(), heartbeat);
     }
 }

@@ -112,13 +112,13 @@ impl SyncClient {
     /// Opens the `data` of a pushed `event` that acts on the screen (interrupt, trigger, command):
     /// a [`vitrine_core::push::Envelope`] whose signature must verify with the scheduler's key this
     /// player already trusts, for this screen and this kind of event, not expired at `now`.
-    /// Returns the event's own fields.
+    /// Returns the signed event: its id and its own fields.
     pub fn open_event(
         &self,
         event: &str,
         data: &str,
         now: jiff::Timestamp,
-    ) -> anyhow::Result<serde_json::Value> {
+    ) -> anyhow::Result<vitrine_core::push::SignedEvent> {
         let envelope: vitrine_core::push::Envelope =
             serde_json::from_str(data).with_context(|| {
                 format!(
@@ -153,7 +153,7 @@ impl SyncClient {
         let signed: vitrine_core::push::SignedEvent = serde_json::from_str(&envelope.signed)
             .with_context(|| format!("a signed `{event}` that does not parse"))?;
         signed.check(self.screen().as_deref(), event, now)?;
-        Ok(signed.data)
+        Ok(signed)
     }
 
     /// The HTTP client, with its TLS settings, for calls outside this client (pairing).

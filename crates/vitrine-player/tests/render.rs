@@ -769,3 +769,92 @@ fn the_stats_overlay_draws_over_everything() {
         .count();
     assert!(white_in_corner > 20, "overlay text in the top-left corner");
 }
+
+/// Draws a cover page as the player does: its text laid out first, then the scene.
+fn draw_cover(
+    gpu: &Gpu,
+    renderer: &mut Renderer,
+    target: &Offscreen,
+    page: &vitrine_player::cover::CoverPage,
+) -> image::RgbaImage {
+    for want in &page.wanted {
+        let vitrine_player::playback::Want::Text { key, spec, zone_px } = want else {
+            panic!("a cover page wants only text: {want:?}");
+        };
+        renderer
+            .prepare_text(gpu, key.clone(), spec, *zone_px)
+            .expect("text");
+    }
+    renderer.render(gpu, target.view(), target.size(), &page.scene);
+    target.read_pixels(gpu).unwrap()
+}
+
+fn rgba(colour: Color) -> [u8; 4] {
+    [colour.r, colour.g, colour.b, 255]
+}
+
+/// The emergency page cannot be mistaken for the pairing page: red bands top and bottom around
+/// a black field, a white heading in the top band; the pairing page has no red at all.
+#[test]
+fn the_emergency_page_is_unmistakable_and_unlike_the_pairing_page() {
+    use vitrine_player::cover::{
+        ALERT_BACKGROUND, ALERT_RED, PAIRING_BACKGROUND, emergency_page, pairing_page,
+    };
+    let gpu = gpu();
+    let (width, height) = (320, 180);
+    let target = Offscreen::new(&gpu, width, height);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let emergency = draw_cover(
+        &gpu,
+        &mut renderer,
+        &target,
+        &emergency_page(
+            "Please leave by the main exit",
+            (width, height),
+            Rotation::Deg0,
+        ),
+    );
+    let pairing = draw_cover(
+        &gpu,
+        &mut renderer,
+        &target,
+        &pairing_page("K7M2QX", (width, height), Rotation::Deg0),
+    );
+
+    // The bands are red at their corners, the field between them black.
+    assert_pixel(&emergency, 2, 2, rgba(ALERT_RED));
+    assert_pixel(&emergency, width - 3, 2, rgba(ALERT_RED));
+    assert_pixel(&emergency, 2, height - 3, rgba(ALERT_RED));
+    assert_pixel(&emergency, 2, height / 2, rgba(ALERT_BACKGROUND));
+    // The heading is drawn in the top band: white letters on the red.
+    let band_bottom = (height as f32 * vitrine_player::cover::ALERT_BAND) as u32;
+    let is_white = |pixel: &image::Rgba<u8>| pixel.0[..3].iter().all(|channel| *channel > 200);
+    let white_in_band = (0..band_bottom)
+        .flat_map(|y| (0..width).map(move |x| (x, y)))
+        .filter(|(x, y)| is_white(emergency.get_pixel(*x, *y)))
+        .count();
+    assert!(
+        white_in_band > 50,
+        "the heading shows: {white_in_band} white pixels"
+    );
+    let white_in_field = (band_bottom..height * 3 / 4)
+        .flat_map(|y| (0..width).map(move |x| (x, y)))
+        .filter(|(x, y)| is_white(emergency.get_pixel(*x, *y)))
+        .count();
+    assert!(
+        white_in_field > 50,
+        "the message shows: {white_in_field} white pixels"
+    );
+
+    // The pairing page is calm: its own background where the bands would be, and no red.
+    assert_pixel(&pairing, 2, 2, rgba(PAIRING_BACKGROUND));
+    assert_pixel(&pairing, 2, height - 3, rgba(PAIRING_BACKGROUND));
+    let is_red = |pixel: &image::Rgba<u8>| {
+        let [r, g, b, _] = pixel.0;
+        r > 150 && g < 80 && b < 80
+    };
+    assert_eq!(pairing.pixels().filter(|pixel| is_red(pixel)).count(), 0);
+    let red_share =
+        emergency.pixels().filter(|pixel| is_red(pixel)).count() as f64 / f64::from(width * height);
+    assert!(red_share > 0.2, "{red_share}");
+}

@@ -346,6 +346,26 @@ impl Manager {
         Ok(())
     }
 
+    /// The subset of `screens` the caller may act on: all of them for the admin, those of their
+    /// stores for staff. For lists, where another store's screens are left out rather than refused.
+    pub async fn own_screens(
+        &self,
+        state: &AppState,
+        screens: impl IntoIterator<Item = String>,
+    ) -> Result<Vec<String>, ApiError> {
+        let mut own = Vec::new();
+        for screen in screens {
+            if let Self::Staff(_) = self {
+                let store = state.store().store_of_screen(screen.clone()).await?;
+                if !matches!(&store, Some(Some(store)) if self.may_act_on_store(store)) {
+                    continue;
+                }
+            }
+            own.push(screen);
+        }
+        Ok(own)
+    }
+
     /// Refuses staff a push of `playlist` unless it is their stores' own: pushed first by staff
     /// of stores they all act on, and played by no screen outside them. A name never pushed is
     /// theirs to start.

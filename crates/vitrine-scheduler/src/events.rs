@@ -1,11 +1,15 @@
 //! Push to screens: `GET /v1/events` is a Server-Sent Events stream per screen, fed from the
 //! [`Hub`], and the admin endpoints `POST /v1/interrupts`, `/v1/triggers` and `/v1/commands` put
-//! events on it.
+//! events on it. `GET /v1/interrupts` lists the interrupts in force, with the screens each still
+//! covers.
 //!
 //! Events and what their `data` holds:
 //!
 //! - `manifest-changed`: the screen's new manifest ETag, quoted as the `ETag` header carries it.
 //! - `interrupt`: `{"message": "...", "until": "RFC 3339"}`, an emergency message shown full screen.
+//! - `interrupt-cancelled`: `{"interrupt": ID}`, the interrupt with that event id is withdrawn from
+//!   the screen at once (`POST /v1/interrupts/{id}/cancel`, or `/v1/interrupts/cancel` for every
+//!   interrupt on an audience). A withdrawn interrupt is no longer replayed to that screen.
 //! - `trigger`: `{"segment": "...", "until": "RFC 3339"}`, the audience the store's next offer slots
 //!   should target (a loyalty-app check-in, say).
 //! - `command`: `{"command": "resync" | "screenshot"}`.
@@ -85,6 +89,7 @@ const MANIFEST_REBUILD_CONCURRENCY: usize = 8;
 pub enum EventKind {
     ManifestChanged,
     Interrupt,
+    InterruptCancelled,
     Trigger,
     Command,
 }
@@ -94,6 +99,7 @@ impl EventKind {
         match self {
             Self::ManifestChanged => "manifest-changed",
             Self::Interrupt => "interrupt",
+            Self::InterruptCancelled => "interrupt-cancelled",
             Self::Trigger => "trigger",
             Self::Command => "command",
         }
@@ -146,10 +152,30 @@ impl PushEvent {
     }
 }
 
-/// An event in the replay ring, with the screens it was addressed to.
+/// An event in the replay ring, with the screens it was addressed to (for an interrupt: those it
+/// has not been withdrawn from).
 struct Recorded {
     event: Arc<PushEvent>,
-    screens: Arc<HashSet<String>>,
+    screens: HashSet<String>,
+}
+
+/// An interrupt in force, as the ring holds it.
+#[derive(Clone, Debug)]
+pub struct InForce {
+    pub id: u64,
+    /// The interrupt's data as published (its message and end).
+    pub data: String,
+    pub until: Timestamp,
+    /// The screens it still covers, sorted.
+    pub screens: Vec<String>,
+}
+
+/// An interrupt withdrawn from some screens, and how many of them were connected to hear it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Withdrawn {
+    pub id: u64,
+    pub screens: Vec<String>,
+    pub connected: usize,
 }
 
 /// A screen with at least one open stream.
@@ -242,30 +268,76 @@ impl Hub {
         expires_at: Option<Timestamp>,
     ) -> (u64, usize) {
         let mut state = self.lock();
-        let id = state.next_id;
-        state.next_id += 1;
-        let event = Arc::new(PushEvent {
-            id: Some(id),
-            kind,
-            data,
-            expires_at,
-        });
-        let mut reached = 0;
-        for screen in &screens {
-            if let Some(connected) = state.connected.get(screen) {
-                // A send fails only when no receiver is left, which the registry never lets happen.
-                let _ = connected.sender.send(event.clone());
-                reached += 1;
+        publish_locked(&mut state, screens, kind, data, expires_at)
+    }
+
+    /// The interrupts in force at `now` that still cover a screen, oldest first.
+    pub fn interrupts_in_force(&self, now: Timestamp) -> Vec<InForce> {
+        self.lock()
+            .ring
+            .iter()
+            .filter(|recorded| recorded.event.kind == EventKind::Interrupt)
+            .filter(|recorded| recorded.event.in_force(now) && !recorded.screens.is_empty())
+            .filter_map(|recorded| {
+                let mut screens: Vec<String> = recorded.screens.iter().cloned().collect();
+                screens.sort();
+                Some(InForce {
+                    id: recorded.event.id?,
+                    data: recorded.event.data.clone(),
+                    until: recorded.event.expires_at?,
+                    screens,
+                })
+            })
+            .collect()
+    }
+
+    /// Withdraws the interrupts in force that `select` picks (by id) from those of their screens
+    /// that are in `from`, and sends each of those screens a signed `interrupt-cancelled`. The
+    /// withdrawn screens no longer get the interrupt replayed; the cancel itself is kept for replay
+    /// until the interrupt would have ended, for a screen that reconnects having missed it.
+    pub fn withdraw_interrupts(
+        &self,
+        select: impl Fn(u64) -> bool,
+        from: &HashSet<String>,
+        now: Timestamp,
+    ) -> Vec<Withdrawn> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mut withdrawn = Vec::new();
+        for recorded in state.ring.iter_mut() {
+            let event = &recorded.event;
+            let (Some(id), Some(until)) = (event.id, event.expires_at) else {
+                continue;
+            };
+            if event.kind != EventKind::Interrupt || !event.in_force(now) || !select(id) {
+                continue;
             }
+            let screens: HashSet<String> = recorded.screens.intersection(from).cloned().collect();
+            if screens.is_empty() {
+                continue;
+            }
+            recorded.screens.retain(|screen| !screens.contains(screen));
+            withdrawn.push((id, until, screens));
         }
-        if state.ring.len() == RING_CAPACITY {
-            state.ring.pop_front();
+        let mut answers = Vec::new();
+        for (id, until, screens) in withdrawn {
+            let data = serde_json::json!({ "interrupt": id }).to_string();
+            let mut names: Vec<String> = screens.iter().cloned().collect();
+            names.sort();
+            let (_, connected) = publish_locked(
+                state,
+                screens,
+                EventKind::InterruptCancelled,
+                data,
+                Some(until),
+            );
+            answers.push(Withdrawn {
+                id,
+                screens: names,
+                connected,
+            });
         }
-        state.ring.push_back(Recorded {
-            event,
-            screens: Arc::new(screens),
-        });
-        (id, reached)
+        answers
     }
 
     /// Tells `screen`, if connected and not already told, that its manifest's ETag is now `etag`.
@@ -340,6 +412,37 @@ impl Hub {
             connected.etag = Some(etag.to_owned());
         }
     }
+}
+
+/// [`Hub::publish`] under the hub's lock.
+fn publish_locked(
+    state: &mut HubState,
+    screens: HashSet<String>,
+    kind: EventKind,
+    data: String,
+    expires_at: Option<Timestamp>,
+) -> (u64, usize) {
+    let id = state.next_id;
+    state.next_id += 1;
+    let event = Arc::new(PushEvent {
+        id: Some(id),
+        kind,
+        data,
+        expires_at,
+    });
+    let mut reached = 0;
+    for screen in &screens {
+        if let Some(connected) = state.connected.get(screen) {
+            // A send fails only when no receiver is left, which the registry never lets happen.
+            let _ = connected.sender.send(event.clone());
+            reached += 1;
+        }
+    }
+    if state.ring.len() == RING_CAPACITY {
+        state.ring.pop_front();
+    }
+    state.ring.push_back(Recorded { event, screens });
+    (id, reached)
 }
 
 /// The ring's events for `screen` that a stream should replay, oldest first.
@@ -721,6 +824,133 @@ pub async fn post_interrupt(
     Ok((StatusCode::CREATED, Json(published)))
 }
 
+/// `POST /v1/interrupts/cancel`: withdraws every interrupt in force from the audience's screens.
+/// Only the fields of an audience: `{"stores": ["paris-11"]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    #[serde(default)]
+    pub screens: Vec<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub stores: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// What the cancel endpoints answer: each interrupt withdrawn, from which screens.
+#[derive(Debug, Serialize)]
+pub struct Cancelled {
+    pub cancelled: Vec<Withdrawn>,
+}
+
+/// One interrupt in force, as `GET /v1/interrupts` lists it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InterruptInForce {
+    pub id: u64,
+    pub message: String,
+    pub until: Timestamp,
+    /// The screens it covers (for staff, those of their stores).
+    pub screens: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InterruptList {
+    pub interrupts: Vec<InterruptInForce>,
+}
+
+/// `GET /v1/interrupts`: the interrupts in force, oldest first. Staff see those on their stores'
+/// screens, naming only those screens.
+pub async fn list_interrupts(
+    State(state): State<AppState>,
+    manager: Manager,
+) -> Result<Json<InterruptList>, ApiError> {
+    let mut interrupts = Vec::new();
+    for in_force in state.hub().interrupts_in_force(Timestamp::now()) {
+        let screens = manager.own_screens(&state, in_force.screens).await?;
+        if screens.is_empty() {
+            continue;
+        }
+        #[derive(Deserialize)]
+        struct Message {
+            message: String,
+        }
+        let Message { message } = serde_json::from_str(&in_force.data)
+            .map_err(|error| ApiError::internal("reading a recorded interrupt", error))?;
+        interrupts.push(InterruptInForce {
+            id: in_force.id,
+            message,
+            until: in_force.until,
+            screens,
+        });
+    }
+    Ok(Json(InterruptList { interrupts }))
+}
+
+/// `POST /v1/interrupts/{id}/cancel`: withdraws one interrupt from every screen it covers. Staff
+/// may do so when every one of those screens is in their stores, as for posting it.
+pub async fn cancel_interrupt(
+    State(state): State<AppState>,
+    manager: Manager,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Cancelled>, ApiError> {
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_interrupt",
+            format!(
+                "no interrupt `{}` is in force; `vitrine interrupt list` shows those that are",
+                id.chars().take(40).collect::<String>()
+            ),
+        )
+    };
+    let number: u64 = id.trim().parse().map_err(|_| unknown())?;
+    let in_force = state
+        .hub()
+        .interrupts_in_force(Timestamp::now())
+        .into_iter()
+        .find(|in_force| in_force.id == number)
+        .ok_or_else(unknown)?;
+    manager.ensure_screens(&state, &in_force.screens).await?;
+    let from: HashSet<String> = in_force.screens.into_iter().collect();
+    let cancelled =
+        state
+            .hub()
+            .withdraw_interrupts(|candidate| candidate == number, &from, Timestamp::now());
+    if cancelled.is_empty() {
+        // It ended, or someone else withdrew it, in between.
+        return Err(unknown());
+    }
+    tracing::info!(id = number, "interrupt cancelled");
+    Ok(Json(Cancelled { cancelled }))
+}
+
+/// `POST /v1/interrupts/cancel`: withdraws every interrupt in force from the audience's screens,
+/// whoever sent it. Staff may name only their stores' screens, as for posting.
+pub async fn cancel_interrupts(
+    State(state): State<AppState>,
+    manager: Manager,
+    body: Result<Json<CancelRequest>, JsonRejection>,
+) -> Result<Json<Cancelled>, ApiError> {
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, PUSH_BODY_LIMIT))?;
+    let audience = Audience {
+        screens: request.screens,
+        region: request.region,
+        stores: request.stores,
+        tags: request.tags,
+    };
+    let screens = resolve_audience(&state, &audience).await?;
+    manager.ensure_screens(&state, &screens).await?;
+    let from: HashSet<String> = screens.into_iter().collect();
+    let cancelled = state
+        .hub()
+        .withdraw_interrupts(|_| true, &from, Timestamp::now());
+    tracing::info!(interrupts = cancelled.len(), "interrupts cancelled");
+    Ok(Json(Cancelled { cancelled }))
+}
+
 /// `POST /v1/triggers`: makes a store's next offer slots target a segment until the ttl runs out.
 pub async fn post_trigger(
     State(state): State<AppState>,
@@ -829,6 +1059,19 @@ fn parse_lifetime(field: &str, text: &str) -> Result<Duration, ApiError> {
             format!("`{field}`: {why}; write it like `30s`, `5m` or `1h`, at most a day"),
         )
     };
+    // An interrupt of zero seconds (`0s`, `0m`) is what someone tries who wants one off the
+    // screen: say how to do that.
+    let zero = text.contains('0')
+        && text.chars().all(|character| {
+            character == '0' || character.is_ascii_alphabetic() || character == ' '
+        });
+    if zero && field == "duration" {
+        return Err(invalid(
+            "it must be longer than zero; to take an interrupt off screens before its end, cancel \
+             it (`vitrine interrupt cancel ID`, or `--all --store S`)"
+                .into(),
+        ));
+    }
     let duration = vitrine_core::ItemDuration::parse(text)
         .map_err(|error| invalid(error.to_string()))?
         .as_std();
@@ -953,6 +1196,35 @@ mod tests {
         hub.publish(only("a"), EventKind::Interrupt, "old".into(), Some(past));
         let state = hub.lock();
         assert!(replay_from(&state, "a", None, Timestamp::now()).is_empty());
+    }
+
+    #[test]
+    fn an_interrupt_withdrawn_from_some_screens_stays_on_the_others() {
+        let hub = Arc::new(Hub::new());
+        let now = Timestamp::now();
+        let until = now + jiff::SignedDuration::from_secs(60);
+        let both = HashSet::from(["a".to_owned(), "b".to_owned()]);
+        let (id, _) = hub.publish(both, EventKind::Interrupt, "{}".into(), Some(until));
+        let withdrawn = hub.withdraw_interrupts(|candidate| candidate == id, &only("a"), now);
+        assert_eq!(withdrawn.len(), 1);
+        assert_eq!(withdrawn[0].screens, ["a"]);
+        let in_force = hub.interrupts_in_force(now);
+        assert_eq!(in_force.len(), 1);
+        assert_eq!(in_force[0].screens, ["b"]);
+        let state = hub.lock();
+        let kinds = |screen: &str| -> Vec<EventKind> {
+            replay_from(&state, screen, None, now)
+                .iter()
+                .map(|event| event.kind)
+                .collect()
+        };
+        // `a` is never shown it again, only told it is withdrawn; `b` still gets it.
+        assert_eq!(kinds("a"), [EventKind::InterruptCancelled]);
+        assert_eq!(kinds("b"), [EventKind::Interrupt]);
+        drop(state);
+        // Withdrawn from the rest, it is no longer in force anywhere.
+        hub.withdraw_interrupts(|_| true, &only("b"), now);
+        assert!(hub.interrupts_in_force(now).is_empty());
     }
 
     #[test]

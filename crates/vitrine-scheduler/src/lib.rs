@@ -305,12 +305,13 @@ async fn bump_generation_after_writes(
         // digest is refused until its blob is stored. Re-sending a blob used to flush every
         // cached manifest fleet-wide.
         || path.starts_with("/v1/media/")
+        // Interrupts, their cancels and the other live messages change no manifest either.
+        || path.starts_with("/v1/interrupts")
         || matches!(
             path,
             "/v1/pairings"
                 | "/v1/impressions"
                 | "/v1/heartbeat"
-                | "/v1/interrupts"
                 | "/v1/triggers"
                 | "/v1/commands"
         ));
@@ -422,8 +423,20 @@ pub fn routes(state: &AppState) -> Vec<Route> {
         Route::new("/v1/events", &["GET"], get(events::events)),
         Route::new(
             "/v1/interrupts",
+            &["POST", "GET"],
+            post(events::post_interrupt)
+                .get(events::list_interrupts)
+                .layer(DefaultBodyLimit::max(events::PUSH_BODY_LIMIT)),
+        ),
+        Route::new(
+            "/v1/interrupts/cancel",
             &["POST"],
-            post(events::post_interrupt).layer(DefaultBodyLimit::max(events::PUSH_BODY_LIMIT)),
+            post(events::cancel_interrupts).layer(DefaultBodyLimit::max(events::PUSH_BODY_LIMIT)),
+        ),
+        Route::new(
+            "/v1/interrupts/{id}/cancel",
+            &["POST"],
+            post(events::cancel_interrupt),
         ),
         Route::new(
             "/v1/triggers",

@@ -826,3 +826,35 @@ async fn included_fragments_travel_with_the_push_and_are_checked_there() {
     let manifest: Manifest = serde_json::from_slice(&reply.body).expect("a manifest");
     assert!(manifest.playlist.daypart("opening").is_some());
 }
+
+/// A heartbeat says what is on screen: the interrupt covering it, or each zone's item. The
+/// scheduler keeps both and the status gives them back as sent.
+#[tokio::test]
+async fn the_status_gives_back_the_interrupt_and_the_items_on_screen() {
+    let harness = Harness::new();
+    let token = harness.register("door", "demo").await;
+    for heartbeat in [
+        json!({"uptime_s": 60, "unsent_impressions": 0, "playlist": "demo",
+               "playlist_version": 2,
+               "showing": [{"zone": "main", "item": "promo"}]}),
+        json!({"uptime_s": 120, "unsent_impressions": 0, "playlist": "demo",
+               "playlist_version": 2,
+               "interrupt": {"id": 1733300000000001_u64, "message": "Leave by the main exit",
+                             "until": "2026-12-04T10:05:00Z"}}),
+    ] {
+        let reply = harness
+            .call(
+                Method::POST,
+                "/v1/heartbeat",
+                Some(&token),
+                Some(heartbeat.clone()),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{heartbeat}");
+        let status = harness
+            .call(Method::GET, "/v1/screens/door/status", Some(ADMIN), None)
+            .await
+            .json();
+        assert_eq!(status["heartbeat"], heartbeat);
+    }
+}

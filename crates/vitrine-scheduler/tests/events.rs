@@ -515,3 +515,197 @@ async fn a_device_token_holds_at_most_the_stream_limit_and_one_more_is_refused()
     open.pop();
     let _again = harness.connect(&token, None).await;
 }
+
+/// An interrupt can be withdrawn by id or for an audience: the screens it covered get a signed
+/// `interrupt-cancelled` naming it, it leaves the list of those in force, and a screen that
+/// connects afterwards is not shown it again. Staff see and cancel only their stores' screens'.
+#[tokio::test]
+async fn interrupts_are_listed_while_in_force_and_cancelled_on_their_screens() {
+    let harness = Harness::new();
+    let north = harness.register("north-1", "demo").await;
+    let south = harness.register("south-1", "demo").await;
+    {
+        let database = rusqlite::Connection::open(
+            harness
+                .data_dir
+                .path()
+                .join(vitrine_scheduler::DATABASE_FILE),
+        )
+        .expect("database");
+        database
+            .execute_batch(
+                "INSERT INTO stores (code, name, region, tags, timezone, locale, currency) VALUES
+                   ('N1', 'North one', 'north', '[]', 'Europe/Paris', 'fr-FR', 'EUR'),
+                   ('S1', 'South one', 'south', '[]', 'Europe/Paris', 'fr-FR', 'EUR');
+                 UPDATE screens SET store = 'N1' WHERE name = 'north-1';
+                 UPDATE screens SET store = 'S1' WHERE name = 'south-1';",
+            )
+            .expect("stores");
+    }
+    let (status, staff) = harness
+        .call_json(
+            Method::POST,
+            "/v1/staff",
+            ADMIN,
+            Some(json!({"name": "north-staff", "stores": ["N1"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{staff}");
+    let staff = staff["token"].as_str().expect("token").to_owned();
+    let mut north_events = harness.connect(&north, None).await;
+    let mut south_events = harness.connect(&south, None).await;
+
+    let (status, both) = harness
+        .interrupt(
+            json!({"screens": ["north-1", "south-1"], "message": "Storm", "duration": "10m"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{both}");
+    let (status, north_only) = harness
+        .interrupt(json!({"screens": ["north-1"], "message": "Spill", "duration": "10m"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{north_only}");
+    // Zero seconds is no way to end one early, and the refusal says what is.
+    let (status, reply) = harness
+        .interrupt(json!({"screens": ["north-1"], "message": "Storm", "duration": "0s"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("vitrine interrupt cancel")),
+        "{reply}"
+    );
+    // One that has already ended is not in force.
+    let (status, _) = harness
+        .interrupt(json!({"screens": ["north-1"], "message": "Brief", "duration": "1ms"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for _ in 0..3 {
+        assert_eq!(north_events.next().await.event, "interrupt");
+    }
+    assert_eq!(south_events.next().await.event, "interrupt");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let listed = |reply: Value| -> Vec<(String, Value)> {
+        reply["interrupts"]
+            .as_array()
+            .expect("interrupts")
+            .iter()
+            .map(|interrupt| {
+                (
+                    interrupt["message"].as_str().expect("message").to_owned(),
+                    interrupt["screens"].clone(),
+                )
+            })
+            .collect()
+    };
+    let (status, list) = harness
+        .call_json(Method::GET, "/v1/interrupts", ADMIN, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(
+        listed(list),
+        [
+            ("Storm".to_owned(), json!(["north-1", "south-1"])),
+            ("Spill".to_owned(), json!(["north-1"])),
+        ]
+    );
+    // North's staff see their screen only, and may not cancel what also covers the south.
+    let (status, list) = harness
+        .call_json(Method::GET, "/v1/interrupts", &staff, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(
+        listed(list),
+        [
+            ("Storm".to_owned(), json!(["north-1"])),
+            ("Spill".to_owned(), json!(["north-1"])),
+        ]
+    );
+    let storm = both["id"].as_u64().expect("id");
+    let (status, reply) = harness
+        .call_json(
+            Method::POST,
+            &format!("/v1/interrupts/{storm}/cancel"),
+            &staff,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{reply}");
+
+    // The admin cancels the storm by id: both screens hear it, signed for each.
+    let (status, reply) = harness
+        .call_json(
+            Method::POST,
+            &format!("/v1/interrupts/{storm}/cancel"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(
+        reply["cancelled"][0]["screens"],
+        json!(["north-1", "south-1"])
+    );
+    for (events, screen) in [
+        (&mut north_events, "north-1"),
+        (&mut south_events, "south-1"),
+    ] {
+        let cancel = events.next().await;
+        assert_eq!(cancel.event, "interrupt-cancelled");
+        assert_eq!(
+            harness.opened(&cancel, screen).await,
+            json!({"interrupt": storm})
+        );
+    }
+    // Cancelling it again finds nothing in force.
+    let (status, reply) = harness
+        .call_json(
+            Method::POST,
+            &format!("/v1/interrupts/{storm}/cancel"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
+    assert_eq!(reply["error"]["code"], "unknown_interrupt");
+
+    // North's staff cancel everything on their store's screens.
+    let (status, reply) = harness
+        .call_json(
+            Method::POST,
+            "/v1/interrupts/cancel",
+            &staff,
+            Some(json!({"stores": ["S1"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{reply}");
+    let (status, reply) = harness
+        .call_json(
+            Method::POST,
+            "/v1/interrupts/cancel",
+            &staff,
+            Some(json!({"stores": ["N1"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let spill = north_only["id"].as_u64().expect("id");
+    assert_eq!(reply["cancelled"][0]["id"], spill);
+    let cancel = north_events.next().await;
+    assert_eq!(
+        harness.opened(&cancel, "north-1").await,
+        json!({"interrupt": spill})
+    );
+    south_events.assert_quiet().await;
+    let (_, list) = harness
+        .call_json(Method::GET, "/v1/interrupts", ADMIN, None)
+        .await;
+    assert_eq!(list["interrupts"], json!([]));
+
+    // A screen that connects now is shown none of them again; the cancels it may get are harmless.
+    let mut fresh = harness.connect(&north, None).await;
+    while let Some(event) = fresh.next_within(QUIET).await {
+        assert_ne!(event.event, "interrupt", "{event:?}");
+    }
+}

@@ -186,7 +186,7 @@ async fn get_json(server: &ServerArgs, path: &str) -> anyhow::Result<Value> {
     ApiClient::read_json(response, None).await
 }
 
-fn text(value: &Value) -> String {
+pub(crate) fn text(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         Value::Null => "-".to_owned(),
@@ -264,7 +264,7 @@ pub async fn screen_status(name: &str, server: &ServerArgs, json: bool) -> anyho
 /// like CSI) and the invisible marks that reorder text on screen (bidirectional overrides) are
 /// written as `\u{..}` escapes, so a screen's heartbeat cannot move the cursor, retitle the window
 /// or hide part of a line.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|character| {
             let reorders = matches!(
@@ -296,14 +296,42 @@ fn status_report(name: &str, status: &Value) -> String {
     };
     let heartbeat = &status["heartbeat"];
     let _ = writeln!(report, "{name}: last seen {}", printable(last_seen));
-    let _ = writeln!(
-        report,
-        "  playing {} version {}, up {} s, {} plays waiting to be sent",
-        shown(&heartbeat["playlist"]),
-        shown(&heartbeat["playlist_version"]),
-        shown(&heartbeat["uptime_s"]),
-        shown(&heartbeat["unsent_impressions"]),
-    );
+    let interrupt = &heartbeat["interrupt"];
+    if interrupt.is_object() {
+        // The playlist is not what people see now: say what is, first.
+        let _ = writeln!(
+            report,
+            "  INTERRUPT {} on screen until {}: {}",
+            shown(&interrupt["id"]),
+            shown(&interrupt["until"]),
+            shown(&interrupt["message"]),
+        );
+        let _ = writeln!(
+            report,
+            "  under it: {} version {}, up {} s, {} plays waiting to be sent",
+            shown(&heartbeat["playlist"]),
+            shown(&heartbeat["playlist_version"]),
+            shown(&heartbeat["uptime_s"]),
+            shown(&heartbeat["unsent_impressions"]),
+        );
+    } else {
+        let _ = writeln!(
+            report,
+            "  playing {} version {}, up {} s, {} plays waiting to be sent",
+            shown(&heartbeat["playlist"]),
+            shown(&heartbeat["playlist_version"]),
+            shown(&heartbeat["uptime_s"]),
+            shown(&heartbeat["unsent_impressions"]),
+        );
+        for zone in heartbeat["showing"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                report,
+                "  zone {}: {}",
+                shown(&zone["zone"]),
+                shown(&zone["item"])
+            );
+        }
+    }
     if let Some(clock) = heartbeat["clock"].as_str() {
         let _ = writeln!(report, "  clock {}", printable(clock));
     }
@@ -465,5 +493,45 @@ mod tests {
         assert!(report.contains("fine\\u{a}ALERT: forged line"), "{report}");
         // Plain text passes unchanged.
         assert_eq!(printable("Café 5 € — 日本"), "Café 5 € — 日本");
+    }
+
+    #[test]
+    fn the_status_says_what_is_on_screen_an_interrupt_first() {
+        let mut status = serde_json::json!({
+            "screen": "door",
+            "last_seen": "2026-12-04T10:00:00Z",
+            "heartbeat": {
+                "playlist": "lobby",
+                "playlist_version": 2,
+                "uptime_s": 60,
+                "unsent_impressions": 0,
+                "showing": [{"zone": "main", "item": "spring-sale"},
+                            {"zone": "ticker", "item": "news\u{1b}[2J"}],
+            }
+        });
+        let report = status_report("door", &status);
+        assert!(report.contains("  playing lobby version 2,"), "{report}");
+        assert!(report.contains("\n  zone main: spring-sale\n"), "{report}");
+        assert!(
+            report.contains("  zone ticker: news\\u{1b}[2J\n"),
+            "{report}"
+        );
+
+        status["heartbeat"]["showing"] = serde_json::json!([]);
+        status["heartbeat"]["interrupt"] = serde_json::json!({
+            "id": 1733300000000001_u64,
+            "message": "Leave by the main exit\nplaying lobby",
+            "until": "2026-12-04T10:05:00Z",
+        });
+        let report = status_report("door", &status);
+        assert!(
+            report.contains(
+                "  INTERRUPT 1733300000000001 on screen until 2026-12-04T10:05:00Z: Leave by the \
+                 main exit\\u{a}playing lobby\n"
+            ),
+            "{report}"
+        );
+        assert!(!report.contains("  playing lobby"), "{report}");
+        assert!(report.contains("  under it: lobby version 2,"), "{report}");
     }
 }

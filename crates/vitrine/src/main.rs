@@ -135,27 +135,20 @@ enum Command {
         #[command(subcommand)]
         command: FeedCommand,
     },
-    /// Put an emergency message on screens, full screen, within seconds.
+    /// Put an emergency message on screens, full screen, within seconds; `list` the interrupts in
+    /// force, `cancel` one or all of them.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        override_usage = "vitrine interrupt MESSAGE --duration DURATION [--screen S] [--store S] \
+                          [--region R] [--tag T]\n       vitrine interrupt list\n       \
+                          vitrine interrupt cancel (ID | --all [--screen S] [--store S] [--region R] [--tag T])"
+    )]
     Interrupt {
-        /// The message, e.g. "Please leave the store by the nearest exit".
-        message: String,
-        /// How long it stays, e.g. 5m.
-        #[arg(long)]
-        duration: String,
-        /// Screens by name (repeat for several).
-        #[arg(long = "screen")]
-        screens: Vec<String>,
-        /// Every screen of a region.
-        #[arg(long)]
-        region: Option<String>,
-        /// Every screen of a store (repeat for several).
-        #[arg(long = "store")]
-        stores: Vec<String>,
-        /// Every screen with a tag (repeat for several).
-        #[arg(long = "tag")]
-        tags: Vec<String>,
+        #[command(subcommand)]
+        command: Option<InterruptCommand>,
         #[command(flatten)]
-        server: ServerArgs,
+        send: InterruptSend,
     },
     /// Make a store's next offer slots target a customer segment, e.g. after a loyalty-app check-in.
     Trigger {
@@ -238,6 +231,90 @@ enum ReportsCommand {
         campaign: Option<String>,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// Sending an interrupt: `vitrine interrupt MESSAGE --duration 5m --store paris-11`. Its fields
+/// are options only because `list` and `cancel` share the command without them; clap requires
+/// them whenever no subcommand is given.
+#[derive(Debug, Args)]
+struct InterruptSend {
+    /// The message, e.g. "Please leave the store by the nearest exit".
+    #[arg(required = true)]
+    message: Option<String>,
+    /// How long it stays, e.g. 5m.
+    #[arg(long, required = true)]
+    duration: Option<String>,
+    #[command(flatten)]
+    audience: AudienceArgs,
+    /// Base URL of the Vitrine scheduler, as for every other command.
+    #[arg(long, env = "VITRINE_SERVER", value_name = "URL", required = true)]
+    server: Option<String>,
+    /// API token sent as `Authorization: Bearer`.
+    #[arg(
+        long,
+        env = "VITRINE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        required = true
+    )]
+    token: Option<String>,
+    /// A PEM CA certificate to trust, for an https scheduler whose certificate a private CA
+    /// signed.
+    #[arg(long, env = "VITRINE_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
+}
+
+/// Which screens: the union of everything given.
+#[derive(Debug, Args)]
+struct AudienceArgs {
+    /// Screens by name (repeat for several).
+    #[arg(long = "screen")]
+    screens: Vec<String>,
+    /// Every screen of a region.
+    #[arg(long)]
+    region: Option<String>,
+    /// Every screen of a store (repeat for several).
+    #[arg(long = "store")]
+    stores: Vec<String>,
+    /// Every screen with a tag (repeat for several).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+}
+
+impl AudienceArgs {
+    fn audience(&self) -> live::Audience<'_> {
+        live::Audience {
+            screens: &self.screens,
+            region: self.region.as_deref(),
+            stores: &self.stores,
+            tags: &self.tags,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum InterruptCommand {
+    /// List the interrupts in force: id, until when, the screens they cover, the message.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Take an interrupt off its screens now: by the id `list` shows, or every interrupt on the
+    /// screens named with `--all`.
+    Cancel {
+        /// The interrupt's id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<u64>,
+        /// Every interrupt in force on the screens named.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        audience: AudienceArgs,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -581,21 +658,70 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             async_runtime()?.block_on(hq::import(kind, &file, &server))
         }
         Command::Interrupt {
-            message,
-            duration,
-            screens,
-            region,
-            stores,
-            tags,
-            server,
+            command: None,
+            send:
+                InterruptSend {
+                    message: Some(message),
+                    duration: Some(duration),
+                    audience,
+                    server: Some(server),
+                    token: Some(token),
+                    ca_cert,
+                },
         } => {
-            let audience = live::Audience {
-                screens: &screens,
-                region: region.as_deref(),
-                stores: &stores,
-                tags: &tags,
+            let server = ServerArgs {
+                server,
+                token,
+                ca_cert,
             };
-            async_runtime()?.block_on(live::interrupt(audience, &message, &duration, &server))?;
+            async_runtime()?.block_on(live::interrupt(
+                audience.audience(),
+                &message,
+                &duration,
+                &server,
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Interrupt { command: None, .. } => {
+            // clap requires every field above when no subcommand is given.
+            anyhow::bail!(
+                "say what to put on screens (`vitrine interrupt MESSAGE --duration 5m --store S`), \
+                 or `vitrine interrupt list` / `vitrine interrupt cancel`"
+            )
+        }
+        Command::Interrupt {
+            command: Some(InterruptCommand::List { json, server }),
+            ..
+        } => {
+            async_runtime()?.block_on(live::list_interrupts(json, &server))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Interrupt {
+            command:
+                Some(InterruptCommand::Cancel {
+                    id,
+                    all,
+                    audience,
+                    server,
+                }),
+            ..
+        } => {
+            let named_screens = !audience.screens.is_empty()
+                || audience.region.is_some()
+                || !audience.stores.is_empty()
+                || !audience.tags.is_empty();
+            let target = match id {
+                Some(_) if named_screens => anyhow::bail!(
+                    "an interrupt's id names it everywhere; to cancel every interrupt on some \
+                     screens, use --all with --screen, --store, --region or --tag"
+                ),
+                Some(id) => live::CancelTarget::Id(id),
+                None => {
+                    debug_assert!(all, "clap requires an id or --all");
+                    live::CancelTarget::All(audience.audience())
+                }
+            };
+            async_runtime()?.block_on(live::cancel_interrupts(target, &server))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Trigger {

@@ -699,3 +699,98 @@ fn screens_add_prints_the_token_alone_on_stdout() {
         serde_json::json!({"name": "entrance", "playlist": "demo"})
     );
 }
+
+fn scheduler_with_interrupts(request: &RecordedRequest) -> (u16, String) {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/v1/interrupts") => (
+            201,
+            r#"{"id":1733300000000001,"screens":["door","till"],"connected":2,"until":"2026-12-04T10:05:00Z"}"#.into(),
+        ),
+        ("GET", "/v1/interrupts") => (
+            200,
+            r#"{"interrupts":[{"id":1733300000000001,"message":"Leave by the main exit","until":"2026-12-04T10:05:00Z","screens":["door","till"]}]}"#.into(),
+        ),
+        ("POST", "/v1/interrupts/1733300000000001/cancel") | ("POST", "/v1/interrupts/cancel") => (
+            200,
+            r#"{"cancelled":[{"id":1733300000000001,"screens":["door","till"],"connected":2}]}"#.into(),
+        ),
+        _ => (404, r#"{"error":{"code":"not_found","message":"no such route"}}"#.into()),
+    }
+}
+
+#[test]
+fn interrupts_are_listed_and_cancelled_by_id_or_for_a_store() {
+    let folder = TempDir::new().unwrap();
+    let server = FakeServer::start(scheduler_with_interrupts);
+    let run = |arguments: &[&str]| {
+        let mut all = arguments.to_vec();
+        all.extend(["--server", &server.url, "--token", "hq-token"]);
+        vitrine(folder.path(), &all)
+    };
+    // Sending still takes the message first, with the subcommands beside it.
+    let sent = run(&[
+        "interrupt",
+        "Leave by the main exit",
+        "--duration",
+        "5m",
+        "--store",
+        "paris-11",
+    ]);
+    assert_eq!(sent.status.code(), Some(0), "{}", stderr(&sent));
+    assert!(
+        stdout(&sent).starts_with("interrupt sent to 2 screens"),
+        "{}",
+        stdout(&sent)
+    );
+    let listed = run(&["interrupt", "list"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    let listed = stdout(&listed);
+    assert!(
+        listed.contains("1733300000000001   2026-12-04T10:05:00Z"),
+        "{listed}"
+    );
+    assert!(listed.contains("door,till"), "{listed}");
+    assert!(
+        listed.trim_end().ends_with("Leave by the main exit"),
+        "{listed}"
+    );
+
+    let by_id = run(&["interrupt", "cancel", "1733300000000001"]);
+    assert_eq!(by_id.status.code(), Some(0), "{}", stderr(&by_id));
+    assert!(
+        stdout(&by_id).starts_with("interrupt 1733300000000001 cancelled on 2 screens"),
+        "{}",
+        stdout(&by_id)
+    );
+    let for_store = run(&["interrupt", "cancel", "--all", "--store", "paris-11"]);
+    assert_eq!(for_store.status.code(), Some(0), "{}", stderr(&for_store));
+    // An id and screens together are refused before anything is sent.
+    let both = run(&["interrupt", "cancel", "7", "--store", "paris-11"]);
+    assert_eq!(both.status.code(), Some(1));
+    assert!(stderr(&both).contains("--all"), "{}", stderr(&both));
+    // Neither is a usage error.
+    assert_eq!(run(&["interrupt", "cancel"]).status.code(), Some(2));
+
+    let requests = server.requests();
+    let asked: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|request| (request.method.as_str(), request.path.as_str()))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            ("POST", "/v1/interrupts"),
+            ("GET", "/v1/interrupts"),
+            ("POST", "/v1/interrupts/1733300000000001/cancel"),
+            ("POST", "/v1/interrupts/cancel"),
+        ]
+    );
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body["message"], "Leave by the main exit");
+    assert_eq!(body["stores"], serde_json::json!(["paris-11"]));
+    let body: serde_json::Value = serde_json::from_slice(&requests[3].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"screens": [], "stores": ["paris-11"], "tags": []})
+    );
+}

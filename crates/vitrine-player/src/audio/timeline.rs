@@ -163,6 +163,12 @@ impl AudioTimeline {
         self.end_all(now, Duration::from_millis(200));
     }
 
+    /// The interrupts covering the screen changed (one was cancelled): silent until `until`, or
+    /// playing again from the next tick when none is left.
+    pub fn silence_until(&mut self, until: Option<Timestamp>) {
+        self.silenced_until = until;
+    }
+
     /// Follows the schedule at `now`. Returns when the next audio item starts, for the caller's
     /// deadline.
     pub fn tick(&mut self, now: Timestamp) -> Option<Timestamp> {

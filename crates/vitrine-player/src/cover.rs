@@ -1,0 +1,108 @@
+//! The full-screen pages that cover whatever the playlist would show: an emergency message from HQ
+//! and the pairing code of a player waiting to be paired. They must never be mistaken for each
+//! other: a shopper who sees a warning has to know at a glance that it is one, and an installer's
+//! pairing code must not look like an alarm. The emergency page is black under a red band with a
+//! "⚠ ALERT ⚠" heading and a red band along the bottom; the pairing page is a calm navy with no
+//! red anywhere.
+
+use crate::playback::Want;
+use crate::render::{
+    Color, ContentKey, Fit, Layer, Rotation, Scene, TextAlign, TextSpec, ZoneScene,
+};
+
+/// The red of the emergency page's bands: reads as "alarm" from across a store.
+pub const ALERT_RED: Color = Color::rgb(0xd0, 0x10, 0x1d);
+
+/// Behind the emergency message, between the bands.
+pub const ALERT_BACKGROUND: Color = Color::BLACK;
+
+/// Behind the pairing code: a calm navy, unlike both the alert's red and the splash.
+pub const PAIRING_BACKGROUND: Color = Color::rgb(0x1f, 0x3a, 0x93);
+
+/// The emergency page's heading, in the band at the top. Both bundled DejaVu faces have the sign.
+pub const ALERT_HEADING: &str = "⚠ ALERT ⚠";
+
+/// The top band's height, as a share of the screen's.
+pub const ALERT_BAND: f32 = 0.2;
+
+/// The bottom band's height, as a share of the screen's.
+pub const ALERT_FOOTER: f32 = 0.06;
+
+/// A page: what to draw, and the text it needs prepared first.
+#[derive(Clone, Debug)]
+pub struct CoverPage {
+    pub scene: Scene,
+    pub wanted: Vec<Want>,
+}
+
+/// The emergency page for `message` on a logical screen of `screen_px`.
+pub fn emergency_page(message: &str, screen_px: (u32, u32), rotation: Rotation) -> CoverPage {
+    let (width, height) = screen_px;
+    let band_px = (width, ((height as f32 * ALERT_BAND) as u32).max(1));
+    let message_share = 1.0 - ALERT_BAND - ALERT_FOOTER;
+    let message_px = (width, ((height as f32 * message_share) as u32).max(1));
+    let heading = text(ALERT_HEADING, height as f32 * 0.11, band_px);
+    let body = text(message, height as f32 * 0.07, message_px);
+    CoverPage {
+        scene: Scene {
+            background: ALERT_BACKGROUND,
+            rotation,
+            zones: vec![
+                ZoneScene {
+                    rect: [0.0, 0.0, 1.0, ALERT_BAND],
+                    background: Some(ALERT_RED),
+                    layers: vec![Layer::new(heading.0.clone(), Fit::Contain)],
+                },
+                ZoneScene {
+                    rect: [0.0, ALERT_BAND, 1.0, message_share],
+                    background: Some(ALERT_BACKGROUND),
+                    layers: vec![Layer::new(body.0.clone(), Fit::Contain)],
+                },
+                ZoneScene {
+                    rect: [0.0, 1.0 - ALERT_FOOTER, 1.0, ALERT_FOOTER],
+                    background: Some(ALERT_RED),
+                    layers: Vec::new(),
+                },
+            ],
+            overlay: None,
+        },
+        wanted: vec![heading.1, body.1],
+    }
+}
+
+/// The page that shows a pairing `code`.
+pub fn pairing_page(code: &str, screen_px: (u32, u32), rotation: Rotation) -> CoverPage {
+    let body = text(
+        &format!("Pair this screen: {code}"),
+        screen_px.1 as f32 * 0.08,
+        screen_px,
+    );
+    CoverPage {
+        scene: Scene {
+            background: PAIRING_BACKGROUND,
+            rotation,
+            zones: vec![ZoneScene {
+                rect: [0.0, 0.0, 1.0, 1.0],
+                background: Some(PAIRING_BACKGROUND),
+                layers: vec![Layer::new(body.0.clone(), Fit::Contain)],
+            }],
+            overlay: None,
+        },
+        wanted: vec![body.1],
+    }
+}
+
+/// White bold centred text laid out for a zone of `zone_px`.
+fn text(text: &str, size_px: f32, zone_px: (u32, u32)) -> (ContentKey, Want) {
+    let spec = TextSpec {
+        text: text.to_owned(),
+        size_px: size_px.max(1.0),
+        colour: Color::WHITE,
+        align: TextAlign::Center,
+        bold: true,
+        ticker: None,
+        background: None,
+    };
+    let key = spec.key(zone_px);
+    (key.clone(), Want::Text { key, spec, zone_px })
+}
