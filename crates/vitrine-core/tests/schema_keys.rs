@@ -259,7 +259,9 @@ fn every_key_the_schemas_accept_is_named_by_a_test() {
         .iter()
         .flat_map(|source| string_literals(source))
     {
-        if !literal.contains(':') {
+        // JSON bodies of API requests and answers are not the YAML staff write, even when their
+        // keys share names with the schemas' (an interrupt's `screens`).
+        if !literal.contains(':') || serde_json::from_str::<serde_json::Value>(&literal).is_ok() {
             continue;
         }
         if let Ok(value) = serde_saphyr::from_str::<serde_json::Value>(&literal) {
