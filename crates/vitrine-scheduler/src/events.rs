@@ -703,11 +703,18 @@ pub fn publish_manifest_changed_for_all(state: &AppState) {
 
 /// Which screens a push endpoint addresses; at least one field must be given, and the screens
 /// addressed are the union of them.
-#[derive(Debug, Default)]
+///
+/// It is also the body of `POST /v1/interrupts/cancel`: `{"stores": ["paris-11"]}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Audience {
+    #[serde(default)]
     pub screens: Vec<String>,
+    #[serde(default)]
     pub region: Option<String>,
+    #[serde(default)]
     pub stores: Vec<String>,
+    #[serde(default)]
     pub tags: Vec<String>,
 }
 
@@ -824,21 +831,6 @@ pub async fn post_interrupt(
     Ok((StatusCode::CREATED, Json(published)))
 }
 
-/// `POST /v1/interrupts/cancel`: withdraws every interrupt in force from the audience's screens.
-/// Only the fields of an audience: `{"stores": ["paris-11"]}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CancelRequest {
-    #[serde(default)]
-    pub screens: Vec<String>,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub stores: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
 /// What the cancel endpoints answer: each interrupt withdrawn, from which screens.
 #[derive(Debug, Serialize)]
 pub struct Cancelled {
@@ -931,16 +923,10 @@ pub async fn cancel_interrupt(
 pub async fn cancel_interrupts(
     State(state): State<AppState>,
     manager: Manager,
-    body: Result<Json<CancelRequest>, JsonRejection>,
+    body: Result<Json<Audience>, JsonRejection>,
 ) -> Result<Json<Cancelled>, ApiError> {
-    let Json(request) =
+    let Json(audience) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, PUSH_BODY_LIMIT))?;
-    let audience = Audience {
-        screens: request.screens,
-        region: request.region,
-        stores: request.stores,
-        tags: request.tags,
-    };
     let screens = resolve_audience(&state, &audience).await?;
     manager.ensure_screens(&state, &screens).await?;
     let from: HashSet<String> = screens.into_iter().collect();
