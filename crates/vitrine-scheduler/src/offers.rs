@@ -681,9 +681,6 @@ mod tests {
             if let Some(offset) = variant.until_offset {
                 yaml.push_str(&format!("      until: {}\n", day(offset)));
             }
-            let campaign = parse_campaign("trust.yaml", &yaml)
-                .unwrap_or_else(|error| panic!("{yaml}\n{error:?}"))
-                .value;
             let mut products = BTreeMap::new();
             if let Some(feed) = &variant.product {
                 let mut product = Product {
@@ -706,36 +703,7 @@ mod tests {
                 }
                 products.insert("p1".to_owned(), LocalProduct { product, quantity });
             }
-            let context = ScreenContext {
-                screen: ScreenRecord {
-                    name: "lobby".into(),
-                    playlist: "lobby".into(),
-                    timezone: String::new(),
-                    store: Some("paris-11".into()),
-                    tags: Vec::new(),
-                    created_at: String::new(),
-                },
-                store: Some(StoreRecord {
-                    code: "paris-11".into(),
-                    name: "Paris 11".into(),
-                    region: "ile-de-france".into(),
-                    tags: Vec::new(),
-                    timezone: "Europe/Paris".into(),
-                    locale: "fr-FR".into(),
-                    currency: "EUR".into(),
-                }),
-                segments: BTreeMap::new(),
-                campaigns: vec![(
-                    StoredCampaign {
-                        version: 1,
-                        campaign,
-                        media: BTreeMap::new(),
-                        created_at: String::new(),
-                    },
-                    "targets every screen".into(),
-                )],
-                not_targeted: Vec::new(),
-            };
+            let context = context(&yaml, &[], &[]);
             let slots = BTreeSet::from(["promo".to_owned()]);
             let build = build_with(&context, &slots, &products, &time_zone, now);
 
