@@ -1,7 +1,9 @@
 //! Offer rotation: what the scheduler puts into a manifest for each offer slot, and the one function
 //! that decides which offer a slot shows at a play. The player calls [`OfferRotation::pick`] for
 //! every offer item it plays; the scheduler's explain endpoint calls [`OfferRotation::pick_explained`]
-//! on the same data, so "why did this offer show?" has one answer, like the schedule engine.
+//! on the same data, so "why did this offer show?" has one answer, like the schedule engine. Every
+//! input of the choice is in [`SlotPlay`]: the play, the offers the screen showed in the hour
+//! before (caps) and the segment a trigger in force targets; holdout arms are in the rotation.
 //!
 //! The scheduler does the work that needs the product feed and the store's data when it builds the
 //! manifest: eligibility by store, tag, segment and stock is decided there, the card carries the
@@ -166,6 +168,21 @@ impl OfferEntry {
     }
 }
 
+/// One play of an offer slot: everything the choice of its offer depends on besides the rotation.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotPlay<'a> {
+    pub screen: &'a str,
+    pub slot: &'a str,
+    /// The play's scheduled start.
+    pub start: Timestamp,
+    /// Offers this screen showed recently: offer id and play start. Plays from more than an hour
+    /// before `start` are ignored.
+    pub recent: &'a [(String, Timestamp)],
+    /// The segment a trigger in force at `start` targets (a loyalty-app check-in at the store):
+    /// the slot shows an offer for that segment when one may show, and the normal order otherwise.
+    pub trigger: Option<&'a str>,
+}
+
 /// Why an entry was or was not drawn from at a play.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "verdict")]
@@ -178,6 +195,9 @@ pub enum Verdict {
     Capped { shown_last_hour: u32, cap: u32 },
     /// Another entry that may show has a higher priority.
     LowerPriority,
+    /// A trigger is in force and this entry is not for its segment, while another one that may
+    /// show is.
+    NotForTrigger,
 }
 
 /// One entry and the verdict on it.
@@ -191,6 +211,15 @@ pub struct Considered<'a> {
     pub verdict: Verdict,
 }
 
+/// What a trigger in force did to a pick.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TriggerOutcome {
+    pub segment: String,
+    /// Whether the draw was among the segment's offers; `false` when none of them may show (all
+    /// outside their windows, capped or absent), so the slot kept its normal order.
+    pub followed: bool,
+}
+
 /// The whole reasoning of one pick.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Pick<'a> {
@@ -199,6 +228,9 @@ pub struct Pick<'a> {
     pub entry: Option<&'a OfferEntry>,
     /// Every treatment entry, in order, with its verdict.
     pub considered: Vec<Considered<'a>>,
+    /// The trigger in force at the play, if any, and whether the pick followed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<TriggerOutcome>,
     /// The weighted draw: a number below the total weight of the drawn entries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub draw: Option<u64>,
@@ -216,30 +248,20 @@ const HOUR: SignedDuration = SignedDuration::from_hours(1);
 pub const ALL_BASIS_POINTS: u32 = 10_000;
 
 impl OfferRotation {
-    /// What the slot `slot` of `screen` shows in a play that starts at `play_start`, given the
-    /// offers this screen showed recently (`recent`: offer id and play start; older than an hour
-    /// is ignored). Deterministic: the same inputs give the same entry.
-    pub fn pick(
-        &self,
-        screen: &str,
-        slot: &str,
-        play_start: Timestamp,
-        recent: &[(String, Timestamp)],
-    ) -> Option<&OfferEntry> {
-        self.pick_explained(screen, slot, play_start, recent).entry
+    /// What the slot shows in `play`. Deterministic: the same inputs give the same entry.
+    pub fn pick(&self, play: &SlotPlay<'_>) -> Option<&OfferEntry> {
+        self.pick_explained(play).entry
     }
 
-    /// [`OfferRotation::pick`] with every step of its reasoning.
-    pub fn pick_explained(
-        &self,
-        screen: &str,
-        slot: &str,
-        play_start: Timestamp,
-        recent: &[(String, Timestamp)],
-    ) -> Pick<'_> {
+    /// [`OfferRotation::pick`] with every step of its reasoning. In order: entries outside their
+    /// windows or at their cap per hour are out; when a trigger is in force and one of its
+    /// segment's entries may show, only those stay; of what stays, the highest priority is drawn
+    /// from by weight; the holdout roll may then show the drawn offer's control instead.
+    pub fn pick_explained(&self, play: &SlotPlay<'_>) -> Pick<'_> {
+        let play_start = play.start;
         let hour_ago = play_start.checked_sub(HOUR).unwrap_or(Timestamp::MIN);
         let shown_last_hour = |offer_id: &str| {
-            recent
+            play.recent
                 .iter()
                 .filter(|(id, at)| id == offer_id && hour_ago <= *at && *at < play_start)
                 .count() as u32
@@ -272,6 +294,29 @@ impl OfferRotation {
                 verdict,
             });
         }
+        // A trigger narrows the draw to its segment's offers, when one of them may show.
+        let trigger = play.trigger.map(|segment| {
+            let for_segment = |entry: &OfferEntry| {
+                entry.weight > 0 && entry.segments.iter().any(|known| known == segment)
+            };
+            let followed = may_show.iter().any(|entry| for_segment(entry));
+            if followed {
+                may_show.retain(|entry| for_segment(entry));
+                for (record, entry) in considered.iter_mut().zip(
+                    self.entries
+                        .iter()
+                        .filter(|entry| entry.arm == Arm::Treatment),
+                ) {
+                    if record.verdict == Verdict::Drawn && !for_segment(entry) {
+                        record.verdict = Verdict::NotForTrigger;
+                    }
+                }
+            }
+            TriggerOutcome {
+                segment: segment.to_owned(),
+                followed,
+            }
+        });
         let best_priority = may_show.iter().map(|entry| entry.priority).max();
         for record in &mut considered {
             if record.verdict == Verdict::Drawn && Some(record.priority) != best_priority {
@@ -291,12 +336,14 @@ impl OfferRotation {
             return Pick {
                 entry: fallback,
                 considered,
+                trigger,
                 draw: None,
                 total_weight,
                 holdout_roll: None,
                 fallback: fallback.is_some(),
             };
         }
+        let (screen, slot) = (play.screen, play.slot);
         let draw = seed(screen, slot, play_start, "offer") % total_weight;
         let mut remaining = draw;
         let mut chosen = drawn[0];
@@ -323,6 +370,7 @@ impl OfferRotation {
         Pick {
             entry: Some(entry),
             considered,
+            trigger,
             draw: Some(draw),
             total_weight,
             holdout_roll,
@@ -461,6 +509,91 @@ mod tests {
         Timestamp::from_second(1_780_000_000 + seconds).unwrap()
     }
 
+    fn play<'a>(
+        screen: &'a str,
+        slot: &'a str,
+        start: Timestamp,
+        recent: &'a [(String, Timestamp)],
+    ) -> SlotPlay<'a> {
+        SlotPlay {
+            screen,
+            slot,
+            start,
+            recent,
+            trigger: None,
+        }
+    }
+
+    fn for_segment(offer_id: &str, priority: i32, segment: &str) -> OfferEntry {
+        OfferEntry {
+            priority,
+            segments: vec![segment.to_owned()],
+            ..entry(offer_id, 1)
+        }
+    }
+
+    #[test]
+    fn a_trigger_draws_among_its_segment_and_falls_back_to_the_normal_order() {
+        let mut students = for_segment("students-only", 0, "students");
+        // Only in the first hour.
+        students.windows = vec![ValidityWindow {
+            start: at(0),
+            end: at(3_600),
+        }];
+        let mut control = students.clone();
+        control.arm = Arm::Control;
+        students.holdout_basis_points = ALL_BASIS_POINTS;
+        let rotation = OfferRotation {
+            entries: vec![
+                for_segment("top", 9, "families"),
+                entry("house", 1),
+                students,
+                control,
+            ],
+            fallback: Some(entry("fallback", 1)),
+        };
+        let triggered = |start| SlotPlay {
+            trigger: Some("students"),
+            ..play("s", "x", start, &[])
+        };
+        // In force and in its window: the segment's offer, whatever its priority, and its holdout
+        // arm still applies.
+        let pick = rotation.pick_explained(&triggered(at(60)));
+        let shown = pick.entry.unwrap();
+        assert_eq!(
+            (shown.offer_id.as_str(), shown.arm),
+            ("students-only", Arm::Control)
+        );
+        assert_eq!(
+            pick.trigger,
+            Some(TriggerOutcome {
+                segment: "students".to_owned(),
+                followed: true
+            })
+        );
+        assert_eq!(pick.considered[0].verdict, Verdict::NotForTrigger);
+        // Outside its window: the normal order (the highest priority), not the fallback.
+        let pick = rotation.pick_explained(&triggered(at(7_200)));
+        assert_eq!(pick.entry.unwrap().offer_id, "top");
+        assert!(!pick.trigger.unwrap().followed);
+        assert!(!pick.fallback);
+        // A segment no offer is for: the normal order too.
+        let other = SlotPlay {
+            trigger: Some("retirees"),
+            ..play("s", "x", at(60), &[])
+        };
+        assert_eq!(rotation.pick(&other).unwrap().offer_id, "top");
+        // Capped out: the normal order.
+        let mut capped = rotation.clone();
+        capped.entries[2].cap_per_hour = Some(1);
+        let recent = vec![("students-only".to_owned(), at(10))];
+        let pick = capped.pick(&SlotPlay {
+            trigger: Some("students"),
+            ..play("s", "x", at(60), &recent)
+        });
+        assert_eq!(pick.unwrap().offer_id, "top");
+    }
+
     #[test]
     fn the_same_play_always_picks_the_same_offer() {
         let rotation = OfferRotation {
@@ -468,8 +601,8 @@ mod tests {
             fallback: None,
         };
         for second in 0..50 {
-            let first = rotation.pick("s", "slot", at(second * 10), &[]);
-            let again = rotation.pick("s", "slot", at(second * 10), &[]);
+            let first = rotation.pick(&play("s", "slot", at(second * 10), &[]));
+            let again = rotation.pick(&play("s", "slot", at(second * 10), &[]));
             assert_eq!(first, again);
         }
     }
@@ -483,7 +616,7 @@ mod tests {
         let b_count = (0..10_000)
             .filter(|slot| {
                 rotation
-                    .pick("s", "x", at(slot * 10), &[])
+                    .pick(&play("s", "x", at(slot * 10), &[]))
                     .unwrap()
                     .offer_id
                     == "b"
@@ -506,7 +639,7 @@ mod tests {
         let mut control_plays = 0;
         for slot in 0..10_000 {
             let picked = rotation
-                .pick("screen-7", "promo", at(slot * 15), &[])
+                .pick(&play("screen-7", "promo", at(slot * 15), &[]))
                 .unwrap();
             if picked.offer_id == "a" {
                 a_plays += 1;
@@ -528,12 +661,12 @@ mod tests {
             fallback: Some(entry("house", 1)),
         };
         let recent = vec![("a".to_owned(), at(-1_800)), ("a".to_owned(), at(-60))];
-        let picked = rotation.pick("s", "x", at(0), &recent).unwrap();
+        let picked = rotation.pick(&play("s", "x", at(0), &recent)).unwrap();
         assert_eq!(picked.offer_id, "house");
         // One of the two plays is now more than an hour old.
-        let picked = rotation.pick("s", "x", at(1_900), &recent).unwrap();
+        let picked = rotation.pick(&play("s", "x", at(1_900), &recent)).unwrap();
         assert_eq!(picked.offer_id, "a");
-        let explained = rotation.pick_explained("s", "x", at(0), &recent);
+        let explained = rotation.pick_explained(&play("s", "x", at(0), &recent));
         assert!(explained.fallback);
         assert_eq!(
             explained.considered[0].verdict,
@@ -558,15 +691,27 @@ mod tests {
         };
         for second in [0, 100, 3_599] {
             assert_eq!(
-                rotation.pick("s", "x", at(second), &[]).unwrap().offer_id,
+                rotation
+                    .pick(&play("s", "x", at(second), &[]))
+                    .unwrap()
+                    .offer_id,
                 "urgent"
             );
         }
         assert_eq!(
-            rotation.pick("s", "x", at(3_600), &[]).unwrap().offer_id,
+            rotation
+                .pick(&play("s", "x", at(3_600), &[]))
+                .unwrap()
+                .offer_id,
             "a"
         );
-        assert_eq!(rotation.pick("s", "x", at(-1), &[]).unwrap().offer_id, "a");
+        assert_eq!(
+            rotation
+                .pick(&play("s", "x", at(-1), &[]))
+                .unwrap()
+                .offer_id,
+            "a"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
+use vitrine_core::offer::SlotPlay;
 use vitrine_core::playlist::{Content, Item, TextStyle, Transition as ItemTransition};
 use vitrine_core::schedule::{Play, Schedule};
 use vitrine_core::{
@@ -812,32 +813,19 @@ fn describe_offer(
     context: &Context<'_>,
 ) -> Option<(Vec<Want>, ContentKey, OfferPlay)> {
     let manifest = context.manifest;
-    let mut rotation = manifest.offers.get(slot)?;
-    // A trigger narrows the slot to its segment's offers, for plays that start while it holds.
-    let targeted;
-    if let Some(trigger) = context.trigger
-        && (trigger.since..trigger.until).contains(&play.scheduled_start)
-    {
-        let entries: Vec<_> = rotation
-            .entries
-            .iter()
-            .filter(|entry| entry.segments.contains(&trigger.segment))
-            .cloned()
-            .collect();
-        if !entries.is_empty() {
-            targeted = vitrine_core::offer::OfferRotation {
-                entries,
-                fallback: rotation.fallback.clone(),
-            };
-            rotation = &targeted;
-        }
-    }
-    let entry = rotation.pick(
-        &manifest.screen,
+    let rotation = manifest.offers.get(slot)?;
+    // A trigger counts for plays that start while it holds (from its arrival on this screen).
+    let trigger = context
+        .trigger
+        .filter(|trigger| (trigger.since..trigger.until).contains(&play.scheduled_start))
+        .map(|trigger| trigger.segment.as_str());
+    let entry = rotation.pick(&SlotPlay {
+        screen: &manifest.screen,
         slot,
-        play.scheduled_start,
-        context.recent_offers,
-    )?;
+        start: play.scheduled_start,
+        recent: context.recent_offers,
+        trigger,
+    })?;
     let mut wants = Vec::new();
     let image = entry
         .card

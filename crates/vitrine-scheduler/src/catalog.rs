@@ -1019,6 +1019,19 @@ impl Store {
         .await
     }
 
+    /// Every segment the CRM import named, in any store, sorted.
+    pub async fn known_segments(&self) -> Result<Vec<String>, StoreError> {
+        self.interact(move |connection| {
+            let mut statement = connection
+                .prepare("SELECT DISTINCT segment FROM store_segments ORDER BY segment")?;
+            let rows = statement
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     /// The products with these ids, at `store` when given (local price and stock applied).
     pub async fn local_products(
         &self,

@@ -157,6 +157,7 @@ impl PushEvent {
 struct Recorded {
     event: Arc<PushEvent>,
     screens: HashSet<String>,
+    published_at: Timestamp,
 }
 
 /// An interrupt in force, as the ring holds it.
@@ -289,6 +290,28 @@ impl Hub {
                 })
             })
             .collect()
+    }
+
+    /// The segment of the trigger `screen` follows for a play that starts at `at`: the newest
+    /// trigger for it published by then, if it still holds at `at`. A player keeps only the newest
+    /// trigger it heard, from its arrival until its end, so this is the one its offer slots follow.
+    pub fn trigger_at(&self, screen: &str, at: Timestamp) -> Option<String> {
+        let state = self.lock();
+        let newest = state.ring.iter().rev().find(|recorded| {
+            recorded.event.kind == EventKind::Trigger
+                && recorded.published_at <= at
+                && recorded.screens.contains(screen)
+        })?;
+        if !newest.event.in_force(at) {
+            return None;
+        }
+        #[derive(Deserialize)]
+        struct Data {
+            segment: String,
+        }
+        serde_json::from_str::<Data>(&newest.event.data)
+            .ok()
+            .map(|data| data.segment)
     }
 
     /// Withdraws the interrupts in force that `select` picks (by id) from those of their screens
@@ -441,7 +464,11 @@ fn publish_locked(
     if state.ring.len() == RING_CAPACITY {
         state.ring.pop_front();
     }
-    state.ring.push_back(Recorded { event, screens });
+    state.ring.push_back(Recorded {
+        event,
+        screens,
+        published_at: Timestamp::now(),
+    });
     (id, reached)
 }
 
@@ -962,6 +989,25 @@ pub async fn post_trigger(
     let screens = resolve_audience(&state, &audience).await?;
     // Staff reach only the screens of their stores.
     manager.ensure_screens(&state, &screens).await?;
+    // A segment the CRM does not know matches no offer: the trigger would do nothing.
+    let known = state.store().known_segments().await?;
+    if !known.iter().any(|name| name == segment) {
+        let listed = if known.is_empty() {
+            "no segments are imported yet; import the CRM's segment mix first with `vitrine \
+             segments import`"
+                .to_owned()
+        } else {
+            format!("the known segments are: {}", known.join(", "))
+        };
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_segment",
+            format!(
+                "segment `{}` is not in the CRM's segment import; {listed}",
+                segment.chars().take(64).collect::<String>()
+            ),
+        ));
+    }
     let until = later_by(ttl)?;
     let data = serde_json::to_string(&TriggerData { segment, until })
         .map_err(|error| ApiError::internal("serialising a trigger", error))?;

@@ -737,7 +737,13 @@ mod tests {
             }
             // The pick at that instant, as the player makes it, shows one of those cards or none.
             if let Some(rotation) = rotation
-                && let Some(entry) = rotation.pick("lobby", "promo", instant, &[])
+                && let Some(entry) = rotation.pick(&vitrine_core::offer::SlotPlay {
+                    screen: "lobby",
+                    slot: "promo",
+                    start: instant,
+                    recent: &[],
+                    trigger: None,
+                })
             {
                 prop_assert!(in_dates);
                 prop_assert_eq!(&entry.card.price, &price_in_force(&variant, entry.arm));

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use jiff::Timestamp;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
-use vitrine_core::offer::{Arm, OfferEntry};
+use vitrine_core::offer::{Arm, OfferEntry, SlotPlay};
 use vitrine_core::playlist::Content;
 use vitrine_core::{Manifest, Schedule};
 
@@ -272,22 +272,35 @@ impl Store {
         .await
     }
 
-    /// The offers a screen showed in `[from, to)`, for caps: offer id and play start.
+    /// The offers a screen showed in plays scheduled to start in `[from, to)`, for caps: offer id
+    /// and the play's scheduled start, which is what the player counts its caps by.
     pub async fn recent_offer_plays(
         &self,
         screen: String,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        // A play appears on screen at or a little after its scheduled start: the index on the
+        // actual start narrows the rows, the scheduled start decides.
+        let late = jiff::SignedDuration::from_mins(10);
+        let started_to = to.checked_add(late).unwrap_or(Timestamp::MAX);
         self.interact(move |connection| {
             let mut statement = connection.prepare(
-                "SELECT offer_id, started_at FROM impressions
-                 WHERE screen = ?1 AND offer_id IS NOT NULL AND started_at >= ?2 AND started_at < ?3
-                 ORDER BY started_at",
+                "SELECT offer_id, COALESCE(scheduled_start, started_at) AS play_start
+                 FROM impressions
+                 WHERE screen = ?1 AND offer_id IS NOT NULL AND started_at >= ?2 AND started_at < ?4
+                   AND COALESCE(scheduled_start, started_at) >= ?2
+                   AND COALESCE(scheduled_start, started_at) < ?3
+                 ORDER BY play_start",
             )?;
             let rows = statement
                 .query_map(
-                    params![screen, sortable_timestamp(from), sortable_timestamp(to)],
+                    params![
+                        screen,
+                        sortable_timestamp(from),
+                        sortable_timestamp(to),
+                        sortable_timestamp(started_to)
+                    ],
                     |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -475,7 +488,9 @@ pub async fn explain(
     if let Some(slot) = &query.slot {
         slot_plays.entry(slot.clone()).or_insert(at);
     }
-    let hour_ago = at
+    // Caps count the hour before each play's start, which may be before `at`.
+    let earliest = slot_plays.values().copied().min().unwrap_or(at).min(at);
+    let hour_ago = earliest
         .checked_sub(jiff::SignedDuration::from_hours(1))
         .unwrap_or(Timestamp::MIN);
     let recent = state
@@ -489,14 +504,27 @@ pub async fn explain(
         }
         // Built for `at`, not for now: the manifest's windows cover the week around today only.
         let rotation = build.rotations.get(&slot).cloned().unwrap_or_default();
-        let pick = rotation.pick_explained(&screen.name, &slot, play_start, &recent);
+        // The trigger the screen follows for this play, as it heard it from the hub.
+        let trigger = state.hub().trigger_at(&screen.name, play_start);
+        let pick = rotation.pick_explained(&SlotPlay {
+            screen: &screen.name,
+            slot: &slot,
+            start: play_start,
+            recent: &recent,
+            trigger: trigger.as_deref(),
+        });
         let shows = pick.entry.cloned();
         // Serialised here, while the rotation it borrows from is alive.
         let pick_json = serde_json::to_value(&pick)
             .map_err(|error| ApiError::internal("serialising a pick", error))?;
+        let play_hour_ago = play_start
+            .checked_sub(jiff::SignedDuration::from_hours(1))
+            .unwrap_or(Timestamp::MIN);
         let mut shown_last_hour = BTreeMap::new();
-        for (offer, _) in &recent {
-            *shown_last_hour.entry(offer.clone()).or_default() += 1;
+        for (offer, started) in &recent {
+            if (play_hour_ago..play_start).contains(started) {
+                *shown_last_hour.entry(offer.clone()).or_default() += 1;
+            }
         }
         offers.push(SlotExplanation {
             slot: slot.clone(),

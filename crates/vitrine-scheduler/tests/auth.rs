@@ -142,6 +142,17 @@ async fn world() -> World {
         Some(json!({"file_name": "stores.csv", "source": STORES})),
     )
     .await;
+    // The CRM's segments, which triggers name.
+    admin_ok(
+        &harness,
+        Method::POST,
+        "/v1/segments",
+        Some(json!({
+            "file_name": "segments.csv",
+            "source": "store_code,segment,share\nstore-a,families,40%\nstore-b,families,20%\n",
+        })),
+    )
+    .await;
     let mut staff_tokens = Vec::new();
     for (name, store) in [
         ("alice", "store-a"),

@@ -426,7 +426,8 @@ async fn interrupts_and_triggers_reach_the_screens_of_a_region_or_store() {
                    ('S1', 'South one', 'south', '[]', 'Europe/Paris', 'fr-FR', 'EUR');
                  UPDATE screens SET store = 'N1' WHERE name = 'north-1';
                  UPDATE screens SET store = 'N2' WHERE name = 'north-2';
-                 UPDATE screens SET store = 'S1' WHERE name = 'south-1';",
+                 UPDATE screens SET store = 'S1' WHERE name = 'south-1';
+                 INSERT INTO store_segments (store, segment, share) VALUES ('S1', 'families', 0.4);",
             )
             .expect("stores");
     }
@@ -457,6 +458,23 @@ async fn interrupts_and_triggers_reach_the_screens_of_a_region_or_store() {
     let data = harness.opened(&trigger, "south-1").await;
     assert_eq!(data["segment"], "families");
     north_1_events.assert_quiet().await;
+
+    // A segment the CRM import does not know would match no offer: refused, with those it knows.
+    let (status, body) = harness
+        .call_json(
+            Method::POST,
+            "/v1/triggers",
+            ADMIN,
+            Some(json!({"store": "S1", "segment": "familes", "ttl": "15m"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_segment", "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "segment `familes` is not in the CRM's segment import; the known segments are: families"
+    );
+    south_events.assert_quiet().await;
 
     // A store's tags address its screens too.
     let (status, body) = harness
@@ -538,7 +556,8 @@ async fn interrupts_are_listed_while_in_force_and_cancelled_on_their_screens() {
                    ('N1', 'North one', 'north', '[]', 'Europe/Paris', 'fr-FR', 'EUR'),
                    ('S1', 'South one', 'south', '[]', 'Europe/Paris', 'fr-FR', 'EUR');
                  UPDATE screens SET store = 'N1' WHERE name = 'north-1';
-                 UPDATE screens SET store = 'S1' WHERE name = 'south-1';",
+                 UPDATE screens SET store = 'S1' WHERE name = 'south-1';
+                 INSERT INTO store_segments (store, segment, share) VALUES ('S1', 'families', 0.4);",
             )
             .expect("stores");
     }

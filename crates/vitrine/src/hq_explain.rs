@@ -129,6 +129,17 @@ pub fn render(explanation: &Value) -> String {
                 }
             ));
         }
+        let trigger = &slot["pick"]["trigger"];
+        if let Some(segment) = trigger["segment"].as_str() {
+            line(if trigger["followed"].as_bool() == Some(true) {
+                format!("    trigger for segment `{segment}` in force: drawn among its offers")
+            } else {
+                format!(
+                    "    trigger for segment `{segment}` in force, but none of its offers may \
+                     show now: the normal order"
+                )
+            });
+        }
         if let Some(roll) = slot["pick"]["holdout_roll"].as_u64() {
             line(format!(
                 "    holdout roll {roll} of 10000 (the control shows below the offer's holdout share)"
