@@ -113,6 +113,33 @@ impl Journal {
         )?)
     }
 
+    /// The offers shown in plays scheduled from `since` on, with their scheduled start: what caps
+    /// per hour count, read back after a restart so that a restart does not reset them.
+    pub fn offers_since(
+        &self,
+        since: jiff::Timestamp,
+    ) -> anyhow::Result<Vec<(String, jiff::Timestamp)>> {
+        // The text comparison is to the second (RFC 3339 in UTC); the exact one follows.
+        let mut statement = self.connection.prepare(
+            "SELECT json_extract(body, '$.offer.offer_id'), json_extract(body, '$.scheduled_start')
+             FROM journal
+             WHERE json_extract(body, '$.offer') IS NOT NULL
+               AND json_extract(body, '$.scheduled_start') >= ?1
+             ORDER BY sequence",
+        )?;
+        let rows = statement
+            .query_map(
+                params![since.strftime("%Y-%m-%dT%H:%M:%S").to_string()],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(offer, start)| Some((offer, start.parse().ok()?)))
+            .filter(|(_, start)| *start >= since)
+            .collect())
+    }
+
     /// How many impressions wait for an acknowledgement.
     pub fn unsent_count(&self) -> anyhow::Result<u64> {
         Ok(self.backlog()?.rows)
@@ -201,6 +228,40 @@ mod tests {
     fn numbered(mut impression: Impression, sequence: u64) -> Impression {
         impression.sequence = sequence;
         impression
+    }
+
+    #[test]
+    fn the_offers_of_the_last_hours_are_read_back_after_a_restart() {
+        let directory = tempfile::tempdir().unwrap();
+        let now = jiff::Timestamp::now();
+        let offer_play = |offer_id: &str, minutes_ago: i64| {
+            let mut play = impression();
+            play.scheduled_start = now - jiff::SignedDuration::from_mins(minutes_ago);
+            play.offer = Some(vitrine_core::OfferPlay {
+                offer_id: offer_id.into(),
+                campaign: Some("c".into()),
+                arm: vitrine_core::offer::Arm::Treatment,
+            });
+            play
+        };
+        {
+            let mut journal = Journal::open(directory.path()).unwrap();
+            let sent = offer_play("sent-already", 30);
+            journal.record(&sent).unwrap();
+            journal.mark_sent(&[sent.id]).unwrap();
+            journal.record(&offer_play("too-old", 200)).unwrap();
+            journal.record(&impression()).unwrap();
+            journal.record(&offer_play("latest", 1)).unwrap();
+        }
+        let reopened = Journal::open(directory.path()).unwrap();
+        let since = now - jiff::SignedDuration::from_hours(2);
+        let offers: Vec<String> = reopened
+            .offers_since(since)
+            .unwrap()
+            .into_iter()
+            .map(|(offer, _)| offer)
+            .collect();
+        assert_eq!(offers, ["sent-already", "latest"]);
     }
 
     #[test]

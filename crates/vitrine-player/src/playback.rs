@@ -268,6 +268,13 @@ impl Playback {
         });
     }
 
+    /// Offers shown before this playback started (read back from the journal after a restart),
+    /// so that caps per hour count them as HQ's explain does.
+    pub fn remember_offers(&mut self, shown: Vec<(String, Timestamp)>) {
+        self.recent_offers.extend(shown);
+        self.recent_offers.sort_by_key(|(_, start)| *start);
+    }
+
     /// Sets how far the clock is trusted from now on (see `crate::clock`).
     pub fn set_clock(&mut self, clock: ClockState) {
         self.clock = clock;
@@ -1636,6 +1643,26 @@ mod tests {
         assert_eq!(
             shown(&playback.tick(at(20_500)))[0],
             vec![(key("product"), 1.0)]
+        );
+    }
+
+    #[test]
+    fn offers_shown_before_a_restart_count_towards_their_cap() {
+        let mut capped = offer("capped", &[]);
+        capped.cap_per_hour = Some(1);
+        capped.priority = 1;
+        let manifest = offer_manifest(vec![capped, offer("other", &[])]);
+        let title_at = |remembered: Vec<(String, Timestamp)>| {
+            let mut playback = playback();
+            playback.remember_offers(remembered);
+            playback.activate(manifest.clone()).unwrap();
+            card_of(&playback.tick(at(0))).map(|card| card.title)
+        };
+        assert_eq!(title_at(Vec::new()).as_deref(), Some("capped title"));
+        assert_eq!(
+            title_at(vec![("capped".into(), at(-60_000))]).as_deref(),
+            Some("other title"),
+            "the play a minute before the restart used the hour's one play"
         );
     }
 

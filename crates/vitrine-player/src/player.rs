@@ -132,6 +132,18 @@ impl Player {
             playback.set_qr_key(key);
         }
         playback.mark_ready(splash_key);
+        // Caps per hour count the offers shown before a restart too.
+        let two_hours_ago = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_hours(2))
+            .unwrap_or(jiff::Timestamp::MIN);
+        match crate::journal::Journal::open(data_dir)
+            .and_then(|journal| journal.offers_since(two_hours_ago))
+        {
+            Ok(shown) => playback.remember_offers(shown),
+            Err(error) => {
+                tracing::warn!("cannot read the offers shown before a restart: {error:#}")
+            }
+        }
         let (journal, journal_thread) = start_journal_writer(data_dir)?;
         let (videos, videos_missing) = match VideoPool::new(sink.clone(), screen.video.clone()) {
             Ok(pool) => (Some(pool), None),
