@@ -235,10 +235,6 @@ const WITHOUT_EFFECT_YET: &[(&str, &str)] = &[
         "a playlist's `tags` is read and validated but nothing uses it, as for `screens`",
     ),
     (
-        "audio.transition",
-        "an audio item's crossfade is applied by audio::timeline, but no test writes one yet",
-    ),
-    (
         "fill.audio",
         "a campaign's fill may name an audio item; no test shows what it does yet",
     ),

@@ -422,3 +422,100 @@ fn the_timeline_follows_the_schedule_and_an_interrupt_cuts_the_music_short() {
         "the music never stopped before the interrupt"
     );
 }
+
+#[test]
+fn an_audio_item_s_crossfade_transition_sets_how_it_comes_in() {
+    use std::sync::Arc;
+    use vitrine_core::{Manifest, MediaEntry, Sha256Hex};
+    use vitrine_player::audio::{AudioConfig, AudioTimeline};
+
+    let directory = tempfile::tempdir().unwrap();
+    let media_dir = directory.path().join("media");
+    std::fs::create_dir_all(&media_dir).unwrap();
+    let mut digests = std::collections::HashMap::new();
+    for (name, frequency) in [("low.wav", 440.0), ("high.wav", 1000.0)] {
+        let scratch = directory.path().join(name);
+        write_sine_wav(&scratch, frequency, 1.0);
+        let digest = Sha256Hex::of_bytes(&std::fs::read(&scratch).unwrap());
+        std::fs::rename(&scratch, media_dir.join(digest.as_str())).unwrap();
+        digests.insert(name.to_owned(), digest);
+    }
+    // The high track comes in over 500 ms; the low one has no transition of its own, and the
+    // player's default crossfade is off, so it cuts in.
+    let playlist = vitrine_core::parse_playlist(
+        "shop.yaml",
+        "version: 1\nname: shop\nlayout:\n  music:\n    audio_only: true\n    items:\n      - audio: { id: low, file: low.wav, duration: 1s }\n      - audio: { id: high, file: high.wav, duration: 1s, transition: { crossfade: 500ms } }\n",
+    )
+    .unwrap();
+    let manifest = Manifest::build("lobby", "Europe/Paris", &playlist, 1, |file| {
+        Some(MediaEntry {
+            sha256: digests[file].clone(),
+            size: 1,
+        })
+    })
+    .unwrap();
+    let output = directory.path().join("out.wav");
+    let config = AudioConfig {
+        device: format!("file:{}", output.display()),
+        crossfade: Duration::ZERO,
+        ..AudioConfig::default()
+    };
+    let mut timeline = AudioTimeline::new(config, media_dir);
+    timeline.activate(Arc::new(manifest), jiff::Timestamp::now());
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(4_500) {
+        timeline.tick(jiff::Timestamp::now());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    timeline.shutdown();
+
+    // Each 25 ms of the recording: which tones sound in it.
+    let (rate, samples) = read_wav(&output);
+    let left = left(&samples);
+    let window = rate as usize / 40;
+    let heard: Vec<(bool, bool)> = left
+        .chunks_exact(window)
+        .map(|chunk| {
+            (
+                tone_level(chunk, rate, 440.0) > 0.01,
+                tone_level(chunk, rate, 1000.0) > 0.01,
+            )
+        })
+        .collect();
+    // Every switch between the tones: how many windows both sounded in, and which one came in.
+    let mut switches = Vec::new();
+    let mut last_alone: Option<(usize, bool)> = None;
+    for (index, &(low, high)) in heard.iter().enumerate() {
+        if low != high {
+            if let Some((since, was_high)) = last_alone
+                && was_high != high
+            {
+                let overlap = heard[since + 1..index]
+                    .iter()
+                    .filter(|(low, high)| *low && *high)
+                    .count();
+                switches.push((if high { "into high" } else { "into low" }, overlap));
+            }
+            last_alone = Some((index, high));
+        }
+    }
+    let overlaps = |into: &str| -> Vec<usize> {
+        switches
+            .iter()
+            .filter(|(to, _)| *to == into)
+            .map(|(_, overlap)| *overlap)
+            .collect()
+    };
+    let (into_high, into_low) = (overlaps("into high"), overlaps("into low"));
+    assert!(
+        !into_high.is_empty() && !into_low.is_empty(),
+        "{switches:?}"
+    );
+    // 500 ms is 20 windows; the tails of an equal-power fade are too quiet to be heard.
+    for overlap in into_high {
+        assert!((12..=22).contains(&overlap), "{switches:?}");
+    }
+    for overlap in into_low {
+        assert!(overlap <= 1, "a cut, not a crossfade: {switches:?}");
+    }
+}
