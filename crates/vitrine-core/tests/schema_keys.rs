@@ -234,10 +234,6 @@ const WITHOUT_EFFECT_YET: &[(&str, &str)] = &[
         "tags",
         "a playlist's `tags` is read and validated but nothing uses it, as for `screens`",
     ),
-    (
-        "fill.audio",
-        "a campaign's fill may name an audio item; no test shows what it does yet",
-    ),
 ];
 
 #[test]

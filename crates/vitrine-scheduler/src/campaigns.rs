@@ -429,8 +429,21 @@ fn add_campaign_rule(manifest: &mut Manifest, stored: &StoredCampaign) {
         );
         return;
     };
+    let audio_zone = manifest.playlist.zones[zone_index].audio_only;
     let mut items = Vec::new();
     for item in &campaign.fill {
+        // Sound goes to an audio-only zone and pictures to the others: an audio fill in a zone
+        // with a picture would hold the screen on its last frame, silent, for its whole turn.
+        if matches!(item.content, Content::Audio { .. }) != audio_zone {
+            tracing::warn!(
+                campaign = %campaign.name,
+                zone = %campaign.zone,
+                item = %item.id,
+                "a fill item that does not fit the zone (sound in a zone with a picture, or a \
+                 picture in an audio-only zone) is left out"
+            );
+            continue;
+        }
         let mut item: Item = item.clone();
         item.id = format!("{}/{}", campaign.name, item.id);
         if let Some(file) = item.file().map(str::to_owned) {
@@ -726,6 +739,74 @@ mod tests {
             ];
             assert_eq!(actual, expected, "{targets:?}");
         }
+    }
+
+    #[test]
+    fn an_audio_fill_plays_in_the_audio_zone_and_pictures_stay_out_of_it() {
+        let playlist = vitrine_core::parse_playlist(
+            "shop.yaml",
+            "version: 1\nname: shop\nlayout:\n  main:\n    items: [text: { text: Hello, duration: 30s }]\n  music:\n    audio_only: true\n    items: [audio: { file: song.ogg, duration: 3m }]\n",
+        )
+        .unwrap();
+        let stored = |source: &str, media: &[&str]| StoredCampaign {
+            version: 1,
+            campaign: parse_campaign("c.yaml", source).unwrap().value,
+            media: media
+                .iter()
+                .map(|file| {
+                    let entry = MediaEntry {
+                        sha256: Sha256Hex::of_bytes(file.as_bytes()),
+                        size: 6,
+                    };
+                    ((*file).to_owned(), entry)
+                })
+                .collect(),
+            created_at: String::new(),
+        };
+        let campaign = |name: &str, zone: &str, item: &str| {
+            format!(
+                "version: 1\nname: {name}\ntargets: {{ all: true }}\nfrom: 2026-01-01\nzone: {zone}\nshare_of_voice: 5%\nfill:\n  - {item}\n"
+            )
+        };
+        let jingle = "audio: { file: jingle.ogg, duration: 6s }";
+        let banner = "text: { text: Sale, duration: 6s }";
+        let rule = |campaign: &StoredCampaign| {
+            let mut manifest = Manifest::build("s", "Europe/Paris", &playlist, 1, |_| {
+                Some(MediaEntry {
+                    sha256: Sha256Hex::of_bytes(b"song"),
+                    size: 1,
+                })
+            })
+            .unwrap();
+            add_campaign_rule(&mut manifest, campaign);
+            let zone = manifest.playlist.zone(&campaign.campaign.zone).unwrap();
+            let rule = zone
+                .rules
+                .iter()
+                .find(|rule| rule.name.starts_with("campaign:"))?;
+            Some((rule.items[0].id.clone(), rule.kind.clone()))
+        };
+        // In the music zone the jingle interrupts the songs, 6 s in every 2 min (5% of the time).
+        let (item, kind) = rule(&stored(&campaign("j", "music", jingle), &["jingle.ogg"])).unwrap();
+        assert_eq!(item, "j/item-1");
+        assert_eq!(
+            kind,
+            RuleKind::Interrupt {
+                every: ItemDuration::from_millis(120_000)
+            }
+        );
+        // Aimed at the zone with a picture it is left out, rather than freeze the screen silent;
+        // a picture aimed at the music zone is left out too.
+        assert_eq!(
+            rule(&stored(&campaign("j", "main", jingle), &["jingle.ogg"])),
+            None
+        );
+        assert_eq!(rule(&stored(&campaign("b", "music", banner), &[])), None);
+        assert!(rule(&stored(&campaign("b", "main", banner), &[])).is_some());
+        // A fill that mixes both is refused when it is pushed.
+        let mixed = "version: 1\nname: m\ntargets: { all: true }\nfrom: 2026-01-01\nzone: music\nshare_of_voice: 5%\nfill:\n  - audio: { file: jingle.ogg, duration: 6s }\n  - text: { text: Sale, duration: 6s }\n";
+        let error = parse_campaign("m.yaml", mixed).unwrap_err().to_string();
+        assert!(error.contains("mixes audio items with pictures"), "{error}");
     }
 
     #[test]

@@ -625,16 +625,35 @@ impl<'a> Checker<'a> {
         });
     }
 
-    /// Builds the items of a campaign's fill, for a zone with a picture.
+    /// Builds the items of a campaign's fill: all sound, for an audio-only zone (a jingle), or
+    /// all pictures, for a zone with a picture. A fill that mixes both is one error.
     pub(crate) fn items_for_zone(
         &mut self,
         zone_name: &str,
         items: &raw::List<raw::Item>,
     ) -> Vec<Item> {
+        let sounds = items
+            .value()
+            .iter()
+            .filter(|item| matches!(item.value(), raw::Item::Audio(_)))
+            .count();
+        let mixed = sounds > 0 && sounds < items.value().len();
+        if mixed {
+            self.error_at(
+                None,
+                items,
+                "the fill mixes audio items with pictures; a campaign's fill is either all sound \
+                 (for an audio-only zone) or all pictures",
+                Some(
+                    "split it into two campaigns, one with `zone:` naming the audio-only zone"
+                        .into(),
+                ),
+            );
+        }
         let shape = ZoneShape {
             name: zone_name.to_owned(),
-            audio_only: false,
-            unsure: false,
+            audio_only: sounds > 0,
+            unsure: mixed,
         };
         self.items(None, &shape, items)
     }
