@@ -784,7 +784,7 @@ mod tests {
                 .rules
                 .iter()
                 .find(|rule| rule.name.starts_with("campaign:"))?;
-            Some((rule.items[0].id.clone(), rule.kind.clone()))
+            Some((rule.items[0].id.clone(), rule.kind))
         };
         // In the music zone the jingle interrupts the songs, 6 s in every 2 min (5% of the time).
         let (item, kind) = rule(&stored(&campaign("j", "music", jingle), &["jingle.ogg"])).unwrap();
