@@ -79,6 +79,15 @@ pub struct CreateScreen {
     /// Tags that campaigns and offers can target, like `entrance`.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Registers the screen even when its playlist has not been pushed yet (HQ pushes it later;
+    /// until then the screen shows the splash). The answer then carries a warning. Staff may not:
+    /// a playlist that does not exist is no store's.
+    #[serde(default)]
+    pub allow_unpushed: bool,
+    /// Set by pairing when the confirmation named no playlist and `playlist` is its default; never
+    /// read from a request.
+    #[serde(skip)]
+    pub playlist_is_default: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,6 +95,10 @@ pub struct ScreenCreated {
     pub screen: String,
     /// The device token; shown this once, since only its hash is kept.
     pub token: String,
+    /// Set when the screen was registered with `allow_unpushed` and its playlist has not been
+    /// pushed: what the screen shows until it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// `POST /v1/screens`: registers a screen and hands out its device token.
@@ -103,9 +116,15 @@ pub async fn create_screen(
         &format!("screen `{}`", request.name),
     )?;
     check_label("playlist", &request.playlist)?;
-    // Staff give screens only their stores' playlists and the tags HQ allows them.
-    manager
-        .ensure_assignable_playlist(&state, &request.playlist)
+    // A screen is given only a pushed playlist, and by staff only their stores' own; staff give
+    // only the tags HQ allows them.
+    let warning = manager
+        .ensure_assignable_playlist(
+            &state,
+            &request.playlist,
+            request.playlist_is_default,
+            request.allow_unpushed,
+        )
         .await?;
     manager.ensure_tags(&request.tags)?;
     let timezone = request.timezone.unwrap_or_default();
@@ -168,6 +187,7 @@ pub async fn create_screen(
         Json(ScreenCreated {
             screen: request.name,
             token,
+            warning,
         }),
     ))
 }

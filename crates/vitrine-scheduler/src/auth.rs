@@ -386,21 +386,50 @@ impl Manager {
         Ok(())
     }
 
-    /// Refuses staff a screen that plays `playlist` unless the playlist exists and is their
-    /// stores' own: a device token reads its playlist, and a screen playing a playlist locks
-    /// other stores out of pushing it.
+    /// Refuses a screen a playlist that was never pushed, and staff one that is not their stores'
+    /// own: a screen given a misspelt or future name would show the splash and nothing else, a
+    /// device token reads its playlist, and a screen playing a playlist locks other stores out of
+    /// pushing it. The admin's refusal names the closest pushed playlists; staff get the one
+    /// refusal for every name they may not give. `implicit` says the caller named no playlist and
+    /// `playlist` is a default. With `allow_unpushed` the admin may give a name not
+    /// pushed yet, and gets back a warning to pass on; staff never may.
     pub async fn ensure_assignable_playlist(
         &self,
         state: &AppState,
         playlist: &str,
-    ) -> Result<(), ApiError> {
-        let Self::Staff(staff) = self else {
-            return Ok(());
-        };
-        match state.store().playlist_owner(playlist.to_owned()).await? {
-            Some(owner) if self.owns(owner.as_deref()) => Ok(()),
-            // Unknown and someone else's alike, so staff learn nothing of other stores' names.
-            _ => Err(not_your_playlist(staff, playlist)),
+        implicit: bool,
+        allow_unpushed: bool,
+    ) -> Result<Option<String>, ApiError> {
+        let owner = state.store().playlist_owner(playlist.to_owned()).await?;
+        match &owner {
+            Some(owner) if self.owns(owner.as_deref()) => return Ok(None),
+            None if allow_unpushed && self.is_admin() => {
+                return Ok(Some(format!(
+                    "playlist `{}` has not been pushed yet: the screen shows the splash until it \
+                     is (`vitrine push FILE.yaml`)",
+                    playlist.chars().take(80).collect::<String>(),
+                )));
+            }
+            _ => {}
+        }
+        match self {
+            // Unknown and someone else's alike, with no suggestions, so staff learn nothing of
+            // other stores' names (and their answers stay what they were).
+            Self::Staff(staff) => Err(not_your_playlist(staff, playlist)),
+            Self::Admin => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "playlist_not_pushed",
+                format!(
+                    "no playlist called `{}` has been pushed{}{}",
+                    playlist.chars().take(80).collect::<String>(),
+                    if implicit {
+                        " (a paired screen plays it when no playlist is named)"
+                    } else {
+                        ""
+                    },
+                    pushed_hint(playlist, &state.store().pushed_playlists().await?)
+                ),
+            )),
         }
     }
 
@@ -444,6 +473,48 @@ fn not_your_playlist(staff: &StaffMember, playlist: &str) -> ApiError {
         playlist.chars().take(80).collect::<String>(),
         staff_may(staff)
     ))
+}
+
+/// The most playlist names a refusal lists; the closest come first when there are more.
+const MAX_LISTED_PLAYLISTS: usize = 20;
+
+/// What follows "no playlist called `NAME` has been pushed": the closest of the `pushed` names
+/// if one is a likely typo, then those names, then how to push one.
+fn pushed_hint(playlist: &str, pushed: &[String]) -> String {
+    let mut hint = String::new();
+    if let Some(close) =
+        vitrine_core::yaml::closest_name(playlist, pushed.iter().map(String::as_str))
+    {
+        hint.push_str(&format!("; did you mean `{close}`?"));
+    }
+    if pushed.is_empty() {
+        hint.push_str(" (none has been yet).");
+    } else {
+        let mut listed: Vec<&str> = pushed.iter().map(String::as_str).collect();
+        if listed.len() > MAX_LISTED_PLAYLISTS {
+            listed.sort_by_key(|name| strsim::damerau_levenshtein(playlist, name));
+            listed.truncate(MAX_LISTED_PLAYLISTS);
+            listed.sort_unstable();
+        }
+        let more = pushed.len() - listed.len();
+        if hint.is_empty() {
+            hint.push('.');
+        }
+        hint.push_str(&format!(
+            " Pushed playlists: {}{}.",
+            listed.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    hint.push_str(
+        " Push it first with `vitrine push FILE.yaml` (a playlist's name is its `name:`), or, to \
+         push it later, give it with `--not-pushed-yet` (`allow_unpushed`)",
+    );
+    hint
 }
 
 /// Refuses a screen a media file its manifest does not name: a screen reads only its own media.
@@ -582,6 +653,19 @@ impl Store {
                 .transpose()
         })
         .transpose()
+    }
+
+    /// Every pushed playlist's name, in order.
+    pub async fn pushed_playlists(&self) -> Result<Vec<String>, StoreError> {
+        self.interact(move |connection| {
+            let mut statement =
+                connection.prepare("SELECT DISTINCT name FROM playlists ORDER BY name")?;
+            let names = statement
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(names)
+        })
+        .await
     }
 
     /// Every screen playing `playlist`, with its store.

@@ -91,9 +91,12 @@ pub struct ConfirmPairing {
     /// The store the screen is in. Staff must name one of theirs.
     #[serde(default)]
     pub store: Option<String>,
-    /// The playlist it plays; by default [`DEFAULT_PLAYLIST`].
+    /// The playlist it plays; by default [`DEFAULT_PLAYLIST`]. It must have been pushed, unless
+    /// `allow_unpushed` is set (the admin only).
     #[serde(default)]
     pub playlist: Option<String>,
+    #[serde(default)]
+    pub allow_unpushed: bool,
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]
@@ -107,6 +110,9 @@ pub struct PairingConfirmed {
     pub playlist: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
+    /// As in `POST /v1/screens`: set when the playlist has not been pushed yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// A code as people type it, in its canonical form; the error shows the expected form.
@@ -319,6 +325,7 @@ pub async fn confirm(
             code.to_ascii_lowercase()
         )
     });
+    let playlist_is_default = request.playlist.is_none();
     let playlist = request
         .playlist
         .unwrap_or_else(|| DEFAULT_PLAYLIST.to_owned());
@@ -331,12 +338,15 @@ pub async fn confirm(
             timezone: request.timezone,
             store: request.store.clone(),
             tags: request.tags,
+            allow_unpushed: request.allow_unpushed,
+            playlist_is_default,
         })),
     )
     .await?;
     // The token made with the screen is dropped unseen: the player gets a fresh one when it
     // picks it up with its secret.
-    drop(created);
+    let warning = created.warning;
+    drop(created.token);
     let claimed = state
         .store()
         .claim_pairing(code.clone(), name.clone(), Timestamp::now())
@@ -359,6 +369,7 @@ pub async fn confirm(
             screen: name,
             playlist,
             store: request.store,
+            warning,
         }),
     ))
 }

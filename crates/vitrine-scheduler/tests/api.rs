@@ -15,13 +15,15 @@ use common::{ADMIN, Harness, Reply};
 const DEMO: &str = "version: 1\nname: demo\nitems:\n  - image:\n      file: red.png\n      duration: 1s\n  - image: { file: blue.png, duration: 1m30s, id: promo }\n";
 
 impl Harness {
+    /// Registers a screen whose playlist need not have been pushed yet (the admin's
+    /// `allow_unpushed`): these tests are about what follows.
     async fn register(&self, name: &str, playlist: &str) -> String {
         let reply = self
             .call(
                 Method::POST,
                 "/v1/screens",
                 Some(ADMIN),
-                Some(json!({"name": name, "playlist": playlist})),
+                Some(json!({"name": name, "playlist": playlist, "allow_unpushed": true})),
             )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
@@ -145,7 +147,7 @@ async fn screens_are_registered_once_with_a_token_stored_only_as_a_hash() {
             Method::POST,
             "/v1/screens",
             Some(ADMIN),
-            Some(json!({"name": "lobby", "playlist": "other"})),
+            Some(json!({"name": "lobby", "playlist": "other", "allow_unpushed": true})),
         )
         .await;
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
@@ -729,6 +731,12 @@ async fn run_serves_http_on_a_real_socket_and_shuts_down() {
 #[tokio::test]
 async fn a_screen_plays_in_its_own_time_zone_and_a_bad_zone_is_refused() {
     let harness = Harness::new();
+    // The playlist names another zone; the screen's own wins.
+    let with_zone = DEMO.replace("name: demo\n", "name: demo\ntimezone: America/New_York\n");
+    assert_eq!(
+        harness.push_demo(&with_zone).await.status,
+        StatusCode::CREATED
+    );
     let refused = harness
         .call(
             Method::POST,
@@ -752,12 +760,6 @@ async fn a_screen_plays_in_its_own_time_zone_and_a_bad_zone_is_refused() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
     let token = created.json()["token"].as_str().expect("token").to_owned();
-    // The playlist names another zone; the screen's own wins.
-    let with_zone = DEMO.replace("name: demo\n", "name: demo\ntimezone: America/New_York\n");
-    assert_eq!(
-        harness.push_demo(&with_zone).await.status,
-        StatusCode::CREATED
-    );
     let reply = harness
         .call(Method::GET, "/v1/manifest", Some(&token), None)
         .await;
@@ -857,4 +859,94 @@ async fn the_status_gives_back_the_interrupt_and_the_items_on_screen() {
             .json();
         assert_eq!(status["heartbeat"], heartbeat);
     }
+}
+
+/// The README once paired a screen with `--playlist lobby` that was never pushed, and the scheduler
+/// took it without a word: the screen would have shown the splash for ever. A name never pushed is
+/// refused, by `POST /v1/screens` and by pairing alike, naming the closest pushed names; the admin
+/// may still register a screen for a playlist HQ pushes later by saying so, and is warned.
+#[tokio::test]
+async fn a_playlist_never_pushed_is_refused_with_the_closest_pushed_names() {
+    let harness = Harness::new();
+    let add = |body: Value| harness.call(Method::POST, "/v1/screens", Some(ADMIN), Some(body));
+
+    let nothing_pushed = add(json!({"name": "door", "playlist": "lobby"})).await;
+    assert_eq!(nothing_pushed.status, StatusCode::NOT_FOUND);
+    assert_eq!(nothing_pushed.error_code(), "playlist_not_pushed");
+    assert_eq!(
+        nothing_pushed.error_message(),
+        "no playlist called `lobby` has been pushed (none has been yet). Push it first with \
+         `vitrine push FILE.yaml` (a playlist's name is its `name:`), or, to push it later, give \
+         it with `--not-pushed-yet` (`allow_unpushed`)"
+    );
+
+    assert_eq!(harness.push_demo(DEMO).await.status, StatusCode::CREATED);
+    let lobby = DEMO.replace("name: demo", "name: lobby");
+    assert_eq!(harness.push_demo(&lobby).await.status, StatusCode::CREATED);
+    let typo = add(json!({"name": "door", "playlist": "lobyy"})).await;
+    assert_eq!(typo.status, StatusCode::NOT_FOUND);
+    assert_eq!(typo.error_code(), "playlist_not_pushed");
+    assert_eq!(
+        typo.error_message(),
+        "no playlist called `lobyy` has been pushed; did you mean `lobby`? Pushed playlists: \
+         demo, lobby. Push it first with `vitrine push FILE.yaml` (a playlist's name is its \
+         `name:`), or, to push it later, give it with `--not-pushed-yet` (`allow_unpushed`)"
+    );
+    // Nothing close: no guess, but the list.
+    let unrelated = add(json!({"name": "door", "playlist": "winter-menu"})).await;
+    assert!(
+        unrelated.error_message().starts_with(
+            "no playlist called `winter-menu` has been pushed. Pushed playlists: demo, lobby. Push"
+        ),
+        "{}",
+        unrelated.error_message()
+    );
+    assert_eq!(harness.count("screens"), 0);
+
+    // Pairing assigns a playlist too: the same refusal, and the code stays unconfirmed.
+    let code = harness
+        .call(Method::POST, "/v1/pairings", None, None)
+        .await
+        .json()["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let confirm_uri = format!("/v1/pairings/{code}");
+    let confirm = |body: Value| harness.call(Method::POST, &confirm_uri, Some(ADMIN), Some(body));
+    let paired_typo = confirm(json!({"playlist": "lobyy"})).await;
+    assert_eq!(paired_typo.status, StatusCode::NOT_FOUND);
+    assert!(
+        paired_typo
+            .error_message()
+            .contains("did you mean `lobby`?"),
+        "{}",
+        paired_typo.error_message()
+    );
+    // Naming none means `default`, which must have been pushed like any other.
+    let paired_default = confirm(json!({})).await;
+    assert_eq!(paired_default.status, StatusCode::NOT_FOUND);
+    assert!(
+        paired_default.error_message().starts_with(
+            "no playlist called `default` has been pushed (a paired screen plays it when no \
+             playlist is named)"
+        ),
+        "{}",
+        paired_default.error_message()
+    );
+    assert_eq!(harness.count("screens"), 0);
+    let paired = confirm(json!({"playlist": "lobby"})).await;
+    assert_eq!(paired.status, StatusCode::CREATED, "{}", paired.json());
+    assert!(paired.json().get("warning").is_none());
+
+    // HQ may register a screen now and push its playlist later, when it says so; it is warned.
+    let later = add(json!({"name": "window", "playlist": "spring", "allow_unpushed": true})).await;
+    assert_eq!(later.status, StatusCode::CREATED, "{}", later.json());
+    assert_eq!(
+        later.json()["warning"],
+        "playlist `spring` has not been pushed yet: the screen shows the splash until it is \
+         (`vitrine push FILE.yaml`)"
+    );
+    let pushed_one = add(json!({"name": "hall", "playlist": "demo", "allow_unpushed": true})).await;
+    assert_eq!(pushed_one.status, StatusCode::CREATED);
+    assert!(pushed_one.json().get("warning").is_none());
 }

@@ -425,7 +425,7 @@ async fn every_route_and_every_caller_gets_what_the_matrix_says() {
             "/v1/screens",
             Payload::Json(Box::new(|who| {
                 json!({"name": format!("hq-{}", format!("{who:?}").to_lowercase()),
-                       "playlist": "hq-lobby"})
+                       "playlist": "hq-lobby", "allow_unpushed": true})
             })),
             expect(&[(Admin, created)], forbidden),
         ),
@@ -1087,7 +1087,7 @@ async fn each_token_has_its_own_rate_limit() {
             &harness,
             Method::POST,
             "/v1/screens",
-            Some(json!({"name": name, "playlist": "never-pushed"})),
+            Some(json!({"name": name, "playlist": "never-pushed", "allow_unpushed": true})),
         )
         .await;
         tokens.push(created["token"].as_str().unwrap().to_owned());

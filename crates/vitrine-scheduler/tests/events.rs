@@ -105,13 +105,15 @@ impl Harness {
         (reply.status, value)
     }
 
+    /// Registers a screen whose playlist need not have been pushed yet (the admin's
+    /// `allow_unpushed`): a stream with no manifest opens quiet, which these tests rely on.
     async fn register(&self, name: &str, playlist: &str) -> String {
         let (status, body) = self
             .call_json(
                 Method::POST,
                 "/v1/screens",
                 ADMIN,
-                Some(json!({"name": name, "playlist": playlist})),
+                Some(json!({"name": name, "playlist": playlist, "allow_unpushed": true})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -225,6 +225,17 @@ async fn staff_give_screens_only_their_stores_playlists_and_allowed_tags() {
         "{}",
         messages[0]
     );
+    // Asking to give a playlist not pushed yet, which is HQ's to do, changes nothing for staff.
+    let opted_in = add(
+        chain.alice.clone(),
+        json!({"name": "a4", "playlist": "default", "store": "store-a", "allow_unpushed": true}),
+    )
+    .await;
+    assert_eq!(opted_in.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        opted_in.error_message().replace("default", "NAME"),
+        messages[0]
+    );
 
     let tagged = add(
         chain.alice.clone(),

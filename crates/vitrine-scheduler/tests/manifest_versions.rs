@@ -44,6 +44,15 @@ async fn the_version_grows_with_a_campaign_stays_while_nothing_changes_and_survi
     let reply = harness
         .call(
             Method::POST,
+            "/v1/playlists",
+            Some(ADMIN),
+            Some(json!({"file_name": "lobby.yaml", "source": PLAYLIST})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    let reply = harness
+        .call(
+            Method::POST,
             "/v1/screens",
             Some(ADMIN),
             Some(json!({"name": "door", "playlist": "lobby"})),
@@ -51,15 +60,6 @@ async fn the_version_grows_with_a_campaign_stays_while_nothing_changes_and_survi
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
     let token = reply.json()["token"].as_str().expect("token").to_owned();
-    let reply = harness
-        .call(
-            Method::POST,
-            "/v1/playlists",
-            Some(ADMIN),
-            Some(json!({"file_name": "lobby.yaml", "source": PLAYLIST})),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
 
     let (first, first_etag) = manifest(&harness, &token).await;
     assert_eq!(first.screen, "door");

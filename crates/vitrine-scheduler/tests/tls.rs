@@ -72,18 +72,8 @@ async fn a_manifest_makes_the_round_trip_over_tls() {
         .expect("TLS handshake with a trusted certificate");
     assert_eq!(health.status(), 200);
 
-    // Register a screen, push a text-only playlist and fetch its signed manifest, all over TLS.
-    let created: serde_json::Value = trusting
-        .post(format!("{url}/v1/screens"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"name": "lobby", "playlist": "tls"}))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("JSON");
-    let token = created["token"].as_str().expect("token").to_owned();
+    // Push a text-only playlist, register a screen that plays it and fetch its signed manifest,
+    // all over TLS.
     let pushed = trusting
         .post(format!("{url}/v1/playlists"))
         .bearer_auth(ADMIN)
@@ -100,6 +90,17 @@ async fn a_manifest_makes_the_round_trip_over_tls() {
         "{}",
         pushed.text().await.unwrap_or_default()
     );
+    let created: serde_json::Value = trusting
+        .post(format!("{url}/v1/screens"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "lobby", "playlist": "tls"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("JSON");
+    let token = created["token"].as_str().expect("token").to_owned();
     let manifest = trusting
         .get(format!("{url}/v1/manifest"))
         .bearer_auth(&token)

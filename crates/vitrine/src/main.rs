@@ -326,9 +326,13 @@ enum ScreensCommand {
     Add {
         /// The screen's name, e.g. `store-12-entrance`.
         name: String,
-        /// The playlist the screen plays.
+        /// The playlist the screen plays; it must have been pushed (`vitrine push`).
         #[arg(long)]
         playlist: String,
+        /// Register it even though the playlist has not been pushed yet (admin only); the screen
+        /// shows the splash until it is.
+        #[arg(long)]
+        not_pushed_yet: bool,
         /// The code of the store it is in.
         #[arg(long)]
         store: Option<String>,
@@ -367,9 +371,13 @@ enum ScreensCommand {
         /// The screen's name; default: STORE-CODE.
         #[arg(long)]
         name: Option<String>,
-        /// The playlist it plays; default: `default`.
+        /// The playlist it plays, pushed already; default: `default`.
         #[arg(long)]
         playlist: Option<String>,
+        /// Pair it even though the playlist has not been pushed yet (admin only); the screen
+        /// shows the splash until it is.
+        #[arg(long)]
+        not_pushed_yet: bool,
         /// A tag campaigns can target; repeat for more.
         #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
@@ -538,6 +546,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ScreensCommand::Add {
                     name,
                     playlist,
+                    not_pushed_yet,
                     store,
                     tags,
                     timezone,
@@ -549,7 +558,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tags: &tags,
                 timezone: timezone.as_deref(),
             };
-            async_runtime()?.block_on(screens::add(&name, &playlist, placement, &server))?;
+            async_runtime()?.block_on(screens::add(
+                &name,
+                &playlist,
+                not_pushed_yet,
+                placement,
+                &server,
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Screens {
@@ -571,6 +586,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     store,
                     name,
                     playlist,
+                    not_pushed_yet,
                     tags,
                     timezone,
                     server,
@@ -586,6 +602,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &store,
                 name.as_deref(),
                 playlist.as_deref(),
+                not_pushed_yet,
                 placement,
                 &server,
             ))?;

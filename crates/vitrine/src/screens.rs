@@ -19,6 +19,8 @@ struct NewScreen<'a> {
     tags: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     timezone: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    allow_unpushed: bool,
 }
 
 /// Where a new screen is: its store, tags and own time zone (all optional; a screen in a store
@@ -34,13 +36,19 @@ pub struct Placement<'a> {
 #[derive(Debug, Deserialize)]
 struct CreatedScreen {
     token: String,
+    /// Set when the playlist has not been pushed yet.
+    #[serde(default)]
+    warning: Option<String>,
 }
 
 /// Registers a screen. The device token goes alone to stdout so that scripts can capture it
 /// (`TOKEN=$(vitrine screens add ...)`); everything meant for a person goes to stderr.
+/// With `allow_unpushed` the playlist may be one that has not been pushed yet, with a warning;
+/// otherwise the scheduler refuses it and names the closest pushed ones.
 pub async fn add(
     name: &str,
     playlist: &str,
+    allow_unpushed: bool,
     placement: Placement<'_>,
     server: &ServerArgs,
 ) -> anyhow::Result<()> {
@@ -53,6 +61,7 @@ pub async fn add(
             store: placement.store,
             tags: placement.tags,
             timezone: placement.timezone,
+            allow_unpushed,
         });
     let response = client.send(request).await?;
     let created: CreatedScreen = ApiClient::read_json(response, None)
@@ -64,6 +73,9 @@ pub async fn add(
          into the player's configuration on that screen, and keep it secret, since it lets anyone \
          read the screen's content."
     );
+    if let Some(warning) = &created.warning {
+        eprintln!("warning: {warning}");
+    }
     // The key goes beside the token, on stderr, so `TOKEN=$(vitrine screens add ...)` still
     // captures the token alone.
     match server_key(&client).await {
@@ -120,12 +132,17 @@ struct ConfirmPairing<'a> {
     tags: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     timezone: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    allow_unpushed: bool,
 }
 
 #[derive(Debug, Deserialize)]
 struct Paired {
     screen: String,
     playlist: String,
+    /// Set when the playlist has not been pushed yet.
+    #[serde(default)]
+    warning: Option<String>,
 }
 
 /// `vitrine screens pair CODE --store S`: confirms the code a player shows, which registers the
@@ -135,6 +152,7 @@ pub async fn pair(
     store: &str,
     name: Option<&str>,
     playlist: Option<&str>,
+    allow_unpushed: bool,
     placement: Placement<'_>,
     server: &ServerArgs,
 ) -> anyhow::Result<()> {
@@ -151,6 +169,7 @@ pub async fn pair(
             playlist,
             tags: placement.tags,
             timezone: placement.timezone,
+            allow_unpushed,
         });
     let response = client.send(request).await?;
     let paired: Paired = ApiClient::read_json(response, None)
@@ -162,6 +181,9 @@ pub async fn pair(
          and starts playing within seconds.",
         paired.screen, paired.playlist
     );
+    if let Some(warning) = &paired.warning {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
 }
 

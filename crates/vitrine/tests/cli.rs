@@ -794,3 +794,68 @@ fn interrupts_are_listed_and_cancelled_by_id_or_for_a_store() {
         serde_json::json!({"screens": [], "stores": ["paris-11"], "tags": []})
     );
 }
+
+/// A playlist the scheduler has never seen is refused with its suggestion, shown as it is; with
+/// `--not-pushed-yet` the CLI asks for the screen anyway and passes the scheduler's warning on.
+#[test]
+fn screens_add_shows_an_unknown_playlist_refused_or_warned_with_not_pushed_yet() {
+    fn scheduler_without_lobyy(request: &RecordedRequest) -> (u16, String) {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/v1/screens") if body["allow_unpushed"] == true => (
+                201,
+                r#"{"screen":"door","token":"device-token-123","warning":"playlist `spring` has not been pushed yet: the screen shows the splash until it is (`vitrine push FILE.yaml`)"}"#
+                    .to_owned(),
+            ),
+            ("POST", "/v1/screens") => (
+                404,
+                r#"{"error":{"code":"playlist_not_pushed","message":"no playlist called `lobyy` has been pushed; did you mean `lobby`? Pushed playlists: demo, lobby."}}"#
+                    .to_owned(),
+            ),
+            ("GET", "/v1/server-key") => (200, r#"{"public_key":"ab12"}"#.to_owned()),
+            _ => (500, "unexpected request".to_owned()),
+        }
+    }
+    let folder = TempDir::new().unwrap();
+    let server = FakeServer::start(scheduler_without_lobyy);
+    let add = |playlist: &str, extra: &[&str]| {
+        let mut arguments = vec!["screens", "add", "door", "--playlist", playlist];
+        arguments.extend_from_slice(extra);
+        arguments.extend_from_slice(&["--server", &server.url, "--token", "hq-token"]);
+        vitrine(folder.path(), &arguments)
+    };
+
+    let refused = add("lobyy", &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(stdout(&refused), "", "no token for a refused screen");
+    assert!(
+        stderr(&refused).contains("could not add screen \"door\"")
+            && stderr(&refused).contains("did you mean `lobby`? Pushed playlists: demo, lobby."),
+        "{}",
+        stderr(&refused)
+    );
+
+    let warned = add("spring", &["--not-pushed-yet"]);
+    assert_eq!(warned.status.code(), Some(0), "{}", stderr(&warned));
+    assert_eq!(stdout(&warned), "device-token-123\n");
+    assert!(
+        stderr(&warned).contains(
+            "warning: playlist `spring` has not been pushed yet: the screen shows the splash"
+        ),
+        "{}",
+        stderr(&warned)
+    );
+    let bodies: Vec<serde_json::Value> = server
+        .requests()
+        .iter()
+        .filter(|request| request.path == "/v1/screens")
+        .map(|request| serde_json::from_slice(&request.body).unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            serde_json::json!({"name": "door", "playlist": "lobyy"}),
+            serde_json::json!({"name": "door", "playlist": "spring", "allow_unpushed": true}),
+        ]
+    );
+}
