@@ -219,22 +219,11 @@ fn shown(parent: &str, key: &str) -> String {
 /// Keys the schemas accept that no test shows yet, each with why: some have no effect at all.
 /// The list may only shrink: a key here that a test writes in its place is an error too, so it
 /// leaves the list when it gets its test.
-const WITHOUT_EFFECT_YET: &[(&str, &str)] = &[
-    (
-        "orientation",
-        "a playlist's `orientation` is read and validated but nothing uses it: the screen's \
+const WITHOUT_EFFECT_YET: &[(&str, &str)] = &[(
+    "orientation",
+    "a playlist's `orientation` is read and validated but nothing uses it: the screen's \
          rotation comes from the player's configuration",
-    ),
-    (
-        "screens",
-        "a playlist's `screens` is read and validated but nothing uses it: a screen gets its \
-         playlist from `vitrine screens add --playlist`",
-    ),
-    (
-        "tags",
-        "a playlist's `tags` is read and validated but nothing uses it, as for `screens`",
-    ),
-];
+)];
 
 #[test]
 fn every_key_the_schemas_accept_is_named_by_a_test() {

@@ -139,21 +139,26 @@ pub async fn create_screen(
         ));
     }
 
-    if let Some(store) = &request.store
-        && state.store().store_by_code(store.clone()).await?.is_none()
-    {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "store_not_found",
-            format!(
-                "no store has code `{}`; import the store list first with `vitrine stores import`",
-                store.chars().take(80).collect::<String>()
-            ),
-        ));
+    let mut tags = request.tags.clone();
+    if let Some(store) = &request.store {
+        let Some(record) = state.store().store_by_code(store.clone()).await? else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "store_not_found",
+                format!(
+                    "no store has code `{}`; import the store list first with `vitrine stores \
+                     import`",
+                    store.chars().take(80).collect::<String>()
+                ),
+            ));
+        };
+        // A store's tags count for its screens, as campaigns read them.
+        tags.extend(record.tags);
     }
     for tag in &request.tags {
         check_label("tag", tag)?;
     }
+    ensure_meant_for(&state, &request.playlist, &request.name, &tags).await?;
 
     let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
     let created = state
@@ -189,6 +194,96 @@ pub async fn create_screen(
             token,
             warning,
         }),
+    ))
+}
+
+/// Refuses to give a screen a playlist whose `screens:` and `tags:` say it is for other screens.
+async fn ensure_meant_for(
+    state: &AppState,
+    playlist: &str,
+    screen: &str,
+    tags: &[String],
+) -> Result<(), ApiError> {
+    let Some(stored) = state.store().latest_playlist(playlist.to_owned()).await? else {
+        return Ok(());
+    };
+    let playlist = stored_playlist(&stored)?;
+    match playlist.audience() {
+        Some(audience) if !playlist.is_for(screen, tags) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "playlist_not_for_screen",
+            format!(
+                "playlist `{}` is for {audience} (its `screens:` and `tags:`), and `{screen}` is \
+                 neither; add the screen to the playlist's `screens:` and push it again, give the \
+                 screen one of those tags with `--tag`, or pick another playlist",
+                playlist.name
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Screens that play `playlist` although its `screens:` and `tags:` say it is for others, as a
+/// push warning: they keep playing it, since taking their content away would blank them.
+async fn screens_it_is_not_for(
+    state: &AppState,
+    playlist: &Playlist,
+    file_name: &str,
+    source: &str,
+) -> Result<Option<vitrine_core::Diagnostic>, ApiError> {
+    let Some(audience) = playlist.audience() else {
+        return Ok(None);
+    };
+    let stores: BTreeMap<String, Vec<String>> = state
+        .store()
+        .stores()
+        .await?
+        .into_iter()
+        .map(|store| (store.code, store.tags))
+        .collect();
+    let mut outside: Vec<String> = state
+        .store()
+        .screens()
+        .await?
+        .into_iter()
+        .filter(|screen| screen.playlist == playlist.name)
+        .filter(|screen| {
+            let mut tags = screen.tags.clone();
+            if let Some(store_tags) = screen.store.as_ref().and_then(|code| stores.get(code)) {
+                tags.extend(store_tags.iter().cloned());
+            }
+            !playlist.is_for(&screen.name, &tags)
+        })
+        .map(|screen| screen.name)
+        .collect();
+    if outside.is_empty() {
+        return Ok(None);
+    }
+    outside.sort();
+    let count = outside.len();
+    outside.truncate(20);
+    // At the `screens:` or `tags:` line, whichever comes first.
+    let line = source
+        .lines()
+        .position(|line| line.starts_with("screens:") || line.starts_with("tags:"))
+        .map_or(1, |index| index as u64 + 1);
+    Ok(Some(
+        vitrine_core::Diagnostic::warning(
+            file_name,
+            line,
+            1,
+            format!(
+                "{count} screen(s) play `{}` but are not among its {audience}: {}{}; they keep \
+                 playing it",
+                playlist.name,
+                outside.join(", "),
+                if count > outside.len() { ", …" } else { "" }
+            ),
+        )
+        .with_hint(
+            "add them to `screens:` or give them one of the `tags:`, or give them another \
+             playlist",
+        ),
     ))
 }
 
@@ -550,12 +645,13 @@ pub async fn push_playlist(
         return Err(ApiError::invalid_playlist(diagnostics));
     }
 
+    let (file_name, source_text) = (request.file_name, request.source);
     let version = state
         .store()
         .insert_playlist(NewPlaylistVersion {
             name: playlist.name.clone(),
-            file_name: request.file_name,
-            source: request.source,
+            file_name: file_name.clone(),
+            source: source_text.clone(),
             includes: request.includes,
             compiled,
             media: request.media,
@@ -563,6 +659,10 @@ pub async fn push_playlist(
         })
         .await?;
     tracing::info!(playlist = %playlist.name, version, "stored a playlist");
+    let mut warnings = warnings;
+    warnings
+        .0
+        .extend(screens_it_is_not_for(&state, &playlist, &file_name, &source_text).await?);
     // Screens playing this playlist hear of it over their event streams; in the background, so the
     // push answers at once however many screens there are.
     let pushed_name = playlist.name.clone();
@@ -667,6 +767,30 @@ pub async fn manifest_of(
 }
 
 /// Builds a screen's manifest from the store: its playlist, then HQ's layer.
+/// A stored playlist as validated. The stored source passed validation when it was pushed, so
+/// failing now means this build reads playlists differently from the one that stored it; that is
+/// ours to fix, not the screen's.
+fn stored_playlist(stored: &crate::store::StoredPlaylist) -> Result<Playlist, ApiError> {
+    match &stored.compiled {
+        Some(compiled) => serde_json::from_str(compiled)
+            .map_err(|error| ApiError::internal("reading a stored playlist", error)),
+        None => {
+            let resolve = |path: &str| {
+                stored
+                    .includes
+                    .get(path)
+                    .cloned()
+                    .ok_or_else(|| format!("`{path}` was not stored"))
+            };
+            parse_playlist_with_includes(&stored.file_name, &stored.source, &resolve)
+                .map(|parsed| parsed.value)
+                .map_err(|diagnostics| {
+                    ApiError::internal("re-reading a stored playlist", diagnostics)
+                })
+        }
+    }
+}
+
 async fn build_manifest(
     state: &AppState,
     screen: &Screen,
@@ -678,26 +802,7 @@ async fn build_manifest(
     else {
         return Ok(None);
     };
-    // The stored source passed validation when it was pushed, so failing now means this build
-    // reads playlists differently from the one that stored it; that is ours to fix, not the screen's.
-    let playlist: Playlist = match &stored.compiled {
-        Some(compiled) => serde_json::from_str(compiled)
-            .map_err(|error| ApiError::internal("reading a stored playlist", error))?,
-        None => {
-            let resolve = |path: &str| {
-                stored
-                    .includes
-                    .get(path)
-                    .cloned()
-                    .ok_or_else(|| format!("`{path}` was not stored"))
-            };
-            parse_playlist_with_includes(&stored.file_name, &stored.source, &resolve)
-                .map_err(|diagnostics| {
-                    ApiError::internal("re-reading a stored playlist", diagnostics)
-                })?
-                .value
-        }
-    };
+    let playlist = stored_playlist(&stored)?;
     // The screen's own zone wins; a playlist written for one store may name its zone.
     let timezone = if !screen.timezone.is_empty() {
         screen.timezone.clone()

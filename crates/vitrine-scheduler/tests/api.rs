@@ -950,3 +950,69 @@ async fn a_playlist_never_pushed_is_refused_with_the_closest_pushed_names() {
     assert_eq!(pushed_one.status, StatusCode::CREATED);
     assert!(pushed_one.json().get("warning").is_none());
 }
+
+/// A playlist's `screens:` and `tags:` say which screens it is for: a screen it is not for is not
+/// given it, and a new version that leaves out screens already playing it warns about each.
+#[tokio::test]
+async fn a_playlist_is_given_only_to_the_screens_and_tags_it_names() {
+    let harness = Harness::new();
+    let stores = harness
+        .call(
+            Method::POST,
+            "/v1/stores",
+            Some(ADMIN),
+            Some(json!({
+                "file_name": "stores.csv",
+                "source": "code,name,region,tags,timezone,locale,currency\n\
+                           paris-11,Paris,idf,entrance,Europe/Paris,fr-FR,EUR\n\
+                           lyon-2,Lyon,ara,,Europe/Paris,fr-FR,EUR\n",
+            })),
+        )
+        .await;
+    assert_eq!(stores.status, StatusCode::OK, "{}", stores.json());
+    let lobby = DEMO.replace(
+        "name: demo\n",
+        "name: lobby\nscreens: [lobby-1, lobby-2]\ntags: [entrance]\n",
+    );
+    assert_eq!(harness.push_demo(&lobby).await.status, StatusCode::CREATED);
+    let add = |body: Value| harness.call(Method::POST, "/v1/screens", Some(ADMIN), Some(body));
+
+    let refused = add(json!({"name": "door", "playlist": "lobby", "store": "lyon-2"})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.error_code(), "playlist_not_for_screen");
+    assert_eq!(
+        refused.error_message(),
+        "playlist `lobby` is for screens lobby-1, lobby-2 and screens tagged entrance (its \
+         `screens:` and `tags:`), and `door` is neither; add the screen to the playlist's \
+         `screens:` and push it again, give the screen one of those tags with `--tag`, or pick \
+         another playlist"
+    );
+    assert_eq!(harness.count("screens"), 0);
+    // Named, tagged, or in a store with the tag: each is one it is for.
+    for body in [
+        json!({"name": "lobby-1", "playlist": "lobby"}),
+        json!({"name": "side", "playlist": "lobby", "tags": ["entrance"]}),
+        json!({"name": "paris-door", "playlist": "lobby", "store": "paris-11"}),
+    ] {
+        let reply = add(body.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{body}: {}",
+            reply.json()
+        );
+    }
+
+    // The next version is only for lobby-1: the two others keep playing it, and the push says so.
+    let narrower = DEMO.replace("name: demo\n", "name: lobby\nscreens: [lobby-1]\n");
+    let pushed = harness.push_demo(&narrower).await;
+    assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.json());
+    let warnings = pushed.json()["warnings"].clone();
+    assert_eq!(
+        warnings[0]["message"],
+        "2 screen(s) play `lobby` but are not among its screens lobby-1: paris-door, side; they \
+         keep playing it",
+        "{warnings}"
+    );
+    assert_eq!(warnings[0]["line"], 3, "at `screens:`: {warnings}");
+}

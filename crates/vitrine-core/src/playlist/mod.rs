@@ -386,6 +386,28 @@ pub enum Transition {
 }
 
 impl Playlist {
+    /// Whether the playlist is for the screen called `screen` with `tags` (its own and its
+    /// store's): named in its `screens`, or carrying one of its `tags`. A playlist with neither
+    /// is for every screen.
+    pub fn is_for(&self, screen: &str, tags: &[String]) -> bool {
+        (self.screens.is_empty() && self.tags.is_empty())
+            || self.screens.iter().any(|name| name == screen)
+            || self.tags.iter().any(|tag| tags.contains(tag))
+    }
+
+    /// Its `screens` and `tags` in words, like "screens lobby-1, lobby-2 and screens tagged
+    /// entrance"; `None` when it is for every screen.
+    pub fn audience(&self) -> Option<String> {
+        let named =
+            (!self.screens.is_empty()).then(|| format!("screens {}", self.screens.join(", ")));
+        let tagged =
+            (!self.tags.is_empty()).then(|| format!("screens tagged {}", self.tags.join(" or ")));
+        match (named, tagged) {
+            (Some(named), Some(tagged)) => Some(format!("{named} and {tagged}")),
+            (named, tagged) => named.or(tagged),
+        }
+    }
+
     /// The zone called `name`.
     pub fn zone(&self, name: &str) -> Option<&Zone> {
         self.zones.iter().find(|zone| zone.name == name)
