@@ -1,8 +1,8 @@
 //! A screen with nothing to play says why, on screen: a real scheduler and real headless players
-//! with no cached content and a wrong token, a revoked one, a playlist that was never pushed, or no
-//! scheduler at all on the port they were given. Each shows the not-playing page (its amber fills
-//! the frames) saying the problem in the words the log repeats; HQ hears of a missing playlist in
-//! the heartbeat too.
+//! with no cached content and a wrong token, a revoked one, a playlist that was never pushed, no
+//! scheduler at all on the port they were given, or a scheduler whose TLS certificate they do not
+//! trust. Each shows the not-playing page (its amber fills the frames) saying the problem in the
+//! words the log repeats; HQ hears of a missing playlist in the heartbeat too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -154,6 +154,49 @@ fn a_port_nothing_listens_on_is_said_on_screen_as_connection_refused() {
         &frames_dir,
         &log_path,
         &format!("Cannot reach 127.0.0.1:{port}: connection refused"),
+    );
+    player.terminate(Duration::from_secs(30)).unwrap();
+}
+
+#[test]
+fn a_certificate_the_player_does_not_trust_is_said_on_screen() {
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path();
+    // The scheduler serves TLS with a certificate of its own making; the player is not given it.
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert_path = root.join("cert.pem");
+    let key_path = root.join("key.pem");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+    let mut scheduler = Process::spawn(
+        "vitrine-scheduler",
+        Command::new(binary("vitrine-scheduler"))
+            .args(["--listen", "127.0.0.1:0", "--admin-token", "admin"])
+            .arg("--data-dir")
+            .arg(root.join("hq"))
+            .arg("--tls-cert")
+            .arg(&cert_path)
+            .arg("--tls-key")
+            .arg(&key_path)
+            .stdout(Stdio::piped()),
+    )
+    .unwrap();
+    let stdout = scheduler.child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let line = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    let url = line
+        .strip_prefix("vitrine-scheduler listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line}"))
+        .to_owned();
+    let address = url.strip_prefix("https://").unwrap().to_owned();
+
+    let (mut player, frames_dir, log_path) = start_player(root, &url, "a-token");
+    assert_the_screen_says(
+        &frames_dir,
+        &log_path,
+        &format!("Cannot reach {address}: TLS certificate not trusted"),
     );
     player.terminate(Duration::from_secs(30)).unwrap();
 }

@@ -165,15 +165,7 @@ pub fn unreachable(error: &anyhow::Error, server: &str) -> Option<Problem> {
     if !(request.is_connect() || request.is_timeout() || request.is_request()) {
         return None;
     }
-    let mut cause = Unreachable::Other;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(request);
-    while let Some(error) = source {
-        if let Some(found) = cause_of(error) {
-            cause = found;
-            break;
-        }
-        source = error.source();
-    }
+    let mut cause = cause_in(request);
     if cause == Unreachable::Other && request.is_timeout() {
         cause = Unreachable::TimedOut;
     }
@@ -183,19 +175,32 @@ pub fn unreachable(error: &anyhow::Error, server: &str) -> Option<Problem> {
     })
 }
 
+/// Why a connection failed, from the first link of `error`'s chain that says.
+fn cause_in(error: &(dyn std::error::Error + 'static)) -> Unreachable {
+    let mut link = Some(error);
+    while let Some(error) = link {
+        if let Some(cause) = cause_of(error) {
+            return cause;
+        }
+        // An I/O error's `source` skips the error it wraps, and the TLS stack wraps rustls's
+        // verdict in an I/O error inside another: the wrapped error is the next link.
+        link = match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    Unreachable::Other
+}
+
 /// What one link of an error chain says about why a connection failed, if anything.
 fn cause_of(error: &(dyn std::error::Error + 'static)) -> Option<Unreachable> {
     if let Some(tls) = error.downcast_ref::<rustls::Error>() {
         return Some(certificate_cause(tls));
     }
     if let Some(io) = error.downcast_ref::<std::io::Error>() {
-        // An I/O error's `source` skips the error it wraps, so rustls's is looked for inside.
-        if let Some(tls) = io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(certificate_cause(tls));
-        }
         return match io.kind() {
             std::io::ErrorKind::ConnectionRefused => Some(Unreachable::ConnectionRefused),
             std::io::ErrorKind::TimedOut => Some(Unreachable::TimedOut),
@@ -362,20 +367,26 @@ mod tests {
 
     #[test]
     fn certificate_errors_inside_io_errors_are_found() {
-        // How rustls's verdict reaches hyper: an I/O error whose inner error is rustls's.
-        let untrusted = std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        // How rustls's verdict reaches reqwest: an I/O error (kind `Other`) wrapping the TLS
+        // stream's (kind `InvalidData`) wrapping rustls's own.
+        let wrapped = |error: rustls::CertificateError| {
+            std::io::Error::other(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(error),
+            ))
+        };
+        assert_eq!(
+            cause_in(&wrapped(rustls::CertificateError::UnknownIssuer)),
+            Unreachable::CertificateNotTrusted
         );
         assert_eq!(
-            cause_of(&untrusted),
-            Some(Unreachable::CertificateNotTrusted)
+            cause_in(&wrapped(rustls::CertificateError::Expired)),
+            Unreachable::CertificateOutOfDate
         );
-        let expired = std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        assert_eq!(
+            cause_in(&std::io::Error::other("something else")),
+            Unreachable::Other
         );
-        assert_eq!(cause_of(&expired), Some(Unreachable::CertificateOutOfDate));
     }
 
     #[test]
