@@ -299,9 +299,11 @@ impl Player {
                 self.playback.set_clock(reading.state);
                 self.audio.set_clock(reading.state);
                 if reading.state == ClockState::Unknown {
-                    // The reading is the last good time; the local clock is behind it.
+                    // The reading is the last good time; the local clock is behind it. In whole
+                    // minutes, so the page (and the log) changes once a minute, not every frame.
+                    let behind = reading.at.duration_since(local_now);
                     clock_problem = Some(Problem::ClockOff {
-                        behind: reading.at.duration_since(local_now),
+                        behind: SignedDuration::from_mins(behind.as_mins()),
                     });
                 }
                 reading.at
