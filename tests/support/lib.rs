@@ -179,6 +179,8 @@ pub enum Seen {
     Alert,
     /// The navy behind a pairing code.
     Pairing,
+    /// The dark amber of the page that says why the screen is not playing.
+    NotPlaying,
     Black,
     Other([u8; 3]),
 }
@@ -193,6 +195,7 @@ pub fn classify(pixel: [u8; 4]) -> Seen {
         (0..=8, 0..=8, 0..=8) => Seen::Black,
         (195..=220, 5..=30, 18..=42) => Seen::Alert,
         (20..=45, 45..=70, 135..=160) => Seen::Pairing,
+        (125..=150, 62..=88, 0..=20) => Seen::NotPlaying,
         // The splash is a dark blue-grey gradient.
         (10..=60, 15..=80, 30..=110) => Seen::Splash,
         _ => Seen::Other([red, green, blue]),
@@ -226,7 +229,7 @@ pub fn seen_frames(directory: &Path) -> Vec<(i64, Seen)> {
             // The full-screen pages are known by their corner, which their text never reaches
             // (the emergency page's heading is centred in its band); content by its centre-top.
             let corner = classify(frame.get_pixel(2, 2).0);
-            if matches!(corner, Seen::Alert | Seen::Pairing) {
+            if matches!(corner, Seen::Alert | Seen::Pairing | Seen::NotPlaying) {
                 return Some((millis, corner));
             }
             Some((millis, classify(frame.get_pixel(frame.width() / 2, 8).0)))

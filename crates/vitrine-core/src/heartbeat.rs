@@ -29,6 +29,11 @@ pub struct Heartbeat {
     /// piling up unsent, media that does not fit the disk budget).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<String>,
+    /// Why the player gets no content from HQ, in the words its screen shows when it has nothing
+    /// else to play ("Cannot reach hq.example:443: connection refused", "No playlist is assigned
+    /// to this screen, or it has not been pushed yet"); cached content may still be playing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     /// The emergency message from HQ covering the screen, if one does: while it shows, what the
     /// playlist would play is not on screen.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,7 +16,7 @@ use vitrine_core::impression::MAX_IMPRESSIONS_PER_BATCH;
 
 use crate::cache::MediaCache;
 use crate::clock::SharedClock;
-use crate::events::SharedSink;
+use crate::events::{PlayerEvent, SharedSink};
 use crate::journal::{BacklogLimit, Journal};
 use crate::push::{Backoff, PushContext, push_loop};
 use crate::status::SharedStatus;
@@ -153,6 +153,8 @@ async fn sync_loop(settings: SyncLoop, mut stopped: watch::Receiver<bool>) {
         settings.poll_interval,
         settings.backoff_max.max(settings.poll_interval),
     );
+    // What the render loop was last told about the sync's problem, so it hears only of changes.
+    let mut told = (None, None);
     loop {
         let active = settings.active_etag.borrow().clone();
         let delay = match sync_once(
@@ -186,6 +188,14 @@ async fn sync_loop(settings: SyncLoop, mut stopped: watch::Receiver<bool>) {
                 settings.poll_interval
             }
         };
+        let now = (settings.client.problem(), settings.client.screen());
+        if now != told {
+            told = now.clone();
+            let (problem, screen) = now;
+            settings
+                .sink
+                .post(PlayerEvent::SyncProblem { problem, screen });
+        }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = settings.wake.notified() => {}
@@ -265,6 +275,7 @@ async fn heartbeat_loop(settings: HeartbeatLoop, mut stopped: watch::Receiver<bo
             .heartbeat(etag.clone(), started.elapsed().as_secs(), backlog.rows);
         heartbeat.clock = Some(clock.now().state);
         heartbeat.alerts = alerts;
+        heartbeat.problem = client.problem().map(|problem| problem.to_string());
         let starting = heartbeat.playlist.is_none() && started.elapsed() < interval;
         next_beat = tokio::time::Instant::now()
             + if starting {

@@ -1,11 +1,13 @@
 //! The full-screen pages that cover whatever the playlist would show: an emergency message from HQ
-//! and the pairing code of a player waiting to be paired. They must never be mistaken for each
-//! other: a shopper who sees a warning has to know at a glance that it is one, and an installer's
-//! pairing code must not look like an alarm. The emergency page is black under a red band with a
+//! and the pairing code of a player waiting to be paired, and the page that says why a screen with
+//! nothing to play is not playing. They must never be mistaken for each other: a shopper who sees
+//! a warning has to know at a glance that it is one, and an installer's pairing code or a sync
+//! problem must not look like an alarm. The emergency page is black under a red band with a
 //! "⚠ ALERT ⚠" heading and a red band along the bottom; the pairing page is a calm navy with no
-//! red anywhere.
+//! red anywhere; the not-playing page is a dark amber, the colour of "needs attention".
 
 use crate::playback::Want;
+use crate::problem::Problem;
 use crate::render::{
     Color, ContentKey, Fit, Layer, Rotation, Scene, TextAlign, TextSpec, ZoneScene,
 };
@@ -18,6 +20,16 @@ pub const ALERT_BACKGROUND: Color = Color::BLACK;
 
 /// Behind the pairing code: a calm navy, unlike both the alert's red and the splash.
 pub const PAIRING_BACKGROUND: Color = Color::rgb(0x1f, 0x3a, 0x93);
+
+/// Behind the not-playing page: a dark amber, unlike the alert's red, the pairing navy and the
+/// splash, with white text on it readable from across a shop.
+pub const NOT_PLAYING_BACKGROUND: Color = Color::rgb(0x8a, 0x4b, 0x08);
+
+/// The not-playing page's heading.
+pub const NOT_PLAYING_HEADING: &str = "This screen is not playing";
+
+/// What the not-playing page says when the screen's name is not known yet.
+pub const UNKNOWN_SCREEN: &str = "not known yet";
 
 /// The emergency page's heading, in the band at the top. Both bundled DejaVu faces have the sign.
 pub const ALERT_HEADING: &str = "⚠ ALERT ⚠";
@@ -89,6 +101,57 @@ pub fn pairing_page(code: &str, screen_px: (u32, u32), rotation: Rotation) -> Co
             overlay: None,
         },
         wanted: vec![body.1],
+    }
+}
+
+/// The page that says why a screen with nothing to play is not playing: a heading, the `problem`
+/// in plain words as large as fits, what to do, and which screen and player this is, so whoever
+/// phones HQ can say.
+pub fn not_playing_page(
+    problem: &Problem,
+    screen: Option<&str>,
+    screen_px: (u32, u32),
+    rotation: Rotation,
+) -> CoverPage {
+    let (width, height) = screen_px;
+    // Rows from the top: heading, problem, hint, identity (shares of the screen's height).
+    let rows = [(0.03, 0.17), (0.22, 0.36), (0.60, 0.24), (0.87, 0.10)];
+    let zone_px = |share: f32| -> (u32, u32) { (width, ((height as f32 * share) as u32).max(1)) };
+    let identity = format!(
+        "Screen: {} · vitrine-player {}",
+        screen.unwrap_or(UNKNOWN_SCREEN),
+        env!("CARGO_PKG_VERSION")
+    );
+    let texts = [
+        text(
+            NOT_PLAYING_HEADING,
+            height as f32 * 0.09,
+            zone_px(rows[0].1),
+        ),
+        text(
+            &problem.headline(),
+            height as f32 * 0.075,
+            zone_px(rows[1].1),
+        ),
+        text(problem.hint(), height as f32 * 0.045, zone_px(rows[2].1)),
+        text(&identity, height as f32 * 0.04, zone_px(rows[3].1)),
+    ];
+    CoverPage {
+        scene: Scene {
+            background: NOT_PLAYING_BACKGROUND,
+            rotation,
+            zones: rows
+                .iter()
+                .zip(&texts)
+                .map(|((top, share), (key, _))| ZoneScene {
+                    rect: [0.0, *top, 1.0, *share],
+                    background: Some(NOT_PLAYING_BACKGROUND),
+                    layers: vec![Layer::new(key.clone(), Fit::Contain)],
+                })
+                .collect(),
+            overlay: None,
+        },
+        wanted: texts.into_iter().map(|(_, want)| want).collect(),
     }
 }
 

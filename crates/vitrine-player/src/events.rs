@@ -30,6 +30,12 @@ pub enum PlayerEvent {
     /// HQ pushed a trigger (a loyalty-app check-in, say): until `until`, the next offer slots
     /// should target `segment`.
     Trigger { segment: String, until: Timestamp },
+    /// Why the sync gets no content (`None` once it does again), and the screen's name as far as
+    /// the sync knows it. The screen says it only while it has nothing else to show.
+    SyncProblem {
+        problem: Option<crate::problem::Problem>,
+        screen: Option<String>,
+    },
     /// A video pipeline has a new frame, or failed.
     Video(crate::video::VideoEvent),
     /// SIGTERM, Ctrl-C, or the configured run time has passed.

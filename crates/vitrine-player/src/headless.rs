@@ -35,6 +35,7 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
             qr_key: config.qr_key(),
             video: config.video_settings(),
             audio: config.audio.clone(),
+            screen_name: config.screen.clone(),
         },
         &config.data_dir,
         startup.sink.clone(),

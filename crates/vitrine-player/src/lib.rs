@@ -21,6 +21,7 @@ pub mod journal;
 pub mod pairing;
 pub mod playback;
 pub mod player;
+pub mod problem;
 pub mod push;
 pub mod render;
 pub mod standalone;

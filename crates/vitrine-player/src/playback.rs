@@ -11,7 +11,11 @@
 //! - **transitions** run from the moment the incoming item is first drawn, for the incoming item's
 //!   transition duration;
 //! - **one impression per play:** when an item leaves its zone (or the player stops) its play is
-//!   journalled with when it was first drawn and how long it stayed.
+//!   journalled with when it was first drawn and how long it stayed;
+//! - **say why nothing plays:** where the splash would stand in for want of content, a problem
+//!   the player was told to say ([`Playback::set_not_playing`]) shows instead as the not-playing
+//!   page ([`cover::not_playing_page`]); a staff's pinned fallback stays up with the problem in a
+//!   line over it. Content that can play always wins.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -162,6 +166,13 @@ pub struct Playback {
     interrupts: Vec<ActiveInterrupt>,
     /// A pairing code shown full screen until then (a player waiting to be paired).
     pairing: Option<(String, Timestamp)>,
+    /// Why nothing can play, once the player has decided to say it (see [`crate::problem`]).
+    not_playing: Option<NotPlaying>,
+    /// What the last frame said about it: the problem, when the frame said it.
+    said: Option<crate::problem::Problem>,
+    /// Whether the splash is a staff's pinned fallback (`[cache] fallback`) rather than the
+    /// built-in one: theirs stays on screen, with a problem in a line over it.
+    fallback_pinned: bool,
     /// A segment HQ asked offer slots to target (a loyalty-app check-in): the segment, when the
     /// trigger arrived, and until when it holds. Only plays starting after its arrival follow it.
     trigger: Option<Trigger>,
@@ -196,6 +207,9 @@ impl Playback {
             recent_offers: Vec::new(),
             interrupts: Vec::new(),
             pairing: None,
+            not_playing: None,
+            said: None,
+            fallback_pinned: false,
             refresh: DEFAULT_REFRESH,
             trigger: None,
         }
@@ -240,6 +254,21 @@ impl Playback {
     /// Shows the pairing `code` full screen until `until`.
     pub fn show_pairing_code(&mut self, code: String, until: Timestamp) {
         self.pairing = Some((code, until));
+    }
+
+    /// Says `not_playing` where the splash would show for want of content, until set to `None`.
+    pub fn set_not_playing(&mut self, not_playing: Option<NotPlaying>) {
+        self.not_playing = not_playing;
+    }
+
+    /// The problem the last frame said on screen, if it said one.
+    pub fn said(&self) -> Option<&crate::problem::Problem> {
+        self.said.as_ref()
+    }
+
+    /// The splash is a staff's pinned fallback image: it stays up when nothing can play.
+    pub fn set_fallback_pinned(&mut self) {
+        self.fallback_pinned = true;
     }
 
     /// The item each visual zone shows, in drawing order: what the heartbeat reports.
@@ -405,6 +434,7 @@ impl Playback {
 
     /// Decides the frame for `now`.
     pub fn tick(&mut self, now: Timestamp) -> Frame {
+        self.said = None;
         if let Some(frame) = self.interrupt_frame(now) {
             return frame;
         }
@@ -416,13 +446,16 @@ impl Playback {
             let recheck = now
                 .checked_add(jiff::SignedDuration::from_secs(5))
                 .unwrap_or(now);
-            let mut frame = self.splash_frame(Vec::new(), Some(recheck));
-            // Said on the screen too, so whoever stands in front of it knows why.
-            frame.scene.overlay = Some(CLOCK_UNKNOWN_OVERLAY.to_owned());
+            let mut frame = self.waiting_frame(Vec::new(), Some(recheck));
+            // Said on the screen too, so whoever stands in front of it knows why, until the
+            // not-playing page says it in full.
+            if self.said.is_none() {
+                frame.scene.overlay = Some(CLOCK_UNKNOWN_OVERLAY.to_owned());
+            }
             return frame;
         }
         let Some(active) = &mut self.active else {
-            return self.splash_frame(Vec::new(), None);
+            return self.waiting_frame(Vec::new(), None);
         };
         let screen_px = self.screen_px;
         let mut wanted = Vec::new();
@@ -520,7 +553,7 @@ impl Playback {
             .iter()
             .any(|(_, state)| state.showing.is_some());
         if !anything_shown {
-            return self.splash_frame(wanted, next_deadline);
+            return self.waiting_frame(wanted, next_deadline);
         }
         Frame {
             scene: Scene {
@@ -599,6 +632,44 @@ impl Playback {
         })
     }
 
+    /// What shows while nothing of the playlist can: the not-playing page when there is a
+    /// problem to say (the splash until its text is ready), else the splash. `wanted` is what the
+    /// playlist needs prepared meanwhile.
+    fn waiting_frame(&mut self, mut wanted: Vec<Want>, next_deadline: Option<Timestamp>) -> Frame {
+        let Some(not_playing) = &self.not_playing else {
+            return self.splash_frame(wanted, next_deadline);
+        };
+        let problem = not_playing.problem.clone();
+        if self.fallback_pinned {
+            let mut frame = self.splash_frame(wanted, next_deadline);
+            frame.scene.overlay = Some(format!("Not playing: {problem}"));
+            self.said = Some(problem);
+            return frame;
+        }
+        let page = cover::not_playing_page(
+            &problem,
+            not_playing.screen.as_deref(),
+            self.screen_px,
+            self.rotation,
+        );
+        let ready = page
+            .wanted
+            .iter()
+            .all(|want| self.ready.contains(&want.key()));
+        wanted.extend(page.wanted);
+        if !ready {
+            return self.splash_frame(wanted, next_deadline);
+        }
+        self.said = Some(problem);
+        Frame {
+            scene: page.scene,
+            wanted,
+            next_deadline,
+            animating: false,
+            started: Vec::new(),
+        }
+    }
+
     fn splash_frame(&self, wanted: Vec<Want>, next_deadline: Option<Timestamp>) -> Frame {
         let mut scene = Scene::single(self.splash.clone(), Fit::Cover);
         scene.rotation = self.rotation;
@@ -614,6 +685,13 @@ impl Playback {
 
 /// The line drawn over the fallback while the time is unknown.
 pub const CLOCK_UNKNOWN_OVERLAY: &str = "Clock unknown";
+
+/// Why nothing can play, and the screen's name when known: what the not-playing page says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotPlaying {
+    pub problem: crate::problem::Problem,
+    pub screen: Option<String>,
+}
 
 /// The layers of a zone at `now`: its item, over the outgoing one while a transition runs.
 fn zone_layers(state: &mut ZoneState, now: Timestamp, animating: &mut bool) -> Vec<Layer> {
@@ -1446,6 +1524,143 @@ mod tests {
             clocks,
             vec![ClockState::Estimated, ClockState::Estimated],
             "a play that began or ended on an estimated clock is estimated"
+        );
+    }
+
+    /// The texts a frame wants laid out, in order.
+    fn wanted_texts(frame: &Frame) -> Vec<String> {
+        frame
+            .wanted
+            .iter()
+            .filter_map(|want| match want {
+                Want::Text { spec, .. } => Some(spec.text.clone()),
+                Want::Media { .. } | Want::OfferCard { .. } | Want::Video { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Marks everything `frame` wants as prepared, as the render loop does.
+    fn prepare_all(playback: &mut Playback, frame: &Frame) {
+        for want in &frame.wanted {
+            playback.mark_ready(want.key());
+        }
+    }
+
+    fn revoked(screen: Option<&str>) -> NotPlaying {
+        NotPlaying {
+            problem: crate::problem::Problem::TokenRevoked,
+            screen: screen.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn with_nothing_to_play_the_screen_says_why_with_its_name_and_version() {
+        let mut playback = playback();
+        playback.set_not_playing(Some(revoked(Some("door"))));
+        // The page's text is laid out first; the splash stands in for that frame.
+        let frame = playback.tick(at(0));
+        assert_eq!(shown(&frame), vec![vec![(key("splash"), 1.0)]]);
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            wanted_texts(&frame),
+            vec![
+                cover::NOT_PLAYING_HEADING.to_owned(),
+                "This screen's token was revoked at HQ".to_owned(),
+                crate::problem::Problem::TokenRevoked.hint().to_owned(),
+                format!("Screen: door · vitrine-player {version}"),
+            ]
+        );
+        prepare_all(&mut playback, &frame);
+        let frame = playback.tick(at(100));
+        assert_eq!(frame.scene.background, cover::NOT_PLAYING_BACKGROUND);
+        assert_eq!(frame.scene.zones.len(), 4);
+        assert!(frame.scene.zones.iter().all(|zone| zone.background
+            == Some(cover::NOT_PLAYING_BACKGROUND)
+            && zone.layers.len() == 1));
+        assert_eq!(
+            playback.said(),
+            Some(&crate::problem::Problem::TokenRevoked)
+        );
+
+        // A screen whose name the player does not know yet says so.
+        playback.set_not_playing(Some(revoked(None)));
+        let frame = playback.tick(at(200));
+        assert_eq!(
+            wanted_texts(&frame).last().unwrap(),
+            &format!("Screen: not known yet · vitrine-player {version}")
+        );
+
+        // The problem clears: the splash again, and nothing said.
+        playback.set_not_playing(None);
+        let frame = playback.tick(at(300));
+        assert_eq!(shown(&frame), vec![vec![(key("splash"), 1.0)]]);
+        assert_eq!(playback.said(), None);
+    }
+
+    #[test]
+    fn content_that_can_play_plays_whatever_the_problem() {
+        let mut playback = playback();
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        playback.set_not_playing(Some(NotPlaying {
+            problem: crate::problem::Problem::Unreachable {
+                server: "hq.example:443".into(),
+                cause: crate::problem::Unreachable::ConnectionRefused,
+            },
+            screen: Some("door".into()),
+        }));
+        for millis in [0, 500, 1500] {
+            let frame = playback.tick(at(millis));
+            assert_ne!(frame.scene.background, cover::NOT_PLAYING_BACKGROUND);
+            assert!(wanted_texts(&frame).is_empty(), "no page is prepared");
+            assert_eq!(playback.said(), None);
+        }
+        assert_eq!(
+            shown(&playback.tick(at(1500))),
+            vec![vec![(key("blue"), 1.0)]]
+        );
+    }
+
+    #[test]
+    fn a_pinned_fallback_stays_up_with_the_problem_in_a_line_over_it() {
+        let mut playback = playback();
+        playback.set_fallback_pinned();
+        playback.set_not_playing(Some(revoked(Some("door"))));
+        let frame = playback.tick(at(0));
+        assert_eq!(shown(&frame), vec![vec![(key("splash"), 1.0)]]);
+        assert_eq!(
+            frame.scene.overlay.as_deref(),
+            Some("Not playing: This screen's token was revoked at HQ")
+        );
+    }
+
+    #[test]
+    fn a_clock_known_wrong_is_said_on_the_page_instead_of_the_clock_unknown_line() {
+        let mut playback = playback();
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.set_clock(ClockState::Unknown);
+        playback.set_not_playing(Some(NotPlaying {
+            problem: crate::problem::Problem::ClockOff {
+                behind: SignedDuration::from_hours(30 * 24),
+            },
+            screen: Some("door".into()),
+        }));
+        let frame = playback.tick(at(0));
+        assert_eq!(frame.scene.overlay.as_deref(), Some(CLOCK_UNKNOWN_OVERLAY));
+        assert!(
+            wanted_texts(&frame).contains(&"This screen's clock is off by 30 days".to_owned()),
+            "{:?}",
+            wanted_texts(&frame)
+        );
+        prepare_all(&mut playback, &frame);
+        let frame = playback.tick(at(100));
+        assert_eq!(frame.scene.background, cover::NOT_PLAYING_BACKGROUND);
+        assert_eq!(frame.scene.overlay, None, "the page says it in full");
+        assert!(
+            frame.next_deadline.is_some(),
+            "the clock is looked at again"
         );
     }
 

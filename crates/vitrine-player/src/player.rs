@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
-use vitrine_core::{Impression, Sha256Hex};
+use jiff::{SignedDuration, Timestamp};
+use vitrine_core::{ClockState, Impression, Sha256Hex};
 
 use crate::audio::{AudioConfig, AudioTimeline};
 use crate::background::Background;
@@ -18,7 +18,8 @@ use crate::clock::SharedClock;
 use crate::decode::{DecodeTarget, DecodeWorker, decode_bytes};
 use crate::events::{PlayerEvent, SharedSink};
 use crate::journal::Journal;
-use crate::playback::{Frame, Playback, Want};
+use crate::playback::{Frame, NotPlaying, Playback, Want};
+use crate::problem::{Persistence, Problem};
 use crate::render::{ContentKey, FrameReport, Gpu, OfferTemplate, Renderer, Rotation};
 use crate::status::SharedStatus;
 use crate::telemetry::FrameTelemetry;
@@ -55,6 +56,8 @@ pub struct ScreenSetup {
     pub video: VideoSettings,
     /// The `[audio]` section: where audio items play, the master volume, the crossfade.
     pub audio: AudioConfig,
+    /// This screen's name at HQ, when the config or pairing gives it.
+    pub screen_name: Option<String>,
 }
 
 pub struct Player {
@@ -85,6 +88,14 @@ pub struct Player {
     videos_missing: Option<String>,
     /// Video pictures the renderer holds, dropped once their play is neither on screen nor next.
     video_pictures: HashSet<ContentKey>,
+    /// Why the sync gets no content, as it last said.
+    sync_problem: Option<Problem>,
+    /// This screen's name: from the config or pairing, else as the sync learned it.
+    screen_name: Option<String>,
+    /// How long there has been a problem, so the screen says it only once it lasts.
+    problem_persistence: Persistence,
+    /// The problem the screen said in the last frame: a change is logged once.
+    said: Option<Problem>,
 }
 
 impl Player {
@@ -113,6 +124,7 @@ impl Player {
                     })
                     .ok()
             });
+        let fallback_pinned = pinned.is_some();
         let splash = match pinned {
             Some(decoded) => decoded,
             None => decode_bytes(
@@ -127,6 +139,9 @@ impl Player {
         let splash_key = ContentKey::Media(splash_digest.clone());
         renderer.pin(splash_key.clone());
         let mut playback = Playback::new(splash_digest, logical_px, screen.rotation);
+        if fallback_pinned {
+            playback.set_fallback_pinned();
+        }
         playback.set_refresh(screen.refresh);
         if let Some(key) = screen.qr_key {
             playback.set_qr_key(key);
@@ -182,6 +197,10 @@ impl Player {
             videos,
             videos_missing,
             video_pictures: HashSet::new(),
+            sync_problem: None,
+            screen_name: screen.screen_name.clone(),
+            problem_persistence: Persistence::default(),
+            said: None,
         })
     }
 
@@ -255,6 +274,12 @@ impl Player {
                 tracing::info!(%segment, %until, "trigger from HQ: offer slots target a segment");
                 self.playback.trigger(segment, until, Timestamp::now());
             }
+            PlayerEvent::SyncProblem { problem, screen } => {
+                self.sync_problem = problem;
+                if screen.is_some() {
+                    self.screen_name = screen;
+                }
+            }
             // New frames are taken when the next frame is prepared; the event only wakes the loop.
             PlayerEvent::Video(VideoEvent::Frame) => {}
             PlayerEvent::Video(VideoEvent::Failed { id, error }) => {
@@ -278,15 +303,33 @@ impl Player {
     pub fn prepare_frame(&mut self, gpu: &Gpu, now: Timestamp) -> Frame {
         // The front end's time is the local clock; the player's clock corrects it when HQ says
         // otherwise, and says how far it can be trusted.
+        let local_now = now;
+        let mut clock_problem = None;
         let now = match &self.clock {
             Some(clock) => {
                 let reading = clock.reading_at(now, Instant::now());
                 self.playback.set_clock(reading.state);
                 self.audio.set_clock(reading.state);
+                if reading.state == ClockState::Unknown {
+                    // The reading is the last good time; the local clock is behind it. In whole
+                    // minutes, so the page (and the log) changes once a minute, not every frame.
+                    let behind = reading.at.duration_since(local_now);
+                    clock_problem = Some(Problem::ClockOff {
+                        behind: SignedDuration::from_mins(behind.as_mins()),
+                    });
+                }
                 reading.at
             }
             None => now,
         };
+        // A wrong clock stops everything, whatever the sync says, so it is what the screen says.
+        let problem = clock_problem.or_else(|| self.sync_problem.clone());
+        let (to_say, say_in) = self.problem_persistence.observe(problem, Instant::now());
+        self.playback
+            .set_not_playing(to_say.map(|problem| NotPlaying {
+                problem,
+                screen: self.screen_name.clone(),
+            }));
         for evicted in self.renderer.take_evicted() {
             self.playback.mark_evicted(&evicted);
             self.requested.remove(&evicted);
@@ -403,6 +446,24 @@ impl Player {
         self.run_videos(&frame);
         // A new video frame must reach the screen even when nothing else changed.
         frame.animating |= new_video_frames;
+        if let Some(say_at) = say_in
+            .and_then(|wait| SignedDuration::try_from(wait).ok())
+            .and_then(|wait| now.checked_add(wait).ok())
+        {
+            // Woken when the problem has lasted long enough to be said.
+            frame.next_deadline = Some(frame.next_deadline.map_or(say_at, |at| at.min(say_at)));
+        }
+        let said = self.playback.said().cloned();
+        if said != self.said {
+            match &said {
+                Some(problem) => tracing::warn!(
+                    hint = problem.hint(),
+                    "nothing to play; the screen says: {problem}"
+                ),
+                None => tracing::info!("the screen no longer says it is not playing"),
+            }
+            self.said = said;
+        }
         let wall_now = Instant::now();
         for (key, scheduled) in &frame.started {
             let late_by = now.duration_since(*scheduled).unsigned_abs();

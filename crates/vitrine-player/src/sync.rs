@@ -26,6 +26,7 @@ use crate::cache::{ActiveManifest, MediaCache};
 use crate::clock::SharedClock;
 use crate::downloads::Bandwidth;
 use crate::events::{PlayerEvent, SharedSink};
+use crate::problem::Problem;
 
 /// The most bytes of a manifest the player reads. A real one (a playlist of at most
 /// [`vitrine_core::playlist::MAX_PLAYLIST_BYTES`] of YAML, its media index and offer rotations)
@@ -59,6 +60,9 @@ pub struct SyncClient {
     /// This screen's name: from the config or pairing, else from the first manifest activated.
     /// Manifests and pushed events for another screen are refused.
     screen: Arc<std::sync::Mutex<Option<String>>>,
+    /// Why the last manifest request brought no manifest (the scheduler unreachable, the token
+    /// refused, no playlist), until one is answered: for the screen and the heartbeat.
+    problem: Arc<std::sync::Mutex<Option<Problem>>>,
 }
 
 impl SyncClient {
@@ -74,6 +78,7 @@ impl SyncClient {
             trust: Arc::new(crate::pairing::ManifestTrust::first_use_in_memory()),
             manifest_refusal: Arc::default(),
             screen: Arc::default(),
+            problem: Arc::default(),
         })
     }
 
@@ -100,6 +105,21 @@ impl SyncClient {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .get_or_insert_with(|| screen.to_owned());
+    }
+
+    /// Why the last manifest request brought no manifest, while no later one was answered.
+    pub fn problem(&self) -> Option<Problem> {
+        self.problem
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+
+    fn set_problem(&self, problem: Option<Problem>) {
+        *self
+            .problem
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = problem;
     }
 
     fn set_manifest_refusal(&self, refusal: Option<String>) {
@@ -241,17 +261,29 @@ impl SyncClient {
         if let Some(etag) = etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let error = anyhow::Error::new(error)
+                    .context(format!("cannot reach the scheduler at {}", self.server));
+                self.set_problem(crate::problem::unreachable(&error, &self.server));
+                return Err(error);
+            }
+        };
         self.observe_clock(&response);
+        // Whatever it says, the scheduler answered: only its answer can be the problem now.
+        self.set_problem(match response.status() {
+            StatusCode::NOT_FOUND => Some(Problem::NoPlaylist),
+            StatusCode::UNAUTHORIZED => Some(Problem::TokenRefused),
+            _ => None,
+        });
         match response.status() {
             StatusCode::NOT_MODIFIED => Ok(ManifestFetch::NotModified),
             StatusCode::NOT_FOUND => Ok(ManifestFetch::NoPlaylist),
             StatusCode::UNAUTHORIZED => {
                 let body = response.text().await.unwrap_or_default();
                 if body.contains("\"token_revoked\"") {
+                    self.set_problem(Some(Problem::TokenRevoked));
                     bail!(
                         "HQ revoked this screen's token: it keeps playing its cache and needs \
                          pairing again (delete the token or {} from the data folder and restart \
@@ -1091,6 +1123,55 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(active_version(&cache), ("door".into(), 11));
+    }
+
+    #[tokio::test]
+    async fn the_schedulers_answer_says_why_there_is_no_manifest_until_one_comes() {
+        let error_body = |code: &str| {
+            format!(r#"{{"error":{{"code":"{code}","message":"as the scheduler says it"}}}}"#)
+                .into_bytes()
+        };
+        let json = || "Content-Type: application/json\r\n".to_owned();
+        for (status, body, problem) in [
+            (
+                "401 Unauthorized",
+                error_body("token_revoked"),
+                Problem::TokenRevoked,
+            ),
+            (
+                "401 Unauthorized",
+                error_body("unauthorized"),
+                Problem::TokenRefused,
+            ),
+            (
+                "404 Not Found",
+                error_body("no_playlist"),
+                Problem::NoPlaylist,
+            ),
+        ] {
+            let client =
+                SyncClient::new(&answer_once(status, json(), body, true), "token").unwrap();
+            let _ = client.fetch_manifest(None).await;
+            assert_eq!(client.problem(), Some(problem), "{status}");
+        }
+        // Any later answer from the scheduler, even one with nothing new, clears it.
+        let client =
+            SyncClient::new(&answer_once("404 Not Found", json(), Vec::new(), true), "t").unwrap();
+        let _ = client.fetch_manifest(None).await;
+        assert_eq!(client.problem(), Some(Problem::NoPlaylist));
+        // The same client (its clones share what it knows) asking a server that answers.
+        let mut later = client.clone();
+        later.server = answer_once(
+            "304 Not Modified",
+            "ETag: \"v1\"\r\n".to_owned(),
+            Vec::new(),
+            true,
+        );
+        assert!(matches!(
+            later.fetch_manifest(Some("\"v1\"")).await.unwrap(),
+            ManifestFetch::NotModified
+        ));
+        assert_eq!(client.problem(), None);
     }
 
     #[tokio::test]

@@ -156,6 +156,7 @@ impl App {
                 qr_key: startup.config.qr_key(),
                 video: startup.config.video_settings(),
                 audio: startup.config.audio.clone(),
+                screen_name: startup.config.screen.clone(),
             },
             &startup.config.data_dir,
             startup.sink.clone(),

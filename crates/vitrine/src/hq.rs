@@ -335,6 +335,10 @@ fn status_report(name: &str, status: &Value) -> String {
     if let Some(clock) = heartbeat["clock"].as_str() {
         let _ = writeln!(report, "  clock {}", printable(clock));
     }
+    if let Some(problem) = heartbeat["problem"].as_str() {
+        // Said on the screen too when it has nothing else to play.
+        let _ = writeln!(report, "  NOT SYNCING: {}", printable(problem));
+    }
     for alert in heartbeat["alerts"].as_array().into_iter().flatten() {
         let _ = writeln!(report, "  ALERT: {}", shown(alert));
     }
