@@ -274,7 +274,7 @@ async fn heartbeat_loop(settings: HeartbeatLoop, mut stopped: watch::Receiver<bo
             .unwrap_or_else(|poison| poison.into_inner())
             .heartbeat(etag.clone(), started.elapsed().as_secs(), backlog.rows);
         heartbeat.clock = Some(clock.now().state);
-        heartbeat.alerts = alerts;
+        heartbeat.alerts.extend(alerts);
         heartbeat.problem = client.problem().map(|problem| problem.to_string());
         let starting = heartbeat.playlist.is_none() && started.elapsed() < interval;
         next_beat = tokio::time::Instant::now()

@@ -179,6 +179,8 @@ pub struct Playback {
     /// The display's refresh interval: a play that appears later than this after its turn's
     /// start is a glimpse, journalled as not completed.
     refresh: SignedDuration,
+    /// Set when the active playlist was written for the other orientation than this screen's.
+    layout_alert: Option<String>,
 }
 
 /// The refresh interval assumed until the player says what its display has.
@@ -212,7 +214,14 @@ impl Playback {
             fallback_pinned: false,
             refresh: DEFAULT_REFRESH,
             trigger: None,
+            layout_alert: None,
         }
+    }
+
+    /// Why the active playlist does not suit this screen, for the heartbeat's alerts: it was
+    /// written for portrait screens and this one is landscape, or the other way round.
+    pub fn layout_alert(&self) -> Option<&str> {
+        self.layout_alert.as_deref()
     }
 
     /// Covers the screen with the emergency `message` until `until`, or until HQ cancels `id`.
@@ -330,6 +339,10 @@ impl Playback {
             )
         })?;
         let schedule = Schedule::new(manifest.playlist.clone(), time_zone);
+        self.layout_alert = orientation_alert(&manifest.playlist, self.screen_px);
+        if let Some(alert) = &self.layout_alert {
+            tracing::warn!("{alert}");
+        }
         let mut visual: Vec<(i32, usize, String)> = manifest
             .playlist
             .zones
@@ -870,6 +883,24 @@ fn describe(
         cut_short_at: None,
     };
     (wants, Some(showing))
+}
+
+/// Says so when `playlist` was written for the other orientation than a screen of `screen_px`
+/// (logical, after the configured rotation): its zones would be squeezed or stretched.
+fn orientation_alert(playlist: &vitrine_core::Playlist, screen_px: (u32, u32)) -> Option<String> {
+    use vitrine_core::playlist::Orientation;
+    let (width, height) = screen_px;
+    let (wanted, this, rotations) = match playlist.orientation {
+        Orientation::Portrait if width > height => ("portrait", "landscape", "90 or 270"),
+        Orientation::Landscape if height > width => ("landscape", "portrait", "0 or 180"),
+        _ => return None,
+    };
+    Some(format!(
+        "playlist `{}` is written for {wanted} screens (its `orientation`), and this screen is \
+         {this} ({width}x{height}); set `rotation` to {rotations} in the player's configuration \
+         to match how the screen is mounted, or give it a {this} playlist",
+        playlist.name
+    ))
 }
 
 /// A video play's content key: the clip, the play (its turn, rule and item) and the zone, so each
@@ -1859,6 +1890,31 @@ mod tests {
             shown(&playback.tick(at(20_500)))[0],
             vec![(key("product"), 1.0)]
         );
+    }
+
+    #[test]
+    fn a_playlist_for_the_other_orientation_raises_an_alert() {
+        let portrait = "version: 1\nname: tall\norientation: portrait\nitems:\n  - image: { file: red.png, duration: 1s }\n";
+        let landscape = portrait.replace("portrait", "landscape");
+        let alert_on = |yaml: &str, screen_px| {
+            let mut playback = Playback::new(digest("splash"), screen_px, Rotation::Deg0);
+            playback.activate(manifest(yaml)).unwrap();
+            playback.layout_alert().map(str::to_owned)
+        };
+        assert_eq!(
+            alert_on(portrait, (1920, 1080)).as_deref(),
+            Some(
+                "playlist `tall` is written for portrait screens (its `orientation`), and this \
+                 screen is landscape (1920x1080); set `rotation` to 90 or 270 in the player's \
+                 configuration to match how the screen is mounted, or give it a landscape playlist"
+            )
+        );
+        assert_eq!(alert_on(portrait, (1080, 1920)), None);
+        assert_eq!(alert_on(&landscape, (1920, 1080)), None);
+        assert!(alert_on(&landscape, (1080, 1920)).is_some());
+        // A playlist that says nothing is for landscape screens.
+        let unsaid = portrait.replace("orientation: portrait\n", "");
+        assert!(alert_on(&unsaid, (1080, 1920)).is_some());
     }
 
     #[test]

@@ -529,6 +529,12 @@ impl Player {
             .unwrap_or_else(|poison| poison.into_inner());
         status.interrupt = interrupt;
         status.showing = showing;
+        status.alerts = self
+            .playback
+            .layout_alert()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
     }
 
     /// Ends playback: journals the plays on screen, waits for the journal to commit, then lets the

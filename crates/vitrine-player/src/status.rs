@@ -17,6 +17,8 @@ pub struct RenderStatus {
     pub interrupt: Option<ActiveInterrupt>,
     /// The item each visual zone shows while no interrupt covers the screen.
     pub showing: Vec<ZoneShowing>,
+    /// What HQ should fix about what the screen plays (a playlist for the other orientation).
+    pub alerts: Vec<String>,
 }
 
 /// Shared between threads; each side holds the lock only to copy a few fields.
@@ -39,6 +41,7 @@ impl RenderStatus {
             frames: self.frames.clone(),
             interrupt: self.interrupt.clone(),
             showing: self.showing.clone(),
+            alerts: self.alerts.clone(),
             ..Heartbeat::default()
         }
     }
@@ -80,11 +83,13 @@ mod tests {
                 zone: "main".into(),
                 item: "promo".into(),
             }],
+            alerts: vec!["playlist `tall` is written for portrait screens".into()],
             ..RenderStatus::default()
         };
         let heartbeat = status.heartbeat(None, 60, 0);
         assert_eq!(heartbeat.interrupt, status.interrupt);
         assert_eq!(heartbeat.showing, status.showing);
+        assert_eq!(heartbeat.alerts, status.alerts);
         // And they travel: what the scheduler stores reads back the same.
         let json = serde_json::to_string(&heartbeat).unwrap();
         assert_eq!(serde_json::from_str::<Heartbeat>(&json).unwrap(), heartbeat);
