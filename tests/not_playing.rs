@@ -118,7 +118,14 @@ fn a_playlist_never_pushed_is_said_on_screen_and_in_the_heartbeat() {
     let root = workspace.path();
     let scheduler = Scheduler::start(&root.join("hq")).unwrap();
     let token = scheduler
-        .cli(&["screens", "add", "door", "--playlist", "never-pushed"])
+        .cli(&[
+            "screens",
+            "add",
+            "door",
+            "--playlist",
+            "never-pushed",
+            "--not-pushed-yet",
+        ])
         .unwrap()
         .trim()
         .to_owned();
