@@ -633,27 +633,6 @@ fn wrk_errors(report: &str) -> Option<String> {
     (!errors.is_empty()).then(|| errors.join(", "))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::wrk_errors;
-
-    #[test]
-    fn wrk_reports_with_errors_are_refused() {
-        let clean = "Running 5s test @ http://127.0.0.1:1/v1/manifest\n  2 threads and 64 connections\n\
-                     \x20 120000 requests in 5.00s, 90.00MB read\nRequests/sec:  24000.00\n";
-        assert_eq!(wrk_errors(clean), None);
-        let refused = format!("{clean}  Non-2xx or 3xx responses: 1500\n");
-        assert_eq!(
-            wrk_errors(&refused).as_deref(),
-            Some("1500 error responses")
-        );
-        let broken = format!("{clean}  Socket errors: connect 0, read 3, write 0, timeout 0\n");
-        assert!(wrk_errors(&broken).unwrap().contains("read 3"));
-        let quiet = format!("{clean}  Socket errors: connect 0, read 0, write 0, timeout 0\n");
-        assert_eq!(wrk_errors(&quiet), None);
-    }
-}
-
 /// nginx with a private prefix and configuration, on a free loopback port, in the foreground.
 struct Nginx {
     binary: PathBuf,
@@ -751,5 +730,26 @@ impl Drop for Nginx {
             let _ = process.kill();
             let _ = process.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrk_errors;
+
+    #[test]
+    fn wrk_reports_with_errors_are_refused() {
+        let clean = "Running 5s test @ http://127.0.0.1:1/v1/manifest\n  2 threads and 64 connections\n\
+                     \x20 120000 requests in 5.00s, 90.00MB read\nRequests/sec:  24000.00\n";
+        assert_eq!(wrk_errors(clean), None);
+        let refused = format!("{clean}  Non-2xx or 3xx responses: 1500\n");
+        assert_eq!(
+            wrk_errors(&refused).as_deref(),
+            Some("1500 error responses")
+        );
+        let broken = format!("{clean}  Socket errors: connect 0, read 3, write 0, timeout 0\n");
+        assert!(wrk_errors(&broken).unwrap().contains("read 3"));
+        let quiet = format!("{clean}  Socket errors: connect 0, read 0, write 0, timeout 0\n");
+        assert_eq!(wrk_errors(&quiet), None);
     }
 }
