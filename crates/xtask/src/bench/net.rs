@@ -35,7 +35,10 @@ const WRK_SECONDS: u32 = 5;
 /// bursts of 1000) at the rates one machine serves, few enough that their first lookups fit in
 /// the one loopback address's own burst.
 const MANIFEST_SCREENS: usize = 500;
-const PUSH_CLIENTS: [usize; 2] = [1000, 10_000];
+/// The push figures: how many simulated players, over how many rounds, each round given at most
+/// this long (players still waiting then count as the whole wait, a lower bound), so the 10,000
+/// case stays within minutes.
+const PUSH_CASES: [(usize, usize, u64); 2] = [(1000, ROUNDS, 120), (10_000, 3, 60)];
 const INGEST_BATCHES_PER_ROUND: usize = 20;
 /// How many images the sync figure's playlist shows, and how big each is (RGB noise, which PNG
 /// cannot compress).
@@ -182,7 +185,7 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
         &["--rate-limit-per-second", "0"],
     )?;
     let mut push = Vec::new();
-    for clients in PUSH_CLIENTS {
+    for (clients, rounds, round_timeout_s) in PUSH_CASES {
         eprintln!("xtask bench: push propagation to {clients} simulated players");
         let output = bench(
             &server,
@@ -191,12 +194,16 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
                 "--clients",
                 &clients.to_string(),
                 "--rounds",
-                &ROUNDS.to_string(),
+                &rounds.to_string(),
+                "--round-timeout-s",
+                &round_timeout_s.to_string(),
             ],
         )?;
+        let complete = !output.contains("\"complete\":false");
         push.push((
             median(&numbers(&output, "p50_ms")?),
             median(&numbers(&output, "p99_ms")?),
+            complete,
         ));
     }
     drop(scheduler);
@@ -216,14 +223,18 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
     drop(scheduler);
 
     let (ours_rps, nginx_rps) = (median(&ours_rps), median(&nginx_rps));
-    let push_figure = |name: &'static str, ours: f64| Figure {
+    let push_figure = |name: &'static str, ours: f64, complete: bool| Figure {
         name,
         unit: "ms",
         ours,
         peer: PUSH_LIMIT_MS,
-        peer_name: "the 1 s limit",
+        peer_name: if complete {
+            "the 1 s limit"
+        } else {
+            "the 1 s limit; a lower bound: some players did not get it within the round's wait"
+        },
         goal: "<= 1000 ms".into(),
-        pass: ours <= PUSH_LIMIT_MS,
+        pass: complete && ours <= PUSH_LIMIT_MS,
     };
     Ok(vec![
         Figure {
@@ -235,10 +246,10 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
             goal: "ratio >= 0.8".into(),
             pass: ours_rps >= 0.8 * nginx_rps,
         },
-        push_figure("push_p50_1000_simulated_players", push[0].0),
-        push_figure("push_p99_1000_simulated_players", push[0].1),
-        push_figure("push_p50_10000_simulated_players", push[1].0),
-        push_figure("push_p99_10000_simulated_players", push[1].1),
+        push_figure("push_p50_1000_simulated_players", push[0].0, push[0].2),
+        push_figure("push_p99_1000_simulated_players", push[0].1, push[0].2),
+        push_figure("push_p50_10000_simulated_players", push[1].0, push[1].2),
+        push_figure("push_p99_10000_simulated_players", push[1].1, push[1].2),
         Figure {
             name: "sync_bytes_per_changed_byte",
             unit: "bytes",
