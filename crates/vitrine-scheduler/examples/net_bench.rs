@@ -35,6 +35,10 @@ const BATCH: usize = 1000;
 /// The most manifest fetches in flight at once across all simulated players.
 const MANIFEST_CONNECTIONS: usize = 1000;
 
+/// The most simulated players opening their event stream at once: a fleet comes online over
+/// time, and 10,000 connections opened in the same instant overflow the listen backlog.
+const CONNECTING_AT_ONCE: usize = 256;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -237,6 +241,7 @@ struct SimulatedPlayer {
     /// Where it stores the manifest it holds.
     store: std::path::PathBuf,
     manifest_fetches: Arc<Semaphore>,
+    connecting: Arc<Semaphore>,
     ready: mpsc::UnboundedSender<()>,
     /// The instant each new manifest was stored, with its playlist version.
     received: mpsc::UnboundedSender<(Instant, u64)>,
@@ -253,15 +258,18 @@ async fn simulated_player(player: SimulatedPlayer) -> anyhow::Result<()> {
         key,
         store,
         manifest_fetches,
+        connecting,
         ready,
         received,
     } = player;
+    let connecting = connecting.acquire_owned().await?;
     let response = http
         .get(format!("{server}/v1/events"))
         .bearer_auth(&token)
         .header("accept", "text/event-stream")
         .send()
         .await?;
+    drop(connecting);
     if !response.status().is_success() {
         bail!("events: {}", response.status());
     }
@@ -348,6 +356,7 @@ async fn push(
         .pool_max_idle_per_host(usize::MAX)
         .build()?;
     let manifest_fetches = Arc::new(Semaphore::new(MANIFEST_CONNECTIONS));
+    let connecting = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
     for (index, token) in tokens.into_iter().enumerate() {
         let player = SimulatedPlayer {
             http: http.clone(),
@@ -357,6 +366,7 @@ async fn push(
             key,
             store: stores.path().join(format!("{index:05}.json")),
             manifest_fetches: manifest_fetches.clone(),
+            connecting: connecting.clone(),
             ready: ready_sender.clone(),
             received: received_sender.clone(),
         };
@@ -492,6 +502,8 @@ fn batch_rows(screen: &str, count: usize, first_sequence: u64) -> Vec<Value> {
 
 async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> anyhow::Result<()> {
     let hq = Hq::new(server, admin)?;
+    // A screen may only be given a pushed playlist.
+    hq.push_playlist("ingest", 10).await?;
     let token = hq.register("ingest-screen", "ingest").await?;
     // Players sign each batch with the sha256 of their device token.
     let batch_key: [u8; 32] = hex::decode(Sha256Hex::of_bytes(token.as_bytes()).as_str())?
