@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use vitrine_core::Loop;
 use vitrine_e2e::{
-    Scheduler, Seen, assert_hq_holds_exactly_the_journal, classify, frames, ids_in, seen_frames,
-    start_headless_player, write_red_blue_playlist,
+    Scheduler, Seen, assert_hq_holds_exactly_the_journal, assert_no_play_counted_twice, classify,
+    frames, ids_in, seen_frames, start_headless_player, write_red_blue_playlist,
 };
 
 #[test]
@@ -162,6 +162,7 @@ fn a_pushed_playlist_plays_on_a_headless_player_and_every_play_reaches_hq() {
         "unacknowledged: {unacknowledged:?}"
     );
     let (journalled, _) = assert_hq_holds_exactly_the_journal(&player_data, &scheduler.data_dir);
+    assert_no_play_counted_twice(&scheduler.data_dir);
     assert!(
         journalled.len() >= 3,
         "at least three plays: {journalled:?}"

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use vitrine_e2e::{
     FaultProxy, PlayerOptions, Scheduler, Seen, Source, assert_cache_verifies,
-    assert_hq_holds_exactly_the_journal, ids_in, seen_frames, start_player, wait_for,
-    write_red_blue_playlist,
+    assert_hq_holds_exactly_the_journal, assert_no_play_counted_twice, ids_in, seen_frames,
+    start_player, wait_for, write_red_blue_playlist,
 };
 
 #[test]
@@ -91,6 +91,7 @@ fn a_faulty_network_costs_no_play_and_never_a_black_frame() {
         .unwrap();
 
     let (journalled, at_hq) = assert_hq_holds_exactly_the_journal(&player_data, &hq_data);
+    assert_no_play_counted_twice(&hq_data);
     eprintln!(
         "fault proxy: {broken:?} connections broken (reset, 503, delayed, cut); {} plays journalled, {at_hq} at HQ",
         journalled.len()

@@ -1,5 +1,7 @@
 //! Push end to end: a real scheduler and a real headless player on loopback, the player polling only
-//! once a minute, so a change that shows within seconds can only have come over the event stream.
+//! once an hour, so a change that shows within the test's waits (well under that) can only have
+//! come over the event stream. How fast a push lands is a figure of `cargo xtask bench`, not
+//! something a test on a busy machine can promise.
 
 use std::time::Duration;
 
@@ -8,11 +10,11 @@ use vitrine_e2e::{
     PlayerOptions, Scheduler, Seen, Source, seen_frames, start_player, wait_for, write_solid_png,
 };
 
-/// The promise: a pushed change is on screen within this long.
-const PROPAGATION_BUDGET_MS: i64 = 2_000;
+/// How long each wait may take: generous for two busy cores, and far below the poll interval.
+const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
-fn a_pushed_playlist_reaches_the_screen_within_two_seconds_without_polling() {
+fn a_pushed_playlist_an_interrupt_and_its_cancel_reach_the_screen_without_polling() {
     let workspace = tempfile::tempdir().unwrap();
     let root = workspace.path();
     let content = root.join("content");
@@ -50,7 +52,7 @@ fn a_pushed_playlist_reaches_the_screen_within_two_seconds_without_polling() {
         &frames_dir,
         root,
         &PlayerOptions {
-            poll_interval: "60s",
+            poll_interval: "1h",
             ..PlayerOptions::default()
         },
     )
@@ -73,30 +75,36 @@ fn a_pushed_playlist_reaches_the_screen_within_two_seconds_without_polling() {
         .cli(&["push", playlist.to_str().unwrap()])
         .unwrap();
     let pushed_at = Timestamp::now().as_millisecond();
-    wait_for("blue on screen", Duration::from_secs(15), || {
+    wait_for("blue on screen", WAIT, || {
         seen_frames(&frames_dir)
             .iter()
             .any(|(millis, seen)| *millis > pushed_at && *seen == Seen::Blue)
     })
     .unwrap();
-    let first_blue = seen_frames(&frames_dir)
-        .into_iter()
+    // In order: red until the push, blue from then on.
+    let frames = seen_frames(&frames_dir);
+    let first_blue = frames
+        .iter()
         .find(|(_, seen)| *seen == Seen::Blue)
-        .map(|(millis, _)| millis)
+        .map(|(millis, _)| *millis)
         .unwrap();
     assert!(
         first_blue >= pushing_at,
         "blue showed at {first_blue}, before the push started at {pushing_at}"
     );
-    let propagation = first_blue - pushed_at;
-    eprintln!("push reached the screen {propagation} ms after the push returned");
     assert!(
-        propagation <= PROPAGATION_BUDGET_MS,
-        "the push took {propagation} ms to reach the screen (budget {PROPAGATION_BUDGET_MS} ms); \
-         with a 60 s poll interval only the event stream can deliver it in time"
+        frames
+            .iter()
+            .filter(|(millis, _)| *millis >= first_blue)
+            .all(|(_, seen)| *seen == Seen::Blue),
+        "red came back after the push: {frames:?}"
+    );
+    eprintln!(
+        "push reached the screen {} ms after the push returned",
+        first_blue - pushed_at
     );
 
-    // An emergency message from HQ covers the screen within the same budget.
+    // An emergency message from HQ covers the screen, over the same stream.
     let interrupting_at = Timestamp::now().as_millisecond();
     scheduler
         .cli(&[
@@ -108,25 +116,15 @@ fn a_pushed_playlist_reaches_the_screen_within_two_seconds_without_polling() {
             "1m",
         ])
         .unwrap();
-    wait_for("the interrupt on screen", Duration::from_secs(15), || {
+    wait_for("the interrupt on screen", WAIT, || {
         seen_frames(&frames_dir)
             .iter()
             .any(|(millis, seen)| *millis > interrupting_at && *seen == Seen::Alert)
     })
     .unwrap();
-    let first_alert = seen_frames(&frames_dir)
-        .into_iter()
-        .find(|(millis, seen)| *millis > interrupting_at && *seen == Seen::Alert)
-        .map(|(millis, _)| millis)
-        .unwrap();
-    assert!(
-        first_alert - interrupting_at <= PROPAGATION_BUDGET_MS,
-        "the interrupt took {} ms to reach the screen",
-        first_alert - interrupting_at
-    );
 
     // HQ sees it in force, cancels it long before its minute is up, and the playlist is back on
-    // screen within the same budget.
+    // screen, for good.
     let listed = scheduler.cli(&["interrupt", "list"]).unwrap();
     assert!(
         listed.contains("push-screen") && listed.contains("Please leave by the nearest exit"),
@@ -137,25 +135,33 @@ fn a_pushed_playlist_reaches_the_screen_within_two_seconds_without_polling() {
         .cli(&["interrupt", "cancel", "--all", "--screen", "push-screen"])
         .unwrap();
     assert!(cancelled.contains("cancelled on 1 screens"), "{cancelled}");
-    wait_for(
-        "the playlist back on screen",
-        Duration::from_secs(15),
-        || {
-            seen_frames(&frames_dir)
-                .iter()
-                .any(|(millis, seen)| *millis > cancelling_at && *seen == Seen::Blue)
-        },
-    )
+    wait_for("the playlist back on screen", WAIT, || {
+        seen_frames(&frames_dir)
+            .iter()
+            .any(|(millis, seen)| *millis > cancelling_at && *seen == Seen::Blue)
+    })
     .unwrap();
-    let back = seen_frames(&frames_dir)
-        .into_iter()
+    let frames = seen_frames(&frames_dir);
+    let back = frames
+        .iter()
         .find(|(millis, seen)| *millis > cancelling_at && *seen == Seen::Blue)
-        .map(|(millis, _)| millis)
+        .map(|(millis, _)| *millis)
         .unwrap();
+    let in_order: Vec<Seen> = frames
+        .iter()
+        .filter(|(millis, _)| *millis > interrupting_at)
+        .map(|(_, seen)| *seen)
+        .collect();
     assert!(
-        back - cancelling_at <= PROPAGATION_BUDGET_MS,
-        "the cancel took {} ms to reach the screen",
-        back - cancelling_at
+        in_order.contains(&Seen::Alert),
+        "the interrupt was on screen: {in_order:?}"
+    );
+    assert!(
+        frames
+            .iter()
+            .filter(|(millis, _)| *millis >= back)
+            .all(|(_, seen)| *seen == Seen::Blue),
+        "the interrupt came back after its cancel: {frames:?}"
     );
     assert_eq!(
         scheduler.cli(&["interrupt", "list"]).unwrap(),

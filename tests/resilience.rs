@@ -6,8 +6,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use vitrine_core::{Loop, Sha256Hex};
 use vitrine_e2e::{
-    Scheduler, Seen, assert_hq_holds_exactly_the_journal, ids_in, seen_frames,
-    start_headless_player, wait_for, write_red_blue_playlist,
+    Scheduler, Seen, assert_hq_holds_exactly_the_journal, assert_no_play_counted_twice, ids_in,
+    seen_frames, start_headless_player, wait_for, write_red_blue_playlist,
 };
 
 fn content_frames(frames_dir: &std::path::Path) -> usize {
@@ -71,7 +71,9 @@ fn a_player_that_loses_hq_keeps_playing_restarts_offline_and_loses_no_play() {
         "plays after the cut wait in the journal"
     );
 
-    // A restart with HQ still gone plays from the cache straight away.
+    // A restart with HQ still gone plays from the cache, never waiting on HQ: the frames show the
+    // splash at most until the cached content, which then matches the schedule frame by frame.
+    // (How soon it shows is the cold-start figure of `cargo xtask bench`.)
     let offline_frames = root.join("frames-offline");
     let mut player =
         start_headless_player(&scheduler.url, &token, &player_data, &offline_frames, root).unwrap();
@@ -86,10 +88,6 @@ fn a_player_that_loses_hq_keeps_playing_restarts_offline_and_loses_no_play() {
         .iter()
         .position(|(_, seen)| *seen != Seen::Splash)
         .unwrap();
-    assert!(
-        offline[first_content].0 - offline[0].0 <= 1_000,
-        "content within a second of the first frame: {offline:?}"
-    );
     for (millis, seen) in &offline[first_content..] {
         assert_eq!(
             *seen,
@@ -115,6 +113,7 @@ fn a_player_that_loses_hq_keeps_playing_restarts_offline_and_loses_no_play() {
         .terminate(Duration::from_secs(30))
         .unwrap();
     let (journalled, _) = assert_hq_holds_exactly_the_journal(&player_data, &hq_data);
+    assert_no_play_counted_twice(&hq_data);
     for id in &waiting {
         assert!(
             journalled.contains(id),

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use vitrine_e2e::{
-    PlayerOptions, Seen, Source, ids_in, seen_frames, start_player, wait_for, write_solid_png,
+    PlayerOptions, Seen, Source, ids_in, journalled_plays, seen_frames, sha256_of_file,
+    start_player, wait_for, write_solid_png,
 };
 
 /// Saves the way editors do: a temporary file renamed over the playlist.
@@ -55,7 +56,7 @@ fn edits_are_played_on_save_and_a_broken_edit_keeps_the_last_good_playlist() {
 
     let saved_at = Timestamp::now().as_millisecond();
     save(&shop, &only("blue"));
-    wait_for("blue after the save", Duration::from_secs(5), || {
+    wait_for("blue after the save", Duration::from_secs(30), || {
         shown_since(&frames, saved_at, Seen::Blue) >= 3
     })
     .unwrap();
@@ -66,12 +67,17 @@ fn edits_are_played_on_save_and_a_broken_edit_keeps_the_last_good_playlist() {
         &shop,
         "version: 1\nname: shop\nitems:\n  - image: { file: red.png, durration: 1h }\n",
     );
-    std::thread::sleep(Duration::from_millis(1_500));
-    let after_typo: Vec<(i64, Seen)> = seen_frames(&frames)
-        .into_iter()
-        .filter(|(millis, _)| *millis > broken_at)
-        .collect();
-    assert!(after_typo.len() >= 10, "frames kept coming: {after_typo:?}");
+    let after_typo = || -> Vec<(i64, Seen)> {
+        seen_frames(&frames)
+            .into_iter()
+            .filter(|(millis, _)| *millis > broken_at)
+            .collect()
+    };
+    wait_for("ten frames after the typo", Duration::from_secs(30), || {
+        after_typo().len() >= 10
+    })
+    .unwrap();
+    let after_typo = after_typo();
     assert!(
         after_typo.iter().all(|(_, seen)| *seen == Seen::Blue),
         "the last good playlist stays: {after_typo:?}"
@@ -80,18 +86,57 @@ fn edits_are_played_on_save_and_a_broken_edit_keeps_the_last_good_playlist() {
     // The fix is picked up: the watch survived the broken save.
     let fixed_at = Timestamp::now().as_millisecond();
     save(&shop, &only("red"));
-    wait_for("red after the fix", Duration::from_secs(5), || {
+    wait_for("red after the fix", Duration::from_secs(30), || {
         shown_since(&frames, fixed_at, Seen::Red) >= 3
     })
     .unwrap();
     assert!(player.terminate(Duration::from_secs(30)).unwrap().success());
 
-    // Every item that was on screen is journalled, as with a scheduler.
-    let plays = ids_in(
+    // Every item that was on screen is journalled, as with a scheduler: red, blue, then red
+    // again, each once, the last cut short at shutdown, and each covering every frame of its
+    // colour while it was on.
+    let screens = ids_in(
         &data.join("player.sqlite3"),
         "SELECT json_extract(body, '$.screen') FROM journal",
     )
     .unwrap();
-    assert!(plays.len() >= 3, "red, blue, red: {plays:?}");
-    assert!(plays.iter().all(|screen| screen == "standalone"));
+    assert!(
+        screens.iter().all(|screen| screen == "standalone"),
+        "{screens:?}"
+    );
+    let colour_of_media = [
+        (sha256_of_file(&shop.join("red.png")).unwrap(), Seen::Red),
+        (sha256_of_file(&shop.join("blue.png")).unwrap(), Seen::Blue),
+    ];
+    let plays = journalled_plays(&data).unwrap();
+    let colours: Vec<Seen> = plays
+        .iter()
+        .map(|play| {
+            colour_of_media
+                .iter()
+                .find(|(sha256, _)| play.media_sha256.as_deref() == Some(sha256))
+                .map_or(Seen::Other([0; 3]), |(_, colour)| *colour)
+        })
+        .collect();
+    assert_eq!(
+        colours,
+        [Seen::Red, Seen::Blue, Seen::Red],
+        "one play per item on screen: {plays:#?}"
+    );
+    // A frame's instant and its play's first frame may differ by a few ms.
+    const SLACK_MS: i64 = 100;
+    for (millis, seen) in seen_frames(&frames) {
+        if seen == Seen::Splash {
+            continue;
+        }
+        let covered = plays.iter().zip(&colours).any(|(play, colour)| {
+            *colour == seen
+                && play.started_at - SLACK_MS <= millis
+                && millis <= play.ended_at + SLACK_MS
+        });
+        assert!(
+            covered,
+            "the frame at {millis} shows {seen:?}, which no play covers: {plays:#?}"
+        );
+    }
 }

@@ -569,3 +569,97 @@ pub fn assert_cache_verifies(player_data: &Path) {
         assert_eq!(actual, name, "cached file {name} does not match its digest");
     }
 }
+
+/// One play as the player journalled it, with its instants in Unix milliseconds.
+#[derive(Clone, Debug)]
+pub struct JournalledPlay {
+    /// The journal's own number for the play.
+    pub sequence: i64,
+    pub id: String,
+    pub item_id: String,
+    /// The media file shown; None for content the player generates.
+    pub media_sha256: Option<String>,
+    pub scheduled_start: i64,
+    pub started_at: i64,
+    pub ended_at: i64,
+    pub completed: bool,
+}
+
+/// Every play in a player's journal (its data folder), in journal order.
+pub fn journalled_plays(player_data: &Path) -> anyhow::Result<Vec<JournalledPlay>> {
+    let database = player_data.join("player.sqlite3");
+    let connection = rusqlite::Connection::open_with_flags(
+        &database,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .with_context(|| format!("cannot open {}", database.display()))?;
+    let mut statement = connection.prepare(
+        "SELECT sequence, id, json_extract(body, '$.item_id'), json_extract(body, '$.media_sha256'),
+                json_extract(body, '$.scheduled_start'), json_extract(body, '$.started_at'),
+                json_extract(body, '$.ended_at'), json_extract(body, '$.completed')
+         FROM journal ORDER BY sequence",
+    )?;
+    let millis = |text: String| -> rusqlite::Result<i64> {
+        text.parse::<jiff::Timestamp>()
+            .map(|instant| instant.as_millisecond())
+            .map_err(|error| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    Box::new(error),
+                )
+            })
+    };
+    let plays = statement
+        .query_map([], |row| {
+            Ok(JournalledPlay {
+                sequence: row.get(0)?,
+                id: row.get(1)?,
+                item_id: row.get(2)?,
+                media_sha256: row.get(3)?,
+                scheduled_start: millis(row.get(4)?)?,
+                started_at: millis(row.get(5)?)?,
+                ended_at: millis(row.get(6)?)?,
+                completed: row.get::<_, i64>(7)? != 0,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(plays)
+}
+
+/// A double count is the same play stored under a new id, which the id's primary key cannot
+/// catch: HQ (its data folder) must hold no two plays with one screen's sequence number, and no two
+/// of one screen's plays of an item in one zone for one scheduled turn.
+pub fn assert_no_play_counted_twice(hq_data: &Path) {
+    let database = hq_data.join("vitrine.sqlite3");
+    let same_sequence = ids_in(
+        &database,
+        "SELECT screen || ' #' || sequence || ' x' || COUNT(*) FROM impressions
+         GROUP BY screen, sequence HAVING COUNT(*) > 1",
+    )
+    .unwrap();
+    assert!(
+        same_sequence.is_empty(),
+        "one screen's sequence number held twice at HQ: {same_sequence:?}"
+    );
+    let same_turn = ids_in(
+        &database,
+        "SELECT screen || ' ' || zone || ' ' || item_id || ' @' ||
+                COALESCE(scheduled_start, started_at) || ' x' || COUNT(*)
+         FROM impressions
+         GROUP BY screen, zone, item_id, COALESCE(scheduled_start, started_at)
+         HAVING COUNT(*) > 1",
+    )
+    .unwrap();
+    assert!(
+        same_turn.is_empty(),
+        "one scheduled turn counted twice at HQ: {same_turn:?}"
+    );
+}
+
+/// The hex sha256 of a file, as manifests and impressions name media.
+pub fn sha256_of_file(path: &Path) -> anyhow::Result<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex::encode(sha2::Sha256::digest(bytes)))
+}

@@ -37,24 +37,37 @@ fn parse_xwd(bytes: &[u8]) -> image::RgbImage {
     })
 }
 
-/// Runs the real player under Xvfb (with `window_manager` started first, if given) and takes a
-/// screenshot of the whole screen after it has settled; returns it with the player's log.
-fn screenshot_of_player(window_manager: Option<&str>) -> (image::RgbImage, String) {
+/// How long the player may take to cover the screen: generous, since the machine may be busy.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs the real player under Xvfb (with `window_manager` started first, if given) and screenshots
+/// the whole screen every half second until a screenshot shows the splash covering it, or fails
+/// after [`WAIT`] with what the last one showed and the player's log.
+fn assert_player_covers_the_screen_with_the_splash(window_manager: Option<&str>) {
     let directory = tempfile::tempdir().unwrap();
-    let screenshot = directory.path().join("screen.xwd");
+    let shots = directory.path().join("shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let done = directory.path().join("done");
+    let log_file = directory.path().join("log");
     let data_dir = directory.path().join("data");
     let start_window_manager = window_manager
         // The window manager must really be running, or the test would prove nothing more.
         .map(|command| format!("{command} & wm=$!; sleep 1; kill -0 $wm || exit 3; "))
         .unwrap_or_default();
+    // Screenshots are written under a temporary name and renamed, so none is read half written.
     let script = format!(
-        "{start_window_manager}'{binary}' --data-dir '{data}' --run-for 12s & player=$!; \
-         sleep 8; xwd -root -silent -out '{screenshot}'; wait $player",
+        "{start_window_manager}'{binary}' --data-dir '{data}' --run-for 300s & player=$!; \
+         i=0; while [ ! -e '{done}' ] && kill -0 $player 2>/dev/null; do \
+           i=$((i+1)); xwd -root -silent -out '{shots}/next' && mv '{shots}/next' '{shots}/'$i.xwd; \
+           sleep 0.5; \
+         done; kill $player 2>/dev/null; wait $player; exit 0",
         binary = env!("CARGO_BIN_EXE_vitrine-player"),
         data = data_dir.display(),
-        screenshot = screenshot.display(),
+        shots = shots.display(),
+        done = done.display(),
     );
-    let output = Command::new("xvfb-run")
+    let log = std::fs::File::create(&log_file).unwrap();
+    let mut xvfb = Command::new("xvfb-run")
         .args([
             "-a",
             "-s",
@@ -64,37 +77,57 @@ fn screenshot_of_player(window_manager: Option<&str>) -> (image::RgbImage, Strin
             &script,
         ])
         .env_remove("WAYLAND_DISPLAY")
-        .output()
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
         .expect("xvfb-run (packages xvfb and xauth; `cargo xtask setup`)");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let started = std::time::Instant::now();
+    let mut checked = 0;
+    let mut last = "no screenshot yet".to_owned();
+    let covered = loop {
+        let next = shots.join(format!("{}.xwd", checked + 1));
+        if let Ok(bytes) = std::fs::read(&next) {
+            checked += 1;
+            match splash_covers(&parse_xwd(&bytes)) {
+                Ok(()) => break true,
+                Err(why) => last = format!("screenshot {checked}: {why}"),
+            }
+            continue;
+        }
+        if started.elapsed() > WAIT || matches!(xvfb.try_wait(), Ok(Some(_))) {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    std::fs::write(&done, "").unwrap();
+    let status = xvfb.wait().unwrap();
+    let log = std::fs::read_to_string(&log_file).unwrap_or_default();
     assert!(
-        output.status.success(),
-        "the player under Xvfb failed:\n{log}"
+        covered,
+        "no screenshot in {WAIT:?} showed the splash covering the screen; {last}\n\
+         xvfb-run: {status}\n{log}"
     );
-    let bytes = std::fs::read(&screenshot)
-        .unwrap_or_else(|error| panic!("no screenshot ({error}):\n{log}"));
-    (parse_xwd(&bytes), log)
+    assert!(status.success(), "the player under Xvfb failed:\n{log}");
 }
 
 #[test]
 fn the_window_covers_the_screen_with_the_splash_under_xvfb() {
-    let (screen, log) = screenshot_of_player(None);
-    assert_the_splash_covers(&screen, &log);
+    assert_player_covers_the_screen_with_the_splash(None);
 }
 
 /// With a window manager (the kiosk setup of a store PC) the window is borderless fullscreen too.
 #[test]
 fn the_window_covers_the_screen_under_a_window_manager() {
-    let (screen, log) = screenshot_of_player(Some("matchbox-window-manager -use_titlebar no"));
-    assert_the_splash_covers(&screen, &log);
+    assert_player_covers_the_screen_with_the_splash(Some(
+        "matchbox-window-manager -use_titlebar no",
+    ));
 }
 
-fn assert_the_splash_covers(screen: &image::RgbImage, log: &str) {
-    assert_eq!(screen.dimensions(), SCREEN);
+/// Whether `screen` is the splash over the whole screen; if not, what is wrong.
+fn splash_covers(screen: &image::RgbImage) -> Result<(), String> {
+    if screen.dimensions() != SCREEN {
+        return Err(format!("a {:?} screen", screen.dimensions()));
+    }
 
     // The splash, scaled to the screen the way the renderer does (same 16:9 shape, so it fills it).
     let splash = image::load_from_memory(include_bytes!("../../../assets/splash.png"))
@@ -103,13 +136,15 @@ fn assert_the_splash_covers(screen: &image::RgbImage, log: &str) {
         .into_rgb8();
     let top_left = screen.get_pixel(0, 0).0;
     let expected_top_left = [35u8, 57, 93];
-    assert!(
-        top_left
-            .iter()
-            .zip(expected_top_left)
-            .all(|(a, b)| a.abs_diff(b) <= 6),
-        "top-left pixel {top_left:?}, expected about {expected_top_left:?}\n{log}"
-    );
+    if !top_left
+        .iter()
+        .zip(expected_top_left)
+        .all(|(a, b)| a.abs_diff(b) <= 6)
+    {
+        return Err(format!(
+            "top-left pixel {top_left:?}, expected about {expected_top_left:?}"
+        ));
+    }
     // Every 16th pixel, corners and edges included, is the splash's: nothing is black or missing.
     let mut worst = 0u8;
     let mut total = 0u64;
@@ -132,8 +167,11 @@ fn assert_the_splash_covers(screen: &image::RgbImage, log: &str) {
     let mean = total as f64 / samples as f64;
     // Resampling filters differ (GPU bilinear against a CPU triangle filter) at the splash's
     // text edges; the mean stays near zero only if the picture covers the screen where it should.
-    assert!(
-        mean < 4.0,
-        "mean difference {mean:.1} (worst {worst}) from the splash\n{log}"
-    );
+    if mean < 4.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "mean difference {mean:.1} (worst {worst}) from the splash"
+        ))
+    }
 }

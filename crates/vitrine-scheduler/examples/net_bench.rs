@@ -1,10 +1,20 @@
 //! The scheduler's network figures for `cargo xtask bench`, against a scheduler already running at
 //! `--server` (xtask starts the release binary). Each subcommand prints one line of JSON.
 //!
+//! - `prepare-manifest`: pushes a playlist, registers N screens playing it, writes one screen's
+//!   manifest (what nginx serves as the peer) and every screen's token (what wrk sends).
 //! - `push`: registers N screens, opens one event stream per screen as light simulated players
 //!   (the real protocol: `GET /v1/events`, and on `manifest-changed` with a new ETag a
 //!   `GET /v1/manifest` with `If-None-Match`), then pushes a new playlist version per round and
-//!   times, for every screen, publish → new manifest received.
+//!   times, for every screen, publish → new manifest verified and stored: its ed25519 signature
+//!   checked with the server's key, parsed, made for this screen, newer than the one held, of the
+//!   playlist version just pushed, and written to the player's own file (a temporary file renamed
+//!   over it, as a player replaces its manifest). Players share one HTTP client: each event stream
+//!   holds its own connection, and manifest fetches reuse at most [`MANIFEST_CONNECTIONS`] more, so
+//!   10,000 players fit in the open-file limit of one machine.
+//! - `sync-push`: uploads every file of a folder and pushes playlist `sync` showing them all, for
+//!   the sync-efficiency figure; registers screen `sync-screen` on it the first time. Prints the
+//!   screen's token and each file's digest and size, one a line.
 //! - `ingest`: impressions/s through `POST /v1/impressions` in batches of 1000, A/B interleaved with
 //!   the storage floor: the same rows inserted with rusqlite in one transaction per batch into a
 //!   fresh database with the scheduler's schema and connection settings.
@@ -13,13 +23,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use vitrine_core::Sha256Hex;
+use tokio::sync::{Semaphore, mpsc};
+use vitrine_core::{Manifest, Sha256Hex};
 
 const BATCH: usize = 1000;
+
+/// The most manifest fetches in flight at once across all simulated players.
+const MANIFEST_CONNECTIONS: usize = 1000;
+
+/// The most simulated players opening their event stream at once: a fleet comes online over
+/// time, and 10,000 connections opened in the same instant overflow the listen backlog.
+const CONNECTING_AT_ONCE: usize = 256;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -38,9 +56,37 @@ async fn main() -> anyhow::Result<()> {
     let admin = option("--admin")?;
     let rounds: usize = option("--rounds")?.parse()?;
     match arguments.first().map(String::as_str) {
-        Some("push") => push(&server, &admin, option("--clients")?.parse()?, rounds).await,
+        Some("push") => {
+            let round_timeout = Duration::from_secs(option("--round-timeout-s")?.parse()?);
+            push(
+                &server,
+                &admin,
+                option("--clients")?.parse()?,
+                rounds,
+                round_timeout,
+            )
+            .await
+        }
+        Some("sync-push") => {
+            sync_push(
+                &server,
+                &admin,
+                &option("--dir")?,
+                arguments.iter().any(|argument| argument == "--register"),
+            )
+            .await
+        }
         Some("ingest") => ingest(&server, &admin, option("--batches")?.parse()?, rounds).await,
-        Some("prepare-manifest") => prepare_manifest(&server, &admin, &option("--out")?).await,
+        Some("prepare-manifest") => {
+            prepare_manifest(
+                &server,
+                &admin,
+                option("--screens")?.parse()?,
+                &option("--out")?,
+                &option("--tokens")?,
+            )
+            .await
+        }
         _ => bail!("usage: net_bench push|ingest|prepare-manifest --server URL --admin TOKEN ..."),
     }
 }
@@ -85,8 +131,46 @@ impl Hq {
         Ok(reply["token"].as_str().context("token")?.to_owned())
     }
 
-    /// Uploads one small image and pushes `playlist` showing it for `seconds`.
-    async fn push_playlist(&self, playlist: &str, seconds: u64) -> anyhow::Result<()> {
+    /// Registers `count` screens named `prefix-00000` on, playing `playlist`, a few at a time;
+    /// returns their tokens in order.
+    async fn register_many(
+        &self,
+        prefix: &str,
+        count: usize,
+        playlist: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        futures_util::stream::iter(0..count)
+            .map(|index| self.register_owned(format!("{prefix}-{index:05}"), playlist))
+            .buffered(16)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    async fn register_owned(&self, name: String, playlist: &str) -> anyhow::Result<String> {
+        self.register(&name, playlist).await
+    }
+
+    /// The public key the scheduler signs manifests with.
+    async fn server_key(&self) -> anyhow::Result<VerifyingKey> {
+        let reply: Value = self
+            .http
+            .get(format!("{}/v1/server-key", self.server))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let bytes: [u8; 32] = hex::decode(reply["public_key"].as_str().context("public_key")?)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("an ed25519 public key is 32 bytes"))?;
+        Ok(VerifyingKey::from_bytes(&bytes)?)
+    }
+
+    /// Uploads one small image and pushes `playlist` showing it for `seconds`; returns the
+    /// playlist version HQ stored.
+    async fn push_playlist(&self, playlist: &str, seconds: u64) -> anyhow::Result<u64> {
         let bytes = b"bench image bytes".to_vec();
         let digest = Sha256Hex::of_bytes(&bytes);
         let response = self
@@ -102,61 +186,103 @@ impl Hq {
         let source = format!(
             "version: 1\nname: {playlist}\nitems:\n  - image: {{ file: a.png, duration: {seconds}s }}\n"
         );
-        self.admin_call(
-            "/v1/playlists",
-            json!({"file_name": "bench.yaml", "source": source, "media": {"a.png": digest}}),
-        )
-        .await?;
-        Ok(())
+        let reply = self
+            .admin_call(
+                "/v1/playlists",
+                json!({"file_name": "bench.yaml", "source": source, "media": {"a.png": digest}}),
+            )
+            .await?;
+        reply["version"]
+            .as_u64()
+            .with_context(|| format!("no version in the push's answer: {reply}"))
     }
 }
 
-/// Registers a screen with a pushed playlist, writes its manifest's bytes to `out` (what nginx
-/// serves as the peer) and prints the screen's token, for the wrk runs.
-async fn prepare_manifest(server: &str, admin: &str, out: &str) -> anyhow::Result<()> {
+/// Registers `screens` screens on one pushed playlist, fetches each one's manifest once (as a
+/// player's first poll does), writes the first one's bytes to `out` (what nginx serves as the peer)
+/// and every token, one a line, to `tokens` (what wrk rotates through).
+async fn prepare_manifest(
+    server: &str,
+    admin: &str,
+    screens: usize,
+    out: &str,
+    tokens_file: &str,
+) -> anyhow::Result<()> {
     let hq = Hq::new(server, admin)?;
     hq.push_playlist("wrk", 10).await?;
-    let token = hq.register("wrk-screen", "wrk").await?;
-    let response = hq
-        .http
-        .get(format!("{}/v1/manifest", hq.server))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        bail!("manifest: {}", response.status());
+    let tokens = hq.register_many("wrk", screens, "wrk").await?;
+    for (index, token) in tokens.iter().enumerate() {
+        let response = hq
+            .http
+            .get(format!("{}/v1/manifest", hq.server))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("manifest: {}", response.status());
+        }
+        let body = response.bytes().await?;
+        if index == 0 {
+            std::fs::write(out, body)?;
+        }
     }
-    std::fs::write(out, response.bytes().await?)?;
-    println!("{}", json!({"token": token}));
+    std::fs::write(tokens_file, tokens.join("\n") + "\n")?;
+    println!("{}", json!({"screens": screens}));
     Ok(())
 }
 
-/// One simulated player: holds the event stream and fetches the manifest when told it changed,
-/// reporting the instant each new manifest arrived.
-async fn simulated_player(
+/// What a simulated player needs to know and where it reports.
+struct SimulatedPlayer {
     http: reqwest::Client,
     server: String,
+    screen: String,
     token: String,
+    key: VerifyingKey,
+    /// Where it stores the manifest it holds.
+    store: std::path::PathBuf,
+    manifest_fetches: Arc<Semaphore>,
+    connecting: Arc<Semaphore>,
     ready: mpsc::UnboundedSender<()>,
-    received: mpsc::UnboundedSender<Instant>,
-) -> anyhow::Result<()> {
+    /// The instant each new manifest was stored, with its playlist version.
+    received: mpsc::UnboundedSender<(Instant, u64)>,
+}
+
+/// One simulated player: holds the event stream and fetches the manifest when told it changed;
+/// checks and stores each new one as a player does before it counts as held.
+async fn simulated_player(player: SimulatedPlayer) -> anyhow::Result<()> {
+    let SimulatedPlayer {
+        http,
+        server,
+        screen,
+        token,
+        key,
+        store,
+        manifest_fetches,
+        connecting,
+        ready,
+        received,
+    } = player;
+    let connecting = connecting.acquire_owned().await?;
     let response = http
         .get(format!("{server}/v1/events"))
         .bearer_auth(&token)
         .header("accept", "text/event-stream")
         .send()
         .await?;
+    drop(connecting);
     if !response.status().is_success() {
         bail!("events: {}", response.status());
     }
     let mut events = response.bytes_stream().eventsource();
     let mut etag: Option<String> = None;
+    let mut held_version = 0;
     let mut first = true;
     while let Some(event) = events.next().await {
         let event = event?;
         if event.event != "manifest-changed" || etag.as_deref() == Some(event.data.as_str()) {
             continue;
         }
+        let permit = manifest_fetches.clone().acquire_owned().await?;
         let mut request = http
             .get(format!("{server}/v1/manifest"))
             .bearer_auth(&token);
@@ -164,84 +290,187 @@ async fn simulated_player(
             request = request.header("if-none-match", etag);
         }
         let response = request.send().await?;
-        let new_etag = response
-            .headers()
-            .get("etag")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (new_etag, signature) = (header("etag"), header("x-vitrine-signature"));
         let status = response.status();
-        response.bytes().await?;
-        if status == reqwest::StatusCode::OK {
-            etag = new_etag;
-            if first {
-                first = false;
-                let _ = ready.send(());
-            } else {
-                let _ = received.send(Instant::now());
-            }
+        let body = response.bytes().await?;
+        drop(permit);
+        if status != reqwest::StatusCode::OK {
+            continue;
+        }
+        // What a player checks before it takes a manifest.
+        let signature: [u8; 64] = hex::decode(signature.context("an unsigned manifest")?)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("a signature is 64 bytes"))?;
+        key.verify(&body, &Signature::from_bytes(&signature))
+            .context("a manifest whose signature does not verify")?;
+        let manifest: Manifest = serde_json::from_slice(&body)?;
+        if manifest.screen != screen || manifest.version <= held_version {
+            bail!(
+                "{screen} got a manifest for {} at version {} while holding {held_version}",
+                manifest.screen,
+                manifest.version
+            );
+        }
+        let temporary = store.with_extension("new");
+        tokio::fs::write(&temporary, &body).await?;
+        tokio::fs::rename(&temporary, &store).await?;
+        held_version = manifest.version;
+        etag = new_etag;
+        if first {
+            first = false;
+            let _ = ready.send(());
+        } else {
+            let _ = received.send((Instant::now(), manifest.playlist_version));
         }
     }
     Ok(())
 }
 
-async fn push(server: &str, admin: &str, clients: usize, rounds: usize) -> anyhow::Result<()> {
+/// Times `rounds` pushes to `clients` simulated players. A round ends when every player holds the
+/// new manifest or after `round_timeout`; players still waiting then count as `round_timeout`, so the
+/// percentiles are lower bounds, and the output says `"complete": false`.
+async fn push(
+    server: &str,
+    admin: &str,
+    clients: usize,
+    rounds: usize,
+    round_timeout: Duration,
+) -> anyhow::Result<()> {
     let hq = Arc::new(Hq::new(server, admin)?);
-    hq.push_playlist("push-bench", 1).await?;
-    let mut tokens = Vec::with_capacity(clients);
-    for index in 0..clients {
-        tokens.push(
-            hq.register(&format!("bench-{index:05}"), "push-bench")
-                .await?,
-        );
-    }
+    let playlist = format!("push-bench-{clients}");
+    hq.push_playlist(&playlist, 1).await?;
+    let key = hq.server_key().await?;
+    let prefix = format!("push-{clients}");
+    let tokens = hq.register_many(&prefix, clients, &playlist).await?;
+    let stores = tempfile::tempdir()?;
     let (ready_sender, mut ready) = mpsc::unbounded_channel();
     let (received_sender, mut received) = mpsc::unbounded_channel();
-    // One client per simulated player, as separate players would have; each opens its own
-    // connections for the stream and the manifest.
-    for token in tokens {
-        let http = reqwest::Client::builder().build()?;
-        let (server, ready, received) = (
-            hq.server.clone(),
-            ready_sender.clone(),
-            received_sender.clone(),
-        );
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .build()?;
+    let manifest_fetches = Arc::new(Semaphore::new(MANIFEST_CONNECTIONS));
+    let connecting = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+    for (index, token) in tokens.into_iter().enumerate() {
+        let player = SimulatedPlayer {
+            http: http.clone(),
+            server: hq.server.clone(),
+            screen: format!("{prefix}-{index:05}"),
+            token,
+            key,
+            store: stores.path().join(format!("{index:05}.json")),
+            manifest_fetches: manifest_fetches.clone(),
+            connecting: connecting.clone(),
+            ready: ready_sender.clone(),
+            received: received_sender.clone(),
+        };
         tokio::spawn(async move {
-            if let Err(error) = simulated_player(http, server, token, ready, received).await {
+            if let Err(error) = simulated_player(player).await {
                 eprintln!("simulated player failed: {error:#}");
             }
         });
     }
     for connected in 0..clients {
-        tokio::time::timeout(Duration::from_secs(120), ready.recv())
+        tokio::time::timeout(Duration::from_secs(300), ready.recv())
             .await
             .with_context(|| format!("only {connected} of {clients} players connected"))?;
     }
     let mut p50 = Vec::new();
     let mut p99 = Vec::new();
+    let mut complete = true;
     for round in 0..rounds {
         let published = Instant::now();
-        hq.push_playlist("push-bench", 2 + round as u64).await?;
+        let version = hq.push_playlist(&playlist, 2 + round as u64).await?;
+        let deadline = tokio::time::Instant::now() + round_timeout;
         let mut latencies = Vec::with_capacity(clients);
         while latencies.len() < clients {
-            let at = tokio::time::timeout(Duration::from_secs(60), received.recv())
-                .await
-                .with_context(|| format!("round {round}: {} of {clients} got it", latencies.len()))?
-                .context("players gone")?;
+            let Ok(got) = tokio::time::timeout_at(deadline, received.recv()).await else {
+                eprintln!(
+                    "push to {clients} round {round}: only {} held it after {round_timeout:?}",
+                    latencies.len()
+                );
+                complete = false;
+                latencies.resize(clients, round_timeout.as_secs_f64() * 1000.0);
+                break;
+            };
+            let (at, held) = got.context("players gone")?;
+            if held != version {
+                bail!("round {round}: a player stored playlist version {held}, not {version}");
+            }
             latencies.push(at.duration_since(published).as_secs_f64() * 1000.0);
         }
         latencies.sort_by(f64::total_cmp);
         p50.push(percentile(&latencies, 0.50));
         p99.push(percentile(&latencies, 0.99));
         eprintln!(
-            "push round {round}: p50 {:.1} ms, p99 {:.1} ms",
+            "push to {clients} round {round}: p50 {:.1} ms, p99 {:.1} ms",
             p50[round], p99[round]
         );
+        if !complete {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Every player holds a manifest, on disk.
+    let stored = std::fs::read_dir(stores.path())?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "json"))
+        .count();
+    if stored != clients {
+        bail!("{stored} of {clients} players stored a manifest");
     }
     println!(
         "{}",
-        json!({"clients": clients, "p50_ms": p50, "p99_ms": p99})
+        json!({"clients": clients, "complete": complete, "p50_ms": p50, "p99_ms": p99})
     );
+    Ok(())
+}
+
+/// Uploads every file in `dir` and pushes playlist `sync` showing each for 2 s, in name order.
+async fn sync_push(server: &str, admin: &str, dir: &str, register: bool) -> anyhow::Result<()> {
+    let hq = Hq::new(server, admin)?;
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()?;
+    files.sort();
+    let mut media = serde_json::Map::new();
+    let mut source = "version: 1\nname: sync\nitems:\n".to_owned();
+    for path in &files {
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .context("a UTF-8 file name")?;
+        let bytes = std::fs::read(path)?;
+        let digest = Sha256Hex::of_bytes(&bytes);
+        let size = bytes.len();
+        let response = hq
+            .http
+            .put(format!("{}/v1/media/{digest}", hq.server))
+            .bearer_auth(&hq.admin)
+            .body(bytes)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("upload {name}: {}", response.status());
+        }
+        source.push_str(&format!("  - image: {{ file: {name}, duration: 2s }}\n"));
+        media.insert(name.to_owned(), json!(digest));
+        println!("sha256 {name} {digest} {size}");
+    }
+    hq.admin_call(
+        "/v1/playlists",
+        json!({"file_name": "sync.yaml", "source": source, "media": media}),
+    )
+    .await?;
+    if register {
+        println!("token {}", hq.register("sync-screen", "sync").await?);
+    }
     Ok(())
 }
 
@@ -273,6 +502,8 @@ fn batch_rows(screen: &str, count: usize, first_sequence: u64) -> Vec<Value> {
 
 async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> anyhow::Result<()> {
     let hq = Hq::new(server, admin)?;
+    // A screen may only be given a pushed playlist.
+    hq.push_playlist("ingest", 10).await?;
     let token = hq.register("ingest-screen", "ingest").await?;
     // Players sign each batch with the sha256 of their device token.
     let batch_key: [u8; 32] = hex::decode(Sha256Hex::of_bytes(token.as_bytes()).as_str())?

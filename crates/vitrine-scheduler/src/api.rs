@@ -684,13 +684,32 @@ pub async fn push_playlist(
     ))
 }
 
-/// A screen's manifest as served: the JSON body and its ETag (quoted, as the header carries it).
+/// A screen's manifest as served: the JSON body and its ETag (quoted, as the header carries it),
+/// with the response headers made once per build, so serving a cached manifest copies nothing
+/// and checks nothing again.
 #[derive(Clone, Debug)]
 pub struct ManifestBody {
-    pub body: Vec<u8>,
+    pub body: axum::body::Bytes,
     pub etag: String,
+    etag_header: HeaderValue,
     /// The hex ed25519 signature of `body` (see [`crate::signing`]), made once per build.
-    pub signature: String,
+    signature_header: HeaderValue,
+}
+
+impl ManifestBody {
+    /// Signs `body` and makes its headers.
+    fn new(body: Vec<u8>, signing_key: &ed25519_dalek::SigningKey) -> Result<Self, ApiError> {
+        let etag = format!("\"{}\"", Sha256Hex::of_bytes(&body));
+        let signature = crate::signing::sign_hex(signing_key, &body);
+        Ok(Self {
+            etag_header: HeaderValue::from_str(&etag)
+                .map_err(|error| ApiError::internal("making an ETag", error))?,
+            signature_header: HeaderValue::from_str(&signature)
+                .map_err(|error| ApiError::internal("making a signature header", error))?,
+            body: body.into(),
+            etag,
+        })
+    }
 }
 
 /// `GET /v1/manifest`: the calling screen's manifest, built from the newest version of its playlist.
@@ -700,12 +719,7 @@ pub async fn manifest(
     ScreenCaller(screen): ScreenCaller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(ManifestBody {
-        body,
-        etag,
-        signature,
-    }) = manifest_of(&state, &screen).await?
-    else {
+    let Some(manifest) = manifest_of(&state, &screen).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no_playlist",
@@ -716,11 +730,12 @@ pub async fn manifest(
             ),
         ));
     };
-    let etag_header = HeaderValue::from_str(&etag)
-        .map_err(|error| ApiError::internal("making an ETag", error))?;
-
-    if if_none_match_matches(&headers, &etag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header)]).into_response());
+    if if_none_match_matches(&headers, &manifest.etag) {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, manifest.etag_header.clone())],
+        )
+            .into_response());
     }
     Ok((
         StatusCode::OK,
@@ -729,17 +744,17 @@ pub async fn manifest(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             ),
-            (header::ETAG, etag_header),
+            (header::ETAG, manifest.etag_header.clone()),
             // Caches must ask again every time: a push changes the manifest at once.
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             // The player refuses a manifest whose bytes this does not sign.
             (
                 header::HeaderName::from_static(crate::signing::SIGNATURE_HEADER),
-                HeaderValue::from_str(&signature)
-                    .map_err(|error| ApiError::internal("making a signature header", error))?,
+                manifest.signature_header.clone(),
             ),
         ],
-        body,
+        // A reference to the cached bytes, not a copy.
+        manifest.body.clone(),
     )
         .into_response())
 }
@@ -750,20 +765,21 @@ pub async fn manifest(
 pub async fn manifest_of(
     state: &AppState,
     screen: &Screen,
-) -> Result<Option<ManifestBody>, ApiError> {
+) -> Result<Option<std::sync::Arc<ManifestBody>>, ApiError> {
     // The generation is read before anything else, so a write that lands during the build makes
     // what is built stale at once (see `cache`).
     let generation = state.generation();
     if let Some(cached) = state.manifest_cache().get(&screen.name, generation) {
-        return Ok(Some((*cached).clone()));
+        return Ok(Some(cached));
     }
-    let built = build_manifest(state, screen).await?;
-    if let Some(built) = &built {
-        state
-            .manifest_cache()
-            .put(&screen.name, generation, std::sync::Arc::new(built.clone()));
-    }
-    Ok(built)
+    let Some(built) = build_manifest(state, screen).await? else {
+        return Ok(None);
+    };
+    let built = std::sync::Arc::new(built);
+    state
+        .manifest_cache()
+        .put(&screen.name, generation, built.clone());
+    Ok(Some(built))
 }
 
 /// Builds a screen's manifest from the store: its playlist, then HQ's layer.
@@ -855,13 +871,7 @@ async fn build_manifest(
     );
     let body = serde_json::to_vec(&manifest)
         .map_err(|error| ApiError::internal("serialising a manifest", error))?;
-    let etag = format!("\"{}\"", Sha256Hex::of_bytes(&body));
-    let signature = crate::signing::sign_hex(state.signing_key(), &body);
-    Ok(Some(ManifestBody {
-        body,
-        etag,
-        signature,
-    }))
+    ManifestBody::new(body, state.signing_key()).map(Some)
 }
 
 /// Whether an `If-None-Match` header names `etag` (or `*`). Weak validators compare equal to strong

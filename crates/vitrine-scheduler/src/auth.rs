@@ -189,6 +189,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The rate limit found the caller already: the token is not hashed or looked up twice.
+        if let Some(ResolvedCaller(caller)) = parts.extensions.remove::<ResolvedCaller>() {
+            return Ok(caller);
+        }
         let token = bearer_token(parts).ok_or_else(|| unauthorized("this needs a token"))?;
         if is_admin_token(token, state.admin_token_sha256()) {
             return Ok(Self::Admin);
@@ -202,11 +206,23 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Whether a token's hash is in the caller caches as a valid screen or staff token now.
-pub(crate) fn cached_owner(state: &AppState, token_sha256: &str) -> bool {
+/// A request's caller as the rate limit ([`crate::rate_limit::limit`]) found it, handed to the
+/// handler's extractor in the request's extensions. Only a valid caller is handed on; a missing,
+/// unknown or revoked token is looked at again by the extractor, which says what is wrong.
+#[derive(Clone, Debug)]
+pub(crate) struct ResolvedCaller(pub(crate) Caller);
+
+/// The caller a token's hash names in the caller caches now, if it is a valid screen or staff
+/// token there.
+pub(crate) fn cached_caller(state: &AppState, token_sha256: &str) -> Option<Caller> {
     let generation = state.generation();
-    state.screen_cache().get(token_sha256, generation).is_some()
-        || state.staff_cache().get(token_sha256, generation).is_some()
+    if let Some(screen) = state.screen_cache().get(token_sha256, generation) {
+        return Some(Caller::Screen(screen));
+    }
+    state
+        .staff_cache()
+        .get(token_sha256, generation)
+        .map(Caller::Staff)
 }
 
 /// Looks a token's hash up, through the caches. Each cache entry is tied to the content
@@ -560,8 +576,15 @@ pub(crate) fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
 /// Compares hashes rather than the tokens themselves: both sides are then 32 bytes, so the
 /// constant-time comparison does not even reveal the admin token's length.
 pub(crate) fn is_admin_token(token: &str, admin_token_sha256: &[u8; 32]) -> bool {
-    let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    presented.ct_eq(admin_token_sha256).into()
+    is_admin_token_sha256(&Sha256::digest(token.as_bytes()).into(), admin_token_sha256)
+}
+
+/// [`is_admin_token`] for a token already hashed.
+pub(crate) fn is_admin_token_sha256(
+    presented_sha256: &[u8; 32],
+    admin_token_sha256: &[u8; 32],
+) -> bool {
+    presented_sha256.ct_eq(admin_token_sha256).into()
 }
 
 impl Store {

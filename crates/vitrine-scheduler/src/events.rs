@@ -595,7 +595,7 @@ async fn current_manifest_event(state: &AppState, screen: &Screen) -> Option<Pus
         Ok(Some(manifest)) => Some(PushEvent {
             id: None,
             kind: EventKind::ManifestChanged,
-            data: manifest.etag,
+            data: manifest.etag.clone(),
             expires_at: None,
         }),
         Ok(None) => None,

@@ -28,7 +28,7 @@ use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
 
 use crate::AppState;
-use crate::auth::TokenOwner;
+use crate::auth::{Caller, ResolvedCaller, TokenOwner};
 use crate::error::ApiError;
 
 /// How fast callers may go. Zero requests per second switches a limit off.
@@ -185,33 +185,41 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
                 + 1
         })
     };
-    let key = match crate::auth::bearer_of(request.headers()) {
-        None => address,
-        Some(token) if crate::auth::is_admin_token(token, state.admin_token_sha256()) => {
-            RateKey::Token(Sha256::digest(token.as_bytes()).into())
-        }
+    // The token is hashed once: its sha256 is the rate key, the admin check and the caches' key.
+    let (key, caller) = match crate::auth::bearer_of(request.headers()) {
+        None => (address, None),
         Some(token) => {
-            let token_sha256 = crate::auth::token_sha256(token);
-            let key = RateKey::Token(Sha256::digest(token.as_bytes()).into());
-            if crate::auth::cached_owner(&state, &token_sha256) {
-                key
+            let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+            let key = RateKey::Token(digest);
+            if crate::auth::is_admin_token_sha256(&digest, state.admin_token_sha256()) {
+                (key, Some(Caller::Admin))
             } else {
-                // A lookup costs a database read: the address pays for it first, so a flood
-                // of made-up tokens is refused before it reaches the database.
-                if let Err(wait) = check(&address) {
-                    return too_many_requests(wait);
-                }
-                match crate::auth::resolve_token(&state, &token_sha256).await {
-                    Ok(TokenOwner::Screen(_) | TokenOwner::Staff(_)) => key,
-                    // Revoked, unknown, or a database error the handler will report: the
-                    // address has been counted already.
-                    _ => return next.run(request).await,
+                let token_sha256 = hex::encode(digest);
+                if let Some(caller) = crate::auth::cached_caller(&state, &token_sha256) {
+                    (key, Some(caller))
+                } else {
+                    // A lookup costs a database read: the address pays for it first, so a flood
+                    // of made-up tokens is refused before it reaches the database.
+                    if let Err(wait) = check(&address) {
+                        return too_many_requests(wait);
+                    }
+                    match crate::auth::resolve_token(&state, &token_sha256).await {
+                        Ok(TokenOwner::Screen(screen)) => (key, Some(Caller::Screen(screen))),
+                        Ok(TokenOwner::Staff(staff)) => (key, Some(Caller::Staff(staff))),
+                        // Revoked, unknown, or a database error the handler will report: the
+                        // address has been counted already.
+                        _ => return next.run(request).await,
+                    }
                 }
             }
         }
     };
     if let Err(wait) = check(&key) {
         return too_many_requests(wait);
+    }
+    let mut request = request;
+    if let Some(caller) = caller {
+        request.extensions_mut().insert(ResolvedCaller(caller));
     }
     next.run(request).await
 }
