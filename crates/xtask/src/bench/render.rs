@@ -10,7 +10,7 @@
 //! - **Item start accuracy**: the same runs' first-frame offsets (presented minus scheduled, either
 //!   way), every item but the first two of each run (they wait for the start-up decodes: that is
 //!   cold start's figure), p99 over all runs, against one refresh.
-//! - **Transition gaps and late starts with slow decodes**: the headless player at 1920x1080 plays
+//! - **Transition gaps and items prepared late with slow decodes**: the headless player at 1920x1080 plays
 //!   distinct 4K PNGs, short and long items alternating, each decode slowed by
 //!   `VITRINE_BENCH_DECODE_DELAY_MS` (read by the decode worker, for benchmarks only); more
 //!   pictures than the texture budget holds, so every switch needs a decode. Gaps are the
@@ -197,8 +197,9 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
     let mut headless = PlayerRuns::default();
     let mut window = PlayerRuns::default();
     let mut gaps = 0.0;
-    let mut late_starts = 0.0;
+    let mut prepared_late = 0.0;
     let mut slow_items = 0usize;
+    let mut switches = 0.0;
     let (mut ours_jpeg, mut djpeg, mut ours_png, mut vips) = (vec![], vec![], vec![], vec![]);
     let (mut ours_cold, mut mpv_cold) = (vec![], vec![]);
     for round in 1..=ROUNDS {
@@ -233,9 +234,10 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
         )?;
         stats.check_items(plan.switches, "the slow-decode run")?;
         gaps += stats.summary("transition_gaps")?;
+        switches += stats.summary("items_started")?;
         let margins = stats.list("prepare_margin_ms")?;
         slow_items += margins.len().saturating_sub(3);
-        late_starts += margins
+        prepared_late += margins
             .iter()
             .skip(3)
             .filter(|margin| **margin < 0.0)
@@ -353,18 +355,18 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
         unit: "frames, all runs",
         ours: gaps,
         peer: 0.0,
-        peer_name: leak(format!("limit; {slow_items} switches")),
+        peer_name: leak(format!("limit; {switches} switches")),
         goal: "0".into(),
         pass: gaps == 0.0,
     });
     figures.push(Figure {
         name: "items_prepared_late_slow_decodes_1080p",
         unit: "items, all runs",
-        ours: late_starts,
+        ours: prepared_late,
         peer: 0.0,
-        peer_name: leak(format!("limit; {slow_items} switches")),
+        peer_name: leak(format!("limit; {slow_items} decoded items")),
         goal: "0".into(),
-        pass: late_starts == 0.0,
+        pass: prepared_late == 0.0,
     });
     let (ours_jpeg, djpeg, ours_png, vips) = (
         median(&ours_jpeg),
