@@ -1,15 +1,16 @@
-//! The renderer's side of `cargo xtask bench`: each subcommand measures one thing on the real
-//! renderer (offscreen, on whatever adapter `WGPU_BACKEND` picks) and prints one JSON object.
-//! xtask runs it interleaved with the peers and does the statistics.
+//! The renderer's side of `cargo xtask bench`: helpers for what the real player cannot measure on
+//! itself, each printing one JSON object. xtask runs them interleaved with the peers and does the
+//! statistics; the player's own figures (frame times, item starts, transition gaps) come from
+//! `vitrine-player --stats-file`.
 //!
-//! - `frames crossfade|floor WIDTHxHEIGHT FRAMES`: frame times (submit to GPU done) of a 1080p
-//!   crossfade between two images, or of the floor: one opaque textured quad per frame.
-//! - `gaps SWITCHES`: item switches with crossfades, the next item decoded from a file on another
-//!   thread and uploaded before its start, as the player does; counts transition gaps.
-//! - `start-accuracy ITEMS`: a scripted timeline on a simulated 60 Hz display; for each item, the
-//!   presented time of its first frame minus its scheduled start.
-//! - `decode FILE WIDTHxHEIGHT`: file to GPU texture (decode, orient, scale to the screen, upload).
+//! - `frames floor|crossfade|crossfade-two-pass WIDTHxHEIGHT FRAMES`: frame times (submit to GPU
+//!   done) of the renderer library drawing one opaque textured quad per frame (the floor every
+//!   figure is compared with), or a crossfade between two pictures in one pass or in two.
+//! - `decode FILE WIDTHxHEIGHT`: file to GPU texture (decode, orient, scale to the screen,
+//!   upload) and exit; xtask times the whole process, as it times the peers'.
 //! - `make-images DIR`: writes the 4K JPEG and PNG the decode figures use.
+//! - `make-photos DIR COUNT WIDTHxHEIGHT`: COUNT distinct PNG pictures `photo-NNN.png`.
+//! - `make-solid FILE WIDTHxHEIGHT R,G,B`: a PNG of one colour (the cold-start picture).
 
 use std::time::{Duration, Instant};
 
@@ -19,9 +20,6 @@ use vitrine_player::render::{
     ContentKey, Fit, Gpu, Layer, OFFSCREEN_FORMAT, Offscreen, Renderer, Scene, Transition,
     transition_layers,
 };
-use vitrine_player::telemetry::FrameTelemetry;
-
-const REFRESH: Duration = Duration::from_nanos(16_666_667);
 
 fn main() -> anyhow::Result<()> {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -35,10 +33,18 @@ fn main() -> anyhow::Result<()> {
     };
     match argument(0).as_str() {
         "frames" => frames(&argument(1), size(argument(2)), argument(3).parse()?),
-        "gaps" => gaps(argument(1).parse()?),
-        "start-accuracy" => start_accuracy(argument(1).parse()?),
         "decode" => decode(&argument(1), size(argument(2))),
         "make-images" => make_images(std::path::Path::new(&argument(1))),
+        "make-photos" => make_photos(
+            std::path::Path::new(&argument(1)),
+            argument(2).parse()?,
+            size(argument(3)),
+        ),
+        "make-solid" => make_solid(
+            std::path::Path::new(&argument(1)),
+            size(argument(2)),
+            &argument(3),
+        ),
         other => anyhow::bail!("unknown benchmark `{other}`"),
     }
 }
@@ -70,6 +76,7 @@ fn frames(mode: &str, size: (u32, u32), count: usize) -> anyhow::Result<()> {
     let gpu = Gpu::headless()?;
     let target = Offscreen::new(&gpu, size.0, size.1);
     let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    renderer.set_single_pass_crossfade(mode != "crossfade-two-pass");
     let first = photo("first", size.0, size.1, 1);
     let second = photo("second", size.0, size.1, 2);
     renderer.upload(&gpu, &first);
@@ -101,145 +108,6 @@ fn frames(mode: &str, size: (u32, u32), count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn gaps(switches: usize) -> anyhow::Result<()> {
-    let gpu = Gpu::headless()?;
-    let target = Offscreen::new(&gpu, 480, 270);
-    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
-    let directory = tempfile_directory()?;
-    // Four files played round-robin; each item is decoded from its file before its start.
-    let mut paths = Vec::new();
-    for index in 0..4 {
-        let path = directory.join(format!("item-{index}.png"));
-        let picture = photo(&format!("item-{index}"), 480, 270, index);
-        image::RgbaImage::from_raw(480, 270, picture.frames[0].rgba.clone())
-            .expect("size matches")
-            .save(&path)?;
-        paths.push(path);
-    }
-    let mut telemetry = FrameTelemetry::new(REFRESH);
-    let decode_next = |index: usize| {
-        let path = paths[index % paths.len()].clone();
-        std::thread::spawn(move || {
-            decode_path(
-                &path,
-                Sha256Hex::of_bytes(format!("item-{index}").as_bytes()),
-                DecodeTarget::new(480, 270, Fit::Cover),
-            )
-        })
-    };
-    let first = decode_next(0).join().expect("decode thread")?;
-    renderer.upload(&gpu, &first);
-    let mut current = ContentKey::Media(first.sha256.clone());
-    const HOLD_FRAMES: usize = 2;
-    const FADE_FRAMES: usize = 4;
-    for switch in 1..=switches {
-        let pending = decode_next(switch);
-        for _ in 0..HOLD_FRAMES {
-            let started = Instant::now();
-            let report = renderer.render(
-                &gpu,
-                target.view(),
-                target.size(),
-                &Scene::single(current.clone(), Fit::Cover),
-            );
-            gpu.wait_idle()?;
-            telemetry.record_frame(started, Instant::now(), &report);
-        }
-        let next = pending.join().expect("decode thread")?;
-        renderer.upload(&gpu, &next);
-        let incoming = ContentKey::Media(next.sha256.clone());
-        for frame in 0..=FADE_FRAMES {
-            let layers = transition_layers(
-                Some(Layer::new(current.clone(), Fit::Cover)),
-                Layer::new(incoming.clone(), Fit::Cover),
-                Transition::Crossfade,
-                frame as f32 / FADE_FRAMES as f32,
-            );
-            let mut scene = Scene::single(incoming.clone(), Fit::Cover);
-            scene.zones[0].layers = layers;
-            let started = Instant::now();
-            let report = renderer.render(&gpu, target.view(), target.size(), &scene);
-            gpu.wait_idle()?;
-            telemetry.record_frame(started, Instant::now(), &report);
-        }
-        let keep = [incoming.clone()].into_iter().collect();
-        renderer.retain(&keep);
-        current = incoming;
-    }
-    let summary = telemetry.summary();
-    println!(
-        "{{\"switches\":{switches},\"frames\":{},\"transition_gaps\":{}}}",
-        summary.frames, summary.transition_gaps
-    );
-    std::fs::remove_dir_all(directory)?;
-    Ok(())
-}
-
-fn start_accuracy(items: usize) -> anyhow::Result<()> {
-    let gpu = Gpu::headless()?;
-    let target = Offscreen::new(&gpu, 1920, 1080);
-    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
-    let pictures: Vec<ContentKey> = (0..2)
-        .map(|index| {
-            let picture = photo(&format!("timeline-{index}"), 1920, 1080, index);
-            renderer.upload(&gpu, &picture);
-            ContentKey::Media(picture.sha256)
-        })
-        .collect();
-    // A display refreshing every REFRESH from `origin`; items scheduled at instants that fall
-    // anywhere between refreshes (every 210 ms), as a wall-clock schedule does.
-    let origin = Instant::now() + Duration::from_millis(50);
-    let tick = |index: u32| origin + REFRESH * index;
-    let schedule: Vec<Instant> = (1..=items)
-        .map(|item| origin + Duration::from_millis(210 * item as u64))
-        .collect();
-    let mut latencies = Vec::new();
-    let mut next_item = 0;
-    let mut refresh = 1u32;
-    while next_item < items {
-        // Render ahead for the refresh at `tick(refresh)`: the frame shows what is scheduled by
-        // then, as the player asks the schedule about the instant its frame will be presented.
-        let present_at = tick(refresh);
-        std::thread::sleep(
-            present_at
-                .saturating_duration_since(Instant::now())
-                .saturating_sub(REFRESH),
-        );
-        let showing = schedule
-            .iter()
-            .filter(|start| **start <= present_at)
-            .count();
-        let content = pictures[showing % 2].clone();
-        renderer.render(
-            &gpu,
-            target.view(),
-            target.size(),
-            &Scene::single(content, Fit::Cover),
-        );
-        gpu.wait_idle()?;
-        // The frame is presented at the first refresh after the GPU is done (vsync).
-        let done = Instant::now();
-        let mut presented_refresh = refresh;
-        while tick(presented_refresh) < done {
-            presented_refresh += 1;
-        }
-        let presented = tick(presented_refresh);
-        while next_item < showing {
-            latencies.push(milliseconds(
-                presented.saturating_duration_since(schedule[next_item]),
-            ));
-            next_item += 1;
-        }
-        std::thread::sleep(presented.saturating_duration_since(Instant::now()));
-        refresh = presented_refresh + 1;
-    }
-    println!(
-        "{{\"latency_ms\":{latencies:?},\"refresh_ms\":{}}}",
-        milliseconds(REFRESH)
-    );
-    Ok(())
-}
-
 fn decode(path: &str, size: (u32, u32)) -> anyhow::Result<()> {
     let gpu = Gpu::headless()?;
     let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
@@ -251,9 +119,12 @@ fn decode(path: &str, size: (u32, u32)) -> anyhow::Result<()> {
     )?;
     renderer.upload(&gpu, &image);
     gpu.wait_idle()?;
+    // The texture's size, so xtask can check the work was done.
     println!(
-        "{{\"file_to_texture_ms\":{}}}",
-        milliseconds(started.elapsed())
+        "{{\"file_to_texture_ms\":{},\"texture\":[{},{}]}}",
+        milliseconds(started.elapsed()),
+        image.width,
+        image.height
     );
     Ok(())
 }
@@ -273,8 +144,46 @@ fn make_images(directory: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tempfile_directory() -> anyhow::Result<std::path::PathBuf> {
-    let directory = std::env::temp_dir().join(format!("vitrine-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&directory)?;
-    Ok(directory)
+/// Pictures that differ from one another (so each is a file of its own in the cache) and
+/// compress about as well as photos with large calm areas do.
+fn make_photos(directory: &std::path::Path, count: u32, size: (u32, u32)) -> anyhow::Result<()> {
+    use image::ImageEncoder;
+    std::fs::create_dir_all(directory)?;
+    for index in 0..count {
+        let path = directory.join(format!("photo-{index:03}.png"));
+        if path.is_file() {
+            continue;
+        }
+        let (width, height) = size;
+        let rgb = image::RgbImage::from_fn(width, height, |x, y| {
+            let block = ((x / 64) ^ (y / 64)).wrapping_mul(2_654_435_761) ^ index;
+            image::Rgb([
+                (x * 255 / width) as u8 ^ (block as u8 & 0x1f),
+                (y * 255 / height) as u8,
+                (index as u8).wrapping_mul(37) ^ ((block >> 8) as u8 & 0x3f),
+            ])
+        });
+        let file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        image::codecs::png::PngEncoder::new_with_quality(
+            file,
+            image::codecs::png::CompressionType::Fast,
+            image::codecs::png::FilterType::Sub,
+        )
+        .write_image(&rgb, width, height, image::ExtendedColorType::Rgb8)?;
+    }
+    println!("{{\"written\":{count}}}");
+    Ok(())
+}
+
+fn make_solid(path: &std::path::Path, size: (u32, u32), colour: &str) -> anyhow::Result<()> {
+    let channels: Vec<u8> = colour
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let [red, green, blue] = channels[..] else {
+        anyhow::bail!("a colour is R,G,B");
+    };
+    image::RgbImage::from_pixel(size.0, size.1, image::Rgb([red, green, blue])).save(path)?;
+    println!("{{\"written\":\"{}\"}}", path.display());
+    Ok(())
 }

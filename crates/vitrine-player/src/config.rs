@@ -61,6 +61,9 @@ pub struct PlayerConfig {
     pub monitor: String,
     /// Draw frame statistics in the top-left corner.
     pub show_stats: bool,
+    /// At exit, write the frame telemetry here as JSON: the summary, every frame's time and
+    /// every item's first-frame offset from its scheduled start (for `cargo xtask bench`).
+    pub stats_file: Option<PathBuf>,
     /// How often to tell HQ what plays and how well it draws.
     #[serde(with = "humantime_like")]
     pub heartbeat_interval: Duration,
@@ -167,6 +170,7 @@ impl Default for PlayerConfig {
             rotation: 0,
             monitor: "primary".into(),
             show_stats: false,
+            stats_file: None,
             heartbeat_interval: Duration::from_secs(60),
             playlist: None,
             video: VideoConfig::default(),

@@ -139,6 +139,11 @@ struct DecodeRequest {
     target: DecodeTarget,
 }
 
+/// For benchmarks only: every decode on the worker thread takes this many milliseconds longer,
+/// so `cargo xtask bench` can show what really slow decodes (huge files, a slow SoC) do to
+/// playback. Never set on a screen.
+pub const BENCH_DECODE_DELAY_VARIABLE: &str = "VITRINE_BENCH_DECODE_DELAY_MS";
+
 /// A decode worker thread; results come back as [`PlayerEvent`]s.
 pub struct DecodeWorker {
     requests: mpsc::Sender<DecodeRequest>,
@@ -147,10 +152,22 @@ pub struct DecodeWorker {
 impl DecodeWorker {
     pub fn start(sink: SharedSink) -> anyhow::Result<Self> {
         let (requests, receiver) = mpsc::channel::<DecodeRequest>();
+        let throttle = std::env::var(BENCH_DECODE_DELAY_VARIABLE)
+            .ok()
+            .and_then(|value| value.parse::<u64>().ok())
+            .map(Duration::from_millis);
+        if let Some(throttle) = throttle {
+            tracing::warn!(
+                "{BENCH_DECODE_DELAY_VARIABLE} is set: every image decode takes {throttle:?} longer"
+            );
+        }
         std::thread::Builder::new()
             .name("vitrine-decode".into())
             .spawn(move || {
                 for request in receiver {
+                    if let Some(throttle) = throttle {
+                        std::thread::sleep(throttle);
+                    }
                     let event = match decode_file(&request) {
                         Ok(image) => PlayerEvent::MediaDecoded(image),
                         Err(error) => PlayerEvent::DecodeFailed {

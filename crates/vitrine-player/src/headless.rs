@@ -36,6 +36,7 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
             video: config.video_settings(),
             audio: config.audio.clone(),
             screen_name: config.screen.clone(),
+            stats_file: config.stats_file.clone(),
         },
         &config.data_dir,
         startup.sink.clone(),
@@ -91,7 +92,11 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
             break;
         }
         let started = Instant::now();
-        let now = Timestamp::now();
+        // Frames come every period: the one decided now is presented when its work is done,
+        // and an item starts in the frame nearest its scheduled start.
+        let now = Timestamp::now()
+            .checked_add(player.presentation_lead(true))
+            .unwrap_or_else(|_| Timestamp::now());
         let frame = player.prepare_frame(&gpu, now);
         let report = player.draw(&gpu, offscreen.view(), offscreen.size(), &frame);
         gpu.wait_idle()?;

@@ -68,6 +68,10 @@ struct Arguments {
     /// Draw frame statistics on screen.
     #[arg(long)]
     show_stats: bool,
+    /// At exit, write frame telemetry (summary, every frame's time, every item's first-frame
+    /// offset) to this JSON file.
+    #[arg(long)]
+    stats_file: Option<PathBuf>,
     /// How often to tell HQ what plays and how well it draws, e.g. 60s.
     #[arg(long, value_parser = parse_duration)]
     heartbeat_interval: Option<Duration>,
@@ -158,6 +162,9 @@ fn configure(arguments: Arguments) -> anyhow::Result<PlayerConfig> {
         config.monitor = monitor;
     }
     config.show_stats |= arguments.show_stats;
+    if arguments.stats_file.is_some() {
+        config.stats_file = arguments.stats_file;
+    }
     if let Some(interval) = arguments.heartbeat_interval {
         config.heartbeat_interval = interval;
     }

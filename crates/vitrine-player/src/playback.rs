@@ -15,7 +15,10 @@
 //! - **say why nothing plays:** where the splash would stand in for want of content, a problem
 //!   the player was told to say ([`Playback::set_not_playing`]) shows instead as the not-playing
 //!   page ([`cover::not_playing_page`]); a staff's pinned fallback stays up with the problem in a
-//!   line over it. Content that can play always wins.
+//!   line over it. Content that can play always wins;
+//! - **prepare in time:** the next item's content is always wanted, and the images of the items
+//!   after it that start within [`Playback::set_prepare_ahead`] of now (the player sets it from the
+//!   decode times it measures).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -181,7 +184,14 @@ pub struct Playback {
     refresh: SignedDuration,
     /// Set when the active playlist was written for the other orientation than this screen's.
     layout_alert: Option<String>,
+    /// How far ahead images are asked for: every image whose item starts within this of now is
+    /// wanted, not only the next item's. Zero asks for the next item alone.
+    prepare_ahead: SignedDuration,
 }
+
+/// The most items beyond the next one whose images are asked for ahead, however long the
+/// decodes take: texture memory holds a dozen screens' worth.
+const MAX_ITEMS_AHEAD: usize = 8;
 
 /// The refresh interval assumed until the player says what its display has.
 const DEFAULT_REFRESH: SignedDuration = SignedDuration::from_nanos(16_666_667);
@@ -215,6 +225,7 @@ impl Playback {
             refresh: DEFAULT_REFRESH,
             trigger: None,
             layout_alert: None,
+            prepare_ahead: SignedDuration::ZERO,
         }
     }
 
@@ -322,6 +333,18 @@ impl Playback {
     /// count as completed.
     pub fn set_refresh(&mut self, refresh: std::time::Duration) {
         self.refresh = SignedDuration::try_from(refresh).unwrap_or(DEFAULT_REFRESH);
+    }
+
+    /// Images of items starting within `ahead` of now are asked for from now on, not only the next
+    /// item's: the player sets it from how long its decodes take, so a short item followed by a
+    /// slow image does not delay that image's start.
+    pub fn set_prepare_ahead(&mut self, ahead: Duration) {
+        self.prepare_ahead = SignedDuration::try_from(ahead).unwrap_or(SignedDuration::ZERO);
+    }
+
+    /// How far ahead images are asked for now.
+    pub fn prepare_ahead(&self) -> Duration {
+        self.prepare_ahead.unsigned_abs()
     }
 
     /// Offer cards get QR codes signed with this key (see [`vitrine_core::qr_token`]).
@@ -471,6 +494,7 @@ impl Playback {
             return self.waiting_frame(Vec::new(), None);
         };
         let screen_px = self.screen_px;
+        let horizon = now.checked_add(self.prepare_ahead).unwrap_or(now);
         let mut wanted = Vec::new();
         let mut next_deadline: Option<Timestamp> = None;
         let mut animating = false;
@@ -506,10 +530,28 @@ impl Playback {
                     trigger: self.trigger.as_ref(),
                 };
                 let (want, candidate) = describe(&play, &context, now);
-                // The next item too, so its switch happens on its scheduled frame.
-                if let Some(next) = active.schedule.what_plays(zone_name, play.end) {
-                    let (next_want, _) = describe(&next, &context, play.end);
-                    wanted.extend(next_want);
+                // The next item too, so its switch happens on its scheduled frame; and the images of
+                // the items after it that start within the decode horizon, so that a short item
+                // does not leave the one after it too little time to decode.
+                let mut cursor = play.end;
+                let mut ahead = 0;
+                while let Some(next) = active.schedule.what_plays(zone_name, cursor) {
+                    let (next_want, _) = describe(&next, &context, cursor);
+                    if ahead == 0 {
+                        wanted.extend(next_want);
+                    } else {
+                        // Only images: a video prerolls for the next item alone.
+                        wanted.extend(
+                            next_want
+                                .into_iter()
+                                .filter(|want| matches!(want, Want::Media { .. })),
+                        );
+                    }
+                    ahead += 1;
+                    if next.end <= cursor || next.end >= horizon || ahead > MAX_ITEMS_AHEAD {
+                        break;
+                    }
+                    cursor = next.end;
                 }
                 if let Some(candidate) = candidate {
                     let key = candidate.content.clone();
@@ -1172,6 +1214,33 @@ mod tests {
         assert_eq!(
             shown(&playback.tick(at(2500))),
             vec![vec![(key("red"), 1.0)]]
+        );
+    }
+
+    #[test]
+    fn images_are_asked_for_as_far_ahead_as_decodes_take() {
+        const SHORT_THEN_LONG: &str = "version: 1\nname: demo\nitems:\n  - image: { file: a.png, duration: 1s }\n  - image: { file: b.png, duration: 100ms }\n  - image: { file: c.png, duration: 1s }\n  - image: { file: d.png, duration: 1s }\n";
+        let wanted = |playback: &mut Playback| -> Vec<ContentKey> {
+            playback
+                .tick(at(100))
+                .wanted
+                .iter()
+                .map(Want::key)
+                .collect()
+        };
+        let mut playback = playback();
+        playback.activate(manifest(SHORT_THEN_LONG)).unwrap();
+        assert_eq!(
+            wanted(&mut playback),
+            vec![key("b"), key("a")],
+            "without a horizon, the next item alone"
+        );
+        // Decodes take long enough that c, starting 1.1 s from here, must be asked for now.
+        playback.set_prepare_ahead(Duration::from_millis(1500));
+        assert_eq!(
+            wanted(&mut playback),
+            vec![key("b"), key("c"), key("a")],
+            "every image starting within the horizon, and not d beyond it"
         );
     }
 

@@ -2,7 +2,7 @@
 //! playback timeline, renderer textures, decode and text requests, telemetry and the journal writer.
 //! Events update it; frames are drawn from what [`Player::prepare_frame`] decided.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -58,7 +58,28 @@ pub struct ScreenSetup {
     pub audio: AudioConfig,
     /// This screen's name at HQ, when the config or pairing gives it.
     pub screen_name: Option<String>,
+    /// Where to write the frame telemetry, every frame and item start included, at exit
+    /// (`--stats-file`, for benchmarks).
+    pub stats_file: Option<PathBuf>,
 }
+
+/// What `--stats-file` holds: the telemetry summary, every frame's time and every item's
+/// first-frame offset, and how long each image took from request to decoded.
+#[derive(serde::Serialize)]
+struct StatsFile<'a> {
+    summary: crate::telemetry::TelemetrySummary,
+    #[serde(flatten)]
+    log: &'a crate::telemetry::TelemetryLog,
+    decode_ms: &'a [f64],
+    /// For each item started whose picture was decoded for it: its scheduled start minus when
+    /// the picture was on the GPU, in milliseconds; negative when it was prepared too late.
+    prepare_margin_ms: &'a [f64],
+    prepare_ahead_ms: f64,
+}
+
+/// How much earlier than its decode estimate the next images are asked for, on top of twice the
+/// estimate (one decode may be queued before it): a margin for the upload and the frame itself.
+const PREPARE_MARGIN: Duration = Duration::from_millis(100);
 
 pub struct Player {
     playback: Playback,
@@ -96,6 +117,24 @@ pub struct Player {
     problem_persistence: Persistence,
     /// The problem the screen said in the last frame: a change is logged once.
     said: Option<Problem>,
+    /// When each image now decoding was asked for.
+    decode_requested_at: HashMap<ContentKey, Instant>,
+    /// When the decode worker last finished one: it decodes one image at a time, so an image's
+    /// decode started at the later of its request and that instant.
+    last_decode_done: Option<Instant>,
+    /// A running estimate of one decode's time, without the wait in the queue (that would make
+    /// asking earlier lengthen the estimate); playback asks for images ahead by twice this (see
+    /// [`Playback::set_prepare_ahead`]).
+    decode_estimate: Duration,
+    /// Every measured decode time, for `--stats-file`.
+    decode_times_ms: Vec<f64>,
+    /// When each decoded picture reached the GPU, until its item starts.
+    uploaded_at: HashMap<ContentKey, Instant>,
+    /// How long before its scheduled start each item's picture was ready, for `--stats-file`.
+    prepare_margins_ms: Vec<f64>,
+    stats_file: Option<PathBuf>,
+    /// Whether the first playlist item has been presented yet (said once on stdout).
+    first_item_presented: bool,
 }
 
 impl Player {
@@ -147,6 +186,10 @@ impl Player {
             playback.set_qr_key(key);
         }
         playback.mark_ready(splash_key);
+        let mut telemetry = FrameTelemetry::new(screen.refresh);
+        if screen.stats_file.is_some() {
+            telemetry.keep_log();
+        }
         // Caps per hour count the offers shown before a restart too.
         let two_hours_ago = jiff::Timestamp::now()
             .checked_sub(jiff::SignedDuration::from_hours(2))
@@ -183,7 +226,7 @@ impl Player {
             decoder: DecodeWorker::start(sink)?,
             media_dir: data_dir.join("media"),
             requested: HashSet::new(),
-            telemetry: FrameTelemetry::new(screen.refresh),
+            telemetry,
             offer_templates: (OfferTemplate::builtin(), OfferTemplate::builtin_portrait()),
             show_stats: screen.show_stats,
             overlay: None,
@@ -201,6 +244,14 @@ impl Player {
             screen_name: screen.screen_name.clone(),
             problem_persistence: Persistence::default(),
             said: None,
+            decode_requested_at: HashMap::new(),
+            last_decode_done: None,
+            decode_estimate: Duration::ZERO,
+            decode_times_ms: Vec::new(),
+            uploaded_at: HashMap::new(),
+            prepare_margins_ms: Vec::new(),
+            stats_file: screen.stats_file.clone(),
+            first_item_presented: false,
         })
     }
 
@@ -235,14 +286,27 @@ impl Player {
             }
             PlayerEvent::MediaDecoded(image) => {
                 let key = ContentKey::Media(image.sha256.clone());
+                if let Some(asked) = self.decode_requested_at.remove(&key) {
+                    self.learn_decode_time(asked);
+                }
                 if self.playback.content_in_use().contains(&key) {
                     self.renderer.upload(gpu, &image);
+                    if self.stats_file.is_some() {
+                        self.uploaded_at.insert(key.clone(), Instant::now());
+                    }
                     self.playback.mark_ready(key);
                 } else {
                     self.requested.remove(&key);
                 }
             }
             PlayerEvent::DecodeFailed { sha256, error } => {
+                if self
+                    .decode_requested_at
+                    .remove(&ContentKey::Media(sha256.clone()))
+                    .is_some()
+                {
+                    self.last_decode_done = Some(Instant::now());
+                }
                 tracing::error!(%sha256, "media skipped, the screen keeps its content: {error}");
                 self.playback.mark_failed(ContentKey::Media(sha256));
             }
@@ -300,14 +364,23 @@ impl Player {
         self.clock = Some(clock);
     }
 
+    /// `now` is the instant the frame will be presented, as the front end expects it (see
+    /// [`Player::presentation_lead`]): the schedule is asked about that instant, so an item starts
+    /// in the frame that reaches the screen nearest its start.
     pub fn prepare_frame(&mut self, gpu: &Gpu, now: Timestamp) -> Frame {
+        // The same instant on the monotonic clock, for the player's clock and for telemetry.
+        let ahead = now
+            .duration_since(Timestamp::now())
+            .try_into()
+            .unwrap_or(Duration::ZERO);
+        let presented_at = Instant::now() + ahead;
         // The front end's time is the local clock; the player's clock corrects it when HQ says
         // otherwise, and says how far it can be trusted.
         let local_now = now;
         let mut clock_problem = None;
         let now = match &self.clock {
             Some(clock) => {
-                let reading = clock.reading_at(now, Instant::now());
+                let reading = clock.reading_at(now, presented_at);
                 self.playback.set_clock(reading.state);
                 self.audio.set_clock(reading.state);
                 if reading.state == ClockState::Unknown {
@@ -331,6 +404,7 @@ impl Player {
                 screen: self.screen_name.clone(),
             }));
         for evicted in self.renderer.take_evicted() {
+            self.uploaded_at.remove(&evicted);
             self.playback.mark_evicted(&evicted);
             self.requested.remove(&evicted);
         }
@@ -361,7 +435,8 @@ impl Player {
                     fit,
                     zone_px,
                 } => {
-                    if self.requested.insert(key) {
+                    if self.requested.insert(key.clone()) {
+                        self.decode_requested_at.insert(key, Instant::now());
                         self.decoder.request_for(
                             sha256.clone(),
                             media_path(&self.media_dir, sha256),
@@ -464,13 +539,26 @@ impl Player {
             }
             self.said = said;
         }
-        let wall_now = Instant::now();
         for (key, scheduled) in &frame.started {
-            let late_by = now.duration_since(*scheduled).unsigned_abs();
-            self.telemetry.expect_item(
-                key.clone(),
-                wall_now.checked_sub(late_by).unwrap_or(wall_now),
-            );
+            // The scheduled start on the monotonic clock: the frame's presentation instant, less
+            // how far into the item that instant is (negative when the item starts after it).
+            let into_item = now.duration_since(*scheduled);
+            let magnitude = into_item.unsigned_abs();
+            let scheduled_at = if into_item.is_negative() {
+                presented_at.checked_add(magnitude)
+            } else {
+                presented_at.checked_sub(magnitude)
+            };
+            let scheduled_at = scheduled_at.unwrap_or(presented_at);
+            self.telemetry.expect_item(key.clone(), scheduled_at);
+            if let Some(uploaded) = self.uploaded_at.remove(key) {
+                let margin_ms = if scheduled_at >= uploaded {
+                    (scheduled_at - uploaded).as_secs_f64() * 1000.0
+                } else {
+                    -(uploaded - scheduled_at).as_secs_f64() * 1000.0
+                };
+                self.prepare_margins_ms.push(margin_ms);
+            }
         }
         if self.show_stats {
             let stale = self
@@ -497,9 +585,42 @@ impl Player {
         self.renderer.render(gpu, target, target_size, &frame.scene)
     }
 
+    /// How far ahead of now to decide the next frame: when it will be presented, give or take
+    /// (see [`FrameTelemetry::presentation_lead`]). `on_refresh_grid` when frames are due every
+    /// refresh (headless; a window while something moves).
+    pub fn presentation_lead(&self, on_refresh_grid: bool) -> Duration {
+        self.telemetry.presentation_lead(on_refresh_grid)
+    }
+
+    /// Takes the decode just finished (asked for at `asked`) into the running estimate, and has
+    /// playback ask for images that much earlier.
+    fn learn_decode_time(&mut self, asked: Instant) {
+        let done = Instant::now();
+        let began = self
+            .last_decode_done
+            .map_or(asked, |previous| previous.max(asked));
+        self.last_decode_done = Some(done);
+        let took = done.saturating_duration_since(began);
+        self.decode_times_ms.push(took.as_secs_f64() * 1000.0);
+        // Rises at once to a slower decode, falls slowly: a late item costs more than an early
+        // decode.
+        self.decode_estimate = if took > self.decode_estimate {
+            took
+        } else {
+            (self.decode_estimate * 7 + took) / 8
+        };
+        self.playback
+            .set_prepare_ahead(self.decode_estimate * 2 + PREPARE_MARGIN);
+    }
+
     /// Records a presented frame for telemetry, and logs a summary now and then.
     pub fn presented(&mut self, started: Instant, report: &FrameReport) {
         self.telemetry.record_frame(started, Instant::now(), report);
+        if !self.first_item_presented && self.telemetry.items_started() > 0 {
+            self.first_item_presented = true;
+            // A line a supervisor or a benchmark can wait for: the playlist is on screen.
+            println!("vitrine-player: first item presented");
+        }
         if self.last_status_update.elapsed() >= OVERLAY_PERIOD {
             self.last_status_update = Instant::now();
             let frames = FrameStats::from(&self.telemetry.summary());
@@ -543,6 +664,9 @@ impl Player {
         self.playback.finish(now);
         self.audio.finish(now);
         self.journal_finished();
+        if let Some(path) = &self.stats_file {
+            self.write_stats(path);
+        }
         // The sound stops with the plays it was journalled for (a WAV file sink is completed).
         self.audio.shutdown();
         tracing::info!(telemetry = %self.telemetry.summary(), "frames");
@@ -556,6 +680,24 @@ impl Player {
             background.shutdown();
         }
         tracing::info!("player stopped");
+    }
+
+    /// Writes `--stats-file`; a failure is logged, never fatal.
+    fn write_stats(&self, path: &Path) {
+        let empty = crate::telemetry::TelemetryLog::default();
+        let stats = StatsFile {
+            summary: self.telemetry.summary(),
+            log: self.telemetry.log().unwrap_or(&empty),
+            decode_ms: &self.decode_times_ms,
+            prepare_margin_ms: &self.prepare_margins_ms,
+            prepare_ahead_ms: self.playback.prepare_ahead().as_secs_f64() * 1000.0,
+        };
+        let written = serde_json::to_vec(&stats)
+            .map_err(anyhow::Error::from)
+            .and_then(|json| Ok(std::fs::write(path, json)?));
+        if let Err(error) = written {
+            tracing::error!("cannot write the stats file {}: {error:#}", path.display());
+        }
     }
 
     /// Uploads the newest frame of every video that has one; says whether there was any.

@@ -13,7 +13,11 @@
 //!   layer's texture was missing, or the layers drawn at full opacity did not cover the zone (see
 //!   [`FrameReport::gap_zones`]). A correct crossfade or slide never makes one.
 //! - **first-frame latency**: for an item announced with [`FrameTelemetry::expect_item`], the first
-//!   presented frame that drew its content, minus its scheduled start.
+//!   presented frame that drew its content, minus its scheduled start. The player asks the schedule
+//!   about the instant its frame will be presented (see [`FrameTelemetry::presentation_lead`]), so a
+//!   frame may show an item up to half a refresh before its start, when that frame is the one
+//!   nearest to it: the latency is then the distance either way, and the signed offsets are kept
+//!   for `--stats-file`.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -37,6 +41,25 @@ pub struct FrameTelemetry {
     items_started: u64,
     last_present: Option<(Instant, bool)>,
     expected: HashMap<ContentKey, Instant>,
+    /// A smoothed frame time: how far ahead of its presentation a frame is decided.
+    recent_frame_time: Duration,
+    /// Every frame and every item start since start-up, for `--stats-file`; `None` unless asked.
+    log: Option<TelemetryLog>,
+}
+
+/// Every frame's time and every item's first-frame offset, unbounded: what `--stats-file` writes
+/// so that a benchmark can compute its own percentiles across runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TelemetryLog {
+    /// Each presented frame's time, in milliseconds.
+    pub frame_ms: Vec<f64>,
+    /// Whether that frame moved (a transition, a ticker): only those are due every refresh.
+    pub frame_animating: Vec<bool>,
+    /// Whether that frame left a zone uncovered (a transition gap).
+    pub frame_gap: Vec<bool>,
+    /// Each item's first presented frame minus its scheduled start, in milliseconds: negative
+    /// when the frame nearest the start came before it.
+    pub first_frame_offset_ms: Vec<f64>,
 }
 
 /// Totals since start and percentiles over the recent window: what goes to the logs and HQ.
@@ -50,7 +73,7 @@ pub struct TelemetrySummary {
     pub missed_refreshes: u64,
     pub transition_gaps: u64,
     pub items_started: u64,
-    /// Items whose first frame came more than one refresh after their scheduled start.
+    /// Items whose first frame came more than one refresh away from their scheduled start.
     pub late_items: u64,
     pub first_frame_latency_p50_ms: f64,
     pub first_frame_latency_max_ms: f64,
@@ -70,7 +93,32 @@ impl FrameTelemetry {
             items_started: 0,
             last_present: None,
             expected: HashMap::new(),
+            recent_frame_time: Duration::ZERO,
+            log: None,
         }
+    }
+
+    /// Keeps every frame and item start from now on, for [`FrameTelemetry::log`].
+    pub fn keep_log(&mut self) {
+        self.log.get_or_insert_with(TelemetryLog::default);
+    }
+
+    /// Every frame and item start since [`FrameTelemetry::keep_log`].
+    pub fn log(&self) -> Option<&TelemetryLog> {
+        self.log.as_ref()
+    }
+
+    /// How far ahead of now the frame being decided will be presented: the recent frame time, and
+    /// on a refresh grid (frames due every refresh: headless, or a window while something moves)
+    /// half a refresh more, so an item starts in the frame presented nearest its scheduled start
+    /// rather than in the first one after it. Never more than one refresh.
+    pub fn presentation_lead(&self, on_refresh_grid: bool) -> Duration {
+        let grid = if on_refresh_grid {
+            self.refresh / 2
+        } else {
+            Duration::ZERO
+        };
+        (self.recent_frame_time + grid).min(self.refresh)
     }
 
     pub fn refresh(&self) -> Duration {
@@ -86,11 +134,19 @@ impl FrameTelemetry {
     /// Records one presented frame.
     pub fn record_frame(&mut self, started: Instant, presented: Instant, report: &FrameReport) {
         self.frames += 1;
-        push_bounded(
-            &mut self.frame_times,
-            presented.saturating_duration_since(started),
-            WINDOW,
-        );
+        let frame_time = presented.saturating_duration_since(started);
+        push_bounded(&mut self.frame_times, frame_time, WINDOW);
+        // An exponential average over about eight frames: quick to follow, calm about one outlier.
+        self.recent_frame_time = if self.frames == 1 {
+            frame_time
+        } else {
+            (self.recent_frame_time * 7 + frame_time) / 8
+        };
+        if let Some(log) = &mut self.log {
+            log.frame_ms.push(frame_time.as_secs_f64() * 1000.0);
+            log.frame_animating.push(report.animating);
+            log.frame_gap.push(report.gap_zones > 0);
+        }
         if let Some((previous, was_animating)) = self.last_present
             && was_animating
         {
@@ -104,12 +160,21 @@ impl FrameTelemetry {
         }
         for content in &report.drawn {
             if let Some(scheduled) = self.expected.remove(content) {
-                let latency = presented.saturating_duration_since(scheduled);
+                let (latency, offset_ms) = if presented >= scheduled {
+                    let late = presented - scheduled;
+                    (late, late.as_secs_f64() * 1000.0)
+                } else {
+                    let early = scheduled - presented;
+                    (early, -early.as_secs_f64() * 1000.0)
+                };
                 self.items_started += 1;
                 if latency > self.refresh {
                     self.late_items += 1;
                 }
                 push_bounded(&mut self.latencies, latency, 1024);
+                if let Some(log) = &mut self.log {
+                    log.first_frame_offset_ms.push(offset_ms);
+                }
             }
         }
     }
@@ -129,6 +194,11 @@ impl FrameTelemetry {
             first_frame_latency_p50_ms: milliseconds(percentile(&self.latencies, 0.50)),
             first_frame_latency_max_ms: milliseconds(percentile(&self.latencies, 1.0)),
         }
+    }
+
+    /// Items whose first frame was presented so far.
+    pub fn items_started(&self) -> u64 {
+        self.items_started
     }
 
     /// The `--show-stats` text.
@@ -242,6 +312,35 @@ mod tests {
         assert_eq!(summary.frame_time_p50_ms, 5.0);
         assert!(telemetry.overlay_text().contains("gaps 1"));
         assert!(summary.to_string().contains("1 transition gaps"));
+    }
+
+    #[test]
+    fn an_item_shown_just_before_its_start_is_early_not_late_and_the_log_keeps_the_sign() {
+        let mut telemetry = FrameTelemetry::new(REFRESH);
+        telemetry.keep_log();
+        let start = Instant::now();
+        telemetry.expect_item(
+            ContentKey::Generated("b".into()),
+            start + Duration::from_millis(10),
+        );
+        telemetry.record_frame(
+            start,
+            start + Duration::from_millis(4),
+            &report(true, 0, &["b"]),
+        );
+        let summary = telemetry.summary();
+        assert_eq!((summary.items_started, summary.late_items), (1, 0));
+        assert_eq!(summary.first_frame_latency_max_ms, 6.0);
+        let log = telemetry.log().expect("kept");
+        assert_eq!(log.first_frame_offset_ms, vec![-6.0]);
+        assert_eq!(log.frame_ms, vec![4.0]);
+        assert_eq!(log.frame_animating, vec![true]);
+        // The lead is the recent frame time, plus half a refresh on a refresh grid.
+        assert_eq!(telemetry.presentation_lead(false), Duration::from_millis(4));
+        assert_eq!(
+            telemetry.presentation_lead(true),
+            Duration::from_millis(4) + REFRESH / 2
+        );
     }
 
     #[test]

@@ -157,6 +157,7 @@ impl App {
                 video: startup.config.video_settings(),
                 audio: startup.config.audio.clone(),
                 screen_name: startup.config.screen.clone(),
+                stats_file: startup.config.stats_file.clone(),
             },
             &startup.config.data_dir,
             startup.sink.clone(),
@@ -235,7 +236,12 @@ impl ApplicationHandler<PlayerEvent> for App {
         let Some(state) = &mut self.state else {
             return;
         };
-        let now = Timestamp::now();
+        // Decided for when it will be presented: a frame time from now, and while something moves
+        // (frames due every refresh) half a refresh more, so an item starts in the frame nearest
+        // its scheduled start. An idle window wakes that much before the next item instead.
+        let now = Timestamp::now()
+            .checked_add(state.player.presentation_lead(state.animating))
+            .unwrap_or_else(|_| Timestamp::now());
         let frame = state.player.prepare_frame(&state.gpu, now);
         let moving = frame.animating || state.animating;
         if moving || state.drawn.as_ref() != Some(&signature(&frame)) {

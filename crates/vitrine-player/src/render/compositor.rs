@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use vitrine_core::Sha256Hex;
 
+use super::crossfade::{CrossfadePipeline, CrossfadeSide, CrossfadeUniform};
 use super::geometry::{Rect, clip_quad, fit_rect};
-use super::quad::{
-    QuadPipeline, QuadUniform, Sampling, create_render_texture, create_texture, draw_quads,
-};
+use super::quad::{QuadPipeline, QuadUniform, Sampling, create_render_texture, create_texture};
 use super::text::{PlacedText, TextEngine, TextSpec, TickerScroll};
 use super::yuv::{VideoSurface, YuvFrame, YuvPipeline};
 use super::{Color, ContentKey, Gpu, Scene};
@@ -49,6 +48,40 @@ pub struct FrameReport {
     pub animating: bool,
     /// Every texture drawn, once each.
     pub drawn: Vec<ContentKey>,
+}
+
+/// One quad of a frame, bottom to top, with the textures its pipeline binds.
+enum Draw<'frame> {
+    Image(&'frame wgpu::BindGroup),
+    /// A video layer: its planes, converted to RGB by the YUV pipeline.
+    Video(&'frame wgpu::BindGroup),
+    /// A single-pass crossfade: the outgoing texture, then the incoming one.
+    Crossfade(&'frame wgpu::BindGroup, &'frame wgpu::BindGroup),
+}
+
+impl Draw<'_> {
+    /// Which pipeline draws it: quads of the same kind share one `set_pipeline`.
+    fn kind(&self) -> u8 {
+        match self {
+            Draw::Image(_) => 0,
+            Draw::Video(_) => 1,
+            Draw::Crossfade(..) => 2,
+        }
+    }
+}
+
+/// A layer placed in its zone, before it becomes a draw: what the single-pass crossfade needs to
+/// know to merge two of them.
+struct PlacedLayer<'frame> {
+    placed: Rect,
+    uv: Rect,
+    opacity: f32,
+    premultiplied: bool,
+    /// A video's planes, drawn by the YUV pipeline.
+    video: bool,
+    /// A scrolling ticker: its texture coordinates wrap, so it is never merged.
+    ticker: bool,
+    bind_group: &'frame wgpu::BindGroup,
 }
 
 /// One uploaded frame of a texture.
@@ -115,6 +148,10 @@ pub struct Renderer {
     yuv: Option<YuvPipeline>,
     /// Each playing video's planes; their bind group is also its entry in `textures`.
     videos: HashMap<ContentKey, VideoSurface>,
+    crossfade: CrossfadePipeline,
+    /// Whether a crossfade of two pictures on the same rectangle is drawn in one pass (the
+    /// default); off, it is drawn as two quads, the way it was before, for comparison.
+    single_pass_crossfade: bool,
 }
 
 impl Renderer {
@@ -123,6 +160,9 @@ impl Renderer {
     pub fn new(gpu: &Gpu, format: wgpu::TextureFormat) -> Self {
         let mut quads = QuadPipeline::new(&gpu.device, &gpu.queue);
         quads.pipeline(&gpu.device, format);
+        let mut crossfade =
+            CrossfadePipeline::new(&gpu.device, &quads.uniform_layout, &quads.texture_layout);
+        crossfade.pipeline(&gpu.device, format);
         let uniform_slots = 64;
         let (uniforms, uniforms_bind_group) = quads.uniform_buffer(&gpu.device, uniform_slots);
         Self {
@@ -141,7 +181,15 @@ impl Renderer {
             overlay: None,
             yuv: None,
             videos: HashMap::new(),
+            crossfade,
+            single_pass_crossfade: true,
         }
+    }
+
+    /// Draws crossfades of two pictures on the same rectangle in one pass (`true`, the default)
+    /// or as two blended quads: the tests and the bench compare the two.
+    pub fn set_single_pass_crossfade(&mut self, single_pass: bool) {
+        self.single_pass_crossfade = single_pass;
     }
 
     pub fn with_budget(mut self, budget: TextureBudget) -> Self {
@@ -506,6 +554,7 @@ impl Renderer {
                 self.quads.uniform_buffer(&gpu.device, self.uniform_slots);
         }
         self.quads.pipeline(&gpu.device, format);
+        self.crossfade.pipeline(&gpu.device, format);
         if let Some(yuv) = &mut self.yuv {
             yuv.pipeline(&gpu.device, format);
         }
@@ -513,9 +562,7 @@ impl Renderer {
         let logical = scene.rotation.logical_size(target_size);
         let mut report = FrameReport::default();
         let mut uniforms: Vec<QuadUniform> = Vec::new();
-        let mut bind_groups: Vec<&wgpu::BindGroup> = Vec::new();
-        // Which quads are video layers, drawn with the YUV pipeline.
-        let mut video_quads: HashSet<usize> = HashSet::new();
+        let mut draws: Vec<Draw<'_>> = Vec::new();
         let mut drawn: HashSet<&ContentKey> = HashSet::new();
         let quad = |placed: Rect, uv: Rect, tint: [f32; 4], premultiplied: bool| {
             QuadUniform::new(placed, uv, logical, scene.rotation, tint, premultiplied)
@@ -530,8 +577,9 @@ impl Renderer {
                     background.to_linear_premultiplied(),
                     false,
                 ));
-                bind_groups.push(&self.quads.white);
+                draws.push(Draw::Image(&self.quads.white));
             }
+            let mut placed_layers: Vec<PlacedLayer<'_>> = Vec::with_capacity(zone.layers.len());
             // The share of the zone covered by layers drawn at full opacity; below 1 is a gap.
             let mut covered = 0.0f32;
             let mut complete = true;
@@ -570,14 +618,60 @@ impl Renderer {
                 let Some((placed, uv)) = clip_quad(shift(placed), uv, zone_rect) else {
                     continue;
                 };
-                uniforms.push(quad(placed, uv, [opacity; 4], entry.premultiplied));
-                if entry.yuv {
-                    video_quads.insert(bind_groups.len());
-                }
-                bind_groups.push(&entry.frame_at(layer.elapsed).bind_group);
+                placed_layers.push(PlacedLayer {
+                    placed,
+                    uv,
+                    opacity,
+                    premultiplied: entry.premultiplied,
+                    video: entry.yuv,
+                    ticker: entry.ticker.is_some(),
+                    bind_group: &entry.frame_at(layer.elapsed).bind_group,
+                });
             }
             if !zone.layers.is_empty() && (!complete || covered < 0.999) {
                 report.gap_zones += 1;
+            }
+            match placed_layers.as_slice() {
+                [lower, upper]
+                    if self.single_pass_crossfade
+                        && zone.layers.len() == 2
+                        && !(lower.video || lower.ticker)
+                        && !(upper.video || upper.ticker)
+                        && lower.opacity >= 1.0
+                        && same_rect(lower.placed, upper.placed) =>
+                {
+                    let side = |layer: &PlacedLayer<'_>| CrossfadeSide {
+                        uv: layer.uv,
+                        premultiplied: layer.premultiplied,
+                    };
+                    uniforms.push(
+                        CrossfadeUniform::new(
+                            lower.placed,
+                            logical,
+                            scene.rotation,
+                            side(lower),
+                            side(upper),
+                            upper.opacity,
+                        )
+                        .into_slot(),
+                    );
+                    draws.push(Draw::Crossfade(lower.bind_group, upper.bind_group));
+                }
+                _ => {
+                    for layer in placed_layers {
+                        uniforms.push(quad(
+                            layer.placed,
+                            layer.uv,
+                            [layer.opacity; 4],
+                            layer.premultiplied,
+                        ));
+                        draws.push(if layer.video {
+                            Draw::Video(layer.bind_group)
+                        } else {
+                            Draw::Image(layer.bind_group)
+                        });
+                    }
+                }
             }
         }
 
@@ -592,10 +686,10 @@ impl Renderer {
                 entry.height as f32 + 8.0,
             );
             uniforms.push(quad(panel, Rect::UNIT, [0.0, 0.0, 0.0, 0.6], true));
-            bind_groups.push(&self.quads.white);
+            draws.push(Draw::Image(&self.quads.white));
             let text = Rect::new(8.0, 4.0, entry.width as f32, entry.height as f32);
             uniforms.push(quad(text, Rect::UNIT, [1.0; 4], true));
-            bind_groups.push(&entry.frames[0].bind_group);
+            draws.push(Draw::Image(&entry.frames[0].bind_group));
         }
 
         let bytes = self.quads.pack(uniforms.into_iter());
@@ -610,36 +704,38 @@ impl Renderer {
         {
             let mut pass = begin_pass(&mut encoder, target, scene.background.to_wgpu(), "frame");
             let video_pipeline = self.yuv.as_ref().and_then(|yuv| yuv.pipelines.get(&format));
-            if video_quads.is_empty() {
-                if let Some(pipeline) = self.quads.pipelines.get(&format) {
-                    draw_quads(
-                        &mut pass,
-                        pipeline,
-                        &self.uniforms_bind_group,
-                        self.quads.stride,
-                        &bind_groups,
-                    );
+            let pipelines = [
+                self.quads.pipelines.get(&format),
+                video_pipeline,
+                self.crossfade.pipelines.get(&format),
+            ];
+            // Quads keep their order (bottom to top); the pipeline switches where the kind of
+            // quad changes.
+            let mut current = None;
+            for (index, draw) in draws.iter().enumerate() {
+                let kind = draw.kind();
+                if current != Some(kind) {
+                    let Some(pipeline) = pipelines[usize::from(kind)] else {
+                        continue;
+                    };
+                    pass.set_pipeline(pipeline);
+                    current = Some(kind);
                 }
-            } else if let (Some(pipeline), Some(video_pipeline)) =
-                (self.quads.pipelines.get(&format), video_pipeline)
-            {
-                // Quads keep their order (bottom to top); the pipeline switches where a video
-                // layer starts or ends.
-                let mut current = None;
-                for (index, texture) in bind_groups.iter().enumerate() {
-                    let is_video = video_quads.contains(&index);
-                    if current != Some(is_video) {
-                        pass.set_pipeline(if is_video { video_pipeline } else { pipeline });
-                        current = Some(is_video);
+                pass.set_bind_group(
+                    0,
+                    &self.uniforms_bind_group,
+                    &[(index as u64 * self.quads.stride) as u32],
+                );
+                match draw {
+                    Draw::Image(texture) | Draw::Video(texture) => {
+                        pass.set_bind_group(1, *texture, &[]);
                     }
-                    pass.set_bind_group(
-                        0,
-                        &self.uniforms_bind_group,
-                        &[(index as u64 * self.quads.stride) as u32],
-                    );
-                    pass.set_bind_group(1, *texture, &[]);
-                    pass.draw(0..4, 0..1);
+                    Draw::Crossfade(lower, upper) => {
+                        pass.set_bind_group(1, *lower, &[]);
+                        pass.set_bind_group(2, *upper, &[]);
+                    }
                 }
+                pass.draw(0..4, 0..1);
             }
         }
         gpu.queue.submit([encoder.finish()]);
@@ -684,6 +780,14 @@ impl Renderer {
             Err(error) => tracing::warn!("cannot draw the stats overlay: {error:#}"),
         }
     }
+}
+
+/// Whether two placed rectangles are the same to within a hundredth of a pixel.
+fn same_rect(first: Rect, second: Rect) -> bool {
+    (first.x - second.x).abs() < 0.01
+        && (first.y - second.y).abs() < 0.01
+        && (first.width - second.width).abs() < 0.01
+        && (first.height - second.height).abs() < 0.01
 }
 
 /// A ticker strip in its zone: as tall as its text (shrunk if the zone is lower), centred

@@ -15,6 +15,7 @@
 //!   the stream's colour matrix.
 
 pub mod compositor;
+mod crossfade;
 pub mod geometry;
 pub mod offer_card;
 pub mod price;

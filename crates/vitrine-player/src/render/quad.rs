@@ -41,6 +41,10 @@ impl QuadUniform {
             flags: [if premultiplied { 1.0 } else { 0.0 }, 0.0, 0.0, 0.0],
         }
     }
+    /// The corners in normalised device coordinates, as `quad.wgsl` reads them.
+    pub(crate) fn positions(&self) -> [[f32; 4]; 2] {
+        self.positions
+    }
 }
 
 /// How a texture is sampled.
@@ -57,7 +61,7 @@ pub(crate) enum Sampling {
 pub(crate) struct QuadPipeline {
     shader: wgpu::ShaderModule,
     pub(crate) uniform_layout: wgpu::BindGroupLayout,
-    texture_layout: wgpu::BindGroupLayout,
+    pub(crate) texture_layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
     pub(crate) pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
     smooth: wgpu::Sampler,
