@@ -23,7 +23,8 @@ use vitrine_e2e::{
 /// colour.
 const FRAME_SLACK_MS: i64 = 100;
 
-/// The span of one run of the player, from just before its start to just after its end, in Unix ms.
+/// The span of one run of the player, from just before its start to just after its end (and the
+/// one refresh its last frame may be stamped ahead), in Unix ms.
 #[derive(Clone, Copy, Debug)]
 struct Run {
     from: i64,
@@ -117,7 +118,11 @@ fn kill_9_at_any_moment_loses_no_play_counts_none_twice_and_keeps_the_cache_soun
         token: &token,
     };
     let mut random = Lcg(0x5eed_1234);
-    let mut runs = Vec::new();
+    // A frame is stamped with the instant it is drawn for, up to one refresh ahead: frames
+    // stamped within that of a kill are the killed run's, and the next run draws nothing that
+    // soon after its start.
+    let lead_ms = 1000 / i64::from(options.fps);
+    let mut runs: Vec<Run> = Vec::new();
     for kill in 0..kills {
         let from = Timestamp::now().as_millisecond();
         let mut player = start_player(source(), &player_data, &frames_dir, root, &options).unwrap();
@@ -136,9 +141,10 @@ fn kill_9_at_any_moment_loses_no_play_counts_none_twice_and_keeps_the_cache_soun
         std::thread::sleep(Duration::from_millis(random.next_below(100)));
         player.child.kill().unwrap();
         player.child.wait().unwrap();
+        let previous_end = runs.last().map_or(i64::MIN, |run| run.to);
         runs.push(Run {
-            from,
-            to: Timestamp::now().as_millisecond(),
+            from: from.max(previous_end + 1),
+            to: Timestamp::now().as_millisecond() + lead_ms,
         });
         if kill % 10 == 9 {
             eprintln!("kill loop: {} kills", kill + 1);
@@ -172,9 +178,10 @@ fn kill_9_at_any_moment_loses_no_play_counts_none_twice_and_keeps_the_cache_soun
     })
     .unwrap();
     assert!(player.terminate(Duration::from_secs(30)).unwrap().success());
+    let previous_end = runs.last().map_or(i64::MIN, |run| run.to);
     runs.push(Run {
-        from: last_from,
-        to: Timestamp::now().as_millisecond(),
+        from: last_from.max(previous_end + 1),
+        to: Timestamp::now().as_millisecond() + lead_ms,
     });
     scheduler
         .process

@@ -409,7 +409,13 @@ impl Player {
             self.requested.remove(&evicted);
         }
         let new_video_frames = self.upload_video_frames(gpu);
-        let audio_deadline = self.audio.tick(now);
+        // Sound starts when it is played, not when the frame is presented: the audio timeline
+        // runs on the clock's time now.
+        let sound_now = SignedDuration::try_from(ahead)
+            .ok()
+            .and_then(|ahead| now.checked_sub(ahead).ok())
+            .unwrap_or(now);
+        let audio_deadline = self.audio.tick(sound_now);
         let mut frame = self.playback.tick(now);
         if !frame.started.is_empty() {
             // A window redraws only when something changes, so the heartbeat hears of a new item
