@@ -12,9 +12,9 @@
 //! shown), as a percentage; the goal is at most 1 %. Its samples are written to
 //! `target/bench/memory/soak-rss.csv`.
 //!
-//! **The work is checked:** the player's journal must hold completed plays of every item of the
-//! playlist, about as many as its time allows, and mpv must exit cleanly after at least nine tenths
-//! of the playlist's time.
+//! **The work is checked:** the player's journal must hold plays of every item of the playlist on
+//! screen for most of their turn, about as many as its time allows, and mpv must exit cleanly
+//! after at least nine tenths of the playlist's time.
 //!
 //! `VITRINE_BENCH_QUICK=1` plays 100 s (the soak 180 s) in two rounds: a check that the bench
 //! works, not a figure.
@@ -236,21 +236,24 @@ fn soak(
     Ok((end - warm) / warm * 100.0)
 }
 
-/// Every item of the playlist must have played its whole turn about as often as `seconds` allows
-/// (one turn fewer: the first is joined midway, the last cut by the run's end).
+/// Every item of the playlist must have been on screen for nine tenths of its turn or more about
+/// as often as `seconds` allows (one turn fewer: the first is joined midway, the last cut by the
+/// run's end). A picture that fails to decode is skipped and a clip that fails is cut short, so
+/// either shows here. (Whether each turn started within one refresh, the journal's `completed`,
+/// is the item start figure's business: on a busy lavapipe some miss it by milliseconds.)
 fn check_plays(data: &Path, seconds: u32) -> anyhow::Result<()> {
     let plays = plays(data)?;
     let expected = (seconds / loop_seconds()).saturating_sub(1).max(1) as usize;
-    for (item, file, _) in ITEMS {
-        let completed = plays
+    for (item, file, turn) in ITEMS {
+        let shown = plays
             .iter()
-            .filter(|play| play.item_id == item && play.completed)
+            .filter(|play| play.item_id == item && play.seconds >= 0.9 * f64::from(turn))
             .count();
-        if completed < expected {
+        if shown < expected {
             bail!(
-                "bench memory: the player journalled {completed} completed play(s) of `{file}` \
-                 (item `{item}`) in {seconds} s, not {expected}: the work did not happen, so \
-                 its memory would measure a failure (see its log above)"
+                "bench memory: the player journalled {shown} play(s) of `{file}` (item `{item}`) \
+                 on screen for most of their turn in {seconds} s, not {expected}: the work did \
+                 not happen, so its memory would measure a failure (see its log above)"
             );
         }
     }
