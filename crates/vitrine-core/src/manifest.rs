@@ -227,6 +227,40 @@ impl Manifest {
         self.media.get(file).map(|entry| &entry.sha256)
     }
 
+    /// A media file as the staff wrote it, for errors and alerts: its name and the items that play
+    /// it, like `` `bomb.png` (item `promo-3`) ``, rather than the digest only the player knows it
+    /// by. Digests this manifest does not name read as `media <sha256>`.
+    pub fn media_label(&self, sha256: &Sha256Hex) -> String {
+        let files: Vec<&str> = self
+            .media
+            .iter()
+            .filter(|(_, entry)| entry.sha256 == *sha256)
+            .map(|(file, _)| file.as_str())
+            .collect();
+        if files.is_empty() {
+            return format!("media {sha256}");
+        }
+        let mut items: Vec<&str> = self
+            .playlist
+            .items()
+            .filter(|item| item.file().is_some_and(|file| files.contains(&file)))
+            .map(|item| item.id.as_str())
+            .collect();
+        items.dedup();
+        let quoted = |names: &[&str]| {
+            names
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match items.len() {
+            0 => quoted(&files),
+            1 => format!("{} (item {})", quoted(&files), quoted(&items)),
+            _ => format!("{} (items {})", quoted(&files), quoted(&items)),
+        }
+    }
+
     /// The schedule engine for this manifest, in its time zone. Fails when the zone is unknown to
     /// the time zone database.
     pub fn schedule(&self) -> Result<Schedule, jiff::Error> {
@@ -389,6 +423,31 @@ mod tests {
         assert_eq!(
             made("door", 10, "Europe/Paris").may_follow(Some("door"), Some(&active)),
             Err(SuccessionError::SameVersionOtherContent { version: 10 })
+        );
+    }
+
+    #[test]
+    fn media_is_named_as_the_staff_wrote_it() {
+        let playlist = parse_playlist(
+            "p.yaml",
+            "version: 1\nname: p\nitems:\n  - image: { file: bomb.png, duration: 1s, id: promo-3 }\n  - image: { file: a.png, duration: 1s, id: first }\n  - image: { file: a.png, duration: 2s, id: again }\n",
+        )
+        .unwrap();
+        let manifest = Manifest::build("lobby-1", "Europe/Paris", &playlist, 3, |file| {
+            Some(entry(if file == "bomb.png" { 1 } else { 2 }))
+        })
+        .unwrap();
+        assert_eq!(
+            manifest.media_label(&entry(1).sha256),
+            "`bomb.png` (item `promo-3`)"
+        );
+        assert_eq!(
+            manifest.media_label(&entry(2).sha256),
+            "`a.png` (items `first`, `again`)"
+        );
+        assert_eq!(
+            manifest.media_label(&entry(9).sha256),
+            format!("media {}", entry(9).sha256)
         );
     }
 

@@ -307,7 +307,11 @@ impl Player {
                 {
                     self.last_decode_done = Some(Instant::now());
                 }
-                tracing::error!(%sha256, "media skipped, the screen keeps its content: {error}");
+                tracing::error!(
+                    %sha256,
+                    "cannot show {}, the screen keeps its content: {error}",
+                    self.media_label(&sha256)
+                );
                 self.playback.mark_failed(ContentKey::Media(sha256));
             }
             // Interrupts and triggers arrive from HQ through the push client (`push.rs`).
@@ -460,6 +464,7 @@ impl Player {
                     let request = VideoRequest {
                         key: key.clone(),
                         path: media_path(&self.media_dir, sha256),
+                        name: self.media_label(sha256),
                         sound: sound.map(f64::from),
                         start_offset: now
                             .duration_since(*scheduled_start)
@@ -770,6 +775,14 @@ impl Player {
             self.renderer.remove_video(&key);
             self.playback.mark_evicted(&key);
             self.video_pictures.remove(&key);
+        }
+    }
+
+    /// A media file as the staff wrote it (`` `bomb.png` (item `promo-3`) ``), for the log.
+    fn media_label(&self, sha256: &Sha256Hex) -> String {
+        match self.playback.manifest() {
+            Some(manifest) => manifest.media_label(sha256),
+            None => format!("media {sha256}"),
         }
     }
 

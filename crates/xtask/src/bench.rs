@@ -1,4 +1,5 @@
-//! `cargo xtask bench [render|net|video]`: the renderer's, the scheduler's and video's figures,
+//! `cargo xtask bench [render|net|video|memory]`: the renderer's, the scheduler's, video's and
+//! the player's memory figures,
 //! each against a peer or a limit measured in the same run (../shared/BENCHMARKS.md); without an argument, all of them. Ours and the peer run A B A B interleaved, five rounds, and the
 //! median is reported. One line per figure: `name  ours  peer  ratio  goal  PASS|MISS`; the same
 //! goes to `target/bench/latest.json`.
@@ -12,8 +13,10 @@
 //!
 //! The network figures (manifest serving against nginx, push propagation to 1000 simulated players,
 //! impression ingest against raw rusqlite) are in [`net`], built with the release profile. The
-//! video playback cost (CPU seconds for a 1080p30 clip against decode only and mpv) is in
-//! [`video`].
+//! video playback cost (CPU seconds per second of video shown against decode only and mpv) is in
+//! [`video`]; the player's memory (peak RSS over a 10-minute playlist of 4K pictures and clips
+//! against mpv, and RSS growth over a 30-minute soak) in [`memory`]. `VITRINE_BENCH_QUICK=1` runs
+//! the long ones for a minute or two, to check them.
 
 use std::path::Path;
 use std::process::Command;
@@ -23,7 +26,9 @@ use anyhow::{Context, bail};
 
 use crate::target_dir;
 
+mod memory;
 mod net;
+mod player;
 mod render;
 mod video;
 
@@ -55,9 +60,13 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         figures.extend(video::figures(&target_dir())?);
         profiles.push("video: release");
     }
+    if matches!(which, None | Some("memory")) {
+        figures.extend(memory::figures(&target_dir())?);
+        profiles.push("memory: release");
+    }
     if figures.is_empty() {
         bail!(
-            "unknown benchmark set `{}`; use `render`, `net`, `video` or nothing for all",
+            "unknown benchmark set `{}`; use `render`, `net`, `video`, `memory` or nothing for all",
             which.unwrap_or_default()
         );
     }
@@ -143,6 +152,18 @@ fn numbers(json: &str, key: &str) -> anyhow::Result<Vec<f64>> {
                 .with_context(|| format!("`{item}` is not a number"))
         })
         .collect()
+}
+
+/// Whether `VITRINE_BENCH_QUICK=1` asks for a short run: the long figures (a 10-minute playlist,
+/// a 30-minute soak) run a minute or two and fewer rounds, to check that the bench works. Its
+/// figures are not the record.
+fn quick() -> bool {
+    std::env::var("VITRINE_BENCH_QUICK").is_ok_and(|value| value == "1")
+}
+
+/// Rounds per figure: five, or two in a quick run.
+fn rounds() -> usize {
+    if quick() { 2 } else { ROUNDS }
 }
 
 fn median(values: &[f64]) -> f64 {

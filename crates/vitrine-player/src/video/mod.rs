@@ -1,6 +1,9 @@
-//! Video items: one GStreamer pipeline per play (`filesrc ! decodebin`, video through `videoflip`
-//! (phone rotation tags) and `videoconvert` into an NV12 or I420 `appsink`, sound through the configured
-//! audio output), owned by the render thread through a [`VideoPool`].
+//! Video items: one GStreamer pipeline per play at a time (`filesrc ! decodebin`, video through
+//! `videoflip` (phone rotation tags) and `videoconvert` into an NV12 or I420 `appsink`, sound
+//! through the configured audio output), owned by the render thread through a [`VideoPool`].
+//! Pipelines are reused: a play that ends gives its pipeline back (stopped to READY on a thread of
+//! its own) and the next play points its `filesrc` at another file, so a zone alternates between
+//! two or three pipelines for its whole life instead of building one per play.
 //!
 //! Frames arrive on GStreamer's streaming threads. Each pipeline keeps only its newest frame in a
 //! small shared slot and wakes the render loop with one coalesced [`PlayerEvent::Video`]; the
@@ -18,7 +21,7 @@
 pub mod decoder;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -52,8 +55,8 @@ pub enum VideoError {
         "`[video] decoder = \"{name}\"` is not a decoder (its class is `{klass}`); use \"auto\", \"software\" or a decoder such as avdec_h264"
     )]
     NotADecoder { name: String, klass: String },
-    #[error("cannot build the video pipeline for {path}: {reason}")]
-    Pipeline { path: PathBuf, reason: String },
+    #[error("cannot play {name}: {reason}")]
+    Pipeline { name: String, reason: String },
 }
 
 /// Where video soundtracks go.
@@ -115,6 +118,9 @@ pub enum VideoEvent {
 pub struct VideoRequest {
     pub key: ContentKey,
     pub path: PathBuf,
+    /// The media and item as the staff wrote them, for errors: `` `clip.mp4` (item `promo-3`) ``
+    /// ([`vitrine_core::Manifest::media_label`]). Empty: errors name the path.
+    pub name: String,
     /// The sound's volume (0 to 1, item times zone) when the item plays its soundtrack.
     pub sound: Option<f64>,
     /// How far into its turn the play already is when it is asked for (zero when it is prepared
@@ -129,10 +135,98 @@ struct FrameSlot {
     newest: Mutex<Option<gst::Sample>>,
 }
 
+/// How many stopped pipelines wait for another play. A zone uses two at a time (the play on screen
+/// and the next one, prerolling) and a third while the last one stops; spares beyond these are
+/// freed.
+const SPARE_DECKS: usize = 4;
+
+/// A pipeline built once and given one play after another: between plays it goes back to READY
+/// (which drops the demuxer and decoder `decodebin` plugged for the last file), its `filesrc` is
+/// pointed at the next file, and it prerolls again. Building a whole pipeline per play made and
+/// freed the same few hundred objects and threads every few seconds, which fragments the heap of
+/// a player that runs for months.
+struct Deck {
+    pipeline: gst::Pipeline,
+    source: gst::Element,
+    slot: Arc<FrameSlot>,
+    play: Arc<Mutex<DeckPlay>>,
+}
+
+/// What the GStreamer callbacks of a deck need to know about its current play; set afresh for
+/// every play.
+#[derive(Default)]
+struct DeckPlay {
+    id: u64,
+    /// The media and item as the staff wrote them (`` `clip.mp4` (item `promo-3`) ``), for errors.
+    name: String,
+    sound: Option<f64>,
+    audio: AudioOutput,
+    /// When the play's turn started, for a play joined midway.
+    join_at: Option<std::time::Instant>,
+    prerolled: bool,
+    video_linked: bool,
+    audio_linked: bool,
+    /// The elements added for this play's sound, taken out again when the deck is recycled.
+    audio_elements: Vec<gst::Element>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+impl Deck {
+    /// Gives the deck its next play (the deck is in READY or new).
+    fn load(&self, id: u64, request: &VideoRequest, sound: Option<f64>, audio: &AudioOutput) {
+        *lock(&self.slot.newest) = None;
+        {
+            let mut play = lock(&self.play);
+            play.id = id;
+            play.name = name_of(request);
+            play.sound = sound;
+            play.audio = audio.clone();
+            play.join_at = (!request.start_offset.is_zero())
+                .then(|| std::time::Instant::now().checked_sub(request.start_offset))
+                .flatten();
+            play.prerolled = false;
+            play.video_linked = false;
+            play.audio_linked = false;
+        }
+        self.source
+            .set_property("location", request.path.to_string_lossy().as_ref());
+    }
+
+    /// Stops the play (waiting for the streaming threads) and takes its sound chain out, so the
+    /// deck can take another play. False when GStreamer refused to stop it: the deck is dropped.
+    fn recycle(&self) -> bool {
+        let stopped = self.pipeline.set_state(gst::State::Ready).is_ok();
+        let elements = std::mem::take(&mut lock(&self.play).audio_elements);
+        for element in &elements {
+            let _ = element.set_state(gst::State::Null);
+        }
+        let removed = self.pipeline.remove_many(&elements).is_ok();
+        *lock(&self.slot.newest) = None;
+        stopped && removed
+    }
+}
+
+impl Drop for Deck {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// How errors name a play: as the staff wrote it, else by its file's path.
+fn name_of(request: &VideoRequest) -> String {
+    if request.name.is_empty() {
+        format!("`{}`", request.path.display())
+    } else {
+        request.name.clone()
+    }
+}
+
 struct Video {
     id: u64,
-    pipeline: gst::Pipeline,
-    slot: Arc<FrameSlot>,
+    deck: Deck,
     playing: bool,
 }
 
@@ -215,9 +309,13 @@ pub struct VideoPool {
     audio_checked: bool,
     /// Set when a frame arrived and the render loop has not been woken for it yet.
     wake_pending: Arc<AtomicBool>,
-    /// Pipelines are stopped on their own thread: stopping waits for streaming threads, which
-    /// must never cost a frame.
-    reaper: mpsc::Sender<gst::Pipeline>,
+    /// Decks stopped and ready for another play.
+    spare: Arc<Mutex<Vec<Deck>>>,
+    /// How many decks were ever built.
+    built: usize,
+    /// Decks are stopped on their own thread: stopping waits for streaming threads, which must
+    /// never cost a frame. Stopped decks go to `spare`.
+    reaper: mpsc::Sender<Deck>,
 }
 
 impl VideoPool {
@@ -241,15 +339,26 @@ impl VideoPool {
             }
         }
         decoder::apply(&settings.decoder)?;
-        let (reaper, pipelines) = mpsc::channel::<gst::Pipeline>();
-        std::thread::Builder::new()
-            .name("vitrine-video-stop".into())
-            .spawn(move || {
-                for pipeline in pipelines {
-                    let _ = pipeline.set_state(gst::State::Null);
-                }
-            })
-            .map_err(|error| VideoError::Init(error.to_string()))?;
+        let (reaper, decks) = mpsc::channel::<Deck>();
+        let spare = Arc::new(Mutex::new(Vec::new()));
+        {
+            let spare = spare.clone();
+            std::thread::Builder::new()
+                .name("vitrine-video-stop".into())
+                .spawn(move || {
+                    for deck in decks {
+                        if deck.recycle() {
+                            let mut spare = lock(&spare);
+                            if spare.len() < SPARE_DECKS {
+                                spare.push(deck);
+                                continue;
+                            }
+                        }
+                        // Dropped here, on this thread: dropping stops it.
+                    }
+                })
+                .map_err(|error| VideoError::Init(error.to_string()))?;
+        }
         Ok(Self {
             sink,
             settings,
@@ -257,6 +366,8 @@ impl VideoPool {
             next_id: 0,
             audio_checked: false,
             wake_pending: Arc::new(AtomicBool::new(false)),
+            spare,
+            built: 0,
             reaper,
         })
     }
@@ -265,8 +376,9 @@ impl VideoPool {
         self.videos.contains_key(key)
     }
 
-    /// Builds the pipeline for `request` and prerolls it (PAUSED): its first frame arrives as a
-    /// [`VideoEvent::Frame`]. Nothing happens for a play already prepared.
+    /// Gives `request` a pipeline (a spare one when there is one) and prerolls it (PAUSED): its
+    /// first frame arrives as a [`VideoEvent::Frame`]. Nothing happens for a play already
+    /// prepared.
     pub fn prepare(&mut self, request: &VideoRequest) -> Result<(), VideoError> {
         if self.videos.contains_key(&request.key) {
             return Ok(());
@@ -277,27 +389,33 @@ impl VideoPool {
         }
         self.next_id += 1;
         let id = self.next_id;
-        let slot = Arc::new(FrameSlot::default());
-        let pipeline = build_pipeline(
+        let spare = lock(&self.spare).pop();
+        let deck = match spare {
+            Some(deck) => deck,
+            None => {
+                let deck =
+                    build_deck(self.sink.clone(), self.wake_pending.clone()).map_err(|reason| {
+                        VideoError::Pipeline {
+                            name: name_of(request),
+                            reason,
+                        }
+                    })?;
+                self.built += 1;
+                deck
+            }
+        };
+        deck.load(
             id,
-            &request.path,
-            request.start_offset,
+            request,
             request
                 .sound
                 .map(|volume| volume * self.settings.master_volume),
             &self.settings.audio,
-            slot.clone(),
-            self.wake_pending.clone(),
-            self.sink.clone(),
-        )
-        .map_err(|reason| VideoError::Pipeline {
-            path: request.path.clone(),
-            reason,
-        })?;
-        if pipeline.set_state(gst::State::Paused).is_err() {
-            let _ = self.reaper.send(pipeline);
+        );
+        if deck.pipeline.set_state(gst::State::Paused).is_err() {
+            let _ = self.reaper.send(deck);
             return Err(VideoError::Pipeline {
-                path: request.path.clone(),
+                name: name_of(request),
                 reason: "it refused to start (see the log for GStreamer's reason)".into(),
             });
         }
@@ -306,8 +424,7 @@ impl VideoPool {
             request.key.clone(),
             Video {
                 id,
-                pipeline,
-                slot,
+                deck,
                 playing: false,
             },
         );
@@ -319,14 +436,15 @@ impl VideoPool {
         for (key, video) in &mut self.videos {
             if !video.playing && on_screen.contains(key) {
                 video.playing = true;
-                if let Err(error) = video.pipeline.set_state(gst::State::Playing) {
+                if let Err(error) = video.deck.pipeline.set_state(gst::State::Playing) {
                     tracing::warn!(%key, "a video did not start: {error}");
                 }
             }
         }
     }
 
-    /// Stops and forgets every pipeline not in `keep`; returns their keys.
+    /// Stops and forgets every play not in `keep`; returns their keys. Their pipelines are kept
+    /// for later plays.
     pub fn retain(&mut self, keep: &HashSet<ContentKey>) -> Vec<ContentKey> {
         let gone: Vec<ContentKey> = self
             .videos
@@ -337,7 +455,7 @@ impl VideoPool {
         for key in &gone {
             if let Some(video) = self.videos.remove(key) {
                 tracing::debug!(%key, "video stopped");
-                let _ = self.reaper.send(video.pipeline);
+                let _ = self.reaper.send(video.deck);
             }
         }
         gone
@@ -349,12 +467,7 @@ impl VideoPool {
         self.videos
             .iter()
             .filter_map(|(key, video)| {
-                let sample = video
-                    .slot
-                    .newest
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner())
-                    .take()?;
+                let sample = lock(&video.deck.slot.newest).take()?;
                 Some(VideoFrame {
                     key: key.clone(),
                     sample,
@@ -370,14 +483,7 @@ impl VideoPool {
             .iter()
             .find(|(_, video)| video.id == id)
             .map(|(key, _)| key.clone())?;
-        self.retain(
-            &self
-                .videos
-                .keys()
-                .filter(|other| **other != key)
-                .cloned()
-                .collect(),
-        );
+        self.stop(&key);
         Some(key)
     }
 
@@ -385,14 +491,14 @@ impl VideoPool {
     pub fn stop(&mut self, key: &ContentKey) -> bool {
         match self.videos.remove(key) {
             Some(video) => {
-                let _ = self.reaper.send(video.pipeline);
+                let _ = self.reaper.send(video.deck);
                 true
             }
             None => false,
         }
     }
 
-    /// How many pipelines exist: tests check that plays do not leak them.
+    /// How many plays have a pipeline: tests check that plays do not leak them.
     pub fn len(&self) -> usize {
         self.videos.len()
     }
@@ -400,13 +506,19 @@ impl VideoPool {
     pub fn is_empty(&self) -> bool {
         self.videos.is_empty()
     }
+
+    /// How many pipelines were ever built: plays reuse stopped ones, so this stays at the most
+    /// plays alive at once plus the few stopping, however many plays there were.
+    pub fn pipelines_built(&self) -> usize {
+        self.built
+    }
 }
 
 impl Drop for VideoPool {
     fn drop(&mut self) {
-        for (_, video) in self.videos.drain() {
-            let _ = video.pipeline.set_state(gst::State::Null);
-        }
+        // Dropping a deck stops it.
+        self.videos.clear();
+        lock(&self.spare).clear();
     }
 }
 
@@ -448,26 +560,31 @@ fn make(factory: &str) -> Result<gst::Element, String> {
         .map_err(|_| format!("the GStreamer element `{factory}` is missing"))
 }
 
+/// A sample of our own holding the frame's buffer and caps. appsink hands out one sample object,
+/// reused for every frame, and sets the stream's caps on it in place whenever caps are announced
+/// again (after every flushing seek, so at every loop, and at every new clip): while the render
+/// thread still held that object (a frame waiting in its slot, or one being uploaded) it was not
+/// writable, GStreamer 1.22 logged `gst_sample_set_caps: assertion 'gst_sample_is_writable
+/// (sample)' failed`, and the frames after it kept the old caps. Holding our own leaves appsink's
+/// object free to change.
+fn detached(sample: &gst::Sample) -> gst::Sample {
+    let buffer = sample.buffer_owned();
+    let caps = sample.caps_owned();
+    gst::Sample::builder()
+        .buffer_if_some(buffer.as_ref())
+        .caps_if_some(caps.as_ref())
+        .build()
+}
+
 /// `filesrc ! decodebin`, then per stream: video through `videoflip` (rotation tags) and
 /// `videoconvert` into the NV12 appsink; audio through conversion and volume into the configured
-/// output, or into a fakesink when the item is silent.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one call site, each argument a distinct concern"
-)]
-fn build_pipeline(
-    id: u64,
-    path: &Path,
-    start_offset: std::time::Duration,
-    sound: Option<f64>,
-    audio: &AudioOutput,
-    slot: Arc<FrameSlot>,
-    wake_pending: Arc<AtomicBool>,
-    sink: SharedSink,
-) -> Result<gst::Pipeline, String> {
-    let pipeline = gst::Pipeline::with_name(&format!("video-{id}"));
+/// output, or into a fakesink when the item is silent. The file and the sound come with each play
+/// ([`Deck::load`]).
+fn build_deck(sink: SharedSink, wake_pending: Arc<AtomicBool>) -> Result<Deck, String> {
+    static DECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let number = DECKS.fetch_add(1, Ordering::Relaxed) + 1;
+    let pipeline = gst::Pipeline::with_name(&format!("video-{number}"));
     let source = make("filesrc")?;
-    source.set_property("location", path.to_string_lossy().as_ref());
     let decodebin = make("decodebin")?;
     let flip = make("videoflip")?;
     flip.set_property_from_str("video-direction", "auto");
@@ -477,6 +594,8 @@ fn build_pipeline(
     let caps = gst_video::VideoCapsBuilder::new()
         .format_list([gst_video::VideoFormat::I420, gst_video::VideoFormat::Nv12])
         .build();
+    let slot = Arc::new(FrameSlot::default());
+    let play = Arc::new(Mutex::new(DeckPlay::default()));
     let wake = {
         let sink = sink.clone();
         move || {
@@ -488,10 +607,7 @@ fn build_pipeline(
     let store = {
         let slot = slot.clone();
         move |sample: gst::Sample| {
-            *slot
-                .newest
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner()) = Some(sample);
+            *lock(&slot.newest) = Some(detached(&sample));
             wake();
         }
     };
@@ -523,13 +639,10 @@ fn build_pipeline(
     source.link(&decodebin).map_err(|error| error.to_string())?;
     gst::Element::link_many([&flip, &convert, &appsink]).map_err(|error| error.to_string())?;
 
-    let video_linked = Arc::new(AtomicBool::new(false));
-    let audio_linked = Arc::new(AtomicBool::new(false));
-    let audio = audio.clone();
     let pipeline_weak = pipeline.downgrade();
     let flip_sink = flip.static_pad("sink").ok_or("videoflip has no sink pad")?;
     {
-        let video_linked = video_linked.clone();
+        let play = play.clone();
         decodebin.connect_pad_added(move |_, pad| {
             let Some(caps) = pad.current_caps().or_else(|| Some(pad.query_caps(None))) else {
                 return;
@@ -540,16 +653,29 @@ fn build_pipeline(
             else {
                 return;
             };
-            if kind.starts_with("video/") && !video_linked.swap(true, Ordering::AcqRel) {
+            if kind.starts_with("video/") {
+                if std::mem::replace(&mut lock(&play).video_linked, true) {
+                    return;
+                }
                 if let Err(error) = pad.link(&flip_sink) {
                     tracing::warn!("cannot link the video stream: {error:?}");
                 }
-            } else if kind.starts_with("audio/") && !audio_linked.swap(true, Ordering::AcqRel) {
+            } else if kind.starts_with("audio/") {
+                // The lock is not held while linking: state changes post bus messages, whose
+                // handler takes it.
+                let (sound, audio) = {
+                    let mut play = lock(&play);
+                    if std::mem::replace(&mut play.audio_linked, true) {
+                        return;
+                    }
+                    (play.sound, play.audio.clone())
+                };
                 let Some(pipeline) = pipeline_weak.upgrade() else {
                     return;
                 };
-                if let Err(error) = link_audio(&pipeline, pad, sound, &audio) {
-                    tracing::warn!("the video's sound is not played: {error}");
+                match link_audio(&pipeline, pad, sound, &audio) {
+                    Ok(elements) => lock(&play).audio_elements.extend(elements),
+                    Err(error) => tracing::warn!("the video's sound is not played: {error}"),
                 }
             }
         });
@@ -557,18 +683,28 @@ fn build_pipeline(
     {
         // A file with no video stream would never preroll: say so instead of waiting forever.
         let sink = sink.clone();
+        let play = play.clone();
         decodebin.connect_no_more_pads(move |_| {
-            if !video_linked.load(Ordering::Acquire) {
+            let (linked, id, name) = {
+                let play = lock(&play);
+                (play.video_linked, play.id, play.name.clone())
+            };
+            if !linked {
                 sink.post(PlayerEvent::Video(VideoEvent::Failed {
                     id,
-                    error: "the file has no video stream".into(),
+                    error: format!("cannot play {name}: the file has no video stream"),
                 }));
             }
         });
     }
 
-    watch_bus(&pipeline, id, sink, start_offset)?;
-    Ok(pipeline)
+    watch_bus(&pipeline, sink, play.clone())?;
+    Ok(Deck {
+        pipeline,
+        source,
+        slot,
+        play,
+    })
 }
 
 /// Links a decoded audio stream: to the configured output at `sound`'s volume, or to a fakesink
@@ -578,7 +714,7 @@ fn link_audio(
     pad: &gst::Pad,
     sound: Option<f64>,
     audio: &AudioOutput,
-) -> Result<(), String> {
+) -> Result<Vec<gst::Element>, String> {
     let elements: Vec<gst::Element> = match sound {
         None => {
             let fakesink = make("fakesink")?;
@@ -611,18 +747,29 @@ fn link_audio(
     pipeline
         .add_many(&elements)
         .map_err(|error| error.to_string())?;
-    gst::Element::link_many(&elements).map_err(|error| error.to_string())?;
-    for element in &elements {
-        element
-            .sync_state_with_parent()
-            .map_err(|error| error.to_string())?;
+    let linked = (|| {
+        gst::Element::link_many(&elements).map_err(|error| error.to_string())?;
+        for element in &elements {
+            element
+                .sync_state_with_parent()
+                .map_err(|error| error.to_string())?;
+        }
+        let sink_pad = elements[0]
+            .static_pad("sink")
+            .ok_or("the audio chain has no sink pad")?;
+        pad.link(&sink_pad)
+            .map_err(|error| format!("cannot link the audio stream: {error:?}"))?;
+        Ok::<(), String>(())
+    })();
+    if let Err(error) = linked {
+        // Taken out again: the pipeline is reused for other plays.
+        for element in &elements {
+            let _ = element.set_state(gst::State::Null);
+        }
+        let _ = pipeline.remove_many(&elements);
+        return Err(error);
     }
-    let sink_pad = elements[0]
-        .static_pad("sink")
-        .ok_or("the audio chain has no sink pad")?;
-    pad.link(&sink_pad)
-        .map_err(|error| format!("cannot link the audio stream: {error:?}"))?;
-    Ok(())
+    Ok(elements)
 }
 
 /// Handles the pipeline's messages where they are posted: errors go to the render loop; looping
@@ -636,24 +783,19 @@ fn link_audio(
 /// sought to where its turn is once it has prerolled.
 fn watch_bus(
     pipeline: &gst::Pipeline,
-    id: u64,
     sink: SharedSink,
-    start_offset: std::time::Duration,
+    play: Arc<Mutex<DeckPlay>>,
 ) -> Result<(), String> {
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
     let weak = pipeline.downgrade();
-    let prerolled = AtomicBool::new(false);
-    // A play joined late starts as far in as its turn is when the first seek runs.
-    let join_at = (!start_offset.is_zero())
-        .then(|| std::time::Instant::now().checked_sub(start_offset))
-        .flatten();
     bus.set_sync_handler(move |_, message| {
         use gst::MessageView;
-        let seek = |flags: gst::SeekFlags, join: bool| {
+        // `join_at`: a play joined late starts as far in as its turn is when the seek runs.
+        let seek = |flags: gst::SeekFlags, join_at: Option<std::time::Instant>| {
             if let Some(pipeline) = weak.upgrade() {
                 pipeline.call_async(move |pipeline| {
                     let end = pipeline.query_duration::<gst::ClockTime>();
-                    let start = match (join.then_some(join_at).flatten(), end) {
+                    let start = match (join_at, end) {
                         (Some(turn_start), Some(end)) if !end.is_zero() => {
                             let into_turn = turn_start.elapsed().as_nanos() as u64;
                             gst::ClockTime::from_nseconds(into_turn % end.nseconds())
@@ -675,12 +817,17 @@ fn watch_bus(
             }
         };
         match message.view() {
-            MessageView::AsyncDone(_)
-                if join_at.is_some() && !prerolled.swap(true, Ordering::AcqRel) =>
-            {
-                seek(gst::SeekFlags::FLUSH, true);
+            MessageView::AsyncDone(_) => {
+                let join_at = {
+                    let mut play = lock(&play);
+                    let first = play.join_at.is_some() && !std::mem::replace(&mut play.prerolled, true);
+                    if first { play.join_at } else { None }
+                };
+                if join_at.is_some() {
+                    seek(gst::SeekFlags::FLUSH, join_at);
+                }
             }
-            MessageView::Eos(_) => seek(gst::SeekFlags::FLUSH, false),
+            MessageView::Eos(_) => seek(gst::SeekFlags::FLUSH, None),
             MessageView::Error(error) => {
                 let source = error
                     .src()
@@ -690,13 +837,17 @@ fn watch_bus(
                     .debug()
                     .map(|debug| format!(" ({debug})"))
                     .unwrap_or_default();
+                let (id, name) = {
+                    let play = lock(&play);
+                    (play.id, play.name.clone())
+                };
                 sink.post(PlayerEvent::Video(VideoEvent::Failed {
                     id,
-                    error: format!("{source}: {}{debug}", error.error()),
+                    error: format!("cannot play {name}: {source}: {}{debug}", error.error()),
                 }));
             }
             MessageView::Warning(warning) => {
-                tracing::debug!(pipeline = id, "GStreamer warning: {}", warning.error());
+                tracing::debug!(pipeline = %message.src().map(|source| source.name().to_string()).unwrap_or_default(), "GStreamer warning: {}", warning.error());
             }
             _ => {}
         }
