@@ -121,6 +121,21 @@ fn report(figures: &[Figure], profile: &str) -> anyhow::Result<()> {
 }
 
 /// Wall time of a whole command, process start included, in milliseconds.
+/// Fails, naming the Debian packages `cargo xtask setup` installs, when one of `tools` is not on
+/// the PATH.
+fn require_tools(tools: &[&str], packages: &str) -> anyhow::Result<()> {
+    for tool in tools {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if !found {
+            bail!("`{tool}` is missing; `cargo xtask setup` installs {packages}");
+        }
+    }
+    Ok(())
+}
+
 fn time_command(command: &mut Command) -> anyhow::Result<f64> {
     let started = Instant::now();
     let status = command.status().context("cannot run a peer")?;

@@ -43,16 +43,10 @@ fn loop_seconds() -> u32 {
 }
 
 pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
-    for tool in ["mpv", "ffmpeg", "xvfb-run", "/usr/bin/time"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .map(|output| output.status.success())
-            .unwrap_or(false);
-        if !found {
-            bail!("`{tool}` is missing; `cargo xtask setup` installs mpv, ffmpeg, xvfb and time");
-        }
-    }
+    super::require_tools(
+        &["mpv", "ffmpeg", "xvfb-run", "/usr/bin/time"],
+        "mpv, ffmpeg, xvfb and time",
+    )?;
     run_command(cargo().args([
         "build",
         "--release",

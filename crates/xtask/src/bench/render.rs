@@ -82,19 +82,10 @@ fn plan() -> Plan {
 }
 
 pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
-    for tool in ["djpeg", "vipsthumbnail", "mpv", "Xvfb", "xwd"] {
-        if Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .map(|output| !output.status.success())
-            .unwrap_or(true)
-        {
-            bail!(
-                "`{tool}` is missing; `cargo xtask setup` installs libjpeg-turbo-progs, \
-                 libvips-tools, mpv, xvfb and x11-apps"
-            );
-        }
-    }
+    super::require_tools(
+        &["djpeg", "vipsthumbnail", "mpv", "Xvfb", "xwd"],
+        "libjpeg-turbo-progs, libvips-tools, mpv, xvfb and x11-apps",
+    )?;
     run_command(cargo().args([
         "build",
         "--release",

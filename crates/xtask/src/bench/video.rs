@@ -36,18 +36,10 @@ const TURNS: u32 = 4;
 const STARTUP_ALLOWANCE_MS: u32 = 1_500;
 
 pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
-    for tool in ["gst-launch-1.0", "mpv", "ffmpeg", "/usr/bin/time"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .map(|output| output.status.success())
-            .unwrap_or(false);
-        if !found {
-            bail!(
-                "`{tool}` is missing; `cargo xtask setup` installs gstreamer1.0-tools, mpv, ffmpeg and time"
-            );
-        }
-    }
+    super::require_tools(
+        &["gst-launch-1.0", "mpv", "ffmpeg", "/usr/bin/time"],
+        "gstreamer1.0-tools, mpv, ffmpeg and time",
+    )?;
     // Release, as screens run it: a dev build keeps wgpu's debug assertions, whose lock tracing
     // alone costs more than decoding.
     run_command(cargo().args([
