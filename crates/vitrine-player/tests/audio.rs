@@ -316,8 +316,19 @@ fn write_sine_wav(path: &Path, frequency: f64, seconds: f64) {
     writer.finalize().unwrap();
 }
 
-#[test]
-fn the_timeline_follows_the_schedule_and_an_interrupt_cuts_the_music_short() {
+/// An audio timeline for `playlist` (a low tone `low.wav` and a high one `high.wav`, each
+/// `seconds` long, in the media cache as the player keeps it), playing into a WAV file. Returns
+/// the timeline, the file, the digest of each file by name, and the folder that holds them.
+fn tone_timeline(
+    playlist: &str,
+    seconds: f64,
+    crossfade: Option<Duration>,
+) -> (
+    vitrine_player::audio::AudioTimeline,
+    std::path::PathBuf,
+    std::collections::HashMap<String, vitrine_core::Sha256Hex>,
+    tempfile::TempDir,
+) {
     use std::sync::Arc;
     use vitrine_core::{Manifest, MediaEntry, Sha256Hex};
     use vitrine_player::audio::{AudioConfig, AudioTimeline};
@@ -329,16 +340,12 @@ fn the_timeline_follows_the_schedule_and_an_interrupt_cuts_the_music_short() {
     let mut digests = std::collections::HashMap::new();
     for (name, frequency) in [("low.wav", 440.0), ("high.wav", 1000.0)] {
         let scratch = directory.path().join(name);
-        write_sine_wav(&scratch, frequency, 0.4);
+        write_sine_wav(&scratch, frequency, seconds);
         let digest = Sha256Hex::of_bytes(&std::fs::read(&scratch).unwrap());
         std::fs::rename(&scratch, media_dir.join(digest.as_str())).unwrap();
         digests.insert(name.to_owned(), digest);
     }
-    let playlist = vitrine_core::parse_playlist(
-        "shop.yaml",
-        "version: 1\nname: shop\nlayout:\n  music:\n    audio_only: true\n    items:\n      - audio: { id: low, file: low.wav, duration: 1s }\n      - audio: { id: high, file: high.wav, duration: 1s }\n",
-    )
-    .unwrap();
+    let playlist = vitrine_core::parse_playlist("shop.yaml", playlist).unwrap();
     let manifest = Manifest::build("lobby", "Europe/Paris", &playlist, 1, |file| {
         Some(MediaEntry {
             sha256: digests[file].clone(),
@@ -347,12 +354,25 @@ fn the_timeline_follows_the_schedule_and_an_interrupt_cuts_the_music_short() {
     })
     .unwrap();
     let output = directory.path().join("out.wav");
-    let config = AudioConfig {
+    let mut config = AudioConfig {
         device: format!("file:{}", output.display()),
         ..AudioConfig::default()
     };
+    if let Some(crossfade) = crossfade {
+        config.crossfade = crossfade;
+    }
     let mut timeline = AudioTimeline::new(config, media_dir);
     timeline.activate(Arc::new(manifest), jiff::Timestamp::now());
+    (timeline, output, digests, directory)
+}
+
+#[test]
+fn the_timeline_follows_the_schedule_and_an_interrupt_cuts_the_music_short() {
+    let (mut timeline, output, digests, _directory) = tone_timeline(
+        "version: 1\nname: shop\nlayout:\n  music:\n    audio_only: true\n    items:\n      - audio: { id: low, file: low.wav, duration: 1s }\n      - audio: { id: high, file: high.wav, duration: 1s }\n",
+        0.4,
+        None,
+    );
     // Three seconds of frames at 50 per second: at least two whole turns go by.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(3) {
@@ -425,43 +445,13 @@ fn the_timeline_follows_the_schedule_and_an_interrupt_cuts_the_music_short() {
 
 #[test]
 fn an_audio_item_s_crossfade_transition_sets_how_it_comes_in() {
-    use std::sync::Arc;
-    use vitrine_core::{Manifest, MediaEntry, Sha256Hex};
-    use vitrine_player::audio::{AudioConfig, AudioTimeline};
-
-    let directory = tempfile::tempdir().unwrap();
-    let media_dir = directory.path().join("media");
-    std::fs::create_dir_all(&media_dir).unwrap();
-    let mut digests = std::collections::HashMap::new();
-    for (name, frequency) in [("low.wav", 440.0), ("high.wav", 1000.0)] {
-        let scratch = directory.path().join(name);
-        write_sine_wav(&scratch, frequency, 1.0);
-        let digest = Sha256Hex::of_bytes(&std::fs::read(&scratch).unwrap());
-        std::fs::rename(&scratch, media_dir.join(digest.as_str())).unwrap();
-        digests.insert(name.to_owned(), digest);
-    }
     // The high track comes in over 500 ms; the low one has no transition of its own, and the
     // player's default crossfade is off, so it cuts in.
-    let playlist = vitrine_core::parse_playlist(
-        "shop.yaml",
+    let (mut timeline, output, _digests, _directory) = tone_timeline(
         "version: 1\nname: shop\nlayout:\n  music:\n    audio_only: true\n    items:\n      - audio: { id: low, file: low.wav, duration: 1s }\n      - audio: { id: high, file: high.wav, duration: 1s, transition: { crossfade: 500ms } }\n",
-    )
-    .unwrap();
-    let manifest = Manifest::build("lobby", "Europe/Paris", &playlist, 1, |file| {
-        Some(MediaEntry {
-            sha256: digests[file].clone(),
-            size: 1,
-        })
-    })
-    .unwrap();
-    let output = directory.path().join("out.wav");
-    let config = AudioConfig {
-        device: format!("file:{}", output.display()),
-        crossfade: Duration::ZERO,
-        ..AudioConfig::default()
-    };
-    let mut timeline = AudioTimeline::new(config, media_dir);
-    timeline.activate(Arc::new(manifest), jiff::Timestamp::now());
+        1.0,
+        Some(Duration::ZERO),
+    );
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(4_500) {
         timeline.tick(jiff::Timestamp::now());
