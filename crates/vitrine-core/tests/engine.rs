@@ -41,7 +41,7 @@ fn describe(play: &Play<'_>, time_zone: &TimeZone) -> String {
         Content::Audio { media, .. } => format!("audio {}", media.file),
         Content::Text { text, .. } => format!("text {text:?}"),
         Content::Clock { format, .. } => format!("clock {format}"),
-        Content::Offer { slot } => format!("offer slot {slot}"),
+        Content::Offer { slot, .. } => format!("offer slot {slot}"),
     };
     let cut = if (play.start, play.end) == (play.scheduled_start, play.scheduled_end) {
         String::new()

@@ -49,7 +49,7 @@ pub fn order_by_first_need(
             for play in plays {
                 let start = play.start.max(now);
                 need(manifest.sha256_of(play.item), start);
-                if let Content::Offer { slot } = &play.item.content
+                if let Content::Offer { slot, .. } = &play.item.content
                     && let Some(rotation) = manifest.offers.get(slot)
                 {
                     for entry in rotation.entries.iter().chain(&rotation.fallback) {

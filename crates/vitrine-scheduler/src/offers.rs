@@ -81,7 +81,7 @@ pub fn slots_of(manifest: &Manifest) -> BTreeSet<String> {
         .playlist
         .items()
         .filter_map(|item| match &item.content {
-            Content::Offer { slot } => Some(slot.clone()),
+            Content::Offer { slot, .. } => Some(slot.clone()),
             _ => None,
         })
         .collect()

@@ -462,7 +462,7 @@ pub async fn explain(
         match schedule.what_plays(zone, at) {
             Some(play) => {
                 let slot = match &play.item.content {
-                    Content::Offer { slot } => Some(slot.clone()),
+                    Content::Offer { slot, .. } => Some(slot.clone()),
                     _ => None,
                 };
                 if let Some(slot) = &slot {

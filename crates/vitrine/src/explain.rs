@@ -230,6 +230,6 @@ fn describe(play: &Play<'_>) -> String {
             format!("{kind} \"{shown}\"")
         }
         Content::Clock { format, .. } => format!("clock {format}"),
-        Content::Offer { slot } => format!("offer slot {slot}"),
+        Content::Offer { slot, .. } => format!("offer slot {slot}"),
     }
 }

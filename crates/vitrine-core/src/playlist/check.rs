@@ -27,6 +27,7 @@ struct Defaults {
     duration: Option<ItemDuration>,
     fit: Fit,
     transition: Transition,
+    font: Option<MediaRef>,
 }
 
 /// The state of one validation: where problems go and what has been seen so far.
@@ -423,6 +424,9 @@ impl<'a> Checker<'a> {
         }
         if let Some(fit) = &defaults.fit {
             self.defaults.fit = *fit.value();
+        }
+        if let Some(font) = &defaults.font {
+            self.defaults.font = self.font(None, font);
         }
         if let Some(transition) = &defaults.transition {
             self.defaults.transition = self.transition(None, transition, None).unwrap_or_default();
@@ -854,10 +858,12 @@ impl<'a> Checker<'a> {
                 let style = self.style(
                     include,
                     &text.size,
+                    &text.min_size,
                     &text.color,
                     &text.background,
                     &text.align,
                 );
+                let font = self.item_font(include, &text.font);
                 let ticker = match &text.ticker {
                     Some(ticker) => Some(Ticker {
                         speed: match &ticker.value().speed {
@@ -886,6 +892,7 @@ impl<'a> Checker<'a> {
                     text: text.text.value().clone(),
                     style: style?,
                     ticker,
+                    font,
                 }
             }
             raw::Item::Clock(clock) => {
@@ -913,25 +920,68 @@ impl<'a> Checker<'a> {
                 let style = self.style(
                     include,
                     &clock.size,
+                    &clock.min_size,
                     &clock.color,
                     &clock.background,
                     &clock.align,
                 )?;
+                let font = self.item_font(include, &clock.font);
                 if !formats {
                     return None;
                 }
-                Content::Clock { format, style }
+                Content::Clock {
+                    format,
+                    style,
+                    font,
+                }
             }
             raw::Item::Offer(offer) => Content::Offer {
                 slot: self.plain_name(include, &offer.slot, "offer slot"),
+                font: self.item_font(include, &offer.font),
             },
         })
+    }
+
+    /// An item's `font`, else the one from `defaults`.
+    fn item_font(
+        &mut self,
+        include: Include<'_>,
+        font: &Option<Located<raw::Font>>,
+    ) -> Option<MediaRef> {
+        match font {
+            Some(font) => self.font(include, font),
+            None => self.defaults.font.clone(),
+        }
+    }
+
+    /// A font file: a media path with a font's extension.
+    fn font(&mut self, include: Include<'_>, font: &Located<raw::Font>) -> Option<MediaRef> {
+        let file = &font.value().file;
+        let media = self.media(include, file)?;
+        let extension = media
+            .file
+            .rsplit_once('.')
+            .map(|(_, extension)| extension.to_ascii_lowercase());
+        if !matches!(
+            extension.as_deref(),
+            Some("ttf" | "otf" | "ttc" | "woff" | "woff2")
+        ) {
+            self.error_at(
+                include,
+                file,
+                format!("`{}` is not a font file", media.file),
+                Some("fonts are TTF, OTF, WOFF or WOFF2 files, like `fonts/Brand-Bold.otf`".into()),
+            );
+            return None;
+        }
+        Some(media)
     }
 
     fn style(
         &mut self,
         include: Include<'_>,
         size: &Option<Located<Scalar>>,
+        min_size: &Option<Located<Scalar>>,
         color: &Option<Located<Scalar>>,
         background: &Option<Located<Scalar>>,
         align: &Option<Located<Align>>,
@@ -948,6 +998,32 @@ impl<'a> Checker<'a> {
             }
             None => Some(DEFAULT_TEXT_SIZE),
         };
+        let min_size = match min_size {
+            Some(written) => {
+                let parsed = self.parse(include, written, Percent::parse);
+                if parsed == Some(Percent::ZERO) {
+                    self.error_at(
+                        include,
+                        written,
+                        "text of size 0% cannot be seen",
+                        Some("leave `min_size` out for the default, 4%".into()),
+                    );
+                    None
+                } else {
+                    if let (Some(parsed), Some(size)) = (parsed, size)
+                        && parsed > size
+                    {
+                        self.warning(
+                            &Self::origin(include, written.location()),
+                            format!("`min_size` {parsed} is above `size` {size}: the text is never shrunk, only cut with an ellipsis"),
+                            Some("set `min_size` below `size`".into()),
+                        );
+                    }
+                    parsed
+                }
+            }
+            None => Some(DEFAULT_MIN_TEXT_SIZE.min(size.unwrap_or(DEFAULT_TEXT_SIZE))),
+        };
         let color = match color {
             Some(color) => self.parse(include, color, |text| text.parse::<Color>()),
             None => Some(WHITE),
@@ -960,6 +1036,7 @@ impl<'a> Checker<'a> {
         };
         Some(TextStyle {
             size: size?,
+            min_size: min_size?,
             color: color?,
             background,
             align: align

@@ -219,6 +219,14 @@ pub struct Zone {
 
 /// The volume a zone or video has when the playlist names none (and in manifests written before
 /// volumes existed).
+/// The smallest letter height text is shrunk to, unless the playlist says otherwise: 4 % of the
+/// zone's height, still readable from across an aisle on a full-height zone.
+pub const DEFAULT_MIN_TEXT_SIZE: Percent = Percent::from_hundredths(400);
+
+fn default_min_size() -> Percent {
+    DEFAULT_MIN_TEXT_SIZE
+}
+
 fn full_volume() -> Percent {
     Percent::HUNDRED
 }
@@ -299,6 +307,16 @@ impl Item {
         }
     }
 
+    /// The brand font its text is set in, if it names one.
+    pub fn font(&self) -> Option<&MediaRef> {
+        match &self.content {
+            Content::Text { font, .. }
+            | Content::Clock { font, .. }
+            | Content::Offer { font, .. } => font.as_ref(),
+            Content::Image { .. } | Content::Video { .. } | Content::Audio { .. } => None,
+        }
+    }
+
     /// The media file's name as written, if it plays one.
     pub fn file(&self) -> Option<&str> {
         self.media().map(|media| media.file.as_str())
@@ -338,15 +356,23 @@ pub enum Content {
         style: TextStyle,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ticker: Option<Ticker>,
+        /// A brand font; the player's fallback chain draws what it lacks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        font: Option<MediaRef>,
     },
     Clock {
         /// strftime-style, evaluated in store time.
         format: String,
         style: TextStyle,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        font: Option<MediaRef>,
     },
     /// A placeholder that HQ fills per screen from a campaign's offer pool.
     Offer {
         slot: String,
+        /// The typeface of the card's text.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        font: Option<MediaRef>,
     },
 }
 
@@ -354,8 +380,11 @@ pub enum Content {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextStyle {
-    /// Letter height in percent of the zone's height.
+    /// The largest letter height wanted, in percent of the zone's height.
     pub size: Percent,
+    /// The smallest: text that does not fit even at this size ends in an ellipsis.
+    #[serde(default = "default_min_size")]
+    pub min_size: Percent,
     pub color: Color,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub background: Option<Color>,
@@ -426,15 +455,17 @@ impl Playlist {
             .flat_map(|rule| rule.items.iter())
     }
 
-    /// Every media file the playlist uses (items and background images), in the order written,
+    /// Every media file the playlist uses (items, their fonts and background images), in the order written,
     /// repeated where it is named more than once.
     pub fn media(&self) -> impl Iterator<Item = &MediaRef> {
         self.zones.iter().flat_map(|zone| {
-            zone.background_image.iter().chain(
-                zone.rules
-                    .iter()
-                    .flat_map(|rule| rule.items.iter().filter_map(|item| item.media())),
-            )
+            zone.background_image
+                .iter()
+                .chain(zone.rules.iter().flat_map(|rule| {
+                    rule.items
+                        .iter()
+                        .flat_map(|item| item.media().into_iter().chain(item.font()))
+                }))
         })
     }
 

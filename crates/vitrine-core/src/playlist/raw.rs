@@ -94,6 +94,18 @@ pub struct Defaults {
     /// `{ slide: 700ms }`.
     #[serde(default, deserialize_with = "crate::yaml::optional")]
     pub transition: Option<Located<Transition>>,
+    /// The typeface of text, clock and offer items that name none, like
+    /// `{ file: fonts/Brand-Regular.otf }`.
+    #[serde(default, deserialize_with = "crate::yaml::optional")]
+    pub font: Option<Located<Font>>,
+}
+
+/// A font file, relative to the playlist's folder: TTF, OTF, WOFF or WOFF2. Characters it lacks
+/// come from the player's fallback fonts.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Font {
+    pub file: Located<String>,
 }
 
 /// One zone of the screen: where it is, what is behind it, and what plays in it.
@@ -279,9 +291,17 @@ pub struct Text {
     pub text: Located<String>,
     #[serde(default, deserialize_with = "crate::yaml::optional")]
     pub duration: Option<Located<Scalar>>,
-    /// Letter height in percent of the zone's height. Default 50%.
+    /// The largest letter height wanted, in percent of the zone's height. Default 50%. Text that
+    /// does not fit at this size is set smaller, down to `min_size`.
     #[serde(default, deserialize_with = "crate::yaml::optional")]
     pub size: Option<Located<Scalar>>,
+    /// The smallest letter height, in percent of the zone's height. Default 4%. Text that does not
+    /// fit even at this size is cut with an ellipsis (…).
+    #[serde(default, deserialize_with = "crate::yaml::optional")]
+    pub min_size: Option<Located<Scalar>>,
+    /// The brand's own typeface: `{ file: fonts/Brand-Bold.otf }` (TTF, OTF, WOFF or WOFF2).
+    #[serde(default, deserialize_with = "crate::yaml::optional")]
+    pub font: Option<Located<Font>>,
     /// Text colour in quotes, like `"#ffffff"` (the default).
     #[serde(default, deserialize_with = "crate::yaml::colour")]
     pub color: Option<Located<Scalar>>,
@@ -318,6 +338,10 @@ pub struct Clock {
     pub duration: Option<Located<Scalar>>,
     #[serde(default, deserialize_with = "crate::yaml::optional")]
     pub size: Option<Located<Scalar>>,
+    #[serde(default, deserialize_with = "crate::yaml::optional")]
+    pub min_size: Option<Located<Scalar>>,
+    #[serde(default, deserialize_with = "crate::yaml::optional")]
+    pub font: Option<Located<Font>>,
     #[serde(default, deserialize_with = "crate::yaml::colour")]
     pub color: Option<Located<Scalar>>,
     #[serde(default, deserialize_with = "crate::yaml::colour")]
@@ -335,6 +359,9 @@ pub struct Offer {
     pub id: Option<Located<String>>,
     /// The slot's name; HQ campaigns fill slots by this name, like `main-promo`.
     pub slot: Located<String>,
+    /// The typeface of the offer card's text, like `{ file: fonts/Brand-Bold.otf }`.
+    #[serde(default, deserialize_with = "crate::yaml::optional")]
+    pub font: Option<Located<Font>>,
     #[serde(default, deserialize_with = "crate::yaml::optional")]
     pub duration: Option<Located<Scalar>>,
     #[serde(default, deserialize_with = "crate::yaml::optional")]

@@ -602,6 +602,7 @@ fn struct_label(name: &str, fields: &[&str]) -> String {
         "Audio" => "an audio item".into(),
         "Text" => "a text item".into(),
         "Ticker" => "`ticker`".into(),
+        "Font" => "`font`".into(),
         "Clock" => "a clock item".into(),
         "Offer" if fields.contains(&"title") => "an offer".into(),
         "Offer" => "an offer item".into(),
