@@ -9,7 +9,7 @@
 use crate::playback::Want;
 use crate::problem::Problem;
 use crate::render::{
-    Color, ContentKey, Fit, Layer, Rotation, Scene, TextAlign, TextSpec, ZoneScene,
+    Color, ContentKey, Fit, Layer, Rotation, Scene, TextSpec, ZoneScene,
 };
 
 /// The red of the emergency page's bands: reads as "alarm" from across a store.
@@ -158,14 +158,17 @@ pub fn not_playing_page(
 /// White bold centred text laid out for a zone of `zone_px`.
 fn text(text: &str, size_px: f32, zone_px: (u32, u32)) -> (ContentKey, Want) {
     let spec = TextSpec {
-        text: text.to_owned(),
-        size_px: size_px.max(1.0),
-        colour: Color::WHITE,
-        align: TextAlign::Center,
         bold: true,
-        ticker: None,
-        background: None,
+        ..TextSpec::plain(text, size_px.max(1.0))
     };
     let key = spec.key(zone_px);
-    (key.clone(), Want::Text { key, spec, zone_px })
+    (
+        key.clone(),
+        Want::Text {
+            key,
+            spec,
+            zone_px,
+            item: None,
+        },
+    )
 }

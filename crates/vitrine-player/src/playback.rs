@@ -50,11 +50,13 @@ pub enum Want {
         fit: Fit,
         zone_px: (u32, u32),
     },
-    /// Text (or a clock reading) to lay out into a texture under `key`.
+    /// Text (or a clock reading) to lay out into a texture under `key`; `item` names the
+    /// playlist's item, for alerts when it has to shrink or has characters no font draws.
     Text {
         key: ContentKey,
         spec: TextSpec,
         zone_px: (u32, u32),
+        item: Option<String>,
     },
     /// One play of a video file: its pipeline is built and prerolled (first frame on the GPU under
     /// `key`) before the play starts. `key` is unique to the play, so the next turn of the same
@@ -847,12 +849,15 @@ fn describe(
             text,
             style,
             ticker,
+            font,
         } => {
             let spec = text_spec(
                 text.clone(),
                 style,
                 zone_px,
                 ticker.map(|ticker| ticker.speed),
+                font.as_ref(),
+                manifest,
             );
             let key = ticker_aware_key(&spec, zone_px);
             (
@@ -860,32 +865,35 @@ fn describe(
                     key: key.clone(),
                     spec,
                     zone_px,
+                    item: Some(item.id.clone()),
                 }],
                 key,
                 Fit::Contain,
                 None,
             )
         }
-        Content::Clock { format, style } => {
+        Content::Clock {
+            format,
+            style,
+            font,
+        } => {
             let reading = now.to_zoned(time_zone.clone()).strftime(format).to_string();
-            let mut spec = text_spec(reading, style, zone_px, None);
-            // A clock is one line: in a narrow zone its size gives way rather than wrapping
-            // `21:05` over two lines. DejaVu's digits are about 0.64 em wide.
-            let widest = spec.text.chars().count().max(1) as f32 * 0.64;
-            spec.size_px = spec.size_px.min(zone_px.0 as f32 * 0.9 / widest).max(1.0);
+            // Fitted like any text: in a narrow zone the reading is set smaller, never cut.
+            let spec = text_spec(reading, style, zone_px, None, font.as_ref(), manifest);
             let key = spec.key(zone_px);
             (
                 vec![Want::Text {
                     key: key.clone(),
                     spec,
                     zone_px,
+                    item: Some(item.id.clone()),
                 }],
                 key,
                 Fit::Contain,
                 None,
             )
         }
-        Content::Offer { slot } => {
+        Content::Offer { slot, .. } => {
             let Some((wants, key, play_offer)) = describe_offer(slot, play, context) else {
                 return (Vec::new(), None);
             };
@@ -1014,10 +1022,7 @@ fn describe_offer(
         )),
         _ => None,
     };
-    let locale = manifest
-        .store
-        .as_ref()
-        .map_or_else(|| "en-US".to_owned(), |store| store.locale.clone());
+    let locale = store_locale(manifest);
     let card = OfferCard {
         title: entry.card.title.clone(),
         // The price exactly as the scheduler set it: none stays none, whatever the store's currency.
@@ -1027,6 +1032,10 @@ fn describe_offer(
         validity: entry.card.validity.clone(),
         image,
         qr_url,
+        font: play
+            .item
+            .font()
+            .and_then(|font| manifest.sha256_of_file(&font.file).cloned()),
     };
     let key = card.key(context.zone_px);
     wants.push(Want::OfferCard {
@@ -1042,6 +1051,14 @@ fn describe_offer(
     Some((wants, key, play_offer))
 }
 
+/// The store's locale, which prices and Han characters follow; `en-US` without a store.
+fn store_locale(manifest: &Manifest) -> String {
+    manifest
+        .store
+        .as_ref()
+        .map_or_else(|| "en-US".to_owned(), |store| store.locale.clone())
+}
+
 /// Tickers are keyed with a `ticker` prefix so the timeline knows they move.
 fn ticker_aware_key(spec: &TextSpec, zone_px: (u32, u32)) -> ContentKey {
     match (spec.ticker.is_some(), spec.key(zone_px)) {
@@ -1055,10 +1072,15 @@ fn text_spec(
     style: &TextStyle,
     zone_px: (u32, u32),
     ticker_speed: Option<vitrine_core::timing::Percent>,
+    font: Option<&vitrine_core::playlist::MediaRef>,
+    manifest: &Manifest,
 ) -> TextSpec {
     TextSpec {
         text,
         size_px: (style.size.fraction() * zone_px.1 as f32).max(1.0),
+        min_size_px: (style.min_size.fraction() * zone_px.1 as f32).max(1.0),
+        font: font.and_then(|font| manifest.sha256_of_file(&font.file).cloned()),
+        locale: store_locale(manifest),
         colour: to_render_color(style.color),
         align: match style.align {
             vitrine_core::playlist::Align::Left => TextAlign::Left,

@@ -89,6 +89,9 @@ pub struct Player {
     decoder: DecodeWorker,
     media_dir: PathBuf,
     requested: HashSet<ContentKey>,
+    /// What text items had to give way for (shrunk, cut, characters no font has), by item: told
+    /// once in the log, and carried in the heartbeat's alerts while the playlist plays.
+    text_alerts: std::collections::BTreeMap<String, String>,
     telemetry: FrameTelemetry,
     /// Offer card templates: landscape, and portrait for zones taller than wide.
     offer_templates: (OfferTemplate, OfferTemplate),
@@ -149,6 +152,7 @@ impl Player {
         status: SharedStatus,
     ) -> anyhow::Result<Self> {
         let mut renderer = Renderer::new(gpu, format);
+        renderer.set_font_dir(&data_dir.join("media"));
         let logical_px = screen.rotation.logical_size(screen.physical_px);
         // The pinned fallback from `[cache] fallback` when there is one that decodes, else the
         // built-in splash: what shows before content and whenever nothing else can.
@@ -226,6 +230,7 @@ impl Player {
             decoder: DecodeWorker::start(sink)?,
             media_dir: data_dir.join("media"),
             requested: HashSet::new(),
+            text_alerts: std::collections::BTreeMap::new(),
             telemetry,
             offer_templates: (OfferTemplate::builtin(), OfferTemplate::builtin_portrait()),
             show_stats: screen.show_stats,
@@ -264,6 +269,8 @@ impl Player {
                 match self.playback.activate(manifest) {
                     Ok(()) => {
                         self.audio.activate(for_audio, Timestamp::now());
+                        // The new playlist's texts are told about afresh.
+                        self.text_alerts.clear();
                         tracing::info!(playlist = %name, version, "playing manifest");
                         let mut status = self
                             .status
@@ -480,9 +487,20 @@ impl Player {
                         self.playback.mark_failed(key.clone());
                     }
                 }
-                Want::Text { key, spec, zone_px } => {
+                Want::Text {
+                    key,
+                    spec,
+                    zone_px,
+                    item,
+                } => {
                     match self.renderer.prepare_text(gpu, key.clone(), spec, *zone_px) {
-                        Ok(()) => {
+                        Ok(report) => {
+                            if let (Some(item), Some(alert)) = (item, report.alert())
+                                && self.text_alerts.get(item) != Some(&alert)
+                            {
+                                tracing::warn!(item = %item, "text item `{item}` {alert}");
+                                self.text_alerts.insert(item.clone(), alert);
+                            }
                             self.playback.mark_ready(key.clone());
                             prepared_any = true;
                         }
@@ -666,6 +684,11 @@ impl Player {
             .layout_alert()
             .map(str::to_owned)
             .into_iter()
+            .chain(
+                self.text_alerts
+                    .iter()
+                    .map(|(item, alert)| format!("text item `{item}` {alert}")),
+            )
             .collect();
     }
 

@@ -440,13 +440,9 @@ fn a_text_items_background_fills_its_zone_behind_the_letters() {
     let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
     let mut draw = |background: Option<Color>| {
         let text = TextSpec {
-            text: "Soldes".into(),
-            size_px: 30.0,
-            colour: Color::WHITE,
-            align: TextAlign::Center,
             bold: true,
-            ticker: None,
             background,
+            ..TextSpec::plain("Soldes", 30.0)
         };
         let text_key = text.key((200, 100));
         renderer
@@ -482,25 +478,17 @@ fn text_and_a_ticker_match_their_golden_and_the_ticker_moves_with_time() {
     let target = Offscreen::new(&gpu, 320, 120);
     let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
     let text = TextSpec {
-        text: "Soldes d'hiver : -30 % sur tout".into(),
-        size_px: 22.0,
-        colour: Color::WHITE,
-        align: TextAlign::Center,
         bold: true,
-        ticker: None,
-        background: None,
+        ..TextSpec::plain("Soldes d'hiver : -30 % sur tout", 22.0)
     };
     let ticker = TextSpec {
-        text: "Ouvert dimanche 10 h – 13 h • Click & collect".into(),
-        size_px: 18.0,
         colour: Color::rgb(255, 220, 0),
         align: TextAlign::Left,
-        bold: false,
         ticker: Some(TickerSpec {
             speed_px_per_s: 60.0,
             gap_px: 40.0,
         }),
-        background: None,
+        ..TextSpec::plain("Ouvert dimanche 10 h – 13 h • Click & collect", 18.0)
     };
     let text_key = text.key((320, 80));
     let ticker_key = ticker.key((320, 40));
@@ -583,6 +571,7 @@ fn offer_card() -> OfferCard {
         validity: Some("Valable jusqu'au 31/12".into()),
         image: None,
         qr_url: Some("https://vitrine.example/q/3f9a7c21".into()),
+        font: None,
     }
 }
 
@@ -833,7 +822,10 @@ fn draw_cover(
     page: &vitrine_player::cover::CoverPage,
 ) -> image::RgbaImage {
     for want in &page.wanted {
-        let vitrine_player::playback::Want::Text { key, spec, zone_px } = want else {
+        let vitrine_player::playback::Want::Text {
+            key, spec, zone_px, ..
+        } = want
+        else {
             panic!("a cover page wants only text: {want:?}");
         };
         renderer

@@ -14,9 +14,9 @@ use vitrine_core::Sha256Hex;
 use super::crossfade::{CrossfadePipeline, CrossfadeSide, CrossfadeUniform};
 use super::geometry::{Rect, clip_quad, fit_rect};
 use super::quad::{QuadPipeline, QuadUniform, Sampling, create_render_texture, create_texture};
-use super::text::{PlacedText, TextEngine, TextSpec, TickerScroll};
+use super::text::{PlacedText, TextEngine, TextReport, TextSpec, TickerScroll};
 use super::yuv::{VideoSurface, YuvFrame, YuvPipeline};
-use super::{Color, ContentKey, Gpu, Scene};
+use super::{ContentKey, Gpu, Scene};
 use crate::decode::DecodedImage;
 
 /// How much texture memory the renderer may hold before it evicts what was drawn longest ago.
@@ -143,6 +143,8 @@ pub struct Renderer {
     evicted: Vec<ContentKey>,
     frame_number: u64,
     pub(crate) text: Option<TextEngine>,
+    /// Where brand fonts are read from by digest (the media cache).
+    font_dir: Option<std::path::PathBuf>,
     overlay: Option<(String, ContentKey)>,
     /// The video quad pipeline, made with the first video frame.
     yuv: Option<YuvPipeline>,
@@ -178,6 +180,7 @@ impl Renderer {
             evicted: Vec::new(),
             frame_number: 0,
             text: None,
+            font_dir: None,
             overlay: None,
             yuv: None,
             videos: HashMap::new(),
@@ -334,22 +337,28 @@ impl Renderer {
 
     /// Draws text into a texture under `key`, at the size of its zone (`zone_size_px`, logical
     /// pixels). A ticker becomes one line that [`Renderer::render`] scrolls by the layer's elapsed
-    /// time; other text wraps in the zone, aligned as asked and centred vertically.
+    /// time; other text is fitted into the zone (shrunk, or cut with an ellipsis below its
+    /// smallest size: never cut off), aligned as asked and centred vertically. The report says
+    /// how it had to give way and which characters no font has.
     pub fn prepare_text(
         &mut self,
         gpu: &Gpu,
         key: ContentKey,
         spec: &TextSpec,
         zone_size_px: (u32, u32),
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<TextReport> {
         let max_side = gpu.device.limits().max_texture_dimension_2d;
-        let text = self
-            .text
-            .get_or_insert_with(|| TextEngine::new(&gpu.device, &gpu.queue));
+        let text = self.text_engine(gpu);
         let (zone_width, zone_height) = (zone_size_px.0.max(1), zone_size_px.1.max(1));
-        let (layout, size, left, top, ticker) = match spec.ticker {
+        let (layout, report) = text.lay_out(
+            spec,
+            spec.ticker
+                .is_none()
+                .then_some((zone_width as f32, zone_height as f32)),
+            None,
+        );
+        let (size, left, top, ticker) = match spec.ticker {
             Some(ticker) => {
-                let layout = text.layout(&spec.text, spec.size_px, spec.bold, None, spec.align);
                 let period = (layout.width + ticker.gap_px.max(0.0)).ceil().max(1.0);
                 let width = (period as u32).min(max_side);
                 if width < period as u32 {
@@ -363,21 +372,13 @@ impl Renderer {
                     speed_px_per_s: ticker.speed_px_per_s,
                     period_px: width as f32,
                 };
-                (layout, (width, height), 0.0, 0.0, Some(scroll))
+                ((width, height), 0.0, 0.0, Some(scroll))
             }
             None => {
-                let layout = text.layout(
-                    &spec.text,
-                    spec.size_px,
-                    spec.bold,
-                    Some(zone_width as f32),
-                    spec.align,
-                );
                 let top = ((zone_height as f32 - layout.height) / 2.0)
                     .max(0.0)
                     .floor();
                 (
-                    layout,
                     (zone_width.min(max_side), zone_height.min(max_side)),
                     0.0,
                     top,
@@ -415,7 +416,7 @@ impl Renderer {
             Sampling::Smooth
         };
         self.insert_rendered(gpu, key, texture, size, sampling, ticker);
-        Ok(())
+        Ok(report)
     }
 
     /// Stores a texture drawn by the renderer itself (text, cards): premultiplied alpha.
@@ -451,8 +452,22 @@ impl Renderer {
     }
 
     pub(crate) fn text_engine(&mut self, gpu: &Gpu) -> &mut TextEngine {
-        self.text
-            .get_or_insert_with(|| TextEngine::new(&gpu.device, &gpu.queue))
+        let font_dir = &self.font_dir;
+        self.text.get_or_insert_with(|| {
+            let mut engine = TextEngine::new(&gpu.device, &gpu.queue);
+            if let Some(dir) = font_dir {
+                engine.set_font_dir(dir);
+            }
+            engine
+        })
+    }
+
+    /// Where brand fonts named by digest are read from: the media cache.
+    pub fn set_font_dir(&mut self, dir: &std::path::Path) {
+        self.font_dir = Some(dir.to_owned());
+        if let Some(engine) = &mut self.text {
+            engine.set_font_dir(dir);
+        }
     }
 
     fn insert(&mut self, key: ContentKey, mut entry: Entry) {
@@ -757,17 +772,13 @@ impl Renderer {
             return;
         }
         let spec = TextSpec {
-            text: text.to_owned(),
-            size_px: 16.0,
-            colour: Color::WHITE,
             align: super::TextAlign::Left,
-            bold: false,
-            ticker: None,
-            background: None,
+            min_size_px: 16.0,
+            ..TextSpec::plain(text, 16.0)
         };
         let (width, height) = {
             let engine = self.text_engine(gpu);
-            let layout = engine.layout(text, spec.size_px, false, None, spec.align);
+            let (layout, _) = engine.lay_out(&spec, None, None);
             (
                 layout.width.ceil() as u32 + 1,
                 layout.height.ceil() as u32 + 1,
@@ -776,7 +787,7 @@ impl Renderer {
         let key = ContentKey::Generated("overlay".into());
         self.pin(key.clone());
         match self.prepare_text(gpu, key.clone(), &spec, (width, height)) {
-            Ok(()) => self.overlay = Some((text.to_owned(), key)),
+            Ok(_) => self.overlay = Some((text.to_owned(), key)),
             Err(error) => tracing::warn!("cannot draw the stats overlay: {error:#}"),
         }
     }

@@ -34,7 +34,7 @@ use vitrine_core::Sha256Hex;
 pub use compositor::{FrameReport, Renderer, TextureBudget};
 pub use geometry::{Fit, Rotation};
 pub use offer_card::{OfferCard, OfferTemplate};
-pub use text::{TextAlign, TextSpec, TickerSpec};
+pub use text::{TextAlign, TextReport, TextSpec, TickerSpec};
 pub use transitions::{SlideDirection, Transition, transition_layers};
 pub use yuv::{Chroma, Plane, YuvColour, YuvFrame, YuvMatrix};
 

@@ -4,13 +4,14 @@
 //! then composited like any other picture, so its many glyphs never cost a frame twice.
 
 use serde::Deserialize;
+use vitrine_core::Sha256Hex;
 use vitrine_core::offer::CardPrice;
 
 use super::compositor::begin_pass;
 use super::geometry::{Rect, Rotation, fit_rect};
 use super::price::{format_discount, format_price};
 use super::quad::{QuadUniform, Sampling, create_render_texture, create_texture, draw_quads};
-use super::text::{PlacedText, TextAlign};
+use super::text::{PlacedText, TextAlign, TextSpec};
 use super::{Color, ContentKey, Fit, Gpu, Renderer, qr};
 
 /// The card template shipped with the player.
@@ -36,6 +37,8 @@ pub struct OfferCard {
     pub image: Option<ContentKey>,
     /// The per-play URL the QR code encodes.
     pub qr_url: Option<String>,
+    /// The offer item's brand font (from the media cache), for every text on the card.
+    pub font: Option<Sha256Hex>,
 }
 
 impl OfferCard {
@@ -71,6 +74,10 @@ pub struct TextBox {
     /// A filled rectangle behind the text (the badge).
     #[serde(default)]
     pub background: Option<Color>,
+    /// A text that wraps (the title) shows at most this many lines, then an ellipsis; left out,
+    /// as many as the box holds.
+    #[serde(default)]
+    pub lines: Option<usize>,
 }
 
 fn left() -> TextAlign {
@@ -151,18 +158,33 @@ impl Renderer {
             let engine = self.text_engine(gpu);
             let mut place = |text: &str, text_box: &TextBox, wrap: bool| {
                 let area = card_rect(text_box.area);
-                let mut size_px = text_box.size * height as f32;
-                let mut layout = engine.layout(
-                    text,
+                let size_px = text_box.size * height as f32;
+                let spec = TextSpec {
+                    text: text.to_owned(),
                     size_px,
-                    text_box.bold,
-                    wrap.then_some(area.width),
-                    text_box.align,
-                );
+                    // A title is never shrunk: past its lines it ends in an ellipsis, inside its
+                    // box, so it never runs over the price or the QR code.
+                    min_size_px: size_px,
+                    font: card.font.clone(),
+                    locale: card.locale.clone(),
+                    colour: text_box.colour,
+                    align: text_box.align,
+                    bold: text_box.bold,
+                    ticker: None,
+                    background: None,
+                };
+                let (mut layout, _) = if wrap {
+                    engine.lay_out(&spec, Some((area.width, area.height)), text_box.lines)
+                } else {
+                    engine.lay_out(&spec, None, None)
+                };
                 if !wrap && layout.width > area.width {
-                    // Too long for one line: shrink to fit rather than overflow into the QR code.
-                    size_px *= area.width / layout.width;
-                    layout = engine.layout(text, size_px, text_box.bold, None, text_box.align);
+                    // A price too long for one line shrinks to fit: it is never cut.
+                    let shrunk = TextSpec {
+                        size_px: size_px * area.width / layout.width,
+                        ..spec
+                    };
+                    layout = engine.lay_out(&shrunk, None, None).0;
                 }
                 let left = match text_box.align {
                     TextAlign::Left => area.x,
@@ -386,6 +408,7 @@ mod tests {
             validity: None,
             image: None,
             qr_url: None,
+            font: None,
         };
         assert_eq!(card.badge_text().as_deref(), Some("-20%"));
         card.badge = Some("NEW".into());

@@ -1,27 +1,23 @@
-//! Text through glyphon (cosmic-text shaping, swash rasterisation), with only the fonts bundled in
-//! `assets/fonts` loaded: the system's fonts never leak in, so frames are the same on every
-//! machine and golden images hold.
+//! Text through glyphon: laid out by `vitrine-text` (the declared font chain, brand fonts, and
+//! fitting that never cuts text off) and rasterised by swash. Only declared fonts are loaded, never
+//! whatever else the machine has, so frames are the same on every machine and golden images hold.
 //!
 //! Text is drawn once into a texture (premultiplied alpha) and then composited like any picture:
 //! a text item at its zone's size, a ticker as one long strip the compositor scrolls with the
 //! clock. Big glyphs strain glyphon's atlas; drawing each text once keeps that cost off frames.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use glyphon::{
-    Attrs, Buffer, Cache, Family, FontSystem, Metrics, Resolution, Shaping, SwashCache, TextArea,
-    TextAtlas, TextBounds, TextRenderer, Viewport, Weight, Wrap,
+    Buffer, Cache, Resolution, SwashCache, TextArea, TextAtlas, TextBounds, TextRenderer, Viewport,
 };
 use serde::Deserialize;
+use vitrine_core::Sha256Hex;
+use vitrine_text::{BrandFace, Fitted, Fonts, Outcome, TextRequest};
 
 use super::{Color, ContentKey};
-
-/// The bundled fonts: DejaVu Sans, regular and bold (Bitstream Vera licence, assets/fonts).
-const FONTS: &[&[u8]] = &[
-    include_bytes!("../../../../assets/fonts/DejaVuSans.ttf"),
-    include_bytes!("../../../../assets/fonts/DejaVuSans-Bold.ttf"),
-];
-const FAMILY: &str = "DejaVu Sans";
 
 /// Horizontal alignment of text in its zone.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -37,8 +33,14 @@ pub enum TextAlign {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextSpec {
     pub text: String,
-    /// Font size in pixels of the logical screen.
+    /// The largest letter size wanted, in pixels of the logical screen.
     pub size_px: f32,
+    /// Text that does not fit even at this size is cut with an ellipsis.
+    pub min_size_px: f32,
+    /// A brand font from the media cache; characters it lacks come from the fallback chain.
+    pub font: Option<Sha256Hex>,
+    /// The store's locale (`ja-JP`): which forms of Han characters readers expect.
+    pub locale: String,
     pub colour: Color,
     pub align: TextAlign,
     pub bold: bool,
@@ -58,6 +60,23 @@ pub struct TickerSpec {
 }
 
 impl TextSpec {
+    /// `text` in white, centred, at `size_px` (and no smaller than a tenth of it), in the default
+    /// fonts for `en-US`.
+    pub fn plain(text: impl Into<String>, size_px: f32) -> Self {
+        Self {
+            text: text.into(),
+            size_px,
+            min_size_px: size_px / 10.0,
+            font: None,
+            locale: "en-US".into(),
+            colour: Color::WHITE,
+            align: TextAlign::Center,
+            bold: false,
+            ticker: None,
+            background: None,
+        }
+    }
+
     /// The texture key for this text drawn in a zone of `zone_size_px`: equal text shares one
     /// texture, and any change (even the zone's size) makes a new one.
     pub fn key(&self, zone_size_px: (u32, u32)) -> ContentKey {
@@ -66,8 +85,11 @@ impl TextSpec {
             .map(|ticker| [ticker.speed_px_per_s.to_bits(), ticker.gap_px.to_bits()])
             .unwrap_or_default();
         let shape = format!(
-            "{}/{:?}/{:?}/{}/{:?}/{}x{}/{:?}",
+            "{}/{}/{:?}/{}/{:?}/{:?}/{}/{:?}/{}x{}/{:?}",
             self.size_px.to_bits(),
+            self.min_size_px.to_bits(),
+            self.font,
+            self.locale,
             self.colour,
             self.background,
             self.bold,
@@ -114,86 +136,174 @@ pub(crate) struct PlacedText {
     pub(crate) bounds: [i32; 4],
 }
 
-/// Laid-out text and its size.
-pub(crate) struct Layout {
-    pub(crate) buffer: Buffer,
-    pub(crate) width: f32,
-    pub(crate) height: f32,
+/// How a text came out when it was laid out, for the log and the heartbeat's alerts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextReport {
+    pub outcome: Outcome,
+    /// The size it was set at, and the one asked for.
+    pub size_px: f32,
+    pub wanted_px: f32,
+    /// Characters no font has a glyph for.
+    pub missing: Vec<char>,
+    /// Why the brand font could not be used, when it could not.
+    pub font_problem: Option<String>,
+}
+
+impl TextReport {
+    /// What staff should hear about, if anything: shrunk, cut, missing characters, a bad font.
+    pub fn alert(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        match self.outcome {
+            Outcome::Whole => {}
+            Outcome::Shrunk => parts.push(format!(
+                "shrunk from {:.0} px to {:.0} px to fit",
+                self.wanted_px, self.size_px
+            )),
+            Outcome::Ellipsised => parts.push(format!(
+                "cut with an ellipsis at the smallest size, {:.0} px",
+                self.size_px
+            )),
+            Outcome::NoRoom => parts.push("has no room to show at all".into()),
+        }
+        if !self.missing.is_empty() {
+            let characters: Vec<String> = self
+                .missing
+                .iter()
+                .map(|c| format!("`{c}` (U+{:04X})", u32::from(*c)))
+                .collect();
+            parts.push(format!("no font has {}", characters.join(", ")));
+        }
+        if let Some(problem) = &self.font_problem {
+            parts.push(problem.clone());
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
 }
 
 /// glyphon's state: the fonts, the glyph atlas and its pipeline, for RGBA8 sRGB textures.
 pub(crate) struct TextEngine {
-    font_system: FontSystem,
+    fonts: Fonts,
     swash_cache: SwashCache,
     atlas: TextAtlas,
     renderer: TextRenderer,
     viewport: Viewport,
+    /// Where brand fonts are, by digest: the media cache.
+    font_dir: Option<PathBuf>,
+    /// Brand fonts that could not be read, and why: tried once.
+    unreadable: HashMap<Sha256Hex, String>,
 }
 
 impl TextEngine {
     pub(crate) fn new(device: &wgpu::Device, queue: &wgpu::Queue) -> Self {
-        let mut database = glyphon::fontdb::Database::new();
-        for font in FONTS {
-            database.load_font_data(font.to_vec());
+        let fonts = Fonts::new("en-US");
+        for font in fonts.absent() {
+            tracing::warn!(
+                "font {} is missing: install the {} package; text in its script shows as boxes",
+                font.path,
+                font.package
+            );
         }
-        database.set_sans_serif_family(FAMILY);
-        // The locale only steers fallback order among the loaded fonts; fixing it keeps frames
-        // independent of the machine's LANG.
-        let font_system = FontSystem::new_with_locale_and_db("en-US".into(), database);
         let cache = Cache::new(device);
         let mut atlas = TextAtlas::new(device, queue, &cache, wgpu::TextureFormat::Rgba8UnormSrgb);
         let renderer =
             TextRenderer::new(&mut atlas, device, wgpu::MultisampleState::default(), None);
         let viewport = Viewport::new(device, &cache);
         Self {
-            font_system,
+            fonts,
             swash_cache: SwashCache::new(),
             atlas,
             renderer,
             viewport,
+            font_dir: None,
+            unreadable: HashMap::new(),
         }
     }
 
-    /// Lays out `text` at `size_px`, wrapped at `max_width` when given, and measures it.
-    pub(crate) fn layout(
-        &mut self,
-        text: &str,
-        size_px: f32,
-        bold: bool,
-        max_width: Option<f32>,
-        align: TextAlign,
-    ) -> Layout {
-        let size_px = size_px.max(1.0);
-        let metrics = Metrics::new(size_px, (size_px * 1.2).ceil());
-        let mut buffer = Buffer::new(&mut self.font_system, metrics);
-        buffer.set_wrap(if max_width.is_some() {
-            Wrap::WordOrGlyph
-        } else {
-            Wrap::None
-        });
-        buffer.set_size(max_width, None);
-        let attrs = Attrs::new().family(Family::SansSerif).weight(if bold {
-            Weight::BOLD
-        } else {
-            Weight::NORMAL
-        });
-        let align = match align {
-            TextAlign::Left => glyphon::cosmic_text::Align::Left,
-            TextAlign::Center => glyphon::cosmic_text::Align::Center,
-            TextAlign::Right => glyphon::cosmic_text::Align::Right,
+    /// Where brand fonts are read from, by their digest.
+    pub(crate) fn set_font_dir(&mut self, dir: &Path) {
+        self.font_dir = Some(dir.to_owned());
+    }
+
+    /// The brand font `sha256` names, loaded once; why not, when it cannot be used.
+    fn brand(&mut self, sha256: &Sha256Hex) -> Result<BrandFace, String> {
+        if let Some(face) = self.fonts.brand(sha256.as_str()) {
+            return Ok(face.clone());
+        }
+        if let Some(problem) = self.unreadable.get(sha256) {
+            return Err(problem.clone());
+        }
+        let path = self
+            .font_dir
+            .as_deref()
+            .map(|dir| crate::cache::media_path(dir, sha256));
+        let loaded = match &path {
+            None => Err("the player has no media folder to read fonts from".to_owned()),
+            Some(path) => std::fs::read(path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))
+                .and_then(|data| {
+                    self.fonts
+                        .load_brand(sha256.as_str(), &data)
+                        .map_err(|error| error.to_string())
+                }),
         };
-        buffer.set_text(text, &attrs, Shaping::Advanced, Some(align));
-        buffer.shape_until_scroll(&mut self.font_system, false);
-        let (mut width, mut height) = (0.0f32, 0.0f32);
-        for run in buffer.layout_runs() {
-            width = width.max(run.line_w);
-            height = height.max(run.line_top + run.line_height);
-        }
-        Layout {
-            buffer,
-            width,
-            height,
-        }
+        loaded.map_err(|problem| {
+            let problem = format!("the brand font cannot be used ({problem}); the default fonts draw the text");
+            self.unreadable.insert(sha256.clone(), problem.clone());
+            problem
+        })
+    }
+
+    /// Lays `spec` out: fitted into a box of `box_px` (never cut off, see `vitrine_text::fit`),
+    /// or on one line when `box_px` is `None`; `max_lines` caps a card title.
+    pub(crate) fn lay_out(
+        &mut self,
+        spec: &TextSpec,
+        box_px: Option<(f32, f32)>,
+        max_lines: Option<usize>,
+    ) -> (Fitted, TextReport) {
+        self.fonts.set_locale(&spec.locale);
+        let (face, font_problem) = match &spec.font {
+            Some(sha256) => match self.brand(sha256) {
+                Ok(face) => (Some(face), None),
+                Err(problem) => (None, Some(problem)),
+            },
+            None => (None, None),
+        };
+        let fitted = match box_px {
+            Some((width, height)) => vitrine_text::fit(
+                &mut self.fonts,
+                &TextRequest {
+                    text: &spec.text,
+                    face: face.as_ref(),
+                    bold: spec.bold,
+                    size_px: spec.size_px,
+                    min_size_px: spec.min_size_px,
+                    width,
+                    height,
+                    align: match spec.align {
+                        TextAlign::Left => vitrine_text::TextAlign::Left,
+                        TextAlign::Center => vitrine_text::TextAlign::Center,
+                        TextAlign::Right => vitrine_text::TextAlign::Right,
+                    },
+                    max_lines,
+                },
+            ),
+            None => vitrine_text::one_line(
+                &mut self.fonts,
+                &spec.text,
+                face.as_ref(),
+                spec.bold,
+                spec.size_px,
+            ),
+        };
+        let report = TextReport {
+            outcome: fitted.outcome,
+            size_px: fitted.size_px,
+            wanted_px: spec.size_px.max(1.0),
+            missing: fitted.missing.clone(),
+            font_problem,
+        };
+        (fitted, report)
     }
 
     /// Prepares `texts` for a target of `size` pixels; [`TextEngine::render`] then draws them.
@@ -233,7 +343,7 @@ impl TextEngine {
         self.renderer.prepare(
             device,
             queue,
-            &mut self.font_system,
+            self.fonts.system(),
             &mut self.atlas,
             &self.viewport,
             areas,
@@ -272,15 +382,7 @@ mod tests {
 
     #[test]
     fn text_keys_follow_every_setting() {
-        let spec = TextSpec {
-            text: "Soldes".into(),
-            size_px: 48.0,
-            colour: Color::WHITE,
-            align: TextAlign::Center,
-            bold: false,
-            ticker: None,
-            background: None,
-        };
+        let spec = TextSpec::plain("Soldes", 48.0);
         let key = spec.key((800, 100));
         assert_eq!(key, spec.clone().key((800, 100)));
         assert_ne!(key, spec.key((801, 100)));
@@ -294,5 +396,15 @@ mod tests {
             ..spec.clone()
         };
         assert_ne!(key, backed.key((800, 100)));
+        let japanese = TextSpec {
+            locale: "ja-JP".into(),
+            ..spec.clone()
+        };
+        assert_ne!(key, japanese.key((800, 100)));
+        let smallest = TextSpec {
+            min_size_px: 20.0,
+            ..spec.clone()
+        };
+        assert_ne!(key, smallest.key((800, 100)));
     }
 }
