@@ -8,9 +8,7 @@
 
 use crate::playback::Want;
 use crate::problem::Problem;
-use crate::render::{
-    Color, ContentKey, Fit, Layer, Rotation, Scene, TextSpec, ZoneScene,
-};
+use crate::render::{Color, ContentKey, Fit, Layer, Rotation, Scene, TextSpec, ZoneScene};
 
 /// The red of the emergency page's bands: reads as "alarm" from across a store.
 pub const ALERT_RED: Color = Color::rgb(0xd0, 0x10, 0x1d);

@@ -492,24 +492,22 @@ impl Player {
                     spec,
                     zone_px,
                     item,
-                } => {
-                    match self.renderer.prepare_text(gpu, key.clone(), spec, *zone_px) {
-                        Ok(report) => {
-                            if let (Some(item), Some(alert)) = (item, report.alert())
-                                && self.text_alerts.get(item) != Some(&alert)
-                            {
-                                tracing::warn!(item = %item, "text item `{item}` {alert}");
-                                self.text_alerts.insert(item.clone(), alert);
-                            }
-                            self.playback.mark_ready(key.clone());
-                            prepared_any = true;
+                } => match self.renderer.prepare_text(gpu, key.clone(), spec, *zone_px) {
+                    Ok(report) => {
+                        if let (Some(item), Some(alert)) = (item, report.alert())
+                            && self.text_alerts.get(item) != Some(&alert)
+                        {
+                            tracing::warn!(item = %item, "text item `{item}` {alert}");
+                            self.text_alerts.insert(item.clone(), alert);
                         }
-                        Err(error) => {
-                            tracing::error!("text item skipped: {error:#}");
-                            self.playback.mark_failed(key.clone());
-                        }
+                        self.playback.mark_ready(key.clone());
+                        prepared_any = true;
                     }
-                }
+                    Err(error) => {
+                        tracing::error!("text item skipped: {error:#}");
+                        self.playback.mark_failed(key.clone());
+                    }
+                },
                 Want::OfferCard { key, card, zone_px } => {
                     // The product picture comes first; until it is decoded the card waits.
                     if card

@@ -905,3 +905,244 @@ fn the_emergency_page_is_unmistakable_and_unlike_the_pairing_page() {
         emergency.pixels().filter(|pixel| is_red(pixel)).count() as f64 / f64::from(width * height);
     assert!(red_share > 0.2, "{red_share}");
 }
+
+/// One line in each script the fonts cover (with right-to-left, mixed-direction and emoji lines),
+/// each in a band of its own: every character in its own letters, at the size asked.
+#[test]
+fn every_script_matches_its_golden_with_no_missing_glyph() {
+    let lines = [
+        "Open until 19:00",
+        "Открыто до 19:00 · Ανοιχτό έως 19:00",
+        "مفتوح حتى 19:00",
+        "פתוח עד 19:00",
+        "Sale ★ מבצע 50% ★ تخفيض",
+        "19:00 तक खुला · เปิดถึง 19:00",
+        "营业时间 10:00–20:00",
+        "營業時間 10:00–20:00",
+        "영업시간 10:00–20:00",
+        "Noël 🎄 Cadeaux 🎁",
+    ];
+    let gpu = gpu();
+    let band = 36u32;
+    let target = Offscreen::new(&gpu, 480, band * lines.len() as u32);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let mut zones = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let spec = TextSpec::plain(*line, 24.0);
+        let key = spec.key((480, band));
+        let report = renderer
+            .prepare_text(&gpu, key.clone(), &spec, (480, band))
+            .unwrap();
+        assert!(report.missing.is_empty(), "{line}: {:?}", report.missing);
+        assert_eq!(report.outcome, vitrine_text::Outcome::Whole, "{line}");
+        let top = index as f32 / lines.len() as f32;
+        zones.push(ZoneScene {
+            rect: [0.0, top, 1.0, 1.0 / lines.len() as f32],
+            background: Some(Color::rgb(30, 30, 30)),
+            layers: vec![Layer::new(key, Fit::Stretch)],
+        });
+    }
+    let scene = Scene {
+        zones,
+        ..full(Vec::new())
+    };
+    renderer.render(&gpu, target.view(), target.size(), &scene);
+    let frame = target.read_pixels(&gpu).unwrap();
+    // The tree is drawn in colour: a green pixel in the emoji line.
+    let emoji_band = (band * 9)..(band * 10);
+    let green = frame
+        .enumerate_pixels()
+        .filter(|(_, y, pixel)| emoji_band.contains(y) && pixel[1] > 120 && pixel[0] < 100)
+        .count();
+    assert!(green > 20, "the emoji line has {green} green pixels");
+    check_golden("scripts", &frame);
+}
+
+/// Han characters take the forms of the store's locale: the same text draws differently for a
+/// Japanese and a Chinese store.
+#[test]
+fn han_characters_follow_the_store_locale() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 160, 60);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let mut draw = |locale: &str| {
+        let spec = TextSpec {
+            locale: locale.into(),
+            ..TextSpec::plain("直 誤 角", 40.0)
+        };
+        let key = spec.key((160, 60));
+        renderer
+            .prepare_text(&gpu, key.clone(), &spec, (160, 60))
+            .unwrap();
+        renderer.render(
+            &gpu,
+            target.view(),
+            target.size(),
+            &full(vec![Layer::new(key, Fit::Stretch)]),
+        );
+        target.read_pixels(&gpu).unwrap()
+    };
+    let japanese = draw("ja-JP");
+    let chinese = draw("zh-CN");
+    let differing = japanese
+        .pixels()
+        .zip(chinese.pixels())
+        .filter(|(a, b)| a[0].abs_diff(b[0]) > 60)
+        .count();
+    assert!(
+        differing > 50,
+        "only {differing} pixels differ between ja-JP and zh-CN"
+    );
+}
+
+/// A brand font from the media cache sets the text; characters it lacks come from the chain; a
+/// "font" that is really a PNG is reported and the default fonts draw the text.
+#[test]
+fn a_brand_font_sets_the_text_and_a_bad_one_is_reported() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 360, 80);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let media = tempfile::tempdir().unwrap();
+    let store = |bytes: &[u8]| {
+        let sha256 = Sha256Hex::of_bytes(bytes);
+        std::fs::write(media.path().join(sha256.as_str()), bytes).unwrap();
+        sha256
+    };
+    let serif = store(&std::fs::read("/usr/share/fonts/truetype/noto/NotoSerif-Bold.ttf").unwrap());
+    let png = store(&std::fs::read(goldens_dir().join("offer-card.png")).unwrap());
+    renderer.set_font_dir(media.path());
+    let mut draw = |font: Option<Sha256Hex>| {
+        let spec = TextSpec {
+            font,
+            ..TextSpec::plain("Soldes Été 営業", 40.0)
+        };
+        let key = spec.key((360, 80));
+        let report = renderer
+            .prepare_text(&gpu, key.clone(), &spec, (360, 80))
+            .unwrap();
+        renderer.render(
+            &gpu,
+            target.view(),
+            target.size(),
+            &full(vec![Layer::new(key, Fit::Stretch)]),
+        );
+        (target.read_pixels(&gpu).unwrap(), report)
+    };
+    let (default, _) = draw(None);
+    let (branded, report) = draw(Some(serif));
+    assert!(
+        report.missing.is_empty() && report.font_problem.is_none(),
+        "{report:?}"
+    );
+    check_golden("brand-font", &branded);
+    let differing = default
+        .pixels()
+        .zip(branded.pixels())
+        .filter(|(a, b)| a[0].abs_diff(b[0]) > 60)
+        .count();
+    assert!(
+        differing > 200,
+        "the brand font draws like the default ({differing} pixels differ)"
+    );
+    let (fallback, report) = draw(Some(png));
+    let problem = report.font_problem.clone().expect("a PNG is no font");
+    assert!(problem.contains("PNG"), "{problem}");
+    assert!(report.alert().unwrap().contains("PNG"));
+    let same = default.pixels().zip(fallback.pixels()).all(|(a, b)| a == b);
+    assert!(
+        same,
+        "a bad brand font leaves the text in the default fonts"
+    );
+}
+
+/// "Open until 19:00" at the default size in a low band: set smaller, whole, and said so; too
+/// much text ends in an ellipsis inside its zone.
+#[test]
+fn text_that_does_not_fit_is_shrunk_or_ellipsised_inside_its_zone() {
+    let gpu = gpu();
+    let target = Offscreen::new(&gpu, 480, 135);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let spec = TextSpec {
+        min_size_px: 135.0 * 0.04,
+        ..TextSpec::plain("Open until 19:00", 135.0 * 0.5 * 2.0)
+    };
+    let key = spec.key((480, 135));
+    let report = renderer
+        .prepare_text(&gpu, key.clone(), &spec, (480, 135))
+        .unwrap();
+    assert_eq!(report.outcome, vitrine_text::Outcome::Shrunk);
+    assert!(
+        report.alert().unwrap().contains("shrunk from 135 px"),
+        "{report:?}"
+    );
+    renderer.render(
+        &gpu,
+        target.view(),
+        target.size(),
+        &full(vec![Layer::new(key, Fit::Stretch)]),
+    );
+    let frame = target.read_pixels(&gpu).unwrap();
+    check_golden("fitted-text", &frame);
+    // Letters reach the right half (the "19:00"), and none touch the zone's edges.
+    let lit = |x: u32, y: u32| frame.get_pixel(x, y)[0] > 128;
+    assert!((300..470).any(|x| (0..135).any(|y| lit(x, y))));
+    assert!((0..135).all(|y| !lit(0, y) && !lit(479, y)));
+
+    let long = TextSpec {
+        min_size_px: 16.0,
+        ..TextSpec::plain("Fresh bread every morning from 7:30 ".repeat(30), 40.0)
+    };
+    let report = renderer
+        .prepare_text(&gpu, long.key((480, 135)), &long, (480, 135))
+        .unwrap();
+    assert_eq!(report.outcome, vitrine_text::Outcome::Ellipsised);
+    assert!(report.alert().unwrap().contains("ellipsis"));
+}
+
+/// Every text of the corpus (and of the sample playlists) is drawn with no missing-glyph box.
+#[test]
+fn no_text_of_the_corpus_draws_a_missing_glyph() {
+    let corpus = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text-corpus.txt"),
+    )
+    .unwrap();
+    let mut texts: Vec<String> = corpus
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    let playlists = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../playlists");
+    for entry in std::fs::read_dir(&playlists).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|extension| extension != "yaml") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let resolver = |include: &str| {
+            std::fs::read_to_string(playlists.join(include)).map_err(|error| error.to_string())
+        };
+        let parsed =
+            vitrine_core::playlist::parse_playlist_with_includes(&name, &source, &resolver)
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+        for item in parsed.value.items() {
+            if let vitrine_core::playlist::Content::Text { text, .. } = &item.content {
+                texts.push(text.clone());
+            }
+        }
+    }
+    assert!(texts.len() > 15, "{} texts", texts.len());
+    let gpu = gpu();
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    for text in &texts {
+        let spec = TextSpec::plain(text.as_str(), 32.0);
+        let report = renderer
+            .prepare_text(&gpu, spec.key((1280, 120)), &spec, (1280, 120))
+            .unwrap();
+        assert!(
+            report.missing.is_empty(),
+            "{text:?}: no glyph for {:?}",
+            report.missing
+        );
+    }
+}

@@ -247,7 +247,9 @@ impl TextEngine {
                 }),
         };
         loaded.map_err(|problem| {
-            let problem = format!("the brand font cannot be used ({problem}); the default fonts draw the text");
+            let problem = format!(
+                "the brand font cannot be used ({problem}); the default fonts draw the text"
+            );
             self.unreadable.insert(sha256.clone(), problem.clone());
             problem
         })
