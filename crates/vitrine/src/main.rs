@@ -14,6 +14,7 @@ mod push;
 mod render;
 mod screens;
 mod staff;
+mod text_check;
 mod validate;
 
 use std::path::PathBuf;

@@ -107,6 +107,9 @@ pub fn check_file(path: &Path) -> anyhow::Result<CheckedFile> {
             }) => {
                 let mut diagnostics = check_media(&playlist, &display_path, playlist_folder);
                 diagnostics.0.extend(warnings.0);
+                diagnostics.0.extend(
+                    crate::text_check::check_text(&playlist, &display_path, playlist_folder).0,
+                );
                 (Some(playlist), diagnostics)
             }
             Err(diagnostics) => (None, diagnostics),

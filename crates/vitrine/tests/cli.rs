@@ -143,6 +143,43 @@ fn collect_diagnostics(value: &serde_json::Value, found: &mut Vec<String>) {
     }
 }
 
+/// Text the screen would shrink, cut or draw as boxes, and a "font" that is a PNG, are told by
+/// `validate` at the item's line, with the sizes a 1920×1080 screen would give.
+#[test]
+fn text_that_would_not_show_whole_is_warned_about_before_it_reaches_a_screen() {
+    let playlist = "\
+version: 1
+name: hours
+defaults: { duration: 10s }
+items:
+  - text: { id: hours, text: \"Open until 19:00\" }
+  - text: { id: japanese, text: \"営業時間 10:00–20:00 Noël 🎄\", size: 10% }
+  - text: { id: logo, text: \"Prix \\uE000 12 €\", size: 10% }
+  - text: { id: terms, text: \"Valid in participating stores while stocks last. \", size: 10%, min_size: 10% }
+  - text: { id: brand, text: \"Soldes\", size: 10%, font: { file: brand.otf } }
+";
+    let terms = "Valid in participating stores while stocks last. ".repeat(12);
+    let playlist = playlist.replace("Valid in participating stores while stocks last. ", &terms);
+    let folder = folder_with(&[
+        ("hours.yaml", playlist.as_bytes()),
+        ("brand.otf", b"\x89PNG\r\n\x1a\n not a font at all"),
+    ]);
+    let output = vitrine(folder.path(), &["validate", "--json", "hours.yaml"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let mut found = Vec::new();
+    collect_diagnostics(&report, &mut found);
+    expect_test::expect![[r#"
+        [
+            "5:5 text item `hours` does not fit its zone at 540 px on a 1920×1080 screen: it is shrunk to 369 px",
+            "7:5 no font has a glyph for `\u{e000}` (U+E000) in text item `logo`: the screen would show a box",
+            "8:5 text item `terms` does not fit its zone even at its `min_size`, 108 px, on a 1920×1080 screen: its end is cut with an ellipsis",
+            "9:65 font file `brand.otf` cannot be used: not a font file (TTF, OTF, WOFF or WOFF2): it is a PNG image (26 bytes)",
+        ]
+    "#]]
+    .assert_debug_eq(&found);
+}
+
 #[test]
 fn missing_media_is_reported_at_the_line_naming_it() {
     let folder = folder_with(&[("demo.yaml", DEMO.as_bytes()), ("red.png", RED_PNG)]);

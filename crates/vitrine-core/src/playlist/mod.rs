@@ -217,8 +217,6 @@ pub struct Zone {
     pub rules: Vec<Rule>,
 }
 
-/// The volume a zone or video has when the playlist names none (and in manifests written before
-/// volumes existed).
 /// The smallest letter height text is shrunk to, unless the playlist says otherwise: 4 % of the
 /// zone's height, still readable from across an aisle on a full-height zone.
 pub const DEFAULT_MIN_TEXT_SIZE: Percent = Percent::from_hundredths(400);
@@ -227,6 +225,8 @@ fn default_min_size() -> Percent {
     DEFAULT_MIN_TEXT_SIZE
 }
 
+/// The volume a zone or video has when the playlist names none (and in manifests written before
+/// volumes existed).
 fn full_volume() -> Percent {
     Percent::HUNDRED
 }
