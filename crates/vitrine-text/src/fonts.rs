@@ -130,13 +130,6 @@ pub const DECLARED: &[DeclaredFont] = &[
     ),
 ];
 
-/// The Debian packages the chain comes from, for `setup` and the player's package.
-pub const PACKAGES: &[&str] = &[
-    "fonts-noto-core",
-    "fonts-noto-cjk",
-    "fonts-noto-color-emoji",
-];
-
 /// Han, kana, Hangul, Bopomofo and their punctuation and full-width forms.
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,

@@ -12,7 +12,7 @@ mod fonts;
 
 pub use cosmic_text;
 pub use fit::{Fitted, Outcome, TextAlign, TextRequest, drawable, fit, line_height, one_line};
-pub use fonts::{BrandFace, DECLARED, DEFAULT_FAMILY, DeclaredFont, FontError, Fonts, PACKAGES};
+pub use fonts::{BrandFace, DECLARED, DEFAULT_FAMILY, DeclaredFont, FontError, Fonts};
 
 #[cfg(test)]
 mod tests;

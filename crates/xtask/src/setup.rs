@@ -91,6 +91,15 @@ const PACKAGES: &[(&str, &str)] = &[
         "nginx",
         "bench: the static-file peer for manifest serving (run privately, not as a service)",
     ),
+    (
+        "fonts-noto-core",
+        "runtime: text in Cyrillic, Greek, Arabic, Hebrew, Devanagari, Thai and symbols",
+    ),
+    (
+        "fonts-noto-cjk",
+        "runtime: text in Chinese, Japanese and Korean",
+    ),
+    ("fonts-noto-color-emoji", "runtime: colour emoji in text"),
     ("tzdata", "runtime: store-local time zones"),
     ("ca-certificates", "runtime: TLS to the scheduler"),
 ];
