@@ -1146,3 +1146,58 @@ fn no_text_of_the_corpus_draws_a_missing_glyph() {
         );
     }
 }
+
+/// A ticker far longer than the GPU's largest texture is drawn whole, in tiles: its last words
+/// scroll into view like its first.
+#[test]
+fn a_ticker_longer_than_the_largest_texture_shows_its_end() {
+    let gpu = gpu();
+    let max_side = gpu.device.limits().max_texture_dimension_2d as f32;
+    let target = Offscreen::new(&gpu, 320, 40);
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    // Sparse dots, then a solid block at the very end.
+    let dots = ". ".repeat(((max_side * 1.6) / 8.0) as usize);
+    let text = format!("{dots}████████████");
+    let strip = {
+        let mut fonts = vitrine_text::Fonts::new("en-US");
+        vitrine_text::one_line(&mut fonts, &text, None, false, 24.0).width
+    };
+    assert!(
+        strip > max_side * 1.2,
+        "the strip ({strip} px) must need tiles"
+    );
+    let ticker = TextSpec {
+        ticker: Some(TickerSpec {
+            speed_px_per_s: 1000.0,
+            gap_px: 400.0,
+        }),
+        ..TextSpec::plain(text, 24.0)
+    };
+    let key = ticker.key((320, 40));
+    renderer
+        .prepare_text(&gpu, key.clone(), &ticker, (320, 40))
+        .unwrap();
+    // When the strip has moved its length less 100 px, the block fills the zone's left part.
+    let elapsed = Duration::from_secs_f32((strip - 100.0) / 1000.0);
+    let scene = full(vec![Layer {
+        elapsed,
+        ..Layer::new(key, Fit::Stretch)
+    }]);
+    renderer.render(&gpu, target.view(), target.size(), &scene);
+    let frame = target.read_pixels(&gpu).unwrap();
+    let lit = |range: std::ops::Range<u32>| {
+        let total = range.len() as f64 * 40.0;
+        let lit = range
+            .flat_map(|x| (0..40).map(move |y| (x, y)))
+            .filter(|&(x, y)| frame.get_pixel(x, y)[0] > 128)
+            .count();
+        lit as f64 / total
+    };
+    assert!(
+        lit(10..80) > 0.3,
+        "the block is not drawn: {:.2} lit",
+        lit(10..80)
+    );
+    // Past the block comes the gap, then the dots from the start again.
+    assert!(lit(120..220) < 0.02, "the gap is lit: {:.2}", lit(120..220));
+}

@@ -357,22 +357,16 @@ impl Renderer {
                 .then_some((zone_width as f32, zone_height as f32)),
             None,
         );
-        let (size, left, top, ticker) = match spec.ticker {
+        let (size, top, ticker) = match spec.ticker {
             Some(ticker) => {
                 let period = (layout.width + ticker.gap_px.max(0.0)).ceil().max(1.0);
-                let width = (period as u32).min(max_side);
-                if width < period as u32 {
-                    tracing::warn!(
-                        key = %key,
-                        "a ticker {period} px long was cut to the GPU's {max_side} px texture limit"
-                    );
-                }
                 let height = (layout.height.ceil() as u32).clamp(1, max_side);
                 let scroll = TickerScroll {
                     speed_px_per_s: ticker.speed_px_per_s,
-                    period_px: width as f32,
+                    period_px: period,
+                    tile_px: period.min(max_side as f32),
                 };
-                ((width, height), 0.0, 0.0, Some(scroll))
+                ((period as u32, height), 0.0, Some(scroll))
             }
             None => {
                 let top = ((zone_height as f32 - layout.height) / 2.0)
@@ -380,42 +374,57 @@ impl Renderer {
                     .floor();
                 (
                     (zone_width.min(max_side), zone_height.min(max_side)),
-                    0.0,
                     top,
                     None,
                 )
             }
         };
-        let placed = PlacedText {
+        // One texture, or tiles of the largest texture the GPU has for a long ticker strip.
+        let tile_width = size.0.min(max_side);
+        let mut placed = PlacedText {
             buffer: layout.buffer,
-            left,
+            left: 0.0,
             top,
             colour: spec.colour,
-            bounds: [0, 0, size.0 as i32, size.1 as i32],
+            bounds: [0, 0, tile_width as i32, size.1 as i32],
         };
-        let texture = create_render_texture(&gpu.device, size.0, size.1, "text");
-        text.prepare(&gpu.device, &gpu.queue, size, std::slice::from_ref(&placed))?;
-        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-        let mut encoder = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("text"),
-            });
-        {
-            let clear = spec
-                .background
-                .map_or(wgpu::Color::TRANSPARENT, |background| background.to_wgpu());
-            let mut pass = begin_pass(&mut encoder, &view, clear, "text");
-            text.render(&mut pass)?;
+        let clear = spec
+            .background
+            .map_or(wgpu::Color::TRANSPARENT, |background| background.to_wgpu());
+        let mut tiles = Vec::new();
+        let mut start = 0u32;
+        while start < size.0 {
+            let width = (size.0 - start).min(tile_width);
+            placed.left = -(start as f32);
+            placed.bounds = [0, 0, width as i32, size.1 as i32];
+            let texture = create_render_texture(&gpu.device, width, size.1, "text");
+            text.prepare(
+                &gpu.device,
+                &gpu.queue,
+                (width, size.1),
+                std::slice::from_ref(&placed),
+            )?;
+            let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+            let mut encoder = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("text"),
+                });
+            {
+                let mut pass = begin_pass(&mut encoder, &view, clear, "text");
+                text.render(&mut pass)?;
+            }
+            gpu.queue.submit([encoder.finish()]);
+            tiles.push(texture);
+            start += width;
         }
-        gpu.queue.submit([encoder.finish()]);
         text.trim();
-        let sampling = if ticker.is_some() {
-            Sampling::Repeat
-        } else {
-            Sampling::Smooth
+        let sampling = match ticker {
+            // One strip repeats by itself; tiles are placed side by side, each clamped.
+            Some(_) if tiles.len() == 1 => Sampling::Repeat,
+            _ => Sampling::Smooth,
         };
-        self.insert_rendered(gpu, key, texture, size, sampling, ticker);
+        self.insert_rendered_tiles(gpu, key, tiles, size, sampling, ticker);
         Ok(report)
     }
 
@@ -429,17 +438,33 @@ impl Renderer {
         sampling: Sampling,
         ticker: Option<TickerScroll>,
     ) {
-        let bind_group = self
-            .quads
-            .texture_bind_group(&gpu.device, &texture, sampling);
+        self.insert_rendered_tiles(gpu, key, vec![texture], size, sampling, ticker);
+    }
+
+    /// [`Renderer::insert_rendered`] for a picture `size` wide drawn in tiles side by side.
+    fn insert_rendered_tiles(
+        &mut self,
+        gpu: &Gpu,
+        key: ContentKey,
+        tiles: Vec<wgpu::Texture>,
+        size: (u32, u32),
+        sampling: Sampling,
+        ticker: Option<TickerScroll>,
+    ) {
+        let frames = tiles
+            .into_iter()
+            .map(|texture| GpuFrame {
+                bind_group: self
+                    .quads
+                    .texture_bind_group(&gpu.device, &texture, sampling),
+                _texture: texture,
+                delay: Duration::ZERO,
+            })
+            .collect();
         self.insert(
             key,
             Entry {
-                frames: vec![GpuFrame {
-                    _texture: texture,
-                    bind_group,
-                    delay: Duration::ZERO,
-                }],
+                frames,
                 width: size.0,
                 height: size.1,
                 bytes: u64::from(size.0) * u64::from(size.1) * 4,
@@ -626,22 +651,38 @@ impl Renderer {
                         rect.height,
                     )
                 };
-                let (placed, uv) = match entry.ticker {
-                    Some(ticker) => ticker_quad(entry, ticker, zone_rect, layer.elapsed),
-                    None => fit_rect((entry.width, entry.height), zone_rect, layer.fit),
+                let pieces = match entry.ticker {
+                    Some(ticker) if entry.frames.len() > 1 => {
+                        ticker_tiles(entry, ticker, zone_rect, layer.elapsed)
+                    }
+                    Some(ticker) => {
+                        let (placed, uv) = ticker_quad(entry, ticker, zone_rect, layer.elapsed);
+                        vec![(placed, uv, 0)]
+                    }
+                    None => {
+                        let (placed, uv) =
+                            fit_rect((entry.width, entry.height), zone_rect, layer.fit);
+                        vec![(placed, uv, 0)]
+                    }
                 };
-                let Some((placed, uv)) = clip_quad(shift(placed), uv, zone_rect) else {
-                    continue;
-                };
-                placed_layers.push(PlacedLayer {
-                    placed,
-                    uv,
-                    opacity,
-                    premultiplied: entry.premultiplied,
-                    video: entry.yuv,
-                    ticker: entry.ticker.is_some(),
-                    bind_group: &entry.frame_at(layer.elapsed).bind_group,
-                });
+                for (placed, uv, tile) in pieces {
+                    let Some((placed, uv)) = clip_quad(shift(placed), uv, zone_rect) else {
+                        continue;
+                    };
+                    let frame = match entry.ticker {
+                        Some(_) => &entry.frames[tile.min(entry.frames.len() - 1)],
+                        None => entry.frame_at(layer.elapsed),
+                    };
+                    placed_layers.push(PlacedLayer {
+                        placed,
+                        uv,
+                        opacity,
+                        premultiplied: entry.premultiplied,
+                        video: entry.yuv,
+                        ticker: entry.ticker.is_some(),
+                        bind_group: &frame.bind_group,
+                    });
+                }
             }
             if !zone.layers.is_empty() && (!complete || covered < 0.999) {
                 report.gap_zones += 1;
@@ -799,6 +840,50 @@ fn same_rect(first: Rect, second: Rect) -> bool {
         && (first.y - second.y).abs() < 0.01
         && (first.width - second.width).abs() < 0.01
         && (first.height - second.height).abs() < 0.01
+}
+
+/// A ticker strip drawn in tiles: the pieces of the tiles that show in the zone, left to right,
+/// each with its place, its texture coordinates in its tile, and the tile's index. The zone is at
+/// most a screen wide and a tile the GPU's largest texture, so there are a few pieces at most.
+fn ticker_tiles(
+    entry: &Entry,
+    ticker: TickerScroll,
+    zone: Rect,
+    elapsed: Duration,
+) -> Vec<(Rect, Rect, usize)> {
+    let scale = (zone.height / entry.height as f32).min(1.0);
+    let height = entry.height as f32 * scale;
+    let top = zone.y + (zone.height - height) / 2.0;
+    let period = ticker.period_px.max(1.0);
+    let tile_px = ticker.tile_px.max(1.0);
+    let mut position = ticker.offset_px(elapsed);
+    let mut left = zone.x;
+    let mut remaining = zone.width / scale;
+    let mut pieces = Vec::new();
+    while remaining > 0.01 && pieces.len() < 16 {
+        let tile = ((position / tile_px).floor() as usize).min(entry.frames.len() - 1);
+        let tile_start = tile as f32 * tile_px;
+        let tile_end = (tile_start + tile_px).min(period);
+        let tile_width = (tile_end - tile_start).max(1.0);
+        let take = (tile_end - position).min(remaining).max(0.01);
+        pieces.push((
+            Rect::new(left, top, take * scale, height),
+            Rect::new(
+                (position - tile_start) / tile_width,
+                0.0,
+                take / tile_width,
+                1.0,
+            ),
+            tile,
+        ));
+        left += take * scale;
+        remaining -= take;
+        position += take;
+        if position >= period - 0.01 {
+            position = 0.0;
+        }
+    }
+    pieces
 }
 
 /// A ticker strip in its zone: as tall as its text (shrunk if the zone is lower), centred

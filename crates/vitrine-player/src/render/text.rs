@@ -115,6 +115,9 @@ pub(crate) struct TickerScroll {
     pub(crate) speed_px_per_s: f32,
     /// The strip's width: text plus gap, after which it repeats.
     pub(crate) period_px: f32,
+    /// The width of each of the strip's textures but the last: a strip longer than the GPU's
+    /// largest texture is drawn in tiles, so no ticker is ever cut.
+    pub(crate) tile_px: f32,
 }
 
 impl TickerScroll {
@@ -374,6 +377,7 @@ mod tests {
         let scroll = TickerScroll {
             speed_px_per_s: 100.0,
             period_px: 250.0,
+            tile_px: 250.0,
         };
         assert_eq!(scroll.offset_px(Duration::from_millis(500)), 50.0);
         assert_eq!(scroll.offset_px(Duration::from_millis(2600)), 10.0);
