@@ -71,6 +71,9 @@ struct StatsFile<'a> {
     #[serde(flatten)]
     log: &'a crate::telemetry::TelemetryLog,
     decode_ms: &'a [f64],
+    /// Each text laid out and drawn into its texture (for an item, a clock reading, a cover
+    /// page), in milliseconds: what a text costs the first time it shows.
+    text_ms: &'a [f64],
     /// For each item started whose picture was decoded for it: its scheduled start minus when
     /// the picture was on the GPU, in milliseconds; negative when it was prepared too late.
     prepare_margin_ms: &'a [f64],
@@ -131,6 +134,7 @@ pub struct Player {
     decode_estimate: Duration,
     /// Every measured decode time, for `--stats-file`.
     decode_times_ms: Vec<f64>,
+    text_times_ms: Vec<f64>,
     /// When each decoded picture reached the GPU, until its item starts.
     uploaded_at: HashMap<ContentKey, Instant>,
     /// How long before its scheduled start each item's picture was ready, for `--stats-file`.
@@ -253,6 +257,7 @@ impl Player {
             last_decode_done: None,
             decode_estimate: Duration::ZERO,
             decode_times_ms: Vec::new(),
+            text_times_ms: Vec::new(),
             uploaded_at: HashMap::new(),
             prepare_margins_ms: Vec::new(),
             stats_file: screen.stats_file.clone(),
@@ -721,6 +726,7 @@ impl Player {
             summary: self.telemetry.summary(),
             log: self.telemetry.log().unwrap_or(&empty),
             decode_ms: &self.decode_times_ms,
+            text_ms: &self.text_times_ms,
             prepare_margin_ms: &self.prepare_margins_ms,
             prepare_ahead_ms: self.playback.prepare_ahead().as_secs_f64() * 1000.0,
         };

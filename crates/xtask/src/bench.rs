@@ -1,5 +1,5 @@
-//! `cargo xtask bench [render|net|video|memory]`: the renderer's, the scheduler's, video's and
-//! the player's memory figures,
+//! `cargo xtask bench [render|text|net|video|memory]`: the renderer's, text's, the scheduler's,
+//! video's and the player's memory figures,
 //! each against a peer or a limit measured in the same run (../shared/BENCHMARKS.md); without an argument, all of them. Ours and the peer run A B A B interleaved, five rounds, and the
 //! median is reported. One line per figure: `name  ours  peer  ratio  goal  PASS|MISS`; the same
 //! goes to `target/bench/latest.json`.
@@ -10,6 +10,9 @@
 //! telemetry (`--stats-file`); the `render_bench` example gives the one-quad floor and the
 //! file-to-texture process. Machines here have no GPU, so frame times are lavapipe's on shared
 //! CPUs: read them as ratios to the floor.
+//!
+//! The text figures (frame time with a long mixed-script ticker and emoji against short Latin
+//! lines, and the first layout of 2,000 characters against one refresh) are in [`text`].
 //!
 //! The network figures (manifest serving against nginx, push propagation to 1000 simulated players,
 //! impression ingest against raw rusqlite) are in [`net`], built with the release profile. The
@@ -30,6 +33,7 @@ mod memory;
 mod net;
 mod player;
 mod render;
+mod text;
 mod video;
 
 const ROUNDS: usize = 5;
@@ -52,6 +56,10 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         figures.extend(render::figures(&target_dir())?);
         profiles.push("render: release");
     }
+    if matches!(which, None | Some("text")) {
+        figures.extend(text::figures(&target_dir())?);
+        profiles.push("text: release");
+    }
     if matches!(which, None | Some("net")) {
         figures.extend(net::figures(&target_dir())?);
         profiles.push("net: release");
@@ -66,7 +74,7 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     }
     if figures.is_empty() {
         bail!(
-            "unknown benchmark set `{}`; use `render`, `net`, `video`, `memory` or nothing for all",
+            "unknown benchmark set `{}`; use `render`, `text`, `net`, `video`, `memory` or nothing for all",
             which.unwrap_or_default()
         );
     }

@@ -401,11 +401,11 @@ fn leak(text: String) -> &'static str {
     Box::leak(text.into_boxed_str())
 }
 
-struct Tools {
-    player: PathBuf,
-    render_bench: PathBuf,
-    runtime: PathBuf,
-    backend: String,
+pub(super) struct Tools {
+    pub(super) player: PathBuf,
+    pub(super) render_bench: PathBuf,
+    pub(super) runtime: PathBuf,
+    pub(super) backend: String,
 }
 
 impl Tools {
@@ -460,7 +460,7 @@ impl Tools {
     }
 
     /// Plays `folder` for `run_ms` on a fresh data folder and reads the player's stats file.
-    fn run_player(
+    pub(super) fn run_player(
         &self,
         folder: &Path,
         data: &Path,
@@ -503,18 +503,18 @@ impl Tools {
 }
 
 /// What `vitrine-player --stats-file` wrote.
-struct Stats {
+pub(super) struct Stats {
     json: serde_json::Value,
 }
 
 impl Stats {
-    fn summary(&self, key: &str) -> anyhow::Result<f64> {
+    pub(super) fn summary(&self, key: &str) -> anyhow::Result<f64> {
         self.json["summary"][key]
             .as_f64()
             .with_context(|| format!("no summary.{key} in the stats file"))
     }
 
-    fn list(&self, key: &str) -> anyhow::Result<Vec<f64>> {
+    pub(super) fn list(&self, key: &str) -> anyhow::Result<Vec<f64>> {
         self.json[key]
             .as_array()
             .with_context(|| format!("no {key} in the stats file"))?
@@ -523,7 +523,7 @@ impl Stats {
             .collect()
     }
 
-    fn flags(&self, key: &str) -> anyhow::Result<Vec<bool>> {
+    pub(super) fn flags(&self, key: &str) -> anyhow::Result<Vec<bool>> {
         self.json[key]
             .as_array()
             .with_context(|| format!("no {key} in the stats file"))?
