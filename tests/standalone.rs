@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use vitrine_e2e::{
-    PlayerOptions, Seen, Source, ids_in, journalled_plays, seen_frames, sha256_of_file,
-    start_player, wait_for, write_solid_png,
+    PlayerOptions, Seen, Source, binary, frames, ids_in, journalled_plays, runtime_dir,
+    seen_frames, sha256_of_file, start_player, wait_for, write_solid_png,
 };
 
 /// Saves the way editors do: a temporary file renamed over the playlist.
@@ -138,5 +138,73 @@ fn edits_are_played_on_save_and_a_broken_edit_keeps_the_last_good_playlist() {
             covered,
             "the frame at {millis} shows {seen:?}, which no play covers: {plays:#?}"
         );
+    }
+}
+
+/// The texts a new employee tries first, on small screens: "Open until 19:00" at the default size
+/// is set smaller so that all of it shows (and the player says so), Japanese and an emoji draw
+/// in their own glyphs, and no frame has a letter cut at its edge.
+#[test]
+fn first_texts_show_whole_in_every_script_on_small_screens() {
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path();
+    let shop = root.join("shop");
+    std::fs::create_dir_all(&shop).unwrap();
+    std::fs::write(
+        shop.join("playlist.yaml"),
+        "version: 1\nname: texts\nitems:\n  \
+         - text: { id: hours, text: \"Open until 19:00\", duration: 1s }\n  \
+         - text: { id: japanese, text: \"営業時間 10:00–20:00\", duration: 1s }\n  \
+         - text: { id: noel, text: \"Noël 🎄\", duration: 1s }\n",
+    )
+    .unwrap();
+    for (width, height) in [(960, 540), (640, 360)] {
+        let frames_dir = root.join(format!("frames-{width}"));
+        let output = std::process::Command::new(binary("vitrine-player"))
+            .arg("--headless")
+            .args(["--size", &format!("{width}x{height}"), "--fps", "10"])
+            .arg("--data-dir")
+            .arg(root.join(format!("player-{width}")))
+            .arg("--frames-dir")
+            .arg(&frames_dir)
+            .args(["--frame-interval", "100ms", "--run-for", "8s"])
+            .arg("--playlist")
+            .arg(&shop)
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .env("XDG_RUNTIME_DIR", runtime_dir(root).unwrap())
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{log}");
+        assert!(
+            log.contains(&format!("text item `hours` shrunk from {} px", height / 2)),
+            "{width}×{height}: the shrink is not told:\n{log}"
+        );
+        assert!(!log.contains("no font has"), "{width}×{height}:\n{log}");
+        let written = frames(&frames_dir);
+        assert!(written.len() >= 20, "{} frames", written.len());
+        let mut lit_frames = 0;
+        for (_, path) in written {
+            let frame = image::open(&path).unwrap().to_rgba8();
+            let lit = |x: u32, y: u32| {
+                let pixel = frame.get_pixel(x, y).0;
+                pixel[0] > 160 && pixel[1] > 160 && pixel[2] > 160
+            };
+            let edge = (0..width).any(|x| lit(x, 0) || lit(x, height - 1))
+                || (0..height).any(|y| lit(0, y) || lit(width - 1, y));
+            assert!(
+                !edge,
+                "{}: a letter touches the screen's edge",
+                path.display()
+            );
+            if (0..width)
+                .step_by(2)
+                .any(|x| (0..height).step_by(2).any(|y| lit(x, y)))
+            {
+                lit_frames += 1;
+            }
+        }
+        assert!(lit_frames >= 10, "only {lit_frames} frames show text");
     }
 }

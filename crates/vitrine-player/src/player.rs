@@ -74,6 +74,8 @@ struct StatsFile<'a> {
     /// Each text laid out and drawn into its texture (for an item, a clock reading, a cover
     /// page), in milliseconds: what a text costs the first time it shows.
     text_ms: &'a [f64],
+    /// The layout part of each: fonts read, shaping and fitting, before any glyph is drawn.
+    text_layout_ms: &'a [f64],
     /// For each item started whose picture was decoded for it: its scheduled start minus when
     /// the picture was on the GPU, in milliseconds; negative when it was prepared too late.
     prepare_margin_ms: &'a [f64],
@@ -135,6 +137,7 @@ pub struct Player {
     /// Every measured decode time, for `--stats-file`.
     decode_times_ms: Vec<f64>,
     text_times_ms: Vec<f64>,
+    text_layout_times_ms: Vec<f64>,
     /// When each decoded picture reached the GPU, until its item starts.
     uploaded_at: HashMap<ContentKey, Instant>,
     /// How long before its scheduled start each item's picture was ready, for `--stats-file`.
@@ -258,6 +261,7 @@ impl Player {
             decode_estimate: Duration::ZERO,
             decode_times_ms: Vec::new(),
             text_times_ms: Vec::new(),
+            text_layout_times_ms: Vec::new(),
             uploaded_at: HashMap::new(),
             prepare_margins_ms: Vec::new(),
             stats_file: screen.stats_file.clone(),
@@ -497,22 +501,34 @@ impl Player {
                     spec,
                     zone_px,
                     item,
-                } => match self.renderer.prepare_text(gpu, key.clone(), spec, *zone_px) {
-                    Ok(report) => {
-                        if let (Some(item), Some(alert)) = (item, report.alert())
-                            && self.text_alerts.get(item) != Some(&alert)
-                        {
-                            tracing::warn!(item = %item, "text item `{item}` {alert}");
-                            self.text_alerts.insert(item.clone(), alert);
+                } => {
+                    let started = Instant::now();
+                    let prepared = self.renderer.prepare_text(gpu, key.clone(), spec, *zone_px);
+                    if self.stats_file.is_some() {
+                        self.text_times_ms
+                            .push(started.elapsed().as_secs_f64() * 1000.0);
+                        if let Ok(report) = &prepared {
+                            self.text_layout_times_ms
+                                .push(report.layout_time.as_secs_f64() * 1000.0);
                         }
-                        self.playback.mark_ready(key.clone());
-                        prepared_any = true;
                     }
-                    Err(error) => {
-                        tracing::error!("text item skipped: {error:#}");
-                        self.playback.mark_failed(key.clone());
+                    match prepared {
+                        Ok(report) => {
+                            if let (Some(item), Some(alert)) = (item, report.alert())
+                                && self.text_alerts.get(item) != Some(&alert)
+                            {
+                                tracing::warn!(item = %item, "text item `{item}` {alert}");
+                                self.text_alerts.insert(item.clone(), alert);
+                            }
+                            self.playback.mark_ready(key.clone());
+                            prepared_any = true;
+                        }
+                        Err(error) => {
+                            tracing::error!("text item skipped: {error:#}");
+                            self.playback.mark_failed(key.clone());
+                        }
                     }
-                },
+                }
                 Want::OfferCard { key, card, zone_px } => {
                     // The product picture comes first; until it is decoded the card waits.
                     if card
@@ -727,6 +743,7 @@ impl Player {
             log: self.telemetry.log().unwrap_or(&empty),
             decode_ms: &self.decode_times_ms,
             text_ms: &self.text_times_ms,
+            text_layout_ms: &self.text_layout_times_ms,
             prepare_margin_ms: &self.prepare_margins_ms,
             prepare_ahead_ms: self.playback.prepare_ahead().as_secs_f64() * 1000.0,
         };

@@ -150,6 +150,8 @@ pub struct TextReport {
     pub missing: Vec<char>,
     /// Why the brand font could not be used, when it could not.
     pub font_problem: Option<String>,
+    /// How long the layout took (fonts read, shaping, fitting), before any glyph was drawn.
+    pub layout_time: Duration,
 }
 
 impl TextReport {
@@ -158,13 +160,16 @@ impl TextReport {
         let mut parts = Vec::new();
         match self.outcome {
             Outcome::Whole => {}
+            // Less than a pixel smaller is the same text to anyone looking.
+            Outcome::Shrunk if self.size_px > self.wanted_px - 1.0 => {}
             Outcome::Shrunk => parts.push(format!(
-                "shrunk from {:.0} px to {:.0} px to fit",
-                self.wanted_px, self.size_px
+                "shrunk from {} px to {} px to fit",
+                pixels(self.wanted_px),
+                pixels(self.size_px)
             )),
             Outcome::Ellipsised => parts.push(format!(
-                "cut with an ellipsis at the smallest size, {:.0} px",
-                self.size_px
+                "cut with an ellipsis at the smallest size, {} px",
+                pixels(self.size_px)
             )),
             Outcome::NoRoom => parts.push("has no room to show at all".into()),
         }
@@ -180,6 +185,15 @@ impl TextReport {
             parts.push(problem.clone());
         }
         (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// A size for people: whole pixels, or tenths when that is the difference.
+fn pixels(size: f32) -> String {
+    if (size - size.round()).abs() < 0.05 {
+        format!("{:.0}", size.round())
+    } else {
+        format!("{size:.1}")
     }
 }
 
@@ -266,6 +280,7 @@ impl TextEngine {
         box_px: Option<(f32, f32)>,
         max_lines: Option<usize>,
     ) -> (Fitted, TextReport) {
+        let started = std::time::Instant::now();
         self.fonts.set_locale(&spec.locale);
         let (face, font_problem) = match &spec.font {
             Some(sha256) => match self.brand(sha256) {
@@ -307,6 +322,7 @@ impl TextEngine {
             wanted_px: spec.size_px.max(1.0),
             missing: fitted.missing.clone(),
             font_problem,
+            layout_time: started.elapsed(),
         };
         (fitted, report)
     }
