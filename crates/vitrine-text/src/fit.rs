@@ -101,15 +101,68 @@ fn cosmic_align(align: TextAlign) -> Align {
     }
 }
 
-/// The widest line, the bottom of the last one, and how many there are.
+/// The width the lines' ink takes (from the box's left edge to the right edge of the furthest
+/// glyph that draws, or further if a glyph starts left of the box), the bottom of the last line, and how
+/// many lines there are. Glyphs are measured, not only lines: a bidirectional or ellipsised line
+/// can place a glyph past the width its line reports.
 fn extent(buffer: &Buffer) -> (f32, f32, usize) {
-    let (mut width, mut height, mut lines) = (0.0f32, 0.0f32, 0);
+    let (mut right, mut left, mut height, mut lines) = (0.0f32, 0.0f32, 0.0f32, 0);
     for run in buffer.layout_runs() {
-        width = width.max(run.line_w);
+        // Not `line_w`: it counts the spaces a line ends with, which draw nothing.
+        for glyph in run.glyphs {
+            let blank = run
+                .text
+                .get(glyph.start..glyph.end)
+                .is_some_and(|cluster| cluster.chars().all(char::is_whitespace));
+            if blank {
+                continue;
+            }
+            right = right.max(glyph.x + glyph.w);
+            left = left.min(glyph.x);
+        }
         height = height.max(run.line_top + run.line_height);
         lines += 1;
     }
-    (width, height, lines)
+    // A glyph left of the box (a centred line wider than it) overflows as much as one past its
+    // right edge would.
+    (right - left, height, lines)
+}
+
+/// Whether every character that draws has a glyph in the layout: the shaper can lose a piece of
+/// a word it splits in a right-to-left paragraph, and such a layout is not the whole text.
+fn laid_out_whole(buffer: &Buffer) -> bool {
+    let mut covered: Vec<(usize, Vec<bool>, &str)> = Vec::new();
+    for run in buffer.layout_runs() {
+        let index = match covered.iter().position(|(line, _, _)| *line == run.line_i) {
+            Some(index) => index,
+            None => {
+                covered.push((run.line_i, vec![false; run.text.len()], run.text));
+                covered.len() - 1
+            }
+        };
+        let bytes = &mut covered[index].1;
+        for glyph in run.glyphs {
+            for byte in glyph.start..glyph.end.min(bytes.len()) {
+                bytes[byte] = true;
+            }
+        }
+    }
+    covered.iter().all(|(_, bytes, text)| {
+        text.char_indices()
+            .all(|(index, c)| c.is_whitespace() || c.is_control() || bytes[index])
+    })
+}
+
+/// The glyph the shaper draws an ellipsis with, in these attributes.
+fn ellipsis_glyph(system: &mut cosmic_text::FontSystem, attrs: &Attrs<'_>) -> Option<u16> {
+    let mut buffer = Buffer::new(system, Metrics::new(10.0, 12.0));
+    buffer.set_text("\u{2026}", attrs, Shaping::Advanced, None);
+    buffer.shape_until_scroll(system, false);
+    let glyph = buffer
+        .layout_runs()
+        .next()
+        .and_then(|run| run.glyphs.first().map(|glyph| glyph.glyph_id));
+    glyph
 }
 
 /// Characters drawn as the missing-glyph box.
@@ -184,7 +237,10 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
         buffer.set_metrics(Metrics::new(size, line_height(size)));
         buffer.shape_until_scroll(system, false);
         let (used_width, used_height, lines) = extent(buffer);
-        used_width <= width + 0.5 && used_height <= height + 0.5 && lines <= max_lines
+        used_width <= width + 0.5
+            && used_height <= height + 0.5
+            && lines <= max_lines
+            && laid_out_whole(buffer)
     };
     let (size_px, outcome) = if empty {
         (size, Outcome::Whole)
@@ -205,15 +261,18 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
         (low, Outcome::Shrunk)
     } else {
         // At the smallest size: split a word wider than the box, and cut what is left over.
-        let lines = ((height / line_height(min)).floor() as usize).clamp(1, max_lines);
         buffer.set_wrap(Wrap::WordOrGlyph);
         buffer.set_metrics(Metrics::new(min, line_height(min)));
         buffer.shape_until_scroll(system, false);
         let (used_width, used_height, count) = extent(&buffer);
-        if !cut && used_width <= width + 0.5 && used_height <= height + 0.5 && count <= max_lines {
+        if !cut
+            && used_width <= width + 0.5
+            && used_height <= height + 0.5
+            && count <= max_lines
+            && laid_out_whole(&buffer)
+        {
             (min, Outcome::Shrunk)
         } else {
-            buffer.set_ellipsize(Ellipsize::End(EllipsizeHeightLimit::Lines(lines)));
             if cut {
                 // The truncated text ends where the box does not reach: say so at its end.
                 text.push('\u{2026}');
@@ -224,14 +283,40 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
                     Some(cosmic_align(request.align)),
                 );
             }
-            buffer.shape_until_scroll(system, false);
-            let (used_width, used_height, _) = extent(&buffer);
-            if used_width <= width + 0.5 && used_height <= height + 0.5 {
-                (min, Outcome::Ellipsised)
-            } else {
-                buffer.set_text("", &attrs, Shaping::Advanced, None);
-                buffer.shape_until_scroll(system, false);
-                (min, Outcome::NoRoom)
+            let dots = ellipsis_glyph(system, &attrs);
+            // In a box narrower than a letter and an ellipsis at the smallest size, smaller
+            // still: a box that small shows something rather than nothing. A layout that lost
+            // letters without saying so by an ellipsis (the shaper splitting a word in a
+            // right-to-left paragraph) is not taken: words are then kept whole.
+            let mut size = min;
+            'sizes: loop {
+                for wrap in [Wrap::WordOrGlyph, Wrap::Word] {
+                    buffer.set_wrap(wrap);
+                    buffer.set_metrics(Metrics::new(size, line_height(size)));
+                    buffer.set_ellipsize(Ellipsize::End(EllipsizeHeightLimit::Lines(
+                        ((height / line_height(size)).floor() as usize).clamp(1, max_lines),
+                    )));
+                    buffer.shape_until_scroll(system, false);
+                    let (used_width, used_height, _) = extent(&buffer);
+                    if used_width > width + 0.5 || used_height > height + 0.5 {
+                        continue;
+                    }
+                    let ellipsised = buffer
+                        .layout_runs()
+                        .any(|run| run.glyphs.iter().any(|glyph| Some(glyph.glyph_id) == dots));
+                    if ellipsised || cut {
+                        break 'sizes (size, Outcome::Ellipsised);
+                    }
+                    if laid_out_whole(&buffer) {
+                        break 'sizes (size, Outcome::Shrunk);
+                    }
+                }
+                if size <= 1.0 {
+                    buffer.set_text("", &attrs, Shaping::Advanced, None);
+                    buffer.shape_until_scroll(system, false);
+                    break (size, Outcome::NoRoom);
+                }
+                size = (size * 0.8).max(1.0);
             }
         }
     };
