@@ -158,11 +158,10 @@ fn ellipsis_glyph(system: &mut cosmic_text::FontSystem, attrs: &Attrs<'_>) -> Op
     let mut buffer = Buffer::new(system, Metrics::new(10.0, 12.0));
     buffer.set_text("\u{2026}", attrs, Shaping::Advanced, None);
     buffer.shape_until_scroll(system, false);
-    let glyph = buffer
+    buffer
         .layout_runs()
         .next()
-        .and_then(|run| run.glyphs.first().map(|glyph| glyph.glyph_id));
-    glyph
+        .and_then(|run| run.glyphs.first().map(|glyph| glyph.glyph_id))
 }
 
 /// Characters drawn as the missing-glyph box.
@@ -242,9 +241,7 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
             && lines <= max_lines
             && laid_out_whole(buffer)
     };
-    let (size_px, outcome) = if empty {
-        (size, Outcome::Whole)
-    } else if !cut && fits(&mut buffer, size) {
+    let (size_px, outcome) = if empty || (!cut && fits(&mut buffer, size)) {
         (size, Outcome::Whole)
     } else if !cut && fits(&mut buffer, min) {
         // The largest size that fits, to a tenth of a pixel.

@@ -256,8 +256,8 @@ impl Fonts {
             brands: HashMap::new(),
             root: root.to_owned(),
         };
-        for index in 0..DECLARED.len() {
-            if DECLARED[index].needed.is_none() {
+        for (index, font) in DECLARED.iter().enumerate() {
+            if font.needed.is_none() {
                 fonts.load_declared(index);
             }
         }
@@ -292,11 +292,11 @@ impl Fonts {
 
     /// Reads the declared fonts `text` needs and has not had yet.
     pub fn prepare_for(&mut self, text: &str) {
-        for index in 0..DECLARED.len() {
+        for (index, font) in DECLARED.iter().enumerate() {
             if self.loaded[index] {
                 continue;
             }
-            if let Some(needed) = DECLARED[index].needed
+            if let Some(needed) = font.needed
                 && text.chars().any(needed)
             {
                 self.load_declared(index);
