@@ -647,6 +647,46 @@ mod tests {
     }
 
     #[test]
+    fn brand_fonts_and_smallest_sizes_reach_their_items_and_travel_as_media() {
+        let source = "\
+version: 1
+name: brand
+defaults: { duration: 10s, font: { file: fonts/Brand-Regular.otf } }
+items:
+  - text: { text: Soldes }
+  - clock: { format: \"%H:%M\", size: 40%, min_size: 10%, font: { file: fonts/Brand-Bold.otf } }
+  - offer: { slot: main-promo, font: { file: fonts/Brand-Bold.otf } }
+";
+        let playlist = parse_playlist("brand.yaml", source).unwrap();
+        let items: Vec<&Item> = playlist.items().collect();
+        let font = |item: &Item| item.font().map(|font| font.file.clone());
+        // The text names no font: it takes the one from `defaults`.
+        assert_eq!(font(items[0]).as_deref(), Some("fonts/Brand-Regular.otf"));
+        assert_eq!(font(items[1]).as_deref(), Some("fonts/Brand-Bold.otf"));
+        assert_eq!(font(items[2]).as_deref(), Some("fonts/Brand-Bold.otf"));
+        let Content::Clock { style, .. } = &items[1].content else {
+            panic!("{:?}", items[1].content);
+        };
+        assert_eq!(style.min_size, Percent::parse("10%").unwrap());
+        let Content::Text { style, .. } = &items[0].content else {
+            panic!("{:?}", items[0].content);
+        };
+        assert_eq!(style.min_size, DEFAULT_MIN_TEXT_SIZE);
+        // Font files are media: named once per use, so they are hashed, pushed and synced.
+        let media: Vec<&str> = playlist.media().map(|media| media.file.as_str()).collect();
+        assert_eq!(
+            media,
+            [
+                "fonts/Brand-Regular.otf",
+                "fonts/Brand-Bold.otf",
+                "fonts/Brand-Bold.otf"
+            ]
+        );
+        // An item's played file is not its font: proof of play names no font.
+        assert_eq!(items[0].file(), None);
+    }
+
+    #[test]
     fn manifests_written_before_volumes_read_as_full_volume() {
         let playlist = parse_playlist(
             "demo.yaml",
