@@ -125,7 +125,6 @@ pub fn build_with(
     now: Timestamp,
 ) -> OfferBuild {
     let mut build = OfferBuild::default();
-    let today = now.to_zoned(time_zone.clone()).date();
     for (stored, _) in &context.campaigns {
         for pool in &stored.campaign.offer_pools {
             if !slots.contains(&pool.slot) {
@@ -138,7 +137,7 @@ pub fn build_with(
                     offer_id: offer.id.clone(),
                     reason,
                 };
-                match entries_for(context, stored, offer, products, time_zone, today) {
+                match entries_for(context, stored, offer, products, time_zone, now) {
                     Ok(built) => {
                         let rotation = build.rotations.entry(pool.slot.clone()).or_default();
                         if offer.product.is_none() && rotation.fallback.is_none() {
@@ -192,8 +191,9 @@ fn entries_for(
     offer: &Offer,
     products: &BTreeMap<String, LocalProduct>,
     time_zone: &TimeZone,
-    today: Date,
+    now: Timestamp,
 ) -> Result<BuiltOffer, String> {
+    let today = now.to_zoned(time_zone.clone()).date();
     let campaign = &stored.campaign;
     let eligibility = &offer.eligibility;
     let store_code = context.store.as_ref().map(|store| store.code.as_str());
@@ -270,17 +270,25 @@ fn entries_for(
             }
             stock = Some(units);
             let product = &local.product;
-            card.price = Some(match product.sale_price_cents {
-                Some(sale) if sale < product.price_cents => CardPrice {
-                    cents: sale,
-                    old_cents: Some(product.price_cents),
-                    currency: product.currency.clone(),
-                },
-                _ => CardPrice {
-                    cents: product.price_cents,
-                    old_cents: None,
-                    currency: product.currency.clone(),
-                },
+            if let Some(store) = &context.store
+                && store.currency != product.currency
+            {
+                return Err(format!(
+                    "product `{product_id}` is priced in {}, but store `{}` sells in {}",
+                    product.currency, store.code, store.currency
+                ));
+            }
+            // A sale window without an offset is read in the store's zone.
+            let store_zone = context
+                .store
+                .as_ref()
+                .and_then(|store| TimeZone::get(&store.timezone).ok())
+                .unwrap_or_else(|| time_zone.clone());
+            let (cents, old_cents) = product.price_at(now, &store_zone);
+            card.price = Some(CardPrice {
+                cents,
+                old_cents,
+                currency: product.currency.clone(),
             });
             card.has_destination = crate::qr::offer_link(offer, Some(product)).is_some();
         }
@@ -595,12 +603,14 @@ mod tests {
             availability: "in_stock".into(),
             brand: String::new(),
             gtin: String::new(),
+            ..Product::default()
         };
         BTreeMap::from([(
             "p1".to_owned(),
             LocalProduct {
                 product,
                 quantity: Some(quantity),
+                ..LocalProduct::default()
             },
         )])
     }
@@ -695,13 +705,21 @@ mod tests {
                     availability: if feed.in_stock { "in_stock" } else { "out_of_stock" }.into(),
                     brand: String::new(),
                     gtin: String::new(),
+                    ..Product::default()
                 };
                 let mut quantity = None;
                 if let Some((count, price, sale)) = feed.inventory {
                     quantity = Some(count);
                     product.apply_local_price(price, sale, None);
                 }
-                products.insert("p1".to_owned(), LocalProduct { product, quantity });
+                products.insert(
+                    "p1".to_owned(),
+                    LocalProduct {
+                        product,
+                        quantity,
+                        ..LocalProduct::default()
+                    },
+                );
             }
             let context = context(&yaml, &[], &[]);
             let slots = BTreeSet::from(["promo".to_owned()]);

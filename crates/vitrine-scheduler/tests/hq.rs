@@ -855,6 +855,8 @@ async fn the_sample_hq_files_import_cleanly() {
         ("/v1/segments", "segments.csv"),
         ("/v1/feed", "products.tsv"),
         ("/v1/feed", "products.xml"),
+        ("/v1/feed", "products.rss.xml"),
+        ("/v1/feed", "products.atom.xml"),
         ("/v1/feed/inventory", "inventory.tsv"),
     ] {
         let source = std::fs::read_to_string(folder.join(file)).unwrap();

@@ -1,0 +1,1 @@
+//! Product feeds fetched from a URL on a schedule.
