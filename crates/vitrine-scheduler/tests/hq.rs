@@ -375,6 +375,249 @@ async fn manifests_carry_targeted_campaigns_in_their_band_and_the_stores_offers(
     assert_eq!(offer_ids(&manifest), [("cola".to_owned(), Arm::Treatment)]);
 }
 
+fn hazelnut_price(manifest: &Manifest) -> Option<(i64, Option<i64>)> {
+    let entry = manifest
+        .offers
+        .get("main-promo")?
+        .entries
+        .iter()
+        .find(|entry| entry.offer_id == "hazelnut" && entry.arm == Arm::Treatment)?;
+    let price = entry.card.price.as_ref()?;
+    Some((price.cents, price.old_cents))
+}
+
+#[tokio::test]
+async fn local_inventory_reads_googles_and_criteos_columns() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+
+    // Google's columns in another order, with an availability instead of a count, a sale window
+    // in force, pickup, and rows that are wrong for one reason each.
+    let google = "id\tstore_code\tavailability\tprice\tsale_price\tsale_price_effective_date\tpickup_method\tpickup_sla
+hazelnut-750\tparis-11\tin stock\t5.29 EUR\t3.99 EUR\t2020-01-01/2099-12-31\tbuy\tsame day
+cola-15\tparis-11\tout of stock\t\t\t\t\t
+cola-15\tparis-15\tin stock\t5.00 USD\t\t\t\t
+hazelnut-750\tlyon-2\tin stock\t\t\t\tcarrier pigeon\t
+hazelnut-750\tparis-15\t\t\t\t\t\t
+";
+    let report = harness
+        .import_ok("/v1/feed/inventory", "local.tsv", google)
+        .await;
+    assert_eq!(report["applied"], 2, "{report}");
+    let skipped: Vec<(u64, String)> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["line"].as_u64().unwrap(),
+                row["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert_eq!(skipped[0].0, 4);
+    assert!(
+        skipped[0].1.contains("store `paris-15` sells in EUR"),
+        "{skipped:?}"
+    );
+    assert_eq!(skipped[1].0, 5);
+    assert!(
+        skipped[1].1.contains("pickup_method `carrier_pigeon`"),
+        "{skipped:?}"
+    );
+    assert_eq!(skipped[2].0, 6);
+    assert!(
+        skipped[2]
+            .1
+            .contains("neither a `quantity` nor an `availability`"),
+        "{skipped:?}"
+    );
+    assert_eq!(
+        report["diff"]["price_changed"]["ids"],
+        json!(["paris-11/hazelnut-750"])
+    );
+    assert_eq!(
+        report["diff"]["out_of_stock"]["ids"],
+        json!(["paris-11/cola-15"])
+    );
+    let manifest = harness.manifest(&paris_11).await;
+    assert_eq!(hazelnut_price(&manifest), Some((399, Some(529))));
+    assert_eq!(
+        offer_ids(&manifest),
+        [
+            ("hazelnut".to_owned(), Arm::Treatment),
+            ("hazelnut".to_owned(), Arm::Control)
+        ],
+        "the cola is out of stock at paris-11"
+    );
+    let pickup: (String, String) = harness
+        .database()
+        .query_row(
+            "SELECT pickup_method, pickup_sla FROM inventory
+             WHERE store = 'paris-11' AND product = 'hazelnut-750'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(pickup, ("buy".to_owned(), "same day".to_owned()));
+
+    // A sale window that has ended leaves the store's regular price.
+    let ended = google.replace("2020-01-01/2099-12-31", "2020-01-01/2020-01-31");
+    harness
+        .import("/v1/feed/inventory", "local.tsv", &ended)
+        .await;
+    let manifest = harness.manifest(&paris_11).await;
+    assert_eq!(hazelnut_price(&manifest), Some((529, None)));
+
+    // Criteo's columns, as CSV: prices without a currency are the store's.
+    let criteo = "store_id,item_id,quantity,price,sale_price,availability
+paris-11,hazelnut-750,7,4.10,,in stock
+paris-11,cola-15,3,1.50,1.25,in stock
+";
+    let report = harness
+        .import_ok("/v1/feed/inventory", "criteo.csv", criteo)
+        .await;
+    assert_eq!(report["applied"], 2, "{report}");
+    assert_eq!(
+        report["diff"]["back_in_stock"]["ids"],
+        json!(["paris-11/cola-15"])
+    );
+    let manifest = harness.manifest(&paris_11).await;
+    assert_eq!(hazelnut_price(&manifest), Some((410, None)));
+    let row: (i64, String) = harness
+        .database()
+        .query_row(
+            "SELECT quantity, currency FROM inventory
+             WHERE store = 'paris-11' AND product = 'cola-15'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(row, (3, "EUR".to_owned()));
+}
+
+#[tokio::test]
+async fn a_replacing_feed_removes_what_it_no_longer_lists_but_never_a_skipped_item() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let replace =
+        |source: &str| json!({"file_name": "feed.tsv", "source": source, "replace": true});
+    // The cola's row is broken: it is skipped, and kept as it was.
+    let broken_cola =
+        "id\ttitle\tprice\nhazelnut-750\tHazelnut spread 750 g\t5.49 EUR\ncola-15\tCola\tfree\n";
+    let reply = harness
+        .call(
+            Method::POST,
+            "/v1/feed",
+            Some(ADMIN),
+            Some(replace(broken_cola)),
+        )
+        .await;
+    let report = reply.json();
+    assert_eq!(report["diff"]["removed"]["count"], 0, "{report}");
+    assert_eq!(report["skipped"][0]["line"], 3);
+    assert!(
+        offer_ids(&harness.manifest(&paris_11).await)
+            .contains(&("cola".to_owned(), Arm::Treatment))
+    );
+
+    // Without `replace`, a feed that leaves a product out keeps it.
+    let only_hazelnut = "id\ttitle\tprice\nhazelnut-750\tHazelnut spread 750 g\t5.49 EUR\n";
+    let report = harness
+        .import_ok("/v1/feed", "feed.tsv", only_hazelnut)
+        .await;
+    assert_eq!(report["diff"]["removed"]["count"], 0, "{report}");
+    assert_eq!(report["diff"]["unchanged"], 1, "{report}");
+
+    // Replacing, it removes it: the offer leaves the screen, and the row stays, marked.
+    let reply = harness
+        .call(
+            Method::POST,
+            "/v1/feed",
+            Some(ADMIN),
+            Some(replace(only_hazelnut)),
+        )
+        .await;
+    let report = reply.json();
+    assert_eq!(
+        report["diff"]["removed"]["ids"],
+        json!(["cola-15"]),
+        "{report}"
+    );
+    assert!(
+        !offer_ids(&harness.manifest(&paris_11).await)
+            .contains(&("cola".to_owned(), Arm::Treatment))
+    );
+    assert_eq!(harness.count("products"), 2);
+
+    // Listed again, it is added back.
+    let report = harness.import_ok("/v1/feed", "feed.tsv", FEED).await;
+    assert_eq!(
+        report["diff"]["added"]["ids"],
+        json!(["cola-15"]),
+        "{report}"
+    );
+    assert!(
+        offer_ids(&harness.manifest(&paris_11).await)
+            .contains(&("cola".to_owned(), Arm::Treatment))
+    );
+}
+
+#[tokio::test]
+async fn a_product_priced_in_another_currency_is_refused_per_store() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let report = harness
+        .import_ok(
+            "/v1/feed",
+            "feed.tsv",
+            &FEED.replace("5.49 EUR\t4.99 EUR", "5.49 GBP\t4.99 GBP"),
+        )
+        .await;
+    let refused = report["refused_stores"].as_array().expect("refused stores");
+    assert_eq!(refused.len(), 3, "{report}");
+    assert_eq!(refused[0]["store"], "lyon-2");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("sells in EUR, and this feed prices 1 in GBP"),
+        "{report}"
+    );
+    let manifest = harness.manifest(&paris_11).await;
+    assert_eq!(
+        hazelnut_price(&manifest),
+        None,
+        "no card in the wrong currency"
+    );
+    let explain = harness
+        .call(
+            Method::GET,
+            &format!(
+                "/v1/explain?screen=paris-11.entrance&at={}&slot=main-promo",
+                jiff::Timestamp::now()
+            ),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert!(
+        explain
+            .json()
+            .to_string()
+            .contains("priced in GBP, but store `paris-11` sells in EUR"),
+        "{}",
+        explain.json()
+    );
+}
+
 #[tokio::test]
 async fn a_screen_in_an_unknown_store_is_refused() {
     let harness = Harness::seeded().await;
