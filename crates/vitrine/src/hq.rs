@@ -44,12 +44,72 @@ impl ImportKind {
 struct ImportFile<'a> {
     file_name: &'a str,
     source: &'a str,
+    /// Product feeds only: products of earlier uploads the file leaves out are removed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    replace: bool,
 }
 
 #[derive(Debug, Deserialize)]
 struct ImportReport {
     applied: usize,
     skipped: Vec<SkippedRow>,
+    #[serde(default)]
+    skipped_more: usize,
+    /// Feed and inventory imports: what changed against what was stored.
+    #[serde(default)]
+    diff: Option<FeedDiff>,
+    #[serde(default)]
+    refused_stores: Vec<RefusedStore>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Changed {
+    count: usize,
+    #[serde(default)]
+    ids: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FeedDiff {
+    added: Changed,
+    removed: Changed,
+    price_changed: Changed,
+    out_of_stock: Changed,
+    back_in_stock: Changed,
+    other_changes: Changed,
+    unchanged: usize,
+}
+
+impl FeedDiff {
+    /// One line per kind of change that happened, like `  price changed: 2 (a, b)`.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (label, changed) in [
+            ("added", &self.added),
+            ("removed", &self.removed),
+            ("price changed", &self.price_changed),
+            ("out of stock", &self.out_of_stock),
+            ("back in stock", &self.back_in_stock),
+            ("other changes", &self.other_changes),
+        ] {
+            if changed.count == 0 {
+                continue;
+            }
+            let more = changed.count.saturating_sub(changed.ids.len());
+            let mut ids = changed.ids.join(", ");
+            if more > 0 {
+                ids.push_str(&format!(" and {more} more"));
+            }
+            lines.push(format!("  {label}: {} ({ids})", changed.count));
+        }
+        lines.push(format!("  unchanged: {}", self.unchanged));
+        lines
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RefusedStore {
+    reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +128,7 @@ fn file_name_of(path: &Path) -> anyhow::Result<&str> {
 pub async fn import(
     kind: ImportKind,
     path: &Path,
+    replace: bool,
     server: &ServerArgs,
 ) -> anyhow::Result<ExitCode> {
     let source = std::fs::read_to_string(path)
@@ -77,6 +138,7 @@ pub async fn import(
     let request = client.request(Method::POST, kind.path()).json(&ImportFile {
         file_name,
         source: &source,
+        replace,
     });
     let response = client.send(request).await?;
     let report: ImportReport = ApiClient::read_json(response, None)
@@ -85,12 +147,27 @@ pub async fn import(
     for row in &report.skipped {
         eprintln!("{}:{}: skipped: {}", path.display(), row.line, row.reason);
     }
+    if report.skipped_more > 0 {
+        eprintln!(
+            "{}: {} more rows skipped",
+            path.display(),
+            report.skipped_more
+        );
+    }
+    for store in &report.refused_stores {
+        eprintln!("{}: warning: {}", path.display(), store.reason);
+    }
     println!(
         "{}: {} applied, {} skipped",
         path.display(),
         report.applied,
-        report.skipped.len()
+        report.skipped.len() + report.skipped_more
     );
+    if let Some(diff) = &report.diff {
+        for line in diff.lines() {
+            println!("{line}");
+        }
+    }
     Ok(if report.skipped.is_empty() {
         ExitCode::SUCCESS
     } else {

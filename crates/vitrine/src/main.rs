@@ -129,8 +129,8 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
-    /// Import a Google Merchant Center feed (TSV, or RSS XML for `.xml`), or with `--inventory`
-    /// a local-inventory feed (store_code, id, quantity, price, sale_price).
+    /// Import a Google Merchant Center feed (TSV, CSV, RSS or Atom XML), or with `--inventory`
+    /// a local-inventory feed in Google's or Criteo's columns; what changed is printed.
     Feed {
         #[command(subcommand)]
         command: FeedCommand,
@@ -217,6 +217,10 @@ enum FeedCommand {
         /// The file is a local-inventory feed.
         #[arg(long)]
         inventory: bool,
+        /// The file is the whole catalogue: products of earlier uploads it leaves out (and does
+        /// not skip) are removed.
+        #[arg(long, conflicts_with = "inventory")]
+        replace: bool,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -655,15 +659,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Stores {
             command: ImportCommand::Import { file, server },
-        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Stores, &file, &server)),
+        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Stores, &file, false, &server)),
         Command::Segments {
             command: ImportCommand::Import { file, server },
-        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Segments, &file, &server)),
+        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Segments, &file, false, &server)),
         Command::Feed {
             command:
                 FeedCommand::Import {
                     file,
                     inventory,
+                    replace,
                     server,
                 },
         } => {
@@ -672,7 +677,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 hq::ImportKind::Feed
             };
-            async_runtime()?.block_on(hq::import(kind, &file, &server))
+            async_runtime()?.block_on(hq::import(kind, &file, replace, &server))
         }
         Command::Interrupt {
             command: None,
