@@ -588,7 +588,7 @@ async fn a_product_priced_in_another_currency_is_refused_per_store() {
         refused[0]["reason"]
             .as_str()
             .unwrap()
-            .contains("sells in EUR, and this feed prices 1 in GBP"),
+            .contains("sells in EUR, but products of this feed are priced otherwise (1 in GBP)"),
         "{report}"
     );
     let manifest = harness.manifest(&paris_11).await;

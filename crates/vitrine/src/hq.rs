@@ -616,3 +616,112 @@ mod tests {
         assert!(report.contains("  under it: lobby version 2,"), "{report}");
     }
 }
+
+/// `vitrine feed add NAME URL --every 15m`: registers a feed the scheduler fetches on a schedule.
+pub async fn add_feed(
+    name: &str,
+    url: &str,
+    every: &str,
+    server: &ServerArgs,
+) -> anyhow::Result<()> {
+    let client = ApiClient::new(server)?;
+    let request = client
+        .request(Method::POST, "/v1/feeds")
+        .json(&serde_json::json!({"name": name, "url": url, "every": every}));
+    let response = client.send(request).await?;
+    let _feed: Value = ApiClient::read_json(response, None)
+        .await
+        .with_context(|| format!("the server refused feed `{name}`"))?;
+    println!("feed `{name}`: fetched from {url} every {every}, the first time now");
+    Ok(())
+}
+
+/// `vitrine feed list`: each feed registered by URL, its last fetch and its alert.
+pub async fn list_feeds(server: &ServerArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let list = get_json(server, "/v1/feeds").await?;
+    if json {
+        println!("{list:#}");
+    } else {
+        println!(
+            "{:<20} {:>9} {:<28} {:<28} URL",
+            "NAME", "EVERY (S)", "LAST FETCH", "LAST SUCCESS"
+        );
+        for feed in list["feeds"].as_array().into_iter().flatten() {
+            println!(
+                "{:<20} {:>9} {:<28} {:<28} {}",
+                text(&feed["name"]),
+                text(&feed["interval_seconds"]),
+                text(&feed["last_attempt_at"]),
+                text(&feed["last_success_at"]),
+                text(&feed["url"]),
+            );
+            if let Some(alert) = feed["alert"].as_str() {
+                println!("  alert: {alert}");
+            }
+        }
+    }
+    let alerting = list["feeds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|feed| feed["alert"].is_string());
+    Ok(if alerting {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `vitrine feed remove NAME`: stops fetching a feed (its products stay).
+pub async fn remove_feed(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
+    let client = ApiClient::new(server)?;
+    let response = client
+        .send(client.request(Method::DELETE, &format!("/v1/feeds/{name}")))
+        .await?;
+    ApiClient::check_status(response, None).await?;
+    println!("feed `{name}`: no longer fetched; its products stay");
+    Ok(())
+}
+
+/// `vitrine feed fetch NAME`: fetches a feed now and prints what changed.
+pub async fn fetch_feed(name: &str, server: &ServerArgs) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(server)?;
+    let response = client
+        .send(client.request(Method::POST, &format!("/v1/feeds/{name}/fetch")))
+        .await?;
+    let outcome: Value = ApiClient::read_json(response, None).await?;
+    match outcome["outcome"].as_str() {
+        Some("not_modified") => {
+            println!("feed `{name}`: not modified since the last fetch");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("imported") => {
+            let report: ImportReport = serde_json::from_value(outcome["report"].clone())
+                .context("the server's import report")?;
+            for row in &report.skipped {
+                eprintln!("{name}:{}: skipped: {}", row.line, row.reason);
+            }
+            for store in &report.refused_stores {
+                eprintln!("{name}: warning: {}", store.reason);
+            }
+            println!(
+                "feed `{name}`: {} applied, {} skipped",
+                report.applied,
+                report.skipped.len() + report.skipped_more
+            );
+            if let Some(diff) = &report.diff {
+                for line in diff.lines() {
+                    println!("{line}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            eprintln!(
+                "feed `{name}`: the fetch failed, the last good data stays: {}",
+                text(&outcome["error"])
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -224,6 +224,36 @@ enum FeedCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Have the scheduler fetch a feed from a URL on a schedule (If-None-Match, gzip); each
+    /// fetch replaces what the feed listed before.
+    Add {
+        name: String,
+        url: String,
+        /// How often, like `15m` or `1h`; at least a minute.
+        #[arg(long, default_value = "1h")]
+        every: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// The feeds fetched by URL, their last fetch and their alerts; exits 1 if one has an alert.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Fetch a feed now and print what changed.
+    Fetch {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Stop fetching a feed; its products stay.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -679,6 +709,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             async_runtime()?.block_on(hq::import(kind, &file, replace, &server))
         }
+        Command::Feed {
+            command:
+                FeedCommand::Add {
+                    name,
+                    url,
+                    every,
+                    server,
+                },
+        } => async_runtime()?
+            .block_on(hq::add_feed(&name, &url, &every, &server))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Feed {
+            command: FeedCommand::List { json, server },
+        } => async_runtime()?.block_on(hq::list_feeds(&server, json)),
+        Command::Feed {
+            command: FeedCommand::Fetch { name, server },
+        } => async_runtime()?.block_on(hq::fetch_feed(&name, &server)),
+        Command::Feed {
+            command: FeedCommand::Remove { name, server },
+        } => async_runtime()?
+            .block_on(hq::remove_feed(&name, &server))
+            .map(|()| ExitCode::SUCCESS),
         Command::Interrupt {
             command: None,
             send:

@@ -326,8 +326,8 @@ pub fn import_products(
             if !foreign.is_empty() {
                 outcome.refused_stores.push(RefusedStore {
                     reason: format!(
-                        "store `{store}` sells in {store_currency}, and this feed prices \
-                         {} of its products otherwise: they are not shown there",
+                        "store `{store}` sells in {store_currency}, but products of this feed \
+                         are priced otherwise ({}): they are not shown there",
                         foreign.join(", ")
                     ),
                     store,
