@@ -93,6 +93,8 @@ struct Shared {
     quotas: std::sync::OnceLock<quota::Quotas>,
     /// How feeds are fetched by URL; see [`AppState::set_feed_policy`].
     feed_policy: std::sync::RwLock<feed::fetch::FetchPolicy>,
+    /// The feeds being fetched now, so that one feed is never fetched twice at once.
+    feeds_in_flight: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl AppState {
@@ -133,6 +135,23 @@ impl AppState {
             .read()
             .unwrap_or_else(|poison| poison.into_inner())
             .clone()
+    }
+
+    /// Marks a feed as being fetched; false if it already is.
+    pub(crate) fn start_feed_fetch(&self, name: &str) -> bool {
+        self.shared
+            .feeds_in_flight
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(name.to_owned())
+    }
+
+    pub(crate) fn end_feed_fetch(&self, name: &str) {
+        self.shared
+            .feeds_in_flight
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .remove(name);
     }
 
     pub fn public_url(&self) -> Option<&str> {
@@ -242,6 +261,7 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             limiters: std::sync::OnceLock::new(),
             quotas: std::sync::OnceLock::new(),
             feed_policy: std::sync::RwLock::new(feed::fetch::FetchPolicy::default()),
+            feeds_in_flight: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }),
     })
 }

@@ -80,6 +80,9 @@ pub(crate) struct FeedDiff {
     unchanged: usize,
 }
 
+/// How many ids of each kind of change an import prints.
+const SHOWN_IDS: usize = 10;
+
 impl FeedDiff {
     /// One line per kind of change that happened, like `  price changed: 2 (a, b)`.
     pub(crate) fn lines(&self) -> Vec<String> {
@@ -95,8 +98,10 @@ impl FeedDiff {
             if changed.count == 0 {
                 continue;
             }
-            let more = changed.count.saturating_sub(changed.ids.len());
-            let mut ids = changed.ids.join(", ");
+            // A few ids say enough on a terminal; `--json` callers read the server's list.
+            let shown = &changed.ids[..changed.ids.len().min(SHOWN_IDS)];
+            let more = changed.count.saturating_sub(shown.len());
+            let mut ids = shown.join(", ");
             if more > 0 {
                 ids.push_str(&format!(" and {more} more"));
             }

@@ -416,8 +416,21 @@ pub enum FetchOutcome {
     },
 }
 
-/// Fetches one feed now and applies it; records the attempt and, on failure, the alert.
-pub async fn fetch_feed(state: &AppState, feed: &FeedRecord) -> Result<FetchOutcome, StoreError> {
+/// Fetches one feed now and applies it; records the attempt and, on failure, the alert. None,
+/// doing nothing, when the feed is being fetched already.
+pub async fn fetch_feed(
+    state: &AppState,
+    feed: &FeedRecord,
+) -> Result<Option<FetchOutcome>, StoreError> {
+    if !state.start_feed_fetch(&feed.name) {
+        return Ok(None);
+    }
+    let outcome = fetch_feed_once(state, feed).await;
+    state.end_feed_fetch(&feed.name);
+    outcome.map(Some)
+}
+
+async fn fetch_feed_once(state: &AppState, feed: &FeedRecord) -> Result<FetchOutcome, StoreError> {
     let policy = state.feed_policy();
     let outcome = match reqwest::Url::parse(&feed.url) {
         Err(error) => Err(format!("`{}` is not a URL: {error}", feed.url)),
@@ -621,7 +634,7 @@ pub async fn remove_feed(
 }
 
 /// `POST /v1/feeds/{name}/fetch`: fetches a feed now, whatever its schedule, and says what
-/// happened.
+/// happened; 409 while the schedule is fetching it.
 pub async fn fetch_feed_now(
     State(state): State<AppState>,
     _admin: Admin,
@@ -634,7 +647,14 @@ pub async fn fetch_feed_now(
         .into_iter()
         .find(|feed| feed.name == name)
         .ok_or_else(|| unknown_feed(&name))?;
-    Ok(Json(fetch_feed(&state, &feed).await?))
+    match fetch_feed(&state, &feed).await? {
+        Some(outcome) => Ok(Json(outcome)),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "fetch_in_progress",
+            format!("feed `{name}` is being fetched now; ask again when that fetch ends"),
+        )),
+    }
 }
 
 const FEED_COLUMNS: &str = "name, url, interval_seconds, etag, last_modified, last_attempt_at,
