@@ -1027,6 +1027,7 @@ fn describe_offer(
         validity: entry.card.validity.clone(),
         image,
         qr_url,
+        unit_price: entry.card.unit_price.clone(),
     };
     let key = card.key(context.zone_px);
     wants.push(Want::OfferCard {

@@ -290,6 +290,14 @@ fn entries_for(
                 old_cents,
                 currency: product.currency.clone(),
             });
+            card.unit_price =
+                product
+                    .unit_pricing
+                    .as_ref()
+                    .map(|pricing| vitrine_core::offer::UnitPrice {
+                        cents: pricing.unit_price_cents(cents),
+                        per: pricing.per(),
+                    });
             card.has_destination = crate::qr::offer_link(offer, Some(product)).is_some();
         }
         None => {

@@ -619,6 +619,27 @@ async fn a_product_priced_in_another_currency_is_refused_per_store() {
 }
 
 #[tokio::test]
+async fn a_card_carries_the_unit_price_of_the_price_in_force() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let feed = "id\ttitle\tprice\tsale_price\tunit_pricing_measure\tunit_pricing_base_measure
+hazelnut-750\tHazelnut spread 750 g\t5.49 EUR\t4.99 EUR\t750g\t1kg
+";
+    harness.import_ok("/v1/feed", "feed.tsv", feed).await;
+    let manifest = harness.manifest(&paris_11).await;
+    let hazelnut = manifest.offers["main-promo"]
+        .entries
+        .iter()
+        .find(|entry| entry.offer_id == "hazelnut" && entry.arm == Arm::Treatment)
+        .unwrap();
+    // 4.99 EUR for 750 g is 6.65 EUR a kilo: the sale price's, since it is in force.
+    let unit = hazelnut.card.unit_price.as_ref().expect("a unit price");
+    assert_eq!((unit.cents, unit.per.as_str()), (665, "kg"));
+}
+
+#[tokio::test]
 async fn a_screen_in_an_unknown_store_is_refused() {
     let harness = Harness::seeded().await;
     let reply = harness

@@ -4,7 +4,7 @@
 //! then composited like any other picture, so its many glyphs never cost a frame twice.
 
 use serde::Deserialize;
-use vitrine_core::offer::CardPrice;
+use vitrine_core::offer::{CardPrice, UnitPrice};
 
 use super::compositor::begin_pass;
 use super::geometry::{Rect, Rotation, fit_rect};
@@ -36,6 +36,8 @@ pub struct OfferCard {
     pub image: Option<ContentKey>,
     /// The per-play URL the QR code encodes.
     pub qr_url: Option<String>,
+    /// The price per kg, litre, 100 g... in the price's currency, where the feed gives one.
+    pub unit_price: Option<UnitPrice>,
 }
 
 impl OfferCard {
@@ -98,6 +100,9 @@ pub struct OfferTemplate {
     pub strike: Strike,
     pub badge: TextBox,
     pub validity: TextBox,
+    /// Where the unit price goes (`6,65 € / kg`); a template without one shows none.
+    #[serde(default)]
+    pub unit_price: Option<TextBox>,
     /// The QR code is the largest square of whole pixels per module inside this box, centred.
     pub qr: [f32; 4],
 }
@@ -224,6 +229,12 @@ impl Renderer {
             }
             if let Some(validity) = &card.validity {
                 place(validity, &template.validity, false);
+            }
+            if let (Some(unit), Some(price), Some(unit_box)) =
+                (&card.unit_price, &card.price, &template.unit_price)
+            {
+                let per_unit = format_price(unit.cents, &price.currency, &card.locale);
+                place(&format!("{per_unit} / {}", unit.per), unit_box, false);
             }
         }
 
