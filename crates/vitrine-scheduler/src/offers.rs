@@ -147,6 +147,7 @@ pub fn build_with(
                             rotation.fallback = Some(fallback);
                         }
                         rotation.entries.push(built.treatment);
+                        rotation.entries.extend(built.more_treatments);
                         rotation.entries.extend(built.control);
                         build.media.extend(built.media);
                         build.included.push(Inclusion {
@@ -177,6 +178,9 @@ pub fn build_with(
 
 struct BuiltOffer {
     treatment: OfferEntry,
+    /// The same offer in other windows with another card: the price outside (or inside) a sale
+    /// window, so a manifest shows the price in force at each instant of its days, offline too.
+    more_treatments: Vec<OfferEntry>,
     control: Option<OfferEntry>,
     media: BTreeMap<String, MediaEntry>,
     segment_score: f64,
@@ -252,6 +256,7 @@ fn entries_for(
         ..OfferCardData::default()
     };
     let mut stock = None;
+    let mut sale_split = None;
     match &offer.product {
         Some(product_id) => {
             let Some(local) = products.get(product_id) else {
@@ -284,20 +289,35 @@ fn entries_for(
                 .as_ref()
                 .and_then(|store| TimeZone::get(&store.timezone).ok())
                 .unwrap_or_else(|| time_zone.clone());
-            let (cents, old_cents) = product.price_at(now, &store_zone);
-            card.price = Some(CardPrice {
-                cents,
-                old_cents,
-                currency: product.currency.clone(),
-            });
-            card.unit_price =
-                product
-                    .unit_pricing
-                    .as_ref()
-                    .map(|pricing| vitrine_core::offer::UnitPrice {
-                        cents: pricing.unit_price_cents(cents),
-                        per: pricing.per(),
-                    });
+            let priced = |(cents, old_cents): (i64, Option<i64>)| {
+                (
+                    CardPrice {
+                        cents,
+                        old_cents,
+                        currency: product.currency.clone(),
+                    },
+                    product
+                        .unit_pricing
+                        .as_ref()
+                        .map(|pricing| vitrine_core::offer::UnitPrice {
+                            cents: pricing.unit_price_cents(cents),
+                            per: pricing.per(),
+                        }),
+                )
+            };
+            let (price, unit_price) = priced(product.price_at(now, &store_zone));
+            card.price = Some(price);
+            card.unit_price = unit_price;
+            if let (Some(window), Some(sale)) = (&product.sale_window, product.sale_price_cents)
+                && sale < product.price_cents
+            {
+                sale_split = Some(SaleSplit {
+                    start: window.start.instant_in(&store_zone),
+                    end: window.end.instant_in(&store_zone),
+                    sale: priced((sale, Some(product.price_cents))),
+                    regular: priced((product.price_cents, None)),
+                });
+            }
             card.has_destination = crate::qr::offer_link(offer, Some(product)).is_some();
         }
         None => {
@@ -346,6 +366,31 @@ fn entries_for(
         segments: eligibility.segments.clone(),
         card,
     };
+    // With a sale window, the treatment is cut in two: the sale card inside the window, the
+    // regular one outside. The control keeps every window.
+    let all_windows = treatment.windows.clone();
+    let mut treatments = Vec::new();
+    match sale_split {
+        None => treatments.push(treatment),
+        Some(split) => {
+            let (inside, outside) = split_windows(&treatment.windows, split.start, split.end);
+            for (windows, (price, unit_price)) in [(outside, split.regular), (inside, split.sale)] {
+                if windows.is_empty() {
+                    continue;
+                }
+                let mut entry = treatment.clone();
+                entry.windows = windows;
+                entry.card.price = Some(price);
+                entry.card.unit_price = unit_price;
+                treatments.push(entry);
+            }
+        }
+    }
+    let mut treatments = treatments.into_iter();
+    let Some(treatment) = treatments.next() else {
+        return Err("its windows are empty".into());
+    };
+    let more_treatments: Vec<OfferEntry> = treatments.collect();
     let control = match (&offer.control, holdout_basis_points) {
         (Some(control), 1..) => Some(OfferEntry {
             arm: Arm::Control,
@@ -358,18 +403,60 @@ fn entries_for(
                 has_destination: treatment.card.has_destination,
                 ..OfferCardData::default()
             },
+            windows: all_windows,
             ..treatment.clone()
         }),
         _ => None,
     };
     Ok(BuiltOffer {
         treatment,
+        more_treatments,
         control,
         media,
         segment_score,
         weight,
         stock,
     })
+}
+
+/// A product's sale window in instants, with the card price inside it and outside it.
+struct SaleSplit {
+    start: Timestamp,
+    end: Timestamp,
+    sale: (CardPrice, Option<vitrine_core::offer::UnitPrice>),
+    regular: (CardPrice, Option<vitrine_core::offer::UnitPrice>),
+}
+
+/// The parts of `windows` inside `[start, end)`, and the parts outside it.
+fn split_windows(
+    windows: &[ValidityWindow],
+    start: Timestamp,
+    end: Timestamp,
+) -> (Vec<ValidityWindow>, Vec<ValidityWindow>) {
+    let mut inside = Vec::new();
+    let mut outside = Vec::new();
+    for window in windows {
+        let (from, until) = (window.start.max(start), window.end.min(end));
+        if from < until {
+            inside.push(ValidityWindow {
+                start: from,
+                end: until,
+            });
+        }
+        if window.start < start.min(window.end) {
+            outside.push(ValidityWindow {
+                start: window.start,
+                end: start.min(window.end),
+            });
+        }
+        if end.max(window.start) < window.end {
+            outside.push(ValidityWindow {
+                start: end.max(window.start),
+                end: window.end,
+            });
+        }
+    }
+    (inside, outside)
 }
 
 /// The instants in the manifest's days when both the campaign and the offer may show.

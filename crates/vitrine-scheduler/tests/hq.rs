@@ -640,6 +640,75 @@ hazelnut-750\tHazelnut spread 750 g\t5.49 EUR\t4.99 EUR\t750g\t1kg
 }
 
 #[tokio::test]
+async fn a_sale_window_cuts_the_offer_so_the_manifest_shows_the_price_in_force_at_each_instant() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    // A sale from the day after tomorrow to the day after, written without an offset: Paris time.
+    let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+    let today = jiff::Timestamp::now().to_zoned(paris.clone()).date();
+    let (start, end) = (
+        today.checked_add(jiff::ToSpan::days(2)).unwrap(),
+        today.checked_add(jiff::ToSpan::days(3)).unwrap(),
+    );
+    let feed = format!(
+        "id\ttitle\tprice\tsale_price\tsale_price_effective_date\n\
+         hazelnut-750\tHazelnut spread 750 g\t5.49 EUR\t4.99 EUR\t{start}/{end}\n"
+    );
+    harness.import_ok("/v1/feed", "feed.tsv", &feed).await;
+    let manifest = harness.manifest(&paris_11).await;
+    let treatments: Vec<_> = manifest.offers["main-promo"]
+        .entries
+        .iter()
+        .filter(|entry| entry.offer_id == "hazelnut" && entry.arm == Arm::Treatment)
+        .collect();
+    assert_eq!(treatments.len(), 2, "{treatments:#?}");
+    let sale_start = start.to_zoned(paris.clone()).unwrap().timestamp();
+    let sale_end = end
+        .checked_add(jiff::ToSpan::days(1))
+        .unwrap()
+        .to_zoned(paris)
+        .unwrap()
+        .timestamp();
+    for entry in &treatments {
+        let price = entry.card.price.as_ref().unwrap();
+        let on_sale = price.old_cents.is_some();
+        assert_eq!(
+            (price.cents, price.old_cents),
+            if on_sale {
+                (499, Some(549))
+            } else {
+                (549, None)
+            }
+        );
+        for window in &entry.windows {
+            let inside = window.start >= sale_start && window.end <= sale_end;
+            let outside = window.end <= sale_start || window.start >= sale_end;
+            assert!(
+                if on_sale { inside } else { outside },
+                "{on_sale}: {window:?} against {sale_start}..{sale_end}"
+            );
+        }
+    }
+    // Together they cover what the one entry covered; the control keeps all of it.
+    let control = manifest.offers["main-promo"]
+        .entries
+        .iter()
+        .find(|entry| entry.offer_id == "hazelnut" && entry.arm == Arm::Control)
+        .unwrap();
+    let covered = |windows: &mut dyn Iterator<Item = &vitrine_core::offer::ValidityWindow>| {
+        windows
+            .map(|window| window.end.duration_since(window.start).as_secs())
+            .sum::<i64>()
+    };
+    assert_eq!(
+        covered(&mut treatments.iter().flat_map(|entry| &entry.windows)),
+        covered(&mut control.windows.iter())
+    );
+}
+
+#[tokio::test]
 async fn a_screen_in_an_unknown_store_is_refused() {
     let harness = Harness::seeded().await;
     let reply = harness
