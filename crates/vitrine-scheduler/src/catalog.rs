@@ -105,6 +105,13 @@ pub struct Product {
     pub item_group_id: String,
     #[serde(default)]
     pub details: ProductDetails,
+    /// The product image in the media store, fetched from `image_link` (see
+    /// [`crate::feed::images`]); None until then, or when the link changed since.
+    #[serde(skip)]
+    pub image: Option<vitrine_core::MediaEntry>,
+    /// Whether `image_link` was tried already, so a failed fetch is not repeated.
+    #[serde(skip)]
+    pub image_tried: bool,
 }
 
 impl Product {

@@ -112,6 +112,17 @@ pub async fn build(
             context.store.as_ref().map(|store| store.code.clone()),
         )
         .await?;
+    // Product images not fetched yet are fetched in the background; the screens are told when
+    // one arrives.
+    let missing_images: Vec<(String, String)> = products
+        .values()
+        .map(|local| &local.product)
+        .filter(|product| !product.image_link.is_empty() && !product.image_tried)
+        .map(|product| (product.id.clone(), product.image_link.clone()))
+        .collect();
+    if !missing_images.is_empty() {
+        crate::feed::images::fetch_missing(state, missing_images);
+    }
     let time_zone = TimeZone::get(&manifest.timezone).unwrap_or(TimeZone::UTC);
     Ok(build_with(context, &slots, &products, &time_zone, now))
 }
@@ -341,6 +352,18 @@ fn entries_for(
         Some(key)
     };
     card.image_file = image_key(&offer.image);
+    let mut product_image = None;
+    // Without a picture of its own, a product's offer shows the feed's product image.
+    if card.image_file.is_none()
+        && let Some(product_id) = &offer.product
+        && let Some(image) = products
+            .get(product_id)
+            .and_then(|local| local.product.image.clone())
+    {
+        let key = format!("feed/{product_id}");
+        card.image_file = Some(key.clone());
+        product_image = Some((key, image));
+    }
     let windows = windows_for(campaign, offer, time_zone, today);
     if windows.is_empty() {
         return Err("its dates, weekdays and dayparts leave no time in the coming week".into());
@@ -408,6 +431,7 @@ fn entries_for(
         }),
         _ => None,
     };
+    media.extend(product_image);
     Ok(BuiltOffer {
         treatment,
         more_treatments,

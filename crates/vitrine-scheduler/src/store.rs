@@ -310,6 +310,11 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
     ALTER TABLE products ADD COLUMN source TEXT NOT NULL DEFAULT 'upload';
     ALTER TABLE products ADD COLUMN import_id INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE products ADD COLUMN removed_at TEXT;
+    -- The product image in the media store, and the `image_link` it was fetched from: it is
+    -- shown only while the feed still gives that link.
+    ALTER TABLE products ADD COLUMN image_sha256 TEXT;
+    ALTER TABLE products ADD COLUMN image_size INTEGER;
+    ALTER TABLE products ADD COLUMN image_fetched_from TEXT;
     CREATE INDEX products_by_source ON products (source, import_id);
 
     -- Local inventory in Google's and Criteo's columns: a row may give an availability instead

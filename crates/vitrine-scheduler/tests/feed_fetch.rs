@@ -48,6 +48,7 @@ struct Shop {
     feed: Arc<Mutex<(String, String)>>,
     hits: Arc<AtomicUsize>,
     not_modified: Arc<AtomicUsize>,
+    image_hits: Arc<AtomicUsize>,
 }
 
 async fn feed(
@@ -84,6 +85,22 @@ async fn start_shop(shop: Shop) -> SocketAddr {
                     gzip(rss(&[("gz-1", "3.00 EUR")]).as_bytes()),
                 )
             }),
+        )
+        .route(
+            "/img.png",
+            get(
+                |axum::extract::State(shop): axum::extract::State<Shop>| async move {
+                    shop.image_hits.fetch_add(1, Ordering::SeqCst);
+                    let picture = image::RgbImage::from_fn(2000, 1000, |x, y| {
+                        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+                    });
+                    let mut png = Vec::new();
+                    picture
+                        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                        .unwrap();
+                    ([(header::CONTENT_TYPE, "image/png")], png)
+                },
+            ),
         )
         .route(
             "/error.xml",
@@ -374,4 +391,95 @@ async fn a_feed_url_that_resolves_to_a_non_public_address_is_refused_unless_allo
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
         assert!(reply.to_string().contains(expected), "{reply}");
     }
+}
+
+#[tokio::test]
+async fn a_product_image_is_fetched_once_resized_and_shown_on_its_offer_card() {
+    let harness = Harness::new();
+    let shop = Shop::default();
+    let address = start_shop(shop.clone()).await;
+    harness
+        .state
+        .set_feed_policy(loopback_allowed(64 * 1024 * 1024));
+    let feed = format!(
+        "id\ttitle\tprice\timage_link\nspread\tSpread\t4.99 EUR\thttp://{address}/img.png\n"
+    );
+    let playlist = "version: 1\nname: store\nitems:\n  - offer: { slot: main, duration: 10s }\n";
+    let campaign = "version: 1\nname: spread\ntargets:\n  stores: [paris-11]\nfrom: 2020-01-01\n\
+                    priority: 50\nloop_slots: 1\nfill:\n  - text: { text: Spread, duration: 10s }\n\
+                    offers:\n  main:\n    - { id: spread, product: spread, title: Spread }\n";
+    for (path, file_name, source) in [
+        ("/v1/stores", "stores.csv", STORES),
+        ("/v1/feed", "feed.tsv", feed.as_str()),
+        ("/v1/playlists", "store.yaml", playlist),
+        ("/v1/campaigns", "spread.yaml", campaign),
+    ] {
+        let (status, body) = harness
+            .post(path, json!({"file_name": file_name, "source": source}))
+            .await;
+        assert!(status.is_success(), "{path}: {body}");
+    }
+    let (status, screen) = harness
+        .post(
+            "/v1/screens",
+            json!({"name": "paris-11.entrance", "playlist": "store", "store": "paris-11"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{screen}");
+    let token = screen["token"].as_str().unwrap().to_owned();
+    let manifest = || async {
+        let reply = harness
+            .call(axum::http::Method::GET, "/v1/manifest", Some(&token), None)
+            .await;
+        serde_json::from_slice::<vitrine_core::Manifest>(&reply.body).unwrap()
+    };
+    // The first manifest has no picture yet; building it asks for one.
+    let first = manifest().await;
+    assert_eq!(first.offers["main"].entries[0].card.image_file, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let with_image = loop {
+        let current = manifest().await;
+        if current.offers["main"].entries[0].card.image_file.is_some() {
+            break current;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the image never came"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let card = &with_image.offers["main"].entries[0].card;
+    assert_eq!(card.image_file.as_deref(), Some("feed/spread"));
+    let entry = &with_image.media["feed/spread"];
+    // Stored once, resized to fit 1024 pixels, by its sha256, and served to the screen.
+    let stored = std::fs::read(harness.state.blobs().path_of(&entry.sha256)).unwrap();
+    assert_eq!(stored.len() as u64, entry.size);
+    let picture = image::load_from_memory(&stored).unwrap();
+    assert_eq!((picture.width(), picture.height()), (1024, 512));
+    let reply = harness
+        .call(
+            axum::http::Method::GET,
+            &format!("/v1/media/{}", entry.sha256),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body.len() as u64, entry.size);
+    for _ in 0..3 {
+        manifest().await;
+    }
+    assert_eq!(shop.image_hits.load(Ordering::SeqCst), 1, "fetched once");
+    // The same feed again keeps the picture.
+    let (status, _) = harness
+        .post("/v1/feed", json!({"file_name": "feed.tsv", "source": feed}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        manifest().await.offers["main"].entries[0]
+            .card
+            .image_file
+            .as_deref(),
+        Some("feed/spread")
+    );
 }

@@ -202,19 +202,19 @@ pub async fn checked_addresses(
 }
 
 /// A fetched body: the file it was written to, and the validators to send next time.
-struct Downloaded {
-    file: std::fs::File,
-    gzip: bool,
+pub(super) struct Downloaded {
+    pub(super) file: std::fs::File,
+    pub(super) gzip: bool,
     etag: Option<String>,
     last_modified: Option<String>,
 }
 
-enum Download {
+pub(super) enum Download {
     NotModified,
     Body(Downloaded),
 }
 
-async fn download(
+pub(super) async fn download(
     url: &reqwest::Url,
     policy: &FetchPolicy,
     etag: Option<&str>,

@@ -117,7 +117,8 @@ const PRODUCT_COLUMNS: &str = "id, title, description, link, image_link, price_c
 /// The `SELECT` that [`product_from_row`] reads.
 pub const PRODUCT_SELECT: &str = "SELECT id, title, description, link, image_link, price_cents,
     sale_price_cents, currency, availability, brand, gtin, sale_window, unit_measure,
-    unit_base_measure, multipack, item_group_id, details FROM products";
+    unit_base_measure, multipack, item_group_id, details, image_sha256, image_size,
+    image_fetched_from FROM products";
 
 /// Reads a product row of [`PRODUCT_SELECT`]. A stored value that no longer reads (it was
 /// checked when written) is dropped rather than failing every manifest that names the product.
@@ -126,6 +127,20 @@ pub fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
     let unit_measure: Option<String> = row.get(12)?;
     let unit_base_measure: Option<String> = row.get(13)?;
     let details: String = row.get(16)?;
+    let image_link: String = row.get(4)?;
+    let image_sha256: Option<String> = row.get(17)?;
+    let image_size: Option<i64> = row.get(18)?;
+    let fetched_from: Option<String> = row.get(19)?;
+    let image_tried = fetched_from.as_deref() == Some(image_link.as_str());
+    let image = match (image_sha256, image_size) {
+        (Some(sha256), Some(size)) if image_tried => {
+            sha256.parse().ok().map(|sha256| vitrine_core::MediaEntry {
+                sha256,
+                size: size.max(0) as u64,
+            })
+        }
+        _ => None,
+    };
     Ok(Product {
         id: row.get(0)?,
         title: row.get(1)?,
@@ -145,6 +160,8 @@ pub fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
         multipack: row.get(14)?,
         item_group_id: row.get(15)?,
         details: serde_json::from_str(&details).unwrap_or_default(),
+        image,
+        image_tried,
     })
 }
 
@@ -202,7 +219,7 @@ pub fn import_products(
                     return Ok(());
                 }
             };
-            let product = match product_from_item(&item) {
+            let mut product = match product_from_item(&item) {
                 Ok(product) => product,
                 Err(reason) => {
                     let id = item.first("id");
@@ -218,6 +235,13 @@ pub fn import_products(
             let old = select
                 .query_row([&product.id], product_from_row)
                 .optional()?;
+            // The fetched image is the store's, not the feed's: it stays while the link does.
+            if let Some(old) = &old
+                && old.image_link == product.image_link
+            {
+                product.image = old.image.clone();
+                product.image_tried = old.image_tried;
+            }
             let diff = &mut outcome.diff;
             match &old {
                 None => diff.added.push(&product.id),

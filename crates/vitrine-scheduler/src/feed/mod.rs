@@ -1,7 +1,7 @@
 //! Product feeds as merchants publish them: Google Merchant Center's product data specification
 //! read in full ([`parse`]), the price rules that depend on time and quantity ([`pricing`]), the
-//! import that applies a feed and says what it changed ([`import`]), and feeds fetched from a URL
-//! on a schedule ([`fetch`]).
+//! import that applies a feed and says what it changed ([`import`]), feeds fetched from a URL on a
+//! schedule ([`fetch`]), and product images fetched into the media store ([`images`]).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,7 @@ use vitrine_core::offer::{Money, parse_price};
 use crate::catalog::Product;
 
 pub mod fetch;
+pub mod images;
 pub mod import;
 pub mod parse;
 pub mod pricing;
@@ -215,5 +216,7 @@ pub fn product_from_item(item: &RawItem) -> Result<Product, String> {
         multipack,
         item_group_id: item.first("item_group_id").to_owned(),
         details,
+        image: None,
+        image_tried: false,
     })
 }
