@@ -87,6 +87,27 @@ async fn start_shop(shop: Shop) -> SocketAddr {
             }),
         )
         .route(
+            "/dated.xml",
+            get(|headers: HeaderMap| async move {
+                const STAMP: &str = "Tue, 01 Dec 2026 08:00:00 GMT";
+                if headers
+                    .get(header::IF_MODIFIED_SINCE)
+                    .is_some_and(|value| value == STAMP)
+                {
+                    return (
+                        StatusCode::NOT_MODIFIED,
+                        [(header::LAST_MODIFIED, STAMP)],
+                        String::new(),
+                    );
+                }
+                (
+                    StatusCode::OK,
+                    [(header::LAST_MODIFIED, STAMP)],
+                    rss(&[("dated-1", "7.00 EUR")]),
+                )
+            }),
+        )
+        .route(
             "/img.png",
             get(
                 |axum::extract::State(shop): axum::extract::State<Shop>| async move {
@@ -248,6 +269,12 @@ async fn a_feed_is_fetched_by_url_with_its_etag_and_gzip_and_a_failure_keeps_the
     );
     assert_eq!(harness.alert_of("shop").await, None);
 
+    // A server that gives Last-Modified instead of an ETag gets If-Modified-Since back.
+    harness.register_feed("dated", &url("/dated.xml")).await;
+    assert_eq!(harness.fetch("dated").await["outcome"], "imported");
+    assert_eq!(harness.fetch("dated").await["outcome"], "not_modified");
+    assert_eq!(harness.price_of("dated-1"), Some(700));
+
     // Gzip on the wire.
     harness.register_feed("gzipped", &url("/gzipped.xml")).await;
     let gzipped = harness.fetch("gzipped").await;
@@ -274,8 +301,8 @@ async fn a_feed_is_fetched_by_url_with_its_etag_and_gzip_and_a_failure_keeps_the
     }
     assert_eq!(
         harness.count("products"),
-        3,
-        "a, b (removed, kept) and gz-1 only"
+        4,
+        "a, b (removed, kept), dated-1 and gz-1 only"
     );
     assert_eq!(harness.price_of("a"), Some(150));
 
