@@ -5,6 +5,9 @@
 //!   brand, GTIN, a nested shipping group).
 //! - `floor --file FILE`: the floor: quick-xml alone reading every event of the file and counting
 //!   items, with nothing decoded, checked or stored.
+//! - `parse --file FILE`: our reader and checks alone, without the store, to see where an
+//!   import's time goes.
+//! - `import-file --file FILE --dir DIR`: the import in process on a fresh store, without HTTP.
 //! - `serve --file FILE`: serves the file over HTTP on a free loopback port, as a shop's web server
 //!   would, for the scheduler to fetch; prints the URL, then serves until killed.
 //! - `import-url --server URL --admin TOKEN --url FEED`: registers the feed by URL and fetches it
@@ -42,6 +45,8 @@ async fn main() -> anyhow::Result<()> {
     match arguments.first().map(String::as_str) {
         Some("generate") => generate(option("--items")?.parse()?, &option("--out")?),
         Some("floor") => floor(&option("--file")?),
+        Some("parse") => parse(&option("--file")?),
+        Some("import-file") => import_file(&option("--file")?, &option("--dir")?).await,
         Some("serve") => serve(&option("--file")?).await,
         Some("import-url") => {
             import_url(&option("--server")?, &option("--admin")?, &option("--url")?).await
@@ -116,6 +121,58 @@ fn floor(path: &str) -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     println!("{{\"items\": {items}, \"seconds\": {seconds:.3}}}");
+    Ok(())
+}
+
+/// Our reader and checks without the store: where an import's time goes.
+fn parse(path: &str) -> anyhow::Result<()> {
+    use vitrine_scheduler::feed::parse::{ReadItem, read_feed};
+    let started = Instant::now();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
+    let mut products = 0u64;
+    read_feed(
+        BufReader::with_capacity(64 * 1024, file),
+        vitrine_scheduler::feed::FeedFormat::Xml,
+        |item| {
+            if let ReadItem::Item(item) = item
+                && vitrine_scheduler::feed::product_from_item(&item).is_ok()
+            {
+                products += 1;
+            }
+            Ok::<(), std::convert::Infallible>(())
+        },
+    )
+    .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("{{\"items\": {products}, \"seconds\": {seconds:.3}}}");
+    Ok(())
+}
+
+/// The import in process, on a fresh store in `dir`, without HTTP: where an import's time goes.
+async fn import_file(path: &str, dir: &str) -> anyhow::Result<()> {
+    let state = vitrine_scheduler::open(vitrine_scheduler::Config {
+        data_dir: dir.into(),
+        admin_token: "feed-bench-admin-token".into(),
+    })?;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
+    let started = Instant::now();
+    let outcome = state
+        .store()
+        .import_products(
+            Box::new(BufReader::with_capacity(64 * 1024, file)),
+            vitrine_scheduler::feed::FeedFormat::Xml,
+            vitrine_scheduler::feed::import::FeedSource {
+                name: "bench".into(),
+                replace: true,
+            },
+        )
+        .await?
+        .map_err(|error| anyhow::anyhow!(error))?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"items\": {}, \"seconds\": {seconds:.3}}}",
+        outcome.applied
+    );
     Ok(())
 }
 

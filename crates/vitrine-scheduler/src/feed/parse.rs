@@ -219,23 +219,19 @@ impl<R: BufRead> BufRead for LineCounting<R> {
     fn consume(&mut self, amount: usize) {
         // The bytes consumed are the front of what `fill_buf` returned; asking again reads
         // nothing new while they are buffered.
-        let counted = match self.inner.fill_buf() {
-            Ok(buffered) => {
-                let end = amount.min(buffered.len());
-                let newlines: Vec<usize> = buffered[..end]
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, byte)| **byte == b'\n')
-                    .map(|(index, _)| index)
-                    .collect();
-                Some(newlines)
+        if let Ok(buffered) = self.inner.fill_buf() {
+            let consumed = &buffered[..amount.min(buffered.len())];
+            let mut newlines = 0u64;
+            let mut last = None;
+            for (index, byte) in consumed.iter().enumerate() {
+                if *byte == b'\n' {
+                    newlines += 1;
+                    last = Some(index);
+                }
             }
-            Err(_) => None,
-        };
-        if let Some(newlines) = counted {
-            self.line += newlines.len() as u64;
-            if let Some(last) = newlines.last() {
-                self.line_start = self.consumed + *last as u64 + 1;
+            self.line += newlines;
+            if let Some(last) = last {
+                self.line_start = self.consumed + last as u64 + 1;
             }
         }
         self.consumed += amount as u64;
