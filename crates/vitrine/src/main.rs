@@ -235,7 +235,7 @@ enum FeedCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// The feeds fetched by URL, their last fetch and their alerts; exits 1 if one has an alert.
+    /// The feeds fetched by URL, their last fetch and their alerts.
     List {
         #[arg(long)]
         json: bool,
@@ -722,7 +722,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::Feed {
             command: FeedCommand::List { json, server },
-        } => async_runtime()?.block_on(hq::list_feeds(&server, json)),
+        } => async_runtime()?
+            .block_on(hq::list_feeds(&server, json))
+            .map(|()| ExitCode::SUCCESS),
         Command::Feed {
             command: FeedCommand::Fetch { name, server },
         } => async_runtime()?.block_on(hq::fetch_feed(&name, &server)),
