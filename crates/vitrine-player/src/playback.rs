@@ -1852,6 +1852,7 @@ mod tests {
                 validity: None,
                 image_file: Some("product.png".into()),
                 has_destination: true,
+                unit_price: None,
             },
         }
     }

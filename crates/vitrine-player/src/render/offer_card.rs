@@ -397,6 +397,7 @@ mod tests {
             validity: None,
             image: None,
             qr_url: None,
+            unit_price: None,
         };
         assert_eq!(card.badge_text().as_deref(), Some("-20%"));
         card.badge = Some("NEW".into());
