@@ -22,8 +22,11 @@ fn fixture(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-/// Every item of a fixture: the products by id, and the skipped ones as (line, reason).
-fn read(name: &str) -> (BTreeMap<String, (u64, Product)>, Vec<(u64, String)>) {
+/// A fixture's products by id, each with its line, and its skipped items as (line, reason).
+type Read = (BTreeMap<String, (u64, Product)>, Vec<(u64, String)>);
+
+/// Every item of a fixture.
+fn read(name: &str) -> Read {
     let source = fixture(name);
     let format = FeedFormat::detect(name, &source);
     let mut products = BTreeMap::new();

@@ -543,85 +543,6 @@ pub async fn scan_report(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_heartbeat_cannot_write_escape_sequences_to_the_terminal() {
-        let status = serde_json::json!({
-            "screen": "door",
-            "last_seen": "2026-12-04T10:00:00Z\r\u{1b}[2K",
-            "heartbeat": {
-                "playlist": "lobby\u{1b}]0;owned\u{7}",
-                "playlist_version": 3,
-                "uptime_s": 60,
-                "unsent_impressions": 0,
-                "clock": "synced\u{9b}31m",
-                "alerts": ["disk \u{202e}lluf", "fine\nALERT: forged line"],
-                "frames": {"frames": 10, "frame_time_p50_ms": 1.0, "frame_time_p99_ms": 2.0,
-                           "missed_refreshes": 0, "transition_gaps": 0, "late_items": 0},
-            }
-        });
-        let report = status_report("door", &status);
-        for line in report.lines() {
-            assert!(
-                !line.chars().any(|character| character.is_control()),
-                "{line:?}"
-            );
-        }
-        assert!(!report.contains('\u{202e}'), "{report}");
-        assert!(report.contains("lobby\\u{1b}]0;owned\\u{7}"), "{report}");
-        assert!(report.contains("synced\\u{9b}31m"), "{report}");
-        assert!(report.contains("disk \\u{202e}lluf"), "{report}");
-        // A newline in an alert cannot forge a line of its own.
-        assert_eq!(report.matches("\n  ALERT: ").count(), 2, "{report}");
-        assert!(report.contains("fine\\u{a}ALERT: forged line"), "{report}");
-        // Plain text passes unchanged.
-        assert_eq!(printable("Café 5 € — 日本"), "Café 5 € — 日本");
-    }
-
-    #[test]
-    fn the_status_says_what_is_on_screen_an_interrupt_first() {
-        let mut status = serde_json::json!({
-            "screen": "door",
-            "last_seen": "2026-12-04T10:00:00Z",
-            "heartbeat": {
-                "playlist": "lobby",
-                "playlist_version": 2,
-                "uptime_s": 60,
-                "unsent_impressions": 0,
-                "showing": [{"zone": "main", "item": "spring-sale"},
-                            {"zone": "ticker", "item": "news\u{1b}[2J"}],
-            }
-        });
-        let report = status_report("door", &status);
-        assert!(report.contains("  playing lobby version 2,"), "{report}");
-        assert!(report.contains("\n  zone main: spring-sale\n"), "{report}");
-        assert!(
-            report.contains("  zone ticker: news\\u{1b}[2J\n"),
-            "{report}"
-        );
-
-        status["heartbeat"]["showing"] = serde_json::json!([]);
-        status["heartbeat"]["interrupt"] = serde_json::json!({
-            "id": 1733300000000001_u64,
-            "message": "Leave by the main exit\nplaying lobby",
-            "until": "2026-12-04T10:05:00Z",
-        });
-        let report = status_report("door", &status);
-        assert!(
-            report.contains(
-                "  INTERRUPT 1733300000000001 on screen until 2026-12-04T10:05:00Z: Leave by the \
-                 main exit\\u{a}playing lobby\n"
-            ),
-            "{report}"
-        );
-        assert!(!report.contains("  playing lobby"), "{report}");
-        assert!(report.contains("  under it: lobby version 2,"), "{report}");
-    }
-}
-
 /// `vitrine feed add NAME URL --every 15m`: registers a feed the scheduler fetches on a schedule.
 pub async fn add_feed(
     name: &str,
@@ -719,5 +640,84 @@ pub async fn fetch_feed(name: &str, server: &ServerArgs) -> anyhow::Result<ExitC
             );
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heartbeat_cannot_write_escape_sequences_to_the_terminal() {
+        let status = serde_json::json!({
+            "screen": "door",
+            "last_seen": "2026-12-04T10:00:00Z\r\u{1b}[2K",
+            "heartbeat": {
+                "playlist": "lobby\u{1b}]0;owned\u{7}",
+                "playlist_version": 3,
+                "uptime_s": 60,
+                "unsent_impressions": 0,
+                "clock": "synced\u{9b}31m",
+                "alerts": ["disk \u{202e}lluf", "fine\nALERT: forged line"],
+                "frames": {"frames": 10, "frame_time_p50_ms": 1.0, "frame_time_p99_ms": 2.0,
+                           "missed_refreshes": 0, "transition_gaps": 0, "late_items": 0},
+            }
+        });
+        let report = status_report("door", &status);
+        for line in report.lines() {
+            assert!(
+                !line.chars().any(|character| character.is_control()),
+                "{line:?}"
+            );
+        }
+        assert!(!report.contains('\u{202e}'), "{report}");
+        assert!(report.contains("lobby\\u{1b}]0;owned\\u{7}"), "{report}");
+        assert!(report.contains("synced\\u{9b}31m"), "{report}");
+        assert!(report.contains("disk \\u{202e}lluf"), "{report}");
+        // A newline in an alert cannot forge a line of its own.
+        assert_eq!(report.matches("\n  ALERT: ").count(), 2, "{report}");
+        assert!(report.contains("fine\\u{a}ALERT: forged line"), "{report}");
+        // Plain text passes unchanged.
+        assert_eq!(printable("Café 5 € — 日本"), "Café 5 € — 日本");
+    }
+
+    #[test]
+    fn the_status_says_what_is_on_screen_an_interrupt_first() {
+        let mut status = serde_json::json!({
+            "screen": "door",
+            "last_seen": "2026-12-04T10:00:00Z",
+            "heartbeat": {
+                "playlist": "lobby",
+                "playlist_version": 2,
+                "uptime_s": 60,
+                "unsent_impressions": 0,
+                "showing": [{"zone": "main", "item": "spring-sale"},
+                            {"zone": "ticker", "item": "news\u{1b}[2J"}],
+            }
+        });
+        let report = status_report("door", &status);
+        assert!(report.contains("  playing lobby version 2,"), "{report}");
+        assert!(report.contains("\n  zone main: spring-sale\n"), "{report}");
+        assert!(
+            report.contains("  zone ticker: news\\u{1b}[2J\n"),
+            "{report}"
+        );
+
+        status["heartbeat"]["showing"] = serde_json::json!([]);
+        status["heartbeat"]["interrupt"] = serde_json::json!({
+            "id": 1733300000000001_u64,
+            "message": "Leave by the main exit\nplaying lobby",
+            "until": "2026-12-04T10:05:00Z",
+        });
+        let report = status_report("door", &status);
+        assert!(
+            report.contains(
+                "  INTERRUPT 1733300000000001 on screen until 2026-12-04T10:05:00Z: Leave by the \
+                 main exit\\u{a}playing lobby\n"
+            ),
+            "{report}"
+        );
+        assert!(!report.contains("  playing lobby"), "{report}");
+        assert!(report.contains("  under it: lobby version 2,"), "{report}");
     }
 }

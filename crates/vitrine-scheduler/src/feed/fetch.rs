@@ -408,7 +408,7 @@ pub enum FetchOutcome {
     /// The server said 304: nothing changed since the last fetch.
     NotModified,
     Imported {
-        report: FeedReport,
+        report: Box<FeedReport>,
     },
     /// Nothing was applied; the last good data stays.
     Failed {
@@ -446,7 +446,9 @@ async fn fetch_feed_once(state: &AppState, feed: &FeedRecord) -> Result<FetchOut
             store
                 .record_fetch(feed.name.clone(), Ok(Some(validators)))
                 .await?;
-            Ok(FetchOutcome::Imported { report })
+            Ok(FetchOutcome::Imported {
+                report: Box::new(report),
+            })
         }
         Err(error) => {
             tracing::warn!(feed = %feed.name, url = %feed.url, %error, "a feed fetch failed; its last good data stays");

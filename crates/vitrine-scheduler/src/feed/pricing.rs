@@ -165,7 +165,7 @@ const UNITS: &[(&str, Dimension, f64)] = &[
     ("floz", Dimension::Volume, 29.573_529_562_5),
     ("pt", Dimension::Volume, 473.176_473),
     ("qt", Dimension::Volume, 946.352_946),
-    ("gal", Dimension::Volume, 3785.411_784),
+    ("gal", Dimension::Volume, 3_785.411_784),
     ("cm", Dimension::Length, 1.0),
     ("m", Dimension::Length, 100.0),
     ("in", Dimension::Length, 2.54),
