@@ -165,10 +165,64 @@ pub fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
     })
 }
 
+/// What the reading thread hands the writing one: a product checked, or an item skipped (with its
+/// id when it has one, so a replacing import keeps what was stored for it).
+enum Parsed {
+    Product(Product),
+    Skipped {
+        line: u64,
+        reason: String,
+        id: Option<String>,
+    },
+}
+
+/// Items per message between the reading and the writing thread, and messages in flight.
+const BATCH: usize = 256;
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// Reads and checks every item, sending them in batches; stops when the writer has gone.
+fn read_and_check(
+    source: impl BufRead,
+    format: FeedFormat,
+    sender: std::sync::mpsc::SyncSender<Vec<Parsed>>,
+) -> Result<(), ReadError<String>> {
+    let stopped = || "the import stopped while the feed was read".to_owned();
+    let mut batch = Vec::with_capacity(BATCH);
+    read_feed(source, format, |read| {
+        batch.push(match read {
+            ReadItem::Item(item) => match product_from_item(&item) {
+                Ok(product) => Parsed::Product(product),
+                Err(reason) => Parsed::Skipped {
+                    line: item.line,
+                    reason,
+                    id: Some(item.first("id").to_owned()).filter(|id| !id.is_empty()),
+                },
+            },
+            ReadItem::Unreadable { line, reason } => Parsed::Skipped {
+                line,
+                reason,
+                id: None,
+            },
+        });
+        if batch.len() == BATCH {
+            sender
+                .send(std::mem::take(&mut batch))
+                .map_err(|_| stopped())?;
+        }
+        Ok(())
+    })?;
+    if !batch.is_empty() {
+        sender
+            .send(batch)
+            .map_err(|_| ReadError::Stopped(stopped()))?;
+    }
+    Ok(())
+}
+
 /// Reads a feed from `source` and applies it in one transaction.
 pub fn import_products(
     connection: &mut Connection,
-    source: impl BufRead,
+    source: impl BufRead + Send,
     format: FeedFormat,
     origin: &FeedSource,
 ) -> Result<FeedOutcome, ImportError> {
@@ -211,104 +265,105 @@ pub fn import_products(
                 outcome.skipped_more += 1;
             }
         };
-        let read = read_feed(source, format, |read| -> Result<(), rusqlite::Error> {
-            let item = match read {
-                ReadItem::Item(item) => item,
-                ReadItem::Unreadable { line, reason } => {
-                    skip(&mut outcome, line, reason);
-                    return Ok(());
-                }
-            };
-            let mut product = match product_from_item(&item) {
-                Ok(product) => product,
-                Err(reason) => {
-                    let id = item.first("id");
-                    if !id.is_empty() {
-                        skipped_ids.insert(id.to_owned());
+        // Reading and checking run on a thread of their own while this one writes: the two
+        // overlap, and the bounded channel keeps at most a few batches in memory.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(BATCHES_IN_FLIGHT);
+        let (written, read) = std::thread::scope(|scope| {
+            let reader = scope.spawn(move || read_and_check(source, format, sender));
+            let mut write = |parsed: Parsed| -> Result<(), rusqlite::Error> {
+                let mut product = match parsed {
+                    Parsed::Product(product) => product,
+                    Parsed::Skipped { line, reason, id } => {
+                        skipped_ids.extend(id);
+                        skip(&mut outcome, line, reason);
+                        return Ok(());
                     }
-                    skip(&mut outcome, item.line, reason);
-                    return Ok(());
+                };
+                outcome.applied += 1;
+                *currencies.entry(product.currency.clone()).or_default() += 1;
+                let old = select
+                    .query_row([&product.id], product_from_row)
+                    .optional()?;
+                // The fetched image is the store's, not the feed's: it stays while the link does.
+                if let Some(old) = &old
+                    && old.image_link == product.image_link
+                {
+                    product.image = old.image.clone();
+                    product.image_tried = old.image_tried;
                 }
-            };
-            outcome.applied += 1;
-            *currencies.entry(product.currency.clone()).or_default() += 1;
-            let old = select
-                .query_row([&product.id], product_from_row)
-                .optional()?;
-            // The fetched image is the store's, not the feed's: it stays while the link does.
-            if let Some(old) = &old
-                && old.image_link == product.image_link
-            {
-                product.image = old.image.clone();
-                product.image_tried = old.image_tried;
-            }
-            let diff = &mut outcome.diff;
-            match &old {
-                None => diff.added.push(&product.id),
-                Some(old) if *old == product => {
-                    diff.unchanged += 1;
-                    touch.execute(params![product.id, import_id, origin.name])?;
-                    return Ok(());
-                }
-                Some(old) => {
-                    let price = |product: &Product| {
-                        (
-                            product.price_cents,
-                            product.sale_price_cents,
-                            product.sale_window,
-                            product.currency.clone(),
-                        )
-                    };
-                    let (was, is) = (
-                        is_available(&old.availability),
-                        is_available(&product.availability),
-                    );
-                    if was && !is {
-                        diff.out_of_stock.push(&product.id);
-                    } else if !was && is {
-                        diff.back_in_stock.push(&product.id);
-                    } else if price(old) != price(&product) {
-                        diff.price_changed.push(&product.id);
-                    } else {
-                        diff.other_changes.push(&product.id);
+                let diff = &mut outcome.diff;
+                match &old {
+                    None => diff.added.push(&product.id),
+                    Some(old) if *old == product => {
+                        diff.unchanged += 1;
+                        touch.execute(params![product.id, import_id, origin.name])?;
+                        return Ok(());
+                    }
+                    Some(old) => {
+                        let price = |product: &Product| {
+                            (
+                                product.price_cents,
+                                product.sale_price_cents,
+                                product.sale_window,
+                                product.currency.clone(),
+                            )
+                        };
+                        let (was, is) = (
+                            is_available(&old.availability),
+                            is_available(&product.availability),
+                        );
+                        if was && !is {
+                            diff.out_of_stock.push(&product.id);
+                        } else if !was && is {
+                            diff.back_in_stock.push(&product.id);
+                        } else if price(old) != price(&product) {
+                            diff.price_changed.push(&product.id);
+                        } else {
+                            diff.other_changes.push(&product.id);
+                        }
                     }
                 }
-            }
-            let details =
-                serde_json::to_string(&product.details).unwrap_or_else(|_| "{}".to_owned());
-            upsert.execute(params![
-                product.id,
-                product.title,
-                product.description,
-                product.link,
-                product.image_link,
-                product.price_cents,
-                product.sale_price_cents,
-                product.currency,
-                product.availability,
-                product.brand,
-                product.gtin,
-                product.sale_window.map(|window| window.to_string()),
-                product
-                    .unit_pricing
-                    .as_ref()
-                    .map(|pricing| pricing.measure.to_string()),
-                product
-                    .unit_pricing
-                    .as_ref()
-                    .map(|pricing| pricing.base.to_string()),
-                product.multipack,
-                product.item_group_id,
-                details,
-                origin.name,
-                import_id,
-            ])?;
-            Ok(())
+                let details =
+                    serde_json::to_string(&product.details).unwrap_or_else(|_| "{}".to_owned());
+                upsert.execute(params![
+                    product.id,
+                    product.title,
+                    product.description,
+                    product.link,
+                    product.image_link,
+                    product.price_cents,
+                    product.sale_price_cents,
+                    product.currency,
+                    product.availability,
+                    product.brand,
+                    product.gtin,
+                    product.sale_window.map(|window| window.to_string()),
+                    product
+                        .unit_pricing
+                        .as_ref()
+                        .map(|pricing| pricing.measure.to_string()),
+                    product
+                        .unit_pricing
+                        .as_ref()
+                        .map(|pricing| pricing.base.to_string()),
+                    product.multipack,
+                    product.item_group_id,
+                    details,
+                    origin.name,
+                    import_id,
+                ])?;
+                Ok(())
+            };
+            let written = receiver.iter().flatten().try_for_each(&mut write);
+            // A writer that stopped early lets the reader go: its next send fails.
+            drop(receiver);
+            (written, reader.join())
         });
+        written?;
         match read {
-            Ok(()) => {}
-            Err(ReadError::Stopped(error)) => return Err(error.into()),
-            Err(other) => return Err(ImportError::Feed(other.to_string())),
+            Ok(Ok(())) => {}
+            Ok(Err(other)) => return Err(ImportError::Feed(other.to_string())),
+            Err(_) => return Err(ImportError::Feed("the feed reader failed".into())),
         }
     }
     if origin.replace {
