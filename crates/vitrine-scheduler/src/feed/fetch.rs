@@ -292,7 +292,10 @@ pub(super) async fn download(
     let last_modified = header_text(header::LAST_MODIFIED);
     let file =
         tempfile::tempfile().map_err(|error| format!("cannot make a temporary file: {error}"))?;
-    let mut file = tokio::fs::File::from_std(file);
+    // Written a megabyte at a time: each write of a tokio file is a trip to the blocking pool,
+    // and the network hands over a few kilobytes per chunk.
+    let mut file =
+        tokio::io::BufWriter::with_capacity(1024 * 1024, tokio::fs::File::from_std(file));
     let mut received: u64 = 0;
     while let Some(chunk) = response.chunk().await.map_err(describe)? {
         received += chunk.len() as u64;
@@ -306,7 +309,7 @@ pub(super) async fn download(
     file.flush()
         .await
         .map_err(|error| format!("cannot write the feed to a temporary file: {error}"))?;
-    let mut file = file.into_std().await;
+    let mut file = file.into_inner().into_std().await;
     file.rewind()
         .map_err(|error| format!("cannot read the feed back: {error}"))?;
     Ok(Download::Body(Downloaded {
