@@ -114,10 +114,23 @@ pub async fn build(
         .await?;
     // Product images not fetched yet are fetched in the background; the screens are told when
     // one arrives.
+    let without_own_image: BTreeSet<&String> = context
+        .campaigns
+        .iter()
+        .flat_map(|(stored, _)| &stored.campaign.offer_pools)
+        .filter(|pool| slots.contains(&pool.slot))
+        .flat_map(|pool| &pool.offers)
+        .filter(|offer| offer.image.is_none())
+        .filter_map(|offer| offer.product.as_ref())
+        .collect();
     let missing_images: Vec<(String, String)> = products
         .values()
         .map(|local| &local.product)
-        .filter(|product| !product.image_link.is_empty() && !product.image_tried)
+        .filter(|product| {
+            without_own_image.contains(&product.id)
+                && !product.image_link.is_empty()
+                && !product.image_tried
+        })
         .map(|product| (product.id.clone(), product.image_link.clone()))
         .collect();
     if !missing_images.is_empty() {
