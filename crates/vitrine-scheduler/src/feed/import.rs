@@ -167,6 +167,10 @@ pub fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
 
 /// What the reading thread hands the writing one: a product checked, or an item skipped (with its
 /// id when it has one, so a replacing import keeps what was stored for it).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every message is a product; boxing it would add an allocation per item"
+)]
 enum Parsed {
     Product(Product),
     Skipped {
