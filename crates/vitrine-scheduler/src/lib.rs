@@ -515,6 +515,12 @@ pub fn routes(state: &AppState) -> Vec<Route> {
             post(catalog::import_feed).layer(import_limit),
         ),
         Route::new(
+            "/v1/feed/upload",
+            &["POST"],
+            // The upload streams its body itself and enforces the feed size limit as it goes.
+            post(feed::upload::upload_feed).layer(DefaultBodyLimit::disable()),
+        ),
+        Route::new(
             "/v1/feed/inventory",
             &["POST"],
             post(catalog::import_inventory).layer(import_limit),

@@ -630,6 +630,14 @@ async fn every_route_and_every_caller_gets_what_the_matrix_says() {
             expect(&[(Admin, ok)], forbidden),
         ),
         row(
+            "a product feed streamed as the body is HQ's",
+            M::POST,
+            "/v1/feed/upload",
+            "/v1/feed/upload?file_name=feed.tsv",
+            Payload::Bytes(b"id\ttitle\tprice\nstreamed\tStreamed\t1.00 EUR\n"),
+            expect(&[(Admin, ok)], forbidden),
+        ),
+        row(
             "local inventory is HQ's",
             M::POST,
             "/v1/feed/inventory",

@@ -709,6 +709,76 @@ async fn a_sale_window_cuts_the_offer_so_the_manifest_shows_the_price_in_force_a
 }
 
 #[tokio::test]
+async fn a_feed_streamed_as_the_body_is_imported_gzipped_or_not_within_the_size_limit() {
+    let harness = Harness::with_public_url();
+    harness.import_ok("/v1/stores", "stores.csv", STORES).await;
+    let upload = |query: &str, body: Vec<u8>, gzip: bool| {
+        let mut request = axum::http::Request::post(format!("/v1/feed/upload?{query}"))
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"));
+        if gzip {
+            request = request.header(header::CONTENT_ENCODING, "gzip");
+        }
+        let request = request.body(axum::body::Body::from(body)).unwrap();
+        harness.send(request)
+    };
+    let rss = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../playlists/hq/products.rss.xml"),
+    )
+    .unwrap();
+    // By its name or its first byte, XML; gzipped on the wire.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, &rss).unwrap();
+    let reply = upload(
+        "file_name=products.rss.xml",
+        encoder.finish().unwrap(),
+        true,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    let report = reply.json();
+    assert_eq!(report["applied"], 5, "{report}");
+    assert_eq!(report["diff"]["added"]["count"], 5, "{report}");
+    // TSV, replacing: what it leaves out is removed.
+    let reply = upload(
+        "file_name=feed.tsv&replace=true",
+        FEED.as_bytes().to_vec(),
+        false,
+    )
+    .await;
+    let report = reply.json();
+    assert_eq!(report["diff"]["added"]["count"], 2, "{report}");
+    assert_eq!(report["diff"]["removed"]["count"], 5, "{report}");
+    // Broken XML is refused whole, naming where.
+    let reply = upload("file_name=x.xml", b"<rss><channel><item>".to_vec(), false).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        reply.error_message().contains("never ends"),
+        "{}",
+        reply.json()
+    );
+    // Over the limit: refused, nothing applied.
+    harness
+        .state
+        .set_feed_policy(vitrine_scheduler::feed::fetch::FetchPolicy {
+            max_bytes: 16,
+            ..Default::default()
+        });
+    let reply = upload("file_name=feed.tsv", FEED.as_bytes().to_vec(), false).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.json()
+    );
+    assert!(
+        reply.error_message().contains("limited to 16 bytes"),
+        "{}",
+        reply.json()
+    );
+}
+
+#[tokio::test]
 async fn a_screen_in_an_unknown_store_is_refused() {
     let harness = Harness::seeded().await;
     let reply = harness

@@ -1,8 +1,8 @@
 //! HQ commands that talk to the scheduler: importing stores, segments and product feeds, pushing and
 //! reading campaigns, listing screens and reading the scan report.
 //!
-//! Imports send the file whole (`POST /v1/stores`, `/v1/segments`, `/v1/feed`,
-//! `/v1/feed/inventory`); the scheduler reads it row by row, applies every good row and reports
+//! Imports send the file whole (`POST /v1/stores`, `/v1/segments`, `/v1/feed/inventory`; a product
+//! feed streams as the raw body of `/v1/feed/upload`); the scheduler reads it row by row, applies every good row and reports
 //! each skipped one with its line, which is printed here as `FILE:LINE: reason`. Since a skipped row
 //! usually means a broken export, the command then exits 1, after the rest has been applied.
 
@@ -34,7 +34,7 @@ impl ImportKind {
         match self {
             Self::Stores => "/v1/stores",
             Self::Segments => "/v1/segments",
-            Self::Feed => "/v1/feed",
+            Self::Feed => "/v1/feed/upload",
             Self::Inventory => "/v1/feed/inventory",
         }
     }
@@ -123,6 +123,19 @@ struct SkippedRow {
     reason: String,
 }
 
+/// `text` as a query-string value: every byte but the unreserved ones percent-encoded.
+fn query_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                char::from(byte).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
+}
+
 fn file_name_of(path: &Path) -> anyhow::Result<&str> {
     path.file_name()
         .and_then(|name| name.to_str())
@@ -136,15 +149,40 @@ pub async fn import(
     replace: bool,
     server: &ServerArgs,
 ) -> anyhow::Result<ExitCode> {
-    let source = std::fs::read_to_string(path)
-        .with_context(|| format!("could not read {}", path.display()))?;
     let file_name = file_name_of(path)?;
     let client = ApiClient::new(server)?;
-    let request = client.request(Method::POST, kind.path()).json(&ImportFile {
-        file_name,
-        source: &source,
-        replace,
-    });
+    let request = if matches!(kind, ImportKind::Feed) {
+        // A product feed goes as the raw body, streamed from the file: however large, neither
+        // side holds it whole.
+        let file = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("could not read {}", path.display()))?;
+        let length = file
+            .metadata()
+            .await
+            .with_context(|| format!("could not read the size of {}", path.display()))?
+            .len();
+        let path = format!(
+            "{}?file_name={}&replace={replace}",
+            kind.path(),
+            query_encoded(file_name)
+        );
+        client
+            .request(Method::POST, &path)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(reqwest::Body::wrap_stream(
+                tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024),
+            ))
+    } else {
+        let source = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        client.request(Method::POST, kind.path()).json(&ImportFile {
+            file_name,
+            source: &source,
+            replace,
+        })
+    };
     let response = client.send(request).await?;
     let report: ImportReport = ApiClient::read_json(response, None)
         .await

@@ -205,8 +205,8 @@ pub async fn checked_addresses(
 pub(super) struct Downloaded {
     pub(super) file: std::fs::File,
     pub(super) gzip: bool,
-    etag: Option<String>,
-    last_modified: Option<String>,
+    pub(super) etag: Option<String>,
+    pub(super) last_modified: Option<String>,
 }
 
 pub(super) enum Download {
@@ -341,9 +341,9 @@ impl<R: Read> Read for Limited<R> {
 }
 
 /// The feed's text, decompressed when it was sent gzipped (or is a `.gz` file), with its format.
-fn feed_reader(
+pub(super) fn feed_reader(
     downloaded: Downloaded,
-    url: &reqwest::Url,
+    name: &str,
     max_bytes: u64,
 ) -> Result<(Box<dyn BufRead + Send>, FeedFormat), String> {
     let mut raw = BufReader::new(downloaded.file);
@@ -367,7 +367,7 @@ fn feed_reader(
     let start = reader
         .fill_buf()
         .map_err(|error| format!("cannot read the feed: {error}"))?;
-    let format = FeedFormat::detect(url.path(), start);
+    let format = FeedFormat::detect(name, start);
     Ok((Box::new(reader), format))
 }
 
@@ -484,12 +484,11 @@ async fn fetch_and_import(
         Err(error) => return Ok(Err(error)),
     };
     let validators = (downloaded.etag.clone(), downloaded.last_modified.clone());
-    let url_for_reader = url.clone();
+    let path = url.path().to_owned();
     let max_bytes = policy.max_bytes;
-    let opened =
-        tokio::task::spawn_blocking(move || feed_reader(downloaded, &url_for_reader, max_bytes))
-            .await
-            .map_err(|error| StoreError::Interact(error.to_string()))?;
+    let opened = tokio::task::spawn_blocking(move || feed_reader(downloaded, &path, max_bytes))
+        .await
+        .map_err(|error| StoreError::Interact(error.to_string()))?;
     let (reader, format) = match opened {
         Ok(opened) => opened,
         Err(error) => return Ok(Err(error)),

@@ -1,7 +1,8 @@
 //! Product feeds as merchants publish them: Google Merchant Center's product data specification
 //! read in full ([`parse`]), the price rules that depend on time and quantity ([`pricing`]), the
 //! import that applies a feed and says what it changed ([`import`]), feeds fetched from a URL on a
-//! schedule ([`fetch`]), and product images fetched into the media store ([`images`]).
+//! schedule ([`fetch`]) or uploaded as a raw body however large ([`upload`]), and product images
+//! fetched into the media store ([`images`]).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ pub mod images;
 pub mod import;
 pub mod parse;
 pub mod pricing;
+pub mod upload;
 
 pub use parse::{FeedFormat, Group, RawItem, ReadItem};
 pub use pricing::{SaleWindow, UnitPricing};
