@@ -173,3 +173,155 @@ fn a_scan_of_an_offer_card_leads_to_the_product_page_and_is_reported() {
         "{text}"
     );
 }
+
+/// The card price the player's active manifest holds for the hazelnut offer, in cents.
+fn held_hazelnut_price(player_data: &Path) -> Option<i64> {
+    let database = rusqlite::Connection::open_with_flags(
+        player_data.join("player.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    let body: String = database
+        .query_row(
+            "SELECT body FROM active_manifest WHERE slot = 0",
+            [],
+            |row| row.get(0),
+        )
+        .ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&body).ok()?;
+    manifest["offers"]["main-promo"]["entries"]
+        .as_array()?
+        .iter()
+        .find(|entry| entry["offer_id"] == "hazelnut" && entry["arm"] == "treatment")?["card"]
+        ["price"]["cents"]
+        .as_i64()
+}
+
+#[test]
+fn a_price_changed_in_the_feed_reaches_a_running_players_card_by_push() {
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../playlists/hq");
+    let content = root.join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("shop.yaml"), SHOP_PLAYLIST).unwrap();
+    std::fs::write(content.join("offers.yaml"), CAMPAIGN).unwrap();
+    vitrine_e2e::write_solid_png(&content.join("banner.png"), [0, 0, 255]).unwrap();
+
+    let scheduler = Scheduler::start(&root.join("hq")).unwrap();
+    let path = |file: &Path| file.to_str().unwrap().to_owned();
+    let feed = std::fs::read_to_string(samples.join("products.tsv")).unwrap();
+    scheduler
+        .cli(&["stores", "import", &path(&samples.join("stores.csv"))])
+        .unwrap();
+    scheduler
+        .cli(&["feed", "import", &path(&samples.join("products.tsv"))])
+        .unwrap();
+    scheduler
+        .cli(&["push", &path(&content.join("shop.yaml"))])
+        .unwrap();
+    scheduler
+        .cli(&["campaign", "push", &path(&content.join("offers.yaml"))])
+        .unwrap();
+    let token = scheduler
+        .cli(&[
+            "screens",
+            "add",
+            "paris-11-entrance",
+            "--playlist",
+            "shop",
+            "--store",
+            "paris-11",
+        ])
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    let frames_dir = root.join("frames");
+    let player_data = root.join("player");
+    // Polling once in ten minutes: within the test, only the push channel can bring the change.
+    let mut player = start_player(
+        Source::Scheduler {
+            url: &scheduler.url,
+            token: &token,
+        },
+        &player_data,
+        &frames_dir,
+        root,
+        &PlayerOptions {
+            size: (640, 360),
+            fps: 10,
+            frame_interval: "200ms",
+            poll_interval: "10m",
+        },
+    )
+    .unwrap();
+    wait_for(
+        "the offer card at the feed's sale price",
+        Duration::from_secs(60),
+        || held_hazelnut_price(&player_data) == Some(499) && frames(&frames_dir).len() >= 5,
+    )
+    .unwrap();
+    // The card is still: two frames in a row are the same picture.
+    std::thread::sleep(Duration::from_secs(1));
+    let before = frames(&frames_dir);
+    let (last_before, second_last_before) = (
+        image::open(&before[before.len() - 1].1).unwrap().to_rgba8(),
+        image::open(&before[before.len() - 2].1).unwrap().to_rgba8(),
+    );
+    assert!(
+        last_before == second_last_before,
+        "the card is not still; the test cannot tell a new price from motion"
+    );
+
+    let changed = root.join("products.tsv");
+    std::fs::write(&changed, feed.replace("4.99 EUR", "3.33 EUR")).unwrap();
+    let printed = scheduler.cli(&["feed", "import", &path(&changed)]).unwrap();
+    assert!(
+        printed.contains("price changed: 1 (3017620422003)"),
+        "{printed}"
+    );
+    let imported_at = std::time::Instant::now();
+    wait_for(
+        "the player to hold the manifest with the new price",
+        Duration::from_secs(20),
+        || held_hazelnut_price(&player_data) == Some(333),
+    )
+    .unwrap();
+    let took = imported_at.elapsed();
+    eprintln!("the new price was held by the player {took:?} after the import");
+    // And it is drawn: a frame after the change is another picture than the still card before.
+    let held_at = jiff::Timestamp::now().as_millisecond();
+    wait_for(
+        "a frame drawn after the new manifest",
+        Duration::from_secs(10),
+        || {
+            frames(&frames_dir)
+                .last()
+                .is_some_and(|(millis, _)| *millis > held_at + 500)
+        },
+    )
+    .unwrap();
+    let after = frames(&frames_dir);
+    let last_after = image::open(&after[after.len() - 1].1).unwrap().to_rgba8();
+    // The card fills the frame; in the default template the price is drawn in
+    // [0.52, 0.36, 0.45, 0.17] and the title in [0.52, 0.06, 0.45, 0.27]. The price's pixels
+    // changed, the title's did not: what was drawn again is the new price.
+    let differing = |area: [f32; 4]| {
+        let (width, height) = last_after.dimensions();
+        let xs = (area[0] * width as f32) as u32..((area[0] + area[2]) * width as f32) as u32;
+        let ys = (area[1] * height as f32) as u32..((area[1] + area[3]) * height as f32) as u32;
+        ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+            .filter(|(x, y)| last_after.get_pixel(*x, *y) != last_before.get_pixel(*x, *y))
+            .count()
+    };
+    let (price_changed, title_changed) = (
+        differing([0.52, 0.36, 0.45, 0.17]),
+        differing([0.52, 0.06, 0.45, 0.27]),
+    );
+    assert!(
+        price_changed > 100 && title_changed == 0,
+        "{price_changed} pixels of the price box and {title_changed} of the title box changed"
+    );
+    assert!(player.terminate(Duration::from_secs(30)).unwrap().success());
+}

@@ -146,6 +146,18 @@ pub struct OfferCardData {
     /// without one shows no QR code.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub has_destination: bool,
+    /// The price per unit of measure (`6,65 € / kg`) where the feed gives unit pricing, for the
+    /// price in force; in the price's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<UnitPrice>,
+}
+
+/// A price per unit of measure: `cents` for each `per` (`kg`, `100 g`, `l`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitPrice {
+    pub cents: i64,
+    pub per: String,
 }
 
 /// A price a card shows, in the smallest unit of `currency` (cents).

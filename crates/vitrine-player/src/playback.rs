@@ -1036,6 +1036,7 @@ fn describe_offer(
             .item
             .font()
             .and_then(|font| manifest.sha256_of_file(&font.file).cloned()),
+        unit_price: entry.card.unit_price.clone(),
     };
     let key = card.key(context.zone_px);
     wants.push(Want::OfferCard {
@@ -1873,6 +1874,7 @@ mod tests {
                 validity: None,
                 image_file: Some("product.png".into()),
                 has_destination: true,
+                unit_price: None,
             },
         }
     }

@@ -572,6 +572,7 @@ fn offer_card() -> OfferCard {
         image: None,
         qr_url: Some("https://vitrine.example/q/3f9a7c21".into()),
         font: None,
+        unit_price: None,
     }
 }
 
@@ -673,6 +674,63 @@ fn an_offer_card_without_a_price_draws_none() {
     };
     let frame = draw(&control);
     assert_eq!(red_in_price_box(&frame), 0, "no price, not even 0,00 €");
+}
+
+/// The pixels of the default template's unit price box (`unit_price: { box: [0.52, 0.65, 0.25,
+/// 0.07] }`) darker than the card's white: its text.
+fn ink_in_unit_price_box(frame: &image::RgbaImage) -> usize {
+    let (width, height) = frame.dimensions();
+    let x_range = (width as f32 * 0.52) as u32..(width as f32 * 0.77) as u32;
+    let y_range = (height as f32 * 0.65) as u32..(height as f32 * 0.72) as u32;
+    let mut ink = 0;
+    for y in y_range {
+        for x in x_range.clone() {
+            let [r, g, b, _] = frame.get_pixel(x, y).0;
+            if u32::from(r) + u32::from(g) + u32::from(b) < 3 * 160 {
+                ink += 1;
+            }
+        }
+    }
+    ink
+}
+
+#[test]
+fn an_offer_card_shows_the_unit_price_only_when_the_feed_gives_one() {
+    let gpu = gpu();
+    let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
+    let mut draw = |card: &OfferCard| {
+        let target = Offscreen::new(&gpu, 640, 360);
+        let card_key = card.key((640, 360));
+        renderer
+            .prepare_offer_card(
+                &gpu,
+                card_key.clone(),
+                card,
+                &OfferTemplate::builtin(),
+                (640, 360),
+            )
+            .unwrap();
+        renderer.render(
+            &gpu,
+            target.view(),
+            target.size(),
+            &Scene::single(card_key, Fit::Contain),
+        );
+        target.read_pixels(&gpu).unwrap()
+    };
+    let without = draw(&offer_card());
+    assert_eq!(ink_in_unit_price_box(&without), 0, "no unit price, no text");
+    let with = draw(&OfferCard {
+        unit_price: Some(vitrine_core::offer::UnitPrice {
+            cents: 1299,
+            per: "kg".into(),
+        }),
+        ..offer_card()
+    });
+    assert!(
+        ink_in_unit_price_box(&with) > 50,
+        "the unit price is written in its box"
+    );
 }
 
 #[test]

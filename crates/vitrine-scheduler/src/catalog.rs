@@ -25,9 +25,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
-use vitrine_core::offer::{Money, parse_price};
+use vitrine_core::offer::parse_price;
+
+use crate::feed::import::{
+    FeedDiff, FeedOutcome, FeedSource, ImportError, PRODUCT_SELECT, RefusedStore, product_from_row,
+};
+use crate::feed::{FeedFormat, ProductDetails, SaleWindow, UnitPricing, read_availability};
 
 use crate::AppState;
 use crate::auth::{Admin, Manager};
@@ -72,7 +79,7 @@ pub struct StoreRecord {
 }
 
 /// A product of the feed, with the store's price and stock where the manifest builder asks for one.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Product {
     pub id: String,
     pub title: String,
@@ -85,6 +92,26 @@ pub struct Product {
     pub availability: String,
     pub brand: String,
     pub gtin: String,
+    /// When the sale price applies (`sale_price_effective_date`); always when None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_window: Option<SaleWindow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_pricing: Option<UnitPricing>,
+    /// How many units the price buys (`multipack`), when more than one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipack: Option<u32>,
+    /// The product this one is a variant of (size, colour), shared by all its variants.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub item_group_id: String,
+    #[serde(default)]
+    pub details: ProductDetails,
+    /// The product image in the media store, fetched from `image_link` (see
+    /// [`crate::feed::images`]); None until then, or when the link changed since.
+    #[serde(skip)]
+    pub image: Option<vitrine_core::MediaEntry>,
+    /// Whether `image_link` was tried already, so a failed fetch is not repeated.
+    #[serde(skip)]
+    pub image_tried: bool,
 }
 
 impl Product {
@@ -106,25 +133,47 @@ impl Product {
             self.currency = currency;
         }
     }
+
+    /// The price to pay at `instant` in a store of `time_zone`, and the price before the sale when
+    /// a sale applies then.
+    pub fn price_at(&self, instant: Timestamp, time_zone: &TimeZone) -> (i64, Option<i64>) {
+        let in_window = self
+            .sale_window
+            .as_ref()
+            .is_none_or(|window| window.contains(instant, time_zone));
+        match self.sale_price_cents {
+            Some(sale) if sale < self.price_cents && in_window => (sale, Some(self.price_cents)),
+            _ => (self.price_cents, None),
+        }
+    }
 }
 
 /// A product at one store: the feed's product, with the local price and stock where there is one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LocalProduct {
     pub product: Product,
-    /// `None` when the store has no inventory row: stock then follows the feed's availability.
+    /// `None` when the store has no inventory row, or a row without a quantity: stock then follows
+    /// the local availability, else the feed's.
     pub quantity: Option<i64>,
+    /// The store's own availability, from its inventory row.
+    pub local_availability: Option<String>,
 }
 
 impl LocalProduct {
-    /// Units on hand as far as HQ knows: the local inventory's count, else 1 for a product the feed
-    /// says is in stock (or can be ordered) and 0 otherwise.
+    /// Units on hand as far as HQ knows: 0 where the store says it is out of stock, else the local
+    /// inventory's count, else 1 for a product the store or the feed says is in stock (or can be
+    /// ordered: preorder, backorder) and 0 otherwise.
     pub fn stock(&self) -> i64 {
-        self.quantity
-            .unwrap_or(match self.product.availability.as_str() {
+        // The store's own word comes first, then its count, then the web shop's availability.
+        match (self.local_availability.as_deref(), self.quantity) {
+            (Some("out_of_stock"), _) => 0,
+            (_, Some(quantity)) => quantity,
+            (Some(_), None) => 1,
+            (None, None) => match self.product.availability.as_str() {
                 "out_of_stock" => 0,
                 _ => 1,
-            })
+            },
+        }
     }
 }
 
@@ -180,6 +229,12 @@ fn columns(
     let mut positions = HashMap::new();
     for (index, header) in headers.iter().enumerate() {
         let name = header.trim().trim_start_matches("g:").to_ascii_lowercase();
+        // Criteo's local inventory names two columns otherwise than Google's.
+        let name = match name.as_str() {
+            "store_id" => "store_code".to_owned(),
+            "item_id" | "itemid" => "id".to_owned(),
+            _ => name,
+        };
         for &known in required.iter().chain(optional) {
             if name == known {
                 positions.entry(known.to_owned()).or_insert(index);
@@ -411,240 +466,113 @@ pub async fn import_segments(
     Ok(Json(ImportReport { applied, skipped }))
 }
 
-/// One product row of a feed, read and checked.
-fn read_product(field: &dyn Fn(&str) -> String) -> Result<Product, String> {
-    let id = field("id");
-    if id.is_empty() {
-        return Err("`id` is empty".into());
-    }
-    let title = field("title");
-    if title.is_empty() {
-        return Err(format!("product `{id}`: `title` is empty"));
-    }
-    let price_text = field("price");
-    if price_text.is_empty() {
-        return Err(format!("product `{id}`: `price` is empty"));
-    }
-    let price = parse_price(&price_text).map_err(|error| format!("product `{id}`: {error}"))?;
-    let sale_price = optional_price(&field("sale_price"), &price.currency)
-        .map_err(|error| format!("product `{id}`: sale_price: {error}"))?;
-    let availability = match field("availability")
-        .to_ascii_lowercase()
-        .replace(' ', "_")
-        .as_str()
-    {
-        "" | "in_stock" => "in_stock",
-        "out_of_stock" => "out_of_stock",
-        "preorder" => "preorder",
-        "backorder" => "backorder",
-        other => {
-            return Err(format!(
-                "product `{id}`: availability `{other}` is not one of in_stock, out_of_stock, \
-                 preorder, backorder"
-            ));
+/// An import of a product feed: the file, and whether it is the whole of what was uploaded
+/// before (products it neither lists nor skips are then removed).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedImportRequest {
+    pub file_name: String,
+    pub source: String,
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// What a product feed import did: the rows applied and skipped, what changed against what was
+/// stored, and the stores that will not show some of its products because of their currency.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedReport {
+    pub applied: usize,
+    pub skipped: Vec<SkippedRow>,
+    /// Skipped rows beyond the ones listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_more: usize,
+    pub diff: FeedDiff,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_stores: Vec<RefusedStore>,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
+}
+
+impl From<FeedOutcome> for FeedReport {
+    fn from(outcome: FeedOutcome) -> Self {
+        Self {
+            applied: outcome.applied,
+            skipped: outcome.skipped,
+            skipped_more: outcome.skipped_more,
+            diff: outcome.diff,
+            refused_stores: outcome.refused_stores,
         }
-    };
-    let link = field("link");
-    let is_web_address = link.starts_with("https://") || link.starts_with("http://");
-    if !(link.is_empty() || is_web_address) {
-        return Err(format!(
-            "product `{id}`: link `{link}` is not a web address"
-        ));
     }
-    Ok(Product {
-        id,
-        title,
-        description: field("description"),
-        link,
-        image_link: field("image_link"),
-        price_cents: price.cents,
-        sale_price_cents: sale_price.map(|money| money.cents),
-        currency: price.currency,
-        availability: availability.to_owned(),
-        brand: field("brand"),
-        gtin: field("gtin"),
-    })
 }
 
-/// An optional price that, when present, must be in `currency`.
-fn optional_price(text: &str, currency: &str) -> Result<Option<Money>, String> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let money = parse_price(text).map_err(|error| error.to_string())?;
-    if money.currency != currency {
-        return Err(format!(
-            "`{text}` is in {}, but the price is in {currency}",
-            money.currency
-        ));
-    }
-    Ok(Some(money))
-}
-
-const PRODUCT_COLUMNS: &[&str] = &[
-    "description",
-    "link",
-    "image_link",
-    "sale_price",
-    "availability",
-    "brand",
-    "gtin",
-];
-
-/// `POST /v1/feed`: imports a Merchant Center product feed (TSV or RSS XML), upserting by id.
+/// `POST /v1/feed`: imports a Merchant Center product feed (TSV, CSV, RSS or Atom XML), upserting
+/// by id, and tells the screens whose offers changed.
 pub async fn import_feed(
     State(state): State<AppState>,
     _admin: Admin,
-    body: Result<Json<ImportFile>, JsonRejection>,
-) -> Result<Json<ImportReport>, ApiError> {
-    let request = read_request(body)?;
-    let (rows, skipped) = if request.file_name.to_ascii_lowercase().ends_with(".xml") {
-        read_xml_feed(&request.source)?
-    } else {
-        let mut reader = delimited(&request.source, b'\t');
-        let columns = columns(&mut reader, &["id", "title", "price"], PRODUCT_COLUMNS)?;
-        read_rows(&mut reader, &columns, |row| {
-            read_product(&|name| row.get(name).to_owned())
-        })
+    body: Result<Json<FeedImportRequest>, JsonRejection>,
+) -> Result<Json<FeedReport>, ApiError> {
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, IMPORT_BODY_LIMIT))?;
+    let format = FeedFormat::detect(&request.file_name, request.source.as_bytes());
+    let origin = FeedSource {
+        name: UPLOAD_SOURCE.to_owned(),
+        replace: request.replace,
     };
-    let applied = rows.len();
-    state.store().upsert_products(rows).await?;
-    tracing::info!(applied, skipped = skipped.len(), "imported a product feed");
-    Ok(Json(ImportReport { applied, skipped }))
+    let outcome = state
+        .store()
+        .import_products(
+            Box::new(std::io::Cursor::new(request.source.into_bytes())),
+            format,
+            origin,
+        )
+        .await?
+        .map_err(invalid_file)?;
+    tracing::info!(
+        applied = outcome.applied,
+        skipped = outcome.skipped.len() + outcome.skipped_more,
+        "imported a product feed"
+    );
+    if outcome.diff.changes_anything() {
+        crate::events::publish_manifest_changed_for_all(&state);
+    }
+    Ok(Json(outcome.into()))
 }
 
-/// Reads an RSS 2.0 Merchant Center feed: each `<item>` is a product, its fields `<g:id>`,
-/// `<g:price>` and so on (the plain RSS `<title>`, `<link>` and `<description>` count too). A broken
-/// item is skipped; XML that is not well formed is refused whole, since nothing after the break
-/// can be trusted.
-/// Rows read from a file, each with its line, and the rows skipped.
-type ReadRows<T> = (Vec<(u64, T)>, Vec<SkippedRow>);
+/// The source name of feeds uploaded by hand.
+pub const UPLOAD_SOURCE: &str = "upload";
 
-/// Line numbers of byte offsets that come in order, counted as the reader goes: each byte of
-/// the file is looked at once, however many items it holds (counting from the start at every
-/// item made an import quadratic in the file's size).
-struct LineCounter<'source> {
-    source: &'source [u8],
-    /// How far newlines have been counted, and how many lines start before it.
-    offset: usize,
-    line: u64,
-    /// Bytes looked at so far, for the test that proves the counting linear.
-    scanned: usize,
+/// A price of a local-inventory row: Google's carry their currency (`4.99 EUR`); Criteo's are a
+/// bare amount (`4.99`) in the store's currency, filled in when the store is known.
+#[derive(Debug)]
+pub struct LocalPrice {
+    pub cents: i64,
+    pub currency: Option<String>,
 }
 
-impl<'source> LineCounter<'source> {
-    fn new(source: &'source str) -> Self {
-        Self {
-            source: source.as_bytes(),
-            offset: 0,
-            line: 1,
-            scanned: 0,
-        }
+fn read_local_price(text: &str) -> Result<Option<LocalPrice>, String> {
+    if text.is_empty() {
+        return Ok(None);
     }
-
-    /// The 1-based line of `offset`. An offset before the last one asked for is counted from the
-    /// start again, which a forward reader never needs.
-    fn line_at(&mut self, offset: u64) -> u64 {
-        let offset = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(self.source.len());
-        if offset < self.offset {
-            self.offset = 0;
-            self.line = 1;
-        }
-        let newlines = self.source[self.offset..offset]
-            .iter()
-            .filter(|byte| **byte == b'\n')
-            .count();
-        self.scanned += offset - self.offset;
-        self.line += newlines as u64;
-        self.offset = offset;
-        self.line
+    let is_bare_amount = text
+        .bytes()
+        .all(|byte| byte.is_ascii_digit() || byte == b'.')
+        && text.bytes().any(|byte| byte.is_ascii_digit());
+    if is_bare_amount {
+        // Read as if in any currency, then forget it: the store's is used.
+        let money = parse_price(&format!("{text} XXX")).map_err(|error| error.to_string())?;
+        return Ok(Some(LocalPrice {
+            cents: money.cents,
+            currency: None,
+        }));
     }
-}
-
-fn read_xml_feed(source: &str) -> Result<ReadRows<Product>, ApiError> {
-    use quick_xml::events::Event;
-    let mut lines = LineCounter::new(source);
-    let mut line_at = |offset: u64| lines.line_at(offset);
-    let mut reader = quick_xml::Reader::from_str(source);
-    // Not trimmed here: text around an entity (`A &amp; B`) comes in pieces whose spaces matter.
-    // Whole fields are trimmed when read.
-    reader.config_mut().trim_text(false);
-    let mut rows = Vec::new();
-    let mut skipped = Vec::new();
-    // The item being read: its line and fields so far.
-    let mut item: Option<(u64, HashMap<String, String>)> = None;
-    let mut field: Option<String> = None;
-    loop {
-        let offset = reader.buffer_position();
-        let event = reader.read_event().map_err(|error| {
-            invalid_file(format!(
-                "the XML is not well formed at line {}: {error}",
-                line_at(reader.error_position())
-            ))
-        })?;
-        match event {
-            Event::Start(start) => {
-                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                if name == "item" {
-                    item = Some((line_at(offset), HashMap::new()));
-                } else if item.is_some() {
-                    field = Some(name);
-                }
-            }
-            Event::End(end) => {
-                if end.local_name().as_ref() == b"item"
-                    && let Some((line, fields)) = item.take()
-                {
-                    let read = read_product(&|name| {
-                        fields
-                            .get(name)
-                            .map(|value| value.trim().to_owned())
-                            .unwrap_or_default()
-                    });
-                    match read {
-                        Ok(product) => rows.push((line, product)),
-                        Err(reason) => skipped.push(SkippedRow { line, reason }),
-                    }
-                }
-                field = None;
-            }
-            Event::Text(text) => {
-                if let (Some((_, fields)), Some(name)) = (&mut item, &field) {
-                    let text = text.decode().map_err(|error| {
-                        invalid_file(format!("the XML text is not UTF-8: {error}"))
-                    })?;
-                    fields.entry(name.clone()).or_default().push_str(&text);
-                }
-            }
-            Event::CData(data) => {
-                if let (Some((_, fields)), Some(name)) = (&mut item, &field) {
-                    let text = data.decode().map_err(|error| {
-                        invalid_file(format!("the XML text is not UTF-8: {error}"))
-                    })?;
-                    fields.entry(name.clone()).or_default().push_str(&text);
-                }
-            }
-            Event::GeneralRef(reference) => {
-                if let (Some((_, fields)), Some(name)) = (&mut item, &field) {
-                    let resolved = match reference.resolve_char_ref() {
-                        Ok(Some(character)) => character.to_string(),
-                        _ => {
-                            let entity = reference.decode().unwrap_or_default();
-                            quick_xml::escape::resolve_predefined_entity(&entity)
-                                .unwrap_or("")
-                                .to_owned()
-                        }
-                    };
-                    fields.entry(name.clone()).or_default().push_str(&resolved);
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    Ok((rows, skipped))
+    let money = parse_price(text).map_err(|error| error.to_string())?;
+    Ok(Some(LocalPrice {
+        cents: money.cents,
+        currency: Some(money.currency),
+    }))
 }
 
 /// One row of a local-inventory feed.
@@ -652,18 +580,88 @@ fn read_xml_feed(source: &str) -> Result<ReadRows<Product>, ApiError> {
 pub struct InventoryRow {
     pub store: String,
     pub product: String,
-    pub quantity: i64,
-    pub price: Option<Money>,
-    pub sale_price: Option<Money>,
+    /// None when the row gives an availability instead.
+    pub quantity: Option<i64>,
+    pub price: Option<LocalPrice>,
+    pub sale_price: Option<LocalPrice>,
+    pub sale_window: Option<SaleWindow>,
+    /// Empty when the row gives none.
+    pub availability: String,
+    pub pickup_method: String,
+    pub pickup_sla: String,
+}
+
+/// The pickup methods of Google's local inventory specification.
+const PICKUP_METHODS: &[&str] = &["buy", "reserve", "ship_to_store", "not_supported"];
+
+fn read_inventory_row(row: &Row<'_>) -> Result<InventoryRow, String> {
+    let quantity = match row.get("quantity") {
+        "" => None,
+        text => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|quantity| *quantity >= 0)
+                .ok_or_else(|| format!("quantity `{text}` is not a whole number of units"))?,
+        ),
+    };
+    let availability = match row.get("availability") {
+        "" => String::new(),
+        text => read_availability(text)?.to_owned(),
+    };
+    if quantity.is_none() && availability.is_empty() {
+        return Err("the row gives neither a `quantity` nor an `availability`".into());
+    }
+    let price = read_local_price(row.get("price"))?;
+    let sale_price = read_local_price(row.get("sale_price"))?;
+    if let (Some(price), Some(sale)) = (&price, &sale_price)
+        && price.currency != sale.currency
+    {
+        return Err(format!(
+            "sale_price `{}` and price `{}` are in different currencies",
+            row.get("sale_price"),
+            row.get("price")
+        ));
+    }
+    let sale_window = match row.get("sale_price_effective_date") {
+        "" => None,
+        text => Some(
+            text.parse::<SaleWindow>()
+                .map_err(|error| format!("sale_price_effective_date: {error}"))?,
+        ),
+    };
+    let pickup_method = row
+        .get("pickup_method")
+        .to_ascii_lowercase()
+        .replace(' ', "_");
+    if !pickup_method.is_empty() && !PICKUP_METHODS.contains(&pickup_method.as_str()) {
+        return Err(format!(
+            "pickup_method `{pickup_method}` is not one of {}",
+            PICKUP_METHODS.join(", ")
+        ));
+    }
+    Ok(InventoryRow {
+        store: row.required("store_code")?.to_owned(),
+        product: row.required("id")?.to_owned(),
+        quantity,
+        price,
+        sale_price,
+        sale_window,
+        availability,
+        pickup_method,
+        pickup_sla: row.get("pickup_sla").to_owned(),
+    })
 }
 
 /// `POST /v1/feed/inventory`: imports local inventory (TSV, or CSV for a `.csv` file), upserting by
-/// store and product. A row naming a store or product HQ does not know is skipped.
+/// store and product, in Google's columns (`store_code`, `id`, `quantity`, `price`, `sale_price`,
+/// `sale_price_effective_date`, `availability`, `pickup_method`, `pickup_sla`) or Criteo's
+/// (`store_id`, `item_id`, and prices without a currency, which are the store's). A row naming a
+/// store or product HQ does not know is skipped. Screens whose offers change hear of it.
 pub async fn import_inventory(
     State(state): State<AppState>,
     _admin: Admin,
     body: Result<Json<ImportFile>, JsonRejection>,
-) -> Result<Json<ImportReport>, ApiError> {
+) -> Result<Json<FeedReport>, ApiError> {
     let request = read_request(body)?;
     let delimiter = if request.file_name.to_ascii_lowercase().ends_with(".csv") {
         b','
@@ -673,37 +671,30 @@ pub async fn import_inventory(
     let mut reader = delimited(&request.source, delimiter);
     let columns = columns(
         &mut reader,
-        &["store_code", "id", "quantity"],
-        &["price", "sale_price"],
+        &["store_code", "id"],
+        &[
+            "quantity",
+            "price",
+            "sale_price",
+            "sale_price_effective_date",
+            "availability",
+            "pickup_method",
+            "pickup_sla",
+        ],
     )?;
-    let (rows, mut skipped) = read_rows(&mut reader, &columns, |row| {
-        let quantity_text = row.required("quantity")?;
-        let quantity: i64 = quantity_text
-            .parse()
-            .ok()
-            .filter(|quantity| *quantity >= 0)
-            .ok_or_else(|| format!("quantity `{quantity_text}` is not a whole number of units"))?;
-        let price = match row.get("price") {
-            "" => None,
-            text => Some(parse_price(text).map_err(|error| error.to_string())?),
-        };
-        let sale_price = match (row.get("sale_price"), &price) {
-            ("", _) => None,
-            (text, Some(price)) => optional_price(text, &price.currency)?,
-            (text, None) => Some(parse_price(text).map_err(|error| error.to_string())?),
-        };
-        Ok(InventoryRow {
-            store: row.required("store_code")?.to_owned(),
-            product: row.required("id")?.to_owned(),
-            quantity,
-            price,
-            sale_price,
-        })
-    });
-    let (applied, unknown) = state.store().upsert_inventory(rows).await?;
+    let (rows, mut skipped) = read_rows(&mut reader, &columns, read_inventory_row);
+    let (applied, unknown, diff) = state.store().upsert_inventory(rows).await?;
     skipped.extend(unknown);
     skipped.sort_by_key(|row| row.line);
-    Ok(Json(ImportReport { applied, skipped }))
+    if diff.changes_anything() {
+        crate::events::publish_manifest_changed_for_all(&state);
+    }
+    Ok(Json(FeedReport {
+        applied,
+        skipped,
+        diff,
+        ..FeedReport::default()
+    }))
 }
 
 #[derive(Debug, Serialize)]
@@ -766,29 +757,52 @@ fn store_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRecord, Str
     ))
 }
 
-/// An inventory row: quantity, price, sale price and currency.
-type LocalRow = (i64, Option<i64>, Option<i64>, Option<String>);
+/// An inventory row as stored.
+#[derive(Debug, PartialEq, Eq)]
+struct LocalRow {
+    quantity: i64,
+    price_cents: Option<i64>,
+    sale_price_cents: Option<i64>,
+    currency: Option<String>,
+    sale_window: Option<String>,
+    availability: String,
+    quantity_given: bool,
+}
 
-const STORE_COLUMNS: &str = "code, name, region, tags, timezone, locale, currency";
-
-const PRODUCT_SELECT: &str = "SELECT id, title, description, link, image_link, price_cents,
-        sale_price_cents, currency, availability, brand, gtin FROM products";
-
-fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
-    Ok(Product {
-        id: row.get(0)?,
-        title: row.get(1)?,
-        description: row.get(2)?,
-        link: row.get(3)?,
-        image_link: row.get(4)?,
-        price_cents: row.get(5)?,
-        sale_price_cents: row.get(6)?,
-        currency: row.get(7)?,
-        availability: row.get(8)?,
-        brand: row.get(9)?,
-        gtin: row.get(10)?,
+fn local_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LocalRow> {
+    Ok(LocalRow {
+        quantity: row.get(0)?,
+        price_cents: row.get(1)?,
+        sale_price_cents: row.get(2)?,
+        currency: row.get(3)?,
+        sale_window: row.get(4)?,
+        availability: row.get(5)?,
+        quantity_given: row.get(6)?,
     })
 }
+
+impl LocalRow {
+    /// The store's price, sale window and stock over the feed's.
+    fn apply_to(&self, local: &mut LocalProduct) {
+        local.quantity = self.quantity_given.then_some(self.quantity);
+        local.local_availability =
+            (!self.availability.is_empty()).then(|| self.availability.clone());
+        let has_local_price = self.price_cents.is_some() || self.sale_price_cents.is_some();
+        local.product.apply_local_price(
+            self.price_cents,
+            self.sale_price_cents,
+            self.currency.clone(),
+        );
+        if has_local_price {
+            local.product.sale_window = self
+                .sale_window
+                .as_deref()
+                .and_then(|text| text.parse().ok());
+        }
+    }
+}
+
+const STORE_COLUMNS: &str = "code, name, region, tags, timezone, locale, currency";
 
 impl Store {
     pub async fn upsert_stores(&self, rows: Vec<(u64, StoreRecord)>) -> Result<(), StoreError> {
@@ -864,82 +878,78 @@ impl Store {
         .await
     }
 
-    pub async fn upsert_products(&self, rows: Vec<(u64, Product)>) -> Result<(), StoreError> {
+    /// Applies a product feed read from `source`; the outer error is the database's, the inner
+    /// one says why the feed was refused whole.
+    pub async fn import_products(
+        &self,
+        source: Box<dyn std::io::BufRead + Send>,
+        format: FeedFormat,
+        origin: FeedSource,
+    ) -> Result<Result<FeedOutcome, String>, StoreError> {
         self.interact(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
-                let mut upsert = transaction.prepare(
-                    "INSERT INTO products (id, title, description, link, image_link, price_cents,
-                        sale_price_cents, currency, availability, brand, gtin)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     ON CONFLICT (id) DO UPDATE SET title = excluded.title,
-                        description = excluded.description, link = excluded.link,
-                        image_link = excluded.image_link, price_cents = excluded.price_cents,
-                        sale_price_cents = excluded.sale_price_cents,
-                        currency = excluded.currency, availability = excluded.availability,
-                        brand = excluded.brand, gtin = excluded.gtin,
-                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                )?;
-                for (_, product) in rows {
-                    upsert.execute(params![
-                        product.id,
-                        product.title,
-                        product.description,
-                        product.link,
-                        product.image_link,
-                        product.price_cents,
-                        product.sale_price_cents,
-                        product.currency,
-                        product.availability,
-                        product.brand,
-                        product.gtin
-                    ])?;
-                }
+            match crate::feed::import::import_products(connection, source, format, &origin) {
+                Ok(outcome) => Ok(Ok(outcome)),
+                Err(ImportError::Feed(reason)) => Ok(Err(reason)),
+                Err(ImportError::Database(error)) => Err(error.into()),
             }
-            transaction.commit()?;
-            Ok(())
         })
         .await
     }
 
-    /// Upserts local inventory; rows naming an unknown store or product are returned as skipped.
+    /// Upserts local inventory; rows naming an unknown store or product, or priced in another
+    /// currency than the store's, are returned as skipped. The diff is per store and product
+    /// (`paris-11/3017620422003`).
     pub async fn upsert_inventory(
         &self,
         rows: Vec<(u64, InventoryRow)>,
-    ) -> Result<(usize, Vec<SkippedRow>), StoreError> {
+    ) -> Result<(usize, Vec<SkippedRow>, FeedDiff), StoreError> {
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut skipped = Vec::new();
             let mut applied = 0;
+            let mut diff = FeedDiff::default();
             {
-                let mut store_known =
-                    transaction.prepare("SELECT 1 FROM stores WHERE code = ?1")?;
-                let mut product_currency =
-                    transaction.prepare("SELECT currency FROM products WHERE id = ?1")?;
+                let mut store_currency =
+                    transaction.prepare("SELECT currency FROM stores WHERE code = ?1")?;
+                let mut product = transaction.prepare(&format!(
+                    "{PRODUCT_SELECT} WHERE id = ?1 AND removed_at IS NULL"
+                ))?;
+                let mut old_row = transaction.prepare(
+                    "SELECT quantity, price_cents, sale_price_cents, currency, sale_window,
+                        availability, quantity_given
+                     FROM inventory WHERE store = ?1 AND product = ?2",
+                )?;
                 let mut upsert = transaction.prepare(
                     "INSERT INTO inventory (store, product, quantity, price_cents,
-                        sale_price_cents, currency)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                        sale_price_cents, currency, sale_window, availability, pickup_method,
+                        pickup_sla, quantity_given)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                      ON CONFLICT (store, product) DO UPDATE SET quantity = excluded.quantity,
                         price_cents = excluded.price_cents,
                         sale_price_cents = excluded.sale_price_cents,
-                        currency = excluded.currency,
+                        currency = excluded.currency, sale_window = excluded.sale_window,
+                        availability = excluded.availability,
+                        pickup_method = excluded.pickup_method,
+                        pickup_sla = excluded.pickup_sla,
+                        quantity_given = excluded.quantity_given,
                         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 )?;
                 for (line, row) in rows {
-                    if !store_known.exists([&row.store])? {
+                    let Some(currency_of_store): Option<String> = store_currency
+                        .query_row([&row.store], |result| result.get(0))
+                        .optional()?
+                    else {
                         skipped.push(SkippedRow {
                             line,
                             reason: unknown_store(&row.store),
                         });
                         continue;
-                    }
-                    let currency: Option<String> = product_currency
-                        .query_row([&row.product], |result| result.get(0))
-                        .optional()?;
-                    if currency.is_none() {
+                    };
+                    let Some(feed_product) = product
+                        .query_row([&row.product], product_from_row)
+                        .optional()?
+                    else {
                         skipped.push(SkippedRow {
                             line,
                             reason: format!(
@@ -948,25 +958,89 @@ impl Store {
                             ),
                         });
                         continue;
+                    };
+                    let currency = row.price.as_ref().or(row.sale_price.as_ref()).map(|price| {
+                        price
+                            .currency
+                            .clone()
+                            .unwrap_or_else(|| currency_of_store.clone())
+                    });
+                    if let Some(currency) = &currency
+                        && *currency != currency_of_store
+                    {
+                        skipped.push(SkippedRow {
+                            line,
+                            reason: format!(
+                                "the price is in {currency}, but store `{}` sells in \
+                                 {currency_of_store}",
+                                row.store
+                            ),
+                        });
+                        continue;
                     }
-                    let currency = row
-                        .price
-                        .as_ref()
-                        .or(row.sale_price.as_ref())
-                        .map(|money| money.currency.clone());
+                    let before: Option<LocalRow> = old_row
+                        .query_row(params![row.store, row.product], local_row)
+                        .optional()?;
+                    let new = LocalRow {
+                        quantity: row.quantity.unwrap_or(0),
+                        price_cents: row.price.as_ref().map(|price| price.cents),
+                        sale_price_cents: row.sale_price.as_ref().map(|price| price.cents),
+                        currency: currency.clone(),
+                        sale_window: row.sale_window.map(|window| window.to_string()),
+                        availability: row.availability.clone(),
+                        quantity_given: row.quantity.is_some(),
+                    };
+                    let key = format!("{}/{}", row.store, row.product);
+                    let stock = |local: Option<&LocalRow>| {
+                        let mut product = LocalProduct {
+                            product: feed_product.clone(),
+                            ..LocalProduct::default()
+                        };
+                        if let Some(local) = local {
+                            local.apply_to(&mut product);
+                        }
+                        (
+                            product.stock() > 0,
+                            product.product.price_cents,
+                            product.product.sale_price_cents,
+                            product.product.sale_window,
+                        )
+                    };
+                    match &before {
+                        None => diff.added.push(&key),
+                        Some(before) if *before == new => diff.unchanged += 1,
+                        Some(before) => {
+                            let (was_in, was_price, was_sale, was_window) = stock(Some(before));
+                            let (is_in, price, sale, window) = stock(Some(&new));
+                            if was_in && !is_in {
+                                diff.out_of_stock.push(&key);
+                            } else if !was_in && is_in {
+                                diff.back_in_stock.push(&key);
+                            } else if (was_price, was_sale, was_window) != (price, sale, window) {
+                                diff.price_changed.push(&key);
+                            } else {
+                                diff.other_changes.push(&key);
+                            }
+                        }
+                    }
                     upsert.execute(params![
                         row.store,
                         row.product,
-                        row.quantity,
-                        row.price.as_ref().map(|money| money.cents),
-                        row.sale_price.as_ref().map(|money| money.cents),
-                        currency
+                        new.quantity,
+                        new.price_cents,
+                        new.sale_price_cents,
+                        new.currency,
+                        new.sale_window,
+                        new.availability,
+                        row.pickup_method,
+                        row.pickup_sla,
+                        new.quantity_given,
                     ])?;
                     applied += 1;
                 }
             }
             transaction.commit()?;
-            Ok((applied, skipped))
+            Ok((applied, skipped, diff))
         })
         .await
     }
@@ -1033,41 +1107,38 @@ impl Store {
     }
 
     /// The products with these ids, at `store` when given (local price and stock applied).
+    /// Products a replacing import removed are not found.
     pub async fn local_products(
         &self,
         ids: Vec<String>,
         store: Option<String>,
     ) -> Result<BTreeMap<String, LocalProduct>, StoreError> {
         self.interact(move |connection| {
-            let mut product = connection.prepare(&format!("{PRODUCT_SELECT} WHERE id = ?1"))?;
+            let mut product = connection.prepare(&format!(
+                "{PRODUCT_SELECT} WHERE id = ?1 AND removed_at IS NULL"
+            ))?;
             let mut local = connection.prepare(
-                "SELECT quantity, price_cents, sale_price_cents, currency FROM inventory
-                 WHERE store = ?1 AND product = ?2",
+                "SELECT quantity, price_cents, sale_price_cents, currency, sale_window,
+                    availability, quantity_given
+                 FROM inventory WHERE store = ?1 AND product = ?2",
             )?;
             let mut found = BTreeMap::new();
             for id in ids {
-                let Some(mut item) = product.query_row([&id], product_from_row).optional()? else {
+                let Some(item) = product.query_row([&id], product_from_row).optional()? else {
                     continue;
                 };
-                let mut quantity = None;
+                let mut local_product = LocalProduct {
+                    product: item,
+                    ..LocalProduct::default()
+                };
                 if let Some(store) = &store {
-                    let row: Option<LocalRow> = local
-                        .query_row(params![store, id], |row| {
-                            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                        })
-                        .optional()?;
-                    if let Some((count, price, sale_price, currency)) = row {
-                        quantity = Some(count);
-                        item.apply_local_price(price, sale_price, currency);
+                    let row: Option<LocalRow> =
+                        local.query_row(params![store, id], local_row).optional()?;
+                    if let Some(row) = row {
+                        row.apply_to(&mut local_product);
                     }
                 }
-                found.insert(
-                    id,
-                    LocalProduct {
-                        product: item,
-                        quantity,
-                    },
-                );
+                found.insert(id, local_product);
             }
             Ok(found)
         })
@@ -1175,52 +1246,6 @@ fn unknown_store(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn feed_lines_are_counted_in_one_pass() {
-        let mut feed = String::from("<rss><channel>\n");
-        for index in 0..5_000 {
-            feed.push_str(&format!(
-                "<item>\n<g:id>p{index}</g:id>\n<title>Product {index}</title>\n\
-                 <g:price>1.00 EUR</g:price>\n</item>\n"
-            ));
-        }
-        feed.push_str("</channel></rss>\n");
-        let mut lines = LineCounter::new(&feed);
-        let mut offsets: Vec<usize> = feed.match_indices("<item>").map(|(at, _)| at).collect();
-        offsets.push(feed.len());
-        let counted: Vec<u64> = offsets.iter().map(|at| lines.line_at(*at as u64)).collect();
-        assert_eq!(counted[0], 2);
-        assert_eq!(counted[4_999], 2 + 4_999 * 5);
-        assert!(
-            lines.scanned <= feed.len(),
-            "{} bytes looked at for a {}-byte feed",
-            lines.scanned,
-            feed.len()
-        );
-        // And the import itself reads every item with its line.
-        let (rows, skipped) = read_xml_feed(&feed).expect("well formed");
-        assert!(skipped.is_empty(), "{skipped:?}");
-        assert_eq!(rows.len(), 5_000);
-        assert_eq!(rows[4_999].0, 2 + 4_999 * 5);
-    }
-
-    #[test]
-    fn xml_items_are_read_with_their_lines_and_entities() {
-        let feed = "<?xml version=\"1.0\"?>\n<rss xmlns:g=\"http://base.google.com/ns/1.0\" version=\"2.0\"><channel>\n<item>\n<g:id>a</g:id><title>Salt &amp; pepper</title><g:price>2.50 EUR</g:price>\n</item>\n<item>\n<g:id>b</g:id><g:title>Bad</g:title><g:price>two euros</g:price>\n</item>\n</channel></rss>\n";
-        let (rows, skipped) = read_xml_feed(feed).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].0, 3);
-        assert_eq!(rows[0].1.title, "Salt & pepper");
-        assert_eq!(rows[0].1.price_cents, 250);
-        assert_eq!(skipped.len(), 1);
-        assert_eq!(skipped[0].line, 6);
-        assert!(
-            skipped[0].reason.contains("two euros"),
-            "{}",
-            skipped[0].reason
-        );
-    }
 
     #[test]
     fn shares_are_fractions_or_percentages() {

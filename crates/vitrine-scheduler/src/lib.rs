@@ -16,6 +16,7 @@ pub mod campaigns;
 pub mod catalog;
 pub mod error;
 pub mod events;
+pub mod feed;
 pub mod manifest_versions;
 pub mod offers;
 pub mod pairing;
@@ -90,6 +91,10 @@ struct Shared {
     limiters: std::sync::OnceLock<Arc<rate_limit::Limiters>>,
     /// Set once, by [`AppState::set_quotas`] or the first use.
     quotas: std::sync::OnceLock<quota::Quotas>,
+    /// How feeds are fetched by URL; see [`AppState::set_feed_policy`].
+    feed_policy: std::sync::RwLock<feed::fetch::FetchPolicy>,
+    /// The feeds being fetched now, so that one feed is never fetched twice at once.
+    feeds_in_flight: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl AppState {
@@ -113,6 +118,40 @@ impl AppState {
             .shared
             .public_url
             .set(url.trim_end_matches('/').to_owned());
+    }
+
+    /// Sets which non-public addresses feed URLs may reach, and the size and time limits.
+    pub fn set_feed_policy(&self, policy: feed::fetch::FetchPolicy) {
+        *self
+            .shared
+            .feed_policy
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = policy;
+    }
+
+    pub fn feed_policy(&self) -> feed::fetch::FetchPolicy {
+        self.shared
+            .feed_policy
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+
+    /// Marks a feed as being fetched; false if it already is.
+    pub(crate) fn start_feed_fetch(&self, name: &str) -> bool {
+        self.shared
+            .feeds_in_flight
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(name.to_owned())
+    }
+
+    pub(crate) fn end_feed_fetch(&self, name: &str) {
+        self.shared
+            .feeds_in_flight
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .remove(name);
     }
 
     pub fn public_url(&self) -> Option<&str> {
@@ -221,6 +260,8 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             server_public_key,
             limiters: std::sync::OnceLock::new(),
             quotas: std::sync::OnceLock::new(),
+            feed_policy: std::sync::RwLock::new(feed::fetch::FetchPolicy::default()),
+            feeds_in_flight: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }),
     })
 }
@@ -474,9 +515,32 @@ pub fn routes(state: &AppState) -> Vec<Route> {
             post(catalog::import_feed).layer(import_limit),
         ),
         Route::new(
+            "/v1/feed/upload",
+            &["POST"],
+            // The upload streams its body itself and enforces the feed size limit as it goes.
+            post(feed::upload::upload_feed).layer(DefaultBodyLimit::disable()),
+        ),
+        Route::new(
             "/v1/feed/inventory",
             &["POST"],
             post(catalog::import_inventory).layer(import_limit),
+        ),
+        Route::new(
+            "/v1/feeds",
+            &["POST", "GET"],
+            post(feed::fetch::register_feed)
+                .get(feed::fetch::list_feeds)
+                .layer(DefaultBodyLimit::max(64 * 1024)),
+        ),
+        Route::new(
+            "/v1/feeds/{name}",
+            &["DELETE"],
+            axum::routing::delete(feed::fetch::remove_feed),
+        ),
+        Route::new(
+            "/v1/feeds/{name}/fetch",
+            &["POST"],
+            post(feed::fetch::fetch_feed_now),
         ),
         Route::new(
             "/v1/campaigns",
@@ -555,10 +619,11 @@ pub async fn run_with_limits(
 }
 
 /// What every serving process does in the background, over HTTP or TLS alike: forget idle
-/// rate-limit callers, and collect media no version names.
+/// rate-limit callers, collect media no version names, and fetch the feeds that are due.
 pub(crate) fn start_housekeeping(state: &AppState) {
     forget_idle_callers(state);
     quota::collect_unused_media_hourly(state);
+    feed::fetch::fetch_due_feeds(state);
 }
 
 /// Every minute, drops rate-limit state of callers not seen lately, for the life of the process.

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use vitrine_scheduler::feed::fetch::{AllowedNetwork, FetchPolicy};
 use vitrine_scheduler::quota::Quotas;
 use vitrine_scheduler::rate_limit::RateLimits;
 use vitrine_scheduler::{Config, auth, tls};
@@ -73,6 +74,18 @@ struct Args {
     /// removed.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     unused_media_grace: u64,
+
+    /// A non-public address or network (`10.1.2.3`, `10.0.0.0/8`, `::1`) that product feeds
+    /// registered by URL may be fetched from; repeat for several. Without it, a feed URL whose
+    /// host resolves to a loopback, private or link-local address is refused.
+    #[arg(long, value_name = "ADDRESS[/PREFIX]")]
+    feed_allow: Vec<AllowedNetwork>,
+    /// The most bytes a fetched feed may weigh, as sent and once decompressed.
+    #[arg(long, value_name = "BYTES", default_value_t = FetchPolicy::default().max_bytes)]
+    feed_max_bytes: u64,
+    /// The longest a feed fetch may take, like `5m`.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    feed_timeout: String,
 }
 
 #[tokio::main]
@@ -129,6 +142,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         unused_media_grace: std::time::Duration::from_secs(
             args.unused_media_grace.saturating_mul(60 * 60),
         ),
+    });
+    state.set_feed_policy(FetchPolicy {
+        allow: args.feed_allow.clone(),
+        max_bytes: args.feed_max_bytes,
+        timeout: vitrine_core::ItemDuration::parse(&args.feed_timeout)
+            .map_err(|error| anyhow::anyhow!("--feed-timeout: {error}"))?
+            .as_std(),
     });
     // Read before binding, so a bad certificate stops the start with its file named.
     let tls = match (&args.tls_cert, &args.tls_key) {

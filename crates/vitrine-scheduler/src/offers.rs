@@ -112,6 +112,30 @@ pub async fn build(
             context.store.as_ref().map(|store| store.code.clone()),
         )
         .await?;
+    // Product images not fetched yet are fetched in the background; the screens are told when
+    // one arrives.
+    let without_own_image: BTreeSet<&String> = context
+        .campaigns
+        .iter()
+        .flat_map(|(stored, _)| &stored.campaign.offer_pools)
+        .filter(|pool| slots.contains(&pool.slot))
+        .flat_map(|pool| &pool.offers)
+        .filter(|offer| offer.image.is_none())
+        .filter_map(|offer| offer.product.as_ref())
+        .collect();
+    let missing_images: Vec<(String, String)> = products
+        .values()
+        .map(|local| &local.product)
+        .filter(|product| {
+            without_own_image.contains(&product.id)
+                && !product.image_link.is_empty()
+                && !product.image_tried
+        })
+        .map(|product| (product.id.clone(), product.image_link.clone()))
+        .collect();
+    if !missing_images.is_empty() {
+        crate::feed::images::fetch_missing(state, missing_images);
+    }
     let time_zone = TimeZone::get(&manifest.timezone).unwrap_or(TimeZone::UTC);
     Ok(build_with(context, &slots, &products, &time_zone, now))
 }
@@ -125,7 +149,6 @@ pub fn build_with(
     now: Timestamp,
 ) -> OfferBuild {
     let mut build = OfferBuild::default();
-    let today = now.to_zoned(time_zone.clone()).date();
     for (stored, _) in &context.campaigns {
         for pool in &stored.campaign.offer_pools {
             if !slots.contains(&pool.slot) {
@@ -138,7 +161,7 @@ pub fn build_with(
                     offer_id: offer.id.clone(),
                     reason,
                 };
-                match entries_for(context, stored, offer, products, time_zone, today) {
+                match entries_for(context, stored, offer, products, time_zone, now) {
                     Ok(built) => {
                         let rotation = build.rotations.entry(pool.slot.clone()).or_default();
                         if offer.product.is_none() && rotation.fallback.is_none() {
@@ -148,6 +171,7 @@ pub fn build_with(
                             rotation.fallback = Some(fallback);
                         }
                         rotation.entries.push(built.treatment);
+                        rotation.entries.extend(built.more_treatments);
                         rotation.entries.extend(built.control);
                         build.media.extend(built.media);
                         build.included.push(Inclusion {
@@ -178,6 +202,9 @@ pub fn build_with(
 
 struct BuiltOffer {
     treatment: OfferEntry,
+    /// The same offer in other windows with another card: the price outside (or inside) a sale
+    /// window, so a manifest shows the price in force at each instant of its days, offline too.
+    more_treatments: Vec<OfferEntry>,
     control: Option<OfferEntry>,
     media: BTreeMap<String, MediaEntry>,
     segment_score: f64,
@@ -192,8 +219,9 @@ fn entries_for(
     offer: &Offer,
     products: &BTreeMap<String, LocalProduct>,
     time_zone: &TimeZone,
-    today: Date,
+    now: Timestamp,
 ) -> Result<BuiltOffer, String> {
+    let today = now.to_zoned(time_zone.clone()).date();
     let campaign = &stored.campaign;
     let eligibility = &offer.eligibility;
     let store_code = context.store.as_ref().map(|store| store.code.as_str());
@@ -252,6 +280,7 @@ fn entries_for(
         ..OfferCardData::default()
     };
     let mut stock = None;
+    let mut sale_split = None;
     match &offer.product {
         Some(product_id) => {
             let Some(local) = products.get(product_id) else {
@@ -270,18 +299,49 @@ fn entries_for(
             }
             stock = Some(units);
             let product = &local.product;
-            card.price = Some(match product.sale_price_cents {
-                Some(sale) if sale < product.price_cents => CardPrice {
-                    cents: sale,
-                    old_cents: Some(product.price_cents),
-                    currency: product.currency.clone(),
-                },
-                _ => CardPrice {
-                    cents: product.price_cents,
-                    old_cents: None,
-                    currency: product.currency.clone(),
-                },
-            });
+            if let Some(store) = &context.store
+                && store.currency != product.currency
+            {
+                return Err(format!(
+                    "product `{product_id}` is priced in {}, but store `{}` sells in {}",
+                    product.currency, store.code, store.currency
+                ));
+            }
+            // A sale window without an offset is read in the store's zone.
+            let store_zone = context
+                .store
+                .as_ref()
+                .and_then(|store| TimeZone::get(&store.timezone).ok())
+                .unwrap_or_else(|| time_zone.clone());
+            let priced = |(cents, old_cents): (i64, Option<i64>)| {
+                (
+                    CardPrice {
+                        cents,
+                        old_cents,
+                        currency: product.currency.clone(),
+                    },
+                    product
+                        .unit_pricing
+                        .as_ref()
+                        .map(|pricing| vitrine_core::offer::UnitPrice {
+                            cents: pricing.unit_price_cents(cents),
+                            per: pricing.per(),
+                        }),
+                )
+            };
+            let (price, unit_price) = priced(product.price_at(now, &store_zone));
+            card.price = Some(price);
+            card.unit_price = unit_price;
+            if let (Some(window), Some(sale)) = (&product.sale_window, product.sale_price_cents)
+                && sale < product.price_cents
+            {
+                sale_split = Some(SaleSplit {
+                    start: window.start.instant_in(&store_zone),
+                    end: window.end.instant_in(&store_zone),
+                    sale: priced((sale, Some(product.price_cents))),
+                    regular: priced((product.price_cents, None)),
+                });
+            }
             card.has_destination = crate::qr::offer_link(offer, Some(product)).is_some();
         }
         None => {
@@ -305,6 +365,18 @@ fn entries_for(
         Some(key)
     };
     card.image_file = image_key(&offer.image);
+    let mut product_image = None;
+    // Without a picture of its own, a product's offer shows the feed's product image.
+    if card.image_file.is_none()
+        && let Some(product_id) = &offer.product
+        && let Some(image) = products
+            .get(product_id)
+            .and_then(|local| local.product.image.clone())
+    {
+        let key = format!("feed/{product_id}");
+        card.image_file = Some(key.clone());
+        product_image = Some((key, image));
+    }
     let windows = windows_for(campaign, offer, time_zone, today);
     if windows.is_empty() {
         return Err("its dates, weekdays and dayparts leave no time in the coming week".into());
@@ -330,6 +402,31 @@ fn entries_for(
         segments: eligibility.segments.clone(),
         card,
     };
+    // With a sale window, the treatment is cut in two: the sale card inside the window, the
+    // regular one outside. The control keeps every window.
+    let all_windows = treatment.windows.clone();
+    let mut treatments = Vec::new();
+    match sale_split {
+        None => treatments.push(treatment),
+        Some(split) => {
+            let (inside, outside) = split_windows(&treatment.windows, split.start, split.end);
+            for (windows, (price, unit_price)) in [(outside, split.regular), (inside, split.sale)] {
+                if windows.is_empty() {
+                    continue;
+                }
+                let mut entry = treatment.clone();
+                entry.windows = windows;
+                entry.card.price = Some(price);
+                entry.card.unit_price = unit_price;
+                treatments.push(entry);
+            }
+        }
+    }
+    let mut treatments = treatments.into_iter();
+    let Some(treatment) = treatments.next() else {
+        return Err("its windows are empty".into());
+    };
+    let more_treatments: Vec<OfferEntry> = treatments.collect();
     let control = match (&offer.control, holdout_basis_points) {
         (Some(control), 1..) => Some(OfferEntry {
             arm: Arm::Control,
@@ -342,18 +439,61 @@ fn entries_for(
                 has_destination: treatment.card.has_destination,
                 ..OfferCardData::default()
             },
+            windows: all_windows,
             ..treatment.clone()
         }),
         _ => None,
     };
+    media.extend(product_image);
     Ok(BuiltOffer {
         treatment,
+        more_treatments,
         control,
         media,
         segment_score,
         weight,
         stock,
     })
+}
+
+/// A product's sale window in instants, with the card price inside it and outside it.
+struct SaleSplit {
+    start: Timestamp,
+    end: Timestamp,
+    sale: (CardPrice, Option<vitrine_core::offer::UnitPrice>),
+    regular: (CardPrice, Option<vitrine_core::offer::UnitPrice>),
+}
+
+/// The parts of `windows` inside `[start, end)`, and the parts outside it.
+fn split_windows(
+    windows: &[ValidityWindow],
+    start: Timestamp,
+    end: Timestamp,
+) -> (Vec<ValidityWindow>, Vec<ValidityWindow>) {
+    let mut inside = Vec::new();
+    let mut outside = Vec::new();
+    for window in windows {
+        let (from, until) = (window.start.max(start), window.end.min(end));
+        if from < until {
+            inside.push(ValidityWindow {
+                start: from,
+                end: until,
+            });
+        }
+        if window.start < start.min(window.end) {
+            outside.push(ValidityWindow {
+                start: window.start,
+                end: start.min(window.end),
+            });
+        }
+        if end.max(window.start) < window.end {
+            outside.push(ValidityWindow {
+                start: end.max(window.start),
+                end: window.end,
+            });
+        }
+    }
+    (inside, outside)
 }
 
 /// The instants in the manifest's days when both the campaign and the offer may show.
@@ -595,12 +735,14 @@ mod tests {
             availability: "in_stock".into(),
             brand: String::new(),
             gtin: String::new(),
+            ..Product::default()
         };
         BTreeMap::from([(
             "p1".to_owned(),
             LocalProduct {
                 product,
                 quantity: Some(quantity),
+                ..LocalProduct::default()
             },
         )])
     }
@@ -695,13 +837,21 @@ mod tests {
                     availability: if feed.in_stock { "in_stock" } else { "out_of_stock" }.into(),
                     brand: String::new(),
                     gtin: String::new(),
+                    ..Product::default()
                 };
                 let mut quantity = None;
                 if let Some((count, price, sale)) = feed.inventory {
                     quantity = Some(count);
                     product.apply_local_price(price, sale, None);
                 }
-                products.insert("p1".to_owned(), LocalProduct { product, quantity });
+                products.insert(
+                    "p1".to_owned(),
+                    LocalProduct {
+                        product,
+                        quantity,
+                        ..LocalProduct::default()
+                    },
+                );
             }
             let context = context(&yaml, &[], &[]);
             let slots = BTreeSet::from(["promo".to_owned()]);

@@ -98,8 +98,9 @@ pub async fn ensure_room(
     Ok(())
 }
 
-/// Removes media that no playlist or campaign version names and that is older than the grace
-/// period: the index row first, then the file. Returns how many files went.
+/// Removes media that no playlist or campaign version names (nor a product as its image) and that
+/// is older than the grace period: the index row first, then the file. Returns how many files
+/// went.
 pub async fn collect_unused_media(state: &AppState, now: Timestamp) -> Result<usize, StoreError> {
     let grace = jiff::SignedDuration::try_from(state.quotas().unused_media_grace)
         .unwrap_or(jiff::SignedDuration::MAX);
@@ -197,7 +198,9 @@ impl Store {
                     "SELECT sha256 FROM media
                      WHERE created_at < ?1
                        AND sha256 NOT IN (SELECT value FROM playlists, json_each(playlists.media))
-                       AND sha256 NOT IN (SELECT value FROM campaigns, json_each(campaigns.media))",
+                       AND sha256 NOT IN (SELECT value FROM campaigns, json_each(campaigns.media))
+                       AND sha256 NOT IN (SELECT image_sha256 FROM products
+                                          WHERE image_sha256 IS NOT NULL)",
                 )?;
                 statement
                     .query_map([&cutoff], |row| row.get::<_, String>(0))?

@@ -295,6 +295,51 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
         (screen, offer_id, offer_arm, substr(COALESCE(scheduled_start, started_at), 1, 23));
     "#,
     ),
+    M::up(
+        r#"
+    -- The whole Merchant Center product: the sale window (`START/END` as checked on import),
+    -- unit pricing, multipack, the variant group, and everything else the feed said as JSON.
+    ALTER TABLE products ADD COLUMN sale_window TEXT;
+    ALTER TABLE products ADD COLUMN unit_measure TEXT;
+    ALTER TABLE products ADD COLUMN unit_base_measure TEXT;
+    ALTER TABLE products ADD COLUMN multipack INTEGER;
+    ALTER TABLE products ADD COLUMN item_group_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE products ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
+    -- Which feed last listed the product (`upload`, or a URL feed's name), and in which import:
+    -- a replacing import removes what its source no longer lists, by setting `removed_at`.
+    ALTER TABLE products ADD COLUMN source TEXT NOT NULL DEFAULT 'upload';
+    ALTER TABLE products ADD COLUMN import_id INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE products ADD COLUMN removed_at TEXT;
+    -- The product image in the media store, and the `image_link` it was fetched from: it is
+    -- shown only while the feed still gives that link.
+    ALTER TABLE products ADD COLUMN image_sha256 TEXT;
+    ALTER TABLE products ADD COLUMN image_size INTEGER;
+    ALTER TABLE products ADD COLUMN image_fetched_from TEXT;
+    CREATE INDEX products_by_source ON products (source, import_id);
+
+    -- Local inventory in Google's and Criteo's columns: a row may give an availability instead
+    -- of a count (`quantity_given` = 0), and a sale window of its own.
+    ALTER TABLE inventory ADD COLUMN sale_window TEXT;
+    ALTER TABLE inventory ADD COLUMN availability TEXT NOT NULL DEFAULT '';
+    ALTER TABLE inventory ADD COLUMN pickup_method TEXT NOT NULL DEFAULT '';
+    ALTER TABLE inventory ADD COLUMN pickup_sla TEXT NOT NULL DEFAULT '';
+    ALTER TABLE inventory ADD COLUMN quantity_given INTEGER NOT NULL DEFAULT 1;
+
+    -- Product feeds fetched from a URL on a schedule, with what the last fetch said.
+    CREATE TABLE feed_sources (
+        name TEXT NOT NULL PRIMARY KEY,
+        url TEXT NOT NULL,
+        interval_seconds INTEGER NOT NULL CHECK (interval_seconds > 0),
+        etag TEXT,
+        last_modified TEXT,
+        last_attempt_at TEXT,
+        last_success_at TEXT,
+        -- Empty after a good fetch; else the HTTP status or error, which is the feed's alert.
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    ) STRICT;
+    "#,
+    ),
 ];
 
 /// An offer a screen's manifest carried.

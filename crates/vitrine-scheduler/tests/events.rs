@@ -730,3 +730,136 @@ async fn interrupts_are_listed_while_in_force_and_cancelled_on_their_screens() {
         assert_ne!(event.event, "interrupt", "{event:?}");
     }
 }
+
+const STORES: &str = "code,name,region,tags,timezone,locale,currency
+paris-11,Paris Oberkampf,ile-de-france,,Europe/Paris,fr-FR,EUR
+lyon-2,Lyon Bellecour,auvergne-rhone-alpes,,Europe/Paris,fr-FR,EUR
+";
+
+const FEED: &str = "id\ttitle\tprice\tavailability
+hazelnut-750\tHazelnut spread 750 g\t5.49 EUR\tin stock
+cola-15\tCola 1.5 l\t1.79 EUR\tin stock
+";
+
+/// Offers hazelnut spread in paris-11 only.
+const OFFER_CAMPAIGN: &str = "version: 1
+name: spread
+targets:
+  stores: [paris-11]
+from: 2020-01-01
+priority: 50
+loop_slots: 1
+fill:
+  - text: { text: Spread, duration: 10s }
+offers:
+  main-promo:
+    - { id: hazelnut, product: hazelnut-750, title: Hazelnut spread }
+";
+
+const OFFER_PLAYLIST: &str = "version: 1\nname: store\nitems:\n  - offer: { slot: main-promo, duration: 10s }\n  - text: { text: Welcome, duration: 5s }\n";
+
+#[tokio::test]
+async fn a_feed_import_tells_only_the_screens_whose_offers_it_changes() {
+    let harness = Harness::new();
+    for (path, file_name, source) in [
+        ("/v1/stores", "stores.csv", STORES),
+        ("/v1/feed", "feed.tsv", FEED),
+        ("/v1/playlists", "store.yaml", OFFER_PLAYLIST),
+        ("/v1/campaigns", "spread.yaml", OFFER_CAMPAIGN),
+    ] {
+        let (status, body) = harness
+            .call_json(
+                Method::POST,
+                path,
+                ADMIN,
+                Some(json!({"file_name": file_name, "source": source})),
+            )
+            .await;
+        assert!(status.is_success(), "{path}: {body}");
+    }
+    let mut tokens = Vec::new();
+    for (name, store) in [
+        ("paris-11.entrance", "paris-11"),
+        ("lyon-2.entrance", "lyon-2"),
+    ] {
+        let (status, body) = harness
+            .call_json(
+                Method::POST,
+                "/v1/screens",
+                ADMIN,
+                Some(json!({"name": name, "playlist": "store", "store": store})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        tokens.push(body["token"].as_str().expect("token").to_owned());
+    }
+    let mut paris = harness.connect(&tokens[0], None).await;
+    let mut lyon = harness.connect(&tokens[1], None).await;
+    let paris_opening = paris.next().await;
+    assert_eq!(paris_opening.event, "manifest-changed");
+    assert_eq!(lyon.next().await.event, "manifest-changed");
+
+    let import = |feed: String| {
+        let harness = &harness;
+        async move {
+            let (status, report) = harness
+                .call_json(
+                    Method::POST,
+                    "/v1/feed",
+                    ADMIN,
+                    Some(json!({"file_name": "feed.tsv", "source": feed})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{report}");
+            report
+        }
+    };
+
+    // The price of the product paris-11 offers changes: its screen hears of it, Lyon's does not.
+    let report = import(FEED.replace("5.49 EUR", "4.49 EUR")).await;
+    assert_eq!(
+        report["diff"]["price_changed"]["ids"],
+        json!(["hazelnut-750"])
+    );
+    assert_eq!(report["diff"]["unchanged"], 1);
+    let changed = paris.next().await;
+    assert_eq!(changed.event, "manifest-changed");
+    assert_ne!(changed.data, paris_opening.data, "a new ETag");
+    assert_eq!(changed.data, harness.etag(&tokens[0]).await);
+    lyon.assert_quiet().await;
+
+    // The same feed again changes nothing and tells no one.
+    let report = import(FEED.replace("5.49 EUR", "4.49 EUR")).await;
+    assert_eq!(report["diff"]["unchanged"], 2, "{report}");
+    paris.assert_quiet().await;
+
+    // A product no screen offers changes: no screen is told.
+    let report = import(
+        FEED.replace("5.49 EUR", "4.49 EUR")
+            .replace("1.79 EUR", "1.59 EUR"),
+    )
+    .await;
+    assert_eq!(report["diff"]["price_changed"]["ids"], json!(["cola-15"]));
+    paris.assert_quiet().await;
+    lyon.assert_quiet().await;
+
+    // Out of stock in the store's inventory: the offer leaves paris-11's screen.
+    let (status, report) = harness
+        .call_json(
+            Method::POST,
+            "/v1/feed/inventory",
+            ADMIN,
+            Some(json!({
+                "file_name": "inventory.tsv",
+                "source": "store_code\tid\tquantity\nparis-11\thazelnut-750\t0\n",
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        report["diff"]["added"]["ids"],
+        json!(["paris-11/hazelnut-750"])
+    );
+    assert_eq!(paris.next().await.event, "manifest-changed");
+    lyon.assert_quiet().await;
+}

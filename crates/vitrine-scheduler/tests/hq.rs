@@ -375,6 +375,409 @@ async fn manifests_carry_targeted_campaigns_in_their_band_and_the_stores_offers(
     assert_eq!(offer_ids(&manifest), [("cola".to_owned(), Arm::Treatment)]);
 }
 
+fn hazelnut_price(manifest: &Manifest) -> Option<(i64, Option<i64>)> {
+    let entry = manifest
+        .offers
+        .get("main-promo")?
+        .entries
+        .iter()
+        .find(|entry| entry.offer_id == "hazelnut" && entry.arm == Arm::Treatment)?;
+    let price = entry.card.price.as_ref()?;
+    Some((price.cents, price.old_cents))
+}
+
+#[tokio::test]
+async fn local_inventory_reads_googles_and_criteos_columns() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+
+    // Google's columns in another order, with an availability instead of a count, a sale window
+    // in force, pickup, and rows that are wrong for one reason each.
+    let google = "id\tstore_code\tavailability\tprice\tsale_price\tsale_price_effective_date\tpickup_method\tpickup_sla
+hazelnut-750\tparis-11\tin stock\t5.29 EUR\t3.99 EUR\t2020-01-01/2099-12-31\tbuy\tsame day
+cola-15\tparis-11\tout of stock\t\t\t\t\t
+cola-15\tparis-15\tin stock\t5.00 USD\t\t\t\t
+hazelnut-750\tlyon-2\tin stock\t\t\t\tcarrier pigeon\t
+hazelnut-750\tparis-15\t\t\t\t\t\t
+";
+    let report = harness
+        .import_ok("/v1/feed/inventory", "local.tsv", google)
+        .await;
+    assert_eq!(report["applied"], 2, "{report}");
+    let skipped: Vec<(u64, String)> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["line"].as_u64().unwrap(),
+                row["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert_eq!(skipped[0].0, 4);
+    assert!(
+        skipped[0].1.contains("store `paris-15` sells in EUR"),
+        "{skipped:?}"
+    );
+    assert_eq!(skipped[1].0, 5);
+    assert!(
+        skipped[1].1.contains("pickup_method `carrier_pigeon`"),
+        "{skipped:?}"
+    );
+    assert_eq!(skipped[2].0, 6);
+    assert!(
+        skipped[2]
+            .1
+            .contains("neither a `quantity` nor an `availability`"),
+        "{skipped:?}"
+    );
+    assert_eq!(
+        report["diff"]["price_changed"]["ids"],
+        json!(["paris-11/hazelnut-750"])
+    );
+    assert_eq!(
+        report["diff"]["out_of_stock"]["ids"],
+        json!(["paris-11/cola-15"])
+    );
+    let manifest = harness.manifest(&paris_11).await;
+    assert_eq!(hazelnut_price(&manifest), Some((399, Some(529))));
+    assert_eq!(
+        offer_ids(&manifest),
+        [
+            ("hazelnut".to_owned(), Arm::Treatment),
+            ("hazelnut".to_owned(), Arm::Control)
+        ],
+        "the cola is out of stock at paris-11"
+    );
+    let pickup: (String, String) = harness
+        .database()
+        .query_row(
+            "SELECT pickup_method, pickup_sla FROM inventory
+             WHERE store = 'paris-11' AND product = 'hazelnut-750'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(pickup, ("buy".to_owned(), "same day".to_owned()));
+
+    // A sale window that has ended leaves the store's regular price.
+    let ended = google.replace("2020-01-01/2099-12-31", "2020-01-01/2020-01-31");
+    harness
+        .import("/v1/feed/inventory", "local.tsv", &ended)
+        .await;
+    let manifest = harness.manifest(&paris_11).await;
+    assert_eq!(hazelnut_price(&manifest), Some((529, None)));
+
+    // Criteo's columns, as CSV: prices without a currency are the store's.
+    let criteo = "store_id,item_id,quantity,price,sale_price,availability
+paris-11,hazelnut-750,7,4.10,,in stock
+paris-11,cola-15,3,1.50,1.25,in stock
+";
+    let report = harness
+        .import_ok("/v1/feed/inventory", "criteo.csv", criteo)
+        .await;
+    assert_eq!(report["applied"], 2, "{report}");
+    assert_eq!(
+        report["diff"]["back_in_stock"]["ids"],
+        json!(["paris-11/cola-15"])
+    );
+    let manifest = harness.manifest(&paris_11).await;
+    assert_eq!(hazelnut_price(&manifest), Some((410, None)));
+    let row: (i64, String) = harness
+        .database()
+        .query_row(
+            "SELECT quantity, currency FROM inventory
+             WHERE store = 'paris-11' AND product = 'cola-15'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(row, (3, "EUR".to_owned()));
+}
+
+#[tokio::test]
+async fn a_replacing_feed_removes_what_it_no_longer_lists_but_never_a_skipped_item() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let replace =
+        |source: &str| json!({"file_name": "feed.tsv", "source": source, "replace": true});
+    // The cola's row is broken: it is skipped, and kept as it was.
+    let broken_cola =
+        "id\ttitle\tprice\nhazelnut-750\tHazelnut spread 750 g\t5.49 EUR\ncola-15\tCola\tfree\n";
+    let reply = harness
+        .call(
+            Method::POST,
+            "/v1/feed",
+            Some(ADMIN),
+            Some(replace(broken_cola)),
+        )
+        .await;
+    let report = reply.json();
+    assert_eq!(report["diff"]["removed"]["count"], 0, "{report}");
+    assert_eq!(report["skipped"][0]["line"], 3);
+    assert!(
+        offer_ids(&harness.manifest(&paris_11).await)
+            .contains(&("cola".to_owned(), Arm::Treatment))
+    );
+
+    // Without `replace`, a feed that leaves a product out keeps it.
+    let only_hazelnut = "id\ttitle\tprice\nhazelnut-750\tHazelnut spread 750 g\t5.49 EUR\n";
+    let report = harness
+        .import_ok("/v1/feed", "feed.tsv", only_hazelnut)
+        .await;
+    assert_eq!(report["diff"]["removed"]["count"], 0, "{report}");
+    assert_eq!(report["diff"]["unchanged"], 1, "{report}");
+
+    // Replacing, it removes it: the offer leaves the screen, and the row stays, marked.
+    let reply = harness
+        .call(
+            Method::POST,
+            "/v1/feed",
+            Some(ADMIN),
+            Some(replace(only_hazelnut)),
+        )
+        .await;
+    let report = reply.json();
+    assert_eq!(
+        report["diff"]["removed"]["ids"],
+        json!(["cola-15"]),
+        "{report}"
+    );
+    assert!(
+        !offer_ids(&harness.manifest(&paris_11).await)
+            .contains(&("cola".to_owned(), Arm::Treatment))
+    );
+    assert_eq!(harness.count("products"), 2);
+
+    // Listed again, it is added back.
+    let report = harness.import_ok("/v1/feed", "feed.tsv", FEED).await;
+    assert_eq!(
+        report["diff"]["added"]["ids"],
+        json!(["cola-15"]),
+        "{report}"
+    );
+    assert!(
+        offer_ids(&harness.manifest(&paris_11).await)
+            .contains(&("cola".to_owned(), Arm::Treatment))
+    );
+}
+
+#[tokio::test]
+async fn a_product_priced_in_another_currency_is_refused_per_store() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let report = harness
+        .import_ok(
+            "/v1/feed",
+            "feed.tsv",
+            &FEED.replace("5.49 EUR\t4.99 EUR", "5.49 GBP\t4.99 GBP"),
+        )
+        .await;
+    let refused = report["refused_stores"].as_array().expect("refused stores");
+    assert_eq!(refused.len(), 3, "{report}");
+    assert_eq!(refused[0]["store"], "lyon-2");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("sells in EUR, but products of this feed are priced otherwise (1 in GBP)"),
+        "{report}"
+    );
+    let manifest = harness.manifest(&paris_11).await;
+    assert_eq!(
+        hazelnut_price(&manifest),
+        None,
+        "no card in the wrong currency"
+    );
+    let explain = harness
+        .call(
+            Method::GET,
+            &format!(
+                "/v1/explain?screen=paris-11.entrance&at={}&slot=main-promo",
+                jiff::Timestamp::now()
+            ),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert!(
+        explain
+            .json()
+            .to_string()
+            .contains("priced in GBP, but store `paris-11` sells in EUR"),
+        "{}",
+        explain.json()
+    );
+}
+
+#[tokio::test]
+async fn a_card_carries_the_unit_price_of_the_price_in_force() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let feed = "id\ttitle\tprice\tsale_price\tunit_pricing_measure\tunit_pricing_base_measure
+hazelnut-750\tHazelnut spread 750 g\t5.49 EUR\t4.99 EUR\t750g\t1kg
+";
+    harness.import_ok("/v1/feed", "feed.tsv", feed).await;
+    let manifest = harness.manifest(&paris_11).await;
+    let hazelnut = manifest.offers["main-promo"]
+        .entries
+        .iter()
+        .find(|entry| entry.offer_id == "hazelnut" && entry.arm == Arm::Treatment)
+        .unwrap();
+    // 4.99 EUR for 750 g is 6.65 EUR a kilo: the sale price's, since it is in force.
+    let unit = hazelnut.card.unit_price.as_ref().expect("a unit price");
+    assert_eq!((unit.cents, unit.per.as_str()), (665, "kg"));
+}
+
+#[tokio::test]
+async fn a_sale_window_cuts_the_offer_so_the_manifest_shows_the_price_in_force_at_each_instant() {
+    let harness = Harness::seeded().await;
+    let paris_11 = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    // A sale from the day after tomorrow to the day after, written without an offset: Paris time.
+    let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+    let today = jiff::Timestamp::now().to_zoned(paris.clone()).date();
+    let (start, end) = (
+        today.checked_add(jiff::ToSpan::days(2)).unwrap(),
+        today.checked_add(jiff::ToSpan::days(3)).unwrap(),
+    );
+    let feed = format!(
+        "id\ttitle\tprice\tsale_price\tsale_price_effective_date\n\
+         hazelnut-750\tHazelnut spread 750 g\t5.49 EUR\t4.99 EUR\t{start}/{end}\n"
+    );
+    harness.import_ok("/v1/feed", "feed.tsv", &feed).await;
+    let manifest = harness.manifest(&paris_11).await;
+    let treatments: Vec<_> = manifest.offers["main-promo"]
+        .entries
+        .iter()
+        .filter(|entry| entry.offer_id == "hazelnut" && entry.arm == Arm::Treatment)
+        .collect();
+    assert_eq!(treatments.len(), 2, "{treatments:#?}");
+    let sale_start = start.to_zoned(paris.clone()).unwrap().timestamp();
+    let sale_end = end
+        .checked_add(jiff::ToSpan::days(1))
+        .unwrap()
+        .to_zoned(paris)
+        .unwrap()
+        .timestamp();
+    for entry in &treatments {
+        let price = entry.card.price.as_ref().unwrap();
+        let on_sale = price.old_cents.is_some();
+        assert_eq!(
+            (price.cents, price.old_cents),
+            if on_sale {
+                (499, Some(549))
+            } else {
+                (549, None)
+            }
+        );
+        for window in &entry.windows {
+            let inside = window.start >= sale_start && window.end <= sale_end;
+            let outside = window.end <= sale_start || window.start >= sale_end;
+            assert!(
+                if on_sale { inside } else { outside },
+                "{on_sale}: {window:?} against {sale_start}..{sale_end}"
+            );
+        }
+    }
+    // Together they cover what the one entry covered; the control keeps all of it.
+    let control = manifest.offers["main-promo"]
+        .entries
+        .iter()
+        .find(|entry| entry.offer_id == "hazelnut" && entry.arm == Arm::Control)
+        .unwrap();
+    let covered = |windows: &mut dyn Iterator<Item = &vitrine_core::offer::ValidityWindow>| {
+        windows
+            .map(|window| window.end.duration_since(window.start).as_secs())
+            .sum::<i64>()
+    };
+    assert_eq!(
+        covered(&mut treatments.iter().flat_map(|entry| &entry.windows)),
+        covered(&mut control.windows.iter())
+    );
+}
+
+#[tokio::test]
+async fn a_feed_streamed_as_the_body_is_imported_gzipped_or_not_within_the_size_limit() {
+    let harness = Harness::with_public_url();
+    harness.import_ok("/v1/stores", "stores.csv", STORES).await;
+    let upload = |query: &str, body: Vec<u8>, gzip: bool| {
+        let mut request = axum::http::Request::post(format!("/v1/feed/upload?{query}"))
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"));
+        if gzip {
+            request = request.header(header::CONTENT_ENCODING, "gzip");
+        }
+        let request = request.body(axum::body::Body::from(body)).unwrap();
+        harness.send(request)
+    };
+    let rss = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../playlists/hq/products.rss.xml"),
+    )
+    .unwrap();
+    // By its name or its first byte, XML; gzipped on the wire.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, &rss).unwrap();
+    let reply = upload(
+        "file_name=products.rss.xml",
+        encoder.finish().unwrap(),
+        true,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    let report = reply.json();
+    assert_eq!(report["applied"], 5, "{report}");
+    assert_eq!(report["diff"]["added"]["count"], 5, "{report}");
+    // TSV, replacing: what it leaves out is removed.
+    let reply = upload(
+        "file_name=feed.tsv&replace=true",
+        FEED.as_bytes().to_vec(),
+        false,
+    )
+    .await;
+    let report = reply.json();
+    assert_eq!(report["diff"]["added"]["count"], 2, "{report}");
+    assert_eq!(report["diff"]["removed"]["count"], 5, "{report}");
+    // Broken XML is refused whole, naming where.
+    let reply = upload("file_name=x.xml", b"<rss><channel><item>".to_vec(), false).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        reply.error_message().contains("never ends"),
+        "{}",
+        reply.json()
+    );
+    // Over the limit: refused, nothing applied.
+    harness
+        .state
+        .set_feed_policy(vitrine_scheduler::feed::fetch::FetchPolicy {
+            max_bytes: 16,
+            ..Default::default()
+        });
+    let reply = upload("file_name=feed.tsv", FEED.as_bytes().to_vec(), false).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.json()
+    );
+    assert!(
+        reply.error_message().contains("limited to 16 bytes"),
+        "{}",
+        reply.json()
+    );
+}
+
 #[tokio::test]
 async fn a_screen_in_an_unknown_store_is_refused() {
     let harness = Harness::seeded().await;
@@ -855,6 +1258,8 @@ async fn the_sample_hq_files_import_cleanly() {
         ("/v1/segments", "segments.csv"),
         ("/v1/feed", "products.tsv"),
         ("/v1/feed", "products.xml"),
+        ("/v1/feed", "products.rss.xml"),
+        ("/v1/feed", "products.atom.xml"),
         ("/v1/feed/inventory", "inventory.tsv"),
     ] {
         let source = std::fs::read_to_string(folder.join(file)).unwrap();

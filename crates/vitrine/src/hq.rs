@@ -1,8 +1,8 @@
 //! HQ commands that talk to the scheduler: importing stores, segments and product feeds, pushing and
 //! reading campaigns, listing screens and reading the scan report.
 //!
-//! Imports send the file whole (`POST /v1/stores`, `/v1/segments`, `/v1/feed`,
-//! `/v1/feed/inventory`); the scheduler reads it row by row, applies every good row and reports
+//! Imports send the file whole (`POST /v1/stores`, `/v1/segments`, `/v1/feed/inventory`; a product
+//! feed streams as the raw body of `/v1/feed/upload`); the scheduler reads it row by row, applies every good row and reports
 //! each skipped one with its line, which is printed here as `FILE:LINE: reason`. Since a skipped row
 //! usually means a broken export, the command then exits 1, after the rest has been applied.
 
@@ -34,7 +34,7 @@ impl ImportKind {
         match self {
             Self::Stores => "/v1/stores",
             Self::Segments => "/v1/segments",
-            Self::Feed => "/v1/feed",
+            Self::Feed => "/v1/feed/upload",
             Self::Inventory => "/v1/feed/inventory",
         }
     }
@@ -44,18 +44,96 @@ impl ImportKind {
 struct ImportFile<'a> {
     file_name: &'a str,
     source: &'a str,
+    /// Product feeds only: products of earlier uploads the file leaves out are removed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    replace: bool,
 }
 
 #[derive(Debug, Deserialize)]
 struct ImportReport {
     applied: usize,
     skipped: Vec<SkippedRow>,
+    #[serde(default)]
+    skipped_more: usize,
+    /// Feed and inventory imports: what changed against what was stored.
+    #[serde(default)]
+    diff: Option<FeedDiff>,
+    #[serde(default)]
+    refused_stores: Vec<RefusedStore>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Changed {
+    count: usize,
+    #[serde(default)]
+    ids: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FeedDiff {
+    added: Changed,
+    removed: Changed,
+    price_changed: Changed,
+    out_of_stock: Changed,
+    back_in_stock: Changed,
+    other_changes: Changed,
+    unchanged: usize,
+}
+
+/// How many ids of each kind of change an import prints.
+const SHOWN_IDS: usize = 10;
+
+impl FeedDiff {
+    /// One line per kind of change that happened, like `  price changed: 2 (a, b)`.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (label, changed) in [
+            ("added", &self.added),
+            ("removed", &self.removed),
+            ("price changed", &self.price_changed),
+            ("out of stock", &self.out_of_stock),
+            ("back in stock", &self.back_in_stock),
+            ("other changes", &self.other_changes),
+        ] {
+            if changed.count == 0 {
+                continue;
+            }
+            // A few ids say enough on a terminal; `--json` callers read the server's list.
+            let shown = &changed.ids[..changed.ids.len().min(SHOWN_IDS)];
+            let more = changed.count.saturating_sub(shown.len());
+            let mut ids = shown.join(", ");
+            if more > 0 {
+                ids.push_str(&format!(" and {more} more"));
+            }
+            lines.push(format!("  {label}: {} ({ids})", changed.count));
+        }
+        lines.push(format!("  unchanged: {}", self.unchanged));
+        lines
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RefusedStore {
+    reason: String,
 }
 
 #[derive(Debug, Deserialize)]
 struct SkippedRow {
     line: u64,
     reason: String,
+}
+
+/// `text` as a query-string value: every byte but the unreserved ones percent-encoded.
+fn query_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                char::from(byte).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
 }
 
 fn file_name_of(path: &Path) -> anyhow::Result<&str> {
@@ -68,16 +146,43 @@ fn file_name_of(path: &Path) -> anyhow::Result<&str> {
 pub async fn import(
     kind: ImportKind,
     path: &Path,
+    replace: bool,
     server: &ServerArgs,
 ) -> anyhow::Result<ExitCode> {
-    let source = std::fs::read_to_string(path)
-        .with_context(|| format!("could not read {}", path.display()))?;
     let file_name = file_name_of(path)?;
     let client = ApiClient::new(server)?;
-    let request = client.request(Method::POST, kind.path()).json(&ImportFile {
-        file_name,
-        source: &source,
-    });
+    let request = if matches!(kind, ImportKind::Feed) {
+        // A product feed goes as the raw body, streamed from the file: however large, neither
+        // side holds it whole.
+        let file = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("could not read {}", path.display()))?;
+        let length = file
+            .metadata()
+            .await
+            .with_context(|| format!("could not read the size of {}", path.display()))?
+            .len();
+        let path = format!(
+            "{}?file_name={}&replace={replace}",
+            kind.path(),
+            query_encoded(file_name)
+        );
+        client
+            .request(Method::POST, &path)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(reqwest::Body::wrap_stream(
+                tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024),
+            ))
+    } else {
+        let source = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        client.request(Method::POST, kind.path()).json(&ImportFile {
+            file_name,
+            source: &source,
+            replace,
+        })
+    };
     let response = client.send(request).await?;
     let report: ImportReport = ApiClient::read_json(response, None)
         .await
@@ -85,12 +190,27 @@ pub async fn import(
     for row in &report.skipped {
         eprintln!("{}:{}: skipped: {}", path.display(), row.line, row.reason);
     }
+    if report.skipped_more > 0 {
+        eprintln!(
+            "{}: {} more rows skipped",
+            path.display(),
+            report.skipped_more
+        );
+    }
+    for store in &report.refused_stores {
+        eprintln!("{}: warning: {}", path.display(), store.reason);
+    }
     println!(
         "{}: {} applied, {} skipped",
         path.display(),
         report.applied,
-        report.skipped.len()
+        report.skipped.len() + report.skipped_more
     );
+    if let Some(diff) = &report.diff {
+        for line in diff.lines() {
+            println!("{line}");
+        }
+    }
     Ok(if report.skipped.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -459,6 +579,106 @@ pub async fn scan_report(
         );
     }
     Ok(())
+}
+
+/// `vitrine feed add NAME URL --every 15m`: registers a feed the scheduler fetches on a schedule.
+pub async fn add_feed(
+    name: &str,
+    url: &str,
+    every: &str,
+    server: &ServerArgs,
+) -> anyhow::Result<()> {
+    let client = ApiClient::new(server)?;
+    let request = client
+        .request(Method::POST, "/v1/feeds")
+        .json(&serde_json::json!({"name": name, "url": url, "every": every}));
+    let response = client.send(request).await?;
+    let _feed: Value = ApiClient::read_json(response, None)
+        .await
+        .with_context(|| format!("the server refused feed `{name}`"))?;
+    println!("feed `{name}`: fetched from {url} every {every}, the first time now");
+    Ok(())
+}
+
+/// `vitrine feed list`: each feed registered by URL, its last fetch and its alert.
+pub async fn list_feeds(server: &ServerArgs, json: bool) -> anyhow::Result<()> {
+    let list = get_json(server, "/v1/feeds").await?;
+    if json {
+        println!("{list:#}");
+    } else {
+        println!(
+            "{:<20} {:>9} {:<28} {:<28} URL",
+            "NAME", "EVERY (S)", "LAST FETCH", "LAST SUCCESS"
+        );
+        for feed in list["feeds"].as_array().into_iter().flatten() {
+            println!(
+                "{:<20} {:>9} {:<28} {:<28} {}",
+                text(&feed["name"]),
+                text(&feed["interval_seconds"]),
+                text(&feed["last_attempt_at"]),
+                text(&feed["last_success_at"]),
+                text(&feed["url"]),
+            );
+            if let Some(alert) = feed["alert"].as_str() {
+                println!("  alert: {alert}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `vitrine feed remove NAME`: stops fetching a feed (its products stay).
+pub async fn remove_feed(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
+    let client = ApiClient::new(server)?;
+    let response = client
+        .send(client.request(Method::DELETE, &format!("/v1/feeds/{name}")))
+        .await?;
+    ApiClient::check_status(response, None).await?;
+    println!("feed `{name}`: no longer fetched; its products stay");
+    Ok(())
+}
+
+/// `vitrine feed fetch NAME`: fetches a feed now and prints what changed.
+pub async fn fetch_feed(name: &str, server: &ServerArgs) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(server)?;
+    let response = client
+        .send(client.request(Method::POST, &format!("/v1/feeds/{name}/fetch")))
+        .await?;
+    let outcome: Value = ApiClient::read_json(response, None).await?;
+    match outcome["outcome"].as_str() {
+        Some("not_modified") => {
+            println!("feed `{name}`: not modified since the last fetch");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("imported") => {
+            let report: ImportReport = serde_json::from_value(outcome["report"].clone())
+                .context("the server's import report")?;
+            for row in &report.skipped {
+                eprintln!("{name}:{}: skipped: {}", row.line, row.reason);
+            }
+            for store in &report.refused_stores {
+                eprintln!("{name}: warning: {}", store.reason);
+            }
+            println!(
+                "feed `{name}`: {} applied, {} skipped",
+                report.applied,
+                report.skipped.len() + report.skipped_more
+            );
+            if let Some(diff) = &report.diff {
+                for line in diff.lines() {
+                    println!("{line}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            eprintln!(
+                "feed `{name}`: the fetch failed, the last good data stays: {}",
+                text(&outcome["error"])
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 #[cfg(test)]

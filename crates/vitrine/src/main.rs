@@ -130,8 +130,8 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
-    /// Import a Google Merchant Center feed (TSV, or RSS XML for `.xml`), or with `--inventory`
-    /// a local-inventory feed (store_code, id, quantity, price, sale_price).
+    /// Import a Google Merchant Center feed (TSV, CSV, RSS or Atom XML), or with `--inventory`
+    /// a local-inventory feed in Google's or Criteo's columns; what changed is printed.
     Feed {
         #[command(subcommand)]
         command: FeedCommand,
@@ -218,6 +218,40 @@ enum FeedCommand {
         /// The file is a local-inventory feed.
         #[arg(long)]
         inventory: bool,
+        /// The file is the whole catalogue: products of earlier uploads it leaves out (and does
+        /// not skip) are removed.
+        #[arg(long, conflicts_with = "inventory")]
+        replace: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Have the scheduler fetch a feed from a URL on a schedule (If-None-Match, gzip); each
+    /// fetch replaces what the feed listed before.
+    Add {
+        name: String,
+        url: String,
+        /// How often, like `15m` or `1h`; at least a minute.
+        #[arg(long, default_value = "1h")]
+        every: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// The feeds fetched by URL, their last fetch and their alerts.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Fetch a feed now and print what changed.
+    Fetch {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Stop fetching a feed; its products stay.
+    Remove {
+        name: String,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -656,15 +690,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Stores {
             command: ImportCommand::Import { file, server },
-        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Stores, &file, &server)),
+        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Stores, &file, false, &server)),
         Command::Segments {
             command: ImportCommand::Import { file, server },
-        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Segments, &file, &server)),
+        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Segments, &file, false, &server)),
         Command::Feed {
             command:
                 FeedCommand::Import {
                     file,
                     inventory,
+                    replace,
                     server,
                 },
         } => {
@@ -673,8 +708,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 hq::ImportKind::Feed
             };
-            async_runtime()?.block_on(hq::import(kind, &file, &server))
+            async_runtime()?.block_on(hq::import(kind, &file, replace, &server))
         }
+        Command::Feed {
+            command:
+                FeedCommand::Add {
+                    name,
+                    url,
+                    every,
+                    server,
+                },
+        } => async_runtime()?
+            .block_on(hq::add_feed(&name, &url, &every, &server))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Feed {
+            command: FeedCommand::List { json, server },
+        } => async_runtime()?
+            .block_on(hq::list_feeds(&server, json))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Feed {
+            command: FeedCommand::Fetch { name, server },
+        } => async_runtime()?.block_on(hq::fetch_feed(&name, &server)),
+        Command::Feed {
+            command: FeedCommand::Remove { name, server },
+        } => async_runtime()?
+            .block_on(hq::remove_feed(&name, &server))
+            .map(|()| ExitCode::SUCCESS),
         Command::Interrupt {
             command: None,
             send:

@@ -1,5 +1,5 @@
-//! `cargo xtask bench [render|text|net|video|memory]`: the renderer's, text's, the scheduler's,
-//! video's and the player's memory figures,
+//! `cargo xtask bench [render|text|net|video|feed|memory]`: the renderer's, text's, the
+//! scheduler's, video's, the product feed's and the player's memory figures,
 //! each against a peer or a limit measured in the same run (../shared/BENCHMARKS.md); without an argument, all of them. Ours and the peer run A B A B interleaved, five rounds, and the
 //! median is reported. One line per figure: `name  ours  peer  ratio  goal  PASS|MISS`; the same
 //! goes to `target/bench/latest.json`.
@@ -18,7 +18,9 @@
 //! impression ingest against raw rusqlite) are in [`net`], built with the release profile. The
 //! video playback cost (CPU seconds per second of video shown against decode only and mpv) is in
 //! [`video`]; the player's memory (peak RSS over a 10-minute playlist of 4K pictures and clips
-//! against mpv, and RSS growth over a 30-minute soak) in [`memory`]. `VITRINE_BENCH_QUICK=1` runs
+//! against mpv, and RSS growth over a 30-minute soak) in [`memory`]; the product feed's (import of a
+//! generated 1,000,000-item feed against quick-xml alone, the scheduler's peak RSS, and price change
+//! to a simulated player) in [`feed`]. `VITRINE_BENCH_QUICK=1` runs
 //! the long ones for a minute or two, to check them.
 
 use std::path::Path;
@@ -29,6 +31,7 @@ use anyhow::{Context, bail};
 
 use crate::target_dir;
 
+mod feed;
 mod memory;
 mod net;
 mod player;
@@ -68,13 +71,18 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         figures.extend(video::figures(&target_dir())?);
         profiles.push("video: release");
     }
+    if matches!(which, None | Some("feed")) {
+        figures.extend(feed::figures(&target_dir())?);
+        profiles.push("feed: release");
+    }
     if matches!(which, None | Some("memory")) {
         figures.extend(memory::figures(&target_dir())?);
         profiles.push("memory: release");
     }
     if figures.is_empty() {
         bail!(
-            "unknown benchmark set `{}`; use `render`, `text`, `net`, `video`, `memory` or nothing for all",
+            "unknown benchmark set `{}`; use `render`, `text`, `net`, `video`, `feed`, `memory` \
+             or nothing for all",
             which.unwrap_or_default()
         );
     }

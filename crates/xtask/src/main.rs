@@ -7,7 +7,7 @@
 //! - `cargo xtask demo` = setup, then a scheduler, the sample playlists and campaigns, and a player.
 //! - `cargo xtask kill-loop [N]` = the kill loop with N kills (default 200; CI runs 50).
 //! - `cargo xtask fuzz [SECONDS] [TARGET...]` = the cargo-fuzz targets (CI runs 20 s of each).
-//! - `cargo xtask bench [render|text|net|video|memory]` = performance against peers and limits, measured in
+//! - `cargo xtask bench [render|text|net|video|feed|memory]` = performance against peers and limits, measured in
 //!   the same run (../shared/BENCHMARKS.md).
 
 mod bench;
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
                  demo    setup + scheduler + sample playlist + player [--run-for 30s] [--headless]\n  \
                  deps    check that vitrine-core depends on no I/O crate\n  \
                  fuzz    [SECONDS] [TARGET...] the fuzz targets (default 300 s each)\n  \
-                 bench   [render|text|net|video|memory] figures against their peers, to target/bench/latest.json"
+                 bench   [render|text|net|video|feed|memory] figures against their peers, to target/bench/latest.json"
             );
             return ExitCode::from(2);
         }

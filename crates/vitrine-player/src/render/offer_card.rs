@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 use vitrine_core::Sha256Hex;
-use vitrine_core::offer::CardPrice;
+use vitrine_core::offer::{CardPrice, UnitPrice};
 
 use super::compositor::begin_pass;
 use super::geometry::{Rect, Rotation, fit_rect};
@@ -39,6 +39,8 @@ pub struct OfferCard {
     pub qr_url: Option<String>,
     /// The offer item's brand font (from the media cache), for every text on the card.
     pub font: Option<Sha256Hex>,
+    /// The price per kg, litre, 100 g... in the price's currency, where the feed gives one.
+    pub unit_price: Option<UnitPrice>,
 }
 
 impl OfferCard {
@@ -105,6 +107,9 @@ pub struct OfferTemplate {
     pub strike: Strike,
     pub badge: TextBox,
     pub validity: TextBox,
+    /// Where the unit price goes (`6,65 € / kg`); a template without one shows none.
+    #[serde(default)]
+    pub unit_price: Option<TextBox>,
     /// The QR code is the largest square of whole pixels per module inside this box, centred.
     pub qr: [f32; 4],
 }
@@ -246,6 +251,12 @@ impl Renderer {
             }
             if let Some(validity) = &card.validity {
                 place(validity, &template.validity, false);
+            }
+            if let (Some(unit), Some(price), Some(unit_box)) =
+                (&card.unit_price, &card.price, &template.unit_price)
+            {
+                let per_unit = format_price(unit.cents, &price.currency, &card.locale);
+                place(&format!("{per_unit} / {}", unit.per), unit_box, false);
             }
         }
 
@@ -409,6 +420,7 @@ mod tests {
             image: None,
             qr_url: None,
             font: None,
+            unit_price: None,
         };
         assert_eq!(card.badge_text().as_deref(), Some("-20%"));
         card.badge = Some("NEW".into());
