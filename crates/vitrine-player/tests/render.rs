@@ -636,30 +636,33 @@ fn red_in_price_box(frame: &image::RgbaImage) -> usize {
     red
 }
 
+/// `card` composed with the landscape template and drawn alone on a 640x360 frame.
+fn draw_card(gpu: &Gpu, renderer: &mut Renderer, card: &OfferCard) -> image::RgbaImage {
+    let target = Offscreen::new(gpu, 640, 360);
+    let card_key = card.key((640, 360));
+    renderer
+        .prepare_offer_card(
+            gpu,
+            card_key.clone(),
+            card,
+            &OfferTemplate::builtin(),
+            (640, 360),
+        )
+        .unwrap();
+    renderer.render(
+        gpu,
+        target.view(),
+        target.size(),
+        &Scene::single(card_key, Fit::Contain),
+    );
+    target.read_pixels(gpu).unwrap()
+}
+
 #[test]
 fn an_offer_card_without_a_price_draws_none() {
     let gpu = gpu();
     let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
-    let mut draw = |card: &OfferCard| {
-        let target = Offscreen::new(&gpu, 640, 360);
-        let card_key = card.key((640, 360));
-        renderer
-            .prepare_offer_card(
-                &gpu,
-                card_key.clone(),
-                card,
-                &OfferTemplate::builtin(),
-                (640, 360),
-            )
-            .unwrap();
-        renderer.render(
-            &gpu,
-            target.view(),
-            target.size(),
-            &Scene::single(card_key, Fit::Contain),
-        );
-        target.read_pixels(&gpu).unwrap()
-    };
+    let mut draw = |card: &OfferCard| draw_card(&gpu, &mut renderer, card);
     let priced = draw(&offer_card());
     assert!(
         red_in_price_box(&priced) > 200,
@@ -698,26 +701,7 @@ fn ink_in_unit_price_box(frame: &image::RgbaImage) -> usize {
 fn an_offer_card_shows_the_unit_price_only_when_the_feed_gives_one() {
     let gpu = gpu();
     let mut renderer = Renderer::new(&gpu, OFFSCREEN_FORMAT);
-    let mut draw = |card: &OfferCard| {
-        let target = Offscreen::new(&gpu, 640, 360);
-        let card_key = card.key((640, 360));
-        renderer
-            .prepare_offer_card(
-                &gpu,
-                card_key.clone(),
-                card,
-                &OfferTemplate::builtin(),
-                (640, 360),
-            )
-            .unwrap();
-        renderer.render(
-            &gpu,
-            target.view(),
-            target.size(),
-            &Scene::single(card_key, Fit::Contain),
-        );
-        target.read_pixels(&gpu).unwrap()
-    };
+    let mut draw = |card: &OfferCard| draw_card(&gpu, &mut renderer, card);
     let without = draw(&offer_card());
     assert_eq!(ink_in_unit_price_box(&without), 0, "no unit price, no text");
     let with = draw(&OfferCard {

@@ -97,12 +97,7 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
         "render_bench",
     ]))?;
     let plan = plan();
-    let bench = Tools {
-        player: target.join("release/vitrine-player"),
-        render_bench: target.join("release/examples/render_bench"),
-        runtime: runtime_dir()?,
-        backend: std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "vulkan".into()),
-    };
+    let bench = Tools::new(target)?;
     let directory = target.join("bench/render");
     let images = target.join("bench/images");
     bench.example(&["make-images", &images.to_string_lossy()])?;
@@ -402,13 +397,24 @@ fn leak(text: String) -> &'static str {
 }
 
 pub(super) struct Tools {
-    pub(super) player: PathBuf,
-    pub(super) render_bench: PathBuf,
-    pub(super) runtime: PathBuf,
-    pub(super) backend: String,
+    player: PathBuf,
+    render_bench: PathBuf,
+    runtime: PathBuf,
+    backend: String,
 }
 
 impl Tools {
+    /// The release player and `render_bench` in `target`, on `WGPU_BACKEND` (lavapipe's Vulkan
+    /// unless set).
+    pub(super) fn new(target: &Path) -> anyhow::Result<Self> {
+        Ok(Self {
+            player: target.join("release/vitrine-player"),
+            render_bench: target.join("release/examples/render_bench"),
+            runtime: runtime_dir()?,
+            backend: std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "vulkan".into()),
+        })
+    }
+
     fn example(&self, arguments: &[&str]) -> anyhow::Result<String> {
         let output = Command::new(&self.render_bench)
             .args(arguments)

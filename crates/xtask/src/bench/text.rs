@@ -20,7 +20,7 @@ use anyhow::bail;
 
 use super::render::{Stats, Tools};
 use super::{Figure, median, percentile};
-use crate::{cargo, run_command, runtime_dir};
+use crate::{cargo, run_command};
 
 const REFRESH_MS: f64 = 1000.0 / 60.0;
 /// Frames of the first second are left out: they include the layouts themselves.
@@ -113,12 +113,7 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
         "--bin",
         "vitrine-player",
     ]))?;
-    let bench = Tools {
-        player: target.join("release/vitrine-player"),
-        render_bench: target.join("release/examples/render_bench"),
-        runtime: runtime_dir()?,
-        backend: std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "vulkan".into()),
-    };
+    let bench = Tools::new(target)?;
     let directory = target.join("bench/text");
     let (heavy, floor) = (directory.join("heavy"), directory.join("floor"));
     for folder in [&heavy, &floor] {
