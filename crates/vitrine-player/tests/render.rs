@@ -1000,6 +1000,26 @@ fn every_script_matches_its_golden_with_no_missing_glyph() {
     check_golden("scripts", &frame);
 }
 
+/// `spec` laid out for the whole of `target` and drawn there alone, with how it came out.
+fn draw_text(
+    gpu: &Gpu,
+    renderer: &mut Renderer,
+    target: &Offscreen,
+    spec: &TextSpec,
+) -> (image::RgbaImage, vitrine_player::render::TextReport) {
+    let key = spec.key(target.size());
+    let report = renderer
+        .prepare_text(gpu, key.clone(), spec, target.size())
+        .unwrap();
+    renderer.render(
+        gpu,
+        target.view(),
+        target.size(),
+        &full(vec![Layer::new(key, Fit::Stretch)]),
+    );
+    (target.read_pixels(gpu).unwrap(), report)
+}
+
 /// Han characters take the forms of the store's locale: the same text draws differently for a
 /// Japanese and a Chinese store.
 #[test]
@@ -1012,17 +1032,7 @@ fn han_characters_follow_the_store_locale() {
             locale: locale.into(),
             ..TextSpec::plain("直 誤 角", 40.0)
         };
-        let key = spec.key((160, 60));
-        renderer
-            .prepare_text(&gpu, key.clone(), &spec, (160, 60))
-            .unwrap();
-        renderer.render(
-            &gpu,
-            target.view(),
-            target.size(),
-            &full(vec![Layer::new(key, Fit::Stretch)]),
-        );
-        target.read_pixels(&gpu).unwrap()
+        draw_text(&gpu, &mut renderer, &target, &spec).0
     };
     let japanese = draw("ja-JP");
     let chinese = draw("zh-CN");
@@ -1058,17 +1068,7 @@ fn a_brand_font_sets_the_text_and_a_bad_one_is_reported() {
             font,
             ..TextSpec::plain("Soldes Été 営業", 40.0)
         };
-        let key = spec.key((360, 80));
-        let report = renderer
-            .prepare_text(&gpu, key.clone(), &spec, (360, 80))
-            .unwrap();
-        renderer.render(
-            &gpu,
-            target.view(),
-            target.size(),
-            &full(vec![Layer::new(key, Fit::Stretch)]),
-        );
-        (target.read_pixels(&gpu).unwrap(), report)
+        draw_text(&gpu, &mut renderer, &target, &spec)
     };
     let (default, _) = draw(None);
     let (branded, report) = draw(Some(serif));
@@ -1108,22 +1108,12 @@ fn text_that_does_not_fit_is_shrunk_or_ellipsised_inside_its_zone() {
         min_size_px: 135.0 * 0.04,
         ..TextSpec::plain("Open until 19:00", 135.0 * 0.5 * 2.0)
     };
-    let key = spec.key((480, 135));
-    let report = renderer
-        .prepare_text(&gpu, key.clone(), &spec, (480, 135))
-        .unwrap();
+    let (frame, report) = draw_text(&gpu, &mut renderer, &target, &spec);
     assert_eq!(report.outcome, vitrine_text::Outcome::Shrunk);
     assert!(
         report.alert().unwrap().contains("shrunk from 135 px"),
         "{report:?}"
     );
-    renderer.render(
-        &gpu,
-        target.view(),
-        target.size(),
-        &full(vec![Layer::new(key, Fit::Stretch)]),
-    );
-    let frame = target.read_pixels(&gpu).unwrap();
     check_golden("fitted-text", &frame);
     // Letters reach the right half (the "19:00"), and none touch the zone's edges.
     let lit = |x: u32, y: u32| frame.get_pixel(x, y)[0] > 128;
