@@ -128,6 +128,24 @@ fn extent(buffer: &Buffer) -> (f32, f32, usize) {
     (right - left, height, lines)
 }
 
+/// The left edge of the ink: below zero when a glyph starts left of the box (a centred line wider
+/// than it).
+fn ink_left(buffer: &Buffer) -> f32 {
+    let mut left = 0.0f32;
+    for run in buffer.layout_runs() {
+        for glyph in run.glyphs {
+            let blank = run
+                .text
+                .get(glyph.start..glyph.end)
+                .is_some_and(|cluster| cluster.chars().all(char::is_whitespace));
+            if !blank {
+                left = left.min(glyph.x);
+            }
+        }
+    }
+    left
+}
+
 /// Whether every character that draws has a glyph in the layout: the shaper can lose a piece of
 /// a word it splits in a right-to-left paragraph, and such a layout is not the whole text.
 fn laid_out_whole(buffer: &Buffer) -> bool {
@@ -236,7 +254,8 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
         buffer.set_metrics(Metrics::new(size, line_height(size)));
         buffer.shape_until_scroll(system, false);
         let (used_width, used_height, lines) = extent(buffer);
-        used_width <= width + 0.5
+        ink_left(buffer) >= -0.5
+            && used_width <= width + 0.5
             && used_height <= height + 0.5
             && lines <= max_lines
             && laid_out_whole(buffer)
@@ -263,6 +282,7 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
         buffer.shape_until_scroll(system, false);
         let (used_width, used_height, count) = extent(&buffer);
         if !cut
+            && ink_left(&buffer) >= -0.5
             && used_width <= width + 0.5
             && used_height <= height + 0.5
             && count <= max_lines
@@ -295,7 +315,10 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
                     )));
                     buffer.shape_until_scroll(system, false);
                     let (used_width, used_height, _) = extent(&buffer);
-                    if used_width > width + 0.5 || used_height > height + 0.5 {
+                    if ink_left(&buffer) < -0.5
+                        || used_width > width + 0.5
+                        || used_height > height + 0.5
+                    {
                         continue;
                     }
                     let ellipsised = buffer
@@ -309,9 +332,34 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
                     }
                 }
                 if size <= 1.0 {
-                    buffer.set_text("", &attrs, Shaping::Advanced, None);
-                    buffer.shape_until_scroll(system, false);
-                    break (size, Outcome::NoRoom);
+                    // No layout of the text fits, whole or ellipsised: the ellipsis alone says
+                    // that something is cut, if even that fits.
+                    buffer.set_ellipsize(Ellipsize::None);
+                    buffer.set_wrap(Wrap::None);
+                    buffer.set_text(
+                        "\u{2026}",
+                        &attrs,
+                        Shaping::Advanced,
+                        Some(cosmic_align(request.align)),
+                    );
+                    let mut size = min;
+                    loop {
+                        buffer.set_metrics(Metrics::new(size, line_height(size)));
+                        buffer.shape_until_scroll(system, false);
+                        let (used_width, used_height, _) = extent(&buffer);
+                        if ink_left(&buffer) >= -0.5
+                            && used_width <= width + 0.5
+                            && used_height <= height + 0.5
+                        {
+                            break 'sizes (size, Outcome::Ellipsised);
+                        }
+                        if size <= 1.0 {
+                            buffer.set_text("", &attrs, Shaping::Advanced, None);
+                            buffer.shape_until_scroll(system, false);
+                            break 'sizes (size, Outcome::NoRoom);
+                        }
+                        size = (size * 0.8).max(1.0);
+                    }
                 }
                 size = (size * 0.8).max(1.0);
             }

@@ -57,17 +57,31 @@ fn ends_in_ellipsis(fonts: &mut Fonts, fitted: &Fitted) -> bool {
     last.glyphs.iter().any(|glyph| glyph.glyph_id == dot)
 }
 
-/// The text as drawn, line after line: each character a glyph stands for, once.
+/// The text as drawn: each character of each paragraph that some glyph stands for, once, in
+/// reading order (a cluster split over two lines counts once).
 fn drawn(fitted: &Fitted) -> String {
-    let mut shown = String::new();
+    let mut paragraphs: Vec<(usize, &str, Vec<bool>)> = Vec::new();
     for run in fitted.buffer.layout_runs() {
-        let mut covered = vec![false; run.text.len()];
+        let index = match paragraphs
+            .iter()
+            .position(|(line, _, _)| *line == run.line_i)
+        {
+            Some(index) => index,
+            None => {
+                paragraphs.push((run.line_i, run.text, vec![false; run.text.len()]));
+                paragraphs.len() - 1
+            }
+        };
+        let covered = &mut paragraphs[index].2;
         for glyph in run.glyphs {
             for byte in glyph.start..glyph.end.min(covered.len()) {
                 covered[byte] = true;
             }
         }
-        for (index, c) in run.text.char_indices() {
+    }
+    let mut shown = String::new();
+    for (_, text, covered) in paragraphs {
+        for (index, c) in text.char_indices() {
             if covered[index] {
                 shown.push(c);
             }
@@ -143,6 +157,17 @@ fn a_long_word_split_in_a_right_to_left_line_loses_no_letter() {
     if fitted.outcome != Outcome::Ellipsised {
         assert_eq!(strip(&drawn(&fitted)), strip(text), "{:?}", fitted.outcome);
     }
+}
+
+#[test]
+fn a_column_narrower_than_a_long_word_in_a_right_to_left_paragraph_still_ends_in_an_ellipsis() {
+    let mut fonts = Fonts::new("en-US");
+    let text = "مفتوح Soldes Soldes مفتوح مفتوح 営業 שלום supercalifragilisticexpialidocious \
+                ख\u{941}ला supercalifragilisticexpialidocious مفتوح 営業 Soldes Soldes Soldes";
+    let fitted = fit(&mut fonts, &request(text, 8.0, 12.771268, 221.89511));
+    assert_inside(&fitted, 12.771268, 221.89511);
+    assert_eq!(fitted.outcome, Outcome::Ellipsised);
+    assert!(ends_in_ellipsis(&mut fonts, &fitted), "{}", drawn(&fitted));
 }
 
 #[test]
