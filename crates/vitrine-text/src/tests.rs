@@ -231,6 +231,21 @@ fn every_script_of_the_chain_has_its_glyphs() {
 }
 
 #[test]
+fn a_machine_without_the_cjk_package_names_it_and_the_characters_it_cannot_draw() {
+    let empty = std::env::temp_dir().join("vitrine-text-no-fonts");
+    let mut fonts = Fonts::installed_under("ja-JP", &empty);
+    let fitted = fit(&mut fonts, &request("Soldes 営業", 30.0, 1000.0, 100.0));
+    assert_eq!(fitted.missing, vec!['営', '業']);
+    let packages: Vec<&str> = fonts.absent().iter().map(|font| font.package).collect();
+    assert!(packages.contains(&"fonts-noto-core"), "{packages:?}");
+    assert!(packages.contains(&"fonts-noto-cjk"), "{packages:?}");
+    assert!(
+        !packages.contains(&"fonts-noto-color-emoji"),
+        "emoji were never needed"
+    );
+}
+
+#[test]
 fn a_character_no_font_has_is_named() {
     let mut fonts = Fonts::new("en-US");
     // A private-use code point: no font of the chain draws it.
