@@ -416,13 +416,19 @@ fn the_timeline_follows_the_schedule_and_an_interrupt_cuts_the_music_short() {
     let last = plays.last().unwrap();
     assert!(!last.completed, "{last:#?}");
     assert_eq!(last.ended_at, now);
-    for (index, play) in plays[..plays.len() - 1].iter().enumerate() {
+    // Each ran to its turn's end and gave way to the next: orders on the timeline's own clock,
+    // not a budget that a busy machine's late frames could miss.
+    for (index, pair) in plays.windows(2).enumerate() {
+        let (play, next) = (&pair[0], &pair[1]);
         assert!(index == 0 || play.completed, "{play:#?}");
         let turn_end = play.scheduled_start + jiff::SignedDuration::from_secs(1);
-        let overrun = play.ended_at.duration_since(turn_end).as_millis();
         assert!(
-            (0..200).contains(&overrun),
-            "ended {overrun} ms after its turn"
+            play.ended_at >= turn_end,
+            "cut before its turn ended: {play:#?}"
+        );
+        assert!(
+            play.ended_at <= next.started_at,
+            "still journalled as playing after the next began: {pair:#?}"
         );
     }
     // The 0.4 s files loop through their 1 s turns, and the crossfades between turns never dip:
