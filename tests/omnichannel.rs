@@ -60,11 +60,16 @@ fn get(url: &str) -> (String, String) {
     (head.to_owned(), body.to_owned())
 }
 
-#[test]
-fn a_scan_of_an_offer_card_leads_to_the_product_page_and_is_reported() {
-    let workspace = tempfile::tempdir().unwrap();
-    let root = workspace.path();
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../playlists/hq");
+/// The sample chain's reference data in `playlists/hq`.
+fn samples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../playlists/hq")
+}
+
+/// A scheduler under `root` holding the sample stores and feed (and the sample local inventory
+/// when `inventory`), the shop playlist and the offers campaign, with the `paris-11-entrance`
+/// screen registered; its device token.
+fn start_shop(root: &Path, inventory: bool) -> (Scheduler, String) {
+    let samples = samples();
     let content = root.join("content");
     std::fs::create_dir_all(&content).unwrap();
     std::fs::write(content.join("shop.yaml"), SHOP_PLAYLIST).unwrap();
@@ -79,14 +84,16 @@ fn a_scan_of_an_offer_card_leads_to_the_product_page_and_is_reported() {
     scheduler
         .cli(&["feed", "import", &path(&samples.join("products.tsv"))])
         .unwrap();
-    scheduler
-        .cli(&[
-            "feed",
-            "import",
-            "--inventory",
-            &path(&samples.join("inventory.tsv")),
-        ])
-        .unwrap();
+    if inventory {
+        scheduler
+            .cli(&[
+                "feed",
+                "import",
+                "--inventory",
+                &path(&samples.join("inventory.tsv")),
+            ])
+            .unwrap();
+    }
     scheduler
         .cli(&["push", &path(&content.join("shop.yaml"))])
         .unwrap();
@@ -106,6 +113,14 @@ fn a_scan_of_an_offer_card_leads_to_the_product_page_and_is_reported() {
         .unwrap()
         .trim()
         .to_owned();
+    (scheduler, token)
+}
+
+#[test]
+fn a_scan_of_an_offer_card_leads_to_the_product_page_and_is_reported() {
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path();
+    let (scheduler, token) = start_shop(root, true);
 
     let frames_dir = root.join("frames");
     // Large enough frames for a phone-sized QR code to be read back.
@@ -201,41 +216,9 @@ fn held_hazelnut_price(player_data: &Path) -> Option<i64> {
 fn a_price_changed_in_the_feed_reaches_a_running_players_card_by_push() {
     let workspace = tempfile::tempdir().unwrap();
     let root = workspace.path();
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../playlists/hq");
-    let content = root.join("content");
-    std::fs::create_dir_all(&content).unwrap();
-    std::fs::write(content.join("shop.yaml"), SHOP_PLAYLIST).unwrap();
-    std::fs::write(content.join("offers.yaml"), CAMPAIGN).unwrap();
-    vitrine_e2e::write_solid_png(&content.join("banner.png"), [0, 0, 255]).unwrap();
-
-    let scheduler = Scheduler::start(&root.join("hq")).unwrap();
+    let (scheduler, token) = start_shop(root, false);
     let path = |file: &Path| file.to_str().unwrap().to_owned();
-    let feed = std::fs::read_to_string(samples.join("products.tsv")).unwrap();
-    scheduler
-        .cli(&["stores", "import", &path(&samples.join("stores.csv"))])
-        .unwrap();
-    scheduler
-        .cli(&["feed", "import", &path(&samples.join("products.tsv"))])
-        .unwrap();
-    scheduler
-        .cli(&["push", &path(&content.join("shop.yaml"))])
-        .unwrap();
-    scheduler
-        .cli(&["campaign", "push", &path(&content.join("offers.yaml"))])
-        .unwrap();
-    let token = scheduler
-        .cli(&[
-            "screens",
-            "add",
-            "paris-11-entrance",
-            "--playlist",
-            "shop",
-            "--store",
-            "paris-11",
-        ])
-        .unwrap()
-        .trim()
-        .to_owned();
+    let feed = std::fs::read_to_string(samples().join("products.tsv")).unwrap();
 
     let frames_dir = root.join("frames");
     let player_data = root.join("player");

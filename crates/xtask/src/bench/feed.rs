@@ -19,49 +19,18 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, bail};
 
+use super::net::{ADMIN_TOKEN, Guard, start_scheduler};
 use super::{Figure, median, numbers, quick, rounds};
 use crate::{cargo, run_command};
 
 const ITEMS: usize = 1_000_000;
 const QUICK_ITEMS: usize = 100_000;
 const PRICE_CHANGES: usize = 100;
-const ADMIN_TOKEN: &str = "bench-admin-token";
 const RSS_LIMIT_MB: f64 = 200.0;
 const PRICE_LIMIT_MS: f64 = 2000.0;
-
-/// A child process killed (and reaped) when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the release scheduler on a free loopback port, allowed to fetch from loopback.
-fn start_scheduler(binary: &Path, data_dir: &Path) -> anyhow::Result<(Guard, String)> {
-    let mut scheduler = Guard(
-        Command::new(binary)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(["--admin-token", ADMIN_TOKEN])
-            .args(["--feed-allow", "127.0.0.1", "--rate-limit-per-second", "0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("cannot start the scheduler")?,
-    );
-    let stdout = scheduler.0.stdout.take().context("scheduler stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines.next().context("the scheduler exited at once")??;
-    let server = line
-        .strip_prefix("vitrine-scheduler listening on ")
-        .with_context(|| format!("unexpected scheduler output: {line}"))?
-        .to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    Ok((scheduler, server))
-}
+/// The scheduler may fetch the feed from the bench's own server on loopback, and HQ's uploads
+/// are not rate-limited.
+const FEED_SCHEDULER: &[&str] = &["--feed-allow", "127.0.0.1", "--rate-limit-per-second", "0"];
 
 /// The peak resident set of a process so far, in MB.
 fn peak_rss_mb(process: &Child) -> anyhow::Result<f64> {
@@ -119,8 +88,11 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
     let mut rss = Vec::new();
     for round in 1..=rounds() {
         eprintln!("xtask bench: feed import round {round} of {}", rounds());
-        let (scheduler, server) =
-            start_scheduler(&scheduler_binary, &scratch.join(format!("hq-{round}")))?;
+        let (scheduler, server) = start_scheduler(
+            &scheduler_binary,
+            &scratch.join(format!("hq-{round}")),
+            FEED_SCHEDULER,
+        )?;
         let output = Command::new(&feed_bench)
             .args([
                 "import-url",
@@ -162,7 +134,8 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
     drop(served);
 
     eprintln!("xtask bench: price change to a simulated player, {PRICE_CHANGES} changes");
-    let (scheduler, server) = start_scheduler(&scheduler_binary, &scratch.join("hq-price"))?;
+    let (scheduler, server) =
+        start_scheduler(&scheduler_binary, &scratch.join("hq-price"), FEED_SCHEDULER)?;
     let output = Command::new(&feed_bench)
         .args(["price-push", "--server", &server, "--admin", ADMIN_TOKEN])
         .args(["--changes", &PRICE_CHANGES.to_string()])

@@ -29,7 +29,7 @@ use anyhow::{Context, bail};
 use super::{Figure, ROUNDS, median, numbers};
 use crate::{cargo, run_command};
 
-const ADMIN_TOKEN: &str = "bench-admin-token";
+pub(super) const ADMIN_TOKEN: &str = "bench-admin-token";
 const WRK_SECONDS: u32 = 5;
 /// How many screens' tokens wrk rotates through: enough that none meets its shipped limit (50/s,
 /// bursts of 1000) at the rates one machine serves, few enough that their first lookups fit in
@@ -52,7 +52,7 @@ const RESUMED_SYNC_GOAL: f64 = 1.05;
 const PUSH_LIMIT_MS: f64 = 1000.0;
 
 /// A child process killed (and reaped) when dropped, so a failed benchmark leaves nothing running.
-struct Guard(Child);
+pub(super) struct Guard(pub(super) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -282,7 +282,7 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
 
 /// Starts the release scheduler on a free loopback port with `extra` arguments; returns it (killed
 /// when dropped) and its URL.
-fn start_scheduler(
+pub(super) fn start_scheduler(
     binary: &Path,
     data_dir: &Path,
     extra: &[&str],
