@@ -64,6 +64,12 @@ pub struct Fitted {
     pub missing: Vec<char>,
 }
 
+/// Whether text set at `set_px` instead of `wanted_px` looks smaller to anyone: by a pixel or
+/// more. The player's alerts and `validate`'s warnings tell only those shrinks.
+pub fn noticeably_shrunk(wanted_px: f32, set_px: f32) -> bool {
+    set_px <= wanted_px - 1.0
+}
+
 /// The line height for letters of `size_px`.
 pub fn line_height(size_px: f32) -> f32 {
     (size_px * 1.2).ceil()
@@ -101,49 +107,54 @@ fn cosmic_align(align: TextAlign) -> Align {
     }
 }
 
-/// The width the lines' ink takes (from the box's left edge to the right edge of the furthest
-/// glyph that draws, or further if a glyph starts left of the box), the bottom of the last line, and how
-/// many lines there are. Glyphs are measured, not only lines: a bidirectional or ellipsised line
-/// can place a glyph past the width its line reports.
-fn extent(buffer: &Buffer) -> (f32, f32, usize) {
-    let (mut right, mut left, mut height, mut lines) = (0.0f32, 0.0f32, 0.0f32, 0);
-    for run in buffer.layout_runs() {
-        // Not `line_w`: it counts the spaces a line ends with, which draw nothing.
-        for glyph in run.glyphs {
-            let blank = run
-                .text
-                .get(glyph.start..glyph.end)
-                .is_some_and(|cluster| cluster.chars().all(char::is_whitespace));
-            if blank {
-                continue;
-            }
-            right = right.max(glyph.x + glyph.w);
-            left = left.min(glyph.x);
-        }
-        height = height.max(run.line_top + run.line_height);
-        lines += 1;
-    }
-    // A glyph left of the box (a centred line wider than it) overflows as much as one past its
-    // right edge would.
-    (right - left, height, lines)
+/// Where a layout's ink is. Glyphs are measured, not lines: `line_w` counts the spaces a line
+/// ends with, which draw nothing, and a bidirectional or ellipsised line can place a glyph past the
+/// width its line reports.
+struct Ink {
+    /// The left edge of the leftmost glyph that draws: below zero when a glyph starts left of the
+    /// box (a centred line wider than it).
+    left: f32,
+    /// The right edge of the rightmost one.
+    right: f32,
+    /// The bottom of the last line.
+    bottom: f32,
+    lines: usize,
 }
 
-/// The left edge of the ink: below zero when a glyph starts left of the box (a centred line wider
-/// than it).
-fn ink_left(buffer: &Buffer) -> f32 {
-    let mut left = 0.0f32;
-    for run in buffer.layout_runs() {
-        for glyph in run.glyphs {
-            let blank = run
-                .text
-                .get(glyph.start..glyph.end)
-                .is_some_and(|cluster| cluster.chars().all(char::is_whitespace));
-            if !blank {
-                left = left.min(glyph.x);
+impl Ink {
+    fn of(buffer: &Buffer) -> Self {
+        let mut ink = Ink {
+            left: 0.0,
+            right: 0.0,
+            bottom: 0.0,
+            lines: 0,
+        };
+        for run in buffer.layout_runs() {
+            for glyph in run.glyphs {
+                let blank = run
+                    .text
+                    .get(glyph.start..glyph.end)
+                    .is_some_and(|cluster| cluster.chars().all(char::is_whitespace));
+                if !blank {
+                    ink.right = ink.right.max(glyph.x + glyph.w);
+                    ink.left = ink.left.min(glyph.x);
+                }
             }
+            ink.bottom = ink.bottom.max(run.line_top + run.line_height);
+            ink.lines += 1;
         }
+        ink
     }
-    left
+
+    /// The width it takes: a glyph left of the box overflows as much as one past its right edge.
+    fn width(&self) -> f32 {
+        self.right - self.left
+    }
+
+    /// Whether it lies in a box of `width` by `height`, to half a pixel.
+    fn inside(&self, width: f32, height: f32) -> bool {
+        self.left >= -0.5 && self.right <= width + 0.5 && self.bottom <= height + 0.5
+    }
 }
 
 /// Whether every character that draws has a glyph in the layout: the shaper can lose a piece of
@@ -253,12 +264,8 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
     let mut fits = |buffer: &mut Buffer, size: f32| {
         buffer.set_metrics(Metrics::new(size, line_height(size)));
         buffer.shape_until_scroll(system, false);
-        let (used_width, used_height, lines) = extent(buffer);
-        ink_left(buffer) >= -0.5
-            && used_width <= width + 0.5
-            && used_height <= height + 0.5
-            && lines <= max_lines
-            && laid_out_whole(buffer)
+        let ink = Ink::of(buffer);
+        ink.inside(width, height) && ink.lines <= max_lines && laid_out_whole(buffer)
     };
     let (size_px, outcome) = if empty || (!cut && fits(&mut buffer, size)) {
         (size, Outcome::Whole)
@@ -280,14 +287,8 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
         buffer.set_wrap(Wrap::WordOrGlyph);
         buffer.set_metrics(Metrics::new(min, line_height(min)));
         buffer.shape_until_scroll(system, false);
-        let (used_width, used_height, count) = extent(&buffer);
-        if !cut
-            && ink_left(&buffer) >= -0.5
-            && used_width <= width + 0.5
-            && used_height <= height + 0.5
-            && count <= max_lines
-            && laid_out_whole(&buffer)
-        {
+        let ink = Ink::of(&buffer);
+        if !cut && ink.inside(width, height) && ink.lines <= max_lines && laid_out_whole(&buffer) {
             (min, Outcome::Shrunk)
         } else {
             if cut {
@@ -314,11 +315,7 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
                         ((height / line_height(size)).floor() as usize).clamp(1, max_lines),
                     )));
                     buffer.shape_until_scroll(system, false);
-                    let (used_width, used_height, _) = extent(&buffer);
-                    if ink_left(&buffer) < -0.5
-                        || used_width > width + 0.5
-                        || used_height > height + 0.5
-                    {
+                    if !Ink::of(&buffer).inside(width, height) {
                         continue;
                     }
                     let ellipsised = buffer
@@ -346,11 +343,7 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
                     loop {
                         buffer.set_metrics(Metrics::new(size, line_height(size)));
                         buffer.shape_until_scroll(system, false);
-                        let (used_width, used_height, _) = extent(&buffer);
-                        if ink_left(&buffer) >= -0.5
-                            && used_width <= width + 0.5
-                            && used_height <= height + 0.5
-                        {
+                        if Ink::of(&buffer).inside(width, height) {
                             break 'sizes (size, Outcome::Ellipsised);
                         }
                         if size <= 1.0 {
@@ -365,13 +358,13 @@ pub fn fit(fonts: &mut Fonts, request: &TextRequest<'_>) -> Fitted {
             }
         }
     };
-    let (used_width, used_height, _) = extent(&buffer);
+    let ink = Ink::of(&buffer);
     Fitted {
         missing: missing_glyphs(&buffer),
         buffer,
         size_px,
-        width: used_width,
-        height: used_height,
+        width: ink.width(),
+        height: ink.bottom,
         outcome,
     }
 }
@@ -401,13 +394,13 @@ pub fn one_line(
         Some(Align::Left),
     );
     buffer.shape_until_scroll(system, false);
-    let (width, height, _) = extent(&buffer);
+    let ink = Ink::of(&buffer);
     Fitted {
         missing: missing_glyphs(&buffer),
         buffer,
         size_px: size,
-        width,
-        height,
+        width: ink.width(),
+        height: ink.bottom,
         outcome: Outcome::Whole,
     }
 }

@@ -11,7 +11,10 @@ mod fit;
 mod fonts;
 
 pub use cosmic_text;
-pub use fit::{Fitted, Outcome, TextAlign, TextRequest, drawable, fit, line_height, one_line};
+pub use fit::{
+    Fitted, Outcome, TextAlign, TextRequest, drawable, fit, line_height, noticeably_shrunk,
+    one_line,
+};
 pub use fonts::{BrandFace, DECLARED, DEFAULT_FAMILY, DeclaredFont, FontError, Fonts};
 
 #[cfg(test)]

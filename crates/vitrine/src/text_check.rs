@@ -78,8 +78,7 @@ pub fn check_text(playlist: &Playlist, display_path: &str, folder: &Path) -> Dia
                 };
                 match fitted.outcome {
                     Outcome::Whole => {}
-                    // Less than a pixel smaller is the same text to anyone looking.
-                    Outcome::Shrunk if fitted.size_px > size_px - 1.0 => {}
+                    Outcome::Shrunk if !vitrine_text::noticeably_shrunk(size_px, fitted.size_px) => {}
                     Outcome::Shrunk => problems.push(
                         at(format!(
                             "text item `{}` does not fit its zone at {:.0} px on a {screen} screen: it is shrunk to {:.0} px",

@@ -160,8 +160,7 @@ impl TextReport {
         let mut parts = Vec::new();
         match self.outcome {
             Outcome::Whole => {}
-            // Less than a pixel smaller is the same text to anyone looking.
-            Outcome::Shrunk if self.size_px > self.wanted_px - 1.0 => {}
+            Outcome::Shrunk if !vitrine_text::noticeably_shrunk(self.wanted_px, self.size_px) => {}
             Outcome::Shrunk => parts.push(format!(
                 "shrunk from {} px to {} px to fit",
                 pixels(self.wanted_px),
