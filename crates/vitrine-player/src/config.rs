@@ -79,6 +79,16 @@ pub struct PlayerConfig {
     pub cache: CacheConfig,
     /// The `[journal]` section: when unsent proof of play raises an alert.
     pub journal: JournalConfig,
+    /// Serve Prometheus metrics at `http://ADDRESS/metrics`, e.g. `127.0.0.1:9464`; off when
+    /// unset. Port 0 takes a free port (printed at start-up).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The file this configuration was read from, for errors about its settings.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
+    /// Block the render loop forever after this long (`--simulate-hang-after`), to check that a
+    /// watchdog restarts the player.
+    #[serde(skip)]
+    pub simulate_hang_after: Option<Duration>,
 }
 
 /// The `[cache]` section of the player config.
@@ -177,6 +187,9 @@ impl Default for PlayerConfig {
             audio: crate::audio::AudioConfig::default(),
             cache: CacheConfig::default(),
             journal: JournalConfig::default(),
+            metrics_listen: None,
+            config_file: None,
+            simulate_hang_after: None,
         }
     }
 }
@@ -186,7 +199,10 @@ impl PlayerConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read player config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid player config {}", path.display()))
+        let mut config: Self = toml::from_str(&text)
+            .with_context(|| format!("invalid player config {}", path.display()))?;
+        config.config_file = Some(path.to_owned());
+        Ok(config)
     }
 
     /// The key offer cards' QR codes are signed with: the sha256 of the device token, which the
