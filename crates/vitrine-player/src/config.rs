@@ -81,6 +81,7 @@ pub struct PlayerConfig {
     pub journal: JournalConfig,
     /// Serve Prometheus metrics at `http://ADDRESS/metrics`, e.g. `127.0.0.1:9464`; off when
     /// unset. Port 0 takes a free port (printed at start-up).
+    #[serde(deserialize_with = "listen_address")]
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// The file this configuration was read from, for errors about its settings.
     #[serde(skip)]
@@ -292,6 +293,19 @@ mod humantime_like {
     }
 }
 
+/// `metrics_listen`: an IP address and a port.
+fn listen_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`metrics_listen` should be an IP address and a port, like \"127.0.0.1:9464\" (only \
+             this machine) or \"0.0.0.0:9464\" (every interface); `{text}` is not"
+        ))
+    })
+}
+
 mod humantime_like_option {
     use std::time::Duration;
 
@@ -310,6 +324,26 @@ mod humantime_like_option {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metrics_listener_is_off_unless_an_address_is_given() {
+        assert_eq!(PlayerConfig::default().metrics_listen, None);
+        let config: PlayerConfig = toml::from_str("metrics_listen = \"127.0.0.1:9464\"\n").unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        let error = toml::from_str::<PlayerConfig>("metrics_listen = \"localhost\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 1"), "{error}");
+        assert!(
+            error.contains(
+                "`metrics_listen` should be an IP address and a port, like \"127.0.0.1:9464\""
+            ),
+            "{error}"
+        );
+    }
 
     #[test]
     fn reads_a_config_file() {

@@ -177,21 +177,41 @@ fn status_text(status: &RenderStatus) -> String {
 /// media, error) then arrive as journal fields. `None` otherwise, and the log stays on stderr.
 pub fn journald() -> Option<tracing_journald::Layer> {
     let stream = std::env::var("JOURNAL_STREAM").ok()?;
-    let (device, inode) = stream.split_once(':')?;
-    let (device, inode): (u64, u64) = (device.parse().ok()?, inode.parse().ok()?);
     // stderr is what systemd connected to the journal, not redirected elsewhere since.
     let stderr = std::fs::metadata("/proc/self/fd/2").ok()?;
-    use std::os::unix::fs::MetadataExt as _;
-    if stderr.dev() != device || stderr.ino() != inode {
+    if !is_stream(&stream, &stderr) {
         return None;
     }
     tracing_journald::layer().ok()
+}
+
+/// Whether `JOURNAL_STREAM` (`DEVICE:INODE`) names the file `metadata` describes.
+fn is_stream(journal_stream: &str, metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some((device, inode)) = journal_stream.split_once(':') else {
+        return false;
+    };
+    device.parse() == Ok(metadata.dev()) && inode.parse() == Ok(metadata.ino())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use vitrine_core::{ActiveInterrupt, ZoneShowing};
+
+    #[test]
+    fn journald_takes_the_log_only_when_stderr_is_its_stream() {
+        use std::os::unix::fs::MetadataExt as _;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let metadata = file.as_file().metadata().unwrap();
+        let stream = format!("{}:{}", metadata.dev(), metadata.ino());
+        assert!(is_stream(&stream, &metadata));
+        // Inherited by a program whose stderr now goes elsewhere (a pipe, a terminal).
+        let other = format!("{}:{}", metadata.dev(), metadata.ino() + 1);
+        assert!(!is_stream(&other, &metadata));
+        assert!(!is_stream("", &metadata));
+        assert!(!is_stream("garbage", &metadata));
+    }
 
     #[test]
     fn the_status_line_says_what_plays_in_one_line() {

@@ -225,6 +225,15 @@ fn flat_colours_survive_every_matrix_and_range() {
         failures.join("\n")
     );
     assert!(pool.is_empty(), "every pipeline was stopped");
+    // What the heartbeat and the metrics report: the element decodebin plugged, a software video
+    // decoder as the settings asked.
+    let decoder = vitrine_player::video::decoder_in_use().expect("a decoder was used");
+    let factory = gstreamer::ElementFactory::find(&decoder).expect("a GStreamer element");
+    let klass = factory.klass();
+    assert!(
+        klass.contains("Decoder") && klass.contains("Video") && !klass.contains("Hardware"),
+        "{decoder}: {klass}"
+    );
 }
 
 #[test]
