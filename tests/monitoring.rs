@@ -117,7 +117,7 @@ fn a_playing_screen_is_seen_in_its_metrics_and_its_heartbeat() {
     let config = root.join("player.toml");
     std::fs::write(
         &config,
-        format!("metrics_listen = \"{address}\"\n[cache]\ndisk_budget = 50000000\n"),
+        format!("[cache]\ndisk_budget = 50000000\n[metrics]\nlisten = \"{address}\"\n"),
     )
     .unwrap();
     let player_data = root.join("player");
@@ -308,7 +308,7 @@ fn a_metrics_address_in_use_stops_the_start_naming_the_setting_and_the_file() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap();
     let config = root.join("player.toml");
-    std::fs::write(&config, format!("metrics_listen = \"{address}\"\n")).unwrap();
+    std::fs::write(&config, format!("[metrics]\nlisten = \"{address}\"\n")).unwrap();
     let output = std::process::Command::new(vitrine_e2e::binary("vitrine-player"))
         .arg("--config")
         .arg(&config)
@@ -321,7 +321,7 @@ fn a_metrics_address_in_use_stops_the_start_naming_the_setting_and_the_file() {
     assert!(!output.status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "cannot listen for metrics on {address} as `metrics_listen` in {}",
+            "cannot listen for metrics on {address} as `[metrics] listen` in {}",
             config.display()
         )),
         "{stderr}"
@@ -329,7 +329,7 @@ fn a_metrics_address_in_use_stops_the_start_naming_the_setting_and_the_file() {
     assert!(stderr.contains("Address already in use"), "{stderr}");
 
     // Not an address at all: the file, the line and the key.
-    std::fs::write(&config, "metrics_listen = \"localhost\"\n").unwrap();
+    std::fs::write(&config, "[metrics]\nlisten = \"localhost\"\n").unwrap();
     let output = std::process::Command::new(vitrine_e2e::binary("vitrine-player"))
         .arg("--config")
         .arg(&config)
@@ -341,8 +341,8 @@ fn a_metrics_address_in_use_stops_the_start_naming_the_setting_and_the_file() {
     assert!(!output.status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!("invalid player config {}", config.display()))
-            && stderr.contains("`metrics_listen` should be an IP address and a port")
-            && stderr.contains("line 1"),
+            && stderr.contains("`[metrics] listen` should be an IP address and a port")
+            && stderr.contains("line 2"),
         "{stderr}"
     );
     drop(taken);

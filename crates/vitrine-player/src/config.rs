@@ -79,10 +79,8 @@ pub struct PlayerConfig {
     pub cache: CacheConfig,
     /// The `[journal]` section: when unsent proof of play raises an alert.
     pub journal: JournalConfig,
-    /// Serve Prometheus metrics at `http://ADDRESS/metrics`, e.g. `127.0.0.1:9464`; off when
-    /// unset. Port 0 takes a free port (printed at start-up).
-    #[serde(deserialize_with = "listen_address")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The `[metrics]` section: the local Prometheus listener, off unless `listen` is set.
+    pub metrics: MetricsConfig,
     /// The file this configuration was read from, for errors about its settings.
     #[serde(skip)]
     pub config_file: Option<PathBuf>,
@@ -140,6 +138,16 @@ impl Default for JournalConfig {
     }
 }
 
+/// The `[metrics]` section of the player config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve Prometheus metrics at `http://ADDRESS/metrics`, e.g. `127.0.0.1:9464`; off when
+    /// unset. Port 0 takes a free port (printed at start-up).
+    #[serde(deserialize_with = "listen_address")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// The `[video]` section of the player config.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -188,7 +196,7 @@ impl Default for PlayerConfig {
             audio: crate::audio::AudioConfig::default(),
             cache: CacheConfig::default(),
             journal: JournalConfig::default(),
-            metrics_listen: None,
+            metrics: MetricsConfig::default(),
             config_file: None,
             simulate_hang_after: None,
         }
@@ -293,14 +301,14 @@ mod humantime_like {
     }
 }
 
-/// `metrics_listen`: an IP address and a port.
+/// `[metrics] listen`: an IP address and a port.
 fn listen_address<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<std::net::SocketAddr>, D::Error> {
     let text = String::deserialize(deserializer)?;
     text.parse().map(Some).map_err(|_| {
         serde::de::Error::custom(format!(
-            "`metrics_listen` should be an IP address and a port, like \"127.0.0.1:9464\" (only \
+            "`[metrics] listen` should be an IP address and a port, like \"127.0.0.1:9464\" (only \
              this machine) or \"0.0.0.0:9464\" (every interface); `{text}` is not"
         ))
     })
@@ -327,19 +335,20 @@ mod tests {
 
     #[test]
     fn the_metrics_listener_is_off_unless_an_address_is_given() {
-        assert_eq!(PlayerConfig::default().metrics_listen, None);
-        let config: PlayerConfig = toml::from_str("metrics_listen = \"127.0.0.1:9464\"\n").unwrap();
+        assert_eq!(PlayerConfig::default().metrics.listen, None);
+        let config: PlayerConfig =
+            toml::from_str("[metrics]\nlisten = \"127.0.0.1:9464\"\n").unwrap();
         assert_eq!(
-            config.metrics_listen,
+            config.metrics.listen,
             Some("127.0.0.1:9464".parse().unwrap())
         );
-        let error = toml::from_str::<PlayerConfig>("metrics_listen = \"localhost\"\n")
+        let error = toml::from_str::<PlayerConfig>("[metrics]\nlisten = \"localhost\"\n")
             .unwrap_err()
             .to_string();
-        assert!(error.contains("line 1"), "{error}");
+        assert!(error.contains("line 2"), "{error}");
         assert!(
             error.contains(
-                "`metrics_listen` should be an IP address and a port, like \"127.0.0.1:9464\""
+                "`[metrics] listen` should be an IP address and a port, like \"127.0.0.1:9464\""
             ),
             "{error}"
         );
@@ -419,6 +428,14 @@ mod tests {
         let config: PlayerConfig = toml::from_str(&text).unwrap();
         assert_eq!(config.cache, CacheConfig::default());
         assert_eq!(config.journal, JournalConfig::default());
+        // The metrics listener stays off until its line is uncommented, and then reads as given.
+        assert_eq!(config.metrics, MetricsConfig::default());
+        let uncommented = text.replace("# listen = ", "listen = ");
+        let listening: PlayerConfig = toml::from_str(&uncommented).unwrap();
+        assert_eq!(
+            listening.metrics.listen,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
         config.validate().unwrap();
         let bad: PlayerConfig = toml::from_str("[cache]\nparallel_downloads = 0\n").unwrap();
         assert!(

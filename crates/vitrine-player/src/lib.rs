@@ -68,7 +68,7 @@ pub fn run(mut config: PlayerConfig) -> anyhow::Result<()> {
         )
     })?;
     pairing::apply_credentials(&mut config)?;
-    if let Some(address) = config.metrics_listen {
+    if let Some(address) = config.metrics.listen {
         metrics::serve(metrics::Listen {
             address,
             config_file: config.config_file.clone(),

@@ -186,7 +186,7 @@ fn configure(arguments: Arguments) -> anyhow::Result<PlayerConfig> {
         config.heartbeat_interval = interval;
     }
     if arguments.metrics_listen.is_some() {
-        config.metrics_listen = arguments.metrics_listen;
+        config.metrics.listen = arguments.metrics_listen;
     }
     config.simulate_hang_after = arguments.simulate_hang_after;
     Ok(config)

@@ -1,4 +1,4 @@
-//! Prometheus metrics for the screen, on a local listener that is off unless `metrics_listen` (or
+//! Prometheus metrics for the screen, on a local listener that is off unless `[metrics] listen` (or
 //! `--metrics-listen`) names an address: `GET /metrics` answers in the Prometheus text format.
 //!
 //! The counters are fed where the player already measures: frame telemetry (frame times, missed
@@ -314,7 +314,7 @@ pub struct FrameCounts {
 #[derive(Clone, Debug)]
 pub struct Listen {
     pub address: SocketAddr,
-    /// The config file that set `metrics_listen`, if a file did (a flag may have).
+    /// The config file that set `[metrics] listen`, if a file did (a flag may have).
     pub config_file: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub disk_budget: Option<u64>,
@@ -326,7 +326,7 @@ pub struct Listen {
 pub fn serve(listen: Listen) -> anyhow::Result<SocketAddr> {
     let origin = match &listen.config_file {
         Some(path) => format!(
-            "`metrics_listen` in {} (or --metrics-listen)",
+            "`[metrics] listen` in {} (or --metrics-listen)",
             path.display()
         ),
         None => "--metrics-listen".to_owned(),
