@@ -60,6 +60,8 @@ pub struct Startup {
 /// Runs the player until SIGTERM, Ctrl-C or the configured run time. A player that pairs starts
 /// again with its new credentials once paired (see [`pairing`]).
 pub fn run(mut config: PlayerConfig) -> anyhow::Result<()> {
+    // Its uptime counts from here.
+    metrics::global();
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
