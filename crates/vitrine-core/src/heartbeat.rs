@@ -42,6 +42,76 @@ pub struct Heartbeat {
     /// screen or nothing is ready yet).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub showing: Vec<ZoneShowing>,
+    /// What the screen runs on: the player's version, the OS, the GPU and the video decoder
+    /// (players before this field was added send none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemInfo>,
+}
+
+/// What a screen runs on, for the fleet view: which version to upgrade, which driver stutters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemInfo {
+    /// The player's version, e.g. `0.1.0`.
+    pub version: String,
+    /// The operating system as `/etc/os-release` names it, e.g. `Debian GNU/Linux 12 (bookworm)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// The kernel release, e.g. `6.1.0-18-amd64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// The GPU adapter the player draws with, once the renderer has started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuAdapter>,
+    /// The GStreamer video decoder element the last video used (`avdec_h264`, `vah264dec`); none
+    /// before the first video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_decoder: Option<String>,
+}
+
+/// A GPU adapter, as the graphics API describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuAdapter {
+    /// e.g. `AMD Radeon Graphics (RADV RENOIR)` or `llvmpipe (LLVM 15.0.6, 256 bits)`.
+    pub name: String,
+    /// `vulkan`, `gl`…
+    pub backend: String,
+    /// The driver and its version, e.g. `radv Mesa 22.3.6`; empty when the driver does not say.
+    #[serde(default)]
+    pub driver: String,
+}
+
+impl SystemInfo {
+    /// One line for people: `0.1.0 on Debian GNU/Linux 12 (bookworm), kernel 6.1.0-18-amd64, GPU
+    /// llvmpipe (vulkan, llvmpipe Mesa 22.3.6), video decoder avdec_h264`.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "{} on {}",
+            self.version,
+            self.os.as_deref().unwrap_or("an unknown OS")
+        );
+        if let Some(kernel) = &self.kernel {
+            line.push_str(&format!(", kernel {kernel}"));
+        }
+        match &self.gpu {
+            Some(gpu) if gpu.driver.is_empty() => {
+                line.push_str(&format!(", GPU {} ({})", gpu.name, gpu.backend));
+            }
+            Some(gpu) => {
+                line.push_str(&format!(
+                    ", GPU {} ({}, {})",
+                    gpu.name, gpu.backend, gpu.driver
+                ));
+            }
+            None => {}
+        }
+        line.push_str(&format!(
+            ", video decoder {}",
+            self.video_decoder.as_deref().unwrap_or("none yet")
+        ));
+        line
+    }
 }
 
 /// An interrupt on screen, as the player received it.

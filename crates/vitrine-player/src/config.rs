@@ -79,6 +79,15 @@ pub struct PlayerConfig {
     pub cache: CacheConfig,
     /// The `[journal]` section: when unsent proof of play raises an alert.
     pub journal: JournalConfig,
+    /// The `[metrics]` section: the local Prometheus listener, off unless `listen` is set.
+    pub metrics: MetricsConfig,
+    /// The file this configuration was read from, for errors about its settings.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
+    /// Block the render loop forever after this long (`--simulate-hang-after`), to check that a
+    /// watchdog restarts the player.
+    #[serde(skip)]
+    pub simulate_hang_after: Option<Duration>,
 }
 
 /// The `[cache]` section of the player config.
@@ -129,6 +138,16 @@ impl Default for JournalConfig {
     }
 }
 
+/// The `[metrics]` section of the player config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve Prometheus metrics at `http://ADDRESS/metrics`, e.g. `127.0.0.1:9464`; off when
+    /// unset. Port 0 takes a free port (printed at start-up).
+    #[serde(deserialize_with = "listen_address")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// The `[video]` section of the player config.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -177,6 +196,9 @@ impl Default for PlayerConfig {
             audio: crate::audio::AudioConfig::default(),
             cache: CacheConfig::default(),
             journal: JournalConfig::default(),
+            metrics: MetricsConfig::default(),
+            config_file: None,
+            simulate_hang_after: None,
         }
     }
 }
@@ -186,7 +208,10 @@ impl PlayerConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read player config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid player config {}", path.display()))
+        let mut config: Self = toml::from_str(&text)
+            .with_context(|| format!("invalid player config {}", path.display()))?;
+        config.config_file = Some(path.to_owned());
+        Ok(config)
     }
 
     /// The key offer cards' QR codes are signed with: the sha256 of the device token, which the
@@ -276,6 +301,19 @@ mod humantime_like {
     }
 }
 
+/// `[metrics] listen`: an IP address and a port.
+fn listen_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`[metrics] listen` should be an IP address and a port, like \"127.0.0.1:9464\" (only \
+             this machine) or \"0.0.0.0:9464\" (every interface); `{text}` is not"
+        ))
+    })
+}
+
 mod humantime_like_option {
     use std::time::Duration;
 
@@ -294,6 +332,27 @@ mod humantime_like_option {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metrics_listener_is_off_unless_an_address_is_given() {
+        assert_eq!(PlayerConfig::default().metrics.listen, None);
+        let config: PlayerConfig =
+            toml::from_str("[metrics]\nlisten = \"127.0.0.1:9464\"\n").unwrap();
+        assert_eq!(
+            config.metrics.listen,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        let error = toml::from_str::<PlayerConfig>("[metrics]\nlisten = \"localhost\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(
+            error.contains(
+                "`[metrics] listen` should be an IP address and a port, like \"127.0.0.1:9464\""
+            ),
+            "{error}"
+        );
+    }
 
     #[test]
     fn reads_a_config_file() {
@@ -369,6 +428,14 @@ mod tests {
         let config: PlayerConfig = toml::from_str(&text).unwrap();
         assert_eq!(config.cache, CacheConfig::default());
         assert_eq!(config.journal, JournalConfig::default());
+        // The metrics listener stays off until its line is uncommented, and then reads as given.
+        assert_eq!(config.metrics, MetricsConfig::default());
+        let uncommented = text.replace("# listen = ", "listen = ");
+        let listening: PlayerConfig = toml::from_str(&uncommented).unwrap();
+        assert_eq!(
+            listening.metrics.listen,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
         config.validate().unwrap();
         let bad: PlayerConfig = toml::from_str("[cache]\nparallel_downloads = 0\n").unwrap();
         assert!(

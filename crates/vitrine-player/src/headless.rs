@@ -75,6 +75,8 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
     let mut next_frame = Instant::now();
     let mut next_capture = Instant::now();
     'frames: loop {
+        // The watchdog pets only while this loop turns.
+        crate::service::turn();
         // Apply everything that arrived, waiting for events until the next frame is due.
         loop {
             let wait = next_frame.saturating_duration_since(Instant::now());
@@ -101,6 +103,7 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
         let report = player.draw(&gpu, offscreen.view(), offscreen.size(), &frame);
         gpu.wait_idle()?;
         player.presented(started, &report);
+        crate::service::drew();
         if let Some(writer) = &frame_writer
             && Instant::now() >= next_capture
         {

@@ -18,12 +18,14 @@ pub mod downloads;
 pub mod events;
 pub mod headless;
 pub mod journal;
+pub mod metrics;
 pub mod pairing;
 pub mod playback;
 pub mod player;
 pub mod problem;
 pub mod push;
 pub mod render;
+pub mod service;
 pub mod standalone;
 pub mod status;
 pub mod sync;
@@ -58,6 +60,8 @@ pub struct Startup {
 /// Runs the player until SIGTERM, Ctrl-C or the configured run time. A player that pairs starts
 /// again with its new credentials once paired (see [`pairing`]).
 pub fn run(mut config: PlayerConfig) -> anyhow::Result<()> {
+    // Its uptime counts from here.
+    metrics::global();
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
@@ -66,6 +70,21 @@ pub fn run(mut config: PlayerConfig) -> anyhow::Result<()> {
         )
     })?;
     pairing::apply_credentials(&mut config)?;
+    if let Some(address) = config.metrics.listen {
+        metrics::serve(metrics::Listen {
+            address,
+            config_file: config.config_file.clone(),
+            data_dir: config.data_dir.clone(),
+            disk_budget: config.cache.disk_budget,
+        })?;
+    }
+    if let Some(after) = config.simulate_hang_after {
+        tracing::warn!(
+            after_ms = after.as_millis() as u64,
+            "the render loop will hang on purpose (--simulate-hang-after)"
+        );
+        service::simulate_hang_after(after);
+    }
     let outcome = if config.headless {
         let (sender, receiver) = std::sync::mpsc::channel();
         let sink: SharedSink = Arc::new(sender);
@@ -149,6 +168,7 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
         None => None,
     };
     let status = status::SharedStatus::default();
+    service::start(status.clone())?;
     let clock = clock::Clock::open(&config.data_dir)?;
     let ca_cert = match &config.ca_cert {
         Some(path) => Some(

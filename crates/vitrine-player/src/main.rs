@@ -75,6 +75,14 @@ struct Arguments {
     /// How often to tell HQ what plays and how well it draws, e.g. 60s.
     #[arg(long, value_parser = parse_duration)]
     heartbeat_interval: Option<Duration>,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics, e.g. 127.0.0.1:9464 (port 0 picks a
+    /// free port, printed at start-up).
+    #[arg(long, value_name = "ADDRESS")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Block the render loop forever after this long, e.g. 30s: with `WatchdogSec=` in the unit,
+    /// systemd should restart the player within that interval. For checking a watchdog set-up.
+    #[arg(long, value_parser = parse_duration, hide_short_help = true)]
+    simulate_hang_after: Option<Duration>,
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -92,13 +100,21 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     // wgpu probes every backend; on a machine without a GL driver that probe logs an EGL error
     // that means nothing when Vulkan works, so it is silenced (a real failure is reported below).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "info,wgpu_core=warn,wgpu_hal=error,wgpu_hal::gles::egl=off,naga=warn".into()
-            }),
-        )
-        .with_writer(std::io::stderr)
+    // Under systemd the log goes to journald with its fields (item, zone, media, error) as
+    // journal fields; anywhere else, to stderr as text.
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        "info,wgpu_core=warn,wgpu_hal=error,wgpu_hal::gles::egl=off,naga=warn".into()
+    });
+    let journald = vitrine_player::service::journald();
+    let stderr = journald
+        .is_none()
+        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(journald)
+        .with(stderr)
         .init();
     let arguments = Arguments::parse();
     match configure(arguments).and_then(vitrine_player::run) {
@@ -169,6 +185,10 @@ fn configure(arguments: Arguments) -> anyhow::Result<PlayerConfig> {
     if let Some(interval) = arguments.heartbeat_interval {
         config.heartbeat_interval = interval;
     }
+    if arguments.metrics_listen.is_some() {
+        config.metrics.listen = arguments.metrics_listen;
+    }
+    config.simulate_hang_after = arguments.simulate_hang_after;
     Ok(config)
 }
 

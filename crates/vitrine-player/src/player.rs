@@ -213,6 +213,22 @@ impl Player {
                 tracing::warn!("cannot read the offers shown before a restart: {error:#}")
             }
         }
+        let adapter = gpu.adapter.get_info();
+        let gpu_adapter = vitrine_core::GpuAdapter {
+            name: adapter.name.clone(),
+            backend: adapter.backend.to_string(),
+            driver: [adapter.driver.as_str(), adapter.driver_info.as_str()]
+                .iter()
+                .filter(|part| !part.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        crate::metrics::global().set_gpu(&gpu_adapter);
+        status
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .gpu = Some(gpu_adapter);
         let (journal, journal_thread) = start_journal_writer(data_dir)?;
         let (videos, videos_missing) = match VideoPool::new(sink.clone(), screen.video.clone()) {
             Ok(pool) => (Some(pool), None),
@@ -323,6 +339,7 @@ impl Player {
                 {
                     self.last_decode_done = Some(Instant::now());
                 }
+                crate::metrics::global().record_decode_failure("image");
                 tracing::error!(
                     %sha256,
                     "cannot show {}, the screen keeps its content: {error}",
@@ -368,6 +385,7 @@ impl Player {
             PlayerEvent::Video(VideoEvent::Frame) => {}
             PlayerEvent::Video(VideoEvent::Failed { id, error }) => {
                 if let Some(key) = self.videos.as_mut().and_then(|pool| pool.fail(id)) {
+                    crate::metrics::global().record_decode_failure("video");
                     tracing::error!(%key, "video stopped, its last frame stays on screen: {error}");
                     self.playback.video_failed(key, Timestamp::now());
                 }
@@ -692,10 +710,15 @@ impl Player {
         } else {
             self.playback.showing()
         };
+        let video_decoder = crate::video::decoder_in_use();
+        if let Some(decoder) = &video_decoder {
+            crate::metrics::global().set_video_decoder(decoder);
+        }
         let mut status = self
             .status
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
+        status.video_decoder = video_decoder;
         status.interrupt = interrupt;
         status.showing = showing;
         status.alerts = self
@@ -714,6 +737,7 @@ impl Player {
     /// Ends playback: journals the plays on screen, waits for the journal to commit, then lets the
     /// network thread make its last upload.
     pub fn shutdown(mut self, now: Timestamp) {
+        crate::service::stopping();
         self.playback.finish(now);
         self.audio.finish(now);
         self.journal_finished();

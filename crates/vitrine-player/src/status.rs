@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use vitrine_core::{ActiveInterrupt, FrameStats, Heartbeat, ZoneShowing};
+use vitrine_core::{ActiveInterrupt, FrameStats, GpuAdapter, Heartbeat, SystemInfo, ZoneShowing};
 
 use crate::telemetry::TelemetrySummary;
 
@@ -19,6 +19,10 @@ pub struct RenderStatus {
     pub showing: Vec<ZoneShowing>,
     /// What HQ should fix about what the screen plays (a playlist for the other orientation).
     pub alerts: Vec<String>,
+    /// The GPU adapter the renderer draws with.
+    pub gpu: Option<GpuAdapter>,
+    /// The video decoder element the last video used.
+    pub video_decoder: Option<String>,
 }
 
 /// Shared between threads; each side holds the lock only to copy a few fields.
@@ -42,9 +46,47 @@ impl RenderStatus {
             interrupt: self.interrupt.clone(),
             showing: self.showing.clone(),
             alerts: self.alerts.clone(),
+            system: Some(SystemInfo {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                os: HOST.0.clone(),
+                kernel: HOST.1.clone(),
+                gpu: self.gpu.clone(),
+                video_decoder: self.video_decoder.clone(),
+            }),
             ..Heartbeat::default()
         }
     }
+}
+
+/// The OS's name and the kernel release, read once.
+static HOST: std::sync::LazyLock<(Option<String>, Option<String>)> =
+    std::sync::LazyLock::new(|| {
+        let os = std::fs::read_to_string("/etc/os-release")
+            .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
+            .ok()
+            .and_then(|text| pretty_name(&text));
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|release| release.trim().to_owned())
+            .filter(|release| !release.is_empty());
+        (os, kernel)
+    });
+
+/// `PRETTY_NAME` from an os-release file (os-release(5)), its quotes removed.
+fn pretty_name(os_release: &str) -> Option<String> {
+    os_release.lines().find_map(|line| {
+        let value = line.trim().strip_prefix("PRETTY_NAME=")?;
+        let value = value
+            .strip_prefix('"')
+            .and_then(|value| value.strip_suffix('"'))
+            .or_else(|| {
+                value
+                    .strip_prefix('\'')
+                    .and_then(|value| value.strip_suffix('\''))
+            })
+            .unwrap_or(value);
+        Some(value.replace("\\\"", "\"")).filter(|value| !value.is_empty())
+    })
 }
 
 impl From<&TelemetrySummary> for FrameStats {
@@ -93,5 +135,33 @@ mod tests {
         // And they travel: what the scheduler stores reads back the same.
         let json = serde_json::to_string(&heartbeat).unwrap();
         assert_eq!(serde_json::from_str::<Heartbeat>(&json).unwrap(), heartbeat);
+    }
+
+    #[test]
+    fn the_heartbeat_says_what_the_screen_runs_on() {
+        let status = RenderStatus {
+            gpu: Some(GpuAdapter {
+                name: "llvmpipe".into(),
+                backend: "vulkan".into(),
+                driver: "llvmpipe Mesa 22.3.6".into(),
+            }),
+            video_decoder: Some("avdec_h264".into()),
+            ..RenderStatus::default()
+        };
+        let system = status.heartbeat(None, 1, 0).system.expect("always sent");
+        assert_eq!(system.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(system.gpu, status.gpu);
+        assert_eq!(system.video_decoder.as_deref(), Some("avdec_h264"));
+    }
+
+    #[test]
+    fn the_os_is_named_as_os_release_says() {
+        let debian = "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n";
+        assert_eq!(
+            pretty_name(debian).as_deref(),
+            Some("Debian GNU/Linux 12 (bookworm)")
+        );
+        assert_eq!(pretty_name("PRETTY_NAME=Arch\n").as_deref(), Some("Arch"));
+        assert_eq!(pretty_name("ID=debian\n"), None);
     }
 }

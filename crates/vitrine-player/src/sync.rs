@@ -718,6 +718,7 @@ pub async fn sync_once(
     while let Some(result) = downloads.next().await {
         match result {
             Ok((sha256, size)) => {
+                crate::metrics::global().record_download(Some(size));
                 cache
                     .lock()
                     .expect("cache lock")
@@ -725,6 +726,7 @@ pub async fn sync_once(
                 tracing::info!(%sha256, size, "media verified");
             }
             Err(error) => {
+                crate::metrics::global().record_download(None);
                 first_error.get_or_insert(error);
             }
         }

@@ -133,6 +133,20 @@ impl FrameTelemetry {
 
     /// Records one presented frame.
     pub fn record_frame(&mut self, started: Instant, presented: Instant, report: &FrameReport) {
+        let before = (self.missed_refreshes, self.items_started, self.late_items);
+        self.record(started, presented, report);
+        crate::metrics::global().record_frame(
+            presented.saturating_duration_since(started),
+            crate::metrics::FrameCounts {
+                missed_refreshes: self.missed_refreshes - before.0,
+                gap: report.gap_zones > 0,
+                items_started: self.items_started - before.1,
+                late_items: self.late_items - before.2,
+            },
+        );
+    }
+
+    fn record(&mut self, started: Instant, presented: Instant, report: &FrameReport) {
         self.frames += 1;
         let frame_time = presented.saturating_duration_since(started);
         push_bounded(&mut self.frame_times, frame_time, WINDOW);

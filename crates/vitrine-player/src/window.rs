@@ -236,6 +236,8 @@ impl ApplicationHandler<PlayerEvent> for App {
         let Some(state) = &mut self.state else {
             return;
         };
+        // The watchdog pets only while this loop turns; it wakes at least every `MAX_IDLE`.
+        crate::service::turn();
         // Decided for when it will be presented: a frame time from now, and while something moves
         // (frames due every refresh) half a refresh more, so an item starts in the frame nearest
         // its scheduled start. An idle window wakes that much before the next item instead.
@@ -317,6 +319,7 @@ impl WindowState {
         self.window.pre_present_notify();
         self.gpu.queue.present(surface_texture);
         self.player.presented(started, &report);
+        crate::service::drew();
         self.animating = report.animating;
         self.drawn = Some(signature(&frame));
     }

@@ -225,6 +225,15 @@ fn flat_colours_survive_every_matrix_and_range() {
         failures.join("\n")
     );
     assert!(pool.is_empty(), "every pipeline was stopped");
+    // What the heartbeat and the metrics report: the element decodebin plugged, a software video
+    // decoder as the settings asked.
+    let decoder = vitrine_player::video::decoder_in_use().expect("a decoder was used");
+    let factory = gstreamer::ElementFactory::find(&decoder).expect("a GStreamer element");
+    let klass = factory.klass();
+    assert!(
+        klass.contains("Decoder") && klass.contains("Video") && !klass.contains("Hardware"),
+        "{decoder}: {klass}"
+    );
 }
 
 #[test]
@@ -324,6 +333,8 @@ struct HeadlessPlayer {
     child: std::process::Child,
     data: PathBuf,
     frames: PathBuf,
+    /// Where its `/metrics` listener is.
+    metrics: String,
 }
 
 impl HeadlessPlayer {
@@ -338,7 +349,19 @@ impl HeadlessPlayer {
         let data = root.join("player");
         let frames = root.join("frames");
         let config = root.join("player.toml");
-        std::fs::write(&config, "[video]\ndecoder = \"software\"\n").unwrap();
+        let metrics = format!(
+            "127.0.0.1:{}",
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        );
+        std::fs::write(
+            &config,
+            format!("[video]\ndecoder = \"software\"\n[metrics]\nlisten = \"{metrics}\"\n"),
+        )
+        .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_vitrine-player"))
             .arg("--config")
             .arg(&config)
@@ -357,7 +380,24 @@ impl HeadlessPlayer {
             child,
             data,
             frames,
+            metrics,
         }
+    }
+
+    /// Its `/metrics`, parsed.
+    fn scrape(&self) -> prometheus_parse::Scrape {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(&self.metrics).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.metrics
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (_, body) = response.split_once("\r\n\r\n").unwrap();
+        prometheus_parse::Scrape::parse(body.lines().map(|line| Ok(line.to_owned()))).unwrap()
     }
 
     /// Sends SIGTERM, as systemd does, and expects a clean exit.
@@ -485,6 +525,25 @@ fn image_then_videos_play_on_time_gaplessly_and_are_journalled() {
     let plays_before_stop = player.plays();
     let frames = seen_frames(&player.frames);
     let frames_dir = player.frames.clone();
+    // Monitoring names the decoder the clips used: a software video decoder, as configured.
+    let scrape = player.scrape();
+    let decoders: Vec<&str> = scrape
+        .samples
+        .iter()
+        .filter(|sample| sample.metric == "vitrine_player_video_decoder_info")
+        .filter_map(|sample| sample.labels.get("decoder"))
+        .collect();
+    assert_eq!(decoders.len(), 1, "{decoders:?}");
+    gstreamer::init().unwrap();
+    let klass = gstreamer::ElementFactory::find(decoders[0])
+        .expect("a GStreamer element")
+        .klass()
+        .to_owned();
+    assert!(
+        klass.contains("Decoder") && klass.contains("Video") && !klass.contains("Hardware"),
+        "{}: {klass}",
+        decoders[0]
+    );
     player.stop();
 
     // From the first picture on, never a black frame: not between image and video, not between

@@ -475,6 +475,11 @@ fn status_report(name: &str, status: &Value) -> String {
             shown(&frames["late_items"]),
         );
     }
+    if let Ok(system) =
+        serde_json::from_value::<vitrine_core::SystemInfo>(heartbeat["system"].clone())
+    {
+        let _ = writeln!(report, "  runs {}", printable(&system.summary()));
+    }
     report
 }
 
@@ -717,6 +722,33 @@ mod tests {
         assert!(report.contains("fine\\u{a}ALERT: forged line"), "{report}");
         // Plain text passes unchanged.
         assert_eq!(printable("Café 5 € — 日本"), "Café 5 € — 日本");
+    }
+
+    #[test]
+    fn the_status_says_what_the_screen_runs_on() {
+        let mut status = serde_json::json!({
+            "screen": "door",
+            "last_seen": "2026-12-04T10:00:00Z",
+            "heartbeat": {"uptime_s": 60, "unsent_impressions": 0}
+        });
+        assert!(
+            !status_report("door", &status).contains("runs"),
+            "an older player says nothing"
+        );
+        status["heartbeat"]["system"] = serde_json::json!({
+            "version": "0.1.0",
+            "os": "Debian GNU/Linux 12 (bookworm)",
+            "kernel": "6.1.0-18-amd64",
+            "gpu": {"name": "llvmpipe\u{1b}[2J", "backend": "vulkan", "driver": "llvmpipe Mesa 22.3.6"},
+        });
+        let report = status_report("door", &status);
+        assert!(
+            report.contains(
+                "\n  runs 0.1.0 on Debian GNU/Linux 12 (bookworm), kernel 6.1.0-18-amd64, GPU \
+                 llvmpipe\\u{1b}[2J (vulkan, llvmpipe Mesa 22.3.6), video decoder none yet\n"
+            ),
+            "{report}"
+        );
     }
 
     #[test]

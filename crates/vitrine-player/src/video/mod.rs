@@ -576,6 +576,20 @@ fn detached(sample: &gst::Sample) -> gst::Sample {
         .build()
 }
 
+/// The video decoder element the last video used (`avdec_h264`, `vah264dec`…).
+static DECODER_IN_USE: Mutex<Option<String>> = Mutex::new(None);
+
+/// The video decoder element the last video used, if a video played yet.
+pub fn decoder_in_use() -> Option<String> {
+    lock(&DECODER_IN_USE).clone()
+}
+
+/// Whether an element's class (`Codec/Decoder/Video/Hardware`) is a video decoder's.
+fn is_video_decoder(klass: &str) -> bool {
+    let parts: Vec<&str> = klass.split('/').collect();
+    parts.contains(&"Decoder") && parts.contains(&"Video")
+}
+
 /// `filesrc ! decodebin`, then per stream: video through `videoflip` (rotation tags) and
 /// `videoconvert` into the NV12 appsink; audio through conversion and volume into the configured
 /// output, or into a fakesink when the item is silent. The file and the sound come with each play
@@ -586,6 +600,17 @@ fn build_deck(sink: SharedSink, wake_pending: Arc<AtomicBool>) -> Result<Deck, S
     let pipeline = gst::Pipeline::with_name(&format!("video-{number}"));
     let source = make("filesrc")?;
     let decodebin = make("decodebin")?;
+    // Which decoder decodebin plugs for each file: what the heartbeat and metrics report.
+    decodebin
+        .downcast_ref::<gst::Bin>()
+        .ok_or("decodebin is not a bin")?
+        .connect_deep_element_added(|_, _, element| {
+            if let Some(factory) = element.factory()
+                && is_video_decoder(factory.klass())
+            {
+                *lock(&DECODER_IN_USE) = Some(factory.name().to_string());
+            }
+        });
     let flip = make("videoflip")?;
     flip.set_property_from_str("video-direction", "auto");
     let convert = make("videoconvert")?;
