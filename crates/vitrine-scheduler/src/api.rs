@@ -871,6 +871,7 @@ async fn build_manifest(
     );
     let body = serde_json::to_vec(&manifest)
         .map_err(|error| ApiError::internal("serialising a manifest", error))?;
+    state.metrics().manifest_built();
     ManifestBody::new(body, state.signing_key()).map(Some)
 }
 
@@ -935,6 +936,9 @@ pub async fn post_impressions(
         .insert_impressions(screen.name.clone(), batch.impressions)
         .await?;
     tracing::debug!(screen = %screen.name, count, inserted, highest_sequence, "stored impressions");
+    state
+        .metrics()
+        .ingested(crate::metrics::Ingested::Impressions, inserted);
     Ok(Json(ImpressionAck {
         acknowledged,
         inserted,

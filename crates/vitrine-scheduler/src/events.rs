@@ -250,6 +250,15 @@ impl Hub {
         self.lock().connected.remove(screen);
     }
 
+    /// How many event streams are open now, over all screens.
+    pub fn open_streams(&self) -> u64 {
+        self.lock()
+            .connected
+            .values()
+            .map(|connected| connected.connections as u64)
+            .sum()
+    }
+
     /// The screens with an open stream.
     pub fn connected_screens(&self) -> Vec<Screen> {
         self.lock()
@@ -548,6 +557,9 @@ pub async fn events(
     // Registered before the ETag is read, so a change landing in between is sent, not lost.
     let Ok(subscription) = hub.subscribe(&screen, last_event_id) else {
         tracing::warn!(screen = %screen.name, "refused an event stream over the limit");
+        state
+            .metrics()
+            .rate_limited(crate::metrics::RateLimit::EventStreams);
         return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_streams",

@@ -187,6 +187,9 @@ pub async fn start(
         match stored {
             Insert::Stored => {
                 tracing::info!("a player asked for a pairing code");
+                state
+                    .metrics()
+                    .pairing(crate::metrics::PairingOutcome::Requested);
                 return Ok((
                     StatusCode::CREATED,
                     Json(PairingStarted {
@@ -199,6 +202,9 @@ pub async fn start(
             }
             Insert::Clash => continue,
             Insert::Full => {
+                state
+                    .metrics()
+                    .pairing(crate::metrics::PairingOutcome::NoCodeFree);
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too_many_pairings",
@@ -263,6 +269,9 @@ pub async fn poll(
             // The token lookups cached before this change are stale now.
             state.content_changed();
             tracing::info!(%screen, "a paired player picked up its token");
+            state
+                .metrics()
+                .pairing(crate::metrics::PairingOutcome::Delivered);
             Ok((
                 StatusCode::OK,
                 Json(PairingState::Paired {
@@ -362,6 +371,9 @@ pub async fn confirm(
         ));
     }
     tracing::info!(screen = %name, "paired a screen");
+    state
+        .metrics()
+        .pairing(crate::metrics::PairingOutcome::Confirmed);
     Ok((
         StatusCode::CREATED,
         Json(PairingConfirmed {

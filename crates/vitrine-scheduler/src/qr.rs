@@ -93,7 +93,7 @@ pub async fn scan(
         state.limiters().trust_forwarded_for,
     );
     let device = shopper_device(&state, address, &user_agent);
-    state
+    let stored = state
         .store()
         .record_scan(ScanRecord {
             token,
@@ -104,6 +104,11 @@ pub async fn scan(
             device,
         })
         .await?;
+    if stored {
+        state
+            .metrics()
+            .ingested(crate::metrics::Ingested::Scans, 1);
+    }
     let location = with_utm(&link, &campaign, &play.offer_id);
     let location = HeaderValue::from_str(&location)
         .map_err(|error| ApiError::internal("making a redirect", error))?;
