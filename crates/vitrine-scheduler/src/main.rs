@@ -188,7 +188,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if let Some(metrics_listen) = &args.metrics_listen {
         let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
             .await
-            .with_context(|| format!("listening for metrics on {metrics_listen} (--metrics-listen)"))?;
+            .with_context(|| {
+                format!("listening for metrics on {metrics_listen} (--metrics-listen)")
+            })?;
         let metrics_address = metrics_listener
             .local_addr()
             .context("reading the bound metrics address")?;

@@ -240,7 +240,9 @@ impl Metrics {
             PairingOutcome::Confirmed => "confirmed",
             PairingOutcome::Delivered => "delivered",
         };
-        self.pairings.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.pairings
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub fn rate_limited(&self, limit: RateLimit) {

@@ -103,7 +103,11 @@ pub fn start_watchdog(state: &AppState, address: SocketAddr, plain_http: bool, s
 
 /// What the scheduler needs to answer requests, tried for real: its own listener answers
 /// `GET /healthz`, and the database takes a write. Returns the status line to show.
-pub async fn probe(state: &AppState, address: SocketAddr, plain_http: bool) -> Result<String, String> {
+pub async fn probe(
+    state: &AppState,
+    address: SocketAddr,
+    plain_http: bool,
+) -> Result<String, String> {
     if plain_http {
         probe_http(address).await?;
     }

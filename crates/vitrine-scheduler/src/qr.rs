@@ -105,9 +105,7 @@ pub async fn scan(
         })
         .await?;
     if stored {
-        state
-            .metrics()
-            .ingested(crate::metrics::Ingested::Scans, 1);
+        state.metrics().ingested(crate::metrics::Ingested::Scans, 1);
     }
     let location = with_utm(&link, &campaign, &play.offer_id);
     let location = HeaderValue::from_str(&location)
