@@ -310,15 +310,21 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
+/// The `route` label of a route template: `/v1/media/{sha256}` is written `/v1/media/:sha256`.
+/// Braces are legal in a label value, but line-based readers of the text format (and regular
+/// expressions in alert rules) commonly take the first `}` for the end of the label set.
+pub fn route_label(template: &str) -> String {
+    template.replace('{', ":").replace('}', "")
+}
+
 /// Middleware: counts every request by its route template (never the raw path, so ids in paths
 /// do not make a series each), method and status, and observes how long its response took.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || UNMATCHED_ROUTE.to_owned(),
+        |path| route_label(path.as_str()),
+    );
     let method = method_label(request.method());
     let response = next.run(request).await;
     state
