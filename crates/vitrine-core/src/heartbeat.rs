@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One report from a screen. The scheduler keeps the newest per screen.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Heartbeat {
@@ -45,6 +46,7 @@ pub struct Heartbeat {
 }
 
 /// An interrupt on screen, as the player received it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActiveInterrupt {
@@ -55,6 +57,7 @@ pub struct ActiveInterrupt {
 }
 
 /// What one zone shows.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneShowing {
@@ -65,6 +68,7 @@ pub struct ZoneShowing {
 
 /// Frame telemetry as the renderer measures it: totals since start, percentiles over the last
 /// minute.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrameStats {

@@ -64,7 +64,7 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateScreen {
     pub name: String,
@@ -90,7 +90,7 @@ pub struct CreateScreen {
     pub playlist_is_default: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScreenCreated {
     pub screen: String,
     /// The device token; shown this once, since only its hash is kept.
@@ -402,7 +402,7 @@ pub async fn get_media(
     Ok(response)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MediaStored {
     pub sha256: Sha256Hex,
     pub size: u64,
@@ -501,7 +501,7 @@ pub async fn put_media(
     Ok((status, Json(MediaStored { sha256, size })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushPlaylist {
     /// The playlist's file name, used only to label diagnostics.
@@ -516,7 +516,7 @@ pub struct PushPlaylist {
     pub includes: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PlaylistStored {
     pub name: String,
     pub version: u64,
@@ -998,12 +998,12 @@ fn check_impression(impression: &Impression, screen: &str) -> Result<(), ApiErro
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ImpressionQuery {
     pub screen: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImpressionList {
     pub impressions: Vec<Impression>,
 }
@@ -1060,7 +1060,7 @@ pub async fn post_heartbeat(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScreenStatus {
     pub screen: String,
     /// When the newest heartbeat came (UTC); absent if the screen never reported.

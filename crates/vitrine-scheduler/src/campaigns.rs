@@ -75,7 +75,7 @@ pub fn rule_priority(campaign: &Campaign) -> i32 {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushCampaign {
     pub file_name: String,
@@ -85,7 +85,7 @@ pub struct PushCampaign {
     pub media: BTreeMap<String, Sha256Hex>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CampaignStored {
     pub name: String,
     pub version: u64,
@@ -187,7 +187,7 @@ pub fn publish_to_all(state: &AppState) {
 }
 
 /// A campaign as listed.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CampaignSummary {
     pub name: String,
     pub version: u64,
@@ -201,7 +201,7 @@ pub struct CampaignSummary {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignList {
     pub campaigns: Vec<CampaignSummary>,
 }
@@ -236,21 +236,23 @@ pub async fn list_campaigns(
     Ok(Json(CampaignList { campaigns }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignDetail {
     pub name: String,
     pub version: u64,
     pub file_name: String,
     pub source: String,
     pub media: BTreeMap<String, MediaEntry>,
-    /// The validated campaign, as manifests are built from it.
+    /// The validated campaign, as manifests are built from it; described by
+    /// `schema/campaign.schema.json`.
+    #[schema(value_type = Object)]
     pub campaign: Campaign,
     pub created_at: String,
     /// Every stored version, oldest first, with when it was pushed.
     pub versions: Vec<CampaignVersion>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignVersion {
     pub version: u64,
     pub created_at: String,

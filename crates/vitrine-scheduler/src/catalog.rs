@@ -45,7 +45,7 @@ use crate::store::{Store, StoreError};
 pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// An import request: the file's name (which picks the format) and its text.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportFile {
     pub file_name: String,
@@ -53,13 +53,13 @@ pub struct ImportFile {
 }
 
 /// What an import did: how many rows were applied, and each row that was skipped, with why.
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ImportReport {
     pub applied: usize,
     pub skipped: Vec<SkippedRow>,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SkippedRow {
     /// 1-based line in the file.
     pub line: u64,
@@ -67,7 +67,7 @@ pub struct SkippedRow {
 }
 
 /// A store as the API and the manifest builder see it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct StoreRecord {
     pub code: String,
     pub name: String,
@@ -79,7 +79,7 @@ pub struct StoreRecord {
 }
 
 /// A product of the feed, with the store's price and stock where the manifest builder asks for one.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Product {
     pub id: String,
     pub title: String,
@@ -94,6 +94,7 @@ pub struct Product {
     pub gtin: String,
     /// When the sale price applies (`sale_price_effective_date`); always when None.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "2026-03-01T00:00+01:00/2026-03-07T23:59+01:00")]
     pub sale_window: Option<SaleWindow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit_pricing: Option<UnitPricing>,
@@ -178,7 +179,7 @@ impl LocalProduct {
 }
 
 /// A registered screen with where it is, for `GET /v1/screens` and the manifest builder.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ScreenRecord {
     pub name: String,
     pub playlist: String,
@@ -468,7 +469,7 @@ pub async fn import_segments(
 
 /// An import of a product feed: the file, and whether it is the whole of what was uploaded
 /// before (products it neither lists nor skips are then removed).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedImportRequest {
     pub file_name: String,
@@ -479,7 +480,7 @@ pub struct FeedImportRequest {
 
 /// What a product feed import did: the rows applied and skipped, what changed against what was
 /// stored, and the stores that will not show some of its products because of their currency.
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FeedReport {
     pub applied: usize,
     pub skipped: Vec<SkippedRow>,
@@ -697,7 +698,7 @@ pub async fn import_inventory(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScreenList {
     pub screens: Vec<ScreenRecord>,
 }
@@ -719,7 +720,7 @@ pub async fn list_screens(
     Ok(Json(ScreenList { screens }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StoreList {
     pub stores: Vec<StoreRecord>,
 }

@@ -172,7 +172,7 @@ pub struct InForce {
 }
 
 /// An interrupt withdrawn from some screens, and how many of them were connected to hear it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Withdrawn {
     pub id: u64,
     pub screens: Vec<String>,
@@ -744,7 +744,7 @@ pub fn publish_manifest_changed_for_all(state: &AppState) {
 /// addressed are the union of them.
 ///
 /// It is also the body of `POST /v1/interrupts/cancel`: `{"stores": ["paris-11"]}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Audience {
     #[serde(default)]
@@ -759,7 +759,7 @@ pub struct Audience {
 
 /// `POST /v1/interrupts`. The audience fields are spelled out rather than flattened from
 /// [`Audience`], since serde cannot refuse unknown fields through `flatten`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InterruptRequest {
     #[serde(default)]
@@ -775,7 +775,7 @@ pub struct InterruptRequest {
     pub duration: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
     /// The store code whose screens should target the segment.
@@ -786,7 +786,7 @@ pub struct TriggerRequest {
 }
 
 /// `POST /v1/commands`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     #[serde(default)]
@@ -802,7 +802,7 @@ pub struct CommandRequest {
 
 /// What a push endpoint answers: the event's id, the screens it is for, and how many of them were
 /// connected (the others get it when they reconnect, while it is in force).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Published {
     pub id: u64,
     pub screens: Vec<String>,
@@ -871,13 +871,13 @@ pub async fn post_interrupt(
 }
 
 /// What the cancel endpoints answer: each interrupt withdrawn, from which screens.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Cancelled {
     pub cancelled: Vec<Withdrawn>,
 }
 
 /// One interrupt in force, as `GET /v1/interrupts` lists it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InterruptInForce {
     pub id: u64,
     pub message: String,
@@ -886,7 +886,7 @@ pub struct InterruptInForce {
     pub screens: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InterruptList {
     pub interrupts: Vec<InterruptInForce>,
 }

@@ -58,7 +58,7 @@ pub const MAX_PENDING_PER_PREFIX: i64 = 128;
 /// The playlist a paired screen plays when the confirmation names none.
 pub const DEFAULT_PLAYLIST: &str = "default";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PairingStarted {
     /// What the screen shows and a person types.
     pub code: String,
@@ -68,7 +68,7 @@ pub struct PairingStarted {
     pub poll_interval_s: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PairingState {
     Waiting {
@@ -82,7 +82,7 @@ pub enum PairingState {
     },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmPairing {
     /// The screen's name; by default `STORE-CODE` in lower case.
@@ -103,7 +103,7 @@ pub struct ConfirmPairing {
     pub timezone: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PairingConfirmed {
     pub code: String,
     pub screen: String,

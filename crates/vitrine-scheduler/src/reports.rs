@@ -26,7 +26,7 @@ use crate::error::ApiError;
 use crate::offers::{Exclusion, Inclusion};
 use crate::store::{Store, StoreError, sortable_timestamp};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ScanReportQuery {
     pub campaign: Option<String>,
 }
@@ -36,7 +36,7 @@ pub struct ScanReportQuery {
 /// A scan belongs to its play: it counts once HQ holds the play's impression (the screen, offer,
 /// arm and scheduled start its QR code names), and until then it is pending. So a row never
 /// shows more scanned plays than plays.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ArmRow {
     pub campaign: String,
     pub offer: String,
@@ -62,7 +62,7 @@ pub struct ArmRow {
 }
 
 /// One offer's A/B result.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Uplift {
     pub campaign: String,
     pub offer: String,
@@ -72,7 +72,7 @@ pub struct Uplift {
     pub relative: Option<f64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScanReport {
     pub rows: Vec<ArmRow>,
     pub uplift: Vec<Uplift>,
@@ -317,7 +317,7 @@ impl Store {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExplainQuery {
     pub screen: String,
     /// An instant, like `2026-12-05T09:30:00Z` or `2026-12-05T10:30:00+01:00`.
@@ -327,7 +327,7 @@ pub struct ExplainQuery {
     pub slot: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Explanation {
     pub screen: String,
     pub at: Timestamp,
@@ -342,7 +342,7 @@ pub struct Explanation {
     pub offers: Vec<SlotExplanation>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TargetedCampaign {
     pub name: String,
     /// Why it targets the screen.
@@ -352,7 +352,7 @@ pub struct TargetedCampaign {
     pub applies: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ZoneExplanation {
     pub zone: String,
     /// The item on screen, or `None` when nothing plays (the fallback shows).
@@ -365,7 +365,7 @@ pub struct ZoneExplanation {
     pub play_start: Option<Timestamp>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SlotExplanation {
     pub slot: String,
     /// The instant the pick was made for: the start of the play, or `at`.

@@ -85,7 +85,7 @@ pub fn sign_event(key: &SigningKey, event: &vitrine_core::push::SignedEvent) -> 
     serde_json::to_string(&envelope).unwrap_or_default()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ServerKey {
     pub algorithm: &'static str,
     /// 32 bytes of ed25519 public key, in hex: the player's `server_key`.

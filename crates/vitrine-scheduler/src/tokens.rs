@@ -24,7 +24,7 @@ pub const STAFF_BODY_LIMIT: usize = 64 * 1024;
 /// The most stores one staff token may name.
 const MAX_STAFF_STORES: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
     pub name: String,
@@ -35,7 +35,7 @@ pub struct NewStaff {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaffCreated {
     pub name: String,
     pub stores: Vec<String>,
@@ -44,7 +44,7 @@ pub struct StaffCreated {
     pub token: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaffRecord {
     pub name: String,
     pub stores: Vec<String>,
@@ -53,18 +53,18 @@ pub struct StaffRecord {
     pub revoked_at: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaffList {
     pub staff: Vec<StaffRecord>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Revoked {
     pub name: String,
     pub revoked: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Rotated {
     pub screen: String,
     /// The screen's new device token, shown this once; the old one stops working now.

@@ -372,7 +372,7 @@ pub(super) fn feed_reader(
 }
 
 /// A feed registered by URL, with what its last fetch said.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FeedRecord {
     pub name: String,
     pub url: String,
@@ -405,7 +405,7 @@ impl FeedRecord {
 }
 
 /// What one fetch did.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum FetchOutcome {
     /// The server said 304: nothing changed since the last fetch.
@@ -544,7 +544,7 @@ pub fn fetch_due_feeds(state: &AppState) {
 }
 
 /// `POST /v1/feeds`: registers (or changes) a feed fetched from a URL.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedRegistration {
     pub name: String,
@@ -601,7 +601,7 @@ pub async fn register_feed(
     Ok((StatusCode::CREATED, Json(record)))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedList {
     pub feeds: Vec<FeedRecord>,
 }

@@ -20,7 +20,7 @@ use crate::error::ApiError;
 
 /// What the query string says about the file: its name (which may pick the format) and whether
 /// it replaces every product uploaded before.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     pub file_name: String,
