@@ -113,6 +113,23 @@ pub fn campaign_media(campaign: &Campaign) -> BTreeSet<String> {
 
 /// `POST /v1/campaigns`: validates a campaign and stores it as the next version of its name. A
 /// refused campaign changes nothing, and every screen it targets hears of a stored one.
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns",
+    tag = "hq",
+    request_body = crate::campaigns::PushCampaign,
+    responses(
+        (status = 201, description = "Stored as a new version", body = crate::campaigns::CampaignStored),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `missing_media`, `validation_timeout`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn push_campaign(
     State(state): State<AppState>,
     _admin: Admin,
@@ -207,6 +224,19 @@ pub struct CampaignList {
 }
 
 /// `GET /v1/campaigns`: the newest version of every campaign.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns",
+    tag = "hq",
+    responses(
+        (status = 200, description = "Every campaign", body = crate::campaigns::CampaignList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn list_campaigns(
     State(state): State<AppState>,
     _admin: Admin,
@@ -259,6 +289,24 @@ pub struct CampaignVersion {
 }
 
 /// `GET /v1/campaigns/{name}`: the newest version of one campaign, its source and its history.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{name}",
+    tag = "hq",
+    params(
+        ("name" = String, Path, description = "The name"),
+    ),
+    responses(
+        (status = 200, description = "The campaign's newest version and its history", body = crate::campaigns::CampaignDetail),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `campaign_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn show_campaign(
     State(state): State<AppState>,
     _admin: Admin,

@@ -389,6 +389,23 @@ fn read_store(row: &Row<'_>) -> Result<StoreRecord, String> {
 }
 
 /// `POST /v1/stores`: imports a store list (CSV), upserting each store by its code.
+#[utoipa::path(
+    post,
+    path = "/v1/stores",
+    tag = "hq",
+    request_body = crate::catalog::ImportFile,
+    responses(
+        (status = 200, description = "Rows applied, and each row skipped with why", body = crate::catalog::ImportReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn import_stores(
     State(state): State<AppState>,
     _admin: Admin,
@@ -423,6 +440,23 @@ fn read_share(text: &str) -> Result<f64, String> {
 }
 
 /// `POST /v1/segments`: imports the CRM's segment mix; the mix of each store named is replaced.
+#[utoipa::path(
+    post,
+    path = "/v1/segments",
+    tag = "hq",
+    request_body = crate::catalog::ImportFile,
+    responses(
+        (status = 200, description = "Rows applied, and each row skipped with why", body = crate::catalog::ImportReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn import_segments(
     State(state): State<AppState>,
     _admin: Admin,
@@ -510,6 +544,22 @@ impl From<FeedOutcome> for FeedReport {
 
 /// `POST /v1/feed`: imports a Merchant Center product feed (TSV, CSV, RSS or Atom XML), upserting
 /// by id, and tells the screens whose offers changed.
+#[utoipa::path(
+    post,
+    path = "/v1/feed",
+    tag = "hq",
+    request_body = crate::catalog::FeedImportRequest,
+    responses(
+        (status = 200, description = "What the feed changed", body = crate::catalog::FeedReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn import_feed(
     State(state): State<AppState>,
     _admin: Admin,
@@ -658,6 +708,23 @@ fn read_inventory_row(row: &Row<'_>) -> Result<InventoryRow, String> {
 /// `sale_price_effective_date`, `availability`, `pickup_method`, `pickup_sla`) or Criteo's
 /// (`store_id`, `item_id`, and prices without a currency, which are the store's). A row naming a
 /// store or product HQ does not know is skipped. Screens whose offers change hear of it.
+#[utoipa::path(
+    post,
+    path = "/v1/feed/inventory",
+    tag = "hq",
+    request_body = crate::catalog::ImportFile,
+    responses(
+        (status = 200, description = "What the inventory changed", body = crate::catalog::FeedReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn import_inventory(
     State(state): State<AppState>,
     _admin: Admin,
@@ -704,6 +771,19 @@ pub struct ScreenList {
 }
 
 /// `GET /v1/screens`: every registered screen, by name.
+#[utoipa::path(
+    get,
+    path = "/v1/screens",
+    tag = "screens",
+    responses(
+        (status = 200, description = "Every screen the caller may see", body = crate::catalog::ScreenList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn list_screens(
     State(state): State<AppState>,
     manager: Manager,
@@ -726,6 +806,19 @@ pub struct StoreList {
 }
 
 /// `GET /v1/stores`: every store, by code.
+#[utoipa::path(
+    get,
+    path = "/v1/stores",
+    tag = "hq",
+    responses(
+        (status = 200, description = "Every store", body = crate::catalog::StoreList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn list_stores(
     State(state): State<AppState>,
     _admin: Admin,

@@ -542,6 +542,22 @@ impl Drop for Registration {
 }
 
 /// `GET /v1/events`: the calling screen's event stream.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "push",
+    params(
+        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received; the events missed since are replayed"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events: manifest changes, interrupts, triggers and commands for the screen", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`, `too_many_streams`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("device" = [])),
+)]
 pub async fn events(
     State(state): State<AppState>,
     ScreenCaller(screen): ScreenCaller,
@@ -832,6 +848,23 @@ struct CommandData<'a> {
 const COMMANDS: &[&str] = &["resync", "screenshot"];
 
 /// `POST /v1/interrupts`: an emergency message, full screen, on every addressed screen.
+#[utoipa::path(
+    post,
+    path = "/v1/interrupts",
+    tag = "push",
+    request_body = crate::events::InterruptRequest,
+    responses(
+        (status = 201, description = "Sent to the connected screens and kept for those that reconnect", body = crate::events::Published),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_duration`, `invalid_message`, `no_audience`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_region`, `unknown_screen`, `unknown_store`, `unknown_tag`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn post_interrupt(
     State(state): State<AppState>,
     manager: Manager,
@@ -893,6 +926,19 @@ pub struct InterruptList {
 
 /// `GET /v1/interrupts`: the interrupts in force, oldest first. Staff see those on their stores'
 /// screens, naming only those screens.
+#[utoipa::path(
+    get,
+    path = "/v1/interrupts",
+    tag = "push",
+    responses(
+        (status = 200, description = "The interrupts in force", body = crate::events::InterruptList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn list_interrupts(
     State(state): State<AppState>,
     manager: Manager,
@@ -921,6 +967,24 @@ pub async fn list_interrupts(
 
 /// `POST /v1/interrupts/{id}/cancel`: withdraws one interrupt from every screen it covers. Staff
 /// may do so when every one of those screens is in their stores, as for posting it.
+#[utoipa::path(
+    post,
+    path = "/v1/interrupts/{id}/cancel",
+    tag = "push",
+    params(
+        ("id" = String, Path, description = "The interrupt's id on the push channel"),
+    ),
+    responses(
+        (status = 200, description = "The interrupt withdrawn", body = crate::events::Cancelled),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_interrupt`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn cancel_interrupt(
     State(state): State<AppState>,
     manager: Manager,
@@ -959,6 +1023,23 @@ pub async fn cancel_interrupt(
 
 /// `POST /v1/interrupts/cancel`: withdraws every interrupt in force from the audience's screens,
 /// whoever sent it. Staff may name only their stores' screens, as for posting.
+#[utoipa::path(
+    post,
+    path = "/v1/interrupts/cancel",
+    tag = "push",
+    request_body = crate::events::Audience,
+    responses(
+        (status = 200, description = "The interrupts withdrawn", body = crate::events::Cancelled),
+        (status = 400, description = "Error codes: `bad_request`, `no_audience`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_region`, `unknown_screen`, `unknown_store`, `unknown_tag`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn cancel_interrupts(
     State(state): State<AppState>,
     manager: Manager,
@@ -977,6 +1058,23 @@ pub async fn cancel_interrupts(
 }
 
 /// `POST /v1/triggers`: makes a store's next offer slots target a segment until the ttl runs out.
+#[utoipa::path(
+    post,
+    path = "/v1/triggers",
+    tag = "push",
+    request_body = crate::events::TriggerRequest,
+    responses(
+        (status = 201, description = "Sent to the connected screens", body = crate::events::Published),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_duration`, `invalid_segment`, `no_audience`, `unknown_segment`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_region`, `unknown_screen`, `unknown_store`, `unknown_tag`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn post_trigger(
     State(state): State<AppState>,
     manager: Manager,
@@ -1034,6 +1132,23 @@ pub async fn post_trigger(
 
 /// `POST /v1/commands`: asks screens to do something now (`resync`; `screenshot` is accepted and
 /// logged by players, which cannot take one yet).
+#[utoipa::path(
+    post,
+    path = "/v1/commands",
+    tag = "push",
+    request_body = crate::events::CommandRequest,
+    responses(
+        (status = 201, description = "Sent to the connected screens", body = crate::events::Published),
+        (status = 400, description = "Error codes: `bad_request`, `no_audience`, `unknown_command`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_region`, `unknown_screen`, `unknown_store`, `unknown_tag`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn post_command(
     State(state): State<AppState>,
     manager: Manager,

@@ -412,6 +412,7 @@ pub fn routes(state: &AppState) -> Vec<Route> {
     let import_limit = DefaultBodyLimit::max(catalog::IMPORT_BODY_LIMIT);
     vec![
         Route::new("/healthz", &["GET"], get(api::healthz)),
+        Route::new("/v1/openapi.json", &["GET"], get(openapi::document)),
         Route::new("/v1/server-key", &["GET"], get(signing::server_key)),
         Route::new("/v1/pairings", &["POST"], pairings),
         Route::new(

@@ -152,6 +152,18 @@ fn not_found() -> ApiError {
 }
 
 /// `POST /v1/pairings`: a new code and its secret, for a player that has no token.
+#[utoipa::path(
+    post,
+    path = "/v1/pairings",
+    tag = "pairing",
+    responses(
+        (status = 201, description = "A new code, and the secret to poll it with", body = crate::pairing::PairingStarted),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `too_many_pairings`", body = crate::openapi::ErrorBody),
+    ),
+    security(()),
+)]
 pub async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -233,6 +245,24 @@ fn secret_of(headers: &HeaderMap) -> Option<&str> {
 
 /// `GET /v1/pairings/{code}`: whether the code was confirmed yet; once it is, the device token.
 /// Answers 404 alike for an unknown code, an expired one and a wrong secret.
+#[utoipa::path(
+    get,
+    path = "/v1/pairings/{code}",
+    tag = "pairing",
+    params(
+        ("code" = String, Path, description = "The six letters and digits the screen shows, like `K7M2QX`"),
+    ),
+    responses(
+        (status = 200, description = "Confirmed: the screen's device token, given once", body = crate::pairing::PairingState),
+        (status = 202, description = "Not confirmed yet", body = crate::pairing::PairingState),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_code`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `pairing_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("pairing_secret" = [])),
+)]
 pub async fn poll(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -292,6 +322,27 @@ pub async fn poll(
 
 /// `POST /v1/pairings/{code}`: an admin, or staff of the store, confirms the code a screen shows.
 /// Registers the screen and leaves its token for the player's next poll.
+#[utoipa::path(
+    post,
+    path = "/v1/pairings/{code}",
+    tag = "pairing",
+    request_body = crate::pairing::ConfirmPairing,
+    params(
+        ("code" = String, Path, description = "The six letters and digits the screen shows, like `K7M2QX`"),
+    ),
+    responses(
+        (status = 201, description = "The screen is registered; its player collects the token on its next poll", body = crate::pairing::PairingConfirmed),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_code`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `pairing_not_found`, `screen_not_found`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Error codes: `pairing_used`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     manager: Manager,

@@ -95,6 +95,17 @@ pub struct ServerKey {
 /// `GET /v1/server-key`: the public key manifests are signed with. Public by nature; a player that
 /// trusts what this returns over an untrusted network gains nothing, so installers should copy the
 /// key from `vitrine screens add` (or pairing, over TLS) instead.
+#[utoipa::path(
+    get,
+    path = "/v1/server-key",
+    tag = "pairing",
+    responses(
+        (status = 200, description = "The key manifests are signed with", body = crate::signing::ServerKey),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(()),
+)]
 pub async fn server_key(State(state): State<AppState>) -> Json<ServerKey> {
     Json(ServerKey {
         algorithm: "ed25519",
