@@ -68,14 +68,7 @@ pub fn start_watchdog(state: &AppState, address: SocketAddr, plain_http: bool, s
             ticks.tick().await;
             // A probe that takes longer than the interval counts as failed: the pet would come
             // too late anyway, and a hung probe must not hold the next one up.
-            let outcome = tokio::time::timeout(interval, probe(&state, address, plain_http))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(format!(
-                        "the health probe took over {} ms",
-                        interval.as_millis()
-                    ))
-                });
+            let outcome = probe(&state, address, plain_http, interval).await;
             match outcome {
                 Ok(status) => {
                     if failing {
@@ -102,29 +95,33 @@ pub fn start_watchdog(state: &AppState, address: SocketAddr, plain_http: bool, s
 }
 
 /// What the scheduler needs to answer requests, tried for real: its own listener answers
-/// `GET /healthz`, and the database takes a write. Returns the status line to show.
+/// `GET /healthz`, and the database takes a write, each within half of `limit`. Returns the
+/// status line to show, or what failed.
 pub async fn probe(
     state: &AppState,
     address: SocketAddr,
     plain_http: bool,
+    limit: Duration,
 ) -> Result<String, String> {
+    let part_limit = limit / 2;
+    let within = |what: &str| format!("{what} within {} ms", part_limit.as_millis());
     if plain_http {
-        probe_http(address).await?;
+        tokio::time::timeout(part_limit, probe_http(address))
+            .await
+            .map_err(|_| within(&format!("GET /healthz on {address} got no answer")))??;
     }
-    state
-        .store()
-        .probe_writable()
+    tokio::time::timeout(part_limit, state.store().probe_writable())
         .await
+        .map_err(|_| within("the database took no write"))?
         .map_err(|error| format!("the database takes no write: {error}"))?;
     let since = jiff::Timestamp::now()
         .checked_sub(
             jiff::SignedDuration::try_from(crate::metrics::ONLINE_WINDOW).unwrap_or_default(),
         )
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let online = state
-        .store()
-        .screens_heard_since(since)
+    let online = tokio::time::timeout(part_limit, state.store().screens_heard_since(since))
         .await
+        .map_err(|_| within("the database answered no read"))?
         .map_err(|error| format!("the database cannot be read: {error}"))?;
     Ok(format!(
         "{online} screens online, {} event streams open",
