@@ -184,6 +184,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     drop(stdout);
     tracing::info!(%address, data_dir = %args.data_dir.display(), "serving");
 
+    // The metrics listener stops with the API.
+    let (stop_metrics, _) = tokio::sync::watch::channel(());
     // Metrics are bound after the API line, so scripts reading the first line are unaffected.
     if let Some(metrics_listen) = &args.metrics_listen {
         let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
@@ -202,10 +204,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .and_then(|()| stdout.flush())
         .context("writing to stdout")?;
         drop(stdout);
+        let mut stopped = stop_metrics.subscribe();
         tokio::spawn(vitrine_scheduler::metrics::serve(
             metrics_listener,
             state.clone(),
-            shutdown_signal(),
+            async move {
+                let _ = stopped.changed().await;
+            },
         ));
     }
 
@@ -213,9 +218,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     // The listener is bound and accepts from here on: connections made now wait in its backlog
     // until the server below takes them.
     notify::ready(&format!("serving {scheme}://{address}"));
-    let shutdown = async {
+    let shutdown = async move {
         shutdown_signal().await;
         notify::stopping();
+        let _ = stop_metrics.send(());
     };
 
     match tls {

@@ -272,7 +272,7 @@ impl Metrics {
 
     /// Reads the gauges that describe now (screens online, open streams, the pool), then writes
     /// every series in the OpenMetrics text format.
-    pub async fn render(&self, state: &AppState) -> Result<String, crate::store::StoreError> {
+    pub async fn render(&self, state: &AppState) -> anyhow::Result<String> {
         let since = jiff::Timestamp::now()
             .checked_sub(jiff::SignedDuration::try_from(ONLINE_WINDOW).unwrap_or_default())
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
@@ -288,8 +288,7 @@ impl Metrics {
         self.pool_waiting.set(as_gauge(pool.waiting));
         self.pool_max.set(as_gauge(pool.max_size));
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .map_err(|error| crate::store::StoreError::CorruptRow(error.to_string()))?;
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
 }
@@ -311,8 +310,9 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 }
 
 /// The `route` label of a route template: `/v1/media/{sha256}` is written `/v1/media/:sha256`.
-/// Braces are legal in a label value, but line-based readers of the text format (and regular
-/// expressions in alert rules) commonly take the first `}` for the end of the label set.
+/// Braces are legal in a label value, but simple line-based readers of the text format take the
+/// first `}` for the end of the label set (the prometheus-parse crate does), and would drop the
+/// sample.
 pub fn route_label(template: &str) -> String {
     template.replace('{', ":").replace('}', "")
 }
@@ -344,7 +344,10 @@ async fn scrape(State(state): State<AppState>) -> Response {
             response
         }
         Err(error) => {
-            tracing::error!(%error, "cannot read the database for /metrics");
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot read the database for /metrics"
+            );
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the scheduler cannot read its database; the cause is in its log\n",

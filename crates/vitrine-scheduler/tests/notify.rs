@@ -62,9 +62,16 @@ fn is_not_answering(message: &str) -> bool {
 }
 
 fn healthz(address: &str) -> String {
+    get(address, "/healthz")
+}
+
+fn get(address: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("receive");
@@ -90,7 +97,13 @@ fn ready_after_binding_pets_only_while_the_database_answers_and_stopping_on_sigt
     };
     let mut scheduler = Scheduler(
         Command::new(env!("CARGO_BIN_EXE_vitrine-scheduler"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(&data_dir)
             .env("VITRINE_ADMIN_TOKEN", "notify-test-admin-token-0123456789")
             .env("NOTIFY_SOCKET", &socket_path)
@@ -124,6 +137,21 @@ fn ready_after_binding_pets_only_while_the_database_answers_and_stopping_on_sigt
     assert!(
         healthz(&address).starts_with("HTTP/1.1 200 OK\r\n"),
         "the API answers once READY is sent"
+    );
+    // The metrics listener is announced on the next line, and serves the exposition.
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("metrics line");
+    let metrics = line
+        .trim_end()
+        .strip_prefix("vitrine-scheduler metrics on http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+        .to_owned();
+    let scrape = get(&metrics, "/metrics");
+    assert!(scrape.starts_with("HTTP/1.1 200 OK\r\n"), "{scrape}");
+    assert!(
+        scrape.contains("\nvitrine_scheduler_build_info{version=\"") && scrape.ends_with("# EOF\n"),
+        "{scrape}"
     );
 
     // Pets come, each with a status saying what is served.
