@@ -50,7 +50,6 @@ const MAX_LABEL_LENGTH: usize = 256;
     responses(
         (status = 200, description = "The scheduler answers", body = String, content_type = "text/plain", example = "ok"),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
     ),
     security(()),
 )]

@@ -102,7 +102,6 @@ pub struct ServerKey {
     responses(
         (status = 200, description = "The key manifests are signed with", body = crate::signing::ServerKey),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
     ),
     security(()),
 )]
