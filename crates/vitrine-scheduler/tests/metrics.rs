@@ -365,6 +365,20 @@ async fn metrics_count_real_traffic_by_route_template_and_status() {
         "rows stored, not rows sent"
     );
     assert_eq!(value(&scrape, "vitrine_scheduler_screens_online", &[]), 1.0);
+    // The pool opened connections for that traffic, and none is waited for now.
+    let connections = value(&scrape, "vitrine_scheduler_db_pool_connections", &[]);
+    assert!((1.0..=8.0).contains(&connections), "{connections}");
+    assert!(
+        value(
+            &scrape,
+            "vitrine_scheduler_db_pool_available_connections",
+            &[]
+        ) <= connections
+    );
+    assert_eq!(
+        value(&scrape, "vitrine_scheduler_db_pool_waiting_requests", &[]),
+        0.0
+    );
     for (outcome, count) in [
         ("requested", 1 + 5 - refused),
         ("confirmed", 1),

@@ -101,6 +101,15 @@ fn the_document_is_valid_openapi_3_1_and_its_references_resolve() {
         );
     }
 
+    // Operation ids are what client generators name methods by: each is unique.
+    let mut ids = BTreeSet::new();
+    for (path, method, operation) in each_operation(&document) {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+        assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+    }
+
     // Every security requirement names a declared scheme.
     let schemes = document["components"]["securitySchemes"]
         .as_object()
