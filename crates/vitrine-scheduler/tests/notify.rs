@@ -1,7 +1,8 @@
 //! The `vitrine-scheduler` binary under a `Type=notify` unit, with the test standing in for systemd:
 //! it owns the `NOTIFY_SOCKET` datagram socket and sets a short `WATCHDOG_USEC`. READY comes once
 //! the API answers, pets come while the scheduler can answer, stop while its database is locked
-//! away from it, come back once the lock is released, and SIGTERM is announced with STOPPING.
+//! away from it, come back once the lock is released, and SIGTERM is announced with STOPPING. Logs
+//! go to journald only when stderr is the stream `JOURNAL_STREAM` names.
 
 #![cfg(target_os = "linux")]
 
@@ -230,4 +231,66 @@ fn ready_after_binding_pets_only_while_the_database_answers_and_stopping_on_sigt
     );
     let status = scheduler.0.wait().expect("scheduler exits");
     assert!(status.success(), "{status:?}");
+}
+
+/// Runs the binary with stderr going to a file and `JOURNAL_STREAM` set as `journal_stream`
+/// says, until it serves; returns what it wrote to stderr.
+fn stderr_of_a_run(journal_stream: impl Fn(&std::fs::Metadata) -> String) -> String {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let stderr_path = folder.path().join("stderr.log");
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let stream = journal_stream(&stderr.metadata().expect("metadata"));
+    let mut scheduler = Scheduler(
+        Command::new(env!("CARGO_BIN_EXE_vitrine-scheduler"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(folder.path().join("data"))
+            .env("VITRINE_ADMIN_TOKEN", "journal-test-admin-token-0123456789")
+            .env("JOURNAL_STREAM", stream)
+            .env_remove("NOTIFY_SOCKET")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("scheduler starts"),
+    );
+    let mut stdout = BufReader::new(scheduler.0.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("listening line");
+    assert!(
+        line.starts_with("vitrine-scheduler listening on "),
+        "{line:?}"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &scheduler.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    assert!(scheduler.0.wait().expect("exits").success());
+    std::fs::read_to_string(&stderr_path).expect("read stderr")
+}
+
+#[test]
+fn logs_go_to_the_journal_only_when_stderr_is_the_journal_stream() {
+    use std::os::unix::fs::MetadataExt;
+    // A unit started from a shell inherits JOURNAL_STREAM, but its stderr is not that stream:
+    // logs stay on stderr, as text.
+    let elsewhere = stderr_of_a_run(|stderr| format!("{}:{}", stderr.dev(), stderr.ino() + 1));
+    assert!(elsewhere.contains("serving"), "{elsewhere}");
+    assert!(!elsewhere.contains("journald"), "{elsewhere}");
+
+    // Stderr is the stream systemd named: logs go to journald, or, where none listens (a
+    // container, this test machine), to stderr after saying so.
+    let journal = stderr_of_a_run(|stderr| format!("{}:{}", stderr.dev(), stderr.ino()));
+    if std::path::Path::new("/run/systemd/journal/socket").exists() {
+        assert!(
+            !journal.contains("serving"),
+            "with journald listening, logs go to it: {journal}"
+        );
+    } else {
+        assert!(
+            journal.starts_with("cannot reach journald ("),
+            "the fallback is said first: {journal}"
+        );
+        assert!(journal.contains("serving"), "{journal}");
+    }
 }
