@@ -46,20 +46,28 @@ pub fn watchdog_period() -> Option<Duration> {
     sd_notify::watchdog_enabled().filter(|period| !period.is_zero())
 }
 
-/// Starts the task that pets the watchdog every half period while [`probe`] succeeds, if systemd
-/// asked for a watchdog. `address` is the bound API address; `plain_http` is false under TLS,
-/// where the probe skips the HTTP request (it would need the server's certificate to trust).
+/// How often the status line is refreshed when systemd set no watchdog.
+const STATUS_PERIOD: Duration = Duration::from_secs(30);
+
+/// Starts the task that probes the scheduler and, while [`probe`] succeeds, pets the watchdog every
+/// half period if systemd asked for one; either way it keeps the `STATUS=` line current (every
+/// [`STATUS_PERIOD`] without a watchdog). Nothing starts without `NOTIFY_SOCKET`. `address` is the
+/// bound API address; `plain_http` is false under TLS, where the probe skips the HTTP request (it
+/// would need the server's certificate to trust).
 pub fn start_watchdog(state: &AppState, address: SocketAddr, plain_http: bool, scheme: &str) {
-    let Some(period) = watchdog_period() else {
+    if !enabled() {
         return;
-    };
-    let interval = period / 2;
+    }
+    let watchdog = watchdog_period();
+    let interval = watchdog.map_or(STATUS_PERIOD, |period| period / 2);
     let state = state.clone();
     let scheme = scheme.to_owned();
-    tracing::info!(
-        period_ms = period.as_millis() as u64,
-        "petting systemd's watchdog while the scheduler answers"
-    );
+    if let Some(period) = watchdog {
+        tracing::info!(
+            period_ms = period.as_millis() as u64,
+            "petting systemd's watchdog while the scheduler answers"
+        );
+    }
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -72,19 +80,27 @@ pub fn start_watchdog(state: &AppState, address: SocketAddr, plain_http: bool, s
             match outcome {
                 Ok(status) => {
                     if failing {
-                        tracing::info!("the scheduler answers again; petting the watchdog");
+                        tracing::info!("the scheduler answers again");
                         failing = false;
                     }
                     let status = format!("serving {scheme}://{address}; {status}");
-                    send(&[NotifyState::Watchdog, NotifyState::Status(&status)]);
+                    if watchdog.is_some() {
+                        send(&[NotifyState::Watchdog, NotifyState::Status(&status)]);
+                    } else {
+                        send(&[NotifyState::Status(&status)]);
+                    }
                 }
                 Err(problem) => {
                     if !failing {
-                        tracing::error!(
-                            %problem,
-                            "the scheduler cannot answer; not petting systemd's watchdog, which \
-                             restarts it unless this clears"
-                        );
+                        if watchdog.is_some() {
+                            tracing::error!(
+                                %problem,
+                                "the scheduler cannot answer; not petting systemd's watchdog, \
+                                 which restarts it unless this clears"
+                            );
+                        } else {
+                            tracing::error!(%problem, "the scheduler cannot answer");
+                        }
                         failing = true;
                     }
                     send(&[NotifyState::Status(&format!("not answering: {problem}"))]);
