@@ -174,6 +174,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }
     }
 
+    // Listening for SIGTERM starts before anyone is told the scheduler serves.
+    let shutdown_signal = shutdown_signal();
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
@@ -219,7 +221,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     // until the server below takes them.
     notify::ready(&format!("serving {scheme}://{address}"));
     let shutdown = async move {
-        shutdown_signal().await;
+        shutdown_signal.await;
         notify::stopping();
         let _ = stop_metrics.send(());
     };
@@ -283,34 +285,47 @@ fn stderr_is_the_journal() -> bool {
     false
 }
 
-/// Completes on Ctrl-C or SIGTERM (what systemd sends), whichever comes first.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on Ctrl-C or SIGTERM (what systemd sends), whichever comes first. The handlers are
+/// installed when this is called, not when the future is first polled, so a SIGTERM that comes
+/// right after start-up (`systemctl stop` just after READY) still stops the scheduler cleanly.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let streams = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind)
+                .inspect_err(|error| tracing::error!(%error, "cannot listen for {name}"))
+                .ok()
+        };
+        (
+            listen(SignalKind::interrupt(), "Ctrl-C"),
+            listen(SignalKind::terminate(), "SIGTERM"),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (interrupt, terminate) = streams;
+            let wait = |stream: Option<tokio::signal::unix::Signal>| async move {
+                match stream {
+                    Some(mut stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {}
+                () = wait(terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        tracing::info!("shutting down; finishing requests in flight");
     }
-    tracing::info!("shutting down; finishing requests in flight");
 }
 
 #[cfg(test)]
