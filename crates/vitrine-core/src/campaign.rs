@@ -180,6 +180,7 @@ pub(crate) mod raw_campaign {
 
 /// Where a campaign sits against the stores' own rules (see the scheduler's `campaigns` module for
 /// the whole order: interrupt > HQ-locked > store > HQ default > fallback).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {
@@ -217,6 +218,7 @@ pub struct Campaign {
 }
 
 /// Which screens a campaign runs on; a screen matches if it matches any entry.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Targets {

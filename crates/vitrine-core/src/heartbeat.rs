@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One report from a screen. The scheduler keeps the newest per screen.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Heartbeat {
@@ -115,6 +116,7 @@ impl SystemInfo {
 }
 
 /// An interrupt on screen, as the player received it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActiveInterrupt {
@@ -125,6 +127,7 @@ pub struct ActiveInterrupt {
 }
 
 /// What one zone shows.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneShowing {
@@ -135,6 +138,7 @@ pub struct ZoneShowing {
 
 /// Frame telemetry as the renderer measures it: totals since start, percentiles over the last
 /// minute.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrameStats {

@@ -19,6 +19,7 @@ pub const SIGNATURE_HEADER: &str = "x-vitrine-signature";
 
 /// One item shown in one zone of one screen. The id is a UUIDv7 made on the player, so a retried
 /// upload is recognised and stored once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Impression {
@@ -79,6 +80,7 @@ impl Impression {
 }
 
 /// How far a player trusts its clock, recorded with every play so reports can weigh its times.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -133,6 +135,7 @@ impl std::str::FromStr for ClockState {
 }
 
 /// The offer an offer slot showed in one play: what reports count per offer and arm.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfferPlay {
@@ -142,6 +145,7 @@ pub struct OfferPlay {
     pub arm: Arm,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImpressionBatch {
@@ -238,6 +242,7 @@ pub fn verify_batch_signature(key: &[u8; 32], body: &[u8], signature: &str) -> b
 /// The scheduler's answer to a batch: every id it now holds from the batch (new or seen before), so
 /// the player may mark exactly those as sent, and the highest sequence number up to which it holds
 /// every play of this screen without a gap.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImpressionAck {

@@ -19,6 +19,7 @@ pub const MANIFEST_SCHEMA: u32 = 3;
 /// and a player upgraded offline must still play the manifest it cached before.
 pub const OLDEST_READABLE_SCHEMA: u32 = 2;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -34,6 +35,8 @@ pub struct Manifest {
     /// The screen's IANA time zone, like `Europe/Paris`: the schedule is evaluated in it.
     pub timezone: String,
     /// The validated playlist, as the scheduler stored it.
+    /// Described by `schema/playlist.schema.json`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub playlist: Playlist,
     /// The version the scheduler stored the playlist under.
     pub playlist_version: u64,
@@ -53,6 +56,7 @@ pub struct Manifest {
 }
 
 /// The store a screen is in, as its offer cards need it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreInfo {
@@ -63,6 +67,7 @@ pub struct StoreInfo {
     pub currency: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaEntry {

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 /// A sha256 digest as 64 lowercase hexadecimal characters. Holding one proves the text is well formed,
 /// so it is safe to use as a file name.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Sha256Hex(String);

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Which arm of the A/B test a play belongs to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
@@ -64,6 +65,7 @@ impl std::str::FromStr for Arm {
 }
 
 /// The offers that can fill one offer slot of a screen, and what to show when none can.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfferRotation {
@@ -76,6 +78,7 @@ pub struct OfferRotation {
 }
 
 /// One offer as a slot may show it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfferEntry {
@@ -109,6 +112,7 @@ pub struct OfferEntry {
 }
 
 /// A span of time, `[start, end)`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidityWindow {
@@ -127,6 +131,7 @@ impl ValidityWindow {
 /// **Invariant:** a card shows exactly the price in force for its store at the play's instant, or
 /// no price at all. "No price" is `price: None`, never a zero amount, so nothing downstream can
 /// draw a price the store did not set (a holdout control or free content has none).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfferCardData {
@@ -153,6 +158,7 @@ pub struct OfferCardData {
 }
 
 /// A price per unit of measure: `cents` for each `per` (`kg`, `100 g`, `l`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnitPrice {
@@ -161,6 +167,7 @@ pub struct UnitPrice {
 }
 
 /// A price a card shows, in the smallest unit of `currency` (cents).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardPrice {

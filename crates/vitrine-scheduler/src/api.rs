@@ -43,6 +43,16 @@ const MAX_NAME_LENGTH: usize = 64;
 /// The longest playlist name or playlist file name accepted.
 const MAX_LABEL_LENGTH: usize = 256;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The scheduler answers", body = String, content_type = "text/plain", example = "ok"),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+    ),
+    security(()),
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
@@ -64,7 +74,7 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateScreen {
     pub name: String,
@@ -90,7 +100,7 @@ pub struct CreateScreen {
     pub playlist_is_default: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScreenCreated {
     pub screen: String,
     /// The device token; shown this once, since only its hash is kept.
@@ -102,6 +112,24 @@ pub struct ScreenCreated {
 }
 
 /// `POST /v1/screens`: registers a screen and hands out its device token.
+#[utoipa::path(
+    post,
+    path = "/v1/screens",
+    tag = "screens",
+    request_body = crate::api::CreateScreen,
+    responses(
+        (status = 201, description = "The screen and its device token, shown once", body = crate::api::ScreenCreated),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_name`, `invalid_timezone`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `playlist_not_pushed`, `store_not_found`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Error codes: `playlist_not_for_screen`, `screen_exists`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn create_screen(
     State(state): State<AppState>,
     manager: Manager,
@@ -355,6 +383,24 @@ fn media_not_found(sha256: &Sha256Hex) -> ApiError {
 }
 
 /// `HEAD /v1/media/{sha256}`: whether the blob is stored, so a client uploads only what is missing.
+#[utoipa::path(
+    head,
+    path = "/v1/media/{sha256}",
+    tag = "media",
+    params(
+        ("sha256" = String, Path, description = "The file's sha256, 64 lowercase hexadecimal characters"),
+    ),
+    responses(
+        (status = 200, description = "The file is stored"),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_sha256`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `media_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn head_media(
     State(state): State<AppState>,
     _manager: Manager,
@@ -369,6 +415,25 @@ pub async fn head_media(
 }
 
 /// `GET /v1/media/{sha256}`: the blob's bytes, with `Range` support so players resume downloads.
+#[utoipa::path(
+    get,
+    path = "/v1/media/{sha256}",
+    tag = "media",
+    params(
+        ("sha256" = String, Path, description = "The file's sha256, 64 lowercase hexadecimal characters"),
+    ),
+    responses(
+        (status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range of the file (`Range`)", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_sha256`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `media_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = []), ("device" = [])),
+)]
 pub async fn get_media(
     State(state): State<AppState>,
     caller: Caller,
@@ -402,13 +467,35 @@ pub async fn get_media(
     Ok(response)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MediaStored {
     pub sha256: Sha256Hex,
     pub size: u64,
 }
 
 /// `PUT /v1/media/{sha256}`: stores a blob under its digest, refusing bytes that do not hash to it.
+#[utoipa::path(
+    put,
+    path = "/v1/media/{sha256}",
+    tag = "media",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes; they must hash to the digest in the path"),
+    params(
+        ("sha256" = String, Path, description = "The file's sha256, 64 lowercase hexadecimal characters"),
+    ),
+    responses(
+        (status = 201, description = "Stored", body = crate::api::MediaStored),
+        (status = 200, description = "Already stored", body = crate::api::MediaStored),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_sha256`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `hash_mismatch`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 507, description = "Error codes: `quota_exceeded`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn put_media(
     State(state): State<AppState>,
     manager: Manager,
@@ -501,7 +588,7 @@ pub async fn put_media(
     Ok((status, Json(MediaStored { sha256, size })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushPlaylist {
     /// The playlist's file name, used only to label diagnostics.
@@ -516,7 +603,7 @@ pub struct PushPlaylist {
     pub includes: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PlaylistStored {
     pub name: String,
     pub version: u64,
@@ -532,6 +619,25 @@ pub struct PlaylistStored {
 /// `POST /v1/playlists`: validates a playlist and stores it as the next version of its name (201).
 /// A push identical to the latest version (same source, includes and media map) stores nothing and
 /// answers 200 with that version and `"unchanged": true`. A refused playlist changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/playlists",
+    tag = "playlists",
+    request_body = crate::api::PushPlaylist,
+    responses(
+        (status = 201, description = "Stored as a new version", body = crate::api::PlaylistStored),
+        (status = 200, description = "Identical to the newest version, which is kept", body = crate::api::PlaylistStored),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_name`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `invalid_playlist`, `validation_timeout`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 507, description = "Error codes: `quota_exceeded`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn push_playlist(
     State(state): State<AppState>,
     manager: Manager,
@@ -714,6 +820,24 @@ impl ManifestBody {
 
 /// `GET /v1/manifest`: the calling screen's manifest, built from the newest version of its playlist.
 /// The ETag is the sha256 of the body, so a player polls cheaply with `If-None-Match`.
+#[utoipa::path(
+    get,
+    path = "/v1/manifest",
+    tag = "screens",
+    params(
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of the manifest held; an unchanged manifest answers 304"),
+    ),
+    responses(
+        (status = 200, description = "The screen's signed manifest, with its `ETag` and its signature in `x-vitrine-signature`", body = vitrine_core::Manifest),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `no_playlist`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("device" = [])),
+)]
 pub async fn manifest(
     State(state): State<AppState>,
     ScreenCaller(screen): ScreenCaller,
@@ -871,6 +995,7 @@ async fn build_manifest(
     );
     let body = serde_json::to_vec(&manifest)
         .map_err(|error| ApiError::internal("serialising a manifest", error))?;
+    state.metrics().manifest_built();
     ManifestBody::new(body, state.signing_key()).map(Some)
 }
 
@@ -890,6 +1015,25 @@ fn if_none_match_matches(headers: &HeaderMap, etag: &str) -> bool {
 /// body must be signed (see [`vitrine_core::impression::sign_batch`]) with the sha256 of the
 /// screen's device token; the answer names every id now held and the highest sequence number up to
 /// which HQ holds all of the screen's plays.
+#[utoipa::path(
+    post,
+    path = "/v1/impressions",
+    tag = "proof_of_play",
+    request_body(content = vitrine_core::ImpressionBatch, description = "Signed: `x-vitrine-signature` carries HMAC-SHA256 of the exact body, keyed with the sha256 of the device token"),
+    params(
+        ("x-vitrine-signature" = String, Header, description = "Base64 HMAC-SHA256 of the body, keyed with the sha256 of the device token"),
+    ),
+    responses(
+        (status = 200, description = "Every impression id now held, and the sequence up to which HQ holds all the screen's plays", body = vitrine_core::ImpressionAck),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `bad_signature`, `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`, `wrong_screen`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `batch_too_large`, `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("device" = [])),
+)]
 pub async fn post_impressions(
     State(state): State<AppState>,
     ScreenCaller(screen): ScreenCaller,
@@ -935,6 +1079,9 @@ pub async fn post_impressions(
         .insert_impressions(screen.name.clone(), batch.impressions)
         .await?;
     tracing::debug!(screen = %screen.name, count, inserted, highest_sequence, "stored impressions");
+    state
+        .metrics()
+        .ingested(crate::metrics::Ingested::Impressions, inserted);
     Ok(Json(ImpressionAck {
         acknowledged,
         inserted,
@@ -994,17 +1141,36 @@ fn check_impression(impression: &Impression, screen: &str) -> Result<(), ApiErro
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImpressionQuery {
     pub screen: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImpressionList {
     pub impressions: Vec<Impression>,
 }
 
 /// `GET /v1/impressions?screen=NAME`: a screen's impressions, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/impressions",
+    tag = "proof_of_play",
+    params(
+        crate::api::ImpressionQuery,
+    ),
+    responses(
+        (status = 200, description = "The screen's impressions, oldest first", body = crate::api::ImpressionList),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `screen_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn list_impressions(
     State(state): State<AppState>,
     manager: Manager,
@@ -1042,6 +1208,22 @@ async fn ensure_screen_exists(state: &AppState, name: &str) -> Result<(), ApiErr
 pub const HEARTBEAT_BODY_LIMIT: usize = 16 * 1024;
 
 /// `POST /v1/heartbeat`: a screen reports what it plays and how well it draws.
+#[utoipa::path(
+    post,
+    path = "/v1/heartbeat",
+    tag = "screens",
+    request_body = vitrine_core::Heartbeat,
+    responses(
+        (status = 204, description = "Kept as the screen's newest status"),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("device" = [])),
+)]
 pub async fn post_heartbeat(
     State(state): State<AppState>,
     ScreenCaller(screen): ScreenCaller,
@@ -1056,7 +1238,7 @@ pub async fn post_heartbeat(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScreenStatus {
     pub screen: String,
     /// When the newest heartbeat came (UTC); absent if the screen never reported.
@@ -1067,6 +1249,24 @@ pub struct ScreenStatus {
 }
 
 /// `GET /v1/screens/{name}/status`: the screen's newest heartbeat, for the fleet view.
+#[utoipa::path(
+    get,
+    path = "/v1/screens/{name}/status",
+    tag = "screens",
+    params(
+        ("name" = String, Path, description = "The name"),
+    ),
+    responses(
+        (status = 200, description = "The screen's newest heartbeat and when it came", body = crate::api::ScreenStatus),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `screen_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn screen_status(
     State(state): State<AppState>,
     manager: Manager,

@@ -75,7 +75,7 @@ pub fn rule_priority(campaign: &Campaign) -> i32 {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushCampaign {
     pub file_name: String,
@@ -85,7 +85,7 @@ pub struct PushCampaign {
     pub media: BTreeMap<String, Sha256Hex>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CampaignStored {
     pub name: String,
     pub version: u64,
@@ -113,6 +113,23 @@ pub fn campaign_media(campaign: &Campaign) -> BTreeSet<String> {
 
 /// `POST /v1/campaigns`: validates a campaign and stores it as the next version of its name. A
 /// refused campaign changes nothing, and every screen it targets hears of a stored one.
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns",
+    tag = "hq",
+    request_body = crate::campaigns::PushCampaign,
+    responses(
+        (status = 201, description = "Stored as a new version", body = crate::campaigns::CampaignStored),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `missing_media`, `validation_timeout`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn push_campaign(
     State(state): State<AppState>,
     _admin: Admin,
@@ -187,7 +204,7 @@ pub fn publish_to_all(state: &AppState) {
 }
 
 /// A campaign as listed.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CampaignSummary {
     pub name: String,
     pub version: u64,
@@ -201,12 +218,25 @@ pub struct CampaignSummary {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignList {
     pub campaigns: Vec<CampaignSummary>,
 }
 
 /// `GET /v1/campaigns`: the newest version of every campaign.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns",
+    tag = "hq",
+    responses(
+        (status = 200, description = "Every campaign", body = crate::campaigns::CampaignList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn list_campaigns(
     State(state): State<AppState>,
     _admin: Admin,
@@ -236,27 +266,47 @@ pub async fn list_campaigns(
     Ok(Json(CampaignList { campaigns }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignDetail {
     pub name: String,
     pub version: u64,
     pub file_name: String,
     pub source: String,
     pub media: BTreeMap<String, MediaEntry>,
-    /// The validated campaign, as manifests are built from it.
+    /// The validated campaign, as manifests are built from it; described by
+    /// `schema/campaign.schema.json`.
+    #[schema(value_type = Object)]
     pub campaign: Campaign,
     pub created_at: String,
     /// Every stored version, oldest first, with when it was pushed.
     pub versions: Vec<CampaignVersion>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignVersion {
     pub version: u64,
     pub created_at: String,
 }
 
 /// `GET /v1/campaigns/{name}`: the newest version of one campaign, its source and its history.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{name}",
+    tag = "hq",
+    params(
+        ("name" = String, Path, description = "The name"),
+    ),
+    responses(
+        (status = 200, description = "The campaign's newest version and its history", body = crate::campaigns::CampaignDetail),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `campaign_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn show_campaign(
     State(state): State<AppState>,
     _admin: Admin,

@@ -45,7 +45,7 @@ use crate::store::{Store, StoreError};
 pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// An import request: the file's name (which picks the format) and its text.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportFile {
     pub file_name: String,
@@ -53,13 +53,13 @@ pub struct ImportFile {
 }
 
 /// What an import did: how many rows were applied, and each row that was skipped, with why.
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ImportReport {
     pub applied: usize,
     pub skipped: Vec<SkippedRow>,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SkippedRow {
     /// 1-based line in the file.
     pub line: u64,
@@ -67,7 +67,7 @@ pub struct SkippedRow {
 }
 
 /// A store as the API and the manifest builder see it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct StoreRecord {
     pub code: String,
     pub name: String,
@@ -79,7 +79,7 @@ pub struct StoreRecord {
 }
 
 /// A product of the feed, with the store's price and stock where the manifest builder asks for one.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Product {
     pub id: String,
     pub title: String,
@@ -94,6 +94,7 @@ pub struct Product {
     pub gtin: String,
     /// When the sale price applies (`sale_price_effective_date`); always when None.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "2026-03-01T00:00+01:00/2026-03-07T23:59+01:00")]
     pub sale_window: Option<SaleWindow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit_pricing: Option<UnitPricing>,
@@ -178,7 +179,7 @@ impl LocalProduct {
 }
 
 /// A registered screen with where it is, for `GET /v1/screens` and the manifest builder.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ScreenRecord {
     pub name: String,
     pub playlist: String,
@@ -388,6 +389,23 @@ fn read_store(row: &Row<'_>) -> Result<StoreRecord, String> {
 }
 
 /// `POST /v1/stores`: imports a store list (CSV), upserting each store by its code.
+#[utoipa::path(
+    post,
+    path = "/v1/stores",
+    tag = "hq",
+    request_body = crate::catalog::ImportFile,
+    responses(
+        (status = 200, description = "Rows applied, and each row skipped with why", body = crate::catalog::ImportReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn import_stores(
     State(state): State<AppState>,
     _admin: Admin,
@@ -422,6 +440,23 @@ fn read_share(text: &str) -> Result<f64, String> {
 }
 
 /// `POST /v1/segments`: imports the CRM's segment mix; the mix of each store named is replaced.
+#[utoipa::path(
+    post,
+    path = "/v1/segments",
+    tag = "hq",
+    request_body = crate::catalog::ImportFile,
+    responses(
+        (status = 200, description = "Rows applied, and each row skipped with why", body = crate::catalog::ImportReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn import_segments(
     State(state): State<AppState>,
     _admin: Admin,
@@ -468,7 +503,7 @@ pub async fn import_segments(
 
 /// An import of a product feed: the file, and whether it is the whole of what was uploaded
 /// before (products it neither lists nor skips are then removed).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedImportRequest {
     pub file_name: String,
@@ -479,7 +514,7 @@ pub struct FeedImportRequest {
 
 /// What a product feed import did: the rows applied and skipped, what changed against what was
 /// stored, and the stores that will not show some of its products because of their currency.
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FeedReport {
     pub applied: usize,
     pub skipped: Vec<SkippedRow>,
@@ -509,6 +544,22 @@ impl From<FeedOutcome> for FeedReport {
 
 /// `POST /v1/feed`: imports a Merchant Center product feed (TSV, CSV, RSS or Atom XML), upserting
 /// by id, and tells the screens whose offers changed.
+#[utoipa::path(
+    post,
+    path = "/v1/feed",
+    tag = "hq",
+    request_body = crate::catalog::FeedImportRequest,
+    responses(
+        (status = 200, description = "What the feed changed", body = crate::catalog::FeedReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn import_feed(
     State(state): State<AppState>,
     _admin: Admin,
@@ -657,6 +708,23 @@ fn read_inventory_row(row: &Row<'_>) -> Result<InventoryRow, String> {
 /// `sale_price_effective_date`, `availability`, `pickup_method`, `pickup_sla`) or Criteo's
 /// (`store_id`, `item_id`, and prices without a currency, which are the store's). A row naming a
 /// store or product HQ does not know is skipped. Screens whose offers change hear of it.
+#[utoipa::path(
+    post,
+    path = "/v1/feed/inventory",
+    tag = "hq",
+    request_body = crate::catalog::ImportFile,
+    responses(
+        (status = 200, description = "What the inventory changed", body = crate::catalog::FeedReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn import_inventory(
     State(state): State<AppState>,
     _admin: Admin,
@@ -697,12 +765,25 @@ pub async fn import_inventory(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScreenList {
     pub screens: Vec<ScreenRecord>,
 }
 
 /// `GET /v1/screens`: every registered screen, by name.
+#[utoipa::path(
+    get,
+    path = "/v1/screens",
+    tag = "screens",
+    responses(
+        (status = 200, description = "Every screen the caller may see", body = crate::catalog::ScreenList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn list_screens(
     State(state): State<AppState>,
     manager: Manager,
@@ -719,12 +800,25 @@ pub async fn list_screens(
     Ok(Json(ScreenList { screens }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StoreList {
     pub stores: Vec<StoreRecord>,
 }
 
 /// `GET /v1/stores`: every store, by code.
+#[utoipa::path(
+    get,
+    path = "/v1/stores",
+    tag = "hq",
+    responses(
+        (status = 200, description = "Every store", body = crate::catalog::StoreList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn list_stores(
     State(state): State<AppState>,
     _admin: Admin,

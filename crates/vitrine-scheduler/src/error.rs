@@ -13,6 +13,227 @@ use vitrine_core::{Diagnostic, Diagnostics};
 
 use crate::store::StoreError;
 
+/// Every code an API error may carry, with the status it comes with and what it means. The
+/// OpenAPI document lists them as the `ErrorCode` enum; a test checks that every code the source
+/// uses is here, and debug builds check each error made.
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    (
+        "bad_request",
+        400,
+        "The request is malformed: its JSON, query or path; the message says where.",
+    ),
+    (
+        "bad_signature",
+        401,
+        "A proof-of-play batch whose signature header is missing or does not sign its body.",
+    ),
+    (
+        "batch_too_large",
+        413,
+        "A proof-of-play batch with more impressions than one batch may hold.",
+    ),
+    ("campaign_not_found", 404, "No campaign has that name."),
+    (
+        "fetch_in_progress",
+        409,
+        "The feed is being fetched already.",
+    ),
+    (
+        "forbidden",
+        403,
+        "The token is valid but may not do this (staff outside their stores, a device token on HQ's routes).",
+    ),
+    (
+        "hash_mismatch",
+        422,
+        "The uploaded bytes do not hash to the digest in the path.",
+    ),
+    (
+        "internal",
+        500,
+        "The scheduler failed; the cause is in its log, never in the answer.",
+    ),
+    (
+        "invalid_code",
+        400,
+        "The text is not a pairing code (six letters and digits).",
+    ),
+    (
+        "invalid_duration",
+        400,
+        "A duration is not written like `30s`, `5m` or `1h`, or is over a day.",
+    ),
+    (
+        "invalid_feed",
+        422,
+        "The product feed cannot be read; the message names the line or item.",
+    ),
+    (
+        "invalid_file",
+        422,
+        "An imported file (stores, segments, inventory, feed) has errors; the message names each line.",
+    ),
+    (
+        "invalid_message",
+        400,
+        "An interrupt's message is empty or too long.",
+    ),
+    (
+        "invalid_name",
+        400,
+        "A name has characters or a length that names may not have.",
+    ),
+    (
+        "invalid_playlist",
+        422,
+        "The playlist or campaign is refused; `diagnostics` lists every problem with file, line and column.",
+    ),
+    (
+        "invalid_segment",
+        400,
+        "A segment name is not 1-64 printable characters.",
+    ),
+    (
+        "invalid_sha256",
+        400,
+        "The digest in the path is not 64 lowercase hexadecimal characters.",
+    ),
+    (
+        "invalid_stores",
+        400,
+        "A staff token must name between one store and the most a token may hold.",
+    ),
+    (
+        "invalid_timezone",
+        400,
+        "The time zone is not an IANA name like `Europe/Paris`.",
+    ),
+    (
+        "media_not_found",
+        404,
+        "No media file with that digest is stored (or the screen's playlist does not name it).",
+    ),
+    (
+        "method_not_allowed",
+        405,
+        "The endpoint exists but does not accept that HTTP method.",
+    ),
+    (
+        "missing_media",
+        422,
+        "The playlist or campaign names media files that are not uploaded yet.",
+    ),
+    (
+        "no_audience",
+        400,
+        "A push says nobody to send to: name `screens`, a `region`, `stores` or `tags`.",
+    ),
+    (
+        "no_playlist",
+        404,
+        "The screen's playlist has not been pushed yet.",
+    ),
+    ("not_found", 404, "No such endpoint."),
+    (
+        "pairing_not_found",
+        404,
+        "The pairing code is unknown, expired, already used, or the secret is wrong.",
+    ),
+    (
+        "pairing_used",
+        409,
+        "The pairing code was confirmed by someone else or expired meanwhile.",
+    ),
+    (
+        "payload_too_large",
+        413,
+        "The request body is over the endpoint's limit, which the message names.",
+    ),
+    (
+        "playlist_not_for_screen",
+        409,
+        "The playlist's audience does not include that screen.",
+    ),
+    (
+        "playlist_not_pushed",
+        404,
+        "The playlist named has not been pushed (pass `allow_unpushed` as the admin to assign it anyway).",
+    ),
+    (
+        "quota_exceeded",
+        507,
+        "The store's media or playlist quota is used up; the message names the quota.",
+    ),
+    (
+        "rate_limited",
+        429,
+        "Too many requests from this token or address; `Retry-After` says when to try again.",
+    ),
+    (
+        "screen_exists",
+        409,
+        "A screen with that name is registered already.",
+    ),
+    ("screen_not_found", 404, "No screen has that name."),
+    (
+        "staff_exists",
+        409,
+        "A staff member with that name exists already.",
+    ),
+    ("staff_not_found", 404, "No staff member has that name."),
+    ("store_not_found", 404, "No store has that code."),
+    (
+        "token_revoked",
+        401,
+        "The token was revoked or replaced; pair the screen again or ask HQ for a new token.",
+    ),
+    (
+        "too_many_pairings",
+        503,
+        "Every pairing code is taken; try again in a minute.",
+    ),
+    (
+        "too_many_streams",
+        429,
+        "The screen holds as many event streams as one token may.",
+    ),
+    (
+        "unauthorized",
+        401,
+        "No token, or one the scheduler does not know.",
+    ),
+    (
+        "unknown_command",
+        400,
+        "The command is not one players understand.",
+    ),
+    ("unknown_feed", 404, "No feed has that name."),
+    (
+        "unknown_interrupt",
+        404,
+        "No interrupt in force has that id.",
+    ),
+    ("unknown_region", 404, "No store is in that region."),
+    ("unknown_screen", 404, "No screen has that name."),
+    (
+        "unknown_segment",
+        400,
+        "The segment is not in the CRM's segment import.",
+    ),
+    ("unknown_store", 404, "No store has that code."),
+    ("unknown_tag", 404, "No screen or store has that tag."),
+    (
+        "validation_timeout",
+        422,
+        "Checking the playlist took longer than allowed; split it or simplify its rules.",
+    ),
+    (
+        "wrong_screen",
+        403,
+        "The proof of play names another screen than the token's.",
+    ),
+];
+
 /// An API error, rendered as `{"error":{"code":"...","message":"..."}}`.
 #[derive(Debug)]
 pub struct ApiError {
@@ -38,6 +259,12 @@ struct ErrorDetail<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(
+            ERROR_CODES
+                .iter()
+                .any(|(known, known_status, _)| *known == code && *known_status == status.as_u16()),
+            "error code `{code}` with status {status} is not in ERROR_CODES; add it there"
+        );
         Self {
             status,
             code,
@@ -66,6 +293,11 @@ impl ApiError {
     /// A playlist refused with its diagnostics; the message is their rustc-style rendering, which
     /// names file:line:column for each.
     pub fn invalid_playlist(diagnostics: Diagnostics) -> Self {
+        debug_assert!(
+            ERROR_CODES
+                .iter()
+                .any(|(code, ..)| *code == "invalid_playlist")
+        );
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "invalid_playlist",

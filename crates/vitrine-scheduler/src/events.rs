@@ -172,7 +172,7 @@ pub struct InForce {
 }
 
 /// An interrupt withdrawn from some screens, and how many of them were connected to hear it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Withdrawn {
     pub id: u64,
     pub screens: Vec<String>,
@@ -248,6 +248,15 @@ impl Hub {
     /// channel ends them, and the player reconnects with whatever token it has now.
     pub fn disconnect(&self, screen: &str) {
         self.lock().connected.remove(screen);
+    }
+
+    /// How many event streams are open now, over all screens.
+    pub fn open_streams(&self) -> u64 {
+        self.lock()
+            .connected
+            .values()
+            .map(|connected| connected.connections as u64)
+            .sum()
     }
 
     /// The screens with an open stream.
@@ -533,6 +542,22 @@ impl Drop for Registration {
 }
 
 /// `GET /v1/events`: the calling screen's event stream.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "push",
+    params(
+        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received; the events missed since are replayed"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events: manifest changes, interrupts, triggers and commands for the screen", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`, `too_many_streams`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("device" = [])),
+)]
 pub async fn events(
     State(state): State<AppState>,
     ScreenCaller(screen): ScreenCaller,
@@ -548,6 +573,9 @@ pub async fn events(
     // Registered before the ETag is read, so a change landing in between is sent, not lost.
     let Ok(subscription) = hub.subscribe(&screen, last_event_id) else {
         tracing::warn!(screen = %screen.name, "refused an event stream over the limit");
+        state
+            .metrics()
+            .rate_limited(crate::metrics::RateLimit::EventStreams);
         return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_streams",
@@ -732,7 +760,7 @@ pub fn publish_manifest_changed_for_all(state: &AppState) {
 /// addressed are the union of them.
 ///
 /// It is also the body of `POST /v1/interrupts/cancel`: `{"stores": ["paris-11"]}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Audience {
     #[serde(default)]
@@ -747,7 +775,7 @@ pub struct Audience {
 
 /// `POST /v1/interrupts`. The audience fields are spelled out rather than flattened from
 /// [`Audience`], since serde cannot refuse unknown fields through `flatten`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InterruptRequest {
     #[serde(default)]
@@ -763,7 +791,7 @@ pub struct InterruptRequest {
     pub duration: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
     /// The store code whose screens should target the segment.
@@ -774,7 +802,7 @@ pub struct TriggerRequest {
 }
 
 /// `POST /v1/commands`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     #[serde(default)]
@@ -790,7 +818,7 @@ pub struct CommandRequest {
 
 /// What a push endpoint answers: the event's id, the screens it is for, and how many of them were
 /// connected (the others get it when they reconnect, while it is in force).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Published {
     pub id: u64,
     pub screens: Vec<String>,
@@ -820,6 +848,23 @@ struct CommandData<'a> {
 const COMMANDS: &[&str] = &["resync", "screenshot"];
 
 /// `POST /v1/interrupts`: an emergency message, full screen, on every addressed screen.
+#[utoipa::path(
+    post,
+    path = "/v1/interrupts",
+    tag = "push",
+    request_body = crate::events::InterruptRequest,
+    responses(
+        (status = 201, description = "Sent to the connected screens and kept for those that reconnect", body = crate::events::Published),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_duration`, `invalid_message`, `no_audience`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_region`, `unknown_screen`, `unknown_store`, `unknown_tag`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn post_interrupt(
     State(state): State<AppState>,
     manager: Manager,
@@ -859,13 +904,13 @@ pub async fn post_interrupt(
 }
 
 /// What the cancel endpoints answer: each interrupt withdrawn, from which screens.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Cancelled {
     pub cancelled: Vec<Withdrawn>,
 }
 
 /// One interrupt in force, as `GET /v1/interrupts` lists it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InterruptInForce {
     pub id: u64,
     pub message: String,
@@ -874,13 +919,26 @@ pub struct InterruptInForce {
     pub screens: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InterruptList {
     pub interrupts: Vec<InterruptInForce>,
 }
 
 /// `GET /v1/interrupts`: the interrupts in force, oldest first. Staff see those on their stores'
 /// screens, naming only those screens.
+#[utoipa::path(
+    get,
+    path = "/v1/interrupts",
+    tag = "push",
+    responses(
+        (status = 200, description = "The interrupts in force", body = crate::events::InterruptList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn list_interrupts(
     State(state): State<AppState>,
     manager: Manager,
@@ -909,6 +967,24 @@ pub async fn list_interrupts(
 
 /// `POST /v1/interrupts/{id}/cancel`: withdraws one interrupt from every screen it covers. Staff
 /// may do so when every one of those screens is in their stores, as for posting it.
+#[utoipa::path(
+    post,
+    path = "/v1/interrupts/{id}/cancel",
+    tag = "push",
+    params(
+        ("id" = String, Path, description = "The interrupt's id on the push channel"),
+    ),
+    responses(
+        (status = 200, description = "The interrupt withdrawn", body = crate::events::Cancelled),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_interrupt`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn cancel_interrupt(
     State(state): State<AppState>,
     manager: Manager,
@@ -947,6 +1023,23 @@ pub async fn cancel_interrupt(
 
 /// `POST /v1/interrupts/cancel`: withdraws every interrupt in force from the audience's screens,
 /// whoever sent it. Staff may name only their stores' screens, as for posting.
+#[utoipa::path(
+    post,
+    path = "/v1/interrupts/cancel",
+    tag = "push",
+    request_body = crate::events::Audience,
+    responses(
+        (status = 200, description = "The interrupts withdrawn", body = crate::events::Cancelled),
+        (status = 400, description = "Error codes: `bad_request`, `no_audience`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_region`, `unknown_screen`, `unknown_store`, `unknown_tag`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn cancel_interrupts(
     State(state): State<AppState>,
     manager: Manager,
@@ -965,6 +1058,23 @@ pub async fn cancel_interrupts(
 }
 
 /// `POST /v1/triggers`: makes a store's next offer slots target a segment until the ttl runs out.
+#[utoipa::path(
+    post,
+    path = "/v1/triggers",
+    tag = "push",
+    request_body = crate::events::TriggerRequest,
+    responses(
+        (status = 201, description = "Sent to the connected screens", body = crate::events::Published),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_duration`, `invalid_segment`, `no_audience`, `unknown_segment`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_region`, `unknown_screen`, `unknown_store`, `unknown_tag`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn post_trigger(
     State(state): State<AppState>,
     manager: Manager,
@@ -1022,6 +1132,23 @@ pub async fn post_trigger(
 
 /// `POST /v1/commands`: asks screens to do something now (`resync`; `screenshot` is accepted and
 /// logged by players, which cannot take one yet).
+#[utoipa::path(
+    post,
+    path = "/v1/commands",
+    tag = "push",
+    request_body = crate::events::CommandRequest,
+    responses(
+        (status = 201, description = "Sent to the connected screens", body = crate::events::Published),
+        (status = 400, description = "Error codes: `bad_request`, `no_audience`, `unknown_command`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_region`, `unknown_screen`, `unknown_store`, `unknown_tag`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn post_command(
     State(state): State<AppState>,
     manager: Manager,

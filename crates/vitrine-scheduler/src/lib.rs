@@ -18,7 +18,10 @@ pub mod error;
 pub mod events;
 pub mod feed;
 pub mod manifest_versions;
+pub mod metrics;
+pub mod notify;
 pub mod offers;
+pub mod openapi;
 pub mod pairing;
 pub mod qr;
 pub mod quota;
@@ -95,6 +98,8 @@ struct Shared {
     feed_policy: std::sync::RwLock<feed::fetch::FetchPolicy>,
     /// The feeds being fetched now, so that one feed is never fetched twice at once.
     feeds_in_flight: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The Prometheus series; see [`metrics`].
+    metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -108,6 +113,10 @@ impl AppState {
 
     pub fn hub(&self) -> &Arc<events::Hub> {
         &self.shared.hub
+    }
+
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.shared.metrics
     }
 
     /// Sets the public base URL (`https://go.shop.example`) that offer QR codes lead to, as
@@ -262,6 +271,7 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             quotas: std::sync::OnceLock::new(),
             feed_policy: std::sync::RwLock::new(feed::fetch::FetchPolicy::default()),
             feeds_in_flight: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            metrics: metrics::Metrics::new(),
         }),
     })
 }
@@ -393,12 +403,16 @@ pub fn routes(state: &AppState) -> Vec<Route> {
     if let Some(limiter) = &limiters.pairing {
         // Anyone may ask for a code, so asking is limited per address, far below other calls.
         pairings = pairings.layer(
-            tower_governor::GovernorLayer::new(limiter.clone()).error_handler(rate_limit::refusal),
+            tower_governor::GovernorLayer::new(limiter.clone()).error_handler({
+                let state = state.clone();
+                move |error| rate_limit::refusal(&state, error)
+            }),
         );
     }
     let import_limit = DefaultBodyLimit::max(catalog::IMPORT_BODY_LIMIT);
     vec![
         Route::new("/healthz", &["GET"], get(api::healthz)),
+        Route::new("/v1/openapi.json", &["GET"], get(openapi::document)),
         Route::new("/v1/server-key", &["GET"], get(signing::server_key)),
         Route::new("/v1/pairings", &["POST"], pairings),
         Route::new(
@@ -578,6 +592,11 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit::limit,
+        ))
+        // Outermost, so that refusals by the layers above are counted with their status too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
         ));
     router.layer(TraceLayer::new_for_http()).with_state(state)
 }

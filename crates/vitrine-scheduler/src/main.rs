@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 use vitrine_scheduler::feed::fetch::{AllowedNetwork, FetchPolicy};
 use vitrine_scheduler::quota::Quotas;
 use vitrine_scheduler::rate_limit::RateLimits;
-use vitrine_scheduler::{Config, auth, tls};
+use vitrine_scheduler::{Config, auth, notify, tls};
 
 /// Vitrine's HQ scheduler: screens, media, playlists, manifests and proof of play over HTTP.
 #[derive(Debug, Parser)]
@@ -86,17 +86,16 @@ struct Args {
     /// The longest a feed fetch may take, like `5m`.
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     feed_timeout: String,
+
+    /// Serve Prometheus metrics as `http://ADDR/metrics` on a listener of their own (like
+    /// `127.0.0.1:9464`), for the monitoring network only. Off without it.
+    #[arg(long, value_name = "ADDR", env = "VITRINE_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Logs go to stderr so that stdout carries only the "listening on" line.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let args = Args::parse();
     match serve(args).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -175,6 +174,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }
     }
 
+    // Listening for SIGTERM starts before anyone is told the scheduler serves.
+    let shutdown_signal = shutdown_signal();
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
@@ -185,47 +186,146 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     drop(stdout);
     tracing::info!(%address, data_dir = %args.data_dir.display(), "serving");
 
+    // The metrics listener stops with the API.
+    let (stop_metrics, _) = tokio::sync::watch::channel(());
+    // Metrics are bound after the API line, so scripts reading the first line are unaffected.
+    if let Some(metrics_listen) = &args.metrics_listen {
+        let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
+            .await
+            .with_context(|| {
+                format!("listening for metrics on {metrics_listen} (--metrics-listen)")
+            })?;
+        let metrics_address = metrics_listener
+            .local_addr()
+            .context("reading the bound metrics address")?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(
+            stdout,
+            "vitrine-scheduler metrics on http://{metrics_address}/metrics"
+        )
+        .and_then(|()| stdout.flush())
+        .context("writing to stdout")?;
+        drop(stdout);
+        let mut stopped = stop_metrics.subscribe();
+        tokio::spawn(vitrine_scheduler::metrics::serve(
+            metrics_listener,
+            state.clone(),
+            async move {
+                let _ = stopped.changed().await;
+            },
+        ));
+    }
+
+    notify::start_watchdog(&state, address, tls.is_none(), scheme);
+    // The listener is bound and accepts from here on: connections made now wait in its backlog
+    // until the server below takes them.
+    notify::ready(&format!("serving {scheme}://{address}"));
+    let shutdown = async move {
+        shutdown_signal.await;
+        notify::stopping();
+        let _ = stop_metrics.send(());
+    };
+
     match tls {
         Some(config) => {
             let listener = listener
                 .into_std()
                 .context("handing the listener to the TLS server")?;
-            tls::run(listener, state, config, shutdown_signal()).await?;
+            tls::run(listener, state, config, shutdown).await?;
         }
-        None => vitrine_scheduler::run(listener, state, shutdown_signal()).await?,
+        None => vitrine_scheduler::run(listener, state, shutdown).await?,
     }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM (what systemd sends), whichever comes first.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Logs go to the journal with their fields when systemd connected stderr to it, and to stderr
+/// as text otherwise, so that stdout carries only the "listening on" lines.
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let journald = stderr_is_the_journal()
+        .then(|| match tracing_journald::layer() {
+            Ok(layer) => Some(layer.with_syslog_identifier("vitrine-scheduler".to_owned())),
+            Err(error) => {
+                eprintln!("cannot reach journald ({error}); logging to stderr");
+                None
+            }
+        })
+        .flatten();
+    let registry = tracing_subscriber::registry().with(filter);
+    match journald {
+        Some(layer) => registry.with(layer).init(),
+        None => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init(),
+    }
+}
+
+/// Whether stderr is the journal stream systemd named in `JOURNAL_STREAM` (`DEVICE:INODE`), as
+/// systemd.exec(5) says to check: a shell started from a unit inherits the variable, but its
+/// stderr is a terminal.
+fn stderr_is_the_journal() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+            return false;
+        };
+        let Some((device, inode)) = stream.to_str().and_then(|text| text.split_once(':')) else {
+            return false;
+        };
+        // `/proc/self/fd/2` resolves to stderr itself, socket or not.
+        std::fs::metadata("/proc/self/fd/2").is_ok_and(|stderr| {
+            device.parse() == Ok(stderr.dev()) && inode.parse() == Ok(stderr.ino())
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+/// Completes on Ctrl-C or SIGTERM (what systemd sends), whichever comes first. The handlers are
+/// installed when this is called, not when the future is first polled, so a SIGTERM that comes
+/// right after start-up (`systemctl stop` just after READY) still stops the scheduler cleanly.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let streams = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind)
+                .inspect_err(|error| tracing::error!(%error, "cannot listen for {name}"))
+                .ok()
+        };
+        (
+            listen(SignalKind::interrupt(), "Ctrl-C"),
+            listen(SignalKind::terminate(), "SIGTERM"),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (interrupt, terminate) = streams;
+            let wait = |stream: Option<tokio::signal::unix::Signal>| async move {
+                match stream {
+                    Some(mut stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {}
+                () = wait(terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        tracing::info!("shutting down; finishing requests in flight");
     }
-    tracing::info!("shutting down; finishing requests in flight");
 }
 
 #[cfg(test)]

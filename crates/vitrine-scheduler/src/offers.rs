@@ -54,7 +54,7 @@ pub struct OfferBuild {
 }
 
 /// An offer left out of a screen's manifest, and why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Exclusion {
     pub slot: String,
     pub campaign: String,
@@ -63,7 +63,7 @@ pub struct Exclusion {
 }
 
 /// An offer in a screen's manifest, with its segment score and the weight it got.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Inclusion {
     pub slot: String,
     pub campaign: String,

@@ -58,7 +58,7 @@ pub const MAX_PENDING_PER_PREFIX: i64 = 128;
 /// The playlist a paired screen plays when the confirmation names none.
 pub const DEFAULT_PLAYLIST: &str = "default";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PairingStarted {
     /// What the screen shows and a person types.
     pub code: String,
@@ -68,7 +68,7 @@ pub struct PairingStarted {
     pub poll_interval_s: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PairingState {
     Waiting {
@@ -82,7 +82,7 @@ pub enum PairingState {
     },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmPairing {
     /// The screen's name; by default `STORE-CODE` in lower case.
@@ -103,7 +103,7 @@ pub struct ConfirmPairing {
     pub timezone: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PairingConfirmed {
     pub code: String,
     pub screen: String,
@@ -152,6 +152,18 @@ fn not_found() -> ApiError {
 }
 
 /// `POST /v1/pairings`: a new code and its secret, for a player that has no token.
+#[utoipa::path(
+    post,
+    path = "/v1/pairings",
+    tag = "pairing",
+    responses(
+        (status = 201, description = "A new code, and the secret to poll it with", body = crate::pairing::PairingStarted),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `too_many_pairings`", body = crate::openapi::ErrorBody),
+    ),
+    security(()),
+)]
 pub async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -187,6 +199,9 @@ pub async fn start(
         match stored {
             Insert::Stored => {
                 tracing::info!("a player asked for a pairing code");
+                state
+                    .metrics()
+                    .pairing(crate::metrics::PairingOutcome::Requested);
                 return Ok((
                     StatusCode::CREATED,
                     Json(PairingStarted {
@@ -199,6 +214,9 @@ pub async fn start(
             }
             Insert::Clash => continue,
             Insert::Full => {
+                state
+                    .metrics()
+                    .pairing(crate::metrics::PairingOutcome::NoCodeFree);
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too_many_pairings",
@@ -227,6 +245,24 @@ fn secret_of(headers: &HeaderMap) -> Option<&str> {
 
 /// `GET /v1/pairings/{code}`: whether the code was confirmed yet; once it is, the device token.
 /// Answers 404 alike for an unknown code, an expired one and a wrong secret.
+#[utoipa::path(
+    get,
+    path = "/v1/pairings/{code}",
+    tag = "pairing",
+    params(
+        ("code" = String, Path, description = "The six letters and digits the screen shows, like `K7M2QX`"),
+    ),
+    responses(
+        (status = 200, description = "Confirmed: the screen's device token, given once", body = crate::pairing::PairingState),
+        (status = 202, description = "Not confirmed yet", body = crate::pairing::PairingState),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_code`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `pairing_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("pairing_secret" = [])),
+)]
 pub async fn poll(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -263,6 +299,9 @@ pub async fn poll(
             // The token lookups cached before this change are stale now.
             state.content_changed();
             tracing::info!(%screen, "a paired player picked up its token");
+            state
+                .metrics()
+                .pairing(crate::metrics::PairingOutcome::Delivered);
             Ok((
                 StatusCode::OK,
                 Json(PairingState::Paired {
@@ -283,6 +322,27 @@ pub async fn poll(
 
 /// `POST /v1/pairings/{code}`: an admin, or staff of the store, confirms the code a screen shows.
 /// Registers the screen and leaves its token for the player's next poll.
+#[utoipa::path(
+    post,
+    path = "/v1/pairings/{code}",
+    tag = "pairing",
+    request_body = crate::pairing::ConfirmPairing,
+    params(
+        ("code" = String, Path, description = "The six letters and digits the screen shows, like `K7M2QX`"),
+    ),
+    responses(
+        (status = 201, description = "The screen is registered; its player collects the token on its next poll", body = crate::pairing::PairingConfirmed),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_code`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `pairing_not_found`, `screen_not_found`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Error codes: `pairing_used`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     manager: Manager,
@@ -362,6 +422,9 @@ pub async fn confirm(
         ));
     }
     tracing::info!(screen = %name, "paired a screen");
+    state
+        .metrics()
+        .pairing(crate::metrics::PairingOutcome::Confirmed);
     Ok((
         StatusCode::CREATED,
         Json(PairingConfirmed {

@@ -57,6 +57,22 @@ fn not_found_page() -> Response {
 }
 
 /// `GET /q/{token}`.
+#[utoipa::path(
+    get,
+    path = "/q/{token}",
+    tag = "shoppers",
+    params(
+        ("token" = String, Path, description = "The play token a QR code carries"),
+    ),
+    responses(
+        (status = 302, description = "To the offer's page, with UTM parameters naming the campaign and offer"),
+        (status = 404, description = "An unknown or expired code: a page for the shopper", body = String, content_type = "text/html"),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(()),
+)]
 pub async fn scan(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -93,7 +109,7 @@ pub async fn scan(
         state.limiters().trust_forwarded_for,
     );
     let device = shopper_device(&state, address, &user_agent);
-    state
+    let stored = state
         .store()
         .record_scan(ScanRecord {
             token,
@@ -104,6 +120,9 @@ pub async fn scan(
             device,
         })
         .await?;
+    if stored {
+        state.metrics().ingested(crate::metrics::Ingested::Scans, 1);
+    }
     let location = with_utm(&link, &campaign, &play.offer_id);
     let location = HeaderValue::from_str(&location)
         .map_err(|error| ApiError::internal("making a redirect", error))?;

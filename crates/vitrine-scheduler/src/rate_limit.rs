@@ -201,6 +201,9 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
                     // A lookup costs a database read: the address pays for it first, so a flood
                     // of made-up tokens is refused before it reaches the database.
                     if let Err(wait) = check(&address) {
+                        state
+                            .metrics()
+                            .rate_limited(crate::metrics::RateLimit::General);
                         return too_many_requests(wait);
                     }
                     match crate::auth::resolve_token(&state, &token_sha256).await {
@@ -215,6 +218,9 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         }
     };
     if let Err(wait) = check(&key) {
+        state
+            .metrics()
+            .rate_limited(crate::metrics::RateLimit::General);
         return too_many_requests(wait);
     }
     let mut request = request;
@@ -241,10 +247,16 @@ fn too_many_requests(wait: u64) -> Response<Body> {
     response
 }
 
-/// The 429 (or, should a key ever fail to extract, 500) in the API's JSON error shape.
-pub fn refusal(error: GovernorError) -> Response<Body> {
+/// The 429 (or, should a key ever fail to extract, 500) in the API's JSON error shape, for the
+/// pairing limit; a 429 is counted in the metrics.
+pub fn refusal(state: &AppState, error: GovernorError) -> Response<Body> {
     match error {
-        GovernorError::TooManyRequests { wait_time, .. } => too_many_requests(wait_time),
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            state
+                .metrics()
+                .rate_limited(crate::metrics::RateLimit::Pairing);
+            too_many_requests(wait_time)
+        }
         other => ApiError::internal("rate limiting", other).into_response(),
     }
 }

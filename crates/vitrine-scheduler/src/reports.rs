@@ -26,7 +26,8 @@ use crate::error::ApiError;
 use crate::offers::{Exclusion, Inclusion};
 use crate::store::{Store, StoreError, sortable_timestamp};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScanReportQuery {
     pub campaign: Option<String>,
 }
@@ -36,7 +37,7 @@ pub struct ScanReportQuery {
 /// A scan belongs to its play: it counts once HQ holds the play's impression (the screen, offer,
 /// arm and scheduled start its QR code names), and until then it is pending. So a row never
 /// shows more scanned plays than plays.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ArmRow {
     pub campaign: String,
     pub offer: String,
@@ -62,7 +63,7 @@ pub struct ArmRow {
 }
 
 /// One offer's A/B result.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Uplift {
     pub campaign: String,
     pub offer: String,
@@ -72,7 +73,7 @@ pub struct Uplift {
     pub relative: Option<f64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScanReport {
     pub rows: Vec<ArmRow>,
     pub uplift: Vec<Uplift>,
@@ -80,6 +81,23 @@ pub struct ScanReport {
 
 /// `GET /v1/reports/scans[?campaign=NAME]`. The admin reads every screen's figures, staff only
 /// those of their stores' screens.
+#[utoipa::path(
+    get,
+    path = "/v1/reports/scans",
+    tag = "reports",
+    params(
+        crate::reports::ScanReportQuery,
+    ),
+    responses(
+        (status = 200, description = "Plays and QR scans by campaign, offer and arm", body = crate::reports::ScanReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn scans(
     State(state): State<AppState>,
     manager: Manager,
@@ -317,7 +335,8 @@ impl Store {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExplainQuery {
     pub screen: String,
     /// An instant, like `2026-12-05T09:30:00Z` or `2026-12-05T10:30:00+01:00`.
@@ -327,7 +346,7 @@ pub struct ExplainQuery {
     pub slot: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Explanation {
     pub screen: String,
     pub at: Timestamp,
@@ -342,7 +361,7 @@ pub struct Explanation {
     pub offers: Vec<SlotExplanation>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TargetedCampaign {
     pub name: String,
     /// Why it targets the screen.
@@ -352,7 +371,7 @@ pub struct TargetedCampaign {
     pub applies: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ZoneExplanation {
     pub zone: String,
     /// The item on screen, or `None` when nothing plays (the fallback shows).
@@ -365,7 +384,7 @@ pub struct ZoneExplanation {
     pub play_start: Option<Timestamp>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SlotExplanation {
     pub slot: String,
     /// The instant the pick was made for: the start of the play, or `at`.
@@ -411,6 +430,24 @@ fn campaign_applies(
 }
 
 /// `GET /v1/explain?screen=S&at=T[&slot=X]`.
+#[utoipa::path(
+    get,
+    path = "/v1/explain",
+    tag = "reports",
+    params(
+        crate::reports::ExplainQuery,
+    ),
+    responses(
+        (status = 200, description = "What the screen shows at that instant, and why", body = crate::reports::Explanation),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `no_playlist`, `screen_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn explain(
     State(state): State<AppState>,
     manager: Manager,

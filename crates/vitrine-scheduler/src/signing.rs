@@ -85,7 +85,7 @@ pub fn sign_event(key: &SigningKey, event: &vitrine_core::push::SignedEvent) -> 
     serde_json::to_string(&envelope).unwrap_or_default()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ServerKey {
     pub algorithm: &'static str,
     /// 32 bytes of ed25519 public key, in hex: the player's `server_key`.
@@ -95,6 +95,16 @@ pub struct ServerKey {
 /// `GET /v1/server-key`: the public key manifests are signed with. Public by nature; a player that
 /// trusts what this returns over an untrusted network gains nothing, so installers should copy the
 /// key from `vitrine screens add` (or pairing, over TLS) instead.
+#[utoipa::path(
+    get,
+    path = "/v1/server-key",
+    tag = "pairing",
+    responses(
+        (status = 200, description = "The key manifests are signed with", body = crate::signing::ServerKey),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+    ),
+    security(()),
+)]
 pub async fn server_key(State(state): State<AppState>) -> Json<ServerKey> {
     Json(ServerKey {
         algorithm: "ed25519",

@@ -887,6 +887,38 @@ impl Store {
         .await
     }
 
+    /// How many registered screens, not revoked, sent a heartbeat at or after `since`.
+    pub async fn screens_heard_since(&self, since: jiff::Timestamp) -> Result<u64, StoreError> {
+        let since = sortable_timestamp(since);
+        self.interact(move |connection| {
+            let count: i64 = connection.query_row(
+                "SELECT COUNT(*) FROM screen_status
+                 JOIN screens ON screens.name = screen_status.screen
+                 WHERE screen_status.received_at >= ?1 AND screens.revoked_at IS NULL",
+                [since],
+                |row| row.get(0),
+            )?;
+            from_sql_integer(count, "screens online")
+        })
+        .await
+    }
+
+    /// The connection pool's size, idle connections and waiting requests now.
+    pub fn pool_status(&self) -> deadpool_sqlite::Status {
+        self.pool.status()
+    }
+
+    /// Whether the database answers a write now: takes the write lock (`BEGIN IMMEDIATE`) and
+    /// rolls back, changing nothing. Waits up to the busy timeout for a writer holding it; an
+    /// error means the scheduler could not store a heartbeat or proof of play either.
+    pub async fn probe_writable(&self) -> Result<(), StoreError> {
+        self.interact(|connection| {
+            connection.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Keeps a screen's newest heartbeat.
     pub async fn record_heartbeat(
         &self,

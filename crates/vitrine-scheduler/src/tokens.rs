@@ -24,7 +24,7 @@ pub const STAFF_BODY_LIMIT: usize = 64 * 1024;
 /// The most stores one staff token may name.
 const MAX_STAFF_STORES: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
     pub name: String,
@@ -35,7 +35,7 @@ pub struct NewStaff {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaffCreated {
     pub name: String,
     pub stores: Vec<String>,
@@ -44,7 +44,7 @@ pub struct StaffCreated {
     pub token: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaffRecord {
     pub name: String,
     pub stores: Vec<String>,
@@ -53,18 +53,18 @@ pub struct StaffRecord {
     pub revoked_at: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaffList {
     pub staff: Vec<StaffRecord>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Revoked {
     pub name: String,
     pub revoked: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Rotated {
     pub screen: String,
     /// The screen's new device token, shown this once; the old one stops working now.
@@ -72,6 +72,24 @@ pub struct Rotated {
 }
 
 /// `POST /v1/staff`: makes a staff token for a list of stores (admin only).
+#[utoipa::path(
+    post,
+    path = "/v1/staff",
+    tag = "tokens",
+    request_body = crate::tokens::NewStaff,
+    responses(
+        (status = 201, description = "The staff member and their token, shown once", body = crate::tokens::StaffCreated),
+        (status = 400, description = "Error codes: `bad_request`, `invalid_name`, `invalid_stores`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `store_not_found`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Error codes: `staff_exists`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn create_staff(
     State(state): State<AppState>,
     _admin: Admin,
@@ -145,6 +163,19 @@ pub async fn create_staff(
 }
 
 /// `GET /v1/staff`: every staff token, revoked ones included (admin only).
+#[utoipa::path(
+    get,
+    path = "/v1/staff",
+    tag = "tokens",
+    responses(
+        (status = 200, description = "Every staff member", body = crate::tokens::StaffList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn list_staff(
     State(state): State<AppState>,
     _admin: Admin,
@@ -155,6 +186,24 @@ pub async fn list_staff(
 }
 
 /// `POST /v1/staff/{name}/revoke`: the staff token stops working now (admin only).
+#[utoipa::path(
+    post,
+    path = "/v1/staff/{name}/revoke",
+    tag = "tokens",
+    params(
+        ("name" = String, Path, description = "The name"),
+    ),
+    responses(
+        (status = 200, description = "The staff token no longer works", body = crate::tokens::Revoked),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `staff_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn revoke_staff(
     State(state): State<AppState>,
     _admin: Admin,
@@ -209,6 +258,24 @@ async fn ensure_screen_access(
 
 /// `POST /v1/screens/{name}/revoke`: the screen's device token stops working now. The player keeps
 /// playing its cache and reports that it needs pairing again.
+#[utoipa::path(
+    post,
+    path = "/v1/screens/{name}/revoke",
+    tag = "tokens",
+    params(
+        ("name" = String, Path, description = "The name"),
+    ),
+    responses(
+        (status = 200, description = "The screen's device token no longer works", body = crate::tokens::Revoked),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `screen_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn revoke_screen(
     State(state): State<AppState>,
     manager: Manager,
@@ -229,6 +296,24 @@ pub async fn revoke_screen(
 
 /// `POST /v1/screens/{name}/rotate`: gives the screen a new device token; the old one (revoked or
 /// not) stops working now.
+#[utoipa::path(
+    post,
+    path = "/v1/screens/{name}/rotate",
+    tag = "tokens",
+    params(
+        ("name" = String, Path, description = "The name"),
+    ),
+    responses(
+        (status = 200, description = "A new device token, shown once; the old one no longer works", body = crate::tokens::Rotated),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `screen_not_found`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
 pub async fn rotate_screen(
     State(state): State<AppState>,
     manager: Manager,

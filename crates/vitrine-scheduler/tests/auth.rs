@@ -323,6 +323,14 @@ async fn every_route_and_every_caller_gets_what_the_matrix_says() {
             everyone(ok),
         ),
         row(
+            "the API description is public",
+            M::GET,
+            "/v1/openapi.json",
+            "/v1/openapi.json",
+            Payload::Nothing,
+            everyone(ok),
+        ),
+        row(
             "the manifest key is public",
             M::GET,
             "/v1/server-key",

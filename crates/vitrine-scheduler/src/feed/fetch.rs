@@ -372,7 +372,7 @@ pub(super) fn feed_reader(
 }
 
 /// A feed registered by URL, with what its last fetch said.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FeedRecord {
     pub name: String,
     pub url: String,
@@ -405,7 +405,7 @@ impl FeedRecord {
 }
 
 /// What one fetch did.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum FetchOutcome {
     /// The server said 304: nothing changed since the last fetch.
@@ -544,7 +544,7 @@ pub fn fetch_due_feeds(state: &AppState) {
 }
 
 /// `POST /v1/feeds`: registers (or changes) a feed fetched from a URL.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedRegistration {
     pub name: String,
@@ -557,6 +557,23 @@ fn bad_feed(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_feed", message)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/feeds",
+    tag = "hq",
+    request_body = crate::feed::fetch::FeedRegistration,
+    responses(
+        (status = 201, description = "Registered; it is fetched on its schedule", body = crate::feed::fetch::FeedRecord),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `invalid_feed`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn register_feed(
     State(state): State<AppState>,
     _admin: Admin,
@@ -601,12 +618,25 @@ pub async fn register_feed(
     Ok((StatusCode::CREATED, Json(record)))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedList {
     pub feeds: Vec<FeedRecord>,
 }
 
 /// `GET /v1/feeds`: every feed registered by URL, with its last fetch and alert.
+#[utoipa::path(
+    get,
+    path = "/v1/feeds",
+    tag = "hq",
+    responses(
+        (status = 200, description = "Every feed registered by URL", body = crate::feed::fetch::FeedList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn list_feeds(
     State(state): State<AppState>,
     _admin: Admin,
@@ -625,6 +655,24 @@ fn unknown_feed(name: &str) -> ApiError {
 }
 
 /// `DELETE /v1/feeds/{name}`: stops fetching a feed; its products stay.
+#[utoipa::path(
+    delete,
+    path = "/v1/feeds/{name}",
+    tag = "hq",
+    params(
+        ("name" = String, Path, description = "The name"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_feed`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn remove_feed(
     State(state): State<AppState>,
     _admin: Admin,
@@ -639,6 +687,26 @@ pub async fn remove_feed(
 
 /// `POST /v1/feeds/{name}/fetch`: fetches a feed now, whatever its schedule, and says what
 /// happened; 409 while the schedule is fetching it.
+#[utoipa::path(
+    post,
+    path = "/v1/feeds/{name}/fetch",
+    tag = "hq",
+    params(
+        ("name" = String, Path, description = "The name"),
+    ),
+    responses(
+        (status = 200, description = "Fetched and imported now", body = crate::feed::fetch::FetchOutcome),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Error codes: `unknown_feed`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Error codes: `fetch_in_progress`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn fetch_feed_now(
     State(state): State<AppState>,
     _admin: Admin,

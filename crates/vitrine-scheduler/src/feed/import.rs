@@ -25,7 +25,7 @@ pub const DIFF_LIST_LIMIT: usize = 100;
 pub const SKIPPED_LIST_LIMIT: usize = 1000;
 
 /// Ids of one kind of change: how many, and the first [`DIFF_LIST_LIMIT`] of them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Changed {
     pub count: usize,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -42,7 +42,7 @@ impl Changed {
 }
 
 /// What an import changed, against what was stored before it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedDiff {
     pub added: Changed,
     pub removed: Changed,
@@ -71,7 +71,7 @@ impl FeedDiff {
 
 /// A store that sells in another currency than products of this feed are priced in: those
 /// products are not shown there.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RefusedStore {
     pub store: String,
     pub reason: String,

@@ -23,7 +23,7 @@ pub use pricing::{SaleWindow, UnitPricing};
 
 /// What the feed says about a product beyond what cards and offers use: kept whole, so nothing a
 /// merchant sent is lost.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductDetails {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub additional_image_links: Vec<String>,

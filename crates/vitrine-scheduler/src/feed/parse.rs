@@ -60,7 +60,7 @@ fn is_group(name: &str) -> bool {
 }
 
 /// A nested structure of an item, like one `<g:shipping>` block: its parts in the feed's order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Group {
     pub name: String,
     pub fields: Vec<(String, String)>,

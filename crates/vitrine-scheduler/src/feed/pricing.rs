@@ -274,9 +274,13 @@ impl From<Measure> for String {
 
 /// `unit_pricing_measure` and `unit_pricing_base_measure`: how much product the price buys, and
 /// the quantity the unit price is given for (1 of the measure's unit when the feed names none).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitPricing {
+    /// Like `750 g`.
+    #[schema(value_type = String)]
     pub measure: Measure,
+    /// Like `1 kg`.
+    #[schema(value_type = String)]
     pub base: Measure,
 }
 

@@ -20,7 +20,8 @@ use crate::error::ApiError;
 
 /// What the query string says about the file: its name (which may pick the format) and whether
 /// it replaces every product uploaded before.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     pub file_name: String,
@@ -36,6 +37,26 @@ fn too_large(limit: u64) -> ApiError {
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/feed/upload",
+    tag = "hq",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The feed file as exported (CSV, TSV or RSS/Atom XML), streamed"),
+    params(
+        crate::feed::upload::UploadQuery,
+    ),
+    responses(
+        (status = 200, description = "What the feed changed", body = crate::catalog::FeedReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn upload_feed(
     State(state): State<AppState>,
     _admin: Admin,
