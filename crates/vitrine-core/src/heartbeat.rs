@@ -50,6 +50,7 @@ pub struct Heartbeat {
 }
 
 /// What a screen runs on, for the fleet view: which version to upgrade, which driver stutters.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SystemInfo {
@@ -71,6 +72,7 @@ pub struct SystemInfo {
 }
 
 /// A GPU adapter, as the graphics API describes it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GpuAdapter {
