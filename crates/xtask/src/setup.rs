@@ -101,6 +101,23 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
     ("fonts-noto-color-emoji", "runtime: colour emoji in text"),
     ("tzdata", "runtime: store-local time zones"),
+    (
+        "dpkg-dev",
+        "dist: dpkg-shlibdeps, the packages of the binaries' shared libraries",
+    ),
+    ("binutils", "dist: strip for the release packages"),
+    (
+        "systemd",
+        "dist check: systemd-analyze verify, and systemd-sysusers and systemd-tmpfiles for the maintainer scripts",
+    ),
+    (
+        "init-system-helpers",
+        "dist check: deb-systemd-helper, which the maintainer scripts enable units with",
+    ),
+    (
+        "cage",
+        "dist check: the kiosk package's dependency, whose binary systemd-analyze verify looks for",
+    ),
     ("ca-certificates", "runtime: TLS to the scheduler"),
 ];
 
