@@ -70,6 +70,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libxrandr2", "window: monitor sizes"),
     ("libxi6", "window: X input"),
     ("libxkbcommon-x11-0", "window: keyboard"),
+    ("libwayland-client0", "window: Wayland, as in the kiosk"),
+    ("libwayland-cursor0", "window: Wayland cursor hiding"),
+    ("libwayland-egl1", "window: OpenGL on Wayland"),
+    ("libxkbcommon0", "window: Wayland keyboard"),
     ("xvfb", "tests and headless demo: a virtual X display"),
     ("xauth", "xvfb-run"),
     (
@@ -113,6 +117,10 @@ const PACKAGES: &[(&str, &str)] = &[
     (
         "init-system-helpers",
         "dist check: deb-systemd-helper, which the maintainer scripts enable units with",
+    ),
+    (
+        "libpam-systemd",
+        "dist check: the kiosk package's dependency (a logind session on tty1)",
     ),
     (
         "cage",
