@@ -8,6 +8,8 @@
 //!    user `vitrine` and its groups, the 0700 state folders it owns, the conffiles (0640, group
 //!    vitrine), the units enabled, and nothing started (the `systemctl`, `deb-systemd-invoke`,
 //!    `invoke-rc.d` and `service` the scripts find first only record their calls).
+//!    Then the same packages installed again, as an upgrade would: an edited conffile, a service
+//!    the administrator disabled and the state are all kept.
 //! 3. `systemd-analyze verify --root` on the installed units, the kiosk drop-in included: any
 //!    complaint about them fails.
 //! 4. A removal (binaries gone, configuration and state kept, units masked), then a purge: every
@@ -407,7 +409,9 @@ fn install_and_purge(
                     std::env::var("PATH").unwrap_or_default()
                 ),
             )
-            .env("DEBIAN_FRONTEND", "noninteractive");
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            // A conffile question would wait for an answer: fail instead.
+            .stdin(std::process::Stdio::null());
         for package in packages {
             if debs_too {
                 command.arg(&debs[package]);
@@ -498,6 +502,46 @@ fn install_and_purge(
         root,
         &["vitrine-player.service", "vitrine-scheduler.service"],
     )?;
+
+    // Installing again, as an upgrade does, keeps what the administrator chose: an edited
+    // conffile, a disabled service, the state.
+    let player_toml = root.join("etc/vitrine/player.toml");
+    let mut edited = std::fs::read_to_string(&player_toml)?;
+    edited.push_str("\n# edited by the administrator\n");
+    std::fs::write(&player_toml, &edited)?;
+    let scheduler_link =
+        root.join("etc/systemd/system/multi-user.target.wants/vitrine-scheduler.service");
+    std::fs::remove_file(&scheduler_link)?; // what `systemctl disable vitrine-scheduler` does
+    let state_file = root.join(STATE_DIRS[0]).join("journal.sqlite");
+    std::fs::write(&state_file, "plays")?;
+    dpkg(
+        &["--install"],
+        &["vitrine-player", "vitrine-scheduler", "vitrine"],
+        true,
+    )?;
+    ensure!(
+        std::fs::read_to_string(&player_toml)? == edited,
+        "installing again replaced the edited /etc/vitrine/player.toml"
+    );
+    let mode = std::fs::metadata(&player_toml)?.mode() & 0o7777;
+    ensure!(
+        mode == 0o640,
+        "/etc/vitrine/player.toml has mode {mode:o} after installing again"
+    );
+    ensure!(
+        std::fs::symlink_metadata(&scheduler_link).is_err(),
+        "installing again enabled vitrine-scheduler.service, which the administrator had disabled"
+    );
+    let player_link = root.join("etc/systemd/system/graphical.target.wants/vitrine-player.service");
+    ensure!(
+        std::fs::symlink_metadata(&player_link).is_ok(),
+        "installing again disabled vitrine-player.service"
+    );
+    ensure!(
+        state_file.exists(),
+        "installing again lost /{}/journal.sqlite",
+        STATE_DIRS[0]
+    );
 
     // The kiosk: the drop-in, the input group, and the player's unit as it now runs (cage).
     dpkg(&["--install"], &["vitrine-kiosk"], true)?;
