@@ -41,6 +41,8 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
             ),
         }
     }
+    // dpkg-dev, and for the check systemd-analyze, cage and the packages' dependencies.
+    crate::setup::run()?;
     let profile = if no_build {
         if debug {
             Profile::Debug

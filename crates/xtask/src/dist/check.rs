@@ -419,7 +419,14 @@ fn install_and_purge(
                 command.arg(package);
             }
         }
-        succeed(&mut command)
+        succeed(&mut command).with_context(|| {
+            format!(
+                "dpkg {} in the scratch root {} (its dependencies must be installed on this \
+                 machine: `cargo xtask setup`)",
+                arguments.join(" "),
+                root.display()
+            )
+        })
     };
 
     // Install the services and the CLI.
