@@ -130,8 +130,8 @@ const ENABLED: &[(&str, &str)] = &[
 /// State folders: 0700, owned by vitrine, gone after a purge.
 const STATE_DIRS: &[&str] = &["var/lib/vitrine-player", "var/lib/vitrine-scheduler"];
 
-/// The groups the player's user needs for the GPU, sound and (kiosk) input devices.
-const GROUPS: &[&str] = &["audio", "video", "render", "input"];
+/// The groups the player's user needs for the GPU and sound; the kiosk adds `input`.
+const PLAYER_GROUPS: &[&str] = &["audio", "video", "render"];
 
 pub fn run(built: &Built) -> anyhow::Result<()> {
     ensure!(
@@ -777,7 +777,7 @@ fn check_user(root: &Path) -> anyhow::Result<(u32, u32)> {
             .any(|line| line.starts_with(&format!("vitrine:x:{gid}:"))),
         "no group vitrine with gid {gid} in /etc/group"
     );
-    for name in &GROUPS[..3] {
+    for name in PLAYER_GROUPS {
         ensure!(
             group_members(root, name)?.contains("vitrine"),
             "vitrine is not in the {name} group"
