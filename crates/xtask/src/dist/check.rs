@@ -559,6 +559,27 @@ fn install_and_purge(
         "the kiosk did not put vitrine in the input group"
     );
     verify_units(root, &["vitrine-player.service"])?;
+    // Under cage the player is a child of the main process: systemd must take its notifications,
+    // and must not tell it (WATCHDOG_PID=cage's pid) that the watchdog is not its own.
+    let drop_in = std::fs::read_to_string(
+        root.join("usr/lib/systemd/system/vitrine-player.service.d/kiosk.conf"),
+    )?;
+    let settings: Vec<&str> = drop_in
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .collect();
+    ensure!(
+        settings.contains(&"NotifyAccess=all"),
+        "the kiosk drop-in lacks NotifyAccess=all: the player's READY=1 and WATCHDOG=1 would be ignored"
+    );
+    ensure!(
+        settings
+            .iter()
+            .any(|line| line.starts_with("UnsetEnvironment=")
+                && line.split(['=', ' ']).any(|word| word == "WATCHDOG_PID")),
+        "the kiosk drop-in does not unset WATCHDOG_PID: the player would read cage's pid there and \
+         never pet the watchdog"
+    );
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     let starts: Vec<&str> = calls
         .lines()
