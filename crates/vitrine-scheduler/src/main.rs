@@ -13,10 +13,18 @@ use vitrine_scheduler::quota::Quotas;
 use vitrine_scheduler::rate_limit::RateLimits;
 use vitrine_scheduler::{Config, auth, notify, tls};
 
+mod config_file;
+
 /// Vitrine's HQ scheduler: screens, media, playlists, manifests and proof of play over HTTP.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
+    /// Read flags from this TOML file, one key per long flag (`data_dir = "/var/lib/x"`,
+    /// `trust_forwarded_for = true`, `feed_allow = ["10.0.0.0/8"]`); flags given here and their
+    /// environment variables win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
     /// Address to listen on; port 0 picks a free port (the bound address is printed on stdout).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
@@ -88,7 +96,7 @@ struct Args {
     feed_timeout: String,
 
     /// Serve Prometheus metrics as `http://ADDR/metrics` on a listener of their own (like
-    /// `127.0.0.1:9464`), for the monitoring network only. Off without it.
+    /// `127.0.0.1:9465`), for the monitoring network only. Off without it.
     #[arg(long, value_name = "ADDR", env = "VITRINE_METRICS_LISTEN")]
     metrics_listen: Option<String>,
 }
@@ -96,7 +104,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
-    let args = Args::parse();
+    let args: Args =
+        config_file::parse(std::env::args_os().collect()).unwrap_or_else(|error| error.exit());
     match serve(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -4,6 +4,9 @@
 //! - `cargo xtask test` = setup, `cargo fmt --check`, clippy with `-D warnings`, the dependency
 //!   boundary check, the whole test suite (GPU render tests included, on Mesa's software drivers)
 //!   and 20 seconds of each fuzz target.
+//! - `cargo xtask dist [--debug] [--check]` = the .deb packages in target/dist/, and their check
+//!   (contents, metadata, `systemd-analyze verify`, an install and purge in a scratch root), which
+//!   `test` runs on the debug binaries.
 //! - `cargo xtask demo` = setup, then a scheduler, the sample playlists and campaigns, and a player.
 //! - `cargo xtask kill-loop [N]` = the kill loop with N kills (default 200; CI runs 50).
 //! - `cargo xtask fuzz [SECONDS] [TARGET...]` = the cargo-fuzz targets (CI runs 20 s of each).
@@ -12,6 +15,7 @@
 
 mod bench;
 mod demo;
+mod dist;
 mod fuzz;
 mod setup;
 
@@ -26,6 +30,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("test") => test(&arguments[1..]),
         Some("demo") => demo::run(&arguments[1..]),
+        Some("dist") => dist::run(&arguments[1..]),
         Some("deps") => check_core_boundary(),
         Some("kill-loop") => kill_loop(&arguments[1..]),
         Some("bench") => bench::run(&arguments[1..]),
@@ -37,6 +42,7 @@ fn main() -> ExitCode {
                  setup   install the Debian packages the build, tests and demo need\n  \
                  test    setup + fmt --check + clippy -D warnings + boundary check + all tests\n  \
                  demo    setup + scheduler + sample playlist + player [--run-for 30s] [--headless]\n  \
+                 dist    [--debug] [--check] the .deb packages, to target/dist/, and their check\n  \
                  deps    check that vitrine-core depends on no I/O crate\n  \
                  fuzz    [SECONDS] [TARGET...] the fuzz targets (default 300 s each)\n  \
                  bench   [render|text|net|video|feed|memory] figures against their peers, to target/bench/latest.json"
@@ -120,6 +126,8 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
     check_core_boundary()?;
     // The end-to-end tests start the real binaries; build them first so they are current.
     run_command(cargo().args(["build", "--workspace", "--bins"]))?;
+    // The .deb packages of those debug binaries: contents, metadata, units, install and purge.
+    dist::build_and_check_debug()?;
     let runtime_dir = runtime_dir()?;
     // Everything on lavapipe (Vulkan), the way CI has it; a missing adapter fails, never skips.
     run_command(

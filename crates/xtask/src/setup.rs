@@ -70,6 +70,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libxrandr2", "window: monitor sizes"),
     ("libxi6", "window: X input"),
     ("libxkbcommon-x11-0", "window: keyboard"),
+    ("libwayland-client0", "window: Wayland, as in the kiosk"),
+    ("libwayland-cursor0", "window: Wayland cursor hiding"),
+    ("libwayland-egl1", "window: OpenGL on Wayland"),
+    ("libxkbcommon0", "window: Wayland keyboard"),
     ("xvfb", "tests and headless demo: a virtual X display"),
     ("xauth", "xvfb-run"),
     (
@@ -101,6 +105,27 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
     ("fonts-noto-color-emoji", "runtime: colour emoji in text"),
     ("tzdata", "runtime: store-local time zones"),
+    (
+        "dpkg-dev",
+        "dist: dpkg-shlibdeps, the packages of the binaries' shared libraries",
+    ),
+    ("binutils", "dist: strip for the release packages"),
+    (
+        "systemd",
+        "dist check: systemd-analyze verify, and systemd-sysusers and systemd-tmpfiles for the maintainer scripts",
+    ),
+    (
+        "init-system-helpers",
+        "dist check: deb-systemd-helper, which the maintainer scripts enable units with",
+    ),
+    (
+        "libpam-systemd",
+        "dist check: the kiosk package's dependency (a logind session on tty1)",
+    ),
+    (
+        "cage",
+        "dist check: the kiosk package's dependency, whose binary systemd-analyze verify looks for",
+    ),
     ("ca-certificates", "runtime: TLS to the scheduler"),
 ];
 
