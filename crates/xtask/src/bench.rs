@@ -192,9 +192,14 @@ fn quick() -> bool {
     std::env::var("VITRINE_BENCH_QUICK").is_ok_and(|value| value == "1")
 }
 
-/// Rounds per figure: five, or two in a quick run.
+/// Rounds of the long memory figure: five, two in a quick run, or `VITRINE_BENCH_ROUNDS` (a
+/// 10-minute round for the player and one for mpv make five rounds last over an hour and a half).
 fn rounds() -> usize {
-    if quick() { 2 } else { ROUNDS }
+    let asked = std::env::var("VITRINE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|value| value.parse::<usize>().ok())
+        .filter(|rounds| *rounds > 0);
+    asked.unwrap_or(if quick() { 2 } else { ROUNDS })
 }
 
 fn median(values: &[f64]) -> f64 {

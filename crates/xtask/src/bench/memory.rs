@@ -101,6 +101,10 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
 
     let mut ours = Vec::new();
     let mut peer = Vec::new();
+    eprintln!(
+        "xtask bench memory: {} round(s) of {playlist_seconds} s, then a {soak_seconds} s soak",
+        rounds()
+    );
     for round in 1..=rounds() {
         let data = directory.join(format!("player-{round}"));
         ours.push(usage(&mut player_run(&data, playlist_seconds))?.peak_rss_mib);
