@@ -253,23 +253,15 @@ impl Metrics {
             .set(1);
     }
 
-    /// The video decoder element the last video used.
+    /// The video decoder element the last video used: the one series of `video_decoder_info`.
     pub fn set_video_decoder(&self, decoder: &str) {
-        if self
-            .video_decoder
-            .get(&DecoderLabel {
-                decoder: decoder.to_owned(),
-            })
-            .is_some()
-        {
-            return;
+        let label = DecoderLabel {
+            decoder: decoder.to_owned(),
+        };
+        if self.video_decoder.get(&label).is_none() {
+            self.video_decoder.clear();
+            self.video_decoder.get_or_create(&label).set(1);
         }
-        self.video_decoder.clear();
-        self.video_decoder
-            .get_or_create(&DecoderLabel {
-                decoder: decoder.to_owned(),
-            })
-            .set(1);
     }
 
     /// The text exposition, with what lives on disk read from `data_dir` now.

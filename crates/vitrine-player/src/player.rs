@@ -711,9 +711,6 @@ impl Player {
             self.playback.showing()
         };
         let video_decoder = crate::video::decoder_in_use();
-        if let Some(decoder) = &video_decoder {
-            crate::metrics::global().set_video_decoder(decoder);
-        }
         let mut status = self
             .status
             .lock()

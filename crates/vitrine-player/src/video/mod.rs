@@ -608,7 +608,9 @@ fn build_deck(sink: SharedSink, wake_pending: Arc<AtomicBool>) -> Result<Deck, S
             if let Some(factory) = element.factory()
                 && is_video_decoder(factory.klass())
             {
-                *lock(&DECODER_IN_USE) = Some(factory.name().to_string());
+                let decoder = factory.name().to_string();
+                crate::metrics::global().set_video_decoder(&decoder);
+                *lock(&DECODER_IN_USE) = Some(decoder);
             }
         });
     let flip = make("videoflip")?;
