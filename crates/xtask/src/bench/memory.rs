@@ -170,7 +170,12 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
                     "mpv --vo=gpu --hwdec=auto, same files, Xvfb 1920x1080 on llvmpipe"
                 }
             },
-            goal: "ratio <= 1.0".into(),
+            // A run with fewer rounds than the record's five says so wherever the figure goes.
+            goal: if rounds() < super::ROUNDS && !quick() {
+                format!("ratio <= 1.0 ({} rounds, not {})", rounds(), super::ROUNDS)
+            } else {
+                "ratio <= 1.0".into()
+            },
             pass: ours <= peer,
         },
         Figure {
