@@ -512,7 +512,9 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
     let floor_dir = tempfile::tempdir()?;
     // The scheduler's own schema and connection settings, through its store.
     let floor_path = floor_dir.path().join("floor.sqlite3");
-    drop(vitrine_scheduler::store::Store::open(&floor_path)?);
+    drop(vitrine_scheduler::storage::sqlite::SqliteStore::open(
+        &floor_path,
+    )?);
     let mut floor = rusqlite::Connection::open(&floor_path)?;
     floor.busy_timeout(Duration::from_secs(5))?;
     floor.pragma_update(None, "journal_mode", "WAL")?;

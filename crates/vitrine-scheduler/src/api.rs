@@ -1,6 +1,6 @@
 //! The HTTP handlers of the `/v1` API. Each one names the caller it accepts in its signature
 //! ([`Admin`], [`ScreenCaller`] or any [`Caller`]), checks its input, and answers either its JSON or
-//! an [`ApiError`]. Storage goes through [`crate::store::Store`] and [`crate::blobs::BlobStore`].
+//! an [`ApiError`]. Storage goes through [`crate::storage::sqlite::Store`] and [`crate::blobs::BlobStore`].
 
 use std::collections::BTreeMap;
 
@@ -23,7 +23,7 @@ use crate::auth::{Caller, Manager, ScreenCaller, generate_token, token_sha256};
 use crate::blobs::ReceiveError;
 use crate::error::ApiError;
 use crate::quota::Stored;
-use crate::store::{NewPlaylistVersion, Screen, ServedOffer};
+use crate::storage::sqlite::{NewPlaylistVersion, Screen, ServedOffer};
 
 const MIB: usize = 1024 * 1024;
 
@@ -910,7 +910,7 @@ pub async fn manifest_of(
 /// A stored playlist as validated. The stored source passed validation when it was pushed, so
 /// failing now means this build reads playlists differently from the one that stored it; that is
 /// ours to fix, not the screen's.
-fn stored_playlist(stored: &crate::store::StoredPlaylist) -> Result<Playlist, ApiError> {
+fn stored_playlist(stored: &crate::storage::sqlite::StoredPlaylist) -> Result<Playlist, ApiError> {
     match &stored.compiled {
         Some(compiled) => serde_json::from_str(compiled)
             .map_err(|error| ApiError::internal("reading a stored playlist", error)),

@@ -22,7 +22,8 @@ use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::{Screen, Store, StoreError};
+use crate::storage::StorageError;
+use crate::storage::sqlite::{Screen, SqliteStore};
 
 /// The file in the data folder that holds the admin token when none is given on the command line.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -587,9 +588,12 @@ pub(crate) fn is_admin_token_sha256(
     presented_sha256.ct_eq(admin_token_sha256).into()
 }
 
-impl Store {
+impl SqliteStore {
     /// Whose token hashes to `token_sha256`: a screen, a staff member, a revoked token, or nobody.
-    pub(crate) async fn token_owner(&self, token_sha256: String) -> Result<TokenOwner, StoreError> {
+    pub(crate) async fn token_owner(
+        &self,
+        token_sha256: String,
+    ) -> Result<TokenOwner, StorageError> {
         self.interact(move |connection| {
             let screen = connection
                 .query_row(
@@ -635,11 +639,12 @@ impl Store {
                 Some((name, stores, tags, false)) => {
                     let mut stores: Vec<String> =
                         serde_json::from_str(&stores).map_err(|error| {
-                            StoreError::CorruptRow(format!("staff.stores: {error}"))
+                            StorageError::CorruptRow(format!("staff.stores: {error}"))
                         })?;
                     stores.sort();
-                    let mut tags: Vec<String> = serde_json::from_str(&tags)
-                        .map_err(|error| StoreError::CorruptRow(format!("staff.tags: {error}")))?;
+                    let mut tags: Vec<String> = serde_json::from_str(&tags).map_err(|error| {
+                        StorageError::CorruptRow(format!("staff.tags: {error}"))
+                    })?;
                     tags.sort();
                     Ok(TokenOwner::Staff(StaffMember { name, stores, tags }))
                 }
@@ -654,7 +659,7 @@ impl Store {
     pub async fn playlist_owner(
         &self,
         name: String,
-    ) -> Result<Option<Option<Vec<String>>>, StoreError> {
+    ) -> Result<Option<Option<Vec<String>>>, StorageError> {
         let row = self
             .interact(move |connection| {
                 Ok(connection
@@ -670,7 +675,7 @@ impl Store {
             owner
                 .map(|json| {
                     serde_json::from_str::<Vec<String>>(&json).map_err(|error| {
-                        StoreError::CorruptRow(format!("playlists.owner_stores: {error}"))
+                        StorageError::CorruptRow(format!("playlists.owner_stores: {error}"))
                     })
                 })
                 .transpose()
@@ -679,7 +684,7 @@ impl Store {
     }
 
     /// Every pushed playlist's name, in order.
-    pub async fn pushed_playlists(&self) -> Result<Vec<String>, StoreError> {
+    pub async fn pushed_playlists(&self) -> Result<Vec<String>, StorageError> {
         self.interact(move |connection| {
             let mut statement =
                 connection.prepare("SELECT DISTINCT name FROM playlists ORDER BY name")?;
@@ -695,7 +700,7 @@ impl Store {
     pub async fn screens_playing(
         &self,
         playlist: String,
-    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    ) -> Result<Vec<(String, Option<String>)>, StorageError> {
         self.interact(move |connection| {
             let mut statement =
                 connection.prepare("SELECT name, store FROM screens WHERE playlist = ?1")?;
@@ -711,7 +716,7 @@ impl Store {
     pub async fn store_of_screen(
         &self,
         screen: String,
-    ) -> Result<Option<Option<String>>, StoreError> {
+    ) -> Result<Option<Option<String>>, StorageError> {
         self.interact(move |connection| {
             Ok(connection
                 .query_row(

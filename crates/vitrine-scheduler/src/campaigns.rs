@@ -48,7 +48,10 @@ use crate::AppState;
 use crate::auth::Admin;
 use crate::catalog::{ScreenRecord, StoreRecord};
 use crate::error::ApiError;
-use crate::store::{Screen, Store, StoreError};
+use crate::storage::StorageError;
+use crate::storage::sqlite::{
+    Screen, SqliteStore, Versioned, from_sql_integer, newest_only, next_version,
+};
 
 /// Priorities from here up are kept for interrupts; no campaign or store rule reaches them.
 pub const INTERRUPT_BAND: i32 = 3_000_000;
@@ -562,7 +565,7 @@ fn add_campaign_rule(manifest: &mut Manifest, stored: &StoredCampaign) {
     });
 }
 
-impl Store {
+impl SqliteStore {
     pub async fn insert_campaign(
         &self,
         name: String,
@@ -570,36 +573,32 @@ impl Store {
         source: String,
         media: BTreeMap<String, Sha256Hex>,
         compiled: String,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<u64, StorageError> {
         let media_json = serde_json::to_string(&media)
-            .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
+            .map_err(|error| StorageError::CorruptRow(error.to_string()))?;
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let version: i64 = transaction.query_row(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM campaigns WHERE name = ?1",
-                [&name],
-                |row| row.get(0),
-            )?;
+            let version = next_version(&transaction, Versioned::Campaigns, &name)?;
             transaction.execute(
                 "INSERT INTO campaigns (name, version, file_name, source, media, compiled)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![name, version, file_name, source, media_json, compiled],
             )?;
             transaction.commit()?;
-            Ok(version as u64)
+            from_sql_integer(version, "campaign version")
         })
         .await
     }
 
     /// The newest version of every campaign, by name.
-    pub async fn latest_campaigns(&self) -> Result<Vec<StoredCampaign>, StoreError> {
+    pub async fn latest_campaigns(&self) -> Result<Vec<StoredCampaign>, StorageError> {
         self.interact(|connection| {
-            let mut statement = connection.prepare(
+            let mut statement = connection.prepare(&format!(
                 "SELECT name, version, media, compiled, created_at FROM campaigns AS outer_row
-                 WHERE version = (SELECT MAX(version) FROM campaigns WHERE name = outer_row.name)
-                 ORDER BY name",
-            )?;
+                 WHERE {} ORDER BY name",
+                newest_only(Versioned::Campaigns)
+            ))?;
             let rows = statement
                 .query_map([], |row| {
                     Ok((
@@ -623,7 +622,7 @@ impl Store {
     pub async fn campaign_detail(
         &self,
         name: String,
-    ) -> Result<Option<CampaignDetail>, StoreError> {
+    ) -> Result<Option<CampaignDetail>, StorageError> {
         self.interact(move |connection| {
             let row = connection
                 .query_row(
@@ -680,11 +679,13 @@ fn stored_campaign(
     media_json: &str,
     compiled: &str,
     created_at: String,
-) -> Result<StoredCampaign, StoreError> {
+) -> Result<StoredCampaign, StorageError> {
     let campaign: Campaign = serde_json::from_str(compiled)
-        .map_err(|error| StoreError::CorruptRow(format!("campaign `{name}`: {error}")))?;
-    let digests: BTreeMap<String, Sha256Hex> = serde_json::from_str(media_json)
-        .map_err(|error| StoreError::CorruptRow(format!("media of campaign `{name}`: {error}")))?;
+        .map_err(|error| StorageError::CorruptRow(format!("campaign `{name}`: {error}")))?;
+    let digests: BTreeMap<String, Sha256Hex> =
+        serde_json::from_str(media_json).map_err(|error| {
+            StorageError::CorruptRow(format!("media of campaign `{name}`: {error}"))
+        })?;
     let mut size_of = connection.prepare_cached("SELECT size FROM media WHERE sha256 = ?1")?;
     let mut media = BTreeMap::new();
     for (file, sha256) in digests {

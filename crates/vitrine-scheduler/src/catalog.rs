@@ -39,7 +39,8 @@ use crate::feed::{FeedFormat, ProductDetails, SaleWindow, UnitPricing, read_avai
 use crate::AppState;
 use crate::auth::{Admin, Manager};
 use crate::error::ApiError;
-use crate::store::{Store, StoreError};
+use crate::storage::StorageError;
+use crate::storage::sqlite::SqliteStore;
 
 /// The largest import body: a feed of some tens of thousands of products.
 pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -832,8 +833,8 @@ fn tags_json(tags: &[String]) -> String {
     serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn tags_from_json(text: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text).map_err(|error| StoreError::CorruptRow(format!("tags: {error}")))
+fn tags_from_json(text: &str) -> Result<Vec<String>, StorageError> {
+    serde_json::from_str(text).map_err(|error| StorageError::CorruptRow(format!("tags: {error}")))
 }
 
 fn store_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRecord, String)> {
@@ -898,8 +899,8 @@ impl LocalRow {
 
 const STORE_COLUMNS: &str = "code, name, region, tags, timezone, locale, currency";
 
-impl Store {
-    pub async fn upsert_stores(&self, rows: Vec<(u64, StoreRecord)>) -> Result<(), StoreError> {
+impl SqliteStore {
+    pub async fn upsert_stores(&self, rows: Vec<(u64, StoreRecord)>) -> Result<(), StorageError> {
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -936,7 +937,7 @@ impl Store {
     pub async fn replace_segments(
         &self,
         rows: Vec<(u64, (String, String, f64))>,
-    ) -> Result<(usize, Vec<SkippedRow>), StoreError> {
+    ) -> Result<(usize, Vec<SkippedRow>), StorageError> {
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -979,7 +980,7 @@ impl Store {
         source: Box<dyn std::io::BufRead + Send>,
         format: FeedFormat,
         origin: FeedSource,
-    ) -> Result<Result<FeedOutcome, String>, StoreError> {
+    ) -> Result<Result<FeedOutcome, String>, StorageError> {
         self.interact(move |connection| {
             match crate::feed::import::import_products(connection, source, format, &origin) {
                 Ok(outcome) => Ok(Ok(outcome)),
@@ -996,7 +997,7 @@ impl Store {
     pub async fn upsert_inventory(
         &self,
         rows: Vec<(u64, InventoryRow)>,
-    ) -> Result<(usize, Vec<SkippedRow>, FeedDiff), StoreError> {
+    ) -> Result<(usize, Vec<SkippedRow>, FeedDiff), StorageError> {
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1139,7 +1140,7 @@ impl Store {
         .await
     }
 
-    pub async fn stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
+    pub async fn stores(&self) -> Result<Vec<StoreRecord>, StorageError> {
         self.interact(|connection| {
             let mut statement =
                 connection.prepare(&format!("SELECT {STORE_COLUMNS} FROM stores ORDER BY code"))?;
@@ -1156,7 +1157,7 @@ impl Store {
         .await
     }
 
-    pub async fn store_by_code(&self, code: String) -> Result<Option<StoreRecord>, StoreError> {
+    pub async fn store_by_code(&self, code: String) -> Result<Option<StoreRecord>, StorageError> {
         self.interact(move |connection| {
             let row = connection
                 .query_row(
@@ -1175,7 +1176,7 @@ impl Store {
     }
 
     /// A store's segment mix: segment -> share of its customers.
-    pub async fn segments_of(&self, store: String) -> Result<BTreeMap<String, f64>, StoreError> {
+    pub async fn segments_of(&self, store: String) -> Result<BTreeMap<String, f64>, StorageError> {
         self.interact(move |connection| {
             let mut statement =
                 connection.prepare("SELECT segment, share FROM store_segments WHERE store = ?1")?;
@@ -1188,7 +1189,7 @@ impl Store {
     }
 
     /// Every segment the CRM import named, in any store, sorted.
-    pub async fn known_segments(&self) -> Result<Vec<String>, StoreError> {
+    pub async fn known_segments(&self) -> Result<Vec<String>, StorageError> {
         self.interact(move |connection| {
             let mut statement = connection
                 .prepare("SELECT DISTINCT segment FROM store_segments ORDER BY segment")?;
@@ -1206,7 +1207,7 @@ impl Store {
         &self,
         ids: Vec<String>,
         store: Option<String>,
-    ) -> Result<BTreeMap<String, LocalProduct>, StoreError> {
+    ) -> Result<BTreeMap<String, LocalProduct>, StorageError> {
         self.interact(move |connection| {
             let mut product = connection.prepare(&format!(
                 "{PRODUCT_SELECT} WHERE id = ?1 AND removed_at IS NULL"
@@ -1240,7 +1241,7 @@ impl Store {
     }
 
     /// Every screen, by name.
-    pub async fn screens(&self) -> Result<Vec<ScreenRecord>, StoreError> {
+    pub async fn screens(&self) -> Result<Vec<ScreenRecord>, StorageError> {
         self.interact(|connection| {
             let mut statement = connection.prepare(
                 "SELECT name, playlist, timezone, store, tags, created_at FROM screens ORDER BY name",
@@ -1270,7 +1271,7 @@ impl Store {
         .await
     }
 
-    pub async fn screen_record(&self, name: String) -> Result<Option<ScreenRecord>, StoreError> {
+    pub async fn screen_record(&self, name: String) -> Result<Option<ScreenRecord>, StorageError> {
         Ok(self
             .screens()
             .await?
@@ -1284,7 +1285,7 @@ impl Store {
         name: String,
         store: Option<String>,
         tags: Vec<String>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         self.interact(move |connection| {
             connection.execute(
                 "UPDATE screens SET store = ?2, tags = ?3 WHERE name = ?1",
@@ -1299,14 +1300,14 @@ impl Store {
     pub async fn screen_by_name(
         &self,
         name: String,
-    ) -> Result<Option<crate::store::Screen>, StoreError> {
+    ) -> Result<Option<crate::storage::sqlite::Screen>, StorageError> {
         self.interact(move |connection| {
             Ok(connection
                 .query_row(
                     "SELECT name, playlist, timezone FROM screens WHERE name = ?1",
                     [name],
                     |row| {
-                        Ok(crate::store::Screen {
+                        Ok(crate::storage::sqlite::Screen {
                             name: row.get(0)?,
                             playlist: row.get(1)?,
                             timezone: row.get(2)?,
@@ -1319,7 +1320,7 @@ impl Store {
     }
 
     /// The hex sha256 of a screen's device token: the key of its QR play tokens.
-    pub async fn token_sha256_of(&self, screen: String) -> Result<Option<String>, StoreError> {
+    pub async fn token_sha256_of(&self, screen: String) -> Result<Option<String>, StorageError> {
         self.interact(move |connection| {
             Ok(connection
                 .query_row(

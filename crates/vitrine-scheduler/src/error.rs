@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use vitrine_core::{Diagnostic, Diagnostics};
 
-use crate::store::StoreError;
+use crate::storage::StorageError;
 
 /// Every code an API error may carry, with the status it comes with and what it means. The
 /// OpenAPI document lists them as the `ErrorCode` enum; a test checks that every code the source
@@ -387,8 +387,8 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
         Self::internal("storage failed", error)
     }
 }

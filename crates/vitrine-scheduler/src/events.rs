@@ -52,7 +52,7 @@ use crate::AppState;
 use crate::api::manifest_of;
 use crate::auth::{Manager, ScreenCaller};
 use crate::error::ApiError;
-use crate::store::Screen;
+use crate::storage::sqlite::Screen;
 
 /// How many interrupts, triggers and commands are kept for replay. A screen that was away for more
 /// than this many events gets those still in force instead of exactly what it missed.
@@ -1277,13 +1277,15 @@ async fn resolve_audience(state: &AppState, audience: &Audience) -> Result<Vec<S
             .screens_in(region.clone(), stores.clone(), tags.clone())
             .await?
             .map_err(|unknown| match unknown {
-                crate::store::UnknownTarget::Region(name) => {
+                crate::storage::sqlite::UnknownTarget::Region(name) => {
                     not_found("unknown_region", "region", &name)
                 }
-                crate::store::UnknownTarget::Store(name) => {
+                crate::storage::sqlite::UnknownTarget::Store(name) => {
                     not_found("unknown_store", "store", &name)
                 }
-                crate::store::UnknownTarget::Tag(name) => not_found("unknown_tag", "tag", &name),
+                crate::storage::sqlite::UnknownTarget::Tag(name) => {
+                    not_found("unknown_tag", "tag", &name)
+                }
             })?;
         names.extend(found);
     }

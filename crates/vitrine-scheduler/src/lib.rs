@@ -29,7 +29,7 @@ pub mod rate_limit;
 pub mod reports;
 pub mod serve;
 pub mod signing;
-pub mod store;
+pub mod storage;
 pub mod tls;
 pub mod tokens;
 pub mod validation;
@@ -46,7 +46,8 @@ use sha2::{Digest, Sha256};
 use tower_http::trace::TraceLayer;
 
 use crate::blobs::BlobStore;
-use crate::store::Store;
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::{Change, Storage};
 
 /// The database file inside the data folder.
 pub const DATABASE_FILE: &str = "vitrine.sqlite3";
@@ -67,7 +68,10 @@ pub struct AppState {
 }
 
 struct Shared {
-    store: Store,
+    /// Every read and write of the model goes through this.
+    storage: Arc<dyn Storage>,
+    /// The same database as `storage`, for the calls not yet behind a storage trait.
+    store: SqliteStore,
     blobs: BlobStore,
     /// Kept as a hash so that comparisons have a fixed length (see `auth::is_admin_token`).
     admin_token_sha256: [u8; 32],
@@ -76,14 +80,12 @@ struct Shared {
     /// The address shoppers' phones reach this scheduler at, for offer QR codes; see
     /// [`AppState::set_public_url`].
     public_url: std::sync::OnceLock<String>,
-    /// Bumped after every write that may change a manifest; see [`cache`].
-    generation: cache::Generation,
     /// Each screen's manifest version; see [`manifest_versions`].
     manifest_versions: manifest_versions::ManifestVersions,
     /// Each screen's manifest, by screen name.
     manifests: cache::GenerationCache<std::sync::Arc<api::ManifestBody>>,
     /// Each device token's screen, by the token's sha256.
-    screens: cache::GenerationCache<store::Screen>,
+    screens: cache::GenerationCache<storage::sqlite::Screen>,
     /// Each staff token's member, by the token's sha256.
     staff: cache::GenerationCache<auth::StaffMember>,
     /// Signs every manifest served; see [`signing`].
@@ -103,7 +105,12 @@ struct Shared {
 }
 
 impl AppState {
-    pub fn store(&self) -> &Store {
+    /// The storage every read and write goes through.
+    pub fn storage(&self) -> &dyn Storage {
+        self.shared.storage.as_ref()
+    }
+
+    pub fn store(&self) -> &SqliteStore {
         &self.shared.store
     }
 
@@ -173,12 +180,12 @@ impl AppState {
 
     /// Says that content screens get may have changed: cached manifests and screens are stale.
     pub fn content_changed(&self) {
-        self.shared.generation.bump();
+        self.shared.storage.changes().announce(Change::Content);
     }
 
     /// The content generation: it moves on after every write that may change a manifest.
     pub fn generation(&self) -> u64 {
-        self.shared.generation.current()
+        self.shared.storage.changes().generation()
     }
 
     pub(crate) fn manifest_cache(
@@ -191,7 +198,7 @@ impl AppState {
         &self.shared.manifest_versions
     }
 
-    pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<store::Screen> {
+    pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<storage::sqlite::Screen> {
         &self.shared.screens
     }
 
@@ -249,18 +256,18 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
     })?;
     let database = config.data_dir.join(DATABASE_FILE);
     make_private_file(&database)?;
-    let store = Store::open(&database)
+    let store = SqliteStore::open(&database)
         .with_context(|| format!("opening the database {}", database.display()))?;
     let signing_key = signing::load_or_create_signing_key(&config.data_dir)?;
     let server_public_key = signing::public_key_hex(&signing_key);
     Ok(AppState {
         shared: Arc::new(Shared {
+            storage: Arc::new(store.clone()),
             store,
             blobs,
             admin_token_sha256: Sha256::digest(config.admin_token.as_bytes()).into(),
             hub: Arc::new(events::Hub::new()),
             public_url: std::sync::OnceLock::new(),
-            generation: cache::Generation::default(),
             manifest_versions: manifest_versions::ManifestVersions::new(),
             manifests: cache::GenerationCache::new(),
             screens: cache::GenerationCache::new(),

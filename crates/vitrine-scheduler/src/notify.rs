@@ -126,7 +126,7 @@ pub async fn probe(
             .await
             .map_err(|_| within(&format!("GET /healthz on {address} got no answer")))??;
     }
-    tokio::time::timeout(part_limit, state.store().probe_writable())
+    tokio::time::timeout(part_limit, state.storage().probe_writable())
         .await
         .map_err(|_| within("the database took no write"))?
         .map_err(|error| format!("the database takes no write: {error}"))?;

@@ -34,7 +34,8 @@ use crate::AppState;
 use crate::api::{CreateScreen, create_screen};
 use crate::auth::{Manager, generate_token};
 use crate::error::ApiError;
-use crate::store::{Store, StoreError, sortable_timestamp};
+use crate::storage::StorageError;
+use crate::storage::sqlite::{SqliteStore, sortable_timestamp};
 use vitrine_core::pairing_code;
 
 /// How long a code stays valid.
@@ -504,7 +505,7 @@ fn make_room(
     filter: &str,
     value: &str,
     bound: i64,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     let waiting: i64 = transaction.query_row(
         &format!("SELECT COUNT(*) FROM pairings WHERE {filter}"),
         [value],
@@ -523,10 +524,10 @@ fn make_room(
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores a new code, after clearing expired ones and making room under the bounds per
     /// address, per prefix and in all (the oldest unconfirmed codes give way).
-    pub async fn insert_pairing(&self, new: NewPairing) -> Result<Insert, StoreError> {
+    pub async fn insert_pairing(&self, new: NewPairing) -> Result<Insert, StorageError> {
         let NewPairing {
             code,
             secret_sha256,
@@ -584,7 +585,7 @@ impl Store {
         &self,
         code: String,
         now: Timestamp,
-    ) -> Result<Option<PairingRow>, StoreError> {
+    ) -> Result<Option<PairingRow>, StorageError> {
         let now = sortable_timestamp(now);
         let row = self
             .interact(move |connection| {
@@ -608,7 +609,7 @@ impl Store {
             Ok(PairingRow {
                 secret_sha256,
                 expires_at: expires_at.parse().map_err(|error| {
-                    StoreError::CorruptRow(format!("pairings.expires_at: {error}"))
+                    StorageError::CorruptRow(format!("pairings.expires_at: {error}"))
                 })?,
                 screen,
             })
@@ -622,7 +623,7 @@ impl Store {
         code: String,
         screen: String,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, StorageError> {
         let now = sortable_timestamp(now);
         self.interact(move |connection| {
             let changed = connection.execute(
@@ -642,7 +643,7 @@ impl Store {
         code: String,
         screen: String,
         token_sha256: String,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, StorageError> {
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

@@ -25,7 +25,8 @@ use vitrine_core::qr_token::{self, PlayToken, TokenError};
 use crate::AppState;
 use crate::catalog::Product;
 use crate::error::ApiError;
-use crate::store::{Store, StoreError, sortable_timestamp};
+use crate::storage::StorageError;
+use crate::storage::sqlite::{SqliteStore, sortable_timestamp};
 
 /// How long after a play its QR code still leads somewhere; a photo of the screen shared days later
 /// should not count as a scan of that play.
@@ -277,11 +278,11 @@ pub struct ScanRecord {
     pub device: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores a hit: a device's first hit of a code as a unique scan while the code has fewer
     /// than [`MAX_UNIQUE_SCANS_PER_TOKEN`] of them, a repeated one while the code has fewer than
     /// [`MAX_HITS_PER_TOKEN`] hits. Says whether it was stored.
-    pub async fn record_scan(&self, scan: ScanRecord) -> Result<bool, StoreError> {
+    pub async fn record_scan(&self, scan: ScanRecord) -> Result<bool, StorageError> {
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -327,7 +328,7 @@ impl Store {
     pub async fn screen_key(
         &self,
         screen: String,
-    ) -> Result<Option<(String, Option<Timestamp>)>, StoreError> {
+    ) -> Result<Option<(String, Option<Timestamp>)>, StorageError> {
         let row = self
             .interact(move |connection| {
                 Ok(connection
@@ -345,7 +346,7 @@ impl Store {
         let revoked_at = revoked_at
             .map(|text| {
                 text.parse::<Timestamp>()
-                    .map_err(|error| StoreError::CorruptRow(format!("revoked_at: {error}")))
+                    .map_err(|error| StorageError::CorruptRow(format!("revoked_at: {error}")))
             })
             .transpose()?;
         Ok(Some((key, revoked_at)))

@@ -12,7 +12,8 @@ use vitrine_core::Sha256Hex;
 use crate::AppState;
 use crate::auth::Manager;
 use crate::error::ApiError;
-use crate::store::{Store, StoreError, sortable_timestamp};
+use crate::storage::StorageError;
+use crate::storage::sqlite::{SqliteStore, sortable_timestamp};
 
 /// The limits; see the scheduler's `--store-media-quota`, `--store-playlist-quota` and
 /// `--unused-media-grace`.
@@ -101,7 +102,7 @@ pub async fn ensure_room(
 /// Removes media that no playlist or campaign version names (nor a product as its image) and that
 /// is older than the grace period: the index row first, then the file. Returns how many files
 /// went.
-pub async fn collect_unused_media(state: &AppState, now: Timestamp) -> Result<usize, StoreError> {
+pub async fn collect_unused_media(state: &AppState, now: Timestamp) -> Result<usize, StorageError> {
     let grace = jiff::SignedDuration::try_from(state.quotas().unused_media_grace)
         .unwrap_or(jiff::SignedDuration::MAX);
     let cutoff = now.checked_sub(grace).unwrap_or(Timestamp::MIN);
@@ -134,9 +135,9 @@ pub(crate) fn collect_unused_media_hourly(state: &AppState) {
     });
 }
 
-impl Store {
+impl SqliteStore {
     /// Bytes of media uploaded by `store`'s staff and still stored.
-    pub async fn store_media_bytes(&self, store: String) -> Result<u64, StoreError> {
+    pub async fn store_media_bytes(&self, store: String) -> Result<u64, StorageError> {
         self.interact(move |connection| {
             let bytes: i64 = connection.query_row(
                 "SELECT COALESCE(SUM(media.size), 0) FROM media_stores
@@ -150,7 +151,7 @@ impl Store {
     }
 
     /// Bytes of stored versions of the playlists `store`'s staff own.
-    pub async fn store_playlist_bytes(&self, store: String) -> Result<u64, StoreError> {
+    pub async fn store_playlist_bytes(&self, store: String) -> Result<u64, StorageError> {
         self.interact(move |connection| {
             let bytes: i64 = connection.query_row(
                 "SELECT COALESCE(SUM(length(CAST(source AS BLOB)) + length(CAST(includes AS BLOB))), 0)
@@ -170,7 +171,7 @@ impl Store {
         &self,
         sha256: Sha256Hex,
         stores: Vec<String>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         self.interact(move |connection| {
             let mut insert = connection.prepare_cached(
                 "INSERT INTO media_stores (sha256, store) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
@@ -188,7 +189,7 @@ impl Store {
     pub async fn forget_unused_media(
         &self,
         cutoff: Timestamp,
-    ) -> Result<Vec<Sha256Hex>, StoreError> {
+    ) -> Result<Vec<Sha256Hex>, StorageError> {
         let cutoff = sortable_timestamp(cutoff);
         self.interact(move |connection| {
             let transaction =
@@ -212,7 +213,7 @@ impl Store {
                 transaction.execute("DELETE FROM media WHERE sha256 = ?1", [&sha256])?;
                 removed.push(
                     sha256.parse().map_err(|error| {
-                        StoreError::CorruptRow(format!("media.sha256: {error}"))
+                        StorageError::CorruptRow(format!("media.sha256: {error}"))
                     })?,
                 );
             }

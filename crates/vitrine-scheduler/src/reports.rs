@@ -24,7 +24,8 @@ use crate::auth::Manager;
 use crate::campaigns::screen_context;
 use crate::error::ApiError;
 use crate::offers::{Exclusion, Inclusion};
-use crate::store::{Store, StoreError, sortable_timestamp};
+use crate::storage::StorageError;
+use crate::storage::sqlite::{SqliteStore, sortable_timestamp};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -184,7 +185,7 @@ fn screens_of_stores(screen: &str) -> String {
 }
 
 /// Scanned plays, devices and hits per campaign, offer and arm, and whether the plays are held:
-/// see [`Store::offer_counts`]. `?1` is the campaign or NULL, `?2` the stores or NULL.
+/// see [`SqliteStore::offer_counts`]. `?1` is the campaign or NULL, `?2` the stores or NULL.
 fn scan_figures_query() -> String {
     // Each scan with the campaign of the counted play it joins (NULL while there is none)
     // and whether HQ holds its play at all. A held scan is counted under its play's
@@ -214,7 +215,7 @@ fn scan_figures_query() -> String {
     )
 }
 
-impl Store {
+impl SqliteStore {
     /// Completed and partial plays, scanned plays (held and pending), shopper devices and raw
     /// hits per campaign, offer and arm, for every screen or for the screens of `stores`. Plays
     /// whose offer was refused (one its screen was never given) are not counted, nor are scans
@@ -228,7 +229,7 @@ impl Store {
         &self,
         campaign: Option<String>,
         stores: Option<Vec<String>>,
-    ) -> Result<BTreeMap<OfferKey, OfferCounts>, StoreError> {
+    ) -> Result<BTreeMap<OfferKey, OfferCounts>, StorageError> {
         let stores = stores.map(|stores| serde_json::Value::from(stores).to_string());
         self.interact(move |connection| {
             let mut counts: BTreeMap<OfferKey, OfferCounts> = BTreeMap::new();
@@ -255,7 +256,7 @@ impl Store {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             for (campaign, offer, arm, completed, partial) in rows {
-                let arm: Arm = arm.parse().map_err(StoreError::CorruptRow)?;
+                let arm: Arm = arm.parse().map_err(StorageError::CorruptRow)?;
                 let entry = counts.entry((campaign, offer, arm)).or_default();
                 entry.impressions = from_sql_count(completed);
                 entry.partial_plays = from_sql_count(partial);
@@ -275,7 +276,7 @@ impl Store {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             for (campaign, offer, arm, held, plays, devices, hits) in rows {
-                let arm: Arm = arm.parse().map_err(StoreError::CorruptRow)?;
+                let arm: Arm = arm.parse().map_err(StorageError::CorruptRow)?;
                 let entry = counts.entry((campaign, offer, arm)).or_default();
                 if held {
                     entry.scans = from_sql_count(plays);
@@ -297,7 +298,7 @@ impl Store {
         screen: String,
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
+    ) -> Result<Vec<(String, Timestamp)>, StorageError> {
         // A play appears on screen at or a little after its scheduled start: the index on the
         // actual start narrows the rows, the scheduled start decides.
         let late = jiff::SignedDuration::from_mins(10);
@@ -324,9 +325,9 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter()
                 .map(|(offer, started_at)| {
-                    let started_at = started_at
-                        .parse()
-                        .map_err(|error| StoreError::CorruptRow(format!("started_at: {error}")))?;
+                    let started_at = started_at.parse().map_err(|error| {
+                        StorageError::CorruptRow(format!("started_at: {error}"))
+                    })?;
                     Ok((offer, started_at))
                 })
                 .collect()
@@ -610,7 +611,7 @@ mod tests {
     #[test]
     fn a_scan_finds_its_play_through_the_index() {
         let mut connection = rusqlite::Connection::open_in_memory().expect("a database");
-        rusqlite_migration::Migrations::from_slice(crate::store::MIGRATIONS)
+        rusqlite_migration::Migrations::from_slice(crate::storage::sqlite::MIGRATIONS)
             .to_latest(&mut connection)
             .expect("migrations");
         let mut statement = connection

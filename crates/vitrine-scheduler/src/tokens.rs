@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::{Admin, Manager, generate_token, token_sha256};
 use crate::error::ApiError;
-use crate::store::{Store, StoreError};
+use crate::storage::StorageError;
+use crate::storage::sqlite::SqliteStore;
 
 /// The largest `POST /v1/staff` body: a name and a list of store codes.
 pub const STAFF_BODY_LIMIT: usize = 64 * 1024;
@@ -335,7 +336,7 @@ pub async fn rotate_screen(
     }))
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores a staff token's hash. Returns false, changing nothing, if the name is taken.
     pub async fn create_staff(
         &self,
@@ -343,11 +344,11 @@ impl Store {
         stores: Vec<String>,
         tags: Vec<String>,
         token_sha256: String,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, StorageError> {
         let stores = serde_json::to_string(&stores)
-            .map_err(|error| StoreError::CorruptRow(format!("staff stores: {error}")))?;
+            .map_err(|error| StorageError::CorruptRow(format!("staff stores: {error}")))?;
         let tags = serde_json::to_string(&tags)
-            .map_err(|error| StoreError::CorruptRow(format!("staff tags: {error}")))?;
+            .map_err(|error| StorageError::CorruptRow(format!("staff tags: {error}")))?;
         self.interact(move |connection| {
             let inserted = connection.execute(
                 "INSERT INTO staff (name, token_sha256, stores, tags) VALUES (?1, ?2, ?3, ?4)
@@ -359,7 +360,7 @@ impl Store {
         .await
     }
 
-    pub async fn staff(&self) -> Result<Vec<StaffRecord>, StoreError> {
+    pub async fn staff(&self) -> Result<Vec<StaffRecord>, StorageError> {
         self.interact(|connection| {
             let mut statement = connection
                 .prepare("SELECT name, stores, created_at, revoked_at FROM staff ORDER BY name")?;
@@ -378,7 +379,7 @@ impl Store {
                     Ok(StaffRecord {
                         name,
                         stores: serde_json::from_str(&stores).map_err(|error| {
-                            StoreError::CorruptRow(format!("staff.stores: {error}"))
+                            StorageError::CorruptRow(format!("staff.stores: {error}"))
                         })?,
                         created_at,
                         revoked_at,
@@ -390,7 +391,7 @@ impl Store {
     }
 
     /// Marks a staff token revoked (once: the first revocation's time stays). False if unknown.
-    pub async fn revoke_staff(&self, name: String) -> Result<bool, StoreError> {
+    pub async fn revoke_staff(&self, name: String) -> Result<bool, StorageError> {
         self.interact(move |connection| {
             let changed = connection.execute(
                 "UPDATE staff SET revoked_at = coalesce(revoked_at,
@@ -402,7 +403,7 @@ impl Store {
         .await
     }
 
-    pub async fn revoke_screen(&self, name: String) -> Result<(), StoreError> {
+    pub async fn revoke_screen(&self, name: String) -> Result<(), StorageError> {
         self.interact(move |connection| {
             connection.execute(
                 "UPDATE screens SET revoked_at = coalesce(revoked_at,
@@ -419,7 +420,7 @@ impl Store {
         &self,
         name: String,
         token_sha256: String,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         self.interact(move |connection| {
             connection.execute(
                 "UPDATE screens SET token_sha256 = ?2, revoked_at = NULL WHERE name = ?1",
@@ -431,7 +432,7 @@ impl Store {
     }
 
     /// Whether a screen's token is revoked; None if there is no such screen.
-    pub async fn screen_revoked(&self, name: String) -> Result<Option<bool>, StoreError> {
+    pub async fn screen_revoked(&self, name: String) -> Result<Option<bool>, StorageError> {
         self.interact(move |connection| {
             Ok(connection
                 .query_row(

@@ -33,7 +33,8 @@ use crate::AppState;
 use crate::auth::Admin;
 use crate::catalog::FeedReport;
 use crate::error::ApiError;
-use crate::store::{Store, StoreError};
+use crate::storage::StorageError;
+use crate::storage::sqlite::SqliteStore;
 
 /// The most a feed may weigh, as sent and once decompressed.
 pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
@@ -424,7 +425,7 @@ pub enum FetchOutcome {
 pub async fn fetch_feed(
     state: &AppState,
     feed: &FeedRecord,
-) -> Result<Option<FetchOutcome>, StoreError> {
+) -> Result<Option<FetchOutcome>, StorageError> {
     if !state.start_feed_fetch(&feed.name) {
         return Ok(None);
     }
@@ -433,7 +434,10 @@ pub async fn fetch_feed(
     outcome.map(Some)
 }
 
-async fn fetch_feed_once(state: &AppState, feed: &FeedRecord) -> Result<FetchOutcome, StoreError> {
+async fn fetch_feed_once(
+    state: &AppState,
+    feed: &FeedRecord,
+) -> Result<FetchOutcome, StorageError> {
     let policy = state.feed_policy();
     let outcome = match reqwest::Url::parse(&feed.url) {
         Err(error) => Err(format!("`{}` is not a URL: {error}", feed.url)),
@@ -470,7 +474,7 @@ async fn fetch_and_import(
     feed: &FeedRecord,
     url: &reqwest::Url,
     policy: &FetchPolicy,
-) -> Result<Result<Option<(FeedReport, Validators)>, String>, StoreError> {
+) -> Result<Result<Option<(FeedReport, Validators)>, String>, StorageError> {
     let downloaded = match download(
         url,
         policy,
@@ -488,7 +492,7 @@ async fn fetch_and_import(
     let max_bytes = policy.max_bytes;
     let opened = tokio::task::spawn_blocking(move || feed_reader(downloaded, &path, max_bytes))
         .await
-        .map_err(|error| StoreError::Interact(error.to_string()))?;
+        .map_err(|error| StorageError::Backend(format!("the import did not finish: {error}")))?;
     let (reader, format) = match opened {
         Ok(opened) => opened,
         Err(error) => return Ok(Err(error)),
@@ -747,13 +751,13 @@ fn feed_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FeedRecord> {
     })
 }
 
-impl Store {
+impl SqliteStore {
     pub async fn register_feed(
         &self,
         name: String,
         url: String,
         interval_seconds: u64,
-    ) -> Result<FeedRecord, StoreError> {
+    ) -> Result<FeedRecord, StorageError> {
         self.interact(move |connection| {
             // A changed URL is another feed: its validators and schedule start over.
             connection.execute(
@@ -774,7 +778,7 @@ impl Store {
         .await
     }
 
-    pub async fn feeds(&self) -> Result<Vec<FeedRecord>, StoreError> {
+    pub async fn feeds(&self) -> Result<Vec<FeedRecord>, StorageError> {
         self.interact(|connection| {
             let mut statement = connection.prepare(&format!(
                 "SELECT {FEED_COLUMNS} FROM feed_sources ORDER BY name"
@@ -787,7 +791,7 @@ impl Store {
         .await
     }
 
-    pub async fn remove_feed(&self, name: String) -> Result<bool, StoreError> {
+    pub async fn remove_feed(&self, name: String) -> Result<bool, StorageError> {
         self.interact(move |connection| {
             Ok(connection.execute("DELETE FROM feed_sources WHERE name = ?1", [name])? > 0)
         })
@@ -800,7 +804,7 @@ impl Store {
         &self,
         name: String,
         result: Result<Option<Validators>, String>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         self.interact(move |connection| {
             let now = Timestamp::now().to_string();
             match result {

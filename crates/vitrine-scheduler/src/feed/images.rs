@@ -18,7 +18,8 @@ use vitrine_core::Sha256Hex;
 
 use super::fetch::{Download, FetchPolicy, download};
 use crate::AppState;
-use crate::store::{Store, StoreError};
+use crate::storage::StorageError;
+use crate::storage::sqlite::SqliteStore;
 
 /// The largest side of a stored product image, in pixels.
 pub const IMAGE_SIDE: u32 = 1024;
@@ -143,7 +144,7 @@ fn resize_to_png(file: std::fs::File) -> Result<Vec<u8>, String> {
     Ok(png)
 }
 
-impl Store {
+impl SqliteStore {
     /// Records the image fetched for a product's link (None: the fetch failed, and is not tried
     /// again for this link). Returns whether a card may now show a new picture.
     pub async fn record_product_image(
@@ -151,7 +152,7 @@ impl Store {
         product: String,
         link: String,
         image: Option<(Sha256Hex, u64)>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, StorageError> {
         self.interact(move |connection| {
             let (sha256, size) = match &image {
                 Some((sha256, size)) => (Some(sha256.as_str().to_owned()), Some(*size as i64)),

@@ -14,9 +14,16 @@ use std::time::Duration;
 use deadpool_sqlite::{Hook, HookError, Runtime};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use rusqlite_migration::{M, Migrations};
+use rusqlite_migration::Migrations;
 use uuid::Uuid;
 use vitrine_core::{Impression, MediaEntry, OfferPlay, Sha256Hex};
+
+use super::{Changes, Storage, StorageError};
+
+mod migrations;
+mod versions;
+
+pub(crate) use versions::{Versioned, newest_only, next_version};
 
 /// How long a connection waits for another writer before giving up with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,322 +32,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// serialises writers anyway, so more would only add file handles.
 const MAX_CONNECTIONS: usize = 8;
 
-/// The schema, one entry per migration; rusqlite_migration records how far a database has come in
-/// `user_version`. Never edit a released entry: append a new one.
-pub(crate) const MIGRATIONS: &[M<'static>] = &[
-    M::up(
-        r#"
-    CREATE TABLE screens (
-        name TEXT NOT NULL PRIMARY KEY,
-        -- Device tokens are stored only as the hex sha256 of the token, so a leaked database does
-        -- not leak credentials.
-        token_sha256 TEXT NOT NULL UNIQUE,
-        playlist TEXT NOT NULL,
-        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    ) STRICT;
-
-    CREATE TABLE playlists (
-        name TEXT NOT NULL,
-        version INTEGER NOT NULL CHECK (version > 0),
-        file_name TEXT NOT NULL,
-        source TEXT NOT NULL,
-        -- The push's media map, file name as written in the playlist -> sha256, as a JSON object.
-        media TEXT NOT NULL CHECK (json_valid(media)),
-        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-        PRIMARY KEY (name, version)
-    ) STRICT;
-
-    CREATE TABLE media (
-        sha256 TEXT NOT NULL PRIMARY KEY,
-        size INTEGER NOT NULL CHECK (size >= 0),
-        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    ) STRICT;
-
-    CREATE TABLE impressions (
-        id TEXT NOT NULL PRIMARY KEY,
-        screen TEXT NOT NULL REFERENCES screens (name),
-        playlist TEXT NOT NULL,
-        playlist_version INTEGER NOT NULL,
-        item_id TEXT NOT NULL,
-        media_sha256 TEXT NOT NULL,
-        -- RFC 3339 in UTC with exactly nine fractional digits, so text order is time order.
-        started_at TEXT NOT NULL,
-        duration_ms INTEGER NOT NULL,
-        received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    ) STRICT;
-
-    CREATE INDEX impressions_by_screen_and_start ON impressions (screen, started_at);
-    "#,
-    ),
-    M::up(
-        r#"
-    -- The screen's IANA time zone; empty means the playlist's own `timezone`, else UTC.
-    ALTER TABLE screens ADD COLUMN timezone TEXT NOT NULL DEFAULT '';
-    -- The fragments the playlist includes, path as written -> YAML text, as a JSON object.
-    ALTER TABLE playlists ADD COLUMN includes TEXT NOT NULL DEFAULT '{}';
-    -- The validated playlist as JSON, so serving a manifest never re-reads YAML.
-    ALTER TABLE playlists ADD COLUMN compiled TEXT;
-
-    -- Text and clock items show no media file: media_sha256 becomes optional. SQLite cannot drop
-    -- NOT NULL in place, so the table is rebuilt.
-    CREATE TABLE impressions_v2 (
-        id TEXT NOT NULL PRIMARY KEY,
-        screen TEXT NOT NULL REFERENCES screens (name),
-        playlist TEXT NOT NULL,
-        playlist_version INTEGER NOT NULL,
-        item_id TEXT NOT NULL,
-        media_sha256 TEXT,
-        started_at TEXT NOT NULL,
-        duration_ms INTEGER NOT NULL,
-        received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    ) STRICT;
-    INSERT INTO impressions_v2 SELECT * FROM impressions;
-    DROP TABLE impressions;
-    ALTER TABLE impressions_v2 RENAME TO impressions;
-    CREATE INDEX impressions_by_screen_and_start ON impressions (screen, started_at);
-    "#,
-    ),
-    M::up(
-        r#"
-    -- HQ: stores, their customers' segment mix, the product feed, campaigns and QR scans.
-    CREATE TABLE stores (
-        code TEXT NOT NULL PRIMARY KEY,
-        name TEXT NOT NULL,
-        region TEXT NOT NULL DEFAULT '',
-        -- A JSON array of tag names.
-        tags TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags)),
-        timezone TEXT NOT NULL,
-        locale TEXT NOT NULL,
-        currency TEXT NOT NULL,
-        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    ) STRICT;
-
-    CREATE TABLE store_segments (
-        store TEXT NOT NULL REFERENCES stores (code),
-        segment TEXT NOT NULL,
-        -- The share of the store's customers in the segment, 0 to 1.
-        share REAL NOT NULL CHECK (share >= 0 AND share <= 1),
-        PRIMARY KEY (store, segment)
-    ) STRICT;
-
-    ALTER TABLE screens ADD COLUMN store TEXT REFERENCES stores (code);
-    -- A JSON array of tag names.
-    ALTER TABLE screens ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
-
-    CREATE TABLE products (
-        id TEXT NOT NULL PRIMARY KEY,
-        title TEXT NOT NULL,
-        description TEXT NOT NULL DEFAULT '',
-        link TEXT NOT NULL DEFAULT '',
-        image_link TEXT NOT NULL DEFAULT '',
-        -- Prices in the smallest unit of `currency`.
-        price_cents INTEGER NOT NULL,
-        sale_price_cents INTEGER,
-        currency TEXT NOT NULL,
-        availability TEXT NOT NULL DEFAULT 'in_stock',
-        brand TEXT NOT NULL DEFAULT '',
-        gtin TEXT NOT NULL DEFAULT '',
-        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    ) STRICT;
-
-    -- Local inventory: stock and, where it differs, the price in one store.
-    CREATE TABLE inventory (
-        store TEXT NOT NULL REFERENCES stores (code),
-        product TEXT NOT NULL REFERENCES products (id),
-        quantity INTEGER NOT NULL,
-        price_cents INTEGER,
-        sale_price_cents INTEGER,
-        currency TEXT,
-        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-        PRIMARY KEY (store, product)
-    ) STRICT;
-
-    CREATE TABLE campaigns (
-        name TEXT NOT NULL,
-        version INTEGER NOT NULL CHECK (version > 0),
-        file_name TEXT NOT NULL,
-        source TEXT NOT NULL,
-        -- The push's media map, file name as written -> sha256, as a JSON object.
-        media TEXT NOT NULL CHECK (json_valid(media)),
-        -- The validated campaign as JSON.
-        compiled TEXT NOT NULL CHECK (json_valid(compiled)),
-        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-        PRIMARY KEY (name, version)
-    ) STRICT;
-
-    -- Which offer an impression showed, for the scan reports; empty for other items.
-    ALTER TABLE impressions ADD COLUMN offer_campaign TEXT;
-    ALTER TABLE impressions ADD COLUMN offer_id TEXT;
-    ALTER TABLE impressions ADD COLUMN offer_arm TEXT;
-
-    CREATE TABLE scans (
-        id INTEGER PRIMARY KEY,
-        token TEXT NOT NULL,
-        screen TEXT NOT NULL,
-        campaign TEXT NOT NULL,
-        offer TEXT NOT NULL,
-        arm TEXT NOT NULL CHECK (arm IN ('treatment', 'control')),
-        played_at TEXT NOT NULL,
-        scanned_at TEXT NOT NULL,
-        user_agent TEXT NOT NULL DEFAULT ''
-    ) STRICT;
-    CREATE INDEX scans_by_campaign ON scans (campaign, offer, arm);
-    "#,
-    ),
-    M::up(
-        r#"
-    -- The newest heartbeat of each screen: what it plays and how well it draws.
-    CREATE TABLE screen_status (
-        screen TEXT NOT NULL PRIMARY KEY REFERENCES screens (name),
-        received_at TEXT NOT NULL,
-        body TEXT NOT NULL CHECK (json_valid(body))
-    ) STRICT;
-    "#,
-    ),
-    M::up(
-        r#"
-    -- Who may do what: a revoked screen's token is refused at once (its row and its impressions
-    -- stay), store staff hold tokens scoped to a list of stores, and pairing codes let a player
-    -- get its token from a code shown on its screen.
-    ALTER TABLE screens ADD COLUMN revoked_at TEXT;
-
-    CREATE TABLE staff (
-        name TEXT NOT NULL PRIMARY KEY,
-        -- Only the hex sha256 of the token, like screens.
-        token_sha256 TEXT NOT NULL UNIQUE,
-        -- A JSON array of store codes the token may act on.
-        stores TEXT NOT NULL CHECK (json_valid(stores)),
-        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-        revoked_at TEXT
-    ) STRICT;
-
-    CREATE TABLE pairings (
-        code TEXT NOT NULL PRIMARY KEY,
-        -- The sha256 of the secret only the player knows; it polls with the secret.
-        secret_sha256 TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL,
-        -- Set when an admin or staff member confirms the code. The screen's token is made only
-        -- when the player, holding the secret, picks it up, so no usable token waits at rest.
-        screen TEXT,
-        delivered_at TEXT
-    ) STRICT;
-    "#,
-    ),
-    M::up(
-        r#"
-    -- The full proof-of-play record: the player's sequence number, the zone, the scheduled start,
-    -- the end, whether the play completed its turn and how far the player trusted its clock.
-    -- Rows from before keep what they had: sequence 0, no zone, their start as the scheduled one.
-    ALTER TABLE impressions ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE impressions ADD COLUMN zone TEXT NOT NULL DEFAULT '';
-    ALTER TABLE impressions ADD COLUMN scheduled_start TEXT;
-    ALTER TABLE impressions ADD COLUMN ended_at TEXT;
-    ALTER TABLE impressions ADD COLUMN completed INTEGER NOT NULL DEFAULT 1;
-    ALTER TABLE impressions ADD COLUMN clock TEXT NOT NULL DEFAULT 'unknown';
-    CREATE INDEX impressions_by_screen_and_sequence ON impressions (screen, sequence);
-
-    -- Per screen, the highest sequence number up to which every play is held: what each
-    -- acknowledgement reports, advanced as gaps fill.
-    CREATE TABLE impression_sequences (
-        screen TEXT NOT NULL PRIMARY KEY REFERENCES screens (name),
-        highest INTEGER NOT NULL CHECK (highest >= 0)
-    ) STRICT;
-    "#,
-    ),
-    M::up(
-        r#"
-    -- QR hits: the hashed shopper device, and whether the hit is its device's first of the code.
-    ALTER TABLE scans ADD COLUMN device TEXT NOT NULL DEFAULT '';
-    ALTER TABLE scans ADD COLUMN first_of_device INTEGER NOT NULL DEFAULT 1;
-    CREATE INDEX scans_by_token ON scans (token, device);
-
-    -- Who a playlist belongs to: NULL for HQ, else a JSON array of the store codes of the staff
-    -- member who first pushed it. Staff assign and push only their stores' playlists.
-    ALTER TABLE playlists ADD COLUMN owner_stores TEXT CHECK (owner_stores IS NULL OR json_valid(owner_stores));
-    -- The screen tags HQ lets a staff member put on screens, as a JSON array.
-    ALTER TABLE staff ADD COLUMN tags TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags));
-
-    -- Pairing requests by address and network prefix, so one network cannot hold every code.
-    ALTER TABLE pairings ADD COLUMN address TEXT NOT NULL DEFAULT '';
-    ALTER TABLE pairings ADD COLUMN prefix TEXT NOT NULL DEFAULT '';
-
-    -- The offers each screen's manifests carried, per playlist version, so proof of play can
-    -- only claim an offer the screen was given.
-    CREATE TABLE served_offers (
-        screen TEXT NOT NULL,
-        playlist_version INTEGER NOT NULL,
-        campaign TEXT NOT NULL,
-        offer TEXT NOT NULL,
-        arm TEXT NOT NULL,
-        PRIMARY KEY (screen, playlist_version, campaign, offer, arm)
-    ) STRICT, WITHOUT ROWID;
-    -- Why an impression's offer was not counted: it names an offer its screen was never given.
-    ALTER TABLE impressions ADD COLUMN offer_refused TEXT;
-
-    -- Which stores' staff uploaded a blob, for the per-store media quota; blobs that HQ uploads
-    -- have no row.
-    CREATE TABLE media_stores (
-        sha256 TEXT NOT NULL,
-        store TEXT NOT NULL,
-        PRIMARY KEY (sha256, store)
-    ) STRICT, WITHOUT ROWID;
-    "#,
-    ),
-    M::up(
-        r#"
-    -- How the scan report finds a scan's play: screen, offer, arm and the scheduled start to the
-    -- millisecond, written exactly as `reports::offer_counts` writes it so SQLite uses it.
-    CREATE INDEX impressions_by_play ON impressions
-        (screen, offer_id, offer_arm, substr(COALESCE(scheduled_start, started_at), 1, 23));
-    "#,
-    ),
-    M::up(
-        r#"
-    -- The whole Merchant Center product: the sale window (`START/END` as checked on import),
-    -- unit pricing, multipack, the variant group, and everything else the feed said as JSON.
-    ALTER TABLE products ADD COLUMN sale_window TEXT;
-    ALTER TABLE products ADD COLUMN unit_measure TEXT;
-    ALTER TABLE products ADD COLUMN unit_base_measure TEXT;
-    ALTER TABLE products ADD COLUMN multipack INTEGER;
-    ALTER TABLE products ADD COLUMN item_group_id TEXT NOT NULL DEFAULT '';
-    ALTER TABLE products ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
-    -- Which feed last listed the product (`upload`, or a URL feed's name), and in which import:
-    -- a replacing import removes what its source no longer lists, by setting `removed_at`.
-    ALTER TABLE products ADD COLUMN source TEXT NOT NULL DEFAULT 'upload';
-    ALTER TABLE products ADD COLUMN import_id INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE products ADD COLUMN removed_at TEXT;
-    -- The product image in the media store, and the `image_link` it was fetched from: it is
-    -- shown only while the feed still gives that link.
-    ALTER TABLE products ADD COLUMN image_sha256 TEXT;
-    ALTER TABLE products ADD COLUMN image_size INTEGER;
-    ALTER TABLE products ADD COLUMN image_fetched_from TEXT;
-    CREATE INDEX products_by_source ON products (source, import_id);
-
-    -- Local inventory in Google's and Criteo's columns: a row may give an availability instead
-    -- of a count (`quantity_given` = 0), and a sale window of its own.
-    ALTER TABLE inventory ADD COLUMN sale_window TEXT;
-    ALTER TABLE inventory ADD COLUMN availability TEXT NOT NULL DEFAULT '';
-    ALTER TABLE inventory ADD COLUMN pickup_method TEXT NOT NULL DEFAULT '';
-    ALTER TABLE inventory ADD COLUMN pickup_sla TEXT NOT NULL DEFAULT '';
-    ALTER TABLE inventory ADD COLUMN quantity_given INTEGER NOT NULL DEFAULT 1;
-
-    -- Product feeds fetched from a URL on a schedule, with what the last fetch said.
-    CREATE TABLE feed_sources (
-        name TEXT NOT NULL PRIMARY KEY,
-        url TEXT NOT NULL,
-        interval_seconds INTEGER NOT NULL CHECK (interval_seconds > 0),
-        etag TEXT,
-        last_modified TEXT,
-        last_attempt_at TEXT,
-        last_success_at TEXT,
-        -- Empty after a good fetch; else the HTTP status or error, which is the feed's alert.
-        last_error TEXT NOT NULL DEFAULT '',
-        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    ) STRICT;
-    "#,
-    ),
-];
+pub(crate) use migrations::MIGRATIONS;
 
 /// An offer a screen's manifest carried.
 #[derive(Debug)]
@@ -388,7 +80,7 @@ struct ImpressionRow {
 /// Moves `screen`'s highest gap-free sequence number forward over what is now held, stores it and
 /// returns it. Numbers start at 1; a number held twice (a player whose database was made anew
 /// before it learnt where to continue) counts once.
-fn advance_sequence(connection: &Connection, screen: &str) -> Result<u64, StoreError> {
+fn advance_sequence(connection: &Connection, screen: &str) -> Result<u64, StorageError> {
     let mut highest: i64 = connection
         .query_row(
             "SELECT highest FROM impression_sequences WHERE screen = ?1",
@@ -429,23 +121,29 @@ fn advance_sequence(connection: &Connection, screen: &str) -> Result<u64, StoreE
     from_sql_integer(highest, "sequence")
 }
 
-/// Why a storage call failed. These are never the client's fault; the API answers 500 and logs them.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("SQLite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("migrating the database: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
-    #[error("getting a database connection: {0}")]
-    Pool(#[from] deadpool_sqlite::PoolError),
-    #[error("creating the connection pool: {0}")]
-    CreatePool(#[from] deadpool_sqlite::CreatePoolError),
-    #[error("database call did not finish: {0}")]
-    Interact(String),
-    #[error("a stored row is malformed: {0}")]
-    CorruptRow(String),
-    #[error("value out of SQLite's integer range: {0}")]
-    OutOfRange(String),
+/// What a rusqlite call's failure means to the caller: a busy or locked database is worth trying
+/// again, anything else is the database failing.
+impl From<rusqlite::Error> for StorageError {
+    fn from(error: rusqlite::Error) -> Self {
+        match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Self::Unavailable(format!("SQLite: {error}"))
+            }
+            _ => Self::Backend(format!("SQLite: {error}")),
+        }
+    }
+}
+
+impl From<rusqlite_migration::Error> for StorageError {
+    fn from(error: rusqlite_migration::Error) -> Self {
+        Self::Backend(format!("migrating the database: {error}"))
+    }
+}
+
+impl From<deadpool_sqlite::PoolError> for StorageError {
+    fn from(error: deadpool_sqlite::PoolError) -> Self {
+        Self::Unavailable(format!("getting a database connection: {error}"))
+    }
 }
 
 /// A registered screen, as a device token resolves to it.
@@ -471,16 +169,35 @@ pub struct StoredPlaylist {
     pub media: BTreeMap<String, MediaEntry>,
 }
 
-/// The database, shared by all handlers; cloning shares the pool.
+/// The database, shared by all handlers; cloning shares the pool and the change announcements.
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     pool: deadpool_sqlite::Pool,
+    changes: Changes,
 }
 
-impl Store {
+#[async_trait::async_trait]
+impl Storage for SqliteStore {
+    fn changes(&self) -> &Changes {
+        &self.changes
+    }
+
+    /// Whether the database answers a write now: takes the write lock (`BEGIN IMMEDIATE`) and
+    /// rolls back, changing nothing. Waits up to the busy timeout for a writer holding it; an
+    /// error means the scheduler could not store a heartbeat or proof of play either.
+    async fn probe_writable(&self) -> Result<(), StorageError> {
+        self.interact(|connection| {
+            connection.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`. Migration runs here, once, on
     /// a connection of its own, so that no request ever sees a half-migrated schema.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
         let mut connection = Connection::open(path)?;
         configure_connection(&mut connection)?;
         Migrations::from_slice(MIGRATIONS).to_latest(&mut connection)?;
@@ -501,22 +218,24 @@ impl Store {
             }))
             .build()
             .map_err(|error| {
-                StoreError::CreatePool(deadpool_sqlite::CreatePoolError::Build(error))
+                StorageError::Backend(format!("creating the connection pool: {error}"))
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            changes: Changes::default(),
+        })
     }
 
     /// Runs `work` with a pooled connection on a blocking thread.
-    pub(crate) async fn interact<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub(crate) async fn interact<T, F>(&self, work: F) -> Result<T, StorageError>
     where
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
         let connection = self.pool.get().await?;
-        connection
-            .interact(work)
-            .await
-            .map_err(|error| StoreError::Interact(error.to_string()))?
+        connection.interact(work).await.map_err(|error| {
+            StorageError::Backend(format!("database call did not finish: {error}"))
+        })?
     }
 
     /// Registers a screen. Returns false, changing nothing, if the name is taken.
@@ -526,7 +245,7 @@ impl Store {
         playlist: String,
         timezone: String,
         token_sha256: String,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, StorageError> {
         self.interact(move |connection| {
             let inserted = connection.execute(
                 "INSERT INTO screens (name, token_sha256, playlist, timezone) VALUES (?1, ?2, ?3, ?4)
@@ -542,7 +261,7 @@ impl Store {
     pub async fn screen_by_token_sha256(
         &self,
         token_sha256: String,
-    ) -> Result<Option<Screen>, StoreError> {
+    ) -> Result<Option<Screen>, StorageError> {
         self.interact(move |connection| {
             Ok(connection
                 .query_row(
@@ -562,7 +281,7 @@ impl Store {
         .await
     }
 
-    pub async fn screen_exists(&self, name: String) -> Result<bool, StoreError> {
+    pub async fn screen_exists(&self, name: String) -> Result<bool, StorageError> {
         self.interact(move |connection| {
             Ok(connection
                 .query_row("SELECT 1 FROM screens WHERE name = ?1", [name], |_| Ok(()))
@@ -573,7 +292,7 @@ impl Store {
     }
 
     /// Whether the media index holds this blob.
-    pub async fn media_exists(&self, sha256: Sha256Hex) -> Result<bool, StoreError> {
+    pub async fn media_exists(&self, sha256: Sha256Hex) -> Result<bool, StorageError> {
         self.interact(move |connection| {
             Ok(connection
                 .query_row(
@@ -588,7 +307,7 @@ impl Store {
     }
 
     /// Records a blob that is already on disk. Returns whether it was new to the index.
-    pub async fn record_media(&self, sha256: Sha256Hex, size: u64) -> Result<bool, StoreError> {
+    pub async fn record_media(&self, sha256: Sha256Hex, size: u64) -> Result<bool, StorageError> {
         let size = to_sql_integer(size, "media size")?;
         self.interact(move |connection| {
             let inserted = connection.execute(
@@ -604,7 +323,7 @@ impl Store {
     pub async fn stored_media(
         &self,
         digests: Vec<Sha256Hex>,
-    ) -> Result<HashSet<Sha256Hex>, StoreError> {
+    ) -> Result<HashSet<Sha256Hex>, StorageError> {
         self.interact(move |connection| {
             let mut statement = connection.prepare("SELECT 1 FROM media WHERE sha256 = ?1")?;
             let mut stored = HashSet::new();
@@ -619,7 +338,7 @@ impl Store {
     }
 
     /// Stores a validated playlist as the next version of its name and returns that version.
-    pub async fn insert_playlist(&self, new: NewPlaylistVersion) -> Result<u64, StoreError> {
+    pub async fn insert_playlist(&self, new: NewPlaylistVersion) -> Result<u64, StorageError> {
         let NewPlaylistVersion {
             name,
             file_name,
@@ -630,22 +349,18 @@ impl Store {
             owner_stores,
         } = new;
         let media_json = serde_json::to_string(&media)
-            .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
+            .map_err(|error| StorageError::CorruptRow(error.to_string()))?;
         let includes_json = serde_json::to_string(&includes)
-            .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
+            .map_err(|error| StorageError::CorruptRow(error.to_string()))?;
         let owner_json = owner_stores
             .map(|stores| serde_json::to_string(&stores))
             .transpose()
-            .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
+            .map_err(|error| StorageError::CorruptRow(error.to_string()))?;
         self.interact(move |connection| {
             // Immediate, so that two pushes of one name cannot both read the same max version.
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let version: i64 = transaction.query_row(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM playlists WHERE name = ?1",
-                [&name],
-                |row| row.get(0),
-            )?;
+            let version = versions::next_version(&transaction, Versioned::Playlists, &name)?;
             // The first version's owner stays the playlist's owner; later versions repeat it.
             let owner_json: Option<String> = if version == 1 {
                 owner_json
@@ -681,7 +396,7 @@ impl Store {
     pub async fn latest_playlist(
         &self,
         name: String,
-    ) -> Result<Option<StoredPlaylist>, StoreError> {
+    ) -> Result<Option<StoredPlaylist>, StorageError> {
         self.interact(move |connection| {
             let row = connection
                 .query_row(
@@ -706,11 +421,11 @@ impl Store {
             };
             let includes: BTreeMap<String, String> =
                 serde_json::from_str(&includes_json).map_err(|error| {
-                    StoreError::CorruptRow(format!("includes of playlist `{name}`: {error}"))
+                    StorageError::CorruptRow(format!("includes of playlist `{name}`: {error}"))
                 })?;
             let digests: BTreeMap<String, Sha256Hex> =
                 serde_json::from_str(&media_json).map_err(|error| {
-                    StoreError::CorruptRow(format!("media map of playlist `{name}`: {error}"))
+                    StorageError::CorruptRow(format!("media map of playlist `{name}`: {error}"))
                 })?;
             let mut size_of = connection.prepare("SELECT size FROM media WHERE sha256 = ?1")?;
             let mut media = BTreeMap::new();
@@ -741,7 +456,7 @@ impl Store {
         screen: String,
         playlist_version: u64,
         offers: Vec<ServedOffer>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         let playlist_version = to_sql_integer(playlist_version, "playlist_version")?;
         self.interact(move |connection| {
             let transaction =
@@ -774,7 +489,7 @@ impl Store {
         &self,
         screen: String,
         impressions: Vec<Impression>,
-    ) -> Result<(u64, u64), StoreError> {
+    ) -> Result<(u64, u64), StorageError> {
         let rows = impressions
             .into_iter()
             .map(|impression| {
@@ -802,7 +517,7 @@ impl Store {
                         .map(|offer| (offer.campaign, offer.offer_id, offer.arm.to_string())),
                 })
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, StorageError>>()?;
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -888,7 +603,7 @@ impl Store {
     }
 
     /// How many registered screens, not revoked, sent a heartbeat at or after `since`.
-    pub async fn screens_heard_since(&self, since: jiff::Timestamp) -> Result<u64, StoreError> {
+    pub async fn screens_heard_since(&self, since: jiff::Timestamp) -> Result<u64, StorageError> {
         let since = sortable_timestamp(since);
         self.interact(move |connection| {
             let count: i64 = connection.query_row(
@@ -908,25 +623,14 @@ impl Store {
         self.pool.status()
     }
 
-    /// Whether the database answers a write now: takes the write lock (`BEGIN IMMEDIATE`) and
-    /// rolls back, changing nothing. Waits up to the busy timeout for a writer holding it; an
-    /// error means the scheduler could not store a heartbeat or proof of play either.
-    pub async fn probe_writable(&self) -> Result<(), StoreError> {
-        self.interact(|connection| {
-            connection.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
-            Ok(())
-        })
-        .await
-    }
-
     /// Keeps a screen's newest heartbeat.
     pub async fn record_heartbeat(
         &self,
         screen: String,
         heartbeat: vitrine_core::Heartbeat,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         let body = serde_json::to_string(&heartbeat)
-            .map_err(|error| StoreError::CorruptRow(error.to_string()))?;
+            .map_err(|error| StorageError::CorruptRow(error.to_string()))?;
         let received_at = sortable_timestamp(jiff::Timestamp::now());
         self.interact(move |connection| {
             connection.execute(
@@ -944,7 +648,7 @@ impl Store {
     pub async fn heartbeat_of(
         &self,
         screen: String,
-    ) -> Result<Option<(String, vitrine_core::Heartbeat)>, StoreError> {
+    ) -> Result<Option<(String, vitrine_core::Heartbeat)>, StorageError> {
         self.interact(move |connection| {
             let row: Option<(String, String)> = connection
                 .query_row(
@@ -955,7 +659,7 @@ impl Store {
                 .optional()?;
             row.map(|(received_at, body)| {
                 let heartbeat = serde_json::from_str(&body).map_err(|error| {
-                    StoreError::CorruptRow(format!("heartbeat of `{screen}`: {error}"))
+                    StorageError::CorruptRow(format!("heartbeat of `{screen}`: {error}"))
                 })?;
                 Ok((received_at, heartbeat))
             })
@@ -965,7 +669,7 @@ impl Store {
     }
 
     /// Every impression of one screen, oldest first.
-    pub async fn impressions_of(&self, screen: String) -> Result<Vec<Impression>, StoreError> {
+    pub async fn impressions_of(&self, screen: String) -> Result<Vec<Impression>, StorageError> {
         self.interact(move |connection| {
             let mut statement = connection.prepare(
                 "SELECT id, screen, playlist, playlist_version, item_id, media_sha256, started_at,
@@ -1013,7 +717,7 @@ impl Store {
                     (sequence, zone, scheduled_start, ended_at, completed, clock),
                 ) = row?;
                 let corrupt = |what: &str, error: &dyn std::fmt::Display| {
-                    StoreError::CorruptRow(format!("impression {id}: {what}: {error}"))
+                    StorageError::CorruptRow(format!("impression {id}: {what}: {error}"))
                 };
                 let started_at: Timestamp = started_at
                     .parse()
@@ -1071,7 +775,7 @@ impl Store {
         region: Option<String>,
         stores: Vec<String>,
         tags: Vec<String>,
-    ) -> Result<Result<Vec<String>, UnknownTarget>, StoreError> {
+    ) -> Result<Result<Vec<String>, UnknownTarget>, StorageError> {
         self.interact(move |connection| {
             let mut names = Vec::new();
             if let Some(region) = region {
@@ -1165,12 +869,12 @@ pub fn sortable_timestamp(timestamp: Timestamp) -> String {
     format!("{timestamp:.9}")
 }
 
-fn to_sql_integer(value: u64, what: &str) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::OutOfRange(format!("{what} = {value}")))
+pub(crate) fn to_sql_integer(value: u64, what: &str) -> Result<i64, StorageError> {
+    i64::try_from(value).map_err(|_| StorageError::OutOfRange(format!("{what} = {value}")))
 }
 
-fn from_sql_integer(value: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| StoreError::CorruptRow(format!("{what} = {value}")))
+pub(crate) fn from_sql_integer(value: i64, what: &str) -> Result<u64, StorageError> {
+    u64::try_from(value).map_err(|_| StorageError::CorruptRow(format!("{what} = {value}")))
 }
 
 #[cfg(test)]
