@@ -16,14 +16,14 @@ use anyhow::Context;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::storage::StorageError;
-use crate::storage::sqlite::{Screen, SqliteStore};
+pub use crate::storage::access::StaffMember;
+pub(crate) use crate::storage::access::TokenOwner;
+use crate::storage::sqlite::Screen;
 
 /// The file in the data folder that holds the admin token when none is given on the command line.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -92,16 +92,6 @@ pub enum Caller {
     Screen(Screen),
 }
 
-/// A store staff member: a token that may act only on the screens of its stores.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StaffMember {
-    pub name: String,
-    /// Store codes, sorted.
-    pub stores: Vec<String>,
-    /// The screen tags HQ lets this member use, sorted.
-    pub tags: Vec<String>,
-}
-
 /// A request made with the admin token; any other caller is refused with 403.
 #[derive(Debug)]
 pub struct Admin;
@@ -117,16 +107,6 @@ pub struct ScreenCaller(pub Screen);
 pub enum Manager {
     Admin,
     Staff(StaffMember),
-}
-
-/// What a token resolves to.
-#[derive(Clone, Debug)]
-pub(crate) enum TokenOwner {
-    Screen(Screen),
-    Staff(StaffMember),
-    /// The token was valid once and has been revoked.
-    Revoked,
-    Unknown,
 }
 
 /// What a screen's token may do, for 403 messages.
@@ -240,7 +220,7 @@ pub(crate) async fn resolve_token(
     if let Some(staff) = state.staff_cache().get(token_sha256, generation) {
         return Ok(TokenOwner::Staff(staff));
     }
-    let owner = state.store().token_owner(token_sha256.to_owned()).await?;
+    let owner = state.storage().token_owner(token_sha256.to_owned()).await?;
     match &owner {
         TokenOwner::Screen(screen) => {
             state
@@ -350,7 +330,7 @@ impl Manager {
             return Ok(());
         };
         for screen in screens {
-            let store = state.store().store_of_screen(screen.clone()).await?;
+            let store = state.storage().store_of_screen(screen.clone()).await?;
             let theirs = matches!(&store, Some(Some(store)) if self.may_act_on_store(store));
             if !theirs {
                 return Err(ApiError::forbidden(format!(
@@ -373,7 +353,7 @@ impl Manager {
         let mut own = Vec::new();
         for screen in screens {
             if let Self::Staff(_) = self {
-                let store = state.store().store_of_screen(screen.clone()).await?;
+                let store = state.storage().store_of_screen(screen.clone()).await?;
                 if !matches!(&store, Some(Some(store)) if self.may_act_on_store(store)) {
                     continue;
                 }
@@ -390,12 +370,12 @@ impl Manager {
         let Self::Staff(staff) = self else {
             return Ok(());
         };
-        if let Some(owner) = state.store().playlist_owner(playlist.to_owned()).await?
+        if let Some(owner) = state.storage().playlist_owner(playlist.to_owned()).await?
             && !self.owns(owner.as_deref())
         {
             return Err(not_your_playlist(staff, playlist));
         }
-        for (_, store) in state.store().screens_playing(playlist.to_owned()).await? {
+        for (_, store) in state.storage().screens_playing(playlist.to_owned()).await? {
             if !store.is_some_and(|store| self.may_act_on_store(&store)) {
                 return Err(not_your_playlist(staff, playlist));
             }
@@ -417,7 +397,7 @@ impl Manager {
         implicit: bool,
         allow_unpushed: bool,
     ) -> Result<Option<String>, ApiError> {
-        let owner = state.store().playlist_owner(playlist.to_owned()).await?;
+        let owner = state.storage().playlist_owner(playlist.to_owned()).await?;
         match &owner {
             Some(owner) if self.owns(owner.as_deref()) => return Ok(None),
             None if allow_unpushed && self.is_admin() => {
@@ -444,7 +424,7 @@ impl Manager {
                     } else {
                         ""
                     },
-                    pushed_hint(playlist, &state.store().pushed_playlists().await?)
+                    pushed_hint(playlist, &state.storage().pushed_playlists().await?)
                 ),
             )),
         }
@@ -586,148 +566,6 @@ pub(crate) fn is_admin_token_sha256(
     admin_token_sha256: &[u8; 32],
 ) -> bool {
     presented_sha256.ct_eq(admin_token_sha256).into()
-}
-
-impl SqliteStore {
-    /// Whose token hashes to `token_sha256`: a screen, a staff member, a revoked token, or nobody.
-    pub(crate) async fn token_owner(
-        &self,
-        token_sha256: String,
-    ) -> Result<TokenOwner, StorageError> {
-        self.interact(move |connection| {
-            let screen = connection
-                .query_row(
-                    "SELECT name, playlist, timezone, revoked_at IS NOT NULL FROM screens
-                     WHERE token_sha256 = ?1",
-                    [&token_sha256],
-                    |row| {
-                        Ok((
-                            Screen {
-                                name: row.get(0)?,
-                                playlist: row.get(1)?,
-                                timezone: row.get(2)?,
-                            },
-                            row.get::<_, bool>(3)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            if let Some((screen, revoked)) = screen {
-                return Ok(if revoked {
-                    TokenOwner::Revoked
-                } else {
-                    TokenOwner::Screen(screen)
-                });
-            }
-            let staff = connection
-                .query_row(
-                    "SELECT name, stores, tags, revoked_at IS NOT NULL FROM staff
-                     WHERE token_sha256 = ?1",
-                    [&token_sha256],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, bool>(3)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            match staff {
-                Some((_, _, _, true)) => Ok(TokenOwner::Revoked),
-                Some((name, stores, tags, false)) => {
-                    let mut stores: Vec<String> =
-                        serde_json::from_str(&stores).map_err(|error| {
-                            StorageError::CorruptRow(format!("staff.stores: {error}"))
-                        })?;
-                    stores.sort();
-                    let mut tags: Vec<String> = serde_json::from_str(&tags).map_err(|error| {
-                        StorageError::CorruptRow(format!("staff.tags: {error}"))
-                    })?;
-                    tags.sort();
-                    Ok(TokenOwner::Staff(StaffMember { name, stores, tags }))
-                }
-                None => Ok(TokenOwner::Unknown),
-            }
-        })
-        .await
-    }
-
-    /// Who owns the playlist called `name`: None if it was never pushed, Some(None) if HQ does,
-    /// else the stores whose staff pushed it first.
-    pub async fn playlist_owner(
-        &self,
-        name: String,
-    ) -> Result<Option<Option<Vec<String>>>, StorageError> {
-        let row = self
-            .interact(move |connection| {
-                Ok(connection
-                    .query_row(
-                        "SELECT owner_stores FROM playlists WHERE name = ?1 ORDER BY version LIMIT 1",
-                        [name],
-                        |row| row.get::<_, Option<String>>(0),
-                    )
-                    .optional()?)
-            })
-            .await?;
-        row.map(|owner| {
-            owner
-                .map(|json| {
-                    serde_json::from_str::<Vec<String>>(&json).map_err(|error| {
-                        StorageError::CorruptRow(format!("playlists.owner_stores: {error}"))
-                    })
-                })
-                .transpose()
-        })
-        .transpose()
-    }
-
-    /// Every pushed playlist's name, in order.
-    pub async fn pushed_playlists(&self) -> Result<Vec<String>, StorageError> {
-        self.interact(move |connection| {
-            let mut statement =
-                connection.prepare("SELECT DISTINCT name FROM playlists ORDER BY name")?;
-            let names = statement
-                .query_map([], |row| row.get(0))?
-                .collect::<Result<Vec<String>, _>>()?;
-            Ok(names)
-        })
-        .await
-    }
-
-    /// Every screen playing `playlist`, with its store.
-    pub async fn screens_playing(
-        &self,
-        playlist: String,
-    ) -> Result<Vec<(String, Option<String>)>, StorageError> {
-        self.interact(move |connection| {
-            let mut statement =
-                connection.prepare("SELECT name, store FROM screens WHERE playlist = ?1")?;
-            let rows = statement
-                .query_map([playlist], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// The store a screen is in: None if no such screen, Some(None) if it is in no store.
-    pub async fn store_of_screen(
-        &self,
-        screen: String,
-    ) -> Result<Option<Option<String>>, StorageError> {
-        self.interact(move |connection| {
-            Ok(connection
-                .query_row(
-                    "SELECT store FROM screens WHERE name = ?1",
-                    [screen],
-                    |row| row.get::<_, Option<String>>(0),
-                )
-                .optional()?)
-        })
-        .await
-    }
 }
 
 #[cfg(test)]

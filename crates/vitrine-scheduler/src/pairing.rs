@@ -25,7 +25,6 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -34,8 +33,10 @@ use crate::AppState;
 use crate::api::{CreateScreen, create_screen};
 use crate::auth::{Manager, generate_token};
 use crate::error::ApiError;
-use crate::storage::StorageError;
-use crate::storage::sqlite::{SqliteStore, sortable_timestamp};
+pub use crate::storage::pairing::{
+    Insert, MAX_PENDING, MAX_PENDING_PER_ADDRESS, MAX_PENDING_PER_PREFIX, NewPairing, Origin,
+    PairingRow,
+};
 use vitrine_core::pairing_code;
 
 /// How long a code stays valid.
@@ -46,15 +47,6 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The largest `POST /v1/pairings/{code}` body: a few names.
 pub const PAIRING_BODY_LIMIT: usize = 16 * 1024;
-
-/// The most codes waiting at once; past it the oldest unconfirmed code gives way.
-pub const MAX_PENDING: i64 = 10_000;
-
-/// The most codes one address may have waiting; a store's players each hold one.
-pub const MAX_PENDING_PER_ADDRESS: i64 = 16;
-
-/// The most codes one network prefix (IPv4 /24, IPv6 /56) may have waiting.
-pub const MAX_PENDING_PER_PREFIX: i64 = 128;
 
 /// The playlist a paired screen plays when the confirmation names none.
 pub const DEFAULT_PLAYLIST: &str = "default";
@@ -188,7 +180,7 @@ pub async fn start(
     for _ in 0..8 {
         let code = random_code()?;
         let stored = state
-            .store()
+            .storage()
             .insert_pairing(NewPairing {
                 code: code.clone(),
                 secret_sha256: secret_sha256(&secret),
@@ -275,7 +267,7 @@ pub async fn poll(
         crate::auth::unauthorized("polling a pairing needs the secret that came with its code")
     })?;
     let Some(row) = state
-        .store()
+        .storage()
         .pairing(code.clone(), Timestamp::now())
         .await?
     else {
@@ -290,7 +282,7 @@ pub async fn poll(
             let token =
                 generate_token().map_err(|error| ApiError::internal("making a token", error))?;
             if !state
-                .store()
+                .storage()
                 .deliver_pairing(code, screen.clone(), crate::auth::token_sha256(&token))
                 .await?
             {
@@ -356,7 +348,7 @@ pub async fn confirm(
     let code = parse_code(&code)?;
     manager.ensure_store(request.store.as_deref(), "a screen paired here")?;
     let Some(row) = state
-        .store()
+        .storage()
         .pairing(code.clone(), Timestamp::now())
         .await?
     else {
@@ -409,13 +401,13 @@ pub async fn confirm(
     let warning = created.warning;
     drop(created.token);
     let claimed = state
-        .store()
+        .storage()
         .claim_pairing(code.clone(), name.clone(), Timestamp::now())
         .await?;
     if !claimed {
         // Another confirmation won the race, or the code expired meanwhile: the screen just made
         // gets no token anyone holds, so it is revoked rather than left usable.
-        state.store().revoke_screen(name.clone()).await?;
+        state.storage().revoke_screen(name.clone()).await?;
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "pairing_used",
@@ -436,235 +428,6 @@ pub async fn confirm(
             warning,
         }),
     ))
-}
-
-/// A pairing row that has not expired.
-#[derive(Debug)]
-pub struct PairingRow {
-    pub secret_sha256: String,
-    pub expires_at: Timestamp,
-    pub screen: Option<String>,
-}
-
-pub enum Insert {
-    Stored,
-    Clash,
-    /// Every waiting code is confirmed: none may give way.
-    Full,
-}
-
-/// Where a pairing request came from: its address and network prefix, as text. Requests driven
-/// in-process have neither and share one empty origin.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Origin {
-    pub address: String,
-    pub prefix: String,
-}
-
-impl Origin {
-    pub fn of(address: Option<std::net::IpAddr>) -> Self {
-        let Some(address) = address else {
-            return Self::default();
-        };
-        let prefix = match address {
-            std::net::IpAddr::V4(v4) => {
-                let [a, b, c, _] = v4.octets();
-                format!("{a}.{b}.{c}.0/24")
-            }
-            std::net::IpAddr::V6(v6) => {
-                let segments = v6.segments();
-                format!(
-                    "{:x}:{:x}:{:x}:{:x}::/56",
-                    segments[0],
-                    segments[1],
-                    segments[2],
-                    segments[3] & 0xff00
-                )
-            }
-        };
-        Self {
-            address: address.to_string(),
-            prefix,
-        }
-    }
-}
-
-/// A code to store.
-pub struct NewPairing {
-    pub code: String,
-    pub secret_sha256: String,
-    pub origin: Origin,
-    pub now: Timestamp,
-    pub expires_at: Timestamp,
-}
-
-/// Deletes the oldest unconfirmed codes matching `filter` (an SQL condition on `?1`) until fewer
-/// than `bound` match.
-fn make_room(
-    transaction: &rusqlite::Transaction<'_>,
-    filter: &str,
-    value: &str,
-    bound: i64,
-) -> Result<(), StorageError> {
-    let waiting: i64 = transaction.query_row(
-        &format!("SELECT COUNT(*) FROM pairings WHERE {filter}"),
-        [value],
-        |row| row.get(0),
-    )?;
-    if waiting >= bound {
-        transaction.execute(
-            &format!(
-                "DELETE FROM pairings WHERE code IN (
-                     SELECT code FROM pairings WHERE {filter} AND screen IS NULL
-                     ORDER BY created_at LIMIT ?2)"
-            ),
-            params![value, waiting - bound + 1],
-        )?;
-    }
-    Ok(())
-}
-
-impl SqliteStore {
-    /// Stores a new code, after clearing expired ones and making room under the bounds per
-    /// address, per prefix and in all (the oldest unconfirmed codes give way).
-    pub async fn insert_pairing(&self, new: NewPairing) -> Result<Insert, StorageError> {
-        let NewPairing {
-            code,
-            secret_sha256,
-            origin,
-            now,
-            expires_at,
-        } = new;
-        let (now, expires_at) = (sortable_timestamp(now), sortable_timestamp(expires_at));
-        self.interact(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            transaction.execute("DELETE FROM pairings WHERE expires_at <= ?1", [&now])?;
-            make_room(
-                &transaction,
-                "address = ?1",
-                &origin.address,
-                MAX_PENDING_PER_ADDRESS,
-            )?;
-            make_room(
-                &transaction,
-                "prefix = ?1",
-                &origin.prefix,
-                MAX_PENDING_PER_PREFIX,
-            )?;
-            make_room(&transaction, "?1 = ?1", "", MAX_PENDING)?;
-            let pending: i64 =
-                transaction.query_row("SELECT COUNT(*) FROM pairings", [], |row| row.get(0))?;
-            if pending >= MAX_PENDING {
-                return Ok(Insert::Full);
-            }
-            let inserted = transaction.execute(
-                "INSERT INTO pairings (code, secret_sha256, created_at, expires_at, address, prefix)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING",
-                params![
-                    code,
-                    secret_sha256,
-                    now,
-                    expires_at,
-                    origin.address,
-                    origin.prefix
-                ],
-            )?;
-            transaction.commit()?;
-            Ok(if inserted == 1 {
-                Insert::Stored
-            } else {
-                Insert::Clash
-            })
-        })
-        .await
-    }
-
-    /// The code's row if it has not expired.
-    pub async fn pairing(
-        &self,
-        code: String,
-        now: Timestamp,
-    ) -> Result<Option<PairingRow>, StorageError> {
-        let now = sortable_timestamp(now);
-        let row = self
-            .interact(move |connection| {
-                Ok(connection
-                    .query_row(
-                        "SELECT secret_sha256, expires_at, screen FROM pairings
-                         WHERE code = ?1 AND expires_at > ?2",
-                        params![code, now],
-                        |row| {
-                            Ok((
-                                row.get::<_, String>(0)?,
-                                row.get::<_, String>(1)?,
-                                row.get::<_, Option<String>>(2)?,
-                            ))
-                        },
-                    )
-                    .optional()?)
-            })
-            .await?;
-        row.map(|(secret_sha256, expires_at, screen)| {
-            Ok(PairingRow {
-                secret_sha256,
-                expires_at: expires_at.parse().map_err(|error| {
-                    StorageError::CorruptRow(format!("pairings.expires_at: {error}"))
-                })?,
-                screen,
-            })
-        })
-        .transpose()
-    }
-
-    /// Ties a waiting, unexpired code to its screen. False if it was taken or expired meanwhile.
-    pub async fn claim_pairing(
-        &self,
-        code: String,
-        screen: String,
-        now: Timestamp,
-    ) -> Result<bool, StorageError> {
-        let now = sortable_timestamp(now);
-        self.interact(move |connection| {
-            let changed = connection.execute(
-                "UPDATE pairings SET screen = ?2
-                 WHERE code = ?1 AND screen IS NULL AND expires_at > ?3",
-                params![code, screen, now],
-            )?;
-            Ok(changed == 1)
-        })
-        .await
-    }
-
-    /// Gives the paired screen the token about to be handed out, unless it was revoked since or
-    /// the code's token was handed out already.
-    pub async fn deliver_pairing(
-        &self,
-        code: String,
-        screen: String,
-        token_sha256: String,
-    ) -> Result<bool, StorageError> {
-        self.interact(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            // Once only: a second poll of a picked-up code mints nothing.
-            let first = transaction.execute(
-                "UPDATE pairings SET delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                 WHERE code = ?1 AND delivered_at IS NULL",
-                [code],
-            )?;
-            if first != 1 {
-                return Ok(false);
-            }
-            let changed = transaction.execute(
-                "UPDATE screens SET token_sha256 = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-                params![screen, token_sha256],
-            )?;
-            transaction.commit()?;
-            Ok(changed == 1)
-        })
-        .await
-    }
 }
 
 #[cfg(test)]

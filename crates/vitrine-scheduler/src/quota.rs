@@ -6,14 +6,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use rusqlite::params;
-use vitrine_core::Sha256Hex;
 
 use crate::AppState;
 use crate::auth::Manager;
 use crate::error::ApiError;
 use crate::storage::StorageError;
-use crate::storage::sqlite::{SqliteStore, sortable_timestamp};
 
 /// The limits; see the scheduler's `--store-media-quota`, `--store-playlist-quota` and
 /// `--unused-media-grace`.
@@ -78,8 +75,8 @@ pub async fn ensure_room(
     };
     for store in stores {
         let used = match stored {
-            Stored::Media => state.store().store_media_bytes(store.clone()).await?,
-            Stored::PlaylistVersions => state.store().store_playlist_bytes(store.clone()).await?,
+            Stored::Media => state.storage().store_media_bytes(store.clone()).await?,
+            Stored::PlaylistVersions => state.storage().store_playlist_bytes(store.clone()).await?,
         };
         if used.saturating_add(size) > quota {
             return Err(ApiError::new(
@@ -106,7 +103,7 @@ pub async fn collect_unused_media(state: &AppState, now: Timestamp) -> Result<us
     let grace = jiff::SignedDuration::try_from(state.quotas().unused_media_grace)
         .unwrap_or(jiff::SignedDuration::MAX);
     let cutoff = now.checked_sub(grace).unwrap_or(Timestamp::MIN);
-    let removed = state.store().forget_unused_media(cutoff).await?;
+    let removed = state.storage().forget_unused_media(cutoff).await?;
     for sha256 in &removed {
         let path = state.blobs().path_of(sha256);
         if let Err(error) = tokio::fs::remove_file(&path).await
@@ -133,93 +130,4 @@ pub(crate) fn collect_unused_media_hourly(state: &AppState) {
             }
         }
     });
-}
-
-impl SqliteStore {
-    /// Bytes of media uploaded by `store`'s staff and still stored.
-    pub async fn store_media_bytes(&self, store: String) -> Result<u64, StorageError> {
-        self.interact(move |connection| {
-            let bytes: i64 = connection.query_row(
-                "SELECT COALESCE(SUM(media.size), 0) FROM media_stores
-                 JOIN media ON media.sha256 = media_stores.sha256 WHERE media_stores.store = ?1",
-                [store],
-                |row| row.get(0),
-            )?;
-            Ok(u64::try_from(bytes).unwrap_or(0))
-        })
-        .await
-    }
-
-    /// Bytes of stored versions of the playlists `store`'s staff own.
-    pub async fn store_playlist_bytes(&self, store: String) -> Result<u64, StorageError> {
-        self.interact(move |connection| {
-            let bytes: i64 = connection.query_row(
-                "SELECT COALESCE(SUM(length(CAST(source AS BLOB)) + length(CAST(includes AS BLOB))), 0)
-                 FROM playlists
-                 WHERE owner_stores IS NOT NULL
-                   AND EXISTS (SELECT 1 FROM json_each(owner_stores) WHERE value = ?1)",
-                [store],
-                |row| row.get(0),
-            )?;
-            Ok(u64::try_from(bytes).unwrap_or(0))
-        })
-        .await
-    }
-
-    /// Charges a blob to the stores of the staff member who uploaded it.
-    pub async fn charge_media(
-        &self,
-        sha256: Sha256Hex,
-        stores: Vec<String>,
-    ) -> Result<(), StorageError> {
-        self.interact(move |connection| {
-            let mut insert = connection.prepare_cached(
-                "INSERT INTO media_stores (sha256, store) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            )?;
-            for store in stores {
-                insert.execute(params![sha256.as_str(), store])?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// Deletes the index rows of media created before `cutoff` that no playlist or campaign
-    /// version names, and returns their digests.
-    pub async fn forget_unused_media(
-        &self,
-        cutoff: Timestamp,
-    ) -> Result<Vec<Sha256Hex>, StorageError> {
-        let cutoff = sortable_timestamp(cutoff);
-        self.interact(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let unused = {
-                let mut statement = transaction.prepare(
-                    "SELECT sha256 FROM media
-                     WHERE created_at < ?1
-                       AND sha256 NOT IN (SELECT value FROM playlists, json_each(playlists.media))
-                       AND sha256 NOT IN (SELECT value FROM campaigns, json_each(campaigns.media))
-                       AND sha256 NOT IN (SELECT image_sha256 FROM products
-                                          WHERE image_sha256 IS NOT NULL)",
-                )?;
-                statement
-                    .query_map([&cutoff], |row| row.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>, _>>()?
-            };
-            let mut removed = Vec::with_capacity(unused.len());
-            for sha256 in unused {
-                transaction.execute("DELETE FROM media_stores WHERE sha256 = ?1", [&sha256])?;
-                transaction.execute("DELETE FROM media WHERE sha256 = ?1", [&sha256])?;
-                removed.push(
-                    sha256.parse().map_err(|error| {
-                        StorageError::CorruptRow(format!("media.sha256: {error}"))
-                    })?,
-                );
-            }
-            transaction.commit()?;
-            Ok(removed)
-        })
-        .await
-    }
 }

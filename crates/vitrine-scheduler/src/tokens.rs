@@ -10,14 +10,12 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::{Admin, Manager, generate_token, token_sha256};
 use crate::error::ApiError;
-use crate::storage::StorageError;
-use crate::storage::sqlite::SqliteStore;
+use crate::storage::access::StoredStaff;
 
 /// The largest `POST /v1/staff` body: a name and a list of store codes.
 pub const STAFF_BODY_LIMIT: usize = 64 * 1024;
@@ -52,6 +50,23 @@ pub struct StaffRecord {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+}
+
+impl From<StoredStaff> for StaffRecord {
+    fn from(stored: StoredStaff) -> Self {
+        let StoredStaff {
+            name,
+            stores,
+            created_at,
+            revoked_at,
+        } = stored;
+        Self {
+            name,
+            stores,
+            created_at,
+            revoked_at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -133,7 +148,7 @@ pub async fn create_staff(
     }
     let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
     let created = state
-        .store()
+        .storage()
         .create_staff(
             request.name.clone(),
             stores.clone(),
@@ -182,7 +197,13 @@ pub async fn list_staff(
     _admin: Admin,
 ) -> Result<Json<StaffList>, ApiError> {
     Ok(Json(StaffList {
-        staff: state.store().staff().await?,
+        staff: state
+            .storage()
+            .staff()
+            .await?
+            .into_iter()
+            .map(StaffRecord::from)
+            .collect(),
     }))
 }
 
@@ -211,7 +232,7 @@ pub async fn revoke_staff(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Revoked>, ApiError> {
     let Path(name) = path?;
-    if !state.store().revoke_staff(name.clone()).await? {
+    if !state.storage().revoke_staff(name.clone()).await? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "staff_not_found",
@@ -251,7 +272,7 @@ async fn ensure_screen_access(
     manager
         .ensure_screens(state, std::slice::from_ref(&name.to_owned()))
         .await?;
-    match state.store().store_of_screen(name.to_owned()).await? {
+    match state.storage().store_of_screen(name.to_owned()).await? {
         None => Err(screen_not_found(name)),
         Some(_) => Ok(()),
     }
@@ -284,7 +305,7 @@ pub async fn revoke_screen(
 ) -> Result<Json<Revoked>, ApiError> {
     let Path(name) = path?;
     ensure_screen_access(&state, &manager, &name).await?;
-    state.store().revoke_screen(name.clone()).await?;
+    state.storage().revoke_screen(name.clone()).await?;
     state.content_changed();
     // A stream opened before the revocation would otherwise go on carrying live messages.
     state.hub().disconnect(&name);
@@ -324,7 +345,7 @@ pub async fn rotate_screen(
     ensure_screen_access(&state, &manager, &name).await?;
     let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
     state
-        .store()
+        .storage()
         .replace_screen_token(name.clone(), token_sha256(&token))
         .await?;
     state.content_changed();
@@ -334,114 +355,4 @@ pub async fn rotate_screen(
         screen: name,
         token,
     }))
-}
-
-impl SqliteStore {
-    /// Stores a staff token's hash. Returns false, changing nothing, if the name is taken.
-    pub async fn create_staff(
-        &self,
-        name: String,
-        stores: Vec<String>,
-        tags: Vec<String>,
-        token_sha256: String,
-    ) -> Result<bool, StorageError> {
-        let stores = serde_json::to_string(&stores)
-            .map_err(|error| StorageError::CorruptRow(format!("staff stores: {error}")))?;
-        let tags = serde_json::to_string(&tags)
-            .map_err(|error| StorageError::CorruptRow(format!("staff tags: {error}")))?;
-        self.interact(move |connection| {
-            let inserted = connection.execute(
-                "INSERT INTO staff (name, token_sha256, stores, tags) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (name) DO NOTHING",
-                params![name, token_sha256, stores, tags],
-            )?;
-            Ok(inserted == 1)
-        })
-        .await
-    }
-
-    pub async fn staff(&self) -> Result<Vec<StaffRecord>, StorageError> {
-        self.interact(|connection| {
-            let mut statement = connection
-                .prepare("SELECT name, stores, created_at, revoked_at FROM staff ORDER BY name")?;
-            let rows = statement
-                .query_map([], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, Option<String>>(3)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(name, stores, created_at, revoked_at)| {
-                    Ok(StaffRecord {
-                        name,
-                        stores: serde_json::from_str(&stores).map_err(|error| {
-                            StorageError::CorruptRow(format!("staff.stores: {error}"))
-                        })?,
-                        created_at,
-                        revoked_at,
-                    })
-                })
-                .collect()
-        })
-        .await
-    }
-
-    /// Marks a staff token revoked (once: the first revocation's time stays). False if unknown.
-    pub async fn revoke_staff(&self, name: String) -> Result<bool, StorageError> {
-        self.interact(move |connection| {
-            let changed = connection.execute(
-                "UPDATE staff SET revoked_at = coalesce(revoked_at,
-                     strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE name = ?1",
-                [name],
-            )?;
-            Ok(changed == 1)
-        })
-        .await
-    }
-
-    pub async fn revoke_screen(&self, name: String) -> Result<(), StorageError> {
-        self.interact(move |connection| {
-            connection.execute(
-                "UPDATE screens SET revoked_at = coalesce(revoked_at,
-                     strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE name = ?1",
-                [name],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Gives a screen a new token hash and lifts any revocation.
-    pub async fn replace_screen_token(
-        &self,
-        name: String,
-        token_sha256: String,
-    ) -> Result<(), StorageError> {
-        self.interact(move |connection| {
-            connection.execute(
-                "UPDATE screens SET token_sha256 = ?2, revoked_at = NULL WHERE name = ?1",
-                params![name, token_sha256],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Whether a screen's token is revoked; None if there is no such screen.
-    pub async fn screen_revoked(&self, name: String) -> Result<Option<bool>, StorageError> {
-        self.interact(move |connection| {
-            Ok(connection
-                .query_row(
-                    "SELECT revoked_at IS NOT NULL FROM screens WHERE name = ?1",
-                    [name],
-                    |row| row.get(0),
-                )
-                .optional()?)
-        })
-        .await
-    }
 }
