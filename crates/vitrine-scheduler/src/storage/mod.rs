@@ -11,6 +11,9 @@
 //! generation on (so cached manifests and tokens are stale from that instant) and tells the push
 //! fan-out, which rebuilds the manifests of the screens concerned and sends `manifest-changed`.
 
+pub mod campaigns;
+pub mod reports;
+pub mod scans;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -18,6 +21,10 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use crate::cache::Generation;
+
+pub use campaigns::CampaignStore;
+pub use reports::ReportStore;
+pub use scans::ScanStore;
 
 /// Why a storage call failed, whatever the database. None of these is the client's fault.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +100,15 @@ impl Changes {
 
 /// Everything the scheduler stores, behind one object. Each part's trait adds itself here.
 #[async_trait::async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage:
+    Send
+    + Sync
+    + 'static
+    // Each part's trait, one a line.
+    + CampaignStore
+    + ReportStore
+    + ScanStore
+{
     /// The announcements of this storage's committed writes.
     fn changes(&self) -> &Changes;
 

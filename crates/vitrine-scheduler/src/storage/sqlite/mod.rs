@@ -20,7 +20,10 @@ use vitrine_core::{Impression, MediaEntry, OfferPlay, Sha256Hex};
 
 use super::{Changes, Storage, StorageError};
 
+mod campaigns;
 mod migrations;
+mod reports;
+mod scans;
 mod versions;
 
 pub(crate) use versions::{Versioned, newest_only, next_version};
