@@ -37,21 +37,18 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use vitrine_core::campaign::{Campaign, Layer, Share, Targets};
 use vitrine_core::manifest::StoreInfo;
 use vitrine_core::playlist::{Content, Daypart, Item, Origin, Rule, RuleKind};
-use vitrine_core::{Diagnostics, ItemDuration, Manifest, MediaEntry, Sha256Hex, parse_campaign};
+use vitrine_core::{Diagnostics, ItemDuration, Manifest, Sha256Hex, parse_campaign};
 
 use crate::AppState;
 use crate::auth::Admin;
 use crate::catalog::{ScreenRecord, StoreRecord};
 use crate::error::ApiError;
-use crate::storage::StorageError;
-use crate::storage::sqlite::{
-    Screen, SqliteStore, Versioned, from_sql_integer, newest_only, next_version,
-};
+pub use crate::storage::campaigns::{CampaignDetail, CampaignVersion, StoredCampaign};
+use crate::storage::sqlite::Screen;
 
 /// Priorities from here up are kept for interrupts; no campaign or store rule reaches them.
 pub const INTERRUPT_BAND: i32 = 3_000_000;
@@ -176,7 +173,7 @@ pub async fn push_campaign(
     let compiled = serde_json::to_string(&campaign)
         .map_err(|error| ApiError::internal("serialising a campaign", error))?;
     let version = state
-        .store()
+        .storage()
         .insert_campaign(
             campaign.name.clone(),
             request.file_name,
@@ -245,7 +242,7 @@ pub async fn list_campaigns(
     _admin: Admin,
 ) -> Result<Json<CampaignList>, ApiError> {
     let campaigns = state
-        .store()
+        .storage()
         .latest_campaigns()
         .await?
         .into_iter()
@@ -267,28 +264,6 @@ pub async fn list_campaigns(
         })
         .collect();
     Ok(Json(CampaignList { campaigns }))
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CampaignDetail {
-    pub name: String,
-    pub version: u64,
-    pub file_name: String,
-    pub source: String,
-    pub media: BTreeMap<String, MediaEntry>,
-    /// The validated campaign, as manifests are built from it; described by
-    /// `schema/campaign.schema.json`.
-    #[schema(value_type = Object)]
-    pub campaign: Campaign,
-    pub created_at: String,
-    /// Every stored version, oldest first, with when it was pushed.
-    pub versions: Vec<CampaignVersion>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CampaignVersion {
-    pub version: u64,
-    pub created_at: String,
 }
 
 /// `GET /v1/campaigns/{name}`: the newest version of one campaign, its source and its history.
@@ -316,7 +291,7 @@ pub async fn show_campaign(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<CampaignDetail>, ApiError> {
     let Path(name) = path?;
-    let Some(detail) = state.store().campaign_detail(name.clone()).await? else {
+    let Some(detail) = state.storage().campaign_detail(name.clone()).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "campaign_not_found",
@@ -327,16 +302,6 @@ pub async fn show_campaign(
         ));
     };
     Ok(Json(detail))
-}
-
-/// The newest version of a stored campaign.
-#[derive(Clone, Debug)]
-pub struct StoredCampaign {
-    pub version: u64,
-    pub campaign: Campaign,
-    /// File name as written -> its blob; files whose blob is gone are left out.
-    pub media: BTreeMap<String, MediaEntry>,
-    pub created_at: String,
 }
 
 /// Why a campaign targets a screen, or `None` when it does not.
@@ -404,7 +369,7 @@ pub async fn screen_context(
     };
     let mut campaigns = Vec::new();
     let mut not_targeted = Vec::new();
-    for stored in state.store().latest_campaigns().await? {
+    for stored in state.storage().latest_campaigns().await? {
         match targeting_reason(&stored.campaign.targets, &screen, store.as_ref()) {
             Some(reason) => campaigns.push((stored, reason)),
             None => not_targeted.push(stored.campaign.name.clone()),
@@ -565,153 +530,10 @@ fn add_campaign_rule(manifest: &mut Manifest, stored: &StoredCampaign) {
     });
 }
 
-impl SqliteStore {
-    pub async fn insert_campaign(
-        &self,
-        name: String,
-        file_name: String,
-        source: String,
-        media: BTreeMap<String, Sha256Hex>,
-        compiled: String,
-    ) -> Result<u64, StorageError> {
-        let media_json = serde_json::to_string(&media)
-            .map_err(|error| StorageError::CorruptRow(error.to_string()))?;
-        self.interact(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let version = next_version(&transaction, Versioned::Campaigns, &name)?;
-            transaction.execute(
-                "INSERT INTO campaigns (name, version, file_name, source, media, compiled)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![name, version, file_name, source, media_json, compiled],
-            )?;
-            transaction.commit()?;
-            from_sql_integer(version, "campaign version")
-        })
-        .await
-    }
-
-    /// The newest version of every campaign, by name.
-    pub async fn latest_campaigns(&self) -> Result<Vec<StoredCampaign>, StorageError> {
-        self.interact(|connection| {
-            let mut statement = connection.prepare(&format!(
-                "SELECT name, version, media, compiled, created_at FROM campaigns AS outer_row
-                 WHERE {} ORDER BY name",
-                newest_only(Versioned::Campaigns)
-            ))?;
-            let rows = statement
-                .query_map([], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(name, version, media, compiled, created_at)| {
-                    stored_campaign(connection, &name, version, &media, &compiled, created_at)
-                })
-                .collect()
-        })
-        .await
-    }
-
-    pub async fn campaign_detail(
-        &self,
-        name: String,
-    ) -> Result<Option<CampaignDetail>, StorageError> {
-        self.interact(move |connection| {
-            let row = connection
-                .query_row(
-                    "SELECT version, file_name, source, media, compiled, created_at FROM campaigns
-                     WHERE name = ?1 ORDER BY version DESC LIMIT 1",
-                    [&name],
-                    |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, String>(3)?,
-                            row.get::<_, String>(4)?,
-                            row.get::<_, String>(5)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((version, file_name, source, media, compiled, created_at)) = row else {
-                return Ok(None);
-            };
-            let stored =
-                stored_campaign(connection, &name, version, &media, &compiled, created_at)?;
-            let mut versions = connection.prepare(
-                "SELECT version, created_at FROM campaigns WHERE name = ?1 ORDER BY version",
-            )?;
-            let versions = versions
-                .query_map([&name], |row| {
-                    Ok(CampaignVersion {
-                        version: row.get::<_, i64>(0)? as u64,
-                        created_at: row.get(1)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Some(CampaignDetail {
-                name,
-                version: stored.version,
-                file_name,
-                source,
-                media: stored.media,
-                campaign: stored.campaign,
-                created_at: stored.created_at,
-                versions,
-            }))
-        })
-        .await
-    }
-}
-
-fn stored_campaign(
-    connection: &rusqlite::Connection,
-    name: &str,
-    version: i64,
-    media_json: &str,
-    compiled: &str,
-    created_at: String,
-) -> Result<StoredCampaign, StorageError> {
-    let campaign: Campaign = serde_json::from_str(compiled)
-        .map_err(|error| StorageError::CorruptRow(format!("campaign `{name}`: {error}")))?;
-    let digests: BTreeMap<String, Sha256Hex> =
-        serde_json::from_str(media_json).map_err(|error| {
-            StorageError::CorruptRow(format!("media of campaign `{name}`: {error}"))
-        })?;
-    let mut size_of = connection.prepare_cached("SELECT size FROM media WHERE sha256 = ?1")?;
-    let mut media = BTreeMap::new();
-    for (file, sha256) in digests {
-        let size: Option<i64> = size_of
-            .query_row([sha256.as_str()], |row| row.get(0))
-            .optional()?;
-        if let Some(size) = size {
-            media.insert(
-                file,
-                MediaEntry {
-                    sha256,
-                    size: size as u64,
-                },
-            );
-        }
-    }
-    Ok(StoredCampaign {
-        version: version as u64,
-        campaign,
-        media,
-        created_at,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use vitrine_core::MediaEntry;
+
     use super::*;
 
     fn screen(name: &str, store: Option<&str>, tags: &[&str]) -> ScreenRecord {

@@ -35,9 +35,10 @@ use vitrine_core::timing::TimeRange;
 use vitrine_core::{Manifest, MediaEntry};
 
 use crate::AppState;
-use crate::campaigns::{ScreenContext, StoredCampaign, media_key};
+use crate::campaigns::{ScreenContext, media_key};
 use crate::catalog::LocalProduct;
 use crate::error::ApiError;
+use crate::storage::campaigns::StoredCampaign;
 
 /// How many days of validity windows a manifest carries, starting yesterday in store time (so a
 /// daypart that crosses midnight is covered in its second half).
@@ -565,8 +566,9 @@ mod tests {
     use vitrine_core::parse_campaign;
 
     use super::{OfferBuild, build_with};
-    use crate::campaigns::{ScreenContext, StoredCampaign};
+    use crate::campaigns::ScreenContext;
     use crate::catalog::{LocalProduct, Product, ScreenRecord, StoreRecord};
+    use crate::storage::campaigns::StoredCampaign;
 
     /// One offer card variant: what the campaign says and what the feed and the store's inventory
     /// hold for it.

@@ -18,15 +18,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use jiff::{SignedDuration, Timestamp};
-use rusqlite::{OptionalExtension, params};
 use vitrine_core::campaign::Offer;
 use vitrine_core::qr_token::{self, PlayToken, TokenError};
 
 use crate::AppState;
 use crate::catalog::Product;
 use crate::error::ApiError;
-use crate::storage::StorageError;
-use crate::storage::sqlite::{SqliteStore, sortable_timestamp};
+pub use crate::storage::scans::{MAX_HITS_PER_TOKEN, MAX_UNIQUE_SCANS_PER_TOKEN, ScanRecord};
 
 /// How long after a play its QR code still leads somewhere; a photo of the screen shared days later
 /// should not count as a scan of that play.
@@ -37,14 +35,6 @@ const CLOCK_SKEW: SignedDuration = SignedDuration::from_mins(5);
 
 /// The most of a user agent kept with a scan.
 const MAX_USER_AGENT: usize = 256;
-
-/// The most hits stored for one play's code. A real play is seen by a handful of phones; past
-/// this, repeated hits are replays and only cost storage. They are still redirected.
-pub const MAX_HITS_PER_TOKEN: i64 = 50;
-
-/// The most shopper devices counted for one play's code. A play is on screen for seconds: more
-/// phones than this scanning one play is not a crowd but a replay with made-up browsers.
-pub const MAX_UNIQUE_SCANS_PER_TOKEN: i64 = 20;
 
 const NOT_FOUND_PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Offer not found</title>\
@@ -111,7 +101,7 @@ pub async fn scan(
     );
     let device = shopper_device(&state, address, &user_agent);
     let stored = state
-        .store()
+        .storage()
         .record_scan(ScanRecord {
             token,
             play: play.clone(),
@@ -146,7 +136,7 @@ pub async fn verify(state: &AppState, token: &str) -> Result<Option<PlayToken>, 
         Err(TokenError::UnknownScreen(screen)) => screen,
         _ => return Ok(None),
     };
-    let Some((key_hex, revoked_at)) = state.store().screen_key(screen).await? else {
+    let Some((key_hex, revoked_at)) = state.storage().screen_key(screen).await? else {
         return Ok(None);
     };
     let mut key = [0u8; 32];
@@ -265,92 +255,6 @@ fn percent_encode(text: &str) -> String {
         }
     }
     encoded
-}
-
-/// One hit of a QR code, as stored.
-pub struct ScanRecord {
-    pub token: String,
-    pub play: PlayToken,
-    pub campaign: String,
-    pub scanned_at: Timestamp,
-    pub user_agent: String,
-    /// See [`shopper_device`].
-    pub device: String,
-}
-
-impl SqliteStore {
-    /// Stores a hit: a device's first hit of a code as a unique scan while the code has fewer
-    /// than [`MAX_UNIQUE_SCANS_PER_TOKEN`] of them, a repeated one while the code has fewer than
-    /// [`MAX_HITS_PER_TOKEN`] hits. Says whether it was stored.
-    pub async fn record_scan(&self, scan: ScanRecord) -> Result<bool, StorageError> {
-        self.interact(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let (hits, unique, seen_device): (i64, i64, bool) = transaction.query_row(
-                "SELECT COUNT(*), COALESCE(SUM(first_of_device), 0),
-                        COALESCE(MAX(device = ?2), 0)
-                 FROM scans WHERE token = ?1",
-                params![scan.token, scan.device],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )?;
-            let room = if seen_device {
-                hits < MAX_HITS_PER_TOKEN
-            } else {
-                unique < MAX_UNIQUE_SCANS_PER_TOKEN
-            };
-            if !room {
-                return Ok(false);
-            }
-            transaction.execute(
-                "INSERT INTO scans (token, screen, campaign, offer, arm, played_at, scanned_at,
-                    user_agent, device, first_of_device)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    scan.token,
-                    scan.play.screen,
-                    scan.campaign,
-                    scan.play.offer_id,
-                    scan.play.arm.as_str(),
-                    sortable_timestamp(scan.play.played_at),
-                    sortable_timestamp(scan.scanned_at),
-                    scan.user_agent,
-                    scan.device,
-                    !seen_device,
-                ],
-            )?;
-            transaction.commit()?;
-            Ok(true)
-        })
-        .await
-    }
-
-    /// A screen's QR key (the hex sha256 of its device token) and when it was revoked, if it was.
-    pub async fn screen_key(
-        &self,
-        screen: String,
-    ) -> Result<Option<(String, Option<Timestamp>)>, StorageError> {
-        let row = self
-            .interact(move |connection| {
-                Ok(connection
-                    .query_row(
-                        "SELECT token_sha256, revoked_at FROM screens WHERE name = ?1",
-                        [screen],
-                        |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
-                    )
-                    .optional()?)
-            })
-            .await?;
-        let Some((key, revoked_at)) = row else {
-            return Ok(None);
-        };
-        let revoked_at = revoked_at
-            .map(|text| {
-                text.parse::<Timestamp>()
-                    .map_err(|error| StorageError::CorruptRow(format!("revoked_at: {error}")))
-            })
-            .transpose()?;
-        Ok(Some((key, revoked_at)))
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use vitrine_core::offer::{Arm, OfferEntry, SlotPlay};
 use vitrine_core::playlist::Content;
@@ -24,8 +23,6 @@ use crate::auth::Manager;
 use crate::campaigns::screen_context;
 use crate::error::ApiError;
 use crate::offers::{Exclusion, Inclusion};
-use crate::storage::StorageError;
-use crate::storage::sqlite::{SqliteStore, sortable_timestamp};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -106,7 +103,7 @@ pub async fn scans(
 ) -> Result<Json<ScanReport>, ApiError> {
     let Query(query) = query?;
     let stores = manager.stores().map(<[String]>::to_vec);
-    let counts = state.store().offer_counts(query.campaign, stores).await?;
+    let counts = state.storage().offer_counts(query.campaign, stores).await?;
     let rows: Vec<ArmRow> = counts
         .into_iter()
         .map(|((campaign, offer, arm), counts)| {
@@ -152,188 +149,6 @@ pub async fn scans(
         });
     }
     Ok(Json(ScanReport { rows, uplift }))
-}
-
-type OfferKey = (String, String, Arm);
-
-/// A count from SQLite, which is never negative.
-fn from_sql_count(count: i64) -> u64 {
-    u64::try_from(count).unwrap_or(0)
-}
-
-/// The figures of one offer and arm.
-#[derive(Debug, Default)]
-pub struct OfferCounts {
-    /// Completed plays.
-    pub impressions: u64,
-    pub partial_plays: u64,
-    /// Scanned plays that HQ holds.
-    pub scans: u64,
-    pub scan_devices: u64,
-    pub scan_hits: u64,
-    /// Scanned plays that HQ does not hold yet.
-    pub pending_scans: u64,
-}
-
-/// The screens a report covers: every screen (`?2` NULL), or those of the stores in the JSON
-/// array `?2`. `{screen}` is the column naming the screen.
-fn screens_of_stores(screen: &str) -> String {
-    format!(
-        "(?2 IS NULL OR {screen} IN (SELECT name FROM screens
-            WHERE store IN (SELECT value FROM json_each(?2))))"
-    )
-}
-
-/// Scanned plays, devices and hits per campaign, offer and arm, and whether the plays are held:
-/// see [`SqliteStore::offer_counts`]. `?1` is the campaign or NULL, `?2` the stores or NULL.
-fn scan_figures_query() -> String {
-    // Each scan with the campaign of the counted play it joins (NULL while there is none)
-    // and whether HQ holds its play at all. A held scan is counted under its play's
-    // campaign, so it lands in the row of the plays it belongs to; a scan of a play whose
-    // offer was refused is neither counted nor pending. The index `impressions_by_play` is made
-    // on this very expression of the play's start.
-    let same_play = "impressions.screen = scans.screen
-        AND impressions.offer_id = scans.offer
-        AND impressions.offer_arm = scans.arm
-        AND substr(COALESCE(impressions.scheduled_start, impressions.started_at), 1, 23)
-            = substr(scans.played_at, 1, 23)";
-    format!(
-        "SELECT COALESCE(play_campaign, campaign), offer, arm, play_campaign IS NOT NULL,
-                COUNT(DISTINCT token), SUM(first_of_device), COUNT(*)
-         FROM (SELECT scans.*,
-                 (SELECT impressions.offer_campaign FROM impressions
-                  WHERE {same_play}
-                    AND impressions.offer_campaign IS NOT NULL
-                    AND impressions.offer_refused IS NULL
-                  LIMIT 1) AS play_campaign,
-                 EXISTS (SELECT 1 FROM impressions WHERE {same_play}) AS play_held
-               FROM scans WHERE {})
-         WHERE (play_campaign IS NOT NULL OR NOT play_held)
-           AND (?1 IS NULL OR COALESCE(play_campaign, campaign) = ?1)
-         GROUP BY 1, 2, 3, 4",
-        screens_of_stores("scans.screen")
-    )
-}
-
-impl SqliteStore {
-    /// Completed and partial plays, scanned plays (held and pending), shopper devices and raw
-    /// hits per campaign, offer and arm, for every screen or for the screens of `stores`. Plays
-    /// whose offer was refused (one its screen was never given) are not counted, nor are scans
-    /// of them, which are not pending either.
-    ///
-    /// A scan joins its play by screen, offer, arm and scheduled start. The QR token carries
-    /// the scheduled start in whole milliseconds, so both sides are compared to the millisecond:
-    /// the first 23 characters of the fixed-width timestamps. Impressions from before the
-    /// scheduled start was recorded use their start.
-    pub async fn offer_counts(
-        &self,
-        campaign: Option<String>,
-        stores: Option<Vec<String>>,
-    ) -> Result<BTreeMap<OfferKey, OfferCounts>, StorageError> {
-        let stores = stores.map(|stores| serde_json::Value::from(stores).to_string());
-        self.interact(move |connection| {
-            let mut counts: BTreeMap<OfferKey, OfferCounts> = BTreeMap::new();
-            let plays = format!(
-                "SELECT offer_campaign, offer_id, offer_arm, SUM(completed), SUM(1 - completed)
-                 FROM impressions
-                 WHERE offer_id IS NOT NULL AND offer_campaign IS NOT NULL AND offer_arm IS NOT NULL
-                   AND offer_refused IS NULL
-                   AND (?1 IS NULL OR offer_campaign = ?1)
-                   AND {}
-                 GROUP BY 1, 2, 3",
-                screens_of_stores("screen")
-            );
-            let mut statement = connection.prepare(&plays)?;
-            let rows = statement
-                .query_map(params![campaign, stores], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, i64>(4)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (campaign, offer, arm, completed, partial) in rows {
-                let arm: Arm = arm.parse().map_err(StorageError::CorruptRow)?;
-                let entry = counts.entry((campaign, offer, arm)).or_default();
-                entry.impressions = from_sql_count(completed);
-                entry.partial_plays = from_sql_count(partial);
-            }
-            let mut statement = connection.prepare(&scan_figures_query())?;
-            let rows = statement
-                .query_map(params![campaign, stores], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, bool>(3)?,
-                        row.get::<_, i64>(4)?,
-                        row.get::<_, i64>(5)?,
-                        row.get::<_, i64>(6)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (campaign, offer, arm, held, plays, devices, hits) in rows {
-                let arm: Arm = arm.parse().map_err(StorageError::CorruptRow)?;
-                let entry = counts.entry((campaign, offer, arm)).or_default();
-                if held {
-                    entry.scans = from_sql_count(plays);
-                    entry.scan_devices = from_sql_count(devices);
-                    entry.scan_hits = from_sql_count(hits);
-                } else {
-                    entry.pending_scans = from_sql_count(plays);
-                }
-            }
-            Ok(counts)
-        })
-        .await
-    }
-
-    /// The offers a screen showed in plays scheduled to start in `[from, to)`, for caps: offer id
-    /// and the play's scheduled start, which is what the player counts its caps by.
-    pub async fn recent_offer_plays(
-        &self,
-        screen: String,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<(String, Timestamp)>, StorageError> {
-        // A play appears on screen at or a little after its scheduled start: the index on the
-        // actual start narrows the rows, the scheduled start decides.
-        let late = jiff::SignedDuration::from_mins(10);
-        let started_to = to.checked_add(late).unwrap_or(Timestamp::MAX);
-        self.interact(move |connection| {
-            let mut statement = connection.prepare(
-                "SELECT offer_id, COALESCE(scheduled_start, started_at) AS play_start
-                 FROM impressions
-                 WHERE screen = ?1 AND offer_id IS NOT NULL AND started_at >= ?2 AND started_at < ?4
-                   AND COALESCE(scheduled_start, started_at) >= ?2
-                   AND COALESCE(scheduled_start, started_at) < ?3
-                 ORDER BY play_start",
-            )?;
-            let rows = statement
-                .query_map(
-                    params![
-                        screen,
-                        sortable_timestamp(from),
-                        sortable_timestamp(to),
-                        sortable_timestamp(started_to)
-                    ],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-                )?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(offer, started_at)| {
-                    let started_at = started_at.parse().map_err(|error| {
-                        StorageError::CorruptRow(format!("started_at: {error}"))
-                    })?;
-                    Ok((offer, started_at))
-                })
-                .collect()
-        })
-        .await
-    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -532,7 +347,7 @@ pub async fn explain(
         .checked_sub(jiff::SignedDuration::from_hours(1))
         .unwrap_or(Timestamp::MIN);
     let recent = state
-        .store()
+        .storage()
         .recent_offer_plays(screen.name.clone(), hour_ago, at)
         .await?;
     let mut offers = Vec::new();
@@ -602,30 +417,4 @@ pub async fn explain(
         zones,
         offers,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_scan_finds_its_play_through_the_index() {
-        let mut connection = rusqlite::Connection::open_in_memory().expect("a database");
-        rusqlite_migration::Migrations::from_slice(crate::storage::sqlite::MIGRATIONS)
-            .to_latest(&mut connection)
-            .expect("migrations");
-        let mut statement = connection
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", scan_figures_query()))
-            .expect("the query");
-        let plan: Vec<String> = statement
-            .query_map(params![None::<String>, None::<String>], |row| row.get(3))
-            .expect("a plan")
-            .collect::<Result<_, _>>()
-            .expect("plan rows");
-        assert!(
-            plan.iter()
-                .any(|step| step.contains("USING INDEX impressions_by_play")),
-            "{plan:#?}"
-        );
-    }
 }

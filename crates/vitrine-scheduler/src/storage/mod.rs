@@ -12,8 +12,11 @@
 //! fan-out, which rebuilds the manifests of the screens concerned and sends `manifest-changed`.
 
 pub mod access;
+pub mod campaigns;
 pub mod pairing;
 pub mod quota;
+pub mod reports;
+pub mod scans;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -23,8 +26,11 @@ use tokio::sync::broadcast;
 use crate::cache::Generation;
 
 pub use access::AccessStore;
+pub use campaigns::CampaignStore;
 pub use pairing::PairingStore;
 pub use quota::QuotaStore;
+pub use reports::ReportStore;
+pub use scans::ScanStore;
 
 /// Why a storage call failed, whatever the database. None of these is the client's fault.
 #[derive(Debug, thiserror::Error)]
@@ -106,8 +112,11 @@ pub trait Storage:
     + 'static
     // One part's trait a line, so that adding one leaves the others' lines alone.
     + AccessStore
+    + CampaignStore
     + PairingStore
     + QuotaStore
+    + ReportStore
+    + ScanStore
 {
     /// The announcements of this storage's committed writes.
     fn changes(&self) -> &Changes;

@@ -21,9 +21,12 @@ use vitrine_core::{Impression, MediaEntry, OfferPlay, Sha256Hex};
 use super::{Changes, Storage, StorageError};
 
 mod access;
+mod campaigns;
 mod migrations;
 mod pairing;
 mod quota;
+mod reports;
+mod scans;
 mod versions;
 
 pub(crate) use versions::{Versioned, newest_only, next_version};
