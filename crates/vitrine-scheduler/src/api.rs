@@ -1,6 +1,6 @@
 //! The HTTP handlers of the `/v1` API. Each one names the caller it accepts in its signature
 //! ([`Admin`], [`ScreenCaller`] or any [`Caller`]), checks its input, and answers either its JSON or
-//! an [`ApiError`]. Storage goes through [`crate::storage::sqlite::Store`] and [`crate::blobs::BlobStore`].
+//! an [`ApiError`]. Storage goes through [`crate::storage::Storage`] and [`crate::blobs::BlobStore`].
 
 use std::collections::BTreeMap;
 
@@ -23,7 +23,9 @@ use crate::auth::{Caller, Manager, ScreenCaller, generate_token, token_sha256};
 use crate::blobs::ReceiveError;
 use crate::error::ApiError;
 use crate::quota::Stored;
-use crate::storage::sqlite::{NewPlaylistVersion, Screen, ServedOffer};
+use crate::storage::impressions::ServedOffer;
+use crate::storage::playlists::{NewPlaylistVersion, StoredPlaylist};
+use crate::storage::screens::Screen;
 
 const MIB: usize = 1024 * 1024;
 
@@ -190,7 +192,7 @@ pub async fn create_screen(
 
     let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
     let created = state
-        .store()
+        .storage()
         .create_screen(
             request.name.clone(),
             request.playlist,
@@ -232,7 +234,7 @@ async fn ensure_meant_for(
     screen: &str,
     tags: &[String],
 ) -> Result<(), ApiError> {
-    let Some(stored) = state.store().latest_playlist(playlist.to_owned()).await? else {
+    let Some(stored) = state.storage().latest_playlist(playlist.to_owned()).await? else {
         return Ok(());
     };
     let playlist = stored_playlist(&stored)?;
@@ -407,7 +409,7 @@ pub async fn head_media(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let sha256 = media_digest(path)?;
-    if state.store().media_exists(sha256.clone()).await? {
+    if state.storage().media_exists(sha256.clone()).await? {
         Ok(StatusCode::OK)
     } else {
         Err(media_not_found(&sha256))
@@ -444,7 +446,7 @@ pub async fn get_media(
     if let Caller::Screen(screen) = &caller {
         crate::auth::ensure_media_of_screen(&state, screen, &sha256).await?;
     }
-    if !state.store().media_exists(sha256.clone()).await? {
+    if !state.storage().media_exists(sha256.clone()).await? {
         return Err(media_not_found(&sha256));
     }
     let blob_path = state.blobs().path_of(&sha256);
@@ -560,7 +562,7 @@ pub async fn put_media(
     let on_disk = tokio::fs::try_exists(&blob_path)
         .await
         .map_err(|error| ApiError::internal("checking a media blob", error))?;
-    if on_disk && state.store().media_exists(sha256.clone()).await? {
+    if on_disk && state.storage().media_exists(sha256.clone()).await? {
         // Already stored; the verified duplicate is dropped, which deletes it.
         return Ok((StatusCode::OK, Json(MediaStored { sha256, size })));
     }
@@ -570,7 +572,7 @@ pub async fn put_media(
         .keep(upload, &sha256)
         .await
         .map_err(|error| ApiError::internal("storing an upload", error))?;
-    let new = state.store().record_media(sha256.clone(), size).await?;
+    let new = state.storage().record_media(sha256.clone(), size).await?;
     if let Some(stores) = manager.stores() {
         state
             .store()
@@ -677,7 +679,10 @@ pub async fn push_playlist(
     // The same playlist pushed again is not a new version: screens would reload for nothing and
     // reports would split one playlist's plays over two versions. Checked before the quota, which
     // an unchanged push does not use.
-    if let Some(latest) = state.store().latest_playlist(playlist.name.clone()).await?
+    if let Some(latest) = state
+        .storage()
+        .latest_playlist(playlist.name.clone())
+        .await?
         && latest.source == request.source
         && latest.includes == request.includes
         && latest.compiled.as_deref() == Some(compiled.as_str())
@@ -715,7 +720,7 @@ pub async fn push_playlist(
     // Media rows are never deleted, so a blob found here is still there when the playlist is
     // inserted below; the check and the insert need not share a transaction.
     let stored = state
-        .store()
+        .storage()
         .stored_media(request.media.values().cloned().collect())
         .await?;
     let is_available = |file: &str| {
@@ -753,7 +758,7 @@ pub async fn push_playlist(
 
     let (file_name, source_text) = (request.file_name, request.source);
     let version = state
-        .store()
+        .storage()
         .insert_playlist(NewPlaylistVersion {
             name: playlist.name.clone(),
             file_name: file_name.clone(),
@@ -910,7 +915,7 @@ pub async fn manifest_of(
 /// A stored playlist as validated. The stored source passed validation when it was pushed, so
 /// failing now means this build reads playlists differently from the one that stored it; that is
 /// ours to fix, not the screen's.
-fn stored_playlist(stored: &crate::storage::sqlite::StoredPlaylist) -> Result<Playlist, ApiError> {
+fn stored_playlist(stored: &StoredPlaylist) -> Result<Playlist, ApiError> {
     match &stored.compiled {
         Some(compiled) => serde_json::from_str(compiled)
             .map_err(|error| ApiError::internal("reading a stored playlist", error)),
@@ -936,7 +941,7 @@ async fn build_manifest(
     screen: &Screen,
 ) -> Result<Option<ManifestBody>, ApiError> {
     let Some(stored) = state
-        .store()
+        .storage()
         .latest_playlist(screen.playlist.clone())
         .await?
     else {
@@ -980,7 +985,7 @@ async fn build_manifest(
         .collect::<Vec<_>>();
     if !offered.is_empty() {
         state
-            .store()
+            .storage()
             .record_served_offers(screen.name.clone(), manifest.playlist_version, offered)
             .await?;
     }
@@ -1075,7 +1080,7 @@ pub async fn post_impressions(
         .map(|impression| impression.id)
         .collect();
     let (inserted, highest_sequence) = state
-        .store()
+        .storage()
         .insert_impressions(screen.name.clone(), batch.impressions)
         .await?;
     tracing::debug!(screen = %screen.name, count, inserted, highest_sequence, "stored impressions");
@@ -1185,13 +1190,13 @@ pub async fn list_impressions(
         .ensure_screens(&state, std::slice::from_ref(&screen))
         .await?;
     ensure_screen_exists(&state, &screen).await?;
-    let impressions = state.store().impressions_of(screen).await?;
+    let impressions = state.storage().impressions_of(screen).await?;
     Ok(Json(ImpressionList { impressions }))
 }
 
 /// A 404 `screen_not_found` unless a screen called `name` is registered.
 async fn ensure_screen_exists(state: &AppState, name: &str) -> Result<(), ApiError> {
-    if state.store().screen_exists(name.to_owned()).await? {
+    if state.storage().screen_exists(name.to_owned()).await? {
         return Ok(());
     }
     Err(ApiError::new(
@@ -1232,7 +1237,7 @@ pub async fn post_heartbeat(
     let Json(heartbeat) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, HEARTBEAT_BODY_LIMIT))?;
     state
-        .store()
+        .storage()
         .record_heartbeat(screen.name, heartbeat)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -1276,7 +1281,7 @@ pub async fn screen_status(
         .ensure_screens(&state, std::slice::from_ref(&name))
         .await?;
     ensure_screen_exists(&state, &name).await?;
-    let status = state.store().heartbeat_of(name.clone()).await?;
+    let status = state.storage().heartbeat_of(name.clone()).await?;
     let (last_seen, heartbeat) = match status {
         Some((at, heartbeat)) => (Some(at), Some(heartbeat)),
         None => (None, None),

@@ -85,7 +85,7 @@ struct Shared {
     /// Each screen's manifest, by screen name.
     manifests: cache::GenerationCache<std::sync::Arc<api::ManifestBody>>,
     /// Each device token's screen, by the token's sha256.
-    screens: cache::GenerationCache<storage::sqlite::Screen>,
+    screens: cache::GenerationCache<storage::screens::Screen>,
     /// Each staff token's member, by the token's sha256.
     staff: cache::GenerationCache<auth::StaffMember>,
     /// Signs every manifest served; see [`signing`].
@@ -198,7 +198,7 @@ impl AppState {
         &self.shared.manifest_versions
     }
 
-    pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<storage::sqlite::Screen> {
+    pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<storage::screens::Screen> {
         &self.shared.screens
     }
 
