@@ -16,16 +16,17 @@ use vitrine_core::impression::{
     BatchError, MAX_IMPRESSIONS_PER_BATCH, SIGNATURE_HEADER, verify_batch_signature,
 };
 use vitrine_core::playlist::{Parsed, Playlist, parse_playlist_with_includes};
-use vitrine_core::{Diagnostics, Impression, ImpressionAck, ImpressionBatch, Manifest, Sha256Hex};
+use vitrine_core::{Diagnostics, Impression, ImpressionAck, ImpressionBatch, Sha256Hex};
 
 use crate::AppState;
 use crate::auth::{Caller, Manager, ScreenCaller, generate_token, token_sha256};
 use crate::blobs::ReceiveError;
 use crate::error::ApiError;
+use crate::manifest::stored_playlist;
 use crate::quota::Stored;
-use crate::storage::impressions::ServedOffer;
-use crate::storage::playlists::{NewPlaylistVersion, StoredPlaylist};
-use crate::storage::screens::Screen;
+use crate::storage::playlists::NewPlaylistVersion;
+
+pub use crate::manifest::{ManifestBody, manifest_of};
 
 const MIB: usize = 1024 * 1024;
 
@@ -795,34 +796,6 @@ pub async fn push_playlist(
     ))
 }
 
-/// A screen's manifest as served: the JSON body and its ETag (quoted, as the header carries it),
-/// with the response headers made once per build, so serving a cached manifest copies nothing
-/// and checks nothing again.
-#[derive(Clone, Debug)]
-pub struct ManifestBody {
-    pub body: axum::body::Bytes,
-    pub etag: String,
-    etag_header: HeaderValue,
-    /// The hex ed25519 signature of `body` (see [`crate::signing`]), made once per build.
-    signature_header: HeaderValue,
-}
-
-impl ManifestBody {
-    /// Signs `body` and makes its headers.
-    fn new(body: Vec<u8>, signing_key: &ed25519_dalek::SigningKey) -> Result<Self, ApiError> {
-        let etag = format!("\"{}\"", Sha256Hex::of_bytes(&body));
-        let signature = crate::signing::sign_hex(signing_key, &body);
-        Ok(Self {
-            etag_header: HeaderValue::from_str(&etag)
-                .map_err(|error| ApiError::internal("making an ETag", error))?,
-            signature_header: HeaderValue::from_str(&signature)
-                .map_err(|error| ApiError::internal("making a signature header", error))?,
-            body: body.into(),
-            etag,
-        })
-    }
-}
-
 /// `GET /v1/manifest`: the calling screen's manifest, built from the newest version of its playlist.
 /// The ETag is the sha256 of the body, so a player polls cheaply with `If-None-Match`.
 #[utoipa::path(
@@ -859,13 +832,13 @@ pub async fn manifest(
             ),
         ));
     };
+    let etag = HeaderValue::from_str(&manifest.etag)
+        .map_err(|error| ApiError::internal("making an ETag", error))?;
     if if_none_match_matches(&headers, &manifest.etag) {
-        return Ok((
-            StatusCode::NOT_MODIFIED,
-            [(header::ETAG, manifest.etag_header.clone())],
-        )
-            .into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
+    let signature = HeaderValue::from_str(&manifest.signature)
+        .map_err(|error| ApiError::internal("making a signature header", error))?;
     Ok((
         StatusCode::OK,
         [
@@ -873,135 +846,19 @@ pub async fn manifest(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             ),
-            (header::ETAG, manifest.etag_header.clone()),
+            (header::ETAG, etag),
             // Caches must ask again every time: a push changes the manifest at once.
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             // The player refuses a manifest whose bytes this does not sign.
             (
                 header::HeaderName::from_static(crate::signing::SIGNATURE_HEADER),
-                manifest.signature_header.clone(),
+                signature,
             ),
         ],
         // A reference to the cached bytes, not a copy.
-        manifest.body.clone(),
+        axum::body::Bytes::from_owner(manifest.body.clone()),
     )
         .into_response())
-}
-
-/// Builds `screen`'s manifest as `GET /v1/manifest` serves it, or None while its playlist has not
-/// been pushed. The push channel ([`crate::events`]) calls this too, to learn each connected
-/// screen's ETag after a change, so there is one definition of what a screen's manifest is.
-pub async fn manifest_of(
-    state: &AppState,
-    screen: &Screen,
-) -> Result<Option<std::sync::Arc<ManifestBody>>, ApiError> {
-    // The generation is read before anything else, so a write that lands during the build makes
-    // what is built stale at once (see `cache`).
-    let generation = state.generation();
-    if let Some(cached) = state.manifest_cache().get(&screen.name, generation) {
-        return Ok(Some(cached));
-    }
-    let Some(built) = build_manifest(state, screen).await? else {
-        return Ok(None);
-    };
-    let built = std::sync::Arc::new(built);
-    state
-        .manifest_cache()
-        .put(&screen.name, generation, built.clone());
-    Ok(Some(built))
-}
-
-/// Builds a screen's manifest from the store: its playlist, then HQ's layer.
-/// A stored playlist as validated. The stored source passed validation when it was pushed, so
-/// failing now means this build reads playlists differently from the one that stored it; that is
-/// ours to fix, not the screen's.
-fn stored_playlist(stored: &StoredPlaylist) -> Result<Playlist, ApiError> {
-    match &stored.compiled {
-        Some(compiled) => serde_json::from_str(compiled)
-            .map_err(|error| ApiError::internal("reading a stored playlist", error)),
-        None => {
-            let resolve = |path: &str| {
-                stored
-                    .includes
-                    .get(path)
-                    .cloned()
-                    .ok_or_else(|| format!("`{path}` was not stored"))
-            };
-            parse_playlist_with_includes(&stored.file_name, &stored.source, &resolve)
-                .map(|parsed| parsed.value)
-                .map_err(|diagnostics| {
-                    ApiError::internal("re-reading a stored playlist", diagnostics)
-                })
-        }
-    }
-}
-
-async fn build_manifest(
-    state: &AppState,
-    screen: &Screen,
-) -> Result<Option<ManifestBody>, ApiError> {
-    let Some(stored) = state
-        .storage()
-        .latest_playlist(screen.playlist.clone())
-        .await?
-    else {
-        return Ok(None);
-    };
-    let playlist = stored_playlist(&stored)?;
-    // The screen's own zone wins; a playlist written for one store may name its zone.
-    let timezone = if !screen.timezone.is_empty() {
-        screen.timezone.clone()
-    } else {
-        playlist
-            .timezone
-            .clone()
-            .unwrap_or_else(|| "UTC".to_owned())
-    };
-    let mut manifest =
-        Manifest::build(&screen.name, &timezone, &playlist, stored.version, |file| {
-            stored.media.get(file).cloned()
-        })
-        .map_err(|missing| {
-            ApiError::internal(
-                "building a manifest",
-                format!(
-                    "playlist `{}` version {} names media that is not stored: {}",
-                    screen.playlist, stored.version, missing.0
-                ),
-            )
-        })?;
-    // HQ's layer: the store's zone and currency, campaigns in their priority bands, offer slots.
-    crate::campaigns::apply(state, screen, &mut manifest, jiff::Timestamp::now()).await?;
-    // What proof of play from this screen may claim from now on.
-    let offered = manifest
-        .offers
-        .values()
-        .flat_map(|rotation| rotation.entries.iter().chain(&rotation.fallback))
-        .map(|entry| ServedOffer {
-            campaign: entry.campaign.clone().unwrap_or_default(),
-            offer: entry.offer_id.clone(),
-            arm: entry.arm.to_string(),
-        })
-        .collect::<Vec<_>>();
-    if !offered.is_empty() {
-        state
-            .storage()
-            .record_served_offers(screen.name.clone(), manifest.playlist_version, offered)
-            .await?;
-    }
-    // The version names the content: hashed with the version at 0, and numbered so that it only
-    // grows for the screen (see `manifest_versions`).
-    let content = serde_json::to_vec(&manifest)
-        .map_err(|error| ApiError::internal("serialising a manifest", error))?;
-    manifest.version = state.manifest_versions().version_of(
-        &screen.name,
-        &Sha256Hex::of_bytes(&content),
-        jiff::Timestamp::now(),
-    );
-    let body = serde_json::to_vec(&manifest)
-        .map_err(|error| ApiError::internal("serialising a manifest", error))?;
-    state.metrics().manifest_built();
-    ManifestBody::new(body, state.signing_key()).map(Some)
 }
 
 /// Whether an `If-None-Match` header names `etag` (or `*`). Weak validators compare equal to strong

@@ -49,9 +49,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
 use crate::AppState;
-use crate::api::manifest_of;
 use crate::auth::{Manager, ScreenCaller};
 use crate::error::ApiError;
+use crate::manifest::manifest_of;
 use crate::storage::screens::{Screen, UnknownTarget};
 
 /// How many interrupts, triggers and commands are kept for replay. A screen that was away for more
