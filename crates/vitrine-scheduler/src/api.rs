@@ -1,6 +1,6 @@
 //! The HTTP handlers of the `/v1` API. Each one names the caller it accepts in its signature
 //! ([`Admin`], [`ScreenCaller`] or any [`Caller`]), checks its input, and answers either its JSON or
-//! an [`ApiError`]. Storage goes through [`crate::storage::sqlite::Store`] and [`crate::blobs::BlobStore`].
+//! an [`ApiError`]. Storage goes through [`crate::storage::Storage`] and [`crate::blobs::BlobStore`].
 
 use std::collections::BTreeMap;
 
@@ -16,15 +16,18 @@ use vitrine_core::impression::{
     BatchError, MAX_IMPRESSIONS_PER_BATCH, SIGNATURE_HEADER, verify_batch_signature,
 };
 use vitrine_core::playlist::{Parsed, Playlist, parse_playlist_with_includes};
-use vitrine_core::{Diagnostics, Impression, ImpressionAck, ImpressionBatch, Manifest, Sha256Hex};
+use vitrine_core::{Diagnostics, Impression, ImpressionAck, ImpressionBatch, Sha256Hex};
 
 use crate::AppState;
 use crate::auth::{Caller, Manager, ScreenCaller, generate_token, token_sha256};
 use crate::blobs::ReceiveError;
 use crate::error::ApiError;
+use crate::manifest::stored_playlist;
 use crate::quota::Stored;
 use crate::storage::QuotaStore;
-use crate::storage::sqlite::{NewPlaylistVersion, Screen, ServedOffer};
+use crate::storage::playlists::NewPlaylistVersion;
+
+pub use crate::manifest::{ManifestBody, manifest_of};
 
 const MIB: usize = 1024 * 1024;
 
@@ -191,7 +194,7 @@ pub async fn create_screen(
 
     let token = generate_token().map_err(|error| ApiError::internal("making a token", error))?;
     let created = state
-        .store()
+        .storage()
         .create_screen(
             request.name.clone(),
             request.playlist,
@@ -233,7 +236,7 @@ async fn ensure_meant_for(
     screen: &str,
     tags: &[String],
 ) -> Result<(), ApiError> {
-    let Some(stored) = state.store().latest_playlist(playlist.to_owned()).await? else {
+    let Some(stored) = state.storage().latest_playlist(playlist.to_owned()).await? else {
         return Ok(());
     };
     let playlist = stored_playlist(&stored)?;
@@ -408,7 +411,7 @@ pub async fn head_media(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let sha256 = media_digest(path)?;
-    if state.store().media_exists(sha256.clone()).await? {
+    if state.storage().media_exists(sha256.clone()).await? {
         Ok(StatusCode::OK)
     } else {
         Err(media_not_found(&sha256))
@@ -445,7 +448,7 @@ pub async fn get_media(
     if let Caller::Screen(screen) = &caller {
         crate::auth::ensure_media_of_screen(&state, screen, &sha256).await?;
     }
-    if !state.store().media_exists(sha256.clone()).await? {
+    if !state.storage().media_exists(sha256.clone()).await? {
         return Err(media_not_found(&sha256));
     }
     let blob_path = state.blobs().path_of(&sha256);
@@ -561,7 +564,7 @@ pub async fn put_media(
     let on_disk = tokio::fs::try_exists(&blob_path)
         .await
         .map_err(|error| ApiError::internal("checking a media blob", error))?;
-    if on_disk && state.store().media_exists(sha256.clone()).await? {
+    if on_disk && state.storage().media_exists(sha256.clone()).await? {
         // Already stored; the verified duplicate is dropped, which deletes it.
         return Ok((StatusCode::OK, Json(MediaStored { sha256, size })));
     }
@@ -571,7 +574,7 @@ pub async fn put_media(
         .keep(upload, &sha256)
         .await
         .map_err(|error| ApiError::internal("storing an upload", error))?;
-    let new = state.store().record_media(sha256.clone(), size).await?;
+    let new = state.storage().record_media(sha256.clone(), size).await?;
     if let Some(stores) = manager.stores() {
         state
             .store()
@@ -678,7 +681,10 @@ pub async fn push_playlist(
     // The same playlist pushed again is not a new version: screens would reload for nothing and
     // reports would split one playlist's plays over two versions. Checked before the quota, which
     // an unchanged push does not use.
-    if let Some(latest) = state.store().latest_playlist(playlist.name.clone()).await?
+    if let Some(latest) = state
+        .storage()
+        .latest_playlist(playlist.name.clone())
+        .await?
         && latest.source == request.source
         && latest.includes == request.includes
         && latest.compiled.as_deref() == Some(compiled.as_str())
@@ -716,7 +722,7 @@ pub async fn push_playlist(
     // Media rows are never deleted, so a blob found here is still there when the playlist is
     // inserted below; the check and the insert need not share a transaction.
     let stored = state
-        .store()
+        .storage()
         .stored_media(request.media.values().cloned().collect())
         .await?;
     let is_available = |file: &str| {
@@ -754,7 +760,7 @@ pub async fn push_playlist(
 
     let (file_name, source_text) = (request.file_name, request.source);
     let version = state
-        .store()
+        .storage()
         .insert_playlist(NewPlaylistVersion {
             name: playlist.name.clone(),
             file_name: file_name.clone(),
@@ -789,34 +795,6 @@ pub async fn push_playlist(
             warnings,
         }),
     ))
-}
-
-/// A screen's manifest as served: the JSON body and its ETag (quoted, as the header carries it),
-/// with the response headers made once per build, so serving a cached manifest copies nothing
-/// and checks nothing again.
-#[derive(Clone, Debug)]
-pub struct ManifestBody {
-    pub body: axum::body::Bytes,
-    pub etag: String,
-    etag_header: HeaderValue,
-    /// The hex ed25519 signature of `body` (see [`crate::signing`]), made once per build.
-    signature_header: HeaderValue,
-}
-
-impl ManifestBody {
-    /// Signs `body` and makes its headers.
-    fn new(body: Vec<u8>, signing_key: &ed25519_dalek::SigningKey) -> Result<Self, ApiError> {
-        let etag = format!("\"{}\"", Sha256Hex::of_bytes(&body));
-        let signature = crate::signing::sign_hex(signing_key, &body);
-        Ok(Self {
-            etag_header: HeaderValue::from_str(&etag)
-                .map_err(|error| ApiError::internal("making an ETag", error))?,
-            signature_header: HeaderValue::from_str(&signature)
-                .map_err(|error| ApiError::internal("making a signature header", error))?,
-            body: body.into(),
-            etag,
-        })
-    }
 }
 
 /// `GET /v1/manifest`: the calling screen's manifest, built from the newest version of its playlist.
@@ -855,13 +833,13 @@ pub async fn manifest(
             ),
         ));
     };
+    let etag = HeaderValue::from_str(&manifest.etag)
+        .map_err(|error| ApiError::internal("making an ETag", error))?;
     if if_none_match_matches(&headers, &manifest.etag) {
-        return Ok((
-            StatusCode::NOT_MODIFIED,
-            [(header::ETAG, manifest.etag_header.clone())],
-        )
-            .into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
+    let signature = HeaderValue::from_str(&manifest.signature)
+        .map_err(|error| ApiError::internal("making a signature header", error))?;
     Ok((
         StatusCode::OK,
         [
@@ -869,135 +847,19 @@ pub async fn manifest(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             ),
-            (header::ETAG, manifest.etag_header.clone()),
+            (header::ETAG, etag),
             // Caches must ask again every time: a push changes the manifest at once.
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             // The player refuses a manifest whose bytes this does not sign.
             (
                 header::HeaderName::from_static(crate::signing::SIGNATURE_HEADER),
-                manifest.signature_header.clone(),
+                signature,
             ),
         ],
         // A reference to the cached bytes, not a copy.
-        manifest.body.clone(),
+        axum::body::Bytes::from_owner(manifest.body.clone()),
     )
         .into_response())
-}
-
-/// Builds `screen`'s manifest as `GET /v1/manifest` serves it, or None while its playlist has not
-/// been pushed. The push channel ([`crate::events`]) calls this too, to learn each connected
-/// screen's ETag after a change, so there is one definition of what a screen's manifest is.
-pub async fn manifest_of(
-    state: &AppState,
-    screen: &Screen,
-) -> Result<Option<std::sync::Arc<ManifestBody>>, ApiError> {
-    // The generation is read before anything else, so a write that lands during the build makes
-    // what is built stale at once (see `cache`).
-    let generation = state.generation();
-    if let Some(cached) = state.manifest_cache().get(&screen.name, generation) {
-        return Ok(Some(cached));
-    }
-    let Some(built) = build_manifest(state, screen).await? else {
-        return Ok(None);
-    };
-    let built = std::sync::Arc::new(built);
-    state
-        .manifest_cache()
-        .put(&screen.name, generation, built.clone());
-    Ok(Some(built))
-}
-
-/// Builds a screen's manifest from the store: its playlist, then HQ's layer.
-/// A stored playlist as validated. The stored source passed validation when it was pushed, so
-/// failing now means this build reads playlists differently from the one that stored it; that is
-/// ours to fix, not the screen's.
-fn stored_playlist(stored: &crate::storage::sqlite::StoredPlaylist) -> Result<Playlist, ApiError> {
-    match &stored.compiled {
-        Some(compiled) => serde_json::from_str(compiled)
-            .map_err(|error| ApiError::internal("reading a stored playlist", error)),
-        None => {
-            let resolve = |path: &str| {
-                stored
-                    .includes
-                    .get(path)
-                    .cloned()
-                    .ok_or_else(|| format!("`{path}` was not stored"))
-            };
-            parse_playlist_with_includes(&stored.file_name, &stored.source, &resolve)
-                .map(|parsed| parsed.value)
-                .map_err(|diagnostics| {
-                    ApiError::internal("re-reading a stored playlist", diagnostics)
-                })
-        }
-    }
-}
-
-async fn build_manifest(
-    state: &AppState,
-    screen: &Screen,
-) -> Result<Option<ManifestBody>, ApiError> {
-    let Some(stored) = state
-        .store()
-        .latest_playlist(screen.playlist.clone())
-        .await?
-    else {
-        return Ok(None);
-    };
-    let playlist = stored_playlist(&stored)?;
-    // The screen's own zone wins; a playlist written for one store may name its zone.
-    let timezone = if !screen.timezone.is_empty() {
-        screen.timezone.clone()
-    } else {
-        playlist
-            .timezone
-            .clone()
-            .unwrap_or_else(|| "UTC".to_owned())
-    };
-    let mut manifest =
-        Manifest::build(&screen.name, &timezone, &playlist, stored.version, |file| {
-            stored.media.get(file).cloned()
-        })
-        .map_err(|missing| {
-            ApiError::internal(
-                "building a manifest",
-                format!(
-                    "playlist `{}` version {} names media that is not stored: {}",
-                    screen.playlist, stored.version, missing.0
-                ),
-            )
-        })?;
-    // HQ's layer: the store's zone and currency, campaigns in their priority bands, offer slots.
-    crate::campaigns::apply(state, screen, &mut manifest, jiff::Timestamp::now()).await?;
-    // What proof of play from this screen may claim from now on.
-    let offered = manifest
-        .offers
-        .values()
-        .flat_map(|rotation| rotation.entries.iter().chain(&rotation.fallback))
-        .map(|entry| ServedOffer {
-            campaign: entry.campaign.clone().unwrap_or_default(),
-            offer: entry.offer_id.clone(),
-            arm: entry.arm.to_string(),
-        })
-        .collect::<Vec<_>>();
-    if !offered.is_empty() {
-        state
-            .store()
-            .record_served_offers(screen.name.clone(), manifest.playlist_version, offered)
-            .await?;
-    }
-    // The version names the content: hashed with the version at 0, and numbered so that it only
-    // grows for the screen (see `manifest_versions`).
-    let content = serde_json::to_vec(&manifest)
-        .map_err(|error| ApiError::internal("serialising a manifest", error))?;
-    manifest.version = state.manifest_versions().version_of(
-        &screen.name,
-        &Sha256Hex::of_bytes(&content),
-        jiff::Timestamp::now(),
-    );
-    let body = serde_json::to_vec(&manifest)
-        .map_err(|error| ApiError::internal("serialising a manifest", error))?;
-    state.metrics().manifest_built();
-    ManifestBody::new(body, state.signing_key()).map(Some)
 }
 
 /// Whether an `If-None-Match` header names `etag` (or `*`). Weak validators compare equal to strong
@@ -1076,7 +938,7 @@ pub async fn post_impressions(
         .map(|impression| impression.id)
         .collect();
     let (inserted, highest_sequence) = state
-        .store()
+        .storage()
         .insert_impressions(screen.name.clone(), batch.impressions)
         .await?;
     tracing::debug!(screen = %screen.name, count, inserted, highest_sequence, "stored impressions");
@@ -1186,13 +1048,13 @@ pub async fn list_impressions(
         .ensure_screens(&state, std::slice::from_ref(&screen))
         .await?;
     ensure_screen_exists(&state, &screen).await?;
-    let impressions = state.store().impressions_of(screen).await?;
+    let impressions = state.storage().impressions_of(screen).await?;
     Ok(Json(ImpressionList { impressions }))
 }
 
 /// A 404 `screen_not_found` unless a screen called `name` is registered.
 async fn ensure_screen_exists(state: &AppState, name: &str) -> Result<(), ApiError> {
-    if state.store().screen_exists(name.to_owned()).await? {
+    if state.storage().screen_exists(name.to_owned()).await? {
         return Ok(());
     }
     Err(ApiError::new(
@@ -1233,7 +1095,7 @@ pub async fn post_heartbeat(
     let Json(heartbeat) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, HEARTBEAT_BODY_LIMIT))?;
     state
-        .store()
+        .storage()
         .record_heartbeat(screen.name, heartbeat)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -1277,7 +1139,7 @@ pub async fn screen_status(
         .ensure_screens(&state, std::slice::from_ref(&name))
         .await?;
     ensure_screen_exists(&state, &name).await?;
-    let status = state.store().heartbeat_of(name.clone()).await?;
+    let status = state.storage().heartbeat_of(name.clone()).await?;
     let (last_seen, heartbeat) = match status {
         Some((at, heartbeat)) => (Some(at), Some(heartbeat)),
         None => (None, None),

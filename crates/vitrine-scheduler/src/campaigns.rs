@@ -47,8 +47,9 @@ use crate::AppState;
 use crate::auth::Admin;
 use crate::catalog::{ScreenRecord, StoreRecord};
 use crate::error::ApiError;
+use crate::storage::MediaStore;
 pub use crate::storage::campaigns::{CampaignDetail, CampaignVersion, StoredCampaign};
-use crate::storage::sqlite::Screen;
+use crate::storage::screens::Screen;
 
 /// Priorities from here up are kept for interrupts; no campaign or store rule reaches them.
 pub const INTERRUPT_BAND: i32 = 3_000_000;

@@ -49,10 +49,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
 use crate::AppState;
-use crate::api::manifest_of;
 use crate::auth::{Manager, ScreenCaller};
 use crate::error::ApiError;
-use crate::storage::sqlite::Screen;
+use crate::manifest::manifest_of;
+use crate::storage::screens::{Screen, UnknownTarget};
 
 /// How many interrupts, triggers and commands are kept for replay. A screen that was away for more
 /// than this many events gets those still in force instead of exactly what it missed.
@@ -1266,26 +1266,20 @@ async fn resolve_audience(state: &AppState, audience: &Audience) -> Result<Vec<S
     }
     let mut names = HashSet::new();
     for screen in screens {
-        if !state.store().screen_exists(screen.clone()).await? {
+        if !state.storage().screen_exists(screen.clone()).await? {
             return Err(not_found("unknown_screen", "screen", screen));
         }
         names.insert(screen.clone());
     }
     if region.is_some() || !stores.is_empty() || !tags.is_empty() {
         let found = state
-            .store()
+            .storage()
             .screens_in(region.clone(), stores.clone(), tags.clone())
             .await?
             .map_err(|unknown| match unknown {
-                crate::storage::sqlite::UnknownTarget::Region(name) => {
-                    not_found("unknown_region", "region", &name)
-                }
-                crate::storage::sqlite::UnknownTarget::Store(name) => {
-                    not_found("unknown_store", "store", &name)
-                }
-                crate::storage::sqlite::UnknownTarget::Tag(name) => {
-                    not_found("unknown_tag", "tag", &name)
-                }
+                UnknownTarget::Region(name) => not_found("unknown_region", "region", &name),
+                UnknownTarget::Store(name) => not_found("unknown_store", "store", &name),
+                UnknownTarget::Tag(name) => not_found("unknown_tag", "tag", &name),
             })?;
         names.extend(found);
     }

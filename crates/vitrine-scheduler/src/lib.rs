@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod error;
 pub mod events;
 pub mod feed;
+pub mod manifest;
 pub mod manifest_versions;
 pub mod metrics;
 pub mod notify;
@@ -83,9 +84,9 @@ struct Shared {
     /// Each screen's manifest version; see [`manifest_versions`].
     manifest_versions: manifest_versions::ManifestVersions,
     /// Each screen's manifest, by screen name.
-    manifests: cache::GenerationCache<std::sync::Arc<api::ManifestBody>>,
+    manifests: cache::GenerationCache<std::sync::Arc<manifest::ManifestBody>>,
     /// Each device token's screen, by the token's sha256.
-    screens: cache::GenerationCache<storage::sqlite::Screen>,
+    screens: cache::GenerationCache<storage::screens::Screen>,
     /// Each staff token's member, by the token's sha256.
     staff: cache::GenerationCache<auth::StaffMember>,
     /// Signs every manifest served; see [`signing`].
@@ -190,7 +191,7 @@ impl AppState {
 
     pub(crate) fn manifest_cache(
         &self,
-    ) -> &cache::GenerationCache<std::sync::Arc<api::ManifestBody>> {
+    ) -> &cache::GenerationCache<std::sync::Arc<manifest::ManifestBody>> {
         &self.shared.manifests
     }
 
@@ -198,7 +199,7 @@ impl AppState {
         &self.shared.manifest_versions
     }
 
-    pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<storage::sqlite::Screen> {
+    pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<storage::screens::Screen> {
         &self.shared.screens
     }
 

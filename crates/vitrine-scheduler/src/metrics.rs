@@ -276,12 +276,12 @@ impl Metrics {
         let since = jiff::Timestamp::now()
             .checked_sub(jiff::SignedDuration::try_from(ONLINE_WINDOW).unwrap_or_default())
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        let online = state.store().screens_heard_since(since).await?;
+        let online = state.storage().screens_heard_since(since).await?;
         self.screens_online
             .set(i64::try_from(online).unwrap_or(i64::MAX));
         self.event_streams
             .set(i64::try_from(state.hub().open_streams()).unwrap_or(i64::MAX));
-        let pool = state.store().pool_status();
+        let pool = state.storage().pool_status();
         let as_gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
         self.pool_connections.set(as_gauge(pool.size));
         self.pool_available.set(as_gauge(pool.available));

@@ -135,7 +135,7 @@ pub async fn probe(
             jiff::SignedDuration::try_from(crate::metrics::ONLINE_WINDOW).unwrap_or_default(),
         )
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let online = tokio::time::timeout(part_limit, state.store().screens_heard_since(since))
+    let online = tokio::time::timeout(part_limit, state.storage().screens_heard_since(since))
         .await
         .map_err(|_| within("the database answered no read"))?
         .map_err(|error| format!("the database cannot be read: {error}"))?;

@@ -18,6 +18,7 @@ use vitrine_core::Sha256Hex;
 
 use super::fetch::{Download, FetchPolicy, download};
 use crate::AppState;
+use crate::storage::MediaStore;
 use crate::storage::StorageError;
 use crate::storage::sqlite::SqliteStore;
 

@@ -13,24 +13,33 @@
 
 pub mod access;
 pub mod campaigns;
+pub mod impressions;
+pub mod media;
 pub mod pairing;
+pub mod playlists;
 pub mod quota;
 pub mod reports;
 pub mod scans;
+pub mod screens;
 pub mod sqlite;
 
 use std::sync::Arc;
 
+use jiff::Timestamp;
 use tokio::sync::broadcast;
 
 use crate::cache::Generation;
 
 pub use access::AccessStore;
 pub use campaigns::CampaignStore;
+pub use impressions::ImpressionStore;
+pub use media::MediaStore;
 pub use pairing::PairingStore;
+pub use playlists::PlaylistStore;
 pub use quota::QuotaStore;
 pub use reports::ReportStore;
 pub use scans::ScanStore;
+pub use screens::ScreenStore;
 
 /// Why a storage call failed, whatever the database. None of these is the client's fault.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +113,21 @@ impl Changes {
     }
 }
 
+/// How busy the database's connection pool is, for the `db_pool_*` metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open now, idle or in use.
+    pub size: usize,
+    /// Idle connections ready for a request.
+    pub available: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+    /// The most connections the pool opens.
+    pub max_size: usize,
+}
+
 /// Everything the scheduler stores, behind one object. Each part's trait adds itself here.
+// Not formatted, so that the bounds stay one a line: each part's trait adds its own line.
 #[async_trait::async_trait]
 pub trait Storage:
     Send
@@ -113,14 +136,46 @@ pub trait Storage:
     // One part's trait a line, so that adding one leaves the others' lines alone.
     + AccessStore
     + CampaignStore
+    + ImpressionStore
+    + MediaStore
     + PairingStore
+    + PlaylistStore
     + QuotaStore
     + ReportStore
     + ScanStore
+    + ScreenStore
 {
     /// The announcements of this storage's committed writes.
     fn changes(&self) -> &Changes;
 
     /// Checks that a write can be committed now (for the readiness probe and systemd's watchdog).
     async fn probe_writable(&self) -> Result<(), StorageError>;
+
+    /// The connection pool's size, idle connections and waiting requests now.
+    fn pool_status(&self) -> PoolStatus;
+}
+
+/// A UTC timestamp as RFC 3339 with exactly nine fractional digits: fixed width, so that ordering the
+/// text orders the instants (jiff's default drops trailing zeros, and `…:05Z` sorts after `…:05.1Z`).
+pub fn sortable_timestamp(timestamp: Timestamp) -> String {
+    format!("{timestamp:.9}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sortable_timestamps_sort_like_instants() {
+        let whole: Timestamp = "2026-03-01T10:00:05Z".parse().expect("valid timestamp");
+        let later: Timestamp = "2026-03-01T10:00:05.1Z".parse().expect("valid timestamp");
+        assert_eq!(sortable_timestamp(whole), "2026-03-01T10:00:05.000000000Z");
+        assert!(sortable_timestamp(whole) < sortable_timestamp(later));
+        assert_eq!(
+            sortable_timestamp(later)
+                .parse::<Timestamp>()
+                .expect("round trip"),
+            later
+        );
+    }
 }

@@ -267,7 +267,7 @@ impl AccessStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::Storage;
+    use crate::storage::{ScreenStore, Storage};
 
     #[tokio::test]
     async fn token_writes_announce_what_they_changed_and_nothing_else() {

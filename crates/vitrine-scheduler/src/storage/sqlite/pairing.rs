@@ -192,7 +192,7 @@ impl PairingStore for SqliteStore {
 mod tests {
     use super::*;
     use crate::storage::pairing::Origin;
-    use crate::storage::{AccessStore, Storage};
+    use crate::storage::{AccessStore, ScreenStore, Storage};
 
     fn store() -> (tempfile::TempDir, SqliteStore) {
         let folder = tempfile::tempdir().expect("temp dir");

@@ -1,0 +1,330 @@
+//! [`ImpressionStore`] on SQLite: the `served_offers`, `impressions` and `impression_sequences`
+//! tables.
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use uuid::Uuid;
+use vitrine_core::{Impression, OfferPlay};
+
+use super::{SqliteStore, from_sql_integer, to_sql_integer};
+use crate::storage::StorageError;
+use crate::storage::impressions::{ImpressionStore, ServedOffer};
+use crate::storage::sortable_timestamp;
+
+#[async_trait::async_trait]
+impl ImpressionStore for SqliteStore {
+    /// Records the offers a manifest built for `screen` carries with `playlist_version`.
+    async fn record_served_offers(
+        &self,
+        screen: String,
+        playlist_version: u64,
+        offers: Vec<ServedOffer>,
+    ) -> Result<(), StorageError> {
+        let playlist_version = to_sql_integer(playlist_version, "playlist_version")?;
+        self.interact(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut insert = transaction.prepare_cached(
+                    "INSERT INTO served_offers (screen, playlist_version, campaign, offer, arm)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                )?;
+                for offer in offers {
+                    insert.execute(params![
+                        screen,
+                        playlist_version,
+                        offer.campaign,
+                        offer.offer,
+                        offer.arm
+                    ])?;
+                }
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores a batch of `screen`'s impressions in one transaction, skipping ids already held, and
+    /// returns how many were new and the highest sequence number up to which the screen's plays
+    /// are all held. Either the whole batch is stored or none of it.
+    async fn insert_impressions(
+        &self,
+        screen: String,
+        impressions: Vec<Impression>,
+    ) -> Result<(u64, u64), StorageError> {
+        let rows = impressions
+            .into_iter()
+            .map(|impression| {
+                let duration_ms = impression.duration_ms();
+                Ok(ImpressionRow {
+                    id: impression.id.hyphenated().to_string(),
+                    sequence: to_sql_integer(impression.sequence, "sequence")?,
+                    screen: impression.screen,
+                    playlist: impression.playlist,
+                    playlist_version: to_sql_integer(
+                        impression.playlist_version,
+                        "playlist_version",
+                    )?,
+                    zone: impression.zone,
+                    item_id: impression.item_id,
+                    media_sha256: impression.media_sha256.map(String::from),
+                    scheduled_start: sortable_timestamp(impression.scheduled_start),
+                    started_at: sortable_timestamp(impression.started_at),
+                    ended_at: sortable_timestamp(impression.ended_at),
+                    duration_ms: to_sql_integer(duration_ms, "duration_ms")?,
+                    completed: impression.completed,
+                    clock: impression.clock.as_str(),
+                    offer: impression
+                        .offer
+                        .map(|offer| (offer.campaign, offer.offer_id, offer.arm.to_string())),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        self.interact(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut inserted = 0;
+            {
+                let mut insert = transaction.prepare(
+                    "INSERT INTO impressions
+                        (id, screen, playlist, playlist_version, item_id, media_sha256,
+                         started_at, duration_ms, offer_campaign, offer_id, offer_arm,
+                         sequence, zone, scheduled_start, ended_at, completed, clock,
+                         offer_refused)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                             ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                     ON CONFLICT (id) DO NOTHING",
+                )?;
+                let mut served = transaction.prepare(
+                    "SELECT EXISTS (SELECT 1 FROM served_offers
+                     WHERE screen = ?1 AND playlist_version = ?2 AND campaign = ?3
+                       AND offer = ?4 AND arm = ?5)",
+                )?;
+                for row in rows {
+                    let (campaign, offer_id, arm) = match row.offer {
+                        Some((campaign, offer_id, arm)) => (campaign, Some(offer_id), Some(arm)),
+                        None => (None, None, None),
+                    };
+                    // Proof of play may claim only an offer its screen's manifest carried with
+                    // that playlist version. Anything else is kept as a play, its offer marked
+                    // refused and left out of every offer figure.
+                    let offer_refused = match (&offer_id, &arm) {
+                        (Some(offer_id), Some(arm)) => {
+                            let campaign_name = campaign.as_deref().unwrap_or("");
+                            let was_served: bool = served.query_row(
+                                params![
+                                    row.screen,
+                                    row.playlist_version,
+                                    campaign_name,
+                                    offer_id,
+                                    arm
+                                ],
+                                |found| found.get(0),
+                            )?;
+                            (!was_served).then(|| {
+                                format!(
+                                    "offer `{offer_id}` of campaign `{campaign_name}` ({arm} \
+                                     arm) was never in screen `{}`'s manifest for playlist \
+                                     version {}",
+                                    row.screen, row.playlist_version
+                                )
+                            })
+                        }
+                        _ => None,
+                    };
+                    if let Some(reason) = &offer_refused {
+                        tracing::warn!(impression = %row.id, "{reason}; its offer is not counted");
+                    }
+                    inserted += insert.execute(params![
+                        row.id,
+                        row.screen,
+                        row.playlist,
+                        row.playlist_version,
+                        row.item_id,
+                        row.media_sha256,
+                        row.started_at,
+                        row.duration_ms,
+                        campaign,
+                        offer_id,
+                        arm,
+                        row.sequence,
+                        row.zone,
+                        row.scheduled_start,
+                        row.ended_at,
+                        row.completed,
+                        row.clock,
+                        offer_refused,
+                    ])? as u64;
+                }
+            }
+            let highest = advance_sequence(&transaction, &screen)?;
+            transaction.commit()?;
+            Ok((inserted, highest))
+        })
+        .await
+    }
+
+    /// Every impression of one screen, oldest first.
+    async fn impressions_of(&self, screen: String) -> Result<Vec<Impression>, StorageError> {
+        self.interact(move |connection| {
+            let mut statement = connection.prepare(
+                "SELECT id, screen, playlist, playlist_version, item_id, media_sha256, started_at,
+                        duration_ms, offer_campaign, offer_id, offer_arm, sequence, zone,
+                        scheduled_start, ended_at, completed, clock
+                 FROM impressions WHERE screen = ?1 ORDER BY started_at, id",
+            )?;
+            let rows = statement.query_map([screen], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, i64>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                    row.get::<_, Option<String>>(10)?,
+                    (
+                        row.get::<_, i64>(11)?,
+                        row.get::<_, String>(12)?,
+                        row.get::<_, Option<String>>(13)?,
+                        row.get::<_, Option<String>>(14)?,
+                        row.get::<_, bool>(15)?,
+                        row.get::<_, String>(16)?,
+                    ),
+                ))
+            })?;
+            let mut impressions = Vec::new();
+            for row in rows {
+                let (
+                    id,
+                    screen,
+                    playlist,
+                    version,
+                    item_id,
+                    sha256,
+                    started_at,
+                    duration_ms,
+                    offer_campaign,
+                    offer_id,
+                    offer_arm,
+                    (sequence, zone, scheduled_start, ended_at, completed, clock),
+                ) = row?;
+                let corrupt = |what: &str, error: &dyn std::fmt::Display| {
+                    StorageError::CorruptRow(format!("impression {id}: {what}: {error}"))
+                };
+                let started_at: Timestamp = started_at
+                    .parse()
+                    .map_err(|error| corrupt("started_at", &error))?;
+                // Rows stored before the full record keep their start as the scheduled one and
+                // their duration as the end.
+                let ended_at = match ended_at {
+                    Some(text) => text.parse().map_err(|error| corrupt("ended_at", &error))?,
+                    None => started_at
+                        .checked_add(jiff::SignedDuration::from_millis(duration_ms))
+                        .map_err(|error| corrupt("duration_ms", &error))?,
+                };
+                impressions.push(Impression {
+                    id: Uuid::parse_str(&id).map_err(|error| corrupt("id", &error))?,
+                    sequence: from_sql_integer(sequence, "sequence")?,
+                    screen,
+                    playlist,
+                    playlist_version: from_sql_integer(version, "playlist_version")?,
+                    zone,
+                    item_id,
+                    media_sha256: sha256
+                        .map(|text| text.parse())
+                        .transpose()
+                        .map_err(|error| corrupt("media_sha256", &error))?,
+                    scheduled_start: match scheduled_start {
+                        Some(text) => text
+                            .parse()
+                            .map_err(|error| corrupt("scheduled_start", &error))?,
+                        None => started_at,
+                    },
+                    started_at,
+                    ended_at,
+                    completed,
+                    clock: clock.parse().map_err(|error| corrupt("clock", &error))?,
+                    offer: match (offer_id, offer_arm) {
+                        (Some(offer_id), Some(arm)) => Some(OfferPlay {
+                            offer_id,
+                            campaign: offer_campaign,
+                            arm: arm.parse().map_err(|error| corrupt("offer_arm", &error))?,
+                        }),
+                        _ => None,
+                    },
+                });
+            }
+            Ok(impressions)
+        })
+        .await
+    }
+}
+
+/// One impression as its columns, made before the blocking closure so conversion errors need no
+/// connection.
+struct ImpressionRow {
+    id: String,
+    sequence: i64,
+    screen: String,
+    playlist: String,
+    playlist_version: i64,
+    zone: String,
+    item_id: String,
+    media_sha256: Option<String>,
+    scheduled_start: String,
+    started_at: String,
+    ended_at: String,
+    duration_ms: i64,
+    completed: bool,
+    clock: &'static str,
+    offer: Option<(Option<String>, String, String)>,
+}
+
+/// Moves `screen`'s highest gap-free sequence number forward over what is now held, stores it and
+/// returns it. Numbers start at 1; a number held twice (a player whose database was made anew
+/// before it learnt where to continue) counts once.
+fn advance_sequence(connection: &Connection, screen: &str) -> Result<u64, StorageError> {
+    let mut highest: i64 = connection
+        .query_row(
+            "SELECT highest FROM impression_sequences WHERE screen = ?1",
+            [screen],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let before = highest;
+    {
+        let mut following = connection.prepare_cached(
+            "SELECT DISTINCT sequence FROM impressions
+             WHERE screen = ?1 AND sequence > ?2 ORDER BY sequence LIMIT 1000",
+        )?;
+        loop {
+            let sequences = following
+                .query_map(params![screen, highest], |row| row.get::<_, i64>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let start = highest;
+            for sequence in &sequences {
+                if *sequence != highest + 1 {
+                    break;
+                }
+                highest = *sequence;
+            }
+            if highest == start || sequences.len() < 1000 {
+                break;
+            }
+        }
+    }
+    if highest != before {
+        connection.execute(
+            "INSERT INTO impression_sequences (screen, highest) VALUES (?1, ?2)
+             ON CONFLICT (screen) DO UPDATE SET highest = excluded.highest",
+            params![screen, highest],
+        )?;
+    }
+    from_sql_integer(highest, "sequence")
+}
