@@ -23,6 +23,7 @@ use crate::auth::{Caller, Manager, ScreenCaller, generate_token, token_sha256};
 use crate::blobs::ReceiveError;
 use crate::error::ApiError;
 use crate::quota::Stored;
+use crate::storage::CatalogStore;
 use crate::storage::sqlite::{NewPlaylistVersion, Screen, ServedOffer};
 
 const MIB: usize = 1024 * 1024;

@@ -48,6 +48,7 @@ use crate::AppState;
 use crate::auth::Admin;
 use crate::catalog::{ScreenRecord, StoreRecord};
 use crate::error::ApiError;
+use crate::storage::CatalogStore;
 use crate::storage::StorageError;
 use crate::storage::sqlite::{
     Screen, SqliteStore, Versioned, from_sql_integer, newest_only, next_version,

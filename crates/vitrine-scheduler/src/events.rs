@@ -52,6 +52,7 @@ use crate::AppState;
 use crate::api::manifest_of;
 use crate::auth::{Manager, ScreenCaller};
 use crate::error::ApiError;
+use crate::storage::CatalogStore;
 use crate::storage::sqlite::Screen;
 
 /// How many interrupts, triggers and commands are kept for replay. A screen that was away for more

@@ -38,6 +38,7 @@ use crate::AppState;
 use crate::campaigns::{ScreenContext, StoredCampaign, media_key};
 use crate::catalog::LocalProduct;
 use crate::error::ApiError;
+use crate::storage::CatalogStore;
 
 /// How many days of validity windows a manifest carries, starting yesterday in store time (so a
 /// daypart that crosses midnight is covered in its second half).

@@ -25,6 +25,7 @@ use vitrine_core::qr_token::{self, PlayToken, TokenError};
 use crate::AppState;
 use crate::catalog::Product;
 use crate::error::ApiError;
+use crate::storage::CatalogStore;
 use crate::storage::StorageError;
 use crate::storage::sqlite::{SqliteStore, sortable_timestamp};
 

@@ -24,6 +24,7 @@ use crate::auth::Manager;
 use crate::campaigns::screen_context;
 use crate::error::ApiError;
 use crate::offers::{Exclusion, Inclusion};
+use crate::storage::CatalogStore;
 use crate::storage::StorageError;
 use crate::storage::sqlite::{SqliteStore, sortable_timestamp};
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::{Admin, Manager, generate_token, token_sha256};
 use crate::error::ApiError;
+use crate::storage::CatalogStore;
 use crate::storage::StorageError;
 use crate::storage::sqlite::SqliteStore;
 

@@ -11,6 +11,8 @@
 //! generation on (so cached manifests and tokens are stale from that instant) and tells the push
 //! fan-out, which rebuilds the manifests of the screens concerned and sends `manifest-changed`.
 
+pub mod catalog;
+pub mod feeds;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -18,6 +20,9 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use crate::cache::Generation;
+
+pub use catalog::CatalogStore;
+pub use feeds::FeedStore;
 
 /// Why a storage call failed, whatever the database. None of these is the client's fault.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +98,14 @@ impl Changes {
 
 /// Everything the scheduler stores, behind one object. Each part's trait adds itself here.
 #[async_trait::async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage:
+    // One bound a line: each part's trait is a line of its own.
+    CatalogStore
+    + FeedStore
+    + Send
+    + Sync
+    + 'static
+{
     /// The announcements of this storage's committed writes.
     fn changes(&self) -> &Changes;
 

@@ -20,6 +20,8 @@ use vitrine_core::{Impression, MediaEntry, OfferPlay, Sha256Hex};
 
 use super::{Changes, Storage, StorageError};
 
+mod catalog;
+mod feeds;
 mod migrations;
 mod versions;
 
