@@ -156,18 +156,17 @@ async fn import_file(path: &str, dir: &str) -> anyhow::Result<()> {
     })?;
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
     let started = Instant::now();
-    let outcome = state
-        .store()
-        .import_products(
-            Box::new(BufReader::with_capacity(64 * 1024, file)),
-            vitrine_scheduler::feed::FeedFormat::Xml,
-            vitrine_scheduler::feed::import::FeedSource {
-                name: "bench".into(),
-                replace: true,
-            },
-        )
-        .await?
-        .map_err(|error| anyhow::anyhow!(error))?;
+    let outcome = vitrine_scheduler::feed::import::import_products(
+        state.storage(),
+        Box::new(BufReader::with_capacity(64 * 1024, file)),
+        vitrine_scheduler::feed::FeedFormat::Xml,
+        vitrine_scheduler::feed::import::FeedSource {
+            name: "bench".into(),
+            replace: true,
+        },
+    )
+    .await?
+    .map_err(|error| anyhow::anyhow!(error))?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{{\"items\": {}, \"seconds\": {seconds:.3}}}",

@@ -24,7 +24,6 @@ use crate::blobs::ReceiveError;
 use crate::error::ApiError;
 use crate::manifest::stored_playlist;
 use crate::quota::Stored;
-use crate::storage::QuotaStore;
 use crate::storage::playlists::NewPlaylistVersion;
 
 pub use crate::manifest::{ManifestBody, manifest_of};
@@ -173,7 +172,7 @@ pub async fn create_screen(
 
     let mut tags = request.tags.clone();
     if let Some(store) = &request.store {
-        let Some(record) = state.store().store_by_code(store.clone()).await? else {
+        let Some(record) = state.storage().store_by_code(store.clone()).await? else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "store_not_found",
@@ -214,7 +213,7 @@ pub async fn create_screen(
     }
     if request.store.is_some() || !request.tags.is_empty() {
         state
-            .store()
+            .storage()
             .place_screen(request.name.clone(), request.store, request.tags)
             .await?;
     }
@@ -267,14 +266,14 @@ async fn screens_it_is_not_for(
         return Ok(None);
     };
     let stores: BTreeMap<String, Vec<String>> = state
-        .store()
+        .storage()
         .stores()
         .await?
         .into_iter()
         .map(|store| (store.code, store.tags))
         .collect();
     let mut outside: Vec<String> = state
-        .store()
+        .storage()
         .screens()
         .await?
         .into_iter()
@@ -577,7 +576,7 @@ pub async fn put_media(
     let new = state.storage().record_media(sha256.clone(), size).await?;
     if let Some(stores) = manager.stores() {
         state
-            .store()
+            .storage()
             .charge_media(sha256.clone(), stores.to_vec())
             .await?;
     }
@@ -973,7 +972,7 @@ async fn check_batch_signature(
         )));
     };
     let key = state
-        .store()
+        .storage()
         .token_sha256_of(screen.to_owned())
         .await?
         .and_then(|key_hex| hex::decode(key_hex).ok())

@@ -47,7 +47,6 @@ use crate::AppState;
 use crate::auth::Admin;
 use crate::catalog::{ScreenRecord, StoreRecord};
 use crate::error::ApiError;
-use crate::storage::MediaStore;
 pub use crate::storage::campaigns::{CampaignDetail, CampaignVersion, StoredCampaign};
 use crate::storage::screens::Screen;
 
@@ -146,7 +145,7 @@ pub async fn push_campaign(
     .map_err(ApiError::invalid_playlist)?;
     let campaign = parsed.value;
     let stored = state
-        .store()
+        .storage()
         .stored_media(request.media.values().cloned().collect())
         .await?;
     let missing: Vec<String> = campaign_media(&campaign)
@@ -357,15 +356,15 @@ pub async fn screen_context(
     state: &AppState,
     name: &str,
 ) -> Result<Option<ScreenContext>, ApiError> {
-    let Some(screen) = state.store().screen_record(name.to_owned()).await? else {
+    let Some(screen) = state.storage().screen_record(name.to_owned()).await? else {
         return Ok(None);
     };
     let store = match &screen.store {
-        Some(code) => state.store().store_by_code(code.clone()).await?,
+        Some(code) => state.storage().store_by_code(code.clone()).await?,
         None => None,
     };
     let segments = match &store {
-        Some(store) => state.store().segments_of(store.code.clone()).await?,
+        Some(store) => state.storage().segments_of(store.code.clone()).await?,
         None => BTreeMap::new(),
     };
     let mut campaigns = Vec::new();

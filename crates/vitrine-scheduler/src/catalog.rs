@@ -25,22 +25,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use vitrine_core::offer::parse_price;
 
-use crate::feed::import::{
-    FeedDiff, FeedOutcome, FeedSource, ImportError, PRODUCT_SELECT, RefusedStore, product_from_row,
-};
-use crate::feed::{FeedFormat, ProductDetails, SaleWindow, UnitPricing, read_availability};
+use crate::feed::import::{FeedDiff, FeedOutcome, FeedSource, RefusedStore};
+use crate::feed::{FeedFormat, SaleWindow, read_availability};
 
 use crate::AppState;
 use crate::auth::{Admin, Manager};
 use crate::error::ApiError;
-use crate::storage::StorageError;
-use crate::storage::sqlite::SqliteStore;
+
+pub use crate::storage::catalog::{
+    InventoryRow, LocalPrice, LocalProduct, Product, ScreenRecord, SkippedRow, StoreRecord,
+};
 
 /// The largest import body: a feed of some tens of thousands of products.
 pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -58,137 +55,6 @@ pub struct ImportFile {
 pub struct ImportReport {
     pub applied: usize,
     pub skipped: Vec<SkippedRow>,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct SkippedRow {
-    /// 1-based line in the file.
-    pub line: u64,
-    pub reason: String,
-}
-
-/// A store as the API and the manifest builder see it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct StoreRecord {
-    pub code: String,
-    pub name: String,
-    pub region: String,
-    pub tags: Vec<String>,
-    pub timezone: String,
-    pub locale: String,
-    pub currency: String,
-}
-
-/// A product of the feed, with the store's price and stock where the manifest builder asks for one.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct Product {
-    pub id: String,
-    pub title: String,
-    pub description: String,
-    pub link: String,
-    pub image_link: String,
-    pub price_cents: i64,
-    pub sale_price_cents: Option<i64>,
-    pub currency: String,
-    pub availability: String,
-    pub brand: String,
-    pub gtin: String,
-    /// When the sale price applies (`sale_price_effective_date`); always when None.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "2026-03-01T00:00+01:00/2026-03-07T23:59+01:00")]
-    pub sale_window: Option<SaleWindow>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit_pricing: Option<UnitPricing>,
-    /// How many units the price buys (`multipack`), when more than one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub multipack: Option<u32>,
-    /// The product this one is a variant of (size, colour), shared by all its variants.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub item_group_id: String,
-    #[serde(default)]
-    pub details: ProductDetails,
-    /// The product image in the media store, fetched from `image_link` (see
-    /// [`crate::feed::images`]); None until then, or when the link changed since.
-    #[serde(skip)]
-    pub image: Option<vitrine_core::MediaEntry>,
-    /// Whether `image_link` was tried already, so a failed fetch is not repeated.
-    #[serde(skip)]
-    pub image_tried: bool,
-}
-
-impl Product {
-    /// Applies a store's inventory row: the store's own price wins over the feed's, sale price and
-    /// all; a sale price alone applies to the feed's price.
-    pub fn apply_local_price(
-        &mut self,
-        price_cents: Option<i64>,
-        sale_price_cents: Option<i64>,
-        currency: Option<String>,
-    ) {
-        if let Some(price) = price_cents {
-            self.price_cents = price;
-            self.sale_price_cents = sale_price_cents;
-        } else if sale_price_cents.is_some() {
-            self.sale_price_cents = sale_price_cents;
-        }
-        if let Some(currency) = currency {
-            self.currency = currency;
-        }
-    }
-
-    /// The price to pay at `instant` in a store of `time_zone`, and the price before the sale when
-    /// a sale applies then.
-    pub fn price_at(&self, instant: Timestamp, time_zone: &TimeZone) -> (i64, Option<i64>) {
-        let in_window = self
-            .sale_window
-            .as_ref()
-            .is_none_or(|window| window.contains(instant, time_zone));
-        match self.sale_price_cents {
-            Some(sale) if sale < self.price_cents && in_window => (sale, Some(self.price_cents)),
-            _ => (self.price_cents, None),
-        }
-    }
-}
-
-/// A product at one store: the feed's product, with the local price and stock where there is one.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LocalProduct {
-    pub product: Product,
-    /// `None` when the store has no inventory row, or a row without a quantity: stock then follows
-    /// the local availability, else the feed's.
-    pub quantity: Option<i64>,
-    /// The store's own availability, from its inventory row.
-    pub local_availability: Option<String>,
-}
-
-impl LocalProduct {
-    /// Units on hand as far as HQ knows: 0 where the store says it is out of stock, else the local
-    /// inventory's count, else 1 for a product the store or the feed says is in stock (or can be
-    /// ordered: preorder, backorder) and 0 otherwise.
-    pub fn stock(&self) -> i64 {
-        // The store's own word comes first, then its count, then the web shop's availability.
-        match (self.local_availability.as_deref(), self.quantity) {
-            (Some("out_of_stock"), _) => 0,
-            (_, Some(quantity)) => quantity,
-            (Some(_), None) => 1,
-            (None, None) => match self.product.availability.as_str() {
-                "out_of_stock" => 0,
-                _ => 1,
-            },
-        }
-    }
-}
-
-/// A registered screen with where it is, for `GET /v1/screens` and the manifest builder.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct ScreenRecord {
-    pub name: String,
-    pub playlist: String,
-    /// The screen's own zone; empty to take its store's (then its playlist's, then UTC).
-    pub timezone: String,
-    pub store: Option<String>,
-    pub tags: Vec<String>,
-    pub created_at: String,
 }
 
 fn read_request(body: Result<Json<ImportFile>, JsonRejection>) -> Result<ImportFile, ApiError> {
@@ -421,7 +287,7 @@ pub async fn import_stores(
     )?;
     let (rows, skipped) = read_rows(&mut reader, &columns, read_store);
     let applied = rows.len();
-    state.store().upsert_stores(rows).await?;
+    state.storage().upsert_stores(rows).await?;
     tracing::info!(applied, skipped = skipped.len(), "imported stores");
     Ok(Json(ImportReport { applied, skipped }))
 }
@@ -496,7 +362,7 @@ pub async fn import_segments(
             ),
         });
     }
-    let (applied, unknown) = state.store().replace_segments(rows).await?;
+    let (applied, unknown) = state.storage().replace_segments(rows).await?;
     skipped.extend(unknown);
     skipped.sort_by_key(|row| row.line);
     Ok(Json(ImportReport { applied, skipped }))
@@ -573,15 +439,14 @@ pub async fn import_feed(
         name: UPLOAD_SOURCE.to_owned(),
         replace: request.replace,
     };
-    let outcome = state
-        .store()
-        .import_products(
-            Box::new(std::io::Cursor::new(request.source.into_bytes())),
-            format,
-            origin,
-        )
-        .await?
-        .map_err(invalid_file)?;
+    let outcome = crate::feed::import::import_products(
+        state.storage(),
+        Box::new(std::io::Cursor::new(request.source.into_bytes())),
+        format,
+        origin,
+    )
+    .await?
+    .map_err(invalid_file)?;
     tracing::info!(
         applied = outcome.applied,
         skipped = outcome.skipped.len() + outcome.skipped_more,
@@ -595,14 +460,6 @@ pub async fn import_feed(
 
 /// The source name of feeds uploaded by hand.
 pub const UPLOAD_SOURCE: &str = "upload";
-
-/// A price of a local-inventory row: Google's carry their currency (`4.99 EUR`); Criteo's are a
-/// bare amount (`4.99`) in the store's currency, filled in when the store is known.
-#[derive(Debug)]
-pub struct LocalPrice {
-    pub cents: i64,
-    pub currency: Option<String>,
-}
 
 fn read_local_price(text: &str) -> Result<Option<LocalPrice>, String> {
     if text.is_empty() {
@@ -625,22 +482,6 @@ fn read_local_price(text: &str) -> Result<Option<LocalPrice>, String> {
         cents: money.cents,
         currency: Some(money.currency),
     }))
-}
-
-/// One row of a local-inventory feed.
-#[derive(Debug)]
-pub struct InventoryRow {
-    pub store: String,
-    pub product: String,
-    /// None when the row gives an availability instead.
-    pub quantity: Option<i64>,
-    pub price: Option<LocalPrice>,
-    pub sale_price: Option<LocalPrice>,
-    pub sale_window: Option<SaleWindow>,
-    /// Empty when the row gives none.
-    pub availability: String,
-    pub pickup_method: String,
-    pub pickup_sla: String,
 }
 
 /// The pickup methods of Google's local inventory specification.
@@ -752,7 +593,7 @@ pub async fn import_inventory(
         ],
     )?;
     let (rows, mut skipped) = read_rows(&mut reader, &columns, read_inventory_row);
-    let (applied, unknown, diff) = state.store().upsert_inventory(rows).await?;
+    let (applied, unknown, diff) = state.storage().upsert_inventory(rows).await?;
     skipped.extend(unknown);
     skipped.sort_by_key(|row| row.line);
     if diff.changes_anything() {
@@ -789,7 +630,7 @@ pub async fn list_screens(
     State(state): State<AppState>,
     manager: Manager,
 ) -> Result<Json<ScreenList>, ApiError> {
-    let mut screens = state.store().screens().await?;
+    let mut screens = state.storage().screens().await?;
     // Staff see the screens of their stores only.
     screens.retain(|screen| {
         manager.is_admin()
@@ -825,517 +666,8 @@ pub async fn list_stores(
     _admin: Admin,
 ) -> Result<Json<StoreList>, ApiError> {
     Ok(Json(StoreList {
-        stores: state.store().stores().await?,
+        stores: state.storage().stores().await?,
     }))
-}
-
-fn tags_json(tags: &[String]) -> String {
-    serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned())
-}
-
-fn tags_from_json(text: &str) -> Result<Vec<String>, StorageError> {
-    serde_json::from_str(text).map_err(|error| StorageError::CorruptRow(format!("tags: {error}")))
-}
-
-fn store_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRecord, String)> {
-    Ok((
-        StoreRecord {
-            code: row.get(0)?,
-            name: row.get(1)?,
-            region: row.get(2)?,
-            tags: Vec::new(),
-            timezone: row.get(4)?,
-            locale: row.get(5)?,
-            currency: row.get(6)?,
-        },
-        row.get(3)?,
-    ))
-}
-
-/// An inventory row as stored.
-#[derive(Debug, PartialEq, Eq)]
-struct LocalRow {
-    quantity: i64,
-    price_cents: Option<i64>,
-    sale_price_cents: Option<i64>,
-    currency: Option<String>,
-    sale_window: Option<String>,
-    availability: String,
-    quantity_given: bool,
-}
-
-fn local_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LocalRow> {
-    Ok(LocalRow {
-        quantity: row.get(0)?,
-        price_cents: row.get(1)?,
-        sale_price_cents: row.get(2)?,
-        currency: row.get(3)?,
-        sale_window: row.get(4)?,
-        availability: row.get(5)?,
-        quantity_given: row.get(6)?,
-    })
-}
-
-impl LocalRow {
-    /// The store's price, sale window and stock over the feed's.
-    fn apply_to(&self, local: &mut LocalProduct) {
-        local.quantity = self.quantity_given.then_some(self.quantity);
-        local.local_availability =
-            (!self.availability.is_empty()).then(|| self.availability.clone());
-        let has_local_price = self.price_cents.is_some() || self.sale_price_cents.is_some();
-        local.product.apply_local_price(
-            self.price_cents,
-            self.sale_price_cents,
-            self.currency.clone(),
-        );
-        if has_local_price {
-            local.product.sale_window = self
-                .sale_window
-                .as_deref()
-                .and_then(|text| text.parse().ok());
-        }
-    }
-}
-
-const STORE_COLUMNS: &str = "code, name, region, tags, timezone, locale, currency";
-
-impl SqliteStore {
-    pub async fn upsert_stores(&self, rows: Vec<(u64, StoreRecord)>) -> Result<(), StorageError> {
-        self.interact(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
-                let mut upsert = transaction.prepare(
-                    "INSERT INTO stores (code, name, region, tags, timezone, locale, currency)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (code) DO UPDATE SET name = excluded.name,
-                        region = excluded.region, tags = excluded.tags,
-                        timezone = excluded.timezone, locale = excluded.locale,
-                        currency = excluded.currency,
-                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                )?;
-                for (_, store) in rows {
-                    upsert.execute(params![
-                        store.code,
-                        store.name,
-                        store.region,
-                        tags_json(&store.tags),
-                        store.timezone,
-                        store.locale,
-                        store.currency
-                    ])?;
-                }
-            }
-            transaction.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Replaces the segment mix of every store named in `rows`; rows naming an unknown store are
-    /// returned as skipped, with the number applied.
-    pub async fn replace_segments(
-        &self,
-        rows: Vec<(u64, (String, String, f64))>,
-    ) -> Result<(usize, Vec<SkippedRow>), StorageError> {
-        self.interact(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut skipped = Vec::new();
-            let mut applied = 0;
-            {
-                let mut known = transaction.prepare("SELECT 1 FROM stores WHERE code = ?1")?;
-                let mut cleared = BTreeSet::new();
-                let mut clear =
-                    transaction.prepare("DELETE FROM store_segments WHERE store = ?1")?;
-                let mut insert = transaction.prepare(
-                    "INSERT INTO store_segments (store, segment, share) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (store, segment) DO UPDATE SET share = excluded.share",
-                )?;
-                for (line, (store, segment, share)) in rows {
-                    if !known.exists([&store])? {
-                        skipped.push(SkippedRow {
-                            line,
-                            reason: unknown_store(&store),
-                        });
-                        continue;
-                    }
-                    if cleared.insert(store.clone()) {
-                        clear.execute([&store])?;
-                    }
-                    insert.execute(params![store, segment, share])?;
-                    applied += 1;
-                }
-            }
-            transaction.commit()?;
-            Ok((applied, skipped))
-        })
-        .await
-    }
-
-    /// Applies a product feed read from `source`; the outer error is the database's, the inner
-    /// one says why the feed was refused whole.
-    pub async fn import_products(
-        &self,
-        source: Box<dyn std::io::BufRead + Send>,
-        format: FeedFormat,
-        origin: FeedSource,
-    ) -> Result<Result<FeedOutcome, String>, StorageError> {
-        self.interact(move |connection| {
-            match crate::feed::import::import_products(connection, source, format, &origin) {
-                Ok(outcome) => Ok(Ok(outcome)),
-                Err(ImportError::Feed(reason)) => Ok(Err(reason)),
-                Err(ImportError::Database(error)) => Err(error.into()),
-            }
-        })
-        .await
-    }
-
-    /// Upserts local inventory; rows naming an unknown store or product, or priced in another
-    /// currency than the store's, are returned as skipped. The diff is per store and product
-    /// (`paris-11/3017620422003`).
-    pub async fn upsert_inventory(
-        &self,
-        rows: Vec<(u64, InventoryRow)>,
-    ) -> Result<(usize, Vec<SkippedRow>, FeedDiff), StorageError> {
-        self.interact(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut skipped = Vec::new();
-            let mut applied = 0;
-            let mut diff = FeedDiff::default();
-            {
-                let mut store_currency =
-                    transaction.prepare("SELECT currency FROM stores WHERE code = ?1")?;
-                let mut product = transaction.prepare(&format!(
-                    "{PRODUCT_SELECT} WHERE id = ?1 AND removed_at IS NULL"
-                ))?;
-                let mut old_row = transaction.prepare(
-                    "SELECT quantity, price_cents, sale_price_cents, currency, sale_window,
-                        availability, quantity_given
-                     FROM inventory WHERE store = ?1 AND product = ?2",
-                )?;
-                let mut upsert = transaction.prepare(
-                    "INSERT INTO inventory (store, product, quantity, price_cents,
-                        sale_price_cents, currency, sale_window, availability, pickup_method,
-                        pickup_sla, quantity_given)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     ON CONFLICT (store, product) DO UPDATE SET quantity = excluded.quantity,
-                        price_cents = excluded.price_cents,
-                        sale_price_cents = excluded.sale_price_cents,
-                        currency = excluded.currency, sale_window = excluded.sale_window,
-                        availability = excluded.availability,
-                        pickup_method = excluded.pickup_method,
-                        pickup_sla = excluded.pickup_sla,
-                        quantity_given = excluded.quantity_given,
-                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                )?;
-                for (line, row) in rows {
-                    let Some(currency_of_store): Option<String> = store_currency
-                        .query_row([&row.store], |result| result.get(0))
-                        .optional()?
-                    else {
-                        skipped.push(SkippedRow {
-                            line,
-                            reason: unknown_store(&row.store),
-                        });
-                        continue;
-                    };
-                    let Some(feed_product) = product
-                        .query_row([&row.product], product_from_row)
-                        .optional()?
-                    else {
-                        skipped.push(SkippedRow {
-                            line,
-                            reason: format!(
-                                "product `{}` is not in the product feed; import the feed first",
-                                row.product
-                            ),
-                        });
-                        continue;
-                    };
-                    let currency = row.price.as_ref().or(row.sale_price.as_ref()).map(|price| {
-                        price
-                            .currency
-                            .clone()
-                            .unwrap_or_else(|| currency_of_store.clone())
-                    });
-                    if let Some(currency) = &currency
-                        && *currency != currency_of_store
-                    {
-                        skipped.push(SkippedRow {
-                            line,
-                            reason: format!(
-                                "the price is in {currency}, but store `{}` sells in \
-                                 {currency_of_store}",
-                                row.store
-                            ),
-                        });
-                        continue;
-                    }
-                    let before: Option<LocalRow> = old_row
-                        .query_row(params![row.store, row.product], local_row)
-                        .optional()?;
-                    let new = LocalRow {
-                        quantity: row.quantity.unwrap_or(0),
-                        price_cents: row.price.as_ref().map(|price| price.cents),
-                        sale_price_cents: row.sale_price.as_ref().map(|price| price.cents),
-                        currency: currency.clone(),
-                        sale_window: row.sale_window.map(|window| window.to_string()),
-                        availability: row.availability.clone(),
-                        quantity_given: row.quantity.is_some(),
-                    };
-                    let key = format!("{}/{}", row.store, row.product);
-                    let stock = |local: Option<&LocalRow>| {
-                        let mut product = LocalProduct {
-                            product: feed_product.clone(),
-                            ..LocalProduct::default()
-                        };
-                        if let Some(local) = local {
-                            local.apply_to(&mut product);
-                        }
-                        (
-                            product.stock() > 0,
-                            product.product.price_cents,
-                            product.product.sale_price_cents,
-                            product.product.sale_window,
-                        )
-                    };
-                    match &before {
-                        None => diff.added.push(&key),
-                        Some(before) if *before == new => diff.unchanged += 1,
-                        Some(before) => {
-                            let (was_in, was_price, was_sale, was_window) = stock(Some(before));
-                            let (is_in, price, sale, window) = stock(Some(&new));
-                            if was_in && !is_in {
-                                diff.out_of_stock.push(&key);
-                            } else if !was_in && is_in {
-                                diff.back_in_stock.push(&key);
-                            } else if (was_price, was_sale, was_window) != (price, sale, window) {
-                                diff.price_changed.push(&key);
-                            } else {
-                                diff.other_changes.push(&key);
-                            }
-                        }
-                    }
-                    upsert.execute(params![
-                        row.store,
-                        row.product,
-                        new.quantity,
-                        new.price_cents,
-                        new.sale_price_cents,
-                        new.currency,
-                        new.sale_window,
-                        new.availability,
-                        row.pickup_method,
-                        row.pickup_sla,
-                        new.quantity_given,
-                    ])?;
-                    applied += 1;
-                }
-            }
-            transaction.commit()?;
-            Ok((applied, skipped, diff))
-        })
-        .await
-    }
-
-    pub async fn stores(&self) -> Result<Vec<StoreRecord>, StorageError> {
-        self.interact(|connection| {
-            let mut statement =
-                connection.prepare(&format!("SELECT {STORE_COLUMNS} FROM stores ORDER BY code"))?;
-            let rows = statement
-                .query_map([], store_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(mut store, tags)| {
-                    store.tags = tags_from_json(&tags)?;
-                    Ok(store)
-                })
-                .collect()
-        })
-        .await
-    }
-
-    pub async fn store_by_code(&self, code: String) -> Result<Option<StoreRecord>, StorageError> {
-        self.interact(move |connection| {
-            let row = connection
-                .query_row(
-                    &format!("SELECT {STORE_COLUMNS} FROM stores WHERE code = ?1"),
-                    [code],
-                    store_from_row,
-                )
-                .optional()?;
-            row.map(|(mut store, tags)| {
-                store.tags = tags_from_json(&tags)?;
-                Ok(store)
-            })
-            .transpose()
-        })
-        .await
-    }
-
-    /// A store's segment mix: segment -> share of its customers.
-    pub async fn segments_of(&self, store: String) -> Result<BTreeMap<String, f64>, StorageError> {
-        self.interact(move |connection| {
-            let mut statement =
-                connection.prepare("SELECT segment, share FROM store_segments WHERE store = ?1")?;
-            let rows = statement
-                .query_map([store], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<Result<BTreeMap<String, f64>, _>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// Every segment the CRM import named, in any store, sorted.
-    pub async fn known_segments(&self) -> Result<Vec<String>, StorageError> {
-        self.interact(move |connection| {
-            let mut statement = connection
-                .prepare("SELECT DISTINCT segment FROM store_segments ORDER BY segment")?;
-            let rows = statement
-                .query_map([], |row| row.get(0))?
-                .collect::<Result<Vec<String>, _>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// The products with these ids, at `store` when given (local price and stock applied).
-    /// Products a replacing import removed are not found.
-    pub async fn local_products(
-        &self,
-        ids: Vec<String>,
-        store: Option<String>,
-    ) -> Result<BTreeMap<String, LocalProduct>, StorageError> {
-        self.interact(move |connection| {
-            let mut product = connection.prepare(&format!(
-                "{PRODUCT_SELECT} WHERE id = ?1 AND removed_at IS NULL"
-            ))?;
-            let mut local = connection.prepare(
-                "SELECT quantity, price_cents, sale_price_cents, currency, sale_window,
-                    availability, quantity_given
-                 FROM inventory WHERE store = ?1 AND product = ?2",
-            )?;
-            let mut found = BTreeMap::new();
-            for id in ids {
-                let Some(item) = product.query_row([&id], product_from_row).optional()? else {
-                    continue;
-                };
-                let mut local_product = LocalProduct {
-                    product: item,
-                    ..LocalProduct::default()
-                };
-                if let Some(store) = &store {
-                    let row: Option<LocalRow> =
-                        local.query_row(params![store, id], local_row).optional()?;
-                    if let Some(row) = row {
-                        row.apply_to(&mut local_product);
-                    }
-                }
-                found.insert(id, local_product);
-            }
-            Ok(found)
-        })
-        .await
-    }
-
-    /// Every screen, by name.
-    pub async fn screens(&self) -> Result<Vec<ScreenRecord>, StorageError> {
-        self.interact(|connection| {
-            let mut statement = connection.prepare(
-                "SELECT name, playlist, timezone, store, tags, created_at FROM screens ORDER BY name",
-            )?;
-            let rows = statement
-                .query_map([], |row| {
-                    Ok((
-                        ScreenRecord {
-                            name: row.get(0)?,
-                            playlist: row.get(1)?,
-                            timezone: row.get(2)?,
-                            store: row.get(3)?,
-                            tags: Vec::new(),
-                            created_at: row.get(5)?,
-                        },
-                        row.get::<_, String>(4)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(mut screen, tags)| {
-                    screen.tags = tags_from_json(&tags)?;
-                    Ok(screen)
-                })
-                .collect()
-        })
-        .await
-    }
-
-    pub async fn screen_record(&self, name: String) -> Result<Option<ScreenRecord>, StorageError> {
-        Ok(self
-            .screens()
-            .await?
-            .into_iter()
-            .find(|screen| screen.name == name))
-    }
-
-    /// Sets where a screen is; used right after registering it.
-    pub async fn place_screen(
-        &self,
-        name: String,
-        store: Option<String>,
-        tags: Vec<String>,
-    ) -> Result<(), StorageError> {
-        self.interact(move |connection| {
-            connection.execute(
-                "UPDATE screens SET store = ?2, tags = ?3 WHERE name = ?1",
-                params![name, store, tags_json(&tags)],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// A screen by its name, as a device token would resolve to it.
-    pub async fn screen_by_name(
-        &self,
-        name: String,
-    ) -> Result<Option<crate::storage::sqlite::Screen>, StorageError> {
-        self.interact(move |connection| {
-            Ok(connection
-                .query_row(
-                    "SELECT name, playlist, timezone FROM screens WHERE name = ?1",
-                    [name],
-                    |row| {
-                        Ok(crate::storage::sqlite::Screen {
-                            name: row.get(0)?,
-                            playlist: row.get(1)?,
-                            timezone: row.get(2)?,
-                        })
-                    },
-                )
-                .optional()?)
-        })
-        .await
-    }
-
-    /// The hex sha256 of a screen's device token: the key of its QR play tokens.
-    pub async fn token_sha256_of(&self, screen: String) -> Result<Option<String>, StorageError> {
-        self.interact(move |connection| {
-            Ok(connection
-                .query_row(
-                    "SELECT token_sha256 FROM screens WHERE name = ?1",
-                    [screen],
-                    |row| row.get(0),
-                )
-                .optional()?)
-        })
-        .await
-    }
-}
-
-fn unknown_store(code: &str) -> String {
-    format!("store code `{code}` is not known; import it with `vitrine stores import` first")
 }
 
 #[cfg(test)]

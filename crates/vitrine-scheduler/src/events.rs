@@ -1100,7 +1100,7 @@ pub async fn post_trigger(
     // Staff reach only the screens of their stores.
     manager.ensure_screens(&state, &screens).await?;
     // A segment the CRM does not know matches no offer: the trigger would do nothing.
-    let known = state.store().known_segments().await?;
+    let known = state.storage().known_segments().await?;
     if !known.iter().any(|name| name == segment) {
         let listed = if known.is_empty() {
             "no segments are imported yet; import the CRM's segment mix first with `vitrine \

@@ -71,8 +71,6 @@ pub struct AppState {
 struct Shared {
     /// Every read and write of the model goes through this.
     storage: Arc<dyn Storage>,
-    /// The same database as `storage`, for the calls not yet behind a storage trait.
-    store: SqliteStore,
     blobs: BlobStore,
     /// Kept as a hash so that comparisons have a fixed length (see `auth::is_admin_token`).
     admin_token_sha256: [u8; 32],
@@ -109,10 +107,6 @@ impl AppState {
     /// The storage every read and write goes through.
     pub fn storage(&self) -> &dyn Storage {
         self.shared.storage.as_ref()
-    }
-
-    pub fn store(&self) -> &SqliteStore {
-        &self.shared.store
     }
 
     pub fn blobs(&self) -> &BlobStore {
@@ -263,8 +257,7 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
     let server_public_key = signing::public_key_hex(&signing_key);
     Ok(AppState {
         shared: Arc::new(Shared {
-            storage: Arc::new(store.clone()),
-            store,
+            storage: Arc::new(store),
             blobs,
             admin_token_sha256: Sha256::digest(config.admin_token.as_bytes()).into(),
             hub: Arc::new(events::Hub::new()),

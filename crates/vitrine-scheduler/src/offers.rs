@@ -107,7 +107,7 @@ pub async fn build(
         .into_iter()
         .collect();
     let products = state
-        .store()
+        .storage()
         .local_products(
             product_ids,
             context.store.as_ref().map(|store| store.code.clone()),

@@ -196,7 +196,7 @@ async fn destination(
         let products = match &offer.product {
             Some(product) => {
                 state
-                    .store()
+                    .storage()
                     .local_products(vec![product.clone()], None)
                     .await?
             }

@@ -281,7 +281,7 @@ pub async fn explain(
     manager
         .ensure_screens(&state, std::slice::from_ref(&query.screen))
         .await?;
-    let Some(screen) = state.store().screen_by_name(query.screen.clone()).await? else {
+    let Some(screen) = state.storage().screen_by_name(query.screen.clone()).await? else {
         return Err(not_found(
             "screen_not_found",
             format!("no screen called `{}` is registered", query.screen),

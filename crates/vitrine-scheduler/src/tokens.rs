@@ -128,7 +128,12 @@ pub async fn create_staff(
         ));
     }
     for store in &stores {
-        if state.store().store_by_code(store.clone()).await?.is_none() {
+        if state
+            .storage()
+            .store_by_code(store.clone())
+            .await?
+            .is_none()
+        {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "store_not_found",

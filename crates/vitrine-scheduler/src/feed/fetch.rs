@@ -22,7 +22,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use reqwest::header;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use vitrine_core::ItemDuration;
@@ -34,7 +33,9 @@ use crate::auth::Admin;
 use crate::catalog::FeedReport;
 use crate::error::ApiError;
 use crate::storage::StorageError;
-use crate::storage::sqlite::SqliteStore;
+use crate::storage::feeds::FetchAttempt;
+
+pub use crate::storage::feeds::FeedRecord;
 
 /// The most a feed may weigh, as sent and once decompressed.
 pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
@@ -372,25 +373,6 @@ pub(super) fn feed_reader(
     Ok((Box::new(reader), format))
 }
 
-/// A feed registered by URL, with what its last fetch said.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct FeedRecord {
-    pub name: String,
-    pub url: String,
-    pub interval_seconds: u64,
-    #[serde(default)]
-    pub etag: Option<String>,
-    #[serde(default)]
-    pub last_modified: Option<String>,
-    #[serde(default)]
-    pub last_attempt_at: Option<String>,
-    #[serde(default)]
-    pub last_success_at: Option<String>,
-    /// The feed's alert: the HTTP status or error of the last fetch, until one succeeds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alert: Option<String>,
-}
-
 impl FeedRecord {
     fn is_due(&self, now: Timestamp) -> bool {
         let Some(attempt) = self
@@ -443,15 +425,23 @@ async fn fetch_feed_once(
         Err(error) => Err(format!("`{}` is not a URL: {error}", feed.url)),
         Ok(url) => fetch_and_import(state, feed, &url, &policy).await?,
     };
-    let store = state.store();
+    let storage = state.storage();
     match outcome {
         Ok(None) => {
-            store.record_fetch(feed.name.clone(), Ok(None)).await?;
+            storage
+                .record_fetch(feed.name.clone(), FetchAttempt::NotModified)
+                .await?;
             Ok(FetchOutcome::NotModified)
         }
-        Ok(Some((report, validators))) => {
-            store
-                .record_fetch(feed.name.clone(), Ok(Some(validators)))
+        Ok(Some((report, (etag, last_modified)))) => {
+            storage
+                .record_fetch(
+                    feed.name.clone(),
+                    FetchAttempt::Imported {
+                        etag,
+                        last_modified,
+                    },
+                )
                 .await?;
             Ok(FetchOutcome::Imported {
                 report: Box::new(report),
@@ -459,8 +449,8 @@ async fn fetch_feed_once(
         }
         Err(error) => {
             tracing::warn!(feed = %feed.name, url = %feed.url, %error, "a feed fetch failed; its last good data stays");
-            store
-                .record_fetch(feed.name.clone(), Err(error.clone()))
+            storage
+                .record_fetch(feed.name.clone(), FetchAttempt::Failed(error.clone()))
                 .await?;
             Ok(FetchOutcome::Failed { error })
         }
@@ -501,14 +491,11 @@ async fn fetch_and_import(
         name: feed.name.clone(),
         replace: true,
     };
-    let outcome = match state
-        .store()
-        .import_products(reader, format, origin)
-        .await?
-    {
-        Ok(outcome) => outcome,
-        Err(error) => return Ok(Err(error)),
-    };
+    let outcome =
+        match super::import::import_products(state.storage(), reader, format, origin).await? {
+            Ok(outcome) => outcome,
+            Err(error) => return Ok(Err(error)),
+        };
     tracing::info!(
         feed = %feed.name,
         applied = outcome.applied,
@@ -530,7 +517,7 @@ pub fn fetch_due_feeds(state: &AppState) {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let feeds = match state.store().feeds().await {
+            let feeds = match state.storage().feeds().await {
                 Ok(feeds) => feeds,
                 Err(error) => {
                     tracing::warn!(%error, "cannot list the feeds to fetch");
@@ -616,7 +603,7 @@ pub async fn register_feed(
         )));
     }
     let record = state
-        .store()
+        .storage()
         .register_feed(request.name, url.to_string(), every.as_secs())
         .await?;
     Ok((StatusCode::CREATED, Json(record)))
@@ -646,7 +633,7 @@ pub async fn list_feeds(
     _admin: Admin,
 ) -> Result<Json<FeedList>, ApiError> {
     Ok(Json(FeedList {
-        feeds: state.store().feeds().await?,
+        feeds: state.storage().feeds().await?,
     }))
 }
 
@@ -682,7 +669,7 @@ pub async fn remove_feed(
     _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store().remove_feed(name.clone()).await? {
+    if state.storage().remove_feed(name.clone()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(unknown_feed(&name))
@@ -717,7 +704,7 @@ pub async fn fetch_feed_now(
     Path(name): Path<String>,
 ) -> Result<Json<FetchOutcome>, ApiError> {
     let feed = state
-        .store()
+        .storage()
         .feeds()
         .await?
         .into_iter()
@@ -730,102 +717,5 @@ pub async fn fetch_feed_now(
             "fetch_in_progress",
             format!("feed `{name}` is being fetched now; ask again when that fetch ends"),
         )),
-    }
-}
-
-const FEED_COLUMNS: &str = "name, url, interval_seconds, etag, last_modified, last_attempt_at,
-    last_success_at, last_error";
-
-fn feed_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FeedRecord> {
-    let interval: i64 = row.get(2)?;
-    let error: String = row.get(7)?;
-    Ok(FeedRecord {
-        name: row.get(0)?,
-        url: row.get(1)?,
-        interval_seconds: interval.max(0) as u64,
-        etag: row.get(3)?,
-        last_modified: row.get(4)?,
-        last_attempt_at: row.get(5)?,
-        last_success_at: row.get(6)?,
-        alert: (!error.is_empty()).then_some(error),
-    })
-}
-
-impl SqliteStore {
-    pub async fn register_feed(
-        &self,
-        name: String,
-        url: String,
-        interval_seconds: u64,
-    ) -> Result<FeedRecord, StorageError> {
-        self.interact(move |connection| {
-            // A changed URL is another feed: its validators and schedule start over.
-            connection.execute(
-                "INSERT INTO feed_sources (name, url, interval_seconds) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET interval_seconds = excluded.interval_seconds,
-                    etag = CASE WHEN url = excluded.url THEN etag END,
-                    last_modified = CASE WHEN url = excluded.url THEN last_modified END,
-                    last_attempt_at = CASE WHEN url = excluded.url THEN last_attempt_at END,
-                    url = excluded.url",
-                params![name, url, interval_seconds as i64],
-            )?;
-            Ok(connection.query_row(
-                &format!("SELECT {FEED_COLUMNS} FROM feed_sources WHERE name = ?1"),
-                [name],
-                feed_from_row,
-            )?)
-        })
-        .await
-    }
-
-    pub async fn feeds(&self) -> Result<Vec<FeedRecord>, StorageError> {
-        self.interact(|connection| {
-            let mut statement = connection.prepare(&format!(
-                "SELECT {FEED_COLUMNS} FROM feed_sources ORDER BY name"
-            ))?;
-            let feeds = statement
-                .query_map([], feed_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(feeds)
-        })
-        .await
-    }
-
-    pub async fn remove_feed(&self, name: String) -> Result<bool, StorageError> {
-        self.interact(move |connection| {
-            Ok(connection.execute("DELETE FROM feed_sources WHERE name = ?1", [name])? > 0)
-        })
-        .await
-    }
-
-    /// Records a fetch: `Ok(None)` not modified, `Ok(Some(validators))` imported, `Err` failed
-    /// (the alert).
-    async fn record_fetch(
-        &self,
-        name: String,
-        result: Result<Option<Validators>, String>,
-    ) -> Result<(), StorageError> {
-        self.interact(move |connection| {
-            let now = Timestamp::now().to_string();
-            match result {
-                Ok(None) => connection.execute(
-                    "UPDATE feed_sources SET last_attempt_at = ?2, last_success_at = ?2,
-                        last_error = '' WHERE name = ?1",
-                    params![name, now],
-                )?,
-                Ok(Some((etag, last_modified))) => connection.execute(
-                    "UPDATE feed_sources SET last_attempt_at = ?2, last_success_at = ?2,
-                        last_error = '', etag = ?3, last_modified = ?4 WHERE name = ?1",
-                    params![name, now, etag, last_modified],
-                )?,
-                Err(error) => connection.execute(
-                    "UPDATE feed_sources SET last_attempt_at = ?2, last_error = ?3
-                     WHERE name = ?1",
-                    params![name, now, error],
-                )?,
-            };
-            Ok(())
-        })
-        .await
     }
 }

@@ -12,15 +12,11 @@ use std::io::BufReader;
 use std::sync::{Mutex, OnceLock};
 
 use axum::body::Body;
-use rusqlite::params;
 use sha2::{Digest, Sha256};
 use vitrine_core::Sha256Hex;
 
 use super::fetch::{Download, FetchPolicy, download};
 use crate::AppState;
-use crate::storage::MediaStore;
-use crate::storage::StorageError;
-use crate::storage::sqlite::SqliteStore;
 
 /// The largest side of a stored product image, in pixels.
 pub const IMAGE_SIDE: u32 = 1024;
@@ -55,14 +51,14 @@ pub fn fetch_missing(state: &AppState, wanted: Vec<(String, String)>) {
                 Ok((sha256, size)) => {
                     tracing::info!(%product, %link, %sha256, "stored a product image");
                     state
-                        .store()
+                        .storage()
                         .record_product_image(product.clone(), link.clone(), Some((sha256, size)))
                         .await
                 }
                 Err(error) => {
                     tracing::warn!(%product, %link, %error, "cannot fetch a product image; its cards show none");
                     state
-                        .store()
+                        .storage()
                         .record_product_image(product.clone(), link.clone(), None)
                         .await
                 }
@@ -108,7 +104,7 @@ async fn fetch_one(state: &AppState, link: &str) -> Result<(Sha256Hex, u64), Str
         .await
         .map_err(|error| format!("cannot store the image: {error}"))?;
     state
-        .store()
+        .storage()
         .record_media(sha256.clone(), size)
         .await
         .map_err(|error| format!("cannot index the image: {error}"))?;
@@ -143,30 +139,4 @@ fn resize_to_png(file: std::fs::File) -> Result<Vec<u8>, String> {
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|error| format!("cannot encode the image: {error}"))?;
     Ok(png)
-}
-
-impl SqliteStore {
-    /// Records the image fetched for a product's link (None: the fetch failed, and is not tried
-    /// again for this link). Returns whether a card may now show a new picture.
-    pub async fn record_product_image(
-        &self,
-        product: String,
-        link: String,
-        image: Option<(Sha256Hex, u64)>,
-    ) -> Result<bool, StorageError> {
-        self.interact(move |connection| {
-            let (sha256, size) = match &image {
-                Some((sha256, size)) => (Some(sha256.as_str().to_owned()), Some(*size as i64)),
-                None => (None, None),
-            };
-            // Only while the product still has this link: a feed may have changed it meanwhile.
-            let updated = connection.execute(
-                "UPDATE products SET image_sha256 = ?3, image_size = ?4, image_fetched_from = ?2
-                 WHERE id = ?1 AND image_link = ?2",
-                params![product, link, sha256, size],
-            )?;
-            Ok(updated > 0 && image.is_some())
-        })
-        .await
-    }
 }

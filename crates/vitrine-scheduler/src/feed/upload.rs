@@ -122,9 +122,7 @@ pub async fn upload_feed(
         name: UPLOAD_SOURCE.to_owned(),
         replace: query.replace,
     };
-    let outcome = state
-        .store()
-        .import_products(reader, format, origin)
+    let outcome = super::import::import_products(state.storage(), reader, format, origin)
         .await?
         .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_file", error))?;
     tracing::info!(

@@ -13,6 +13,8 @@
 
 pub mod access;
 pub mod campaigns;
+pub mod catalog;
+pub mod feeds;
 pub mod impressions;
 pub mod media;
 pub mod pairing;
@@ -32,6 +34,8 @@ use crate::cache::Generation;
 
 pub use access::AccessStore;
 pub use campaigns::CampaignStore;
+pub use catalog::CatalogStore;
+pub use feeds::FeedStore;
 pub use impressions::ImpressionStore;
 pub use media::MediaStore;
 pub use pairing::PairingStore;
@@ -126,16 +130,17 @@ pub struct PoolStatus {
     pub max_size: usize,
 }
 
-/// Everything the scheduler stores, behind one object. Each part's trait adds itself here.
-// Not formatted, so that the bounds stay one a line: each part's trait adds its own line.
+/// Everything the scheduler stores, behind one object.
 #[async_trait::async_trait]
 pub trait Storage:
     Send
     + Sync
     + 'static
-    // One part's trait a line, so that adding one leaves the others' lines alone.
+    // Each part's trait, one a line.
     + AccessStore
     + CampaignStore
+    + CatalogStore
+    + FeedStore
     + ImpressionStore
     + MediaStore
     + PairingStore

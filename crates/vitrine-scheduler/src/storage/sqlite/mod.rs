@@ -19,6 +19,8 @@ use super::{Changes, PoolStatus, Storage, StorageError};
 
 mod access;
 mod campaigns;
+mod catalog;
+mod feeds;
 mod impressions;
 mod media;
 mod migrations;
