@@ -775,16 +775,6 @@ pub async fn push_playlist(
     warnings
         .0
         .extend(screens_it_is_not_for(&state, &playlist, &file_name, &source_text).await?);
-    // Screens playing this playlist hear of it over their event streams; in the background, so the
-    // push answers at once however many screens there are.
-    let pushed_name = playlist.name.clone();
-    let events_state = state.clone();
-    tokio::spawn(async move {
-        crate::events::publish_manifest_changes(&events_state, |screen| {
-            screen.playlist == pushed_name
-        })
-        .await;
-    });
     Ok((
         StatusCode::CREATED,
         Json(PlaylistStored {

@@ -1,10 +1,10 @@
 //! Hot-path caches: a screen's manifest and a device token's screen, so that the requests every
-//! screen makes all day (`GET /v1/manifest`, and each authenticated call) do not touch SQLite or
+//! screen makes all day (`GET /v1/manifest`, and each authenticated call) do not touch the database or
 //! rebuild JSON each time.
 //!
 //! **Invariant: a cache never serves content older than the last write.** Every write that can
-//! change a manifest bumps the content generation *after* it commits (see [`crate::app`]'s
-//! middleware and [`crate::events::publish_manifest_changes`]). An entry remembers the generation
+//! change a manifest or a token bumps the content generation *after* it commits, from the storage
+//! write itself (see [`crate::storage::Changes::announce`]). An entry remembers the generation
 //! at which its computation *started*, so a computation that raced a write is already stale when
 //! it is stored. Entries also expire after [`TIME_TO_LIVE`], because offer windows and campaign
 //! dates move with the clock, not with writes.

@@ -183,7 +183,6 @@ pub async fn push_campaign(
         )
         .await?;
     tracing::info!(campaign = %campaign.name, version, "stored a campaign");
-    publish_to_all(&state);
     Ok((
         StatusCode::CREATED,
         Json(CampaignStored {
@@ -192,15 +191,6 @@ pub async fn push_campaign(
             warnings: parsed.warnings,
         }),
     ))
-}
-
-/// Tells every connected screen to fetch its manifest again: campaigns, prices and stock can
-/// change any of them. In the background, so the request answers at once.
-pub fn publish_to_all(state: &AppState) {
-    let state = state.clone();
-    tokio::spawn(async move {
-        crate::events::publish_manifest_changes(&state, |_| true).await;
-    });
 }
 
 /// A campaign as listed.

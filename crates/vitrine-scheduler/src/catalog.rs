@@ -452,9 +452,6 @@ pub async fn import_feed(
         skipped = outcome.skipped.len() + outcome.skipped_more,
         "imported a product feed"
     );
-    if outcome.diff.changes_anything() {
-        crate::events::publish_manifest_changed_for_all(&state);
-    }
     Ok(Json(outcome.into()))
 }
 
@@ -596,9 +593,6 @@ pub async fn import_inventory(
     let (applied, unknown, diff) = state.storage().upsert_inventory(rows).await?;
     skipped.extend(unknown);
     skipped.sort_by_key(|row| row.line);
-    if diff.changes_anything() {
-        crate::events::publish_manifest_changed_for_all(&state);
-    }
     Ok(Json(FeedReport {
         applied,
         skipped,

@@ -32,7 +32,7 @@
 //! **Invariant:** a screen only ever receives events addressed to it: each screen has its own
 //! broadcast channel, and replay filters the ring by screen name.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,6 +52,7 @@ use crate::AppState;
 use crate::auth::{Manager, ScreenCaller};
 use crate::error::ApiError;
 use crate::manifest::manifest_of;
+use crate::storage::Change;
 use crate::storage::screens::{Screen, UnknownTarget};
 
 /// How many interrupts, triggers and commands are kept for replay. A screen that was away for more
@@ -710,14 +711,85 @@ impl EventStream {
     }
 }
 
+/// What a run of announced changes asks of the push fan-out: which connected screens may have a new
+/// manifest.
+#[derive(Debug, Default)]
+struct Affected {
+    all: bool,
+    playlists: BTreeSet<String>,
+    screens: BTreeSet<String>,
+}
+
+impl Affected {
+    fn add(&mut self, change: Change) {
+        match change {
+            Change::Content => self.all = true,
+            Change::Playlist(name) => {
+                self.playlists.insert(name);
+            }
+            Change::Screen(name) => {
+                self.screens.insert(name);
+            }
+            // A token or staff change moves the content generation (cached lookups are stale) but
+            // changes no manifest.
+            Change::Credentials => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.all && self.playlists.is_empty() && self.screens.is_empty()
+    }
+
+    fn includes(&self, screen: &Screen) -> bool {
+        self.all || self.playlists.contains(&screen.playlist) || self.screens.contains(&screen.name)
+    }
+}
+
+/// Starts the one listener that turns the changes storage announces into `manifest-changed`
+/// pushes, unless it runs already for this state. Changes that arrive while it rebuilds are folded
+/// into its next round, so an import announcing thousands of rows costs one round. Needs a tokio
+/// runtime; without one (a router built outside any) nothing is started.
+pub(crate) fn start_change_fan_out(state: &AppState) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if !state.claim_change_fan_out() {
+        return;
+    }
+    let mut changes = state.storage().changes().subscribe();
+    // Holds the state weakly: the task ends when the scheduler's state is dropped (the channel
+    // closes with it), and does not keep it alive.
+    let weak = state.downgrade();
+    runtime.spawn(async move {
+        loop {
+            let mut affected = Affected::default();
+            match changes.recv().await {
+                Ok(change) => affected.add(change),
+                Err(broadcast::error::RecvError::Lagged(_)) => affected.all = true,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+            loop {
+                match changes.try_recv() {
+                    Ok(change) => affected.add(change),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => affected.all = true,
+                    Err(_) => break,
+                }
+            }
+            if affected.is_empty() {
+                continue;
+            }
+            let Some(state) = AppState::upgrade(&weak) else {
+                return;
+            };
+            publish_manifest_changes(&state, |screen| affected.includes(screen)).await;
+        }
+    });
+}
+
 /// Rebuilds the manifest of every connected screen that `affected` selects and sends
-/// `manifest-changed` to those whose ETag changed. Call it after anything that may change manifests
-/// (a playlist push, a campaign, a feed import); screens not connected learn the new ETag when they
-/// connect. Failures are logged: polling remains the fallback.
-pub async fn publish_manifest_changes(state: &AppState, affected: impl Fn(&Screen) -> bool) {
-    // Called right after a write commits, possibly before the write's response has gone out (when
-    // the write middleware bumps the generation too): cached manifests are stale from here on.
-    state.content_changed();
+/// `manifest-changed` to those whose ETag changed; screens not connected learn the new ETag when
+/// they connect. Failures are logged: polling remains the fallback.
+async fn publish_manifest_changes(state: &AppState, affected: impl Fn(&Screen) -> bool) {
     let hub = state.hub().clone();
     let _one_at_a_time = hub.rebuild.lock().await;
     let screens: Vec<Screen> = hub
@@ -747,13 +819,6 @@ pub async fn publish_manifest_changes(state: &AppState, affected: impl Fn(&Scree
     if sent > 0 {
         tracing::info!(screens = sent, "pushed manifest-changed");
     }
-}
-
-/// [`publish_manifest_changes`] for every connected screen, in the background: for changes whose
-/// effect on manifests is not worth working out (campaigns, offers, feeds).
-pub fn publish_manifest_changed_for_all(state: &AppState) {
-    let state = state.clone();
-    tokio::spawn(async move { publish_manifest_changes(&state, |_| true).await });
 }
 
 /// Which screens a push endpoint addresses; at least one field must be given, and the screens
@@ -1302,6 +1367,33 @@ pub(crate) fn not_found(code: &'static str, what: &str, name: &str) -> ApiError 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn announced_changes_select_the_screens_they_concern() {
+        let screen = |name: &str, playlist: &str| Screen {
+            name: name.to_owned(),
+            playlist: playlist.to_owned(),
+            timezone: String::new(),
+        };
+        let lobby = screen("lobby", "welcome");
+        let till = screen("till", "checkout");
+
+        let mut affected = Affected::default();
+        affected.add(Change::Credentials);
+        assert!(affected.is_empty(), "a token change pushes no manifest");
+
+        affected.add(Change::Playlist("welcome".to_owned()));
+        affected.add(Change::Screen("till".to_owned()));
+        assert!(affected.includes(&lobby), "it plays the pushed playlist");
+        assert!(affected.includes(&till), "its own record changed");
+        assert!(!affected.includes(&screen("door", "checkout")));
+
+        affected.add(Change::Content);
+        assert!(
+            affected.includes(&screen("door", "checkout")),
+            "content concerns all"
+        );
+    }
 
     fn screen(name: &str) -> Screen {
         Screen {

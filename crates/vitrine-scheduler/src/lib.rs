@@ -47,8 +47,8 @@ use sha2::{Digest, Sha256};
 use tower_http::trace::TraceLayer;
 
 use crate::blobs::BlobStore;
+use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStore;
-use crate::storage::{Change, Storage};
 
 /// The database file inside the data folder.
 pub const DATABASE_FILE: &str = "vitrine.sqlite3";
@@ -101,6 +101,8 @@ struct Shared {
     feeds_in_flight: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// The Prometheus series; see [`metrics`].
     metrics: metrics::Metrics,
+    /// Whether the listener that pushes announced changes to screens runs.
+    change_fan_out: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -173,9 +175,21 @@ impl AppState {
         &self.shared.admin_token_sha256
     }
 
-    /// Says that content screens get may have changed: cached manifests and screens are stale.
-    pub fn content_changed(&self) {
-        self.shared.storage.changes().announce(Change::Content);
+    /// Marks the push fan-out as started; false if it already was (see
+    /// [`events::start_change_fan_out`]).
+    pub(crate) fn claim_change_fan_out(&self) -> bool {
+        !self
+            .shared
+            .change_fan_out
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Shared> {
+        Arc::downgrade(&self.shared)
+    }
+
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Shared>) -> Option<Self> {
+        weak.upgrade().map(|shared| Self { shared })
     }
 
     /// The content generation: it moves on after every write that may change a manifest.
@@ -273,6 +287,7 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             feed_policy: std::sync::RwLock::new(feed::fetch::FetchPolicy::default()),
             feeds_in_flight: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             metrics: metrics::Metrics::new(),
+            change_fan_out: std::sync::atomic::AtomicBool::new(false),
         }),
     })
 }
@@ -338,40 +353,6 @@ fn make_private_file(path: &std::path::Path) -> anyhow::Result<()> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
-}
-
-/// After a successful write that may change what screens get, marks cached manifests stale. Proof of
-/// play, live messages and media uploads change no manifest, so they leave the caches alone (ingest
-/// would otherwise empty them all day).
-async fn bump_generation_after_writes(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let method = request.method().clone();
-    let path = request.uri().path();
-    let changes_content = !(method == axum::http::Method::GET
-        || method == axum::http::Method::HEAD
-        || path.starts_with("/q/")
-        // A stored blob changes no manifest: manifests name digests, and a playlist naming a
-        // digest is refused until its blob is stored. Re-sending a blob used to flush every
-        // cached manifest fleet-wide.
-        || path.starts_with("/v1/media/")
-        // Interrupts, their cancels and the other live messages change no manifest either.
-        || path.starts_with("/v1/interrupts")
-        || matches!(
-            path,
-            "/v1/pairings"
-                | "/v1/impressions"
-                | "/v1/heartbeat"
-                | "/v1/triggers"
-                | "/v1/commands"
-        ));
-    let response = next.run(request).await;
-    if changes_content && response.status().is_success() {
-        state.content_changed();
-    }
-    response
 }
 
 /// One route of the API: its path, the methods it answers (a `GET` answers `HEAD` too) and its
@@ -577,6 +558,7 @@ pub fn routes(state: &AppState) -> Vec<Route> {
 
 /// The scheduler's HTTP API.
 pub fn app(state: AppState) -> Router {
+    events::start_change_fan_out(&state);
     let mut router = Router::new();
     for route in routes(&state) {
         router = router.route(route.path, route.handlers);
@@ -584,10 +566,6 @@ pub fn app(state: AppState) -> Router {
     let router = router
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            bump_generation_after_writes,
-        ))
         // Counted before anything else runs: a token is counted as its caller only once it is
         // known to be valid, so random tokens cannot each have a bucket of their own.
         .layer(axum::middleware::from_fn_with_state(

@@ -289,8 +289,6 @@ pub async fn poll(
                 // Picked up already, or revoked between confirmation and pick-up.
                 return Err(not_found());
             }
-            // The token lookups cached before this change are stale now.
-            state.content_changed();
             tracing::info!(%screen, "a paired player picked up its token");
             state
                 .metrics()

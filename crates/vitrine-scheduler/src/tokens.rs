@@ -247,8 +247,6 @@ pub async fn revoke_staff(
             ),
         ));
     }
-    // Cached lookups of the token are stale from now on, before this answer goes out.
-    state.content_changed();
     tracing::info!(staff = %name, "revoked a staff token");
     Ok(Json(Revoked {
         name,
@@ -311,7 +309,6 @@ pub async fn revoke_screen(
     let Path(name) = path?;
     ensure_screen_access(&state, &manager, &name).await?;
     state.storage().revoke_screen(name.clone()).await?;
-    state.content_changed();
     // A stream opened before the revocation would otherwise go on carrying live messages.
     state.hub().disconnect(&name);
     tracing::info!(screen = %name, "revoked a screen's token");
@@ -353,7 +350,6 @@ pub async fn rotate_screen(
         .storage()
         .replace_screen_token(name.clone(), token_sha256(&token))
         .await?;
-    state.content_changed();
     state.hub().disconnect(&name);
     tracing::info!(screen = %name, "gave a screen a new token");
     Ok(Json(Rotated {

@@ -502,9 +502,6 @@ async fn fetch_and_import(
         skipped = outcome.skipped.len() + outcome.skipped_more,
         "fetched and imported a product feed"
     );
-    if outcome.diff.changes_anything() {
-        crate::events::publish_manifest_changed_for_all(state);
-    }
     Ok(Ok(Some((outcome.into(), validators))))
 }
 

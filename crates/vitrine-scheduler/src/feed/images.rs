@@ -67,10 +67,9 @@ pub fn fetch_missing(state: &AppState, wanted: Vec<(String, String)>) {
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner())
                 .remove(&key);
-            match recorded {
-                Ok(true) => crate::events::publish_manifest_changes(&state, |_| true).await,
-                Ok(false) => {}
-                Err(error) => tracing::warn!(%product, %error, "cannot record a product image"),
+            // A recorded image is announced by the storage write; the push follows from there.
+            if let Err(error) = recorded {
+                tracing::warn!(%product, %error, "cannot record a product image");
             }
         });
     }

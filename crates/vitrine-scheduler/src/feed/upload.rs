@@ -131,8 +131,5 @@ pub async fn upload_feed(
         skipped = outcome.skipped.len() + outcome.skipped_more,
         "imported an uploaded product feed"
     );
-    if outcome.diff.changes_anything() {
-        crate::events::publish_manifest_changed_for_all(&state);
-    }
     Ok(Json(outcome.into()))
 }
