@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::error::ApiError;
 pub use crate::storage::access::StaffMember;
 pub(crate) use crate::storage::access::TokenOwner;
-use crate::storage::sqlite::Screen;
+use crate::storage::screens::Screen;
 
 /// The file in the data folder that holds the admin token when none is given on the command line.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Some("test") => test(&arguments[1..]),
         Some("demo") => demo::run(&arguments[1..]),
         Some("dist") => dist::run(&arguments[1..]),
-        Some("deps") => check_core_boundary(),
+        Some("deps") => check_core_boundary().and_then(|()| check_storage_boundary()),
         Some("kill-loop") => kill_loop(&arguments[1..]),
         Some("bench") => bench::run(&arguments[1..]),
         Some("fuzz") => fuzz::run(&arguments[1..]),
@@ -124,6 +124,7 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
         "warnings",
     ]))?;
     check_core_boundary()?;
+    check_storage_boundary()?;
     // The end-to-end tests start the real binaries; build them first so they are current.
     run_command(cargo().args(["build", "--workspace", "--bins"]))?;
     // The .deb packages of those debug binaries: contents, metadata, units, install and purge.
@@ -183,6 +184,66 @@ fn kill_loop(arguments: &[String]) -> anyhow::Result<()> {
             .env("WGPU_BACKEND", "vulkan")
             .env("XDG_RUNTIME_DIR", runtime_dir()?),
     )
+}
+
+/// The scheduler reaches its database only through the storage traits: no file outside
+/// `src/storage/sqlite/` names the SQLite crates, and the traits in `src/storage/` name no HTTP type, so
+/// another backend can sit behind them and handlers cannot reach around them.
+fn check_storage_boundary() -> anyhow::Result<()> {
+    const DATABASE: &[&str] = &["rusqlite", "deadpool_sqlite", "rusqlite_migration"];
+    const HTTP: &[&str] = &["axum", "hyper", "tower"];
+    let source = workspace_root().join("crates/vitrine-scheduler/src");
+    let sqlite = source.join("storage/sqlite");
+    let storage = source.join("storage");
+    let mut offenders = Vec::new();
+    let mut folders = vec![source.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)
+            .with_context(|| format!("cannot list {}", folder.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|extension| extension != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let mut forbidden: Vec<&str> = Vec::new();
+            if !path.starts_with(&sqlite) {
+                forbidden.extend(DATABASE);
+            }
+            if path.starts_with(&storage) {
+                forbidden.extend(HTTP);
+            }
+            for (number, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                for name in &forbidden {
+                    if code.contains(&format!("{name}::")) {
+                        offenders.push(format!(
+                            "{}:{}: names `{name}`",
+                            path.strip_prefix(workspace_root())
+                                .unwrap_or(&path)
+                                .display(),
+                            number + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if !offenders.is_empty() {
+        offenders.sort();
+        bail!(
+            "the scheduler's storage layer was bypassed; SQLite belongs in src/storage/sqlite/ and \
+             HTTP types outside src/storage/:\n  {}",
+            offenders.join("\n  ")
+        );
+    }
+    eprintln!("xtask: the scheduler reaches SQLite only through src/storage/sqlite/");
+    Ok(())
 }
 
 /// vitrine-core does no I/O: its dependency tree must not contain a runtime, a GPU, a window,

@@ -4,7 +4,7 @@
 //! Tokens are never stored, only their sha256 (hex); every method here takes and keeps hashes.
 
 use crate::storage::StorageError;
-use crate::storage::sqlite::Screen;
+use crate::storage::screens::Screen;
 
 /// A store staff member: a token that may act only on the screens of its stores.
 #[derive(Clone, Debug, PartialEq, Eq)]

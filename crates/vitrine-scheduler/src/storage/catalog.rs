@@ -17,7 +17,7 @@ use super::StorageError;
 use crate::feed::import::{FeedDiff, FeedOutcome, FeedSource};
 use crate::feed::{ProductDetails, SaleWindow, UnitPricing};
 // The screen a device token resolves to, as `screen_by_name` returns it.
-use crate::storage::sqlite::Screen;
+use crate::storage::screens::Screen;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SkippedRow {

@@ -2,8 +2,9 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Screen, SqliteStore};
+use super::SqliteStore;
 use crate::storage::access::{AccessStore, StaffMember, StoredStaff, TokenOwner};
+use crate::storage::screens::Screen;
 use crate::storage::{Change, StorageError};
 
 #[async_trait::async_trait]

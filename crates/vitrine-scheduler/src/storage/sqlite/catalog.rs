@@ -11,7 +11,7 @@ use crate::storage::catalog::{
     CatalogStore, FeedBatch, FeedItem, FeedItems, InventoryRow, LocalProduct, Product,
     ScreenRecord, SkippedRow, StoreRecord,
 };
-use crate::storage::sqlite::Screen;
+use crate::storage::screens::Screen;
 use crate::storage::{Change, StorageError};
 
 const PRODUCT_COLUMNS: &str = "id, title, description, link, image_link, price_cents,

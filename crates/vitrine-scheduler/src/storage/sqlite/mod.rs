@@ -32,11 +32,6 @@ mod scans;
 mod screens;
 mod versions;
 
-// Kept so that imports of these from here, made before they moved to `storage`, still compile.
-pub use super::impressions::ServedOffer;
-pub use super::playlists::{NewPlaylistVersion, StoredPlaylist};
-pub use super::screens::{Screen, UnknownTarget};
-pub use super::sortable_timestamp;
 pub(crate) use versions::{Versioned, newest_only, next_version};
 
 /// How long a connection waits for another writer before giving up with `SQLITE_BUSY`.

@@ -5,11 +5,12 @@
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use super::{SqliteStore, sortable_timestamp};
+use super::SqliteStore;
 use crate::storage::pairing::{
     Insert, MAX_PENDING, MAX_PENDING_PER_ADDRESS, MAX_PENDING_PER_PREFIX, NewPairing, PairingRow,
     PairingStore,
 };
+use crate::storage::sortable_timestamp;
 use crate::storage::{Change, StorageError};
 
 /// Deletes the oldest unconfirmed codes matching `filter` (an SQL condition on `?1`) until fewer

@@ -5,9 +5,10 @@ use jiff::Timestamp;
 use rusqlite::params;
 use vitrine_core::Sha256Hex;
 
-use super::{SqliteStore, sortable_timestamp};
+use super::SqliteStore;
 use crate::storage::StorageError;
 use crate::storage::quota::QuotaStore;
+use crate::storage::sortable_timestamp;
 
 #[async_trait::async_trait]
 impl QuotaStore for SqliteStore {

@@ -6,9 +6,10 @@ use jiff::Timestamp;
 use rusqlite::params;
 use vitrine_core::offer::Arm;
 
-use super::{SqliteStore, sortable_timestamp};
+use super::SqliteStore;
 use crate::storage::StorageError;
 use crate::storage::reports::{OfferCounts, OfferKey, ReportStore};
+use crate::storage::sortable_timestamp;
 
 /// A count from SQLite, which is never negative.
 fn from_sql_count(count: i64) -> u64 {

@@ -3,11 +3,12 @@
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{SqliteStore, sortable_timestamp};
+use super::SqliteStore;
 use crate::storage::StorageError;
 use crate::storage::scans::{
     MAX_HITS_PER_TOKEN, MAX_UNIQUE_SCANS_PER_TOKEN, ScanRecord, ScanStore,
 };
+use crate::storage::sortable_timestamp;
 
 #[async_trait::async_trait]
 impl ScanStore for SqliteStore {
