@@ -110,7 +110,7 @@ impl Changes {
         self.generation.current()
     }
 
-    /// Every change announced from now on. A receiver that falls more than [`CHANGE_BACKLOG`]
+    /// Every change announced from now on. A receiver that falls more than `CHANGE_BACKLOG` changes
     /// behind gets `Lagged` and should treat it as [`Change::Content`].
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.sender.subscribe()
