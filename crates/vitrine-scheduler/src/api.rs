@@ -822,13 +822,13 @@ pub async fn manifest(
             ),
         ));
     };
-    let etag = HeaderValue::from_str(&manifest.etag)
-        .map_err(|error| ApiError::internal("making an ETag", error))?;
     if if_none_match_matches(&headers, &manifest.etag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, manifest.etag_header.clone())],
+        )
+            .into_response());
     }
-    let signature = HeaderValue::from_str(&manifest.signature)
-        .map_err(|error| ApiError::internal("making a signature header", error))?;
     Ok((
         StatusCode::OK,
         [
@@ -836,17 +836,17 @@ pub async fn manifest(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             ),
-            (header::ETAG, etag),
+            (header::ETAG, manifest.etag_header.clone()),
             // Caches must ask again every time: a push changes the manifest at once.
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             // The player refuses a manifest whose bytes this does not sign.
             (
                 header::HeaderName::from_static(crate::signing::SIGNATURE_HEADER),
-                signature,
+                manifest.signature_header.clone(),
             ),
         ],
         // A reference to the cached bytes, not a copy.
-        axum::body::Bytes::from_owner(manifest.body.clone()),
+        manifest.body.clone(),
     )
         .into_response())
 }

@@ -521,8 +521,8 @@ pub async fn ensure_media_of_screen(
     sha256: &vitrine_core::Sha256Hex,
 ) -> Result<(), ApiError> {
     let named = match crate::api::manifest_of(state, screen).await? {
-        Some(body) => serde_json::from_slice::<vitrine_core::Manifest>(&body.body)
-            .map_err(|error| ApiError::internal("reading a served manifest", error))?
+        Some(body) => body
+            .manifest
             .media_entries()
             .iter()
             .any(|entry| &entry.sha256 == sha256),

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::http::HeaderValue;
 use vitrine_core::playlist::{Playlist, parse_playlist_with_includes};
 use vitrine_core::{Manifest, Sha256Hex};
 
@@ -19,25 +21,36 @@ use crate::storage::screens::Screen;
 /// body again.
 #[derive(Clone, Debug)]
 pub struct ManifestBody {
-    /// The JSON bytes served, shared rather than copied by every response.
-    pub body: Arc<[u8]>,
+    /// The JSON bytes served; every response shares them rather than copying.
+    pub body: Bytes,
     /// The sha256 of `body`, quoted: `"…"`.
     pub etag: String,
-    /// The hex ed25519 signature of `body` (see [`crate::signing`]).
-    pub signature: String,
+    /// `etag` as a header value.
+    pub(crate) etag_header: HeaderValue,
+    /// The hex ed25519 signature of `body` (see [`crate::signing`]) as a header value.
+    pub(crate) signature_header: HeaderValue,
     /// What `body` holds.
     pub manifest: Arc<Manifest>,
 }
 
 impl ManifestBody {
-    /// Signs `body`, the JSON of `manifest`, and names it by its hash.
-    fn new(manifest: Manifest, body: Vec<u8>, signing_key: &ed25519_dalek::SigningKey) -> Self {
-        Self {
-            etag: format!("\"{}\"", Sha256Hex::of_bytes(&body)),
-            signature: crate::signing::sign_hex(signing_key, &body),
+    /// Signs `body`, the JSON of `manifest`, names it by its hash and makes its headers.
+    fn new(
+        manifest: Manifest,
+        body: Vec<u8>,
+        signing_key: &ed25519_dalek::SigningKey,
+    ) -> Result<Self, ApiError> {
+        let etag = format!("\"{}\"", Sha256Hex::of_bytes(&body));
+        let signature = crate::signing::sign_hex(signing_key, &body);
+        Ok(Self {
+            etag_header: HeaderValue::from_str(&etag)
+                .map_err(|error| ApiError::internal("making an ETag", error))?,
+            signature_header: HeaderValue::from_str(&signature)
+                .map_err(|error| ApiError::internal("making a signature header", error))?,
             body: body.into(),
+            etag,
             manifest: Arc::new(manifest),
-        }
+        })
     }
 }
 
@@ -154,5 +167,5 @@ async fn build_manifest(
     let body = serde_json::to_vec(&manifest)
         .map_err(|error| ApiError::internal("serialising a manifest", error))?;
     state.metrics().manifest_built();
-    Ok(Some(ManifestBody::new(manifest, body, state.signing_key())))
+    ManifestBody::new(manifest, body, state.signing_key()).map(Some)
 }

@@ -296,15 +296,14 @@ pub async fn explain(
             ),
         ));
     };
-    let manifest: Manifest = serde_json::from_slice(&body.body)
-        .map_err(|error| ApiError::internal("reading back a manifest", error))?;
+    let manifest: &Manifest = &body.manifest;
     let context = screen_context(&state, &screen.name).await?.ok_or_else(|| {
         not_found(
             "screen_not_found",
             format!("screen `{}` is gone", screen.name),
         )
     })?;
-    let build = crate::offers::build(&state, &context, &manifest, at).await?;
+    let build = crate::offers::build(&state, &context, manifest, at).await?;
     let schedule: Schedule = manifest
         .schedule()
         .map_err(|error| ApiError::internal("making the schedule", error))?;

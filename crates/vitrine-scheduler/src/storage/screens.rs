@@ -33,12 +33,6 @@ pub trait ScreenStore: Send + Sync {
         token_sha256: String,
     ) -> Result<bool, StorageError>;
 
-    /// The screen whose device token hashes to `token_sha256`, if any and not revoked.
-    async fn screen_by_token_sha256(
-        &self,
-        token_sha256: String,
-    ) -> Result<Option<Screen>, StorageError>;
-
     /// Whether a screen of that name is registered (revoked or not).
     async fn screen_exists(&self, name: String) -> Result<bool, StorageError>;
 

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, from_sql_integer};
-use crate::storage::screens::{Screen, ScreenStore, UnknownTarget};
+use crate::storage::screens::{ScreenStore, UnknownTarget};
 use crate::storage::{Change, StorageError, sortable_timestamp};
 
 #[async_trait::async_trait]
@@ -33,30 +33,6 @@ impl ScreenStore for SqliteStore {
             self.changes.announce(Change::Screen(announced));
         }
         Ok(created)
-    }
-
-    /// The screen whose device token hashes to `token_sha256`, if any.
-    async fn screen_by_token_sha256(
-        &self,
-        token_sha256: String,
-    ) -> Result<Option<Screen>, StorageError> {
-        self.interact(move |connection| {
-            Ok(connection
-                .query_row(
-                    "SELECT name, playlist, timezone FROM screens
-                     WHERE token_sha256 = ?1 AND revoked_at IS NULL",
-                    [token_sha256],
-                    |row| {
-                        Ok(Screen {
-                            name: row.get(0)?,
-                            playlist: row.get(1)?,
-                            timezone: row.get(2)?,
-                        })
-                    },
-                )
-                .optional()?)
-        })
-        .await
     }
 
     async fn screen_exists(&self, name: String) -> Result<bool, StorageError> {
