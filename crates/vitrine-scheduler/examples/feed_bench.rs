@@ -153,6 +153,7 @@ async fn import_file(path: &str, dir: &str) -> anyhow::Result<()> {
     let state = vitrine_scheduler::open(vitrine_scheduler::Config {
         data_dir: dir.into(),
         admin_token: "feed-bench-admin-token".into(),
+        database: vitrine_scheduler::Database::Sqlite,
     })?;
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
     let started = Instant::now();

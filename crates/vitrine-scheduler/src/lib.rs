@@ -48,6 +48,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::blobs::BlobStore;
 use crate::storage::Storage;
+use crate::storage::postgres::PostgresStore;
 use crate::storage::sqlite::SqliteStore;
 
 /// The database file inside the data folder.
@@ -56,10 +57,60 @@ pub const DATABASE_FILE: &str = "vitrine.sqlite3";
 /// What a scheduler needs to start.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Holds the database, media blobs and in-progress uploads.
+    /// Holds the SQLite database, media blobs, in-progress uploads and the signing key.
     pub data_dir: PathBuf,
     /// The HQ admin token; requests bearing it may do anything.
     pub admin_token: String,
+    /// Where the model is stored.
+    pub database: Database,
+}
+
+/// Where the scheduler stores its model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded SQLite file [`DATABASE_FILE`] in the data folder: the default, for one
+    /// scheduler.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database, by its `postgres://` URL, which any number of schedulers may share.
+    Postgres(String),
+}
+
+impl std::str::FromStr for Database {
+    type Err = String;
+
+    /// `postgres://…` or `postgresql://…` for PostgreSQL, `sqlite` for the embedded file.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(Self::Postgres(text.to_owned()))
+        } else if text == "sqlite" {
+            Ok(Self::Sqlite)
+        } else {
+            Err(format!(
+                "`{text}` is not a database this scheduler can use: give a PostgreSQL URL \
+                 (postgres://USER:PASSWORD@HOST:PORT/DATABASE), or `sqlite` (the default) for the \
+                 file {DATABASE_FILE} in the data folder"
+            ))
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    /// The database without its password, for logs.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite => write!(formatter, "sqlite"),
+            Self::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        let _ = parsed.set_password(Some("***"));
+                    }
+                    write!(formatter, "{parsed}")
+                }
+                Err(_) => write!(formatter, "postgres://…"),
+            },
+        }
+    }
 }
 
 /// Everything the handlers share; cheap to clone.
@@ -263,15 +314,25 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             config.data_dir.display()
         )
     })?;
-    let database = config.data_dir.join(DATABASE_FILE);
-    make_private_file(&database)?;
-    let store = SqliteStore::open(&database)
-        .with_context(|| format!("opening the database {}", database.display()))?;
+    let storage: Arc<dyn Storage> = match &config.database {
+        Database::Sqlite => {
+            let database = config.data_dir.join(DATABASE_FILE);
+            make_private_file(&database)?;
+            Arc::new(
+                SqliteStore::open(&database)
+                    .with_context(|| format!("opening the database {}", database.display()))?,
+            )
+        }
+        Database::Postgres(url) => Arc::new(
+            PostgresStore::open(url)
+                .with_context(|| format!("opening the database {}", config.database))?,
+        ),
+    };
     let signing_key = signing::load_or_create_signing_key(&config.data_dir)?;
     let server_public_key = signing::public_key_hex(&signing_key);
     Ok(AppState {
         shared: Arc::new(Shared {
-            storage: Arc::new(store),
+            storage,
             blobs,
             admin_token_sha256: Sha256::digest(config.admin_token.as_bytes()).into(),
             hub: Arc::new(events::Hub::new()),

@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 use vitrine_scheduler::feed::fetch::{AllowedNetwork, FetchPolicy};
 use vitrine_scheduler::quota::Quotas;
 use vitrine_scheduler::rate_limit::RateLimits;
-use vitrine_scheduler::{Config, auth, notify, tls};
+use vitrine_scheduler::{Config, Database, auth, notify, tls};
 
 mod config_file;
 
@@ -32,6 +32,17 @@ struct Args {
     /// Folder for the database, media blobs and the generated admin token.
     #[arg(long, value_name = "DIR", default_value = "./vitrine-data")]
     data_dir: PathBuf,
+
+    /// Where the model is stored: a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE),
+    /// which any number of schedulers may share, or `sqlite` for the file in --data-dir.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "VITRINE_DATABASE",
+        hide_env_values = true,
+        default_value = "sqlite"
+    )]
+    database: Database,
 
     /// The HQ admin token. Without it (or VITRINE_ADMIN_TOKEN), DIR/admin-token is read, or created
     /// with a random token.
@@ -136,6 +147,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let state = vitrine_scheduler::open(Config {
         data_dir: args.data_dir.clone(),
         admin_token,
+        database: args.database.clone(),
     })?;
     state.set_rate_limits(&RateLimits {
         per_second: args.rate_limit_per_second,

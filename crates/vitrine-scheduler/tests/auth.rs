@@ -1205,6 +1205,7 @@ async fn manifests_are_signed_with_the_published_key() {
     let restarted = vitrine_scheduler::open(vitrine_scheduler::Config {
         data_dir: world.harness.data_dir.path().to_path_buf(),
         admin_token: ADMIN.to_owned(),
+        database: world.harness.database.clone(),
     })
     .unwrap();
     assert_eq!(

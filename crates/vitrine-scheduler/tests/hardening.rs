@@ -652,6 +652,8 @@ async fn the_data_folder_and_database_are_private() {
     let _state = vitrine_scheduler::open(vitrine_scheduler::Config {
         data_dir: folder.path().to_path_buf(),
         admin_token: ADMIN.to_owned(),
+        // The modes of the embedded database's files are what this checks.
+        database: vitrine_scheduler::Database::Sqlite,
     })
     .expect("opens");
     assert_eq!(mode(folder.path()), 0o700);

@@ -90,11 +90,13 @@ async fn the_version_grows_with_a_campaign_stays_while_nothing_changes_and_survi
     let restarted = vitrine_scheduler::open(Config {
         data_dir: harness.data_dir.path().to_path_buf(),
         admin_token: ADMIN.to_owned(),
+        database: harness.database.clone(),
     })
     .expect("reopens");
     let after_restart = Harness {
         data_dir: tempfile::tempdir().expect("temp dir"),
         state: restarted,
+        database: harness.database.clone(),
     };
     let (reopened, _) = manifest(&after_restart, &token).await;
     assert!(reopened.version > with_campaign.version);

@@ -3,6 +3,8 @@
 //! burst of pairing requests past the limit, and scrapes read back with a Prometheus text-format
 //! parser.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use prometheus_parse::{Sample, Scrape, Value};
@@ -29,6 +31,7 @@ async fn start() -> Running {
     let state: AppState = vitrine_scheduler::open(Config {
         data_dir: data_dir.path().to_path_buf(),
         admin_token: ADMIN.to_owned(),
+        database: common::test_database(),
     })
     .expect("scheduler opens");
     // Two codes at once per address, then one a minute: a burst of pairing requests is refused.

@@ -3,7 +3,8 @@
 //!
 //! Each part of the model has its own trait (screens, playlists, the catalog, campaigns, staff…);
 //! [`Storage`] is all of them together, and `AppState` holds one as `Arc<dyn Storage>`.
-//! [`sqlite`] implements them on an embedded SQLite file, the default. Nothing above this module
+//! [`sqlite`] implements them on an embedded SQLite file, the default; [`postgres`] on a PostgreSQL
+//! database shared by any number of schedulers. Nothing above this module
 //! names a database type: errors are [`StorageError`], which says whether trying again may help.
 //!
 //! **Changes are announced by the write that made them.** A storage method that commits something
@@ -19,16 +20,17 @@ pub mod impressions;
 pub mod media;
 pub mod pairing;
 pub mod playlists;
+pub mod postgres;
 pub mod quota;
 pub mod reports;
 pub mod scans;
 pub mod screens;
 pub mod sqlite;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use jiff::Timestamp;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::cache::Generation;
 
@@ -83,15 +85,37 @@ const CHANGE_BACKLOG: usize = 1024;
 /// The announcements of committed writes. Cloning shares them.
 #[derive(Clone, Debug)]
 pub struct Changes {
-    generation: Arc<Generation>,
+    inner: Arc<ChangesInner>,
+}
+
+#[derive(Debug)]
+struct ChangesInner {
+    generation: Generation,
     sender: broadcast::Sender<Change>,
+    /// Where changes go to reach other schedulers on the same database, for a backend that has
+    /// them (PostgreSQL's `NOTIFY`); unset for SQLite.
+    relay: OnceLock<mpsc::UnboundedSender<Change>>,
+}
+
+/// [`Changes`] that does not keep the storage alive: for a task that should end with it.
+#[derive(Clone, Debug)]
+pub struct WeakChanges(Weak<ChangesInner>);
+
+impl WeakChanges {
+    /// The changes, while anything else still holds them.
+    pub fn upgrade(&self) -> Option<Changes> {
+        self.0.upgrade().map(|inner| Changes { inner })
+    }
 }
 
 impl Default for Changes {
     fn default() -> Self {
         Self {
-            generation: Arc::default(),
-            sender: broadcast::channel(CHANGE_BACKLOG).0,
+            inner: Arc::new(ChangesInner {
+                generation: Generation::default(),
+                sender: broadcast::channel(CHANGE_BACKLOG).0,
+                relay: OnceLock::new(),
+            }),
         }
     }
 }
@@ -100,20 +124,41 @@ impl Changes {
     /// Says that a write which committed changed `change`. Call it after the commit, never before:
     /// a cached value computed from the old content must already be stale when it is stored.
     pub fn announce(&self, change: Change) {
-        self.generation.bump();
+        if let Some(relay) = self.inner.relay.get() {
+            // The relay ends only with the storage itself.
+            let _ = relay.send(change.clone());
+        }
+        self.announce_from_elsewhere(change);
+    }
+
+    /// Says that another scheduler on the same database committed `change`: as
+    /// [`announce`](Self::announce), without sending it back to the others.
+    pub fn announce_from_elsewhere(&self, change: Change) {
+        self.inner.generation.bump();
         // No receiver (a scheduler with no push fan-out, as in some tests) is not an error.
-        let _ = self.sender.send(change);
+        let _ = self.inner.sender.send(change);
+    }
+
+    /// Sends every change announced from now on to `relay` as well, for the other schedulers.
+    /// Only the first relay set is kept.
+    pub fn relay_to(&self, relay: mpsc::UnboundedSender<Change>) {
+        let _ = self.inner.relay.set(relay);
+    }
+
+    /// A handle that does not keep these changes alive.
+    pub fn downgrade(&self) -> WeakChanges {
+        WeakChanges(Arc::downgrade(&self.inner))
     }
 
     /// The content generation: it moves on at every announced change.
     pub fn generation(&self) -> u64 {
-        self.generation.current()
+        self.inner.generation.current()
     }
 
     /// Every change announced from now on. A receiver that falls more than `CHANGE_BACKLOG` changes
     /// behind gets `Lagged` and should treat it as [`Change::Content`].
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
-        self.sender.subscribe()
+        self.inner.sender.subscribe()
     }
 }
 
@@ -158,6 +203,16 @@ pub trait Storage:
 
     /// The connection pool's size, idle connections and waiting requests now.
     fn pool_status(&self) -> PoolStatus;
+}
+
+/// `value` as the databases' signed 64-bit integer.
+pub(crate) fn to_sql_integer(value: u64, what: &str) -> Result<i64, StorageError> {
+    i64::try_from(value).map_err(|_| StorageError::OutOfRange(format!("{what} = {value}")))
+}
+
+/// A stored signed 64-bit integer that must not be negative.
+pub(crate) fn from_sql_integer(value: i64, what: &str) -> Result<u64, StorageError> {
+    u64::try_from(value).map_err(|_| StorageError::CorruptRow(format!("{what} = {value}")))
 }
 
 /// A UTC timestamp as RFC 3339 with exactly nine fractional digits: fixed width, so that ordering the

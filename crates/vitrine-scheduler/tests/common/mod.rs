@@ -12,13 +12,60 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
-use vitrine_scheduler::{AppState, Config};
+use vitrine_scheduler::{AppState, Config, Database};
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
 pub struct Harness {
     pub data_dir: TempDir,
     pub state: AppState,
+    /// Where `state` stores its model; a scheduler reopened on `data_dir` uses the same.
+    pub database: Database,
+}
+
+/// The environment variable naming a PostgreSQL server for the tests' second pass (`cargo xtask
+/// test` starts one and sets it): each scheduler a test opens then gets a schema of its own there.
+pub const POSTGRES_ENV: &str = "VITRINE_TEST_POSTGRES";
+
+/// The database a test's scheduler stores its model in: the embedded SQLite file in its data
+/// folder, or a fresh schema on the server [`POSTGRES_ENV`] names.
+pub fn test_database() -> Database {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(url) if !url.is_empty() => Database::Postgres(fresh_schema(&url)),
+        _ => Database::Sqlite,
+    }
+}
+
+/// Creates an empty schema on the server at `url` and returns a URL whose connections use it.
+fn fresh_schema(url: &str) -> String {
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).expect("randomness");
+    let schema = format!("test_{}", hex::encode(suffix));
+    let server = url.to_owned();
+    let statement = format!("CREATE SCHEMA {schema}");
+    // On a thread of its own: tests call this from inside their tokio runtime.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                    .await
+                    .unwrap_or_else(|error| panic!("{POSTGRES_ENV}={server}: {error}"));
+                let connection = tokio::spawn(connection);
+                client
+                    .batch_execute(&statement)
+                    .await
+                    .expect("create schema");
+                drop(client);
+                let _ = connection.await;
+            });
+    })
+    .join()
+    .expect("schema created");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
 }
 
 pub struct Reply {
@@ -56,29 +103,72 @@ impl Reply {
 impl Harness {
     pub fn new() -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        let database = test_database();
         let state = vitrine_scheduler::open(Config {
             data_dir: data_dir.path().to_path_buf(),
             admin_token: ADMIN.to_owned(),
+            database: database.clone(),
         })
         .expect("scheduler opens");
-        Self { data_dir, state }
+        Self {
+            data_dir,
+            state,
+            database,
+        }
     }
 
     pub fn router(&self) -> Router {
         vitrine_scheduler::app(self.state.clone())
     }
 
+    /// The embedded database, for the checks only SQLite has (its files, its locks).
     pub fn database(&self) -> rusqlite::Connection {
+        assert_eq!(
+            self.database,
+            Database::Sqlite,
+            "this check reads the SQLite file; use query_i64 or execute for both backends"
+        );
         rusqlite::Connection::open(self.data_dir.path().join(vitrine_scheduler::DATABASE_FILE))
             .expect("database opens")
     }
 
     pub fn count(&self, table: &str) -> i64 {
-        self.database()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
-                row.get(0)
-            })
-            .expect("count")
+        self.query_i64(&format!("SELECT COUNT(*) FROM {table}"))
+    }
+
+    /// The one integer `sql` selects (NULL reads as 0), from whichever database the scheduler
+    /// uses: `sql` must be valid on both.
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        match &self.database {
+            Database::Sqlite => self
+                .database()
+                .query_row(sql, [], |row| row.get::<_, Option<i64>>(0))
+                .unwrap_or_else(|error| panic!("{sql}: {error}"))
+                .unwrap_or(0),
+            Database::Postgres(url) => {
+                let sql = format!("SELECT ({sql})::bigint");
+                let row = on_postgres(url, move |client| {
+                    Box::pin(async move { client.query_one(&sql, &[]).await })
+                });
+                row.get::<_, Option<i64>>(0).unwrap_or(0)
+            }
+        }
+    }
+
+    /// Runs statements valid on both databases, as an operator or a fault would.
+    pub fn execute(&self, sql: &str) {
+        match &self.database {
+            Database::Sqlite => self
+                .database()
+                .execute_batch(sql)
+                .unwrap_or_else(|error| panic!("{sql}: {error}")),
+            Database::Postgres(url) => {
+                let sql = sql.to_owned();
+                on_postgres(url, move |client| {
+                    Box::pin(async move { client.batch_execute(&sql).await })
+                });
+            }
+        }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -146,4 +236,47 @@ pub fn from_address(mut request: Request<Body>, address: &str) -> Request<Body> 
         .extensions_mut()
         .insert(axum::extract::ConnectInfo(address));
     request
+}
+
+type PostgresCall<T> = Box<
+    dyn for<'a> FnOnce(
+            &'a tokio_postgres::Client,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>,
+        > + Send,
+>;
+
+/// Runs `call` on a connection of its own to `url`, on a thread of its own (tests call this from
+/// inside their tokio runtime), and panics with the server's message if it fails.
+fn on_postgres<T: Send + 'static>(
+    url: &str,
+    call: impl for<'a> FnOnce(
+        &'a tokio_postgres::Client,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>,
+    > + Send
+    + 'static,
+) -> T {
+    let url = url.to_owned();
+    let call: PostgresCall<T> = Box::new(call);
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap_or_else(|error| panic!("{url}: {error}"));
+                let connection = tokio::spawn(connection);
+                let result = call(&client)
+                    .await
+                    .unwrap_or_else(|error| panic!("PostgreSQL: {error:?}"));
+                drop(client);
+                let _ = connection.await;
+                result
+            })
+    })
+    .join()
+    .expect("PostgreSQL call")
 }

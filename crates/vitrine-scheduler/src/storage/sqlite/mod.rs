@@ -16,6 +16,7 @@ use rusqlite::Connection;
 use rusqlite_migration::Migrations;
 
 use super::{Changes, PoolStatus, Storage, StorageError};
+pub(crate) use super::{from_sql_integer, to_sql_integer};
 
 mod access;
 mod campaigns;
@@ -166,14 +167,6 @@ fn configure_connection(connection: &mut Connection) -> rusqlite::Result<()> {
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
-}
-
-pub(crate) fn to_sql_integer(value: u64, what: &str) -> Result<i64, StorageError> {
-    i64::try_from(value).map_err(|_| StorageError::OutOfRange(format!("{what} = {value}")))
-}
-
-pub(crate) fn from_sql_integer(value: i64, what: &str) -> Result<u64, StorageError> {
-    u64::try_from(value).map_err(|_| StorageError::CorruptRow(format!("{what} = {value}")))
 }
 
 #[cfg(test)]
