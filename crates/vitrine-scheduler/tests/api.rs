@@ -131,14 +131,9 @@ async fn screens_are_registered_once_with_a_token_stored_only_as_a_hash() {
     let token = harness.register("lobby", "demo").await;
     assert_eq!(token.len(), 64);
     assert!(token.bytes().all(|byte| byte.is_ascii_hexdigit()));
-    let stored: String = harness
-        .database()
-        .query_row(
-            "SELECT token_sha256 FROM screens WHERE name = 'lobby'",
-            [],
-            |row| row.get(0),
-        )
-        .expect("screen row");
+    let stored = harness.row("SELECT token_sha256 FROM screens WHERE name = 'lobby'")[0]
+        .clone()
+        .expect("token hash");
     assert_ne!(stored, token);
     assert_eq!(stored, Sha256Hex::of_bytes(token.as_bytes()).as_str());
 

@@ -950,17 +950,12 @@ async fn a_revoked_token_is_refused_at_once_and_a_rotated_one_replaces_it() {
     admin_ok(&world.harness, Method::POST, "/v1/staff/bob/revoke", None).await;
     let reply = world.call(StaffB, Method::GET, "/v1/screens", None).await;
     assert_eq!(reply.error_code(), "token_revoked");
-    let stored: Vec<String> = {
-        let database = world.harness.database();
-        let mut statement = database
-            .prepare("SELECT token_sha256 FROM screens UNION ALL SELECT token_sha256 FROM staff")
-            .unwrap();
-        statement
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
+    let stored: Vec<String> = world
+        .harness
+        .rows("SELECT token_sha256 FROM screens UNION ALL SELECT token_sha256 FROM staff")
+        .into_iter()
+        .map(|row| row[0].clone().expect("token hash"))
+        .collect();
     for token in [&world.staff_a, &world.staff_b, &new_token, &world.screen_b] {
         assert!(!stored.contains(token), "a token is stored in the clear");
         assert!(stored.contains(&sha256_hex(token.as_bytes())));

@@ -413,15 +413,7 @@ async fn interrupts_and_triggers_reach_the_screens_of_a_region_or_store() {
     let north_2 = harness.register("north-2", "demo").await;
     let south = harness.register("south-1", "demo").await;
     {
-        let database = rusqlite::Connection::open(
-            harness
-                .data_dir
-                .path()
-                .join(vitrine_scheduler::DATABASE_FILE),
-        )
-        .expect("database");
-        database
-            .execute_batch(
+        harness.execute(
                 "INSERT INTO stores (code, name, region, tags, timezone, locale, currency) VALUES
                    ('N1', 'North one', 'north', '[\"flagship\"]', 'Europe/Paris', 'fr-FR', 'EUR'),
                    ('N2', 'North two', 'north', '[]', 'Europe/Paris', 'fr-FR', 'EUR'),
@@ -430,8 +422,7 @@ async fn interrupts_and_triggers_reach_the_screens_of_a_region_or_store() {
                  UPDATE screens SET store = 'N2' WHERE name = 'north-2';
                  UPDATE screens SET store = 'S1' WHERE name = 'south-1';
                  INSERT INTO store_segments (store, segment, share) VALUES ('S1', 'families', 0.4);",
-            )
-            .expect("stores");
+        );
     }
     let mut north_1_events = harness.connect(&north_1, None).await;
     let mut north_2_events = harness.connect(&north_2, None).await;
@@ -545,23 +536,14 @@ async fn interrupts_are_listed_while_in_force_and_cancelled_on_their_screens() {
     let north = harness.register("north-1", "demo").await;
     let south = harness.register("south-1", "demo").await;
     {
-        let database = rusqlite::Connection::open(
-            harness
-                .data_dir
-                .path()
-                .join(vitrine_scheduler::DATABASE_FILE),
-        )
-        .expect("database");
-        database
-            .execute_batch(
+        harness.execute(
                 "INSERT INTO stores (code, name, region, tags, timezone, locale, currency) VALUES
                    ('N1', 'North one', 'north', '[]', 'Europe/Paris', 'fr-FR', 'EUR'),
                    ('S1', 'South one', 'south', '[]', 'Europe/Paris', 'fr-FR', 'EUR');
                  UPDATE screens SET store = 'N1' WHERE name = 'north-1';
                  UPDATE screens SET store = 'S1' WHERE name = 'south-1';
                  INSERT INTO store_segments (store, segment, share) VALUES ('S1', 'families', 0.4);",
-            )
-            .expect("stores");
+        );
     }
     let (status, staff) = harness
         .call_json(

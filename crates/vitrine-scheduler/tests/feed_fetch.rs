@@ -206,13 +206,11 @@ impl Harness {
     }
 
     fn price_of(&self, id: &str) -> Option<i64> {
-        self.database()
-            .query_row(
-                "SELECT price_cents FROM products WHERE id = ?1 AND removed_at IS NULL",
-                [id],
-                |row| row.get(0),
-            )
-            .ok()
+        self.rows(&format!(
+            "SELECT price_cents FROM products WHERE id = '{id}' AND removed_at IS NULL"
+        ))
+        .first()
+        .map(|row| row[0].as_deref().expect("price").parse().expect("integer"))
     }
 }
 

@@ -391,14 +391,7 @@ async fn pairing_codes_are_bounded_per_address_and_prefix_and_the_oldest_give_wa
         );
     }
     let count = |filter: &str| -> i64 {
-        harness
-            .database()
-            .query_row(
-                &format!("SELECT COUNT(*) FROM pairings WHERE {filter}"),
-                [],
-                |row| row.get(0),
-            )
-            .expect("count")
+        harness.query_i64(&format!("SELECT COUNT(*) FROM pairings WHERE {filter}"))
     };
     assert_eq!(
         count("address = '203.0.113.9'"),
@@ -418,27 +411,23 @@ async fn pairing_codes_are_bounded_per_address_and_prefix_and_the_oldest_give_wa
     // A full table, as a flood from a thousand networks leaves it: a new player still gets a
     // code, and the oldest waiting code gives way.
     {
-        let mut database = harness.database();
-        let transaction = database.transaction().expect("transaction");
         let now = jiff::Timestamp::now();
         let expires = now + jiff::SignedDuration::from_mins(15);
         let free = vitrine_scheduler::pairing::MAX_PENDING - count("1 = 1");
-        for index in 0..free {
-            transaction
-                .execute(
-                    "INSERT INTO pairings (code, secret_sha256, created_at, expires_at, address, prefix)
-                     VALUES (?1, 'x', ?2, ?3, ?4, ?5)",
-                    rusqlite::params![
-                        format!("F{index:07}"),
-                        now.to_string(),
-                        expires.to_string(),
-                        format!("10.{}.{}.1", index / 256, index % 256),
-                        format!("10.{}.{}.0/24", index / 256, index % 256),
-                    ],
+        let rows: Vec<String> = (0..free)
+            .map(|index| {
+                format!(
+                    "('F{index:07}', 'x', '{now}', '{expires}', '10.{a}.{b}.1', '10.{a}.{b}.0/24')",
+                    a = index / 256,
+                    b = index % 256,
                 )
-                .expect("insert");
-        }
-        transaction.commit().expect("commit");
+            })
+            .collect();
+        harness.execute(&format!(
+            "INSERT INTO pairings (code, secret_sha256, created_at, expires_at, address, prefix)
+             VALUES {}",
+            rows.join(", ")
+        ));
     }
     assert_eq!(count("1 = 1"), vitrine_scheduler::pairing::MAX_PENDING);
     let reply = ask("192.0.2.44:1".into()).await;

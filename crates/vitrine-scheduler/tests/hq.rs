@@ -186,14 +186,7 @@ async fn bad_feed_rows_are_reported_with_their_line_and_the_rest_is_applied() {
         )
         .await;
     assert_eq!(report["applied"], 0);
-    let price: i64 = harness
-        .database()
-        .query_row(
-            "SELECT price_cents FROM products WHERE id = 'good-1'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let price = harness.query_i64("SELECT price_cents FROM products WHERE id = 'good-1'");
     assert_eq!(price, 100);
 
     // Local inventory: an unknown store code and an unparseable price are errors for their rows.
@@ -242,15 +235,8 @@ async fn the_xml_feed_is_read_too() {
     .unwrap();
     let report = harness.import_ok("/v1/feed", "products.xml", &feed).await;
     assert_eq!(report["applied"], 2, "{report}");
-    let brand: String = harness
-        .database()
-        .query_row(
-            "SELECT brand FROM products WHERE id = '8710398500007'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert_eq!(brand, "Torréfacteur & Fils");
+    let brand = harness.row("SELECT brand FROM products WHERE id = '8710398500007'");
+    assert_eq!(brand, [Some("Torréfacteur & Fils".to_owned())]);
 }
 
 #[tokio::test]
@@ -453,16 +439,14 @@ hazelnut-750\tparis-15\t\t\t\t\t\t
         ],
         "the cola is out of stock at paris-11"
     );
-    let pickup: (String, String) = harness
-        .database()
-        .query_row(
-            "SELECT pickup_method, pickup_sla FROM inventory
-             WHERE store = 'paris-11' AND product = 'hazelnut-750'",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(pickup, ("buy".to_owned(), "same day".to_owned()));
+    let pickup = harness.row(
+        "SELECT pickup_method, pickup_sla FROM inventory
+         WHERE store = 'paris-11' AND product = 'hazelnut-750'",
+    );
+    assert_eq!(
+        pickup,
+        [Some("buy".to_owned()), Some("same day".to_owned())]
+    );
 
     // A sale window that has ended leaves the store's regular price.
     let ended = google.replace("2020-01-01/2099-12-31", "2020-01-01/2020-01-31");
@@ -487,16 +471,11 @@ paris-11,cola-15,3,1.50,1.25,in stock
     );
     let manifest = harness.manifest(&paris_11).await;
     assert_eq!(hazelnut_price(&manifest), Some((410, None)));
-    let row: (i64, String) = harness
-        .database()
-        .query_row(
-            "SELECT quantity, currency FROM inventory
-             WHERE store = 'paris-11' AND product = 'cola-15'",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(row, (3, "EUR".to_owned()));
+    let row = harness.row(
+        "SELECT quantity, currency FROM inventory
+         WHERE store = 'paris-11' AND product = 'cola-15'",
+    );
+    assert_eq!(row, [Some("3".to_owned()), Some("EUR".to_owned())]);
 }
 
 #[tokio::test]
@@ -817,22 +796,10 @@ async fn a_qr_scan_is_recorded_and_redirected_with_utm_and_a_forged_one_gets_a_p
         reply.headers[header::LOCATION],
         "https://shop.example/p/cola?ref=feed&utm_source=vitrine&utm_medium=screen&utm_campaign=winter-sale&utm_content=cola"
     );
-    let (screen, offer, arm, campaign): (String, String, String, String) = harness
-        .database()
-        .query_row(
-            "SELECT screen, offer, arm, campaign FROM scans",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-        )
-        .unwrap();
+    let scan = harness.row("SELECT screen, offer, arm, campaign FROM scans");
     assert_eq!(
-        (
-            screen.as_str(),
-            offer.as_str(),
-            arm.as_str(),
-            campaign.as_str()
-        ),
-        ("paris-11.entrance", "cola", "control", "winter-sale")
+        scan,
+        ["paris-11.entrance", "cola", "control", "winter-sale"].map(|value| Some(value.to_owned()))
     );
 
     let forged = qr_token::encode(
@@ -879,16 +846,7 @@ async fn pushing_an_unchanged_playlist_keeps_its_version() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
     assert_eq!(reply.json()["version"], 1);
     assert_eq!(reply.json()["unchanged"], true);
-    let versions = || -> i64 {
-        harness
-            .database()
-            .query_row(
-                "SELECT COUNT(*) FROM playlists WHERE name = 'store'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap()
-    };
+    let versions = || harness.query_i64("SELECT COUNT(*) FROM playlists WHERE name = 'store'");
     assert_eq!(versions(), 1, "nothing new is stored");
     let changed = format!("{STORE_PLAYLIST}# a comment changes the source\n");
     let reply = push(changed).await;
@@ -1198,33 +1156,31 @@ async fn explain_says_why_an_offer_shows_and_reports_measure_uplift() {
     );
 
     // Impressions of offers (as players report them) and scans make the report.
-    let database = harness.database();
-    for (index, arm) in ["treatment"; 100]
+    let plays: Vec<String> = ["treatment"; 100]
         .into_iter()
         .chain(["control"; 100])
         .enumerate()
-    {
-        database
-            .execute(
-                "INSERT INTO impressions (id, screen, playlist, playlist_version, item_id, started_at,
-                    duration_ms, offer_campaign, offer_id, offer_arm)
-                 VALUES (?1, 'paris-11.entrance', 'store', 1, 'item-1', '2026-03-02T09:00:00.000000000Z',
-                    10000, 'winter-sale', 'hazelnut', ?2)",
-                rusqlite::params![format!("00000000-0000-7000-8000-{index:012}"), arm],
+        .map(|(index, arm)| {
+            format!(
+                "('00000000-0000-7000-8000-{index:012}', 'paris-11.entrance', 'store', 1, 'item-1',
+                  '2026-03-02T09:00:00.000000000Z', 10000, 'winter-sale', 'hazelnut', '{arm}')"
             )
-            .unwrap();
-    }
+        })
+        .collect();
+    insert_impressions(
+        &harness,
+        "(id, screen, playlist, playlist_version, item_id, started_at, duration_ms,
+          offer_campaign, offer_id, offer_arm)",
+        &plays,
+    );
     // Scans of those plays: one phone each, on six treatment plays and two control plays.
     for (count, arm) in [(6, "treatment"), (2, "control")] {
         for index in 0..count {
-            database
-                .execute(
-                    "INSERT INTO scans (token, screen, campaign, offer, arm, played_at, scanned_at)
-                     VALUES (?1, 'paris-11.entrance', 'winter-sale', 'hazelnut', ?2,
-                        '2026-03-02T09:00:00.000000000Z', '2026-03-02T09:00:05.000000000Z')",
-                    rusqlite::params![format!("{arm}-{index}"), arm],
-                )
-                .unwrap();
+            harness.execute(&format!(
+                "INSERT INTO scans (token, screen, campaign, offer, arm, played_at, scanned_at)
+                 VALUES ('{arm}-{index}', 'paris-11.entrance', 'winter-sale', 'hazelnut', '{arm}',
+                    '2026-03-02T09:00:00.000000000Z', '2026-03-02T09:00:05.000000000Z')"
+            ));
         }
     }
     let report = harness
@@ -1352,12 +1308,7 @@ async fn a_replayed_code_counts_once_per_phone_and_its_hits_are_bounded() {
         .await;
         assert_eq!(reply.status, StatusCode::FOUND);
     }
-    let unique: i64 = harness
-        .database()
-        .query_row("SELECT SUM(first_of_device) FROM scans", [], |row| {
-            row.get(0)
-        })
-        .expect("sum");
+    let unique = harness.query_i64("SELECT COUNT(*) FROM scans WHERE first_of_device");
     assert_eq!(unique, vitrine_scheduler::qr::MAX_UNIQUE_SCANS_PER_TOKEN);
 }
 
@@ -1529,14 +1480,8 @@ async fn proof_of_play_cannot_claim_an_offer_its_screen_was_never_given() {
     other_version["playlist_version"] = json!(7);
     let reply = post_batch(&harness, &paris_11, vec![other_version]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
-    let refused: i64 = harness
-        .database()
-        .query_row(
-            "SELECT COUNT(*) FROM impressions WHERE offer_refused IS NOT NULL",
-            [],
-            |row| row.get(0),
-        )
-        .expect("count");
+    let refused =
+        harness.query_i64("SELECT COUNT(*) FROM impressions WHERE offer_refused IS NOT NULL");
     assert_eq!(refused, 4);
     // ... but no offer figure counts them.
     let report = harness
@@ -1565,22 +1510,47 @@ fn insert_offer_play(
     scheduled_start: jiff::Timestamp,
 ) {
     let started_at = scheduled_start + jiff::SignedDuration::from_millis(40);
-    harness
-        .database()
-        .execute(
-            "INSERT INTO impressions (id, screen, playlist, playlist_version, item_id, started_at,
-                duration_ms, offer_campaign, offer_id, offer_arm, scheduled_start, completed)
-             VALUES (?1, ?2, 'store', 1, 'store-loop/0', ?3, 10000, 'winter-sale', ?4, ?5, ?6, 1)",
-            rusqlite::params![
-                uuid::Uuid::now_v7().to_string(),
-                screen,
-                format!("{started_at:.9}"),
-                offer,
-                arm,
-                format!("{scheduled_start:.9}"),
-            ],
-        )
-        .expect("insert a play");
+    insert_impressions(
+        harness,
+        "(id, screen, playlist, playlist_version, item_id, started_at, duration_ms,
+          offer_campaign, offer_id, offer_arm, scheduled_start, completed)",
+        &[format!(
+            "('{id}', '{screen}', 'store', 1, 'store-loop/0', '{started_at:.9}', 10000,
+              'winter-sale', '{offer}', '{arm}', '{scheduled_start:.9}', TRUE)",
+            id = uuid::Uuid::now_v7(),
+        )],
+    );
+}
+
+/// Stores impression rows as written, with the columns `columns` (`(id, screen, …)`): in
+/// PostgreSQL, into the partition of their day and with their ids in `impression_ids`, as the
+/// ingest writes them.
+fn insert_impressions(harness: &Harness, columns: &str, rows: &[String]) {
+    let values = rows.join(", ");
+    match harness.database {
+        vitrine_scheduler::Database::Sqlite => {
+            harness.execute(&format!("INSERT INTO impressions {columns} VALUES {values}"));
+        }
+        vitrine_scheduler::Database::Postgres(_) => harness.execute(&format!(
+            "CREATE TEMPORARY TABLE new_impressions (LIKE impressions INCLUDING DEFAULTS);
+             INSERT INTO new_impressions {columns} VALUES {values};
+             DO $$
+             DECLARE day date;
+             BEGIN
+                 FOR day IN SELECT DISTINCT (started_at AT TIME ZONE 'UTC')::date FROM new_impressions
+                 LOOP
+                     EXECUTE format(
+                         'CREATE TABLE IF NOT EXISTS %I PARTITION OF impressions
+                          FOR VALUES FROM (%L) TO (%L)',
+                         'impressions_' || to_char(day, 'YYYYMMDD'),
+                         day::timestamp AT TIME ZONE 'UTC',
+                         (day + 1)::timestamp AT TIME ZONE 'UTC');
+                 END LOOP;
+             END $$;
+             INSERT INTO impression_ids (id) SELECT id FROM new_impressions;
+             INSERT INTO impressions SELECT * FROM new_impressions;"
+        )),
+    }
 }
 
 /// The scan report's rows for `campaign`, as `token` may read them.
@@ -1783,19 +1753,12 @@ async fn staff_read_only_their_stores_scan_figures() {
             let scheduled_start = base + jiff::SignedDuration::from_secs(index * 20);
             insert_offer_play(&harness, screen, "hazelnut", "treatment", scheduled_start);
             if index < scanned {
-                harness
-                    .database()
-                    .execute(
-                        "INSERT INTO scans (token, screen, campaign, offer, arm, played_at,
-                            scanned_at)
-                         VALUES (?1, ?2, 'winter-sale', 'hazelnut', 'treatment', ?3, ?3)",
-                        rusqlite::params![
-                            format!("{screen}-{index}"),
-                            screen,
-                            format!("{scheduled_start:.9}")
-                        ],
-                    )
-                    .expect("insert a scan");
+                harness.execute(&format!(
+                    "INSERT INTO scans (token, screen, campaign, offer, arm, played_at,
+                        scanned_at)
+                     VALUES ('{screen}-{index}', '{screen}', 'winter-sale', 'hazelnut',
+                        'treatment', '{scheduled_start:.9}', '{scheduled_start:.9}')"
+                ));
             }
         }
     }

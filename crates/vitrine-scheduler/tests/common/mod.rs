@@ -139,18 +139,70 @@ impl Harness {
     /// The one integer `sql` selects (NULL reads as 0), from whichever database the scheduler
     /// uses: `sql` must be valid on both.
     pub fn query_i64(&self, sql: &str) -> i64 {
+        let row = self.row(sql);
+        let value = row.first().unwrap_or_else(|| panic!("{sql}: no column"));
+        value.as_deref().map_or(0, |text| {
+            text.parse().unwrap_or_else(|_| panic!("{sql}: {text}"))
+        })
+    }
+
+    /// The first row `sql` selects, every value as text (NULL as None); panics if there is none.
+    pub fn row(&self, sql: &str) -> Vec<Option<String>> {
+        self.rows(sql)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{sql}: no row"))
+    }
+
+    /// The rows `sql` selects, every value as text (NULL as None), from whichever database the
+    /// scheduler uses: `sql` must be valid on both.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         match &self.database {
-            Database::Sqlite => self
-                .database()
-                .query_row(sql, [], |row| row.get::<_, Option<i64>>(0))
-                .unwrap_or_else(|error| panic!("{sql}: {error}"))
-                .unwrap_or(0),
+            Database::Sqlite => {
+                let database = self.database();
+                let mut statement = database
+                    .prepare(sql)
+                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
+                let columns = statement.column_count();
+                statement
+                    .query_map([], |row| {
+                        (0..columns)
+                            .map(|index| {
+                                Ok(match row.get_ref(index)? {
+                                    rusqlite::types::ValueRef::Null => None,
+                                    rusqlite::types::ValueRef::Integer(value) => {
+                                        Some(value.to_string())
+                                    }
+                                    rusqlite::types::ValueRef::Real(value) => {
+                                        Some(value.to_string())
+                                    }
+                                    rusqlite::types::ValueRef::Text(text)
+                                    | rusqlite::types::ValueRef::Blob(text) => {
+                                        Some(String::from_utf8_lossy(text).into_owned())
+                                    }
+                                })
+                            })
+                            .collect()
+                    })
+                    .and_then(Iterator::collect)
+                    .unwrap_or_else(|error| panic!("{sql}: {error}"))
+            }
             Database::Postgres(url) => {
-                let sql = format!("SELECT ({sql})::bigint");
-                let row = on_postgres(url, move |client| {
-                    Box::pin(async move { client.query_one(&sql, &[]).await })
+                let sql = sql.to_owned();
+                let messages = on_postgres(url, move |client| {
+                    Box::pin(async move { client.simple_query(&sql).await })
                 });
-                row.get::<_, Option<i64>>(0).unwrap_or(0)
+                messages
+                    .into_iter()
+                    .filter_map(|message| match message {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|index| row.get(index).map(str::to_owned))
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect()
             }
         }
     }
