@@ -130,6 +130,7 @@ pub struct ScreenCreated {
         (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -401,6 +402,7 @@ fn media_not_found(sha256: &Sha256Hex) -> ApiError {
         (status = 404, description = "Error codes: `media_not_found`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -434,6 +436,7 @@ pub async fn head_media(
         (status = 404, description = "Error codes: `media_not_found`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = []), ("device" = [])),
 )]
@@ -495,6 +498,7 @@ pub struct MediaStored {
         (status = 422, description = "Error codes: `hash_mismatch`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
         (status = 507, description = "Error codes: `quota_exceeded`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
@@ -637,6 +641,7 @@ pub struct PlaylistStored {
         (status = 422, description = "Error codes: `invalid_playlist`, `validation_timeout`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
         (status = 507, description = "Error codes: `quota_exceeded`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
@@ -803,6 +808,7 @@ pub async fn push_playlist(
         (status = 404, description = "Error codes: `no_playlist`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("device" = [])),
 )]
@@ -883,6 +889,7 @@ fn if_none_match_matches(headers: &HeaderMap, etag: &str) -> bool {
         (status = 413, description = "Error codes: `batch_too_large`, `payload_too_large`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("device" = [])),
 )]
@@ -1020,6 +1027,7 @@ pub struct ImpressionList {
         (status = 404, description = "Error codes: `screen_not_found`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -1073,6 +1081,7 @@ pub const HEARTBEAT_BODY_LIMIT: usize = 16 * 1024;
         (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("device" = [])),
 )]
@@ -1116,6 +1125,7 @@ pub struct ScreenStatus {
         (status = 404, description = "Error codes: `screen_not_found`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]

@@ -127,6 +127,7 @@ pub fn campaign_media(campaign: &Campaign) -> BTreeSet<String> {
         (status = 422, description = "Error codes: `missing_media`, `validation_timeout`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]
@@ -224,6 +225,7 @@ pub struct CampaignList {
         (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]
@@ -272,6 +274,7 @@ pub async fn list_campaigns(
         (status = 404, description = "Error codes: `campaign_not_found`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]

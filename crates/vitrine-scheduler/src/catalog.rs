@@ -270,6 +270,7 @@ fn read_store(row: &Row<'_>) -> Result<StoreRecord, String> {
         (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]
@@ -321,6 +322,7 @@ fn read_share(text: &str) -> Result<f64, String> {
         (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]
@@ -424,6 +426,7 @@ impl From<FeedOutcome> for FeedReport {
         (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]
@@ -561,6 +564,7 @@ fn read_inventory_row(row: &Row<'_>) -> Result<InventoryRow, String> {
         (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]
@@ -617,6 +621,7 @@ pub struct ScreenList {
         (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -652,6 +657,7 @@ pub struct StoreList {
         (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]

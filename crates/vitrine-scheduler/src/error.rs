@@ -44,6 +44,12 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "The token is valid but may not do this (staff outside their stores, a device token on HQ's routes).",
     ),
     (
+        "database_unavailable",
+        503,
+        "The database cannot be reached or is busy (a PostgreSQL restart, a full pool); nothing \
+         half-done was kept. `Retry-After` says when to try again.",
+    ),
+    (
         "hash_mismatch",
         422,
         "The uploaded bytes do not hash to the digest in the path.",
@@ -346,6 +352,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
+        if self.code == "database_unavailable" {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(DATABASE_RETRY_AFTER_SECONDS),
+            );
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 6750: a 401 says which scheme the client should use.
             response
@@ -387,8 +399,44 @@ impl From<PathRejection> for ApiError {
     }
 }
 
+/// How many seconds a client is told to wait after `database_unavailable`.
+const DATABASE_RETRY_AFTER_SECONDS: u32 = 2;
+
 impl From<StorageError> for ApiError {
+    /// A database that is away or busy is worth a retry and says so (503, `Retry-After`); any
+    /// other storage failure is the scheduler's (500, cause in the log).
     fn from(error: StorageError) -> Self {
-        Self::internal("storage failed", error)
+        match error {
+            StorageError::Unavailable(cause) => {
+                tracing::warn!(%cause, "the database is unavailable; answering 503");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database is unavailable for a moment; try again in a few seconds",
+                )
+            }
+            other => Self::internal("storage failed", other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_database_is_a_503_with_retry_after_and_other_failures_a_500() {
+        let away = ApiError::from(StorageError::Unavailable("connection refused".into()));
+        assert_eq!(away.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(away.code(), "database_unavailable");
+        let response = away.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+
+        let broken = ApiError::from(StorageError::CorruptRow("screens.tags".into()));
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !broken.to_string().contains("screens.tags"),
+            "the cause stays in the log"
+        );
     }
 }

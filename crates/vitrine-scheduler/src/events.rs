@@ -556,6 +556,7 @@ impl Drop for Registration {
         (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`, `too_many_streams`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("device" = [])),
 )]
@@ -927,6 +928,7 @@ const COMMANDS: &[&str] = &["resync", "screenshot"];
         (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -1001,6 +1003,7 @@ pub struct InterruptList {
         (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -1047,6 +1050,7 @@ pub async fn list_interrupts(
         (status = 404, description = "Error codes: `unknown_interrupt`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -1102,6 +1106,7 @@ pub async fn cancel_interrupt(
         (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -1137,6 +1142,7 @@ pub async fn cancel_interrupts(
         (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -1211,6 +1217,7 @@ pub async fn post_trigger(
         (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]

@@ -153,7 +153,7 @@ fn not_found() -> ApiError {
         (status = 201, description = "A new code, and the secret to poll it with", body = crate::pairing::PairingStarted),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Error codes: `too_many_pairings`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `too_many_pairings`, `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(()),
 )]
@@ -253,6 +253,7 @@ fn secret_of(headers: &HeaderMap) -> Option<&str> {
         (status = 404, description = "Error codes: `pairing_not_found`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("pairing_secret" = [])),
 )]
@@ -331,6 +332,7 @@ pub async fn poll(
         (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]

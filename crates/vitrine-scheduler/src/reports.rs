@@ -93,6 +93,7 @@ pub struct ScanReport {
         (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -261,6 +262,7 @@ fn campaign_applies(
         (status = 404, description = "Error codes: `no_playlist`, `screen_not_found`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]

@@ -103,6 +103,7 @@ pub struct Rotated {
         (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]
@@ -194,6 +195,7 @@ pub async fn create_staff(
         (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]
@@ -228,6 +230,7 @@ pub async fn list_staff(
         (status = 404, description = "Error codes: `staff_not_found`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]
@@ -298,6 +301,7 @@ async fn ensure_screen_access(
         (status = 404, description = "Error codes: `screen_not_found`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]
@@ -335,6 +339,7 @@ pub async fn revoke_screen(
         (status = 404, description = "Error codes: `screen_not_found`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
 )]

@@ -54,6 +54,7 @@ fn too_large(limit: u64) -> ApiError {
         (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = [])),
 )]
