@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use vitrine_core::Loop;
 use vitrine_e2e::{
     PlayerExtras, PlayerOptions, Scheduler, Seen, Source, assert_cache_verifies,
-    assert_hq_holds_exactly_the_journal, classify, ids_in, libfaketime, seen_frames,
+    assert_hq_holds_exactly_the_journal, classify, hq_rows, ids_in, libfaketime, seen_frames,
     start_headless_player, start_player_with, wait_for, write_red_blue_playlist, write_solid_png,
 };
 
@@ -213,9 +213,8 @@ fn a_week_offline_plays_the_cached_manifest_and_hq_gets_every_play_once() {
         .unwrap();
     assert_hq_holds_exactly_the_journal(&player_data, &hq_data);
     assert_cache_verifies(&player_data);
-    let hq_database = hq_data.join("vitrine.sqlite3");
-    let estimated_at_hq = ids_in(
-        &hq_database,
+    let estimated_at_hq = hq_rows(
+        &hq_data,
         "SELECT id FROM impressions WHERE clock = 'estimated'",
     )
     .unwrap();
@@ -224,8 +223,8 @@ fn a_week_offline_plays_the_cached_manifest_and_hq_gets_every_play_once() {
         "HQ holds the week-later plays as estimated"
     );
     // Sequence numbers run without a gap or a repeat across the three runs.
-    let sequences = ids_in(
-        &hq_database,
+    let sequences = hq_rows(
+        &hq_data,
         "SELECT CAST(sequence AS TEXT) FROM impressions ORDER BY sequence",
     )
     .unwrap();

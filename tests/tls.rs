@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vitrine_e2e::{
-    Process, Seen, binary, ids_in, runtime_dir, seen_frames, wait_for, write_red_blue_playlist,
+    Process, Seen, binary, hq_database, hq_rows, runtime_dir, seen_frames, wait_for,
+    write_red_blue_playlist,
 };
 
 #[test]
@@ -24,24 +25,25 @@ fn a_player_syncs_and_reports_over_https_with_a_private_ca() {
 
     let admin = "tls-e2e-admin-token";
     let hq_data = root.join("hq");
-    let mut scheduler = Process::spawn(
-        "vitrine-scheduler",
-        Command::new(binary("vitrine-scheduler"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-token",
-                admin,
-                "--data-dir",
-            ])
-            .arg(&hq_data)
-            .arg("--tls-cert")
-            .arg(&cert_path)
-            .arg("--tls-key")
-            .arg(&key_path)
-            .stdout(Stdio::piped()),
-    )
-    .unwrap();
+    let mut command = Command::new(binary("vitrine-scheduler"));
+    command
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            admin,
+            "--data-dir",
+        ])
+        .arg(&hq_data)
+        .arg("--tls-cert")
+        .arg(&cert_path)
+        .arg("--tls-key")
+        .arg(&key_path)
+        .stdout(Stdio::piped());
+    if let Some(url) = hq_database(&hq_data).unwrap() {
+        command.args(["--database", &url]);
+    }
+    let mut scheduler = Process::spawn("vitrine-scheduler", &mut command).unwrap();
     let stdout = scheduler.child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let line = lines.next().unwrap().unwrap();
@@ -114,9 +116,8 @@ fn a_player_syncs_and_reports_over_https_with_a_private_ca() {
             && seen.iter().any(|(_, seen)| *seen == Seen::Blue)
     })
     .unwrap();
-    let database = hq_data.join("vitrine.sqlite3");
     wait_for("plays reported over https", Duration::from_secs(30), || {
-        ids_in(&database, "SELECT id FROM impressions").is_ok_and(|ids| !ids.is_empty())
+        hq_rows(&hq_data, "SELECT id FROM impressions").is_ok_and(|ids| !ids.is_empty())
     })
     .unwrap();
     player.terminate(Duration::from_secs(30)).unwrap();

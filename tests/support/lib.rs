@@ -91,14 +91,16 @@ pub struct Scheduler {
 impl Scheduler {
     pub fn start(data_dir: &Path) -> anyhow::Result<Self> {
         let admin_token = "e2e-admin-token".to_owned();
-        let mut process = Process::spawn(
-            "vitrine-scheduler",
-            Command::new(binary("vitrine-scheduler"))
-                .args(["--listen", "127.0.0.1:0", "--data-dir"])
-                .arg(data_dir)
-                .args(["--admin-token", &admin_token])
-                .stdout(Stdio::piped()),
-        )?;
+        let mut command = Command::new(binary("vitrine-scheduler"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--admin-token", &admin_token])
+            .stdout(Stdio::piped());
+        if let Some(url) = hq_database(data_dir)? {
+            command.args(["--database", &url]);
+        }
+        let mut process = Process::spawn("vitrine-scheduler", &mut command)?;
         let stdout = process.child.stdout.take().context("scheduler stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let line = lines
@@ -154,6 +156,75 @@ pub fn runtime_dir(parent: &Path) -> anyhow::Result<PathBuf> {
         std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o700))?;
     }
     Ok(directory)
+}
+
+/// The environment variable naming a PostgreSQL server for the end-to-end tests' second pass
+/// (`cargo xtask test` starts one and sets it).
+pub const POSTGRES_ENV: &str = "VITRINE_TEST_POSTGRES";
+
+/// The file in a scheduler's data folder that holds the PostgreSQL URL its tests gave it, so a
+/// scheduler restarted on that folder finds the same database.
+const DATABASE_URL_FILE: &str = "test-database-url";
+
+/// The `--database` a scheduler on `data_dir` is given: None (its SQLite file) unless
+/// [`POSTGRES_ENV`] names a server, where each data folder gets a schema of its own, made once.
+pub fn hq_database(data_dir: &Path) -> anyhow::Result<Option<String>> {
+    let server = match std::env::var(POSTGRES_ENV) {
+        Ok(server) if !server.is_empty() => server,
+        _ => return Ok(None),
+    };
+    let file = data_dir.join(DATABASE_URL_FILE);
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return Ok(Some(url));
+    }
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).map_err(|error| anyhow::anyhow!("randomness: {error}"))?;
+    let schema = format!("e2e_{}", hex::encode(suffix));
+    on_postgres(&server, &format!("CREATE SCHEMA {schema}"))?;
+    let separator = if server.contains('?') { '&' } else { '?' };
+    let url = format!("{server}{separator}options=-c%20search_path%3D{schema}");
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::write(&file, &url)?;
+    Ok(Some(url))
+}
+
+/// The rows `query` returns from the database of the scheduler on `hq_data` (its SQLite file, or
+/// its PostgreSQL schema), each value as text: `query` must be valid on both.
+pub fn hq_rows(hq_data: &Path, query: &str) -> anyhow::Result<Vec<String>> {
+    match std::fs::read_to_string(hq_data.join(DATABASE_URL_FILE)) {
+        Ok(url) => on_postgres(&url, query),
+        Err(_) => ids_in(&hq_data.join("vitrine.sqlite3"), query),
+    }
+}
+
+/// The first column of every row of `sql` (which may be several statements) on the PostgreSQL
+/// database at `url`, as text; on a thread of its own, since tests may hold a tokio runtime.
+fn on_postgres(url: &str, sql: &str) -> anyhow::Result<Vec<String>> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async move {
+                let (client, connection) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                let connection = tokio::spawn(connection);
+                let messages = client.simple_query(&sql).await;
+                drop(client);
+                let _ = connection.await;
+                Ok(messages?
+                    .into_iter()
+                    .filter_map(|message| match message {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => {
+                            row.get(0).map(str::to_owned)
+                        }
+                        _ => None,
+                    })
+                    .collect())
+            })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the PostgreSQL query panicked"))?
 }
 
 /// The first column of every row `query` returns, from a SQLite file opened read-only.
@@ -541,11 +612,7 @@ pub fn assert_hq_holds_exactly_the_journal(
         "SELECT id FROM journal",
     )
     .unwrap();
-    let at_hq = ids_in(
-        &hq_data.join("vitrine.sqlite3"),
-        "SELECT id FROM impressions",
-    )
-    .unwrap();
+    let at_hq = hq_rows(hq_data, "SELECT id FROM impressions").unwrap();
     let hq_set: std::collections::BTreeSet<&String> = at_hq.iter().collect();
     assert_eq!(hq_set.len(), at_hq.len(), "no play counted twice at HQ");
     assert_eq!(
@@ -632,9 +699,8 @@ pub fn journalled_plays(player_data: &Path) -> anyhow::Result<Vec<JournalledPlay
 /// of one screen's plays of an item in one zone for one scheduled turn that are both completed or
 /// overlap in time (a restart within a turn leaves two partial records, which is no double count).
 pub fn assert_no_play_counted_twice(hq_data: &Path) {
-    let database = hq_data.join("vitrine.sqlite3");
-    let same_sequence = ids_in(
-        &database,
+    let same_sequence = hq_rows(
+        hq_data,
         "SELECT screen || ' #' || sequence || ' x' || COUNT(*) FROM impressions
          GROUP BY screen, sequence HAVING COUNT(*) > 1",
     )
@@ -646,8 +712,8 @@ pub fn assert_no_play_counted_twice(hq_data: &Path) {
     // A turn may have several records when the player restarted within it (each then says how
     // long it showed, and at most one covered the turn), but never two that claim the same time
     // on screen or two completed ones.
-    let same_turn = ids_in(
-        &database,
+    let same_turn = hq_rows(
+        hq_data,
         "SELECT a.screen || ' ' || a.zone || ' ' || a.item_id || ' @' ||
                 COALESCE(a.scheduled_start, a.started_at) || ': ' || a.id || ' and ' || b.id
          FROM impressions a JOIN impressions b

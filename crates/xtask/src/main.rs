@@ -17,6 +17,7 @@ mod bench;
 mod demo;
 mod dist;
 mod fuzz;
+mod postgres;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Some("kill-loop") => kill_loop(&arguments[1..]),
         Some("bench") => bench::run(&arguments[1..]),
         Some("fuzz") => fuzz::run(&arguments[1..]),
+        Some("postgres") => postgres::serve(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
                  dist    [--debug] [--check] the .deb packages, to target/dist/, and their check\n  \
                  deps    check that vitrine-core depends on no I/O crate\n  \
                  fuzz    [SECONDS] [TARGET...] the fuzz targets (default 300 s each)\n  \
+                 postgres a private PostgreSQL for running tests on it by hand, until Enter\n  \
                  bench   [render|text|net|video|feed|memory] figures against their peers, to target/bench/latest.json"
             );
             return ExitCode::from(2);
@@ -156,11 +159,59 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
             .env("WGPU_BACKEND", "gl")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
+    // The scheduler's suite and the end-to-end tests that store anything at HQ once more on
+    // PostgreSQL, the second backend: the same tests, each scheduler on a schema of its own.
+    // In the temporary folder: as root, the server's own user must reach it, and a checkout
+    // under /root is closed to it.
+    let server = postgres::Server::start(
+        &std::env::temp_dir().join(format!("vitrine-postgres-{}", std::process::id())),
+    )?;
+    let mut on_postgres = cargo();
+    on_postgres.args(["test", "--workspace"]);
+    for test in POSTGRES_TESTS {
+        on_postgres.args(["--test", test]);
+    }
+    run_command(
+        on_postgres
+            .args(arguments)
+            .env("VITRINE_TEST_POSTGRES", &server.url)
+            .env("WGPU_BACKEND", "vulkan")
+            .env("XDG_RUNTIME_DIR", &runtime_dir),
+    )?;
+    drop(server);
     // A short round of every fuzz target; `cargo xtask fuzz` runs the long one.
     fuzz::fuzz(20, fuzz::TARGETS)?;
     eprintln!("xtask: all checks passed");
     Ok(())
 }
+
+/// The test targets run a second time on PostgreSQL. `--test NAME` picks that target in every
+/// package: the scheduler's API suites by name, and the end-to-end tests whose scheduler stores
+/// plays, campaigns or pairings. Left out, as they check nothing a database changes: the
+/// scheduler's `binary` (its SQLite file and flags) and `notify` (it locks the SQLite file to
+/// see readiness fail), `connections` and `openapi`, and the end-to-end tests of the player alone.
+const POSTGRES_TESTS: &[&str] = &[
+    // crates/vitrine-scheduler/tests
+    "api",
+    "auth",
+    "events",
+    "feed_fetch",
+    "feeds",
+    "hardening",
+    "hq",
+    "manifest_versions",
+    "metrics",
+    // tests/ (also the scheduler's own `tls`)
+    "end_to_end",
+    "fault_proxy",
+    "kill_loop",
+    "offline",
+    "omnichannel",
+    "pairing",
+    "push",
+    "resilience",
+    "tls",
+];
 
 /// The long kill loop: the end-to-end `kill_loop` test with more kills than CI runs.
 fn kill_loop(arguments: &[String]) -> anyhow::Result<()> {
@@ -187,13 +238,16 @@ fn kill_loop(arguments: &[String]) -> anyhow::Result<()> {
 }
 
 /// The scheduler reaches its database only through the storage traits: no file outside
-/// `src/storage/sqlite/` names the SQLite crates, and the traits in `src/storage/` name no HTTP type, so
+/// `src/storage/sqlite/` names the SQLite crates, none outside `src/storage/postgres/` the
+/// PostgreSQL ones, and the traits in `src/storage/` name no HTTP type, so
 /// another backend can sit behind them and handlers cannot reach around them.
 fn check_storage_boundary() -> anyhow::Result<()> {
-    const DATABASE: &[&str] = &["rusqlite", "deadpool_sqlite", "rusqlite_migration"];
+    const SQLITE: &[&str] = &["rusqlite", "deadpool_sqlite", "rusqlite_migration"];
+    const POSTGRES: &[&str] = &["tokio_postgres", "deadpool_postgres", "refinery"];
     const HTTP: &[&str] = &["axum", "hyper", "tower"];
     let source = workspace_root().join("crates/vitrine-scheduler/src");
     let sqlite = source.join("storage/sqlite");
+    let postgres = source.join("storage/postgres");
     let storage = source.join("storage");
     let mut offenders = Vec::new();
     let mut folders = vec![source.clone()];
@@ -213,7 +267,10 @@ fn check_storage_boundary() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let mut forbidden: Vec<&str> = Vec::new();
             if !path.starts_with(&sqlite) {
-                forbidden.extend(DATABASE);
+                forbidden.extend(SQLITE);
+            }
+            if !path.starts_with(&postgres) {
+                forbidden.extend(POSTGRES);
             }
             if path.starts_with(&storage) {
                 forbidden.extend(HTTP);
@@ -237,12 +294,15 @@ fn check_storage_boundary() -> anyhow::Result<()> {
     if !offenders.is_empty() {
         offenders.sort();
         bail!(
-            "the scheduler's storage layer was bypassed; SQLite belongs in src/storage/sqlite/ and \
-             HTTP types outside src/storage/:\n  {}",
+            "the scheduler's storage layer was bypassed; SQLite belongs in src/storage/sqlite/, \
+             PostgreSQL in src/storage/postgres/ and HTTP types outside src/storage/:\n  {}",
             offenders.join("\n  ")
         );
     }
-    eprintln!("xtask: the scheduler reaches SQLite only through src/storage/sqlite/");
+    eprintln!(
+        "xtask: the scheduler reaches its databases only through src/storage/sqlite/ and \
+         src/storage/postgres/"
+    );
     Ok(())
 }
 

@@ -127,6 +127,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "dist check: the kiosk package's dependency, whose binary systemd-analyze verify looks for",
     ),
     ("ca-certificates", "runtime: TLS to the scheduler"),
+    (
+        "postgresql",
+        "tests and bench: the scheduler's second backend, started privately as an unprivileged user",
+    ),
 ];
 
 pub fn run() -> anyhow::Result<()> {
