@@ -845,3 +845,61 @@ async fn a_feed_import_tells_only_the_screens_whose_offers_it_changes() {
     assert_eq!(paris.next().await.event, "manifest-changed");
     lyon.assert_quiet().await;
 }
+
+/// Two schedulers on one PostgreSQL database, as replicas behind a load balancer: a screen
+/// streaming from one hears a playlist pushed through the other, and a token revoked through one
+/// is refused by the other.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test runs it on its private server"]
+async fn a_push_through_one_replica_reaches_a_screen_streaming_from_the_other() {
+    let first = Harness::new();
+    assert!(
+        matches!(first.database, vitrine_scheduler::Database::Postgres(_)),
+        "set {} to a PostgreSQL server",
+        common::POSTGRES_ENV
+    );
+    // Replicas share the signing key and media (one data folder here) and the database.
+    let second = Harness {
+        state: vitrine_scheduler::open(vitrine_scheduler::Config {
+            data_dir: first.data_dir.path().to_path_buf(),
+            admin_token: ADMIN.to_owned(),
+            database: first.database.clone(),
+        })
+        .expect("the second replica opens"),
+        data_dir: tempfile::tempdir().expect("temp dir"),
+        database: first.database.clone(),
+    };
+    let token = first.register("lobby", "demo").await;
+    first.push(DEMO).await;
+    let mut events = second.connect(&token, None).await;
+    let opening = events.next().await;
+    assert_eq!(opening.data, second.etag(&token).await);
+
+    first.push(DEMO_V2).await;
+    let changed = events.next().await;
+    assert_eq!(changed.event, "manifest-changed");
+    assert_ne!(changed.data, opening.data);
+    assert_eq!(changed.data, second.etag(&token).await);
+    assert_eq!(changed.data, first.etag(&token).await);
+
+    let (status, body) = first
+        .call_json(Method::POST, "/v1/screens/lobby/revoke", ADMIN, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = tokio::time::Instant::now() + EXPECTED;
+    loop {
+        let reply = second
+            .call(Method::GET, "/v1/manifest", Some(&token), None)
+            .await;
+        if reply.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(reply.error_code(), "token_revoked");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other replica still serves a revoked token: {}",
+            reply.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -178,6 +178,20 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
             .env("WGPU_BACKEND", "vulkan")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
+    // What needs two schedulers on one database, which only PostgreSQL gives.
+    run_command(
+        cargo()
+            .args([
+                "test",
+                "--workspace",
+                "--test",
+                "events",
+                "--",
+                "--ignored",
+                "replica",
+            ])
+            .env("VITRINE_TEST_POSTGRES", &server.url),
+    )?;
     drop(server);
     // A short round of every fuzz target; `cargo xtask fuzz` runs the long one.
     fuzz::fuzz(20, fuzz::TARGETS)?;
