@@ -1,32 +1,126 @@
-//! [`QuotaStore`] on PostgreSQL.
+//! [`QuotaStore`] on PostgreSQL: the `media_stores` charges, and sizes summed over `media` and
+//! `playlists`.
 
-#![allow(unused_variables, unused_imports)]
+use jiff::Timestamp;
+use tokio_postgres::error::SqlState;
+use vitrine_core::Sha256Hex;
 
 use super::PostgresStore;
-use crate::storage::StorageError;
-use crate::storage::quota::*;
-use jiff::Timestamp;
-use vitrine_core::Sha256Hex;
+use crate::storage::quota::QuotaStore;
+use crate::storage::{StorageError, from_sql_integer};
+
+/// How long forgetting unused media waits for writes in flight to the tables that name media
+/// before it gives up until the next collection, so that a long catalog import does not hold
+/// playlist pushes up behind it.
+const FORGET_LOCK_TIMEOUT: &str = "2s";
 
 #[async_trait::async_trait]
 impl QuotaStore for PostgresStore {
+    /// Bytes of media uploaded by `store`'s staff and still stored.
     async fn store_media_bytes(&self, store: String) -> Result<u64, StorageError> {
-        todo!("PostgreSQL")
+        let client = self.client().await?;
+        let bytes: i64 = client
+            .query_one(
+                "SELECT COALESCE(SUM(media.size), 0)::bigint FROM media_stores
+                 JOIN media ON media.sha256 = media_stores.sha256 WHERE media_stores.store = $1",
+                &[&store],
+            )
+            .await?
+            .try_get(0)?;
+        from_sql_integer(bytes, "media bytes of a store")
     }
 
+    /// Bytes of stored versions (source and included fragments) of the playlists `store`'s staff
+    /// own.
     async fn store_playlist_bytes(&self, store: String) -> Result<u64, StorageError> {
-        todo!("PostgreSQL")
+        // The fragments count as their compact JSON text, as SQLite stores them, not as jsonb
+        // prints itself: `{` `}`, a comma between entries, and each key and value quoted the way
+        // serde_json and PostgreSQL both escape strings.
+        let client = self.client().await?;
+        let bytes: i64 = client
+            .query_one(
+                "SELECT COALESCE(SUM(octet_length(source) + 2 + COALESCE((
+                     SELECT SUM(octet_length(to_jsonb(key)::text) + 1 + octet_length(value::text))
+                            + COUNT(*) - 1
+                     FROM jsonb_each(includes)), 0)), 0)::bigint
+                 FROM playlists WHERE owner_stores @> to_jsonb($1::text)",
+                &[&store],
+            )
+            .await?
+            .try_get(0)?;
+        from_sql_integer(bytes, "playlist bytes of a store")
     }
 
+    /// Charges a blob to the stores of the staff member who uploaded it. A store charged already
+    /// is not charged twice.
     async fn charge_media(
         &self,
         sha256: Sha256Hex,
         stores: Vec<String>,
     ) -> Result<(), StorageError> {
-        todo!("PostgreSQL")
+        if stores.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO media_stores (sha256, store) SELECT $1, unnest($2::text[])
+                 ON CONFLICT DO NOTHING",
+                &[&sha256.as_str(), &stores],
+            )
+            .await?;
+        Ok(())
     }
 
+    /// Deletes, in one transaction, the index rows (and store charges) of media recorded before
+    /// `cutoff` that no playlist or campaign version names and no product has as its image, and
+    /// returns their digests, for the caller to remove the files.
     async fn forget_unused_media(&self, cutoff: Timestamp) -> Result<Vec<Sha256Hex>, StorageError> {
-        todo!("PostgreSQL")
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        transaction
+            .batch_execute(&format!("SET LOCAL lock_timeout = '{FORGET_LOCK_TIMEOUT}'"))
+            .await?;
+        // A version committed by another scheduler while this runs could name a blob this finds
+        // unused; holding off writes to the tables that name media until the deletion commits
+        // closes that window, as SQLite's writer lock does. Reads go on.
+        if let Err(error) = transaction
+            .batch_execute("LOCK TABLE playlists, campaigns, products IN SHARE MODE")
+            .await
+        {
+            if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                tracing::debug!("writes in flight name media; forgetting unused media next time");
+                return Ok(Vec::new());
+            }
+            return Err(error.into());
+        }
+        let rows = transaction
+            .query(
+                "WITH named (sha256) AS (
+                     SELECT value FROM playlists, jsonb_each_text(playlists.media)
+                     UNION SELECT value FROM campaigns, jsonb_each_text(campaigns.media)
+                     UNION SELECT image_sha256 FROM products WHERE image_sha256 IS NOT NULL
+                 ), forgotten AS (
+                     DELETE FROM media
+                     WHERE created_at < $1
+                       AND NOT EXISTS (SELECT 1 FROM named WHERE named.sha256 = media.sha256)
+                     RETURNING sha256
+                 ), uncharged AS (
+                     DELETE FROM media_stores WHERE sha256 IN (SELECT sha256 FROM forgotten)
+                 )
+                 SELECT sha256 FROM forgotten",
+                &[&cutoff],
+            )
+            .await?;
+        let removed = rows
+            .iter()
+            .map(|row| {
+                row.try_get::<_, String>(0)?
+                    .parse()
+                    .map_err(|error| StorageError::CorruptRow(format!("media.sha256: {error}")))
+            })
+            .collect::<Result<Vec<Sha256Hex>, StorageError>>()?;
+        transaction.commit().await?;
+        Ok(removed)
     }
 }
