@@ -24,6 +24,7 @@ mod quota;
 mod reports;
 mod scans;
 mod screens;
+mod versions;
 
 use std::collections::HashSet;
 use std::str::FromStr;

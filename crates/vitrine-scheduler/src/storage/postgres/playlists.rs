@@ -1,20 +1,94 @@
-//! [`PlaylistStore`] on PostgreSQL.
+//! [`PlaylistStore`] on PostgreSQL: the `playlists` table, one row per pushed version.
 
-#![allow(unused_variables, unused_imports)]
+use std::collections::BTreeMap;
+
+use vitrine_core::Sha256Hex;
 
 use super::PostgresStore;
-use crate::storage::StorageError;
-use crate::storage::playlists::*;
-use std::collections::BTreeMap;
-use vitrine_core::{MediaEntry, Sha256Hex};
+use super::versions::{self, Versioned};
+use crate::storage::playlists::{NewPlaylistVersion, PlaylistStore, StoredPlaylist};
+use crate::storage::{Change, StorageError, from_sql_integer};
 
 #[async_trait::async_trait]
 impl PlaylistStore for PostgresStore {
+    /// Stores a validated playlist as the next version of its name and returns that version.
     async fn insert_playlist(&self, new: NewPlaylistVersion) -> Result<u64, StorageError> {
-        todo!("PostgreSQL")
+        let NewPlaylistVersion {
+            name,
+            file_name,
+            source,
+            includes,
+            compiled,
+            media,
+            owner_stores,
+        } = new;
+        let media_json = super::json_text(&media)?;
+        let includes_json = super::json_text(&includes)?;
+        let owner_json = owner_stores
+            .map(|stores| super::json_text(&stores))
+            .transpose()?;
+        // The first version's owner stays the playlist's owner; later versions repeat it. Both the
+        // number and the owner are read by the insert, so a retry after losing the number to
+        // another push reads them again.
+        let statement = format!(
+            "INSERT INTO playlists (name, version, file_name, source, media, includes, compiled,
+                owner_stores)
+             SELECT $1::text, next.version, $2::text, $3::text, $4::text::jsonb, $5::text::jsonb,
+                $6::text,
+                CASE WHEN next.version = 1 THEN $7::text::jsonb
+                     ELSE (SELECT owner_stores FROM playlists WHERE name = $1::text AND version = 1)
+                END
+             FROM {}
+             RETURNING version",
+            versions::next_version(Versioned::Playlists)
+        );
+        let client = self.client().await?;
+        let version = versions::insert_next_version(
+            &client,
+            Versioned::Playlists,
+            &statement,
+            &[
+                &name,
+                &file_name,
+                &source,
+                &media_json,
+                &includes_json,
+                &compiled,
+                &owner_json,
+            ],
+        )
+        .await?;
+        self.changes.announce(Change::Playlist(name));
+        Ok(version)
     }
 
+    /// The newest version of the playlist called `name`, or None if it was never pushed.
     async fn latest_playlist(&self, name: String) -> Result<Option<StoredPlaylist>, StorageError> {
-        todo!("PostgreSQL")
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT version, file_name, source, media::text, includes::text, compiled
+                 FROM playlists WHERE name = $1 ORDER BY version DESC LIMIT 1",
+            )
+            .await?;
+        let Some(row) = client.query_opt(&statement, &[&name]).await? else {
+            return Ok(None);
+        };
+        let version: i64 = row.try_get(0)?;
+        let media_json: String = row.try_get(3)?;
+        let includes_json: String = row.try_get(4)?;
+        let includes: BTreeMap<String, String> =
+            super::from_json_text(&includes_json, &format!("includes of playlist `{name}`"))?;
+        let digests: BTreeMap<String, Sha256Hex> =
+            super::from_json_text(&media_json, &format!("media map of playlist `{name}`"))?;
+        let sizes = versions::blob_sizes(&client, digests.values()).await?;
+        Ok(Some(StoredPlaylist {
+            version: from_sql_integer(version, "playlist version")?,
+            file_name: row.try_get(1)?,
+            source: row.try_get(2)?,
+            includes,
+            compiled: row.try_get(5)?,
+            media: versions::with_sizes(digests, &sizes),
+        }))
     }
 }
