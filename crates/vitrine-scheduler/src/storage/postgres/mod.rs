@@ -6,7 +6,8 @@
 //! **Migrations** are the files in `migrations/postgres/`, applied by refinery when the scheduler
 //! opens the database, under an advisory lock so that replicas starting together take turns.
 //!
-//! **Changes cross replicas** through `LISTEN`/`NOTIFY` on the channel [`CHANNEL`]. A write
+//! **Changes cross replicas** through `LISTEN`/`NOTIFY` on the channel [`CHANNEL`] followed by the
+//! schema. A write
 //! announces its change locally at once (so this scheduler's caches are stale from its commit) and
 //! sends it to the others with `pg_notify`; each scheduler listens on a connection of its own and
 //! announces what the others send, ignoring its own. A listener that loses its connection
@@ -41,7 +42,9 @@ use super::{Change, Changes, PoolStatus, Storage, StorageError};
 
 refinery::embed_migrations!("migrations/postgres");
 
-/// The `NOTIFY` channel that carries committed changes between schedulers.
+/// The start of the `NOTIFY` channel that carries committed changes between schedulers; the
+/// schema follows it (`vitrine_changes:public`), since a channel spans the whole database and
+/// schedulers on other schemas of it hold other models.
 pub const CHANNEL: &str = "vitrine_changes";
 
 /// The most connections one scheduler opens. PostgreSQL's own limit (100 by default) is shared by
@@ -199,7 +202,7 @@ impl PostgresStore {
             StorageError::Backend("PostgreSQL needs a tokio runtime to run in".to_owned())
         })?;
         let migrating = config.clone();
-        std::thread::scope(|scope| {
+        let schema = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
                     tokio::runtime::Builder::new_current_thread()
@@ -243,11 +246,18 @@ impl PostgresStore {
             origin: u64::from_le_bytes(origin),
             impression_days: std::sync::Arc::default(),
         };
+        let channel = format!("{CHANNEL}:{schema}");
         let (sender, outgoing) = mpsc::unbounded_channel();
         store.changes.relay_to(sender);
-        runtime.spawn(send_changes(store.pool.clone(), store.origin, outgoing));
+        runtime.spawn(send_changes(
+            store.pool.clone(),
+            channel.clone(),
+            store.origin,
+            outgoing,
+        ));
         runtime.spawn(hear_changes(
             config,
+            channel,
             store.origin,
             store.changes.downgrade(),
         ));
@@ -260,8 +270,9 @@ impl PostgresStore {
     }
 }
 
-/// Applies the migrations the database lacks, holding [`MIGRATION_LOCK`] while it does.
-async fn migrate(config: &tokio_postgres::Config) -> Result<(), StorageError> {
+/// Applies the migrations the database lacks, holding [`MIGRATION_LOCK`] while it does, and
+/// returns the schema they went to.
+async fn migrate(config: &tokio_postgres::Config) -> Result<String, StorageError> {
     let (mut client, connection) = config.connect(NoTls).await.map_err(|error| {
         StorageError::Unavailable(format!("connecting to PostgreSQL: {}", describe(&error)))
     })?;
@@ -278,9 +289,16 @@ async fn migrate(config: &tokio_postgres::Config) -> Result<(), StorageError> {
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await?;
+    let schema: Option<String> = client
+        .query_one("SELECT current_schema()", &[])
+        .await?
+        .get(0);
     drop(client);
     let _ = connection.await;
-    applied.map(drop)
+    applied?;
+    schema.ok_or_else(|| {
+        StorageError::Backend("no schema is selected; check the URL's search_path".to_owned())
+    })
 }
 
 /// What one change looks like on the channel: `ORIGIN KIND NAME`, the origin in hex.
@@ -311,13 +329,18 @@ fn decode(payload: &str) -> Option<(u64, Change)> {
 
 /// Sends this scheduler's changes to the others, in the order they were announced. A change that
 /// cannot be sent is logged; the others then see it at their next resync.
-async fn send_changes(pool: Pool, origin: u64, mut outgoing: mpsc::UnboundedReceiver<Change>) {
+async fn send_changes(
+    pool: Pool,
+    channel: String,
+    origin: u64,
+    mut outgoing: mpsc::UnboundedReceiver<Change>,
+) {
     while let Some(change) = outgoing.recv().await {
         let payload = encode(origin, &change);
         let sent = async {
             let client = pool.get().await.map_err(StorageError::from)?;
             client
-                .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+                .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
                 .await
                 .map_err(StorageError::from)
         }
@@ -330,11 +353,16 @@ async fn send_changes(pool: Pool, origin: u64, mut outgoing: mpsc::UnboundedRece
 
 /// Listens for the other schedulers' changes and announces them here, for as long as this
 /// scheduler's storage lives.
-async fn hear_changes(config: tokio_postgres::Config, origin: u64, changes: super::WeakChanges) {
+async fn hear_changes(
+    config: tokio_postgres::Config,
+    channel: String,
+    origin: u64,
+    changes: super::WeakChanges,
+) {
     let mut backoff = Duration::from_millis(100);
     let mut reconnected = false;
     loop {
-        match listen_once(&config, origin, &changes, reconnected).await {
+        match listen_once(&config, &channel, origin, &changes, reconnected).await {
             Listen::StorageGone => return,
             Listen::Lost(error) => {
                 tracing::warn!(%error, "lost the PostgreSQL change listener; reconnecting");
@@ -356,6 +384,7 @@ enum Listen {
 
 async fn listen_once(
     config: &tokio_postgres::Config,
+    channel: &str,
     origin: u64,
     changes: &super::WeakChanges,
     reconnected: bool,
@@ -374,7 +403,8 @@ async fn listen_once(
             }
         }
     });
-    if let Err(error) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+    let listen = format!("LISTEN \"{}\"", channel.replace('"', "\"\""));
+    if let Err(error) = client.batch_execute(&listen).await {
         driver.abort();
         return Listen::Lost(describe(&error));
     }
