@@ -122,6 +122,11 @@ CREATE TABLE impressions (
 CREATE INDEX impressions_by_screen_and_start ON impressions (screen, started_at);
 CREATE INDEX impressions_by_screen_and_sequence ON impressions (screen, sequence);
 CREATE INDEX impressions_by_offer ON impressions (screen, offer_id, offer_arm);
+-- How the scan report finds a scan's play: screen, offer, arm and the scheduled start to the
+-- millisecond, written exactly as `reports::offer_counts` writes it so the planner uses it.
+CREATE INDEX impressions_by_play ON impressions
+    (screen, offer_id, offer_arm,
+     date_trunc('milliseconds', timezone('UTC', COALESCE(scheduled_start, started_at))));
 
 -- Per screen, the highest sequence number up to which every play is held.
 CREATE TABLE impression_sequences (
