@@ -81,6 +81,7 @@ CREATE TABLE media_stores (
     store text NOT NULL,
     PRIMARY KEY (sha256, store)
 );
+CREATE INDEX media_stores_by_store ON media_stores (store);
 
 -- part: impressions
 -- Proof of play, partitioned by the day (UTC) the play started: a partition per day is created
@@ -273,3 +274,6 @@ CREATE TABLE pairings (
     address text NOT NULL DEFAULT '',
     prefix text NOT NULL DEFAULT ''
 );
+-- Storing a code counts the codes of its address and of its prefix.
+CREATE INDEX pairings_by_address ON pairings (address);
+CREATE INDEX pairings_by_prefix ON pairings (prefix);
