@@ -130,8 +130,6 @@ struct Shared {
     /// The address shoppers' phones reach this scheduler at, for offer QR codes; see
     /// [`AppState::set_public_url`].
     public_url: std::sync::OnceLock<String>,
-    /// Each screen's manifest version; see [`manifest_versions`].
-    manifest_versions: manifest_versions::ManifestVersions,
     /// Each screen's manifest, by screen name.
     manifests: cache::GenerationCache<std::sync::Arc<manifest::ManifestBody>>,
     /// Each device token's screen, by the token's sha256.
@@ -254,10 +252,6 @@ impl AppState {
         &self.shared.manifests
     }
 
-    pub(crate) fn manifest_versions(&self) -> &manifest_versions::ManifestVersions {
-        &self.shared.manifest_versions
-    }
-
     pub(crate) fn screen_cache(&self) -> &cache::GenerationCache<storage::screens::Screen> {
         &self.shared.screens
     }
@@ -337,7 +331,6 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             admin_token_sha256: Sha256::digest(config.admin_token.as_bytes()).into(),
             hub: Arc::new(events::Hub::new()),
             public_url: std::sync::OnceLock::new(),
-            manifest_versions: manifest_versions::ManifestVersions::new(),
             manifests: cache::GenerationCache::new(),
             screens: cache::GenerationCache::new(),
             staff: cache::GenerationCache::new(),

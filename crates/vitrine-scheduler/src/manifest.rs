@@ -159,11 +159,14 @@ async fn build_manifest(
     // grows for the screen (see `manifest_versions`).
     let content = serde_json::to_vec(&manifest)
         .map_err(|error| ApiError::internal("serialising a manifest", error))?;
-    manifest.version = state.manifest_versions().version_of(
-        &screen.name,
-        &Sha256Hex::of_bytes(&content),
-        jiff::Timestamp::now(),
-    );
+    manifest.version = state
+        .storage()
+        .manifest_version(
+            screen.name.clone(),
+            Sha256Hex::of_bytes(&content),
+            jiff::Timestamp::now(),
+        )
+        .await?;
     let body = serde_json::to_vec(&manifest)
         .map_err(|error| ApiError::internal("serialising a manifest", error))?;
     state.metrics().manifest_built();

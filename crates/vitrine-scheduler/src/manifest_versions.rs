@@ -13,6 +13,10 @@
 //! version a new process hands out is the current time in microseconds, above every number a
 //! process that ran before could have handed out unless the clock went back by more than the
 //! downtime. The price is one manifest refetch per screen after a restart (no media moves).
+//!
+//! This memory is the SQLite store's, which one process owns. On PostgreSQL the same rule is one
+//! upsert on the `manifest_versions` table, so replicas agree on every screen's version and ETag
+//! and a restart keeps them (`ScreenStore::manifest_version`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -626,7 +626,16 @@ async fn the_data_folder_and_database_are_private() {
             & 0o777
     };
     assert_eq!(mode(data_dir), 0o700);
-    for file in ["vitrine.sqlite3", "vitrine.sqlite3-wal"] {
+    // On PostgreSQL the folder holds no database, but still the key that signs manifests.
+    let files: &[&str] = match chain.harness.database {
+        vitrine_scheduler::Database::Sqlite => &[
+            "vitrine.sqlite3",
+            "vitrine.sqlite3-wal",
+            "manifest-signing-key",
+        ],
+        vitrine_scheduler::Database::Postgres(_) => &["manifest-signing-key"],
+    };
+    for file in files {
         assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
     }
     // An existing folder left readable by others is narrowed when the scheduler opens it.

@@ -24,14 +24,16 @@ struct Running {
     client: reqwest::Client,
     _data_dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
+    database: vitrine_scheduler::Database,
 }
 
 async fn start() -> Running {
     let data_dir = tempfile::tempdir().expect("temp dir");
+    let database = common::test_database();
     let state: AppState = vitrine_scheduler::open(Config {
         data_dir: data_dir.path().to_path_buf(),
         admin_token: ADMIN.to_owned(),
-        database: common::test_database(),
+        database: database.clone(),
     })
     .expect("scheduler opens");
     // Two codes at once per address, then one a minute: a burst of pairing requests is refused.
@@ -68,6 +70,7 @@ async fn start() -> Running {
         client: reqwest::Client::new(),
         _data_dir: data_dir,
         _stop: stop,
+        database,
     }
 }
 
@@ -198,9 +201,14 @@ async fn metrics_count_real_traffic_by_route_template_and_status() {
         1.0
     );
     assert_eq!(value(&fresh, "vitrine_scheduler_screens_online", &[]), 0.0);
+    // The pools' sizes: SQLite serialises writers, PostgreSQL does not.
+    let pool = match scheduler.database {
+        vitrine_scheduler::Database::Sqlite => 8.0,
+        vitrine_scheduler::Database::Postgres(_) => 16.0,
+    };
     assert_eq!(
         value(&fresh, "vitrine_scheduler_db_pool_max_connections", &[]),
-        8.0
+        pool
     );
 
     // A player pairs: it asks for a code, the admin confirms it, the player collects its token.

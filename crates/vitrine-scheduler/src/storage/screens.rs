@@ -63,4 +63,15 @@ pub trait ScreenStore: Send + Sync {
 
     /// How many registered screens, not revoked, sent a heartbeat at or after `since`.
     async fn screens_heard_since(&self, since: jiff::Timestamp) -> Result<u64, StorageError>;
+
+    /// The version of `screen`'s manifest whose content (the manifest with version 0) hashes to
+    /// `content`, at `now`: the one it had if the screen was last given this content, else a new
+    /// one above every version the screen was given (see `crate::manifest_versions`). Every
+    /// scheduler on the same database gives the same content the same version.
+    async fn manifest_version(
+        &self,
+        screen: String,
+        content: vitrine_core::Sha256Hex,
+        now: jiff::Timestamp,
+    ) -> Result<u64, StorageError>;
 }

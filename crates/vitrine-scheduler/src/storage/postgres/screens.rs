@@ -132,6 +132,49 @@ impl ScreenStore for PostgresStore {
             .try_get(0)?;
         from_sql_integer(count, "screens online")
     }
+
+    /// Shared by every scheduler on the database: the screen's row in `manifest_versions` keeps
+    /// the content it was last given and that content's version, and a new content takes
+    /// `max(previous + 1, now in microseconds)` in one upsert, so two replicas building the same
+    /// manifest agree on its version (and its ETag) and a version never goes down.
+    async fn manifest_version(
+        &self,
+        screen: String,
+        content: vitrine_core::Sha256Hex,
+        now: jiff::Timestamp,
+    ) -> Result<u64, StorageError> {
+        let clock = now.as_microsecond().max(1);
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "WITH given AS (
+                     INSERT INTO manifest_versions AS known (screen, content_sha256, version)
+                     VALUES ($1, $2, $3)
+                     ON CONFLICT (screen) DO UPDATE
+                         SET content_sha256 = EXCLUDED.content_sha256,
+                             version = GREATEST(known.version + 1, EXCLUDED.version)
+                         WHERE known.content_sha256 <> EXCLUDED.content_sha256
+                     RETURNING version)
+                 SELECT version FROM given
+                 UNION ALL
+                 SELECT version FROM manifest_versions
+                 WHERE screen = $1 AND content_sha256 = $2 AND NOT EXISTS (SELECT 1 FROM given)",
+            )
+            .await?;
+        // Empty only when another scheduler stored this same content between this statement's
+        // snapshot and its upsert: the next try reads it.
+        for _ in 0..3 {
+            if let Some(row) = client
+                .query_opt(&statement, &[&screen, &content.as_str(), &clock])
+                .await?
+            {
+                return from_sql_integer(row.get(0), "manifest version");
+            }
+        }
+        Err(StorageError::Unavailable(format!(
+            "the manifest version of {screen} kept changing under concurrent builds"
+        )))
+    }
 }
 
 // The audience queries: screens by their store's region, by store code, and by their own or their

@@ -74,6 +74,9 @@ impl From<deadpool_sqlite::PoolError> for StorageError {
 pub struct SqliteStore {
     pool: deadpool_sqlite::Pool,
     changes: Changes,
+    /// Each screen's manifest version, kept in memory: one process owns an SQLite file, and
+    /// numbering from the clock keeps versions growing across its restarts.
+    manifest_versions: std::sync::Arc<crate::manifest_versions::ManifestVersions>,
 }
 
 #[async_trait::async_trait]
@@ -134,6 +137,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             changes: Changes::default(),
+            manifest_versions: std::sync::Arc::default(),
         })
     }
 

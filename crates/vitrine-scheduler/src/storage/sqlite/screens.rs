@@ -144,6 +144,16 @@ impl ScreenStore for SqliteStore {
         })
         .await
     }
+
+    /// From this process's memory of what each screen was given (see `crate::manifest_versions`).
+    async fn manifest_version(
+        &self,
+        screen: String,
+        content: vitrine_core::Sha256Hex,
+        now: jiff::Timestamp,
+    ) -> Result<u64, StorageError> {
+        Ok(self.manifest_versions.version_of(&screen, &content, now))
+    }
 }
 
 // The audience queries: screens by their store's region, by store code, and by their own or their
