@@ -225,7 +225,8 @@ fn a_week_offline_plays_the_cached_manifest_and_hq_gets_every_play_once() {
     // Sequence numbers run without a gap or a repeat across the three runs.
     let sequences = hq_rows(
         &hq_data,
-        "SELECT CAST(sequence AS TEXT) FROM impressions ORDER BY sequence",
+        // Qualified: PostgreSQL would otherwise order by the text column the cast is named as.
+        "SELECT CAST(sequence AS TEXT) FROM impressions ORDER BY impressions.sequence",
     )
     .unwrap();
     let expected: Vec<String> = (1..=sequences.len()).map(|n| n.to_string()).collect();
