@@ -584,6 +584,98 @@ fn serve_with_fault(
     Ok(())
 }
 
+/// A TCP relay to `upstream` that can be cut like a database restart: every open connection is
+/// closed at once and new ones are closed as soon as they arrive, until it is restored.
+pub struct CuttableRelay {
+    /// `127.0.0.1:PORT`, where clients connect instead of `upstream`.
+    pub address: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl CuttableRelay {
+    pub fn start(upstream: &str) -> anyhow::Result<Self> {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let address = listener.local_addr()?.to_string();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (cut_in_thread, open_in_thread) = (cut.clone(), open.clone());
+        let upstream = upstream.to_owned();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if cut_in_thread.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let (Ok(client_copy), Ok(server_copy)) = (client.try_clone(), server.try_clone())
+                else {
+                    continue;
+                };
+                if let Ok(mut open) = open_in_thread.lock() {
+                    open.extend([client_copy, server_copy]);
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(from, to)| Some((from.ok()?, to.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Ok(Self { address, cut, open })
+    }
+
+    /// Closes every relayed connection and refuses new ones until [`restore`](Self::restore).
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut open) = self.open.lock() {
+            for stream in open.drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Gives the scheduler on `data_dir` (not started yet) a fresh PostgreSQL schema on the server
+/// [`POSTGRES_ENV`] names, reached through `relay`, which must relay to that server (start it on
+/// [`postgres_address`]).
+pub fn use_database_through(data_dir: &Path, relay: &CuttableRelay) -> anyhow::Result<()> {
+    let url = hq_database(data_dir)?.with_context(|| format!("{POSTGRES_ENV} is not set"))?;
+    let direct = postgres_address()?;
+    std::fs::write(
+        data_dir.join(DATABASE_URL_FILE),
+        url.replacen(&direct, &relay.address, 1),
+    )?;
+    Ok(())
+}
+
+/// The `host:port` of the server [`POSTGRES_ENV`] names.
+pub fn postgres_address() -> anyhow::Result<String> {
+    let server =
+        std::env::var(POSTGRES_ENV).with_context(|| format!("{POSTGRES_ENV} is not set"))?;
+    let after_at = server
+        .split_once('@')
+        .map_or(server.as_str(), |(_, rest)| rest);
+    let address = after_at.split('/').next().unwrap_or_default();
+    anyhow::ensure!(!address.is_empty(), "no host:port in {server}");
+    Ok(address.to_owned())
+}
+
 impl Scheduler {
     /// Pushes a playlist file and registers a screen playing it; returns the device token.
     pub fn push_and_add_screen(

@@ -17,7 +17,11 @@
 //!   screen's token and each file's digest and size, one a line.
 //! - `ingest`: impressions/s through `POST /v1/impressions` in batches of 1000, A/B interleaved with
 //!   the storage floor: the same rows inserted with rusqlite in one transaction per batch into a
-//!   fresh database with the scheduler's schema and connection settings.
+//!   fresh database with the scheduler's schema and connection settings. With `--postgres URL`
+//!   (a scheduler on PostgreSQL), the floor is a raw `COPY` of the same rows into a schema of its
+//!   own on that server.
+//! - `push --player-servers A,B`: the players spread over several replicas, the push made through
+//!   `--server`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,12 +62,18 @@ async fn main() -> anyhow::Result<()> {
     match arguments.first().map(String::as_str) {
         Some("push") => {
             let round_timeout = Duration::from_secs(option("--round-timeout-s")?.parse()?);
+            // Replicas: players spread over these, the push goes through --server.
+            let player_servers = match option("--player-servers") {
+                Ok(list) => list.split(',').map(str::to_owned).collect(),
+                Err(_) => vec![server.clone()],
+            };
             push(
                 &server,
                 &admin,
                 option("--clients")?.parse()?,
                 rounds,
                 round_timeout,
+                &player_servers,
             )
             .await
         }
@@ -76,7 +86,13 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        Some("ingest") => ingest(&server, &admin, option("--batches")?.parse()?, rounds).await,
+        Some("ingest") => {
+            let batches = option("--batches")?.parse()?;
+            match option("--postgres") {
+                Ok(postgres) => ingest_postgres(&server, &admin, batches, rounds, &postgres).await,
+                Err(_) => ingest(&server, &admin, batches, rounds).await,
+            }
+        }
         Some("prepare-manifest") => {
             prepare_manifest(
                 &server,
@@ -342,6 +358,7 @@ async fn push(
     clients: usize,
     rounds: usize,
     round_timeout: Duration,
+    player_servers: &[String],
 ) -> anyhow::Result<()> {
     let hq = Arc::new(Hq::new(server, admin)?);
     let playlist = format!("push-bench-{clients}");
@@ -360,7 +377,7 @@ async fn push(
     for (index, token) in tokens.into_iter().enumerate() {
         let player = SimulatedPlayer {
             http: http.clone(),
-            server: hq.server.clone(),
+            server: player_servers[index % player_servers.len()].clone(),
             screen: format!("{prefix}-{index:05}"),
             token,
             key,
@@ -427,7 +444,8 @@ async fn push(
     }
     println!(
         "{}",
-        json!({"clients": clients, "complete": complete, "p50_ms": p50, "p99_ms": p99})
+        json!({"clients": clients, "servers": player_servers.len(), "complete": complete,
+               "p50_ms": p50, "p99_ms": p99})
     );
     Ok(())
 }
@@ -539,26 +557,7 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
             .map(|rows| json!({"impressions": rows}).to_string())
             .collect();
         // A: over HTTP, as players send them (already serialised, as a player's uploader has them).
-        let started = Instant::now();
-        for body in &bodies {
-            let response = hq
-                .http
-                .post(format!("{}/v1/impressions", hq.server))
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .header(
-                    vitrine_core::impression::SIGNATURE_HEADER,
-                    vitrine_core::impression::sign_batch(&batch_key, body.as_bytes()),
-                )
-                .body(body.clone())
-                .send()
-                .await?;
-            if !response.status().is_success() {
-                bail!("ingest: {}: {}", response.status(), response.text().await?);
-            }
-            response.bytes().await?;
-        }
-        ours.push((batches * BATCH) as f64 / started.elapsed().as_secs_f64());
+        ours.push(send_batches(&hq, &token, &batch_key, &bodies).await?);
         // B: the same rows straight into SQLite, one transaction per batch.
         let started = Instant::now();
         for batch in &work {
@@ -605,6 +604,177 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
         json!({"http_per_s": ours, "rusqlite_per_s": peer, "batch": BATCH})
     );
     Ok(())
+}
+
+/// Sends each serialised batch through `POST /v1/impressions`, signed as players sign them;
+/// returns rows per second.
+async fn send_batches(
+    hq: &Hq,
+    token: &str,
+    batch_key: &[u8; 32],
+    bodies: &[String],
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    for body in bodies {
+        let response = hq
+            .http
+            .post(format!("{}/v1/impressions", hq.server))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header(
+                vitrine_core::impression::SIGNATURE_HEADER,
+                vitrine_core::impression::sign_batch(batch_key, body.as_bytes()),
+            )
+            .body(body.clone())
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("ingest: {}: {}", response.status(), response.text().await?);
+        }
+        response.bytes().await?;
+    }
+    Ok((bodies.len() * BATCH) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `ingest` on a scheduler whose database is PostgreSQL, against the floor of a raw `COPY` of the
+/// same rows (text format, one transaction per batch) into a schema of its own on the same server
+/// (`--postgres`), made by the scheduler's own migrations. Before timing, the HTTP rows are checked
+/// to be stored and the copied ones counted.
+async fn ingest_postgres(
+    server: &str,
+    admin: &str,
+    batches: usize,
+    rounds: usize,
+    postgres: &str,
+) -> anyhow::Result<()> {
+    let hq = Hq::new(server, admin)?;
+    hq.push_playlist("ingest", 10).await?;
+    let token = hq.register("ingest-screen", "ingest").await?;
+    let batch_key: [u8; 32] = hex::decode(Sha256Hex::of_bytes(token.as_bytes()).as_str())?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a sha256 is 32 bytes"))?;
+    // The floor's schema, migrated by the scheduler's store, with the screen and today's and
+    // tomorrow's partitions (a round may cross midnight) made beforehand.
+    let (admin_client, connection) =
+        tokio_postgres::connect(postgres, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    admin_client
+        .batch_execute("DROP SCHEMA IF EXISTS ingest_floor CASCADE; CREATE SCHEMA ingest_floor")
+        .await?;
+    let separator = if postgres.contains('?') { '&' } else { '?' };
+    let floor_url = format!("{postgres}{separator}options=-c%20search_path%3Dingest_floor");
+    drop(vitrine_scheduler::storage::postgres::PostgresStore::open(
+        &floor_url,
+    )?);
+    let (floor, connection) = tokio_postgres::connect(&floor_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    for day in [today, today.tomorrow()?] {
+        floor
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS impressions_{compact} PARTITION OF impressions
+                 FOR VALUES FROM ('{day}T00:00:00Z') TO ('{next}T00:00:00Z')",
+                compact = day.strftime("%Y%m%d"),
+                next = day.tomorrow()?,
+            ))
+            .await?;
+    }
+    floor
+        .batch_execute(
+            "INSERT INTO screens (name, token_sha256, playlist) VALUES ('ingest-screen', 'x', 'ingest')",
+        )
+        .await?;
+
+    let mut ours = Vec::new();
+    let mut peer = Vec::new();
+    let mut floor = floor;
+    for round in 0..rounds {
+        let work: Vec<Vec<Value>> = (0..batches)
+            .map(|batch| {
+                let first = ((round * batches + batch) * BATCH) as u64 + 1;
+                batch_rows("ingest-screen", BATCH, first)
+            })
+            .collect();
+        let bodies: Vec<String> = work
+            .iter()
+            .map(|rows| json!({"impressions": rows}).to_string())
+            .collect();
+        ours.push(send_batches(&hq, &token, &batch_key, &bodies).await?);
+        // B: the same rows by COPY, the CSV made beforehand as the bodies were.
+        let copies: Vec<String> = work.iter().map(|batch| copy_csv(batch)).collect();
+        let started = Instant::now();
+        for csv in &copies {
+            let transaction = floor.transaction().await?;
+            let sink = transaction
+                .copy_in(
+                    "COPY impressions (id, screen, playlist, playlist_version, item_id, media_sha256,
+                        started_at, duration_ms, sequence, zone, scheduled_start, ended_at,
+                        completed, clock) FROM STDIN (FORMAT csv)",
+                )
+                .await?;
+            futures_util::pin_mut!(sink);
+            futures_util::SinkExt::send(&mut sink, axum::body::Bytes::from(csv.clone())).await?;
+            let copied = sink.finish().await?;
+            if copied != BATCH as u64 {
+                bail!("COPY stored {copied} rows of {BATCH}");
+            }
+            transaction.commit().await?;
+        }
+        peer.push((batches * BATCH) as f64 / started.elapsed().as_secs_f64());
+        eprintln!(
+            "ingest round {round}: http {:.0}/s, COPY {:.0}/s",
+            ours[round], peer[round]
+        );
+    }
+    // The work was done: every row sent over HTTP is held by the scheduler's own schema.
+    let (scheduler_db, connection) =
+        tokio_postgres::connect(postgres, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let held: i64 = scheduler_db
+        .query_one(
+            "SELECT COUNT(*) FROM public.impressions WHERE screen = 'ingest-screen'",
+            &[],
+        )
+        .await?
+        .get(0);
+    if held != (rounds * batches * BATCH) as i64 {
+        bail!(
+            "the scheduler holds {held} impressions of {}",
+            rounds * batches * BATCH
+        );
+    }
+    println!(
+        "{}",
+        json!({"http_per_s": ours, "copy_per_s": peer, "batch": BATCH})
+    );
+    Ok(())
+}
+
+/// One batch as `COPY … FORMAT csv` rows, in the column order of [`ingest_postgres`]'s COPY.
+fn copy_csv(batch: &[Value]) -> String {
+    let mut csv = String::with_capacity(batch.len() * 256);
+    for row in batch {
+        let text = |key: &str| row[key].as_str().unwrap_or_default().to_owned();
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},10000,{},{},{},{},{},{}\n",
+            text("id"),
+            text("screen"),
+            text("playlist"),
+            row["playlist_version"].as_i64().unwrap_or_default(),
+            text("item_id"),
+            text("media_sha256"),
+            text("started_at"),
+            row["sequence"].as_i64().unwrap_or_default(),
+            text("zone"),
+            text("scheduled_start"),
+            text("ended_at"),
+            row["completed"].as_bool().unwrap_or_default(),
+            text("clock"),
+        ));
+    }
+    csv
 }
 
 /// Nearest-rank percentile of sorted values.

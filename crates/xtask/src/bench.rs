@@ -1,4 +1,4 @@
-//! `cargo xtask bench [render|text|net|video|feed|memory]`: the renderer's, text's, the
+//! `cargo xtask bench [render|text|net|scale|video|feed|memory]`: the renderer's, text's, the
 //! scheduler's, video's, the product feed's and the player's memory figures,
 //! each against a peer or a limit measured in the same run (../shared/BENCHMARKS.md); without an argument, all of them. Ours and the peer run A B A B interleaved, five rounds, and the
 //! median is reported. One line per figure: `name  ours  peer  ratio  goal  PASS|MISS`; the same
@@ -15,7 +15,9 @@
 //! lines, and the first layout of 2,000 characters against one refresh) are in [`text`].
 //!
 //! The network figures (manifest serving against nginx, push propagation to 1000 simulated players,
-//! impression ingest against raw rusqlite) are in [`net`], built with the release profile. The
+//! impression ingest against raw rusqlite) are in [`net`], built with the release profile; the
+//! same past one machine (two replicas on PostgreSQL behind nginx, 10,000 players, ingest against
+//! `COPY`) in [`scale`]. The
 //! video playback cost (CPU seconds per second of video shown against decode only and mpv) is in
 //! [`video`]; the player's memory (peak RSS over a 10-minute playlist of 4K pictures and clips
 //! against mpv, and RSS growth over a 30-minute soak) in [`memory`]; the product feed's (import of a
@@ -36,6 +38,7 @@ mod memory;
 mod net;
 mod player;
 mod render;
+mod scale;
 mod text;
 mod video;
 
@@ -67,6 +70,10 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         figures.extend(net::figures(&target_dir())?);
         profiles.push("net: release");
     }
+    if matches!(which, None | Some("scale")) {
+        figures.extend(scale::figures(&target_dir())?);
+        profiles.push("scale: release");
+    }
     if matches!(which, None | Some("video")) {
         figures.extend(video::figures(&target_dir())?);
         profiles.push("video: release");
@@ -81,8 +88,8 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     }
     if figures.is_empty() {
         bail!(
-            "unknown benchmark set `{}`; use `render`, `text`, `net`, `video`, `feed`, `memory` \
-             or nothing for all",
+            "unknown benchmark set `{}`; use `render`, `text`, `net`, `scale`, `video`, `feed`, \
+             `memory` or nothing for all",
             which.unwrap_or_default()
         );
     }

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
                  deps    check that vitrine-core depends on no I/O crate\n  \
                  fuzz    [SECONDS] [TARGET...] the fuzz targets (default 300 s each)\n  \
                  postgres a private PostgreSQL for running tests on it by hand, until Enter\n  \
-                 bench   [render|text|net|video|feed|memory] figures against their peers, to target/bench/latest.json"
+                 bench   [render|text|net|scale|video|feed|memory] figures against their peers, to target/bench/latest.json"
             );
             return ExitCode::from(2);
         }
@@ -178,13 +178,16 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
             .env("WGPU_BACKEND", "vulkan")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
-    // What only PostgreSQL has: two schedulers on one database, and its storage's own tests
-    // (version races between schedulers), ignored in the first pass.
+    // What only PostgreSQL has, ignored in the first pass: two schedulers on one database, its
+    // storage's own tests (version races between schedulers), and a database restart under load.
     run_command(
         cargo()
-            .args(["test", "--workspace", "--lib", "--test", "events", "--"])
-            .args(["--ignored", "replica", "storage::postgres"])
-            .env("VITRINE_TEST_POSTGRES", &server.url),
+            .args(["test", "--workspace", "--lib", "--test", "events"])
+            .args(["--test", "database_outage", "--", "--ignored"])
+            .args(["replica", "storage::postgres", "database_restart"])
+            .env("VITRINE_TEST_POSTGRES", &server.url)
+            .env("WGPU_BACKEND", "vulkan")
+            .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
     drop(server);
     // A short round of every fuzz target; `cargo xtask fuzz` runs the long one.

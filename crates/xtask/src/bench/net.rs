@@ -63,7 +63,7 @@ impl Drop for Guard {
 
 /// Runs `program` with the open-file limit raised to the hard limit: 1000 event streams plus their
 /// manifest requests need more than the usual soft limit of 1024 descriptors.
-fn with_raised_file_limit(program: &Path) -> Command {
+pub(super) fn with_raised_file_limit(program: &Path) -> Command {
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -583,7 +583,7 @@ fn relay(
 
 /// wrk's request generator: each request carries the next screen's token from the file named by
 /// `TOKENS`, round robin, so every token stays within its rate limit.
-const WRK_SCRIPT: &str = r#"
+pub(super) const WRK_SCRIPT: &str = r#"
 local tokens = {}
 for line in io.lines(os.getenv("TOKENS")) do
   if #line > 0 then tokens[#tokens + 1] = "Bearer " .. line end
@@ -598,7 +598,7 @@ end
 /// Requests per second of one wrk run: 2 threads, 64 keep-alive connections, each request with the
 /// next token of `tokens` (see [`WRK_SCRIPT`]), the same for both servers so both parse the same
 /// requests. A run with any error response or socket error is refused: an error can be fast.
-fn wrk(url: &str, script: &Path, tokens: &Path) -> anyhow::Result<f64> {
+pub(super) fn wrk(url: &str, script: &Path, tokens: &Path) -> anyhow::Result<f64> {
     let output = Command::new("wrk")
         .args(["-t2", "-c64", &format!("-d{WRK_SECONDS}s")])
         .arg("-s")
@@ -645,16 +645,45 @@ fn wrk_errors(report: &str) -> Option<String> {
 }
 
 /// nginx with a private prefix and configuration, on a free loopback port, in the foreground.
-struct Nginx {
+pub(super) struct Nginx {
     binary: PathBuf,
     prefix: PathBuf,
     config: PathBuf,
     process: Option<Child>,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Nginx {
-    fn start(prefix: &Path) -> anyhow::Result<Self> {
+    /// nginx serving the files under `PREFIX/html`.
+    pub(super) fn start(prefix: &Path) -> anyhow::Result<Self> {
+        let root = prefix.canonicalize()?.join("html");
+        Self::start_with(
+            prefix,
+            "",
+            &format!(
+                "root {};\n    add_header Cache-Control no-cache;",
+                root.display()
+            ),
+        )
+    }
+
+    /// nginx as a load balancer over `upstreams` (`127.0.0.1:PORT`), keeping connections to them
+    /// open, as in front of scheduler replicas.
+    pub(super) fn start_proxy(prefix: &Path, upstreams: &[String]) -> anyhow::Result<Self> {
+        let servers: String = upstreams
+            .iter()
+            .map(|upstream| format!("    server {upstream};\n"))
+            .collect();
+        Self::start_with(
+            prefix,
+            &format!("upstream replicas {{\n{servers}    keepalive 128;\n  }}"),
+            "location / {\n      proxy_pass http://replicas;\n      \
+             proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n    }",
+        )
+    }
+
+    /// nginx with `http` holding `upstream` and one server whose body is `server`.
+    fn start_with(prefix: &Path, upstream: &str, server: &str) -> anyhow::Result<Self> {
         let port = {
             // nginx cannot listen on port 0 and report the port, so one is picked here and let go.
             let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -679,10 +708,10 @@ impl Nginx {
                  \x20 fastcgi_temp_path {prefix}/tmp;\n\
                  \x20 uwsgi_temp_path {prefix}/tmp;\n\
                  \x20 scgi_temp_path {prefix}/tmp;\n\
+                 \x20 {upstream}\n\
                  \x20 server {{\n\
                  \x20   listen 127.0.0.1:{port};\n\
-                 \x20   root {prefix}/html;\n\
-                 \x20   add_header Cache-Control no-cache;\n\
+                 \x20   {server}\n\
                  \x20 }}\n\
                  }}\n",
                 prefix = prefix.display()

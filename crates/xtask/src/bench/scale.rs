@@ -1,0 +1,222 @@
+//! The figures of the scheduler past one machine: two release-built replicas on one private
+//! PostgreSQL server (`crate::postgres`), sharing a data folder (the signing key and media) as
+//! docs/scale.md sets them up.
+//!
+//! - manifest requests/s under wrk through nginx balancing the two replicas, against nginx serving
+//!   the same bytes as a static file, A B interleaved, rate limits as shipped (the `net` figure's
+//!   method, with the load balancer a deployment puts in front);
+//! - impression ingest/s over HTTP in batches of 1000 into PostgreSQL, against a raw `COPY` of the
+//!   same rows into the same schema (its own copy of it), one transaction per batch;
+//! - push propagation p50/p99 to 10,000 simulated players spread over both replicas, published
+//!   through the first, against the 1 s limit: a player on the second hears it through
+//!   `LISTEN`/`NOTIFY`.
+//!
+//! Everything runs on this one machine: PostgreSQL, both replicas, nginx, wrk and the simulated
+//! players share its cores, which a real deployment spreads over several.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{Context, bail};
+
+use super::net::{
+    ADMIN_TOKEN, Guard, Nginx, WRK_SCRIPT, start_scheduler, with_raised_file_limit, wrk,
+};
+use super::{Figure, ROUNDS, median, numbers};
+use crate::{cargo, postgres, run_command};
+
+/// How many screens' tokens wrk rotates through, as in the `net` figure.
+const MANIFEST_SCREENS: usize = 500;
+const INGEST_BATCHES_PER_ROUND: usize = 20;
+/// Simulated players, rounds, and how long a round may take (players still waiting then count as
+/// the whole wait, a lower bound).
+const PUSH_CLIENTS: usize = 10_000;
+const PUSH_ROUNDS: usize = 3;
+const PUSH_ROUND_TIMEOUT_S: u64 = 60;
+const PUSH_LIMIT_MS: f64 = 1000.0;
+
+pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
+    run_command(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "vitrine-scheduler",
+        "--bin",
+        "vitrine-scheduler",
+        "--example",
+        "net_bench",
+    ]))?;
+    let scheduler_binary = target.join("release/vitrine-scheduler");
+    let net_bench = target.join("release/examples/net_bench");
+    let scratch = target.join("bench/scale");
+    let _ = std::fs::remove_dir_all(&scratch);
+    for folder in ["nginx/html", "nginx/logs", "proxy/logs"] {
+        std::fs::create_dir_all(scratch.join(folder))?;
+    }
+    let server = postgres::Server::start(
+        &std::env::temp_dir().join(format!("vitrine-bench-postgres-{}", std::process::id())),
+    )?;
+    let bench = |server: &str, arguments: &[&str]| -> anyhow::Result<String> {
+        let output = with_raised_file_limit(&net_bench)
+            .args(arguments)
+            .args(["--server", server, "--admin", ADMIN_TOKEN])
+            .stderr(Stdio::inherit())
+            .output()
+            .context("cannot run net_bench")?;
+        if !output.status.success() {
+            bail!(
+                "net_bench {} failed ({})",
+                arguments.join(" "),
+                output.status
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+
+    eprintln!("xtask bench: two release schedulers on PostgreSQL, rate limits as shipped");
+    let hq = scratch.join("hq");
+    let replicas = start_replicas(&scheduler_binary, &hq, &server.url, &[])?;
+    let first = replicas[0].1.clone();
+    let manifest_file = scratch.join("nginx/html/manifest.json");
+    let tokens_file = scratch.join("tokens.txt");
+    bench(
+        &first,
+        &[
+            "prepare-manifest",
+            "--rounds",
+            "1",
+            "--screens",
+            &MANIFEST_SCREENS.to_string(),
+            "--out",
+            &manifest_file.to_string_lossy(),
+            "--tokens",
+            &tokens_file.to_string_lossy(),
+        ],
+    )?;
+    let script = scratch.join("tokens.lua");
+    std::fs::write(&script, WRK_SCRIPT)?;
+    let upstreams: Vec<String> = replicas
+        .iter()
+        .map(|(_, url)| url.trim_start_matches("http://").to_owned())
+        .collect();
+    let balancer = Nginx::start_proxy(&scratch.join("proxy"), &upstreams)?;
+    let nginx = Nginx::start(&scratch.join("nginx"))?;
+    let mut ours_rps = Vec::new();
+    let mut nginx_rps = Vec::new();
+    for round in 1..=ROUNDS {
+        eprintln!("xtask bench: manifest through two replicas, round {round} of {ROUNDS}");
+        ours_rps.push(wrk(
+            &format!("{}/v1/manifest", balancer.url),
+            &script,
+            &tokens_file,
+        )?);
+        nginx_rps.push(wrk(
+            &format!("{}/manifest.json", nginx.url),
+            &script,
+            &tokens_file,
+        )?);
+    }
+    drop((balancer, nginx));
+
+    eprintln!("xtask bench: impression ingest on PostgreSQL against COPY");
+    let ingest = bench(
+        &first,
+        &[
+            "ingest",
+            "--batches",
+            &INGEST_BATCHES_PER_ROUND.to_string(),
+            "--rounds",
+            &ROUNDS.to_string(),
+            "--postgres",
+            &server.url,
+        ],
+    )?;
+    let http_ingest = median(&numbers(&ingest, "http_per_s")?);
+    let copy_ingest = median(&numbers(&ingest, "copy_per_s")?);
+    drop(replicas);
+
+    eprintln!("xtask bench: two release schedulers without rate limits for the push");
+    let replicas = start_replicas(
+        &scheduler_binary,
+        &hq,
+        &server.url,
+        &["--rate-limit-per-second", "0"],
+    )?;
+    let servers: Vec<&str> = replicas.iter().map(|(_, url)| url.as_str()).collect();
+    let output = bench(
+        servers[0],
+        &[
+            "push",
+            "--clients",
+            &PUSH_CLIENTS.to_string(),
+            "--rounds",
+            &PUSH_ROUNDS.to_string(),
+            "--round-timeout-s",
+            &PUSH_ROUND_TIMEOUT_S.to_string(),
+            "--player-servers",
+            &servers.join(","),
+        ],
+    )?;
+    let complete = !output.contains("\"complete\":false");
+    let (push_p50, push_p99) = (
+        median(&numbers(&output, "p50_ms")?),
+        median(&numbers(&output, "p99_ms")?),
+    );
+    drop(replicas);
+    drop(server);
+
+    let (ours_rps, nginx_rps) = (median(&ours_rps), median(&nginx_rps));
+    let push_figure = |name: &'static str, ours: f64| Figure {
+        name,
+        unit: "ms",
+        ours,
+        peer: PUSH_LIMIT_MS,
+        peer_name: if complete {
+            "the 1 s limit"
+        } else {
+            "the 1 s limit; a lower bound: some players did not get it within the round's wait"
+        },
+        goal: "<= 1000 ms".into(),
+        pass: complete && ours <= PUSH_LIMIT_MS,
+    };
+    Ok(vec![
+        Figure {
+            name: "pg_manifest_requests_per_s_2_replicas",
+            unit: "req/s",
+            ours: ours_rps,
+            peer: nginx_rps,
+            peer_name: "nginx, same bytes as a static file; ours through nginx over 2 replicas on \
+                        PostgreSQL, one machine (wrk -t2 -c64)",
+            goal: "ratio >= 0.8".into(),
+            pass: ours_rps >= 0.8 * nginx_rps,
+        },
+        Figure {
+            name: "pg_impression_ingest_per_s_batches_of_1000",
+            unit: "rows/s",
+            ours: http_ingest,
+            peer: copy_ingest,
+            peer_name: "raw COPY of the same rows into the same schema, one transaction per batch",
+            goal: "ratio >= 0.5".into(),
+            pass: http_ingest >= 0.5 * copy_ingest,
+        },
+        push_figure("pg_push_p50_10000_players_2_replicas", push_p50),
+        push_figure("pg_push_p99_10000_players_2_replicas", push_p99),
+    ])
+}
+
+/// Two schedulers on the database at `database` sharing the data folder `hq`, the second started
+/// once the first has migrated the schema; each killed when dropped, with its URL.
+fn start_replicas(
+    binary: &Path,
+    hq: &Path,
+    database: &str,
+    extra: &[&str],
+) -> anyhow::Result<Vec<(Guard, String)>> {
+    let mut arguments = vec!["--database", database];
+    arguments.extend_from_slice(extra);
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        replicas.push(start_scheduler(binary, hq, &arguments)?);
+    }
+    Ok(replicas)
+}
