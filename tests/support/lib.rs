@@ -651,6 +651,49 @@ impl CuttableRelay {
     }
 }
 
+/// A TCP load balancer in front of scheduler replicas: each connection goes to the first of
+/// `upstreams` (`127.0.0.1:PORT`) that accepts it, so every client is on the first replica while it
+/// lives and moves to the next when it dies, as a balancer's health check moves them.
+pub struct FailoverRelay {
+    /// `http://127.0.0.1:PORT`, where players connect.
+    pub url: String,
+}
+
+impl FailoverRelay {
+    pub fn start(upstreams: &[String]) -> anyhow::Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let upstreams: Vec<String> = upstreams
+            .iter()
+            .map(|upstream| upstream.trim_start_matches("http://").to_owned())
+            .collect();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Some(server) = upstreams
+                    .iter()
+                    .find_map(|upstream| std::net::TcpStream::connect(upstream).ok())
+                else {
+                    continue;
+                };
+                for (from, to) in [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ] {
+                    let (Ok(mut from), Ok(mut to)) = (from, to) else {
+                        continue;
+                    };
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Ok(Self { url })
+    }
+}
+
 /// Gives the scheduler on `data_dir` (not started yet) a fresh PostgreSQL schema on the server
 /// [`POSTGRES_ENV`] names, reached through `relay`, which must relay to that server (start it on
 /// [`postgres_address`]).

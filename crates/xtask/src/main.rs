@@ -178,12 +178,20 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
             .env("WGPU_BACKEND", "vulkan")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
-    // What only PostgreSQL has, ignored in the first pass: two schedulers on one database, its
+    // What only PostgreSQL has, ignored in the first pass: two schedulers on one database (in
+    // process, and as replicas behind a balancer with a real player and one replica killed), its
     // storage's own tests (version races between schedulers), and a database restart under load.
     run_command(
         cargo()
             .args(["test", "--workspace", "--lib", "--test", "events"])
-            .args(["--test", "database_outage", "--", "--ignored"])
+            .args([
+                "--test",
+                "database_outage",
+                "--test",
+                "replicas",
+                "--",
+                "--ignored",
+            ])
             .args(["replica", "storage::postgres", "database_restart"])
             .env("VITRINE_TEST_POSTGRES", &server.url)
             .env("WGPU_BACKEND", "vulkan")
