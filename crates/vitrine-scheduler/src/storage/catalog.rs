@@ -75,6 +75,73 @@ pub struct Product {
     pub image_tried: bool,
 }
 
+/// A product as both databases store it, column for column (`image_*` are the `products`
+/// columns of the fetched image), before the checks of reading it back.
+pub(crate) struct StoredProduct {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub link: String,
+    pub image_link: String,
+    pub price_cents: i64,
+    pub sale_price_cents: Option<i64>,
+    pub currency: String,
+    pub availability: String,
+    pub brand: String,
+    pub gtin: String,
+    pub sale_window: Option<String>,
+    pub unit_measure: Option<String>,
+    pub unit_base_measure: Option<String>,
+    pub multipack: Option<i64>,
+    pub item_group_id: String,
+    /// The feed's other attributes, as JSON text.
+    pub details: String,
+    pub image_sha256: Option<String>,
+    pub image_size: Option<i64>,
+    pub image_fetched_from: Option<String>,
+}
+
+impl StoredProduct {
+    /// The product. A stored value that no longer reads (it was checked when written) is dropped
+    /// rather than failing every manifest that names the product; the image counts only while the
+    /// product's `image_link` is still the one it was fetched from.
+    pub(crate) fn into_product(self) -> Product {
+        let image_tried = self.image_fetched_from.as_deref() == Some(self.image_link.as_str());
+        let image = match (self.image_sha256, self.image_size) {
+            (Some(sha256), Some(size)) if image_tried => {
+                sha256.parse().ok().map(|sha256| vitrine_core::MediaEntry {
+                    sha256,
+                    size: u64::try_from(size).unwrap_or(0),
+                })
+            }
+            _ => None,
+        };
+        let base_measure = self.unit_base_measure.unwrap_or_default();
+        Product {
+            id: self.id,
+            title: self.title,
+            description: self.description,
+            link: self.link,
+            image_link: self.image_link,
+            price_cents: self.price_cents,
+            sale_price_cents: self.sale_price_cents,
+            currency: self.currency,
+            availability: self.availability,
+            brand: self.brand,
+            gtin: self.gtin,
+            sale_window: self.sale_window.and_then(|text| text.parse().ok()),
+            unit_pricing: self
+                .unit_measure
+                .and_then(|measure| UnitPricing::new(&measure, &base_measure).ok()),
+            multipack: self.multipack.and_then(|count| u32::try_from(count).ok()),
+            item_group_id: self.item_group_id,
+            details: serde_json::from_str(&self.details).unwrap_or_default(),
+            image,
+            image_tried,
+        }
+    }
+}
+
 impl Product {
     /// Applies a store's inventory row: the store's own price wins over the feed's, sale price and
     /// all; a sale price alone applies to the feed's price.

@@ -109,59 +109,10 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
 
     eprintln!("xtask bench: starting a release scheduler with its rate limits as shipped");
     let (scheduler, server) = start_scheduler(&scheduler_binary, &scratch.join("hq"), &[])?;
-    let bench = |server: &str, arguments: &[&str]| -> anyhow::Result<String> {
-        let output = with_raised_file_limit(&net_bench)
-            .args(arguments)
-            .args(["--server", server, "--admin", ADMIN_TOKEN])
-            .stderr(Stdio::inherit())
-            .output()
-            .context("cannot run net_bench")?;
-        if !output.status.success() {
-            bail!(
-                "net_bench {} failed ({})",
-                arguments.join(" "),
-                output.status
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    };
+    let bench = |server: &str, arguments: &[&str]| run_net_bench(&net_bench, server, arguments);
 
     // Manifest serving: the same bytes from the scheduler and from nginx, the same requests.
-    let manifest_file = scratch.join("nginx/html/manifest.json");
-    let tokens_file = scratch.join("tokens.txt");
-    bench(
-        &server,
-        &[
-            "prepare-manifest",
-            "--rounds",
-            "1",
-            "--screens",
-            &MANIFEST_SCREENS.to_string(),
-            "--out",
-            &manifest_file.to_string_lossy(),
-            "--tokens",
-            &tokens_file.to_string_lossy(),
-        ],
-    )?;
-    let script = scratch.join("tokens.lua");
-    std::fs::write(&script, WRK_SCRIPT)?;
-    let nginx = Nginx::start(&scratch.join("nginx"))?;
-    let mut ours_rps = Vec::new();
-    let mut nginx_rps = Vec::new();
-    for round in 1..=ROUNDS {
-        eprintln!("xtask bench: manifest round {round} of {ROUNDS}");
-        ours_rps.push(wrk(
-            &format!("{server}/v1/manifest"),
-            &script,
-            &tokens_file,
-        )?);
-        nginx_rps.push(wrk(
-            &format!("{}/manifest.json", nginx.url),
-            &script,
-            &tokens_file,
-        )?);
-    }
-    drop(nginx);
+    let (ours_rps, nginx_rps) = manifest_against_nginx(&net_bench, &server, &server, &scratch)?;
 
     eprintln!("xtask bench: impression ingest");
     let ingest = bench(
@@ -222,7 +173,6 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
     )?;
     drop(scheduler);
 
-    let (ours_rps, nginx_rps) = (median(&ours_rps), median(&nginx_rps));
     let push_figure = |name: &'static str, ours: f64, complete: bool| Figure {
         name,
         unit: "ms",
@@ -278,6 +228,73 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
             pass: http_ingest >= 0.5 * floor_ingest,
         },
     ])
+}
+
+/// Runs the `net_bench` example with `arguments` against `server` as HQ's admin; its stdout.
+pub(super) fn run_net_bench(
+    net_bench: &Path,
+    server: &str,
+    arguments: &[&str],
+) -> anyhow::Result<String> {
+    let output = with_raised_file_limit(net_bench)
+        .args(arguments)
+        .args(["--server", server, "--admin", ADMIN_TOKEN])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run net_bench")?;
+    if !output.status.success() {
+        bail!(
+            "net_bench {} failed ({})",
+            arguments.join(" "),
+            output.status
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Manifest requests/s, medians of [`ROUNDS`] wrk runs A B interleaved: `GET ours/v1/manifest`
+/// against nginx serving the same bytes as a static file. Prepares [`MANIFEST_SCREENS`] screens
+/// through `server` first; `scratch/nginx` holds the peer's prefix.
+pub(super) fn manifest_against_nginx(
+    net_bench: &Path,
+    server: &str,
+    ours: &str,
+    scratch: &Path,
+) -> anyhow::Result<(f64, f64)> {
+    std::fs::create_dir_all(scratch.join("nginx/html"))?;
+    std::fs::create_dir_all(scratch.join("nginx/logs"))?;
+    let manifest_file = scratch.join("nginx/html/manifest.json");
+    let tokens_file = scratch.join("tokens.txt");
+    run_net_bench(
+        net_bench,
+        server,
+        &[
+            "prepare-manifest",
+            "--rounds",
+            "1",
+            "--screens",
+            &MANIFEST_SCREENS.to_string(),
+            "--out",
+            &manifest_file.to_string_lossy(),
+            "--tokens",
+            &tokens_file.to_string_lossy(),
+        ],
+    )?;
+    let script = scratch.join("tokens.lua");
+    std::fs::write(&script, WRK_SCRIPT)?;
+    let nginx = Nginx::start(&scratch.join("nginx"))?;
+    let mut ours_rps = Vec::new();
+    let mut nginx_rps = Vec::new();
+    for round in 1..=ROUNDS {
+        eprintln!("xtask bench: manifest round {round} of {ROUNDS}");
+        ours_rps.push(wrk(&format!("{ours}/v1/manifest"), &script, &tokens_file)?);
+        nginx_rps.push(wrk(
+            &format!("{}/manifest.json", nginx.url),
+            &script,
+            &tokens_file,
+        )?);
+    }
+    Ok((median(&ours_rps), median(&nginx_rps)))
 }
 
 /// Starts the release scheduler on a free loopback port with `extra` arguments; returns it (killed

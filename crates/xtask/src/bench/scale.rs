@@ -15,18 +15,11 @@
 //! players share its cores, which a real deployment spreads over several.
 
 use std::path::Path;
-use std::process::Stdio;
 
-use anyhow::{Context, bail};
-
-use super::net::{
-    ADMIN_TOKEN, Guard, Nginx, WRK_SCRIPT, start_scheduler, with_raised_file_limit, wrk,
-};
+use super::net::{Guard, Nginx, manifest_against_nginx, run_net_bench, start_scheduler};
 use super::{Figure, ROUNDS, median, numbers};
 use crate::{cargo, postgres, run_command};
 
-/// How many screens' tokens wrk rotates through, as in the `net` figure.
-const MANIFEST_SCREENS: usize = 500;
 const INGEST_BATCHES_PER_ROUND: usize = 20;
 /// Simulated players, rounds, and how long a round may take (players still waiting then count as
 /// the whole wait, a lower bound).
@@ -50,73 +43,25 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
     let net_bench = target.join("release/examples/net_bench");
     let scratch = target.join("bench/scale");
     let _ = std::fs::remove_dir_all(&scratch);
-    for folder in ["nginx/html", "nginx/logs", "proxy/logs"] {
-        std::fs::create_dir_all(scratch.join(folder))?;
-    }
+    std::fs::create_dir_all(scratch.join("proxy/logs"))?;
     let server = postgres::Server::start(
         &std::env::temp_dir().join(format!("vitrine-bench-postgres-{}", std::process::id())),
     )?;
-    let bench = |server: &str, arguments: &[&str]| -> anyhow::Result<String> {
-        let output = with_raised_file_limit(&net_bench)
-            .args(arguments)
-            .args(["--server", server, "--admin", ADMIN_TOKEN])
-            .stderr(Stdio::inherit())
-            .output()
-            .context("cannot run net_bench")?;
-        if !output.status.success() {
-            bail!(
-                "net_bench {} failed ({})",
-                arguments.join(" "),
-                output.status
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    };
+    let bench = |server: &str, arguments: &[&str]| run_net_bench(&net_bench, server, arguments);
 
     eprintln!("xtask bench: two release schedulers on PostgreSQL, rate limits as shipped");
     let hq = scratch.join("hq");
     let replicas = start_replicas(&scheduler_binary, &hq, &server.url, &[])?;
     let first = replicas[0].1.clone();
-    let manifest_file = scratch.join("nginx/html/manifest.json");
-    let tokens_file = scratch.join("tokens.txt");
-    bench(
-        &first,
-        &[
-            "prepare-manifest",
-            "--rounds",
-            "1",
-            "--screens",
-            &MANIFEST_SCREENS.to_string(),
-            "--out",
-            &manifest_file.to_string_lossy(),
-            "--tokens",
-            &tokens_file.to_string_lossy(),
-        ],
-    )?;
-    let script = scratch.join("tokens.lua");
-    std::fs::write(&script, WRK_SCRIPT)?;
     let upstreams: Vec<String> = replicas
         .iter()
         .map(|(_, url)| url.trim_start_matches("http://").to_owned())
         .collect();
     let balancer = Nginx::start_proxy(&scratch.join("proxy"), &upstreams)?;
-    let nginx = Nginx::start(&scratch.join("nginx"))?;
-    let mut ours_rps = Vec::new();
-    let mut nginx_rps = Vec::new();
-    for round in 1..=ROUNDS {
-        eprintln!("xtask bench: manifest through two replicas, round {round} of {ROUNDS}");
-        ours_rps.push(wrk(
-            &format!("{}/v1/manifest", balancer.url),
-            &script,
-            &tokens_file,
-        )?);
-        nginx_rps.push(wrk(
-            &format!("{}/manifest.json", nginx.url),
-            &script,
-            &tokens_file,
-        )?);
-    }
-    drop((balancer, nginx));
+    eprintln!("xtask bench: manifests through nginx balancing the two replicas");
+    let (ours_rps, nginx_rps) =
+        manifest_against_nginx(&net_bench, &first, &balancer.url, &scratch)?;
+    drop(balancer);
 
     eprintln!("xtask bench: impression ingest on PostgreSQL against COPY");
     let ingest = bench(
@@ -165,7 +110,6 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
     drop(replicas);
     drop(server);
 
-    let (ours_rps, nginx_rps) = (median(&ours_rps), median(&nginx_rps));
     let push_figure = |name: &'static str, ours: f64| Figure {
         name,
         unit: "ms",

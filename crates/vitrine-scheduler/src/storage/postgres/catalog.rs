@@ -14,7 +14,7 @@ use super::PostgresStore;
 use crate::feed::import::{FeedDiff, FeedOutcome, FeedSource, keep_fetched_image, refused_stores};
 use crate::storage::catalog::{
     CatalogStore, FeedBatch, FeedItem, FeedItems, InventoryRow, LocalProduct, Product,
-    ScreenRecord, SkippedRow, StoreRecord,
+    ScreenRecord, SkippedRow, StoreRecord, StoredProduct,
 };
 use crate::storage::screens::Screen;
 use crate::storage::{Change, StorageError};
@@ -63,50 +63,31 @@ const PRODUCT_UPSERT: &str = "INSERT INTO products (id, title, description, link
         source = EXCLUDED.source, import_id = EXCLUDED.import_id, removed_at = NULL,
         updated_at = now()";
 
-/// Reads a product row of [`PRODUCT_SELECT`]. A stored value that no longer reads (it was
-/// checked when written) is dropped rather than failing every manifest that names the product.
+/// Reads a product row of [`PRODUCT_SELECT`] (see [`StoredProduct::into_product`]).
 fn product_from_row(row: &Row) -> Result<Product, StorageError> {
-    let sale_window: Option<String> = row.try_get(11)?;
-    let unit_measure: Option<String> = row.try_get(12)?;
-    let unit_base_measure: Option<String> = row.try_get(13)?;
-    let multipack: Option<i64> = row.try_get(14)?;
-    let details: String = row.try_get(16)?;
-    let image_link: String = row.try_get(4)?;
-    let image_sha256: Option<String> = row.try_get(17)?;
-    let image_size: Option<i64> = row.try_get(18)?;
-    let fetched_from: Option<String> = row.try_get(19)?;
-    let image_tried = fetched_from.as_deref() == Some(image_link.as_str());
-    let image = match (image_sha256, image_size) {
-        (Some(sha256), Some(size)) if image_tried => {
-            sha256.parse().ok().map(|sha256| vitrine_core::MediaEntry {
-                sha256,
-                size: size.max(0) as u64,
-            })
-        }
-        _ => None,
-    };
-    Ok(Product {
+    Ok(StoredProduct {
         id: row.try_get(0)?,
         title: row.try_get(1)?,
         description: row.try_get(2)?,
         link: row.try_get(3)?,
-        image_link,
+        image_link: row.try_get(4)?,
         price_cents: row.try_get(5)?,
         sale_price_cents: row.try_get(6)?,
         currency: row.try_get(7)?,
         availability: row.try_get(8)?,
         brand: row.try_get(9)?,
         gtin: row.try_get(10)?,
-        sale_window: sale_window.and_then(|text| text.parse().ok()),
-        unit_pricing: unit_measure.and_then(|measure| {
-            crate::feed::UnitPricing::new(&measure, unit_base_measure.as_deref().unwrap_or("")).ok()
-        }),
-        multipack: multipack.and_then(|count| u32::try_from(count).ok()),
+        sale_window: row.try_get(11)?,
+        unit_measure: row.try_get(12)?,
+        unit_base_measure: row.try_get(13)?,
+        multipack: row.try_get(14)?,
         item_group_id: row.try_get(15)?,
-        details: serde_json::from_str(&details).unwrap_or_default(),
-        image,
-        image_tried,
-    })
+        details: row.try_get(16)?,
+        image_sha256: row.try_get(17)?,
+        image_size: row.try_get(18)?,
+        image_fetched_from: row.try_get(19)?,
+    }
+    .into_product())
 }
 
 /// Products to upsert, column by column, for one `unnest` of [`PRODUCT_UPSERT`].

@@ -9,7 +9,7 @@ use super::SqliteStore;
 use crate::feed::import::{FeedDiff, FeedOutcome, FeedSource, keep_fetched_image, refused_stores};
 use crate::storage::catalog::{
     CatalogStore, FeedBatch, FeedItem, FeedItems, InventoryRow, LocalProduct, Product,
-    ScreenRecord, SkippedRow, StoreRecord,
+    ScreenRecord, SkippedRow, StoreRecord, StoredProduct,
 };
 use crate::storage::screens::Screen;
 use crate::storage::{Change, StorageError};
@@ -24,28 +24,9 @@ const PRODUCT_SELECT: &str = "SELECT id, title, description, link, image_link, p
     unit_base_measure, multipack, item_group_id, details, image_sha256, image_size,
     image_fetched_from FROM products";
 
-/// Reads a product row of [`PRODUCT_SELECT`]. A stored value that no longer reads (it was
-/// checked when written) is dropped rather than failing every manifest that names the product.
+/// Reads a product row of [`PRODUCT_SELECT`] (see [`StoredProduct::into_product`]).
 fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
-    let sale_window: Option<String> = row.get(11)?;
-    let unit_measure: Option<String> = row.get(12)?;
-    let unit_base_measure: Option<String> = row.get(13)?;
-    let details: String = row.get(16)?;
-    let image_link: String = row.get(4)?;
-    let image_sha256: Option<String> = row.get(17)?;
-    let image_size: Option<i64> = row.get(18)?;
-    let fetched_from: Option<String> = row.get(19)?;
-    let image_tried = fetched_from.as_deref() == Some(image_link.as_str());
-    let image = match (image_sha256, image_size) {
-        (Some(sha256), Some(size)) if image_tried => {
-            sha256.parse().ok().map(|sha256| vitrine_core::MediaEntry {
-                sha256,
-                size: size.max(0) as u64,
-            })
-        }
-        _ => None,
-    };
-    Ok(Product {
+    Ok(StoredProduct {
         id: row.get(0)?,
         title: row.get(1)?,
         description: row.get(2)?,
@@ -57,16 +38,17 @@ fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
         availability: row.get(8)?,
         brand: row.get(9)?,
         gtin: row.get(10)?,
-        sale_window: sale_window.and_then(|text| text.parse().ok()),
-        unit_pricing: unit_measure.and_then(|measure| {
-            crate::feed::UnitPricing::new(&measure, unit_base_measure.as_deref().unwrap_or("")).ok()
-        }),
+        sale_window: row.get(11)?,
+        unit_measure: row.get(12)?,
+        unit_base_measure: row.get(13)?,
         multipack: row.get(14)?,
         item_group_id: row.get(15)?,
-        details: serde_json::from_str(&details).unwrap_or_default(),
-        image,
-        image_tried,
-    })
+        details: row.get(16)?,
+        image_sha256: row.get(17)?,
+        image_size: row.get(18)?,
+        image_fetched_from: row.get(19)?,
+    }
+    .into_product())
 }
 
 /// Applies the items of a feed as they come, in one transaction that commits only when the
