@@ -154,6 +154,7 @@ async fn import_file(path: &str, dir: &str) -> anyhow::Result<()> {
         data_dir: dir.into(),
         admin_token: "feed-bench-admin-token".into(),
         database: vitrine_scheduler::Database::Sqlite,
+        media: vitrine_scheduler::Media::Local,
     })?;
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
     let started = Instant::now();

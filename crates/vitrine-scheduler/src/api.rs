@@ -11,7 +11,6 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tower_http::services::ServeFile;
 use vitrine_core::impression::{
     BatchError, MAX_IMPRESSIONS_PER_BATCH, SIGNATURE_HEADER, verify_batch_signature,
 };
@@ -429,14 +428,16 @@ pub async fn head_media(
     ),
     responses(
         (status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"),
-        (status = 206, description = "The requested range of the file (`Range`)", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range of the file (`Range`, one range)", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 304, description = "Not modified (`If-None-Match` with the file's ETag, which is its quoted sha256, or `If-Modified-Since`)"),
         (status = 400, description = "Error codes: `bad_request`, `invalid_sha256`", body = crate::openapi::ErrorBody),
         (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
         (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
         (status = 404, description = "Error codes: `media_not_found`", body = crate::openapi::ErrorBody),
+        (status = 416, description = "The range is outside the file, or asks for several ranges; `Content-Range` gives the size", body = String, content_type = "text/plain"),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`, `media_unavailable`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = []), ("device" = [])),
 )]
@@ -453,24 +454,128 @@ pub async fn get_media(
     if !state.storage().media_exists(sha256.clone()).await? {
         return Err(media_not_found(&sha256));
     }
-    let blob_path = state.blobs().path_of(&sha256);
-    let response = ServeFile::new_with_mime(&blob_path, &mime::APPLICATION_OCTET_STREAM)
-        .try_call(request)
-        .await
-        .map_err(|error| ApiError::internal("reading a media blob", error))?;
-    if response.status() == StatusCode::NOT_FOUND {
-        // Indexed but gone from disk: someone removed the file by hand. Re-uploading restores it.
-        tracing::warn!(%sha256, path = %blob_path.display(), "indexed media blob is missing on disk");
-        return Err(media_not_found(&sha256));
+    let Some(blob) = state.blobs().info(&sha256).await? else {
+        return Err(media_missing_from_store(&state, &sha256));
+    };
+    // The bytes behind a digest never change: the digest is a strong ETag, and caches may keep
+    // them for good (`private` because the request carried a token).
+    let etag = format!("\"{sha256}\"");
+    let last_modified = http_date(blob.last_modified);
+    let headers = request.headers();
+    let mut builder = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::LAST_MODIFIED, &last_modified)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=31536000, immutable"),
+        );
+    if not_modified(headers, &etag, blob.last_modified) {
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .map_err(|error| ApiError::internal("answering a media request", error));
     }
-    let mut response = response.map(Body::new);
-    // The bytes behind a digest never change, so caches may keep them for good; `private` because
-    // the request carried a token.
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    let range = match requested_range(headers, &etag, blob.size) {
+        Ok(range) => range,
+        Err(reason) => {
+            return builder
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{}", blob.size))
+                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(Body::from(reason))
+                .map_err(|error| ApiError::internal("answering a media request", error));
+        }
+    };
+    let Some(bytes) = state
+        .blobs()
+        .read(&sha256, range.map(|(first, last)| first..last + 1))
+        .await?
+    else {
+        // Removed between the two requests (unused-media collection, or by hand).
+        return Err(media_missing_from_store(&state, &sha256));
+    };
+    builder = builder.header(
+        header::CONTENT_TYPE,
+        mime::APPLICATION_OCTET_STREAM.as_ref(),
     );
-    Ok(response)
+    builder = match range {
+        Some((first, last)) => builder
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(
+                header::CONTENT_RANGE,
+                format!("bytes {first}-{last}/{}", blob.size),
+            )
+            .header(header::CONTENT_LENGTH, last - first + 1),
+        None => builder
+            .status(StatusCode::OK)
+            .header(header::CONTENT_LENGTH, blob.size),
+    };
+    builder
+        .body(Body::from_stream(bytes))
+        .map_err(|error| ApiError::internal("answering a media request", error))
+}
+
+/// Indexed but gone from the store: someone removed the file or object by hand. Re-uploading
+/// restores it.
+fn media_missing_from_store(state: &AppState, sha256: &Sha256Hex) -> ApiError {
+    let key = state.blobs().key_of(sha256);
+    tracing::warn!(%sha256, %key, "indexed media blob is missing from the media store");
+    media_not_found(sha256)
+}
+
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(at: jiff::Timestamp) -> String {
+    jiff::fmt::rfc2822::DateTimePrinter::new()
+        .timestamp_to_rfc9110_string(&at)
+        .unwrap_or_default()
+}
+
+/// Whether a conditional GET may be answered 304: `If-None-Match` naming the blob's ETag (or `*`),
+/// or else `If-Modified-Since` no earlier than when it was stored.
+fn not_modified(headers: &HeaderMap, etag: &str, stored_at: jiff::Timestamp) -> bool {
+    if let Some(wanted) = headers.get(header::IF_NONE_MATCH) {
+        return wanted.to_str().is_ok_and(|wanted| {
+            wanted.split(',').map(str::trim).any(|candidate| {
+                candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+            })
+        });
+    }
+    headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|since| since.to_str().ok())
+        .and_then(|since| jiff::fmt::rfc2822::parse(since).ok())
+        .is_some_and(|since| stored_at.as_second() <= since.timestamp().as_second())
+}
+
+/// The first and last byte of the one range a `Range` header asks for, or None for the whole
+/// blob: without the header, or with an `If-Range` that is not the blob's ETag. Several ranges, or
+/// one outside the blob, are unsatisfiable (416), as tower-http's `ServeFile` answered.
+fn requested_range(
+    headers: &HeaderMap,
+    etag: &str,
+    size: u64,
+) -> Result<Option<(u64, u64)>, &'static str> {
+    let Some(range) = headers.get(header::RANGE) else {
+        return Ok(None);
+    };
+    if let Some(condition) = headers.get(header::IF_RANGE)
+        && condition.as_bytes() != etag.as_bytes()
+    {
+        return Ok(None);
+    }
+    let unsatisfiable = "the range is outside the file, or not one range of bytes";
+    let text = range.to_str().map_err(|_| unsatisfiable)?;
+    if size == 0 {
+        return Err(unsatisfiable);
+    }
+    let ranges = http_range_header::parse_range_header(text)
+        .and_then(|parsed| parsed.validate(size))
+        .map_err(|_| unsatisfiable)?;
+    match ranges.as_slice() {
+        [one] => Ok(Some((*one.start(), *one.end()))),
+        _ => Err("several ranges in one request are not served; ask for one at a time"),
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -498,7 +603,7 @@ pub struct MediaStored {
         (status = 422, description = "Error codes: `hash_mismatch`", body = crate::openapi::ErrorBody),
         (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
         (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`, `media_unavailable`", body = crate::openapi::ErrorBody),
         (status = 507, description = "Error codes: `quota_exceeded`", body = crate::openapi::ErrorBody),
     ),
     security(("admin" = []), ("staff" = [])),
@@ -563,20 +668,13 @@ pub async fn put_media(
         }
     };
     let size = upload.size;
-    let blob_path = state.blobs().path_of(&sha256);
-    let on_disk = tokio::fs::try_exists(&blob_path)
-        .await
-        .map_err(|error| ApiError::internal("checking a media blob", error))?;
-    if on_disk && state.storage().media_exists(sha256.clone()).await? {
+    let in_store = state.blobs().contains(&sha256).await?;
+    if in_store && state.storage().media_exists(sha256.clone()).await? {
         // Already stored; the verified duplicate is dropped, which deletes it.
         return Ok((StatusCode::OK, Json(MediaStored { sha256, size })));
     }
     crate::quota::ensure_room(&state, &manager, Stored::Media, size).await?;
-    state
-        .blobs()
-        .keep(upload, &sha256)
-        .await
-        .map_err(|error| ApiError::internal("storing an upload", error))?;
+    state.blobs().keep(upload, &sha256).await?;
     let new = state.storage().record_media(sha256.clone(), size).await?;
     if let Some(stores) = manager.stores() {
         state

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use vitrine_core::{Diagnostic, Diagnostics};
 
+use crate::blobs::BlobError;
 use crate::storage::StorageError;
 
 /// Every code an API error may carry, with the status it comes with and what it means. The
@@ -118,6 +119,12 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "media_not_found",
         404,
         "No media file with that digest is stored (or the screen's playlist does not name it).",
+    ),
+    (
+        "media_unavailable",
+        503,
+        "The media store (the data folder's disk or the S3 bucket) cannot be reached or refused; \
+         nothing was stored. `Retry-After` says when to try again.",
     ),
     (
         "method_not_allowed",
@@ -352,7 +359,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
-        if self.code == "database_unavailable" {
+        if self.code == "database_unavailable" || self.code == "media_unavailable" {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(DATABASE_RETRY_AFTER_SECONDS),
@@ -416,6 +423,25 @@ impl From<StorageError> for ApiError {
                 )
             }
             other => Self::internal("storage failed", other),
+        }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    /// The media store away or refusing is worth a retry (503, `Retry-After`); a local disk error
+    /// reading a received upload is the scheduler's (500). The cause goes to the log only.
+    fn from(error: BlobError) -> Self {
+        match error {
+            BlobError::Store { .. } => {
+                tracing::warn!(%error, "the media store is unavailable; answering 503");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "media_unavailable",
+                    "the media store cannot be reached for a moment; nothing was stored, try \
+                     again in a few seconds",
+                )
+            }
+            BlobError::Io(_) => Self::internal("handling a media upload", error),
         }
     }
 }

@@ -47,6 +47,7 @@ use sha2::{Digest, Sha256};
 use tower_http::trace::TraceLayer;
 
 use crate::blobs::BlobStore;
+pub use crate::blobs::Media;
 use crate::storage::Storage;
 use crate::storage::postgres::PostgresStore;
 use crate::storage::sqlite::SqliteStore;
@@ -57,12 +58,15 @@ pub const DATABASE_FILE: &str = "vitrine.sqlite3";
 /// What a scheduler needs to start.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Holds the SQLite database, media blobs, in-progress uploads and the signing key.
+    /// Holds the SQLite database, media blobs (unless they are in a bucket), in-progress uploads
+    /// and the signing key.
     pub data_dir: PathBuf,
     /// The HQ admin token; requests bearing it may do anything.
     pub admin_token: String,
     /// Where the model is stored.
     pub database: Database,
+    /// Where media files are kept: the data folder's `media/` or an S3-compatible bucket.
+    pub media: Media,
 }
 
 /// Where the scheduler stores its model.
@@ -302,12 +306,14 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
         "the admin token is empty; pass --admin-token or set VITRINE_ADMIN_TOKEN"
     );
     make_private_folder(&config.data_dir)?;
-    let blobs = BlobStore::open(&config.data_dir).with_context(|| {
-        format!(
-            "preparing the media folders in {}",
-            config.data_dir.display()
-        )
-    })?;
+    let blobs =
+        BlobStore::open(&config.data_dir, &config.media).with_context(|| match config.media {
+            Media::Local => format!(
+                "preparing the media folders in {}",
+                config.data_dir.display()
+            ),
+            Media::S3 { .. } => format!("opening the media store {} (--media)", config.media),
+        })?;
     let storage: Arc<dyn Storage> = match &config.database {
         Database::Sqlite => {
             let database = config.data_dir.join(DATABASE_FILE);

@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 use vitrine_scheduler::feed::fetch::{AllowedNetwork, FetchPolicy};
 use vitrine_scheduler::quota::Quotas;
 use vitrine_scheduler::rate_limit::RateLimits;
-use vitrine_scheduler::{Config, Database, auth, notify, tls};
+use vitrine_scheduler::{Config, Database, Media, auth, notify, tls};
 
 mod config_file;
 
@@ -43,6 +43,18 @@ struct Args {
         default_value = "sqlite"
     )]
     database: Database,
+
+    /// Where media files are kept: `local` for DIR/media, or an S3-compatible bucket as
+    /// s3://BUCKET/PREFIX, which any number of schedulers may share. The bucket's region, endpoint
+    /// and credentials come from AWS_REGION, AWS_ENDPOINT_URL (AWS_ALLOW_HTTP=true for plain
+    /// HTTP), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the bucket must answer at start.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "VITRINE_MEDIA",
+        default_value = "local"
+    )]
+    media: Media,
 
     /// The HQ admin token. Without it (or VITRINE_ADMIN_TOKEN), DIR/admin-token is read, or created
     /// with a random token.
@@ -148,6 +160,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         admin_token,
         database: args.database.clone(),
+        media: args.media.clone(),
     })?;
     state.set_rate_limits(&RateLimits {
         per_second: args.rate_limit_per_second,
@@ -205,7 +218,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     .and_then(|()| stdout.flush())
     .context("writing to stdout")?;
     drop(stdout);
-    tracing::info!(%address, data_dir = %args.data_dir.display(), "serving");
+    tracing::info!(%address, data_dir = %args.data_dir.display(), media = %args.media, "serving");
 
     // The metrics listener stops with the API.
     let (stop_metrics, _) = tokio::sync::watch::channel(());

@@ -97,19 +97,17 @@ pub async fn ensure_room(
 }
 
 /// Removes media that no playlist or campaign version names (nor a product as its image) and that
-/// is older than the grace period: the index row first, then the file. Returns how many files
-/// went.
+/// is older than the grace period: the index row first, then the blob in the media store. Returns
+/// how many files went.
 pub async fn collect_unused_media(state: &AppState, now: Timestamp) -> Result<usize, StorageError> {
     let grace = jiff::SignedDuration::try_from(state.quotas().unused_media_grace)
         .unwrap_or(jiff::SignedDuration::MAX);
     let cutoff = now.checked_sub(grace).unwrap_or(Timestamp::MIN);
     let removed = state.storage().forget_unused_media(cutoff).await?;
     for sha256 in &removed {
-        let path = state.blobs().path_of(sha256);
-        if let Err(error) = tokio::fs::remove_file(&path).await
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(%sha256, path = %path.display(), %error, "could not remove unused media");
+        // Unindexed already, so never served again; a blob left behind only takes space.
+        if let Err(error) = state.blobs().remove(sha256).await {
+            tracing::warn!(%sha256, %error, "could not remove unused media");
         }
     }
     if !removed.is_empty() {

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vitrine_core::impression::{MAX_IMPRESSIONS_PER_BATCH, SIGNATURE_HEADER, sign_batch};
 use vitrine_core::{Manifest, Sha256Hex};
+use vitrine_scheduler::Media;
 
 mod common;
 
@@ -259,7 +260,14 @@ async fn media_is_stored_only_when_its_bytes_match_the_digest() {
         harness.head(digest.as_str(), ADMIN).await,
         StatusCode::NOT_FOUND
     );
-    assert!(!harness.state.blobs().path_of(&digest).exists());
+    assert!(
+        !harness
+            .state
+            .blobs()
+            .contains(&digest)
+            .await
+            .expect("media store")
+    );
     let leftovers = std::fs::read_dir(harness.data_dir.path().join("tmp"))
         .expect("tmp folder")
         .count();
@@ -269,17 +277,18 @@ async fn media_is_stored_only_when_its_bytes_match_the_digest() {
     let created = harness.put_media(digest.as_str(), bytes, ADMIN).await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.json()["size"], bytes.len());
-    let blob_path = harness.state.blobs().path_of(&digest);
-    assert_eq!(std::fs::read(&blob_path).expect("blob on disk"), bytes);
-    assert!(
-        blob_path.starts_with(
-            harness
-                .data_dir
-                .path()
-                .join("media")
-                .join(&digest.as_str()[..2])
-        )
-    );
+    let stored = harness.state.blobs().read_all(&digest).await;
+    assert_eq!(stored.expect("media store").as_deref(), Some(bytes));
+    if harness.media == Media::Local {
+        // The layout data folders have always had: media/<first two hex>/<sha256>.
+        let blob_path = harness
+            .data_dir
+            .path()
+            .join("media")
+            .join(&digest.as_str()[..2])
+            .join(digest.as_str());
+        assert_eq!(std::fs::read(&blob_path).expect("blob on disk"), bytes);
+    }
 
     let again = harness.put_media(digest.as_str(), bytes, ADMIN).await;
     assert_eq!(again.status, StatusCode::OK);

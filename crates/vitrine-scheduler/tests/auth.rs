@@ -1201,6 +1201,7 @@ async fn manifests_are_signed_with_the_published_key() {
         data_dir: world.harness.data_dir.path().to_path_buf(),
         admin_token: ADMIN.to_owned(),
         database: world.harness.database.clone(),
+        media: world.harness.media.clone(),
     })
     .unwrap();
     assert_eq!(

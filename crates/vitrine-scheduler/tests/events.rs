@@ -864,10 +864,12 @@ async fn a_push_through_one_replica_reaches_a_screen_streaming_from_the_other() 
             data_dir: first.data_dir.path().to_path_buf(),
             admin_token: ADMIN.to_owned(),
             database: first.database.clone(),
+            media: first.media.clone(),
         })
         .expect("the second replica opens"),
         data_dir: tempfile::tempdir().expect("temp dir"),
         database: first.database.clone(),
+        media: first.media.clone(),
     };
     let token = first.register("lobby", "demo").await;
     first.push(DEMO).await;

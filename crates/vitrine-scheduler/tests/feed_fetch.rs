@@ -477,7 +477,13 @@ async fn a_product_image_is_fetched_once_resized_and_shown_on_its_offer_card() {
     assert_eq!(card.image_file.as_deref(), Some("feed/spread"));
     let entry = &with_image.media["feed/spread"];
     // Stored once, resized to fit 1024 pixels, by its sha256, and served to the screen.
-    let stored = std::fs::read(harness.state.blobs().path_of(&entry.sha256)).unwrap();
+    let stored = harness
+        .state
+        .blobs()
+        .read_all(&entry.sha256)
+        .await
+        .expect("media store")
+        .expect("stored");
     assert_eq!(stored.len() as u64, entry.size);
     let picture = image::load_from_memory(&stored).unwrap();
     assert_eq!((picture.width(), picture.height()), (1024, 512));

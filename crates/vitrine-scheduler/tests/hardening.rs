@@ -601,14 +601,18 @@ async fn media_no_version_names_is_collected_after_the_grace_period() {
             )
             .await;
         assert_eq!(reply.status, expected, "{sha256}");
-        let on_disk = harness
-            .data_dir
-            .path()
-            .join("media")
-            .join(&sha256[..2])
-            .join(sha256.as_str())
-            .exists();
-        assert_eq!(on_disk, expected == StatusCode::OK, "{sha256} on disk");
+        let digest: vitrine_core::Sha256Hex = sha256.parse().expect("a digest");
+        let stored = harness
+            .state
+            .blobs()
+            .contains(&digest)
+            .await
+            .expect("media store");
+        assert_eq!(
+            stored,
+            expected == StatusCode::OK,
+            "{sha256} in the media store"
+        );
     }
 }
 
@@ -652,6 +656,7 @@ async fn the_data_folder_and_database_are_private() {
         admin_token: ADMIN.to_owned(),
         // The modes of the embedded database's files are what this checks.
         database: vitrine_scheduler::Database::Sqlite,
+        media: vitrine_scheduler::Media::Local,
     })
     .expect("opens");
     assert_eq!(mode(folder.path()), 0o700);

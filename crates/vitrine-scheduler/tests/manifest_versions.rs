@@ -93,12 +93,14 @@ async fn the_version_grows_with_a_campaign_stays_while_nothing_changes_and_survi
         data_dir: harness.data_dir.path().to_path_buf(),
         admin_token: ADMIN.to_owned(),
         database: harness.database.clone(),
+        media: harness.media.clone(),
     })
     .expect("reopens");
     let after_restart = Harness {
         data_dir: tempfile::tempdir().expect("temp dir"),
         state: restarted,
         database: harness.database.clone(),
+        media: harness.media.clone(),
     };
     let (reopened, reopened_etag) = manifest(&after_restart, &token).await;
     match harness.database {

@@ -34,6 +34,7 @@ async fn start() -> Running {
         data_dir: data_dir.path().to_path_buf(),
         admin_token: ADMIN.to_owned(),
         database: database.clone(),
+        media: common::test_media(),
     })
     .expect("scheduler opens");
     // Two codes at once per address, then one a minute: a burst of pairing requests is refused.

@@ -2,8 +2,11 @@
 //!
 //! - `cargo xtask setup` installs the Debian packages the build, the tests and the demo need.
 //! - `cargo xtask test` = setup, `cargo fmt --check`, clippy with `-D warnings`, the dependency
-//!   boundary check, the whole test suite (GPU render tests included, on Mesa's software drivers)
+//!   boundary check, the whole test suite (GPU render tests included, on Mesa's software drivers),
+//!   the scheduler's suites again on PostgreSQL and its media suites with media in an S3 bucket,
 //!   and 20 seconds of each fuzz target.
+//! - `cargo xtask postgres` / `cargo xtask s3` = a private PostgreSQL / S3-compatible server for
+//!   running those tests by hand.
 //! - `cargo xtask dist [--debug] [--check]` = the .deb packages in target/dist/, and their check
 //!   (contents, metadata, `systemd-analyze verify`, an install and purge in a scratch root), which
 //!   `test` runs on the debug binaries.
@@ -18,6 +21,7 @@ mod demo;
 mod dist;
 mod fuzz;
 mod postgres;
+mod s3;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&arguments[1..]),
         Some("fuzz") => fuzz::run(&arguments[1..]),
         Some("postgres") => postgres::serve(),
+        Some("s3") => s3::serve(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
                  deps    check that vitrine-core depends on no I/O crate\n  \
                  fuzz    [SECONDS] [TARGET...] the fuzz targets (default 300 s each)\n  \
                  postgres a private PostgreSQL for running tests on it by hand, until Enter\n  \
+                 s3      a private S3-compatible server for the media tests by hand, until Enter\n  \
                  bench   [render|text|net|scale|video|feed|memory] figures against their peers, to target/bench/latest.json"
             );
             return ExitCode::from(2);
@@ -198,6 +204,20 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
     drop(server);
+    // Media in an S3-compatible bucket (moto's server on loopback): the scheduler's suites that
+    // store media once more, each scheduler under a prefix of its own in the test bucket.
+    let s3 = s3::Server::start(
+        &std::env::temp_dir().join(format!("vitrine-s3-{}", std::process::id())),
+    )?;
+    let mut on_s3 = cargo();
+    // `--workspace`, as above, keeps feature unification, so nothing is rebuilt; only the
+    // scheduler has these targets.
+    on_s3.args(["test", "--workspace"]);
+    for test in S3_TESTS {
+        on_s3.args(["--test", test]);
+    }
+    run_command(on_s3.args(arguments).envs(s3.env()))?;
+    drop(s3);
     // A short round of every fuzz target; `cargo xtask fuzz` runs the long one.
     fuzz::fuzz(20, fuzz::TARGETS)?;
     eprintln!("xtask: all checks passed");
@@ -231,6 +251,11 @@ const POSTGRES_TESTS: &[&str] = &[
     "resilience",
     "tls",
 ];
+
+/// The scheduler's test targets run a third time with media in an S3-compatible bucket: those that
+/// upload, download or collect media. The end-to-end tests keep the data folder's `media/` (one of
+/// them corrupts a blob there by hand).
+const S3_TESTS: &[&str] = &["media", "api", "auth", "feed_fetch", "hardening"];
 
 /// The long kill loop: the end-to-end `kill_loop` test with more kills than CI runs.
 fn kill_loop(arguments: &[String]) -> anyhow::Result<()> {

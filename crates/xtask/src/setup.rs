@@ -131,6 +131,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "postgresql",
         "tests and bench: the scheduler's second backend, started privately as an unprivileged user",
     ),
+    (
+        "python3-venv",
+        "tests: the S3-compatible test server (moto, from PyPI) in a virtual environment",
+    ),
 ];
 
 pub fn run() -> anyhow::Result<()> {

@@ -1,5 +1,7 @@
 //! The harness the scheduler's API tests share: a scheduler on a real SQLite database and media
-//! folder in a temporary directory, driven through `app()` with `oneshot`.
+//! folder in a temporary directory, driven through `app()` with `oneshot`. `cargo xtask test` runs
+//! the suites again with the model on PostgreSQL ([`POSTGRES_ENV`]) and the media ones with media in
+//! an S3-compatible bucket ([`S3_ENV`]).
 
 #![allow(
     dead_code,
@@ -12,7 +14,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
-use vitrine_scheduler::{AppState, Config, Database};
+use vitrine_scheduler::{AppState, Config, Database, Media};
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
@@ -21,6 +23,8 @@ pub struct Harness {
     pub state: AppState,
     /// Where `state` stores its model; a scheduler reopened on `data_dir` uses the same.
     pub database: Database,
+    /// Where `state` keeps media; a scheduler reopened on `data_dir` uses the same.
+    pub media: Media,
 }
 
 /// The environment variable naming a PostgreSQL server for the tests' second pass (`cargo xtask
@@ -33,6 +37,39 @@ pub fn test_database() -> Database {
     match std::env::var(POSTGRES_ENV) {
         Ok(url) if !url.is_empty() => Database::Postgres(fresh_schema(&url)),
         _ => Database::Sqlite,
+    }
+}
+
+/// The environment variable naming an S3-compatible server (`http://127.0.0.1:PORT`) for the media
+/// tests' S3 pass (`cargo xtask test` starts one, creates [`S3_BUCKET`] and sets it, with
+/// `AWS_ENDPOINT_URL` and the test credentials the scheduler's client reads): each scheduler a test
+/// opens then keeps its media under a prefix of its own in that bucket.
+pub const S3_ENV: &str = "VITRINE_TEST_S3";
+
+/// The bucket the S3 pass uses.
+pub const S3_BUCKET: &str = "vitrine-test";
+
+/// Where a test's scheduler keeps media: its data folder, or a fresh prefix in [`S3_BUCKET`] on
+/// the server [`S3_ENV`] names.
+pub fn test_media() -> Media {
+    match std::env::var(S3_ENV) {
+        Ok(endpoint) if !endpoint.is_empty() => {
+            let configured = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+            assert_eq!(
+                configured.trim_end_matches('/'),
+                endpoint.trim_end_matches('/'),
+                "{S3_ENV} is set: set AWS_ENDPOINT_URL to it too, with AWS_ALLOW_HTTP=true and \
+                 test credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (`cargo xtask s3` \
+                 prints them)"
+            );
+            let mut suffix = [0u8; 8];
+            getrandom::fill(&mut suffix).expect("randomness");
+            Media::S3 {
+                bucket: S3_BUCKET.to_owned(),
+                prefix: format!("test-{}", hex::encode(suffix)),
+            }
+        }
+        _ => Media::Local,
     }
 }
 
@@ -102,18 +139,25 @@ impl Reply {
 
 impl Harness {
     pub fn new() -> Self {
+        Self::with_media(test_media())
+    }
+
+    /// A harness whose scheduler keeps its media in `media`.
+    pub fn with_media(media: Media) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database = test_database();
         let state = vitrine_scheduler::open(Config {
             data_dir: data_dir.path().to_path_buf(),
             admin_token: ADMIN.to_owned(),
             database: database.clone(),
+            media: media.clone(),
         })
         .expect("scheduler opens");
         Self {
             data_dir,
             state,
             database,
+            media,
         }
     }
 
