@@ -520,13 +520,7 @@ fn batch_rows(screen: &str, count: usize, first_sequence: u64) -> Vec<Value> {
 
 async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> anyhow::Result<()> {
     let hq = Hq::new(server, admin)?;
-    // A screen may only be given a pushed playlist.
-    hq.push_playlist("ingest", 10).await?;
-    let token = hq.register("ingest-screen", "ingest").await?;
-    // Players sign each batch with the sha256 of their device token.
-    let batch_key: [u8; 32] = hex::decode(Sha256Hex::of_bytes(token.as_bytes()).as_str())?
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("a sha256 is 32 bytes"))?;
+    let (token, batch_key) = ingest_screen(&hq).await?;
     let floor_dir = tempfile::tempdir()?;
     // The scheduler's own schema and connection settings, through its store.
     let floor_path = floor_dir.path().join("floor.sqlite3");
@@ -546,16 +540,7 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
     let mut ours = Vec::new();
     let mut peer = Vec::new();
     for round in 0..rounds {
-        let work: Vec<Vec<Value>> = (0..batches)
-            .map(|batch| {
-                let first = ((round * batches + batch) * BATCH) as u64 + 1;
-                batch_rows("ingest-screen", BATCH, first)
-            })
-            .collect();
-        let bodies: Vec<String> = work
-            .iter()
-            .map(|rows| json!({"impressions": rows}).to_string())
-            .collect();
+        let (work, bodies) = round_work(round, batches);
         // A: over HTTP, as players send them (already serialised, as a player's uploader has them).
         ours.push(send_batches(&hq, &token, &batch_key, &bodies).await?);
         // B: the same rows straight into SQLite, one transaction per batch.
@@ -606,6 +591,34 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
     Ok(())
 }
 
+/// Pushes playlist `ingest` (a screen may only be given a pushed one) and registers
+/// `ingest-screen` on it; its token, and the key players sign batches with (the sha256 of their
+/// device token).
+async fn ingest_screen(hq: &Hq) -> anyhow::Result<(String, [u8; 32])> {
+    hq.push_playlist("ingest", 10).await?;
+    let token = hq.register("ingest-screen", "ingest").await?;
+    let batch_key: [u8; 32] = hex::decode(Sha256Hex::of_bytes(token.as_bytes()).as_str())?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a sha256 is 32 bytes"))?;
+    Ok((token, batch_key))
+}
+
+/// One round's `batches` batches of rows, numbered after the rounds before, and each batch's
+/// request body, serialised beforehand as a player's uploader has them.
+fn round_work(round: usize, batches: usize) -> (Vec<Vec<Value>>, Vec<String>) {
+    let work: Vec<Vec<Value>> = (0..batches)
+        .map(|batch| {
+            let first = ((round * batches + batch) * BATCH) as u64 + 1;
+            batch_rows("ingest-screen", BATCH, first)
+        })
+        .collect();
+    let bodies = work
+        .iter()
+        .map(|rows| json!({"impressions": rows}).to_string())
+        .collect();
+    (work, bodies)
+}
+
 /// Sends each serialised batch through `POST /v1/impressions`, signed as players sign them;
 /// returns rows per second.
 async fn send_batches(
@@ -648,11 +661,7 @@ async fn ingest_postgres(
     postgres: &str,
 ) -> anyhow::Result<()> {
     let hq = Hq::new(server, admin)?;
-    hq.push_playlist("ingest", 10).await?;
-    let token = hq.register("ingest-screen", "ingest").await?;
-    let batch_key: [u8; 32] = hex::decode(Sha256Hex::of_bytes(token.as_bytes()).as_str())?
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("a sha256 is 32 bytes"))?;
+    let (token, batch_key) = ingest_screen(&hq).await?;
     // The floor's schema, migrated by the scheduler's store, with the screen and today's and
     // tomorrow's partitions (a round may cross midnight) made beforehand.
     let (admin_client, connection) =
@@ -691,16 +700,7 @@ async fn ingest_postgres(
     let mut peer = Vec::new();
     let mut floor = floor;
     for round in 0..rounds {
-        let work: Vec<Vec<Value>> = (0..batches)
-            .map(|batch| {
-                let first = ((round * batches + batch) * BATCH) as u64 + 1;
-                batch_rows("ingest-screen", BATCH, first)
-            })
-            .collect();
-        let bodies: Vec<String> = work
-            .iter()
-            .map(|rows| json!({"impressions": rows}).to_string())
-            .collect();
+        let (work, bodies) = round_work(round, batches);
         ours.push(send_batches(&hq, &token, &batch_key, &bodies).await?);
         // B: the same rows by COPY, the CSV made beforehand as the bodies were.
         let copies: Vec<String> = work.iter().map(|batch| copy_csv(batch)).collect();
