@@ -670,8 +670,7 @@ async fn ingest_postgres(
     admin_client
         .batch_execute("DROP SCHEMA IF EXISTS ingest_floor CASCADE; CREATE SCHEMA ingest_floor")
         .await?;
-    let separator = if postgres.contains('?') { '&' } else { '?' };
-    let floor_url = format!("{postgres}{separator}options=-c%20search_path%3Dingest_floor");
+    let floor_url = vitrine_scheduler::storage::postgres::url_with_schema(postgres, "ingest_floor");
     drop(vitrine_scheduler::storage::postgres::PostgresStore::open(
         &floor_url,
     )?);

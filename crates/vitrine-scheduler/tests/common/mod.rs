@@ -101,8 +101,7 @@ fn fresh_schema(url: &str) -> String {
     })
     .join()
     .expect("schema created");
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+    vitrine_scheduler::storage::postgres::url_with_schema(url, &schema)
 }
 
 pub struct Reply {

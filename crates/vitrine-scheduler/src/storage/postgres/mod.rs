@@ -135,6 +135,13 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// `url` with its connections' `search_path` set to `schema`, so the scheduler's tables live there:
+/// several models (test runs, a benchmark's floor) can share one database.
+pub fn url_with_schema(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
 /// Whether `error` is a unique or primary-key constraint refusing a duplicate.
 pub(crate) fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&SqlState::UNIQUE_VIOLATION)

@@ -144,8 +144,7 @@ pub(super) mod tests {
             .expect("a schema");
         drop(client);
         let _ = connection.await;
-        let separator = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{separator}options=-c%20search_path%3D{schema}")
+        super::super::url_with_schema(&url, &schema)
     }
 
     const CAMPAIGN: &str = "version: 1\nname: c\ntargets: { all: true }\nfrom: 2026-01-01\n\
