@@ -105,8 +105,17 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
+/// Cargo, as every xtask command runs it.
+///
+/// Without incremental compilation unless the caller's environment asks for it: on a clean
+/// machine nothing is compiled twice, and its caches for every test target of the scheduler and
+/// the player come to gigabytes of disk.
 pub fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    if std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        command.env("CARGO_INCREMENTAL", "0");
+    }
+    command
 }
 
 /// An empty, private runtime directory for Mesa and X clients, which warn without one.
