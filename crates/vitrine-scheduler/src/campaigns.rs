@@ -47,6 +47,7 @@ use crate::AppState;
 use crate::auth::Admin;
 use crate::catalog::{ScreenRecord, StoreRecord};
 use crate::error::ApiError;
+use crate::reads::Reads;
 pub use crate::storage::campaigns::{CampaignDetail, CampaignVersion, StoredCampaign};
 use crate::storage::screens::Screen;
 
@@ -349,22 +350,31 @@ pub async fn screen_context(
     state: &AppState,
     name: &str,
 ) -> Result<Option<ScreenContext>, ApiError> {
-    let Some(screen) = state.storage().screen_record(name.to_owned()).await? else {
+    screen_context_from(state, &Reads::new(state), name).await
+}
+
+/// [`screen_context`], reading what many screens share through `reads`.
+pub async fn screen_context_from(
+    state: &AppState,
+    reads: &Reads,
+    name: &str,
+) -> Result<Option<ScreenContext>, ApiError> {
+    let Some(screen) = reads.screen(state, name).await? else {
         return Ok(None);
     };
     let store = match &screen.store {
-        Some(code) => state.storage().store_by_code(code.clone()).await?,
+        Some(code) => reads.store(state, code).await?,
         None => None,
     };
     let segments = match &store {
-        Some(store) => state.storage().segments_of(store.code.clone()).await?,
+        Some(store) => reads.segments(state, &store.code).await?,
         None => BTreeMap::new(),
     };
     let mut campaigns = Vec::new();
     let mut not_targeted = Vec::new();
-    for stored in state.storage().latest_campaigns().await? {
+    for stored in reads.campaigns(state).await?.iter() {
         match targeting_reason(&stored.campaign.targets, &screen, store.as_ref()) {
-            Some(reason) => campaigns.push((stored, reason)),
+            Some(reason) => campaigns.push((stored.clone(), reason)),
             None => not_targeted.push(stored.campaign.name.clone()),
         }
     }
@@ -382,11 +392,12 @@ pub async fn screen_context(
 /// fixes the days the offers' validity windows cover.
 pub async fn apply(
     state: &AppState,
+    reads: &Reads,
     screen: &Screen,
     manifest: &mut Manifest,
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let Some(context) = screen_context(state, &screen.name).await? else {
+    let Some(context) = screen_context_from(state, reads, &screen.name).await? else {
         return Ok(());
     };
     if let Some(store) = &context.store {
@@ -411,7 +422,7 @@ pub async fn apply(
     for (stored, _) in &context.campaigns {
         add_campaign_rule(manifest, stored);
     }
-    let build = crate::offers::build(state, &context, manifest, now).await?;
+    let build = crate::offers::build(state, reads, &context, manifest, now).await?;
     for (slot, rotation) in build.rotations {
         manifest.offers.insert(slot, rotation);
     }

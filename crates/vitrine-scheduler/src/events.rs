@@ -51,8 +51,10 @@ use tokio::sync::{broadcast, watch};
 use crate::AppState;
 use crate::auth::{Manager, ScreenCaller};
 use crate::error::ApiError;
-use crate::manifest::manifest_of;
+use crate::manifest::{manifest_from, manifest_of};
+use crate::reads::Reads;
 use crate::storage::Change;
+use crate::storage::push::NewPushEvent;
 use crate::storage::screens::{Screen, UnknownTarget};
 
 /// How many interrupts, triggers and commands are kept for replay. A screen that was away for more
@@ -85,6 +87,10 @@ const COMMAND_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// connections; more would only queue there.
 const MANIFEST_REBUILD_CONCURRENCY: usize = 8;
 
+/// From how many screens a round of rebuilds reads every screen's record in one query rather
+/// than one query per screen.
+const READ_ALL_SCREENS_FROM: usize = 64;
+
 /// What an event is, as its SSE `event:` field names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
@@ -96,6 +102,21 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The kinds another scheduler records for this one to send (see [`crate::storage::push`]).
+    const RECORDED: [Self; 4] = [
+        Self::Interrupt,
+        Self::InterruptCancelled,
+        Self::Trigger,
+        Self::Command,
+    ];
+
+    /// The recorded kind that [`EventKind::as_str`] names.
+    fn recorded(name: &str) -> Option<Self> {
+        Self::RECORDED
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ManifestChanged => "manifest-changed",
@@ -110,8 +131,9 @@ impl EventKind {
 /// One event on its way to screens.
 #[derive(Clone, Debug)]
 pub struct PushEvent {
-    /// None only for the `manifest-changed` that opens every connection: it is a snapshot, and an
-    /// id there would move the client's `Last-Event-ID` past events it has not seen.
+    /// None for `manifest-changed`: it names the ETag of now, which every stream opens with, so
+    /// it is never replayed, and an id there would move the client's `Last-Event-ID` past events
+    /// it has not seen (on replicas, those another scheduler numbered).
     pub id: Option<u64>,
     pub kind: EventKind,
     pub data: String,
@@ -196,6 +218,9 @@ struct Connected {
 struct HubState {
     next_id: u64,
     ring: VecDeque<Recorded>,
+    /// The events numbered by the database that this scheduler has sent, until they end: each is
+    /// sent once, however often the others' announcements make it read them again.
+    recorded: HashMap<u64, Timestamp>,
     connected: HashMap<String, Connected>,
     next_epoch: u64,
 }
@@ -269,8 +294,10 @@ impl Hub {
             .collect()
     }
 
-    /// Sends `kind` with `data` to each of `screens` that is connected and records it for replay.
-    /// Returns the event's id and how many of the screens were connected.
+    /// Sends `kind` with `data` to each of `screens` that is connected and records it for replay,
+    /// numbered by this hub. An `interrupt-cancelled` first withdraws its interrupt from those
+    /// screens: they are no longer shown it on replay, only told it is withdrawn. Returns the
+    /// event's id and how many of the screens were connected.
     pub fn publish(
         &self,
         screens: HashSet<String>,
@@ -279,7 +306,31 @@ impl Hub {
         expires_at: Option<Timestamp>,
     ) -> (u64, usize) {
         let mut state = self.lock();
-        publish_locked(&mut state, screens, kind, data, expires_at)
+        publish_locked(&mut state, None, screens, kind, data, expires_at)
+    }
+
+    /// [`Hub::publish`] for an event the database numbered `id`, sent by this scheduler or heard
+    /// from another; sent once, however often it is given. Returns how many of the screens were
+    /// connected.
+    fn publish_recorded(&self, id: u64, kind: EventKind, event: NewPushEvent) -> usize {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let now = Timestamp::now();
+        state.recorded.retain(|_, until| *until > now);
+        if state.recorded.contains_key(&id) {
+            return 0;
+        }
+        state.recorded.insert(id, event.expires_at);
+        let screens: HashSet<String> = event.screens.into_iter().collect();
+        publish_locked(
+            state,
+            Some(id),
+            screens,
+            kind,
+            event.data,
+            Some(event.expires_at),
+        )
+        .1
     }
 
     /// The interrupts in force at `now` that still cover a screen, oldest first.
@@ -324,60 +375,32 @@ impl Hub {
             .map(|data| data.segment)
     }
 
-    /// Withdraws the interrupts in force that `select` picks (by id) from those of their screens
-    /// that are in `from`, and sends each of those screens a signed `interrupt-cancelled`. The
-    /// withdrawn screens no longer get the interrupt replayed; the cancel itself is kept for replay
-    /// until the interrupt would have ended, for a screen that reconnects having missed it.
-    pub fn withdraw_interrupts(
+    /// The interrupts in force that `select` picks (by id), with their end and those of their
+    /// screens that are in `from`: what [`cancel_interrupts_of`] withdraws.
+    fn interrupts_covering(
         &self,
         select: impl Fn(u64) -> bool,
         from: &HashSet<String>,
         now: Timestamp,
-    ) -> Vec<Withdrawn> {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let mut withdrawn = Vec::new();
-        for recorded in state.ring.iter_mut() {
-            let event = &recorded.event;
-            let (Some(id), Some(until)) = (event.id, event.expires_at) else {
-                continue;
-            };
-            if event.kind != EventKind::Interrupt || !event.in_force(now) || !select(id) {
-                continue;
-            }
-            let screens: HashSet<String> = recorded.screens.intersection(from).cloned().collect();
-            if screens.is_empty() {
-                continue;
-            }
-            recorded.screens.retain(|screen| !screens.contains(screen));
-            withdrawn.push((id, until, screens));
-        }
-        let mut answers = Vec::new();
-        for (id, until, screens) in withdrawn {
-            let data = serde_json::json!({ "interrupt": id }).to_string();
-            let mut names: Vec<String> = screens.iter().cloned().collect();
-            names.sort();
-            let (_, connected) = publish_locked(
-                state,
-                screens,
-                EventKind::InterruptCancelled,
-                data,
-                Some(until),
-            );
-            answers.push(Withdrawn {
-                id,
-                screens: names,
-                connected,
-            });
-        }
-        answers
+    ) -> Vec<(u64, Timestamp, HashSet<String>)> {
+        self.lock()
+            .ring
+            .iter()
+            .filter(|recorded| recorded.event.kind == EventKind::Interrupt)
+            .filter(|recorded| recorded.event.in_force(now))
+            .filter_map(|recorded| {
+                let (id, until) = (recorded.event.id?, recorded.event.expires_at?);
+                let screens: HashSet<String> =
+                    recorded.screens.intersection(from).cloned().collect();
+                (select(id) && !screens.is_empty()).then_some((id, until, screens))
+            })
+            .collect()
     }
 
     /// Tells `screen`, if connected and not already told, that its manifest's ETag is now `etag`.
     /// Returns whether an event went out.
     pub fn publish_manifest_changed(&self, screen: &str, etag: &str) -> bool {
         let mut state = self.lock();
-        let id = state.next_id;
         let Some(connected) = state.connected.get_mut(screen) else {
             return false;
         };
@@ -386,13 +409,12 @@ impl Hub {
         }
         connected.etag = Some(etag.to_owned());
         let event = Arc::new(PushEvent {
-            id: Some(id),
+            id: None,
             kind: EventKind::ManifestChanged,
             data: etag.to_owned(),
             expires_at: None,
         });
         let _ = connected.sender.send(event);
-        state.next_id += 1;
         true
     }
 
@@ -450,13 +472,32 @@ impl Hub {
 /// [`Hub::publish`] under the hub's lock.
 fn publish_locked(
     state: &mut HubState,
+    id: Option<u64>,
     screens: HashSet<String>,
     kind: EventKind,
     data: String,
     expires_at: Option<Timestamp>,
 ) -> (u64, usize) {
-    let id = state.next_id;
-    state.next_id += 1;
+    let id = id.unwrap_or_else(|| {
+        state.next_id += 1;
+        state.next_id - 1
+    });
+    if kind == EventKind::InterruptCancelled {
+        #[derive(Deserialize)]
+        struct Cancel {
+            interrupt: u64,
+        }
+        // The handlers only ever write this shape.
+        if let Ok(Cancel { interrupt }) = serde_json::from_str(&data) {
+            for recorded in state.ring.iter_mut() {
+                if recorded.event.id == Some(interrupt)
+                    && recorded.event.kind == EventKind::Interrupt
+                {
+                    recorded.screens.retain(|screen| !screens.contains(screen));
+                }
+            }
+        }
+    }
     let event = Arc::new(PushEvent {
         id: Some(id),
         kind,
@@ -732,8 +773,8 @@ impl Affected {
                 self.screens.insert(name);
             }
             // A token or staff change moves the content generation (cached lookups are stale) but
-            // changes no manifest.
-            Change::Credentials => {}
+            // changes no manifest; push events are another listener's.
+            Change::Credentials | Change::PushEvents => {}
         }
     }
 
@@ -757,6 +798,26 @@ pub(crate) fn start_change_fan_out(state: &AppState) {
     if !state.claim_change_fan_out() {
         return;
     }
+    // The push events other schedulers record have a listener of their own, so that an
+    // interrupt never waits behind a round of manifest rebuilds.
+    let mut pushed = state.storage().changes().subscribe();
+    let weak = state.downgrade();
+    runtime.spawn(async move {
+        loop {
+            if let Some(state) = AppState::upgrade(&weak) {
+                send_recorded_events(&state).await;
+            } else {
+                return;
+            }
+            loop {
+                match pushed.recv().await {
+                    Ok(Change::PushEvents) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+    });
     let mut changes = state.storage().changes().subscribe();
     // Holds the state weakly: the task ends when the scheduler's state is dropped (the channel
     // closes with it), and does not keep it alive.
@@ -789,21 +850,30 @@ pub(crate) fn start_change_fan_out(state: &AppState) {
 
 /// Rebuilds the manifest of every connected screen that `affected` selects and sends
 /// `manifest-changed` to those whose ETag changed; screens not connected learn the new ETag when
-/// they connect. Failures are logged: polling remains the fallback.
+/// they connect. What the screens share (playlists, campaigns, stores, products) is read once for
+/// the round ([`Reads`]); the builds run on tokio's workers, several at a time. Failures are
+/// logged: polling remains the fallback.
 async fn publish_manifest_changes(state: &AppState, affected: impl Fn(&Screen) -> bool) {
     let hub = state.hub().clone();
     let _one_at_a_time = hub.rebuild.lock().await;
+    let reads = Arc::new(Reads::new(state));
     let screens: Vec<Screen> = hub
         .connected_screens()
         .into_iter()
         .filter(|screen| affected(screen))
         .collect();
+    if screens.len() >= READ_ALL_SCREENS_FROM
+        && let Err(error) = reads.read_all_screens(state).await
+    {
+        tracing::warn!(%error, "cannot read the screens to push to; reading them one by one");
+    }
     let sent = futures_util::stream::iter(screens)
         .map(|screen| {
             let state = state.clone();
             let hub = hub.clone();
-            async move {
-                match manifest_of(&state, &screen).await {
+            let reads = reads.clone();
+            tokio::spawn(async move {
+                match manifest_from(&state, &reads, &screen).await {
                     Ok(Some(manifest)) => hub.publish_manifest_changed(&screen.name, &manifest.etag),
                     Ok(None) => false,
                     Err(error) => {
@@ -811,10 +881,10 @@ async fn publish_manifest_changes(state: &AppState, affected: impl Fn(&Screen) -
                         false
                     }
                 }
-            }
+            })
         })
         .buffer_unordered(MANIFEST_REBUILD_CONCURRENCY)
-        .filter(|sent| std::future::ready(*sent))
+        .filter(|sent| std::future::ready(matches!(sent, Ok(true))))
         .count()
         .await;
     if sent > 0 {
@@ -882,8 +952,9 @@ pub struct CommandRequest {
     pub command: String,
 }
 
-/// What a push endpoint answers: the event's id, the screens it is for, and how many of them were
-/// connected (the others get it when they reconnect, while it is in force).
+/// What a push endpoint answers: the event's id, the screens it is for, and how many of them are
+/// connected to this scheduler (replicas send it to theirs; a screen not connected gets it when it
+/// reconnects, while it is in force).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Published {
     pub id: u64,
@@ -960,7 +1031,7 @@ pub async fn post_interrupt(
     let until = later_by(duration)?;
     let data = serde_json::to_string(&InterruptData { message, until })
         .map_err(|error| ApiError::internal("serialising an interrupt", error))?;
-    let published = publish_to(&state, screens, EventKind::Interrupt, data, Some(until));
+    let published = publish_to(&state, screens, EventKind::Interrupt, data, until).await?;
     tracing::info!(
         id = published.id,
         screens = published.screens.len(),
@@ -1078,10 +1149,13 @@ pub async fn cancel_interrupt(
         .ok_or_else(unknown)?;
     manager.ensure_screens(&state, &in_force.screens).await?;
     let from: HashSet<String> = in_force.screens.into_iter().collect();
-    let cancelled =
-        state
-            .hub()
-            .withdraw_interrupts(|candidate| candidate == number, &from, Timestamp::now());
+    let cancelled = cancel_interrupts_of(
+        &state,
+        |candidate| candidate == number,
+        &from,
+        Timestamp::now(),
+    )
+    .await?;
     if cancelled.is_empty() {
         // It ended, or someone else withdrew it, in between.
         return Err(unknown());
@@ -1120,9 +1194,7 @@ pub async fn cancel_interrupts(
     let screens = resolve_audience(&state, &audience).await?;
     manager.ensure_screens(&state, &screens).await?;
     let from: HashSet<String> = screens.into_iter().collect();
-    let cancelled = state
-        .hub()
-        .withdraw_interrupts(|_| true, &from, Timestamp::now());
+    let cancelled = cancel_interrupts_of(&state, |_| true, &from, Timestamp::now()).await?;
     tracing::info!(interrupts = cancelled.len(), "interrupts cancelled");
     Ok(Json(Cancelled { cancelled }))
 }
@@ -1192,7 +1264,7 @@ pub async fn post_trigger(
     let until = later_by(ttl)?;
     let data = serde_json::to_string(&TriggerData { segment, until })
         .map_err(|error| ApiError::internal("serialising a trigger", error))?;
-    let published = publish_to(&state, screens, EventKind::Trigger, data, Some(until));
+    let published = publish_to(&state, screens, EventKind::Trigger, data, until).await?;
     tracing::info!(
         id = published.id,
         screens = published.screens.len(),
@@ -1253,7 +1325,7 @@ pub async fn post_command(
     })
     .map_err(|error| ApiError::internal("serialising a command", error))?;
     let expires_at = later_by(COMMAND_LIFETIME)?;
-    let published = publish_to(&state, screens, EventKind::Command, data, Some(expires_at));
+    let published = publish_to(&state, screens, EventKind::Command, data, expires_at).await?;
     Ok((
         StatusCode::CREATED,
         Json(Published {
@@ -1263,21 +1335,100 @@ pub async fn post_command(
     ))
 }
 
-fn publish_to(
+/// Sends an interrupt, trigger or command to `screens` (see [`send`]).
+async fn publish_to(
     state: &AppState,
     screens: Vec<String>,
     kind: EventKind,
     data: String,
-    until: Option<Timestamp>,
-) -> Published {
-    let (id, connected) = state
-        .hub()
-        .publish(screens.iter().cloned().collect(), kind, data, until);
-    Published {
+    until: Timestamp,
+) -> Result<Published, ApiError> {
+    let (id, connected) = send(state, screens.clone(), kind, data, until).await?;
+    Ok(Published {
         id,
         screens,
         connected,
-        until,
+        until: Some(until),
+    })
+}
+
+/// Sends `kind` with `data` to the connected `screens` until `until`, and keeps it for those that
+/// reconnect. Where other schedulers share the database it is recorded there first, numbered by
+/// it, and they send it to the screens streaming from them; a screen that reconnects to any of
+/// them replays it. Returns its id and how many of the screens are connected here.
+async fn send(
+    state: &AppState,
+    screens: Vec<String>,
+    kind: EventKind,
+    data: String,
+    until: Timestamp,
+) -> Result<(u64, usize), ApiError> {
+    let event = NewPushEvent {
+        kind: kind.as_str().to_owned(),
+        screens,
+        data,
+        expires_at: until,
+    };
+    Ok(
+        match state.storage().record_push_event(event.clone()).await? {
+            Some(id) => (id, state.hub().publish_recorded(id, kind, event)),
+            None => state.hub().publish(
+                event.screens.into_iter().collect(),
+                kind,
+                event.data,
+                Some(until),
+            ),
+        },
+    )
+}
+
+/// Withdraws the interrupts in force that `select` picks (by id) from their screens in `from`,
+/// telling each of those screens with a signed `interrupt-cancelled`; the cancel is kept for
+/// replay until the interrupt would have ended, for a screen that reconnects having missed it.
+async fn cancel_interrupts_of(
+    state: &AppState,
+    select: impl Fn(u64) -> bool,
+    from: &HashSet<String>,
+    now: Timestamp,
+) -> Result<Vec<Withdrawn>, ApiError> {
+    let mut cancelled = Vec::new();
+    for (id, until, screens) in state.hub().interrupts_covering(select, from, now) {
+        let mut screens: Vec<String> = screens.into_iter().collect();
+        screens.sort();
+        let data = serde_json::json!({ "interrupt": id }).to_string();
+        let (_, connected) = send(
+            state,
+            screens.clone(),
+            EventKind::InterruptCancelled,
+            data,
+            until,
+        )
+        .await?;
+        cancelled.push(Withdrawn {
+            id,
+            screens,
+            connected,
+        });
+    }
+    Ok(cancelled)
+}
+
+/// Sends the push events the other schedulers recorded that this one has not sent yet: after
+/// they announce some, and once at start, so that a replica started late replays what is in force.
+async fn send_recorded_events(state: &AppState) {
+    let events = match state.storage().push_events_in_force(Timestamp::now()).await {
+        Ok(events) => events,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the push events other schedulers recorded");
+            return;
+        }
+    };
+    for stored in events {
+        let Some(kind) = EventKind::recorded(&stored.event.kind) else {
+            tracing::warn!(kind = %stored.event.kind, id = stored.id, "a recorded push event of an unknown kind is skipped");
+            continue;
+        };
+        state.hub().publish_recorded(stored.id, kind, stored.event);
     }
 }
 
@@ -1452,6 +1603,61 @@ mod tests {
         assert!(replay_from(&state, "a", None, Timestamp::now()).is_empty());
     }
 
+    /// What [`cancel_interrupts_of`] does on one scheduler: a cancel of each interrupt picked, to
+    /// its screens in `from`. Returns those screens, per interrupt.
+    fn withdraw(
+        hub: &Hub,
+        select: impl Fn(u64) -> bool,
+        from: &HashSet<String>,
+        now: Timestamp,
+    ) -> Vec<Vec<String>> {
+        hub.interrupts_covering(select, from, now)
+            .into_iter()
+            .map(|(id, until, screens)| {
+                let mut names: Vec<String> = screens.iter().cloned().collect();
+                names.sort();
+                let data = serde_json::json!({ "interrupt": id }).to_string();
+                hub.publish(screens, EventKind::InterruptCancelled, data, Some(until));
+                names
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_recorded_event_is_sent_once_and_a_recorded_cancel_withdraws_its_interrupt() {
+        let hub = Arc::new(Hub::new());
+        let now = Timestamp::now();
+        let until = now + jiff::SignedDuration::from_secs(60);
+        let event = |kind: EventKind, screens: &[&str], data: &str| NewPushEvent {
+            kind: kind.as_str().to_owned(),
+            screens: screens.iter().map(|screen| screen.to_string()).collect(),
+            data: data.to_owned(),
+            expires_at: until,
+        };
+        let interrupt = event(EventKind::Interrupt, &["a", "b"], r#"{"message":"Exit"}"#);
+        hub.publish_recorded(7, EventKind::Interrupt, interrupt.clone());
+        // Heard again (each announcement reads every event in force): not sent twice.
+        hub.publish_recorded(7, EventKind::Interrupt, interrupt);
+        assert_eq!(hub.lock().ring.len(), 1);
+        let cancel = event(EventKind::InterruptCancelled, &["a"], r#"{"interrupt":7}"#);
+        hub.publish_recorded(8, EventKind::InterruptCancelled, cancel);
+        let in_force = hub.interrupts_in_force(now);
+        assert_eq!(in_force.len(), 1);
+        assert_eq!(
+            (in_force[0].id, in_force[0].screens.as_slice()),
+            (7, &["b".to_owned()][..])
+        );
+        let state = hub.lock();
+        let replayed = |screen: &str| -> Vec<Option<u64>> {
+            replay_from(&state, screen, None, now)
+                .iter()
+                .map(|event| event.id)
+                .collect()
+        };
+        assert_eq!(replayed("a"), [Some(8)]);
+        assert_eq!(replayed("b"), [Some(7)]);
+    }
+
     #[test]
     fn an_interrupt_withdrawn_from_some_screens_stays_on_the_others() {
         let hub = Arc::new(Hub::new());
@@ -1459,9 +1665,8 @@ mod tests {
         let until = now + jiff::SignedDuration::from_secs(60);
         let both = HashSet::from(["a".to_owned(), "b".to_owned()]);
         let (id, _) = hub.publish(both, EventKind::Interrupt, "{}".into(), Some(until));
-        let withdrawn = hub.withdraw_interrupts(|candidate| candidate == id, &only("a"), now);
-        assert_eq!(withdrawn.len(), 1);
-        assert_eq!(withdrawn[0].screens, ["a"]);
+        let withdrawn = withdraw(&hub, |candidate| candidate == id, &only("a"), now);
+        assert_eq!(withdrawn, [["a"]]);
         let in_force = hub.interrupts_in_force(now);
         assert_eq!(in_force.len(), 1);
         assert_eq!(in_force[0].screens, ["b"]);
@@ -1477,7 +1682,7 @@ mod tests {
         assert_eq!(kinds("b"), [EventKind::Interrupt]);
         drop(state);
         // Withdrawn from the rest, it is no longer in force anywhere.
-        hub.withdraw_interrupts(|_| true, &only("b"), now);
+        withdraw(&hub, |_| true, &only("b"), now);
         assert!(hub.interrupts_in_force(now).is_empty());
     }
 

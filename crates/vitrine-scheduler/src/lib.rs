@@ -27,6 +27,7 @@ pub mod pairing;
 pub mod qr;
 pub mod quota;
 pub mod rate_limit;
+pub mod reads;
 pub mod reports;
 pub mod serve;
 pub mod signing;

@@ -12,6 +12,7 @@ use vitrine_core::{Manifest, Sha256Hex};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::reads::Reads;
 use crate::storage::impressions::ServedOffer;
 use crate::storage::playlists::StoredPlaylist;
 use crate::storage::screens::Screen;
@@ -55,19 +56,29 @@ impl ManifestBody {
 }
 
 /// Builds `screen`'s manifest as `GET /v1/manifest` serves it, or None while its playlist has not
-/// been pushed. The push channel ([`crate::events`]) calls this too, to learn each connected
-/// screen's ETag after a change, so there is one definition of what a screen's manifest is.
+/// been pushed. The push channel ([`crate::events`]) builds through [`manifest_from`] too, to learn
+/// each connected screen's ETag after a change, so there is one definition of what a screen's
+/// manifest is.
 pub async fn manifest_of(
     state: &AppState,
     screen: &Screen,
 ) -> Result<Option<Arc<ManifestBody>>, ApiError> {
-    // The generation is read before anything else, so a write that lands during the build makes
-    // what is built stale at once (see `cache`).
-    let generation = state.generation();
+    manifest_from(state, &Reads::new(state), screen).await
+}
+
+/// [`manifest_of`], reading what many screens share through `reads`, one round's reads.
+pub async fn manifest_from(
+    state: &AppState,
+    reads: &Reads,
+    screen: &Screen,
+) -> Result<Option<Arc<ManifestBody>>, ApiError> {
+    // The generation is the one `reads` was made at, before it read anything, so a write that
+    // lands during the build makes what is built stale at once (see `cache` and `reads`).
+    let generation = reads.generation();
     if let Some(cached) = state.manifest_cache().get(&screen.name, generation) {
         return Ok(Some(cached));
     }
-    let Some(built) = build_manifest(state, screen).await? else {
+    let Some(built) = build_manifest(state, reads, screen).await? else {
         return Ok(None);
     };
     let built = Arc::new(built);
@@ -104,16 +115,13 @@ pub(crate) fn stored_playlist(stored: &StoredPlaylist) -> Result<Playlist, ApiEr
 /// Builds a screen's manifest from the store: its playlist, then HQ's layer.
 async fn build_manifest(
     state: &AppState,
+    reads: &Reads,
     screen: &Screen,
 ) -> Result<Option<ManifestBody>, ApiError> {
-    let Some(stored) = state
-        .storage()
-        .latest_playlist(screen.playlist.clone())
-        .await?
-    else {
+    let Some(source) = reads.playlist(state, &screen.playlist).await? else {
         return Ok(None);
     };
-    let playlist = stored_playlist(&stored)?;
+    let (stored, playlist) = (&source.stored, &source.playlist);
     // The screen's own zone wins; a playlist written for one store may name its zone.
     let timezone = if !screen.timezone.is_empty() {
         screen.timezone.clone()
@@ -123,21 +131,20 @@ async fn build_manifest(
             .clone()
             .unwrap_or_else(|| "UTC".to_owned())
     };
-    let mut manifest =
-        Manifest::build(&screen.name, &timezone, &playlist, stored.version, |file| {
-            stored.media.get(file).cloned()
-        })
-        .map_err(|missing| {
-            ApiError::internal(
-                "building a manifest",
-                format!(
-                    "playlist `{}` version {} names media that is not stored: {}",
-                    screen.playlist, stored.version, missing.0
-                ),
-            )
-        })?;
+    let mut manifest = Manifest::build(&screen.name, &timezone, playlist, stored.version, |file| {
+        stored.media.get(file).cloned()
+    })
+    .map_err(|missing| {
+        ApiError::internal(
+            "building a manifest",
+            format!(
+                "playlist `{}` version {} names media that is not stored: {}",
+                screen.playlist, stored.version, missing.0
+            ),
+        )
+    })?;
     // HQ's layer: the store's zone and currency, campaigns in their priority bands, offer slots.
-    crate::campaigns::apply(state, screen, &mut manifest, jiff::Timestamp::now()).await?;
+    crate::campaigns::apply(state, reads, screen, &mut manifest, jiff::Timestamp::now()).await?;
     // What proof of play from this screen may claim from now on.
     let offered = manifest
         .offers

@@ -38,6 +38,7 @@ use crate::AppState;
 use crate::campaigns::{ScreenContext, media_key};
 use crate::catalog::LocalProduct;
 use crate::error::ApiError;
+use crate::reads::Reads;
 use crate::storage::campaigns::StoredCampaign;
 
 /// How many days of validity windows a manifest carries, starting yesterday in store time (so a
@@ -91,6 +92,7 @@ pub fn slots_of(manifest: &Manifest) -> BTreeSet<String> {
 /// Builds the rotations of every offer slot of `manifest`'s playlist for the screen in `context`.
 pub async fn build(
     state: &AppState,
+    reads: &Reads,
     context: &ScreenContext,
     manifest: &Manifest,
     now: Timestamp,
@@ -106,9 +108,9 @@ pub async fn build(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let products = state
-        .storage()
+    let products = reads
         .local_products(
+            state,
             product_ids,
             context.store.as_ref().map(|store| store.code.clone()),
         )

@@ -20,9 +20,10 @@ use vitrine_core::{Manifest, Schedule};
 
 use crate::AppState;
 use crate::auth::Manager;
-use crate::campaigns::screen_context;
+use crate::campaigns::screen_context_from;
 use crate::error::ApiError;
 use crate::offers::{Exclusion, Inclusion};
+use crate::reads::Reads;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -289,7 +290,8 @@ pub async fn explain(
             format!("no screen called `{}` is registered", query.screen),
         ));
     };
-    let Some(body) = crate::api::manifest_of(&state, &screen).await? else {
+    let reads = Reads::new(&state);
+    let Some(body) = crate::manifest::manifest_from(&state, &reads, &screen).await? else {
         return Err(not_found(
             "no_playlist",
             format!(
@@ -299,13 +301,15 @@ pub async fn explain(
         ));
     };
     let manifest: &Manifest = &body.manifest;
-    let context = screen_context(&state, &screen.name).await?.ok_or_else(|| {
-        not_found(
-            "screen_not_found",
-            format!("screen `{}` is gone", screen.name),
-        )
-    })?;
-    let build = crate::offers::build(&state, &context, manifest, at).await?;
+    let context = screen_context_from(&state, &reads, &screen.name)
+        .await?
+        .ok_or_else(|| {
+            not_found(
+                "screen_not_found",
+                format!("screen `{}` is gone", screen.name),
+            )
+        })?;
+    let build = crate::offers::build(&state, &reads, &context, manifest, at).await?;
     let schedule: Schedule = manifest
         .schedule()
         .map_err(|error| ApiError::internal("making the schedule", error))?;

@@ -233,7 +233,11 @@ async fn a_stream_opens_with_the_current_etag_and_a_push_sends_the_new_one() {
     harness.push(DEMO_V2).await;
     let changed = events.next().await;
     assert_eq!(changed.event, "manifest-changed");
-    assert!(changed.id.is_some());
+    assert_eq!(
+        changed.id, None,
+        "a manifest-changed names the ETag of now, which a reconnect opens with: it must not move \
+         Last-Event-ID"
+    );
     let new_etag = harness.etag(&token).await;
     assert_ne!(new_etag, opening.data);
     assert_eq!(changed.data, new_etag);
@@ -846,6 +850,137 @@ async fn a_feed_import_tells_only_the_screens_whose_offers_it_changes() {
     lyon.assert_quiet().await;
 }
 
+/// Offers the same product as [`OFFER_CAMPAIGN`] in lyon-2, in the same slot: the two stores
+/// ask for the same products, and only the store tells their stock apart.
+const LYON_CAMPAIGN: &str = "version: 1
+name: lyon-spread
+targets:
+  stores: [lyon-2]
+from: 2020-01-01
+priority: 50
+loop_slots: 1
+offers:
+  main-promo:
+    - { id: lyon-spread, product: hazelnut-750, title: Hazelnut spread }
+";
+
+/// A round of rebuilds over many screens reads the playlist, campaigns, stores and products once
+/// and every screen's record in one query: each screen must still get its own manifest, with its
+/// own store's offer at that store's price and stock.
+#[tokio::test]
+async fn a_round_over_many_screens_gives_each_its_own_stores_offers() {
+    let harness = Harness::new();
+    for (path, file_name, source) in [
+        ("/v1/stores", "stores.csv", STORES),
+        ("/v1/feed", "feed.tsv", FEED),
+        ("/v1/playlists", "store.yaml", OFFER_PLAYLIST),
+        ("/v1/campaigns", "spread.yaml", OFFER_CAMPAIGN),
+        ("/v1/campaigns", "lyon-spread.yaml", LYON_CAMPAIGN),
+    ] {
+        let (status, body) = harness
+            .call_json(
+                Method::POST,
+                path,
+                ADMIN,
+                Some(json!({"file_name": file_name, "source": source})),
+            )
+            .await;
+        assert!(status.is_success(), "{path}: {body}");
+    }
+    // More screens than a round reads one by one, the stores taking turns.
+    let mut screens = Vec::new();
+    for index in 0..70 {
+        let store = if index % 2 == 0 { "paris-11" } else { "lyon-2" };
+        let name = format!("{store}.screen-{index:02}");
+        let (status, body) = harness
+            .call_json(
+                Method::POST,
+                "/v1/screens",
+                ADMIN,
+                Some(json!({"name": name, "playlist": "store", "store": store})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let token = body["token"].as_str().expect("token").to_owned();
+        let mut events = harness.connect(&token, None).await;
+        assert_eq!(events.next().await.event, "manifest-changed");
+        screens.push((name, store, token, events));
+    }
+
+    // The price changes: every screen hears of it in one round.
+    let (status, report) = harness
+        .call_json(
+            Method::POST,
+            "/v1/feed",
+            ADMIN,
+            Some(json!({
+                "file_name": "feed.tsv",
+                "source": FEED.replace("5.49 EUR", "4.49 EUR"),
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    for (name, store, token, events) in &mut screens {
+        let changed = events.next().await;
+        assert_eq!(changed.event, "manifest-changed", "{name}");
+        assert_eq!(changed.data, harness.etag(token).await, "{name}");
+        let (status, manifest) = harness
+            .call_json(Method::GET, "/v1/manifest", token, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(manifest["screen"], json!(name), "its own manifest");
+        assert_eq!(manifest["store"]["code"], json!(store), "{name}");
+        let offer = match *store {
+            "paris-11" => "hazelnut",
+            _ => "lyon-spread",
+        };
+        let entries = manifest["offers"]["main-promo"]["entries"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has offers: {manifest}"));
+        assert!(!entries.is_empty(), "{name}");
+        for entry in entries {
+            assert_eq!(entry["offer_id"], json!(offer), "{name}: {entry}");
+            assert_eq!(entry["card"]["price"]["cents"], json!(449), "{name}");
+        }
+    }
+
+    // Out of stock in paris-11 only: its screens lose the offer, Lyon's keep theirs unchanged.
+    let (status, report) = harness
+        .call_json(
+            Method::POST,
+            "/v1/feed/inventory",
+            ADMIN,
+            Some(json!({
+                "file_name": "inventory.tsv",
+                "source": "store_code\tid\tquantity\nparis-11\thazelnut-750\t0\n",
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let (lyon, paris): (Vec<_>, Vec<_>) = screens
+        .iter_mut()
+        .partition(|(_, store, _, _)| *store == "lyon-2");
+    futures_util::future::join_all(
+        lyon.into_iter()
+            .map(|(_, _, _, events)| events.assert_quiet()),
+    )
+    .await;
+    for (name, _, token, events) in paris {
+        assert_eq!(events.next().await.event, "manifest-changed", "{name}");
+        let (_, manifest) = harness
+            .call_json(Method::GET, "/v1/manifest", token, None)
+            .await;
+        let offered = manifest["offers"]["main-promo"]["entries"]
+            .as_array()
+            .map(|entries| entries.iter().any(|entry| entry["offer_id"] == "hazelnut"))
+            .unwrap_or(false);
+        assert!(
+            !offered,
+            "{name} still offers what its store has none of: {manifest}"
+        );
+    }
+}
+
 /// Two schedulers on one PostgreSQL database, as replicas behind a load balancer: a screen
 /// streaming from one hears a playlist pushed through the other, and a token revoked through one
 /// is refused by the other.
@@ -858,19 +993,7 @@ async fn a_push_through_one_replica_reaches_a_screen_streaming_from_the_other() 
         "set {} to a PostgreSQL server",
         common::POSTGRES_ENV
     );
-    // Replicas share the signing key and media (one data folder here) and the database.
-    let second = Harness {
-        state: vitrine_scheduler::open(vitrine_scheduler::Config {
-            data_dir: first.data_dir.path().to_path_buf(),
-            admin_token: ADMIN.to_owned(),
-            database: first.database.clone(),
-            media: first.media.clone(),
-        })
-        .expect("the second replica opens"),
-        data_dir: tempfile::tempdir().expect("temp dir"),
-        database: first.database.clone(),
-        media: first.media.clone(),
-    };
+    let second = replica_of(&first);
     let token = first.register("lobby", "demo").await;
     first.push(DEMO).await;
     let mut events = second.connect(&token, None).await;
@@ -903,5 +1026,102 @@ async fn a_push_through_one_replica_reaches_a_screen_streaming_from_the_other() 
             reply.status
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A second scheduler beside `first`, as a replica: the same signing key and media (one data
+/// folder here) and the same database.
+fn replica_of(first: &Harness) -> Harness {
+    assert!(
+        matches!(first.database, vitrine_scheduler::Database::Postgres(_)),
+        "set {} to a PostgreSQL server",
+        common::POSTGRES_ENV
+    );
+    Harness {
+        state: vitrine_scheduler::open(vitrine_scheduler::Config {
+            data_dir: first.data_dir.path().to_path_buf(),
+            admin_token: ADMIN.to_owned(),
+            database: first.database.clone(),
+            media: first.media.clone(),
+        })
+        .expect("the second replica opens"),
+        data_dir: tempfile::tempdir().expect("temp dir"),
+        database: first.database.clone(),
+        media: first.media.clone(),
+    }
+}
+
+/// An interrupt sent through one replica reaches a screen streaming from the other with the same
+/// id, both list it, a screen that moves to the other replica replays exactly what it missed,
+/// and a cancel through either withdraws it everywhere.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test runs it on its private server"]
+async fn interrupts_cross_replicas_and_replay_from_either() {
+    let first = Harness::new();
+    let second = replica_of(&first);
+    let token = first.register("lobby", "demo").await;
+    first.push(DEMO).await;
+    let mut on_second = second.connect(&token, None).await;
+    assert_eq!(on_second.next().await.event, "manifest-changed");
+
+    let (status, body) = first
+        .interrupt(json!({"screens": ["lobby"], "message": "Please leave by the front door", "duration": "5m"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_u64().expect("an id").to_string();
+    let heard = on_second.next().await;
+    assert_eq!(heard.event, "interrupt");
+    assert_eq!(
+        heard.id.as_deref(),
+        Some(id.as_str()),
+        "the same id on every replica"
+    );
+    let data = second.opened(&heard, "lobby").await;
+    assert_eq!(data["message"], "Please leave by the front door");
+    for harness in [&first, &second] {
+        let (status, list) = harness
+            .call_json(Method::GET, "/v1/interrupts", ADMIN, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(list["interrupts"][0]["id"].to_string(), id, "{list}");
+        assert_eq!(list["interrupts"][0]["screens"], json!(["lobby"]));
+    }
+
+    // The screen moves to the first replica having heard the interrupt: nothing is replayed.
+    drop(on_second);
+    let mut on_first = first.connect(&token, Some(&id)).await;
+    assert_eq!(on_first.next().await.event, "manifest-changed");
+    on_first.assert_quiet().await;
+
+    // Cancelled through the second replica: the screen on the first is told.
+    let (status, body) = second
+        .call_json(
+            Method::POST,
+            &format!("/v1/interrupts/{id}/cancel"),
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cancelled = on_first.next().await;
+    assert_eq!(cancelled.event, "interrupt-cancelled");
+    assert_eq!(
+        first.opened(&cancelled, "lobby").await["interrupt"].to_string(),
+        id
+    );
+
+    // A screen that heard the interrupt but not its cancel, moving back to the second replica,
+    // replays the cancel and nothing else.
+    let mut again = second.connect(&token, Some(&id)).await;
+    assert_eq!(again.next().await.event, "manifest-changed");
+    let replayed = again.next().await;
+    assert_eq!(replayed.event, "interrupt-cancelled");
+    assert_eq!(replayed.id, cancelled.id);
+    again.assert_quiet().await;
+    for harness in [&first, &second] {
+        let (_, list) = harness
+            .call_json(Method::GET, "/v1/interrupts", ADMIN, None)
+            .await;
+        assert_eq!(list["interrupts"], json!([]), "{list}");
     }
 }

@@ -21,6 +21,7 @@ pub mod media;
 pub mod pairing;
 pub mod playlists;
 pub mod postgres;
+pub mod push;
 pub mod quota;
 pub mod reports;
 pub mod scans;
@@ -42,6 +43,7 @@ pub use impressions::ImpressionStore;
 pub use media::MediaStore;
 pub use pairing::PairingStore;
 pub use playlists::PlaylistStore;
+pub use push::PushStore;
 pub use quota::QuotaStore;
 pub use reports::ReportStore;
 pub use scans::ScanStore;
@@ -76,6 +78,9 @@ pub enum Change {
     Screen(String),
     /// Tokens, staff or pairings: cached credentials are stale, no manifest changed.
     Credentials,
+    /// Another scheduler recorded push events (see [`push`]); nothing stored for manifests or
+    /// credentials changed, so the content generation stays.
+    PushEvents,
 }
 
 /// How many announced changes the fan-out may fall behind by before it skips to "everything
@@ -134,9 +139,19 @@ impl Changes {
     /// Says that another scheduler on the same database committed `change`: as
     /// [`announce`](Self::announce), without sending it back to the others.
     pub fn announce_from_elsewhere(&self, change: Change) {
-        self.inner.generation.bump();
+        if change != Change::PushEvents {
+            self.inner.generation.bump();
+        }
         // No receiver (a scheduler with no push fan-out, as in some tests) is not an error.
         let _ = self.inner.sender.send(change);
+    }
+
+    /// Tells only the other schedulers of `change`, for what this one has already acted on
+    /// itself (the push events it sent).
+    pub fn relay(&self, change: Change) {
+        if let Some(relay) = self.inner.relay.get() {
+            let _ = relay.send(change);
+        }
     }
 
     /// Sends every change announced from now on to `relay` as well, for the other schedulers.
@@ -190,6 +205,7 @@ pub trait Storage:
     + MediaStore
     + PairingStore
     + PlaylistStore
+    + PushStore
     + QuotaStore
     + ReportStore
     + ScanStore

@@ -21,6 +21,7 @@ mod impressions;
 mod media;
 mod pairing;
 mod playlists;
+mod push;
 mod quota;
 mod reports;
 mod scans;
@@ -313,6 +314,7 @@ fn encode(origin: u64, change: &Change) -> String {
     match change {
         Change::Content => format!("{origin:016x} content"),
         Change::Credentials => format!("{origin:016x} credentials"),
+        Change::PushEvents => format!("{origin:016x} push"),
         Change::Playlist(name) => format!("{origin:016x} playlist {name}"),
         Change::Screen(name) => format!("{origin:016x} screen {name}"),
     }
@@ -327,6 +329,7 @@ fn decode(payload: &str) -> Option<(u64, Change)> {
     let change = match kind {
         "content" => Change::Content,
         "credentials" => Change::Credentials,
+        "push" => Change::PushEvents,
         "playlist" => Change::Playlist(name.to_owned()),
         "screen" => Change::Screen(name.to_owned()),
         _ => return None,
@@ -416,9 +419,13 @@ async fn listen_once(
         return Listen::Lost(describe(&error));
     }
     if reconnected {
-        // Whatever the others sent while this listener was away is lost: assume everything.
+        // Whatever the others sent while this listener was away is lost: assume everything, and
+        // look for the push events they recorded.
         match changes.upgrade() {
-            Some(changes) => changes.announce_from_elsewhere(Change::Content),
+            Some(changes) => {
+                changes.announce_from_elsewhere(Change::Content);
+                changes.announce_from_elsewhere(Change::PushEvents);
+            }
             None => return Listen::StorageGone,
         }
     }
@@ -472,6 +479,7 @@ mod tests {
         for change in [
             Change::Content,
             Change::Credentials,
+            Change::PushEvents,
             Change::Playlist("lobby loop".to_owned()),
             Change::Screen("front-window".to_owned()),
         ] {

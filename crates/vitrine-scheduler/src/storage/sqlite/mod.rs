@@ -27,6 +27,7 @@ mod media;
 mod migrations;
 mod pairing;
 mod playlists;
+mod push;
 mod quota;
 mod reports;
 mod scans;
