@@ -441,17 +441,10 @@ impl Route {
 
 /// Every route the scheduler serves, with its body limit and per-route layers.
 pub fn routes(state: &AppState) -> Vec<Route> {
-    let limiters = state.limiters().clone();
-    let mut pairings = post(pairing::start);
-    if let Some(limiter) = &limiters.pairing {
-        // Anyone may ask for a code, so asking is limited per address, far below other calls.
-        pairings = pairings.layer(
-            tower_governor::GovernorLayer::new(limiter.clone()).error_handler({
-                let state = state.clone();
-                move |error| rate_limit::refusal(&state, error)
-            }),
-        );
-    }
+    let pairings = post(pairing::start).layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        rate_limit::limit_pairings,
+    ));
     let import_limit = DefaultBodyLimit::max(catalog::IMPORT_BODY_LIMIT);
     vec![
         Route::new("/healthz", &["GET"], get(api::healthz)),
@@ -678,11 +671,31 @@ pub async fn run_with_limits(
 }
 
 /// What every serving process does in the background, over HTTP or TLS alike: forget idle
-/// rate-limit callers, collect media no version names, and fetch the feeds that are due.
+/// rate-limit callers, share the rate limits with the other replicas, collect media no version
+/// names, and fetch the feeds that are due.
 pub(crate) fn start_housekeeping(state: &AppState) {
     forget_idle_callers(state);
+    share_limits_with_replicas(state);
     quota::collect_unused_media_hourly(state);
     feed::fetch::fetch_due_feeds(state);
+}
+
+/// Every few seconds, says this scheduler is alive and shares the rate limits among those that
+/// are, for the life of the state. A failure keeps the last count and is logged.
+fn share_limits_with_replicas(state: &AppState) {
+    let weak = state.downgrade();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(rate_limit::REPLICA_BEAT);
+        loop {
+            interval.tick().await;
+            let Some(state) = AppState::upgrade(&weak) else {
+                return;
+            };
+            if let Err(error) = rate_limit::share_with_replicas(&state).await {
+                tracing::warn!(%error, "cannot count the schedulers sharing the rate limits");
+            }
+        }
+    });
 }
 
 /// Every minute, drops rate-limit state of callers not seen lately, for the life of the process.

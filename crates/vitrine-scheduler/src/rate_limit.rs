@@ -8,10 +8,16 @@
 //!
 //! The defaults are generous: a player makes a request every few seconds at most, and a CLI push of
 //! a few hundred files fits in one burst, so only a runaway client or an attacker meets them.
+//!
+//! Replicas behind a balancer share each limit: every scheduler counts how many are alive (see
+//! [`crate::storage::replicas`]) and charges each request that many times against its own buckets,
+//! so N replicas together allow the configured rate, not N times it, when the balancer spreads a
+//! caller's requests over them (round robin, least connections).
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -20,12 +26,8 @@ use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use governor::clock::{Clock, DefaultClock};
-use governor::middleware::NoOpMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
-use tower_governor::GovernorError;
-use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
-use tower_governor::key_extractor::KeyExtractor;
 
 use crate::AppState;
 use crate::auth::{Caller, ResolvedCaller, TokenOwner};
@@ -94,73 +96,129 @@ fn address_key(address: Option<IpAddr>) -> RateKey {
     address.map_or(RateKey::Unknown, RateKey::Address)
 }
 
-/// The pairing limiter's key extractor: the client's address, whatever the request carries.
-#[derive(Clone, Debug)]
-pub struct ByAddress {
-    trust_forwarded_for: bool,
-}
-
-impl KeyExtractor for ByAddress {
-    type Key = RateKey;
-
-    fn extract<T>(&self, request: &Request<T>) -> Result<RateKey, GovernorError> {
-        Ok(address_key(client_address(
-            request.headers(),
-            request.extensions(),
-            self.trust_forwarded_for,
-        )))
-    }
-}
-
-pub type Limiter = Arc<GovernorConfig<ByAddress, NoOpMiddleware>>;
+/// A limiter of requests per key.
+type KeyedLimiter = DefaultKeyedRateLimiter<RateKey>;
 
 /// The limiters a scheduler uses for its whole life; shared by every router built from one state.
 pub struct Limiters {
     /// Every request, per valid caller or per address.
-    pub general: Option<Arc<DefaultKeyedRateLimiter<RateKey>>>,
-    pub pairing: Option<Limiter>,
+    pub general: Option<Arc<KeyedLimiter>>,
+    /// New pairing codes, per address.
+    pub pairing: Option<Arc<KeyedLimiter>>,
     pub trust_forwarded_for: bool,
+    /// How many schedulers share the limits, this one included: what each request costs here.
+    replicas: AtomicU32,
 }
 
 impl Limiters {
     pub fn new(limits: &RateLimits) -> Self {
-        let general = (limits.per_second > 0).then(|| {
-            let period = Duration::from_secs_f64(1.0 / f64::from(limits.per_second));
+        let keyed = |period: Duration, burst: u32| {
             let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
                 .expect("a period above zero makes a quota")
-                .allow_burst(NonZeroU32::new(limits.burst.max(1)).expect("at least one"));
-            Arc::new(DefaultKeyedRateLimiter::keyed(quota))
-        });
-        let pairing = (limits.pairings_per_minute > 0).then(|| {
-            let config = GovernorConfigBuilder::default()
-                .key_extractor(ByAddress {
-                    trust_forwarded_for: limits.trust_forwarded_for,
-                })
-                .period(
-                    Duration::from_secs_f64(60.0 / f64::from(limits.pairings_per_minute))
-                        .max(Duration::from_nanos(1)),
-                )
-                .burst_size(limits.pairings_burst.max(1))
-                .finish()
-                .expect("a period and burst above zero make a valid quota");
-            Arc::new(config)
-        });
+                .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least one"));
+            Arc::new(KeyedLimiter::keyed(quota))
+        };
         Self {
-            general,
-            pairing,
+            general: (limits.per_second > 0).then(|| {
+                keyed(
+                    Duration::from_secs_f64(1.0 / f64::from(limits.per_second)),
+                    limits.burst,
+                )
+            }),
+            pairing: (limits.pairings_per_minute > 0).then(|| {
+                keyed(
+                    Duration::from_secs_f64(60.0 / f64::from(limits.pairings_per_minute)),
+                    limits.pairings_burst,
+                )
+            }),
             trust_forwarded_for: limits.trust_forwarded_for,
+            replicas: AtomicU32::new(1),
         }
+    }
+
+    /// Says how many schedulers share the limits now (at least this one).
+    pub fn set_replicas(&self, replicas: u32) {
+        self.replicas.store(replicas.max(1), Ordering::Relaxed);
+    }
+
+    /// How many schedulers share the limits, as last set.
+    pub fn replicas(&self) -> u32 {
+        self.replicas.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request against `key` in `limiter`: as many cells as there are replicas, so
+    /// that together they allow the configured rate, but never more than a full bucket holds.
+    /// The error is the seconds to wait.
+    fn check(&self, limiter: &KeyedLimiter, key: &RateKey) -> Result<(), u64> {
+        let cost = NonZeroU32::new(self.replicas()).unwrap_or(NonZeroU32::MIN);
+        let outcome = match limiter.check_key_n(key, cost) {
+            Ok(outcome) => outcome,
+            // A bucket smaller than the replica count: each request then costs a full bucket.
+            Err(governor::InsufficientCapacity(capacity)) => {
+                let capacity = NonZeroU32::new(capacity).unwrap_or(NonZeroU32::MIN);
+                limiter.check_key_n(key, capacity).unwrap_or(Ok(()))
+            }
+        };
+        outcome.map_err(|not_until| {
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                + 1
+        })
     }
 
     /// Forgets callers who have not been seen for a while, so the tables stay small.
     pub fn forget_idle(&self) {
-        if let Some(general) = &self.general {
-            general.retain_recent();
-        }
-        if let Some(pairing) = &self.pairing {
-            pairing.limiter().retain_recent();
+        for limiter in [&self.general, &self.pairing].into_iter().flatten() {
+            limiter.retain_recent();
         }
     }
+}
+
+/// How often a scheduler says it is alive and counts the schedulers sharing its limits.
+pub const REPLICA_BEAT: Duration = Duration::from_secs(5);
+
+/// Says this scheduler is alive and shares the limits among the schedulers that are (one on
+/// SQLite); returns how many. The housekeeping does it every [`REPLICA_BEAT`].
+pub async fn share_with_replicas(state: &AppState) -> Result<u32, ApiError> {
+    let replicas = state
+        .storage()
+        .replicas_alive(jiff::Timestamp::now())
+        .await?;
+    let limiters = state.limiters();
+    if limiters.replicas() != replicas {
+        tracing::info!(
+            replicas,
+            "the rate limits are shared among this many schedulers"
+        );
+    }
+    limiters.set_replicas(replicas);
+    Ok(replicas)
+}
+
+/// The pairing limit, as middleware on `POST /v1/pairings`: anyone may ask for a code, so asking
+/// is limited per address, far below other calls.
+pub async fn limit_pairings(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response<Body> {
+    let limiters = state.limiters().clone();
+    let Some(pairing) = &limiters.pairing else {
+        return next.run(request).await;
+    };
+    let address = address_key(client_address(
+        request.headers(),
+        request.extensions(),
+        limiters.trust_forwarded_for,
+    ));
+    if let Err(wait) = limiters.check(pairing, &address) {
+        state
+            .metrics()
+            .rate_limited(crate::metrics::RateLimit::Pairing);
+        return too_many_requests(wait);
+    }
+    next.run(request).await
 }
 
 /// The general limit, as middleware: finds who is calling (through the caller caches, so a known
@@ -177,14 +235,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         limiters.trust_forwarded_for,
     ));
     // The seconds to wait when `key` is over its limit.
-    let check = |key: &RateKey| -> Result<(), u64> {
-        general.check_key(key).map_err(|not_until| {
-            not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                + 1
-        })
-    };
+    let check = |key: &RateKey| limiters.check(general, key);
     // The token is hashed once: its sha256 is the rate key, the admin check and the caches' key.
     let (key, caller) = match crate::auth::bearer_of(request.headers()) {
         None => (address, None),
@@ -247,16 +298,39 @@ fn too_many_requests(wait: u64) -> Response<Body> {
     response
 }
 
-/// The 429 (or, should a key ever fail to extract, 500) in the API's JSON error shape, for the
-/// pairing limit; a 429 is counted in the metrics.
-pub fn refusal(state: &AppState, error: GovernorError) -> Response<Body> {
-    match error {
-        GovernorError::TooManyRequests { wait_time, .. } => {
-            state
-                .metrics()
-                .rate_limited(crate::metrics::RateLimit::Pairing);
-            too_many_requests(wait_time)
-        }
-        other => ApiError::internal("rate limiting", other).into_response(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passing(limiters: &Limiters, requests: usize) -> usize {
+        let general = limiters.general.as_ref().expect("a general limit");
+        (0..requests)
+            .filter(|_| limiters.check(general, &RateKey::Unknown).is_ok())
+            .count()
+    }
+
+    #[test]
+    fn each_replica_charges_a_request_once_per_replica_alive() {
+        let limits = RateLimits {
+            per_second: 1,
+            burst: 12,
+            ..RateLimits::default()
+        };
+        let alone = Limiters::new(&limits);
+        assert_eq!(passing(&alone, 30), 12);
+
+        let one_of_three = Limiters::new(&limits);
+        one_of_three.set_replicas(3);
+        assert_eq!(passing(&one_of_three, 30), 4, "a third of the burst here");
+
+        // More replicas than the bucket holds: a request takes the whole bucket, never none.
+        let one_of_many = Limiters::new(&limits);
+        one_of_many.set_replicas(40);
+        assert_eq!(passing(&one_of_many, 30), 1);
+        assert!(
+            one_of_many
+                .check(one_of_many.general.as_ref().unwrap(), &RateKey::Unknown)
+                .is_err()
+        );
     }
 }

@@ -993,7 +993,7 @@ async fn a_push_through_one_replica_reaches_a_screen_streaming_from_the_other() 
         "set {} to a PostgreSQL server",
         common::POSTGRES_ENV
     );
-    let second = replica_of(&first);
+    let second = first.replica();
     let token = first.register("lobby", "demo").await;
     first.push(DEMO).await;
     let mut events = second.connect(&token, None).await;
@@ -1029,28 +1029,6 @@ async fn a_push_through_one_replica_reaches_a_screen_streaming_from_the_other() 
     }
 }
 
-/// A second scheduler beside `first`, as a replica: the same signing key and media (one data
-/// folder here) and the same database.
-fn replica_of(first: &Harness) -> Harness {
-    assert!(
-        matches!(first.database, vitrine_scheduler::Database::Postgres(_)),
-        "set {} to a PostgreSQL server",
-        common::POSTGRES_ENV
-    );
-    Harness {
-        state: vitrine_scheduler::open(vitrine_scheduler::Config {
-            data_dir: first.data_dir.path().to_path_buf(),
-            admin_token: ADMIN.to_owned(),
-            database: first.database.clone(),
-            media: first.media.clone(),
-        })
-        .expect("the second replica opens"),
-        data_dir: tempfile::tempdir().expect("temp dir"),
-        database: first.database.clone(),
-        media: first.media.clone(),
-    }
-}
-
 /// An interrupt sent through one replica reaches a screen streaming from the other with the same
 /// id, both list it, a screen that moves to the other replica replays exactly what it missed,
 /// and a cancel through either withdraws it everywhere.
@@ -1058,7 +1036,7 @@ fn replica_of(first: &Harness) -> Harness {
 #[ignore = "needs PostgreSQL: cargo xtask test runs it on its private server"]
 async fn interrupts_cross_replicas_and_replay_from_either() {
     let first = Harness::new();
-    let second = replica_of(&first);
+    let second = first.replica();
     let token = first.register("lobby", "demo").await;
     first.push(DEMO).await;
     let mut on_second = second.connect(&token, None).await;

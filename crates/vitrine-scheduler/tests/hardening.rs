@@ -138,6 +138,51 @@ async fn chain_with(harness: Harness) -> Chain {
     }
 }
 
+/// Two replicas behind a balancer that spreads a caller's requests share one limit: together they
+/// allow the burst once, not once each.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test runs it on its private server"]
+async fn replicas_share_one_rate_limit() {
+    let first = Harness::new();
+    let second = first.replica();
+    let limits = RateLimits {
+        // A request a second: little refills over the milliseconds the test takes.
+        per_second: 1,
+        burst: 10,
+        ..RateLimits::default()
+    };
+    for harness in [&first, &second] {
+        harness.state.set_rate_limits(&limits);
+    }
+    // Each says it is alive, then counts: the first sees one (itself), the second both; the
+    // first's next beat sees both as well.
+    for harness in [&first, &second, &first] {
+        vitrine_scheduler::rate_limit::share_with_replicas(&harness.state)
+            .await
+            .expect("the replicas are counted");
+    }
+    for harness in [&first, &second] {
+        assert_eq!(harness.state.limiters().replicas(), 2);
+    }
+    let mut passed = 0;
+    for attempt in 0..20 {
+        let replica = if attempt % 2 == 0 { &first } else { &second };
+        let reply = replica
+            .call(Method::GET, "/v1/screens", Some(ADMIN), None)
+            .await;
+        match reply.status {
+            StatusCode::OK => passed += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // The burst of 10, and at most one more should a second go by between the first and the last.
+    assert!(
+        (10..=11).contains(&passed),
+        "{passed} of 20 passed through two replicas sharing a burst of 10"
+    );
+}
+
 #[tokio::test]
 async fn made_up_tokens_share_their_address_bucket() {
     let harness = Harness::new();

@@ -194,11 +194,20 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;
     // What only PostgreSQL has, ignored in the first pass: two schedulers on one database (in
-    // process, and as replicas behind a balancer with a real player and one replica killed), its
-    // storage's own tests (version races between schedulers), and a database restart under load.
+    // process: pushes, interrupts and a shared rate limit; and as replicas behind a balancer with
+    // a real player and one replica killed), its storage's own tests (version races between
+    // schedulers), and a database restart under load.
     run_command(
         cargo()
-            .args(["test", "--workspace", "--lib", "--test", "events"])
+            .args([
+                "test",
+                "--workspace",
+                "--lib",
+                "--test",
+                "events",
+                "--test",
+                "hardening",
+            ])
             .args([
                 "--test",
                 "database_outage",

@@ -23,6 +23,7 @@ pub mod playlists;
 pub mod postgres;
 pub mod push;
 pub mod quota;
+pub mod replicas;
 pub mod reports;
 pub mod scans;
 pub mod screens;
@@ -45,6 +46,7 @@ pub use pairing::PairingStore;
 pub use playlists::PlaylistStore;
 pub use push::PushStore;
 pub use quota::QuotaStore;
+pub use replicas::ReplicaStore;
 pub use reports::ReportStore;
 pub use scans::ScanStore;
 pub use screens::ScreenStore;
@@ -207,6 +209,7 @@ pub trait Storage:
     + PlaylistStore
     + PushStore
     + QuotaStore
+    + ReplicaStore
     + ReportStore
     + ScanStore
     + ScreenStore

@@ -160,6 +160,27 @@ impl Harness {
         }
     }
 
+    /// A second scheduler beside this one, as a replica: the same signing key and media (one
+    /// data folder here) and the same database, which must be PostgreSQL.
+    pub fn replica(&self) -> Harness {
+        assert!(
+            matches!(self.database, Database::Postgres(_)),
+            "set {POSTGRES_ENV} to a PostgreSQL server"
+        );
+        Harness {
+            state: vitrine_scheduler::open(Config {
+                data_dir: self.data_dir.path().to_path_buf(),
+                admin_token: ADMIN.to_owned(),
+                database: self.database.clone(),
+                media: self.media.clone(),
+            })
+            .expect("the replica opens"),
+            data_dir: tempfile::tempdir().expect("temp dir"),
+            database: self.database.clone(),
+            media: self.media.clone(),
+        }
+    }
+
     pub fn router(&self) -> Router {
         vitrine_scheduler::app(self.state.clone())
     }

@@ -23,6 +23,7 @@ mod pairing;
 mod playlists;
 mod push;
 mod quota;
+mod replicas;
 mod reports;
 mod scans;
 mod screens;
