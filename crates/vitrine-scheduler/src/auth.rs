@@ -196,7 +196,7 @@ pub(crate) struct ResolvedCaller(pub(crate) Caller);
 /// The caller a token's hash names in the caller caches now, if it is a valid screen or staff
 /// token there.
 pub(crate) fn cached_caller(state: &AppState, token_sha256: &str) -> Option<Caller> {
-    let generation = state.generation();
+    let generation = state.callers_generation();
     if let Some(screen) = state.screen_cache().get(token_sha256, generation) {
         return Some(Caller::Screen(screen));
     }
@@ -206,14 +206,14 @@ pub(crate) fn cached_caller(state: &AppState, token_sha256: &str) -> Option<Call
         .map(Caller::Staff)
 }
 
-/// Looks a token's hash up, through the caches. Each cache entry is tied to the content
-/// generation, which every write (a revocation included) bumps, so a revoked token is refused
-/// from the next request on.
+/// Looks a token's hash up, through the caches. Each cache entry is tied to the callers
+/// generation, which every write to tokens, staff or screens (a revocation included) bumps, so a
+/// revoked token is refused from the next request on.
 pub(crate) async fn resolve_token(
     state: &AppState,
     token_sha256: &str,
 ) -> Result<TokenOwner, ApiError> {
-    let generation = state.generation();
+    let generation = state.callers_generation();
     if let Some(screen) = state.screen_cache().get(token_sha256, generation) {
         return Ok(TokenOwner::Screen(screen));
     }

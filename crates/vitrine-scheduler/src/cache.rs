@@ -3,8 +3,11 @@
 //! rebuild JSON each time.
 //!
 //! **Invariant: a cache never serves content older than the last write.** Every write that can
-//! change a manifest or a token bumps the content generation *after* it commits, from the storage
-//! write itself (see [`crate::storage::Changes::announce`]). An entry remembers the generation
+//! change a manifest bumps the content generation *after* it commits, from the storage write
+//! itself (see [`crate::storage::Changes::announce`]); every write that can change what a token
+//! resolves to (tokens, staff, screens) bumps the callers generation too, which the token caches
+//! follow, so a content push does not send every screen's next request to the database for its
+//! token. An entry remembers the generation
 //! at which its computation *started*, so a computation that raced a write is already stale when
 //! it is stored. Entries also expire after [`TIME_TO_LIVE`], because offer windows and campaign
 //! dates move with the clock, not with writes.

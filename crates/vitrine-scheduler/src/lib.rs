@@ -251,6 +251,11 @@ impl AppState {
         self.shared.storage.changes().generation()
     }
 
+    /// The generation the caller caches (token → screen or staff member) are tied to.
+    pub fn callers_generation(&self) -> u64 {
+        self.shared.storage.changes().callers_generation()
+    }
+
     pub(crate) fn manifest_cache(
         &self,
     ) -> &cache::GenerationCache<std::sync::Arc<manifest::ManifestBody>> {

@@ -112,6 +112,7 @@ impl Reads {
             .await
     }
 
+    /// Store `code`'s record, or None for a code no store has.
     pub async fn store(
         &self,
         state: &AppState,

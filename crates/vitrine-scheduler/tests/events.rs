@@ -210,6 +210,31 @@ impl Harness {
         signed.data
     }
 
+    /// Uploads [`STORES`], [`FEED`], [`OFFER_PLAYLIST`] and [`OFFER_CAMPAIGN`], then each of
+    /// `campaigns` (file name, source).
+    async fn upload_offers(&self, campaigns: &[(&str, &str)]) {
+        let uploads = [
+            ("/v1/stores", "stores.csv", STORES),
+            ("/v1/feed", "feed.tsv", FEED),
+            ("/v1/playlists", "store.yaml", OFFER_PLAYLIST),
+            ("/v1/campaigns", "spread.yaml", OFFER_CAMPAIGN),
+        ];
+        let more = campaigns
+            .iter()
+            .map(|(file_name, source)| ("/v1/campaigns", *file_name, *source));
+        for (path, file_name, source) in uploads.into_iter().chain(more) {
+            let (status, body) = self
+                .call_json(
+                    Method::POST,
+                    path,
+                    ADMIN,
+                    Some(json!({"file_name": file_name, "source": source})),
+                )
+                .await;
+            assert!(status.is_success(), "{path}: {body}");
+        }
+    }
+
     async fn interrupt(&self, body: Value) -> (StatusCode, Value) {
         self.call_json(Method::POST, "/v1/interrupts", ADMIN, Some(body))
             .await
@@ -747,22 +772,7 @@ const OFFER_PLAYLIST: &str = "version: 1\nname: store\nitems:\n  - offer: { slot
 #[tokio::test]
 async fn a_feed_import_tells_only_the_screens_whose_offers_it_changes() {
     let harness = Harness::new();
-    for (path, file_name, source) in [
-        ("/v1/stores", "stores.csv", STORES),
-        ("/v1/feed", "feed.tsv", FEED),
-        ("/v1/playlists", "store.yaml", OFFER_PLAYLIST),
-        ("/v1/campaigns", "spread.yaml", OFFER_CAMPAIGN),
-    ] {
-        let (status, body) = harness
-            .call_json(
-                Method::POST,
-                path,
-                ADMIN,
-                Some(json!({"file_name": file_name, "source": source})),
-            )
-            .await;
-        assert!(status.is_success(), "{path}: {body}");
-    }
+    harness.upload_offers(&[]).await;
     let mut tokens = Vec::new();
     for (name, store) in [
         ("paris-11.entrance", "paris-11"),
@@ -870,23 +880,9 @@ offers:
 #[tokio::test]
 async fn a_round_over_many_screens_gives_each_its_own_stores_offers() {
     let harness = Harness::new();
-    for (path, file_name, source) in [
-        ("/v1/stores", "stores.csv", STORES),
-        ("/v1/feed", "feed.tsv", FEED),
-        ("/v1/playlists", "store.yaml", OFFER_PLAYLIST),
-        ("/v1/campaigns", "spread.yaml", OFFER_CAMPAIGN),
-        ("/v1/campaigns", "lyon-spread.yaml", LYON_CAMPAIGN),
-    ] {
-        let (status, body) = harness
-            .call_json(
-                Method::POST,
-                path,
-                ADMIN,
-                Some(json!({"file_name": file_name, "source": source})),
-            )
-            .await;
-        assert!(status.is_success(), "{path}: {body}");
-    }
+    harness
+        .upload_offers(&[("lyon-spread.yaml", LYON_CAMPAIGN)])
+        .await;
     // More screens than a round reads one by one, the stores taking turns.
     let mut screens = Vec::new();
     for index in 0..70 {

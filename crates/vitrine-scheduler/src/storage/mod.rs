@@ -9,8 +9,9 @@
 //!
 //! **Changes are announced by the write that made them.** A storage method that commits something
 //! screens may see calls [`Changes::announce`] after the commit, and only there: it moves the content
-//! generation on (so cached manifests and tokens are stale from that instant) and tells the push
-//! fan-out, which rebuilds the manifests of the screens concerned and sends `manifest-changed`.
+//! generation on (so cached manifests are stale from that instant), and the callers generation
+//! when tokens, staff or a screen changed (cached token lookups), and tells the push fan-out,
+//! which rebuilds the manifests of the screens concerned and sends `manifest-changed`.
 
 pub mod access;
 pub mod campaigns;
@@ -98,6 +99,8 @@ pub struct Changes {
 #[derive(Debug)]
 struct ChangesInner {
     generation: Generation,
+    /// Moves on only with what a token resolves to: tokens, staff, and screens' own records.
+    callers: Generation,
     sender: broadcast::Sender<Change>,
     /// Where changes go to reach other schedulers on the same database, for a backend that has
     /// them (PostgreSQL's `NOTIFY`); unset for SQLite.
@@ -120,6 +123,7 @@ impl Default for Changes {
         Self {
             inner: Arc::new(ChangesInner {
                 generation: Generation::default(),
+                callers: Generation::default(),
                 sender: broadcast::channel(CHANGE_BACKLOG).0,
                 relay: OnceLock::new(),
             }),
@@ -141,8 +145,13 @@ impl Changes {
     /// Says that another scheduler on the same database committed `change`: as
     /// [`announce`](Self::announce), without sending it back to the others.
     pub fn announce_from_elsewhere(&self, change: Change) {
-        if change != Change::PushEvents {
-            self.inner.generation.bump();
+        match change {
+            Change::PushEvents => {}
+            Change::Content | Change::Playlist(_) => self.inner.generation.bump(),
+            Change::Screen(_) | Change::Credentials => {
+                self.inner.callers.bump();
+                self.inner.generation.bump();
+            }
         }
         // No receiver (a scheduler with no push fan-out, as in some tests) is not an error.
         let _ = self.inner.sender.send(change);
@@ -167,9 +176,16 @@ impl Changes {
         WeakChanges(Arc::downgrade(&self.inner))
     }
 
-    /// The content generation: it moves on at every announced change.
+    /// The content generation: it moves on at every announced change but push events.
     pub fn generation(&self) -> u64 {
         self.inner.generation.current()
+    }
+
+    /// The callers generation: it moves on when what a token resolves to may have changed
+    /// ([`Change::Credentials`], [`Change::Screen`]), and not when content does, so a push to
+    /// thousands of screens does not send each one's next request to the database for its token.
+    pub fn callers_generation(&self) -> u64 {
+        self.inner.callers.current()
     }
 
     /// Every change announced from now on. A receiver that falls more than `CHANGE_BACKLOG` changes
@@ -243,6 +259,22 @@ pub fn sortable_timestamp(timestamp: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_token_staff_and_screen_writes_move_the_callers_generation() {
+        let changes = Changes::default();
+        let moved = |change: Change| {
+            let before = (changes.generation(), changes.callers_generation());
+            changes.announce(change);
+            let after = (changes.generation(), changes.callers_generation());
+            (after.0 > before.0, after.1 > before.1)
+        };
+        assert_eq!(moved(Change::Playlist("lobby".into())), (true, false));
+        assert_eq!(moved(Change::Content), (true, false));
+        assert_eq!(moved(Change::Screen("lobby-1".into())), (true, true));
+        assert_eq!(moved(Change::Credentials), (true, true));
+        assert_eq!(moved(Change::PushEvents), (false, false));
+    }
 
     #[test]
     fn sortable_timestamps_sort_like_instants() {

@@ -420,11 +420,12 @@ async fn listen_once(
         return Listen::Lost(describe(&error));
     }
     if reconnected {
-        // Whatever the others sent while this listener was away is lost: assume everything, and
-        // look for the push events they recorded.
+        // Whatever the others sent while this listener was away is lost: assume everything
+        // (content and credentials), and look for the push events they recorded.
         match changes.upgrade() {
             Some(changes) => {
                 changes.announce_from_elsewhere(Change::Content);
+                changes.announce_from_elsewhere(Change::Credentials);
                 changes.announce_from_elsewhere(Change::PushEvents);
             }
             None => return Listen::StorageGone,
@@ -443,7 +444,10 @@ async fn listen_once(
                 match decode(notification.payload()) {
                     Some((sender, _)) if sender == origin => {}
                     Some((_, change)) => changes.announce_from_elsewhere(change),
-                    None => changes.announce_from_elsewhere(Change::Content),
+                    None => {
+                        changes.announce_from_elsewhere(Change::Content);
+                        changes.announce_from_elsewhere(Change::Credentials);
+                    }
                 }
             }
             Ok(_) => {}
