@@ -24,18 +24,6 @@ pub struct ErrorDetail {
     pub diagnostics: Option<Vec<Diagnostic>>,
 }
 
-impl ErrorBody {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            error: ErrorDetail {
-                code: code.into(),
-                message: message.into(),
-                diagnostics: None,
-            },
-        }
-    }
-}
-
 /// The `code` field refers to the `ErrorCode` schema, which the scheduler builds from its table
 /// of codes (the codes and their meanings are the scheduler's to list).
 #[cfg(feature = "openapi")]
@@ -49,7 +37,13 @@ mod tests {
 
     #[test]
     fn diagnostics_are_left_out_unless_there_are_some() {
-        let body = ErrorBody::new("forbidden", "this needs the admin token");
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: "forbidden".to_owned(),
+                message: "this needs the admin token".to_owned(),
+                diagnostics: None,
+            },
+        };
         assert_eq!(
             serde_json::to_string(&body).unwrap(),
             r#"{"error":{"code":"forbidden","message":"this needs the admin token"}}"#
