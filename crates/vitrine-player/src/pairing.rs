@@ -22,6 +22,8 @@ use anyhow::{Context, bail};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use vitrine_client::{Hints, HqClient, ServerError};
+use vitrine_wire::pairing::PairingState;
 
 use crate::config::PlayerConfig;
 use crate::events::{PlayerEvent, SharedSink};
@@ -252,26 +254,11 @@ impl ManifestTrust {
     }
 }
 
-/// The scheduler's answer to `POST /v1/pairings`.
-#[derive(Debug, Deserialize)]
-struct PairingStarted {
-    code: String,
-    secret: String,
-    expires_at: Timestamp,
-    poll_interval_s: u64,
-}
-
-/// The scheduler's answer to a poll.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-enum PairingState {
-    Waiting {},
-    Paired {
-        screen: String,
-        token: String,
-        server_key: String,
-    },
-}
+/// What the pairing client's errors suggest checking.
+const HINTS: Hints = Hints {
+    unreachable: "check `server` in the player's configuration",
+    unauthorized: "ask for a new code",
+};
 
 /// Starts pairing on its own thread. When it succeeds the credentials are saved, the player is
 /// asked to shut down, and [`restart_if_paired`] starts it again with them.
@@ -281,7 +268,11 @@ pub fn start(
     http: reqwest::Client,
     sink: SharedSink,
 ) -> anyhow::Result<()> {
-    let server = server.trim_end_matches('/').to_owned();
+    let client = HqClient::builder(server)
+        .http(http)
+        .hints(HINTS)
+        .build()
+        .context("the player's `server`")?;
     let data_dir = data_dir.to_owned();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -289,7 +280,7 @@ pub fn start(
     std::thread::Builder::new()
         .name("vitrine-pairing".into())
         .spawn(move || {
-            let credentials = runtime.block_on(pair(&http, &server, &sink));
+            let credentials = runtime.block_on(pair(&client, &sink));
             match save_credentials(&data_dir, &credentials) {
                 Ok(()) => {
                     tracing::info!(screen = %credentials.screen, "paired; starting again to sync");
@@ -308,10 +299,10 @@ pub fn start(
 
 /// Asks for codes until one is confirmed; never gives up (a screen waiting to be paired has
 /// nothing better to do), backing off while the scheduler cannot be reached.
-async fn pair(http: &reqwest::Client, server: &str, sink: &SharedSink) -> Credentials {
+async fn pair(client: &HqClient, sink: &SharedSink) -> Credentials {
     let mut wait = Duration::from_secs(2);
     loop {
-        match pair_once(http, server, sink).await {
+        match pair_once(client, sink).await {
             Ok(Some(credentials)) => return credentials,
             Ok(None) => wait = Duration::from_secs(2),
             Err(error) => {
@@ -324,37 +315,20 @@ async fn pair(http: &reqwest::Client, server: &str, sink: &SharedSink) -> Creden
 }
 
 /// One code, from asking for it to its confirmation (Some) or expiry (None).
-async fn pair_once(
-    http: &reqwest::Client,
-    server: &str,
-    sink: &SharedSink,
-) -> anyhow::Result<Option<Credentials>> {
-    let response = http
-        .post(format!("{server}/v1/pairings"))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the scheduler at {server}"))?;
-    if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<u64>().ok())
-            .unwrap_or(10);
-        tokio::time::sleep(Duration::from_secs(retry_after)).await;
-        bail!("the scheduler asked to slow down; asking again for a code");
-    }
-    if !response.status().is_success() {
-        bail!(
-            "the scheduler refused a pairing code ({}): {}",
-            response.status(),
-            response.text().await.unwrap_or_default()
-        );
-    }
-    let started: PairingStarted = response
-        .json()
-        .await
-        .context("the scheduler's pairing answer does not parse")?;
+async fn pair_once(client: &HqClient, sink: &SharedSink) -> anyhow::Result<Option<Credentials>> {
+    let started = match client.start_pairing().await {
+        Ok(started) => started,
+        Err(error) => {
+            if let Some(refusal) = error.downcast_ref::<ServerError>()
+                && refusal.status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            {
+                let retry_after = refusal.retry_after_s.unwrap_or(10);
+                tokio::time::sleep(Duration::from_secs(retry_after)).await;
+                bail!("the scheduler asked to slow down; asking again for a code");
+            }
+            return Err(error.context("the scheduler gave no pairing code"));
+        }
+    };
     println!(
         "vitrine-player: pair this screen with code {} (at HQ: vitrine screens pair {} --store STORE)",
         started.code, started.code
@@ -367,38 +341,23 @@ async fn pair_once(
     let interval = Duration::from_secs(started.poll_interval_s.clamp(1, 30));
     while Timestamp::now() < started.expires_at {
         tokio::time::sleep(interval).await;
-        let response = match http
-            .get(format!("{server}/v1/pairings/{}", started.code))
-            .bearer_auth(&started.secret)
-            .send()
-            .await
-        {
-            Ok(response) => response,
-            Err(error) => {
-                tracing::debug!("pairing poll failed, trying again: {error}");
-                continue;
-            }
-        };
-        match response.status() {
-            reqwest::StatusCode::NOT_FOUND => return Ok(None),
-            status if status.is_success() => match response.json::<PairingState>().await {
-                Ok(PairingState::Paired {
+        match client.poll_pairing(&started.code, &started.secret).await {
+            Ok(None) => return Ok(None),
+            Ok(Some(PairingState::Paired {
+                screen,
+                token,
+                server_key,
+            })) => {
+                parse_key(&server_key)?;
+                return Ok(Some(Credentials {
+                    server: client.base_url().to_owned(),
                     screen,
                     token,
                     server_key,
-                }) => {
-                    parse_key(&server_key)?;
-                    return Ok(Some(Credentials {
-                        server: server.to_owned(),
-                        screen,
-                        token,
-                        server_key,
-                    }));
-                }
-                Ok(PairingState::Waiting {}) => {}
-                Err(error) => tracing::debug!("pairing poll answer did not parse: {error}"),
-            },
-            status => tracing::debug!(%status, "pairing poll refused, trying again"),
+                }));
+            }
+            Ok(Some(PairingState::Waiting { .. })) => {}
+            Err(error) => tracing::debug!("pairing poll failed, trying again: {error:#}"),
         }
     }
     tracing::info!(code = %started.code, "the pairing code expired; asking for a new one");

@@ -21,8 +21,8 @@ use anyhow::{Context, bail};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use jiff::Timestamp;
-use serde::Deserialize;
 use tokio::sync::{Notify, watch};
+use vitrine_wire::events::{CancelData, CommandData, InterruptData, TriggerData};
 
 use crate::events::{PlayerEvent, SharedSink};
 use crate::sync::SyncClient;
@@ -101,28 +101,6 @@ pub enum PushMessage {
     Resync,
     /// A command this player does not carry out (yet), named for the log.
     Unsupported(String),
-}
-
-#[derive(Deserialize)]
-struct InterruptData {
-    message: String,
-    until: Timestamp,
-}
-
-#[derive(Deserialize)]
-struct CancelData {
-    interrupt: u64,
-}
-
-#[derive(Deserialize)]
-struct TriggerData {
-    segment: String,
-    until: Timestamp,
-}
-
-#[derive(Deserialize)]
-struct CommandData {
-    command: String,
 }
 
 /// Reads one SSE event (its `event:` name and `data:`); `client` opens the signed ones, checking

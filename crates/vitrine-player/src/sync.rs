@@ -208,10 +208,6 @@ impl SyncClient {
 
     /// The scheduler's manifest-signing key as it presents it (`GET /v1/server-key`).
     async fn fetch_server_key(&self) -> anyhow::Result<String> {
-        #[derive(serde::Deserialize)]
-        struct ServerKey {
-            public_key: String,
-        }
         let response = self
             .http
             .get(format!("{}/v1/server-key", self.server))
@@ -226,7 +222,10 @@ impl SyncClient {
                 response.status()
             );
         }
-        Ok(response.json::<ServerKey>().await?.public_key)
+        Ok(response
+            .json::<vitrine_wire::screens::ServerKey>()
+            .await?
+            .public_key)
     }
 
     /// Lets every answer from HQ set `clock`.

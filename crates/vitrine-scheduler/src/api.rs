@@ -15,7 +15,7 @@ use vitrine_core::impression::{
     BatchError, MAX_IMPRESSIONS_PER_BATCH, SIGNATURE_HEADER, verify_batch_signature,
 };
 use vitrine_core::playlist::{Parsed, Playlist, parse_playlist_with_includes};
-use vitrine_core::{Diagnostics, Impression, ImpressionAck, ImpressionBatch, Sha256Hex};
+use vitrine_core::{Impression, ImpressionAck, ImpressionBatch, Sha256Hex};
 
 use crate::AppState;
 use crate::auth::{Caller, Manager, ScreenCaller, generate_token, token_sha256};
@@ -26,6 +26,8 @@ use crate::quota::Stored;
 use crate::storage::playlists::NewPlaylistVersion;
 
 pub use crate::manifest::{ManifestBody, manifest_of};
+pub use vitrine_wire::playlists::{MediaStored, PlaylistStored, PushPlaylist};
+pub use vitrine_wire::screens::{CreateScreen, ScreenCreated, ScreenStatus};
 
 const MIB: usize = 1024 * 1024;
 
@@ -76,43 +78,6 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateScreen {
-    pub name: String,
-    pub playlist: String,
-    /// The screen's IANA time zone (`Europe/Paris`); without it its store's, else the playlist's
-    /// own, else UTC.
-    #[serde(default)]
-    pub timezone: Option<String>,
-    /// The code of the store it is in (imported with `POST /v1/stores`).
-    #[serde(default)]
-    pub store: Option<String>,
-    /// Tags that campaigns and offers can target, like `entrance`.
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Registers the screen even when its playlist has not been pushed yet (HQ pushes it later;
-    /// until then the screen shows the splash). The answer then carries a warning. Staff may not:
-    /// a playlist that does not exist is no store's.
-    #[serde(default)]
-    pub allow_unpushed: bool,
-    /// Set by pairing when the confirmation named no playlist and `playlist` is its default; never
-    /// read from a request.
-    #[serde(skip)]
-    pub playlist_is_default: bool,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ScreenCreated {
-    pub screen: String,
-    /// The device token; shown this once, since only its hash is kept.
-    pub token: String,
-    /// Set when the screen was registered with `allow_unpushed` and its playlist has not been
-    /// pushed: what the screen shows until it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
-}
-
 /// `POST /v1/screens`: registers a screen and hands out its device token.
 #[utoipa::path(
     post,
@@ -140,6 +105,17 @@ pub async fn create_screen(
 ) -> Result<(StatusCode, Json<ScreenCreated>), ApiError> {
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, SCREEN_BODY_LIMIT))?;
+    register_screen(state, manager, request, false).await
+}
+
+/// Registers the screen `request` describes. `playlist_is_default` is set by pairing when the
+/// confirmation named no playlist and `request.playlist` is its default.
+pub async fn register_screen(
+    state: AppState,
+    manager: Manager,
+    request: CreateScreen,
+    playlist_is_default: bool,
+) -> Result<(StatusCode, Json<ScreenCreated>), ApiError> {
     check_screen_name(&request.name)?;
     // Staff add screens only to their own stores.
     manager.ensure_store(
@@ -153,7 +129,7 @@ pub async fn create_screen(
         .ensure_assignable_playlist(
             &state,
             &request.playlist,
-            request.playlist_is_default,
+            playlist_is_default,
             request.allow_unpushed,
         )
         .await?;
@@ -578,12 +554,6 @@ fn requested_range(
     }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MediaStored {
-    pub sha256: Sha256Hex,
-    pub size: u64,
-}
-
 /// `PUT /v1/media/{sha256}`: stores a blob under its digest, refusing bytes that do not hash to it.
 #[utoipa::path(
     put,
@@ -691,34 +661,6 @@ pub async fn put_media(
         StatusCode::OK
     };
     Ok((status, Json(MediaStored { sha256, size })))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PushPlaylist {
-    /// The playlist's file name, used only to label diagnostics.
-    pub file_name: String,
-    /// The YAML text.
-    pub source: String,
-    /// Each media file the playlist names -> the sha256 of its uploaded bytes.
-    #[serde(default)]
-    pub media: BTreeMap<String, Sha256Hex>,
-    /// Each fragment the playlist includes, path as written -> its YAML text.
-    #[serde(default)]
-    pub includes: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PlaylistStored {
-    pub name: String,
-    pub version: u64,
-    /// The push was the same as the latest version (source, includes and media): nothing was
-    /// stored, and `version` is that latest one.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub unchanged: bool,
-    /// Problems that do not stop the playlist (same-priority overlaps, dayparts in DST gaps).
-    #[serde(skip_serializing_if = "Diagnostics::is_empty")]
-    pub warnings: Diagnostics,
 }
 
 /// `POST /v1/playlists`: validates a playlist and stores it as the next version of its name (201).
@@ -1195,16 +1137,6 @@ pub async fn post_heartbeat(
         .record_heartbeat(screen.name, heartbeat)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ScreenStatus {
-    pub screen: String,
-    /// When the newest heartbeat came (UTC); absent if the screen never reported.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_seen: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub heartbeat: Option<vitrine_core::Heartbeat>,
 }
 
 /// `GET /v1/screens/{name}/status`: the screen's newest heartbeat, for the fleet view.

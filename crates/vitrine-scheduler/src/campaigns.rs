@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use vitrine_core::campaign::{Campaign, Layer, Share, Targets};
 use vitrine_core::manifest::StoreInfo;
 use vitrine_core::playlist::{Content, Daypart, Item, Origin, Rule, RuleKind};
-use vitrine_core::{Diagnostics, ItemDuration, Manifest, Sha256Hex, parse_campaign};
+use vitrine_core::{ItemDuration, Manifest, parse_campaign};
 
 use crate::AppState;
 use crate::auth::Admin;
@@ -50,6 +50,7 @@ use crate::error::ApiError;
 use crate::reads::Reads;
 pub use crate::storage::campaigns::{CampaignDetail, CampaignVersion, StoredCampaign};
 use crate::storage::screens::Screen;
+pub use vitrine_wire::campaigns::{CampaignStored, PushCampaign};
 
 /// Priorities from here up are kept for interrupts; no campaign or store rule reaches them.
 pub const INTERRUPT_BAND: i32 = 3_000_000;
@@ -74,24 +75,6 @@ pub fn rule_priority(campaign: &Campaign) -> i32 {
         Layer::Locked => HQ_LOCKED_BAND + own,
         Layer::Default => HQ_DEFAULT_BAND + own,
     }
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PushCampaign {
-    pub file_name: String,
-    pub source: String,
-    /// Each media file the campaign names (fill items, offer and control images) -> its sha256.
-    #[serde(default)]
-    pub media: BTreeMap<String, Sha256Hex>,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CampaignStored {
-    pub name: String,
-    pub version: u64,
-    #[serde(default, skip_serializing_if = "Diagnostics::is_empty")]
-    pub warnings: Diagnostics,
 }
 
 /// Every media file a campaign names.
@@ -536,7 +519,7 @@ fn add_campaign_rule(manifest: &mut Manifest, stored: &StoredCampaign) {
 
 #[cfg(test)]
 mod tests {
-    use vitrine_core::MediaEntry;
+    use vitrine_core::{MediaEntry, Sha256Hex};
 
     use super::*;
 

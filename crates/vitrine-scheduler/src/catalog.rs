@@ -25,11 +25,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use vitrine_core::offer::parse_price;
 
-use crate::feed::import::{FeedDiff, FeedOutcome, FeedSource, RefusedStore};
+use crate::feed::import::{FeedOutcome, FeedSource};
 use crate::feed::{FeedFormat, SaleWindow, read_availability};
+pub use vitrine_wire::imports::{FeedImportRequest, FeedReport, ImportFile, ImportReport};
 
 use crate::AppState;
 use crate::auth::{Admin, Manager};
@@ -41,21 +42,6 @@ pub use crate::storage::catalog::{
 
 /// The largest import body: a feed of some tens of thousands of products.
 pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
-
-/// An import request: the file's name (which picks the format) and its text.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ImportFile {
-    pub file_name: String,
-    pub source: String,
-}
-
-/// What an import did: how many rows were applied, and each row that was skipped, with why.
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct ImportReport {
-    pub applied: usize,
-    pub skipped: Vec<SkippedRow>,
-}
 
 fn read_request(body: Result<Json<ImportFile>, JsonRejection>) -> Result<ImportFile, ApiError> {
     let Json(request) =
@@ -368,35 +354,6 @@ pub async fn import_segments(
     skipped.extend(unknown);
     skipped.sort_by_key(|row| row.line);
     Ok(Json(ImportReport { applied, skipped }))
-}
-
-/// An import of a product feed: the file, and whether it is the whole of what was uploaded
-/// before (products it neither lists nor skips are then removed).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FeedImportRequest {
-    pub file_name: String,
-    pub source: String,
-    #[serde(default)]
-    pub replace: bool,
-}
-
-/// What a product feed import did: the rows applied and skipped, what changed against what was
-/// stored, and the stores that will not show some of its products because of their currency.
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct FeedReport {
-    pub applied: usize,
-    pub skipped: Vec<SkippedRow>,
-    /// Skipped rows beyond the ones listed.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub skipped_more: usize,
-    pub diff: FeedDiff,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub refused_stores: Vec<RefusedStore>,
-}
-
-fn is_zero(count: &usize) -> bool {
-    *count == 0
 }
 
 impl From<FeedOutcome> for FeedReport {

@@ -8,11 +8,11 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use vitrine_core::{Diagnostic, Diagnostics};
 
 use crate::blobs::BlobError;
 use crate::storage::StorageError;
+use vitrine_wire::errors::{ErrorBody, ErrorDetail};
 
 /// Every code an API error may carry, with the status it comes with and what it means. The
 /// OpenAPI document lists them as the `ErrorCode` enum; a test checks that every code the source
@@ -257,19 +257,6 @@ pub struct ApiError {
     diagnostics: Option<Vec<Diagnostic>>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    diagnostics: Option<&'a [Diagnostic]>,
-}
-
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         debug_assert!(
@@ -353,9 +340,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code,
-                message: &self.message,
-                diagnostics: self.diagnostics.as_deref(),
+                code: self.code.to_owned(),
+                message: self.message,
+                diagnostics: self.diagnostics,
             },
         };
         let mut response = (self.status, Json(body)).into_response();

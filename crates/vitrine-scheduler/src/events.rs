@@ -45,7 +45,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
 use crate::AppState;
@@ -56,6 +56,11 @@ use crate::reads::Reads;
 use crate::storage::Change;
 use crate::storage::push::NewPushEvent;
 use crate::storage::screens::{Screen, UnknownTarget};
+pub use vitrine_wire::events::{
+    Audience, Cancelled, CommandRequest, InterruptInForce, InterruptList, InterruptRequest,
+    Published, TriggerRequest, Withdrawn,
+};
+use vitrine_wire::events::{CancelData, CommandData, InterruptData, TriggerData};
 
 /// How many interrupts, triggers and commands are kept for replay. A screen that was away for more
 /// than this many events gets those still in force instead of exactly what it missed.
@@ -192,14 +197,6 @@ pub struct InForce {
     pub until: Timestamp,
     /// The screens it still covers, sorted.
     pub screens: Vec<String>,
-}
-
-/// An interrupt withdrawn from some screens, and how many of them were connected to hear it.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct Withdrawn {
-    pub id: u64,
-    pub screens: Vec<String>,
-    pub connected: usize,
 }
 
 /// A screen with at least one open stream.
@@ -892,93 +889,9 @@ async fn publish_manifest_changes(state: &AppState, affected: impl Fn(&Screen) -
     }
 }
 
-/// Which screens a push endpoint addresses; at least one field must be given, and the screens
-/// addressed are the union of them.
-///
-/// It is also the body of `POST /v1/interrupts/cancel`: `{"stores": ["paris-11"]}`.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Audience {
-    #[serde(default)]
-    pub screens: Vec<String>,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub stores: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
-/// `POST /v1/interrupts`. The audience fields are spelled out rather than flattened from
-/// [`Audience`], since serde cannot refuse unknown fields through `flatten`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InterruptRequest {
-    #[serde(default)]
-    pub screens: Vec<String>,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub stores: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    pub message: String,
-    /// How long it stays on screen, like `30s` or `5m`.
-    pub duration: String,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TriggerRequest {
-    /// The store code whose screens should target the segment.
-    pub store: String,
-    pub segment: String,
-    /// How long the trigger holds, like `10m`.
-    pub ttl: String,
-}
-
-/// `POST /v1/commands`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CommandRequest {
-    #[serde(default)]
-    pub screens: Vec<String>,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub stores: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    pub command: String,
-}
-
-/// What a push endpoint answers: the event's id, the screens it is for, and how many of them are
-/// connected to this scheduler (replicas send it to theirs; a screen not connected gets it when it
-/// reconnects, while it is in force).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Published {
-    pub id: u64,
-    pub screens: Vec<String>,
-    pub connected: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub until: Option<Timestamp>,
-}
-
-#[derive(Serialize)]
-struct InterruptData<'a> {
-    message: &'a str,
-    until: Timestamp,
-}
-
-#[derive(Serialize)]
-struct TriggerData<'a> {
-    segment: &'a str,
-    until: Timestamp,
-}
-
-#[derive(Serialize)]
-struct CommandData<'a> {
-    command: &'a str,
+/// The data of an `interrupt-cancelled` event for interrupt `id`.
+fn cancel_data(id: u64) -> String {
+    serde_json::to_string(&CancelData { interrupt: id }).unwrap_or_default()
 }
 
 /// The commands a player understands.
@@ -1029,8 +942,11 @@ pub async fn post_interrupt(
     // Staff reach only the screens of their stores.
     manager.ensure_screens(&state, &screens).await?;
     let until = later_by(duration)?;
-    let data = serde_json::to_string(&InterruptData { message, until })
-        .map_err(|error| ApiError::internal("serialising an interrupt", error))?;
+    let data = serde_json::to_string(&InterruptData {
+        message: message.to_owned(),
+        until,
+    })
+    .map_err(|error| ApiError::internal("serialising an interrupt", error))?;
     let published = publish_to(&state, screens, EventKind::Interrupt, data, until).await?;
     tracing::info!(
         id = published.id,
@@ -1039,27 +955,6 @@ pub async fn post_interrupt(
         "interrupt published"
     );
     Ok((StatusCode::CREATED, Json(published)))
-}
-
-/// What the cancel endpoints answer: each interrupt withdrawn, from which screens.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Cancelled {
-    pub cancelled: Vec<Withdrawn>,
-}
-
-/// One interrupt in force, as `GET /v1/interrupts` lists it.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct InterruptInForce {
-    pub id: u64,
-    pub message: String,
-    pub until: Timestamp,
-    /// The screens it covers (for staff, those of their stores).
-    pub screens: Vec<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct InterruptList {
-    pub interrupts: Vec<InterruptInForce>,
 }
 
 /// `GET /v1/interrupts`: the interrupts in force, oldest first. Staff see those on their stores'
@@ -1262,8 +1157,11 @@ pub async fn post_trigger(
         ));
     }
     let until = later_by(ttl)?;
-    let data = serde_json::to_string(&TriggerData { segment, until })
-        .map_err(|error| ApiError::internal("serialising a trigger", error))?;
+    let data = serde_json::to_string(&TriggerData {
+        segment: segment.to_owned(),
+        until,
+    })
+    .map_err(|error| ApiError::internal("serialising a trigger", error))?;
     let published = publish_to(&state, screens, EventKind::Trigger, data, until).await?;
     tracing::info!(
         id = published.id,
@@ -1321,7 +1219,7 @@ pub async fn post_command(
     // Staff reach only the screens of their stores.
     manager.ensure_screens(&state, &screens).await?;
     let data = serde_json::to_string(&CommandData {
-        command: &request.command,
+        command: request.command,
     })
     .map_err(|error| ApiError::internal("serialising a command", error))?;
     let expires_at = later_by(COMMAND_LIFETIME)?;
@@ -1395,7 +1293,7 @@ async fn cancel_interrupts_of(
     for (id, until, screens) in state.hub().interrupts_covering(select, from, now) {
         let mut screens: Vec<String> = screens.into_iter().collect();
         screens.sort();
-        let data = serde_json::json!({ "interrupt": id }).to_string();
+        let data = cancel_data(id);
         let (_, connected) = send(
             state,
             screens.clone(),
@@ -1616,7 +1514,7 @@ mod tests {
             .map(|(id, until, screens)| {
                 let mut names: Vec<String> = screens.iter().cloned().collect();
                 names.sort();
-                let data = serde_json::json!({ "interrupt": id }).to_string();
+                let data = cancel_data(id);
                 hub.publish(screens, EventKind::InterruptCancelled, data, Some(until));
                 names
             })

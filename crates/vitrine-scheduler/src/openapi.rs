@@ -16,24 +16,7 @@ use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use crate::error::ERROR_CODES;
-
-/// The body of every error answer: `{"error":{"code":"...","message":"..."}}`.
-#[derive(Debug, serde::Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-/// What went wrong: a stable code to match on, and a message saying how to fix the request.
-#[derive(Debug, serde::Serialize, ToSchema)]
-pub struct ErrorDetail {
-    #[schema(value_type = ErrorCode)]
-    pub code: String,
-    /// For a person: what is wrong and what to do.
-    pub message: String,
-    /// Only with `invalid_playlist`: every problem found, each with file, line and column.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diagnostics: Option<Vec<vitrine_core::Diagnostic>>,
-}
+pub use vitrine_wire::errors::{ErrorBody, ErrorDetail};
 
 /// The stable code of an API error; the schema lists every code with its status and meaning.
 #[derive(Debug)]

@@ -25,12 +25,11 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::api::{CreateScreen, create_screen};
+use crate::api::{CreateScreen, register_screen};
 use crate::auth::{Manager, generate_token};
 use crate::error::ApiError;
 pub use crate::storage::pairing::{
@@ -38,6 +37,7 @@ pub use crate::storage::pairing::{
     PairingRow,
 };
 use vitrine_core::pairing_code;
+pub use vitrine_wire::pairing::{ConfirmPairing, PairingConfirmed, PairingStarted, PairingState};
 
 /// How long a code stays valid.
 pub const PAIRING_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -50,63 +50,6 @@ pub const PAIRING_BODY_LIMIT: usize = 16 * 1024;
 
 /// The playlist a paired screen plays when the confirmation names none.
 pub const DEFAULT_PLAYLIST: &str = "default";
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PairingStarted {
-    /// What the screen shows and a person types.
-    pub code: String,
-    /// Only the player knows it; it polls with `Authorization: Bearer SECRET`.
-    pub secret: String,
-    pub expires_at: Timestamp,
-    pub poll_interval_s: u64,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum PairingState {
-    Waiting {
-        expires_at: Timestamp,
-    },
-    Paired {
-        screen: String,
-        token: String,
-        /// The hex ed25519 key manifests are signed with.
-        server_key: String,
-    },
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConfirmPairing {
-    /// The screen's name; by default `STORE-CODE` in lower case.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The store the screen is in. Staff must name one of theirs.
-    #[serde(default)]
-    pub store: Option<String>,
-    /// The playlist it plays; by default [`DEFAULT_PLAYLIST`]. It must have been pushed, unless
-    /// `allow_unpushed` is set (the admin only).
-    #[serde(default)]
-    pub playlist: Option<String>,
-    #[serde(default)]
-    pub allow_unpushed: bool,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default)]
-    pub timezone: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PairingConfirmed {
-    pub code: String,
-    pub screen: String,
-    pub playlist: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub store: Option<String>,
-    /// As in `POST /v1/screens`: set when the playlist has not been pushed yet.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
-}
 
 /// A code as people type it, in its canonical form; the error shows the expected form.
 fn parse_code(text: &str) -> Result<String, ApiError> {
@@ -382,18 +325,18 @@ pub async fn confirm(
     let playlist = request
         .playlist
         .unwrap_or_else(|| DEFAULT_PLAYLIST.to_owned());
-    let (_, Json(created)) = create_screen(
-        State(state.clone()),
+    let (_, Json(created)) = register_screen(
+        state.clone(),
         manager,
-        Ok(Json(CreateScreen {
+        CreateScreen {
             name: name.clone(),
             playlist: playlist.clone(),
             timezone: request.timezone,
             store: request.store.clone(),
             tags: request.tags,
             allow_unpushed: request.allow_unpushed,
-            playlist_is_default,
-        })),
+        },
+        playlist_is_default,
     )
     .await?;
     // The token made with the screen is dropped unseen: the player gets a fresh one when it

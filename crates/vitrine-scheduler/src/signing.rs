@@ -12,9 +12,9 @@ use anyhow::Context;
 use axum::Json;
 use axum::extract::State;
 use ed25519_dalek::{Signer, SigningKey};
-use serde::Serialize;
 
 use crate::AppState;
+pub use vitrine_wire::screens::ServerKey;
 
 /// The file in the data folder that holds the signing key's 32 secret bytes, in hex.
 pub const SIGNING_KEY_FILE: &str = "manifest-signing-key";
@@ -85,13 +85,6 @@ pub fn sign_event(key: &SigningKey, event: &vitrine_core::push::SignedEvent) -> 
     serde_json::to_string(&envelope).unwrap_or_default()
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ServerKey {
-    pub algorithm: &'static str,
-    /// 32 bytes of ed25519 public key, in hex: the player's `server_key`.
-    pub public_key: String,
-}
-
 /// `GET /v1/server-key`: the public key manifests are signed with. Public by nature; a player that
 /// trusts what this returns over an untrusted network gains nothing, so installers should copy the
 /// key from `vitrine screens add` (or pairing, over TLS) instead.
@@ -107,7 +100,7 @@ pub struct ServerKey {
 )]
 pub async fn server_key(State(state): State<AppState>) -> Json<ServerKey> {
     Json(ServerKey {
-        algorithm: "ed25519",
+        algorithm: "ed25519".to_owned(),
         public_key: state.server_public_key().to_owned(),
     })
 }

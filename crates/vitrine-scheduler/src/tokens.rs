@@ -10,47 +10,19 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::{Admin, Manager, generate_token, token_sha256};
 use crate::error::ApiError;
 use crate::storage::access::StoredStaff;
+pub use vitrine_wire::screens::{Revoked, Rotated};
+pub use vitrine_wire::staff::{NewStaff, StaffCreated, StaffList, StaffRecord};
 
 /// The largest `POST /v1/staff` body: a name and a list of store codes.
 pub const STAFF_BODY_LIMIT: usize = 64 * 1024;
 
 /// The most stores one staff token may name.
 const MAX_STAFF_STORES: usize = 1000;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewStaff {
-    pub name: String,
-    pub stores: Vec<String>,
-    /// The screen tags this member may put on screens (campaigns target tags, so tags are HQ's to
-    /// hand out); none by default.
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StaffCreated {
-    pub name: String,
-    pub stores: Vec<String>,
-    pub tags: Vec<String>,
-    /// Shown this once: only its hash is kept.
-    pub token: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StaffRecord {
-    pub name: String,
-    pub stores: Vec<String>,
-    pub created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<String>,
-}
 
 impl From<StoredStaff> for StaffRecord {
     fn from(stored: StoredStaff) -> Self {
@@ -67,24 +39,6 @@ impl From<StoredStaff> for StaffRecord {
             revoked_at,
         }
     }
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StaffList {
-    pub staff: Vec<StaffRecord>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Revoked {
-    pub name: String,
-    pub revoked: bool,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Rotated {
-    pub screen: String,
-    /// The screen's new device token, shown this once; the old one stops working now.
-    pub token: String,
 }
 
 /// `POST /v1/staff`: makes a staff token for a list of stores (admin only).

@@ -11,14 +11,16 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use vitrine_core::{Campaign, Sha256Hex, parse_campaign};
+use vitrine_core::{Campaign, parse_campaign};
+use vitrine_wire::campaigns::PushCampaign;
+use vitrine_wire::imports::{
+    FeedDiff, FeedRegistration, FeedReport, FetchOutcome, ImportFile, RefusedStore, SkippedRow,
+};
 
 use crate::ServerArgs;
-use crate::client::ApiClient;
-use crate::push::{media_exists, sha256_of_file, upload_media};
+use crate::client::{connect, print_server_diagnostics};
+use crate::push::{sha256_of_file, upload_media};
 
 /// What an import sends.
 #[derive(Clone, Copy, Debug)]
@@ -29,111 +31,34 @@ pub enum ImportKind {
     Inventory,
 }
 
-impl ImportKind {
-    fn path(self) -> &'static str {
-        match self {
-            Self::Stores => "/v1/stores",
-            Self::Segments => "/v1/segments",
-            Self::Feed => "/v1/feed/upload",
-            Self::Inventory => "/v1/feed/inventory",
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct ImportFile<'a> {
-    file_name: &'a str,
-    source: &'a str,
-    /// Product feeds only: products of earlier uploads the file leaves out are removed.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    replace: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct ImportReport {
-    applied: usize,
-    skipped: Vec<SkippedRow>,
-    #[serde(default)]
-    skipped_more: usize,
-    /// Feed and inventory imports: what changed against what was stored.
-    #[serde(default)]
-    diff: Option<FeedDiff>,
-    #[serde(default)]
-    refused_stores: Vec<RefusedStore>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Changed {
-    count: usize,
-    #[serde(default)]
-    ids: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct FeedDiff {
-    added: Changed,
-    removed: Changed,
-    price_changed: Changed,
-    out_of_stock: Changed,
-    back_in_stock: Changed,
-    other_changes: Changed,
-    unchanged: usize,
-}
-
 /// How many ids of each kind of change an import prints.
 const SHOWN_IDS: usize = 10;
 
-impl FeedDiff {
-    /// One line per kind of change that happened, like `  price changed: 2 (a, b)`.
-    pub(crate) fn lines(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        for (label, changed) in [
-            ("added", &self.added),
-            ("removed", &self.removed),
-            ("price changed", &self.price_changed),
-            ("out of stock", &self.out_of_stock),
-            ("back in stock", &self.back_in_stock),
-            ("other changes", &self.other_changes),
-        ] {
-            if changed.count == 0 {
-                continue;
-            }
-            // A few ids say enough on a terminal; `--json` callers read the server's list.
-            let shown = &changed.ids[..changed.ids.len().min(SHOWN_IDS)];
-            let more = changed.count.saturating_sub(shown.len());
-            let mut ids = shown.join(", ");
-            if more > 0 {
-                ids.push_str(&format!(" and {more} more"));
-            }
-            lines.push(format!("  {label}: {} ({ids})", changed.count));
+/// One line per kind of change that happened, like `  price changed: 2 (a, b)`.
+fn diff_lines(diff: &FeedDiff) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (label, changed) in [
+        ("added", &diff.added),
+        ("removed", &diff.removed),
+        ("price changed", &diff.price_changed),
+        ("out of stock", &diff.out_of_stock),
+        ("back in stock", &diff.back_in_stock),
+        ("other changes", &diff.other_changes),
+    ] {
+        if changed.count == 0 {
+            continue;
         }
-        lines.push(format!("  unchanged: {}", self.unchanged));
-        lines
+        // A few ids say enough on a terminal; `--json` callers read the server's list.
+        let shown = &changed.ids[..changed.ids.len().min(SHOWN_IDS)];
+        let more = changed.count.saturating_sub(shown.len());
+        let mut ids = shown.join(", ");
+        if more > 0 {
+            ids.push_str(&format!(" and {more} more"));
+        }
+        lines.push(format!("  {label}: {} ({ids})", changed.count));
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct RefusedStore {
-    reason: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct SkippedRow {
-    line: u64,
-    reason: String,
-}
-
-/// `text` as a query-string value: every byte but the unreserved ones percent-encoded.
-fn query_encoded(text: &str) -> String {
-    text.bytes()
-        .map(|byte| {
-            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-                char::from(byte).to_string()
-            } else {
-                format!("%{byte:02X}")
-            }
-        })
-        .collect()
+    lines.push(format!("  unchanged: {}", diff.unchanged));
+    lines
 }
 
 fn file_name_of(path: &Path) -> anyhow::Result<&str> {
@@ -142,7 +67,8 @@ fn file_name_of(path: &Path) -> anyhow::Result<&str> {
         .with_context(|| format!("{} has no file name in UTF-8", path.display()))
 }
 
-/// Sends one file to an import endpoint and prints what it did.
+/// Sends one file to an import endpoint and prints what it did. `replace` is for product feeds
+/// only: products of earlier uploads the file leaves out are removed.
 pub async fn import(
     kind: ImportKind,
     path: &Path,
@@ -150,72 +76,92 @@ pub async fn import(
     server: &ServerArgs,
 ) -> anyhow::Result<ExitCode> {
     let file_name = file_name_of(path)?;
-    let client = ApiClient::new(server)?;
-    let request = if matches!(kind, ImportKind::Feed) {
-        // A product feed goes as the raw body, streamed from the file: however large, neither
-        // side holds it whole.
-        let file = tokio::fs::File::open(path)
-            .await
-            .with_context(|| format!("could not read {}", path.display()))?;
-        let length = file
-            .metadata()
-            .await
-            .with_context(|| format!("could not read the size of {}", path.display()))?
-            .len();
-        let path = format!(
-            "{}?file_name={}&replace={replace}",
-            kind.path(),
-            query_encoded(file_name)
-        );
-        client
-            .request(Method::POST, &path)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .header(reqwest::header::CONTENT_LENGTH, length)
-            .body(reqwest::Body::wrap_stream(
-                tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024),
-            ))
-    } else {
+    let client = connect(server)?;
+    let read_file = || -> anyhow::Result<ImportFile> {
         let source = std::fs::read_to_string(path)
             .with_context(|| format!("could not read {}", path.display()))?;
-        client.request(Method::POST, kind.path()).json(&ImportFile {
-            file_name,
-            source: &source,
-            replace,
+        Ok(ImportFile {
+            file_name: file_name.to_owned(),
+            source,
         })
     };
-    let response = client.send(request).await?;
-    let report: ImportReport = ApiClient::read_json(response, None)
-        .await
-        .with_context(|| format!("the server refused {}", path.display()))?;
-    for row in &report.skipped {
-        eprintln!("{}:{}: skipped: {}", path.display(), row.line, row.reason);
-    }
-    if report.skipped_more > 0 {
-        eprintln!(
-            "{}: {} more rows skipped",
-            path.display(),
-            report.skipped_more
-        );
-    }
-    for store in &report.refused_stores {
-        eprintln!("{}: warning: {}", path.display(), store.reason);
-    }
-    println!(
-        "{}: {} applied, {} skipped",
-        path.display(),
-        report.applied,
-        report.skipped.len() + report.skipped_more
-    );
-    if let Some(diff) = &report.diff {
-        for line in diff.lines() {
-            println!("{line}");
+    let refused = || format!("the server refused {}", path.display());
+    let report = match kind {
+        ImportKind::Stores | ImportKind::Segments => {
+            let file = read_file()?;
+            let report = if matches!(kind, ImportKind::Stores) {
+                client.import_stores(&file).await
+            } else {
+                client.import_segments(&file).await
+            }
+            .with_context(refused)?;
+            FeedReport {
+                applied: report.applied,
+                skipped: report.skipped,
+                ..FeedReport::default()
+            }
         }
-    }
+        ImportKind::Inventory => client
+            .import_inventory(&read_file()?)
+            .await
+            .with_context(refused)?,
+        ImportKind::Feed => {
+            // A product feed goes as the raw body, streamed from the file: however large,
+            // neither side holds it whole.
+            let file = tokio::fs::File::open(path)
+                .await
+                .with_context(|| format!("could not read {}", path.display()))?;
+            let length = file
+                .metadata()
+                .await
+                .with_context(|| format!("could not read the size of {}", path.display()))?
+                .len();
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                file,
+                256 * 1024,
+            ));
+            client
+                .upload_feed(file_name, replace, length, body)
+                .await
+                .with_context(refused)?
+        }
+    };
+    let label = path.display().to_string();
+    let with_diff = !matches!(kind, ImportKind::Stores | ImportKind::Segments);
+    print_report(&label, &report, with_diff);
     Ok(if report.skipped.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Prints what an import did: each skipped row on stderr as `LABEL:LINE: skipped: reason`, the
+/// stores that will not show some products, the counts and, with `with_diff`, what changed.
+fn print_report(label: &str, report: &FeedReport, with_diff: bool) {
+    print_skipped(label, &report.skipped, &report.refused_stores);
+    if report.skipped_more > 0 {
+        eprintln!("{label}: {} more rows skipped", report.skipped_more);
+    }
+    println!(
+        "{label}: {} applied, {} skipped",
+        report.applied,
+        report.skipped.len() + report.skipped_more
+    );
+    if with_diff {
+        for line in diff_lines(&report.diff) {
+            println!("{line}");
+        }
+    }
+}
+
+fn print_skipped(label: &str, skipped: &[SkippedRow], refused_stores: &[RefusedStore]) {
+    for row in skipped {
+        eprintln!("{label}:{}: skipped: {}", row.line, row.reason);
+    }
+    for store in refused_stores {
+        eprintln!("{label}: warning: {}", store.reason);
+    }
 }
 
 /// Every media file a campaign names: fill items, offer images and control images.
@@ -232,19 +178,6 @@ fn campaign_media(campaign: &Campaign) -> BTreeSet<String> {
         }
     }
     files
-}
-
-#[derive(Debug, Serialize)]
-struct CampaignUpload<'a> {
-    file_name: &'a str,
-    source: &'a str,
-    media: &'a BTreeMap<String, Sha256Hex>,
-}
-
-#[derive(Debug, Deserialize)]
-struct CampaignStored {
-    name: String,
-    version: u64,
 }
 
 /// `vitrine campaign push FILE`: validates, uploads the media the server lacks, and stores it.
@@ -264,7 +197,7 @@ pub async fn push_campaign(path: &Path, server: &ServerArgs) -> anyhow::Result<(
         eprint!("{}", parsed.warnings);
     }
     let folder = path.parent().unwrap_or(Path::new("."));
-    let client = ApiClient::new(server)?;
+    let client = connect(server)?;
     let mut media = BTreeMap::new();
     let mut uploaded = 0;
     for name in campaign_media(&parsed.value) {
@@ -272,7 +205,7 @@ pub async fn push_campaign(path: &Path, server: &ServerArgs) -> anyhow::Result<(
         let digest = sha256_of_file(&media_path)
             .await
             .with_context(|| format!("could not read media file {}", media_path.display()))?;
-        if !media_exists(&client, &digest).await? {
+        if !client.media_exists(&digest).await? {
             upload_media(&client, &digest, &name, &media_path)
                 .await
                 .with_context(|| format!("could not upload {name}"))?;
@@ -280,30 +213,28 @@ pub async fn push_campaign(path: &Path, server: &ServerArgs) -> anyhow::Result<(
         }
         media.insert(name, digest);
     }
-    let request = client
-        .request(Method::POST, "/v1/campaigns")
-        .json(&CampaignUpload {
-            file_name,
-            source: &source,
-            media: &media,
-        });
-    let response = client.send(request).await?;
-    let stored: CampaignStored = ApiClient::read_json(response, Some(&source))
+    let campaign = PushCampaign {
+        file_name: file_name.to_owned(),
+        source,
+        media,
+    };
+    let stored = client
+        .push_campaign(&campaign)
         .await
+        .inspect_err(|error| print_server_diagnostics(error, Some(&campaign.source)))
         .with_context(|| format!("the server refused {display}"))?;
     println!(
         "pushed campaign \"{}\" version {} ({} media files, {uploaded} uploaded)",
         stored.name,
         stored.version,
-        media.len()
+        campaign.media.len()
     );
     Ok(())
 }
 
+/// The answer to `GET path`, as the server wrote it: `--json` prints it unchanged.
 async fn get_json(server: &ServerArgs, path: &str) -> anyhow::Result<Value> {
-    let client = ApiClient::new(server)?;
-    let response = client.send(client.request(Method::GET, path)).await?;
-    ApiClient::read_json(response, None).await
+    connect(server)?.get(path).await
 }
 
 pub(crate) fn text(value: &Value) -> String {
@@ -593,12 +524,12 @@ pub async fn add_feed(
     every: &str,
     server: &ServerArgs,
 ) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let request = client
-        .request(Method::POST, "/v1/feeds")
-        .json(&serde_json::json!({"name": name, "url": url, "every": every}));
-    let response = client.send(request).await?;
-    let _feed: Value = ApiClient::read_json(response, None)
+    connect(server)?
+        .register_feed(&FeedRegistration {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            every: every.to_owned(),
+        })
         .await
         .with_context(|| format!("the server refused feed `{name}`"))?;
     println!("feed `{name}`: fetched from {url} every {every}, the first time now");
@@ -634,53 +565,32 @@ pub async fn list_feeds(server: &ServerArgs, json: bool) -> anyhow::Result<()> {
 
 /// `vitrine feed remove NAME`: stops fetching a feed (its products stay).
 pub async fn remove_feed(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let response = client
-        .send(client.request(Method::DELETE, &format!("/v1/feeds/{name}")))
-        .await?;
-    ApiClient::check_status(response, None).await?;
+    connect(server)?.remove_feed(name).await?;
     println!("feed `{name}`: no longer fetched; its products stay");
     Ok(())
 }
 
 /// `vitrine feed fetch NAME`: fetches a feed now and prints what changed.
 pub async fn fetch_feed(name: &str, server: &ServerArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(server)?;
-    let response = client
-        .send(client.request(Method::POST, &format!("/v1/feeds/{name}/fetch")))
-        .await?;
-    let outcome: Value = ApiClient::read_json(response, None).await?;
-    match outcome["outcome"].as_str() {
-        Some("not_modified") => {
+    match connect(server)?.fetch_feed(name).await? {
+        FetchOutcome::NotModified => {
             println!("feed `{name}`: not modified since the last fetch");
             Ok(ExitCode::SUCCESS)
         }
-        Some("imported") => {
-            let report: ImportReport = serde_json::from_value(outcome["report"].clone())
-                .context("the server's import report")?;
-            for row in &report.skipped {
-                eprintln!("{name}:{}: skipped: {}", row.line, row.reason);
-            }
-            for store in &report.refused_stores {
-                eprintln!("{name}: warning: {}", store.reason);
-            }
+        FetchOutcome::Imported { report } => {
+            print_skipped(name, &report.skipped, &report.refused_stores);
             println!(
                 "feed `{name}`: {} applied, {} skipped",
                 report.applied,
                 report.skipped.len() + report.skipped_more
             );
-            if let Some(diff) = &report.diff {
-                for line in diff.lines() {
-                    println!("{line}");
-                }
+            for line in diff_lines(&report.diff) {
+                println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
         }
-        _ => {
-            eprintln!(
-                "feed `{name}`: the fetch failed, the last good data stays: {}",
-                text(&outcome["error"])
-            );
+        FetchOutcome::Failed { error } => {
+            eprintln!("feed `{name}`: the fetch failed, the last good data stays: {error}");
             Ok(ExitCode::FAILURE)
         }
     }

@@ -4,11 +4,10 @@
 //! and the holdout roll. The file form (`vitrine explain FILE`) answers the same for a local
 //! playlist without a server.
 
-use reqwest::Method;
 use serde_json::Value;
 
 use crate::ServerArgs;
-use crate::client::ApiClient;
+use crate::client::connect;
 
 /// Percent-encodes a query or path component (everything but RFC 3986's unreserved characters).
 pub fn encode_component(text: &str) -> String {
@@ -38,9 +37,7 @@ pub async fn run(
     if let Some(slot) = slot {
         path.push_str(&format!("&slot={}", encode_component(slot)));
     }
-    let client = ApiClient::new(server)?;
-    let response = client.send(client.request(Method::GET, &path)).await?;
-    let explanation: Value = ApiClient::read_json(response, None).await?;
+    let explanation: Value = connect(server)?.get(&path).await?;
     if json {
         println!("{explanation:#}");
     } else {

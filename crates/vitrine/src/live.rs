@@ -4,49 +4,16 @@
 //! (what a loyalty-app check-in does through the API). They go out over the scheduler's push
 //! channel; screens that are offline get them when they reconnect, while they are still in force.
 
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use vitrine_wire::events::{
+    Audience, Cancelled, InterruptList, InterruptRequest, Published, TriggerRequest,
+};
 
 use crate::ServerArgs;
-use crate::client::ApiClient;
-use crate::hq::{printable, text};
-
-#[derive(Debug, Serialize)]
-struct InterruptRequest<'a> {
-    screens: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    region: Option<&'a str>,
-    stores: &'a [String],
-    tags: &'a [String],
-    message: &'a str,
-    duration: &'a str,
-}
-
-#[derive(Debug, Serialize)]
-struct TriggerRequest<'a> {
-    store: &'a str,
-    segment: &'a str,
-    ttl: &'a str,
-}
-
-/// What the scheduler answers: which screens the event is for and how many were connected.
-#[derive(Debug, Deserialize)]
-struct Sent {
-    screens: Vec<String>,
-    connected: usize,
-    until: String,
-}
-
-/// Who an interrupt is for.
-pub struct Audience<'a> {
-    pub screens: &'a [String],
-    pub region: Option<&'a str>,
-    pub stores: &'a [String],
-    pub tags: &'a [String],
-}
+use crate::client::connect;
+use crate::hq::printable;
 
 pub async fn interrupt(
-    audience: Audience<'_>,
+    audience: Audience,
     message: &str,
     duration: &str,
     server: &ServerArgs,
@@ -56,63 +23,29 @@ pub async fn interrupt(
         region: audience.region,
         stores: audience.stores,
         tags: audience.tags,
-        message,
-        duration,
+        message: message.to_owned(),
+        duration: duration.to_owned(),
     };
-    send("/v1/interrupts", &request, "interrupt", server).await
+    let sent = connect(server)?.interrupt(&request).await?;
+    print!("{}", sent_report("interrupt", &sent));
+    Ok(())
 }
 
 /// What `vitrine interrupt cancel` takes off screens.
-pub enum CancelTarget<'a> {
+pub enum CancelTarget {
     /// One interrupt, from every screen it covers.
     Id(u64),
     /// Every interrupt in force on these screens.
-    All(Audience<'a>),
-}
-
-#[derive(Debug, Serialize)]
-struct CancelRequest<'a> {
-    screens: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    region: Option<&'a str>,
-    stores: &'a [String],
-    tags: &'a [String],
-}
-
-#[derive(Debug, Deserialize)]
-struct Cancelled {
-    cancelled: Vec<CancelledInterrupt>,
-}
-
-#[derive(Debug, Deserialize)]
-struct CancelledInterrupt {
-    id: u64,
-    screens: Vec<String>,
-    connected: usize,
+    All(Audience),
 }
 
 /// `vitrine interrupt cancel ID` and `vitrine interrupt cancel --all --store S`.
-pub async fn cancel_interrupts(
-    target: CancelTarget<'_>,
-    server: &ServerArgs,
-) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let request =
-        match &target {
-            CancelTarget::Id(id) => {
-                client.request(Method::POST, &format!("/v1/interrupts/{id}/cancel"))
-            }
-            CancelTarget::All(audience) => client
-                .request(Method::POST, "/v1/interrupts/cancel")
-                .json(&CancelRequest {
-                    screens: audience.screens,
-                    region: audience.region,
-                    stores: audience.stores,
-                    tags: audience.tags,
-                }),
-        };
-    let response = client.send(request).await?;
-    let answer: Cancelled = ApiClient::read_json(response, None).await?;
+pub async fn cancel_interrupts(target: CancelTarget, server: &ServerArgs) -> anyhow::Result<()> {
+    let client = connect(server)?;
+    let answer = match &target {
+        CancelTarget::Id(id) => client.cancel_interrupt(*id).await?,
+        CancelTarget::All(audience) => client.cancel_interrupts(audience).await?,
+    };
     print!("{}", cancel_report(&answer));
     Ok(())
 }
@@ -138,13 +71,9 @@ fn cancel_report(answer: &Cancelled) -> String {
 
 /// `vitrine interrupt list`: the interrupts in force, newest last.
 pub async fn list_interrupts(json: bool, server: &ServerArgs) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let response = client
-        .send(client.request(Method::GET, "/v1/interrupts"))
-        .await?;
-    let list: serde_json::Value = ApiClient::read_json(response, None).await?;
+    let list = connect(server)?.list_interrupts().await?;
     if json {
-        println!("{list:#}");
+        println!("{:#}", serde_json::to_value(&list)?);
     } else {
         print!("{}", interrupt_list(&list));
     }
@@ -153,27 +82,20 @@ pub async fn list_interrupts(json: bool, server: &ServerArgs) -> anyhow::Result<
 
 /// The table `vitrine interrupt list` prints. Messages and names come from people other than the
 /// reader, so they go through [`printable`].
-fn interrupt_list(list: &serde_json::Value) -> String {
+fn interrupt_list(list: &InterruptList) -> String {
     use std::fmt::Write as _;
-    let interrupts = list["interrupts"].as_array().cloned().unwrap_or_default();
-    if interrupts.is_empty() {
+    if list.interrupts.is_empty() {
         return "no interrupt is in force\n".to_owned();
     }
     let mut table = format!("{:<18} {:<22} {:<28} MESSAGE\n", "ID", "UNTIL", "SCREENS");
-    for interrupt in &interrupts {
-        let screens: Vec<String> = interrupt["screens"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
-            .collect();
+    for interrupt in &list.interrupts {
         let _ = writeln!(
             table,
             "{:<18} {:<22} {:<28} {}",
-            printable(&text(&interrupt["id"])),
-            printable(&text(&interrupt["until"])),
-            printable(&screens.join(",")),
-            printable(&text(&interrupt["message"])),
+            interrupt.id,
+            interrupt.until,
+            printable(&interrupt.screens.join(",")),
+            printable(&interrupt.message),
         );
     }
     table
@@ -186,43 +108,43 @@ pub async fn trigger(
     server: &ServerArgs,
 ) -> anyhow::Result<()> {
     let request = TriggerRequest {
-        store,
-        segment,
-        ttl,
+        store: store.to_owned(),
+        segment: segment.to_owned(),
+        ttl: ttl.to_owned(),
     };
-    send("/v1/triggers", &request, "trigger", server).await
+    let sent = connect(server)?.trigger(&request).await?;
+    print!("{}", sent_report("trigger", &sent));
+    Ok(())
 }
 
-async fn send(
-    path: &str,
-    body: &impl Serialize,
-    what: &str,
-    server: &ServerArgs,
-) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let response = client
-        .send(client.request(Method::POST, path).json(body))
-        .await?;
-    let sent: Sent = ApiClient::read_json(response, None).await?;
-    println!(
-        "{what} sent to {} screens ({} connected now, the others when they reconnect), in force until {}",
+/// What `vitrine interrupt` and `vitrine trigger` print once the scheduler took the event.
+fn sent_report(what: &str, sent: &Published) -> String {
+    let until = sent
+        .until
+        .map_or_else(|| "-".to_owned(), |until| until.to_string());
+    format!(
+        "{what} sent to {} screens ({} connected now, the others when they reconnect), in force until {until}\n",
         sent.screens.len(),
         sent.connected,
-        sent.until
-    );
-    Ok(())
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use vitrine_wire::events::{InterruptInForce, Withdrawn};
+
     use super::*;
 
     #[test]
     fn the_list_shows_each_interrupt_with_its_id_and_no_escape_sequences() {
-        let list = serde_json::json!({"interrupts": [
-            {"id": 1733300000000001_u64, "until": "2026-12-04T10:05:00Z",
-             "screens": ["door", "till"], "message": "Leave\u{1b}[2J by the main exit"},
-        ]});
+        let list = InterruptList {
+            interrupts: vec![InterruptInForce {
+                id: 1733300000000001,
+                until: "2026-12-04T10:05:00Z".parse().unwrap(),
+                screens: vec!["door".into(), "till".into()],
+                message: "Leave\u{1b}[2J by the main exit".into(),
+            }],
+        };
         let table = interrupt_list(&list);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 2, "{table}");
@@ -234,7 +156,7 @@ mod tests {
             "{table}"
         );
         assert_eq!(
-            interrupt_list(&serde_json::json!({"interrupts": []})),
+            interrupt_list(&InterruptList { interrupts: vec![] }),
             "no interrupt is in force\n"
         );
     }
@@ -242,7 +164,7 @@ mod tests {
     #[test]
     fn a_cancel_says_which_interrupts_left_which_screens() {
         let answer = Cancelled {
-            cancelled: vec![CancelledInterrupt {
+            cancelled: vec![Withdrawn {
                 id: 42,
                 screens: vec!["door".into(), "till".into()],
                 connected: 1,

@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use vitrine_wire::events::Audience;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -320,12 +321,12 @@ struct AudienceArgs {
 }
 
 impl AudienceArgs {
-    fn audience(&self) -> live::Audience<'_> {
-        live::Audience {
-            screens: &self.screens,
-            region: self.region.as_deref(),
-            stores: &self.stores,
-            tags: &self.tags,
+    fn audience(self) -> Audience {
+        Audience {
+            screens: self.screens,
+            region: self.region,
+            stores: self.stores,
+            tags: self.tags,
         }
     }
 }

@@ -7,43 +7,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use futures_util::TryStreamExt as _;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use reqwest::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 use tokio_util::io::ReaderStream;
+use vitrine_client::HqClient;
 use vitrine_core::Sha256Hex;
+use vitrine_wire::playlists::PushPlaylist;
 
 use crate::ServerArgs;
-use crate::client::ApiClient;
+use crate::client::{connect, print_server_diagnostics};
 use crate::render::DiagnosticPrinter;
 use crate::validate::{self, count};
 
 /// How much of a media file is read at a time, for hashing and for uploading.
 const CHUNK_BYTES: usize = 64 * 1024;
-
-/// The body of `POST /v1/playlists`.
-#[derive(Debug, Serialize)]
-struct PlaylistUpload<'a> {
-    /// The file's name without its folder: the server needs no more, and folders can be private.
-    file_name: &'a str,
-    source: &'a str,
-    /// Each media path as written in the playlist, with the sha256 of its content.
-    media: &'a BTreeMap<String, Sha256Hex>,
-    /// Each fragment the playlist includes, path as written -> its text.
-    includes: &'a BTreeMap<String, String>,
-}
-
-/// The answer to `POST /v1/playlists`.
-#[derive(Debug, Deserialize)]
-struct PublishedPlaylist {
-    name: String,
-    version: u64,
-    /// The server already had exactly this as its latest version.
-    #[serde(default)]
-    unchanged: bool,
-}
 
 pub async fn run(path: &Path, server: &ServerArgs) -> anyhow::Result<()> {
     let checked = validate::check_file(path)?;
@@ -63,7 +40,7 @@ pub async fn run(path: &Path, server: &ServerArgs) -> anyhow::Result<()> {
         .and_then(|name| name.to_str())
         .with_context(|| format!("{} has no file name in UTF-8", checked.display_path))?;
     let playlist_folder = path.parent().unwrap_or(Path::new("."));
-    let client = ApiClient::new(server)?;
+    let client = connect(server)?;
 
     // A file named twice is hashed once, and content named under two paths is uploaded once.
     let media_names: BTreeSet<&str> = playlist
@@ -85,7 +62,8 @@ pub async fn run(path: &Path, server: &ServerArgs) -> anyhow::Result<()> {
 
     let mut uploaded = 0;
     for (digest, (name, media_path)) in &files_by_digest {
-        if !media_exists(&client, digest)
+        if !client
+            .media_exists(digest)
             .await
             .with_context(|| format!("could not check whether the server has {name}"))?
         {
@@ -96,30 +74,30 @@ pub async fn run(path: &Path, server: &ServerArgs) -> anyhow::Result<()> {
         }
     }
 
-    let upload = PlaylistUpload {
-        file_name,
-        source,
-        media: &media,
-        includes: &checked.includes,
+    let upload = PushPlaylist {
+        file_name: file_name.to_owned(),
+        source: source.to_owned(),
+        media,
+        includes: checked.includes.clone(),
     };
-    let request = client.request(Method::POST, "/v1/playlists").json(&upload);
-    let response = client.send(request).await?;
-    let published: PublishedPlaylist = ApiClient::read_json(response, Some(source))
+    let published = client
+        .push_playlist(&upload)
         .await
+        .inspect_err(|error| print_server_diagnostics(error, Some(source)))
         .with_context(|| format!("the server refused {}", checked.display_path))?;
     if published.unchanged {
         println!(
             "playlist \"{}\" unchanged: version {} is already this ({}, {uploaded} uploaded)",
             published.name,
             published.version,
-            count(media.len(), "media file", "media files")
+            count(upload.media.len(), "media file", "media files")
         );
     } else {
         println!(
             "pushed playlist \"{}\" version {} ({}, {uploaded} uploaded)",
             published.name,
             published.version,
-            count(media.len(), "media file", "media files")
+            count(upload.media.len(), "media file", "media files")
         );
     }
     Ok(())
@@ -139,20 +117,9 @@ pub(crate) async fn sha256_of_file(path: &Path) -> std::io::Result<Sha256Hex> {
     }
 }
 
-/// Whether the server already holds the content with this digest.
-pub(crate) async fn media_exists(client: &ApiClient, digest: &Sha256Hex) -> anyhow::Result<bool> {
-    let request = client.request(Method::HEAD, &format!("/v1/media/{digest}"));
-    let response = client.send(request).await?;
-    if response.status() == StatusCode::NOT_FOUND {
-        return Ok(false);
-    }
-    ApiClient::check_status(response, None).await?;
-    Ok(true)
-}
-
 /// Streams one file to the server, showing a progress bar on a terminal.
 pub(crate) async fn upload_media(
-    client: &ApiClient,
+    client: &HqClient,
     digest: &Sha256Hex,
     name: &str,
     path: &Path,
@@ -172,17 +139,9 @@ pub(crate) async fn upload_media(
     let chunks = ReaderStream::with_capacity(file, CHUNK_BYTES).inspect_ok(move |chunk| {
         progress.inc(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
     });
-    let request = client
-        .request(Method::PUT, &format!("/v1/media/{digest}"))
-        .header(CONTENT_TYPE, "application/octet-stream")
-        // A streamed body would otherwise go out chunked; the length lets the server refuse an
-        // oversized file before any of it arrives.
-        .header(CONTENT_LENGTH, length)
-        .body(reqwest::Body::wrap_stream(chunks));
-    let result = match client.send(request).await {
-        Ok(response) => ApiClient::check_status(response, None).await.map(drop),
-        Err(error) => Err(error),
-    };
+    let result = client
+        .upload_media(digest, length, reqwest::Body::wrap_stream(chunks))
+        .await;
     progress_bar.finish_and_clear();
     result?;
     eprintln!("uploaded {name} ({})", HumanBytes(length));

@@ -2,26 +2,12 @@
 //! a screen from the code it shows, and revokes or replaces a screen's token.
 
 use anyhow::Context as _;
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use vitrine_client::HqClient;
+use vitrine_wire::pairing::ConfirmPairing;
+use vitrine_wire::screens::CreateScreen;
 
 use crate::ServerArgs;
-use crate::client::ApiClient;
-
-/// The body of `POST /v1/screens`.
-#[derive(Debug, Serialize)]
-struct NewScreen<'a> {
-    name: &'a str,
-    playlist: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    store: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    tags: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timezone: Option<&'a str>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    allow_unpushed: bool,
-}
+use crate::client::connect;
 
 /// Where a new screen is: its store, tags and own time zone (all optional; a screen in a store
 /// takes the store's time zone unless it is given one).
@@ -30,15 +16,6 @@ pub struct Placement<'a> {
     pub store: Option<&'a str>,
     pub tags: &'a [String],
     pub timezone: Option<&'a str>,
-}
-
-/// The answer to `POST /v1/screens`; the `screen` record beside the token is not needed here.
-#[derive(Debug, Deserialize)]
-struct CreatedScreen {
-    token: String,
-    /// Set when the playlist has not been pushed yet.
-    #[serde(default)]
-    warning: Option<String>,
 }
 
 /// Registers a screen. The device token goes alone to stdout so that scripts can capture it
@@ -52,19 +29,16 @@ pub async fn add(
     placement: Placement<'_>,
     server: &ServerArgs,
 ) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let request = client
-        .request(Method::POST, "/v1/screens")
-        .json(&NewScreen {
-            name,
-            playlist,
-            store: placement.store,
-            tags: placement.tags,
-            timezone: placement.timezone,
+    let client = connect(server)?;
+    let created = client
+        .create_screen(&CreateScreen {
+            name: name.to_owned(),
+            playlist: playlist.to_owned(),
+            timezone: placement.timezone.map(str::to_owned),
+            store: placement.store.map(str::to_owned),
+            tags: placement.tags.to_vec(),
             allow_unpushed,
-        });
-    let response = client.send(request).await?;
-    let created: CreatedScreen = ApiClient::read_json(response, None)
+        })
         .await
         .with_context(|| format!("could not add screen \"{name}\""))?;
     println!("{}", created.token);
@@ -92,18 +66,9 @@ pub async fn add(
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
-struct ServerKey {
-    public_key: String,
-}
-
 /// The scheduler's manifest-signing public key (`GET /v1/server-key`).
-async fn server_key(client: &ApiClient) -> anyhow::Result<String> {
-    let response = client
-        .send(client.request(Method::GET, "/v1/server-key"))
-        .await?;
-    let key: ServerKey = ApiClient::read_json(response, None).await?;
-    Ok(key.public_key)
+async fn server_key(client: &HqClient) -> anyhow::Result<String> {
+    Ok(client.server_key().await?.public_key)
 }
 
 /// Refuses text that cannot be one path segment of the API (a screen name, a pairing code), so a
@@ -121,30 +86,6 @@ fn path_segment<'a>(what: &str, text: &'a str) -> anyhow::Result<&'a str> {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct ConfirmPairing<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    store: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    playlist: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    tags: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timezone: Option<&'a str>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    allow_unpushed: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct Paired {
-    screen: String,
-    playlist: String,
-    /// Set when the playlist has not been pushed yet.
-    #[serde(default)]
-    warning: Option<String>,
-}
-
 /// `vitrine screens pair CODE --store S`: confirms the code a player shows, which registers the
 /// screen; the player picks up its token by itself within seconds. Prints the screen's name.
 pub async fn pair(
@@ -160,19 +101,17 @@ pub async fn pair(
     if let Some(name) = name {
         path_segment("screen name", name)?;
     }
-    let client = ApiClient::new(server)?;
-    let request = client
-        .request(Method::POST, &format!("/v1/pairings/{code}"))
-        .json(&ConfirmPairing {
-            name,
-            store,
-            playlist,
-            tags: placement.tags,
-            timezone: placement.timezone,
-            allow_unpushed,
-        });
-    let response = client.send(request).await?;
-    let paired: Paired = ApiClient::read_json(response, None)
+    let client = connect(server)?;
+    let confirmation = ConfirmPairing {
+        name: name.map(str::to_owned),
+        store: Some(store.to_owned()),
+        playlist: playlist.map(str::to_owned),
+        allow_unpushed,
+        tags: placement.tags.to_vec(),
+        timezone: placement.timezone.map(str::to_owned),
+    };
+    let paired = client
+        .confirm_pairing(code, &confirmation)
         .await
         .with_context(|| format!("could not pair code {code}"))?;
     println!("{}", paired.screen);
@@ -187,20 +126,12 @@ pub async fn pair(
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
-struct Rotated {
-    token: String,
-}
-
 /// `vitrine screens revoke NAME`: the screen's token stops working now; the player keeps playing
 /// what it has and reports that it needs pairing again.
 pub async fn revoke(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
     let name = path_segment("screen name", name)?;
-    let client = ApiClient::new(server)?;
-    let response = client
-        .send(client.request(Method::POST, &format!("/v1/screens/{name}/revoke")))
-        .await?;
-    ApiClient::check_status(response, None)
+    connect(server)?
+        .revoke_screen(name)
         .await
         .with_context(|| format!("could not revoke screen \"{name}\""))?;
     eprintln!(
@@ -214,11 +145,8 @@ pub async fn revoke(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
 /// one stops working now.
 pub async fn rotate(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
     let name = path_segment("screen name", name)?;
-    let client = ApiClient::new(server)?;
-    let response = client
-        .send(client.request(Method::POST, &format!("/v1/screens/{name}/rotate")))
-        .await?;
-    let rotated: Rotated = ApiClient::read_json(response, None)
+    let rotated = connect(server)?
+        .rotate_screen(name)
         .await
         .with_context(|| format!("could not give screen \"{name}\" a new token"))?;
     println!("{}", rotated.token);

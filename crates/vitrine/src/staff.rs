@@ -2,27 +2,11 @@
 //! lists and revokes them).
 
 use anyhow::Context as _;
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use vitrine_wire::staff::NewStaff;
 
 use crate::ServerArgs;
-use crate::client::ApiClient;
-
-#[derive(Debug, Serialize)]
-struct NewStaff<'a> {
-    name: &'a str,
-    stores: &'a [String],
-    tags: &'a [String],
-}
-
-#[derive(Debug, Deserialize)]
-struct Created {
-    token: String,
-    stores: Vec<String>,
-    #[serde(default)]
-    tags: Vec<String>,
-}
+use crate::client::connect;
 
 /// `vitrine staff add NAME --store S [--store S2] [--tag T]`: prints the token alone on stdout,
 /// once.
@@ -32,12 +16,12 @@ pub async fn add(
     tags: &[String],
     server: &ServerArgs,
 ) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let request = client
-        .request(Method::POST, "/v1/staff")
-        .json(&NewStaff { name, stores, tags });
-    let response = client.send(request).await?;
-    let created: Created = ApiClient::read_json(response, None)
+    let created = connect(server)?
+        .create_staff(&NewStaff {
+            name: name.to_owned(),
+            stores: stores.to_vec(),
+            tags: tags.to_vec(),
+        })
         .await
         .with_context(|| format!("could not make a staff token for \"{name}\""))?;
     println!("{}", created.token);
@@ -57,11 +41,7 @@ pub async fn add(
 
 /// `vitrine staff list`.
 pub async fn list(server: &ServerArgs, json: bool) -> anyhow::Result<()> {
-    let client = ApiClient::new(server)?;
-    let response = client
-        .send(client.request(Method::GET, "/v1/staff"))
-        .await?;
-    let list: Value = ApiClient::read_json(response, None).await?;
+    let list: Value = connect(server)?.get("/v1/staff").await?;
     if json {
         println!("{list:#}");
         return Ok(());
@@ -95,11 +75,8 @@ pub async fn revoke(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
         plain,
         "staff name `{name}` may hold only letters, digits, `.`, `_` and `-`"
     );
-    let client = ApiClient::new(server)?;
-    let response = client
-        .send(client.request(Method::POST, &format!("/v1/staff/{name}/revoke")))
-        .await?;
-    ApiClient::check_status(response, None)
+    connect(server)?
+        .revoke_staff(name)
         .await
         .with_context(|| format!("could not revoke staff token \"{name}\""))?;
     eprintln!("revoked staff token \"{name}\": it is refused from now on.");

@@ -404,7 +404,7 @@ fn scheduler_holding_red(request: &RecordedRequest) -> (u16, String) {
         ("POST", "/v1/playlists") => (201, r#"{"name":"demo","version":3}"#.to_owned()),
         ("POST", "/v1/screens") => (
             201,
-            r#"{"screen":{"name":"entrance"},"token":"device-token-123"}"#.to_owned(),
+            r#"{"screen":"entrance","token":"device-token-123"}"#.to_owned(),
         ),
         ("GET", "/v1/server-key") => (
             200,

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
                  test    setup + fmt --check + clippy -D warnings + boundary check + all tests\n  \
                  demo    setup + scheduler + sample playlist + player [--run-for 30s] [--headless]\n  \
                  dist    [--debug] [--check] the .deb packages, to target/dist/, and their check\n  \
-                 deps    check that vitrine-core depends on no I/O crate\n  \
+                 deps    check that vitrine-core and vitrine-wire depend on no I/O crate\n  \
                  fuzz    [SECONDS] [TARGET...] the fuzz targets (default 300 s each)\n  \
                  postgres a private PostgreSQL for running tests on it by hand, until Enter\n  \
                  s3      a private S3-compatible server for the media tests by hand, until Enter\n  \
@@ -368,47 +368,53 @@ fn check_storage_boundary() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// vitrine-core does no I/O: its dependency tree must not contain a runtime, a GPU, a window,
-/// a database or an HTTP crate.
+/// vitrine-core and vitrine-wire do no I/O: their dependency trees must not contain a runtime, a
+/// GPU, a window, a database or an HTTP crate.
 fn check_core_boundary() -> anyhow::Result<()> {
     const FORBIDDEN: &[&str] = &[
         "tokio", "wgpu", "winit", "rusqlite", "reqwest", "axum", "hyper",
     ];
-    let output = cargo()
-        .args([
-            "tree",
-            "-p",
-            "vitrine-core",
-            "--edges",
-            "normal,build",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-        ])
-        .current_dir(workspace_root())
-        .output()
-        .context("cannot run cargo tree")?;
-    if !output.status.success() {
-        bail!(
-            "cargo tree failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    // The domain and the HTTP bodies: every program links them, players included, so neither
+    // may pull in a runtime, a network stack, a database or a window system (with every feature
+    // on, since the scheduler builds them with `openapi`).
+    for package in ["vitrine-core", "vitrine-wire"] {
+        let output = cargo()
+            .args([
+                "tree",
+                "-p",
+                package,
+                "--all-features",
+                "--edges",
+                "normal,build",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+            ])
+            .current_dir(workspace_root())
+            .output()
+            .context("cannot run cargo tree")?;
+        if !output.status.success() {
+            bail!(
+                "cargo tree failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let tree = String::from_utf8_lossy(&output.stdout);
+        let offenders: Vec<&str> = tree
+            .lines()
+            .filter(|line| {
+                let name = line.split_whitespace().next().unwrap_or_default();
+                FORBIDDEN.contains(&name)
+            })
+            .collect();
+        if !offenders.is_empty() {
+            bail!(
+                "{package} must do no I/O, but its dependency tree now holds: {}",
+                offenders.join(", ")
+            );
+        }
+        eprintln!("xtask: {package}'s dependency tree is free of I/O crates");
     }
-    let tree = String::from_utf8_lossy(&output.stdout);
-    let offenders: Vec<&str> = tree
-        .lines()
-        .filter(|line| {
-            let name = line.split_whitespace().next().unwrap_or_default();
-            FORBIDDEN.contains(&name)
-        })
-        .collect();
-    if !offenders.is_empty() {
-        bail!(
-            "vitrine-core must do no I/O, but its dependency tree now holds: {}",
-            offenders.join(", ")
-        );
-    }
-    eprintln!("xtask: vitrine-core's dependency tree is free of I/O crates");
     Ok(())
 }

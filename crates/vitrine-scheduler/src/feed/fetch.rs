@@ -36,6 +36,7 @@ use crate::storage::StorageError;
 use crate::storage::feeds::FetchAttempt;
 
 pub use crate::storage::feeds::FeedRecord;
+pub use vitrine_wire::imports::{FeedRegistration, FetchOutcome};
 
 /// The most a feed may weigh, as sent and once decompressed.
 pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
@@ -387,21 +388,6 @@ impl FeedRecord {
     }
 }
 
-/// What one fetch did.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
-pub enum FetchOutcome {
-    /// The server said 304: nothing changed since the last fetch.
-    NotModified,
-    Imported {
-        report: Box<FeedReport>,
-    },
-    /// Nothing was applied; the last good data stays.
-    Failed {
-        error: String,
-    },
-}
-
 /// Fetches one feed now and applies it; records the attempt and, on failure, the alert. None,
 /// doing nothing, when the feed is being fetched already.
 pub async fn fetch_feed(
@@ -529,16 +515,6 @@ pub fn fetch_due_feeds(state: &AppState) {
             }
         }
     });
-}
-
-/// `POST /v1/feeds`: registers (or changes) a feed fetched from a URL.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FeedRegistration {
-    pub name: String,
-    pub url: String,
-    /// How often to fetch it, like `15m` or `1h`; at least a minute.
-    pub every: String,
 }
 
 fn bad_feed(message: impl Into<String>) -> ApiError {

@@ -11,72 +11,15 @@
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
-use serde::{Deserialize, Serialize};
-
 use super::parse::{FeedFormat, ReadError, ReadItem, read_feed};
 use super::product_from_item;
 use crate::catalog::{Product, SkippedRow};
 use crate::storage::StorageError;
 use crate::storage::catalog::{CatalogStore, FeedItem, FeedItemSender, FeedItems};
-
-/// The most ids a diff lists per kind of change; the counts are always whole.
-pub const DIFF_LIST_LIMIT: usize = 100;
+pub use vitrine_wire::imports::{Changed, FeedDiff, RefusedStore};
 
 /// The most skipped items an import reports one by one.
 pub const SKIPPED_LIST_LIMIT: usize = 1000;
-
-/// Ids of one kind of change: how many, and the first [`DIFF_LIST_LIMIT`] of them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Changed {
-    pub count: usize,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ids: Vec<String>,
-}
-
-impl Changed {
-    pub fn push(&mut self, id: &str) {
-        self.count += 1;
-        if self.ids.len() < DIFF_LIST_LIMIT {
-            self.ids.push(id.to_owned());
-        }
-    }
-}
-
-/// What an import changed, against what was stored before it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FeedDiff {
-    pub added: Changed,
-    pub removed: Changed,
-    /// The price, the sale price, its window or the currency changed.
-    pub price_changed: Changed,
-    /// Was available (in stock, preorder, backorder), is now out of stock.
-    pub out_of_stock: Changed,
-    pub back_in_stock: Changed,
-    /// Anything else changed: title, link, image, details.
-    pub other_changes: Changed,
-    pub unchanged: usize,
-}
-
-impl FeedDiff {
-    /// Whether anything a screen shows may have changed.
-    pub fn changes_anything(&self) -> bool {
-        self.added.count
-            + self.removed.count
-            + self.price_changed.count
-            + self.out_of_stock.count
-            + self.back_in_stock.count
-            + self.other_changes.count
-            > 0
-    }
-}
-
-/// A store that sells in another currency than products of this feed are priced in: those
-/// products are not shown there.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RefusedStore {
-    pub store: String,
-    pub reason: String,
-}
 
 /// What an import of a product feed did.
 #[derive(Debug, Default)]
@@ -124,42 +67,40 @@ pub fn keep_fetched_image(old: Option<&Product>, product: &mut Product) {
     }
 }
 
-impl FeedDiff {
-    /// Counts how `product` differs from what was stored for its id (None: nothing was). Returns
-    /// false when it is the same product, which need not be written again.
-    pub fn count_product(&mut self, old: Option<&Product>, product: &Product) -> bool {
-        match old {
-            None => self.added.push(&product.id),
-            Some(old) if *old == *product => {
-                self.unchanged += 1;
-                return false;
-            }
-            Some(old) => {
-                let price = |product: &Product| {
-                    (
-                        product.price_cents,
-                        product.sale_price_cents,
-                        product.sale_window,
-                        product.currency.clone(),
-                    )
-                };
-                let (was, is) = (
-                    is_available(&old.availability),
-                    is_available(&product.availability),
-                );
-                if was && !is {
-                    self.out_of_stock.push(&product.id);
-                } else if !was && is {
-                    self.back_in_stock.push(&product.id);
-                } else if price(old) != price(product) {
-                    self.price_changed.push(&product.id);
-                } else {
-                    self.other_changes.push(&product.id);
-                }
+/// Counts in `diff` how `product` differs from what was stored for its id (None: nothing was). Returns
+/// false when it is the same product, which need not be written again.
+pub fn count_product(diff: &mut FeedDiff, old: Option<&Product>, product: &Product) -> bool {
+    match old {
+        None => diff.added.push(&product.id),
+        Some(old) if *old == *product => {
+            diff.unchanged += 1;
+            return false;
+        }
+        Some(old) => {
+            let price = |product: &Product| {
+                (
+                    product.price_cents,
+                    product.sale_price_cents,
+                    product.sale_window,
+                    product.currency.clone(),
+                )
+            };
+            let (was, is) = (
+                is_available(&old.availability),
+                is_available(&product.availability),
+            );
+            if was && !is {
+                diff.out_of_stock.push(&product.id);
+            } else if !was && is {
+                diff.back_in_stock.push(&product.id);
+            } else if price(old) != price(product) {
+                diff.price_changed.push(&product.id);
+            } else {
+                diff.other_changes.push(&product.id);
             }
         }
-        true
     }
+    true
 }
 
 /// The stores that sell in another currency than some products of a feed, which are not shown

@@ -18,13 +18,7 @@ use crate::feed::import::{FeedDiff, FeedOutcome, FeedSource};
 use crate::feed::{ProductDetails, SaleWindow, UnitPricing};
 // The screen a device token resolves to, as `screen_by_name` returns it.
 use crate::storage::screens::Screen;
-
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct SkippedRow {
-    /// 1-based line in the file.
-    pub line: u64,
-    pub reason: String,
-}
+pub use vitrine_wire::imports::SkippedRow;
 
 /// A store as the API and the manifest builder see it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]

@@ -11,7 +11,9 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
-use crate::feed::import::{FeedDiff, FeedOutcome, FeedSource, keep_fetched_image, refused_stores};
+use crate::feed::import::{
+    FeedDiff, FeedOutcome, FeedSource, count_product, keep_fetched_image, refused_stores,
+};
 use crate::storage::catalog::{
     CatalogStore, FeedBatch, FeedItem, FeedItems, InventoryRow, LocalProduct, Product,
     ScreenRecord, SkippedRow, StoreRecord, StoredProduct,
@@ -217,7 +219,7 @@ impl Import<'_> {
             *self.currencies.entry(product.currency.clone()).or_default() += 1;
             let old = stored.remove(&product.id);
             keep_fetched_image(old.as_ref(), &mut product);
-            if self.outcome.diff.count_product(old.as_ref(), &product) {
+            if count_product(&mut self.outcome.diff, old.as_ref(), &product) {
                 changed.push(product);
             } else {
                 untouched.push(product.id);

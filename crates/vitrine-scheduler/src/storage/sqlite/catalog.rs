@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteStore;
-use crate::feed::import::{FeedDiff, FeedOutcome, FeedSource, keep_fetched_image, refused_stores};
+use crate::feed::import::{
+    FeedDiff, FeedOutcome, FeedSource, count_product, keep_fetched_image, refused_stores,
+};
 use crate::storage::catalog::{
     CatalogStore, FeedBatch, FeedItem, FeedItems, InventoryRow, LocalProduct, Product,
     ScreenRecord, SkippedRow, StoreRecord, StoredProduct,
@@ -105,7 +107,7 @@ fn import_products(
                 .query_row([&product.id], product_from_row)
                 .optional()?;
             keep_fetched_image(old.as_ref(), &mut product);
-            if !outcome.diff.count_product(old.as_ref(), &product) {
+            if !count_product(&mut outcome.diff, old.as_ref(), &product) {
                 touch.execute(params![product.id, import_id, origin.name])?;
                 return Ok(());
             }
