@@ -12,7 +12,8 @@
 //! Replicas behind a balancer share each limit: every scheduler counts how many are alive (see
 //! [`crate::storage::replicas`]) and charges each request that many times against its own buckets,
 //! so N replicas together allow the configured rate, not N times it, when the balancer spreads a
-//! caller's requests over them (round robin, least connections).
+//! caller's requests over them (round robin, least connections). The lookup of a token not yet
+//! cached is charged to its address once per replica, since each replica looks it up for itself.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -150,7 +151,21 @@ impl Limiters {
     /// that together they allow the configured rate, but never more than a full bucket holds.
     /// The error is the seconds to wait.
     fn check(&self, limiter: &KeyedLimiter, key: &RateKey) -> Result<(), u64> {
-        let cost = NonZeroU32::new(self.replicas()).unwrap_or(NonZeroU32::MIN);
+        self.charge(limiter, key, self.replicas())
+    }
+
+    /// Counts one token lookup against the address it came from, once: each replica looks a
+    /// token up for its own cache, so N replicas really do N lookups of one token, and the
+    /// screens behind one address (a store's, a mall's) must not run out of lookups N times as
+    /// fast after every cache expiry.
+    fn check_lookup(&self, limiter: &KeyedLimiter, address: &RateKey) -> Result<(), u64> {
+        self.charge(limiter, address, 1)
+    }
+
+    /// Takes `cells` cells from `key`'s bucket (at most a full bucket); the error is the seconds
+    /// to wait.
+    fn charge(&self, limiter: &KeyedLimiter, key: &RateKey, cells: u32) -> Result<(), u64> {
+        let cost = NonZeroU32::new(cells).unwrap_or(NonZeroU32::MIN);
         let outcome = match limiter.check_key_n(key, cost) {
             Ok(outcome) => outcome,
             // A bucket smaller than the replica count: each request then costs a full bucket.
@@ -251,7 +266,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
                 } else {
                     // A lookup costs a database read: the address pays for it first, so a flood
                     // of made-up tokens is refused before it reaches the database.
-                    if let Err(wait) = check(&address) {
+                    if let Err(wait) = limiters.check_lookup(general, &address) {
                         state
                             .metrics()
                             .rate_limited(crate::metrics::RateLimit::General);
@@ -322,6 +337,14 @@ mod tests {
         let one_of_three = Limiters::new(&limits);
         one_of_three.set_replicas(3);
         assert_eq!(passing(&one_of_three, 30), 4, "a third of the burst here");
+        // Token lookups are this replica's own work: charged once each.
+        let lookups = Limiters::new(&limits);
+        lookups.set_replicas(3);
+        let general = lookups.general.as_ref().expect("a general limit");
+        let looked_up = (0..30)
+            .filter(|_| lookups.check_lookup(general, &RateKey::Unknown).is_ok())
+            .count();
+        assert_eq!(looked_up, 12);
 
         // More replicas than the bucket holds: a request takes the whole bucket, never none.
         let one_of_many = Limiters::new(&limits);
