@@ -235,6 +235,23 @@ impl Harness {
         }
     }
 
+    /// Imports paris-11's inventory with no hazelnut spread left; returns the import's report.
+    async fn hazelnut_out_of_stock_in_paris(&self) -> Value {
+        let (status, report) = self
+            .call_json(
+                Method::POST,
+                "/v1/feed/inventory",
+                ADMIN,
+                Some(json!({
+                    "file_name": "inventory.tsv",
+                    "source": "store_code\tid\tquantity\nparis-11\thazelnut-750\t0\n",
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        report
+    }
+
     async fn interrupt(&self, body: Value) -> (StatusCode, Value) {
         self.call_json(Method::POST, "/v1/interrupts", ADMIN, Some(body))
             .await
@@ -840,18 +857,7 @@ async fn a_feed_import_tells_only_the_screens_whose_offers_it_changes() {
     lyon.assert_quiet().await;
 
     // Out of stock in the store's inventory: the offer leaves paris-11's screen.
-    let (status, report) = harness
-        .call_json(
-            Method::POST,
-            "/v1/feed/inventory",
-            ADMIN,
-            Some(json!({
-                "file_name": "inventory.tsv",
-                "source": "store_code\tid\tquantity\nparis-11\thazelnut-750\t0\n",
-            })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{report}");
+    let report = harness.hazelnut_out_of_stock_in_paris().await;
     assert_eq!(
         report["diff"]["added"]["ids"],
         json!(["paris-11/hazelnut-750"])
@@ -941,18 +947,7 @@ async fn a_round_over_many_screens_gives_each_its_own_stores_offers() {
     }
 
     // Out of stock in paris-11 only: its screens lose the offer, Lyon's keep theirs unchanged.
-    let (status, report) = harness
-        .call_json(
-            Method::POST,
-            "/v1/feed/inventory",
-            ADMIN,
-            Some(json!({
-                "file_name": "inventory.tsv",
-                "source": "store_code\tid\tquantity\nparis-11\thazelnut-750\t0\n",
-            })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{report}");
+    harness.hazelnut_out_of_stock_in_paris().await;
     let (lyon, paris): (Vec<_>, Vec<_>) = screens
         .iter_mut()
         .partition(|(_, store, _, _)| *store == "lyon-2");
