@@ -8,7 +8,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::media::Sha256Hex;
-use crate::offer::Arm;
+use crate::offer::{Arm, CardPrice};
 
 /// The most impressions one upload may carry.
 pub const MAX_IMPRESSIONS_PER_BATCH: usize = 1000;
@@ -54,6 +54,93 @@ pub struct Impression {
     /// For an offer slot: which offer it showed, from which campaign, in which arm of the test.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer: Option<OfferPlay>,
+    /// For an item an HQ campaign put on the zone (its rule is `campaign:NAME`): the campaign's
+    /// name. Offer plays name theirs in [`OfferPlay::campaign`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    /// The version of the screen's manifest the play came from ([`crate::Manifest::version`]); 0
+    /// from players that did not say.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub manifest_version: u64,
+    /// The player build that made the record, like `0.4.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player_version: Option<String>,
+    /// Whether the display was powered while the item was on it, as far as the player could
+    /// tell. A play on a display known to be off is recorded, but reports never count it as
+    /// delivered.
+    #[serde(default, skip_serializing_if = "DisplayPower::is_unknown")]
+    pub display: DisplayPower,
+    /// The [`Impression::digest`] of the screen's previous record (sequence number one less): the
+    /// plays of a screen form a hash chain, so a record removed or altered after the fact shows as
+    /// a break. Absent on the first record of a journal (sequence 1, or the first after the
+    /// player's database was made anew) and from players that do not chain their records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Sha256Hex>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// Whether a screen's display was on, as the player read it from the display's power state (DRM
+/// DPMS, or HDMI-CEC where the machine has it).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DisplayPower {
+    On,
+    /// Asleep, in standby or switched off: nobody saw the play.
+    Off,
+    /// The machine gives no way to tell (no DRM connector, no CEC), or the answers disagree.
+    #[default]
+    Unknown,
+}
+
+impl DisplayPower {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisplayPower::On => "on",
+            DisplayPower::Off => "off",
+            DisplayPower::Unknown => "unknown",
+        }
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        *self == DisplayPower::Unknown
+    }
+
+    /// What a play that spanned both states may claim: off if the display was off at any point,
+    /// else unknown if it was unknown at any point.
+    pub fn worst(self, other: DisplayPower) -> DisplayPower {
+        match (self, other) {
+            (DisplayPower::Off, _) | (_, DisplayPower::Off) => DisplayPower::Off,
+            (DisplayPower::Unknown, _) | (_, DisplayPower::Unknown) => DisplayPower::Unknown,
+            _ => DisplayPower::On,
+        }
+    }
+}
+
+impl std::fmt::Display for DisplayPower {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DisplayPower {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "on" => Ok(DisplayPower::On),
+            "off" => Ok(DisplayPower::Off),
+            "unknown" => Ok(DisplayPower::Unknown),
+            other => Err(format!(
+                "`{other}` is not a display state (on, off or unknown)"
+            )),
+        }
+    }
 }
 
 /// Whether a play on screen from `started_at` to `ended_at` covered its whole turn
@@ -76,6 +163,15 @@ impl Impression {
     /// How long the item was actually on screen.
     pub fn duration_ms(&self) -> u64 {
         u64::try_from(self.ended_at.duration_since(self.started_at).as_millis()).unwrap_or(0)
+    }
+
+    /// The record's link in its screen's hash chain: the sha256 of its JSON as this type writes
+    /// it (every field, `sequence` and `previous` included; fields at their default left out, as
+    /// always). The next record's `previous` carries it. The scheduler computes it again from the
+    /// record it decoded, so a record changed in any field no longer links.
+    pub fn digest(&self) -> Sha256Hex {
+        let bytes = serde_json::to_vec(self).expect("an impression always serializes");
+        Sha256Hex::of_bytes(&bytes)
     }
 }
 
@@ -143,6 +239,10 @@ pub struct OfferPlay {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
     pub arm: Arm,
+    /// The price the card showed, as its manifest gave it; absent for a card without a price
+    /// (a holdout's control card shows none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<CardPrice>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -275,6 +375,11 @@ mod tests {
             completed: true,
             clock: ClockState::Synced,
             offer: None,
+            campaign: None,
+            manifest_version: 0,
+            player_version: None,
+            display: DisplayPower::Unknown,
+            previous: None,
         }
     }
 
@@ -368,6 +473,78 @@ mod tests {
             &bytes,
             signature.trim_start_matches("sha256=")
         ));
+    }
+
+    #[test]
+    fn a_digest_survives_the_wire_and_changes_with_any_field() {
+        let mut first = impression(1);
+        first.player_version = Some("0.1.0".into());
+        first.display = DisplayPower::On;
+        let mut second = impression(2);
+        second.previous = Some(first.digest());
+        second.offer = Some(OfferPlay {
+            offer_id: "hazelnut".into(),
+            campaign: Some("spring".into()),
+            arm: Arm::Treatment,
+            price: Some(CardPrice {
+                cents: 249,
+                old_cents: None,
+                currency: "EUR".into(),
+            }),
+        });
+        // What the scheduler decodes digests as the player's own record did.
+        let decoded = ImpressionBatch::decode(&body(vec![first.clone(), second.clone()])).unwrap();
+        assert_eq!(decoded.impressions[0].digest(), first.digest());
+        assert_eq!(decoded.impressions[1].digest(), second.digest());
+        assert_eq!(decoded.impressions[1].previous, Some(first.digest()));
+
+        let mut edited = first.clone();
+        edited.ended_at = edited.ended_at + SignedDuration::from_millis(1);
+        assert_ne!(edited.digest(), first.digest());
+        let mut renumbered = first.clone();
+        renumbered.sequence = 3;
+        assert_ne!(renumbered.digest(), first.digest());
+        let mut repriced = second.clone();
+        repriced
+            .offer
+            .as_mut()
+            .unwrap()
+            .price
+            .as_mut()
+            .unwrap()
+            .cents = 199;
+        assert_ne!(repriced.digest(), second.digest());
+    }
+
+    #[test]
+    fn a_record_from_a_player_that_does_not_chain_reads_with_defaults() {
+        let old = r#"{"impressions":[{"id":"0193a2b4-0000-7000-8000-000000000001","sequence":4,
+            "screen":"lobby","playlist":"demo","playlist_version":3,"zone":"main",
+            "item_id":"red","scheduled_start":"2026-11-20T10:00:00Z",
+            "started_at":"2026-11-20T10:00:00Z","ended_at":"2026-11-20T10:00:02Z",
+            "completed":true,"clock":"synced"}]}"#;
+        let batch = ImpressionBatch::decode(old.as_bytes()).unwrap();
+        let record = &batch.impressions[0];
+        assert_eq!(record.display, DisplayPower::Unknown);
+        assert_eq!(record.previous, None);
+        assert_eq!(record.manifest_version, 0);
+        // Defaults stay out of the JSON, so its digest is that of what the player wrote.
+        let written = serde_json::to_string(record).unwrap();
+        assert!(
+            !written.contains("display") && !written.contains("previous"),
+            "{written}"
+        );
+    }
+
+    #[test]
+    fn the_worst_display_state_wins() {
+        assert_eq!(DisplayPower::On.worst(DisplayPower::Off), DisplayPower::Off);
+        assert_eq!(
+            DisplayPower::On.worst(DisplayPower::Unknown),
+            DisplayPower::Unknown
+        );
+        assert_eq!(DisplayPower::On.worst(DisplayPower::On), DisplayPower::On);
+        assert_eq!("off".parse(), Ok(DisplayPower::Off));
     }
 
     #[test]

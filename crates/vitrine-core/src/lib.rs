@@ -28,7 +28,9 @@ pub use campaign::{Campaign, parse_campaign};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use duration::ItemDuration;
 pub use heartbeat::{ActiveInterrupt, FrameStats, GpuAdapter, Heartbeat, SystemInfo, ZoneShowing};
-pub use impression::{ClockState, Impression, ImpressionAck, ImpressionBatch, OfferPlay};
+pub use impression::{
+    ClockState, DisplayPower, Impression, ImpressionAck, ImpressionBatch, OfferPlay,
+};
 pub use manifest::{Manifest, ManifestError, MediaEntry, SuccessionError};
 pub use media::Sha256Hex;
 pub use offer::{Arm, OfferCardData, OfferEntry, OfferRotation};

@@ -222,6 +222,11 @@ mod tests {
             clock: vitrine_core::ClockState::Synced,
             sequence: 0,
             offer: None,
+            campaign: None,
+            manifest_version: 0,
+            player_version: None,
+            display: vitrine_core::DisplayPower::Unknown,
+            previous: None,
         }
     }
 
@@ -241,6 +246,7 @@ mod tests {
                 offer_id: offer_id.into(),
                 campaign: Some("c".into()),
                 arm: vitrine_core::offer::Arm::Treatment,
+                price: None,
             });
             play
         };

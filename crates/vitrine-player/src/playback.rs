@@ -1048,6 +1048,7 @@ fn describe_offer(
         offer_id: entry.offer_id.clone(),
         campaign: entry.campaign.clone(),
         arm: entry.arm,
+        price: entry.card.price.clone(),
     };
     Some((wants, key, play_offer))
 }
@@ -1146,6 +1147,11 @@ fn impression(
         ),
         clock: showing.clock.worst(clock),
         offer: showing.offer.clone(),
+        campaign: None,
+        manifest_version: 0,
+        player_version: None,
+        display: vitrine_core::DisplayPower::Unknown,
+        previous: None,
     }
 }
 

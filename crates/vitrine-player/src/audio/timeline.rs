@@ -359,6 +359,11 @@ impl AudioTimeline {
                 ),
             clock: sounding.clock.max(self.clock),
             offer: None,
+            campaign: None,
+            manifest_version: 0,
+            player_version: None,
+            display: vitrine_core::DisplayPower::Unknown,
+            previous: None,
         });
     }
 }

@@ -254,9 +254,15 @@ impl ImpressionStore for SqliteStore {
                             offer_id,
                             campaign: offer_campaign,
                             arm: arm.parse().map_err(|error| corrupt("offer_arm", &error))?,
+                            price: None,
                         }),
                         _ => None,
                     },
+                    campaign: None,
+                    manifest_version: 0,
+                    player_version: None,
+                    display: vitrine_core::DisplayPower::Unknown,
+                    previous: None,
                 });
             }
             Ok(impressions)
