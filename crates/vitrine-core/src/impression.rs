@@ -39,6 +39,9 @@ pub struct Impression {
     pub media_sha256: Option<Sha256Hex>,
     /// When the schedule wanted the item's turn to start, in UTC.
     pub scheduled_start: Timestamp,
+    /// When the schedule wanted the turn to end, in UTC; absent from players that did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_end: Option<Timestamp>,
     /// When the item's first frame was shown, in UTC.
     pub started_at: Timestamp,
     /// When it left the screen, in UTC.
@@ -370,6 +373,7 @@ mod tests {
             item_id: "red".into(),
             media_sha256: Some(Sha256Hex::of_bytes(b"red")),
             scheduled_start: started_at,
+            scheduled_end: Some(started_at + jiff::SignedDuration::from_millis(1500)),
             started_at,
             ended_at: started_at + jiff::SignedDuration::from_millis(1500),
             completed: true,

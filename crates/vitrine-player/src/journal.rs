@@ -216,6 +216,7 @@ mod tests {
             item_id: "item-1".into(),
             media_sha256: Some(Sha256Hex::of_bytes(b"red")),
             scheduled_start: jiff::Timestamp::now(),
+            scheduled_end: None,
             started_at: jiff::Timestamp::now(),
             ended_at: jiff::Timestamp::now(),
             completed: true,

@@ -1136,6 +1136,7 @@ fn impression(
         item_id: showing.item_id.clone(),
         media_sha256: showing.media_sha256.clone(),
         scheduled_start: showing.scheduled_start,
+        scheduled_end: Some(showing.scheduled_end),
         started_at: showing.started_at,
         ended_at: now.max(showing.started_at),
         completed: vitrine_core::impression::covers_turn(

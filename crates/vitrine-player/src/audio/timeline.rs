@@ -347,6 +347,7 @@ impl AudioTimeline {
             item_id: sounding.item_id,
             media_sha256: Some(sounding.sha256),
             scheduled_start: sounding.scheduled_start,
+            scheduled_end: Some(sounding.scheduled_end),
             started_at,
             ended_at,
             completed: sounding.failed_at.is_none()

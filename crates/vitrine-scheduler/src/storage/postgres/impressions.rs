@@ -276,6 +276,7 @@ impl ImpressionStore for PostgresStore {
                     .try_get::<_, Option<Timestamp>>(13)?
                     .unwrap_or(started_at),
                 started_at,
+                scheduled_end: None,
                 ended_at,
                 completed: row.try_get(15)?,
                 clock: clock.parse().map_err(|error| corrupt("clock", &error))?,

@@ -246,6 +246,7 @@ impl ImpressionStore for SqliteStore {
                         None => started_at,
                     },
                     started_at,
+                    scheduled_end: None,
                     ended_at,
                     completed,
                     clock: clock.parse().map_err(|error| corrupt("clock", &error))?,
