@@ -21,6 +21,7 @@ pub mod impressions;
 pub mod media;
 pub mod pairing;
 pub mod playlists;
+pub mod plays;
 pub mod postgres;
 pub mod push;
 pub mod quota;
