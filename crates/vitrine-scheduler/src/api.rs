@@ -973,9 +973,11 @@ pub async fn post_impressions(
         .iter()
         .map(|impression| impression.id)
         .collect();
+    let placement = crate::plays::Placement::of(&state, &screen.name).await?;
+    let plays = placement.place(batch.impressions);
     let (inserted, highest_sequence) = state
         .storage()
-        .insert_impressions(screen.name.clone(), batch.impressions)
+        .insert_impressions(screen.name.clone(), plays)
         .await?;
     tracing::debug!(screen = %screen.name, count, inserted, highest_sequence, "stored impressions");
     state

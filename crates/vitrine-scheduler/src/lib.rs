@@ -24,6 +24,7 @@ pub mod notify;
 pub mod offers;
 pub mod openapi;
 pub mod pairing;
+pub mod plays;
 pub mod qr;
 pub mod quota;
 pub mod rate_limit;

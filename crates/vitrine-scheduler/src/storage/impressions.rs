@@ -3,6 +3,7 @@
 use vitrine_core::Impression;
 
 use super::StorageError;
+use super::plays::IncomingPlay;
 
 /// An offer a screen's manifest carried.
 #[derive(Debug)]
@@ -30,10 +31,14 @@ pub trait ImpressionStore: Send + Sync {
     /// held. Either the whole batch is stored or none of it. An impression claiming an offer that
     /// `screen`'s manifest never carried with its playlist version is kept as a play, its offer
     /// marked refused and left out of every offer figure.
+    ///
+    /// In the same transaction each new play is added to the hourly and daily rollups (see
+    /// [`super::plays`]), and its link in the screen's hash chain is checked against the plays
+    /// numbered one less and one more, where HQ holds them.
     async fn insert_impressions(
         &self,
         screen: String,
-        impressions: Vec<Impression>,
+        plays: Vec<IncomingPlay>,
     ) -> Result<(u64, u64), StorageError>;
 
     /// Every impression of one screen, oldest first.

@@ -46,6 +46,7 @@ pub use impressions::ImpressionStore;
 pub use media::MediaStore;
 pub use pairing::PairingStore;
 pub use playlists::PlaylistStore;
+pub use plays::PlayStore;
 pub use push::PushStore;
 pub use quota::QuotaStore;
 pub use replicas::ReplicaStore;
@@ -224,6 +225,7 @@ pub trait Storage:
     + MediaStore
     + PairingStore
     + PlaylistStore
+    + PlayStore
     + PushStore
     + QuotaStore
     + ReplicaStore

@@ -1,7 +1,7 @@
 //! [`ImpressionStore`] on PostgreSQL: the `served_offers`, `impression_ids`, `impressions` (one
 //! partition per UTC day) and `impression_sequences` tables.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::PoisonError;
 
 use jiff::Timestamp;
@@ -13,6 +13,8 @@ use vitrine_core::{Impression, OfferPlay};
 use super::PostgresStore;
 use crate::storage::StorageError;
 use crate::storage::impressions::{ImpressionStore, ServedOffer};
+use crate::storage::plays::{IncomingPlay, StoredPlay, rollup_deltas};
+use super::plays::add_to_rollups;
 use crate::storage::{from_sql_integer, to_sql_integer};
 
 /// The first key of the advisory lock a screen's batches take (`impr` in ASCII), the second being
@@ -40,12 +42,61 @@ struct Columns {
     offer_campaign: Vec<Option<String>>,
     offer_id: Vec<Option<String>>,
     offer_arm: Vec<Option<String>>,
+    store: Vec<String>,
+    local_hour: Vec<String>,
+    venue_zone: Vec<String>,
+    multiplier_milli: Vec<i64>,
+    fill_campaign: Vec<Option<String>>,
+    scheduled_end: Vec<Option<Timestamp>>,
+    manifest_version: Vec<i64>,
+    player_version: Vec<String>,
+    display: Vec<&'static str>,
+    price_cents: Vec<Option<i64>>,
+    currency: Vec<String>,
+    digest: Vec<String>,
+    previous: Vec<Option<String>>,
+    chain: Vec<&'static str>,
 }
 
 impl Columns {
-    fn new(impressions: Vec<Impression>) -> Result<Self, StorageError> {
+    fn new(plays: &[IncomingPlay]) -> Result<Self, StorageError> {
         let mut columns = Self::default();
-        for impression in impressions {
+        for play in plays {
+            let impression = play.impression.clone();
+            let price = impression
+                .offer
+                .as_ref()
+                .and_then(|offer| offer.price.clone());
+            columns.store.push(play.store.clone());
+            columns.local_hour.push(play.local_hour.clone());
+            columns.venue_zone.push(play.venue_zone.clone());
+            columns.multiplier_milli.push(play.multiplier_milli);
+            columns.fill_campaign.push(impression.campaign.clone());
+            columns.scheduled_end.push(
+                impression
+                    .scheduled_end
+                    .map(|end| to_microseconds(end, "scheduled_end"))
+                    .transpose()?,
+            );
+            columns.manifest_version.push(to_sql_integer(
+                impression.manifest_version,
+                "manifest_version",
+            )?);
+            columns
+                .player_version
+                .push(impression.player_version.clone().unwrap_or_default());
+            columns.display.push(impression.display.as_str());
+            columns
+                .price_cents
+                .push(price.as_ref().map(|price| price.cents));
+            columns
+                .currency
+                .push(price.map(|price| price.currency).unwrap_or_default());
+            columns.digest.push(play.digest.clone());
+            columns
+                .previous
+                .push(impression.previous.as_ref().map(|d| d.as_str().to_owned()));
+            columns.chain.push(play.chain.as_str());
             let duration_ms = impression.duration_ms();
             columns.id.push(impression.id.hyphenated().to_string());
             columns
@@ -120,41 +171,77 @@ const INSERT_BATCH: &str = "
         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[],
                     $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[],
                     $11::timestamptz[], $12::bigint[], $13::boolean[], $14::text[], $15::text[],
-                    $16::text[], $17::text[])
+                    $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+                    $21::bigint[], $22::text[], $23::timestamptz[], $24::bigint[], $25::text[],
+                    $26::text[], $27::bigint[], $28::text[], $29::text[], $30::text[],
+                    $31::text[])
              WITH ORDINALITY AS batch (id, sequence, screen, playlist, playlist_version, zone,
                     item_id, media_sha256, scheduled_start, started_at, ended_at, duration_ms,
-                    completed, clock, offer_campaign, offer_id, offer_arm, position)
+                    completed, clock, offer_campaign, offer_id, offer_arm, store, local_hour,
+                    venue_zone, multiplier_milli, fill_campaign, scheduled_end,
+                    manifest_version, player_version, display, price_cents, currency, digest,
+                    previous, chain, position)
         ORDER BY id, position
     ),
     new_ids AS (
         INSERT INTO impression_ids (id) SELECT id FROM batch
         ON CONFLICT DO NOTHING
         RETURNING id
+    ),
+    checked AS (
+        SELECT batch.*,
+               CASE WHEN batch.offer_id IS NOT NULL AND batch.offer_arm IS NOT NULL
+                     AND NOT EXISTS (
+                         SELECT 1 FROM served_offers
+                         WHERE served_offers.screen = batch.screen
+                           AND served_offers.playlist_version = batch.playlist_version
+                           AND served_offers.campaign = COALESCE(batch.offer_campaign, '')
+                           AND served_offers.offer = batch.offer_id
+                           AND served_offers.arm = batch.offer_arm)
+                    THEN format('offer `%s` of campaign `%s` (%s arm) was never in screen `%s`''s '
+                                'manifest for playlist version %s',
+                                batch.offer_id, COALESCE(batch.offer_campaign, ''),
+                                batch.offer_arm, batch.screen, batch.playlist_version)
+               END AS offer_refused
+        FROM batch JOIN new_ids USING (id)
     )
     INSERT INTO impressions
         (id, screen, playlist, playlist_version, item_id, media_sha256, started_at, duration_ms,
          offer_campaign, offer_id, offer_arm, sequence, zone, scheduled_start, ended_at,
-         completed, clock, offer_refused)
-    SELECT batch.id, batch.screen, batch.playlist, batch.playlist_version, batch.item_id,
-           batch.media_sha256, batch.started_at, batch.duration_ms, batch.offer_campaign,
-           batch.offer_id, batch.offer_arm, batch.sequence, batch.zone, batch.scheduled_start,
-           batch.ended_at, batch.completed, batch.clock,
-           CASE WHEN batch.offer_id IS NOT NULL AND batch.offer_arm IS NOT NULL
-                 AND NOT EXISTS (
-                     SELECT 1 FROM served_offers
-                     WHERE served_offers.screen = batch.screen
-                       AND served_offers.playlist_version = batch.playlist_version
-                       AND served_offers.campaign = COALESCE(batch.offer_campaign, '')
-                       AND served_offers.offer = batch.offer_id
-                       AND served_offers.arm = batch.offer_arm)
-                THEN format('offer `%s` of campaign `%s` (%s arm) was never in screen `%s`''s '
-                            'manifest for playlist version %s',
-                            batch.offer_id, COALESCE(batch.offer_campaign, ''), batch.offer_arm,
-                            batch.screen, batch.playlist_version)
-           END
-    FROM batch JOIN new_ids USING (id)
-    ORDER BY batch.position
+         completed, clock, offer_refused, store, local_hour, venue_zone, multiplier_milli,
+         campaign, scheduled_end, manifest_version, player_version, display, price_cents,
+         currency, digest, previous, chain)
+    SELECT id, screen, playlist, playlist_version, item_id, media_sha256, started_at,
+           duration_ms, offer_campaign, offer_id, offer_arm, sequence, zone, scheduled_start,
+           ended_at, completed, clock, offer_refused, store, local_hour, venue_zone,
+           multiplier_milli,
+           CASE WHEN offer_id IS NOT NULL AND offer_refused IS NULL
+                THEN COALESCE(offer_campaign, '') ELSE COALESCE(fill_campaign, '') END,
+           scheduled_end, manifest_version, player_version, display, price_cents, currency,
+           digest, previous, chain
+    FROM checked
+    ORDER BY position
     RETURNING id, offer_refused";
+
+/// Which of the batch's new offer plays (offer, arm, scheduled start) already have a scan: by
+/// their place in the arrays, from 1.
+const SCANNED_PLAYS: &str = "
+    SELECT place FROM unnest($2::text[], $3::text[], $4::timestamptz[])
+        WITH ORDINALITY AS play (offer, arm, scheduled_start, place)
+    WHERE EXISTS (
+        SELECT 1 FROM scans
+        WHERE scans.screen = $1 AND scans.offer = play.offer AND scans.arm = play.arm
+          AND date_trunc('milliseconds', timezone('UTC', scans.played_at))
+              = date_trunc('milliseconds', timezone('UTC', play.scheduled_start)))";
+
+/// Checks the links of the screen's plays that wait for their predecessor.
+const LINK_CHAIN: &str = "
+    UPDATE impressions AS waiting
+    SET chain = CASE WHEN waiting.previous = before.digest THEN 'linked' ELSE 'broken' END
+    FROM impressions AS before
+    WHERE waiting.screen = $1 AND waiting.chain = 'pending'
+      AND before.screen = waiting.screen AND before.sequence = waiting.sequence - 1
+      AND before.digest IS NOT NULL";
 
 #[async_trait::async_trait]
 impl ImpressionStore for PostgresStore {
@@ -204,16 +291,16 @@ impl ImpressionStore for PostgresStore {
     async fn insert_impressions(
         &self,
         screen: String,
-        impressions: Vec<Impression>,
+        plays: Vec<IncomingPlay>,
     ) -> Result<(u64, u64), StorageError> {
-        let columns = Columns::new(impressions)?;
+        let columns = Columns::new(&plays)?;
         let days = columns.days();
         self.make_impression_partitions(&days).await?;
-        match self.store_batch(&screen, &columns).await {
+        match self.store_batch(&screen, &columns, &plays).await {
             Err(Failed::NoPartition) => {
                 self.forget_impression_days(&days);
                 self.make_impression_partitions(&days).await?;
-                match self.store_batch(&screen, &columns).await {
+                match self.store_batch(&screen, &columns, &plays).await {
                     Ok(stored) => Ok(stored),
                     Err(Failed::NoPartition) => Err(StorageError::Backend(
                         "PostgreSQL: an impression partition vanished while a batch was stored"
@@ -389,8 +476,48 @@ impl PostgresStore {
         }
     }
 
+    /// Marks the new offer plays whose code was scanned before they reached HQ.
+    async fn mark_scanned(
+        &self,
+        transaction: &deadpool_postgres::Transaction<'_>,
+        screen: &str,
+        plays: &mut [StoredPlay<'_>],
+    ) -> Result<(), StorageError> {
+        let mut places = Vec::new();
+        let (mut offers, mut arms, mut starts) = (Vec::new(), Vec::new(), Vec::new());
+        for (place, stored) in plays.iter().enumerate() {
+            if let (Some(offer), false) = (&stored.play.impression.offer, stored.offer_refused) {
+                places.push(place);
+                offers.push(offer.offer_id.clone());
+                arms.push(offer.arm.to_string());
+                starts.push(stored.play.impression.scheduled_start);
+            }
+        }
+        if places.is_empty() {
+            return Ok(());
+        }
+        let rows = transaction
+            .query(SCANNED_PLAYS, &[&screen, &offers, &arms, &starts])
+            .await?;
+        for row in rows {
+            let place: i64 = row.try_get(0)?;
+            if let Some(&index) = usize::try_from(place - 1)
+                .ok()
+                .and_then(|offset| places.get(offset))
+            {
+                plays[index].scanned = true;
+            }
+        }
+        Ok(())
+    }
+
     /// Stores the batch and moves the screen's sequence forward, in one transaction.
-    async fn store_batch(&self, screen: &str, columns: &Columns) -> Result<(u64, u64), Failed> {
+    async fn store_batch(
+        &self,
+        screen: &str,
+        columns: &Columns,
+        plays: &[IncomingPlay],
+    ) -> Result<(u64, u64), Failed> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(StorageError::from)?;
         transaction
@@ -425,9 +552,30 @@ impl PostgresStore {
                     &columns.offer_campaign,
                     &columns.offer_id,
                     &columns.offer_arm,
+                    &columns.store,
+                    &columns.local_hour,
+                    &columns.venue_zone,
+                    &columns.multiplier_milli,
+                    &columns.fill_campaign,
+                    &columns.scheduled_end,
+                    &columns.manifest_version,
+                    &columns.player_version,
+                    &columns.display,
+                    &columns.price_cents,
+                    &columns.currency,
+                    &columns.digest,
+                    &columns.previous,
+                    &columns.chain,
                 ],
             )
             .await?;
+        let by_id: HashMap<&str, usize> = columns
+            .id
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (id.as_str(), index))
+            .collect();
+        let mut new_plays = Vec::with_capacity(stored.len());
         for row in &stored {
             let id: &str = row.try_get(0).map_err(StorageError::from)?;
             let refused: Option<&str> = row.try_get(1).map_err(StorageError::from)?;
@@ -437,8 +585,24 @@ impl PostgresStore {
             if let Some(reason) = refused {
                 tracing::warn!(impression = %id, "{reason}; its offer is not counted");
             }
+            if let Some(&index) = by_id.get(id) {
+                new_plays.push(StoredPlay {
+                    play: &plays[index],
+                    offer_refused: refused.is_some(),
+                    scanned: false,
+                });
+            }
         }
         let inserted = stored.len() as u64;
+        if !new_plays.is_empty() {
+            self.mark_scanned(&transaction, screen, &mut new_plays)
+                .await?;
+            add_to_rollups(&transaction, &rollup_deltas(&new_plays)).await?;
+            transaction
+                .execute(LINK_CHAIN, &[&screen])
+                .await
+                .map_err(StorageError::from)?;
+        }
         let highest = advance_sequence(&transaction, screen).await?;
         transaction.commit().await.map_err(StorageError::from)?;
         Ok((inserted, highest))

@@ -21,6 +21,7 @@ mod impressions;
 mod media;
 mod pairing;
 mod playlists;
+mod plays;
 mod push;
 mod quota;
 mod replicas;

@@ -64,6 +64,17 @@ impl ScanStore for PostgresStore {
                 ],
             )
             .await?;
+        // The play's first scan: its rollup rows count it as scanned, if HQ holds it.
+        if hits == 0 {
+            super::plays::count_scanned_play(
+                &transaction,
+                &scan.play.screen,
+                &scan.play.offer_id,
+                scan.play.arm.as_str(),
+                scan.play.played_at,
+            )
+            .await?;
+        }
         transaction.commit().await?;
         Ok(true)
     }

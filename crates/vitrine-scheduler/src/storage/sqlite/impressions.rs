@@ -9,6 +9,7 @@ use vitrine_core::{Impression, OfferPlay};
 use super::{SqliteStore, from_sql_integer, to_sql_integer};
 use crate::storage::StorageError;
 use crate::storage::impressions::{ImpressionStore, ServedOffer};
+use crate::storage::plays::{IncomingPlay, StoredPlay, rollup_deltas};
 use crate::storage::sortable_timestamp;
 
 #[async_trait::async_trait]
@@ -47,71 +48,58 @@ impl ImpressionStore for SqliteStore {
 
     /// Stores a batch of `screen`'s impressions in one transaction, skipping ids already held, and
     /// returns how many were new and the highest sequence number up to which the screen's plays
-    /// are all held. Either the whole batch is stored or none of it.
+    /// are all held. Either the whole batch is stored or none of it. The new plays are added to
+    /// the rollups and their chain links checked in the same transaction.
     async fn insert_impressions(
         &self,
         screen: String,
-        impressions: Vec<Impression>,
+        plays: Vec<IncomingPlay>,
     ) -> Result<(u64, u64), StorageError> {
-        let rows = impressions
-            .into_iter()
-            .map(|impression| {
-                let duration_ms = impression.duration_ms();
-                Ok(ImpressionRow {
-                    id: impression.id.hyphenated().to_string(),
-                    sequence: to_sql_integer(impression.sequence, "sequence")?,
-                    screen: impression.screen,
-                    playlist: impression.playlist,
-                    playlist_version: to_sql_integer(
-                        impression.playlist_version,
-                        "playlist_version",
-                    )?,
-                    zone: impression.zone,
-                    item_id: impression.item_id,
-                    media_sha256: impression.media_sha256.map(String::from),
-                    scheduled_start: sortable_timestamp(impression.scheduled_start),
-                    started_at: sortable_timestamp(impression.started_at),
-                    ended_at: sortable_timestamp(impression.ended_at),
-                    duration_ms: to_sql_integer(duration_ms, "duration_ms")?,
-                    completed: impression.completed,
-                    clock: impression.clock.as_str(),
-                    offer: impression
-                        .offer
-                        .map(|offer| (offer.campaign, offer.offer_id, offer.arm.to_string())),
-                })
-            })
+        let rows = plays
+            .iter()
+            .map(ImpressionRow::new)
             .collect::<Result<Vec<_>, StorageError>>()?;
         self.interact(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut inserted = 0;
+            let mut stored = Vec::new();
             {
-                let mut insert = transaction.prepare(
+                let mut insert = transaction.prepare_cached(
                     "INSERT INTO impressions
                         (id, screen, playlist, playlist_version, item_id, media_sha256,
                          started_at, duration_ms, offer_campaign, offer_id, offer_arm,
                          sequence, zone, scheduled_start, ended_at, completed, clock,
-                         offer_refused)
+                         offer_refused, store, local_hour, venue_zone, multiplier_milli,
+                         campaign, scheduled_end, manifest_version, player_version, display,
+                         price_cents, currency, digest, previous, chain)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-                             ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                             ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+                             ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)
                      ON CONFLICT (id) DO NOTHING",
                 )?;
-                let mut served = transaction.prepare(
+                let mut served = transaction.prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM served_offers
                      WHERE screen = ?1 AND playlist_version = ?2 AND campaign = ?3
                        AND offer = ?4 AND arm = ?5)",
                 )?;
-                for row in rows {
-                    let (campaign, offer_id, arm) = match row.offer {
-                        Some((campaign, offer_id, arm)) => (campaign, Some(offer_id), Some(arm)),
+                let mut scanned = transaction.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM scans
+                     WHERE screen = ?1 AND offer = ?2 AND arm = ?3
+                       AND substr(played_at, 1, 23) = substr(?4, 1, 23))",
+                )?;
+                for (row, play) in rows.iter().zip(&plays) {
+                    let (campaign, offer_id, arm) = match &row.offer {
+                        Some((campaign, offer_id, arm)) => {
+                            (campaign.as_deref(), Some(offer_id.as_str()), Some(arm.as_str()))
+                        }
                         None => (None, None, None),
                     };
                     // Proof of play may claim only an offer its screen's manifest carried with
                     // that playlist version. Anything else is kept as a play, its offer marked
                     // refused and left out of every offer figure.
-                    let offer_refused = match (&offer_id, &arm) {
+                    let offer_refused = match (offer_id, arm) {
                         (Some(offer_id), Some(arm)) => {
-                            let campaign_name = campaign.as_deref().unwrap_or("");
+                            let campaign_name = campaign.unwrap_or("");
                             let was_served: bool = served.query_row(
                                 params![
                                     row.screen,
@@ -136,7 +124,8 @@ impl ImpressionStore for SqliteStore {
                     if let Some(reason) = &offer_refused {
                         tracing::warn!(impression = %row.id, "{reason}; its offer is not counted");
                     }
-                    inserted += insert.execute(params![
+                    let refused = offer_refused.is_some();
+                    let inserted = insert.execute(params![
                         row.id,
                         row.screen,
                         row.playlist,
@@ -155,8 +144,42 @@ impl ImpressionStore for SqliteStore {
                         row.completed,
                         row.clock,
                         offer_refused,
-                    ])? as u64;
+                        play.store,
+                        play.local_hour,
+                        play.venue_zone,
+                        play.multiplier_milli,
+                        play.counted_campaign(refused),
+                        row.scheduled_end,
+                        row.manifest_version,
+                        row.player_version,
+                        row.display,
+                        row.price_cents,
+                        row.currency,
+                        play.digest,
+                        row.previous,
+                        play.chain.as_str(),
+                    ])?;
+                    if inserted == 0 {
+                        continue;
+                    }
+                    let was_scanned = match (offer_id, arm) {
+                        (Some(offer_id), Some(arm)) if !refused => scanned.query_row(
+                            params![row.screen, offer_id, arm, row.scheduled_start],
+                            |found| found.get(0),
+                        )?,
+                        _ => false,
+                    };
+                    stored.push(StoredPlay {
+                        play,
+                        offer_refused: refused,
+                        scanned: was_scanned,
+                    });
                 }
+            }
+            let inserted = stored.len() as u64;
+            if !stored.is_empty() {
+                super::plays::add_to_rollups(&transaction, &rollup_deltas(&stored))?;
+                link_chain(&transaction, &screen)?;
             }
             let highest = advance_sequence(&transaction, &screen)?;
             transaction.commit()?;
@@ -284,12 +307,77 @@ struct ImpressionRow {
     item_id: String,
     media_sha256: Option<String>,
     scheduled_start: String,
+    scheduled_end: Option<String>,
     started_at: String,
     ended_at: String,
     duration_ms: i64,
     completed: bool,
     clock: &'static str,
     offer: Option<(Option<String>, String, String)>,
+    manifest_version: i64,
+    player_version: String,
+    display: &'static str,
+    price_cents: Option<i64>,
+    currency: String,
+    previous: Option<String>,
+}
+
+impl ImpressionRow {
+    fn new(play: &IncomingPlay) -> Result<Self, StorageError> {
+        let impression = &play.impression;
+        let price = impression
+            .offer
+            .as_ref()
+            .and_then(|offer| offer.price.as_ref());
+        Ok(ImpressionRow {
+            id: impression.id.hyphenated().to_string(),
+            sequence: to_sql_integer(impression.sequence, "sequence")?,
+            screen: impression.screen.clone(),
+            playlist: impression.playlist.clone(),
+            playlist_version: to_sql_integer(impression.playlist_version, "playlist_version")?,
+            zone: impression.zone.clone(),
+            item_id: impression.item_id.clone(),
+            media_sha256: impression.media_sha256.as_ref().map(|d| d.as_str().to_owned()),
+            scheduled_start: sortable_timestamp(impression.scheduled_start),
+            scheduled_end: impression.scheduled_end.map(sortable_timestamp),
+            started_at: sortable_timestamp(impression.started_at),
+            ended_at: sortable_timestamp(impression.ended_at),
+            duration_ms: to_sql_integer(impression.duration_ms(), "duration_ms")?,
+            completed: impression.completed,
+            clock: impression.clock.as_str(),
+            offer: impression.offer.as_ref().map(|offer| {
+                (
+                    offer.campaign.clone(),
+                    offer.offer_id.clone(),
+                    offer.arm.to_string(),
+                )
+            }),
+            manifest_version: to_sql_integer(impression.manifest_version, "manifest_version")?,
+            player_version: impression.player_version.clone().unwrap_or_default(),
+            display: impression.display.as_str(),
+            price_cents: price.map(|price| price.cents),
+            currency: price.map(|price| price.currency.clone()).unwrap_or_default(),
+            previous: impression.previous.as_ref().map(|d| d.as_str().to_owned()),
+        })
+    }
+}
+
+/// Checks the links of `screen`'s plays that wait for their predecessor, now that the batch may
+/// have brought it (or brought plays whose predecessor was already held).
+fn link_chain(connection: &Connection, screen: &str) -> Result<(), StorageError> {
+    connection
+        .prepare_cached(
+            "UPDATE impressions
+             SET chain = CASE WHEN impressions.previous = before.digest
+                              THEN 'linked' ELSE 'broken' END
+             FROM impressions AS before
+             WHERE impressions.screen = ?1 AND impressions.chain = 'pending'
+               AND before.screen = impressions.screen
+               AND before.sequence = impressions.sequence - 1
+               AND before.digest IS NOT NULL",
+        )?
+        .execute([screen])?;
+    Ok(())
 }
 
 /// Moves `screen`'s highest gap-free sequence number forward over what is now held, stores it and

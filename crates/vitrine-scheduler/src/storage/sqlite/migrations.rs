@@ -317,4 +317,120 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
     ) STRICT;
     "#,
     ),
+    M::up(
+        r#"
+    -- Proof of play a retail-media buyer accepts. Each play keeps where it ran when it reached HQ
+    -- (store, the hour in store time, the IAB venue zone and the audience multiplier), the
+    -- campaign it counts for, the manifest and player versions, the display's power state, the
+    -- price an offer card showed, and its link in its screen's hash chain.
+    ALTER TABLE impressions ADD COLUMN store TEXT NOT NULL DEFAULT '';
+    ALTER TABLE impressions ADD COLUMN local_hour TEXT NOT NULL DEFAULT '';
+    ALTER TABLE impressions ADD COLUMN venue_zone TEXT NOT NULL DEFAULT 'other';
+    ALTER TABLE impressions ADD COLUMN multiplier_milli INTEGER NOT NULL DEFAULT 1000;
+    -- The campaign the play counts for: its offer's (unless refused), else its fill's.
+    ALTER TABLE impressions ADD COLUMN campaign TEXT NOT NULL DEFAULT '';
+    ALTER TABLE impressions ADD COLUMN scheduled_end TEXT;
+    ALTER TABLE impressions ADD COLUMN manifest_version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE impressions ADD COLUMN player_version TEXT NOT NULL DEFAULT '';
+    ALTER TABLE impressions ADD COLUMN display TEXT NOT NULL DEFAULT 'unknown';
+    ALTER TABLE impressions ADD COLUMN price_cents INTEGER;
+    ALTER TABLE impressions ADD COLUMN currency TEXT NOT NULL DEFAULT '';
+    ALTER TABLE impressions ADD COLUMN digest TEXT;
+    ALTER TABLE impressions ADD COLUMN previous TEXT;
+    ALTER TABLE impressions ADD COLUMN chain TEXT NOT NULL DEFAULT 'none';
+    UPDATE impressions SET
+        local_hour = substr(started_at, 1, 13),
+        campaign = CASE WHEN offer_id IS NOT NULL AND offer_refused IS NULL
+                        THEN COALESCE(offer_campaign, '') ELSE '' END;
+    CREATE INDEX impressions_by_local_hour ON impressions (local_hour, id);
+    CREATE INDEX impressions_waiting_for_a_link ON impressions (screen, sequence)
+        WHERE chain = 'pending';
+    CREATE INDEX scans_by_play ON scans (screen, offer, arm, substr(played_at, 1, 23));
+
+    -- Where each screen (or one zone of it) stands in the store and how many people see it: the
+    -- IAB in-store zone, the audience multiplier in thousandths, and where the multiplier comes
+    -- from. Zone '' is the whole screen.
+    CREATE TABLE screen_audience (
+        screen TEXT NOT NULL,
+        zone TEXT NOT NULL DEFAULT '',
+        venue_zone TEXT NOT NULL
+            CHECK (venue_zone IN ('exterior', 'entrance', 'checkout', 'in_aisle', 'other')),
+        multiplier_milli INTEGER NOT NULL CHECK (multiplier_milli >= 0),
+        source TEXT NOT NULL,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (screen, zone)
+    ) STRICT, WITHOUT ROWID;
+
+    -- Plays summed per store-local hour, screen, store, zone, item, creative, campaign, offer,
+    -- arm and venue zone, in the transaction that stores the plays: reports read these, so they
+    -- stay fast however many plays are kept, and they outlive the raw plays' retention.
+    CREATE TABLE play_rollups (
+        local_hour TEXT NOT NULL,
+        screen TEXT NOT NULL,
+        store TEXT NOT NULL,
+        zone TEXT NOT NULL,
+        playlist TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        creative TEXT NOT NULL,
+        campaign TEXT NOT NULL,
+        offer TEXT NOT NULL,
+        arm TEXT NOT NULL,
+        venue_zone TEXT NOT NULL,
+        plays INTEGER NOT NULL,
+        completed INTEGER NOT NULL,
+        delivered INTEGER NOT NULL,
+        display_off INTEGER NOT NULL,
+        play_ms INTEGER NOT NULL,
+        impressions_milli INTEGER NOT NULL,
+        scanned INTEGER NOT NULL,
+        PRIMARY KEY (local_hour, screen, store, zone, playlist, item_id, creative, campaign,
+                     offer, arm, venue_zone)
+    ) STRICT, WITHOUT ROWID;
+    -- The same per store-local day, without the item: what campaign, store and day reports read.
+    CREATE TABLE play_rollups_daily (
+        local_day TEXT NOT NULL,
+        screen TEXT NOT NULL,
+        store TEXT NOT NULL,
+        zone TEXT NOT NULL,
+        campaign TEXT NOT NULL,
+        offer TEXT NOT NULL,
+        arm TEXT NOT NULL,
+        venue_zone TEXT NOT NULL,
+        plays INTEGER NOT NULL,
+        completed INTEGER NOT NULL,
+        delivered INTEGER NOT NULL,
+        display_off INTEGER NOT NULL,
+        play_ms INTEGER NOT NULL,
+        impressions_milli INTEGER NOT NULL,
+        scanned INTEGER NOT NULL,
+        PRIMARY KEY (local_day, screen, store, zone, campaign, offer, arm, venue_zone)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX play_rollups_daily_by_campaign ON play_rollups_daily (campaign, local_day);
+
+    -- The plays already held, summed (in UTC hours: their store's zone was not recorded).
+    INSERT INTO play_rollups
+    SELECT local_hour, screen, '', zone, playlist, item_id, COALESCE(media_sha256, ''), campaign,
+           CASE WHEN campaign <> '' AND offer_id IS NOT NULL AND offer_refused IS NULL
+                THEN offer_id ELSE '' END,
+           CASE WHEN campaign <> '' AND offer_id IS NOT NULL AND offer_refused IS NULL
+                THEN offer_arm ELSE '' END,
+           'other', COUNT(*), SUM(completed), SUM(completed), 0, SUM(duration_ms),
+           SUM(completed) * 1000,
+           SUM(offer_id IS NOT NULL AND offer_refused IS NULL AND EXISTS (SELECT 1 FROM scans
+                       WHERE scans.screen = impressions.screen
+                         AND scans.offer = impressions.offer_id
+                         AND scans.arm = impressions.offer_arm
+                         AND substr(scans.played_at, 1, 23)
+                             = substr(COALESCE(impressions.scheduled_start,
+                                               impressions.started_at), 1, 23)))
+    FROM impressions
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11;
+    INSERT INTO play_rollups_daily
+    SELECT substr(local_hour, 1, 10), screen, store, zone, campaign, offer, arm, venue_zone,
+           SUM(plays), SUM(completed), SUM(delivered), SUM(display_off), SUM(play_ms),
+           SUM(impressions_milli), SUM(scanned)
+    FROM play_rollups
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+    "#,
+    ),
 ];

@@ -27,6 +27,7 @@ mod media;
 mod migrations;
 mod pairing;
 mod playlists;
+mod plays;
 mod push;
 mod quota;
 mod replicas;

@@ -50,6 +50,16 @@ impl ScanStore for SqliteStore {
                     !seen_device,
                 ],
             )?;
+            // The play's first scan: its rollup rows count it as scanned, if HQ holds it.
+            if hits == 0 {
+                super::plays::count_scanned_play(
+                    &transaction,
+                    &scan.play.screen,
+                    &scan.play.offer_id,
+                    scan.play.arm.as_str(),
+                    &sortable_timestamp(scan.play.played_at),
+                )?;
+            }
             transaction.commit()?;
             Ok(true)
         })

@@ -1,0 +1,149 @@
+//! Proof of play on its way in: where each play ran (store, store-local hour, venue zone,
+//! audience multiplier) and where it stands in its screen's hash chain, resolved once per batch
+//! before storage adds the plays to the rollups.
+//!
+//! A play's hour is the hour it started in its store's time: the screen's own time zone, else its
+//! store's, else UTC. Reports group and filter by that hour, so "Monday" is the store's Monday.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use vitrine_core::Impression;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::storage::plays::{AudienceRow, ChainState, IncomingPlay};
+
+/// Where a screen's plays run, read once per batch.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    pub store: String,
+    pub timezone: TimeZone,
+    /// The screen's audience rows: zone `''` for the whole screen, others for one zone.
+    pub audience: Vec<AudienceRow>,
+}
+
+/// The venue zone and multiplier of a screen without an audience row.
+pub const DEFAULT_VENUE_ZONE: &str = "other";
+pub const DEFAULT_MULTIPLIER_MILLI: i64 = 1000;
+
+impl Placement {
+    /// Reads the screen's store, time zone and audience.
+    pub async fn of(state: &AppState, screen: &str) -> Result<Placement, ApiError> {
+        let record = state.storage().screen_record(screen.to_owned()).await?;
+        let (store, own_zone) = match &record {
+            Some(record) => (record.store.clone().unwrap_or_default(), record.timezone.clone()),
+            None => (String::new(), String::new()),
+        };
+        let zone_name = if !own_zone.is_empty() {
+            own_zone
+        } else if !store.is_empty() {
+            state
+                .storage()
+                .store_by_code(store.clone())
+                .await?
+                .map(|record| record.timezone)
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let timezone = TimeZone::get(&zone_name).unwrap_or(TimeZone::UTC);
+        let audience = state.storage().audiences(Some(screen.to_owned())).await?;
+        Ok(Placement {
+            store,
+            timezone,
+            audience,
+        })
+    }
+
+    /// The venue zone and multiplier of plays in `zone`: the zone's own row, else the screen's.
+    fn audience_of(&self, zone: &str) -> (String, i64) {
+        self.audience
+            .iter()
+            .find(|row| row.zone == zone)
+            .or_else(|| self.audience.iter().find(|row| row.zone.is_empty()))
+            .map_or(
+                (DEFAULT_VENUE_ZONE.to_owned(), DEFAULT_MULTIPLIER_MILLI),
+                |row| (row.venue_zone.clone(), row.multiplier_milli),
+            )
+    }
+
+    /// The store-local hour of `instant`, `YYYY-MM-DDTHH`.
+    pub fn local_hour(&self, instant: Timestamp) -> String {
+        local_hour(instant, &self.timezone)
+    }
+
+    /// The batch's plays, placed and with their chain state before the neighbours are read.
+    pub fn place(&self, impressions: Vec<Impression>) -> Vec<IncomingPlay> {
+        impressions
+            .into_iter()
+            .map(|impression| {
+                let (venue_zone, multiplier_milli) = self.audience_of(&impression.zone);
+                let chain = initial_chain_state(&impression);
+                IncomingPlay {
+                    digest: impression.digest().as_str().to_owned(),
+                    chain,
+                    store: self.store.clone(),
+                    local_hour: self.local_hour(impression.started_at),
+                    venue_zone,
+                    multiplier_milli,
+                    impression,
+                }
+            })
+            .collect()
+    }
+}
+
+/// `instant` in `timezone`, to the hour: `YYYY-MM-DDTHH`.
+pub fn local_hour(instant: Timestamp, timezone: &TimeZone) -> String {
+    instant.to_zoned(timezone.clone()).strftime("%Y-%m-%dT%H").to_string()
+}
+
+/// A record that names a predecessor waits for it; play 1 starts the chain; a later play that
+/// names none restarts it (its player's journal was made anew), unless the player does not chain
+/// its plays at all (it says no version: a player from before chaining).
+fn initial_chain_state(impression: &Impression) -> ChainState {
+    match (&impression.previous, impression.sequence) {
+        (Some(_), _) => ChainState::Pending,
+        (None, 1) => ChainState::Linked,
+        (None, _) if impression.player_version.is_none() => ChainState::None,
+        (None, _) => ChainState::Restart,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_hour_is_the_stores() {
+        let instant: Timestamp = "2026-12-05T23:30:00Z".parse().unwrap();
+        assert_eq!(local_hour(instant, &TimeZone::UTC), "2026-12-05T23");
+        let paris = TimeZone::get("Europe/Paris").unwrap();
+        assert_eq!(local_hour(instant, &paris), "2026-12-06T00");
+        let new_york = TimeZone::get("America/New_York").unwrap();
+        assert_eq!(local_hour(instant, &new_york), "2026-12-05T18");
+    }
+
+    #[test]
+    fn a_zone_row_wins_over_the_screen_row() {
+        let row = |zone: &str, venue: &str, milli: i64| AudienceRow {
+            screen: "s".into(),
+            zone: zone.into(),
+            venue_zone: venue.into(),
+            multiplier_milli: milli,
+            source: "counter".into(),
+        };
+        let placement = Placement {
+            store: "paris-11".into(),
+            timezone: TimeZone::UTC,
+            audience: vec![row("", "entrance", 2500), row("side", "checkout", 800)],
+        };
+        assert_eq!(placement.audience_of("main"), ("entrance".into(), 2500));
+        assert_eq!(placement.audience_of("side"), ("checkout".into(), 800));
+        let bare = Placement {
+            audience: Vec::new(),
+            ..placement
+        };
+        assert_eq!(bare.audience_of("main"), ("other".into(), 1000));
+    }
+}
