@@ -32,9 +32,12 @@ use crate::feed::import::{FeedOutcome, FeedSource};
 use crate::feed::{FeedFormat, SaleWindow, read_availability};
 pub use vitrine_wire::imports::{FeedImportRequest, FeedReport, ImportFile, ImportReport};
 
+use vitrine_wire::plays::{Audience, AudienceList};
+
 use crate::AppState;
 use crate::auth::{Admin, Manager};
 use crate::error::ApiError;
+use crate::storage::plays::{AudienceRow, VENUE_ZONES};
 
 pub use crate::storage::catalog::{
     InventoryRow, LocalPrice, LocalProduct, Product, ScreenRecord, SkippedRow, StoreRecord,
@@ -277,6 +280,134 @@ pub async fn import_stores(
     state.storage().upsert_stores(rows).await?;
     tracing::info!(applied, skipped = skipped.len(), "imported stores");
     Ok(Json(ImportReport { applied, skipped }))
+}
+
+/// `POST /v1/audience`: imports where screens stand and how many people see them, as CSV with
+/// `screen`, `venue_zone`, `multiplier` and `source`, and optionally `zone` (empty or absent for
+/// the whole screen). A screen's (or zone's) row replaces what it had. Plays take the audience in
+/// force when they reach HQ: gross impressions = delivered plays × multiplier.
+#[utoipa::path(
+    post,
+    path = "/v1/audience",
+    tag = "reports",
+    request_body = crate::catalog::ImportFile,
+    responses(
+        (status = 200, description = "Rows applied, and each row skipped with why", body = crate::catalog::ImportReport),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Error codes: `payload_too_large`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Error codes: `invalid_file`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
+pub async fn import_audience(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Result<Json<ImportFile>, JsonRejection>,
+) -> Result<Json<ImportReport>, ApiError> {
+    let request = read_request(body)?;
+    let mut reader = delimited(&request.source, b',');
+    let columns = columns(
+        &mut reader,
+        &["screen", "venue_zone", "multiplier", "source"],
+        &["zone"],
+    )?;
+    let (rows, mut skipped) = read_rows(&mut reader, &columns, read_audience);
+    let mut applied = Vec::with_capacity(rows.len());
+    for (line, row) in rows {
+        if state.storage().screen_exists(row.screen.clone()).await? {
+            applied.push(row);
+        } else {
+            skipped.push(SkippedRow {
+                line,
+                reason: format!(
+                    "no screen is named `{}`; register it first (`vitrine screens add`)",
+                    row.screen.chars().take(80).collect::<String>()
+                ),
+            });
+        }
+    }
+    skipped.sort_by_key(|row| row.line);
+    let count = applied.len();
+    state.storage().set_audiences(applied).await?;
+    tracing::info!(
+        applied = count,
+        skipped = skipped.len(),
+        "imported audiences"
+    );
+    Ok(Json(ImportReport {
+        applied: count,
+        skipped,
+    }))
+}
+
+fn read_audience(row: &Row<'_>) -> Result<AudienceRow, String> {
+    let screen = row.required("screen")?.to_owned();
+    let venue_zone = row
+        .required("venue_zone")?
+        .to_ascii_lowercase()
+        .replace('-', "_");
+    if !VENUE_ZONES.contains(&venue_zone.as_str()) {
+        return Err(format!(
+            "venue zone `{venue_zone}` is not one of {}",
+            VENUE_ZONES.join(", ")
+        ));
+    }
+    let text = row.required("multiplier")?;
+    let multiplier = text
+        .replace(',', ".")
+        .parse::<f64>()
+        .ok()
+        .filter(|value| value.is_finite() && (0.0..=1_000_000.0).contains(value))
+        .ok_or_else(|| {
+            format!("multiplier `{text}` is not a number from 0 to 1000000, like `12.5`")
+        })?;
+    Ok(AudienceRow {
+        screen,
+        zone: row.get("zone").to_owned(),
+        venue_zone,
+        multiplier_milli: (multiplier * 1000.0).round() as i64,
+        source: row.required("source")?.to_owned(),
+    })
+}
+
+/// `GET /v1/audience`: every screen's (and zone's) venue zone, multiplier and its source.
+#[utoipa::path(
+    get,
+    path = "/v1/audience",
+    tag = "reports",
+    responses(
+        (status = 200, description = "The screens' audiences", body = vitrine_wire::plays::AudienceList),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
+pub async fn list_audience(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<AudienceList>, ApiError> {
+    let audience = state
+        .storage()
+        .audiences(None)
+        .await?
+        .into_iter()
+        .map(|row| Audience {
+            screen: row.screen,
+            zone: row.zone,
+            venue_zone: row.venue_zone,
+            multiplier: row.multiplier_milli as f64 / 1000.0,
+            source: row.source,
+        })
+        .collect();
+    Ok(Json(AudienceList { audience }))
 }
 
 fn read_share(text: &str) -> Result<f64, String> {

@@ -24,6 +24,7 @@ pub mod notify;
 pub mod offers;
 pub mod openapi;
 pub mod pairing;
+pub mod play_reports;
 pub mod plays;
 pub mod qr;
 pub mod quota;
@@ -136,6 +137,8 @@ struct Shared {
     /// The address shoppers' phones reach this scheduler at, for offer QR codes; see
     /// [`AppState::set_public_url`].
     public_url: std::sync::OnceLock<String>,
+    /// Days raw plays are kept; unset keeps them for good. Rollups are always kept.
+    raw_play_retention_days: std::sync::OnceLock<u32>,
     /// Each screen's manifest, by screen name.
     manifests: cache::GenerationCache<std::sync::Arc<manifest::ManifestBody>>,
     /// Each device token's screen, by the token's sha256.
@@ -220,6 +223,19 @@ impl AppState {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .remove(name);
+    }
+
+    /// Keeps raw plays for `days` store-local days, then deletes them (their figures stay in the
+    /// rollups). 0 keeps them for good, as does never calling this.
+    pub fn set_raw_play_retention_days(&self, days: u32) {
+        if days > 0 {
+            let _already_set = self.shared.raw_play_retention_days.set(days);
+        }
+    }
+
+    /// Days raw plays are kept, if they are not kept for good.
+    pub fn raw_play_retention_days(&self) -> Option<u32> {
+        self.shared.raw_play_retention_days.get().copied()
     }
 
     pub fn public_url(&self) -> Option<&str> {
@@ -344,6 +360,7 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             admin_token_sha256: Sha256::digest(config.admin_token.as_bytes()).into(),
             hub: Arc::new(events::Hub::new()),
             public_url: std::sync::OnceLock::new(),
+            raw_play_retention_days: std::sync::OnceLock::new(),
             manifests: cache::GenerationCache::new(),
             screens: cache::GenerationCache::new(),
             staff: cache::GenerationCache::new(),
@@ -612,6 +629,15 @@ pub fn routes(state: &AppState) -> Vec<Route> {
         ),
         Route::new("/v1/explain", &["GET"], get(reports::explain)),
         Route::new("/v1/reports/scans", &["GET"], get(reports::scans)),
+        Route::new("/v1/reports/plays", &["GET"], get(play_reports::plays)),
+        Route::new("/v1/reports/chain", &["GET"], get(play_reports::chain)),
+        Route::new(
+            "/v1/audience",
+            &["POST", "GET"],
+            post(catalog::import_audience)
+                .get(catalog::list_audience)
+                .layer(import_limit),
+        ),
         Route::new("/q/{token}", &["GET"], get(qr::scan)),
     ]
 }
@@ -684,6 +710,24 @@ pub(crate) fn start_housekeeping(state: &AppState) {
     share_limits_with_replicas(state);
     quota::collect_unused_media_hourly(state);
     feed::fetch::fetch_due_feeds(state);
+    prune_raw_plays_hourly(state);
+}
+
+/// Every hour, deletes the raw plays older than the retention, if one is set.
+fn prune_raw_plays_hourly(state: &AppState) {
+    let weak = state.downgrade();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(60 * 60));
+        loop {
+            interval.tick().await;
+            let Some(state) = AppState::upgrade(&weak) else {
+                return;
+            };
+            if let Err(error) = plays::prune_raw_plays(&state).await {
+                tracing::warn!(%error, "cannot delete the raw plays past their retention");
+            }
+        }
+    });
 }
 
 /// Every few seconds, says this scheduler is alive and shares the rate limits among those that

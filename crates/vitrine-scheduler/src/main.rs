@@ -106,6 +106,12 @@ struct Args {
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     unused_media_grace: u64,
 
+    /// Days raw plays (the rows of the ad log export and the chain report) are kept; older ones
+    /// are deleted every hour. Their figures stay in the rollups, which the plays report reads,
+    /// for good. 0 keeps raw plays for good.
+    #[arg(long, value_name = "DAYS", default_value_t = 0)]
+    raw_play_retention_days: u32,
+
     /// A non-public address or network (`10.1.2.3`, `10.0.0.0/8`, `::1`) that product feeds
     /// registered by URL may be fetched from; repeat for several. Without it, a feed URL whose
     /// host resolves to a loopback, private or link-local address is refused.
@@ -176,6 +182,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             args.unused_media_grace.saturating_mul(60 * 60),
         ),
     });
+    state.set_raw_play_retention_days(args.raw_play_retention_days);
     state.set_feed_policy(FetchPolicy {
         allow: args.feed_allow.clone(),
         max_bytes: args.feed_max_bytes,

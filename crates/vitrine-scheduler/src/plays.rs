@@ -31,7 +31,10 @@ impl Placement {
     pub async fn of(state: &AppState, screen: &str) -> Result<Placement, ApiError> {
         let record = state.storage().screen_record(screen.to_owned()).await?;
         let (store, own_zone) = match &record {
-            Some(record) => (record.store.clone().unwrap_or_default(), record.timezone.clone()),
+            Some(record) => (
+                record.store.clone().unwrap_or_default(),
+                record.timezone.clone(),
+            ),
             None => (String::new(), String::new()),
         };
         let zone_name = if !own_zone.is_empty() {
@@ -93,9 +96,30 @@ impl Placement {
     }
 }
 
+/// Deletes the raw plays of store-local days before the retention, if one is set; returns how
+/// many went. Their figures stay in the rollups.
+pub async fn prune_raw_plays(state: &AppState) -> Result<u64, ApiError> {
+    let Some(days) = state.raw_play_retention_days() else {
+        return Ok(0);
+    };
+    let today = Timestamp::now().to_zoned(TimeZone::UTC).date();
+    let oldest = today.saturating_sub(jiff::Span::new().days(i64::from(days)));
+    let removed = state
+        .storage()
+        .prune_plays(format!("{}T00", oldest.strftime("%Y-%m-%d")))
+        .await?;
+    if removed > 0 {
+        tracing::info!(removed, days, "deleted raw plays past their retention");
+    }
+    Ok(removed)
+}
+
 /// `instant` in `timezone`, to the hour: `YYYY-MM-DDTHH`.
 pub fn local_hour(instant: Timestamp, timezone: &TimeZone) -> String {
-    instant.to_zoned(timezone.clone()).strftime("%Y-%m-%dT%H").to_string()
+    instant
+        .to_zoned(timezone.clone())
+        .strftime("%Y-%m-%dT%H")
+        .to_string()
 }
 
 /// A record that names a predecessor waits for it; play 1 starts the chain; a later play that

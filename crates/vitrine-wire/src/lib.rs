@@ -15,5 +15,6 @@ pub mod events;
 pub mod imports;
 pub mod pairing;
 pub mod playlists;
+pub mod plays;
 pub mod screens;
 pub mod staff;

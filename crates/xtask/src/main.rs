@@ -258,6 +258,7 @@ const POSTGRES_TESTS: &[&str] = &[
     "hq",
     "manifest_versions",
     "metrics",
+    "plays",
     // tests/ (also the scheduler's own `tls`)
     "end_to_end",
     "fault_proxy",

@@ -134,7 +134,11 @@ impl RollupKey {
     /// The key of the daily row this hourly row adds to.
     pub fn daily(&self) -> DailyKey {
         DailyKey {
-            local_day: self.local_hour.get(..10).unwrap_or(&self.local_hour).to_owned(),
+            local_day: self
+                .local_hour
+                .get(..10)
+                .unwrap_or(&self.local_hour)
+                .to_owned(),
             screen: self.screen.clone(),
             store: self.store.clone(),
             zone: self.zone.clone(),
@@ -481,9 +485,10 @@ pub fn chain_day(
     let first_break = match first_break {
         None => None,
         Some(text) => {
-            let (sequence, state) = text.trim().split_once(' ').ok_or_else(|| {
-                super::StorageError::CorruptRow(format!("chain break `{text}`"))
-            })?;
+            let (sequence, state) = text
+                .trim()
+                .split_once(' ')
+                .ok_or_else(|| super::StorageError::CorruptRow(format!("chain break `{text}`")))?;
             let sequence = sequence.trim().parse().map_err(|error| {
                 super::StorageError::CorruptRow(format!("chain break `{text}`: {error}"))
             })?;

@@ -11,10 +11,10 @@ use uuid::Uuid;
 use vitrine_core::{Impression, OfferPlay};
 
 use super::PostgresStore;
+use super::plays::add_to_rollups;
 use crate::storage::StorageError;
 use crate::storage::impressions::{ImpressionStore, ServedOffer};
 use crate::storage::plays::{IncomingPlay, StoredPlay, rollup_deltas};
-use super::plays::add_to_rollups;
 use crate::storage::{from_sql_integer, to_sql_integer};
 
 /// The first key of the advisory lock a screen's batches take (`impr` in ASCII), the second being

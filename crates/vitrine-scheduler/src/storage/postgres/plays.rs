@@ -5,8 +5,8 @@ use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
 use crate::storage::plays::{
-    AudienceRow, ChainDay, Dim, Figures, PlayLogRow, PlayStore, RollupKey, RollupQuery,
-    RollupRow, daily_deltas,
+    AudienceRow, ChainDay, Dim, Figures, PlayLogRow, PlayStore, RollupKey, RollupQuery, RollupRow,
+    daily_deltas,
 };
 use crate::storage::{StorageError, from_sql_integer, to_sql_integer};
 

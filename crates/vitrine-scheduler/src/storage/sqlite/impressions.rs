@@ -89,9 +89,11 @@ impl ImpressionStore for SqliteStore {
                 )?;
                 for (row, play) in rows.iter().zip(&plays) {
                     let (campaign, offer_id, arm) = match &row.offer {
-                        Some((campaign, offer_id, arm)) => {
-                            (campaign.as_deref(), Some(offer_id.as_str()), Some(arm.as_str()))
-                        }
+                        Some((campaign, offer_id, arm)) => (
+                            campaign.as_deref(),
+                            Some(offer_id.as_str()),
+                            Some(arm.as_str()),
+                        ),
                         None => (None, None, None),
                     };
                     // Proof of play may claim only an offer its screen's manifest carried with
@@ -337,7 +339,10 @@ impl ImpressionRow {
             playlist_version: to_sql_integer(impression.playlist_version, "playlist_version")?,
             zone: impression.zone.clone(),
             item_id: impression.item_id.clone(),
-            media_sha256: impression.media_sha256.as_ref().map(|d| d.as_str().to_owned()),
+            media_sha256: impression
+                .media_sha256
+                .as_ref()
+                .map(|d| d.as_str().to_owned()),
             scheduled_start: sortable_timestamp(impression.scheduled_start),
             scheduled_end: impression.scheduled_end.map(sortable_timestamp),
             started_at: sortable_timestamp(impression.started_at),
@@ -356,7 +361,9 @@ impl ImpressionRow {
             player_version: impression.player_version.clone().unwrap_or_default(),
             display: impression.display.as_str(),
             price_cents: price.map(|price| price.cents),
-            currency: price.map(|price| price.currency.clone()).unwrap_or_default(),
+            currency: price
+                .map(|price| price.currency.clone())
+                .unwrap_or_default(),
             previous: impression.previous.as_ref().map(|d| d.as_str().to_owned()),
         })
     }

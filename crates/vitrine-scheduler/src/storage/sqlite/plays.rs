@@ -407,11 +407,12 @@ fn read_log_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PlayLogRow, 
     let time = |index: usize| -> rusqlite::Result<Result<jiff::Timestamp, StorageError>> {
         Ok(parse_time(&row.get::<_, String>(index)?))
     };
-    let optional_time = |index: usize| -> rusqlite::Result<Option<Result<jiff::Timestamp, StorageError>>> {
-        Ok(row
-            .get::<_, Option<String>>(index)?
-            .map(|text| parse_time(&text)))
-    };
+    let optional_time =
+        |index: usize| -> rusqlite::Result<Option<Result<jiff::Timestamp, StorageError>>> {
+            Ok(row
+                .get::<_, Option<String>>(index)?
+                .map(|text| parse_time(&text)))
+        };
     let scheduled_start = time(13)?;
     let scheduled_end = optional_time(14)?;
     let started_at = time(15)?;

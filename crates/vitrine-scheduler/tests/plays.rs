@@ -1,0 +1,490 @@
+//! Proof of play as a buyer reads it: the plays report against a recount of the raw plays, the
+//! hash chain, screen-off plays, audiences, and bad report requests. On the real database (SQLite,
+//! or PostgreSQL with `VITRINE_TEST_POSTGRES`), through `app()`.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use vitrine_core::impression::{SIGNATURE_HEADER, sign_batch};
+use vitrine_core::offer::{Arm, CardPrice};
+use vitrine_core::{ClockState, DisplayPower, Impression, OfferPlay, Sha256Hex};
+
+mod common;
+
+use common::{ADMIN, Harness, Reply};
+
+const STORES: &str = "code,name,region,timezone,locale,currency\n\
+    paris-11,Paris 11,idf,Europe/Paris,fr-FR,EUR\n\
+    nyc-5,NYC Fifth,east,America/New_York,en-US,USD\n";
+
+/// A small deterministic generator: the same seed gives the same week.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+}
+
+impl Harness {
+    async fn admin(&self, method: Method, uri: &str, body: Option<Value>) -> Reply {
+        self.call(method, uri, Some(ADMIN), body).await
+    }
+
+    async fn import(&self, path: &str, source: &str) -> Value {
+        let reply = self
+            .admin(
+                Method::POST,
+                path,
+                Some(json!({"file_name": "import.csv", "source": source})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+        reply.json()
+    }
+
+    async fn screen(&self, name: &str, store: &str) -> String {
+        let reply = self
+            .admin(
+                Method::POST,
+                "/v1/screens",
+                Some(json!({"name": name, "playlist": "demo", "store": store,
+                            "allow_unpushed": true})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+        reply.json()["token"].as_str().expect("token").to_owned()
+    }
+
+    async fn report(&self, query: &str) -> Value {
+        let reply = self
+            .admin(Method::GET, &format!("/v1/reports/plays?{query}"), None)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.json());
+        reply.json()
+    }
+}
+
+/// Posts `plays` as the screen of `token`, signed as a player signs its batches.
+async fn post_plays(harness: &Harness, token: &str, plays: &[Impression]) -> Value {
+    let body = serde_json::to_string(&json!({ "impressions": plays })).unwrap();
+    let key: [u8; 32] = hex::decode(Sha256Hex::of_bytes(token.as_bytes()).as_str())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let request = Request::post("/v1/impressions")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, sign_batch(&key, body.as_bytes()))
+        .body(Body::from(body))
+        .unwrap();
+    let reply = harness.send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    reply.json()
+}
+
+/// A screen's plays, numbered and chained as its journal chains them.
+fn chained(mut plays: Vec<Impression>) -> Vec<Impression> {
+    let mut previous: Option<Sha256Hex> = None;
+    for (index, play) in plays.iter_mut().enumerate() {
+        play.sequence = index as u64 + 1;
+        play.previous = previous.clone();
+        previous = Some(play.digest());
+    }
+    plays
+}
+
+fn play(screen: &str, start: Timestamp, item: &str) -> Impression {
+    Impression {
+        id: uuid::Uuid::now_v7(),
+        sequence: 0,
+        screen: screen.to_owned(),
+        playlist: "demo".into(),
+        playlist_version: 1,
+        zone: "main".into(),
+        item_id: item.to_owned(),
+        media_sha256: Some(Sha256Hex::of_bytes(item.as_bytes())),
+        scheduled_start: start,
+        scheduled_end: Some(start + SignedDuration::from_secs(10)),
+        started_at: start,
+        ended_at: start + SignedDuration::from_secs(10),
+        completed: true,
+        clock: ClockState::Synced,
+        offer: None,
+        campaign: None,
+        manifest_version: 3,
+        player_version: Some("0.1.0".into()),
+        display: DisplayPower::On,
+        previous: None,
+    }
+}
+
+/// What a recount of the raw plays gives for one group.
+#[derive(Debug, Default, PartialEq)]
+struct Recount {
+    plays: u64,
+    completed: u64,
+    delivered: u64,
+    off: u64,
+    play_ms: u64,
+    impressions: f64,
+}
+
+fn figures_of(row: &Value) -> Recount {
+    Recount {
+        plays: row["plays"].as_u64().unwrap(),
+        completed: row["completed_plays"].as_u64().unwrap(),
+        delivered: row["delivered_plays"].as_u64().unwrap(),
+        off: row["plays_display_off"].as_u64().unwrap(),
+        play_ms: (row["play_seconds"].as_f64().unwrap() * 1000.0).round() as u64,
+        impressions: row["gross_impressions"].as_f64().unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_generated_week_reports_what_a_recount_of_the_raw_plays_says() {
+    for seed in [0x9e37_79b9_7f4a_7c15_u64, 0x2545_f491_4f6c_dd1d] {
+        let harness = Harness::new();
+        harness.import("/v1/stores", STORES).await;
+        let mut dice = Dice(seed);
+        let stores = [("paris-11", "Europe/Paris"), ("nyc-5", "America/New_York")];
+        let mut screens = Vec::new();
+        for index in 0..50 {
+            let (store, zone) = stores[index % 2];
+            let name = format!("s{index:02}");
+            let token = harness.screen(&name, store).await;
+            screens.push((name, token, store, TimeZone::get(zone).unwrap()));
+        }
+        // A third of the screens see 2.5 people per play, at the checkout.
+        let mut audience = String::from("screen,zone,venue_zone,multiplier,source\n");
+        for (name, ..) in screens.iter().step_by(3) {
+            audience.push_str(&format!("{name},,checkout,2.5,door counter\n"));
+        }
+        let imported = harness.import("/v1/audience", &audience).await;
+        assert_eq!(imported["applied"], 17, "{imported}");
+        for (name, ..) in &screens {
+            for arm in ["treatment", "control"] {
+                harness.execute(&format!(
+                    "INSERT INTO served_offers (screen, playlist_version, campaign, offer, arm) \
+                     VALUES ('{name}', 1, 'spring', 'hazelnut', '{arm}')"
+                ));
+            }
+        }
+
+        // A week of plays: each screen about every 40 minutes, some cut short, some on a display
+        // that was off, some from the spring campaign, some offers in either arm.
+        let week_start: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
+        let mut recount: BTreeMap<(String, String, String), Recount> = BTreeMap::new();
+        let mut by_item: BTreeMap<String, u64> = BTreeMap::new();
+        for (screen_index, (name, token, store, zone)) in screens.iter().enumerate() {
+            let mut plays = Vec::new();
+            let mut at = week_start + SignedDuration::from_secs(screen_index as i64 * 17);
+            while at < week_start + SignedDuration::from_hours(24 * 7) {
+                let item = ["a", "b", "c"][dice.below(3) as usize];
+                let mut record = play(name, at, item);
+                record.completed = dice.below(5) != 0;
+                if !record.completed {
+                    record.ended_at = at + SignedDuration::from_millis(1234);
+                }
+                record.display = [DisplayPower::On, DisplayPower::Off, DisplayPower::Unknown]
+                    [dice.below(3) as usize];
+                match dice.below(4) {
+                    0 => record.campaign = Some("spring".into()),
+                    1 => {
+                        record.offer = Some(OfferPlay {
+                            offer_id: "hazelnut".into(),
+                            campaign: Some("spring".into()),
+                            arm: if dice.below(2) == 0 {
+                                Arm::Treatment
+                            } else {
+                                Arm::Control
+                            },
+                            price: Some(CardPrice {
+                                cents: 249,
+                                old_cents: None,
+                                currency: "EUR".into(),
+                            }),
+                        })
+                    }
+                    _ => {}
+                }
+                plays.push(record);
+                at += SignedDuration::from_mins(30 + dice.below(20) as i64);
+            }
+            let plays = chained(plays);
+            for record in &plays {
+                let campaign = match (&record.offer, &record.campaign) {
+                    (Some(offer), _) => offer.campaign.clone().unwrap_or_default(),
+                    (None, Some(campaign)) => campaign.clone(),
+                    (None, None) => String::new(),
+                };
+                let day = record.started_at.to_zoned(zone.clone()).date().to_string();
+                let entry = recount
+                    .entry((campaign, store.to_string(), day))
+                    .or_default();
+                let delivered = record.completed && record.display != DisplayPower::Off;
+                entry.plays += 1;
+                entry.completed += u64::from(record.completed);
+                entry.delivered += u64::from(delivered);
+                entry.off += u64::from(record.display == DisplayPower::Off);
+                entry.play_ms += record.duration_ms();
+                if delivered {
+                    entry.impressions += if screen_index % 3 == 0 { 2.5 } else { 1.0 };
+                }
+                *by_item.entry(record.item_id.clone()).or_default() += 1;
+            }
+            // Sent in three batches out of order, the middle one twice.
+            let third = plays.len() / 3;
+            let (first, rest) = plays.split_at(third);
+            let (second, last) = rest.split_at(third);
+            post_plays(&harness, token, last).await;
+            post_plays(&harness, token, second).await;
+            post_plays(&harness, token, first).await;
+            let again = post_plays(&harness, token, second).await;
+            assert_eq!(again["inserted"], 0, "a re-sent batch counts once");
+        }
+
+        let report = harness
+            .report("group_by=campaign,store,day&from=2026-11-22&to=2026-11-30")
+            .await;
+        assert!(
+            report["formula"]
+                .as_str()
+                .unwrap()
+                .contains("delivered plays x audience multiplier"),
+            "{report}"
+        );
+        let mut reported: BTreeMap<(String, String, String), Recount> = BTreeMap::new();
+        for row in report["rows"].as_array().unwrap() {
+            let key = row["key"].as_array().unwrap();
+            let text = |index: usize| key[index].as_str().unwrap().to_owned();
+            reported.insert((text(0), text(1), text(2)), figures_of(row));
+        }
+        assert_eq!(reported.len(), recount.len());
+        for (key, expected) in &recount {
+            let got = reported
+                .get(key)
+                .unwrap_or_else(|| panic!("no row for {key:?}"));
+            assert_eq!(got.plays, expected.plays, "{key:?}");
+            assert_eq!(got.completed, expected.completed, "{key:?}");
+            assert_eq!(got.delivered, expected.delivered, "{key:?}");
+            assert_eq!(got.off, expected.off, "{key:?}");
+            assert_eq!(got.play_ms, expected.play_ms, "{key:?}");
+            assert!(
+                (got.impressions - expected.impressions).abs() < 1e-6,
+                "{key:?}: {} against {}",
+                got.impressions,
+                expected.impressions
+            );
+            assert!(got.delivered <= got.completed && got.completed <= got.plays);
+        }
+        // Grouped by item and hour, the hourly rollups give the same plays.
+        let by_hour = harness
+            .report("group_by=item,hour&from=2026-11-22&to=2026-11-30")
+            .await;
+        let mut items: BTreeMap<String, u64> = BTreeMap::new();
+        for row in by_hour["rows"].as_array().unwrap() {
+            *items
+                .entry(row["key"][0].as_str().unwrap().to_owned())
+                .or_default() += row["plays"].as_u64().unwrap();
+            assert_eq!(row["key"][1].as_str().unwrap().len(), 13, "{row}");
+        }
+        assert_eq!(items, by_item);
+        // Every chain arrived whole, whatever the order of its batches.
+        let chain = harness
+            .admin(
+                Method::GET,
+                "/v1/reports/chain?from=2026-11-22&to=2026-11-30",
+                None,
+            )
+            .await
+            .json();
+        let days = chain["days"].as_array().unwrap();
+        assert!(!days.is_empty());
+        for day in days {
+            assert_eq!(day["intact"], true, "{day}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_broken_chain_is_stored_and_flagged_where_it_breaks() {
+    let harness = Harness::new();
+    harness.import("/v1/stores", STORES).await;
+    let token = harness.screen("lobby", "paris-11").await;
+    let start: Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
+    let mut plays = chained(
+        (0..6)
+            .map(|index| play("lobby", start + SignedDuration::from_mins(index), "a"))
+            .collect(),
+    );
+    // Play 3 altered after its successor was chained to it: play 4 no longer links.
+    plays[2].ended_at = plays[2].ended_at + SignedDuration::from_secs(30);
+    // Sent with play 4 before play 3, so the check runs on play 3's arrival too.
+    post_plays(&harness, &token, &plays[3..]).await;
+    let stored = post_plays(&harness, &token, &plays[..3]).await;
+    assert_eq!(stored["highest_sequence"], 6, "every play is stored");
+    let chain = harness
+        .admin(
+            Method::GET,
+            "/v1/reports/chain?from=2026-12-01&to=2026-12-01",
+            None,
+        )
+        .await
+        .json();
+    let day = &chain["days"][0];
+    assert_eq!(day["screen"], "lobby");
+    assert_eq!(day["plays"], 6);
+    assert_eq!(day["intact"], false, "{day}");
+    assert_eq!(day["broken"], 1, "{day}");
+    assert_eq!(day["linked"], 5, "{day}");
+    assert!(
+        day["first_break"]
+            .as_str()
+            .unwrap()
+            .starts_with("play 4 does not link to play 3"),
+        "{day}"
+    );
+}
+
+#[tokio::test]
+async fn a_play_on_a_display_known_off_is_never_delivered() {
+    let harness = Harness::new();
+    harness.import("/v1/stores", STORES).await;
+    let token = harness.screen("lobby", "paris-11").await;
+    let start: Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
+    let mut plays = chained(
+        (0..3)
+            .map(|index| play("lobby", start + SignedDuration::from_mins(index), "a"))
+            .collect(),
+    );
+    plays[1].display = DisplayPower::Off;
+    plays[2].display = DisplayPower::Unknown;
+    let plays = chained(plays);
+    post_plays(&harness, &token, &plays).await;
+    let report = harness
+        .report("group_by=screen&from=2026-12-01&to=2026-12-01")
+        .await;
+    let row = &report["rows"][0];
+    assert_eq!(row["plays"], 3, "{row}");
+    assert_eq!(row["completed_plays"], 3, "{row}");
+    assert_eq!(row["delivered_plays"], 2, "{row}");
+    assert_eq!(row["plays_display_off"], 1, "{row}");
+    assert_eq!(row["gross_impressions"], 2.0, "{row}");
+}
+
+#[tokio::test]
+async fn bad_report_requests_name_the_field() {
+    let harness = Harness::new();
+    harness.import("/v1/stores", STORES).await;
+    for (query, field) in [
+        ("from=2026-12-05&to=2026-12-01", "`to`"),
+        ("from=last-monday", "`from`"),
+        ("group_by=campaign,weekday", "`group_by`"),
+        ("campaign=no-such-campaign", "`campaign`"),
+        ("store=no-such-store", "`store`"),
+        ("arm=both", "`arm`"),
+    ] {
+        let reply = harness
+            .admin(Method::GET, &format!("/v1/reports/plays?{query}"), None)
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            reply.error_message().contains(field),
+            "{query}: {}",
+            reply.error_message()
+        );
+    }
+    let reply = harness
+        .admin(Method::GET, "/v1/reports/plays?frm=2026-12-01", None)
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.error_message().contains("frm"),
+        "{}",
+        reply.error_message()
+    );
+
+    let bad_audience = harness
+        .admin(
+            Method::POST,
+            "/v1/audience",
+            Some(json!({"file_name": "a.csv",
+                        "source": "screen,venue_zone,multiplier,source\nnone,lobby,2,x\n"})),
+        )
+        .await;
+    assert_eq!(bad_audience.status, StatusCode::OK);
+    let skipped = &bad_audience.json()["skipped"][0];
+    assert_eq!(skipped["line"], 2);
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("venue zone `lobby`"),
+        "{skipped}"
+    );
+}
+
+#[tokio::test]
+async fn staff_read_only_their_stores_plays() {
+    let harness = Harness::new();
+    harness.import("/v1/stores", STORES).await;
+    let paris = harness.screen("paris-screen", "paris-11").await;
+    let nyc = harness.screen("nyc-screen", "nyc-5").await;
+    let start: Timestamp = "2026-12-01T15:00:00Z".parse().unwrap();
+    post_plays(
+        &harness,
+        &paris,
+        &chained(vec![play("paris-screen", start, "a")]),
+    )
+    .await;
+    post_plays(
+        &harness,
+        &nyc,
+        &chained(vec![play("nyc-screen", start, "a")]),
+    )
+    .await;
+    let staff = harness
+        .admin(
+            Method::POST,
+            "/v1/staff",
+            Some(json!({"name": "paris-manager", "stores": ["paris-11"]})),
+        )
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mine = harness
+        .call(
+            Method::GET,
+            "/v1/reports/plays?group_by=screen&from=2026-12-01&to=2026-12-01",
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(mine.status, StatusCode::OK);
+    let rows = mine.json()["rows"].clone();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["key"][0], "paris-screen");
+    let theirs = harness
+        .call(
+            Method::GET,
+            "/v1/reports/plays?store=nyc-5&from=2026-12-01&to=2026-12-01",
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN);
+}
