@@ -330,6 +330,28 @@ impl HqClient {
     }
 
     /// `POST /v1/segments`: imports the customer segments file.
+    /// `POST /v1/audience`: imports the screens' venue zones and audience multipliers.
+    pub async fn import_audience(&self, file: &ImportFile) -> anyhow::Result<ImportReport> {
+        self.call(Method::POST, "/v1/audience", file).await
+    }
+
+    /// `GET /v1/reports/plays?QUERY`, `QUERY` already encoded.
+    pub async fn play_report(
+        &self,
+        query: &str,
+    ) -> anyhow::Result<vitrine_wire::plays::PlayReport> {
+        self.get(&format!("/v1/reports/plays?{query}")).await
+    }
+
+    /// `GET /v1/reports/chain?QUERY`, `QUERY` already encoded.
+    pub async fn chain_report(
+        &self,
+        query: &str,
+    ) -> anyhow::Result<vitrine_wire::plays::ChainReport> {
+        self.get(&format!("/v1/reports/chain?{query}")).await
+    }
+
+    /// `POST /v1/segments`: imports the customer segments file.
     pub async fn import_segments(&self, file: &ImportFile) -> anyhow::Result<ImportReport> {
         self.call(Method::POST, "/v1/segments", file).await
     }

@@ -503,7 +503,7 @@ mod tests {
         assert_eq!(decoded.impressions[1].previous, Some(first.digest()));
 
         let mut edited = first.clone();
-        edited.ended_at = edited.ended_at + SignedDuration::from_millis(1);
+        edited.ended_at += SignedDuration::from_millis(1);
         assert_ne!(edited.digest(), first.digest());
         let mut renumbered = first.clone();
         renumbered.sequence = 3;

@@ -330,7 +330,7 @@ async fn a_broken_chain_is_stored_and_flagged_where_it_breaks() {
             .collect(),
     );
     // Play 3 altered after its successor was chained to it: play 4 no longer links.
-    plays[2].ended_at = plays[2].ended_at + SignedDuration::from_secs(30);
+    plays[2].ended_at += SignedDuration::from_secs(30);
     // Sent with play 4 before play 3, so the check runs on play 3's arrival too.
     post_plays(&harness, &token, &plays[3..]).await;
     let stored = post_plays(&harness, &token, &plays[..3]).await;

@@ -27,6 +27,7 @@ use crate::push::{sha256_of_file, upload_media};
 pub enum ImportKind {
     Stores,
     Segments,
+    Audience,
     Feed,
     Inventory,
 }
@@ -87,12 +88,12 @@ pub async fn import(
     };
     let refused = || format!("the server refused {}", path.display());
     let report = match kind {
-        ImportKind::Stores | ImportKind::Segments => {
+        ImportKind::Stores | ImportKind::Segments | ImportKind::Audience => {
             let file = read_file()?;
-            let report = if matches!(kind, ImportKind::Stores) {
-                client.import_stores(&file).await
-            } else {
-                client.import_segments(&file).await
+            let report = match kind {
+                ImportKind::Stores => client.import_stores(&file).await,
+                ImportKind::Segments => client.import_segments(&file).await,
+                _ => client.import_audience(&file).await,
             }
             .with_context(refused)?;
             FeedReport {
@@ -127,7 +128,10 @@ pub async fn import(
         }
     };
     let label = path.display().to_string();
-    let with_diff = !matches!(kind, ImportKind::Stores | ImportKind::Segments);
+    let with_diff = !matches!(
+        kind,
+        ImportKind::Stores | ImportKind::Segments | ImportKind::Audience
+    );
     print_report(&label, &report, with_diff);
     Ok(if report.skipped.is_empty() {
         ExitCode::SUCCESS
@@ -449,6 +453,129 @@ pub async fn list_screens(server: &ServerArgs, json: bool) -> anyhow::Result<()>
 }
 
 /// `vitrine reports scans [--campaign NAME]`.
+/// `vitrine reports plays`: the plays report as a table, or the server's JSON.
+pub async fn play_report(
+    query: &[(&str, String)],
+    server: &ServerArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    let encoded: Vec<String> = query
+        .iter()
+        .map(|(name, value)| format!("{name}={}", crate::hq_explain::encode_component(value)))
+        .collect();
+    let report = connect(server)?
+        .play_report(&encoded.join("&"))
+        .await
+        .context("the server refused the report")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("plays from {} to {} (store time)", report.from, report.to);
+    let mut header: Vec<String> = report
+        .group_by
+        .iter()
+        .map(|name| name.to_uppercase())
+        .collect();
+    header.extend(
+        [
+            "PLAYS",
+            "COMPLETED",
+            "DELIVERED",
+            "OFF",
+            "SECONDS",
+            "IMPRESSIONS",
+            "SCANS",
+            "SOV",
+        ]
+        .map(str::to_owned),
+    );
+    println!("{}", header.join("\t"));
+    for row in &report.rows {
+        let mut cells: Vec<String> = row
+            .key
+            .iter()
+            .map(|value| {
+                if value.is_empty() {
+                    "-".to_owned()
+                } else {
+                    value.clone()
+                }
+            })
+            .collect();
+        let figures = &row.figures;
+        cells.extend([
+            figures.plays.to_string(),
+            figures.completed_plays.to_string(),
+            figures.delivered_plays.to_string(),
+            figures.plays_display_off.to_string(),
+            format!("{:.0}", figures.play_seconds),
+            format!("{:.1}", figures.gross_impressions),
+            figures.scans.to_string(),
+            row.share_of_voice
+                .as_ref()
+                .map_or("-".to_owned(), |share| match share.booked {
+                    Some(booked) => {
+                        format!("{:.1}% of {:.1}%", share.achieved * 100.0, booked * 100.0)
+                    }
+                    None => format!("{:.1}%", share.achieved * 100.0),
+                }),
+        ]);
+        println!("{}", cells.join("\t"));
+    }
+    for uplift in &report.uplift {
+        println!(
+            "uplift {}/{}: {:+.2} points (95% CI {:+.2} to {:+.2}) over {} treatment and {} control plays",
+            uplift.campaign,
+            uplift.offer,
+            uplift.uplift * 100.0,
+            uplift.confidence_95[0] * 100.0,
+            uplift.confidence_95[1] * 100.0,
+            uplift.treatment_plays,
+            uplift.control_plays
+        );
+    }
+    println!("{}", report.formula);
+    Ok(())
+}
+
+/// `vitrine reports chain`: each screen's hash chain per day.
+pub async fn chain_report(
+    query: &[(&str, String)],
+    server: &ServerArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    let encoded: Vec<String> = query
+        .iter()
+        .map(|(name, value)| format!("{name}={}", crate::hq_explain::encode_component(value)))
+        .collect();
+    let report = connect(server)?
+        .chain_report(&encoded.join("&"))
+        .await
+        .context("the server refused the report")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    for day in &report.days {
+        let verdict = if day.intact {
+            "chain intact".to_owned()
+        } else {
+            day.first_break.clone().unwrap_or_else(|| {
+                format!(
+                    "{} plays wait for an earlier play",
+                    day.pending + day.unchained
+                )
+            })
+        };
+        println!(
+            "{}\t{}\t{} plays\t{verdict}",
+            day.screen, day.day, day.plays
+        );
+    }
+    Ok(())
+}
+
 pub async fn scan_report(
     campaign: Option<&str>,
     server: &ServerArgs,

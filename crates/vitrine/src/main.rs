@@ -131,6 +131,13 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Import where screens stand and how many people see each play (CSV:
+    /// screen,zone,venue_zone,multiplier,source; zone empty for the whole screen; venue_zone one
+    /// of exterior, entrance, checkout, in_aisle, other).
+    Audience {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Import a Google Merchant Center feed (TSV, CSV, RSS or Atom XML), or with `--inventory`
     /// a local-inventory feed in Google's or Criteo's columns; what changed is printed.
     Feed {
@@ -260,6 +267,44 @@ enum FeedCommand {
 
 #[derive(Debug, Subcommand)]
 enum ReportsCommand {
+    /// Plays, completed and delivered plays, seconds, gross impressions, scans and share of voice,
+    /// grouped by any of campaign, offer, arm, creative, playlist, item, store, region, screen,
+    /// zone, venue_zone, hour, day (store time); with the holdout uplift and how impressions
+    /// are computed. Staff: their stores' screens only.
+    Plays {
+        /// Like `campaign,store,day`.
+        #[arg(long, value_name = "DIMENSIONS")]
+        group_by: Option<String>,
+        /// The first day, `YYYY-MM-DD` (default: six days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// The last day, included (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        campaign: Option<String>,
+        #[arg(long)]
+        store: Option<String>,
+        #[arg(long)]
+        screen: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Per screen and day, whether its plays' hash chain is intact, and where it first breaks.
+    Chain {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Impressions and QR scans per offer and arm, and the uplift over the control (staff: their
     /// stores' screens only). A scan whose play has not been uploaded yet is shown as pending.
     Scans {
@@ -695,6 +740,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Segments {
             command: ImportCommand::Import { file, server },
         } => async_runtime()?.block_on(hq::import(hq::ImportKind::Segments, &file, false, &server)),
+        Command::Audience {
+            command: ImportCommand::Import { file, server },
+        } => async_runtime()?.block_on(hq::import(hq::ImportKind::Audience, &file, false, &server)),
         Command::Feed {
             command:
                 FeedCommand::Import {
@@ -820,6 +868,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             async_runtime()?.block_on(hq::scan_report(campaign.as_deref(), &server, json))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reports {
+            command:
+                ReportsCommand::Plays {
+                    group_by,
+                    from,
+                    to,
+                    campaign,
+                    store,
+                    screen,
+                    region,
+                    json,
+                    server,
+                },
+        } => {
+            let query: Vec<(&str, String)> = [
+                ("group_by", group_by),
+                ("from", from),
+                ("to", to),
+                ("campaign", campaign),
+                ("store", store),
+                ("screen", screen),
+                ("region", region),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|value| (name, value)))
+            .collect();
+            async_runtime()?.block_on(hq::play_report(&query, &server, json))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reports {
+            command:
+                ReportsCommand::Chain {
+                    from,
+                    to,
+                    json,
+                    server,
+                },
+        } => {
+            let query: Vec<(&str, String)> = [("from", from), ("to", to)]
+                .into_iter()
+                .filter_map(|(name, value)| value.map(|value| (name, value)))
+                .collect();
+            async_runtime()?.block_on(hq::chain_report(&query, &server, json))?;
             Ok(ExitCode::SUCCESS)
         }
     }
