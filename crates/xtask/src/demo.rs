@@ -129,6 +129,21 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         bail!("`vitrine screens add` failed");
     }
     let device_token = String::from_utf8(registered.stdout)?.trim().to_owned();
+    // Where the screen stands and how many people see each play: its plays' gross impressions.
+    let audience = demo_dir.join("audience.csv");
+    std::fs::write(
+        &audience,
+        format!(
+            "screen,zone,venue_zone,multiplier,source\n{SCREEN},,entrance,14.2,door counter: \
+             visitors per play\n"
+        ),
+    )
+    .with_context(|| format!("cannot write {}", audience.display()))?;
+    as_admin(
+        Command::new(&cli)
+            .args(["audience", "import"])
+            .arg(&audience),
+    )?;
     // Pin the scheduler's manifest key the way an installer would: from the `server_key = "…"`
     // line `screens add` prints beside the token.
     let server_key = registration_notes
