@@ -382,6 +382,18 @@ async fn a_play_on_a_display_known_off_is_never_delivered() {
     assert_eq!(row["delivered_plays"], 2, "{row}");
     assert_eq!(row["plays_display_off"], 1, "{row}");
     assert_eq!(row["gross_impressions"], 2.0, "{row}");
+    // HQ gives back every field the screen signed: each record digests as the player's did.
+    let listed = harness
+        .admin(Method::GET, "/v1/impressions?screen=lobby", None)
+        .await
+        .json();
+    let listed: Vec<Impression> =
+        serde_json::from_value(listed["impressions"].clone()).unwrap();
+    assert_eq!(listed, plays);
+    assert_eq!(
+        listed.iter().map(Impression::digest).collect::<Vec<_>>(),
+        plays.iter().map(Impression::digest).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

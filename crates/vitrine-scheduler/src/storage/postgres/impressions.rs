@@ -321,7 +321,9 @@ impl ImpressionStore for PostgresStore {
             .query(
                 "SELECT id, screen, playlist, playlist_version, item_id, media_sha256, started_at,
                         duration_ms, offer_campaign, offer_id, offer_arm, sequence, zone,
-                        scheduled_start, ended_at, completed, clock
+                        scheduled_start, ended_at, completed, clock, campaign, scheduled_end,
+                        manifest_version, player_version, display, price_cents, currency,
+                        previous
                  FROM impressions WHERE screen = $1 ORDER BY started_at, id",
                 &[&screen],
             )
@@ -347,6 +349,13 @@ impl ImpressionStore for PostgresStore {
             let offer_arm: Option<String> = row.try_get(10)?;
             let sha256: Option<String> = row.try_get(5)?;
             let clock: String = row.try_get(16)?;
+            let campaign: String = row.try_get(17)?;
+            let player_version: String = row.try_get(20)?;
+            let display: String = row.try_get(21)?;
+            let price_cents: Option<i64> = row.try_get(22)?;
+            let currency: String = row.try_get(23)?;
+            let previous: Option<String> = row.try_get(24)?;
+            let offer_play = offer_id.is_some();
             impressions.push(Impression {
                 id: Uuid::parse_str(&id).map_err(|error| corrupt("id", &error))?,
                 sequence: from_sql_integer(row.try_get(11)?, "sequence")?,
@@ -363,7 +372,7 @@ impl ImpressionStore for PostgresStore {
                     .try_get::<_, Option<Timestamp>>(13)?
                     .unwrap_or(started_at),
                 started_at,
-                scheduled_end: None,
+                scheduled_end: row.try_get(18)?,
                 ended_at,
                 completed: row.try_get(15)?,
                 clock: clock.parse().map_err(|error| corrupt("clock", &error))?,
@@ -372,15 +381,24 @@ impl ImpressionStore for PostgresStore {
                         offer_id,
                         campaign: offer_campaign,
                         arm: arm.parse().map_err(|error| corrupt("offer_arm", &error))?,
-                        price: None,
+                        price: price_cents.map(|cents| vitrine_core::offer::CardPrice {
+                            cents,
+                            old_cents: None,
+                            currency: currency.clone(),
+                        }),
                     }),
                     _ => None,
                 },
-                campaign: None,
-                manifest_version: 0,
-                player_version: None,
-                display: vitrine_core::DisplayPower::Unknown,
-                previous: None,
+                campaign: (!offer_play && !campaign.is_empty()).then_some(campaign),
+                manifest_version: from_sql_integer(row.try_get(19)?, "manifest_version")?,
+                player_version: (!player_version.is_empty()).then_some(player_version),
+                display: display
+                    .parse()
+                    .map_err(|error| corrupt("display", &error))?,
+                previous: previous
+                    .map(|text| text.parse())
+                    .transpose()
+                    .map_err(|error| corrupt("previous", &error))?,
             });
         }
         Ok(impressions)

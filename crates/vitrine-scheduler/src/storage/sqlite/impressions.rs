@@ -196,7 +196,9 @@ impl ImpressionStore for SqliteStore {
             let mut statement = connection.prepare(
                 "SELECT id, screen, playlist, playlist_version, item_id, media_sha256, started_at,
                         duration_ms, offer_campaign, offer_id, offer_arm, sequence, zone,
-                        scheduled_start, ended_at, completed, clock
+                        scheduled_start, ended_at, completed, clock, campaign, scheduled_end,
+                        manifest_version, player_version, display, price_cents, currency,
+                        previous
                  FROM impressions WHERE screen = ?1 ORDER BY started_at, id",
             )?;
             let rows = statement.query_map([screen], |row| {
@@ -220,6 +222,16 @@ impl ImpressionStore for SqliteStore {
                         row.get::<_, bool>(15)?,
                         row.get::<_, String>(16)?,
                     ),
+                    Recorded {
+                        campaign: row.get(17)?,
+                        scheduled_end: row.get(18)?,
+                        manifest_version: row.get(19)?,
+                        player_version: row.get(20)?,
+                        display: row.get(21)?,
+                        price_cents: row.get(22)?,
+                        currency: row.get(23)?,
+                        previous: row.get(24)?,
+                    },
                 ))
             })?;
             let mut impressions = Vec::new();
@@ -237,6 +249,7 @@ impl ImpressionStore for SqliteStore {
                     offer_id,
                     offer_arm,
                     (sequence, zone, scheduled_start, ended_at, completed, clock),
+                    recorded,
                 ) = row?;
                 let corrupt = |what: &str, error: &dyn std::fmt::Display| {
                     StorageError::CorruptRow(format!("impression {id}: {what}: {error}"))
@@ -252,6 +265,7 @@ impl ImpressionStore for SqliteStore {
                         .checked_add(jiff::SignedDuration::from_millis(duration_ms))
                         .map_err(|error| corrupt("duration_ms", &error))?,
                 };
+                let offer_id_known = offer_id.is_some();
                 impressions.push(Impression {
                     id: Uuid::parse_str(&id).map_err(|error| corrupt("id", &error))?,
                     sequence: from_sql_integer(sequence, "sequence")?,
@@ -271,7 +285,12 @@ impl ImpressionStore for SqliteStore {
                         None => started_at,
                     },
                     started_at,
-                    scheduled_end: None,
+                    scheduled_end: recorded
+                        .scheduled_end
+                        .as_deref()
+                        .map(str::parse)
+                        .transpose()
+                        .map_err(|error| corrupt("scheduled_end", &error))?,
                     ended_at,
                     completed,
                     clock: clock.parse().map_err(|error| corrupt("clock", &error))?,
@@ -280,20 +299,61 @@ impl ImpressionStore for SqliteStore {
                             offer_id,
                             campaign: offer_campaign,
                             arm: arm.parse().map_err(|error| corrupt("offer_arm", &error))?,
-                            price: None,
+                            price: recorded.price(),
                         }),
                         _ => None,
                     },
-                    campaign: None,
-                    manifest_version: 0,
-                    player_version: None,
-                    display: vitrine_core::DisplayPower::Unknown,
-                    previous: None,
+                    campaign: recorded.fill_campaign(offer_id_known),
+                    manifest_version: from_sql_integer(
+                        recorded.manifest_version,
+                        "manifest_version",
+                    )?,
+                    player_version: (!recorded.player_version.is_empty())
+                        .then(|| recorded.player_version.clone()),
+                    display: recorded
+                        .display
+                        .parse()
+                        .map_err(|error| corrupt("display", &error))?,
+                    previous: recorded
+                        .previous
+                        .as_deref()
+                        .map(str::parse)
+                        .transpose()
+                        .map_err(|error| corrupt("previous", &error))?,
                 });
             }
             Ok(impressions)
         })
         .await
+    }
+}
+
+/// The columns a play has besides the first proof-of-play record's.
+pub(super) struct Recorded {
+    pub campaign: String,
+    pub scheduled_end: Option<String>,
+    pub manifest_version: i64,
+    pub player_version: String,
+    pub display: String,
+    pub price_cents: Option<i64>,
+    pub currency: String,
+    pub previous: Option<String>,
+}
+
+impl Recorded {
+    /// The price an offer's card showed.
+    pub fn price(&self) -> Option<vitrine_core::offer::CardPrice> {
+        self.price_cents
+            .map(|cents| vitrine_core::offer::CardPrice {
+                cents,
+                old_cents: None,
+                currency: self.currency.clone(),
+            })
+    }
+
+    /// The campaign of a fill play; an offer play's is its offer's.
+    pub fn fill_campaign(&self, offer_play: bool) -> Option<String> {
+        (!offer_play && !self.campaign.is_empty()).then(|| self.campaign.clone())
     }
 }
 
