@@ -16,6 +16,7 @@ pub mod campaigns;
 pub mod catalog;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod feed;
 pub mod manifest;
 pub mod manifest_versions;
