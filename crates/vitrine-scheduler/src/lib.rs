@@ -631,6 +631,11 @@ pub fn routes(state: &AppState) -> Vec<Route> {
         Route::new("/v1/explain", &["GET"], get(reports::explain)),
         Route::new("/v1/reports/scans", &["GET"], get(reports::scans)),
         Route::new("/v1/reports/plays", &["GET"], get(play_reports::plays)),
+        Route::new(
+            "/v1/reports/plays/export",
+            &["GET"],
+            get(play_reports::export),
+        ),
         Route::new("/v1/reports/chain", &["GET"], get(play_reports::chain)),
         Route::new(
             "/v1/audience",

@@ -137,6 +137,7 @@ impl Modify for SecuritySchemes {
         crate::reports::explain,
         crate::reports::scans,
         crate::play_reports::plays,
+        crate::play_reports::export,
         crate::play_reports::chain,
         crate::catalog::import_audience,
         crate::catalog::list_audience,

@@ -24,6 +24,7 @@ use vitrine_wire::plays::{
 use crate::AppState;
 use crate::auth::Manager;
 use crate::error::ApiError;
+use crate::export::{AdLogWriter, ExportFormat};
 use crate::storage::plays::{Dim, Figures, RollupQuery, RollupRow};
 
 /// How gross impressions are computed, printed with every report.
@@ -644,4 +645,128 @@ mod tests {
             vec![Dim::Campaign, Dim::Store, Dim::Day]
         );
     }
+}
+
+/// How many plays one page of the export reads.
+const EXPORT_PAGE: usize = 10_000;
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// The first store-local day, `YYYY-MM-DD`; default six days before `to`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The last store-local day (included); default today (UTC).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// `csv` (the default) or `parquet`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// `GET /v1/reports/plays/export`: the raw ad log, one row per play, as CSV or Parquet, streamed
+/// page by page however long the range (within the raw plays' retention). Staff get their stores'
+/// screens' plays.
+#[utoipa::path(
+    get,
+    path = "/v1/reports/plays/export",
+    tag = "reports",
+    params(crate::play_reports::ExportQuery),
+    responses(
+        (status = 200, description = "One row per play: CSV (formula-injection safe) or Parquet", content_type = "text/csv"),
+        (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Error codes: `rate_limited`", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Error codes: `internal`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Error codes: `database_unavailable`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin" = []), ("staff" = [])),
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    manager: Manager,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let Query(query) = query?;
+    let format: ExportFormat = query.format.as_deref().unwrap_or("csv").parse().map_err(
+        |error: crate::export::UnknownExportFormat| bad_field("format", error.to_string()),
+    )?;
+    let (from, to) = day_range(query.from.as_deref(), query.to.as_deref())?;
+    check_retention(&state, from)?;
+    let (from_hour, to_hour) = hour_range(from, to);
+    let stores = manager.stores().map(<[String]>::to_vec);
+    // Read the first page before answering, so a database that is down is a clean 503.
+    let first = state
+        .storage()
+        .play_log(
+            from_hour.clone(),
+            to_hour.clone(),
+            stores.clone(),
+            None,
+            EXPORT_PAGE,
+        )
+        .await?;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let failed = |error: String| Err(std::io::Error::other(error));
+        let mut writer = AdLogWriter::new(format);
+        let mut page = first;
+        loop {
+            match writer.write_rows(&page.rows) {
+                Ok(bytes) if bytes.is_empty() => {}
+                Ok(bytes) => {
+                    if sender.send(Ok(bytes)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    let _ = sender.send(failed(error.to_string())).await;
+                    return;
+                }
+            }
+            let Some(after) = page.next.take() else {
+                break;
+            };
+            page = match state
+                .storage()
+                .play_log(
+                    from_hour.clone(),
+                    to_hour.clone(),
+                    stores.clone(),
+                    Some(after),
+                    EXPORT_PAGE,
+                )
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, "the ad log export stopped: the database failed");
+                    let _ = sender.send(failed(error.to_string())).await;
+                    return;
+                }
+            };
+        }
+        match writer.finish() {
+            Ok(bytes) => {
+                let _ = sender.send(Ok(bytes)).await;
+            }
+            Err(error) => {
+                let _ = sender.send(failed(error.to_string())).await;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    let file_name = format!("plays-{from}-{to}.{}", format.extension());
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, format.content_type())
+        .header(
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{file_name}\""),
+        )
+        .body(axum::body::Body::from_stream(stream))
+        .map_err(|error| ApiError::internal("the export's answer", error))
 }

@@ -737,6 +737,14 @@ async fn every_route_and_every_caller_gets_what_the_matrix_says() {
             expect(&[(Admin, ok), (StaffA, ok), (StaffB, ok)], forbidden),
         ),
         row(
+            "the raw ad log: admin, and staff for their stores' plays",
+            M::GET,
+            "/v1/reports/plays/export",
+            "/v1/reports/plays/export",
+            Payload::Nothing,
+            expect(&[(Admin, ok), (StaffA, ok), (StaffB, ok)], forbidden),
+        ),
+        row(
             "the chain report: admin, and staff for their stores' screens",
             M::GET,
             "/v1/reports/chain",

@@ -387,8 +387,7 @@ async fn a_play_on_a_display_known_off_is_never_delivered() {
         .admin(Method::GET, "/v1/impressions?screen=lobby", None)
         .await
         .json();
-    let listed: Vec<Impression> =
-        serde_json::from_value(listed["impressions"].clone()).unwrap();
+    let listed: Vec<Impression> = serde_json::from_value(listed["impressions"].clone()).unwrap();
     assert_eq!(listed, plays);
     assert_eq!(
         listed.iter().map(Impression::digest).collect::<Vec<_>>(),
@@ -499,4 +498,126 @@ async fn staff_read_only_their_stores_plays() {
         )
         .await;
     assert_eq!(theirs.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_ad_log_exports_every_play_as_csv_and_parquet() {
+    let harness = Harness::new();
+    harness.import("/v1/stores", STORES).await;
+    let token = harness.screen("lobby", "paris-11").await;
+    harness.execute(
+        "INSERT INTO served_offers (screen, playlist_version, campaign, offer, arm) \
+         VALUES ('lobby', 1, 'spring', 'hazelnut', 'treatment')",
+    );
+    // More plays than one page of the export reads, so it pages.
+    let start: Timestamp = "2026-12-01T06:00:00Z".parse().unwrap();
+    let mut plays: Vec<Impression> = (0..10_500)
+        .map(|index| play("lobby", start + SignedDuration::from_secs(index * 5), "a"))
+        .collect();
+    plays[7].item_id = "=HYPERLINK(\"https://evil.example\")".into();
+    plays[8].offer = Some(OfferPlay {
+        offer_id: "hazelnut".into(),
+        campaign: Some("spring".into()),
+        arm: Arm::Treatment,
+        price: Some(CardPrice {
+            cents: 249,
+            old_cents: None,
+            currency: "EUR".into(),
+        }),
+    });
+    plays[9].display = DisplayPower::Off;
+    let plays = chained(plays);
+    for batch in plays.chunks(1000) {
+        post_plays(&harness, &token, batch).await;
+    }
+
+    let csv_reply = harness
+        .admin(
+            Method::GET,
+            "/v1/reports/plays/export?from=2026-12-01&to=2026-12-01&format=csv",
+            None,
+        )
+        .await;
+    assert_eq!(csv_reply.status, StatusCode::OK);
+    assert_eq!(
+        csv_reply.headers[header::CONTENT_TYPE],
+        "text/csv; charset=utf-8"
+    );
+    let mut reader = csv::Reader::from_reader(csv_reply.body.as_ref());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|header| header == name).unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), plays.len());
+    let by_id: BTreeMap<String, &csv::StringRecord> = records
+        .iter()
+        .map(|record| (record[column("play_id")].to_owned(), record))
+        .collect();
+    for (index, record) in plays.iter().enumerate() {
+        let row = by_id[&record.id.to_string()];
+        assert_eq!(&row[column("screen")], "lobby");
+        assert_eq!(&row[column("store")], "paris-11");
+        assert_eq!(
+            row[column("sequence")].parse::<u64>().unwrap(),
+            record.sequence
+        );
+        assert_eq!(&row[column("chain")], "linked", "play {index}");
+        let delivered = record.display != DisplayPower::Off;
+        assert_eq!(
+            row[column("delivered")] == *"true",
+            delivered,
+            "play {index}"
+        );
+    }
+    let injected = by_id[&plays[7].id.to_string()];
+    assert!(
+        injected[column("item_id")].starts_with("'="),
+        "{}",
+        &injected[column("item_id")]
+    );
+    let offer = by_id[&plays[8].id.to_string()];
+    assert_eq!(&offer[column("offer")], "hazelnut");
+    assert_eq!(&offer[column("price_cents")], "249");
+    assert_eq!(&offer[column("currency")], "EUR");
+
+    let parquet_reply = harness
+        .admin(
+            Method::GET,
+            "/v1/reports/plays/export?from=2026-12-01&to=2026-12-01&format=parquet",
+            None,
+        )
+        .await;
+    assert_eq!(parquet_reply.status, StatusCode::OK);
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(parquet_reply.body.clone()).unwrap();
+    assert_eq!(
+        reader.metadata().file_metadata().num_rows(),
+        plays.len() as i64
+    );
+    let mut ids = Vec::new();
+    for row in reader.get_row_iter(None).unwrap() {
+        let row = row.unwrap();
+        for (name, field) in row.get_column_iter() {
+            if name == "play_id" {
+                ids.push(field.to_string().trim_matches('"').to_owned());
+            }
+        }
+    }
+    ids.sort();
+    let mut expected: Vec<String> = plays.iter().map(|record| record.id.to_string()).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    let bad = harness
+        .admin(
+            Method::GET,
+            "/v1/reports/plays/export?from=2026-12-01&format=xlsx",
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.error_message().contains("`format`"),
+        "{}",
+        bad.error_message()
+    );
 }

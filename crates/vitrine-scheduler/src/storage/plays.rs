@@ -52,6 +52,15 @@ pub struct PlayLogRow {
     pub chain: String,
 }
 
+/// One page of the raw ad log.
+#[derive(Clone, Debug, Default)]
+pub struct PlayLogPage {
+    pub rows: Vec<PlayLogRow>,
+    /// The last row's store-local hour and id, to ask for the page after it; `None` when this
+    /// page is the last.
+    pub next: Option<(String, String)>,
+}
+
 /// Where a play stands in its screen's hash chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChainState {
@@ -528,7 +537,7 @@ pub trait PlayStore: Send + Sync {
     async fn rollups_know(&self, dim: Dim, value: String) -> Result<bool, super::StorageError>;
 
     /// One page of the raw ad log, plays in `[from_hour, to_hour)` of store time, ordered by
-    /// hour then id, after `after` (the last page's last hour and id), at most `limit`.
+    /// hour then id, after `after` (the last page's [`PlayLogPage::next`]), at most `limit`.
     async fn play_log(
         &self,
         from_hour: String,
@@ -536,7 +545,7 @@ pub trait PlayStore: Send + Sync {
         stores: Option<Vec<String>>,
         after: Option<(String, String)>,
         limit: usize,
-    ) -> Result<Vec<PlayLogRow>, super::StorageError>;
+    ) -> Result<PlayLogPage, super::StorageError>;
 
     /// Each screen's chain per store-local day in `[from_hour, to_hour)`.
     async fn chain_days(

@@ -5,8 +5,8 @@ use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
 use crate::storage::plays::{
-    AudienceRow, ChainDay, Dim, Figures, PlayLogRow, PlayStore, RollupKey, RollupQuery, RollupRow,
-    daily_deltas,
+    AudienceRow, ChainDay, Dim, Figures, PlayLogPage, PlayLogRow, PlayStore, RollupKey,
+    RollupQuery, RollupRow, daily_deltas,
 };
 use crate::storage::{StorageError, from_sql_integer, to_sql_integer};
 
@@ -321,7 +321,7 @@ impl PlayStore for PostgresStore {
         stores: Option<Vec<String>>,
         after: Option<(String, String)>,
         limit: usize,
-    ) -> Result<Vec<PlayLogRow>, StorageError> {
+    ) -> Result<PlayLogPage, StorageError> {
         let mut parameters = vec![from_hour, to_hour];
         let mut sql = String::from(
             "SELECT id, sequence, screen, store, venue_zone, zone, playlist, playlist_version,
@@ -332,7 +332,7 @@ impl PlayStore for PostgresStore {
                     scheduled_end, started_at,
                     COALESCE(ended_at, started_at + duration_ms * interval '1 millisecond'),
                     duration_ms, completed, display, clock, manifest_version, player_version,
-                    price_cents, currency, multiplier_milli, chain
+                    price_cents, currency, multiplier_milli, chain, local_hour
              FROM impressions WHERE local_hour >= $1 AND local_hour < $2",
         );
         sql.push_str(&store_condition(&stores, &mut parameters, "store"));
@@ -345,8 +345,9 @@ impl PlayStore for PostgresStore {
         }
         sql.push_str(&format!(" ORDER BY local_hour, id LIMIT {limit}"));
         let client = self.client().await?;
-        let rows = client.query(&sql, &as_parameters(&parameters)).await?;
-        rows.iter()
+        let found = client.query(&sql, &as_parameters(&parameters)).await?;
+        let rows = found
+            .iter()
             .map(|row| {
                 let completed: bool = row.try_get(18)?;
                 let display: String = row.try_get(19)?;
@@ -384,7 +385,12 @@ impl PlayStore for PostgresStore {
                     chain: row.try_get(26)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        let next = match (rows.len() == limit, found.last(), rows.last()) {
+            (true, Some(last), Some(row)) => Some((last.try_get(27)?, row.play_id.clone())),
+            _ => None,
+        };
+        Ok(PlayLogPage { rows, next })
     }
 
     async fn chain_days(

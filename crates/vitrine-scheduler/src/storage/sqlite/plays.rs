@@ -6,8 +6,8 @@ use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 use super::{SqliteStore, from_sql_integer};
 use crate::storage::StorageError;
 use crate::storage::plays::{
-    AudienceRow, ChainDay, DailyKey, Dim, Figures, PlayLogRow, PlayStore, RollupKey, RollupQuery,
-    RollupRow, daily_deltas,
+    AudienceRow, ChainDay, DailyKey, Dim, Figures, PlayLogPage, PlayLogRow, PlayStore, RollupKey,
+    RollupQuery, RollupRow, daily_deltas,
 };
 
 /// Adds `deltas` to the hourly rollups and the daily ones, inside the caller's transaction.
@@ -304,7 +304,7 @@ impl PlayStore for SqliteStore {
         stores: Option<Vec<String>>,
         after: Option<(String, String)>,
         limit: usize,
-    ) -> Result<Vec<PlayLogRow>, StorageError> {
+    ) -> Result<PlayLogPage, StorageError> {
         self.interact(move |connection| {
             let mut parameters = vec![from_hour, to_hour];
             let mut sql = String::from(
@@ -315,7 +315,7 @@ impl PlayStore for SqliteStore {
                         COALESCE(media_sha256, ''), COALESCE(scheduled_start, started_at),
                         scheduled_end, started_at, ended_at, duration_ms, completed, display,
                         clock, manifest_version, player_version, price_cents, currency,
-                        multiplier_milli, chain
+                        multiplier_milli, chain, local_hour
                  FROM impressions WHERE local_hour >= ?1 AND local_hour < ?2",
             );
             sql.push_str(&store_condition(&stores, &mut parameters, "store"));
@@ -328,10 +328,19 @@ impl PlayStore for SqliteStore {
             }
             sql.push_str(&format!(" ORDER BY local_hour, id LIMIT {limit}"));
             let mut statement = connection.prepare_cached(&sql)?;
+            let mut last_hour = None;
             let rows = statement
-                .query_map(params_from_iter(parameters.iter()), read_log_row)?
+                .query_map(params_from_iter(parameters.iter()), |row| {
+                    last_hour = Some(row.get::<_, String>(27)?);
+                    read_log_row(row)
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter().collect()
+            let rows = rows.into_iter().collect::<Result<Vec<_>, StorageError>>()?;
+            let next = match (rows.len() == limit, last_hour, rows.last()) {
+                (true, Some(hour), Some(row)) => Some((hour, row.play_id.clone())),
+                _ => None,
+            };
+            Ok(PlayLogPage { rows, next })
         })
         .await
     }
