@@ -81,6 +81,8 @@ pub struct PlayerConfig {
     pub journal: JournalConfig,
     /// The `[metrics]` section: the local Prometheus listener, off unless `listen` is set.
     pub metrics: MetricsConfig,
+    /// The `[display]` section: where the display's power state is read for proof of play.
+    pub display: DisplayConfig,
     /// The file this configuration was read from, for errors about its settings.
     #[serde(skip)]
     pub config_file: Option<PathBuf>,
@@ -148,6 +150,24 @@ pub struct MetricsConfig {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// The `[display]` section of the player config.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisplayConfig {
+    /// The kernel's DRM directory, whose connectors (`card0-HDMI-A-1/status`, `dpms`, `enabled`)
+    /// say whether the display is on: every play records it (see [`crate::display_power`]). A
+    /// machine without one records `unknown`. Tests point it at a folder laid out the same way.
+    pub drm_dir: PathBuf,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        Self {
+            drm_dir: PathBuf::from(crate::display_power::DEFAULT_DRM_DIR),
+        }
+    }
+}
+
 /// The `[video]` section of the player config.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -197,6 +217,7 @@ impl Default for PlayerConfig {
             cache: CacheConfig::default(),
             journal: JournalConfig::default(),
             metrics: MetricsConfig::default(),
+            display: DisplayConfig::default(),
             config_file: None,
             simulate_hang_after: None,
         }
@@ -271,6 +292,12 @@ impl PlayerConfig {
         if self.cache.bandwidth_limit == Some(0) {
             anyhow::bail!(
                 "[cache] bandwidth_limit 0 would stop every download; leave it out for no cap"
+            );
+        }
+        if self.display.drm_dir.as_os_str().is_empty() {
+            anyhow::bail!(
+                "[display] drm_dir is empty; leave it out for {}",
+                crate::display_power::DEFAULT_DRM_DIR
             );
         }
         if self.headless_fps == 0 || self.headless_fps > 240 {
@@ -428,6 +455,11 @@ mod tests {
         let config: PlayerConfig = toml::from_str(&text).unwrap();
         assert_eq!(config.cache, CacheConfig::default());
         assert_eq!(config.journal, JournalConfig::default());
+        assert_eq!(config.display, DisplayConfig::default());
+        assert!(
+            text.contains("\n[display]\ndrm_dir = \"/sys/class/drm\"\n"),
+            "the example names the display section's default"
+        );
         // The metrics listener stays off until its line is uncommented, and then reads as given.
         assert_eq!(config.metrics, MetricsConfig::default());
         let uncommented = text.replace("# listen = ", "listen = ");
@@ -444,5 +476,22 @@ mod tests {
                 .to_string()
                 .contains("parallel_downloads")
         );
+    }
+
+    #[test]
+    fn the_display_section_names_where_drm_connectors_are_read() {
+        assert_eq!(
+            PlayerConfig::default().display.drm_dir,
+            PathBuf::from("/sys/class/drm")
+        );
+        let config: PlayerConfig =
+            toml::from_str("[display]\ndrm_dir = \"/tmp/fake-drm\"\n").unwrap();
+        assert_eq!(config.display.drm_dir, PathBuf::from("/tmp/fake-drm"));
+        config.validate().unwrap();
+        let empty: PlayerConfig = toml::from_str("[display]\ndrm_dir = \"\"\n").unwrap();
+        let error = empty.validate().unwrap_err().to_string();
+        assert!(error.contains("[display] drm_dir"), "{error}");
+        let error = toml::from_str::<PlayerConfig>("[display]\ndrm = \"/x\"\n").unwrap_err();
+        assert!(error.to_string().contains("unknown field `drm`"), "{error}");
     }
 }

@@ -45,6 +45,16 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             ALTER TABLE media ADD COLUMN last_used TEXT NOT NULL DEFAULT '';
             ALTER TABLE media ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;",
         ),
+        M::up(
+            "-- The head of the journal's hash chain: the sequence number and digest of the last
+            -- record committed. Kept apart from the journal's rows, so pruning sent plays never
+            -- loses the link the next record must carry.
+            CREATE TABLE journal_chain (
+                slot INTEGER PRIMARY KEY CHECK (slot = 0),
+                sequence INTEGER NOT NULL,
+                digest TEXT NOT NULL
+            );",
+        ),
     ])
 });
 

@@ -37,6 +37,7 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
             audio: config.audio.clone(),
             screen_name: config.screen.clone(),
             stats_file: config.stats_file.clone(),
+            drm_dir: config.display.drm_dir.clone(),
         },
         &config.data_dir,
         startup.sink.clone(),

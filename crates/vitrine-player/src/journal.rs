@@ -1,11 +1,16 @@
 //! The proof-of-play journal: every impression is committed here before it counts as played, and
 //! leaves only when the scheduler has acknowledged it.
+//!
+//! The records form a hash chain: each carries the digest of the one committed before it
+//! ([`Impression::previous`]), so HQ can tell when a record was removed or altered after the fact.
+//! The chain's head lives in a table of its own (`journal_chain`), so that pruning sent rows never
+//! loses the link the next record needs.
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use uuid::Uuid;
-use vitrine_core::Impression;
+use vitrine_core::{Impression, Sha256Hex};
 
 pub struct Journal {
     connection: Connection,
@@ -18,25 +23,83 @@ impl Journal {
         })
     }
 
-    /// Commits one impression and returns its sequence number: the journal's `AUTOINCREMENT`
-    /// key, which SQLite never hands out twice in one database, even after the rows are gone.
-    /// Recording the same id twice is harmless and keeps the first number.
+    /// Commits one impression and returns its sequence number, all in one transaction: the
+    /// journal's `AUTOINCREMENT` key (which SQLite never hands out twice in one database, even
+    /// after the rows are gone) becomes the record's `sequence`, the digest of the record committed
+    /// just before it becomes its `previous`, and the body stored is the record exactly as it will
+    /// be uploaded, so the body's digest is the link the next record carries. That link (sequence
+    /// and digest) is kept as the chain head in `journal_chain`.
+    ///
+    /// `previous` is left out when this database holds no record numbered one less: the first
+    /// record of a new journal, and the first after [`Journal::continue_after`] moved the numbers
+    /// past what this database holds (HQ reports either as the chain starting again). Recording
+    /// the same id twice is harmless: it keeps the first number and leaves the chain as it was.
     pub fn record(&self, impression: &Impression) -> anyhow::Result<u64> {
         let id = impression.id.to_string();
-        self.connection.execute(
-            "INSERT INTO journal (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
-            params![id, serde_json::to_string(impression)?],
-        )?;
-        let sequence: i64 = self.connection.query_row(
-            "SELECT sequence FROM journal WHERE id = ?1",
+        // Immediate, so that no other connection (the uploader's) writes between reading the
+        // chain head and moving it.
+        let transaction =
+            Transaction::new_unchecked(&self.connection, TransactionBehavior::Immediate)?;
+        let known: Option<i64> = transaction
+            .query_row(
+                "SELECT sequence FROM journal WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(sequence) = known {
+            // Nothing was written; dropping the transaction rolls back nothing.
+            return Ok(sequence.unsigned_abs());
+        }
+        // The row first, so that SQLite hands out the number; its body follows once the number
+        // and the link are in it.
+        transaction.execute(
+            "INSERT INTO journal (id, body) VALUES (?1, '')",
             params![id],
-            |row| row.get(0),
         )?;
+        let sequence = transaction.last_insert_rowid();
+        let head: Option<(i64, String)> = transaction
+            .query_row(
+                "SELECT sequence, digest FROM journal_chain WHERE slot = 0",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let mut chained = impression.clone();
+        chained.sequence = sequence.unsigned_abs();
+        chained.previous = match head {
+            Some((head_sequence, digest)) if head_sequence.checked_add(1) == Some(sequence) => {
+                // A damaged head must not stop plays being journalled: the chain starts again,
+                // which HQ reports, rather than the player retrying this record for ever.
+                digest
+                    .parse::<Sha256Hex>()
+                    .inspect_err(|error| {
+                        tracing::error!(
+                            "the journal's chain head is damaged, the chain starts again: {error}"
+                        )
+                    })
+                    .ok()
+            }
+            _ => None,
+        };
+        let body = serde_json::to_string(&chained)?;
+        // What `Impression::digest` computes: the sha256 of these very bytes.
+        let digest = Sha256Hex::of_bytes(body.as_bytes());
+        transaction.execute(
+            "UPDATE journal SET body = ?2 WHERE sequence = ?1",
+            params![sequence, body],
+        )?;
+        transaction.execute(
+            "INSERT INTO journal_chain (slot, sequence, digest) VALUES (0, ?1, ?2)
+             ON CONFLICT (slot) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest",
+            params![sequence, digest.as_str()],
+        )?;
+        transaction.commit()?;
         Ok(sequence.unsigned_abs())
     }
 
-    /// The oldest impressions the scheduler has not acknowledged, at most `limit`, each with the
-    /// sequence number the journal gave it.
+    /// The oldest impressions the scheduler has not acknowledged, at most `limit`, each exactly as
+    /// the journal stored it: its digest is the `previous` of the record after it.
     pub fn unsent(&self, limit: usize) -> anyhow::Result<Vec<Impression>> {
         let mut statement = self.connection.prepare_cached(
             "SELECT sequence, body FROM journal WHERE sent = 0 ORDER BY sequence LIMIT ?1",
@@ -49,6 +112,8 @@ impl Journal {
         rows.iter()
             .map(|(sequence, body)| {
                 let mut impression: Impression = serde_json::from_str(body)?;
+                // The body carries its row's number. Rows written before the journal chained its
+                // records hold 0 there; they have no link to keep, and take the row's number.
                 impression.sequence = sequence.unsigned_abs();
                 Ok(impression)
             })
@@ -57,7 +122,8 @@ impl Journal {
 
     /// Makes the next sequence number follow `highest`, the highest number HQ holds for this
     /// screen. It matters only when this database was lost and made anew: without it, new plays
-    /// would reuse numbers HQ already holds.
+    /// would reuse numbers HQ already holds. The next record then has no `previous` (this
+    /// database holds no record numbered one less), and the chain starts again from it.
     pub fn continue_after(&self, highest: u64) -> anyhow::Result<()> {
         let highest = i64::try_from(highest)?;
         let current: Option<i64> = self
@@ -231,9 +297,35 @@ mod tests {
         }
     }
 
-    fn numbered(mut impression: Impression, sequence: u64) -> Impression {
+    /// `impression` as the journal stores it: numbered, and linked to `previous`.
+    fn chained(
+        mut impression: Impression,
+        sequence: u64,
+        previous: Option<&Impression>,
+    ) -> Impression {
         impression.sequence = sequence;
+        impression.previous = previous.map(Impression::digest);
         impression
+    }
+
+    /// Asserts that each record links to the one before it, and returns their digests.
+    fn assert_linked(records: &[Impression]) -> Vec<Sha256Hex> {
+        for pair in records.windows(2) {
+            assert_eq!(pair[1].sequence, pair[0].sequence + 1, "{pair:#?}");
+            assert_eq!(pair[1].previous, Some(pair[0].digest()), "{pair:#?}");
+        }
+        records.iter().map(Impression::digest).collect()
+    }
+
+    fn chain_head(journal: &Journal) -> (i64, String) {
+        journal
+            .connection
+            .query_row(
+                "SELECT sequence, digest FROM journal_chain WHERE slot = 0",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap()
     }
 
     #[test]
@@ -284,8 +376,8 @@ mod tests {
             1,
             "a repeat keeps its number"
         );
-        let first = numbered(first, 1);
-        let second = numbered(second, 2);
+        let first = chained(first, 1, None);
+        let second = chained(second, 2, Some(&first));
         assert_eq!(
             journal.unsent(10).unwrap(),
             vec![first.clone(), second.clone()]
@@ -390,5 +482,165 @@ mod tests {
             bytes: 10,
         };
         assert!(by_bytes.alert(journal.backlog().unwrap()).is_some());
+    }
+
+    #[test]
+    fn records_chain_across_a_reopen_of_the_journal() {
+        let directory = tempfile::tempdir().unwrap();
+        let (first, second, third) = (impression(), impression(), impression());
+        {
+            let journal = Journal::open(directory.path()).unwrap();
+            journal.record(&first).unwrap();
+            journal.record(&second).unwrap();
+        }
+        let journal = Journal::open(directory.path()).unwrap();
+        assert_eq!(journal.record(&third).unwrap(), 3);
+        let records = journal.unsent(10).unwrap();
+        let first = chained(first, 1, None);
+        let second = chained(second, 2, Some(&first));
+        let third = chained(third, 3, Some(&second));
+        assert_eq!(records, vec![first, second, third.clone()]);
+        let digests = assert_linked(&records);
+        assert_eq!(
+            records[0].previous, None,
+            "the first record starts the chain"
+        );
+        assert_eq!(chain_head(&journal), (3, digests[2].to_string()));
+        // What is stored is what is uploaded: the body already holds its number and its link, so
+        // its bytes digest to the record's digest.
+        let body: String = journal
+            .connection
+            .query_row("SELECT body FROM journal WHERE sequence = 3", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(Sha256Hex::of_bytes(body.as_bytes()), third.digest());
+        // And what the scheduler decodes from the batch digests the same.
+        let batch = serde_json::to_vec(&vitrine_core::ImpressionBatch {
+            impressions: records.clone(),
+        })
+        .unwrap();
+        let decoded = vitrine_core::ImpressionBatch::decode(&batch).unwrap();
+        assert_eq!(assert_linked(&decoded.impressions), digests);
+    }
+
+    #[test]
+    fn pruning_sent_plays_does_not_break_the_next_link() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(directory.path()).unwrap();
+        let (first, second) = (impression(), impression());
+        journal.record(&first).unwrap();
+        journal.record(&second).unwrap();
+        let sent = journal.unsent(10).unwrap();
+        journal.mark_sent(&[first.id, second.id]).unwrap();
+        let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+        assert_eq!(journal.prune_sent(tomorrow).unwrap(), 2);
+        assert_eq!(journal.unsent_count().unwrap(), 0);
+        drop(journal);
+
+        let journal = Journal::open(directory.path()).unwrap();
+        assert_eq!(journal.record(&impression()).unwrap(), 3);
+        let next = journal.unsent(10).unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].previous, Some(sent[1].digest()));
+    }
+
+    #[test]
+    fn a_duplicate_id_keeps_its_number_and_does_not_advance_the_chain() {
+        let directory = tempfile::tempdir().unwrap();
+        let journal = Journal::open(directory.path()).unwrap();
+        let (first, second) = (impression(), impression());
+        journal.record(&first).unwrap();
+        journal.record(&second).unwrap();
+        let head = chain_head(&journal);
+        assert_eq!(journal.record(&first).unwrap(), 1);
+        assert_eq!(journal.record(&second).unwrap(), 2);
+        assert_eq!(
+            chain_head(&journal),
+            head,
+            "a repeat leaves the head as it was"
+        );
+        assert_eq!(journal.record(&impression()).unwrap(), 3);
+        let records = journal.unsent(10).unwrap();
+        assert_eq!(records.len(), 3);
+        assert_linked(&records);
+    }
+
+    #[test]
+    fn a_record_edited_in_the_database_no_longer_links() {
+        let directory = tempfile::tempdir().unwrap();
+        let journal = Journal::open(directory.path()).unwrap();
+        for _ in 0..3 {
+            journal.record(&impression()).unwrap();
+        }
+        assert_linked(&journal.unsent(10).unwrap());
+        // Someone with the file marks the second play as not completed (or anything else).
+        journal
+            .connection
+            .execute(
+                "UPDATE journal SET body = json_set(body, '$.completed', json('false'))
+                 WHERE sequence = 2",
+                [],
+            )
+            .unwrap();
+        let records = journal.unsent(10).unwrap();
+        assert!(!records[1].completed);
+        assert_eq!(
+            records[1].previous,
+            Some(records[0].digest()),
+            "before it holds"
+        );
+        assert_ne!(
+            records[2].previous,
+            Some(records[1].digest()),
+            "the edited record no longer matches the next one's link"
+        );
+    }
+
+    #[test]
+    fn a_journal_made_anew_starts_the_chain_again_after_what_hq_holds() {
+        let directory = tempfile::tempdir().unwrap();
+        let journal = Journal::open(directory.path()).unwrap();
+        journal.continue_after(41).unwrap();
+        journal.record(&impression()).unwrap();
+        journal.record(&impression()).unwrap();
+        let records = journal.unsent(10).unwrap();
+        assert_eq!(records[0].sequence, 42);
+        assert_eq!(
+            records[0].previous, None,
+            "HQ holds 41 from another journal"
+        );
+        assert_linked(&records);
+
+        // A jump past the records this database holds starts the chain again as well.
+        journal.continue_after(50).unwrap();
+        journal.record(&impression()).unwrap();
+        let jumped = journal.unsent(10).unwrap().pop().unwrap();
+        assert_eq!((jumped.sequence, jumped.previous), (51, None));
+    }
+
+    #[test]
+    fn rows_written_before_the_chain_are_sent_with_their_number_and_unlinked() {
+        let directory = tempfile::tempdir().unwrap();
+        let journal = Journal::open(directory.path()).unwrap();
+        // As an earlier player stored it: the body numbered 0, the number in the row alone.
+        journal
+            .connection
+            .execute(
+                "INSERT INTO journal (id, body) VALUES (?1, ?2)",
+                params![
+                    Uuid::now_v7().to_string(),
+                    serde_json::to_string(&impression()).unwrap()
+                ],
+            )
+            .unwrap();
+        journal.record(&impression()).unwrap();
+        let records = journal.unsent(10).unwrap();
+        assert_eq!(records[0].sequence, 1);
+        assert_eq!(records[1].sequence, 2);
+        assert_eq!(
+            records[1].previous, None,
+            "nothing links to an unchained row"
+        );
     }
 }

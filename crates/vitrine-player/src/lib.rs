@@ -14,6 +14,7 @@ pub mod cover;
 pub mod database;
 pub mod decode;
 pub mod display;
+pub mod display_power;
 pub mod downloads;
 pub mod events;
 pub mod headless;

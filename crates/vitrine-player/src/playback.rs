@@ -31,7 +31,8 @@ use vitrine_core::offer::SlotPlay;
 use vitrine_core::playlist::{Content, Item, TextStyle, Transition as ItemTransition};
 use vitrine_core::schedule::{Play, Schedule};
 use vitrine_core::{
-    ActiveInterrupt, ClockState, Impression, Manifest, OfferPlay, Sha256Hex, ZoneShowing,
+    ActiveInterrupt, ClockState, DisplayPower, Impression, Manifest, OfferPlay, Sha256Hex,
+    ZoneShowing,
 };
 
 use crate::cover;
@@ -127,8 +128,14 @@ struct Showing {
     scheduled_end: Timestamp,
     /// The clock's state when the play began.
     clock: ClockState,
+    /// The display's power state when the play began.
+    display: DisplayPower,
     /// For an offer slot: the offer it shows.
     offer: Option<OfferPlay>,
+    /// The HQ campaign that put the item on the zone, when its rule is `campaign:NAME`.
+    campaign: Option<String>,
+    /// The version of the manifest the play came from.
+    manifest_version: u64,
     /// When a video's decoding failed mid-play: the play ended then (its last frame stays up
     /// until the next item, but that time was not a play).
     cut_short_at: Option<Timestamp>,
@@ -160,6 +167,9 @@ pub struct Playback {
     finished: Vec<Impression>,
     /// How far the clock that drives the timeline is trusted; every impression records it.
     clock: ClockState,
+    /// Whether the display is on, as the player last read it; every impression records the worst
+    /// of its value at the play's start and at its end.
+    display: DisplayPower,
     /// The key QR tokens are signed with: the sha256 of this screen's device token. Without it
     /// (standalone mode) offer cards carry no QR code.
     qr_key: Option<[u8; 32]>,
@@ -217,6 +227,7 @@ impl Playback {
             failed: HashSet::new(),
             finished: Vec::new(),
             clock: ClockState::Synced,
+            display: DisplayPower::Unknown,
             qr_key: None,
             recent_offers: Vec::new(),
             interrupts: Vec::new(),
@@ -331,6 +342,11 @@ impl Playback {
         self.clock = clock;
     }
 
+    /// Sets whether the display is on from now on (see [`crate::display_power`]).
+    pub fn set_display(&mut self, display: DisplayPower) {
+        self.display = display;
+    }
+
     /// The display's refresh interval: how late after its turn's start a play may appear and still
     /// count as completed.
     pub fn set_refresh(&mut self, refresh: std::time::Duration) {
@@ -399,8 +415,13 @@ impl Playback {
         let now = Timestamp::now();
         for (_, state) in previous {
             if let Some(showing) = state.showing {
-                self.finished
-                    .push(impression(&showing, now, self.clock, self.refresh));
+                self.finished.push(impression(
+                    &showing,
+                    now,
+                    self.clock,
+                    self.display,
+                    self.refresh,
+                ));
             }
         }
         // A file that failed under the old manifest gets another chance.
@@ -579,6 +600,7 @@ impl Playback {
                                 let incoming = Showing {
                                     started_at: now,
                                     clock: self.clock,
+                                    display: self.display,
                                     ..candidate
                                 };
                                 if let Some(leaving) = state.showing.replace(incoming) {
@@ -586,6 +608,7 @@ impl Playback {
                                         &leaving,
                                         now,
                                         self.clock,
+                                        self.display,
                                         self.refresh,
                                     ));
                                     state.outgoing = Some(leaving);
@@ -635,8 +658,13 @@ impl Playback {
         if let Some(active) = &mut self.active {
             for (_, state) in &mut active.zones {
                 if let Some(showing) = state.showing.take() {
-                    self.finished
-                        .push(impression(&showing, now, self.clock, self.refresh));
+                    self.finished.push(impression(
+                        &showing,
+                        now,
+                        self.clock,
+                        self.display,
+                        self.refresh,
+                    ));
                 }
                 state.outgoing = None;
             }
@@ -929,10 +957,23 @@ fn describe(
         scheduled_start: play.scheduled_start,
         scheduled_end: play.scheduled_end,
         clock: ClockState::Synced,
+        display: DisplayPower::Unknown,
         offer,
+        campaign: campaign_of(play),
+        manifest_version: manifest.version,
         cut_short_at: None,
     };
     (wants, Some(showing))
+}
+
+/// The HQ campaign a play belongs to: campaigns reach a screen as rules named `campaign:NAME`.
+pub(crate) fn campaign_of(play: &Play<'_>) -> Option<String> {
+    play.reason
+        .rule
+        .name
+        .strip_prefix("campaign:")
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
 }
 
 /// Says so when `playlist` was written for the other orientation than a screen of `screen_px`
@@ -1117,11 +1158,14 @@ fn to_render_fit(fit: vitrine_core::playlist::Fit) -> Fit {
 
 /// The record of a play that leaves the screen at `now`. It completed if it was on screen from
 /// within one `refresh` of its turn's start until the turn was over (a glimpse of a turn already
-/// under way is not a play); the sequence number comes from the journal when it is committed.
+/// under way is not a play); it claims the worst clock and display state of its start and its end.
+/// The sequence number and the link to the previous record come from the journal when it is
+/// committed.
 fn impression(
     showing: &Showing,
     now: Timestamp,
     clock: ClockState,
+    display: DisplayPower,
     refresh: SignedDuration,
 ) -> Impression {
     // A play cut short by a decode error ended then, whatever stayed on screen afterwards.
@@ -1148,10 +1192,10 @@ fn impression(
         ),
         clock: showing.clock.worst(clock),
         offer: showing.offer.clone(),
-        campaign: None,
-        manifest_version: 0,
-        player_version: None,
-        display: vitrine_core::DisplayPower::Unknown,
+        campaign: showing.campaign.clone(),
+        manifest_version: showing.manifest_version,
+        player_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        display: showing.display.worst(display),
         previous: None,
     }
 }
@@ -1956,6 +2000,9 @@ mod tests {
             .expect("the offer is in the impression");
         assert_eq!(offer.offer_id, "croissant");
         assert_eq!(offer.campaign.as_deref(), Some("winter"));
+        assert_eq!(offer.price, card.price, "the price the card showed");
+        // An offer's campaign is the offer's; the play's own campaign is that of its rule.
+        assert_eq!(impressions[0].campaign, None);
     }
 
     #[test]
@@ -1972,6 +2019,12 @@ mod tests {
             "no price, not the store's currency with 0 cents"
         );
         assert_eq!(card.qr_url, None, "no QR code that leads nowhere");
+        playback.mark_ready(card.key((1920, 1080)));
+        playback.tick(at(10));
+        playback.finish(at(4_000));
+        let impressions = playback.take_finished();
+        let offer = impressions[0].offer.as_ref().expect("an offer play");
+        assert_eq!(offer.price, None, "no price shown, none recorded");
     }
 
     #[test]
@@ -2249,5 +2302,103 @@ mod tests {
             "shown until the error, not after"
         );
         assert!(!finished[0].completed, "cut short by the error");
+    }
+
+    /// Red all day, with blue put on the zone for its first 2 s of every 10 by HQ's campaign
+    /// `winter-sale`: campaigns reach a screen as interrupt rules named `campaign:NAME`, in
+    /// manifest version 17.
+    fn campaign_manifest() -> Arc<Manifest> {
+        let mut manifest = Arc::unwrap_or_clone(manifest(
+            "version: 1\nname: demo\nitems:\n  - image: { id: red, file: red.png, duration: 1s }\ninterrupts:\n  - name: winter\n    every: 10s\n    priority: 5\n    items:\n      - image: { id: blue, file: blue.png, duration: 2s }\n",
+        ));
+        manifest.version = 17;
+        let rule = manifest.playlist.zones[0]
+            .rules
+            .iter_mut()
+            .find(|rule| rule.name == "winter")
+            .expect("the interrupt rule");
+        rule.name = "campaign:winter-sale".into();
+        Arc::new(manifest)
+    }
+
+    #[test]
+    fn impressions_carry_their_campaign_and_the_manifest_and_player_versions() {
+        let mut playback = playback();
+        playback.activate(campaign_manifest()).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        for millisecond in (0..3500).step_by(50) {
+            playback.tick(at(millisecond));
+        }
+        playback.finish(at(3500));
+        let impressions = playback.take_finished();
+        let campaigns: Vec<(&str, Option<&str>)> = impressions
+            .iter()
+            .map(|impression| (impression.item_id.as_str(), impression.campaign.as_deref()))
+            .collect();
+        assert_eq!(
+            campaigns,
+            vec![("blue", Some("winter-sale")), ("red", None), ("red", None)],
+            "only the campaign rule's play names the campaign"
+        );
+        assert_eq!(impressions[0].media_sha256, Some(digest("blue")));
+        for impression in &impressions {
+            assert_eq!(impression.manifest_version, 17);
+            assert_eq!(impression.playlist_version, 3);
+            assert_eq!(
+                impression.player_version.as_deref(),
+                Some(env!("CARGO_PKG_VERSION"))
+            );
+            assert_eq!(impression.previous, None, "the journal links records");
+        }
+    }
+
+    #[test]
+    fn impressions_record_the_worst_display_state_of_their_start_and_end() {
+        let drm = crate::display_power::fake::FakeDrm::new();
+        let mut probe = crate::display_power::DisplayPowerProbe::new(drm.path());
+        let mut reading = std::time::Instant::now();
+        // As the player does every frame: the display's state, read from DRM, before the tick.
+        let mut tick = |playback: &mut Playback, dpms: &str, millisecond: i64| {
+            drm.connector("card0-HDMI-A-1", "connected", Some(dpms), Some("enabled"));
+            reading += crate::display_power::READING_MAX_AGE;
+            playback.set_display(probe.reading(reading));
+            playback.tick(at(millisecond));
+        };
+        let mut playback = playback();
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        tick(&mut playback, "On", 0);
+        tick(&mut playback, "On", 1000);
+        tick(&mut playback, "Standby", 2000);
+        tick(&mut playback, "On", 3000);
+        tick(&mut playback, "Off", 4000);
+        tick(&mut playback, "Off", 5000);
+        tick(&mut playback, "On", 6000);
+        // A display that can no longer be read at the end: not known to have been on.
+        drm.connector("card0-HDMI-A-1", "connected", None, None);
+        reading += crate::display_power::READING_MAX_AGE;
+        playback.set_display(probe.reading(reading));
+        playback.finish(at(6500));
+        let states: Vec<DisplayPower> = playback
+            .take_finished()
+            .iter()
+            .map(|impression| impression.display)
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                DisplayPower::On,
+                DisplayPower::Off,
+                DisplayPower::Off,
+                DisplayPower::Off,
+                DisplayPower::Off,
+                DisplayPower::Off,
+                DisplayPower::Unknown,
+            ],
+            "on throughout; ended in standby; began in standby; ended off; off throughout; began \
+             off; began on and ended unknown"
+        );
     }
 }

@@ -16,6 +16,7 @@ use crate::background::Background;
 use crate::cache::media_path;
 use crate::clock::SharedClock;
 use crate::decode::{DecodeTarget, DecodeWorker, decode_bytes};
+use crate::display_power::DisplayPowerProbe;
 use crate::events::{PlayerEvent, SharedSink};
 use crate::journal::Journal;
 use crate::playback::{Frame, NotPlaying, Playback, Want};
@@ -61,6 +62,8 @@ pub struct ScreenSetup {
     /// Where to write the frame telemetry, every frame and item start included, at exit
     /// (`--stats-file`, for benchmarks).
     pub stats_file: Option<PathBuf>,
+    /// The `[display] drm_dir`: where the display's power state is read for every play.
+    pub drm_dir: PathBuf,
 }
 
 /// What `--stats-file` holds: the telemetry summary, every frame's time and every item's
@@ -145,6 +148,8 @@ pub struct Player {
     stats_file: Option<PathBuf>,
     /// Whether the first playlist item has been presented yet (said once on stdout).
     first_item_presented: bool,
+    /// Whether the display is on, read from DRM at most once a second; plays record it.
+    display_power: DisplayPowerProbe,
 }
 
 impl Player {
@@ -282,6 +287,7 @@ impl Player {
             prepare_margins_ms: Vec::new(),
             stats_file: screen.stats_file.clone(),
             first_item_presented: false,
+            display_power: DisplayPowerProbe::new(&screen.drm_dir),
         })
     }
 
@@ -290,6 +296,8 @@ impl Player {
         match event {
             PlayerEvent::ManifestActivated(manifest) => {
                 let (name, version) = (manifest.playlist.name.clone(), manifest.playlist_version);
+                // Plays of zones the new playlist drops end here.
+                self.update_display_power();
                 let for_audio = manifest.clone();
                 match self.playback.activate(manifest) {
                     Ok(()) => {
@@ -351,6 +359,7 @@ impl Player {
             PlayerEvent::Interrupt { id, message, until } => {
                 tracing::warn!(id, %until, %message, "interrupt from HQ");
                 let now = Timestamp::now();
+                self.update_display_power();
                 self.playback.interrupt(id, message, until, now);
                 if let Some(covered_until) = self.playback.covered_until(now) {
                     self.audio.interrupt(covered_until, now);
@@ -453,6 +462,9 @@ impl Player {
             .ok()
             .and_then(|ahead| now.checked_sub(ahead).ok())
             .unwrap_or(now);
+        // Plays that start or end in this frame record the display's state; the files are read
+        // at most once a second.
+        self.update_display_power();
         let audio_deadline = self.audio.tick(sound_now);
         let mut frame = self.playback.tick(now);
         if !frame.started.is_empty() {
@@ -658,6 +670,14 @@ impl Player {
         self.telemetry.presentation_lead(on_refresh_grid)
     }
 
+    /// Tells playback and the audio timeline whether the display is on now, for the plays that
+    /// start or end next.
+    fn update_display_power(&mut self) {
+        let power = self.display_power.reading(Instant::now());
+        self.playback.set_display(power);
+        self.audio.set_display(power);
+    }
+
     /// Takes the decode just finished (asked for at `asked`) into the running estimate, and has
     /// playback ask for images that much earlier.
     fn learn_decode_time(&mut self, asked: Instant) {
@@ -735,6 +755,7 @@ impl Player {
     /// network thread make its last upload.
     pub fn shutdown(mut self, now: Timestamp) {
         crate::service::stopping();
+        self.update_display_power();
         self.playback.finish(now);
         self.audio.finish(now);
         self.journal_finished();

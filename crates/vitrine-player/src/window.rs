@@ -158,6 +158,7 @@ impl App {
                 audio: startup.config.audio.clone(),
                 screen_name: startup.config.screen.clone(),
                 stats_file: startup.config.stats_file.clone(),
+                drm_dir: startup.config.display.drm_dir.clone(),
             },
             &startup.config.data_dir,
             startup.sink.clone(),

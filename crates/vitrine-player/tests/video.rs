@@ -357,9 +357,21 @@ impl HeadlessPlayer {
                 .unwrap()
                 .port()
         );
+        // A DRM directory laid out like sysfs, whose one connected display is asleep: what every
+        // play records as the display's state.
+        let drm = root.join("drm");
+        let connector = drm.join("card0-HDMI-A-1");
+        std::fs::create_dir_all(&connector).unwrap();
+        std::fs::write(connector.join("status"), "connected\n").unwrap();
+        std::fs::write(connector.join("enabled"), "enabled\n").unwrap();
+        std::fs::write(connector.join("dpms"), "Standby\n").unwrap();
         std::fs::write(
             &config,
-            format!("[video]\ndecoder = \"software\"\n[metrics]\nlisten = \"{metrics}\"\n"),
+            format!(
+                "[video]\ndecoder = \"software\"\n[metrics]\nlisten = \"{metrics}\"\n\
+                 [display]\ndrm_dir = \"{}\"\n",
+                drm.display()
+            ),
         )
         .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_vitrine-player"))
@@ -420,6 +432,14 @@ impl HeadlessPlayer {
 
     /// The journalled plays, as JSON.
     fn plays(&self) -> Vec<serde_json::Value> {
+        self.bodies()
+            .iter()
+            .map(|body| serde_json::from_str(body).unwrap())
+            .collect()
+    }
+
+    /// The journal's records exactly as stored, in sequence order.
+    fn bodies(&self) -> Vec<String> {
         let connection = rusqlite::Connection::open_with_flags(
             self.data.join("player.sqlite3"),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -431,7 +451,7 @@ impl HeadlessPlayer {
         statement
             .query_map([], |row| row.get::<_, String>(0))
             .unwrap()
-            .map(|body| serde_json::from_str(&body.unwrap()).unwrap())
+            .map(Result::unwrap)
             .collect()
     }
 }
@@ -522,6 +542,7 @@ fn image_then_videos_play_on_time_gaplessly_and_are_journalled() {
             .last()
             .is_some_and(|(millis, _)| *millis >= until)
     });
+    let bodies_before_stop = player.bodies();
     let plays_before_stop = player.plays();
     let frames = seen_frames(&player.frames);
     let frames_dir = player.frames.clone();
@@ -625,6 +646,25 @@ fn image_then_videos_play_on_time_gaplessly_and_are_journalled() {
             4_000
         };
         assert_eq!(step, expected, "the next turn, once: {pair:#?}");
+    }
+
+    // Every record says the display was asleep, as the DRM directory has it, names this player's
+    // version, and links to the record before it by the digest of that record's very bytes.
+    assert!(bodies_before_stop.len() >= 2, "{bodies_before_stop:#?}");
+    for play in &plays_before_stop {
+        assert_eq!(play["display"], "off", "{play}");
+        assert_eq!(play["player_version"], env!("CARGO_PKG_VERSION"), "{play}");
+    }
+    assert_eq!(plays_before_stop[0]["sequence"], 1);
+    assert!(plays_before_stop[0].get("previous").is_none());
+    for (index, pair) in bodies_before_stop.windows(2).enumerate() {
+        let next = &plays_before_stop[index + 1];
+        assert_eq!(next["sequence"], index as u64 + 2, "{next}");
+        assert_eq!(
+            next["previous"],
+            vitrine_core::Sha256Hex::of_bytes(pair[0].as_bytes()).as_str(),
+            "{next}"
+        );
     }
 }
 

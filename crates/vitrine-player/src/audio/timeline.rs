@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use uuid::Uuid;
 use vitrine_core::playlist::{Content, Transition};
 use vitrine_core::schedule::Schedule;
-use vitrine_core::{ClockState, Impression, Manifest, Sha256Hex};
+use vitrine_core::{ClockState, DisplayPower, Impression, Manifest, Sha256Hex};
 
 use super::AudioConfig;
 use super::engine::{AudioEngine, AudioReport, PlayRequest};
@@ -41,6 +41,12 @@ struct Sounding {
     playlist_version: u64,
     screen: String,
     clock: ClockState,
+    /// The display's power state when the play was asked for.
+    display: DisplayPower,
+    /// The HQ campaign that put the item on the zone, when its rule is `campaign:NAME`.
+    campaign: Option<String>,
+    /// The version of the manifest the play came from.
+    manifest_version: u64,
 }
 
 struct ActiveAudio {
@@ -63,6 +69,8 @@ pub struct AudioTimeline {
     next_play_id: u64,
     finished: Vec<Impression>,
     clock: ClockState,
+    /// Whether the display is on, as the player last read it: audio plays record it as pictures do.
+    display: DisplayPower,
     /// An interrupt from HQ silences the music until then.
     silenced_until: Option<Timestamp>,
     /// How late after its turn's start a track may first be heard and still complete the turn.
@@ -88,6 +96,7 @@ impl AudioTimeline {
             next_play_id: 1,
             finished: Vec::new(),
             clock: ClockState::Synced,
+            display: DisplayPower::Unknown,
             silenced_until: None,
             start_tolerance: tolerance_for(DEFAULT_REFRESH),
         }
@@ -101,6 +110,12 @@ impl AudioTimeline {
     /// How far the clock is trusted from now on; impressions record it.
     pub fn set_clock(&mut self, clock: ClockState) {
         self.clock = clock;
+    }
+
+    /// Whether the display is on from now on (see [`crate::display_power`]); impressions record
+    /// the worst of a play's start and end.
+    pub fn set_display(&mut self, display: DisplayPower) {
+        self.display = display;
     }
 
     /// Switches to a new manifest. Zones that keep their name keep their track until the schedule
@@ -247,6 +262,9 @@ impl AudioTimeline {
                 playlist_version: active.manifest.playlist_version,
                 screen: active.manifest.screen.clone(),
                 clock: self.clock,
+                display: self.display,
+                campaign: crate::playback::campaign_of(&play),
+                manifest_version: active.manifest.version,
             };
             if let Some(leaving) = sounding.replace(incoming) {
                 ended.push(leaving);
@@ -360,10 +378,10 @@ impl AudioTimeline {
                 ),
             clock: sounding.clock.max(self.clock),
             offer: None,
-            campaign: None,
-            manifest_version: 0,
-            player_version: None,
-            display: vitrine_core::DisplayPower::Unknown,
+            campaign: sounding.campaign,
+            manifest_version: sounding.manifest_version,
+            player_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            display: sounding.display.worst(self.display),
             previous: None,
         });
     }
@@ -377,4 +395,127 @@ fn stop_zone(engine: Option<&AudioEngine>, zone: &str, fade: Duration) {
 
 fn tolerance_for(refresh: Duration) -> jiff::SignedDuration {
     jiff::SignedDuration::try_from(refresh + ENGINE_LATENCY).unwrap_or(jiff::SignedDuration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use vitrine_core::MediaEntry;
+
+    use super::*;
+    use crate::audio::AudioConfig;
+
+    fn at(milliseconds: i64) -> Timestamp {
+        Timestamp::from_millisecond(milliseconds).unwrap()
+    }
+
+    /// A timeline on the null sink for a music zone whose song loops all day, with a jingle that
+    /// HQ's campaign `spring` puts on the zone for the first 500 ms of every 10 s (campaigns reach
+    /// a screen as rules named `campaign:NAME`), in manifest version 9.
+    fn campaign_timeline(media_dir: &std::path::Path) -> AudioTimeline {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let scratch = media_dir.join("tone.wav");
+        let mut writer = hound::WavWriter::create(&scratch, spec).unwrap();
+        for index in 0..24_000 {
+            let phase = 2.0 * std::f64::consts::PI * 440.0 * f64::from(index) / 48_000.0;
+            writer.write_sample((phase.sin() * 8_000.0) as i16).unwrap();
+        }
+        writer.finalize().unwrap();
+        let sha256 = Sha256Hex::of_bytes(&std::fs::read(&scratch).unwrap());
+        std::fs::rename(&scratch, media_path(media_dir, &sha256)).unwrap();
+
+        let playlist = vitrine_core::parse_playlist(
+            "shop.yaml",
+            "version: 1\nname: shop\nlayout:\n  music:\n    audio_only: true\n    items:\n      - audio: { id: song, file: tone.wav, duration: 1s }\n    interrupts:\n      - name: jingle\n        every: 10s\n        priority: 5\n        items:\n          - audio: { id: jingle, file: tone.wav, duration: 500ms }\n",
+        )
+        .unwrap();
+        let mut manifest = Manifest::build("lobby", "Europe/Paris", &playlist, 4, |_| {
+            Some(MediaEntry {
+                sha256: sha256.clone(),
+                size: 1,
+            })
+        })
+        .unwrap();
+        manifest.version = 9;
+        let rule = manifest.playlist.zones[0]
+            .rules
+            .iter_mut()
+            .find(|rule| rule.name == "jingle")
+            .expect("the interrupt rule");
+        rule.name = "campaign:spring".into();
+        let config = AudioConfig {
+            device: "null".into(),
+            ..AudioConfig::default()
+        };
+        let mut timeline = AudioTimeline::new(config, media_dir.to_owned());
+        timeline.activate(Arc::new(manifest), at(0));
+        timeline
+    }
+
+    /// Ticks at `now` until the audio thread says the zone's track was heard.
+    fn tick_until_heard(timeline: &mut AudioTimeline, now: Timestamp) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            timeline.tick(now);
+            let heard = timeline.active.as_ref().is_some_and(|active| {
+                active
+                    .zones
+                    .iter()
+                    .all(|(_, sounding)| sounding.as_ref().is_some_and(|s| s.started_at.is_some()))
+            });
+            if heard {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the track was never heard");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn audio_plays_carry_their_campaign_versions_and_the_display_state() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut timeline = campaign_timeline(directory.path());
+        timeline.set_display(DisplayPower::On);
+        // The jingle's turn, then the song's once the campaign gives the zone back.
+        tick_until_heard(&mut timeline, at(0));
+        tick_until_heard(&mut timeline, at(600));
+        // The display went to sleep during the song.
+        timeline.set_display(DisplayPower::Off);
+        timeline.finish(at(900));
+        let plays = timeline.take_finished();
+        timeline.shutdown();
+
+        let summary: Vec<(&str, Option<&str>, DisplayPower)> = plays
+            .iter()
+            .map(|play| {
+                (
+                    play.item_id.as_str(),
+                    play.campaign.as_deref(),
+                    play.display,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("jingle", Some("spring"), DisplayPower::On),
+                ("song", None, DisplayPower::Off)
+            ]
+        );
+        for play in &plays {
+            assert_eq!(play.manifest_version, 9);
+            assert_eq!(play.playlist_version, 4);
+            assert_eq!(
+                play.player_version.as_deref(),
+                Some(env!("CARGO_PKG_VERSION"))
+            );
+            assert_eq!(play.previous, None, "the journal links records");
+        }
+    }
 }
