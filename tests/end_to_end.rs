@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use vitrine_core::Loop;
 use vitrine_e2e::{
     Scheduler, Seen, assert_hq_holds_exactly_the_journal, assert_no_play_counted_twice, classify,
-    frames, ids_in, seen_frames, start_headless_player, write_red_blue_playlist,
+    frames, hq_rows, ids_in, seen_frames, start_headless_player, write_red_blue_playlist,
 };
 
 #[test]
@@ -145,6 +145,31 @@ fn a_pushed_playlist_plays_on_a_headless_player_and_every_play_reaches_hq() {
             .any(|window| window == [Seen::Red, Seen::Blue, Seen::Red]),
         "expected red, then blue, then red; saw {sequence:?}"
     );
+
+    // The buyer's view, through the real CLI: the plays report counts every play HQ holds, and
+    // the screen's hash chain arrived whole.
+    let held: u64 = hq_rows(
+        &scheduler.data_dir,
+        "SELECT CAST(COUNT(*) AS TEXT) FROM impressions",
+    )
+    .unwrap()[0]
+        .parse()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_str(
+        &scheduler
+            .cli(&["reports", "plays", "--group-by", "screen", "--json"])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["rows"][0]["key"][0], "e2e-screen", "{report}");
+    assert_eq!(report["totals"]["plays"], held, "{report}");
+    let chain: serde_json::Value =
+        serde_json::from_str(&scheduler.cli(&["reports", "chain", "--json"]).unwrap()).unwrap();
+    let days = chain["days"].as_array().unwrap();
+    assert!(!days.is_empty(), "{chain}");
+    for day in days {
+        assert_eq!(day["intact"], true, "{day}");
+    }
 
     scheduler
         .process

@@ -621,3 +621,45 @@ async fn the_ad_log_exports_every_play_as_csv_and_parquet() {
         bad.error_message()
     );
 }
+
+#[tokio::test]
+async fn raw_plays_past_their_retention_go_and_their_figures_stay() {
+    let harness = Harness::new();
+    harness.import("/v1/stores", STORES).await;
+    let token = harness.screen("lobby", "paris-11").await;
+    let start: Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
+    let plays = chained(
+        (0..20)
+            .map(|index| play("lobby", start + SignedDuration::from_mins(index), "a"))
+            .collect(),
+    );
+    post_plays(&harness, &token, &plays).await;
+    let range = "group_by=screen&from=2026-12-01&to=2026-12-01";
+    let before = harness.report(range).await;
+
+    // Kept one day: the plays of 1 December are past it whenever this runs.
+    harness.state.set_raw_play_retention_days(1);
+    let removed = vitrine_scheduler::plays::prune_raw_plays(&harness.state)
+        .await
+        .unwrap();
+    assert_eq!(removed, 20);
+    assert_eq!(harness.report(range).await["rows"], before["rows"]);
+    // Their rows are gone: the export and the chain say why, naming the field.
+    let export = harness
+        .admin(
+            Method::GET,
+            "/v1/reports/plays/export?from=2026-12-01&to=2026-12-01",
+            None,
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::BAD_REQUEST);
+    assert!(
+        export.error_message().contains("`from`") && export.error_message().contains("1 days"),
+        "{}",
+        export.error_message()
+    );
+    // The same batch again, as a player that missed the acknowledgement sends it: nothing new.
+    let again = post_plays(&harness, &token, &plays).await;
+    assert_eq!(again["inserted"], 0, "{again}");
+    assert_eq!(harness.report(range).await["rows"], before["rows"]);
+}

@@ -555,7 +555,7 @@ pub trait PlayStore: Send + Sync {
         stores: Option<Vec<String>>,
     ) -> Result<Vec<ChainDay>, super::StorageError>;
 
-    /// Deletes raw plays of store-local hours before `before_hour`; rollups stay. Returns how
-    /// many went.
+    /// Deletes raw plays of store-local hours before `before_hour`; rollups stay, and so do the
+    /// plays' ids, so a batch re-sent later adds nothing. Returns how many went.
     async fn prune_plays(&self, before_hour: String) -> Result<u64, super::StorageError>;
 }

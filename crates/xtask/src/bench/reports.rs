@@ -237,12 +237,12 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
         },
         Figure {
             name: "ad_log_export_csv_rows_per_s",
-            unit: "rows/s, 1,000,800 plays",
+            unit: "rows/s, 1,000,800 plays; ours 29 columns over HTTP, DuckDB's 9 to a file",
             ours: ours_rate,
             peer: peer_rate,
             peer_name: "DuckDB COPY TO csv",
-            goal: "report".into(),
-            pass: true,
+            goal: ">= 0.5x DuckDB".into(),
+            pass: ours_rate >= 0.5 * peer_rate,
         },
     ])
 }
@@ -282,6 +282,8 @@ fn write_rollups(database: &Path) -> anyhow::Result<Expected> {
     let mut connection = rusqlite::Connection::open(database)?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "OFF")?;
+    // The generated screens are not registered: no report or export reads the screens table.
+    connection.pragma_update(None, "foreign_keys", "OFF")?;
     let transaction = connection.transaction()?;
     let mut expected = Expected::new();
     {

@@ -436,15 +436,12 @@ impl PlayStore for PostgresStore {
         let mut removed = 0;
         loop {
             // In slices, so that ingest is never held up for long behind a large prune. The ids
-            // go too, so the retention leaves no row behind.
+            // stay in `impression_ids`, so a re-sent batch is still recognised.
             let count = client
                 .execute(
-                    "WITH gone AS (
-                         DELETE FROM impressions WHERE (id, started_at) IN (
-                             SELECT id, started_at FROM impressions WHERE local_hour < $1
-                             LIMIT 10000)
-                         RETURNING id)
-                     DELETE FROM impression_ids WHERE id IN (SELECT id FROM gone)",
+                    "DELETE FROM impressions WHERE (id, started_at) IN (
+                         SELECT id, started_at FROM impressions WHERE local_hour < $1
+                         LIMIT 10000)",
                     &[&before_hour],
                 )
                 .await?;

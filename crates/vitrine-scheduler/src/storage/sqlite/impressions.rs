@@ -82,12 +82,19 @@ impl ImpressionStore for SqliteStore {
                      WHERE screen = ?1 AND playlist_version = ?2 AND campaign = ?3
                        AND offer = ?4 AND arm = ?5)",
                 )?;
+                let mut pruned = transaction.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM pruned_impressions WHERE id = ?1)",
+                )?;
                 let mut scanned = transaction.prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM scans
                      WHERE screen = ?1 AND offer = ?2 AND arm = ?3
                        AND substr(played_at, 1, 23) = substr(?4, 1, 23))",
                 )?;
                 for (row, play) in rows.iter().zip(&plays) {
+                    // Held once and deleted past its retention: its figures are in the rollups.
+                    if pruned.query_row([&row.id], |found| found.get::<_, bool>(0))? {
+                        continue;
+                    }
                     let (campaign, offer_id, arm) = match &row.offer {
                         Some((campaign, offer_id, arm)) => (
                             campaign.as_deref(),

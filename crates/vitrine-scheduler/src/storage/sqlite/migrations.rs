@@ -406,6 +406,9 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
         PRIMARY KEY (local_day, screen, store, zone, campaign, offer, arm, venue_zone)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX play_rollups_daily_by_campaign ON play_rollups_daily (campaign, local_day);
+    -- The ids of raw plays deleted past their retention: a batch re-sent after that is still
+    -- recognised, so it adds nothing to the rollups a second time.
+    CREATE TABLE pruned_impressions (id TEXT NOT NULL PRIMARY KEY) STRICT, WITHOUT ROWID;
 
     -- The plays already held, summed (in UTC hours: their store's zone was not recorded).
     INSERT INTO play_rollups

@@ -392,14 +392,25 @@ impl PlayStore for SqliteStore {
 
     async fn prune_plays(&self, before_hour: String) -> Result<u64, StorageError> {
         self.interact(move |connection| {
-            // In slices, so that ingest is never held up for long behind a large prune.
+            // In slices, so that ingest is never held up for long behind a large prune. The ids
+            // stay in `pruned_impressions`, so a re-sent batch is still recognised.
             let mut removed = 0;
             loop {
-                let count = connection.execute(
-                    "DELETE FROM impressions WHERE id IN
-                         (SELECT id FROM impressions WHERE local_hour < ?1 LIMIT 10000)",
+                let transaction =
+                    connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                transaction.execute(
+                    "INSERT OR IGNORE INTO pruned_impressions (id)
+                     SELECT id FROM impressions WHERE local_hour < ?1
+                     ORDER BY local_hour, id LIMIT 10000",
                     [&before_hour],
                 )?;
+                let count = transaction.execute(
+                    "DELETE FROM impressions WHERE id IN
+                         (SELECT id FROM impressions WHERE local_hour < ?1
+                          ORDER BY local_hour, id LIMIT 10000)",
+                    [&before_hour],
+                )?;
+                transaction.commit()?;
                 removed += count as u64;
                 if count < 10_000 {
                     break;
