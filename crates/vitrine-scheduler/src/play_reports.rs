@@ -629,6 +629,31 @@ mod tests {
     }
 
     #[test]
+    fn a_simulated_effect_is_found_inside_the_interval() {
+        // Plays scanned with a chance of 12 % in the treatment and 8 % in the control, drawn by
+        // a fixed generator: the true effect, 4 points, lies inside the 95 % interval, and zero
+        // does not.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut draw = |chance: f64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 11) as f64 / (1u64 << 53) as f64) < chance
+        };
+        let plays = 30_000u64;
+        let treated = (0..plays).filter(|_| draw(0.12)).count() as u64;
+        let held_out = (0..plays).filter(|_| draw(0.08)).count() as u64;
+        let estimate = two_proportions(treated, plays, held_out, plays);
+        assert!(
+            estimate.interval[0] < 0.04 && 0.04 < estimate.interval[1],
+            "{estimate:?}"
+        );
+        assert!(estimate.interval[0] > 0.0, "{estimate:?}");
+        let relative = estimate.relative.unwrap();
+        assert!((relative - 0.5).abs() < 0.1, "{estimate:?}");
+    }
+
+    #[test]
     fn ranges_are_checked_naming_the_field() {
         let error = day_range(Some("2026-12-05"), Some("2026-12-01")).unwrap_err();
         assert!(error.to_string().contains("`to`"), "{error}");

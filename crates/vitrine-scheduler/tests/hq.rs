@@ -1776,3 +1776,107 @@ async fn staff_read_only_their_stores_scan_figures() {
         "staff of paris-11 see only paris-11's figures: {hazelnut}"
     );
 }
+
+#[tokio::test]
+async fn the_plays_report_counts_a_scanned_play_once_whichever_reaches_hq_first() {
+    let harness = Harness::seeded().await;
+    let token = harness
+        .register("paris-11.entrance", Some("paris-11"), &[])
+        .await;
+    let manifest = harness.manifest(&token).await;
+    assert!(offer_ids(&manifest).contains(&("hazelnut".to_owned(), Arm::Control)));
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let now = jiff::Timestamp::now()
+        .round(jiff::Unit::Millisecond)
+        .unwrap();
+    let at = |seconds: i64| now - jiff::SignedDuration::from_secs(seconds);
+    let play = |sequence: u64, offer: &str, arm: &str, start: jiff::Timestamp| {
+        let mut record = offer_impression("paris-11.entrance", sequence, "winter-sale", offer, arm);
+        record["playlist_version"] = json!(manifest.playlist_version);
+        record["scheduled_start"] = json!(start.to_string());
+        record["started_at"] = json!(start.to_string());
+        record["ended_at"] = json!((start + jiff::SignedDuration::from_secs(10)).to_string());
+        record
+    };
+
+    // Scanned before its play reaches HQ...
+    let early = qr_token::encode("paris-11.entrance", "hazelnut", Arm::Control, at(60), &key);
+    assert_eq!(
+        scan_from(&harness, &early, "203.0.113.40:1").await.status,
+        StatusCode::FOUND
+    );
+    let reply = post_batch(
+        &harness,
+        &token,
+        vec![
+            play(1, "hazelnut", "control", at(60)),
+            play(2, "hazelnut", "treatment", at(50)),
+            play(3, "hazelnut", "treatment", at(40)),
+            play(4, "cola", "treatment", at(30)),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+    // ...and after it, by two phones: one scanned play.
+    let late = qr_token::encode(
+        "paris-11.entrance",
+        "hazelnut",
+        Arm::Treatment,
+        at(50),
+        &key,
+    );
+    for address in ["203.0.113.41:1", "203.0.113.42:1"] {
+        assert_eq!(
+            scan_from(&harness, &late, address).await.status,
+            StatusCode::FOUND
+        );
+    }
+
+    let (yesterday, tomorrow) = (
+        now - jiff::SignedDuration::from_hours(24),
+        now + jiff::SignedDuration::from_hours(24),
+    );
+    let day = |instant: jiff::Timestamp| instant.strftime("%Y-%m-%d").to_string();
+    let report = harness
+        .call(
+            Method::GET,
+            &format!(
+                "/v1/reports/plays?group_by=offer,arm&campaign=winter-sale&from={}&to={}",
+                day(yesterday),
+                day(tomorrow)
+            ),
+            Some(ADMIN),
+            None,
+        )
+        .await
+        .json();
+    let figures = |offer: &str, arm: &str| {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["key"] == json!([offer, arm]))
+            .map(|row| {
+                (
+                    row["plays"].as_u64().unwrap(),
+                    row["scans"].as_u64().unwrap(),
+                )
+            })
+    };
+    assert_eq!(figures("hazelnut", "control"), Some((1, 1)), "{report}");
+    assert_eq!(figures("hazelnut", "treatment"), Some((2, 1)), "{report}");
+    assert_eq!(figures("cola", "treatment"), Some((1, 0)), "{report}");
+    let uplift = &report["uplift"][0];
+    assert_eq!(uplift["offer"], "hazelnut", "{report}");
+    assert_eq!(
+        (
+            &uplift["treatment_plays"],
+            &uplift["treatment_scans"],
+            &uplift["control_plays"],
+            &uplift["control_scans"]
+        ),
+        (&json!(2), &json!(1), &json!(1), &json!(1)),
+        "{report}"
+    );
+    assert_eq!(uplift["uplift"], -0.5, "{report}");
+}

@@ -187,6 +187,7 @@ async fn a_generated_week_reports_what_a_recount_of_the_raw_plays_says() {
         let week_start: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
         let mut recount: BTreeMap<(String, String, String), Recount> = BTreeMap::new();
         let mut by_item: BTreeMap<String, u64> = BTreeMap::new();
+        let mut airtime: BTreeMap<(String, String), u64> = BTreeMap::new();
         for (screen_index, (name, token, store, zone)) in screens.iter().enumerate() {
             let mut plays = Vec::new();
             let mut at = week_start + SignedDuration::from_secs(screen_index as i64 * 17);
@@ -230,6 +231,8 @@ async fn a_generated_week_reports_what_a_recount_of_the_raw_plays_says() {
                     (None, None) => String::new(),
                 };
                 let day = record.started_at.to_zoned(zone.clone()).date().to_string();
+                *airtime.entry((store.to_string(), day.clone())).or_default() +=
+                    record.duration_ms();
                 let entry = recount
                     .entry((campaign, store.to_string(), day))
                     .or_default();
@@ -269,6 +272,15 @@ async fn a_generated_week_reports_what_a_recount_of_the_raw_plays_says() {
         for row in report["rows"].as_array().unwrap() {
             let key = row["key"].as_array().unwrap();
             let text = |index: usize| key[index].as_str().unwrap().to_owned();
+            // Share of voice: the campaign's seconds over all seconds on its zone that day.
+            if text(0) == "spring" {
+                let own = recount[&(text(0), text(1), text(2))].play_ms as f64;
+                let all = airtime[&(text(1), text(2))] as f64;
+                let achieved = row["share_of_voice"]["achieved"].as_f64().unwrap();
+                assert!((achieved - own / all).abs() < 1e-9, "{row}");
+            } else {
+                assert!(row.get("share_of_voice").is_none(), "{row}");
+            }
             reported.insert((text(0), text(1), text(2)), figures_of(row));
         }
         assert_eq!(reported.len(), recount.len());
