@@ -492,14 +492,19 @@ async fn sync_push(server: &str, admin: &str, dir: &str, register: bool) -> anyh
     Ok(())
 }
 
-/// `count` full proof-of-play records, numbered from `first_sequence` as a player's journal numbers
-/// them.
-fn batch_rows(screen: &str, count: usize, first_sequence: u64) -> Vec<Value> {
+/// `count` full proof-of-play records, numbered from `first_sequence` and chained to the record
+/// before (`previous`, carried across calls) as a player's journal numbers and chains them.
+fn batch_rows(
+    screen: &str,
+    count: usize,
+    first_sequence: u64,
+    previous: &mut Option<Sha256Hex>,
+) -> Vec<Value> {
     let media = Sha256Hex::of_bytes(b"bench image bytes");
     (0..count)
         .map(|index| {
             let started_at = jiff::Timestamp::now();
-            json!({
+            let mut row = json!({
                 "id": uuid::Uuid::now_v7(),
                 "sequence": first_sequence + index as u64,
                 "screen": screen,
@@ -509,11 +514,22 @@ fn batch_rows(screen: &str, count: usize, first_sequence: u64) -> Vec<Value> {
                 "item_id": format!("item-{}", index % 7),
                 "media_sha256": media,
                 "scheduled_start": started_at,
+                "scheduled_end": started_at + jiff::SignedDuration::from_secs(10),
                 "started_at": started_at,
                 "ended_at": started_at + jiff::SignedDuration::from_secs(10),
                 "completed": true,
                 "clock": "synced",
-            })
+                "manifest_version": 1,
+                "player_version": "bench",
+                "display": "on",
+            });
+            if let Some(digest) = previous.take() {
+                row["previous"] = json!(digest);
+            }
+            let record: vitrine_core::Impression =
+                serde_json::from_value(row.clone()).expect("a well-formed record");
+            *previous = Some(record.digest());
+            row
         })
         .collect()
 }
@@ -539,8 +555,9 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
 
     let mut ours = Vec::new();
     let mut peer = Vec::new();
+    let mut chain = None;
     for round in 0..rounds {
-        let (work, bodies) = round_work(round, batches);
+        let (work, bodies) = round_work(round, batches, &mut chain);
         // A: over HTTP, as players send them (already serialised, as a player's uploader has them).
         ours.push(send_batches(&hq, &token, &batch_key, &bodies).await?);
         // B: the same rows straight into SQLite, one transaction per batch.
@@ -605,11 +622,15 @@ async fn ingest_screen(hq: &Hq) -> anyhow::Result<(String, [u8; 32])> {
 
 /// One round's `batches` batches of rows, numbered after the rounds before, and each batch's
 /// request body, serialised beforehand as a player's uploader has them.
-fn round_work(round: usize, batches: usize) -> (Vec<Vec<Value>>, Vec<String>) {
+fn round_work(
+    round: usize,
+    batches: usize,
+    previous: &mut Option<Sha256Hex>,
+) -> (Vec<Vec<Value>>, Vec<String>) {
     let work: Vec<Vec<Value>> = (0..batches)
         .map(|batch| {
             let first = ((round * batches + batch) * BATCH) as u64 + 1;
-            batch_rows("ingest-screen", BATCH, first)
+            batch_rows("ingest-screen", BATCH, first, previous)
         })
         .collect();
     let bodies = work
@@ -698,8 +719,9 @@ async fn ingest_postgres(
     let mut ours = Vec::new();
     let mut peer = Vec::new();
     let mut floor = floor;
+    let mut chain = None;
     for round in 0..rounds {
-        let (work, bodies) = round_work(round, batches);
+        let (work, bodies) = round_work(round, batches, &mut chain);
         ours.push(send_batches(&hq, &token, &batch_key, &bodies).await?);
         // B: the same rows by COPY, the CSV made beforehand as the bodies were.
         let copies: Vec<String> = work.iter().map(|batch| copy_csv(batch)).collect();

@@ -75,9 +75,10 @@ impl Placement {
         local_hour(instant, &self.timezone)
     }
 
-    /// The batch's plays, placed and with their chain state before the neighbours are read.
+    /// The batch's plays, placed, with their chain state as far as the batch itself tells:
+    /// storage links the rest to the plays it holds.
     pub fn place(&self, impressions: Vec<Impression>) -> Vec<IncomingPlay> {
-        impressions
+        let mut plays: Vec<IncomingPlay> = impressions
             .into_iter()
             .map(|impression| {
                 let (venue_zone, multiplier_milli) = self.audience_of(&impression.zone);
@@ -92,7 +93,37 @@ impl Placement {
                     impression,
                 }
             })
-            .collect()
+            .collect();
+        link_within(&mut plays);
+        plays
+    }
+}
+
+/// Settles the link of each play whose predecessor (sequence one less) is in the same batch:
+/// linked if its `previous` is that play's digest, else broken. A batch in order then leaves only
+/// its first play for storage to link to the plays it holds.
+pub fn link_within(plays: &mut [IncomingPlay]) {
+    let digests: std::collections::HashMap<u64, String> = plays
+        .iter()
+        .map(|play| (play.impression.sequence, play.digest.clone()))
+        .collect();
+    for play in plays.iter_mut() {
+        if play.chain != ChainState::Pending {
+            continue;
+        }
+        let before = play.impression.sequence.checked_sub(1);
+        if let Some(digest) = before.and_then(|sequence| digests.get(&sequence)) {
+            let links = play
+                .impression
+                .previous
+                .as_ref()
+                .is_some_and(|previous| previous.as_str() == digest);
+            play.chain = if links {
+                ChainState::Linked
+            } else {
+                ChainState::Broken
+            };
+        }
     }
 }
 

@@ -322,7 +322,11 @@ impl PlayStore for PostgresStore {
         after: Option<(String, String)>,
         limit: usize,
     ) -> Result<PlayLogPage, StorageError> {
-        let mut parameters = vec![from_hour, to_hour];
+        // One row-value lower bound, which the index (local_hour, id) seeks to: the page after
+        // `after`, or from the first hour (every id sorts after the empty text). With a
+        // second bound on the hour beside it, SQLite would scan the hour from its start.
+        let (start_hour, start_id) = after.unwrap_or((from_hour, String::new()));
+        let mut parameters = vec![start_hour, start_id, to_hour];
         let mut sql = String::from(
             "SELECT id, sequence, screen, store, venue_zone, zone, playlist, playlist_version,
                     item_id, campaign,
@@ -333,16 +337,10 @@ impl PlayStore for PostgresStore {
                     COALESCE(ended_at, started_at + duration_ms * interval '1 millisecond'),
                     duration_ms, completed, display, clock, manifest_version, player_version,
                     price_cents, currency, multiplier_milli, chain, local_hour
-             FROM impressions WHERE local_hour >= $1 AND local_hour < $2",
+             FROM impressions
+                 WHERE (local_hour, id) > ($1, $2) AND local_hour < $3",
         );
         sql.push_str(&store_condition(&stores, &mut parameters, "store"));
-        if let Some((hour, id)) = after {
-            parameters.push(hour);
-            let hour = placeholder(parameters.len());
-            parameters.push(id);
-            let id = placeholder(parameters.len());
-            sql.push_str(&format!(" AND (local_hour, id) > ({hour}, {id})"));
-        }
         sql.push_str(&format!(" ORDER BY local_hour, id LIMIT {limit}"));
         let client = self.client().await?;
         let found = client.query(&sql, &as_parameters(&parameters)).await?;

@@ -90,9 +90,19 @@ impl ImpressionStore for SqliteStore {
                      WHERE screen = ?1 AND offer = ?2 AND arm = ?3
                        AND substr(played_at, 1, 23) = substr(?4, 1, 23))",
                 )?;
+                // Ids after the highest pruned one cannot have been pruned, which spares the
+                // lookup for every fresh play.
+                let highest_pruned: Option<String> = transaction
+                    .prepare_cached("SELECT MAX(id) FROM pruned_impressions")?
+                    .query_row([], |row| row.get(0))?;
                 for (row, play) in rows.iter().zip(&plays) {
                     // Held once and deleted past its retention: its figures are in the rollups.
-                    if pruned.query_row([&row.id], |found| found.get::<_, bool>(0))? {
+                    let maybe_pruned = highest_pruned
+                        .as_ref()
+                        .is_some_and(|highest| row.id <= *highest);
+                    if maybe_pruned
+                        && pruned.query_row([&row.id], |found| found.get::<_, bool>(0))?
+                    {
                         continue;
                     }
                     let (campaign, offer_id, arm) = match &row.offer {
