@@ -167,6 +167,8 @@ fn initial_chain_state(impression: &Impression) -> ChainState {
 
 #[cfg(test)]
 mod tests {
+    use vitrine_core::Sha256Hex;
+
     use super::*;
 
     #[test]
@@ -177,6 +179,49 @@ mod tests {
         assert_eq!(local_hour(instant, &paris), "2026-12-06T00");
         let new_york = TimeZone::get("America/New_York").unwrap();
         assert_eq!(local_hour(instant, &new_york), "2026-12-05T18");
+    }
+
+    #[test]
+    fn links_within_a_batch_are_settled_and_its_first_play_waits() {
+        let start: Timestamp = "2026-12-05T09:00:00Z".parse().unwrap();
+        let mut previous = None;
+        let mut records = Vec::new();
+        for sequence in 5..=8 {
+            let mut record: Impression = serde_json::from_value(serde_json::json!({
+                "id": uuid::Uuid::now_v7(), "sequence": sequence, "screen": "s",
+                "playlist": "p", "playlist_version": 1, "zone": "main", "item_id": "a",
+                "scheduled_start": start, "started_at": start, "ended_at": start,
+                "completed": true, "clock": "synced", "player_version": "0.1.0",
+                "previous": Sha256Hex::of_bytes(b"play 4"),
+            }))
+            .unwrap();
+            if let Some(digest) = previous.take() {
+                record.previous = Some(digest);
+            }
+            previous = Some(record.digest());
+            records.push(record);
+        }
+        // Play 7 was altered after play 8 was chained to it.
+        records[2].ended_at = start + jiff::SignedDuration::from_secs(1);
+        let placement = Placement {
+            store: String::new(),
+            timezone: TimeZone::UTC,
+            audience: Vec::new(),
+        };
+        let states: Vec<ChainState> = placement
+            .place(records)
+            .iter()
+            .map(|play| play.chain)
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ChainState::Pending,
+                ChainState::Linked,
+                ChainState::Linked,
+                ChainState::Broken
+            ]
+        );
     }
 
     #[test]
