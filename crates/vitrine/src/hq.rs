@@ -453,18 +453,23 @@ pub async fn list_screens(server: &ServerArgs, json: bool) -> anyhow::Result<()>
 }
 
 /// `vitrine reports scans [--campaign NAME]`.
+/// `name=value&…`, each value percent-encoded.
+fn encode_query(query: &[(&str, String)]) -> String {
+    query
+        .iter()
+        .map(|(name, value)| format!("{name}={}", crate::hq_explain::encode_component(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// `vitrine reports plays`: the plays report as a table, or the server's JSON.
 pub async fn play_report(
     query: &[(&str, String)],
     server: &ServerArgs,
     json: bool,
 ) -> anyhow::Result<()> {
-    let encoded: Vec<String> = query
-        .iter()
-        .map(|(name, value)| format!("{name}={}", crate::hq_explain::encode_component(value)))
-        .collect();
     let report = connect(server)?
-        .play_report(&encoded.join("&"))
+        .play_report(&encode_query(query))
         .await
         .context("the server refused the report")?;
     if json {
@@ -545,12 +550,8 @@ pub async fn chain_report(
     server: &ServerArgs,
     json: bool,
 ) -> anyhow::Result<()> {
-    let encoded: Vec<String> = query
-        .iter()
-        .map(|(name, value)| format!("{name}={}", crate::hq_explain::encode_component(value)))
-        .collect();
     let report = connect(server)?
-        .chain_report(&encoded.join("&"))
+        .chain_report(&encode_query(query))
         .await
         .context("the server refused the report")?;
     if json {

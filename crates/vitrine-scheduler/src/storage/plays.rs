@@ -466,6 +466,30 @@ impl RollupQuery {
     }
 }
 
+/// ` AND column IN (…)` for the stores a staff member may read (nothing for the admin), with the
+/// stores added to `parameters` and written by `placeholder(n)`; no store at all matches nothing.
+pub fn store_condition(
+    stores: &Option<Vec<String>>,
+    parameters: &mut Vec<String>,
+    column: &str,
+    placeholder: impl Fn(usize) -> String,
+) -> String {
+    match stores {
+        None => String::new(),
+        Some(stores) if stores.is_empty() => " AND 1 = 0".to_owned(),
+        Some(stores) => {
+            let list: Vec<String> = stores
+                .iter()
+                .map(|store| {
+                    parameters.push(store.clone());
+                    placeholder(parameters.len())
+                })
+                .collect();
+            format!(" AND {column} IN ({})", list.join(", "))
+        }
+    }
+}
+
 /// Where one screen's chain stands on one store-local day.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainDay {

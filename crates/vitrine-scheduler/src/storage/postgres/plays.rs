@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 use super::PostgresStore;
 use crate::storage::plays::{
     AudienceRow, ChainDay, Dim, Figures, PlayLogPage, PlayLogRow, PlayStore, RollupKey,
-    RollupQuery, RollupRow, daily_deltas,
+    RollupQuery, RollupRow, daily_deltas, store_condition,
 };
 use crate::storage::{StorageError, from_sql_integer, to_sql_integer};
 
@@ -178,27 +178,6 @@ fn placeholder(index: usize) -> String {
     format!("${index}")
 }
 
-fn store_condition(
-    stores: &Option<Vec<String>>,
-    parameters: &mut Vec<String>,
-    column: &str,
-) -> String {
-    match stores {
-        None => String::new(),
-        Some(stores) if stores.is_empty() => " AND 1 = 0".to_owned(),
-        Some(stores) => {
-            let list: Vec<String> = stores
-                .iter()
-                .map(|store| {
-                    parameters.push(store.clone());
-                    placeholder(parameters.len())
-                })
-                .collect();
-            format!(" AND {column} IN ({})", list.join(", "))
-        }
-    }
-}
-
 fn as_parameters(values: &[String]) -> Vec<&(dyn ToSql + Sync)> {
     values
         .iter()
@@ -340,7 +319,12 @@ impl PlayStore for PostgresStore {
              FROM impressions
                  WHERE (local_hour, id) > ($1, $2) AND local_hour < $3",
         );
-        sql.push_str(&store_condition(&stores, &mut parameters, "store"));
+        sql.push_str(&store_condition(
+            &stores,
+            &mut parameters,
+            "store",
+            placeholder,
+        ));
         sql.push_str(&format!(" ORDER BY local_hour, id LIMIT {limit}"));
         let client = self.client().await?;
         let found = client.query(&sql, &as_parameters(&parameters)).await?;
@@ -409,7 +393,12 @@ impl PlayStore for PostgresStore {
                              THEN lpad(sequence::text, 20, '0') || ' ' || chain END)
              FROM impressions WHERE local_hour >= $1 AND local_hour < $2",
         );
-        sql.push_str(&store_condition(&stores, &mut parameters, "store"));
+        sql.push_str(&store_condition(
+            &stores,
+            &mut parameters,
+            "store",
+            placeholder,
+        ));
         sql.push_str(" GROUP BY 1, 2 ORDER BY 1, 2");
         let client = self.client().await?;
         let rows = client.query(&sql, &as_parameters(&parameters)).await?;

@@ -7,7 +7,7 @@ use super::{SqliteStore, from_sql_integer};
 use crate::storage::StorageError;
 use crate::storage::plays::{
     AudienceRow, ChainDay, DailyKey, Dim, Figures, PlayLogPage, PlayLogRow, PlayStore, RollupKey,
-    RollupQuery, RollupRow, daily_deltas,
+    RollupQuery, RollupRow, daily_deltas, store_condition,
 };
 
 /// Adds `deltas` to the hourly rollups and the daily ones, inside the caller's transaction.
@@ -159,27 +159,6 @@ fn placeholder(index: usize) -> String {
     format!("?{index}")
 }
 
-fn store_condition(
-    stores: &Option<Vec<String>>,
-    parameters: &mut Vec<String>,
-    column: &str,
-) -> String {
-    match stores {
-        None => String::new(),
-        Some(stores) if stores.is_empty() => " AND 1 = 0".to_owned(),
-        Some(stores) => {
-            let list: Vec<String> = stores
-                .iter()
-                .map(|store| {
-                    parameters.push(store.clone());
-                    placeholder(parameters.len())
-                })
-                .collect();
-            format!(" AND {column} IN ({})", list.join(", "))
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl PlayStore for SqliteStore {
     async fn set_audiences(&self, rows: Vec<AudienceRow>) -> Result<u64, StorageError> {
@@ -323,7 +302,12 @@ impl PlayStore for SqliteStore {
                  FROM impressions
                  WHERE (local_hour, id) > (?1, ?2) AND local_hour < ?3",
             );
-            sql.push_str(&store_condition(&stores, &mut parameters, "store"));
+            sql.push_str(&store_condition(
+                &stores,
+                &mut parameters,
+                "store",
+                placeholder,
+            ));
             sql.push_str(&format!(" ORDER BY local_hour, id LIMIT {limit}"));
             let mut statement = connection.prepare_cached(&sql)?;
             let mut last_hour = None;
@@ -359,7 +343,12 @@ impl PlayStore for SqliteStore {
                                  THEN printf('%020d', sequence) || ' ' || chain END)
                  FROM impressions WHERE local_hour >= ?1 AND local_hour < ?2",
             );
-            sql.push_str(&store_condition(&stores, &mut parameters, "store"));
+            sql.push_str(&store_condition(
+                &stores,
+                &mut parameters,
+                "store",
+                placeholder,
+            ));
             sql.push_str(" GROUP BY 1, 2 ORDER BY 1, 2");
             let mut statement = connection.prepare(&sql)?;
             let rows = statement
