@@ -370,18 +370,22 @@ pub async fn screen_context_from(
     }))
 }
 
+/// The store's stock of each offer's product a manifest was built with, by campaign and offer.
+pub type OfferStocks = BTreeMap<(String, String), i64>;
+
 /// Adds HQ's layer to a screen's manifest: the store's time zone and currency, the campaigns that
 /// target the screen as rules in their priority band, and the offer rotations of its slots. `now`
-/// fixes the days the offers' validity windows cover.
+/// fixes the days the offers' validity windows cover. Returns the stock each offer was included
+/// with, which proof of play records beside the price a card showed.
 pub async fn apply(
     state: &AppState,
     reads: &Reads,
     screen: &Screen,
     manifest: &mut Manifest,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<OfferStocks, ApiError> {
     let Some(context) = screen_context_from(state, reads, &screen.name).await? else {
-        return Ok(());
+        return Ok(OfferStocks::new());
     };
     if let Some(store) = &context.store {
         // The screen's own zone wins; a screen without one takes its store's.
@@ -412,7 +416,14 @@ pub async fn apply(
     for (key, entry) in build.media {
         manifest.media.insert(key, entry);
     }
-    Ok(())
+    Ok(build
+        .included
+        .into_iter()
+        .filter_map(|included| {
+            let stock = included.stock?;
+            Some(((included.campaign, included.offer_id), stock))
+        })
+        .collect())
 }
 
 /// Adds a campaign's fill as an interrupt rule on its zone, in its layer's band.

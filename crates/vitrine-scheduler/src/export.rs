@@ -260,7 +260,7 @@ const fn column(name: &'static str, value: Value) -> Column {
 }
 
 /// Every column, in [`PlayLogRow`]'s order: the one list both formats are written from.
-const COLUMNS: [Column; 29] = [
+const COLUMNS: [Column; 30] = [
     column("play_id", Value::Text(|row| &row.play_id)),
     column("sequence", Value::Count(|row| row.sequence)),
     column("screen", Value::Text(|row| &row.screen)),
@@ -290,6 +290,7 @@ const COLUMNS: [Column; 29] = [
     column("player_version", Value::Text(|row| &row.player_version)),
     column("price_cents", Value::OptionalInteger(|row| row.price_cents)),
     column("currency", Value::Text(|row| &row.currency)),
+    column("stock", Value::OptionalInteger(|row| row.stock)),
     column(
         "audience_multiplier",
         Value::Real(|row| row.audience_multiplier),
@@ -559,6 +560,7 @@ mod tests {
             player_version: "0.1.0".into(),
             price_cents: Some(349),
             currency: "EUR".into(),
+            stock: Some(12),
             audience_multiplier: 2.5,
             gross_impressions: 2.5,
             chain: "linked".into(),
@@ -586,6 +588,7 @@ mod tests {
             player_version: "\tversion, \"quoted\"\r\nand a new line".into(),
             price_cents: Some(-5),
             currency: "\rEUR".into(),
+            stock: Some(12),
             audience_multiplier: -0.125,
             gross_impressions: 0.0,
             chain: "none".into(),
@@ -604,6 +607,7 @@ mod tests {
             arm: String::new(),
             price_cents: None,
             currency: String::new(),
+            stock: None,
             scheduled_end: None,
             chain: "pending".into(),
             ..full_row()
@@ -639,7 +643,7 @@ mod tests {
         writer.write_rows(rows).unwrap()
     }
 
-    const HEADER: [&str; 29] = [
+    const HEADER: [&str; 30] = [
         "play_id",
         "sequence",
         "screen",
@@ -666,6 +670,7 @@ mod tests {
         "player_version",
         "price_cents",
         "currency",
+        "stock",
         "audience_multiplier",
         "gross_impressions",
         "chain",
@@ -713,6 +718,10 @@ mod tests {
                 price => Some(price.parse().unwrap()),
             },
             currency: text("currency"),
+            stock: match cells.get("stock").copied().unwrap_or("") {
+                "" => None,
+                stock => Some(stock.parse().unwrap()),
+            },
             audience_multiplier: real("audience_multiplier"),
             gross_impressions: real("gross_impressions"),
             chain: text("chain"),
@@ -863,6 +872,11 @@ mod tests {
                 other => panic!("`price_cents` is {other:?}"),
             },
             currency: text("currency"),
+            stock: match fields["stock"] {
+                Field::Long(stock) => Some(*stock),
+                Field::Null => None,
+                other => panic!("`stock` is {other:?}"),
+            },
             audience_multiplier: real("audience_multiplier"),
             gross_impressions: real("gross_impressions"),
             chain: text("chain"),

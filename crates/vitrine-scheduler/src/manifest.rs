@@ -144,16 +144,24 @@ async fn build_manifest(
         )
     })?;
     // HQ's layer: the store's zone and currency, campaigns in their priority bands, offer slots.
-    crate::campaigns::apply(state, reads, screen, &mut manifest, jiff::Timestamp::now()).await?;
+    let stocks =
+        crate::campaigns::apply(state, reads, screen, &mut manifest, jiff::Timestamp::now())
+            .await?;
     // What proof of play from this screen may claim from now on.
     let offered = manifest
         .offers
         .values()
         .flat_map(|rotation| rotation.entries.iter().chain(&rotation.fallback))
-        .map(|entry| ServedOffer {
-            campaign: entry.campaign.clone().unwrap_or_default(),
-            offer: entry.offer_id.clone(),
-            arm: entry.arm.to_string(),
+        .map(|entry| {
+            let campaign = entry.campaign.clone().unwrap_or_default();
+            ServedOffer {
+                stock: stocks
+                    .get(&(campaign.clone(), entry.offer_id.clone()))
+                    .copied(),
+                campaign,
+                offer: entry.offer_id.clone(),
+                arm: entry.arm.to_string(),
+            }
         })
         .collect::<Vec<_>>();
     if !offered.is_empty() {

@@ -1879,4 +1879,42 @@ async fn the_plays_report_counts_a_scanned_play_once_whichever_reaches_hq_first(
         "{report}"
     );
     assert_eq!(uplift["uplift"], -0.5, "{report}");
+
+    // The raw ad log: each offer play with the price its card showed and the stock at
+    // paris-11 the manifest was built with (the inventory file's: 10 cans, 42 jars).
+    let export = harness
+        .call(
+            Method::GET,
+            &format!(
+                "/v1/reports/plays/export?from={}&to={}",
+                day(yesterday),
+                day(tomorrow)
+            ),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::OK);
+    let mut reader = csv::Reader::from_reader(export.body.as_ref());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|header| header == name).unwrap();
+    let mut stocks: Vec<(String, String)> = reader
+        .records()
+        .map(|record| {
+            let record = record.unwrap();
+            (
+                record[column("offer")].to_owned(),
+                record[column("stock")].to_owned(),
+            )
+        })
+        .collect();
+    stocks.sort();
+    stocks.dedup();
+    assert_eq!(
+        stocks,
+        vec![
+            ("cola".to_owned(), "10".to_owned()),
+            ("hazelnut".to_owned(), "42".to_owned()),
+        ]
+    );
 }

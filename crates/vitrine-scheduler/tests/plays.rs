@@ -518,8 +518,8 @@ async fn the_ad_log_exports_every_play_as_csv_and_parquet() {
     harness.import("/v1/stores", STORES).await;
     let token = harness.screen("lobby", "paris-11").await;
     harness.execute(
-        "INSERT INTO served_offers (screen, playlist_version, campaign, offer, arm) \
-         VALUES ('lobby', 1, 'spring', 'hazelnut', 'treatment')",
+        "INSERT INTO served_offers (screen, playlist_version, campaign, offer, arm, stock) \
+         VALUES ('lobby', 1, 'spring', 'hazelnut', 'treatment', 37)",
     );
     // More plays than one page of the export reads, so it pages.
     let start: Timestamp = "2026-12-01T06:00:00Z".parse().unwrap();
@@ -590,6 +590,10 @@ async fn the_ad_log_exports_every_play_as_csv_and_parquet() {
     assert_eq!(&offer[column("offer")], "hazelnut");
     assert_eq!(&offer[column("price_cents")], "249");
     assert_eq!(&offer[column("currency")], "EUR");
+    // The stock the manifest carrying the offer was built with (set here by hand, as the
+    // served-offer record of a manifest build would).
+    assert_eq!(&offer[column("stock")], "37");
+    assert_eq!(&by_id[&plays[9].id.to_string()][column("stock")], "");
 
     let parquet_reply = harness
         .admin(

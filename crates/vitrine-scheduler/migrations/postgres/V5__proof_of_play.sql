@@ -17,7 +17,10 @@ ALTER TABLE impressions
     ADD COLUMN currency text NOT NULL DEFAULT '',
     ADD COLUMN digest text,
     ADD COLUMN previous text,
-    ADD COLUMN chain text NOT NULL DEFAULT 'none';
+    ADD COLUMN chain text NOT NULL DEFAULT 'none',
+    -- An offer play's product stock at its store when its manifest was built.
+    ADD COLUMN stock bigint;
+ALTER TABLE served_offers ADD COLUMN stock bigint;
 UPDATE impressions SET
     local_hour = to_char(timezone('UTC', started_at), 'YYYY-MM-DD"T"HH24'),
     campaign = CASE WHEN offer_id IS NOT NULL AND offer_refused IS NULL

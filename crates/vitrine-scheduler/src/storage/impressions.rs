@@ -12,13 +12,16 @@ pub struct ServedOffer {
     pub campaign: String,
     pub offer: String,
     pub arm: String,
+    /// The store's stock of the offer's product the manifest was built with; `None` for an offer
+    /// of no product.
+    pub stock: Option<i64>,
 }
 
 /// The impressions screens report, and the offers they may claim.
 #[async_trait::async_trait]
 pub trait ImpressionStore: Send + Sync {
     /// Records the offers a manifest built for `screen` carries with `playlist_version`; offers
-    /// already recorded are kept once.
+    /// already recorded are kept once, with the stock of the latest build.
     async fn record_served_offers(
         &self,
         screen: String,

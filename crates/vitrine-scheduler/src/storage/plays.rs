@@ -44,6 +44,9 @@ pub struct PlayLogRow {
     /// The price the offer's card showed, in the currency's smallest unit.
     pub price_cents: Option<i64>,
     pub currency: String,
+    /// The store's stock of the offer's product when the manifest that carried the offer was
+    /// built (what the card's eligibility was decided on); empty for an offer of no product.
+    pub stock: Option<i64>,
     /// The screen's audience multiplier when the play reached HQ, and gross impressions:
     /// `delivered × multiplier`.
     pub audience_multiplier: f64,

@@ -189,28 +189,30 @@ const INSERT_BATCH: &str = "
         RETURNING id
     ),
     checked AS (
-        SELECT batch.*,
+        SELECT batch.*, served.stock AS served_stock,
                CASE WHEN batch.offer_id IS NOT NULL AND batch.offer_arm IS NOT NULL
-                     AND NOT EXISTS (
-                         SELECT 1 FROM served_offers
-                         WHERE served_offers.screen = batch.screen
-                           AND served_offers.playlist_version = batch.playlist_version
-                           AND served_offers.campaign = COALESCE(batch.offer_campaign, '')
-                           AND served_offers.offer = batch.offer_id
-                           AND served_offers.arm = batch.offer_arm)
+                     AND served.found IS NULL
                     THEN format('offer `%s` of campaign `%s` (%s arm) was never in screen `%s`''s '
                                 'manifest for playlist version %s',
                                 batch.offer_id, COALESCE(batch.offer_campaign, ''),
                                 batch.offer_arm, batch.screen, batch.playlist_version)
                END AS offer_refused
         FROM batch JOIN new_ids USING (id)
+        LEFT JOIN LATERAL (
+            SELECT true AS found, served_offers.stock FROM served_offers
+            WHERE served_offers.screen = batch.screen
+              AND served_offers.playlist_version = batch.playlist_version
+              AND served_offers.campaign = COALESCE(batch.offer_campaign, '')
+              AND served_offers.offer = batch.offer_id
+              AND served_offers.arm = batch.offer_arm
+        ) AS served ON true
     )
     INSERT INTO impressions
         (id, screen, playlist, playlist_version, item_id, media_sha256, started_at, duration_ms,
          offer_campaign, offer_id, offer_arm, sequence, zone, scheduled_start, ended_at,
          completed, clock, offer_refused, store, local_hour, venue_zone, multiplier_milli,
          campaign, scheduled_end, manifest_version, player_version, display, price_cents,
-         currency, digest, previous, chain)
+         currency, digest, previous, chain, stock)
     SELECT id, screen, playlist, playlist_version, item_id, media_sha256, started_at,
            duration_ms, offer_campaign, offer_id, offer_arm, sequence, zone, scheduled_start,
            ended_at, completed, clock, offer_refused, store, local_hour, venue_zone,
@@ -218,7 +220,7 @@ const INSERT_BATCH: &str = "
            CASE WHEN offer_id IS NOT NULL AND offer_refused IS NULL
                 THEN COALESCE(offer_campaign, '') ELSE COALESCE(fill_campaign, '') END,
            scheduled_end, manifest_version, player_version, display, price_cents, currency,
-           digest, previous, chain
+           digest, previous, chain, served_stock
     FROM checked
     ORDER BY position
     RETURNING id, offer_refused";
@@ -259,23 +261,37 @@ impl ImpressionStore for PostgresStore {
         let mut campaigns = Vec::with_capacity(offers.len());
         let mut offer_ids = Vec::with_capacity(offers.len());
         let mut arms = Vec::with_capacity(offers.len());
+        let mut stocks = Vec::with_capacity(offers.len());
         for offer in offers {
             campaigns.push(offer.campaign);
             offer_ids.push(offer.offer);
             arms.push(offer.arm);
+            stocks.push(offer.stock);
         }
         let client = self.client().await?;
         let insert = client
             .prepare_cached(
-                "INSERT INTO served_offers (screen, playlist_version, campaign, offer, arm)
-                 SELECT $1::text, $2::bigint, * FROM unnest($3::text[], $4::text[], $5::text[])
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO served_offers AS served
+                     (screen, playlist_version, campaign, offer, arm, stock)
+                 SELECT DISTINCT ON (campaign, offer, arm) $1::text, $2::bigint, *
+                 FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[])
+                     AS offered (campaign, offer, arm, stock)
+                 ON CONFLICT (screen, playlist_version, campaign, offer, arm)
+                 DO UPDATE SET stock = excluded.stock
+                 WHERE served.stock IS DISTINCT FROM excluded.stock",
             )
             .await?;
         client
             .execute(
                 &insert,
-                &[&screen, &playlist_version, &campaigns, &offer_ids, &arms],
+                &[
+                    &screen,
+                    &playlist_version,
+                    &campaigns,
+                    &offer_ids,
+                    &arms,
+                    &stocks,
+                ],
             )
             .await?;
         Ok(())

@@ -315,7 +315,7 @@ impl PlayStore for PostgresStore {
                     scheduled_end, started_at,
                     COALESCE(ended_at, started_at + duration_ms * interval '1 millisecond'),
                     duration_ms, completed, display, clock, manifest_version, player_version,
-                    price_cents, currency, multiplier_milli, chain, local_hour
+                    price_cents, currency, multiplier_milli, chain, local_hour, stock
              FROM impressions
                  WHERE (local_hour, id) > ($1, $2) AND local_hour < $3",
         );
@@ -362,6 +362,7 @@ impl PlayStore for PostgresStore {
                     player_version: row.try_get(22)?,
                     price_cents: row.try_get(23)?,
                     currency: row.try_get(24)?,
+                    stock: row.try_get(28)?,
                     audience_multiplier: multiplier,
                     gross_impressions: if delivered { multiplier } else { 0.0 },
                     chain: row.try_get(26)?,

@@ -27,8 +27,11 @@ impl ImpressionStore for SqliteStore {
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
                 let mut insert = transaction.prepare_cached(
-                    "INSERT INTO served_offers (screen, playlist_version, campaign, offer, arm)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    "INSERT INTO served_offers (screen, playlist_version, campaign, offer, arm,
+                         stock)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (screen, playlist_version, campaign, offer, arm)
+                     DO UPDATE SET stock = excluded.stock WHERE stock IS NOT excluded.stock",
                 )?;
                 for offer in offers {
                     insert.execute(params![
@@ -36,7 +39,8 @@ impl ImpressionStore for SqliteStore {
                         playlist_version,
                         offer.campaign,
                         offer.offer,
-                        offer.arm
+                        offer.arm,
+                        offer.stock
                     ])?;
                 }
             }
@@ -71,16 +75,16 @@ impl ImpressionStore for SqliteStore {
                          sequence, zone, scheduled_start, ended_at, completed, clock,
                          offer_refused, store, local_hour, venue_zone, multiplier_milli,
                          campaign, scheduled_end, manifest_version, player_version, display,
-                         price_cents, currency, digest, previous, chain)
+                         price_cents, currency, digest, previous, chain, stock)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
                              ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-                             ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)
+                             ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)
                      ON CONFLICT (id) DO NOTHING",
                 )?;
                 let mut served = transaction.prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM served_offers
+                    "SELECT stock FROM served_offers
                      WHERE screen = ?1 AND playlist_version = ?2 AND campaign = ?3
-                       AND offer = ?4 AND arm = ?5)",
+                       AND offer = ?4 AND arm = ?5",
                 )?;
                 let mut pruned = transaction.prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM pruned_impressions WHERE id = ?1)",
@@ -116,20 +120,24 @@ impl ImpressionStore for SqliteStore {
                     // Proof of play may claim only an offer its screen's manifest carried with
                     // that playlist version. Anything else is kept as a play, its offer marked
                     // refused and left out of every offer figure.
+                    let mut stock = None;
                     let offer_refused = match (offer_id, arm) {
                         (Some(offer_id), Some(arm)) => {
                             let campaign_name = campaign.unwrap_or("");
-                            let was_served: bool = served.query_row(
-                                params![
-                                    row.screen,
-                                    row.playlist_version,
-                                    campaign_name,
-                                    offer_id,
-                                    arm
-                                ],
-                                |found| found.get(0),
-                            )?;
-                            (!was_served).then(|| {
+                            let served_with: Option<Option<i64>> = served
+                                .query_row(
+                                    params![
+                                        row.screen,
+                                        row.playlist_version,
+                                        campaign_name,
+                                        offer_id,
+                                        arm
+                                    ],
+                                    |found| found.get(0),
+                                )
+                                .optional()?;
+                            stock = served_with.flatten();
+                            served_with.is_none().then(|| {
                                 format!(
                                     "offer `{offer_id}` of campaign `{campaign_name}` ({arm} \
                                      arm) was never in screen `{}`'s manifest for playlist \
@@ -177,6 +185,7 @@ impl ImpressionStore for SqliteStore {
                         play.digest,
                         row.previous,
                         play.chain.as_str(),
+                        stock,
                     ])?;
                     if inserted == 0 {
                         continue;

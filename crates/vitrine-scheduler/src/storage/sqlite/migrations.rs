@@ -338,6 +338,9 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
     ALTER TABLE impressions ADD COLUMN digest TEXT;
     ALTER TABLE impressions ADD COLUMN previous TEXT;
     ALTER TABLE impressions ADD COLUMN chain TEXT NOT NULL DEFAULT 'none';
+    -- An offer play's product stock at its store when its manifest was built.
+    ALTER TABLE impressions ADD COLUMN stock INTEGER;
+    ALTER TABLE served_offers ADD COLUMN stock INTEGER;
     UPDATE impressions SET
         local_hour = substr(started_at, 1, 13),
         campaign = CASE WHEN offer_id IS NOT NULL AND offer_refused IS NULL

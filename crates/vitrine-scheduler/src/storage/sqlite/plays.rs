@@ -298,7 +298,7 @@ impl PlayStore for SqliteStore {
                         COALESCE(media_sha256, ''), COALESCE(scheduled_start, started_at),
                         scheduled_end, started_at, ended_at, duration_ms, completed, display,
                         clock, manifest_version, player_version, price_cents, currency,
-                        multiplier_milli, chain, local_hour
+                        multiplier_milli, chain, local_hour, stock
                  FROM impressions
                  WHERE (local_hour, id) > (?1, ?2) AND local_hour < ?3",
             );
@@ -461,6 +461,7 @@ fn read_log_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PlayLogRow, 
             player_version: text(22)?,
             price_cents: row.get(23)?,
             currency: text(24)?,
+            stock: row.get(28)?,
             audience_multiplier: multiplier,
             gross_impressions: if delivered { multiplier } else { 0.0 },
             chain: text(26)?,
