@@ -204,6 +204,15 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     };
     let proof_of_play = count_impressions(&server, &admin_token);
+    // What HQ and the brands read back: the screen's plays and its hash chain.
+    for report in [
+        &["reports", "plays", "--group-by", "screen,zone"][..],
+        &["reports", "chain"][..],
+    ] {
+        if let Err(error) = as_admin(Command::new(&cli).args(report)) {
+            eprintln!("xtask demo: {error:#}");
+        }
+    }
     stop(&mut scheduler.0);
     summarise(&demo_dir, proof_of_play);
     if !status.success() && !interrupted.load(Ordering::Relaxed) {
