@@ -353,8 +353,8 @@ async fn share_of_voice(
     stores: Option<Vec<String>>,
 ) -> Result<BTreeMap<Vec<String>, ShareOfVoice>, ApiError> {
     let campaign_at = dims.iter().position(|dim| *dim == Dim::Campaign);
-    let zone_at = fetched.iter().position(|dim| *dim == Dim::Zone);
-    let (Some(campaign_at), Some(zone_at)) = (campaign_at, zone_at) else {
+    // The rows are grouped by zone too, so each campaign row's airtime is its own zones'.
+    let (Some(campaign_at), true) = (campaign_at, fetched.contains(&Dim::Zone)) else {
         return Ok(BTreeMap::new());
     };
     // Every play on the same zones, whatever its campaign: the same query without the campaign.
@@ -398,7 +398,6 @@ async fn share_of_voice(
         let entry = sums.entry(row.values[..dims.len()].to_vec()).or_default();
         entry.0 += row.figures.play_ms;
         entry.1 += zone_total;
-        let _ = zone_at;
     }
     let booked: BTreeMap<String, Option<f64>> = state
         .storage()
