@@ -192,6 +192,42 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// The figures as SQL integers, in the rollup tables' column order.
+    pub fn to_columns(&self) -> Result<[i64; 7], super::StorageError> {
+        let column = |value: u64| super::to_sql_integer(value, "rollup figure");
+        Ok([
+            column(self.plays)?,
+            column(self.completed)?,
+            column(self.delivered)?,
+            column(self.display_off)?,
+            column(self.play_ms)?,
+            column(self.impressions_milli)?,
+            column(self.scanned)?,
+        ])
+    }
+
+    /// The figures from SQL integers in the rollup tables' column order (a missing sum is 0).
+    pub fn from_columns(columns: [Option<i64>; 7]) -> Result<Figures, super::StorageError> {
+        let [
+            plays,
+            completed,
+            delivered,
+            display_off,
+            play_ms,
+            impressions_milli,
+            scanned,
+        ] = columns.map(|value| super::from_sql_integer(value.unwrap_or(0), "rollup figure"));
+        Ok(Figures {
+            plays: plays?,
+            completed: completed?,
+            delivered: delivered?,
+            display_off: display_off?,
+            play_ms: play_ms?,
+            impressions_milli: impressions_milli?,
+            scanned: scanned?,
+        })
+    }
+
     pub fn add(&mut self, other: &Figures) {
         self.plays += other.plays;
         self.completed += other.completed;
@@ -376,6 +412,28 @@ pub struct RollupQuery {
     pub stores: Option<Vec<String>>,
 }
 
+/// Whether a campaign, store, screen or region is one reports know: the SQL (its one parameter
+/// `$1`, which SQLite reads as well as PostgreSQL) for `dim`, or `None` for a dimension any value
+/// of which is accepted.
+pub fn known_sql(dim: Dim) -> Option<&'static str> {
+    Some(match dim {
+        Dim::Campaign => {
+            "SELECT EXISTS (SELECT 1 FROM play_rollups_daily WHERE campaign = $1)
+             OR EXISTS (SELECT 1 FROM campaigns WHERE name = $1)"
+        }
+        Dim::Store => {
+            "SELECT EXISTS (SELECT 1 FROM play_rollups_daily WHERE store = $1)
+             OR EXISTS (SELECT 1 FROM stores WHERE code = $1)"
+        }
+        Dim::Screen => {
+            "SELECT EXISTS (SELECT 1 FROM play_rollups_daily WHERE screen = $1)
+             OR EXISTS (SELECT 1 FROM screens WHERE name = $1)"
+        }
+        Dim::Region => "SELECT EXISTS (SELECT 1 FROM stores WHERE region = $1)",
+        _ => return None,
+    })
+}
+
 /// One group of a rollup query: the dims' values, in the query's order, and the figures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RollupRow {
@@ -416,16 +474,9 @@ impl RollupQuery {
             let value = bind(value.clone(), &mut parameters);
             conditions.push(format!("{} = {value}", dim.column(daily)));
         }
-        if let Some(stores) = &self.stores {
-            let list: Vec<String> = stores
-                .iter()
-                .map(|store| bind(store.clone(), &mut parameters))
-                .collect();
-            if list.is_empty() {
-                conditions.push("1 = 0".to_owned());
-            } else {
-                conditions.push(format!("r.store IN ({})", list.join(", ")));
-            }
+        let stores = store_condition(&self.stores, &mut parameters, "r.store", &placeholder);
+        if let Some(condition) = stores.strip_prefix(" AND ") {
+            conditions.push(condition.to_owned());
         }
         let columns: Vec<&str> = self.dims.iter().map(|dim| dim.column(daily)).collect();
         let mut select: Vec<String> = columns.iter().map(|column| (*column).to_owned()).collect();

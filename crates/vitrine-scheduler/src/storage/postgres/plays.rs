@@ -6,9 +6,9 @@ use tokio_postgres::types::ToSql;
 use super::PostgresStore;
 use crate::storage::plays::{
     AudienceRow, ChainDay, Dim, Figures, PlayLogPage, PlayLogRow, PlayStore, RollupKey,
-    RollupQuery, RollupRow, daily_deltas, store_condition,
+    RollupQuery, RollupRow, daily_deltas, known_sql, store_condition,
 };
-use crate::storage::{StorageError, from_sql_integer, to_sql_integer};
+use crate::storage::{StorageError, from_sql_integer};
 
 const ADD_HOURLY: &str = "
     INSERT INTO play_rollups AS r (local_hour, screen, store, zone, playlist, item_id, creative,
@@ -46,17 +46,8 @@ struct Measures([Vec<i64>; 7]);
 
 impl Measures {
     fn push(&mut self, figures: &Figures) -> Result<(), StorageError> {
-        let values = [
-            figures.plays,
-            figures.completed,
-            figures.delivered,
-            figures.display_off,
-            figures.play_ms,
-            figures.impressions_milli,
-            figures.scanned,
-        ];
-        for (column, value) in self.0.iter_mut().zip(values) {
-            column.push(to_sql_integer(value, "rollup figure")?);
+        for (column, value) in self.0.iter_mut().zip(figures.to_columns()?) {
+            column.push(value);
         }
         Ok(())
     }
@@ -252,42 +243,21 @@ impl PlayStore for PostgresStore {
                 for index in 0..width {
                     values.push(row.try_get::<_, String>(index)?);
                 }
-                let get = |offset: usize| -> Result<u64, StorageError> {
-                    let value: Option<i64> = row.try_get(width + offset)?;
-                    from_sql_integer(value.unwrap_or(0), "rollup figure")
-                };
+                let mut numbers = [None; 7];
+                for (offset, number) in numbers.iter_mut().enumerate() {
+                    *number = row.try_get::<_, Option<i64>>(width + offset)?;
+                }
                 Ok(RollupRow {
                     values,
-                    figures: Figures {
-                        plays: get(0)?,
-                        completed: get(1)?,
-                        delivered: get(2)?,
-                        display_off: get(3)?,
-                        play_ms: get(4)?,
-                        impressions_milli: get(5)?,
-                        scanned: get(6)?,
-                    },
+                    figures: Figures::from_columns(numbers)?,
                 })
             })
             .collect()
     }
 
     async fn rollups_know(&self, dim: Dim, value: String) -> Result<bool, StorageError> {
-        let sql = match dim {
-            Dim::Campaign => {
-                "SELECT EXISTS (SELECT 1 FROM play_rollups_daily WHERE campaign = $1)
-                 OR EXISTS (SELECT 1 FROM campaigns WHERE name = $1)"
-            }
-            Dim::Store => {
-                "SELECT EXISTS (SELECT 1 FROM play_rollups_daily WHERE store = $1)
-                 OR EXISTS (SELECT 1 FROM stores WHERE code = $1)"
-            }
-            Dim::Screen => {
-                "SELECT EXISTS (SELECT 1 FROM play_rollups_daily WHERE screen = $1)
-                 OR EXISTS (SELECT 1 FROM screens WHERE name = $1)"
-            }
-            Dim::Region => "SELECT EXISTS (SELECT 1 FROM stores WHERE region = $1)",
-            _ => return Ok(true),
+        let Some(sql) = known_sql(dim) else {
+            return Ok(true);
         };
         let client = self.client().await?;
         Ok(client.query_one(sql, &[&value]).await?.try_get(0)?)

@@ -7,7 +7,7 @@ use super::{SqliteStore, from_sql_integer};
 use crate::storage::StorageError;
 use crate::storage::plays::{
     AudienceRow, ChainDay, DailyKey, Dim, Figures, PlayLogPage, PlayLogRow, PlayStore, RollupKey,
-    RollupQuery, RollupRow, daily_deltas, store_condition,
+    RollupQuery, RollupRow, daily_deltas, known_sql, store_condition,
 };
 
 /// Adds `deltas` to the hourly rollups and the daily ones, inside the caller's transaction.
@@ -30,7 +30,7 @@ pub(super) fn add_to_rollups(
              scanned = scanned + excluded.scanned",
     )?;
     for (key, figures) in deltas {
-        let measures = measures(figures)?;
+        let measures = figures.to_columns()?;
         hourly.execute(params![
             key.local_hour,
             key.screen,
@@ -73,7 +73,7 @@ fn add_to_daily(
              scanned = scanned + excluded.scanned",
     )?;
     for (key, figures) in deltas {
-        let measures = measures(figures)?;
+        let measures = figures.to_columns()?;
         daily.execute(params![
             key.local_day,
             key.screen,
@@ -93,19 +93,6 @@ fn add_to_daily(
         ])?;
     }
     Ok(())
-}
-
-fn measures(figures: &Figures) -> Result<[i64; 7], StorageError> {
-    let convert = |value: u64| crate::storage::to_sql_integer(value, "rollup figure");
-    Ok([
-        convert(figures.plays)?,
-        convert(figures.completed)?,
-        convert(figures.delivered)?,
-        convert(figures.display_off)?,
-        convert(figures.play_ms)?,
-        convert(figures.impressions_milli)?,
-        convert(figures.scanned)?,
-    ])
 }
 
 /// Counts the first scan of a held play in its rollup rows: the play with this screen, offer,
@@ -225,27 +212,18 @@ impl PlayStore for SqliteStore {
                     for index in 0..width {
                         values.push(row.get::<_, String>(index)?);
                     }
-                    let mut numbers = [0i64; 7];
+                    let mut numbers = [None; 7];
                     for (offset, number) in numbers.iter_mut().enumerate() {
-                        *number = row.get::<_, Option<i64>>(width + offset)?.unwrap_or(0);
+                        *number = row.get::<_, Option<i64>>(width + offset)?;
                     }
                     Ok((values, numbers))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter()
                 .map(|(values, numbers)| {
-                    let get = |index: usize| from_sql_integer(numbers[index], "rollup figure");
                     Ok(RollupRow {
                         values,
-                        figures: Figures {
-                            plays: get(0)?,
-                            completed: get(1)?,
-                            delivered: get(2)?,
-                            display_off: get(3)?,
-                            play_ms: get(4)?,
-                            impressions_milli: get(5)?,
-                            scanned: get(6)?,
-                        },
+                        figures: Figures::from_columns(numbers)?,
                     })
                 })
                 .collect()
@@ -254,21 +232,8 @@ impl PlayStore for SqliteStore {
     }
 
     async fn rollups_know(&self, dim: Dim, value: String) -> Result<bool, StorageError> {
-        let sql = match dim {
-            Dim::Campaign => {
-                "SELECT EXISTS (SELECT 1 FROM play_rollups_daily WHERE campaign = ?1)
-                 OR EXISTS (SELECT 1 FROM campaigns WHERE name = ?1)"
-            }
-            Dim::Store => {
-                "SELECT EXISTS (SELECT 1 FROM play_rollups_daily WHERE store = ?1)
-                 OR EXISTS (SELECT 1 FROM stores WHERE code = ?1)"
-            }
-            Dim::Screen => {
-                "SELECT EXISTS (SELECT 1 FROM play_rollups_daily WHERE screen = ?1)
-                 OR EXISTS (SELECT 1 FROM screens WHERE name = ?1)"
-            }
-            Dim::Region => "SELECT EXISTS (SELECT 1 FROM stores WHERE region = ?1)",
-            _ => return Ok(true),
+        let Some(sql) = known_sql(dim) else {
+            return Ok(true);
         };
         self.interact(move |connection| {
             Ok(connection.query_row(sql, [value], |row| row.get::<_, bool>(0))?)
