@@ -16,6 +16,10 @@ pub struct Heartbeat {
     pub playlist_version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_etag: Option<String>,
+    /// The version of the manifest on screen, to set against the newest HQ built for it: a push
+    /// that has not arrived shows as an older number (players before this field send none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_version: Option<u64>,
     /// Seconds since the player started.
     pub uptime_s: u64,
     /// Plays journalled but not yet acknowledged by HQ.

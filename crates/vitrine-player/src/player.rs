@@ -295,7 +295,11 @@ impl Player {
     pub fn handle(&mut self, gpu: &Gpu, event: PlayerEvent) -> Flow {
         match event {
             PlayerEvent::ManifestActivated(manifest) => {
-                let (name, version) = (manifest.playlist.name.clone(), manifest.playlist_version);
+                let (name, version, manifest_version) = (
+                    manifest.playlist.name.clone(),
+                    manifest.playlist_version,
+                    manifest.version,
+                );
                 // Plays of zones the new playlist drops end here.
                 self.update_display_power();
                 let for_audio = manifest.clone();
@@ -311,6 +315,7 @@ impl Player {
                             .unwrap_or_else(|poison| poison.into_inner());
                         status.playlist = Some(name.clone());
                         status.playlist_version = Some(version);
+                        status.manifest_version = Some(manifest_version);
                         drop(status);
                         let in_use = self.playback.content_in_use();
                         for dropped in self.renderer.retain(&in_use) {

@@ -12,6 +12,8 @@ use crate::telemetry::TelemetrySummary;
 pub struct RenderStatus {
     pub playlist: Option<String>,
     pub playlist_version: Option<u64>,
+    /// The version of the manifest on screen.
+    pub manifest_version: Option<u64>,
     pub frames: Option<FrameStats>,
     /// The interrupt covering the screen, if one does.
     pub interrupt: Option<ActiveInterrupt>,
@@ -40,6 +42,7 @@ impl RenderStatus {
             playlist: self.playlist.clone(),
             playlist_version: self.playlist_version,
             manifest_etag,
+            manifest_version: self.manifest_version,
             uptime_s,
             unsent_impressions,
             frames: self.frames.clone(),

@@ -693,6 +693,27 @@ pub async fn push_playlist(
 ) -> Result<(StatusCode, Json<PlaylistStored>), ApiError> {
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, PLAYLIST_BODY_LIMIT))?;
+    let (status, stored) = store_playlist(&state, &manager, request, Publish::Store).await?;
+    Ok((status, Json(stored)))
+}
+
+/// What [`store_playlist`] does with a playlist that passes every check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publish {
+    /// Only checks it (the console's "Validate"): nothing is stored, and the answer's version is 0.
+    Check,
+    /// Stores it as the next version, unless it is the same as the latest.
+    Store,
+}
+
+/// `POST /v1/playlists`'s work, for the API and the console alike: parses and checks `request` as
+/// `manager` may push it, then stores it unless `publish` says only to check.
+pub async fn store_playlist(
+    state: &AppState,
+    manager: &Manager,
+    request: PushPlaylist,
+    publish: Publish,
+) -> Result<(StatusCode, PlaylistStored), ApiError> {
     check_label("file_name", &request.file_name)?;
     // Off the async workers and within a budget: a large file must not stall other requests.
     let Parsed {
@@ -719,7 +740,7 @@ pub async fn push_playlist(
     .await?
     .map_err(ApiError::invalid_playlist)?;
     // Staff push only their stores' playlists, within their stores' quota.
-    manager.ensure_playlist(&state, &playlist.name).await?;
+    manager.ensure_playlist(state, &playlist.name).await?;
     let compiled = serde_json::to_string(&playlist)
         .map_err(|error| ApiError::internal("serialising a playlist", error))?;
     // The same playlist pushed again is not a new version: screens would reload for nothing and
@@ -741,12 +762,12 @@ pub async fn push_playlist(
         tracing::info!(playlist = %playlist.name, version = latest.version, "playlist unchanged");
         return Ok((
             StatusCode::OK,
-            Json(PlaylistStored {
+            PlaylistStored {
                 name: playlist.name,
                 version: latest.version,
                 unchanged: true,
                 warnings,
-            }),
+            },
         ));
     }
     let version_bytes = request.source.len()
@@ -756,8 +777,8 @@ pub async fn push_playlist(
             .map(|(path, text)| path.len() + text.len())
             .sum::<usize>();
     crate::quota::ensure_room(
-        &state,
-        &manager,
+        state,
+        manager,
         Stored::PlaylistVersions,
         version_bytes as u64,
     )
@@ -801,6 +822,17 @@ pub async fn push_playlist(
         }
         return Err(ApiError::invalid_playlist(diagnostics));
     }
+    if publish == Publish::Check {
+        return Ok((
+            StatusCode::OK,
+            PlaylistStored {
+                name: playlist.name,
+                version: 0,
+                unchanged: false,
+                warnings,
+            },
+        ));
+    }
 
     let (file_name, source_text) = (request.file_name, request.source);
     let version = state
@@ -819,15 +851,15 @@ pub async fn push_playlist(
     let mut warnings = warnings;
     warnings
         .0
-        .extend(screens_it_is_not_for(&state, &playlist, &file_name, &source_text).await?);
+        .extend(screens_it_is_not_for(state, &playlist, &file_name, &source_text).await?);
     Ok((
         StatusCode::CREATED,
-        Json(PlaylistStored {
+        PlaylistStored {
             name: playlist.name,
             version,
             unchanged: false,
             warnings,
-        }),
+        },
     ))
 }
 

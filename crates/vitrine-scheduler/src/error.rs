@@ -324,6 +324,16 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// What went wrong and how to fix it, as the client reads it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Every problem found in a refused playlist or campaign; empty for other errors.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        self.diagnostics.as_deref().unwrap_or_default()
+    }
 }
 
 impl fmt::Display for ApiError {

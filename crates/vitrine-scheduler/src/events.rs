@@ -262,6 +262,12 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Says when the scheduler begins to shut down, for other long-lived responses (the
+    /// console's live fleet) to end with the event streams.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
     /// Ends every open stream; called once the scheduler starts shutting down.
     pub fn close(&self) {
         self.closing.send_replace(true);

@@ -14,6 +14,7 @@ pub mod blobs;
 pub mod cache;
 pub mod campaigns;
 pub mod catalog;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod export;
@@ -162,6 +163,8 @@ struct Shared {
     metrics: metrics::Metrics,
     /// Whether the listener that pushes announced changes to screens runs.
     change_fan_out: std::sync::atomic::AtomicBool,
+    /// Whether this process serves HTTPS itself, so the console's cookie is marked `Secure`.
+    serves_tls: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -245,6 +248,20 @@ impl AppState {
 
     pub(crate) fn admin_token_sha256(&self) -> &[u8; 32] {
         &self.shared.admin_token_sha256
+    }
+
+    /// Says that this process serves HTTPS itself (`--tls-cert`): the console's session cookie is
+    /// then sent only over HTTPS.
+    pub fn set_serves_tls(&self) {
+        self.shared
+            .serves_tls
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn serves_tls(&self) -> bool {
+        self.shared
+            .serves_tls
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Marks the push fan-out as started; false if it already was (see
@@ -373,6 +390,7 @@ pub fn open(config: Config) -> anyhow::Result<AppState> {
             feeds_in_flight: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             metrics: metrics::Metrics::new(),
             change_fan_out: std::sync::atomic::AtomicBool::new(false),
+            serves_tls: std::sync::atomic::AtomicBool::new(false),
         }),
     })
 }
@@ -656,6 +674,7 @@ pub fn app(state: AppState) -> Router {
         router = router.route(route.path, route.handlers);
     }
     let router = router
+        .merge(console::router())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         // Counted before anything else runs: a token is counted as its caller only once it is

@@ -61,6 +61,15 @@ impl ManifestVersions {
             }
         }
     }
+
+    /// The newest version handed to `screen` by this process, if any.
+    pub fn newest(&self, screen: &str) -> Option<u64> {
+        self.last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(screen)
+            .map(|(_, version)| *version)
+    }
 }
 
 #[cfg(test)]

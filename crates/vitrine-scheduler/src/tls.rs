@@ -59,6 +59,7 @@ pub async fn run_with_limits(
     limits: crate::serve::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    state.set_serves_tls();
     let handle: Handle<SocketAddr> = Handle::new();
     let hub = state.hub().clone();
     let shutdown_handle = handle.clone();

@@ -251,6 +251,7 @@ const POSTGRES_TESTS: &[&str] = &[
     // crates/vitrine-scheduler/tests
     "api",
     "auth",
+    "console",
     "events",
     "feed_fetch",
     "feeds",

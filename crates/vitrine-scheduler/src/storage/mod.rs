@@ -16,6 +16,7 @@
 pub mod access;
 pub mod campaigns;
 pub mod catalog;
+pub mod console;
 pub mod feeds;
 pub mod impressions;
 pub mod media;
@@ -41,6 +42,7 @@ use crate::cache::Generation;
 pub use access::AccessStore;
 pub use campaigns::CampaignStore;
 pub use catalog::CatalogStore;
+pub use console::ConsoleStore;
 pub use feeds::FeedStore;
 pub use impressions::ImpressionStore;
 pub use media::MediaStore;
@@ -220,6 +222,7 @@ pub trait Storage:
     + AccessStore
     + CampaignStore
     + CatalogStore
+    + ConsoleStore
     + FeedStore
     + ImpressionStore
     + MediaStore

@@ -16,6 +16,7 @@
 mod access;
 mod campaigns;
 mod catalog;
+mod console;
 mod feeds;
 mod impressions;
 mod media;

@@ -64,31 +64,43 @@ impl PlaylistStore for PostgresStore {
 
     /// The newest version of the playlist called `name`, or None if it was never pushed.
     async fn latest_playlist(&self, name: String) -> Result<Option<StoredPlaylist>, StorageError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT version, file_name, source, media::text, includes::text, compiled
-                 FROM playlists WHERE name = $1 ORDER BY version DESC LIMIT 1",
-            )
-            .await?;
-        let Some(row) = client.query_opt(&statement, &[&name]).await? else {
-            return Ok(None);
-        };
-        let version: i64 = row.try_get(0)?;
-        let media_json: String = row.try_get(3)?;
-        let includes_json: String = row.try_get(4)?;
-        let includes: BTreeMap<String, String> =
-            super::from_json_text(&includes_json, &format!("includes of playlist `{name}`"))?;
-        let digests: BTreeMap<String, Sha256Hex> =
-            super::from_json_text(&media_json, &format!("media map of playlist `{name}`"))?;
-        let sizes = versions::blob_sizes(&client, digests.values()).await?;
-        Ok(Some(StoredPlaylist {
-            version: from_sql_integer(version, "playlist version")?,
-            file_name: row.try_get(1)?,
-            source: row.try_get(2)?,
-            includes,
-            compiled: row.try_get(5)?,
-            media: versions::with_sizes(digests, &sizes),
-        }))
+        read_version(&self.client().await?, &name, None).await
     }
+}
+
+/// Version `version` of the playlist called `name`, or its newest for `None`.
+pub(super) async fn read_version(
+    client: &deadpool_postgres::Object,
+    name: &str,
+    version: Option<u64>,
+) -> Result<Option<StoredPlaylist>, StorageError> {
+    let version = version
+        .map(|version| crate::storage::to_sql_integer(version, "playlist version"))
+        .transpose()?;
+    let statement = client
+        .prepare_cached(
+            "SELECT version, file_name, source, media::text, includes::text, compiled
+             FROM playlists WHERE name = $1 AND ($2::bigint IS NULL OR version = $2)
+             ORDER BY version DESC LIMIT 1",
+        )
+        .await?;
+    let Some(row) = client.query_opt(&statement, &[&name, &version]).await? else {
+        return Ok(None);
+    };
+    let version: i64 = row.try_get(0)?;
+    let media_json: String = row.try_get(3)?;
+    let includes_json: String = row.try_get(4)?;
+    let includes: BTreeMap<String, String> =
+        super::from_json_text(&includes_json, &format!("includes of playlist `{name}`"))?;
+    let digests: BTreeMap<String, Sha256Hex> =
+        super::from_json_text(&media_json, &format!("media map of playlist `{name}`"))?;
+    let sizes = versions::blob_sizes(client, digests.values()).await?;
+    Ok(Some(StoredPlaylist {
+        version: from_sql_integer(version, "playlist version")?,
+        file_name: row.try_get(1)?,
+        source: row.try_get(2)?,
+        includes,
+        compiled: row.try_get(5)?,
+        media: versions::with_sizes(digests, &sizes),
+    }))
 }

@@ -439,4 +439,19 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
     "#,
     ),
+    M::up(
+        r#"
+    -- The web console's sign-in sessions, by the sha256 of the cookie: a leaked database holds no
+    -- usable cookie. Each acts as the token it was signed in with, and ends with it.
+    CREATE TABLE console_sessions (
+        id_sha256 TEXT NOT NULL PRIMARY KEY,
+        token_sha256 TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    ) STRICT, WITHOUT ROWID;
+    -- The console's live fleet asks for the screens heard from since its last look.
+    CREATE INDEX screen_status_by_time ON screen_status (received_at);
+    "#,
+    ),
 ];

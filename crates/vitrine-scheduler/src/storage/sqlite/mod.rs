@@ -21,6 +21,7 @@ pub(crate) use super::{from_sql_integer, to_sql_integer};
 mod access;
 mod campaigns;
 mod catalog;
+mod console;
 mod feeds;
 mod impressions;
 mod media;

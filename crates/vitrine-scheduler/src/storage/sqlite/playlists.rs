@@ -73,56 +73,65 @@ impl PlaylistStore for SqliteStore {
 
     /// The newest version of the playlist called `name`, or None if it was never pushed.
     async fn latest_playlist(&self, name: String) -> Result<Option<StoredPlaylist>, StorageError> {
-        self.interact(move |connection| {
-            let row = connection
-                .query_row(
-                    "SELECT version, file_name, source, media, includes, compiled FROM playlists
-                     WHERE name = ?1 ORDER BY version DESC LIMIT 1",
-                    [&name],
-                    |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, String>(3)?,
-                            row.get::<_, String>(4)?,
-                            row.get::<_, Option<String>>(5)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((version, file_name, source, media_json, includes_json, compiled)) = row
-            else {
-                return Ok(None);
-            };
-            let includes: BTreeMap<String, String> =
-                serde_json::from_str(&includes_json).map_err(|error| {
-                    StorageError::CorruptRow(format!("includes of playlist `{name}`: {error}"))
-                })?;
-            let digests: BTreeMap<String, Sha256Hex> =
-                serde_json::from_str(&media_json).map_err(|error| {
-                    StorageError::CorruptRow(format!("media map of playlist `{name}`: {error}"))
-                })?;
-            let mut size_of = connection.prepare("SELECT size FROM media WHERE sha256 = ?1")?;
-            let mut media = BTreeMap::new();
-            for (file, sha256) in digests {
-                let size: Option<i64> = size_of
-                    .query_row([sha256.as_str()], |row| row.get(0))
-                    .optional()?;
-                if let Some(size) = size {
-                    let size = from_sql_integer(size, "media size")?;
-                    media.insert(file, MediaEntry { sha256, size });
-                }
-            }
-            Ok(Some(StoredPlaylist {
-                version: from_sql_integer(version, "playlist version")?,
-                file_name,
-                source,
-                includes,
-                compiled,
-                media,
-            }))
-        })
-        .await
+        self.interact(move |connection| read_version(connection, &name, None))
+            .await
     }
+}
+
+/// Version `version` of the playlist called `name`, or its newest for `None`.
+pub(super) fn read_version(
+    connection: &rusqlite::Connection,
+    name: &str,
+    version: Option<u64>,
+) -> Result<Option<StoredPlaylist>, StorageError> {
+    let version = version
+        .map(|version| crate::storage::to_sql_integer(version, "playlist version"))
+        .transpose()?;
+    let row = connection
+        .query_row(
+            "SELECT version, file_name, source, media, includes, compiled FROM playlists
+             WHERE name = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
+            params![name, version],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((version, file_name, source, media_json, includes_json, compiled)) = row else {
+        return Ok(None);
+    };
+    let includes: BTreeMap<String, String> =
+        serde_json::from_str(&includes_json).map_err(|error| {
+            StorageError::CorruptRow(format!("includes of playlist `{name}`: {error}"))
+        })?;
+    let digests: BTreeMap<String, Sha256Hex> =
+        serde_json::from_str(&media_json).map_err(|error| {
+            StorageError::CorruptRow(format!("media map of playlist `{name}`: {error}"))
+        })?;
+    let mut size_of = connection.prepare_cached("SELECT size FROM media WHERE sha256 = ?1")?;
+    let mut media = BTreeMap::new();
+    for (file, sha256) in digests {
+        let size: Option<i64> = size_of
+            .query_row([sha256.as_str()], |row| row.get(0))
+            .optional()?;
+        if let Some(size) = size {
+            let size = from_sql_integer(size, "media size")?;
+            media.insert(file, MediaEntry { sha256, size });
+        }
+    }
+    Ok(Some(StoredPlaylist {
+        version: from_sql_integer(version, "playlist version")?,
+        file_name,
+        source,
+        includes,
+        compiled,
+        media,
+    }))
 }

@@ -1,0 +1,131 @@
+// The Vitrine console's live parts. The pages work without it; with it the fleet refreshes as
+// heartbeats arrive, commands are sent without leaving the page, and a screenshot appears when
+// the screen has sent it.
+"use strict";
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+// The fleet: listen for heartbeats, fetch the rows again when a screen shown (or any, under a
+// state filter) was heard from; and every 30 s anyway, for the ages.
+function liveFleet(fleet) {
+  let pending = null;
+  const refresh = () => {
+    pending = null;
+    fetch(fleet.dataset.rows, { credentials: "same-origin" })
+      .then((response) => {
+        if (response.redirected || response.status === 401) {
+          location.reload();
+          return null;
+        }
+        return response.ok ? response.text() : null;
+      })
+      .then((html) => {
+        if (html !== null) fleet.innerHTML = html;
+      })
+      .catch(() => {});
+  };
+  const soon = () => {
+    if (!pending) pending = setTimeout(refresh, 300);
+  };
+  const events = new EventSource(fleet.dataset.live);
+  events.addEventListener("heard", (event) => {
+    const names = JSON.parse(event.data);
+    const filtered = fleet.dataset.state !== "";
+    if (filtered || names.some((name) => fleet.querySelector(`tr[data-screen="${CSS.escape(name)}"]`))) {
+      soon();
+    }
+  });
+  setInterval(soon, 30000);
+}
+
+// A command button sends its form with fetch and says what happened beside it.
+function commandForms() {
+  for (const form of document.querySelectorAll("form.command")) {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const button = form.querySelector("button");
+      const command = button.dataset.command;
+      const status = form.querySelector(".help");
+      const asked = Date.now();
+      fetch(form.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "x-console": "fetch", "x-csrf-token": csrfToken() },
+        body: new URLSearchParams(new FormData(form)),
+      })
+        .then((response) => response.json().then((body) => ({ ok: response.ok, body })))
+        .then(({ ok, body }) => {
+          if (!ok) {
+            status.textContent = body.error ? body.error.message : "The command was refused.";
+            status.classList.add("problem");
+            return;
+          }
+          status.textContent = body.connected > 0 ? "Sent." : "Sent; the screen is not connected now and gets it when it reconnects.";
+          if (command === "screenshot") waitForScreenshot(asked);
+        })
+        .catch(() => {
+          status.textContent = "The scheduler could not be reached.";
+        });
+    });
+  }
+}
+
+// Polls the screen's screenshot until one taken after `asked` arrives, then shows it.
+function waitForScreenshot(asked) {
+  const box = document.getElementById("screenshot");
+  if (!box) return;
+  box.innerHTML = '<p class="muted" role="status">Waiting for the screen…</p>';
+  const deadline = Date.now() + 30000;
+  const poll = () => {
+    fetch(box.dataset.src, { method: "HEAD", credentials: "same-origin", cache: "no-store" })
+      .then((response) => {
+        const taken = Date.parse(response.headers.get("x-vitrine-taken-at") || "");
+        if (response.ok && taken >= asked - 2000) {
+          const image = new Image();
+          image.alt = "What the screen showed at " + new Date(taken).toISOString();
+          image.id = "screenshot-image";
+          image.onload = () => {
+            box.innerHTML = "";
+            const caption = document.createElement("p");
+            caption.textContent = "Taken " + new Date(taken).toISOString().replace("T", " ").replace(/\..*/, " UTC");
+            caption.id = "screenshot-time";
+            box.append(image, caption);
+          };
+          image.src = box.dataset.src + "?t=" + taken;
+        } else if (Date.now() < deadline) {
+          setTimeout(poll, 150);
+        } else {
+          box.innerHTML = '<p class="problem" role="alert">No screenshot came within 30 s. Is the screen online?</p>';
+        }
+      })
+      .catch(() => setTimeout(poll, 500));
+  };
+  poll();
+}
+
+// A file picked for upload is read into the text box, so it can be checked before publishing.
+function fileLoaders() {
+  for (const input of document.querySelectorAll("input[type=file][data-load-into]")) {
+    input.addEventListener("change", () => {
+      const file = input.files[0];
+      if (!file) return;
+      file.text().then((text) => {
+        document.getElementById(input.dataset.loadInto).value = text;
+        const name = document.getElementById("file_name");
+        if (name) name.value = file.name;
+      });
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const fleet = document.getElementById("fleet");
+  if (fleet && window.EventSource) liveFleet(fleet);
+  commandForms();
+  fileLoaders();
+  const firstProblem = document.querySelector(".has-problem");
+  if (firstProblem) firstProblem.scrollIntoView({ block: "center" });
+});
