@@ -85,6 +85,11 @@ const PACKAGES: &[(&str, &str)] = &[
         "tests: the window under a kiosk window manager",
     ),
     ("x11-apps", "tests: xwd screenshots of the player's window"),
+    ("chromium", "tests: the web console in a real browser"),
+    (
+        "chromium-driver",
+        "tests: chromedriver, which drives Chromium over WebDriver",
+    ),
     ("libjpeg-turbo-progs", "bench: djpeg, the JPEG decode peer"),
     (
         "libvips-tools",
