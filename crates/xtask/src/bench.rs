@@ -1,4 +1,4 @@
-//! `cargo xtask bench [render|text|net|scale|video|feed|reports|memory]`: the renderer's, text's, the
+//! `cargo xtask bench [render|text|net|scale|video|feed|reports|console|memory]`: the renderer's, text's, the
 //! scheduler's, video's, the product feed's and the player's memory figures,
 //! each against a peer or a limit measured in the same run (../shared/BENCHMARKS.md); without an argument, all of them. Ours and the peer run A B A B interleaved, five rounds, and the
 //! median is reported. One line per figure: `name  ours  peer  ratio  goal  PASS|MISS`; the same
@@ -23,7 +23,8 @@
 //! against mpv, and RSS growth over a 30-minute soak) in [`memory`]; the product feed's (import of a
 //! generated 1,000,000-item feed against quick-xml alone, the scheduler's peak RSS, and price change
 //! to a simulated player) in [`feed`]; the plays report over 100 M plays and the raw ad log export
-//! against DuckDB in [`reports`]. `VITRINE_BENCH_QUICK=1` runs
+//! against DuckDB in [`reports`]; the web console's fleet page with 10,000 screens against the same
+//! rows read by one raw SQLite query in [`console`]. `VITRINE_BENCH_QUICK=1` runs
 //! the long ones for a minute or two, to check them.
 
 use std::path::Path;
@@ -34,6 +35,7 @@ use anyhow::{Context, bail};
 
 use crate::target_dir;
 
+mod console;
 mod feed;
 mod memory;
 mod net;
@@ -88,6 +90,10 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         figures.extend(reports::figures(&target_dir())?);
         profiles.push("reports: release");
     }
+    if matches!(which, None | Some("console")) {
+        figures.extend(console::figures(&target_dir())?);
+        profiles.push("console: release");
+    }
     if matches!(which, None | Some("memory")) {
         figures.extend(memory::figures(&target_dir())?);
         profiles.push("memory: release");
@@ -95,7 +101,7 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     if figures.is_empty() {
         bail!(
             "unknown benchmark set `{}`; use `render`, `text`, `net`, `scale`, `video`, `feed`, \
-             `reports`, `memory` or nothing for all",
+             `reports`, `console`, `memory` or nothing for all",
             which.unwrap_or_default()
         );
     }

@@ -464,7 +464,7 @@ fn get(address: &str, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
     }
 }
 
-fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub(super) fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let line_end = body
