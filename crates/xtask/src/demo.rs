@@ -181,6 +181,10 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     if let Some(run_for) = &run_for {
         player_command.args(["--run-for", run_for]);
     }
+    // The web console, served by the scheduler itself.
+    eprintln!(
+        "xtask demo: web console at {server}/console (sign in with the admin token {admin_token})"
+    );
     eprintln!(
         "xtask demo: playing; stop with Ctrl-C{}",
         run_for
