@@ -75,7 +75,7 @@ pub async fn list(State(state): State<AppState>, user: ConsoleUser) -> Response 
 }
 
 /// The edit-or-upload form: a file picker that loads into the text box, Validate and Publish.
-fn editor(
+pub(super) fn editor(
     user: &ConsoleUser,
     action: &str,
     file_name: &str,
@@ -391,7 +391,7 @@ pub async fn publish(
 }
 
 /// An API refusal as diagnostics to show at their lines, or a message above the form.
-fn refusal(error: &ApiError, file_name: &str) -> (Option<Markup>, Vec<Diagnostic>) {
+pub(super) fn refusal(error: &ApiError, file_name: &str) -> (Option<Markup>, Vec<Diagnostic>) {
     if error.diagnostics().is_empty() {
         (
             Some(html! { p class="problem" role="alert" { (error.message()) } }),
