@@ -353,6 +353,104 @@ async fn stores_imported_in_the_console_are_the_apis_and_a_bad_row_shows_its_lin
 }
 
 #[tokio::test]
+async fn a_feed_registered_in_the_console_shows_its_state_and_last_error_and_a_feed_file_imports() {
+    let console = Console::new().await;
+    let cookie = console.sign_in(ADMIN).await;
+    let csrf = console.csrf(&cookie).await;
+    // With no allow-list, a loopback URL is refused at each fetch: the feed's alert.
+    let reply = console
+        .form(
+            Some(&cookie),
+            "/console/feeds",
+            &[
+                ("csrf", &csrf),
+                ("name", "shop"),
+                ("url", "http://127.0.0.1:9/feed.xml"),
+                ("every", "15m"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", text(&reply));
+    assert!(text(&reply).contains("Registered feed shop, fetched every 15 min."));
+    let refused = console
+        .form(
+            Some(&cookie),
+            "/console/feeds",
+            &[
+                ("csrf", &csrf),
+                ("name", "bad"),
+                ("url", "ftp://x.example/"),
+                ("every", "15m"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text(&refused).contains("is not an http or https URL"));
+
+    let fetched = console
+        .form(
+            Some(&cookie),
+            "/console/feeds/shop/fetch",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(fetched.status, StatusCode::BAD_GATEWAY);
+    assert!(text(&fetched).contains("a loopback address"));
+    let page = text(&console.get(&cookie, "/console/feeds").await);
+    let row = page
+        .find("<th scope=\"row\">shop</th>")
+        .expect("the feed's row");
+    let row = &page[row..row + page[row..].find("</tr>").expect("row end")];
+    assert!(
+        row.contains(r#"<span class="problem">failing</span>"#),
+        "{row}"
+    );
+    assert!(row.contains("--feed-allow"), "its last error: {row}");
+
+    let removed = console
+        .form(
+            Some(&cookie),
+            "/console/feeds/shop/remove",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    let feeds = console
+        .harness
+        .call(Method::GET, "/v1/feeds", Some(ADMIN), None)
+        .await
+        .json();
+    assert_eq!(feeds["feeds"], json!([]));
+
+    let products = "id\ttitle\tlink\tprice\tavailability\n\
+                    cola\tCola\thttps://shop.example/cola\t1.79 EUR\tin stock\n\
+                    broken\tNo price\thttps://shop.example/broken\t\tin stock\n";
+    let reply = console
+        .form(
+            Some(&cookie),
+            "/console/feeds/import",
+            &[
+                ("csrf", &csrf),
+                ("file_name", "products.tsv"),
+                ("source", products),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", text(&reply));
+    let page = text(&reply);
+    assert!(
+        page.contains(r#"<strong id="applied">1</strong>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<strong id="skipped">1</strong>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<tr><td class="number">3</td>"#), "{page}");
+    assert_eq!(console.harness.count("products"), 1);
+}
+
+#[tokio::test]
 async fn a_staff_token_is_shown_once_and_never_again_and_works() {
     let console = Console::new().await;
     let cookie = console.sign_in(ADMIN).await;

@@ -25,8 +25,8 @@ use crate::campaigns::{CampaignStored, PushCampaign, store_campaign};
 use crate::storage::console::{CampaignText, VersionSummary};
 
 /// The admin, as `GET /v1/campaigns` requires; anyone else gets the API's refusal as a page.
-pub(super) fn admin_of(user: &ConsoleUser) -> Result<Admin, Response> {
-    Admin::of(&user.manager).map_err(|error| api_problem(user, &error))
+pub(super) fn admin_of(user: &ConsoleUser) -> Result<Admin, Box<Response>> {
+    Admin::of(&user.manager).map_err(|error| Box::new(api_problem(user, &error)))
 }
 
 fn campaign_path(name: &str) -> String {
@@ -45,7 +45,7 @@ fn not_found(user: &ConsoleUser, name: &str) -> Response {
 /// `GET /console/campaigns`.
 pub async fn list(State(state): State<AppState>, user: ConsoleUser) -> Response {
     if let Err(refused) = admin_of(&user) {
-        return refused;
+        return *refused;
     }
     let campaigns = match state.storage().campaign_summaries().await {
         Ok(campaigns) => campaigns,
@@ -167,7 +167,7 @@ pub async fn campaign(
     Path(name): Path<String>,
 ) -> Response {
     if let Err(refused) = admin_of(&user) {
-        return refused;
+        return *refused;
     }
     match newest(&state, &name).await {
         Ok(Some((versions, latest))) => {
@@ -185,7 +185,7 @@ pub async fn version(
     Path((name, version)): Path<(String, u64)>,
 ) -> Response {
     if let Err(refused) = admin_of(&user) {
-        return refused;
+        return *refused;
     }
     let stored = match state
         .storage()
@@ -240,7 +240,7 @@ pub async fn diff(
     Query(query): Query<DiffQuery>,
 ) -> Response {
     if let Err(refused) = admin_of(&user) {
-        return refused;
+        return *refused;
     }
     let read = |version| state.storage().campaign_version(name.clone(), version);
     let (from, to) = match (read(query.from).await, read(query.to).await) {
@@ -331,7 +331,7 @@ pub async fn publish(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let (versions, latest) = match newest(&state, &name).await {
         Ok(Some(found)) => found,
@@ -373,7 +373,7 @@ pub async fn create(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request = request_from(None, &form.file_name, &form.source);
     let (source, file_name) = (request.source.clone(), request.file_name.clone());
@@ -427,7 +427,7 @@ pub async fn rollback(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let earlier = match state
         .storage()

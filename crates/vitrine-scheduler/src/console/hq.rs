@@ -132,7 +132,7 @@ async fn stores_page(
 ) -> Response {
     let admin = match admin_of(user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let stores = match catalog::list_stores(State(state.clone()), admin).await {
         Ok(Json(list)) => list.stores,
@@ -196,7 +196,7 @@ pub async fn import_stores(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request = form.file("stores.csv");
     let (outcome, status) =
@@ -222,7 +222,7 @@ pub async fn import_segments(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request = form.file("segments.csv");
     let (outcome, status) =
@@ -247,7 +247,7 @@ async fn feeds_page(
 ) -> Response {
     let admin = match admin_of(user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let feeds = match feed::fetch::list_feeds(State(state.clone()), admin).await {
         Ok(Json(list)) => list.feeds,
@@ -361,7 +361,7 @@ pub async fn register_feed(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request = FeedRegistration {
         name: form.name.trim().to_owned(),
@@ -370,7 +370,7 @@ pub async fn register_feed(
     };
     match feed::fetch::register_feed(State(state.clone()), admin, Ok(Json(request))).await {
         Ok((_, Json(record))) => {
-            let outcome = html! { p class="notice" role="status" id="outcome" { "Registered feed " (record.name) "; it is fetched now and then every " (record.interval_seconds / 60) " min." } };
+            let outcome = html! { p class="notice" role="status" id="outcome" { "Registered feed " (record.name) ", fetched every " (record.interval_seconds / 60) " min. “Fetch now” fetches it at once." } };
             feeds_page(&state, &user, Some(outcome), StatusCode::OK).await
         }
         Err(error) => feeds_page(&state, &user, Some(refusal_notice(&error)), error.status()).await,
@@ -395,7 +395,7 @@ pub async fn remove_feed(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match feed::fetch::remove_feed(State(state.clone()), admin, Path(name)).await {
         Ok(_) => Redirect::to("/console/feeds").into_response(),
@@ -416,7 +416,7 @@ pub async fn fetch_feed_now(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let (outcome, status) = match feed::fetch::fetch_feed_now(
         State(state.clone()),
@@ -459,7 +459,7 @@ pub async fn import_feed(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let file = form.file("feed.xml");
     let request = FeedImportRequest {
@@ -495,7 +495,7 @@ pub async fn import_inventory(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request = form.file("inventory.tsv");
     let (outcome, status) =
@@ -525,7 +525,7 @@ async fn staff_page(
 ) -> Response {
     let admin = match admin_of(user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let staff = match tokens::list_staff(State(state.clone()), admin).await {
         Ok(Json(list)) => list.staff,
@@ -608,7 +608,7 @@ pub async fn create_staff(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let request = NewStaff {
         name: form.name.trim().to_owned(),
@@ -652,7 +652,7 @@ pub async fn revoke_staff(
     }
     let admin = match admin_of(&user) {
         Ok(admin) => admin,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match tokens::revoke_staff(State(state.clone()), admin, Ok(Path(name))).await {
         Ok(_) => Redirect::to("/console/staff").into_response(),

@@ -113,16 +113,16 @@ fn hq_router() -> Router<AppState> {
         .route("/console/stores", get(hq::stores))
         .route(
             "/console/stores/import",
-            post(hq::import_stores).layer(import_limit.clone()),
+            post(hq::import_stores).layer(import_limit),
         )
         .route(
             "/console/segments/import",
-            post(hq::import_segments).layer(import_limit.clone()),
+            post(hq::import_segments).layer(import_limit),
         )
         .route("/console/feeds", get(hq::feeds).post(hq::register_feed))
         .route(
             "/console/feeds/import",
-            post(hq::import_feed).layer(import_limit.clone()),
+            post(hq::import_feed).layer(import_limit),
         )
         .route(
             "/console/inventory/import",
