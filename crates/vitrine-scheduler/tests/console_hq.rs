@@ -675,6 +675,61 @@ async fn a_media_upload_is_checked_against_its_sha256_and_a_picture_gets_a_thumb
 }
 
 #[tokio::test]
+async fn a_campaign_names_a_file_of_the_media_library_in_its_media_field() {
+    let console = Console::new().await;
+    let cookie = console.sign_in(ADMIN).await;
+    let csrf = console.csrf(&cookie).await;
+    let picture = png(32, 32);
+    let digest = hex::encode(Sha256::digest(&picture));
+    let source = "version: 1\nname: spring\ntargets:\n  all: true\nfrom: 2020-01-01\nloop_slots: 1\nfill:\n  - image: { file: banner.png, duration: 5s }\n";
+    let publish = |media: String| {
+        let (cookie, csrf) = (cookie.clone(), csrf.clone());
+        let console = &console;
+        async move {
+            console
+                .form(
+                    Some(&cookie),
+                    "/console/campaigns",
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("source", source),
+                        ("media", media.as_str()),
+                        ("action", "publish"),
+                    ],
+                )
+                .await
+        }
+    };
+    // Not uploaded yet: the API's refusal, nothing stored.
+    let refused = publish(format!("banner.png {digest}")).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        text(&refused).contains("names media the scheduler does not have: banner.png"),
+        "{}",
+        text(&refused)
+    );
+    let unreadable = publish("banner.png not-a-digest".to_owned()).await;
+    assert_eq!(unreadable.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text(&unreadable).contains("media files, line 1: `banner.png not-a-digest`"));
+    assert_eq!(console.campaign_versions(), 0);
+
+    let stored = console
+        .upload(&cookie, Some(&csrf), &digest, &picture)
+        .await;
+    assert_eq!(stored.status, StatusCode::SEE_OTHER);
+    let reply = publish(format!("banner.png {digest}\n")).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", text(&reply));
+    assert_eq!(console.campaign_versions(), 1);
+    // The campaign's page gives the map back to edit, and the library names the campaign.
+    let page = text(&console.get(&cookie, "/console/campaigns/spring").await);
+    assert!(page.contains(&format!("banner.png {digest}")), "{page}");
+    let library = text(&console.get(&cookie, "/console/media").await);
+    assert!(library.contains(
+        r#"campaign <a href="/console/campaigns/spring/versions/1">spring v1</a> as <code>banner.png</code>"#
+    ));
+}
+
+#[tokio::test]
 async fn every_new_form_refuses_a_missing_or_forged_csrf_token() {
     let console = Console::new().await;
     let cookie = console.sign_in(ADMIN).await;

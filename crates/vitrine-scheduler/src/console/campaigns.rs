@@ -15,13 +15,14 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use vitrine_core::{Diagnostic, Sha256Hex};
 
-use super::content::{editor, refusal};
+use super::content::{editor_with, refusal};
 use super::yaml;
 use super::{ConsoleUser, api_problem, html_response, layout, problem, query_escaped, when};
 use crate::AppState;
 use crate::api::Publish;
 use crate::auth::Admin;
 use crate::campaigns::{CampaignStored, PushCampaign, store_campaign};
+use crate::error::ApiError;
 use crate::storage::console::{CampaignText, VersionSummary};
 
 /// The admin, as `GET /v1/campaigns` requires; anyone else gets the API's refusal as a page.
@@ -72,7 +73,7 @@ pub async fn list(State(state): State<AppState>, user: ConsoleUser) -> Response 
         section class="card" aria-labelledby="new-heading" {
             h2 id="new-heading" { "New campaign" }
             p class="help" { "The campaign's name is the one its YAML gives. Media files it names must be uploaded first (Media, or " code { "vitrine campaign push" } ")." }
-            (editor(&user, "/console/campaigns", "campaign.yaml", "", &[], None))
+            (editor_with(&user, "/console/campaigns", "campaign.yaml", "", &[], None, media_field("")))
         }
     };
     html_response(StatusCode::OK, layout(Some(&user), "Campaigns", body))
@@ -85,7 +86,7 @@ fn campaign_page(
     name: &str,
     versions: &[VersionSummary],
     latest: &CampaignText,
-    edited: &str,
+    (edited, edited_media): (&str, &str),
     diagnostics: &[Diagnostic],
     outcome: Option<Markup>,
 ) -> Response {
@@ -103,8 +104,7 @@ fn campaign_page(
         }
         section class="card" aria-labelledby="edit-heading" {
             h2 id="edit-heading" { "Edit or upload a new version" }
-            p class="help" { "The media files the campaign names keep the uploads of the current version." }
-            (editor(user, &format!("{path}/publish"), &latest.file_name, edited, diagnostics, outcome))
+            (editor_with(user, &format!("{path}/publish"), &latest.file_name, edited, diagnostics, outcome, media_field(edited_media)))
         }
         section class="card" aria-labelledby="versions-heading" {
             h2 id="versions-heading" { "Versions" }
@@ -171,7 +171,16 @@ pub async fn campaign(
     }
     match newest(&state, &name).await {
         Ok(Some((versions, latest))) => {
-            campaign_page(&user, &name, &versions, &latest, &latest.source, &[], None)
+            let media = media_text(&latest.media);
+            campaign_page(
+                &user,
+                &name,
+                &versions,
+                &latest,
+                (&latest.source, &media),
+                &[],
+                None,
+            )
         }
         Ok(None) => not_found(&user, &name),
         Err(error) => api_problem(&user, &error.into()),
@@ -264,12 +273,59 @@ pub async fn diff(
     )
 }
 
+/// The field that gives the campaign's media map, one file a line.
+fn media_field(text: &str) -> Markup {
+    html! {
+        label for="media" { "Media files" }
+        textarea id="media" name="media" rows="3" spellcheck="false" aria-describedby="media-help" { (text) }
+        p class="help" id="media-help" {
+            "One a line: the file name the campaign gives, then its sha256 (upload the file under "
+            a href="/console/media" { "Media" } " first)."
+        }
+    }
+}
+
+/// A media map as the field shows it.
+fn media_text(media: &BTreeMap<String, Sha256Hex>) -> String {
+    media
+        .iter()
+        .map(|(file, sha256)| format!("{file} {}\n", sha256.as_str()))
+        .collect()
+}
+
+/// The media map the field gives, or why it cannot be read.
+fn parse_media(text: &str) -> Result<BTreeMap<String, Sha256Hex>, ApiError> {
+    let mut media = BTreeMap::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let parsed = line
+            .rsplit_once(char::is_whitespace)
+            .map(|(file, sha256)| (file.trim().trim_end_matches('=').trim(), sha256))
+            .filter(|(file, _)| !file.is_empty())
+            .and_then(|(file, sha256)| Some((file, sha256.parse::<Sha256Hex>().ok()?)));
+        let Some((file, sha256)) = parsed else {
+            return Err(ApiError::bad_request(format!(
+                "media files, line {}: `{line}` is not a file name followed by a sha256 (64 \
+                 lowercase hexadecimal characters)",
+                index + 1
+            )));
+        };
+        media.insert(file.to_owned(), sha256);
+    }
+    Ok(media)
+}
+
 #[derive(Debug, Deserialize)]
 pub struct PublishForm {
     csrf: Option<String>,
     #[serde(default)]
     file_name: String,
     source: String,
+    /// The media map, one file a line; the current version's when the form has no such field.
+    media: Option<String>,
     #[serde(default)]
     action: String,
 }
@@ -284,22 +340,35 @@ impl PublishForm {
     }
 }
 
-/// The request a console edit makes: the new text, with the media map of the current version.
-fn request_from(latest: Option<&CampaignText>, file_name: &str, source: &str) -> PushCampaign {
-    PushCampaign {
-        file_name: if file_name.trim().is_empty() {
-            latest.map_or_else(
-                || "campaign.yaml".to_owned(),
-                |latest| latest.file_name.clone(),
-            )
-        } else {
-            file_name.trim().to_owned()
-        },
-        // Browsers send text areas with CRLF line ends.
-        source: source.replace("\r\n", "\n"),
-        media: latest
+/// The request a console edit makes: the new text, with the media map the form gives (else the
+/// current version's).
+fn request_from(
+    latest: Option<&CampaignText>,
+    form: &PublishForm,
+) -> Result<PushCampaign, ApiError> {
+    let media = match &form.media {
+        Some(text) => parse_media(text)?,
+        None => latest
             .map(|latest| latest.media.clone())
             .unwrap_or_default(),
+    };
+    Ok(PushCampaign {
+        file_name: file_name_of(latest, &form.file_name),
+        // Browsers send text areas with CRLF line ends.
+        source: form.source.replace("\r\n", "\n"),
+        media,
+    })
+}
+
+/// The file name a form gives, else the current version's.
+fn file_name_of(latest: Option<&CampaignText>, file_name: &str) -> String {
+    if file_name.trim().is_empty() {
+        latest.map_or_else(
+            || "campaign.yaml".to_owned(),
+            |latest| latest.file_name.clone(),
+        )
+    } else {
+        file_name.trim().to_owned()
     }
 }
 
@@ -338,10 +407,20 @@ pub async fn publish(
         Ok(None) => return not_found(&user, &name),
         Err(error) => return api_problem(&user, &error.into()),
     };
-    let request = request_from(Some(&latest), &form.file_name, &form.source);
-    let (source, file_name) = (request.source.clone(), request.file_name.clone());
+    let (source, file_name) = (
+        form.source.replace("\r\n", "\n"),
+        file_name_of(Some(&latest), &form.file_name),
+    );
+    let media = form
+        .media
+        .clone()
+        .unwrap_or_else(|| media_text(&latest.media));
     let publish = form.publish();
-    let (outcome, diagnostics) = match store_campaign(&state, &admin, request, publish).await {
+    let result = match request_from(Some(&latest), &form) {
+        Ok(request) => store_campaign(&state, &admin, request, publish).await,
+        Err(error) => Err(error),
+    };
+    let (outcome, diagnostics) = match result {
         Ok(stored) if publish == Publish::Store => {
             // Stored under the name its text gives, which may be another campaign's.
             return Redirect::to(&campaign_path(&stored.name)).into_response();
@@ -354,7 +433,7 @@ pub async fn publish(
         &name,
         &versions,
         &latest,
-        &source,
+        (&source, &media),
         &diagnostics,
         outcome,
     )
@@ -375,10 +454,16 @@ pub async fn create(
         Ok(admin) => admin,
         Err(refused) => return *refused,
     };
-    let request = request_from(None, &form.file_name, &form.source);
-    let (source, file_name) = (request.source.clone(), request.file_name.clone());
+    let (source, file_name) = (
+        form.source.replace("\r\n", "\n"),
+        file_name_of(None, &form.file_name),
+    );
     let publish = form.publish();
-    let (outcome, diagnostics) = match store_campaign(&state, &admin, request, publish).await {
+    let result = match request_from(None, &form) {
+        Ok(request) => store_campaign(&state, &admin, request, publish).await,
+        Err(error) => Err(error),
+    };
+    let (outcome, diagnostics) = match result {
         Ok(stored) if publish == Publish::Store => {
             return Redirect::to(&campaign_path(&stored.name)).into_response();
         }
@@ -395,13 +480,14 @@ pub async fn create(
         layout(
             Some(&user),
             "New campaign",
-            editor(
+            editor_with(
                 &user,
                 "/console/campaigns",
                 &file_name,
                 &source,
                 &diagnostics,
                 outcome,
+                media_field(form.media.as_deref().unwrap_or_default()),
             ),
         ),
     )

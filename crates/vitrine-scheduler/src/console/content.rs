@@ -83,6 +83,27 @@ pub(super) fn editor(
     diagnostics: &[Diagnostic],
     outcome: Option<Markup>,
 ) -> Markup {
+    editor_with(
+        user,
+        action,
+        file_name,
+        source,
+        diagnostics,
+        outcome,
+        html! {},
+    )
+}
+
+/// [`editor`] with more fields, after the YAML.
+pub(super) fn editor_with(
+    user: &ConsoleUser,
+    action: &str,
+    file_name: &str,
+    source: &str,
+    diagnostics: &[Diagnostic],
+    outcome: Option<Markup>,
+    more_fields: Markup,
+) -> Markup {
     html! {
         @if let Some(outcome) = outcome { (outcome) }
         @if !diagnostics.is_empty() {
@@ -103,6 +124,7 @@ pub(super) fn editor(
             }
             label for="source" { "YAML" }
             textarea id="source" name="source" rows="18" spellcheck="false" required { (source) }
+            (more_fields)
             div class="actions" {
                 button type="submit" name="action" value="validate" { "Validate" }
                 button type="submit" name="action" value="publish" class="primary" { "Publish" }
