@@ -1,6 +1,7 @@
-//! The HQ web console, served by the scheduler itself at `/`: the fleet, each screen, and the
-//! playlists, as server-rendered pages (maud) with a little hand-written JavaScript for the live
-//! parts. Every asset is compiled into the binary.
+//! The HQ web console, served by the scheduler itself at `/`: the fleet, each screen, the
+//! playlists, and HQ's campaigns, media, stores, feeds, staff and pairing codes, as
+//! server-rendered pages (maud) with a little hand-written JavaScript for the live parts. Every
+//! asset is compiled into the binary.
 //!
 //! **Sign-in:** a person signs in with a token (the admin token, or a staff token). The console
 //! keeps a session: a random id in an HttpOnly, SameSite=Strict cookie, stored only as its sha256
