@@ -172,7 +172,7 @@ async fn stores_page(
         section class="card" aria-labelledby="segments-import-heading" {
             h2 id="segments-import-heading" { "Import customer segments" }
             (import_form(user, "segments", "/console/segments/import", "segments.csv", html! {
-                p class="help" { "Columns: " code { "store,segment,share" } ": each store's customer mix, which offer targeting reads." }
+                p class="help" { "Columns: " code { "store_code,segment,share" } ", the share as " code { "0.35" } " or " code { "35%" } ". An import replaces the whole mix of each store it names." }
             }))
         }
     };
@@ -317,7 +317,7 @@ async fn feeds_page(
                 }
                 label for="feed-file-name" { "File name" }
                 input id="feed-file-name" name="file_name" value="feed.xml" required;
-                label for="feed-source" { "Feed (Google Merchant XML, CSV or TSV)" }
+                label for="feed-source" { "Feed (Google Merchant Center: RSS XML for a name ending in .xml, else TSV)" }
                 textarea id="feed-source" name="source" rows="8" spellcheck="false" required {}
                 div {
                     input id="feed-replace" name="replace" type="checkbox" value="on";
@@ -329,7 +329,7 @@ async fn feeds_page(
         section class="card" aria-labelledby="inventory-import-heading" {
             h2 id="inventory-import-heading" { "Import store inventory" }
             (import_form(user, "inventory", "/console/inventory/import", "inventory.tsv", html! {
-                p class="help" { "Each store's price and stock per product, as " code { "vitrine inventory import" } " sends it." }
+                p class="help" { "Columns: " code { "store_code,id,quantity,price,sale_price" } " (TSV, or CSV for a name ending in .csv); empty prices keep the feed's." }
             }))
         }
     };

@@ -158,7 +158,9 @@ pub async fn list(
                     spellcheck="false" aria-describedby="media-sha256-help";
                 p class="help" id="media-sha256-help" {
                     "What " code { "sha256sum FILE" } " prints: the file is refused unless its bytes hash to it. "
-                    "Filled in when a file is picked, where the browser can compute it."
+                    "Filled in when a file is picked, where the browser can compute it. "
+                    "A file no playlist or campaign names is removed after a grace period ("
+                    code { "--unused-media-grace" } ")."
                 }
                 div class="actions" { button type="submit" class="primary" { "Upload" } }
                 p class="help" id="media-upload-status" role="status" aria-live="polite" {}
@@ -188,7 +190,7 @@ pub async fn list(
                             td { (when(row.created_at)) }
                             td {
                                 @if row.uses.is_empty() { span class="muted" { "nothing yet" } }
-                                ul class="uses" {
+                                @else { ul class="uses" {
                                     @for media_use in &row.uses {
                                         li {
                                             @match media_use.user {
@@ -202,7 +204,7 @@ pub async fn list(
                                             " as " code { (media_use.file_name) }
                                         }
                                     }
-                                }
+                                } }
                             }
                         }
                     }
