@@ -860,6 +860,54 @@ async fn staff_get_the_apis_403_on_hqs_pages_and_see_only_their_links() {
             "{uri}"
         );
     }
+    // The media library shows them the files their stores' playlists name, and only those uses.
+    let picture = png(8, 8);
+    let digest = hex::encode(Sha256::digest(&picture));
+    let put = console
+        .harness
+        .send(
+            Request::put(format!("/v1/media/{digest}"))
+                .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+                .body(Body::from(picture))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    let push = |token: String, name: &'static str| {
+        let digest = digest.clone();
+        let console = &console;
+        async move {
+            let reply = console
+                .harness
+                .call(
+                    Method::POST,
+                    "/v1/playlists",
+                    Some(&token),
+                    Some(json!({
+                        "file_name": format!("{name}.yaml"),
+                        "source": format!("version: 1\nname: {name}\nitems:\n  - image: {{ file: {name}.png, duration: 5s }}\n"),
+                        "media": {format!("{name}.png"): digest},
+                    })),
+                )
+                .await;
+            assert!(reply.status.is_success(), "{}", text(&reply));
+        }
+    };
+    push(ADMIN.to_owned(), "hq-lobby").await;
+    let library = text(&console.get(&cookie, "/console/media").await);
+    assert!(
+        !library.contains(&digest),
+        "HQ's file is not theirs: {library}"
+    );
+    push(console.staff_a.clone(), "window").await;
+    let library = text(&console.get(&cookie, "/console/media").await);
+    assert!(
+        library.contains(&format!(r#"id="media-{digest}""#)),
+        "{library}"
+    );
+    assert!(library.contains("as <code>window.png</code>"));
+    assert!(!library.contains("hq-lobby"), "HQ's use of it stays HQ's");
+
     let fleet = text(&console.get(&cookie, "/console/fleet").await);
     for link in ["/console/media", "/console/pairing"] {
         assert!(fleet.contains(&format!(r#"href="{link}""#)), "{link}");
