@@ -6,11 +6,16 @@
 //! `tokens::create_staff` for a new staff token, `pairing::confirm` for a code shown on a screen.
 //! So a report, a refusal or a 403 is the API's, word for word. A staff token's value is shown
 //! once, right after it is made (only its hash is kept), as `vitrine staff add` prints it.
+//!
+//! [`routes`] holds every route of HQ's pages, those of campaigns and the media library too, so
+//! the console's own router only merges them.
 
 use axum::Json;
-use axum::extract::{Form, Path, State};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 use vitrine_wire::imports::{
@@ -21,8 +26,61 @@ use vitrine_wire::staff::NewStaff;
 
 use super::campaigns::admin_of;
 use super::{ConsoleUser, api_problem, html_response, layout, query_escaped};
+use super::{campaigns, media};
 use crate::error::ApiError;
 use crate::{AppState, catalog, feed, pairing, tokens};
+
+/// The routes of campaigns, the media library, stores, feeds, staff and pairing.
+pub(super) fn routes() -> Router<AppState> {
+    let import_limit = DefaultBodyLimit::max(crate::catalog::IMPORT_BODY_LIMIT);
+    Router::new()
+        .route(
+            "/console/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route("/console/campaigns/{name}", get(campaigns::campaign))
+        .route(
+            "/console/campaigns/{name}/versions/{version}",
+            get(campaigns::version),
+        )
+        .route("/console/campaigns/{name}/diff", get(campaigns::diff))
+        .route(
+            "/console/campaigns/{name}/publish",
+            post(campaigns::publish),
+        )
+        .route(
+            "/console/campaigns/{name}/rollback",
+            post(campaigns::rollback),
+        )
+        .route("/console/media", get(media::list))
+        .route("/console/media/upload", post(media::upload_without_script))
+        // The upload streams its body itself and enforces the media limit as it goes.
+        .route("/console/media/upload/{sha256}", post(media::upload))
+        .route("/console/media/{sha256}/thumbnail", get(media::thumbnail))
+        .route("/console/stores", get(stores))
+        .route(
+            "/console/stores/import",
+            post(import_stores).layer(import_limit),
+        )
+        .route(
+            "/console/segments/import",
+            post(import_segments).layer(import_limit),
+        )
+        .route("/console/feeds", get(feeds).post(register_feed))
+        .route(
+            "/console/feeds/import",
+            post(import_feed).layer(import_limit),
+        )
+        .route(
+            "/console/inventory/import",
+            post(import_inventory).layer(import_limit),
+        )
+        .route("/console/feeds/{name}/fetch", post(fetch_feed_now))
+        .route("/console/feeds/{name}/remove", post(remove_feed))
+        .route("/console/staff", get(staff).post(create_staff))
+        .route("/console/staff/{name}/revoke", post(revoke_staff))
+        .route("/console/pairing", get(pairing).post(confirm_pairing))
+}
 
 /// A word list typed in a field: split at commas and spaces, blanks dropped.
 fn words(text: &str) -> Vec<String> {

@@ -26,7 +26,7 @@ mod screen;
 mod yaml;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Query, State};
+use axum::extract::{Form, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -54,6 +54,7 @@ const SCRIPT: &str = include_str!("assets/console.js");
 /// API (`crate::routes`) and answer HTML.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(hq::routes())
         .route("/", get(home))
         .route("/console", get(home))
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
@@ -80,62 +81,6 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/playlists/{name}/rollback",
             post(content::rollback),
-        )
-        .merge(hq_router())
-}
-
-/// The routes of campaigns, the media library, stores, feeds, staff and pairing.
-fn hq_router() -> Router<AppState> {
-    let import_limit = DefaultBodyLimit::max(crate::catalog::IMPORT_BODY_LIMIT);
-    Router::new()
-        .route(
-            "/console/campaigns",
-            get(campaigns::list).post(campaigns::create),
-        )
-        .route("/console/campaigns/{name}", get(campaigns::campaign))
-        .route(
-            "/console/campaigns/{name}/versions/{version}",
-            get(campaigns::version),
-        )
-        .route("/console/campaigns/{name}/diff", get(campaigns::diff))
-        .route(
-            "/console/campaigns/{name}/publish",
-            post(campaigns::publish),
-        )
-        .route(
-            "/console/campaigns/{name}/rollback",
-            post(campaigns::rollback),
-        )
-        .route("/console/media", get(media::list))
-        .route("/console/media/upload", post(media::upload_without_script))
-        // The upload streams its body itself and enforces the media limit as it goes.
-        .route("/console/media/upload/{sha256}", post(media::upload))
-        .route("/console/media/{sha256}/thumbnail", get(media::thumbnail))
-        .route("/console/stores", get(hq::stores))
-        .route(
-            "/console/stores/import",
-            post(hq::import_stores).layer(import_limit),
-        )
-        .route(
-            "/console/segments/import",
-            post(hq::import_segments).layer(import_limit),
-        )
-        .route("/console/feeds", get(hq::feeds).post(hq::register_feed))
-        .route(
-            "/console/feeds/import",
-            post(hq::import_feed).layer(import_limit),
-        )
-        .route(
-            "/console/inventory/import",
-            post(hq::import_inventory).layer(import_limit),
-        )
-        .route("/console/feeds/{name}/fetch", post(hq::fetch_feed_now))
-        .route("/console/feeds/{name}/remove", post(hq::remove_feed))
-        .route("/console/staff", get(hq::staff).post(hq::create_staff))
-        .route("/console/staff/{name}/revoke", post(hq::revoke_staff))
-        .route(
-            "/console/pairing",
-            get(hq::pairing).post(hq::confirm_pairing),
         )
 }
 
