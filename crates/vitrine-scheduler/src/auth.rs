@@ -241,13 +241,29 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match Caller::from_request_parts(parts, state).await? {
+        Self::of_caller(Caller::from_request_parts(parts, state).await?)
+    }
+}
+
+impl Admin {
+    /// The admin, if `caller` is; otherwise the 403 an admin-only endpoint answers.
+    fn of_caller(caller: Caller) -> Result<Self, ApiError> {
+        match caller {
             Caller::Admin => Ok(Self),
             caller => Err(ApiError::forbidden(format!(
                 "this needs the admin token; {}",
                 caller.describe()
             ))),
         }
+    }
+
+    /// The admin, if `manager` is, refused as the extractor refuses: for the console, whose
+    /// sessions resolve to a [`Manager`] and which calls the admin's handlers with it.
+    pub fn of(manager: &Manager) -> Result<Self, ApiError> {
+        Self::of_caller(match manager {
+            Manager::Admin => Caller::Admin,
+            Manager::Staff(staff) => Caller::Staff(staff.clone()),
+        })
     }
 }
 

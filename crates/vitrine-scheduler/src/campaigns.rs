@@ -44,6 +44,7 @@ use vitrine_core::playlist::{Content, Daypart, Item, Origin, Rule, RuleKind};
 use vitrine_core::{ItemDuration, Manifest, parse_campaign};
 
 use crate::AppState;
+use crate::api::Publish;
 use crate::auth::Admin;
 use crate::catalog::{ScreenRecord, StoreRecord};
 use crate::error::ApiError;
@@ -117,11 +118,24 @@ pub fn campaign_media(campaign: &Campaign) -> BTreeSet<String> {
 )]
 pub async fn push_campaign(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     body: Result<Json<PushCampaign>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CampaignStored>), ApiError> {
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, CAMPAIGN_BODY_LIMIT))?;
+    let stored = store_campaign(&state, &admin, request, Publish::Store).await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// `POST /v1/campaigns`'s work, for the API and the console alike: parses and checks `request`,
+/// then stores it as the next version of its name unless `publish` says only to check (the
+/// answer's version is then 0). Only the admin may: hence the [`Admin`] it takes.
+pub async fn store_campaign(
+    state: &AppState,
+    _admin: &Admin,
+    request: PushCampaign,
+    publish: Publish,
+) -> Result<CampaignStored, ApiError> {
     let parsed = crate::validation::off_worker({
         let (file_name, source) = (request.file_name.clone(), request.source.clone());
         move || parse_campaign(&file_name, &source)
@@ -155,6 +169,13 @@ pub async fn push_campaign(
             ),
         ));
     }
+    if publish == Publish::Check {
+        return Ok(CampaignStored {
+            name: campaign.name,
+            version: 0,
+            warnings: parsed.warnings,
+        });
+    }
     let compiled = serde_json::to_string(&campaign)
         .map_err(|error| ApiError::internal("serialising a campaign", error))?;
     let version = state
@@ -168,14 +189,11 @@ pub async fn push_campaign(
         )
         .await?;
     tracing::info!(campaign = %campaign.name, version, "stored a campaign");
-    Ok((
-        StatusCode::CREATED,
-        Json(CampaignStored {
-            name: campaign.name,
-            version,
-            warnings: parsed.warnings,
-        }),
-    ))
+    Ok(CampaignStored {
+        name: campaign.name,
+        version,
+        warnings: parsed.warnings,
+    })
 }
 
 /// A campaign as listed.

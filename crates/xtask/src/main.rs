@@ -252,6 +252,7 @@ const POSTGRES_TESTS: &[&str] = &[
     "api",
     "auth",
     "console",
+    "console_hq",
     "events",
     "feed_fetch",
     "feeds",

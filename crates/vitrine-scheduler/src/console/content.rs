@@ -75,13 +75,34 @@ pub async fn list(State(state): State<AppState>, user: ConsoleUser) -> Response 
 }
 
 /// The edit-or-upload form: a file picker that loads into the text box, Validate and Publish.
-fn editor(
+pub(super) fn editor(
     user: &ConsoleUser,
     action: &str,
     file_name: &str,
     source: &str,
     diagnostics: &[Diagnostic],
     outcome: Option<Markup>,
+) -> Markup {
+    editor_with(
+        user,
+        action,
+        file_name,
+        source,
+        diagnostics,
+        outcome,
+        html! {},
+    )
+}
+
+/// [`editor`] with more fields, after the YAML.
+pub(super) fn editor_with(
+    user: &ConsoleUser,
+    action: &str,
+    file_name: &str,
+    source: &str,
+    diagnostics: &[Diagnostic],
+    outcome: Option<Markup>,
+    more_fields: Markup,
 ) -> Markup {
     html! {
         @if let Some(outcome) = outcome { (outcome) }
@@ -103,6 +124,7 @@ fn editor(
             }
             label for="source" { "YAML" }
             textarea id="source" name="source" rows="18" spellcheck="false" required { (source) }
+            (more_fields)
             div class="actions" {
                 button type="submit" name="action" value="validate" { "Validate" }
                 button type="submit" name="action" value="publish" class="primary" { "Publish" }
@@ -391,7 +413,7 @@ pub async fn publish(
 }
 
 /// An API refusal as diagnostics to show at their lines, or a message above the form.
-fn refusal(error: &ApiError, file_name: &str) -> (Option<Markup>, Vec<Diagnostic>) {
+pub(super) fn refusal(error: &ApiError, file_name: &str) -> (Option<Markup>, Vec<Diagnostic>) {
     if error.diagnostics().is_empty() {
         (
             Some(html! { p class="problem" role="alert" { (error.message()) } }),

@@ -1,6 +1,7 @@
-//! The HQ web console, served by the scheduler itself at `/`: the fleet, each screen, and the
-//! playlists, as server-rendered pages (maud) with a little hand-written JavaScript for the live
-//! parts. Every asset is compiled into the binary.
+//! The HQ web console, served by the scheduler itself at `/`: the fleet, each screen, the
+//! playlists, and HQ's campaigns, media, stores, feeds, staff and pairing codes, as
+//! server-rendered pages (maud) with a little hand-written JavaScript for the live parts. Every
+//! asset is compiled into the binary.
 //!
 //! **Sign-in:** a person signs in with a token (the admin token, or a staff token). The console
 //! keeps a session: a random id in an HttpOnly, SameSite=Strict cookie, stored only as its sha256
@@ -16,8 +17,11 @@
 //! **CSRF:** every form carries the session's CSRF token, and every POST without the right one is
 //! refused with 403, before anything else is looked at.
 
+mod campaigns;
 mod content;
 mod fleet;
+mod hq;
+mod media;
 mod screen;
 mod yaml;
 
@@ -50,6 +54,7 @@ const SCRIPT: &str = include_str!("assets/console.js");
 /// API (`crate::routes`) and answer HTML.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(hq::routes())
         .route("/", get(home))
         .route("/console", get(home))
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
@@ -249,6 +254,16 @@ fn layout(user: Option<&ConsoleUser>, title: &str, body: Markup) -> Markup {
                         nav aria-label="Main" {
                             a href="/console/fleet" { "Fleet" }
                             a href="/console/playlists" { "Playlists" }
+                            @if user.manager.is_admin() {
+                                a href="/console/campaigns" { "Campaigns" }
+                            }
+                            a href="/console/media" { "Media" }
+                            @if user.manager.is_admin() {
+                                a href="/console/stores" { "Stores" }
+                                a href="/console/staff" { "Staff" }
+                                a href="/console/feeds" { "Feeds" }
+                            }
+                            a href="/console/pairing" { "Pair a screen" }
                         }
                         div class="who" {
                             span { (user.who()) }

@@ -70,6 +70,7 @@ fn pieces(line: &str) -> Vec<Piece<'_>> {
     let mut pieces = vec![Piece::Plain(indent)];
     if rest.starts_with('#') {
         pieces.push(Piece::Comment(rest));
+        pieces.retain(|piece| !matches!(piece, Piece::Plain("")));
         return pieces;
     }
     while let Some(after) = rest.strip_prefix("- ") {

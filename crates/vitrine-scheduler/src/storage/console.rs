@@ -1,7 +1,11 @@
 //! What the web console reads and keeps: its sign-in sessions, the fleet a page at a time, the
-//! screens whose heartbeats just came, and the versions of playlists.
+//! screens whose heartbeats just came, the versions of playlists and campaigns, and the media
+//! library.
+
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use vitrine_core::Sha256Hex;
 
 use super::StorageError;
 use super::playlists::StoredPlaylist;
@@ -125,6 +129,89 @@ pub struct VersionSummary {
     pub bytes: u64,
 }
 
+/// A campaign as the campaigns page lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CampaignRow {
+    pub name: String,
+    pub newest: u64,
+    pub updated_at: Timestamp,
+}
+
+/// One version of a campaign, with its text and the media map it was pushed with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CampaignText {
+    pub version: u64,
+    pub file_name: String,
+    pub source: String,
+    /// File name as written -> its blob.
+    pub media: BTreeMap<String, Sha256Hex>,
+    pub created_at: Timestamp,
+}
+
+/// What names a media file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MediaUser {
+    Playlist,
+    Campaign,
+}
+
+/// A playlist or campaign version that names a media file, and under which file name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaUse {
+    pub user: MediaUser,
+    pub name: String,
+    pub version: u64,
+    pub file_name: String,
+}
+
+/// A stored media file, as the media library lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaRow {
+    pub sha256: Sha256Hex,
+    pub size: u64,
+    pub created_at: Timestamp,
+    /// Every playlist and campaign version that names it: by kind, name, then newest version
+    /// first.
+    pub uses: Vec<MediaUse>,
+}
+
+/// Media rows (newest upload first) with the uses read beside them, each put under its file.
+pub(crate) fn media_rows(
+    files: Vec<(Sha256Hex, u64, Timestamp)>,
+    uses: Vec<(String, MediaUse)>,
+) -> Vec<MediaRow> {
+    let mut by_digest: BTreeMap<String, Vec<MediaUse>> = BTreeMap::new();
+    for (sha256, media_use) in uses {
+        by_digest.entry(sha256).or_default().push(media_use);
+    }
+    let mut rows: Vec<MediaRow> = files
+        .into_iter()
+        .map(|(sha256, size, created_at)| {
+            let mut uses = by_digest.remove(sha256.as_str()).unwrap_or_default();
+            uses.sort_by(|a, b| {
+                (a.user, &a.name, std::cmp::Reverse(a.version), &a.file_name).cmp(&(
+                    b.user,
+                    &b.name,
+                    std::cmp::Reverse(b.version),
+                    &b.file_name,
+                ))
+            });
+            MediaRow {
+                sha256,
+                size,
+                created_at,
+                uses,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| a.sha256.cmp(&b.sha256))
+    });
+    rows
+}
+
 /// The console's sessions and reads. Nothing here changes what a screen is given.
 #[async_trait::async_trait]
 pub trait ConsoleStore: Send + Sync {
@@ -172,6 +259,23 @@ pub trait ConsoleStore: Send + Sync {
         name: String,
         version: u64,
     ) -> Result<Option<StoredPlaylist>, StorageError>;
+
+    /// Every campaign, by name, with its newest version.
+    async fn campaign_summaries(&self) -> Result<Vec<CampaignRow>, StorageError>;
+
+    /// Every version of one campaign, newest first.
+    async fn campaign_versions(&self, name: String) -> Result<Vec<VersionSummary>, StorageError>;
+
+    /// One version of a campaign, with its text and media map.
+    async fn campaign_version(
+        &self,
+        name: String,
+        version: u64,
+    ) -> Result<Option<CampaignText>, StorageError>;
+
+    /// Every stored media file, newest first, with the playlist and campaign versions that name
+    /// it.
+    async fn media_library(&self) -> Result<Vec<MediaRow>, StorageError>;
 }
 
 /// `text` with the wildcards of `LIKE` (and `ILIKE`) and their escape character escaped by `\`,

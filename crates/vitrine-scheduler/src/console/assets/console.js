@@ -114,11 +114,62 @@ function fileLoaders() {
       if (!file) return;
       file.text().then((text) => {
         document.getElementById(input.dataset.loadInto).value = text;
-        const name = document.getElementById("file_name");
+        const name = document.getElementById(input.dataset.nameInto || "file_name");
         if (name) name.value = file.name;
       });
     });
   }
+}
+
+// The media upload sends the file's bytes as they are, with the sha256 they must hash to; the
+// digest is filled in when a file is picked, where the browser can compute it.
+function mediaUpload() {
+  const form = document.getElementById("media-upload");
+  if (!form) return;
+  const file = document.getElementById("media-file");
+  const digest = document.getElementById("media-sha256");
+  const status = document.getElementById("media-upload-status");
+  const say = (text, isProblem) => {
+    status.textContent = text;
+    status.classList.toggle("problem", isProblem);
+  };
+  file.addEventListener("change", () => {
+    const picked = file.files[0];
+    if (!picked || !window.crypto || !crypto.subtle || picked.size > 256 * 1024 * 1024) return;
+    say("Computing the file's sha256…", false);
+    picked
+      .arrayBuffer()
+      .then((bytes) => crypto.subtle.digest("SHA-256", bytes))
+      .then((hash) => {
+        digest.value = Array.from(new Uint8Array(hash), (byte) => byte.toString(16).padStart(2, "0")).join("");
+        say("", false);
+      })
+      .catch(() => say("", false));
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const picked = file.files[0];
+    if (!picked) return;
+    say("Uploading…", false);
+    fetch("/console/media/upload/" + encodeURIComponent(digest.value.trim()), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "x-csrf-token": csrfToken(), "content-type": "application/octet-stream" },
+      body: picked,
+    })
+      .then((response) => {
+        if (response.ok) {
+          location.href = response.url;
+          return null;
+        }
+        return response.text().then((html) => {
+          const page = new DOMParser().parseFromString(html, "text/html");
+          const problem = page.querySelector(".problem");
+          say(problem ? problem.textContent : `The upload was refused (${response.status}).`, true);
+        });
+      })
+      .catch(() => say("The scheduler could not be reached.", true));
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -126,6 +177,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (fleet && window.EventSource) liveFleet(fleet);
   commandForms();
   fileLoaders();
+  mediaUpload();
   const firstProblem = document.querySelector(".has-problem");
   if (firstProblem) firstProblem.scrollIntoView({ block: "center" });
 });

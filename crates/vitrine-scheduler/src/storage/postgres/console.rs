@@ -6,8 +6,9 @@ use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
 use crate::storage::console::{
-    ConsoleSession, ConsoleStore, FleetPage, FleetQuery, FleetRow, FleetState, PlaylistSummary,
-    VersionSummary, like_escaped,
+    CampaignRow, CampaignText, ConsoleSession, ConsoleStore, FleetPage, FleetQuery, FleetRow,
+    FleetState, MediaRow, MediaUse, MediaUser, PlaylistSummary, VersionSummary, like_escaped,
+    media_rows,
 };
 use crate::storage::playlists::StoredPlaylist;
 use crate::storage::{StorageError, from_sql_integer, to_sql_integer};
@@ -307,5 +308,121 @@ impl ConsoleStore for PostgresStore {
         version: u64,
     ) -> Result<Option<StoredPlaylist>, StorageError> {
         super::playlists::read_version(&self.client().await?, &name, Some(version)).await
+    }
+
+    async fn campaign_summaries(&self) -> Result<Vec<CampaignRow>, StorageError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT ON (name) name, version, created_at
+                 FROM campaigns ORDER BY name, version DESC",
+                &[],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(CampaignRow {
+                    name: row.try_get(0)?,
+                    newest: from_sql_integer(row.try_get(1)?, "campaign version")?,
+                    updated_at: row.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn campaign_versions(&self, name: String) -> Result<Vec<VersionSummary>, StorageError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT version, file_name, created_at, octet_length(source)::bigint
+                 FROM campaigns WHERE name = $1 ORDER BY version DESC",
+                &[&name],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(VersionSummary {
+                    version: from_sql_integer(row.try_get(0)?, "campaign version")?,
+                    file_name: row.try_get(1)?,
+                    created_at: row.try_get(2)?,
+                    bytes: from_sql_integer(row.try_get(3)?, "campaign size")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn campaign_version(
+        &self,
+        name: String,
+        version: u64,
+    ) -> Result<Option<CampaignText>, StorageError> {
+        let client = self.client().await?;
+        let wanted = to_sql_integer(version, "campaign version")?;
+        let row = client
+            .query_opt(
+                "SELECT file_name, source, media::text, created_at FROM campaigns
+                 WHERE name = $1 AND version = $2",
+                &[&name, &wanted],
+            )
+            .await?;
+        row.map(|row| {
+            let media: String = row.try_get(2)?;
+            Ok(CampaignText {
+                version,
+                file_name: row.try_get(0)?,
+                source: row.try_get(1)?,
+                media: super::from_json_text(&media, "campaign media")?,
+                created_at: row.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn media_library(&self) -> Result<Vec<MediaRow>, StorageError> {
+        let client = self.client().await?;
+        let files = client
+            .query("SELECT sha256, size, created_at FROM media", &[])
+            .await?
+            .into_iter()
+            .map(|row| {
+                let sha256: String = row.try_get(0)?;
+                Ok((
+                    sha256.parse().map_err(|error| {
+                        StorageError::CorruptRow(format!("media digest `{sha256}`: {error}"))
+                    })?,
+                    from_sql_integer(row.try_get(1)?, "media size")?,
+                    row.try_get(2)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        let uses = client
+            .query(
+                "SELECT 0, p.name, p.version, j.key, j.value
+                 FROM playlists p, jsonb_each_text(p.media) j
+                 UNION ALL
+                 SELECT 1, c.name, c.version, j.key, j.value
+                 FROM campaigns c, jsonb_each_text(c.media) j",
+                &[],
+            )
+            .await?
+            .into_iter()
+            .map(|row| {
+                let user: i32 = row.try_get(0)?;
+                Ok((
+                    row.try_get(4)?,
+                    MediaUse {
+                        user: if user == 0 {
+                            MediaUser::Playlist
+                        } else {
+                            MediaUser::Campaign
+                        },
+                        name: row.try_get(1)?,
+                        version: from_sql_integer(row.try_get(2)?, "version")?,
+                        file_name: row.try_get(3)?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(media_rows(files, uses))
     }
 }

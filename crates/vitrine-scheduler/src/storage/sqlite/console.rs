@@ -9,8 +9,9 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::{SqliteStore, from_sql_integer};
 use crate::storage::console::{
-    ConsoleSession, ConsoleStore, FleetPage, FleetQuery, FleetRow, FleetState, PlaylistSummary,
-    VersionSummary, like_escaped,
+    CampaignRow, CampaignText, ConsoleSession, ConsoleStore, FleetPage, FleetQuery, FleetRow,
+    FleetState, MediaRow, MediaUse, MediaUser, PlaylistSummary, VersionSummary, like_escaped,
+    media_rows,
 };
 use crate::storage::playlists::StoredPlaylist;
 use crate::storage::{StorageError, sortable_timestamp, to_sql_integer};
@@ -388,6 +389,164 @@ impl ConsoleStore for SqliteStore {
     ) -> Result<Option<StoredPlaylist>, StorageError> {
         self.interact(move |connection| {
             super::playlists::read_version(connection, &name, Some(version))
+        })
+        .await
+    }
+
+    async fn campaign_summaries(&self) -> Result<Vec<CampaignRow>, StorageError> {
+        self.interact(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT c.name, c.version, c.created_at FROM campaigns c
+                 WHERE c.version = (SELECT MAX(version) FROM campaigns m WHERE m.name = c.name)
+                 ORDER BY c.name",
+            )?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(name, newest, updated_at)| {
+                    Ok(CampaignRow {
+                        name,
+                        newest: from_sql_integer(newest, "campaign version")?,
+                        updated_at: parse_time(&updated_at, "campaign time")?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn campaign_versions(&self, name: String) -> Result<Vec<VersionSummary>, StorageError> {
+        self.interact(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT version, file_name, created_at, length(CAST(source AS BLOB))
+                 FROM campaigns WHERE name = ?1 ORDER BY version DESC",
+            )?;
+            let rows = statement
+                .query_map([&name], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(version, file_name, created_at, bytes)| {
+                    Ok(VersionSummary {
+                        version: from_sql_integer(version, "campaign version")?,
+                        file_name,
+                        created_at: parse_time(&created_at, "campaign time")?,
+                        bytes: from_sql_integer(bytes, "campaign size")?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn campaign_version(
+        &self,
+        name: String,
+        version: u64,
+    ) -> Result<Option<CampaignText>, StorageError> {
+        let wanted = to_sql_integer(version, "campaign version")?;
+        self.interact(move |connection| {
+            let row = connection
+                .query_row(
+                    "SELECT file_name, source, media, created_at FROM campaigns
+                     WHERE name = ?1 AND version = ?2",
+                    params![name, wanted],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            row.map(|(file_name, source, media, created_at)| {
+                Ok(CampaignText {
+                    version,
+                    file_name,
+                    source,
+                    media: serde_json::from_str(&media).map_err(|error| {
+                        StorageError::CorruptRow(format!("campaign media `{media}`: {error}"))
+                    })?,
+                    created_at: parse_time(&created_at, "campaign time")?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn media_library(&self) -> Result<Vec<MediaRow>, StorageError> {
+        self.interact(move |connection| {
+            let mut files = connection.prepare_cached("SELECT sha256, size, created_at FROM media")?;
+            let files = files
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .map(|(sha256, size, created_at)| {
+                    Ok((
+                        sha256.parse().map_err(|error| {
+                            StorageError::CorruptRow(format!("media digest `{sha256}`: {error}"))
+                        })?,
+                        from_sql_integer(size, "media size")?,
+                        parse_time(&created_at, "media time")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StorageError>>()?;
+            let mut uses = connection.prepare_cached(
+                "SELECT 0, p.name, p.version, j.key, j.value FROM playlists p, json_each(p.media) j
+                 UNION ALL
+                 SELECT 1, c.name, c.version, j.key, j.value FROM campaigns c, json_each(c.media) j",
+            )?;
+            let uses = uses
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .map(|(user, name, version, file_name, sha256)| {
+                    Ok((
+                        sha256,
+                        MediaUse {
+                            user: if user == 0 {
+                                MediaUser::Playlist
+                            } else {
+                                MediaUser::Campaign
+                            },
+                            name,
+                            version: from_sql_integer(version, "version")?,
+                            file_name,
+                        },
+                    ))
+                })
+                .collect::<Result<Vec<_>, StorageError>>()?;
+            Ok(media_rows(files, uses))
         })
         .await
     }
