@@ -259,6 +259,7 @@ const POSTGRES_TESTS: &[&str] = &[
     "manifest_versions",
     "metrics",
     "plays",
+    "screenshots",
     // tests/ (also the scheduler's own `tls`)
     "end_to_end",
     "fault_proxy",
