@@ -261,6 +261,7 @@ const POSTGRES_TESTS: &[&str] = &[
     "plays",
     "screenshots",
     // tests/ (also the scheduler's own `tls`)
+    "commands",
     "end_to_end",
     "fault_proxy",
     "kill_loop",
