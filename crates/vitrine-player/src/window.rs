@@ -141,6 +141,11 @@ impl App {
         // does not, the frame is drawn a second time into an offscreen target (see `redraw`).
         if capabilities.usages.contains(wgpu::TextureUsages::COPY_SRC) {
             surface_config.usage |= wgpu::TextureUsages::COPY_SRC;
+            tracing::info!("screenshots copy the window's surface");
+        } else {
+            tracing::info!(
+                "screenshots draw their frame again offscreen: the surface cannot be copied"
+            );
         }
         surface.configure(&gpu.device, &surface_config);
         let refresh = monitor
