@@ -988,3 +988,24 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()
         .context("could not start the async runtime")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_read_like_durations_and_must_be_positive() {
+        assert_eq!(parse_timeout("10s"), Ok(std::time::Duration::from_secs(10)));
+        assert_eq!(
+            parse_timeout("500ms"),
+            Ok(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(parse_timeout("1m"), Ok(std::time::Duration::from_secs(60)));
+        assert!(parse_timeout("0s").is_err());
+        assert!(
+            parse_timeout("soon")
+                .unwrap_err()
+                .contains("10s, 500ms or 1m")
+        );
+    }
+}

@@ -277,3 +277,15 @@ fn spoken(duration: std::time::Duration) -> String {
         format!("{:.1} s", duration.as_secs_f64())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_said_as_people_read_them() {
+        assert_eq!(spoken(std::time::Duration::from_secs(10)), "10 s");
+        assert_eq!(spoken(std::time::Duration::from_millis(250)), "250 ms");
+        assert_eq!(spoken(std::time::Duration::from_millis(1500)), "1.5 s");
+    }
+}
