@@ -1,4 +1,4 @@
-//! `cargo xtask bench [render|text|net|scale|video|feed|reports|memory]`: the renderer's, text's, the
+//! `cargo xtask bench [render|text|net|scale|video|feed|reports|memory|screenshot]`: the renderer's, text's, the
 //! scheduler's, video's, the product feed's and the player's memory figures,
 //! each against a peer or a limit measured in the same run (../shared/BENCHMARKS.md); without an argument, all of them. Ours and the peer run A B A B interleaved, five rounds, and the
 //! median is reported. One line per figure: `name  ours  peer  ratio  goal  PASS|MISS`; the same
@@ -23,7 +23,8 @@
 //! against mpv, and RSS growth over a 30-minute soak) in [`memory`]; the product feed's (import of a
 //! generated 1,000,000-item feed against quick-xml alone, the scheduler's peak RSS, and price change
 //! to a simulated player) in [`feed`]; the plays report over 100 M plays and the raw ad log export
-//! against DuckDB in [`reports`]. `VITRINE_BENCH_QUICK=1` runs
+//! against DuckDB in [`reports`]; the screenshot round trip (command sent → the new JPEG at HQ,
+//! with a real player) in [`screenshot`]. `VITRINE_BENCH_QUICK=1` runs
 //! the long ones for a minute or two, to check them.
 
 use std::path::Path;
@@ -41,6 +42,7 @@ mod player;
 mod render;
 mod reports;
 mod scale;
+mod screenshot;
 mod text;
 mod video;
 
@@ -92,10 +94,14 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         figures.extend(memory::figures(&target_dir())?);
         profiles.push("memory: release");
     }
+    if matches!(which, None | Some("screenshot")) {
+        figures.extend(screenshot::figures(&target_dir())?);
+        profiles.push("screenshot: release");
+    }
     if figures.is_empty() {
         bail!(
             "unknown benchmark set `{}`; use `render`, `text`, `net`, `scale`, `video`, `feed`, \
-             `reports`, `memory` or nothing for all",
+             `reports`, `memory`, `screenshot` or nothing for all",
             which.unwrap_or_default()
         );
     }
