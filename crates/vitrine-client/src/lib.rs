@@ -18,7 +18,7 @@ use vitrine_core::{Diagnostic, Sha256Hex};
 use vitrine_wire::campaigns::{CampaignStored, PushCampaign};
 use vitrine_wire::errors::ErrorBody;
 use vitrine_wire::events::{
-    Audience, Cancelled, InterruptList, InterruptRequest, Published, TriggerRequest,
+    Audience, Cancelled, CommandRequest, InterruptList, InterruptRequest, Published, TriggerRequest,
 };
 use vitrine_wire::imports::{FeedRegistration, FeedReport, FetchOutcome, ImportFile, ImportReport};
 use vitrine_wire::pairing::{ConfirmPairing, PairingConfirmed, PairingStarted, PairingState};
@@ -427,7 +427,38 @@ impl HqClient {
     pub async fn trigger(&self, trigger: &TriggerRequest) -> anyhow::Result<Published> {
         self.call(Method::POST, "/v1/triggers", trigger).await
     }
+
+    /// `POST /v1/commands`: asks screens to do something now (`resync`, `screenshot`,
+    /// `identify`, `restart`).
+    pub async fn send_command(&self, command: &CommandRequest) -> anyhow::Result<Published> {
+        self.call(Method::POST, "/v1/commands", command).await
+    }
+
+    /// `GET /v1/screens/{name}/screenshot`: the screen's latest screenshot, a JPEG, and when HQ
+    /// received it. A screen that has sent none is a [`ServerError`] with code `no_screenshot`.
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<(jiff::Timestamp, Vec<u8>)> {
+        let response = self
+            .send(self.request(Method::GET, &format!("/v1/screens/{name}/screenshot")))
+            .await?;
+        let response = self.check_status(response).await?;
+        let taken_at = response
+            .headers()
+            .get(TAKEN_AT_HEADER)
+            .context("the server sent a screenshot without its X-Vitrine-Taken-At")?
+            .to_str()
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .context("the server sent a screenshot whose X-Vitrine-Taken-At is not a time")?;
+        let bytes = response
+            .bytes()
+            .await
+            .context("the screenshot's download was cut short")?;
+        Ok((taken_at, bytes.to_vec()))
+    }
 }
+
+/// The header that says when HQ received the screenshot it answers with (RFC 3339).
+pub const TAKEN_AT_HEADER: &str = "x-vitrine-taken-at";
 
 /// `text` as a query-string value: every byte but the unreserved ones percent-encoded.
 fn query_encoded(text: &str) -> String {

@@ -33,7 +33,14 @@ const FINAL_UPLOAD_DEADLINE: Duration = Duration::from_secs(10);
 pub struct Background {
     stop: watch::Sender<bool>,
     thread: JoinHandle<()>,
+    /// Frames read back for HQ's screenshots, to scale, encode and send (see
+    /// [`Background::send_screenshot`]).
+    screenshots: tokio::sync::mpsc::Sender<image::RgbaImage>,
 }
+
+/// Screenshots waiting to be sent while one is being sent: HQ asking again meanwhile gets the
+/// next frame after that, not a queue of stale ones.
+const SCREENSHOT_QUEUE: usize = 1;
 
 pub struct BackgroundSettings {
     pub client: SyncClient,
@@ -66,6 +73,7 @@ impl Background {
             .enable_all()
             .build()?;
         let (stop, stopped) = watch::channel(false);
+        let (screenshots, screenshot_frames) = tokio::sync::mpsc::channel(SCREENSHOT_QUEUE);
         let thread = std::thread::Builder::new()
             .name("vitrine-net".into())
             .spawn(move || {
@@ -91,6 +99,7 @@ impl Background {
                         active_etag: etag_receiver,
                         sink: sink.clone(),
                         backoff_max: settings.backoff_max,
+                        data_dir: settings.data_dir.clone(),
                     });
                     let push_stopped = stopped.clone();
                     let push = async move {
@@ -111,6 +120,11 @@ impl Background {
                         },
                         stopped.clone(),
                     );
+                    let screenshot = screenshot_loop(
+                        settings.client.clone(),
+                        screenshot_frames,
+                        stopped.clone(),
+                    );
                     let upload = upload_loop(
                         settings.client,
                         journal,
@@ -118,10 +132,22 @@ impl Background {
                         settings.backoff_max,
                         stopped,
                     );
-                    tokio::join!(sync, upload, push, heartbeat);
+                    tokio::join!(sync, upload, push, heartbeat, screenshot);
                 });
             })?;
-        Ok(Self { stop, thread })
+        Ok(Self {
+            stop,
+            thread,
+            screenshots,
+        })
+    }
+
+    /// Hands a frame read back for HQ's screenshot to the network thread, which scales, encodes
+    /// and sends it. Returns at once: when one is already waiting, this one is dropped (logged).
+    pub fn send_screenshot(&self, frame: image::RgbaImage) {
+        if let Err(error) = self.screenshots.try_send(frame) {
+            tracing::warn!("a screenshot is already on its way; this one is dropped: {error}");
+        }
     }
 
     /// Stops syncing, makes one last attempt to upload every journalled impression, and waits.
@@ -129,6 +155,43 @@ impl Background {
         let _ = self.stop.send(true);
         if self.thread.join().is_err() {
             tracing::error!("the network thread panicked during shutdown");
+        }
+    }
+}
+
+/// Scales, encodes (on tokio's blocking threads, so the push and sync tasks are not held up) and
+/// sends each frame the render loop read back for HQ. A failure is logged with its cause; the
+/// next `screenshot` command tries again.
+async fn screenshot_loop(
+    client: SyncClient,
+    mut frames: tokio::sync::mpsc::Receiver<image::RgbaImage>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let frame = tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(frame) => frame,
+                None => return,
+            },
+            _ = stopped.changed() => return,
+        };
+        let (width, height) = frame.dimensions();
+        let encoded = tokio::task::spawn_blocking(move || crate::screenshot::encode(&frame)).await;
+        let jpeg = match encoded {
+            Ok(Ok(jpeg)) => jpeg,
+            Ok(Err(error)) => {
+                tracing::error!("cannot encode the screenshot: {error:#}");
+                continue;
+            }
+            Err(error) => {
+                tracing::error!("the screenshot encoder failed: {error}");
+                continue;
+            }
+        };
+        let bytes = jpeg.len();
+        match client.put_screenshot(jpeg).await {
+            Ok(()) => tracing::info!(width, height, bytes, "screenshot sent to HQ"),
+            Err(error) => tracing::error!("cannot send the screenshot to HQ: {error:#}"),
         }
     }
 }

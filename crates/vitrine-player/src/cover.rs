@@ -26,6 +26,13 @@ pub const NOT_PLAYING_BACKGROUND: Color = Color::rgb(0x8a, 0x4b, 0x08);
 /// The not-playing page's heading.
 pub const NOT_PLAYING_HEADING: &str = "This screen is not playing";
 
+/// What the identify page shows for a screen whose name is not known.
+pub const UNNAMED_SCREEN: &str = "unnamed screen";
+
+/// Behind the identify page: a deep teal, unlike the alert's red, the pairing navy and the
+/// not-playing amber, so a screen saying its name is never mistaken for one in trouble.
+pub const IDENTIFY_BACKGROUND: Color = Color::rgb(0x0b, 0x5d, 0x5b);
+
 /// What the not-playing page says when the screen's name is not known yet.
 pub const UNKNOWN_SCREEN: &str = "not known yet";
 
@@ -77,6 +84,25 @@ pub fn emergency_page(message: &str, screen_px: (u32, u32), rotation: Rotation) 
             overlay: None,
         },
         wanted: vec![heading.1, body.1],
+    }
+}
+
+/// The page `identify` shows over whatever plays: the screen's `name`, as large as fits, so
+/// whoever stands in front of it can tell HQ which screen it is.
+pub fn identify_page(name: &str, screen_px: (u32, u32), rotation: Rotation) -> CoverPage {
+    let body = text(name, screen_px.1 as f32 * 0.16, screen_px);
+    CoverPage {
+        scene: Scene {
+            background: IDENTIFY_BACKGROUND,
+            rotation,
+            zones: vec![ZoneScene {
+                rect: [0.0, 0.0, 1.0, 1.0],
+                background: Some(IDENTIFY_BACKGROUND),
+                layers: vec![Layer::new(body.0.clone(), Fit::Contain)],
+            }],
+            overlay: None,
+        },
+        wanted: vec![body.1],
     }
 }
 

@@ -25,6 +25,12 @@ pub enum PlayerEvent {
     },
     /// HQ withdrew the interrupt with this id: take it off the screen now.
     InterruptCancelled { id: u64 },
+    /// HQ asked for a screenshot: read back the next frame presented and send it (see
+    /// [`crate::screenshot`]).
+    Screenshot,
+    /// HQ asked the screen to say who it is: show its name full screen, over whatever plays,
+    /// until `until`. Not a play: nothing is journalled for it.
+    Identify { until: Timestamp },
     /// A player waiting to be paired shows this code full screen until `until`.
     PairingCode { code: String, until: Timestamp },
     /// HQ pushed a trigger (a loyalty-app check-in, say): until `until`, the next offer slots

@@ -105,6 +105,11 @@ pub fn run(startup: Startup, events: mpsc::Receiver<PlayerEvent>) -> anyhow::Res
         gpu.wait_idle()?;
         player.presented(started, &report);
         crate::service::drew();
+        // HQ's screenshot is this frame; only the readback happens here, the rest on the network
+        // thread.
+        if player.wants_screenshot() {
+            player.screenshot_taken(offscreen.read_pixels(&gpu));
+        }
         if let Some(writer) = &frame_writer
             && Instant::now() >= next_capture
         {

@@ -26,6 +26,8 @@ pub mod player;
 pub mod problem;
 pub mod push;
 pub mod render;
+pub mod restart;
+pub mod screenshot;
 pub mod service;
 pub mod standalone;
 pub mod status;
@@ -97,7 +99,7 @@ pub fn run(mut config: PlayerConfig) -> anyhow::Result<()> {
         let startup = prepare(config, sink)?;
         window::run(startup, event_loop)
     };
-    pairing::restart_if_paired(outcome)
+    restart::restart_if_requested(outcome)
 }
 
 /// Starts what both front ends share: the cached manifest (so a restart plays at once, offline),

@@ -15,7 +15,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -36,9 +35,6 @@ pub const TRUSTED_KEY_FILE: &str = "trusted-server-key";
 
 /// The response header with the scheduler's signature of the manifest bytes.
 pub const SIGNATURE_HEADER: &str = "x-vitrine-signature";
-
-/// Set once pairing succeeded: the player should start again with its new credentials.
-static RESTART_AFTER_PAIRING: AtomicBool = AtomicBool::new(false);
 
 /// What pairing brought, kept for the next starts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,7 +257,7 @@ const HINTS: Hints = Hints {
 };
 
 /// Starts pairing on its own thread. When it succeeds the credentials are saved, the player is
-/// asked to shut down, and [`restart_if_paired`] starts it again with them.
+/// asked to shut down, and [`crate::restart::restart_if_requested`] starts it again with them.
 pub fn start(
     server: &str,
     data_dir: &Path,
@@ -284,8 +280,10 @@ pub fn start(
             match save_credentials(&data_dir, &credentials) {
                 Ok(()) => {
                     tracing::info!(screen = %credentials.screen, "paired; starting again to sync");
-                    RESTART_AFTER_PAIRING.store(true, Ordering::SeqCst);
-                    sink.post(PlayerEvent::Shutdown);
+                    crate::restart::request(
+                        sink.as_ref(),
+                        "paired: starting again to sync with the new credentials",
+                    );
                 }
                 Err(error) => tracing::error!(
                     "paired as screen `{}`, but cannot keep the token: {error:#}; free the data \
@@ -362,31 +360,6 @@ async fn pair_once(client: &HqClient, sink: &SharedSink) -> anyhow::Result<Optio
     }
     tracing::info!(code = %started.code, "the pairing code expired; asking for a new one");
     Ok(None)
-}
-
-/// After the render loop returned: if pairing succeeded, replaces this process with a fresh start
-/// of the same command line, which finds the new credentials.
-pub fn restart_if_paired(outcome: anyhow::Result<()>) -> anyhow::Result<()> {
-    outcome?;
-    if !RESTART_AFTER_PAIRING.load(Ordering::SeqCst) {
-        return Ok(());
-    }
-    let executable = std::env::current_exe().context("cannot find the player's executable")?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        let error = std::process::Command::new(&executable)
-            .args(std::env::args_os().skip(1))
-            .exec();
-        Err(error).with_context(|| format!("cannot start {} again", executable.display()))
-    }
-    #[cfg(not(unix))]
-    {
-        anyhow::bail!(
-            "paired; start {} again to sync with the new credentials",
-            executable.display()
-        )
-    }
 }
 
 #[cfg(test)]

@@ -181,6 +181,9 @@ pub struct Playback {
     interrupts: Vec<ActiveInterrupt>,
     /// A pairing code shown full screen until then (a player waiting to be paired).
     pairing: Option<(String, Timestamp)>,
+    /// The screen's name shown over everything until then (HQ's `identify` command). Unlike an
+    /// interrupt it ends no play: the zones play on under it, and are journalled as usual.
+    identify: Option<(String, Timestamp)>,
     /// Why nothing can play, once the player has decided to say it (see [`crate::problem`]).
     not_playing: Option<NotPlaying>,
     /// What the last frame said about it: the problem, when the frame said it.
@@ -232,6 +235,7 @@ impl Playback {
             recent_offers: Vec::new(),
             interrupts: Vec::new(),
             pairing: None,
+            identify: None,
             not_playing: None,
             said: None,
             fallback_pinned: false,
@@ -282,6 +286,12 @@ impl Playback {
             .map(|interrupt| interrupt.until)
             .filter(|until| *until > now)
             .max()
+    }
+
+    /// Shows the screen's `name` full screen over whatever plays until `until`; playback goes on
+    /// under it.
+    pub fn identify(&mut self, name: String, until: Timestamp) {
+        self.identify = Some((name, until));
     }
 
     /// Shows the pairing `code` full screen until `until`.
@@ -491,8 +501,41 @@ impl Playback {
         in_use
     }
 
-    /// Decides the frame for `now`.
+    /// Decides the frame for `now`: what plays, with the identify page over it while it lasts.
     pub fn tick(&mut self, now: Timestamp) -> Frame {
+        let mut frame = self.tick_content(now);
+        self.cover_with_identify(&mut frame, now);
+        frame
+    }
+
+    /// Draws the identify page over `frame` while it lasts. Its text is asked for with the
+    /// frame's; until it is ready the frame shows as it is, so a slow text never blanks content.
+    fn cover_with_identify(&mut self, frame: &mut Frame, now: Timestamp) {
+        if self
+            .identify
+            .as_ref()
+            .is_some_and(|(_, until)| *until <= now)
+        {
+            self.identify = None;
+        }
+        let Some((name, until)) = &self.identify else {
+            return;
+        };
+        let until = *until;
+        let page = cover::identify_page(name, self.screen_px, self.rotation);
+        let ready = page
+            .wanted
+            .iter()
+            .all(|want| self.ready.contains(&want.key()));
+        frame.wanted.extend(page.wanted);
+        frame.next_deadline = Some(frame.next_deadline.map_or(until, |known| known.min(until)));
+        if ready {
+            frame.scene.zones.extend(page.scene.zones);
+        }
+    }
+
+    /// Decides what plays at `now`, under any identify page.
+    fn tick_content(&mut self, now: Timestamp) -> Frame {
         self.said = None;
         if let Some(frame) = self.interrupt_frame(now) {
             return frame;
@@ -2169,6 +2212,58 @@ mod tests {
         let frame = playback.tick(at(5_000));
         assert_eq!(shown(&frame), vec![vec![(key("blue"), 1.0)]]);
         assert_eq!(frame.started.len(), 1);
+    }
+
+    #[test]
+    fn identify_shows_the_name_over_what_plays_without_ending_or_journalling_a_play() {
+        let mut playback = playback();
+        playback.activate(manifest(RED_BLUE)).unwrap();
+        playback.mark_ready(key("red"));
+        playback.mark_ready(key("blue"));
+        playback.tick(at(0));
+        playback.identify("lobby-left".into(), at(10_400));
+        assert!(playback.take_finished().is_empty(), "identify ends no play");
+
+        let frame = playback.tick(at(500));
+        assert_eq!(
+            shown(&frame),
+            vec![vec![(key("red"), 1.0)]],
+            "the name's text is not laid out yet: the content shows as it is"
+        );
+        let name_keys: Vec<ContentKey> = frame
+            .wanted
+            .iter()
+            .map(Want::key)
+            .filter(|wanted| matches!(wanted, ContentKey::Generated(_)))
+            .collect();
+        assert_eq!(name_keys.len(), 1, "{:?}", frame.wanted);
+        playback.mark_ready(name_keys[0].clone());
+        let frame = playback.tick(at(600));
+        assert_eq!(
+            shown(&frame),
+            vec![vec![(key("red"), 1.0)], vec![(name_keys[0].clone(), 1.0)]],
+            "the name over the zone, which plays on under it"
+        );
+        assert_eq!(
+            frame.scene.zones[1].background,
+            Some(cover::IDENTIFY_BACKGROUND)
+        );
+        assert_eq!(frame.scene.zones[1].rect, [0.0, 0.0, 1.0, 1.0]);
+        assert!(
+            frame
+                .next_deadline
+                .is_some_and(|deadline| deadline <= at(10_400))
+        );
+        assert!(playback.take_finished().is_empty());
+        // Red's turn ends under the page as it would have: one completed play, no more.
+        playback.tick(at(1_000));
+        let finished = playback.take_finished();
+        assert_eq!(finished.len(), 1);
+        assert!(finished[0].completed);
+        // After ten seconds the content alone again, where the loop is.
+        let frame = playback.tick(at(10_400));
+        assert_eq!(frame.scene.zones.len(), 1);
+        assert!(!frame.wanted.iter().any(|want| want.key() == name_keys[0]));
     }
 
     #[test]

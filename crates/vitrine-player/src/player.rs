@@ -150,6 +150,9 @@ pub struct Player {
     first_item_presented: bool,
     /// Whether the display is on, read from DRM at most once a second; plays record it.
     display_power: DisplayPowerProbe,
+    /// HQ asked for a screenshot: the next frame presented is read back (see
+    /// [`Player::wants_screenshot`]).
+    screenshot_requested: bool,
 }
 
 impl Player {
@@ -288,6 +291,7 @@ impl Player {
             stats_file: screen.stats_file.clone(),
             first_item_presented: false,
             display_power: DisplayPowerProbe::new(&screen.drm_dir),
+            screenshot_requested: false,
         })
     }
 
@@ -381,6 +385,23 @@ impl Player {
                     tracing::info!(id, "HQ cancelled an interrupt this screen does not show");
                 }
                 self.update_status(now);
+            }
+            PlayerEvent::Screenshot => {
+                if self.background.is_some() {
+                    self.screenshot_requested = true;
+                } else {
+                    tracing::warn!(
+                        "asked for a screenshot, but there is no scheduler to send it to"
+                    );
+                }
+            }
+            PlayerEvent::Identify { until } => {
+                let name = self
+                    .screen_name
+                    .clone()
+                    .unwrap_or_else(|| crate::cover::UNNAMED_SCREEN.to_owned());
+                tracing::info!(screen = %name, %until, "showing the screen's name (identify)");
+                self.playback.identify(name, until);
             }
             PlayerEvent::PairingCode { code, until } => {
                 self.playback.show_pairing_code(code, until);
@@ -758,6 +779,31 @@ impl Player {
 
     /// Ends playback: journals the plays on screen, waits for the journal to commit, then lets the
     /// network thread make its last upload.
+    /// Whether the frame about to be presented should be read back for HQ: the front end reads
+    /// it back after drawing it and hands it to [`Player::screenshot_taken`].
+    pub fn wants_screenshot(&self) -> bool {
+        self.screenshot_requested
+    }
+
+    /// The frame read back for the screenshot HQ asked for (or why it could not be): handed to
+    /// the network thread, which scales, encodes and sends it. Never blocks the render loop.
+    pub fn screenshot_taken(&mut self, frame: anyhow::Result<image::RgbaImage>) {
+        self.screenshot_requested = false;
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) => {
+                tracing::error!("cannot read back the frame for HQ's screenshot: {error:#}");
+                return;
+            }
+        };
+        match &self.background {
+            Some(background) => background.send_screenshot(frame),
+            None => {
+                tracing::warn!("a screenshot was taken, but there is no scheduler to send it to")
+            }
+        }
+    }
+
     pub fn shutdown(mut self, now: Timestamp) {
         crate::service::stopping();
         self.update_display_power();

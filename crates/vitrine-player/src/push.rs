@@ -2,7 +2,11 @@
 //! scheduler's Server-Sent Events with eventsource-stream, and turns them into work: a
 //! `manifest-changed` with an ETag other than the active one wakes the sync loop at once, an
 //! `interrupt`, an `interrupt-cancelled` or a `trigger` goes to the render loop as a
-//! [`PlayerEvent`], and a `resync` command wakes the sync loop.
+//! [`PlayerEvent`], and the commands: `resync` wakes the sync loop, `screenshot` and `identify` go
+//! to the render loop (which reads back its next frame, or shows the screen's name for
+//! [`IDENTIFY_FOR`]), and `restart` restarts the player in place (see [`crate::restart`]). Each
+//! command is carried out once: the last one's id is kept in the data folder, since the scheduler
+//! replays those still in force to a player that just started.
 //!
 //! Interrupts, triggers and commands come signed (see [`vitrine_core::push`]): each is opened with
 //! [`SyncClient::open_event`], which checks the signature against the key this player trusts, the
@@ -14,6 +18,7 @@
 //! `Last-Event-ID` so the scheduler replays what was missed. Polling stays the fallback: nothing
 //! here is needed for the screen to get its content, only to get it in seconds.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +31,9 @@ use vitrine_wire::events::{CancelData, CommandData, InterruptData, TriggerData};
 
 use crate::events::{PlayerEvent, SharedSink};
 use crate::sync::SyncClient;
+
+/// How long `identify` shows the screen's name.
+pub const IDENTIFY_FOR: Duration = Duration::from_secs(10);
 
 /// The first reconnect waits up to this long; each failure doubles the ceiling up to the cap.
 const RECONNECT_BASE: Duration = Duration::from_millis(500);
@@ -97,10 +105,54 @@ pub enum PushMessage {
         segment: String,
         until: Timestamp,
     },
-    /// Fetch the manifest now, whatever the ETag.
-    Resync,
+    /// A command from HQ; `id` is its event id, which [`command_done`] knows again when the
+    /// scheduler replays it after a restart.
+    Command {
+        id: u64,
+        command: Command,
+    },
     /// A command this player does not carry out (yet), named for the log.
     Unsupported(String),
+}
+
+/// What HQ's `command` events ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Fetch the manifest now, whatever the ETag.
+    Resync,
+    /// Read back the next frame and send it to HQ as a JPEG.
+    Screenshot,
+    /// Show the screen's name full screen for [`IDENTIFY_FOR`].
+    Identify,
+    /// Restart the player process in place.
+    Restart,
+}
+
+/// The file in the data folder holding the event id of the last command carried out. The
+/// scheduler replays the commands still in force to a screen that connects without a resume
+/// point, which a player that just started is: without this, one `restart` would restart it
+/// again at every start for as long as the command is in force, and a restarted player would
+/// take the screenshot and show its name again.
+pub const COMMANDS_DONE_FILE: &str = "push-command-done";
+
+/// Whether the command with event id `id` was carried out already (event ids only grow, across
+/// scheduler restarts too, so an older one was dealt with as well). A command that came while the
+/// player was offline has a newer id, and is carried out when it connects.
+pub fn command_done(data_dir: &Path, id: u64) -> bool {
+    std::fs::read_to_string(data_dir.join(COMMANDS_DONE_FILE))
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .is_some_and(|done| id <= done)
+}
+
+/// Records that the command with event id `id` is being carried out (before it is: a restart
+/// does not come back to record it).
+pub fn remember_command(data_dir: &Path, id: u64) -> anyhow::Result<()> {
+    let path = data_dir.join(COMMANDS_DONE_FILE);
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, format!("{id}\n"))
+        .and_then(|()| std::fs::rename(&temporary, &path))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Reads one SSE event (its `event:` name and `data:`); `client` opens the signed ones, checking
@@ -144,11 +196,19 @@ pub fn interpret(
             PushMessage::Trigger { segment, until }
         }
         "command" => {
-            let CommandData { command } = serde_json::from_value(open()?.data)
+            let signed = open()?;
+            let CommandData { command } = serde_json::from_value(signed.data)
                 .context("a command event that does not parse")?;
-            match command.as_str() {
-                "resync" => PushMessage::Resync,
-                _ => PushMessage::Unsupported(command),
+            let command = match command.as_str() {
+                "resync" => Command::Resync,
+                "screenshot" => Command::Screenshot,
+                "identify" => Command::Identify,
+                "restart" => Command::Restart,
+                _ => return Ok(PushMessage::Unsupported(command)),
+            };
+            PushMessage::Command {
+                id: signed.id,
+                command,
             }
         }
         other => PushMessage::Unsupported(other.to_owned()),
@@ -165,6 +225,8 @@ pub struct PushContext {
     pub sink: SharedSink,
     /// The most a reconnect waits.
     pub backoff_max: Duration,
+    /// The data folder, where the last command carried out is recorded.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Holds the event stream open until `stopped` changes, reconnecting with backoff and jitter.
@@ -232,9 +294,20 @@ fn act(context: &PushContext, message: PushMessage) {
                 context.wake_sync.notify_one();
             }
         }
-        PushMessage::Resync => {
-            tracing::info!("pushed: resync");
-            context.wake_sync.notify_one();
+        PushMessage::Command { id, command } => {
+            if command_done(&context.data_dir, id) {
+                tracing::info!(
+                    id,
+                    ?command,
+                    "a command carried out already, replayed; ignored"
+                );
+                return;
+            }
+            if let Err(error) = remember_command(&context.data_dir, id) {
+                // Carried out anyway, as HQ asked; a replay after a restart may repeat it once.
+                tracing::warn!("{error:#}");
+            }
+            carry_out(context, command);
         }
         PushMessage::Interrupt { id, message, until } => {
             tracing::info!(id, %until, "pushed: interrupt");
@@ -252,6 +325,29 @@ fn act(context: &PushContext, message: PushMessage) {
         }
         PushMessage::Unsupported(what) => {
             tracing::info!(%what, "pushed something this player does not act on; ignored")
+        }
+    }
+}
+
+fn carry_out(context: &PushContext, command: Command) {
+    match command {
+        Command::Resync => {
+            tracing::info!("pushed: resync");
+            context.wake_sync.notify_one();
+        }
+        Command::Screenshot => {
+            tracing::info!("pushed: screenshot; the next frame is read back and sent");
+            context.sink.post(PlayerEvent::Screenshot);
+        }
+        Command::Identify => {
+            tracing::info!("pushed: identify; the screen's name shows for 10 s");
+            let until = Timestamp::now()
+                .checked_add(IDENTIFY_FOR)
+                .unwrap_or_else(|_| Timestamp::now());
+            context.sink.post(PlayerEvent::Identify { until });
+        }
+        Command::Restart => {
+            crate::restart::request(context.sink.as_ref(), "HQ sent the `restart` command");
         }
     }
 }
@@ -393,11 +489,36 @@ mod tests {
         );
         assert_eq!(
             interpret("command", &signed("command", r#"{"command":"resync"}"#)).unwrap(),
-            PushMessage::Resync
+            PushMessage::Command {
+                id: 17,
+                command: Command::Resync
+            }
         );
         assert_eq!(
             interpret("command", &signed("command", r#"{"command":"screenshot"}"#)).unwrap(),
-            PushMessage::Unsupported("screenshot".into())
+            PushMessage::Command {
+                id: 17,
+                command: Command::Screenshot
+            }
+        );
+        assert_eq!(
+            interpret("command", &signed("command", r#"{"command":"identify"}"#)).unwrap(),
+            PushMessage::Command {
+                id: 17,
+                command: Command::Identify
+            }
+        );
+        assert_eq!(
+            interpret("command", &signed("command", r#"{"command":"restart"}"#)).unwrap(),
+            PushMessage::Command {
+                id: 17,
+                command: Command::Restart
+            }
+        );
+        // A command a newer scheduler may send is named, not acted on.
+        assert_eq!(
+            interpret("command", &signed("command", r#"{"command":"reboot"}"#)).unwrap(),
+            PushMessage::Unsupported("reboot".into())
         );
         assert_eq!(
             interpret("weather", "sunny").unwrap(),
@@ -405,6 +526,24 @@ mod tests {
         );
         assert!(interpret("manifest-changed", "").is_err());
         assert!(interpret("interrupt", &signed("interrupt", "{\"message\":1}")).is_err());
+    }
+
+    #[test]
+    fn a_command_is_carried_out_once_whatever_replays_it() {
+        let data = tempfile::tempdir().unwrap();
+        assert!(!command_done(data.path(), 17));
+        remember_command(data.path(), 17).unwrap();
+        assert!(command_done(data.path(), 17), "replayed after a restart");
+        assert!(command_done(data.path(), 12), "an older one");
+        assert!(
+            !command_done(data.path(), 18),
+            "a newer one, sent while it was offline"
+        );
+        std::fs::write(data.path().join(COMMANDS_DONE_FILE), "garbage").unwrap();
+        assert!(
+            !command_done(data.path(), 17),
+            "an unreadable record carries a command out rather than not"
+        );
     }
 
     #[test]
@@ -431,6 +570,16 @@ mod tests {
         // Genuine, but a command's signature carried on an interrupt.
         let relabelled = signed("command", r#"{"command":"resync"}"#);
         assert!(refused(&relabelled, before_expiry()).contains("delivered as `interrupt`"));
+        // Commands that act on the screen are opened the same way: nobody on the path can
+        // restart a screen, take its screenshot or make it show its name.
+        for command in ["restart", "screenshot", "identify"] {
+            let data = format!(r#"{{"command":"{command}"}}"#);
+            assert!(interpret("command", &data, &client, before_expiry()).is_err());
+            let forged = signed_with([6; 32], "door", "command", &data);
+            assert!(interpret("command", &forged, &client, before_expiry()).is_err());
+            let elsewhere = signed_with(SCHEDULER_KEY, "till", "command", &data);
+            assert!(interpret("command", &elsewhere, &client, before_expiry()).is_err());
+        }
         // A player that knows no key yet trusts no event.
         let keyless = SyncClient::new("http://127.0.0.1:9", "token").unwrap();
         let error = interpret(

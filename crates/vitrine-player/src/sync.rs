@@ -492,6 +492,30 @@ impl SyncClient {
         Ok(())
     }
 
+    /// Sends a screenshot (a JPEG) to `PUT /v1/screenshot`. A refusal carries HQ's words.
+    pub async fn put_screenshot(&self, jpeg: Vec<u8>) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .put(format!("{}/v1/screenshot", self.server))
+            .header(AUTHORIZATION, &self.authorization)
+            .header(reqwest::header::CONTENT_TYPE, "image/jpeg")
+            .body(jpeg)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
+        self.observe_clock(&response);
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            bail!(
+                "the scheduler refused the screenshot ({status}): {}",
+                body.chars().take(300).collect::<String>()
+            );
+        }
+        Ok(())
+    }
+
     pub async fn upload(&self, batch: &ImpressionBatch) -> anyhow::Result<ImpressionAck> {
         // Signed over the exact bytes sent, so HQ can tell a tampered or misdirected batch.
         let body = serde_json::to_vec(batch)?;

@@ -19,7 +19,7 @@ use crate::display::{MonitorChoice, select_monitor};
 use crate::events::PlayerEvent;
 use crate::playback::Frame;
 use crate::player::{Flow, Player, ScreenSetup};
-use crate::render::{ContentKey, Gpu, Rotation};
+use crate::render::{ContentKey, Gpu, Offscreen, Rotation};
 
 /// What a frame shows, zone by zone, ignoring time: two frames with the same signature look alike
 /// unless something in them moves.
@@ -137,6 +137,16 @@ impl App {
             surface_config.format = *format;
         }
         surface_config.present_mode = wgpu::PresentMode::AutoVsync;
+        // Where the surface allows it, a screenshot copies the presented texture itself; where it
+        // does not, the frame is drawn a second time into an offscreen target (see `redraw`).
+        if capabilities.usages.contains(wgpu::TextureUsages::COPY_SRC) {
+            surface_config.usage |= wgpu::TextureUsages::COPY_SRC;
+            tracing::info!("screenshots copy the window's surface");
+        } else {
+            tracing::info!(
+                "screenshots draw their frame again offscreen: the surface cannot be copied"
+            );
+        }
         surface.configure(&gpu.device, &surface_config);
         let refresh = monitor
             .as_ref()
@@ -247,7 +257,11 @@ impl ApplicationHandler<PlayerEvent> for App {
             .unwrap_or_else(|_| Timestamp::now());
         let frame = state.player.prepare_frame(&state.gpu, now);
         let moving = frame.animating || state.animating;
-        if moving || state.drawn.as_ref() != Some(&signature(&frame)) {
+        // A screenshot is of the next frame presented, so there must be one.
+        if moving
+            || state.player.wants_screenshot()
+            || state.drawn.as_ref() != Some(&signature(&frame))
+        {
             state.window.request_redraw();
         }
         if moving {
@@ -276,6 +290,27 @@ impl ApplicationHandler<PlayerEvent> for App {
 }
 
 impl WindowState {
+    /// The frame just drawn into `surface_texture`, read back for a screenshot: copied from the
+    /// surface when it allows copies, else drawn again into an offscreen target of the surface's
+    /// format and size.
+    fn read_back(
+        &mut self,
+        surface_texture: &wgpu::Texture,
+        frame: &Frame,
+    ) -> anyhow::Result<image::RgbaImage> {
+        if self
+            .surface_config
+            .usage
+            .contains(wgpu::TextureUsages::COPY_SRC)
+        {
+            return crate::render::read_texture(&self.gpu, surface_texture);
+        }
+        let size = (self.surface_config.width, self.surface_config.height);
+        let target = Offscreen::with_format(&self.gpu, size.0, size.1, self.surface_config.format);
+        self.player.draw(&self.gpu, target.view(), size, frame);
+        target.read_pixels(&self.gpu)
+    }
+
     fn redraw(&mut self) {
         if self.frame.is_none() {
             return;
@@ -317,6 +352,10 @@ impl WindowState {
             (self.surface_config.width, self.surface_config.height),
             &frame,
         );
+        if self.player.wants_screenshot() {
+            let pixels = self.read_back(&surface_texture.texture, &frame);
+            self.player.screenshot_taken(pixels);
+        }
         self.window.pre_present_notify();
         self.gpu.queue.present(surface_texture);
         self.player.presented(started, &report);

@@ -22,6 +22,11 @@
 //!   own on that server.
 //! - `push --player-servers A,B`: the players spread over several replicas, the push made through
 //!   `--server`.
+//! - `screenshot --screen NAME`: the screenshot round trip with a real player on screen NAME: per
+//!   round, `POST /v1/commands` `screenshot`, then `GET /v1/screens/NAME/screenshot` every 25 ms
+//!   until it answers a JPEG received after the previous one (by HQ's `X-Vitrine-Taken-At`), which
+//!   must decode and be at most 960 pixels wide. One round first, not counted, waits for the
+//!   player to be connected.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
                 Err(_) => ingest(&server, &admin, batches, rounds).await,
             }
         }
+        Some("screenshot") => screenshot(&server, &admin, &option("--screen")?, rounds).await,
         Some("prepare-manifest") => {
             prepare_manifest(
                 &server,
@@ -489,6 +495,103 @@ async fn sync_push(server: &str, admin: &str, dir: &str, register: bool) -> anyh
     if register {
         println!("token {}", hq.register("sync-screen", "sync").await?);
     }
+    Ok(())
+}
+
+/// The screen's latest screenshot at HQ: when HQ received it and the JPEG; None before the first.
+async fn latest_screenshot(
+    hq: &Hq,
+    screen: &str,
+) -> anyhow::Result<Option<(jiff::Timestamp, Vec<u8>)>> {
+    let response = hq
+        .http
+        .get(format!("{}/v1/screens/{screen}/screenshot", hq.server))
+        .bearer_auth(&hq.admin)
+        .send()
+        .await?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !response.status().is_success() {
+        bail!("GET the screenshot: {}", response.status());
+    }
+    let taken_at = response
+        .headers()
+        .get("x-vitrine-taken-at")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .context("a screenshot without its X-Vitrine-Taken-At")?;
+    Ok(Some((taken_at, response.bytes().await?.to_vec())))
+}
+
+/// How often the screenshot round trip asks HQ for the new JPEG: a console polling this often stays
+/// under the shipped rate limit of an admin's token (50 requests a second).
+const SCREENSHOT_POLL: Duration = Duration::from_millis(25);
+
+/// One screenshot round trip: the command sent, then the new JPEG fetched, checked and decoded.
+/// Returns the milliseconds from sending the command to holding the new JPEG. With `resend`, the
+/// command goes again at that interval until answered (a player that has just started refuses
+/// commands until its first manifest tells it the scheduler's key).
+async fn screenshot_round(
+    hq: &Hq,
+    screen: &str,
+    limit: Duration,
+    resend: Option<Duration>,
+) -> anyhow::Result<f64> {
+    let before = latest_screenshot(hq, screen)
+        .await?
+        .map(|(taken_at, _)| taken_at);
+    let started = Instant::now();
+    let mut sent_at = started;
+    let send = || {
+        hq.admin_call(
+            "/v1/commands",
+            json!({"screens": [screen], "command": "screenshot"}),
+        )
+    };
+    send().await?;
+    loop {
+        if let Some((taken_at, jpeg)) = latest_screenshot(hq, screen).await?
+            && before.is_none_or(|before| taken_at > before)
+        {
+            let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+            let decoded = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg)
+                .context("the new screenshot does not decode as a JPEG")?;
+            if decoded.width() > 960 || decoded.width() == 0 {
+                bail!("the new screenshot is {} pixels wide", decoded.width());
+            }
+            return Ok(elapsed);
+        }
+        if started.elapsed() > limit {
+            bail!("no new screenshot within {limit:?}");
+        }
+        if resend.is_some_and(|every| sent_at.elapsed() >= every) {
+            sent_at = Instant::now();
+            send().await?;
+        }
+        tokio::time::sleep(SCREENSHOT_POLL).await;
+    }
+}
+
+async fn screenshot(server: &str, admin: &str, screen: &str, rounds: usize) -> anyhow::Result<()> {
+    let hq = Hq::new(server, admin)?;
+    // Until the player is connected and knows the scheduler's key, the command waits or is
+    // refused; that round is not counted.
+    screenshot_round(
+        &hq,
+        screen,
+        Duration::from_secs(120),
+        Some(Duration::from_secs(3)),
+    )
+    .await?;
+    let mut round_trips = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        round_trips.push(screenshot_round(&hq, screen, Duration::from_secs(30), None).await?);
+        // A pause between rounds, as between a person's clicks; it also keeps the rounds' polls
+        // apart for the rate limit.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("{}", json!({ "round_trip_ms": round_trips }));
     Ok(())
 }
 

@@ -96,6 +96,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "The playlist or campaign is refused; `diagnostics` lists every problem with file, line and column.",
     ),
     (
+        "invalid_screenshot",
+        400,
+        "A screenshot that is not a JPEG, or is wider than 960 pixels; the message says which.",
+    ),
+    (
         "invalid_segment",
         400,
         "A segment name is not 1-64 printable characters.",
@@ -145,6 +150,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "no_playlist",
         404,
         "The screen's playlist has not been pushed yet.",
+    ),
+    (
+        "no_screenshot",
+        404,
+        "The screen has sent no screenshot yet; send it the `screenshot` command.",
     ),
     ("not_found", 404, "No such endpoint."),
     (

@@ -12,7 +12,11 @@
 //!   interrupt on an audience). A withdrawn interrupt is no longer replayed to that screen.
 //! - `trigger`: `{"segment": "...", "until": "RFC 3339"}`, the audience the store's next offer slots
 //!   should target (a loyalty-app check-in, say).
-//! - `command`: `{"command": "resync" | "screenshot"}`.
+//! - `command`: `{"command": "resync" | "screenshot" | "identify" | "restart"}`: `resync` fetches
+//!   the manifest now; `screenshot` reads back the next frame the screen shows and sends it as a
+//!   JPEG to `PUT /v1/screenshot` (see [`crate::screenshots`]); `identify` shows the screen's name
+//!   full screen for ten seconds over whatever plays; `restart` restarts the player process in
+//!   place.
 //!
 //! Interrupts, triggers and commands act on the screen, so they travel signed: their `data` is a
 //! [`vitrine_core::push::Envelope`] whose signed text names the screen, the event, its id and its
@@ -901,7 +905,7 @@ fn cancel_data(id: u64) -> String {
 }
 
 /// The commands a player understands.
-const COMMANDS: &[&str] = &["resync", "screenshot"];
+const COMMANDS: &[&str] = &["resync", "screenshot", "identify", "restart"];
 
 /// `POST /v1/interrupts`: an emergency message, full screen, on every addressed screen.
 #[utoipa::path(
@@ -1177,8 +1181,10 @@ pub async fn post_trigger(
     Ok((StatusCode::CREATED, Json(published)))
 }
 
-/// `POST /v1/commands`: asks screens to do something now (`resync`; `screenshot` is accepted and
-/// logged by players, which cannot take one yet).
+/// `POST /v1/commands`: asks screens to do something now: `resync` (fetch the manifest now),
+/// `screenshot` (send the next frame to `PUT /v1/screenshot`, then read it with
+/// `GET /v1/screens/{name}/screenshot`), `identify` (show the screen's name full screen for ten
+/// seconds) or `restart` (restart the player process in place).
 #[utoipa::path(
     post,
     path = "/v1/commands",

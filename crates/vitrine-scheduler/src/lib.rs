@@ -33,6 +33,7 @@ pub mod quota;
 pub mod rate_limit;
 pub mod reads;
 pub mod reports;
+pub mod screenshots;
 pub mod serve;
 pub mod signing;
 pub mod storage;
@@ -47,7 +48,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use sha2::{Digest, Sha256};
 use tower_http::trace::TraceLayer;
 
@@ -552,6 +553,17 @@ pub fn routes(state: &AppState) -> Vec<Route> {
             "/v1/screens/{name}/status",
             &["GET"],
             get(api::screen_status),
+        ),
+        Route::new(
+            "/v1/screenshot",
+            &["PUT"],
+            put(screenshots::put_screenshot)
+                .layer(DefaultBodyLimit::max(screenshots::SCREENSHOT_BODY_LIMIT)),
+        ),
+        Route::new(
+            "/v1/screens/{name}/screenshot",
+            &["GET"],
+            get(screenshots::get_screenshot),
         ),
         Route::new("/v1/events", &["GET"], get(events::events)),
         Route::new(

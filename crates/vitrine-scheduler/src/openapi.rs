@@ -112,6 +112,8 @@ impl Modify for SecuritySchemes {
         crate::api::manifest,
         crate::api::post_heartbeat,
         crate::api::screen_status,
+        crate::screenshots::put_screenshot,
+        crate::screenshots::get_screenshot,
         crate::events::events,
         crate::events::post_interrupt,
         crate::events::list_interrupts,

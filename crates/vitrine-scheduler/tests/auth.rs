@@ -530,6 +530,36 @@ async fn every_route_and_every_caller_gets_what_the_matrix_says() {
             expect(&[(Admin, not_found)], forbidden),
         ),
         row(
+            "screenshots come from screens only (this body is no JPEG: 400 once past the token)",
+            M::PUT,
+            "/v1/screenshot",
+            "/v1/screenshot",
+            Payload::Bytes(b"not a jpeg"),
+            expect(
+                &[
+                    (ScreenA, StatusCode::BAD_REQUEST),
+                    (ScreenB, StatusCode::BAD_REQUEST),
+                ],
+                forbidden,
+            ),
+        ),
+        row(
+            "a1's screenshot: admin and store A's staff (404 until it sends one)",
+            M::GET,
+            "/v1/screens/{name}/screenshot",
+            "/v1/screens/a1/screenshot",
+            Payload::Nothing,
+            expect(&[(Admin, not_found), (StaffA, not_found)], forbidden),
+        ),
+        row(
+            "an unknown screen's screenshot: 404 for the admin, the same 403 as elsewhere for staff",
+            M::GET,
+            "/v1/screens/{name}/screenshot",
+            "/v1/screens/no-such-screen/screenshot",
+            Payload::Nothing,
+            expect(&[(Admin, not_found)], forbidden),
+        ),
+        row(
             "the event stream is a screen's",
             M::GET,
             "/v1/events",

@@ -66,6 +66,7 @@ pub struct CommandRequest {
     pub stores: Vec<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// `resync`, `screenshot`, `identify` or `restart`.
     pub command: String,
 }
 
@@ -136,7 +137,7 @@ pub struct TriggerData {
     pub until: Timestamp,
 }
 
-/// The data of a `command` event, like `resync`.
+/// The data of a `command` event: `resync`, `screenshot`, `identify` or `restart`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandData {
     pub command: String,

@@ -77,6 +77,20 @@ pub struct ScreenStatus {
     pub heartbeat: Option<vitrine_core::Heartbeat>,
 }
 
+/// The answer to `PUT /v1/screenshot`: what HQ kept as the screen's latest screenshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScreenshotTaken {
+    pub screen: String,
+    /// When HQ received it; `GET /v1/screens/{name}/screenshot` names the same time in
+    /// `X-Vitrine-Taken-At`.
+    pub taken_at: jiff::Timestamp,
+    pub width: u32,
+    pub height: u32,
+    /// The JPEG's size in bytes.
+    pub bytes: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -475,6 +475,33 @@ enum ScreensCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Take a screenshot of what a screen shows now: sends it the `screenshot` command, waits for
+    /// the JPEG it sends HQ (at most 960 pixels wide) and writes it to FILE.
+    Screenshot {
+        name: String,
+        /// Where to write the JPEG, e.g. lobby.jpg.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// How long to wait for the screen's answer, e.g. 10s or 1m.
+        #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+        timeout: std::time::Duration,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show the screen's name full screen for 10 s, over whatever plays, so whoever stands in
+    /// front of it can tell which one it is.
+    Identify {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Restart the screen's player in place (it flushes its journal and starts again with the
+    /// same settings).
+    Restart {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Give a screen a new token (printed on stdout); the old one stops working.
     Rotate {
         name: String,
@@ -701,6 +728,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             async_runtime()?.block_on(screens::rotate(&name, &server))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Screens {
+            command:
+                ScreensCommand::Screenshot {
+                    name,
+                    out,
+                    timeout,
+                    server,
+                },
+        } => {
+            async_runtime()?.block_on(screens::screenshot(&name, &out, timeout, &server))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Screens {
+            command: ScreensCommand::Identify { name, server },
+        } => {
+            async_runtime()?.block_on(screens::command(&name, "identify", &server))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Screens {
+            command: ScreensCommand::Restart { name, server },
+        } => {
+            async_runtime()?.block_on(screens::command(&name, "restart", &server))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Staff { command } => {
             let runtime = async_runtime()?;
             match command {
@@ -918,6 +969,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A wait like `10s`, `500ms` or `1m` (jiff's friendly durations, or ISO 8601 `PT10S`).
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let duration: jiff::SignedDuration = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write it like 10s, 500ms or 1m"))?;
+    std::time::Duration::try_from(duration)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .ok_or_else(|| format!("`{text}` is not a positive duration"))
+}
+
 /// A single-threaded runtime: the CLI does one transfer at a time, and validation needs no runtime.
 fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context as _;
@@ -925,4 +987,25 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("could not start the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_read_like_durations_and_must_be_positive() {
+        assert_eq!(parse_timeout("10s"), Ok(std::time::Duration::from_secs(10)));
+        assert_eq!(
+            parse_timeout("500ms"),
+            Ok(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(parse_timeout("1m"), Ok(std::time::Duration::from_secs(60)));
+        assert!(parse_timeout("0s").is_err());
+        assert!(
+            parse_timeout("soon")
+                .unwrap_err()
+                .contains("10s, 500ms or 1m")
+        );
+    }
 }

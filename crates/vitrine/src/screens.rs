@@ -156,3 +156,136 @@ pub async fn rotate(name: &str, server: &ServerArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// How often `vitrine screens screenshot` asks whether the new screenshot is there.
+const SCREENSHOT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `vitrine screens screenshot NAME --out FILE`: sends the screen the `screenshot` command, waits
+/// until HQ holds a screenshot newer than the one it held before (polling every 200 ms, at most
+/// `timeout`), and writes that JPEG to `out`.
+pub async fn screenshot(
+    name: &str,
+    out: &std::path::Path,
+    timeout: std::time::Duration,
+    server: &ServerArgs,
+) -> anyhow::Result<()> {
+    let name = path_segment("screen name", name)?;
+    let client = connect(server)?;
+    // What HQ holds now, by HQ's own clock: the answer is the first one received after it, so
+    // the clocks of this machine and HQ never need to agree.
+    let before = latest_screenshot(&client, name)
+        .await
+        .with_context(|| format!("could not read screen \"{name}\"'s screenshot"))?
+        .map(|(taken_at, _)| taken_at);
+    let published = send(&client, name, "screenshot").await?;
+    if published.connected == 0 {
+        eprintln!(
+            "screen \"{name}\" is not connected to HQ right now; it takes the screenshot when it \
+             reconnects"
+        );
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some((taken_at, jpeg)) = latest_screenshot(&client, name).await?
+            && before.is_none_or(|before| taken_at > before)
+        {
+            let temporary = out.with_extension("jpg.part");
+            std::fs::write(&temporary, &jpeg)
+                .and_then(|()| std::fs::rename(&temporary, out))
+                .with_context(|| format!("could not write the screenshot to {}", out.display()))?;
+            eprintln!(
+                "wrote {} ({} bytes), taken by screen \"{name}\" at {taken_at}",
+                out.display(),
+                jpeg.len()
+            );
+            return Ok(());
+        }
+        if tokio::time::Instant::now() + SCREENSHOT_POLL > deadline {
+            anyhow::bail!(
+                "screen {name} did not send a screenshot within {}: is it online? \
+                 `vitrine screens status {name}`",
+                spoken(timeout)
+            );
+        }
+        tokio::time::sleep(SCREENSHOT_POLL).await;
+    }
+}
+
+/// `vitrine screens identify|restart NAME`: sends the screen that command.
+pub async fn command(name: &str, command: &str, server: &ServerArgs) -> anyhow::Result<()> {
+    let name = path_segment("screen name", name)?;
+    let client = connect(server)?;
+    let published = send(&client, name, command).await?;
+    let what = match command {
+        "identify" => "shows its name for 10 s",
+        "restart" => "restarts its player",
+        _ => "acts on it",
+    };
+    if published.connected == 0 {
+        eprintln!(
+            "sent `{command}` to screen \"{name}\", which is not connected right now; it {what} \
+             when it reconnects within the next minutes"
+        );
+    } else {
+        eprintln!("sent `{command}` to screen \"{name}\": it {what} now");
+    }
+    Ok(())
+}
+
+async fn send(
+    client: &HqClient,
+    name: &str,
+    command: &str,
+) -> anyhow::Result<vitrine_wire::events::Published> {
+    client
+        .send_command(&vitrine_wire::events::CommandRequest {
+            screens: vec![name.to_owned()],
+            region: None,
+            stores: Vec::new(),
+            tags: Vec::new(),
+            command: command.to_owned(),
+        })
+        .await
+        .with_context(|| format!("could not send `{command}` to screen \"{name}\""))
+}
+
+/// The screen's latest screenshot, or None when it has sent none yet.
+async fn latest_screenshot(
+    client: &HqClient,
+    name: &str,
+) -> anyhow::Result<Option<(jiff::Timestamp, Vec<u8>)>> {
+    match client.screenshot(name).await {
+        Ok(screenshot) => Ok(Some(screenshot)),
+        Err(error)
+            if error
+                .downcast_ref::<vitrine_client::ServerError>()
+                .is_some_and(|server| server.code.as_deref() == Some("no_screenshot")) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// `10 s`, `1.5 s`, `250 ms`: a wait as a person reads it.
+fn spoken(duration: std::time::Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else if duration.as_secs() == 0 {
+        format!("{} ms", duration.as_millis())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_said_as_people_read_them() {
+        assert_eq!(spoken(std::time::Duration::from_secs(10)), "10 s");
+        assert_eq!(spoken(std::time::Duration::from_millis(250)), "250 ms");
+        assert_eq!(spoken(std::time::Duration::from_millis(1500)), "1.5 s");
+    }
+}

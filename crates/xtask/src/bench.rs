@@ -1,4 +1,4 @@
-//! `cargo xtask bench [render|text|net|scale|video|feed|reports|console|memory]`: the renderer's, text's, the
+//! `cargo xtask bench [render|text|net|scale|video|feed|reports|console|screenshot|memory]`: the renderer's, text's, the
 //! scheduler's, video's, the product feed's and the player's memory figures,
 //! each against a peer or a limit measured in the same run (../shared/BENCHMARKS.md); without an argument, all of them. Ours and the peer run A B A B interleaved, five rounds, and the
 //! median is reported. One line per figure: `name  ours  peer  ratio  goal  PASS|MISS`; the same
@@ -24,7 +24,8 @@
 //! generated 1,000,000-item feed against quick-xml alone, the scheduler's peak RSS, and price change
 //! to a simulated player) in [`feed`]; the plays report over 100 M plays and the raw ad log export
 //! against DuckDB in [`reports`]; the web console's fleet page with 10,000 screens against the same
-//! rows read by one raw SQLite query in [`console`]. `VITRINE_BENCH_QUICK=1` runs
+//! rows read by one raw SQLite query in [`console`]; the screenshot round trip (command sent → the
+//! new JPEG at HQ, with a real player) in [`screenshot`]. `VITRINE_BENCH_QUICK=1` runs
 //! the long ones for a minute or two, to check them.
 
 use std::path::Path;
@@ -43,6 +44,7 @@ mod player;
 mod render;
 mod reports;
 mod scale;
+mod screenshot;
 mod text;
 mod video;
 
@@ -98,10 +100,14 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         figures.extend(memory::figures(&target_dir())?);
         profiles.push("memory: release");
     }
+    if matches!(which, None | Some("screenshot")) {
+        figures.extend(screenshot::figures(&target_dir())?);
+        profiles.push("screenshot: release");
+    }
     if figures.is_empty() {
         bail!(
             "unknown benchmark set `{}`; use `render`, `text`, `net`, `scale`, `video`, `feed`, \
-             `reports`, `console`, `memory` or nothing for all",
+             `reports`, `console`, `screenshot`, `memory` or nothing for all",
             which.unwrap_or_default()
         );
     }

@@ -261,7 +261,9 @@ const POSTGRES_TESTS: &[&str] = &[
     "manifest_versions",
     "metrics",
     "plays",
+    "screenshots",
     // tests/ (also the scheduler's own `tls`)
+    "commands",
     "end_to_end",
     "fault_proxy",
     "kill_loop",

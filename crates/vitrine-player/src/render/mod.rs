@@ -301,6 +301,7 @@ pub struct Offscreen {
     width: u32,
     height: u32,
     padded_bytes_per_row: u32,
+    format: wgpu::TextureFormat,
 }
 
 /// The format of offscreen frames: sRGB, like a monitor, so PNGs match what a screen shows.
@@ -308,6 +309,12 @@ pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unor
 
 impl Offscreen {
     pub fn new(gpu: &Gpu, width: u32, height: u32) -> Self {
+        Self::with_format(gpu, width, height, OFFSCREEN_FORMAT)
+    }
+
+    /// An offscreen target of another format: a window's surface format, to draw a frame for a
+    /// screenshot with the pipelines made for the window. RGBA and BGRA 8-bit formats read back.
+    pub fn with_format(gpu: &Gpu, width: u32, height: u32, format: wgpu::TextureFormat) -> Self {
         let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("offscreen"),
             size: wgpu::Extent3d {
@@ -318,7 +325,7 @@ impl Offscreen {
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
-            format: OFFSCREEN_FORMAT,
+            format,
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         });
@@ -339,6 +346,7 @@ impl Offscreen {
             width,
             height,
             padded_bytes_per_row,
+            format,
         }
     }
 
@@ -352,6 +360,7 @@ impl Offscreen {
 
     /// Reads the last rendered frame back to the CPU.
     pub fn read_pixels(&self, gpu: &Gpu) -> anyhow::Result<image::RgbaImage> {
+        let swap_red_blue = swaps_red_and_blue(self.format)?;
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -399,9 +408,94 @@ impl Offscreen {
             }
         }
         self.readback.unmap();
+        if swap_red_blue {
+            for pixel in pixels.chunks_exact_mut(4) {
+                pixel.swap(0, 2);
+            }
+        }
         image::RgbaImage::from_raw(self.width, self.height, pixels)
             .context("readback size does not match the frame")
     }
+}
+
+/// Whether pixels of `format` read back as BGRA (true) or RGBA (false); an error for formats whose
+/// texels are not four 8-bit channels, which a screenshot cannot read back as they are.
+fn swaps_red_and_blue(format: wgpu::TextureFormat) -> anyhow::Result<bool> {
+    use wgpu::TextureFormat as F;
+    match format {
+        F::Rgba8Unorm | F::Rgba8UnormSrgb => Ok(false),
+        F::Bgra8Unorm | F::Bgra8UnormSrgb => Ok(true),
+        other => anyhow::bail!("frames of format {other:?} cannot be read back as 8-bit RGBA"),
+    }
+}
+
+/// Reads a texture (a window's surface texture with `COPY_SRC`, say) back to the CPU as 8-bit
+/// RGBA. Waits for the GPU: for one-off readbacks like a screenshot, not for every frame.
+pub fn read_texture(gpu: &Gpu, texture: &wgpu::Texture) -> anyhow::Result<image::RgbaImage> {
+    let swap_red_blue = swaps_red_and_blue(texture.format())?;
+    let (width, height) = (texture.width(), texture.height());
+    let padded_bytes_per_row = (width * 4).div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT)
+        * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+    let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("texture readback"),
+        size: u64::from(padded_bytes_per_row) * u64::from(height),
+        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+        mapped_at_creation: false,
+    });
+    let mut encoder = gpu
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("texture readback"),
+        });
+    encoder.copy_texture_to_buffer(
+        wgpu::TexelCopyTextureInfo {
+            texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        wgpu::TexelCopyBufferInfo {
+            buffer: &buffer,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(padded_bytes_per_row),
+                rows_per_image: Some(height),
+            },
+        },
+        wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+    );
+    gpu.queue.submit([encoder.finish()]);
+    let slice = buffer.slice(..);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |result| {
+        let _ = sender.send(result);
+    });
+    gpu.wait_idle()?;
+    receiver
+        .recv()
+        .context("the readback was cancelled")?
+        .context("cannot map the readback buffer")?;
+    let mut pixels = Vec::with_capacity((width * height * 4) as usize);
+    {
+        let mapped = slice
+            .get_mapped_range()
+            .context("cannot read the mapped frame")?;
+        for row in mapped.chunks(padded_bytes_per_row as usize) {
+            pixels.extend_from_slice(&row[..(width * 4) as usize]);
+        }
+    }
+    buffer.unmap();
+    if swap_red_blue {
+        for pixel in pixels.chunks_exact_mut(4) {
+            pixel.swap(0, 2);
+        }
+    }
+    image::RgbaImage::from_raw(width, height, pixels)
+        .context("readback size does not match the frame")
 }
 
 #[cfg(test)]

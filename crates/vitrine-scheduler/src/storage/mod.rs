@@ -30,6 +30,7 @@ pub mod replicas;
 pub mod reports;
 pub mod scans;
 pub mod screens;
+pub mod screenshots;
 pub mod sqlite;
 
 use std::sync::{Arc, OnceLock, Weak};
@@ -55,6 +56,7 @@ pub use replicas::ReplicaStore;
 pub use reports::ReportStore;
 pub use scans::ScanStore;
 pub use screens::ScreenStore;
+pub use screenshots::ScreenshotStore;
 
 /// Why a storage call failed, whatever the database. None of these is the client's fault.
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +237,7 @@ pub trait Storage:
     + ReportStore
     + ScanStore
     + ScreenStore
+    + ScreenshotStore
 {
     /// The announcements of this storage's committed writes.
     fn changes(&self) -> &Changes;

@@ -29,6 +29,7 @@ mod replicas;
 mod reports;
 mod scans;
 mod screens;
+mod screenshots;
 mod versions;
 
 use std::collections::HashSet;

@@ -439,6 +439,19 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
     "#,
     ),
+    // The latest screenshot each screen sent (`PUT /v1/screenshot`): one row per screen, replaced
+    // by the next, gone with the screen.
+    M::up(
+        r#"
+    CREATE TABLE screenshots (
+        screen TEXT NOT NULL PRIMARY KEY REFERENCES screens (name) ON DELETE CASCADE,
+        taken_at TEXT NOT NULL,
+        width INTEGER NOT NULL CHECK (width > 0),
+        height INTEGER NOT NULL CHECK (height > 0),
+        jpeg BLOB NOT NULL
+    ) STRICT;
+    "#,
+    ),
     M::up(
         r#"
     -- The web console's sign-in sessions, by the sha256 of the cookie: a leaked database holds no

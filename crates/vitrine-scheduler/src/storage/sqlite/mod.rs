@@ -35,6 +35,7 @@ mod replicas;
 mod reports;
 mod scans;
 mod screens;
+mod screenshots;
 mod versions;
 
 pub(crate) use versions::{Versioned, newest_only, next_version};
