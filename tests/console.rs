@@ -436,6 +436,67 @@ async fn the_console_in_chromium_signs_in_shows_the_fleet_live_and_publishes_wit
     assert!(why.contains("door-art") || why.contains("note"), "{why}");
     browser.save("screen").await?;
 
+    // A screenshot on demand: the JPEG the page shows is the player's own frame.
+    browser
+        .client
+        .find(Locator::Css("button[data-command=screenshot]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .until(
+            "the screenshot shown",
+            "document.getElementById('screenshot-image') && \
+             document.getElementById('screenshot-image').complete && \
+             document.getElementById('screenshot-image').naturalWidth === 640",
+        )
+        .await?;
+    browser
+        .client
+        .execute(
+            "document.getElementById('screenshot').scrollIntoView();",
+            Vec::new(),
+        )
+        .await?;
+    browser.save("screen-screenshot").await?;
+    let jpeg = reqwest::Client::new()
+        .get(format!("{base}/v1/screens/door/screenshot"))
+        .bearer_auth(&scheduler.admin_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let shot = image::load_from_memory(&jpeg)?.to_rgb8();
+    let (_, newest_frame) = vitrine_e2e::frames(&frames)
+        .into_iter()
+        .next_back()
+        .context("the player wrote frames")?;
+    let frame = image::open(&newest_frame)?.to_rgb8();
+    assert_eq!(shot.dimensions(), frame.dimensions());
+    let difference: u64 = shot
+        .pixels()
+        .zip(frame.pixels())
+        .map(|(a, b)| {
+            (0..3)
+                .map(|channel| u64::from(a[channel].abs_diff(b[channel])))
+                .sum::<u64>()
+        })
+        .sum();
+    let mean = difference as f64 / (f64::from(shot.width() * shot.height()) * 3.0);
+    assert!(
+        mean < 6.0,
+        "the screenshot differs from the player's frame by {mean:.1} per channel on average"
+    );
+    // And it is the picture: its top-left quarter red, its bottom-right yellow.
+    let red = shot.get_pixel(80, 45);
+    let yellow = shot.get_pixel(560, 315);
+    assert!(red[0] > 180 && red[1] < 80 && red[2] < 80, "{red:?}");
+    assert!(
+        yellow[0] > 200 && yellow[1] > 180 && yellow[2] < 100,
+        "{yellow:?}"
+    );
+
     // On a phone-sized window nothing runs off the side of the page.
     browser.client.set_window_size(390, 844).await?;
     browser

@@ -68,6 +68,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/screens/{name}", get(screen::page))
         .route("/console/screens/{name}/command", post(screen::command))
         .route(
+            "/console/screens/{name}/screenshot",
+            get(screen::screenshot),
+        )
+        .route(
             "/console/playlists",
             get(content::list).post(content::create),
         )

@@ -369,3 +369,15 @@ pub async fn command(
         Err(error) => api_problem(&user, &error),
     }
 }
+
+/// `GET /console/screens/{name}/screenshot`: the screen's latest screenshot, through
+/// `GET /v1/screens/{name}/screenshot` itself (its JPEG, `X-Vitrine-Taken-At`, or the API's error).
+pub async fn screenshot(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(name): Path<String>,
+) -> Response {
+    crate::screenshots::get_screenshot(State(state), user.manager, Path(name))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}

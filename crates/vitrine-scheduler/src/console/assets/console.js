@@ -49,23 +49,27 @@ function commandForms() {
       const button = form.querySelector("button");
       const command = button.dataset.command;
       const status = form.querySelector(".help");
-      const asked = Date.now();
-      fetch(form.action, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "x-console": "fetch", "x-csrf-token": csrfToken() },
-        body: new URLSearchParams(new FormData(form)),
-      })
-        .then((response) => response.json().then((body) => ({ ok: response.ok, body })))
-        .then(({ ok, body }) => {
-          if (!ok) {
-            status.textContent = body.error ? body.error.message : "The command was refused.";
-            status.classList.add("problem");
-            return;
-          }
-          status.textContent = body.connected > 0 ? "Sent." : "Sent; the screen is not connected now and gets it when it reconnects.";
-          if (command === "screenshot") waitForScreenshot(asked);
-        })
+      // The screenshot HQ holds now: the one asked for is any other.
+      const before = command === "screenshot" ? latestScreenshot() : Promise.resolve(null);
+      before
+        .then((previous) =>
+          fetch(form.action, {
+            method: "POST",
+            credentials: "same-origin",
+            headers: { "x-console": "fetch", "x-csrf-token": csrfToken() },
+            body: new URLSearchParams(new FormData(form)),
+          })
+            .then((response) => response.json().then((body) => ({ ok: response.ok, body })))
+            .then(({ ok, body }) => {
+              if (!ok) {
+                status.textContent = body.error ? body.error.message : "The command was refused.";
+                status.classList.add("problem");
+                return;
+              }
+              status.textContent = body.connected > 0 ? "Sent." : "Sent; the screen is not connected now and gets it when it reconnects.";
+              if (command === "screenshot") waitForScreenshot(previous);
+            }),
+        )
         .catch(() => {
           status.textContent = "The scheduler could not be reached.";
         });
@@ -73,35 +77,47 @@ function commandForms() {
   }
 }
 
-// Polls the screen's screenshot until one taken after `asked` arrives, then shows it.
-function waitForScreenshot(asked) {
+// When the screenshot HQ holds for this screen was taken (its header), or null if none.
+function latestScreenshot() {
+  const box = document.getElementById("screenshot");
+  if (!box) return Promise.resolve(null);
+  return fetch(box.dataset.src, { method: "HEAD", credentials: "same-origin", cache: "no-store" })
+    .then((response) => (response.ok ? response.headers.get("x-vitrine-taken-at") : null))
+    .catch(() => null);
+}
+
+// Shows the screenshot taken at `taken` (HQ's time, as its header gives it).
+function showScreenshot(taken) {
+  const box = document.getElementById("screenshot");
+  const image = new Image();
+  image.alt = "What the screen showed at " + taken;
+  image.id = "screenshot-image";
+  image.onload = () => {
+    box.innerHTML = "";
+    const caption = document.createElement("p");
+    caption.textContent = "Taken " + taken.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC");
+    caption.id = "screenshot-time";
+    box.append(image, caption);
+  };
+  image.src = box.dataset.src + "?t=" + encodeURIComponent(taken);
+}
+
+// Polls the screen's screenshot until one other than `previous` arrives, then shows it.
+function waitForScreenshot(previous) {
   const box = document.getElementById("screenshot");
   if (!box) return;
   box.innerHTML = '<p class="muted" role="status">Waiting for the screen…</p>';
   const deadline = Date.now() + 30000;
   const poll = () => {
-    fetch(box.dataset.src, { method: "HEAD", credentials: "same-origin", cache: "no-store" })
-      .then((response) => {
-        const taken = Date.parse(response.headers.get("x-vitrine-taken-at") || "");
-        if (response.ok && taken >= asked - 2000) {
-          const image = new Image();
-          image.alt = "What the screen showed at " + new Date(taken).toISOString();
-          image.id = "screenshot-image";
-          image.onload = () => {
-            box.innerHTML = "";
-            const caption = document.createElement("p");
-            caption.textContent = "Taken " + new Date(taken).toISOString().replace("T", " ").replace(/\..*/, " UTC");
-            caption.id = "screenshot-time";
-            box.append(image, caption);
-          };
-          image.src = box.dataset.src + "?t=" + taken;
-        } else if (Date.now() < deadline) {
-          setTimeout(poll, 150);
-        } else {
-          box.innerHTML = '<p class="problem" role="alert">No screenshot came within 30 s. Is the screen online?</p>';
-        }
-      })
-      .catch(() => setTimeout(poll, 500));
+    latestScreenshot().then((taken) => {
+      if (taken && taken !== previous) {
+        showScreenshot(taken);
+      } else if (Date.now() < deadline) {
+        setTimeout(poll, 150);
+      } else {
+        box.innerHTML = '<p class="problem" role="alert">No screenshot came within 30 s. Is the screen online?</p>';
+      }
+    });
   };
   poll();
 }
@@ -177,6 +193,11 @@ document.addEventListener("DOMContentLoaded", () => {
   if (fleet && window.EventSource) liveFleet(fleet);
   commandForms();
   fileLoaders();
+  if (document.getElementById("screenshot")) {
+    latestScreenshot().then((taken) => {
+      if (taken) showScreenshot(taken);
+    });
+  }
   mediaUpload();
   const firstProblem = document.querySelector(".has-problem");
   if (firstProblem) firstProblem.scrollIntoView({ block: "center" });
