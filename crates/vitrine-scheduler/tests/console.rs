@@ -109,58 +109,20 @@ impl Console {
             .1
     }
 
-    /// Signs in with `token`; returns the session cookie (`vitrine_session=…`).
     async fn sign_in(&self, token: &str) -> String {
-        let reply = self
-            .form(
-                None,
-                "/console/sign-in",
-                &[("token", token), ("next", "/console/fleet")],
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", text(&reply));
-        let cookie = reply
-            .headers
-            .get(header::SET_COOKIE)
-            .expect("a session cookie")
-            .to_str()
-            .expect("text")
-            .to_owned();
-        cookie.split(';').next().expect("name=value").to_owned()
+        self.harness.console_sign_in(token).await
     }
 
     async fn get(&self, cookie: Option<&str>, uri: &str) -> Reply {
-        let mut request = Request::get(uri);
-        if let Some(cookie) = cookie {
-            request = request.header(header::COOKIE, cookie);
-        }
-        self.harness
-            .send(request.body(Body::empty()).expect("request"))
-            .await
+        self.harness.console_get(cookie, uri).await
     }
 
     async fn form(&self, cookie: Option<&str>, uri: &str, fields: &[(&str, &str)]) -> Reply {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(fields)
-            .finish();
-        let mut request =
-            Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        if let Some(cookie) = cookie {
-            request = request.header(header::COOKIE, cookie);
-        }
-        self.harness
-            .send(request.body(Body::from(body)).expect("request"))
-            .await
+        self.harness.console_form(cookie, uri, fields).await
     }
 
-    /// The CSRF token a page of this session carries.
     async fn csrf(&self, cookie: &str) -> String {
-        let page = text(&self.get(Some(cookie), "/console/fleet").await);
-        let start = page
-            .find(r#"name="csrf-token" content=""#)
-            .expect("the page carries its CSRF token")
-            + r#"name="csrf-token" content=""#.len();
-        page[start..start + page[start..].find('"').expect("end")].to_owned()
+        self.harness.console_csrf(cookie).await
     }
 
     async fn heartbeat(&self, screen: &str, body: serde_json::Value) {
@@ -184,7 +146,7 @@ impl Console {
 }
 
 fn text(reply: &Reply) -> String {
-    String::from_utf8_lossy(&reply.body).into_owned()
+    reply.text()
 }
 
 fn location(reply: &Reply) -> &str {

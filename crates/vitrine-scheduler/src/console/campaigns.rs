@@ -106,37 +106,7 @@ fn campaign_page(
             h2 id="edit-heading" { "Edit or upload a new version" }
             (editor_with(user, &format!("{path}/publish"), &latest.file_name, edited, diagnostics, outcome, media_field(edited_media)))
         }
-        section class="card" aria-labelledby="versions-heading" {
-            h2 id="versions-heading" { "Versions" }
-            div class="scroll" {
-                table {
-                    thead { tr { th scope="col" { "Version" } th scope="col" { "Published" } th scope="col" { "Size" } th scope="col" { "Compare" } th scope="col" { "Roll back" } } }
-                    tbody {
-                        @for version in versions {
-                            tr {
-                                th scope="row" { a href=(format!("{path}/versions/{}", version.version)) { "v" (version.version) } }
-                                td { (when(version.created_at)) }
-                                td class="number" { (version.bytes) " B" }
-                                td {
-                                    @if version.version < latest.version {
-                                        a href=(format!("{path}/diff?from={}&to={}", version.version, latest.version)) { "diff with v" (latest.version) }
-                                    }
-                                }
-                                td {
-                                    @if version.version < latest.version {
-                                        form method="post" action=(format!("{path}/rollback")) class="inline" {
-                                            (user.csrf_field())
-                                            input type="hidden" name="version" value=(version.version);
-                                            button type="submit" { "Roll back to v" (version.version) }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (super::content::versions_card(user, &path, versions, latest.version))
     };
     html_response(
         status,

@@ -187,6 +187,23 @@ fn playlist_page(
             p class="help" { "The media files the playlist names keep the uploads of the current version; upload new files with " code { "vitrine push" } "." }
             (editor(user, &format!("/console/playlists/{escaped}/publish"), &latest.file_name, edited, diagnostics, outcome))
         }
+        (versions_card(user, &format!("/console/playlists/{escaped}"), versions, latest.version))
+    };
+    html_response(
+        status,
+        layout(Some(user), &format!("Playlist {name}"), body),
+    )
+}
+
+/// The versions of a playlist or campaign (at `path`), each with a link to its text, a diff with
+/// the newest and a rollback button.
+pub(super) fn versions_card(
+    user: &ConsoleUser,
+    path: &str,
+    versions: &[crate::storage::console::VersionSummary],
+    newest: u64,
+) -> Markup {
+    html! {
         section class="card" aria-labelledby="versions-heading" {
             h2 id="versions-heading" { "Versions" }
             div class="scroll" {
@@ -195,17 +212,17 @@ fn playlist_page(
                     tbody {
                         @for version in versions {
                             tr {
-                                th scope="row" { a href=(format!("/console/playlists/{escaped}/versions/{}", version.version)) { "v" (version.version) } }
+                                th scope="row" { a href=(format!("{path}/versions/{}", version.version)) { "v" (version.version) } }
                                 td { (when(version.created_at)) }
                                 td class="number" { (version.bytes) " B" }
                                 td {
-                                    @if version.version < latest.version {
-                                        a href=(format!("/console/playlists/{escaped}/diff?from={}&to={}", version.version, latest.version)) { "diff with v" (latest.version) }
+                                    @if version.version < newest {
+                                        a href=(format!("{path}/diff?from={}&to={newest}", version.version)) { "diff with v" (newest) }
                                     }
                                 }
                                 td {
-                                    @if version.version < latest.version {
-                                        form method="post" action=(format!("/console/playlists/{escaped}/rollback")) class="inline" {
+                                    @if version.version < newest {
+                                        form method="post" action=(format!("{path}/rollback")) class="inline" {
                                             (user.csrf_field())
                                             input type="hidden" name="version" value=(version.version);
                                             button type="submit" { "Roll back to v" (version.version) }
@@ -218,11 +235,7 @@ fn playlist_page(
                 }
             }
         }
-    };
-    html_response(
-        status,
-        layout(Some(user), &format!("Playlist {name}"), body),
-    )
+    }
 }
 
 /// `GET /console/playlists/{name}/versions/{version}`.

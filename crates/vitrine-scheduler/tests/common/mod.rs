@@ -128,6 +128,11 @@ impl Reply {
             .to_owned()
     }
 
+    /// The body as text (an HTML page, say).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     pub fn error_message(&self) -> String {
         self.json()["error"]["message"]
             .as_str()
@@ -320,6 +325,69 @@ impl Harness {
         body: Option<Value>,
     ) -> Reply {
         self.send(request(method, uri, token, body)).await
+    }
+}
+
+/// The web console as a browser uses it: forms, the session cookie and its CSRF token.
+impl Harness {
+    /// Signs in to the console with `token`; returns the session cookie (`vitrine_session=…`).
+    pub async fn console_sign_in(&self, token: &str) -> String {
+        let reply = self
+            .console_form(
+                None,
+                "/console/sign-in",
+                &[("token", token), ("next", "/console/fleet")],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+        let cookie = reply
+            .headers
+            .get(header::SET_COOKIE)
+            .expect("a session cookie")
+            .to_str()
+            .expect("text")
+            .to_owned();
+        cookie.split(';').next().expect("name=value").to_owned()
+    }
+
+    /// A console page, with the session cookie if given.
+    pub async fn console_get(&self, cookie: Option<&str>, uri: &str) -> Reply {
+        let mut request = Request::get(uri);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.send(request.body(Body::empty()).expect("request"))
+            .await
+    }
+
+    /// A console form sent as a browser sends it, with the session cookie if given.
+    pub async fn console_form(
+        &self,
+        cookie: Option<&str>,
+        uri: &str,
+        fields: &[(&str, &str)],
+    ) -> Reply {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut request =
+            Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.send(request.body(Body::from(body)).expect("request"))
+            .await
+    }
+
+    /// The CSRF token the console's pages carry for this session.
+    pub async fn console_csrf(&self, cookie: &str) -> String {
+        let page = self
+            .console_get(Some(cookie), "/console/fleet")
+            .await
+            .text();
+        let marker = r#"name="csrf-token" content=""#;
+        let start = page.find(marker).expect("the page carries its CSRF token") + marker.len();
+        page[start..start + page[start..].find('"').expect("end")].to_owned()
     }
 }
 

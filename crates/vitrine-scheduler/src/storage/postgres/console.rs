@@ -282,24 +282,12 @@ impl ConsoleStore for PostgresStore {
     }
 
     async fn playlist_versions(&self, name: String) -> Result<Vec<VersionSummary>, StorageError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT version, file_name, created_at, octet_length(source)::bigint
-                 FROM playlists WHERE name = $1 ORDER BY version DESC",
-                &[&name],
-            )
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(VersionSummary {
-                    version: from_sql_integer(row.try_get(0)?, "playlist version")?,
-                    file_name: row.try_get(1)?,
-                    created_at: row.try_get(2)?,
-                    bytes: from_sql_integer(row.try_get(3)?, "playlist size")?,
-                })
-            })
-            .collect()
+        super::versions::summaries(
+            &self.client().await?,
+            super::versions::Versioned::Playlists,
+            &name,
+        )
+        .await
     }
 
     async fn playlist_version(
@@ -331,24 +319,12 @@ impl ConsoleStore for PostgresStore {
     }
 
     async fn campaign_versions(&self, name: String) -> Result<Vec<VersionSummary>, StorageError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT version, file_name, created_at, octet_length(source)::bigint
-                 FROM campaigns WHERE name = $1 ORDER BY version DESC",
-                &[&name],
-            )
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(VersionSummary {
-                    version: from_sql_integer(row.try_get(0)?, "campaign version")?,
-                    file_name: row.try_get(1)?,
-                    created_at: row.try_get(2)?,
-                    bytes: from_sql_integer(row.try_get(3)?, "campaign size")?,
-                })
-            })
-            .collect()
+        super::versions::summaries(
+            &self.client().await?,
+            super::versions::Versioned::Campaigns,
+            &name,
+        )
+        .await
     }
 
     async fn campaign_version(

@@ -117,6 +117,34 @@ pub(super) fn with_sizes(
         .collect()
 }
 
+/// Every version of the document `name` in `table`, newest first, without its text.
+pub(super) async fn summaries(
+    client: &deadpool_postgres::Object,
+    table: Versioned,
+    name: &str,
+) -> Result<Vec<crate::storage::console::VersionSummary>, StorageError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT version, file_name, created_at, octet_length(source)::bigint
+                 FROM {} WHERE name = $1 ORDER BY version DESC",
+                table.table()
+            ),
+            &[&name],
+        )
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(crate::storage::console::VersionSummary {
+                version: from_sql_integer(row.try_get(0)?, table.what())?,
+                file_name: row.try_get(1)?,
+                created_at: row.try_get(2)?,
+                bytes: from_sql_integer(row.try_get(3)?, "document size")?,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;

@@ -354,30 +354,7 @@ impl ConsoleStore for SqliteStore {
 
     async fn playlist_versions(&self, name: String) -> Result<Vec<VersionSummary>, StorageError> {
         self.interact(move |connection| {
-            let mut statement = connection.prepare_cached(
-                "SELECT version, file_name, created_at, length(CAST(source AS BLOB))
-                 FROM playlists WHERE name = ?1 ORDER BY version DESC",
-            )?;
-            let rows = statement
-                .query_map([&name], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(version, file_name, created_at, bytes)| {
-                    Ok(VersionSummary {
-                        version: from_sql_integer(version, "playlist version")?,
-                        file_name,
-                        created_at: parse_time(&created_at, "playlist time")?,
-                        bytes: from_sql_integer(bytes, "playlist size")?,
-                    })
-                })
-                .collect()
+            super::versions::summaries(connection, super::versions::Versioned::Playlists, &name)
         })
         .await
     }
@@ -424,30 +401,7 @@ impl ConsoleStore for SqliteStore {
 
     async fn campaign_versions(&self, name: String) -> Result<Vec<VersionSummary>, StorageError> {
         self.interact(move |connection| {
-            let mut statement = connection.prepare_cached(
-                "SELECT version, file_name, created_at, length(CAST(source AS BLOB))
-                 FROM campaigns WHERE name = ?1 ORDER BY version DESC",
-            )?;
-            let rows = statement
-                .query_map([&name], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(version, file_name, created_at, bytes)| {
-                    Ok(VersionSummary {
-                        version: from_sql_integer(version, "campaign version")?,
-                        file_name,
-                        created_at: parse_time(&created_at, "campaign time")?,
-                        bytes: from_sql_integer(bytes, "campaign size")?,
-                    })
-                })
-                .collect()
+            super::versions::summaries(connection, super::versions::Versioned::Campaigns, &name)
         })
         .await
     }

@@ -20,6 +20,13 @@ impl Versioned {
             Self::Campaigns => "campaigns",
         }
     }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Playlists => "playlist version",
+            Self::Campaigns => "campaign version",
+        }
+    }
 }
 
 /// The version the next document called `name` gets: one more than the newest, 1 for the first.
@@ -45,4 +52,42 @@ pub(crate) fn newest_only(table: Versioned) -> String {
         "outer_row.version = (SELECT MAX(version) FROM {} WHERE name = outer_row.name)",
         table.table()
     )
+}
+
+/// Every version of the document `name` in `table`, newest first, without its text.
+pub(crate) fn summaries(
+    connection: &rusqlite::Connection,
+    table: Versioned,
+    name: &str,
+) -> Result<Vec<crate::storage::console::VersionSummary>, StorageError> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT version, file_name, created_at, length(CAST(source AS BLOB))
+         FROM {} WHERE name = ?1 ORDER BY version DESC",
+        table.table()
+    ))?;
+    let rows = statement
+        .query_map([name], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(version, file_name, created_at, bytes)| {
+            Ok(crate::storage::console::VersionSummary {
+                version: super::from_sql_integer(version, table.what())?,
+                file_name,
+                created_at: created_at.parse().map_err(|error| {
+                    StorageError::CorruptRow(format!(
+                        "{} time `{created_at}`: {error}",
+                        table.what()
+                    ))
+                })?,
+                bytes: super::from_sql_integer(bytes, "document size")?,
+            })
+        })
+        .collect()
 }
