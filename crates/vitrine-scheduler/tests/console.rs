@@ -212,6 +212,8 @@ async fn signing_in_gives_a_strict_http_only_session_that_pages_need() {
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
+    // Plain HTTP on loopback: a `Secure` cookie would never come back.
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
     let cookie = set_cookie.split(';').next().expect("cookie");
     let value = cookie.split_once('=').expect("name=value").1;
     // Only the cookie's hash is stored.
@@ -623,4 +625,54 @@ async fn the_live_fleet_names_the_screens_heard_from_and_only_the_callers() {
         !seen.contains("b1"),
         "another store's screen is not named: {seen}"
     );
+}
+
+#[tokio::test]
+async fn behind_an_https_address_the_session_cookie_is_secure() {
+    let console = Console::new().await;
+    console
+        .harness
+        .state
+        .set_public_url("https://hq.shop.example");
+    let reply = console
+        .form(None, "/console/sign-in", &[("token", ADMIN)])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let set_cookie = reply.headers[header::SET_COOKIE].to_str().expect("text");
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_is_hqs_and_ends_every_session() {
+    let console = Console::new().await;
+    let admin = console.sign_in(ADMIN).await;
+    let staff = console.sign_in(&console.staff_a).await;
+    let staff_csrf = console.csrf(&staff).await;
+    // Staff may not, and their attempt ends nothing.
+    let reply = console
+        .form(
+            Some(&staff),
+            "/console/sessions/end-all",
+            &[("csrf", &staff_csrf)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(console.harness.count("console_sessions"), 2);
+    let admin_csrf = console.csrf(&admin).await;
+    assert!(
+        text(&console.get(Some(&admin), "/console/fleet").await).contains("Sign out everywhere")
+    );
+    let reply = console
+        .form(
+            Some(&admin),
+            "/console/sessions/end-all",
+            &[("csrf", &admin_csrf)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    for cookie in [&admin, &staff] {
+        let reply = console.get(Some(cookie), "/console/fleet").await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "signed out");
+    }
+    assert_eq!(console.harness.count("console_sessions"), 0);
 }

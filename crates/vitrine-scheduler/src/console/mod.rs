@@ -4,7 +4,8 @@
 //! asset is compiled into the binary.
 //!
 //! **Sign-in:** a person signs in with a token (the admin token, or a staff token). The console
-//! keeps a session: a random id in an HttpOnly, SameSite=Strict cookie, stored only as its sha256
+//! keeps a session: a random id in an HttpOnly, SameSite=Strict cookie (`Secure` when browsers
+//! reach the scheduler over HTTPS), stored only as its sha256
 //! (in the database, so any replica serves it) with the sha256 of the token it was opened with
 //! and a CSRF token. Every request resolves the session's token again, through the same caches
 //! as the API: a revoked staff token ends its sessions at once. Sessions end after
@@ -275,6 +276,12 @@ fn layout(user: Option<&ConsoleUser>, title: &str, body: Markup) -> Markup {
                                 (user.csrf_field())
                                 button type="submit" { "Sign out" }
                             }
+                            @if user.manager.is_admin() {
+                                form method="post" action="/console/sessions/end-all" class="inline" {
+                                    (user.csrf_field())
+                                    button type="submit" title="Ends every console session, yours included: for a lost laptop or a leaked cookie" { "Sign out everywhere" }
+                                }
+                            }
                         }
                     }
                 }
@@ -460,12 +467,25 @@ async fn sign_in(
     let cookie = format!(
         "{SESSION_COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         SESSION_LIFETIME.as_secs(),
-        if state.serves_tls() { "; Secure" } else { "" }
+        if sent_over_https(&state) {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
+}
+
+/// Whether browsers reach the console over HTTPS: the scheduler serves TLS itself, or its public
+/// address (`--public-url`, behind a TLS proxy) is `https://`. The cookie is then `Secure`.
+fn sent_over_https(state: &AppState) -> bool {
+    state.serves_tls()
+        || state
+            .public_url()
+            .is_some_and(|url| url.starts_with("https://"))
 }
 
 #[derive(Debug, Deserialize)]
