@@ -545,6 +545,11 @@ impl Schedule {
         let (window_start, window_end) = window_containing(&windows[winner], now)?;
         let mut start = scheduled_start.max(window_start);
         let mut end = scheduled_end.min(window_end);
+        // An interrupt's turn ends with its period at the latest: items longer than `every` (a
+        // hand-made manifest; playlists refuse them) are cut where the next turn begins.
+        if let Some((period, length)) = engine.interrupt {
+            end = end.min(now.div_euclid(period) * period + length);
+        }
         for (other, other_engine) in engines.iter().enumerate() {
             if other_engine.rank <= engine.rank {
                 continue;

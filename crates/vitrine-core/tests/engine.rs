@@ -180,6 +180,42 @@ fn an_interrupt_cuts_in_and_cuts_the_item_before_it() {
     );
 }
 
+/// Playlists refuse an interrupt longer than its period, but a manifest is only JSON: one made by
+/// hand (or by the fuzzer) may carry a 3-minute item every 2 minutes. Each turn is cut where the
+/// next begins, so plays never overlap.
+#[test]
+fn an_interrupt_longer_than_its_period_is_cut_where_its_next_turn_begins() {
+    let mut playlist = parse_playlist(
+        "test.yaml",
+        "version: 1\nname: long\nitems: [image: { id: base, file: a.png, duration: 10s }]\n\
+         interrupts:\n  - { name: promo, every: 2m, items: [text: { id: promo, text: Sale, duration: 1m }] }\n",
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let rule = playlist.zones[0]
+        .rules
+        .iter_mut()
+        .find(|rule| rule.name == "promo")
+        .expect("the interrupt");
+    rule.items[0].duration = vitrine_core::ItemDuration::from_millis(180_000);
+    let schedule = Schedule::new(playlist, TimeZone::get("Europe/Paris").unwrap());
+    let from = local("Europe/Paris", "2026-01-10T08:00:30");
+    let to = local("Europe/Paris", "2026-01-10T08:10:00");
+    let plays = schedule.timeline("main", from, to);
+    for pair in plays.windows(2) {
+        assert!(
+            pair[0].end <= pair[1].start,
+            "{} > {}",
+            pair[0].end,
+            pair[1].start
+        );
+    }
+    let promo = schedule
+        .what_plays("main", local("Europe/Paris", "2026-01-10T08:03:59"))
+        .expect("a play");
+    assert_eq!(promo.item.id, "promo");
+    assert_eq!(promo.end, local("Europe/Paris", "2026-01-10T08:04:00"));
+}
+
 #[test]
 fn a_daypart_that_crosses_midnight_belongs_to_the_day_it_starts() {
     // Friday 22:00 to Saturday 02:00.
