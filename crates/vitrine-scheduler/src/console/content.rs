@@ -347,7 +347,7 @@ fn outcome_of(stored: &vitrine_wire::playlists::PlaylistStored, publish: Publish
     html! {
         div class="notice" role="status" id="outcome" {
             @match (publish, stored.unchanged) {
-                (Publish::Check, _) => { "No problem found. Press Publish to make it version " (stored.name) "’s next version." },
+                (Publish::Check, _) => { "No problem found. Press Publish to make it " (stored.name) "’s next version." },
                 (Publish::Store, true) => { "This is the same as v" (stored.version) ": nothing was published." },
                 (Publish::Store, false) => { "Published " (stored.name) " v" (stored.version) ". Screens showing it are being told now." },
             }
