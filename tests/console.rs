@@ -497,6 +497,68 @@ async fn the_console_in_chromium_signs_in_shows_the_fleet_live_and_publishes_wit
         "{yellow:?}"
     );
 
+    // The report page: the player's plays reach HQ's report, grouped as asked, with the
+    // impressions formula and the chain's state.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        browser
+            .client
+            .goto(&format!("{base}/console/reports?group_by=screen"))
+            .await?;
+        let found = browser
+            .client
+            .execute(
+                "return Boolean(document.querySelector(\"tr[data-key='door']\"));",
+                Vec::new(),
+            )
+            .await?;
+        if found == json!(true) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the door screen's plays did not reach the report page within {PATIENCE:?}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let report = browser.text_of("#plays-report").await?;
+    assert!(
+        report.contains("gross impressions = delivered plays"),
+        "{report}"
+    );
+    assert!(
+        browser
+            .text_of("#chain-summary")
+            .await?
+            .contains("screen-days intact")
+    );
+    browser
+        .client
+        .find(Locator::Css("input[name=group_by][value=day]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("#report-form button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .until(
+            "the report grouped by screen and day",
+            "location.search.includes('group_by=day') && \
+             document.querySelectorAll('#plays-report thead th').length === 10",
+        )
+        .await?;
+    browser
+        .client
+        .execute(
+            "document.getElementById('plays-report').scrollIntoView();",
+            Vec::new(),
+        )
+        .await?;
+    browser.save("reports").await?;
+
     // On a phone-sized window nothing runs off the side of the page.
     browser.client.set_window_size(390, 844).await?;
     browser

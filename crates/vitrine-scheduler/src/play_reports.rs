@@ -258,12 +258,21 @@ pub async fn plays(
     query: Result<Query<PlayReportQuery>, QueryRejection>,
 ) -> Result<Json<PlayReport>, ApiError> {
     let Query(query) = query?;
+    Ok(Json(plays_report(&state, &manager, &query).await?))
+}
+
+/// The plays report `query` asks for, as `manager` may read it: what `GET /v1/reports/plays`
+/// answers, and what the console's report page shows.
+pub async fn plays_report(
+    state: &AppState,
+    manager: &Manager,
+    query: &PlayReportQuery,
+) -> Result<PlayReport, ApiError> {
     let dims = parse_dims(query.group_by.as_deref())?;
     let (from, to) = day_range(query.from.as_deref(), query.to.as_deref())?;
     let filters = query.filters();
-    check_filters(&state, &manager, &filters).await?;
-    let report = play_report(&state, &manager, &dims, filters, from, to).await?;
-    Ok(Json(report))
+    check_filters(state, manager, &filters).await?;
+    play_report(state, manager, &dims, filters, from, to).await
 }
 
 /// The plays report: the rows, totals and uplift, from the rollups.
@@ -548,8 +557,18 @@ pub async fn chain(
     query: Result<Query<ChainQuery>, QueryRejection>,
 ) -> Result<Json<ChainReport>, ApiError> {
     let Query(query) = query?;
+    Ok(Json(chain_report(&state, &manager, &query).await?))
+}
+
+/// Each screen's chain per day over `query`'s range, as `manager` may read it: what
+/// `GET /v1/reports/chain` answers, and what the console's report page shows.
+pub async fn chain_report(
+    state: &AppState,
+    manager: &Manager,
+    query: &ChainQuery,
+) -> Result<ChainReport, ApiError> {
     let (from, to) = day_range(query.from.as_deref(), query.to.as_deref())?;
-    check_retention(&state, from)?;
+    check_retention(state, from)?;
     let (from_hour, to_hour) = hour_range(from, to);
     let stores = manager.stores().map(<[String]>::to_vec);
     let days = state
@@ -580,11 +599,11 @@ pub async fn chain(
         }
         })
         .collect();
-    Ok(Json(ChainReport {
+    Ok(ChainReport {
         from: from.to_string(),
         to: to.to_string(),
         days,
-    }))
+    })
 }
 
 /// Refuses a range that starts before the raw plays' retention: those plays are gone (their
@@ -714,6 +733,16 @@ pub async fn export(
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     let Query(query) = query?;
+    export_log(state, &manager, &query).await
+}
+
+/// The raw ad log `query` asks for, streamed, as `manager` may read it: what
+/// `GET /v1/reports/plays/export` answers, and what the console's export links download.
+pub async fn export_log(
+    state: AppState,
+    manager: &Manager,
+    query: &ExportQuery,
+) -> Result<axum::response::Response, ApiError> {
     let format: ExportFormat = query.format.as_deref().unwrap_or("csv").parse().map_err(
         |error: crate::export::UnknownExportFormat| bad_field("format", error.to_string()),
     )?;

@@ -679,3 +679,145 @@ async fn raw_plays_past_their_retention_go_and_their_figures_stay() {
     assert_eq!(again["inserted"], 0, "{again}");
     assert_eq!(harness.report(range).await["rows"], before["rows"]);
 }
+
+/// The figures of the console report page's row `key`, as its cells show them.
+fn console_row(page: &str, key: &str) -> Vec<String> {
+    let start = page
+        .find(&format!("data-key=\"{key}\""))
+        .unwrap_or_else(|| panic!("no row `{key}` on the report page"));
+    let row = &page[start..start + page[start..].find("</tr>").unwrap()];
+    row.split("<td class=\"number\">")
+        .skip(1)
+        .map(|cell| cell[..cell.find("</td>").unwrap()].to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_console_report_page_shows_the_apis_figures_to_each_person_as_the_api_would() {
+    let harness = Harness::new();
+    harness.import("/v1/stores", STORES).await;
+    let paris = harness.screen("paris-screen", "paris-11").await;
+    let nyc = harness.screen("nyc-screen", "nyc-5").await;
+    let start: Timestamp = "2026-12-01T15:00:00Z".parse().unwrap();
+    let mut paris_plays: Vec<Impression> = (0..3)
+        .map(|index| {
+            play(
+                "paris-screen",
+                start + SignedDuration::from_mins(index),
+                "a",
+            )
+        })
+        .collect();
+    paris_plays[2].completed = false;
+    post_plays(&harness, &paris, &chained(paris_plays)).await;
+    post_plays(
+        &harness,
+        &nyc,
+        &chained(vec![play("nyc-screen", start, "b")]),
+    )
+    .await;
+    let days = "from=2026-12-01&to=2026-12-01";
+
+    // HQ: one row per store, the API's figures in its cells.
+    let admin = harness.console_sign_in(ADMIN).await;
+    let reply = harness
+        .console_get(
+            Some(&admin),
+            &format!("/console/reports?{days}&group_by=store"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let page = reply.text();
+    let api = harness.report(&format!("{days}&group_by=store")).await;
+    for row in api["rows"].as_array().unwrap() {
+        let key = row["key"][0].as_str().unwrap();
+        let cells = console_row(&page, key);
+        assert_eq!(cells[0], row["plays"].to_string(), "{key}: {cells:?}");
+        assert_eq!(cells[1], row["completed_plays"].to_string(), "{key}");
+        assert_eq!(cells[2], row["delivered_plays"].to_string(), "{key}");
+    }
+    assert_eq!(console_row(&page, "paris-11")[..3], ["3", "2", "2"]);
+    assert_eq!(console_row(&page, "nyc-5")[0], "1");
+    assert!(
+        page.contains("gross impressions = delivered plays x audience multiplier"),
+        "the formula is printed with the report"
+    );
+    assert!(
+        page.contains("2 of 2 screen-days intact: chain intact."),
+        "{page}"
+    );
+
+    // The export link downloads the raw ad log with the session.
+    let export = harness
+        .console_get(
+            Some(&admin),
+            &format!("/console/reports/export?{days}&format=csv"),
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert_eq!(export.text().lines().count(), 1 + 4, "{}", export.text());
+    assert!(page.contains(
+        "href=\"/console/reports/export?from=2026-12-01&amp;to=2026-12-01&amp;format=parquet\""
+    ));
+
+    // A mistake in the form names its field, above the form kept as it was.
+    let reply = harness
+        .console_get(
+            Some(&admin),
+            &format!("/console/reports?{days}&group_by=colour&store=paris-11"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let page = reply.text();
+    assert!(
+        page.contains("`group_by`: `colour` is not a dimension"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"report-form\"") && page.contains("value=\"paris-11\""));
+    let reply = harness
+        .console_get(
+            Some(&admin),
+            "/console/reports?from=2026-12-02&to=2026-12-01",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.text().contains("`to`"), "{}", reply.text());
+
+    // Staff read their stores' plays only, and another store is the API's 403.
+    let staff = harness
+        .admin(
+            Method::POST,
+            "/v1/staff",
+            Some(json!({"name": "paris-manager", "stores": ["paris-11"]})),
+        )
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let staff = harness.console_sign_in(&staff).await;
+    let page = harness
+        .console_get(
+            Some(&staff),
+            &format!("/console/reports?{days}&group_by=screen"),
+        )
+        .await
+        .text();
+    assert_eq!(console_row(&page, "paris-screen")[0], "3");
+    assert!(!page.contains("nyc-screen"), "{page}");
+    let theirs = harness
+        .console_get(
+            Some(&staff),
+            &format!("/console/reports?{days}&store=nyc-5"),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN);
+    assert!(!theirs.text().contains("nyc-screen"));
+    let export = harness
+        .console_get(
+            Some(&staff),
+            &format!("/console/reports/export?{days}&format=csv"),
+        )
+        .await;
+    assert_eq!(export.text().lines().count(), 1 + 3, "{}", export.text());
+}

@@ -80,10 +80,17 @@ pub fn workspace_root() -> PathBuf {
 /// Runs a command in the workspace root, echoing it, and fails if it fails.
 pub fn run_command(command: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {}", describe(command));
+    let started = std::time::Instant::now();
     let status = command
         .current_dir(workspace_root())
         .status()
         .with_context(|| format!("cannot start `{}`", describe(command)))?;
+    // How long each step took, so a slow CI run shows where its time went.
+    eprintln!(
+        "xtask: {:.0} s for `{}`",
+        started.elapsed().as_secs_f64(),
+        describe(command).chars().take(80).collect::<String>()
+    );
     if !status.success() {
         bail!("`{}` failed ({status})", describe(command));
     }

@@ -1,5 +1,6 @@
 //! The HQ web console, served by the scheduler itself at `/`: the fleet, each screen, the
-//! playlists, and HQ's campaigns, media, stores, feeds, staff and pairing codes, as
+//! playlists, the proof-of-play reports, and HQ's campaigns, media, stores, feeds, staff and
+//! pairing codes, as
 //! server-rendered pages (maud) with a little hand-written JavaScript for the live parts. Every
 //! asset is compiled into the binary.
 //!
@@ -23,6 +24,7 @@ mod content;
 mod fleet;
 mod hq;
 mod media;
+mod reports;
 mod screen;
 mod yaml;
 
@@ -66,6 +68,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/fleet", get(fleet::page))
         .route("/console/fleet/rows", get(fleet::rows))
         .route("/console/fleet/live", get(fleet::live))
+        .route("/console/reports", get(reports::page))
+        .route("/console/reports/export", get(reports::export))
         .route("/console/screens/{name}", get(screen::page))
         .route("/console/screens/{name}/command", post(screen::command))
         .route(
@@ -263,6 +267,7 @@ fn layout(user: Option<&ConsoleUser>, title: &str, body: Markup) -> Markup {
                                 a href="/console/campaigns" { "Campaigns" }
                             }
                             a href="/console/media" { "Media" }
+                            a href="/console/reports" { "Reports" }
                             @if user.manager.is_admin() {
                                 a href="/console/stores" { "Stores" }
                                 a href="/console/staff" { "Staff" }
