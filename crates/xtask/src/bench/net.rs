@@ -7,6 +7,7 @@
 //!   with any error response or socket error is refused, never counted;
 //! - impression ingest/s over HTTP in batches of 1000 against the same rows inserted with rusqlite
 //!   in one transaction per batch (the storage floor), A B interleaved, also with limits as shipped;
+//!   each side writes into a new database (a scheduler of its own, and a new file);
 //! - push propagation, publish to new manifest verified and stored, p50/p99 over 1000 and 10,000
 //!   simulated players (`examples/net_bench.rs` of vitrine-scheduler), against the 1 s limit. The
 //!   polling anchors (Xibo 60-900 s, Broadsign 20 min) are printed as a note, not measured. This
@@ -113,8 +114,13 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
 
     // Manifest serving: the same bytes from the scheduler and from nginx, the same requests.
     let (ours_rps, nginx_rps) = manifest_against_nginx(&net_bench, &server, &server, &scratch)?;
+    drop(scheduler);
 
-    eprintln!("xtask bench: impression ingest");
+    // Ingest on a scheduler of its own, with a new database as the floor's is, so neither side
+    // writes into what another phase left behind.
+    eprintln!("xtask bench: impression ingest, on a new scheduler with its rate limits as shipped");
+    let (scheduler, server) =
+        start_scheduler(&scheduler_binary, &scratch.join("hq-ingest"), &[])?;
     let ingest = bench(
         &server,
         &[
