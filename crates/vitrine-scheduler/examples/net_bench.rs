@@ -16,8 +16,9 @@
 //!   the sync-efficiency figure; registers screen `sync-screen` on it the first time. Prints the
 //!   screen's token and each file's digest and size, one a line.
 //! - `ingest`: impressions/s through `POST /v1/impressions` in batches of 1000, A/B interleaved with
-//!   the storage floor: the same rows inserted with rusqlite in one transaction per batch into a
-//!   fresh database with the scheduler's schema and connection settings. With `--postgres URL`
+//!   the storage floor: the same rows (every column the scheduler stores for them, values made
+//!   beforehand) inserted with rusqlite in one transaction per batch into a fresh database with the
+//!   scheduler's schema and connection settings. Both sides are checked to hold every row once. With `--postgres URL`
 //!   (a scheduler on PostgreSQL), the floor is a raw `COPY` of the same rows into a schema of its
 //!   own on that server.
 //! - `push --player-servers A,B`: the players spread over several replicas, the push made through
@@ -651,6 +652,7 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
     floor.pragma_update(None, "journal_mode", "WAL")?;
     floor.pragma_update(None, "synchronous", "NORMAL")?;
     floor.pragma_update(None, "foreign_keys", "ON")?;
+    floor.pragma_update(None, "mmap_size", 1i64 << 30)?;
     floor.execute(
         "INSERT INTO screens (name, token_sha256, playlist) VALUES ('ingest-screen', 'x', 'ingest')",
         [],
@@ -663,36 +665,54 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
         let (work, bodies) = round_work(round, batches, &mut chain);
         // A: over HTTP, as players send them (already serialised, as a player's uploader has them).
         ours.push(send_batches(&hq, &token, &batch_key, &bodies).await?);
-        // B: the same rows straight into SQLite, one transaction per batch.
+        // B: the same rows straight into SQLite, one transaction per batch: every column the
+        // scheduler stores for such a play (its digest, chain link and store-local hour
+        // included), the values made beforehand, so only the insert is timed.
+        let rows: Vec<Vec<FloorRow>> = work
+            .iter()
+            .map(|batch| batch.iter().map(FloorRow::of).collect())
+            .collect::<anyhow::Result<_>>()?;
         let started = Instant::now();
-        for batch in &work {
+        for batch in &rows {
             let transaction = floor.transaction()?;
             {
                 let mut insert = transaction.prepare_cached(
                     "INSERT INTO impressions
                         (id, screen, playlist, playlist_version, item_id, media_sha256,
-                         started_at, duration_ms, sequence, zone, scheduled_start, ended_at,
-                         completed, clock)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                         started_at, duration_ms, offer_campaign, offer_id, offer_arm,
+                         sequence, zone, scheduled_start, ended_at, completed, clock,
+                         offer_refused, store, local_hour, venue_zone, multiplier_milli,
+                         campaign, scheduled_end, manifest_version, player_version, display,
+                         price_cents, currency, digest, previous, chain, stock)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL,
+                             ?9, ?10, ?11, ?12, ?13, ?14, NULL, '', ?15, 'other', 1000,
+                             '', ?16, ?17, ?18, ?19, NULL, '', ?20, ?21, ?22, NULL)
                      ON CONFLICT (id) DO NOTHING",
                 )?;
                 for row in batch {
-                    let text = |key: &str| row[key].as_str().unwrap_or_default().to_owned();
                     insert.execute(rusqlite::params![
-                        text("id"),
-                        text("screen"),
-                        text("playlist"),
-                        row["playlist_version"].as_i64(),
-                        text("item_id"),
-                        text("media_sha256"),
-                        text("started_at"),
-                        10_000,
-                        row["sequence"].as_i64(),
-                        text("zone"),
-                        text("scheduled_start"),
-                        text("ended_at"),
-                        row["completed"].as_bool(),
-                        text("clock"),
+                        row.id,
+                        row.screen,
+                        row.playlist,
+                        row.playlist_version,
+                        row.item_id,
+                        row.media_sha256,
+                        row.started_at,
+                        row.duration_ms,
+                        row.sequence,
+                        row.zone,
+                        row.scheduled_start,
+                        row.ended_at,
+                        row.completed,
+                        row.clock,
+                        row.local_hour,
+                        row.scheduled_end,
+                        row.manifest_version,
+                        row.player_version,
+                        row.display,
+                        row.digest,
+                        row.previous,
+                        row.chain,
                     ])?;
                 }
             }
@@ -704,11 +724,83 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
             ours[round], peer[round]
         );
     }
+    // The work was done on both sides: every row is held once.
+    let sent = (rounds * batches * BATCH) as i64;
+    let floor_rows: i64 =
+        floor.query_row("SELECT COUNT(*) FROM impressions", [], |row| row.get(0))?;
+    if floor_rows != sent {
+        bail!("the floor holds {floor_rows} impressions of {sent}");
+    }
     println!(
         "{}",
         json!({"http_per_s": ours, "rusqlite_per_s": peer, "batch": BATCH})
     );
     Ok(())
+}
+
+/// One play as the scheduler's SQLite store writes it for a screen with no store, no time zone and
+/// no audience row (the bench's): store-local hour in UTC, venue zone `other`, multiplier 1.
+struct FloorRow {
+    id: String,
+    screen: String,
+    playlist: String,
+    playlist_version: i64,
+    item_id: String,
+    media_sha256: Option<String>,
+    started_at: String,
+    duration_ms: i64,
+    sequence: i64,
+    zone: String,
+    scheduled_start: String,
+    ended_at: String,
+    completed: bool,
+    clock: &'static str,
+    local_hour: String,
+    scheduled_end: Option<String>,
+    manifest_version: i64,
+    player_version: String,
+    display: &'static str,
+    digest: String,
+    previous: Option<String>,
+    chain: &'static str,
+}
+
+impl FloorRow {
+    fn of(row: &Value) -> anyhow::Result<Self> {
+        use vitrine_scheduler::storage::sortable_timestamp;
+        let play: vitrine_core::Impression = serde_json::from_value(row.clone())?;
+        Ok(FloorRow {
+            id: play.id.hyphenated().to_string(),
+            digest: play.digest().as_str().to_owned(),
+            screen: play.screen.clone(),
+            playlist: play.playlist.clone(),
+            playlist_version: i64::try_from(play.playlist_version)?,
+            item_id: play.item_id.clone(),
+            media_sha256: play.media_sha256.as_ref().map(|d| d.as_str().to_owned()),
+            started_at: sortable_timestamp(play.started_at),
+            duration_ms: i64::try_from(play.duration_ms())?,
+            sequence: i64::try_from(play.sequence)?,
+            zone: play.zone.clone(),
+            scheduled_start: sortable_timestamp(play.scheduled_start),
+            ended_at: sortable_timestamp(play.ended_at),
+            completed: play.completed,
+            clock: play.clock.as_str(),
+            local_hour: vitrine_scheduler::plays::local_hour(
+                play.started_at,
+                &jiff::tz::TimeZone::UTC,
+            ),
+            scheduled_end: play.scheduled_end.map(sortable_timestamp),
+            manifest_version: i64::try_from(play.manifest_version)?,
+            player_version: play.player_version.clone().unwrap_or_default(),
+            display: play.display.as_str(),
+            previous: play.previous.as_ref().map(|d| d.as_str().to_owned()),
+            chain: if play.previous.is_some() {
+                "linked"
+            } else {
+                "none"
+            },
+        })
+    }
 }
 
 /// Pushes playlist `ingest` (a screen may only be given a pushed one) and registers
@@ -744,33 +836,49 @@ fn round_work(
 }
 
 /// Sends each serialised batch through `POST /v1/impressions`, signed as players sign them;
-/// returns rows per second.
+/// returns rows per second. Bodies and signatures are made before the clock starts, as a player's
+/// uploader has them ready, and as the floor's values are.
 async fn send_batches(
     hq: &Hq,
     token: &str,
     batch_key: &[u8; 32],
     bodies: &[String],
 ) -> anyhow::Result<f64> {
+    let requests: Vec<(axum::body::Bytes, String)> = bodies
+        .iter()
+        .map(|body| {
+            (
+                axum::body::Bytes::from(body.clone()),
+                vitrine_core::impression::sign_batch(batch_key, body.as_bytes()),
+            )
+        })
+        .collect();
     let started = Instant::now();
-    for body in bodies {
+    let mut acks = Vec::with_capacity(bodies.len());
+    for (body, signature) in requests {
         let response = hq
             .http
             .post(format!("{}/v1/impressions", hq.server))
             .bearer_auth(token)
             .header("content-type", "application/json")
-            .header(
-                vitrine_core::impression::SIGNATURE_HEADER,
-                vitrine_core::impression::sign_batch(batch_key, body.as_bytes()),
-            )
-            .body(body.clone())
+            .header(vitrine_core::impression::SIGNATURE_HEADER, signature)
+            .body(body)
             .send()
             .await?;
         if !response.status().is_success() {
             bail!("ingest: {}: {}", response.status(), response.text().await?);
         }
-        response.bytes().await?;
+        acks.push(response.bytes().await?);
     }
-    Ok((bodies.len() * BATCH) as f64 / started.elapsed().as_secs_f64())
+    let rate = (bodies.len() * BATCH) as f64 / started.elapsed().as_secs_f64();
+    // The work was done: HQ stored every play of every batch, once.
+    for ack in acks {
+        let inserted = serde_json::from_slice::<Value>(&ack)?["inserted"].as_u64();
+        if inserted != Some(BATCH as u64) {
+            bail!("ingest: HQ stored {inserted:?} of a batch of {BATCH}");
+        }
+    }
+    Ok(rate)
 }
 
 /// `ingest` on a scheduler whose database is PostgreSQL, against the floor of a raw `COPY` of the

@@ -1006,7 +1006,7 @@ pub async fn post_impressions(
         .map(|impression| impression.id)
         .collect();
     let placement = crate::plays::Placement::of(&state, &screen.name).await?;
-    let plays = placement.place(batch.impressions);
+    let plays = placement.place_batch(batch.impressions).await?;
     let (inserted, highest_sequence) = state
         .storage()
         .insert_impressions(screen.name.clone(), plays)

@@ -741,13 +741,37 @@ pub async fn run_with_limits(
 
 /// What every serving process does in the background, over HTTP or TLS alike: forget idle
 /// rate-limit callers, share the rate limits with the other replicas, collect media no version
-/// names, and fetch the feeds that are due.
+/// names, fetch the feeds that are due, prune raw plays past their retention, and keep the
+/// database.
 pub(crate) fn start_housekeeping(state: &AppState) {
     forget_idle_callers(state);
     share_limits_with_replicas(state);
     quota::collect_unused_media_hourly(state);
     feed::fetch::fetch_due_feeds(state);
     prune_raw_plays_hourly(state);
+    maintain_storage(state);
+}
+
+/// How often the storage's housekeeping runs.
+const STORAGE_MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Several times a second, the storage's own housekeeping (SQLite's log copied into its file), so
+/// no request waits for it.
+fn maintain_storage(state: &AppState) {
+    let weak = state.downgrade();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(STORAGE_MAINTENANCE_EVERY);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let Some(state) = AppState::upgrade(&weak) else {
+                return;
+            };
+            if let Err(error) = state.storage().maintain().await {
+                tracing::warn!(%error, "the database's housekeeping failed; it is tried again");
+            }
+        }
+    });
 }
 
 /// Every hour, deletes the raw plays older than the retention, if one is set.

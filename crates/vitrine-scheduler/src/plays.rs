@@ -78,7 +78,49 @@ impl Placement {
     /// The batch's plays, placed, with their chain state as far as the batch itself tells:
     /// storage links the rest to the plays it holds.
     pub fn place(&self, impressions: Vec<Impression>) -> Vec<IncomingPlay> {
-        let mut plays: Vec<IncomingPlay> = impressions
+        let mut plays = self.placed(impressions);
+        link_within(&mut plays);
+        plays
+    }
+
+    /// [`Placement::place`] on the blocking pool, a long batch split over the machine's cores:
+    /// each record's digest (its JSON and a sha256) is most of what a batch costs before storage,
+    /// and the records' digests do not depend on each other. The plays keep the batch's order.
+    pub async fn place_batch(
+        self,
+        impressions: Vec<Impression>,
+    ) -> Result<Vec<IncomingPlay>, ApiError> {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let parts = cores.min(MAX_PLACING_THREADS);
+        if parts < 2 || impressions.len() < PLACED_TOGETHER_BELOW {
+            return Ok(self.place(impressions));
+        }
+        let size = impressions.len().div_ceil(parts);
+        let placement = std::sync::Arc::new(self);
+        let mut records = impressions.into_iter();
+        let mut tasks = Vec::with_capacity(parts);
+        loop {
+            let part: Vec<Impression> = records.by_ref().take(size).collect();
+            if part.is_empty() {
+                break;
+            }
+            let placement = placement.clone();
+            tasks.push(tokio::task::spawn_blocking(move || placement.placed(part)));
+        }
+        let mut plays = Vec::new();
+        for task in tasks {
+            plays.extend(
+                task.await
+                    .map_err(|error| ApiError::internal("placing a batch of plays", error))?,
+            );
+        }
+        link_within(&mut plays);
+        Ok(plays)
+    }
+
+    /// Each play placed, its chain state as the play alone tells.
+    fn placed(&self, impressions: Vec<Impression>) -> Vec<IncomingPlay> {
+        impressions
             .into_iter()
             .map(|impression| {
                 let (venue_zone, multiplier_milli) = self.audience_of(&impression.zone);
@@ -93,11 +135,16 @@ impl Placement {
                     impression,
                 }
             })
-            .collect();
-        link_within(&mut plays);
-        plays
+            .collect()
     }
 }
+
+/// Batches shorter than this are placed on the request's own thread: handing them out costs more
+/// than it saves.
+const PLACED_TOGETHER_BELOW: usize = 256;
+
+/// The most threads one batch is placed on.
+const MAX_PLACING_THREADS: usize = 4;
 
 /// Settles the link of each play whose predecessor (sequence one less) is in the same batch:
 /// linked if its `previous` is that play's digest, else broken. A batch in order then leaves only
@@ -145,12 +192,21 @@ pub async fn prune_raw_plays(state: &AppState) -> Result<u64, ApiError> {
     Ok(removed)
 }
 
-/// `instant` in `timezone`, to the hour: `YYYY-MM-DDTHH`.
+/// `instant` in `timezone`, to the hour: `YYYY-MM-DDTHH`. Written out by hand for four-digit
+/// years, as it is once per play on the way in.
 pub fn local_hour(instant: Timestamp, timezone: &TimeZone) -> String {
-    instant
-        .to_zoned(timezone.clone())
-        .strftime("%Y-%m-%dT%H")
-        .to_string()
+    let local = timezone.to_offset(instant).to_datetime(instant);
+    if (0..=9999).contains(&local.year()) {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}",
+            local.year(),
+            local.month(),
+            local.day(),
+            local.hour()
+        )
+    } else {
+        local.strftime("%Y-%m-%dT%H").to_string()
+    }
 }
 
 /// A record that names a predecessor waits for it; play 1 starts the chain; a later play that
@@ -179,6 +235,78 @@ mod tests {
         assert_eq!(local_hour(instant, &paris), "2026-12-06T00");
         let new_york = TimeZone::get("America/New_York").unwrap();
         assert_eq!(local_hour(instant, &new_york), "2026-12-05T18");
+    }
+
+    #[test]
+    fn the_local_hour_written_by_hand_is_jiffs_through_a_year_of_time_changes() {
+        let start: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        for zone in [
+            "Europe/Paris",
+            "America/New_York",
+            "Asia/Kolkata",
+            "Australia/Lord_Howe",
+        ] {
+            let timezone = TimeZone::get(zone).unwrap();
+            for quarter in 0..(366 * 24 * 4) {
+                let instant = start + jiff::SignedDuration::from_mins(15 * quarter + 7);
+                let jiffs = instant
+                    .to_zoned(timezone.clone())
+                    .strftime("%Y-%m-%dT%H")
+                    .to_string();
+                assert_eq!(local_hour(instant, &timezone), jiffs, "{zone} at {instant}");
+            }
+        }
+        let far: Timestamp = "-000200-03-01T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            local_hour(far, &TimeZone::UTC),
+            far.to_zoned(TimeZone::UTC)
+                .strftime("%Y-%m-%dT%H")
+                .to_string()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_batch_placed_over_several_threads_is_the_batch_placed_in_order() {
+        let start: Timestamp = "2026-12-05T09:00:00Z".parse().unwrap();
+        let mut previous = None;
+        let mut records = Vec::new();
+        for sequence in 1..=1000u64 {
+            let mut record: Impression = serde_json::from_value(serde_json::json!({
+                "id": uuid::Uuid::now_v7(), "sequence": sequence, "screen": "s",
+                "playlist": "p", "playlist_version": 1, "zone": "main",
+                "item_id": format!("item-{}", sequence % 7),
+                "scheduled_start": start, "started_at": start, "ended_at": start,
+                "completed": true, "clock": "synced", "player_version": "0.1.0",
+            }))
+            .unwrap();
+            record.started_at = start + jiff::SignedDuration::from_secs(sequence as i64 * 13);
+            record.previous = previous.take();
+            previous = Some(record.digest());
+            records.push(record);
+        }
+        // One altered record, so a link breaks in the middle.
+        records[600].completed = false;
+        let placement = Placement {
+            store: "paris-11".into(),
+            timezone: TimeZone::get("Europe/Paris").unwrap(),
+            audience: Vec::new(),
+        };
+        let together = placement.place(records.clone());
+        let spread = placement.place_batch(records).await.unwrap();
+        let key = |play: &IncomingPlay| {
+            (
+                play.impression.id,
+                play.digest.clone(),
+                play.chain,
+                play.local_hour.clone(),
+            )
+        };
+        assert_eq!(
+            spread.iter().map(key).collect::<Vec<_>>(),
+            together.iter().map(key).collect::<Vec<_>>()
+        );
+        assert_eq!(spread[601].chain, ChainState::Broken);
+        assert_eq!(spread[600].chain, ChainState::Linked);
     }
 
     #[test]

@@ -247,6 +247,13 @@ pub trait Storage:
 
     /// The connection pool's size, idle connections and waiting requests now.
     fn pool_status(&self) -> PoolStatus;
+
+    /// Housekeeping the engine needs from time to time, off the requests' path. SQLite copies its
+    /// write-ahead log into the database file here (see `sqlite::configure_connection`); an
+    /// engine that does this itself has nothing to do.
+    async fn maintain(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// `value` as the databases' signed 64-bit integer.

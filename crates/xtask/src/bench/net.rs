@@ -119,8 +119,7 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
     // Ingest on a scheduler of its own, with a new database as the floor's is, so neither side
     // writes into what another phase left behind.
     eprintln!("xtask bench: impression ingest, on a new scheduler with its rate limits as shipped");
-    let (scheduler, server) =
-        start_scheduler(&scheduler_binary, &scratch.join("hq-ingest"), &[])?;
+    let (scheduler, server) = start_scheduler(&scheduler_binary, &scratch.join("hq-ingest"), &[])?;
     let ingest = bench(
         &server,
         &[
