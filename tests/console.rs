@@ -525,12 +525,6 @@ async fn the_console_in_chromium_signs_in_shows_the_fleet_live_and_publishes_wit
         report.contains("gross impressions = delivered plays"),
         "{report}"
     );
-    assert!(
-        browser
-            .text_of("#chain-summary")
-            .await?
-            .contains("screen-days intact")
-    );
     browser
         .client
         .find(Locator::Css("input[name=group_by][value=day]"))
@@ -558,6 +552,19 @@ async fn the_console_in_chromium_signs_in_shows_the_fleet_live_and_publishes_wit
         )
         .await?;
     browser.save("reports").await?;
+    // Tamper evidence, a page of its own from the report's days.
+    browser
+        .client
+        .find(Locator::Css("#chain-link"))
+        .await?
+        .click()
+        .await?;
+    let chain = browser.text_of("#chain").await?;
+    assert!(
+        chain.contains("screen-days intact") && chain.contains("door"),
+        "{chain}"
+    );
+    browser.save("reports-chain").await?;
 
     // On a phone-sized window nothing runs off the side of the page.
     browser.client.set_window_size(390, 844).await?;

@@ -206,6 +206,15 @@ pub(crate) fn cached_caller(state: &AppState, token_sha256: &str) -> Option<Call
         .map(Caller::Staff)
 }
 
+/// Whether a token's hash was a valid screen or staff token when the caller caches last looked
+/// it up, and no token, staff or screen was written since: its entry may be past the caches' age
+/// limit, but it is no made-up token.
+pub(crate) fn known_caller(state: &AppState, token_sha256: &str) -> bool {
+    let generation = state.callers_generation();
+    state.screen_cache().holds(token_sha256, generation)
+        || state.staff_cache().holds(token_sha256, generation)
+}
+
 /// Looks a token's hash up, through the caches. Each cache entry is tied to the callers
 /// generation, which every write to tokens, staff or screens (a revocation included) bumps, so a
 /// revoked token is refused from the next request on.

@@ -58,6 +58,18 @@ impl<T: Clone> GenerationCache<T> {
             .map(|entry| entry.value.clone())
     }
 
+    /// Whether `key` has an entry computed at `generation`, however old: it was valid then, and
+    /// nothing that could change it was written since.
+    pub fn holds(&self, key: &str, generation: u64) -> bool {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        entries
+            .get(key)
+            .is_some_and(|entry| entry.generation == generation)
+    }
+
     /// Stores a value computed from the content as it was at `generation`.
     pub fn put(&self, key: &str, generation: u64, value: T) {
         let mut entries = self
@@ -101,6 +113,18 @@ impl Generation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_entry_is_one_of_the_current_generation() {
+        let cache = GenerationCache::new();
+        cache.put("token", 4, "door");
+        assert!(cache.holds("token", 4));
+        assert!(
+            !cache.holds("token", 5),
+            "a write since: not known any more"
+        );
+        assert!(!cache.holds("other", 4));
+    }
 
     #[test]
     fn an_entry_serves_only_its_own_generation() {

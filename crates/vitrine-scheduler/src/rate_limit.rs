@@ -3,7 +3,7 @@
 //! memory longer than the request); requests with no token, or a token nobody was given, are
 //! counted against the client's address, so random tokens cannot each open a bucket of their own.
 //! A token not yet in the caller caches also costs its address one request, since looking it up
-//! costs a database read. Pairing requests, which anyone may send, have a much tighter limit of
+//! costs a database read (a token the caches knew, whose entry only aged out, does not). Pairing requests, which anyone may send, have a much tighter limit of
 //! their own per address. A refused request gets 429 with `Retry-After` and a JSON error.
 //!
 //! The defaults are generous: a player makes a request every few seconds at most, and a CLI push of
@@ -265,8 +265,13 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
                     (key, Some(caller))
                 } else {
                     // A lookup costs a database read: the address pays for it first, so a flood
-                    // of made-up tokens is refused before it reaches the database.
-                    if let Err(wait) = limiters.check_lookup(general, &address) {
+                    // of made-up tokens is refused before it reaches the database. A token the
+                    // caches knew as valid, whose entry only aged out, does not: otherwise every
+                    // busy screen behind one address (a store's NAT) would charge it again, once
+                    // per request in flight, each time its entry ages out.
+                    if !crate::auth::known_caller(&state, &token_sha256)
+                        && let Err(wait) = limiters.check_lookup(general, &address)
+                    {
                         state
                             .metrics()
                             .rate_limited(crate::metrics::RateLimit::General);

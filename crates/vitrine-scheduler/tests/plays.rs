@@ -742,9 +742,18 @@ async fn the_console_report_page_shows_the_apis_figures_to_each_person_as_the_ap
         page.contains("gross impressions = delivered plays x audience multiplier"),
         "the formula is printed with the report"
     );
+    // The chain is a page of its own, linked from the report's days.
+    assert!(page.contains("href=\"/console/reports/chain?from=2026-12-01&amp;to=2026-12-01\""));
+    let chain = harness
+        .console_get(Some(&admin), &format!("/console/reports/chain?{days}"))
+        .await;
+    assert_eq!(chain.status, StatusCode::OK);
     assert!(
-        page.contains("2 of 2 screen-days intact: chain intact."),
-        "{page}"
+        chain
+            .text()
+            .contains("2 of 2 screen-days intact: chain intact."),
+        "{}",
+        chain.text()
     );
 
     // The export link downloads the raw ad log with the session.
@@ -820,4 +829,9 @@ async fn the_console_report_page_shows_the_apis_figures_to_each_person_as_the_ap
         )
         .await;
     assert_eq!(export.text().lines().count(), 1 + 3, "{}", export.text());
+    let chain = harness
+        .console_get(Some(&staff), &format!("/console/reports/chain?{days}"))
+        .await
+        .text();
+    assert!(chain.contains("1 of 1 screen-days intact") && !chain.contains("nyc-screen"));
 }

@@ -69,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/fleet/rows", get(fleet::rows))
         .route("/console/fleet/live", get(fleet::live))
         .route("/console/reports", get(reports::page))
+        .route("/console/reports/chain", get(reports::chain))
         .route("/console/reports/export", get(reports::export))
         .route("/console/screens/{name}", get(screen::page))
         .route("/console/screens/{name}/command", post(screen::command))

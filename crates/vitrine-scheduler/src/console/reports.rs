@@ -1,6 +1,7 @@
 //! The report page: proof of play as HQ and the brands read it. The plays report grouped and
-//! filtered as the person asks, with its impressions formula, share of voice and holdout uplift;
-//! each screen's hash chain per day; and the raw ad log to download as CSV or Parquet.
+//! filtered as the person asks, with its impressions formula, share of voice and holdout uplift,
+//! and the raw ad log of its days to download as CSV or Parquet; and, on a page of its own since it
+//! reads the raw plays rather than the rollups, each screen's hash chain per day.
 //!
 //! Every figure comes from the API's own functions (`crate::play_reports`) with the person's
 //! [`crate::auth::Manager`], so staff read exactly their stores' plays, and a filter naming
@@ -14,7 +15,6 @@ use vitrine_wire::plays::{ChainReport, PlayFigures, PlayReport};
 
 use super::{ConsoleUser, api_problem, html_response, layout, query_escaped};
 use crate::AppState;
-use crate::error::ApiError;
 use crate::play_reports::{
     ChainQuery, ExportQuery, PlayReportQuery, chain_report, export_log, plays_report,
 };
@@ -110,15 +110,15 @@ impl ReportForm {
             venue_zone: self.filter("venue_zone"),
         }
     }
+}
 
-    /// The URL query of the export of this form's days in `format`.
-    fn export_link(&self, report: &PlayReport, format: &str) -> String {
-        format!(
-            "/console/reports/export?from={}&to={}&format={format}",
-            query_escaped(&report.from),
-            query_escaped(&report.to)
-        )
-    }
+/// The console page `page` (`export`, `chain`) of the report's days, with `extra` after them.
+fn days_link(report: &PlayReport, page: &str, extra: &str) -> String {
+    format!(
+        "/console/reports/{page}?from={}&to={}{extra}",
+        query_escaped(&report.from),
+        query_escaped(&report.to)
+    )
 }
 
 /// `GET /console/reports`.
@@ -135,18 +135,7 @@ pub async fn page(
         form.to.clone_from(&report.to);
     }
     let (status, results) = match &report {
-        Ok(report) => {
-            let chain = chain_report(
-                &state,
-                &user.manager,
-                &ChainQuery {
-                    from: Some(report.from.clone()),
-                    to: Some(report.to.clone()),
-                },
-            )
-            .await;
-            (StatusCode::OK, results(&form, report, chain))
-        }
+        Ok(report) => (StatusCode::OK, results(report)),
         // A person's mistake in the form is said above the form they can fix it in; anything
         // else (another store's plays, a database that is down) is the API's own page.
         Err(error) if error.status() == StatusCode::BAD_REQUEST => (
@@ -160,6 +149,36 @@ pub async fn page(
         (results)
     };
     html_response(status, layout(Some(&user), "Reports", body))
+}
+
+/// `GET /console/reports/chain`: each screen's chain per day over the report's days. A page of
+/// its own, asked for from the report: it reads the raw plays, where the report reads rollups.
+pub async fn chain(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(query): Query<ChainQuery>,
+) -> Response {
+    match chain_report(&state, &user.manager, &query).await {
+        Ok(chain) => {
+            let back = format!(
+                "/console/reports?from={}&to={}",
+                query_escaped(&chain.from),
+                query_escaped(&chain.to)
+            );
+            html_response(
+                StatusCode::OK,
+                layout(
+                    Some(&user),
+                    "Tamper evidence",
+                    html! {
+                        (chain_section(chain))
+                        p { a href=(back) { "Back to the plays report of these days" } }
+                    },
+                ),
+            )
+        }
+        Err(error) => api_problem(&user, &error),
+    }
 }
 
 /// `GET /console/reports/export`: the raw ad log, downloaded with the session.
@@ -269,7 +288,7 @@ fn figure_cells(figures: &PlayFigures) -> Markup {
     }
 }
 
-fn results(form: &ReportForm, report: &PlayReport, chain: Result<ChainReport, ApiError>) -> Markup {
+fn results(report: &PlayReport) -> Markup {
     let with_share = report.rows.iter().any(|row| row.share_of_voice.is_some());
     let points = |value: f64| format!("{:+.2} pts", value * 100.0);
     html! {
@@ -278,8 +297,13 @@ fn results(form: &ReportForm, report: &PlayReport, chain: Result<ChainReport, Ap
             p class="help" id="formula" { "How impressions are counted: " (report.formula) "." }
             p class="actions" {
                 "Raw ad log of these days, one row per play: "
-                a href=(form.export_link(report, "csv")) download { "CSV" }
-                a href=(form.export_link(report, "parquet")) download { "Parquet" }
+                a href=(days_link(report, "export", "&format=csv")) download { "CSV" }
+                a href=(days_link(report, "export", "&format=parquet")) download { "Parquet" }
+            }
+            p {
+                a id="chain-link" href=(days_link(report, "chain", "")) {
+                    "Tamper evidence: each screen's chain of plays on these days"
+                }
             }
             div class="scroll" {
                 table class="report" {
@@ -382,7 +406,6 @@ fn results(form: &ReportForm, report: &PlayReport, chain: Result<ChainReport, Ap
                 }
             }
         }
-        (chain_section(chain))
     }
 }
 
@@ -393,66 +416,58 @@ fn shown(value: &str) -> Markup {
     }
 }
 
-fn chain_section(chain: Result<ChainReport, ApiError>) -> Markup {
-    let chain = chain.map(|mut chain| {
-        // The days that need a look first.
-        chain.days.sort_by_key(|day| day.intact);
-        chain
-    });
+fn chain_section(mut chain: ChainReport) -> Markup {
+    // The days that need a look first.
+    chain.days.sort_by_key(|day| day.intact);
+    let intact = chain.days.iter().filter(|day| day.intact).count();
+    let days = &chain.days;
     html! {
         section class="card" id="chain" aria-labelledby="chain-heading" {
-            h2 id="chain-heading" { "Tamper evidence: each screen's chain of plays" }
-            @match chain {
-                Err(error) => p class="warn" { (error.message()) },
-                Ok(chain) => {
-                    @let intact = chain.days.iter().filter(|day| day.intact).count();
-                    @let days = &chain.days;
-                    p id="chain-summary" {
-                        (intact) " of " (chain.days.len()) " screen-days intact"
-                        @if intact == chain.days.len() && !chain.days.is_empty() { ": chain intact." }
-                    }
-                    @if !chain.days.is_empty() {
-                        div class="scroll" {
-                            table {
-                                thead {
-                                    tr {
-                                        th scope="col" { "Screen" }
-                                        th scope="col" { "Day" }
-                                        th scope="col" { "Plays" }
-                                        th scope="col" { "Chain" }
-                                    }
-                                }
-                                tbody {
-                                    @for day in days.iter().take(CHAIN_ROWS) {
-                                        tr {
-                                            th scope="row" { (day.screen) }
-                                            td { (day.day) }
-                                            td class="number" { (day.plays) }
-                                            td {
-                                                @if day.intact { span class="ok" { "intact" } }
-                                                @else {
-                                                    span class="warn" {
-                                                        (day.first_break.as_deref().unwrap_or("not intact"))
-                                                    }
-                                                    @if day.pending > 0 {
-                                                        " · " (day.pending) " waiting for an earlier play"
-                                                    }
-                                                    @if day.unchained > 0 {
-                                                        " · " (day.unchained) " from a player that does not chain"
-                                                    }
-                                                }
+            h2 id="chain-heading" { "Each screen's chain of plays, " (chain.from) " to " (chain.to) }
+            p id="chain-summary" {
+                (intact) " of " (days.len()) " screen-days intact"
+                @if intact == days.len() && !days.is_empty() { ": chain intact." }
+            }
+            @if !days.is_empty() {
+                div class="scroll" {
+                    table {
+                        thead {
+                            tr {
+                                th scope="col" { "Screen" }
+                                th scope="col" { "Day" }
+                                th scope="col" { "Plays" }
+                                th scope="col" { "Chain" }
+                            }
+                        }
+                        tbody {
+                            @for day in days.iter().take(CHAIN_ROWS) {
+                                tr {
+                                    th scope="row" { (day.screen) }
+                                    td { (day.day) }
+                                    td class="number" { (day.plays) }
+                                    td {
+                                        @if day.intact { span class="ok" { "intact" } }
+                                        @else {
+                                            span class="warn" {
+                                                (day.first_break.as_deref().unwrap_or("not intact"))
+                                            }
+                                            @if day.pending > 0 {
+                                                " · " (day.pending) " waiting for an earlier play"
+                                            }
+                                            @if day.unchained > 0 {
+                                                " · " (day.unchained) " from a player that does not chain"
                                             }
                                         }
                                     }
                                 }
                             }
                         }
-                        @if days.len() > CHAIN_ROWS {
-                            p class="help" {
-                                "The first " (CHAIN_ROWS) " are listed; "
-                                code { "vitrine reports chain" } " lists them all."
-                            }
-                        }
+                    }
+                }
+                @if days.len() > CHAIN_ROWS {
+                    p class="help" {
+                        "The first " (CHAIN_ROWS) " are listed, those not intact first; "
+                        code { "vitrine reports chain" } " lists them all."
                     }
                 }
             }
