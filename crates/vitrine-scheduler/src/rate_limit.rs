@@ -3,8 +3,9 @@
 //! memory longer than the request); requests with no token, or a token nobody was given, are
 //! counted against the client's address, so random tokens cannot each open a bucket of their own.
 //! A token not yet in the caller caches also costs its address one request, since looking it up
-//! costs a database read (a token the caches knew, whose entry only aged out, does not). Pairing requests, which anyone may send, have a much tighter limit of
-//! their own per address. A refused request gets 429 with `Retry-After` and a JSON error.
+//! costs a database read (a token the caches knew, whose entry only aged out, does not). Pairing
+//! requests, which anyone may send, have a much tighter limit of their own per address. A refused
+//! request gets 429 with `Retry-After` and a JSON error.
 //!
 //! The defaults are generous: a player makes a request every few seconds at most, and a CLI push of
 //! a few hundred files fits in one burst, so only a runaway client or an attacker meets them.

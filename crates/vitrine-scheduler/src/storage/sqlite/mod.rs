@@ -228,22 +228,6 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("hq.sqlite3");
         let store = SqliteStore::open(&path).unwrap();
-        let written = |store: &SqliteStore| {
-            let store = store.clone();
-            async move {
-                store
-                    .interact(|connection| {
-                        connection.execute(
-                            "INSERT INTO screens (name, token_sha256, playlist)
-                             VALUES ('door', 'x', 'lobby')",
-                            [],
-                        )?;
-                        Ok(())
-                    })
-                    .await
-                    .unwrap();
-            }
-        };
         let file_alone_holds_the_screen = || {
             let copy = folder.path().join("copy.sqlite3");
             std::fs::copy(&path, &copy).unwrap();
@@ -258,7 +242,17 @@ mod tests {
             std::fs::remove_file(&copy).unwrap();
             found == 1
         };
-        written(&store).await;
+        store
+            .interact(|connection| {
+                connection.execute(
+                    "INSERT INTO screens (name, token_sha256, playlist)
+                     VALUES ('door', 'x', 'lobby')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
         assert!(!file_alone_holds_the_screen(), "a commit copied the log");
         store.maintain().await.unwrap();
         assert!(file_alone_holds_the_screen());
