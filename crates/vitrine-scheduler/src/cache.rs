@@ -13,8 +13,8 @@
 //! dates move with the clock, not with writes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long an entry serves before it is recomputed even without a write.
@@ -44,12 +44,16 @@ impl<T: Clone> GenerationCache<T> {
         }
     }
 
+    /// The entries, locked; a panic elsewhere while they were held leaves them usable.
+    fn entries(&self) -> MutexGuard<'_, HashMap<String, Entry<T>>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
     /// The value for `key` if it was computed at `generation` and is younger than the TTL.
     pub fn get(&self, key: &str, generation: u64) -> Option<T> {
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let entries = self.entries();
         entries
             .get(key)
             .filter(|entry| {
@@ -61,10 +65,7 @@ impl<T: Clone> GenerationCache<T> {
     /// Whether `key` has an entry computed at `generation`, however old: it was valid then, and
     /// nothing that could change it was written since.
     pub fn holds(&self, key: &str, generation: u64) -> bool {
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let entries = self.entries();
         entries
             .get(key)
             .is_some_and(|entry| entry.generation == generation)
@@ -72,10 +73,7 @@ impl<T: Clone> GenerationCache<T> {
 
     /// Stores a value computed from the content as it was at `generation`.
     pub fn put(&self, key: &str, generation: u64, value: T) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut entries = self.entries();
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }

@@ -67,6 +67,20 @@ impl Harness {
         reply.json()["token"].as_str().expect("token").to_owned()
     }
 
+    /// A staff token for paris-11's manager.
+    async fn paris_manager(&self) -> String {
+        self.admin(
+            Method::POST,
+            "/v1/staff",
+            Some(json!({"name": "paris-manager", "stores": ["paris-11"]})),
+        )
+        .await
+        .json()["token"]
+            .as_str()
+            .expect("a staff token")
+            .to_owned()
+    }
+
     async fn report(&self, query: &str) -> Value {
         let reply = self
             .admin(Method::GET, &format!("/v1/reports/plays?{query}"), None)
@@ -478,17 +492,7 @@ async fn staff_read_only_their_stores_plays() {
         &chained(vec![play("nyc-screen", start, "a")]),
     )
     .await;
-    let staff = harness
-        .admin(
-            Method::POST,
-            "/v1/staff",
-            Some(json!({"name": "paris-manager", "stores": ["paris-11"]})),
-        )
-        .await
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let staff = harness.paris_manager().await;
     let mine = harness
         .call(
             Method::GET,
@@ -793,17 +797,7 @@ async fn the_console_report_page_shows_the_apis_figures_to_each_person_as_the_ap
     assert!(reply.text().contains("`to`"), "{}", reply.text());
 
     // Staff read their stores' plays only, and another store is the API's 403.
-    let staff = harness
-        .admin(
-            Method::POST,
-            "/v1/staff",
-            Some(json!({"name": "paris-manager", "stores": ["paris-11"]})),
-        )
-        .await
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let staff = harness.paris_manager().await;
     let staff = harness.console_sign_in(&staff).await;
     let page = harness
         .console_get(
