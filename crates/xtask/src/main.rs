@@ -185,9 +185,10 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
     // PostgreSQL, the second backend: the same tests, each scheduler on a schema of its own.
     // In the temporary folder: as root, the server's own user must reach it, and a checkout
     // under /root is closed to it.
-    let server = postgres::Server::start(
+    let server = postgres::Server::start_with_tls(
         &std::env::temp_dir().join(format!("vitrine-postgres-{}", std::process::id())),
     )?;
+    let server_ca = server.ca.clone().unwrap_or_default();
     let mut on_postgres = cargo();
     on_postgres.args(["test", "--workspace"]);
     for test in POSTGRES_TESTS {
@@ -225,6 +226,7 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
             ])
             .args(["replica", "storage::postgres", "database_restart"])
             .env("VITRINE_TEST_POSTGRES", &server.url)
+            .env("VITRINE_TEST_POSTGRES_CA", &server_ca)
             .env("WGPU_BACKEND", "vulkan")
             .env("XDG_RUNTIME_DIR", &runtime_dir),
     )?;

@@ -2,6 +2,10 @@
 //! `postgresql` binaries, a fresh cluster in a scratch folder, listening on loopback only, stopped
 //! when [`Server`] is dropped. CI runs as root and PostgreSQL refuses to, so as root the cluster
 //! belongs to the `postgres` user the Debian package creates and its commands run through `runuser`.
+//!
+//! The tests' server also speaks TLS ([`Server::start_with_tls`]): a certificate for 127.0.0.1
+//! signed by an authority made for it with `openssl`, whose certificate the tests are given as
+//! `VITRINE_TEST_POSTGRES_CA` to connect with `sslmode=verify-full`.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -22,11 +26,22 @@ pub struct Server {
     bin: PathBuf,
     /// `postgres://vitrine@127.0.0.1:PORT/postgres`
     pub url: String,
+    /// The authority that signed the server's certificate, when it speaks TLS.
+    pub ca: Option<PathBuf>,
 }
 
 impl Server {
     /// Creates a cluster in `folder` (emptied first) and starts it on a free loopback port.
     pub fn start(folder: &Path) -> anyhow::Result<Self> {
+        Self::start_as(folder, false)
+    }
+
+    /// [`Server::start`], with TLS on beside plain connections.
+    pub fn start_with_tls(folder: &Path) -> anyhow::Result<Self> {
+        Self::start_as(folder, true)
+    }
+
+    fn start_as(folder: &Path, tls: bool) -> anyhow::Result<Self> {
         let bin = binaries()?;
         if folder.exists() {
             std::fs::remove_dir_all(folder)
@@ -46,15 +61,27 @@ impl Server {
             .arg("--no-sync"))?;
         let port = free_port()?;
         // fsync off: a test cluster is thrown away, and the suite runs on 2 cores.
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off -c max_connections=400",
             folder.display()
         );
+        let ca = if tls {
+            let certificates = certificates(folder)?;
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                certificates.certificate.display(),
+                certificates.key.display()
+            ));
+            Some(certificates.ca)
+        } else {
+            None
+        };
         let server = Self {
             folder: folder.to_path_buf(),
             bin,
             url: format!("postgres://{ROLE}@127.0.0.1:{port}/postgres"),
+            ca,
         };
         run(as_server_user(&server.bin.join("pg_ctl"))
             .arg("-D")
@@ -100,18 +127,98 @@ impl Drop for Server {
     }
 }
 
+struct Certificates {
+    /// The authority's certificate, for clients.
+    ca: PathBuf,
+    /// The server's certificate and key, for the server.
+    certificate: PathBuf,
+    key: PathBuf,
+}
+
+/// An authority and a certificate for 127.0.0.1 that it signed, valid for a week, made with
+/// `openssl` in `folder`; the key is the server user's alone, as PostgreSQL demands.
+fn certificates(folder: &Path) -> anyhow::Result<Certificates> {
+    let tls = folder.join("tls");
+    std::fs::create_dir_all(&tls).with_context(|| format!("cannot create {}", tls.display()))?;
+    let path = |name: &str| tls.join(name);
+    let key_options = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-days",
+            "7",
+            "-subj",
+            "/CN=Vitrine test authority",
+        ])
+        .args(key_options)
+        .arg("-keyout")
+        .arg(path("ca.key"))
+        .arg("-out")
+        .arg(path("ca.pem")))
+    .context("cannot make the test server's authority; `cargo xtask setup` installs openssl")?;
+    run(Command::new("openssl")
+        .args(["req", "-new", "-subj", "/CN=127.0.0.1"])
+        .args(key_options)
+        .arg("-keyout")
+        .arg(path("server.key"))
+        .arg("-out")
+        .arg(path("server.csr")))?;
+    std::fs::write(
+        path("server.ext"),
+        "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n\
+         keyUsage = digitalSignature\nextendedKeyUsage = serverAuth\n",
+    )?;
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "7", "-set_serial", "1"])
+        .arg("-in")
+        .arg(path("server.csr"))
+        .arg("-CA")
+        .arg(path("ca.pem"))
+        .arg("-CAkey")
+        .arg(path("ca.key"))
+        .arg("-extfile")
+        .arg(path("server.ext"))
+        .arg("-out")
+        .arg(path("server.pem")))?;
+    if is_root() {
+        run(Command::new("chown").args(["-R", "postgres"]).arg(&tls))?;
+    }
+    std::fs::set_permissions(
+        path("server.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )?;
+    Ok(Certificates {
+        ca: path("ca.pem"),
+        certificate: path("server.pem"),
+        key: path("server.key"),
+    })
+}
+
 /// `cargo xtask postgres`: a private server for running tests on PostgreSQL by hand, stopped and
 /// removed when Enter is pressed.
 pub fn serve() -> anyhow::Result<()> {
     crate::setup::run()?;
-    let server = Server::start(
+    let server = Server::start_with_tls(
         &std::env::temp_dir().join(format!("vitrine-postgres-{}", std::process::id())),
     )?;
+    let ca = server
+        .ca
+        .as_deref()
+        .map(|ca| ca.display().to_string())
+        .unwrap_or_default();
     println!(
         "PostgreSQL is running; in another shell:\n\n  \
-         VITRINE_TEST_POSTGRES={} cargo test -p vitrine-scheduler\n\n\
-         or start a scheduler with --database {}\n\nPress Enter to stop it.",
-        server.url, server.url
+         VITRINE_TEST_POSTGRES={url} VITRINE_TEST_POSTGRES_CA={ca} cargo test -p vitrine-scheduler\n\n\
+         or start a scheduler with --database {url}\n(with TLS checked: \
+         --database '{url}?sslmode=verify-full&sslrootcert={ca}')\n\nPress Enter to stop it.",
+        url = server.url,
     );
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;

@@ -137,6 +137,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "tests and bench: the scheduler's second backend, started privately as an unprivileged user",
     ),
     (
+        "openssl",
+        "tests: the certificate the private PostgreSQL server speaks TLS with",
+    ),
+    (
         "python3-venv",
         "tests: the S3-compatible test server (moto, from PyPI) in a virtual environment",
     ),

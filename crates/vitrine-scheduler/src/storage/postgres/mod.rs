@@ -30,18 +30,18 @@ mod reports;
 mod scans;
 mod screens;
 mod screenshots;
+mod tls;
 mod versions;
 
 use std::collections::HashSet;
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use jiff::Timestamp;
 use tokio::sync::mpsc;
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{Change, Changes, PoolStatus, Storage, StorageError};
 
@@ -204,16 +204,20 @@ impl PostgresStore {
     /// Runs the migrations on a thread of its own, so it may be called from synchronous code inside
     /// or outside a tokio runtime; the pool and the listener need one, and use the caller's.
     pub fn open(url: &str) -> Result<Self, StorageError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|error| {
-            StorageError::Backend(format!(
-                "the database URL is not a PostgreSQL connection string ({error}); \
-                 expected postgres://USER:PASSWORD@HOST:PORT/DATABASE"
-            ))
-        })?;
+        let tls::Connection {
+            config,
+            tls,
+            mode,
+            checked,
+        } = tls::Connection::from_url(url)?;
+        if let Some(warning) = tls::warning(mode, checked) {
+            tracing::warn!("{warning}");
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             StorageError::Backend("PostgreSQL needs a tokio runtime to run in".to_owned())
         })?;
         let migrating = config.clone();
+        let migrating_tls = tls.clone();
         let schema = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
@@ -221,7 +225,7 @@ impl PostgresStore {
                         .enable_all()
                         .build()
                         .map_err(|error| StorageError::Backend(error.to_string()))?
-                        .block_on(migrate(&migrating))
+                        .block_on(migrate(&migrating, migrating_tls))
                 })
                 .join()
                 .unwrap_or_else(|_| {
@@ -233,7 +237,7 @@ impl PostgresStore {
 
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -269,6 +273,7 @@ impl PostgresStore {
         ));
         runtime.spawn(hear_changes(
             config,
+            tls,
             channel,
             store.origin,
             store.changes.downgrade(),
@@ -284,9 +289,18 @@ impl PostgresStore {
 
 /// Applies the migrations the database lacks, holding [`MIGRATION_LOCK`] while it does, and
 /// returns the schema they went to.
-async fn migrate(config: &tokio_postgres::Config) -> Result<String, StorageError> {
-    let (mut client, connection) = config.connect(NoTls).await.map_err(|error| {
-        StorageError::Unavailable(format!("connecting to PostgreSQL: {}", describe(&error)))
+async fn migrate(
+    config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+) -> Result<String, StorageError> {
+    let (mut client, connection) = config.connect(tls).await.map_err(|error| {
+        let described = describe(&error);
+        match tls::hint(&described) {
+            Some(hint) => {
+                StorageError::Backend(format!("connecting to PostgreSQL: {described}; {hint}"))
+            }
+            None => StorageError::Unavailable(format!("connecting to PostgreSQL: {described}")),
+        }
     })?;
     let connection = tokio::spawn(connection);
     client
@@ -369,6 +383,7 @@ async fn send_changes(
 /// scheduler's storage lives.
 async fn hear_changes(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     channel: String,
     origin: u64,
     changes: super::WeakChanges,
@@ -376,7 +391,16 @@ async fn hear_changes(
     let mut backoff = Duration::from_millis(100);
     let mut reconnected = false;
     loop {
-        match listen_once(&config, &channel, origin, &changes, reconnected).await {
+        match listen_once(
+            &config,
+            tls.clone(),
+            &channel,
+            origin,
+            &changes,
+            reconnected,
+        )
+        .await
+        {
             Listen::StorageGone => return,
             Listen::Lost(error) => {
                 tracing::warn!(%error, "lost the PostgreSQL change listener; reconnecting");
@@ -398,12 +422,13 @@ enum Listen {
 
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     channel: &str,
     origin: u64,
     changes: &super::WeakChanges,
     reconnected: bool,
 ) -> Listen {
-    let (client, mut connection) = match config.connect(NoTls).await {
+    let (client, mut connection) = match config.connect(tls).await {
         Ok(pair) => pair,
         Err(error) => return Listen::Lost(describe(&error)),
     };
