@@ -226,7 +226,7 @@ async fn every_offer_slot_on_screen_is_what_explain_says() {
             (1920, 1080),
             Rotation::Deg0,
         ),
-        client: SyncClient::new(&hq.url, &token)
+        client: SyncClient::new(&hq.url, &token, None)
             .unwrap()
             .with_screen(Some("noon-1.entrance".into())),
         sequence: 0,

@@ -5,16 +5,21 @@
 //! A refused request becomes a [`ServerError`] (inside the `anyhow::Error` the methods return,
 //! where `downcast_ref` finds it): the status, the scheduler's error code and message, and the
 //! diagnostics of a refused playlist or campaign, which the caller may print with its source.
+//! A failure to reach the server keeps reqwest's error in that chain, so a caller can tell why
+//! (the player names a refused connection, a timeout or an untrusted certificate on screen).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, IF_NONE_MATCH, RANGE, RETRY_AFTER,
+};
 use reqwest::{Body, Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use vitrine_core::{Diagnostic, Sha256Hex};
+use vitrine_core::{Diagnostic, Heartbeat, ImpressionAck, ImpressionBatch, Sha256Hex};
 use vitrine_wire::campaigns::{CampaignStored, PushCampaign};
 use vitrine_wire::errors::ErrorBody;
 use vitrine_wire::events::{
@@ -55,14 +60,16 @@ pub enum BuildError {
     Http(#[source] reqwest::Error),
 }
 
-/// How a [`HqClient`] is made: the server, and optionally a token, a CA certificate, hints, or an
-/// HTTP client the caller already set up.
+/// How a [`HqClient`] is made: the server, and optionally a token, a CA certificate, hints, and
+/// the HTTP client's user agent and timeouts.
 #[derive(Debug)]
 pub struct HqClientBuilder {
     server: String,
     token: Option<String>,
     certificate: Option<reqwest::Certificate>,
-    http: Option<reqwest::Client>,
+    user_agent: String,
+    connect_timeout: Duration,
+    read_timeout: Option<Duration>,
     hints: Hints,
 }
 
@@ -79,9 +86,22 @@ impl HqClientBuilder {
         self
     }
 
-    /// Sends through `http` (with its own certificates and timeouts) instead of a new client.
-    pub fn http(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
+    /// The `User-Agent` of every request, `vitrine/VERSION` unless set.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// How long connecting to the server may take, 15 s unless set.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long an answer may go without a byte arriving; none unless set. It notices a dead
+    /// connection under a download or the event stream, which have no overall deadline.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = Some(timeout);
         self
     }
 
@@ -99,25 +119,24 @@ impl HqClientBuilder {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(BuildError::NotHttp(self.server));
         }
-        let http = match self.http {
-            Some(http) => http,
-            None => {
-                let mut builder = reqwest::Client::builder()
-                    .user_agent(concat!("vitrine/", env!("CARGO_PKG_VERSION")))
-                    // Only the connection gets a deadline: uploads of large videos legitimately
-                    // take long.
-                    .connect_timeout(Duration::from_secs(15));
-                if let Some(certificate) = self.certificate {
-                    builder = builder.add_root_certificate(certificate);
-                }
-                builder.build().map_err(BuildError::Http)?
-            }
-        };
+        // Only the connection (and, when set, each read) gets a deadline for every request:
+        // uploads of large videos legitimately take long. Calls with small answers set their own.
+        let mut builder = reqwest::Client::builder()
+            .user_agent(self.user_agent)
+            .connect_timeout(self.connect_timeout);
+        if let Some(timeout) = self.read_timeout {
+            builder = builder.read_timeout(timeout);
+        }
+        if let Some(certificate) = self.certificate {
+            builder = builder.add_root_certificate(certificate);
+        }
+        let http = builder.build().map_err(BuildError::Http)?;
         Ok(HqClient {
             http,
             base_url,
             token: self.token,
             hints: self.hints,
+            answer_observer: None,
         })
     }
 }
@@ -130,6 +149,50 @@ pub struct HqClient {
     base_url: String,
     token: Option<String>,
     hints: Hints,
+    answer_observer: Option<AnswerObserver>,
+}
+
+/// What sees the headers of every answer the server gives, refusals included.
+#[derive(Clone)]
+struct AnswerObserver(Arc<dyn Fn(&HeaderMap) + Send + Sync>);
+
+impl fmt::Debug for AnswerObserver {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("AnswerObserver")
+    }
+}
+
+/// The deadline of a screen's calls whose bodies are small (the manifest, the server's key, a
+/// screenshot, a batch of impressions), from connecting to the answer's last byte: a scheduler
+/// that hangs must not hold up a screen's sync. Media downloads and the event stream have none.
+pub const SCREEN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The deadline of a heartbeat, shorter than [`SCREEN_CALL_TIMEOUT`]: the next one is due soon,
+/// and says the same thing newer.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The scheduler's answer to a screen asking for its manifest ([`HqClient::manifest`]).
+#[derive(Debug)]
+pub enum ManifestAnswer {
+    /// `304`: the manifest whose ETag was sent is still the screen's.
+    NotModified,
+    /// `404`: the scheduler knows the screen but has no playlist for it yet.
+    NoPlaylist,
+    /// `200`: a manifest, its ETag and signature in the headers; the body is the caller's to read
+    /// (and to cap).
+    Changed(Response),
+}
+
+/// The scheduler's answer to a media download ([`HqClient::media`]); the body is the caller's to
+/// stream.
+#[derive(Debug)]
+pub enum MediaAnswer {
+    /// `200`: the whole file, whatever offset was asked for.
+    Whole(Response),
+    /// `206`: the file from the offset asked for on.
+    Rest(Response),
+    /// `416`: the offset asked for lies at or past the file's end.
+    PastTheEnd,
 }
 
 impl HqClient {
@@ -138,9 +201,21 @@ impl HqClient {
             server: server.into(),
             token: None,
             certificate: None,
-            http: None,
+            user_agent: concat!("vitrine/", env!("CARGO_PKG_VERSION")).to_owned(),
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: None,
             hints: Hints::default(),
         }
+    }
+
+    /// Lets `observer` see the headers of every answer from the server, refusals included, as
+    /// soon as they arrive: the player sets its clock from their `Date`.
+    pub fn with_answer_observer(
+        mut self,
+        observer: impl Fn(&HeaderMap) + Send + Sync + 'static,
+    ) -> Self {
+        self.answer_observer = Some(AnswerObserver(Arc::new(observer)));
+        self
     }
 
     /// The server's base URL, without a trailing slash.
@@ -159,9 +234,10 @@ impl HqClient {
         }
     }
 
-    /// Sends a request. A failure to connect names the server and adds the hint.
+    /// Sends a request. A failure to connect names the server and adds the hint; reqwest's error
+    /// stays in the chain beneath.
     pub async fn send(&self, request: RequestBuilder) -> anyhow::Result<Response> {
-        request.send().await.map_err(|error| {
+        let response = request.send().await.map_err(|error| {
             let context = if error.is_connect() || error.is_timeout() {
                 format!(
                     "could not reach the Vitrine server at {} ({})",
@@ -171,7 +247,11 @@ impl HqClient {
                 format!("request to the Vitrine server at {} failed", self.base_url)
             };
             anyhow::Error::new(error).context(context)
-        })
+        })?;
+        if let Some(AnswerObserver(observer)) = &self.answer_observer {
+            observer(response.headers());
+        }
+        Ok(response)
     }
 
     /// The response itself if its status is a success; otherwise a [`ServerError`].
@@ -214,9 +294,14 @@ impl HqClient {
         Ok(())
     }
 
-    /// `GET /v1/server-key`: the key the scheduler signs manifests with.
+    /// `GET /v1/server-key`: the key the scheduler signs manifests with. The key is public, so
+    /// the request goes without the token, within [`SCREEN_CALL_TIMEOUT`].
     pub async fn server_key(&self) -> anyhow::Result<ServerKey> {
-        self.get("/v1/server-key").await
+        let request = self
+            .http
+            .get(format!("{}/v1/server-key", self.base_url))
+            .timeout(SCREEN_CALL_TIMEOUT);
+        self.fetch(request).await
     }
 
     /// `POST /v1/screens`: registers a screen and hands out its device token.
@@ -329,7 +414,6 @@ impl HqClient {
         self.call(Method::POST, "/v1/stores", file).await
     }
 
-    /// `POST /v1/segments`: imports the customer segments file.
     /// `POST /v1/audience`: imports the screens' venue zones and audience multipliers.
     pub async fn import_audience(&self, file: &ImportFile) -> anyhow::Result<ImportReport> {
         self.call(Method::POST, "/v1/audience", file).await
@@ -454,6 +538,105 @@ impl HqClient {
             .await
             .context("the screenshot's download was cut short")?;
         Ok((taken_at, bytes.to_vec()))
+    }
+
+    /// `GET /v1/manifest`, as the screen the token belongs to: with `if_none_match`, the ETag of
+    /// the manifest the screen holds, an unchanged one is [`ManifestAnswer::NotModified`]. Within
+    /// [`SCREEN_CALL_TIMEOUT`], the body's reading included.
+    pub async fn manifest(&self, if_none_match: Option<&str>) -> anyhow::Result<ManifestAnswer> {
+        let mut request = self
+            .request(Method::GET, "/v1/manifest")
+            .timeout(SCREEN_CALL_TIMEOUT);
+        if let Some(etag) = if_none_match {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        let response = self.send(request).await?;
+        match response.status() {
+            StatusCode::NOT_MODIFIED => Ok(ManifestAnswer::NotModified),
+            StatusCode::NOT_FOUND => Ok(ManifestAnswer::NoPlaylist),
+            StatusCode::OK => Ok(ManifestAnswer::Changed(response)),
+            _ => Err(ServerError::from_response(response, self.hints)
+                .await
+                .into()),
+        }
+    }
+
+    /// `GET /v1/media/{sha256}`, from byte `offset` on (a `Range` request) when it is not zero,
+    /// so a download cut short resumes. No overall deadline: a large file takes long on a slow
+    /// line.
+    pub async fn media(&self, digest: &Sha256Hex, offset: u64) -> anyhow::Result<MediaAnswer> {
+        let mut request = self.request(Method::GET, &format!("/v1/media/{digest}"));
+        if offset > 0 {
+            request = request.header(RANGE, format!("bytes={offset}-"));
+        }
+        let response = self.send(request).await?;
+        match response.status() {
+            StatusCode::OK => Ok(MediaAnswer::Whole(response)),
+            StatusCode::PARTIAL_CONTENT if offset > 0 => Ok(MediaAnswer::Rest(response)),
+            StatusCode::RANGE_NOT_SATISFIABLE => Ok(MediaAnswer::PastTheEnd),
+            _ => Err(ServerError::from_response(response, self.hints)
+                .await
+                .into()),
+        }
+    }
+
+    /// `GET /v1/events`: the screen's event stream (server-sent events), resuming after
+    /// `last_event_id`. The answer is checked; its body is the stream. No overall deadline: the
+    /// stream is meant to stay open, and a read timeout longer than the scheduler's keep-alive
+    /// interval notices a dead connection.
+    pub async fn events(&self, last_event_id: Option<&str>) -> anyhow::Result<Response> {
+        let mut request = self
+            .request(Method::GET, "/v1/events")
+            .header(ACCEPT, "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = self.send(request).await?;
+        if response.status() != StatusCode::OK {
+            return Err(ServerError::from_response(response, self.hints)
+                .await
+                .into());
+        }
+        Ok(response)
+    }
+
+    /// `POST /v1/heartbeat`, within [`HEARTBEAT_TIMEOUT`]. The answer's body (the screen's status
+    /// as HQ sees it) is for the console, so only its status is read.
+    pub async fn heartbeat(&self, heartbeat: &Heartbeat) -> anyhow::Result<()> {
+        let request = self
+            .request(Method::POST, "/v1/heartbeat")
+            .json(heartbeat)
+            .timeout(HEARTBEAT_TIMEOUT);
+        self.expect_success(request).await
+    }
+
+    /// `PUT /v1/screenshot`: what the screen shows, a JPEG, within [`SCREEN_CALL_TIMEOUT`].
+    pub async fn upload_screenshot(&self, jpeg: Vec<u8>) -> anyhow::Result<()> {
+        let request = self
+            .request(Method::PUT, "/v1/screenshot")
+            .header(CONTENT_TYPE, "image/jpeg")
+            .body(jpeg)
+            .timeout(SCREEN_CALL_TIMEOUT);
+        self.expect_success(request).await
+    }
+
+    /// `POST /v1/impressions`: a batch of proof of play, signed with `batch_key` (the sha256 of
+    /// the screen's token) over the exact bytes sent, so HQ can tell a tampered or misdirected
+    /// batch. Within [`SCREEN_CALL_TIMEOUT`].
+    pub async fn upload_impressions(
+        &self,
+        batch: &ImpressionBatch,
+        batch_key: &[u8; 32],
+    ) -> anyhow::Result<ImpressionAck> {
+        let body = serde_json::to_vec(batch)?;
+        let signature = vitrine_core::impression::sign_batch(batch_key, &body);
+        let request = self
+            .request(Method::POST, "/v1/impressions")
+            .header(CONTENT_TYPE, "application/json")
+            .header(vitrine_core::impression::SIGNATURE_HEADER, signature)
+            .body(body)
+            .timeout(SCREEN_CALL_TIMEOUT);
+        self.fetch(request).await
     }
 }
 
@@ -631,6 +814,79 @@ mod tests {
     #[test]
     fn file_names_are_query_encoded() {
         assert_eq!(query_encoded("feed 1/é.csv"), "feed%201%2F%C3%A9.csv");
+    }
+
+    /// A one-request HTTP server on loopback that answers with `answer` (status line, headers and
+    /// body) and reports the head of the request it saw.
+    fn answer_once(answer: &'static str) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let (seen, requests) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            seen.send(head.to_ascii_lowercase()).unwrap();
+            let _ = stream.write_all(answer.as_bytes());
+        });
+        (format!("http://{address}"), requests)
+    }
+
+    #[tokio::test]
+    async fn a_screens_refusal_is_observed_and_keeps_its_code() {
+        let (server, requests) = answer_once(
+            "HTTP/1.1 401 Unauthorized\r\nDate: Tue, 03 Mar 2026 10:00:00 GMT\r\n\
+             Content-Type: application/json\r\nContent-Length: 60\r\nConnection: close\r\n\r\n\
+             {\"error\":{\"code\":\"token_revoked\",\"message\":\"revoked at HQ\"}}",
+        );
+        let dates = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let observed = dates.clone();
+        let client = HqClient::builder(server)
+            .token("screen-token")
+            .build()
+            .unwrap()
+            .with_answer_observer(move |headers| {
+                let date = headers.get(reqwest::header::DATE).unwrap();
+                observed
+                    .lock()
+                    .unwrap()
+                    .push(date.to_str().unwrap().to_owned());
+            });
+        let error = client.manifest(Some("\"v7\"")).await.unwrap_err();
+        let refusal = error
+            .downcast_ref::<ServerError>()
+            .expect("the server's refusal");
+        assert_eq!(refusal.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(refusal.code.as_deref(), Some("token_revoked"));
+        assert_eq!(*dates.lock().unwrap(), ["Tue, 03 Mar 2026 10:00:00 GMT"]);
+        let request = requests.recv().unwrap();
+        assert!(request.starts_with("get /v1/manifest "), "{request}");
+        assert!(
+            request.contains("authorization: bearer screen-token"),
+            "{request}"
+        );
+        assert!(request.contains("if-none-match: \"v7\""), "{request}");
+    }
+
+    #[tokio::test]
+    async fn the_server_key_is_asked_for_without_the_token() {
+        let (server, requests) = answer_once(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 43\r\n\
+             Connection: close\r\n\r\n{\"algorithm\":\"ed25519\",\"public_key\":\"abcd\"}",
+        );
+        let client = HqClient::builder(server).token("secret").build().unwrap();
+        assert_eq!(client.server_key().await.unwrap().public_key, "abcd");
+        let request = requests.recv().unwrap();
+        assert!(!request.contains("authorization"), "{request}");
     }
 
     #[tokio::test]

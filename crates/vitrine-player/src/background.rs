@@ -508,7 +508,7 @@ mod tests {
         let (etag_sender, etag_receiver) = watch::channel(None);
         let (stop, stopped) = watch::channel(false);
         let settings = HeartbeatLoop {
-            client: SyncClient::new(&server, "token").unwrap(),
+            client: SyncClient::new(&server, "token", None).unwrap(),
             status: status.clone(),
             active_etag: etag_receiver,
             journal: Journal::open(data.path()).unwrap(),

@@ -183,8 +183,7 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
     let background = match (&config.server, &config.token) {
         (Some(server), Some(token)) => Some(Background::start(
             BackgroundSettings {
-                client: SyncClient::new(server, token)?
-                    .with_ca_cert(ca_cert.as_deref())?
+                client: SyncClient::new(server, token, ca_cert.as_deref())?
                     .with_trust(pairing::ManifestTrust::for_config(&config)?)
                     .with_screen(config.screen.clone())
                     .with_clock(clock.clone())
@@ -211,8 +210,7 @@ fn prepare(config: PlayerConfig, sink: SharedSink) -> anyhow::Result<Startup> {
         )?),
         (Some(server), None) => {
             // No token yet: show a pairing code and wait for HQ to confirm it.
-            let client = SyncClient::new(server, "")?.with_ca_cert(ca_cert.as_deref())?;
-            pairing::start(server, &config.data_dir, client.http(), sink.clone())?;
+            pairing::start(server, ca_cert.as_deref(), &config.data_dir, sink.clone())?;
             None
         }
         _ => {

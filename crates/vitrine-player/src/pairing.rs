@@ -260,12 +260,11 @@ const HINTS: Hints = Hints {
 /// asked to shut down, and [`crate::restart::restart_if_requested`] starts it again with them.
 pub fn start(
     server: &str,
+    ca_cert: Option<&[u8]>,
     data_dir: &Path,
-    http: reqwest::Client,
     sink: SharedSink,
 ) -> anyhow::Result<()> {
-    let client = HqClient::builder(server)
-        .http(http)
+    let client = crate::sync::hq_client_builder(server, ca_cert)?
         .hints(HINTS)
         .build()
         .context("the player's `server`")?;
@@ -446,7 +445,7 @@ mod tests {
         let key = signing_key();
         let signature = hex::encode(key.sign(&body).to_bytes());
         let client = |server: &str| {
-            crate::sync::SyncClient::new(server, "token")
+            crate::sync::SyncClient::new(server, "token", None)
                 .unwrap()
                 .with_trust(ManifestTrust::pinned(key.verifying_key()))
         };

@@ -404,7 +404,7 @@ mod tests {
     /// A client for screen `door` that trusts [`SCHEDULER_KEY`].
     fn door() -> SyncClient {
         let key = ed25519_dalek::SigningKey::from_bytes(&SCHEDULER_KEY);
-        SyncClient::new("http://127.0.0.1:9", "token")
+        SyncClient::new("http://127.0.0.1:9", "token", None)
             .unwrap()
             .with_trust(crate::pairing::ManifestTrust::pinned(key.verifying_key()))
             .with_screen(Some("door".into()))
@@ -581,7 +581,7 @@ mod tests {
             assert!(interpret("command", &elsewhere, &client, before_expiry()).is_err());
         }
         // A player that knows no key yet trusts no event.
-        let keyless = SyncClient::new("http://127.0.0.1:9", "token").unwrap();
+        let keyless = SyncClient::new("http://127.0.0.1:9", "token", None).unwrap();
         let error = interpret(
             "interrupt",
             &signed("interrupt", interrupt),

@@ -6,6 +6,9 @@
 //! than the one playing ([`Manifest::may_follow`]); a media download stops at the size the manifest
 //! states. Pushed events that act on the screen are opened here too ([`SyncClient::open_event`]).
 //!
+//! Every call to the scheduler goes through [`HqClient`], made with the player's user agent and
+//! timeouts ([`hq_client_builder`]); this module decides what its answers mean for the screen.
+//!
 //! Being offline is an expected state, not an error worth a panic: every failure here is logged and
 //! retried on the next round while the screen keeps playing what it has.
 
@@ -17,9 +20,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, RANGE};
+use reqwest::header::{ETAG, HeaderMap};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use vitrine_client::{Hints, HqClient, HqClientBuilder, ManifestAnswer, MediaAnswer, ServerError};
 use vitrine_core::{ImpressionAck, ImpressionBatch, Manifest, Sha256Hex};
 
 use crate::cache::{ActiveManifest, MediaCache};
@@ -42,15 +46,18 @@ pub enum ManifestFetch {
     NoPlaylist,
 }
 
+/// What the sync's errors suggest checking.
+const HINTS: Hints = Hints {
+    unreachable: "check `server` in the player's configuration",
+    unauthorized: "check `token` in the player's configuration, or pair the screen again",
+};
+
 #[derive(Clone)]
 pub struct SyncClient {
-    http: reqwest::Client,
-    server: String,
-    authorization: String,
+    /// The scheduler, with this screen's token.
+    hq: HqClient,
     /// The sha256 of the device token: the key impression batches are signed with.
     batch_key: [u8; 32],
-    /// Takes HQ's time from the `Date` header of every answer.
-    clock: Option<SharedClock>,
     /// The cap all downloads share; `None` downloads as fast as the line allows.
     bandwidth: Option<Bandwidth>,
     /// The key every manifest must be signed with (see [`crate::pairing`]).
@@ -66,14 +73,17 @@ pub struct SyncClient {
 }
 
 impl SyncClient {
-    pub fn new(server: &str, token: &str) -> anyhow::Result<Self> {
-        let http = http_client(None)?;
+    /// A client of the scheduler at `server` for the screen whose token is `token`, trusting the
+    /// CA certificate in `ca_cert` (PEM) besides the system's roots when given.
+    pub fn new(server: &str, token: &str, ca_cert: Option<&[u8]>) -> anyhow::Result<Self> {
+        let hq = hq_client_builder(server, ca_cert)?
+            .token(token)
+            .hints(HINTS)
+            .build()
+            .context("the player's `server`")?;
         Ok(Self {
-            http,
-            server: server.trim_end_matches('/').to_owned(),
-            authorization: format!("Bearer {token}"),
+            hq,
             batch_key: Sha256::digest(token.as_bytes()).into(),
-            clock: None,
             bandwidth: None,
             trust: Arc::new(crate::pairing::ManifestTrust::first_use_in_memory()),
             manifest_refusal: Arc::default(),
@@ -176,11 +186,6 @@ impl SyncClient {
         Ok(signed)
     }
 
-    /// The HTTP client, with its TLS settings, for calls outside this client (pairing).
-    pub fn http(&self) -> reqwest::Client {
-        self.http.clone()
-    }
-
     /// Why the last manifest from the scheduler was refused (a missing or wrong signature), while
     /// no later one has verified; for the heartbeat's alerts.
     pub fn manifest_alert(&self) -> Option<String> {
@@ -196,41 +201,21 @@ impl SyncClient {
         self
     }
 
-    /// Also trusts the CA certificate in `pem`, for a scheduler behind a private CA.
-    pub fn with_ca_cert(mut self, pem: Option<&[u8]>) -> anyhow::Result<Self> {
-        if let Some(pem) = pem {
-            let certificate = reqwest::Certificate::from_pem(pem)
-                .context("`ca_cert` is not a PEM certificate")?;
-            self.http = http_client(Some(certificate))?;
-        }
-        Ok(self)
-    }
-
     /// The scheduler's manifest-signing key as it presents it (`GET /v1/server-key`).
     async fn fetch_server_key(&self) -> anyhow::Result<String> {
-        let response = self
-            .http
-            .get(format!("{}/v1/server-key", self.server))
-            .timeout(Duration::from_secs(30))
-            .send()
+        let key = self
+            .hq
+            .server_key()
             .await
-            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
-        self.observe_clock(&response);
-        if !response.status().is_success() {
-            bail!(
-                "the scheduler did not give its manifest key ({})",
-                response.status()
-            );
-        }
-        Ok(response
-            .json::<vitrine_wire::screens::ServerKey>()
-            .await?
-            .public_key)
+            .map_err(refused("the scheduler did not give its manifest key"))?;
+        Ok(key.public_key)
     }
 
-    /// Lets every answer from HQ set `clock`.
+    /// Lets every answer from HQ set `clock`, from its `Date` header.
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
+        self.hq = self
+            .hq
+            .with_answer_observer(move |headers| observe_clock(&clock, headers));
         self
     }
 
@@ -240,99 +225,81 @@ impl SyncClient {
         self
     }
 
-    fn observe_clock(&self, response: &reqwest::Response) {
-        if let Some(clock) = &self.clock
-            && let Some(date) = response
-                .headers()
-                .get(reqwest::header::DATE)
-                .and_then(|value| value.to_str().ok())
-        {
-            clock.observe_date_header(date, std::time::Instant::now());
+    pub async fn fetch_manifest(&self, etag: Option<&str>) -> anyhow::Result<ManifestFetch> {
+        let response = match self.hq.manifest(etag).await {
+            Ok(ManifestAnswer::Changed(response)) => response,
+            Ok(ManifestAnswer::NotModified) => {
+                self.set_problem(None);
+                return Ok(ManifestFetch::NotModified);
+            }
+            Ok(ManifestAnswer::NoPlaylist) => {
+                self.set_problem(Some(Problem::NoPlaylist));
+                return Ok(ManifestFetch::NoPlaylist);
+            }
+            Err(error) => return Err(self.manifest_failed(error)),
+        };
+        // A manifest came: whatever is wrong with it is a refusal of its own (an alert), not a
+        // reason the scheduler gave no content.
+        self.set_problem(None);
+        let etag = response
+            .headers()
+            .get(ETAG)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .context("the scheduler sent a manifest without an ETag")?;
+        let signature = response
+            .headers()
+            .get(crate::pairing::SIGNATURE_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = read_capped(response, MAX_MANIFEST_BYTES).await?;
+        // Nothing of a manifest is used before its signature checks out.
+        let verified = self
+            .trust
+            .verify(&body, signature.as_deref(), || self.fetch_server_key())
+            .await;
+        // Only a refusal is worth an alert; failing to reach the key is being offline.
+        let refusal = verified
+            .as_ref()
+            .err()
+            .map(|error| format!("{error:#}"))
+            .filter(|message| message.starts_with("refused"));
+        if verified.is_ok() || refusal.is_some() {
+            self.set_manifest_refusal(refusal);
         }
+        verified?;
+        let manifest = Manifest::decode(&body)
+            .context("the scheduler sent a manifest this player cannot play")?;
+        Ok(ManifestFetch::New(Box::new(ActiveManifest {
+            etag,
+            manifest,
+        })))
     }
 
-    pub async fn fetch_manifest(&self, etag: Option<&str>) -> anyhow::Result<ManifestFetch> {
-        let mut request = self
-            .http
-            .get(format!("{}/v1/manifest", self.server))
-            .header(AUTHORIZATION, &self.authorization)
-            .timeout(Duration::from_secs(30));
-        if let Some(etag) = etag {
-            request = request.header(IF_NONE_MATCH, etag);
-        }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => {
-                let error = anyhow::Error::new(error)
-                    .context(format!("cannot reach the scheduler at {}", self.server));
-                self.set_problem(crate::problem::unreachable(&error, &self.server));
-                return Err(error);
-            }
+    /// Records why a manifest request brought nothing, for the screen and the heartbeat: the
+    /// scheduler unreachable, or its refusal of the token. Returns the error to log.
+    fn manifest_failed(&self, error: anyhow::Error) -> anyhow::Error {
+        let Some(refusal) = error.downcast_ref::<ServerError>() else {
+            self.set_problem(crate::problem::unreachable(&error, self.hq.base_url()));
+            return error;
         };
-        self.observe_clock(&response);
-        // Whatever it says, the scheduler answered: only its answer can be the problem now.
-        self.set_problem(match response.status() {
-            StatusCode::NOT_FOUND => Some(Problem::NoPlaylist),
-            StatusCode::UNAUTHORIZED => Some(Problem::TokenRefused),
-            _ => None,
-        });
-        match response.status() {
-            StatusCode::NOT_MODIFIED => Ok(ManifestFetch::NotModified),
-            StatusCode::NOT_FOUND => Ok(ManifestFetch::NoPlaylist),
-            StatusCode::UNAUTHORIZED => {
-                let body = response.text().await.unwrap_or_default();
-                if body.contains("\"token_revoked\"") {
-                    self.set_problem(Some(Problem::TokenRevoked));
-                    bail!(
-                        "HQ revoked this screen's token: it keeps playing its cache and needs \
-                         pairing again (delete the token or {} from the data folder and restart \
-                         the player, then confirm the code it shows with `vitrine screens pair`), \
-                         or a new token from `vitrine screens rotate`",
-                        crate::pairing::CREDENTIALS_FILE
-                    );
-                }
-                bail!("the scheduler does not know this screen's token (401): {body}");
-            }
-            StatusCode::OK => {
-                let etag = response
-                    .headers()
-                    .get(ETAG)
-                    .and_then(|value| value.to_str().ok())
-                    .map(str::to_owned)
-                    .context("the scheduler sent a manifest without an ETag")?;
-                let signature = response
-                    .headers()
-                    .get(crate::pairing::SIGNATURE_HEADER)
-                    .and_then(|value| value.to_str().ok())
-                    .map(str::to_owned);
-                let body = read_capped(response, MAX_MANIFEST_BYTES).await?;
-                // Nothing of a manifest is used before its signature checks out.
-                let verified = self
-                    .trust
-                    .verify(&body, signature.as_deref(), || self.fetch_server_key())
-                    .await;
-                // Only a refusal is worth an alert; failing to reach the key is being offline.
-                let refusal = verified
-                    .as_ref()
-                    .err()
-                    .map(|error| format!("{error:#}"))
-                    .filter(|message| message.starts_with("refused"));
-                if verified.is_ok() || refusal.is_some() {
-                    self.set_manifest_refusal(refusal);
-                }
-                verified?;
-                let manifest = Manifest::decode(&body)
-                    .context("the scheduler sent a manifest this player cannot play")?;
-                Ok(ManifestFetch::New(Box::new(ActiveManifest {
-                    etag,
-                    manifest,
-                })))
-            }
-            status => bail!(
-                "the scheduler refused the manifest request ({status}): {}",
-                response.text().await.unwrap_or_default()
-            ),
+        if refusal.status != StatusCode::UNAUTHORIZED {
+            // Whatever it says, the scheduler answered: only its answer can be the problem now.
+            self.set_problem(None);
+            return error.context("the scheduler refused the manifest request");
         }
+        if refusal.code.as_deref() == Some("token_revoked") {
+            self.set_problem(Some(Problem::TokenRevoked));
+            return anyhow::anyhow!(
+                "HQ revoked this screen's token: it keeps playing its cache and needs pairing \
+                 again (delete the token or {} from the data folder and restart the player, then \
+                 confirm the code it shows with `vitrine screens pair`), or a new token from \
+                 `vitrine screens rotate`",
+                crate::pairing::CREDENTIALS_FILE
+            );
+        }
+        self.set_problem(Some(Problem::TokenRefused));
+        anyhow::anyhow!("the scheduler does not know this screen's token: {refusal}")
     }
 
     /// Downloads one media file of `expected_size` bytes (as the manifest states it) into
@@ -367,42 +334,35 @@ impl SyncClient {
             hasher = Sha256::new();
             have = 0;
         }
-        let mut request = self
-            .http
-            .get(format!("{}/v1/media/{sha256}", self.server))
-            .header(AUTHORIZATION, &self.authorization);
-        if have > 0 {
-            request = request.header(RANGE, format!("bytes={have}-"));
-        }
-        let response = request
-            .send()
+        let answer = self
+            .hq
+            .media(sha256, have)
             .await
-            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
-        self.observe_clock(&response);
-        let mut file = match response.status() {
-            StatusCode::PARTIAL_CONTENT if have > 0 => {
+            .map_err(refused(format!("the scheduler refused media {sha256}")))?;
+        let (response, mut file) = match answer {
+            MediaAnswer::Rest(response) => {
                 tracing::info!(%sha256, resumed_at = have, "resuming a download");
-                tokio::fs::OpenOptions::new()
+                let file = tokio::fs::OpenOptions::new()
                     .append(true)
                     .open(part_path)
-                    .await?
+                    .await?;
+                (response, file)
             }
-            // The server sent the whole file (or the part was already complete and the range is
-            // unsatisfiable): start over.
-            StatusCode::OK | StatusCode::RANGE_NOT_SATISFIABLE => {
+            // The server sent the whole file: start over.
+            MediaAnswer::Whole(response) => {
                 hasher = Sha256::new();
                 have = 0;
-                if response.status() == StatusCode::RANGE_NOT_SATISFIABLE {
-                    let _ = tokio::fs::remove_file(part_path).await;
-                    bail!(
-                        "media {sha256}: the partial download was longer than the file; restarting"
-                    );
-                }
-                tokio::fs::File::create(part_path)
+                let file = tokio::fs::File::create(part_path)
                     .await
-                    .with_context(|| format!("cannot write {}", part_path.display()))?
+                    .with_context(|| format!("cannot write {}", part_path.display()))?;
+                (response, file)
             }
-            status => bail!("the scheduler refused media {sha256} ({status})"),
+            // The part was already complete, or longer than the file: the next attempt starts
+            // over.
+            MediaAnswer::PastTheEnd => {
+                let _ = tokio::fs::remove_file(part_path).await;
+                bail!("media {sha256}: the partial download was longer than the file; restarting");
+            }
         };
         let mut size = have;
         let mut body = response.bytes_stream();
@@ -441,106 +401,64 @@ impl SyncClient {
         Ok(size)
     }
 
-    /// Opens this screen's event stream (`GET /v1/events`), resuming after `last_event_id`. The
-    /// response is checked; its body is the stream. No overall timeout: the stream is meant to stay
-    /// open, and the client's read timeout, longer than the scheduler's keep-alive interval,
-    /// notices a dead connection.
+    /// Opens this screen's event stream (`GET /v1/events`), resuming after `last_event_id`: the
+    /// checked answer, whose body is the stream (see [`HqClient::events`]).
     pub async fn open_events(
         &self,
         last_event_id: Option<&str>,
     ) -> anyhow::Result<reqwest::Response> {
-        let mut request = self
-            .http
-            .get(format!("{}/v1/events", self.server))
-            .header(AUTHORIZATION, &self.authorization)
-            .header(ACCEPT, "text/event-stream");
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
-        }
-        let response = request
-            .send()
+        self.hq
+            .events(last_event_id)
             .await
-            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
-        self.observe_clock(&response);
-        if response.status() != StatusCode::OK {
-            bail!(
-                "the scheduler refused the event stream ({}): {}",
-                response.status(),
-                response.text().await.unwrap_or_default()
-            );
-        }
-        Ok(response)
+            .map_err(refused("the scheduler refused the event stream"))
     }
 
     pub async fn post_heartbeat(&self, heartbeat: &vitrine_core::Heartbeat) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .post(format!("{}/v1/heartbeat", self.server))
-            .header(AUTHORIZATION, &self.authorization)
-            .json(heartbeat)
-            .timeout(Duration::from_secs(15))
-            .send()
+        self.hq
+            .heartbeat(heartbeat)
             .await
-            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
-        self.observe_clock(&response);
-        if !response.status().is_success() {
-            bail!(
-                "the scheduler refused the heartbeat ({})",
-                response.status()
-            );
-        }
-        Ok(())
+            .map_err(refused("the scheduler refused the heartbeat"))
     }
 
     /// Sends a screenshot (a JPEG) to `PUT /v1/screenshot`. A refusal carries HQ's words.
     pub async fn put_screenshot(&self, jpeg: Vec<u8>) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .put(format!("{}/v1/screenshot", self.server))
-            .header(AUTHORIZATION, &self.authorization)
-            .header(reqwest::header::CONTENT_TYPE, "image/jpeg")
-            .body(jpeg)
-            .timeout(Duration::from_secs(30))
-            .send()
+        self.hq
+            .upload_screenshot(jpeg)
             .await
-            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
-        self.observe_clock(&response);
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            bail!(
-                "the scheduler refused the screenshot ({status}): {}",
-                body.chars().take(300).collect::<String>()
-            );
-        }
-        Ok(())
+            .map_err(refused("the scheduler refused the screenshot"))
     }
 
     pub async fn upload(&self, batch: &ImpressionBatch) -> anyhow::Result<ImpressionAck> {
-        // Signed over the exact bytes sent, so HQ can tell a tampered or misdirected batch.
-        let body = serde_json::to_vec(batch)?;
-        let signature = vitrine_core::impression::sign_batch(&self.batch_key, &body);
-        let response = self
-            .http
-            .post(format!("{}/v1/impressions", self.server))
-            .header(AUTHORIZATION, &self.authorization)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(vitrine_core::impression::SIGNATURE_HEADER, signature)
-            .body(body)
-            .timeout(Duration::from_secs(30))
-            .send()
+        self.hq
+            .upload_impressions(batch, &self.batch_key)
             .await
-            .with_context(|| format!("cannot reach the scheduler at {}", self.server))?;
-        self.observe_clock(&response);
-        if !response.status().is_success() {
-            bail!(
-                "the scheduler refused {} impressions ({}): {}",
-                batch.impressions.len(),
-                response.status(),
-                response.text().await.unwrap_or_default()
-            );
+            .map_err(refused(format!(
+                "the scheduler refused {} impressions",
+                batch.impressions.len()
+            )))
+    }
+}
+
+/// Says `what` the scheduler refused when the error is its refusal (a [`ServerError`]); a failure
+/// to reach it, which already names the server, passes as it is.
+fn refused(what: impl Into<String>) -> impl FnOnce(anyhow::Error) -> anyhow::Error {
+    let what = what.into();
+    move |error| {
+        if error.is::<ServerError>() {
+            error.context(what)
+        } else {
+            error
         }
-        Ok(response.json().await?)
+    }
+}
+
+/// Takes HQ's time from the `Date` header of an answer.
+fn observe_clock(clock: &SharedClock, headers: &HeaderMap) {
+    if let Some(date) = headers
+        .get(reqwest::header::DATE)
+        .and_then(|value| value.to_str().ok())
+    {
+        clock.observe_date_header(date, std::time::Instant::now());
     }
 }
 
@@ -614,17 +532,21 @@ impl Default for SyncPolicy {
     }
 }
 
-/// The HTTP client every call to the scheduler goes through, trusting `ca` besides the system's
-/// roots when given.
-fn http_client(ca: Option<reqwest::Certificate>) -> anyhow::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
+/// How every client of the scheduler in the player starts (the sync's and pairing's): the
+/// player's user agent and timeouts, and the CA certificate in `ca_cert` (PEM) trusted besides the
+/// system's roots when given. The read timeout, longer than the scheduler's keep-alive interval on
+/// the event stream, notices a dead connection under a download or the stream.
+pub fn hq_client_builder(server: &str, ca_cert: Option<&[u8]>) -> anyhow::Result<HqClientBuilder> {
+    let certificate = ca_cert
+        .map(|pem| {
+            reqwest::Certificate::from_pem(pem).context("`ca_cert` is not a PEM certificate")
+        })
+        .transpose()?;
+    Ok(HqClient::builder(server)
+        .user_agent(concat!("vitrine-player/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
-        .user_agent(concat!("vitrine-player/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = ca {
-        builder = builder.add_root_certificate(ca);
-    }
-    Ok(builder.build()?)
+        .ca_certificate(certificate))
 }
 
 /// Whether a sync failed because the scheduler could not be reached at all (refused, unreachable,
@@ -955,7 +877,7 @@ mod tests {
         std::fs::write(&part, &file[..40_000]).unwrap();
 
         let (server, requests) = serve_once(file.clone());
-        let client = SyncClient::new(&server, "token").unwrap();
+        let client = SyncClient::new(&server, "token", None).unwrap();
         let size = client
             .download(&digest, file.len() as u64, &part, &done)
             .await
@@ -979,7 +901,7 @@ mod tests {
         std::fs::write(&part, vec![0u8; 10_000]).unwrap();
 
         let (server, _requests) = serve_once(file);
-        let client = SyncClient::new(&server, "token").unwrap();
+        let client = SyncClient::new(&server, "token", None).unwrap();
         let error = client
             .download(&digest, 50_000, &part, &done)
             .await
@@ -1001,7 +923,7 @@ mod tests {
         let done = folder.path().join("media");
         // The manifest said 1000 bytes; the server sends 5000, all of them the right file's.
         let server = answer_once("200 OK", String::new(), file, false);
-        let client = SyncClient::new(&server, "token").unwrap();
+        let client = SyncClient::new(&server, "token", None).unwrap();
         let error = client
             .download(&digest, 1000, &part, &done)
             .await
@@ -1058,7 +980,7 @@ mod tests {
         let (sender, _events) = std::sync::mpsc::channel();
         let sink: SharedSink = Arc::new(sender);
         let client_of = |server: &str| {
-            SyncClient::new(server, "token")
+            SyncClient::new(server, "token", None)
                 .unwrap()
                 .with_trust(crate::pairing::ManifestTrust::pinned(key.verifying_key()))
         };
@@ -1175,23 +1097,28 @@ mod tests {
             ),
         ] {
             let client =
-                SyncClient::new(&answer_once(status, json(), body, true), "token").unwrap();
+                SyncClient::new(&answer_once(status, json(), body, true), "token", None).unwrap();
             let _ = client.fetch_manifest(None).await;
             assert_eq!(client.problem(), Some(problem), "{status}");
         }
         // Any later answer from the scheduler, even one with nothing new, clears it.
-        let client =
-            SyncClient::new(&answer_once("404 Not Found", json(), Vec::new(), true), "t").unwrap();
+        let client = SyncClient::new(
+            &answer_once("404 Not Found", json(), Vec::new(), true),
+            "t",
+            None,
+        )
+        .unwrap();
         let _ = client.fetch_manifest(None).await;
         assert_eq!(client.problem(), Some(Problem::NoPlaylist));
         // The same client (its clones share what it knows) asking a server that answers.
         let mut later = client.clone();
-        later.server = answer_once(
+        let answering = answer_once(
             "304 Not Modified",
             "ETag: \"v1\"\r\n".to_owned(),
             Vec::new(),
             true,
         );
+        later.hq = SyncClient::new(&answering, "t", None).unwrap().hq;
         assert!(matches!(
             later.fetch_manifest(Some("\"v1\"")).await.unwrap(),
             ManifestFetch::NotModified
