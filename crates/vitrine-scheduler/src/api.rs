@@ -645,13 +645,21 @@ pub async fn put_media(
     }
     crate::quota::ensure_room(&state, &manager, Stored::Media, size).await?;
     state.blobs().keep(upload, &sha256).await?;
-    let new = state.storage().record_media(sha256.clone(), size).await?;
-    if let Some(stores) = manager.stores() {
-        state
-            .storage()
-            .charge_media(sha256.clone(), stores.to_vec())
-            .await?;
-    }
+    // Checked again with the charge, in one transaction: an upload racing this one from the
+    // same store may have spent the room since.
+    let new = match crate::quota::record_media(&state, &manager, &sha256, size).await {
+        Ok(new) => new,
+        Err(refusal) => {
+            // Nothing indexes the file, so nothing would ever collect it: it goes now, unless
+            // another upload of the same bytes got it indexed meanwhile.
+            if !state.storage().media_exists(sha256.clone()).await?
+                && let Err(error) = state.blobs().remove(&sha256).await
+            {
+                tracing::warn!(%sha256, %error, "could not remove a refused upload");
+            }
+            return Err(refusal);
+        }
+    };
     if new {
         tracing::info!(%sha256, size, "stored media");
     }

@@ -11,6 +11,8 @@ use crate::AppState;
 use crate::auth::Manager;
 use crate::error::ApiError;
 use crate::storage::StorageError;
+use crate::storage::quota::QuotaCheck;
+use vitrine_core::Sha256Hex;
 
 /// The limits; see the scheduler's `--store-media-quota`, `--store-playlist-quota` and
 /// `--unused-media-grace`.
@@ -79,21 +81,51 @@ pub async fn ensure_room(
             Stored::PlaylistVersions => state.storage().store_playlist_bytes(store.clone()).await?,
         };
         if used.saturating_add(size) > quota {
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "quota_exceeded",
-                format!(
-                    "store `{store}` holds {used} bytes of {what} and this adds {size}, over its \
-                     quota of {quota} bytes; nothing was stored. Files no playlist uses are \
-                     removed after a grace period; HQ can raise the quota with \
-                     `vitrine-scheduler {flag}`",
-                    what = stored.describe(),
-                    flag = stored.flag(),
-                ),
-            ));
+            return Err(over_quota(store, used, size, quota, stored));
         }
     }
     Ok(())
+}
+
+/// Records an upload of `size` bytes, already kept in the media store, and charges it to the
+/// stores of the staff who sent it, in one storage transaction that refuses it when it would take
+/// one of them past its media quota (so uploads racing each other cannot pass it together); HQ's
+/// uploads are recorded without a charge. Returns whether the index did not hold the file before.
+pub async fn record_media(
+    state: &AppState,
+    manager: &Manager,
+    sha256: &Sha256Hex,
+    size: u64,
+) -> Result<bool, ApiError> {
+    let Some(stores) = manager.stores() else {
+        return Ok(state.storage().record_media(sha256.clone(), size).await?);
+    };
+    let quota = state.quotas().store_media_bytes;
+    match state
+        .storage()
+        .record_media_within_quota(sha256.clone(), size, stores.to_vec(), quota)
+        .await?
+    {
+        QuotaCheck::Recorded { new } => Ok(new),
+        QuotaCheck::Over { store, used } => {
+            Err(over_quota(&store, used, size, quota, Stored::Media))
+        }
+    }
+}
+
+/// The refusal of `size` more bytes of `stored` for `store`, which holds `used` of its `quota`.
+fn over_quota(store: &str, used: u64, size: u64, quota: u64, stored: Stored) -> ApiError {
+    ApiError::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "quota_exceeded",
+        format!(
+            "store `{store}` holds {used} bytes of {what} and this adds {size}, over its quota of \
+             {quota} bytes; nothing was stored. Files no playlist uses are removed after a grace \
+             period; HQ can raise the quota with `vitrine-scheduler {flag}`",
+            what = stored.describe(),
+            flag = stored.flag(),
+        ),
+    )
 }
 
 /// Removes media that no playlist or campaign version names (nor a product as its image) and that

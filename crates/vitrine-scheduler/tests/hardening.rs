@@ -526,6 +526,65 @@ async fn uploading_media_leaves_cached_manifests_alone() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_racing_each_other_cannot_pass_their_stores_quota_together() {
+    let harness = Harness::new();
+    harness.state.set_quotas(Quotas {
+        store_media_bytes: 20,
+        ..Quotas::default()
+    });
+    let chain = chain_with(harness).await;
+    let harness = &chain.harness;
+    let media_before = harness.count("media");
+    // Alice's store holds 1 byte ("a"): room for one more file of 15 bytes, not two. Eight
+    // different files at once each pass the check made before their bytes are read.
+    let files: Vec<Vec<u8>> = (0..8u8).map(|fill| vec![fill + 100; 15]).collect();
+    let replies = futures_util::future::join_all(
+        files.iter().map(|file| upload(harness, &chain.alice, file)),
+    )
+    .await;
+    let stored: Vec<&Vec<u8>> = files
+        .iter()
+        .zip(&replies)
+        .filter(|(_, reply)| reply.status == StatusCode::CREATED)
+        .map(|(file, _)| file)
+        .collect();
+    assert_eq!(
+        stored.len(),
+        1,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for (file, reply) in files.iter().zip(&replies) {
+        if reply.status != StatusCode::CREATED {
+            assert_eq!(reply.status, StatusCode::INSUFFICIENT_STORAGE);
+            assert_eq!(reply.error_code(), "quota_exceeded");
+            // Refused: not indexed, so not served.
+            let head = harness
+                .call(
+                    Method::HEAD,
+                    &format!("/v1/media/{}", sha256_hex(file)),
+                    Some(ADMIN),
+                    None,
+                )
+                .await;
+            assert_eq!(head.status, StatusCode::NOT_FOUND);
+            // Nor kept: nothing would ever collect a file no index row names.
+            let digest = sha256_hex(file).parse().expect("a digest");
+            assert!(
+                !harness
+                    .state
+                    .blobs()
+                    .contains(&digest)
+                    .await
+                    .expect("the media store"),
+                "a refused upload's file was left behind"
+            );
+        }
+    }
+    assert_eq!(harness.count("media"), media_before + 1);
+}
+
 #[tokio::test]
 async fn staff_uploads_and_playlist_versions_count_against_their_stores_quota() {
     let harness = Harness::new();

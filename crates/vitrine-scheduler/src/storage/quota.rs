@@ -9,6 +9,15 @@ use vitrine_core::Sha256Hex;
 
 use crate::storage::StorageError;
 
+/// What [`QuotaStore::record_media_within_quota`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QuotaCheck {
+    /// Recorded and charged; `new` when the index did not hold the blob before.
+    Recorded { new: bool },
+    /// Refused: `store` holds `used` bytes already, and the blob would take it past the quota.
+    Over { store: String, used: u64 },
+}
+
 /// What a store's staff have stored, and the collection of unused media.
 #[async_trait::async_trait]
 pub trait QuotaStore: Send + Sync {
@@ -19,13 +28,20 @@ pub trait QuotaStore: Send + Sync {
     /// own.
     async fn store_playlist_bytes(&self, store: String) -> Result<u64, StorageError>;
 
-    /// Charges a blob to the stores of the staff member who uploaded it. A store charged already
-    /// is not charged twice.
-    async fn charge_media(
+    /// Records a blob of `size` bytes that is already kept (as [`MediaStore::record_media`]) and
+    /// charges it to `stores`, in one transaction that waits for any other charge to the same
+    /// stores, unless that would take one of them past `quota` bytes: then nothing is recorded
+    /// or charged. A store the blob is charged to already pays nothing more. Uploads of one store
+    /// racing each other therefore cannot pass its quota together.
+    ///
+    /// [`MediaStore::record_media`]: crate::storage::media::MediaStore::record_media
+    async fn record_media_within_quota(
         &self,
         sha256: Sha256Hex,
+        size: u64,
         stores: Vec<String>,
-    ) -> Result<(), StorageError>;
+        quota: u64,
+    ) -> Result<QuotaCheck, StorageError>;
 
     /// Deletes, in one transaction, the index rows (and store charges) of media recorded before
     /// `cutoff` that no playlist or campaign version names and no product has as its image, and

@@ -6,8 +6,8 @@ use tokio_postgres::error::SqlState;
 use vitrine_core::Sha256Hex;
 
 use super::PostgresStore;
-use crate::storage::quota::QuotaStore;
-use crate::storage::{StorageError, from_sql_integer};
+use crate::storage::quota::{QuotaCheck, QuotaStore};
+use crate::storage::{StorageError, from_sql_integer, to_sql_integer};
 
 /// How long forgetting unused media waits for writes in flight to the tables that name media
 /// before it gives up until the next collection, so that a long catalog import does not hold
@@ -51,25 +51,66 @@ impl QuotaStore for PostgresStore {
         from_sql_integer(bytes, "playlist bytes of a store")
     }
 
-    /// Charges a blob to the stores of the staff member who uploaded it. A store charged already
-    /// is not charged twice.
-    async fn charge_media(
+    /// Records a blob and charges it to `stores` unless one would pass `quota`. Each store's
+    /// charges are taken under a transaction-scoped advisory lock named after the store, in name
+    /// order, so that uploads racing on other schedulers wait for each other's sums.
+    async fn record_media_within_quota(
         &self,
         sha256: Sha256Hex,
-        stores: Vec<String>,
-    ) -> Result<(), StorageError> {
-        if stores.is_empty() {
-            return Ok(());
+        size: u64,
+        mut stores: Vec<String>,
+        quota: u64,
+    ) -> Result<QuotaCheck, StorageError> {
+        let sql_size = to_sql_integer(size, "media size")?;
+        stores.sort();
+        stores.dedup();
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        for store in &stores {
+            transaction
+                .execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('vitrine store quota ' || $1, 0))",
+                    &[store],
+                )
+                .await?;
         }
-        let client = self.client().await?;
-        client
+        for store in &stores {
+            let row = transaction
+                .query_one(
+                    "SELECT COALESCE(SUM(media.size), 0)::bigint,
+                            COALESCE(bool_or(media_stores.sha256 = $2), false)
+                     FROM media_stores JOIN media ON media.sha256 = media_stores.sha256
+                     WHERE media_stores.store = $1",
+                    &[store, &sha256.as_str()],
+                )
+                .await?;
+            let used = from_sql_integer(row.try_get(0)?, "media bytes of a store")?;
+            let charged: bool = row.try_get(1)?;
+            if !charged && used.saturating_add(size) > quota {
+                return Ok(QuotaCheck::Over {
+                    store: store.clone(),
+                    used,
+                });
+            }
+        }
+        let new = transaction
             .execute(
-                "INSERT INTO media_stores (sha256, store) SELECT $1, unnest($2::text[])
-                 ON CONFLICT DO NOTHING",
-                &[&sha256.as_str(), &stores],
+                "INSERT INTO media (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+                &[&sha256.as_str(), &sql_size],
             )
-            .await?;
-        Ok(())
+            .await?
+            == 1;
+        if !stores.is_empty() {
+            transaction
+                .execute(
+                    "INSERT INTO media_stores (sha256, store) SELECT $1, unnest($2::text[])
+                     ON CONFLICT DO NOTHING",
+                    &[&sha256.as_str(), &stores],
+                )
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(QuotaCheck::Recorded { new })
     }
 
     /// Deletes, in one transaction, the index rows (and store charges) of media recorded before

@@ -7,8 +7,8 @@ use vitrine_core::Sha256Hex;
 
 use super::SqliteStore;
 use crate::storage::StorageError;
-use crate::storage::quota::QuotaStore;
-use crate::storage::sortable_timestamp;
+use crate::storage::quota::{QuotaCheck, QuotaStore};
+use crate::storage::{sortable_timestamp, to_sql_integer};
 
 #[async_trait::async_trait]
 impl QuotaStore for SqliteStore {
@@ -40,19 +40,50 @@ impl QuotaStore for SqliteStore {
         .await
     }
 
-    async fn charge_media(
+    async fn record_media_within_quota(
         &self,
         sha256: Sha256Hex,
+        size: u64,
         stores: Vec<String>,
-    ) -> Result<(), StorageError> {
+        quota: u64,
+    ) -> Result<QuotaCheck, StorageError> {
+        let sql_size = to_sql_integer(size, "media size")?;
         self.interact(move |connection| {
-            let mut insert = connection.prepare_cached(
-                "INSERT INTO media_stores (sha256, store) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            )?;
-            for store in stores {
-                insert.execute(params![sha256.as_str(), store])?;
+            // The one writer: no other charge lands between the sums and the inserts.
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for store in &stores {
+                let (used, charged): (i64, bool) = transaction.query_row(
+                    "SELECT COALESCE(SUM(media.size), 0),
+                            COALESCE(MAX(media_stores.sha256 = ?2), 0)
+                     FROM media_stores JOIN media ON media.sha256 = media_stores.sha256
+                     WHERE media_stores.store = ?1",
+                    params![store, sha256.as_str()],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
+                let used = u64::try_from(used).unwrap_or(0);
+                if !charged && used.saturating_add(size) > quota {
+                    return Ok(QuotaCheck::Over {
+                        store: store.clone(),
+                        used,
+                    });
+                }
             }
-            Ok(())
+            let new = transaction.execute(
+                "INSERT INTO media (sha256, size) VALUES (?1, ?2) ON CONFLICT (sha256) DO NOTHING",
+                params![sha256.as_str(), sql_size],
+            )? == 1;
+            {
+                let mut charge = transaction.prepare_cached(
+                    "INSERT INTO media_stores (sha256, store) VALUES (?1, ?2) \
+                     ON CONFLICT DO NOTHING",
+                )?;
+                for store in &stores {
+                    charge.execute(params![sha256.as_str(), store])?;
+                }
+            }
+            transaction.commit()?;
+            Ok(QuotaCheck::Recorded { new })
         })
         .await
     }
