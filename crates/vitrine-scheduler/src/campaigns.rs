@@ -37,7 +37,6 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use vitrine_core::campaign::{Campaign, Layer, Share, Targets};
 use vitrine_core::manifest::StoreInfo;
 use vitrine_core::playlist::{Content, Daypart, Item, Origin, Rule, RuleKind};
@@ -49,9 +48,11 @@ use crate::auth::Admin;
 use crate::catalog::{ScreenRecord, StoreRecord};
 use crate::error::ApiError;
 use crate::reads::Reads;
-pub use crate::storage::campaigns::{CampaignDetail, CampaignVersion, StoredCampaign};
+pub use crate::storage::campaigns::StoredCampaign;
 use crate::storage::screens::Screen;
-pub use vitrine_wire::campaigns::{CampaignStored, PushCampaign};
+pub use vitrine_wire::campaigns::{
+    CampaignDetail, CampaignList, CampaignStored, CampaignSummary, CampaignVersion, PushCampaign,
+};
 
 /// Priorities from here up are kept for interrupts; no campaign or store rule reaches them.
 pub const INTERRUPT_BAND: i32 = 3_000_000;
@@ -196,26 +197,6 @@ pub async fn store_campaign(
     })
 }
 
-/// A campaign as listed.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CampaignSummary {
-    pub name: String,
-    pub version: u64,
-    pub layer: Layer,
-    pub priority: i32,
-    pub from: jiff::civil::Date,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<jiff::civil::Date>,
-    pub targets: Targets,
-    pub offers: usize,
-    pub created_at: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CampaignList {
-    pub campaigns: Vec<CampaignSummary>,
-}
-
 /// `GET /v1/campaigns`: the newest version of every campaign.
 #[utoipa::path(
     get,
@@ -286,7 +267,7 @@ pub async fn show_campaign(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<CampaignDetail>, ApiError> {
     let Path(name) = path?;
-    let Some(detail) = state.storage().campaign_detail(name.clone()).await? else {
+    let Some(stored) = state.storage().campaign_detail(name.clone()).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "campaign_not_found",
@@ -296,7 +277,23 @@ pub async fn show_campaign(
             ),
         ));
     };
-    Ok(Json(detail))
+    Ok(Json(CampaignDetail {
+        name: stored.name,
+        version: stored.version,
+        file_name: stored.file_name,
+        source: stored.source,
+        media: stored.media,
+        campaign: stored.campaign,
+        created_at: stored.created_at,
+        versions: stored
+            .versions
+            .into_iter()
+            .map(|version| CampaignVersion {
+                version: version.version,
+                created_at: version.created_at,
+            })
+            .collect(),
+    }))
 }
 
 /// Why a campaign targets a screen, or `None` when it does not.

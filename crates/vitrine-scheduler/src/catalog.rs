@@ -31,6 +31,7 @@ use vitrine_core::offer::parse_price;
 use crate::feed::import::{FeedOutcome, FeedSource};
 use crate::feed::{FeedFormat, SaleWindow, read_availability};
 pub use vitrine_wire::imports::{FeedImportRequest, FeedReport, ImportFile, ImportReport};
+pub use vitrine_wire::screens::ScreenList;
 
 use vitrine_wire::plays::{Audience, AudienceList};
 
@@ -693,11 +694,6 @@ pub async fn import_inventory(
     }))
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ScreenList {
-    pub screens: Vec<ScreenRecord>,
-}
-
 /// `GET /v1/screens`: every registered screen, by name.
 #[utoipa::path(
     get,
@@ -726,6 +722,17 @@ pub async fn list_screens(
                 .as_deref()
                 .is_some_and(|store| manager.may_act_on_store(store))
     });
+    let screens = screens
+        .into_iter()
+        .map(|screen| vitrine_wire::screens::ScreenRecord {
+            name: screen.name,
+            playlist: screen.playlist,
+            timezone: screen.timezone,
+            store: screen.store,
+            tags: screen.tags,
+            created_at: screen.created_at,
+        })
+        .collect();
     Ok(Json(ScreenList { screens }))
 }
 

@@ -24,7 +24,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use serde::Serialize;
 use vitrine_core::campaign::{Campaign, Offer};
 use vitrine_core::offer::{
     ALL_BASIS_POINTS, Arm, CardPrice, OfferCardData, OfferEntry, OfferRotation, ValidityWindow,
@@ -40,6 +39,7 @@ use crate::catalog::LocalProduct;
 use crate::error::ApiError;
 use crate::reads::Reads;
 use crate::storage::campaigns::StoredCampaign;
+pub use vitrine_wire::explain::{Exclusion, Inclusion};
 
 /// How many days of validity windows a manifest carries, starting yesterday in store time (so a
 /// daypart that crosses midnight is covered in its second half).
@@ -53,28 +53,6 @@ pub struct OfferBuild {
     pub media: BTreeMap<String, MediaEntry>,
     pub excluded: Vec<Exclusion>,
     pub included: Vec<Inclusion>,
-}
-
-/// An offer left out of a screen's manifest, and why.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct Exclusion {
-    pub slot: String,
-    pub campaign: String,
-    pub offer_id: String,
-    pub reason: String,
-}
-
-/// An offer in a screen's manifest, with its segment score and the weight it got.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct Inclusion {
-    pub slot: String,
-    pub campaign: String,
-    pub offer_id: String,
-    /// The share of the store's customers in the offer's segments; 1 without segments.
-    pub segment_score: f64,
-    pub weight: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stock: Option<i64>,
 }
 
 /// The offer slots a playlist has.

@@ -13,8 +13,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
-use vitrine_core::offer::{Arm, OfferEntry, SlotPlay};
+use serde::Deserialize;
+use vitrine_core::offer::{Arm, Pick, SlotPlay, Verdict};
 use vitrine_core::playlist::Content;
 use vitrine_core::{Manifest, Schedule};
 
@@ -22,60 +22,17 @@ use crate::AppState;
 use crate::auth::Manager;
 use crate::campaigns::screen_context_from;
 use crate::error::ApiError;
-use crate::offers::{Exclusion, Inclusion};
 use crate::reads::Reads;
+pub use vitrine_wire::explain::{
+    ConsideredOffer, Explanation, OfferPick, SlotExplanation, TargetedCampaign, TriggerOutcome,
+    ZoneExplanation,
+};
+pub use vitrine_wire::plays::{ArmRow, ScanReport, Uplift};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScanReportQuery {
     pub campaign: Option<String>,
-}
-
-/// One offer and arm's numbers.
-///
-/// A scan belongs to its play: it counts once HQ holds the play's impression (the screen, offer,
-/// arm and scheduled start its QR code names), and until then it is pending. So a row never
-/// shows more scanned plays than plays.
-#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct ArmRow {
-    pub campaign: String,
-    pub offer: String,
-    pub arm: Arm,
-    /// Completed plays: the card was on screen for its whole turn. Only these are delivered spots.
-    pub impressions: u64,
-    /// Plays that showed only part of their turn (joined late, or cut short): counted apart, never
-    /// as impressions.
-    pub partial_plays: u64,
-    /// Plays HQ holds (completed or partial) whose code was scanned, each counted once however
-    /// many phones scanned it; never more than `impressions + partial_plays`.
-    pub scans: u64,
-    /// Shopper devices that scanned those plays: each play's code counted once per device.
-    pub scan_devices: u64,
-    /// Every hit of those plays' codes, replays included (at most `qr::MAX_HITS_PER_TOKEN` per
-    /// code).
-    pub scan_hits: u64,
-    /// Scanned plays whose impression has not reached HQ yet (the screen uploads plays in
-    /// batches, and keeps them while offline). They move to `scans` when it arrives.
-    pub pending_scans: u64,
-    /// Scanned plays per play (completed and partial); `None` without plays.
-    pub scan_rate: Option<f64>,
-}
-
-/// One offer's A/B result.
-#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct Uplift {
-    pub campaign: String,
-    pub offer: String,
-    /// Treatment scan rate minus control scan rate, in scanned plays per play.
-    pub absolute: Option<f64>,
-    /// The same, relative to the control's rate (0.5 = 50% more scans).
-    pub relative: Option<f64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ScanReport {
-    pub rows: Vec<ArmRow>,
-    pub uplift: Vec<Uplift>,
 }
 
 /// `GET /v1/reports/scans[?campaign=NAME]`. The admin reads every screen's figures, staff only
@@ -164,59 +121,43 @@ pub struct ExplainQuery {
     pub slot: Option<String>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Explanation {
-    pub screen: String,
-    pub at: Timestamp,
-    pub timezone: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub store: Option<String>,
-    /// Campaigns that target the screen, with why.
-    pub campaigns: Vec<TargetedCampaign>,
-    /// Campaigns that do not target it.
-    pub not_targeted: Vec<String>,
-    pub zones: Vec<ZoneExplanation>,
-    pub offers: Vec<SlotExplanation>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TargetedCampaign {
-    pub name: String,
-    /// Why it targets the screen.
-    pub because: String,
-    /// Whether its dates, weekdays and dayparts hold at the instant asked about: a campaign that
-    /// targets the screen but is outside its dayparts does not apply then.
-    pub applies: bool,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ZoneExplanation {
-    pub zone: String,
-    /// The item on screen, or `None` when nothing plays (the fallback shows).
-    pub item: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slot: Option<String>,
-    /// The schedule engine's reason, in words.
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub play_start: Option<Timestamp>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SlotExplanation {
-    pub slot: String,
-    /// The instant the pick was made for: the start of the play, or `at`.
-    pub play_start: Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shows: Option<OfferEntry>,
-    /// Every step of the pick: each entry's verdict, the weighted draw and the holdout roll.
-    pub pick: serde_json::Value,
-    /// Offers in the manifest, with segment score and weight.
-    pub eligible: Vec<Inclusion>,
-    /// Offers left out of this screen's manifest, with why.
-    pub excluded: Vec<Exclusion>,
-    /// How many plays of each offer the screen reported in the hour before, which caps count.
-    pub shown_last_hour: BTreeMap<String, usize>,
+/// The wire form of a pick, which owns what the engine's borrows from the rotation.
+fn offer_pick(pick: &Pick<'_>) -> OfferPick {
+    OfferPick {
+        considered: pick
+            .considered
+            .iter()
+            .map(|considered| {
+                let (verdict, shown_last_hour, cap) = match considered.verdict {
+                    Verdict::Drawn => ("drawn", None, None),
+                    Verdict::OutsideWindows => ("outside_windows", None, None),
+                    Verdict::Capped {
+                        shown_last_hour,
+                        cap,
+                    } => ("capped", Some(shown_last_hour), Some(cap)),
+                    Verdict::LowerPriority => ("lower_priority", None, None),
+                    Verdict::NotForTrigger => ("not_for_trigger", None, None),
+                };
+                ConsideredOffer {
+                    offer_id: considered.offer_id.to_owned(),
+                    campaign: considered.campaign.map(str::to_owned),
+                    weight: considered.weight,
+                    priority: considered.priority,
+                    verdict: verdict.to_owned(),
+                    shown_last_hour,
+                    cap,
+                }
+            })
+            .collect(),
+        trigger: pick.trigger.as_ref().map(|trigger| TriggerOutcome {
+            segment: trigger.segment.clone(),
+            followed: trigger.followed,
+        }),
+        draw: pick.draw,
+        total_weight: pick.total_weight,
+        holdout_roll: pick.holdout_roll,
+        fallback: pick.fallback,
+    }
 }
 
 fn not_found(code: &'static str, message: String) -> ApiError {
@@ -372,9 +313,8 @@ pub async fn explain(
             trigger: trigger.as_deref(),
         });
         let shows = pick.entry.cloned();
-        // Serialised here, while the rotation it borrows from is alive.
-        let pick_json = serde_json::to_value(&pick)
-            .map_err(|error| ApiError::internal("serialising a pick", error))?;
+        // Copied here, while the rotation it borrows from is alive.
+        let pick = offer_pick(&pick);
         let play_hour_ago = play_start
             .checked_sub(jiff::SignedDuration::from_hours(1))
             .unwrap_or(Timestamp::MIN);
@@ -388,7 +328,7 @@ pub async fn explain(
             slot: slot.clone(),
             play_start,
             shows,
-            pick: pick_json,
+            pick,
             eligible: build
                 .included
                 .iter()
@@ -422,4 +362,53 @@ pub async fn explain(
         zones,
         offers,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use vitrine_core::offer::{Considered, TriggerOutcome as EngineTrigger};
+
+    use super::*;
+
+    #[test]
+    fn a_pick_is_answered_as_the_engine_writes_it() {
+        let considered = |offer_id, verdict| Considered {
+            offer_id,
+            campaign: Some("winter"),
+            weight: 3,
+            priority: 1,
+            verdict,
+        };
+        let pick = Pick {
+            entry: None,
+            considered: vec![
+                considered("a", Verdict::Drawn),
+                considered("b", Verdict::OutsideWindows),
+                considered(
+                    "c",
+                    Verdict::Capped {
+                        shown_last_hour: 4,
+                        cap: 4,
+                    },
+                ),
+                considered("d", Verdict::LowerPriority),
+                Considered {
+                    campaign: None,
+                    ..considered("e", Verdict::NotForTrigger)
+                },
+            ],
+            trigger: Some(EngineTrigger {
+                segment: "families".to_owned(),
+                followed: true,
+            }),
+            draw: Some(2),
+            total_weight: 3,
+            holdout_roll: Some(1234),
+            fallback: false,
+        };
+        assert_eq!(
+            serde_json::to_value(offer_pick(&pick)).unwrap(),
+            serde_json::to_value(&pick).unwrap()
+        );
+    }
 }

@@ -1,4 +1,5 @@
-//! Imports of stores, segments, product feeds and inventory, and what each did.
+//! Imports of stores, segments, product feeds and inventory, and what each did; feeds fetched by
+//! URL.
 
 use serde::{Deserialize, Serialize};
 
@@ -128,6 +129,39 @@ pub struct FeedRegistration {
     pub url: String,
     /// How often to fetch it, like `15m` or `1h`; at least a minute.
     pub every: String,
+}
+
+/// A feed registered by URL, with what its last fetch said: the answer to `POST /v1/feeds`, and
+/// one entry of `GET /v1/feeds`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FeedRecord {
+    pub name: String,
+    pub url: String,
+    /// How often it is fetched, in seconds.
+    pub interval_seconds: u64,
+    /// The `ETag` of the last fetch that imported, sent back as `If-None-Match`.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// The `Last-Modified` of the last fetch that imported, sent back as `If-Modified-Since`.
+    #[serde(default)]
+    pub last_modified: Option<String>,
+    /// When it was last fetched (UTC), whatever came of it.
+    #[serde(default)]
+    pub last_attempt_at: Option<String>,
+    /// When a fetch last succeeded (UTC).
+    #[serde(default)]
+    pub last_success_at: Option<String>,
+    /// The feed's alert: the HTTP status or error of the last fetch, until one succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
+}
+
+/// The answer to `GET /v1/feeds`: every feed registered by URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FeedList {
+    pub feeds: Vec<FeedRecord>,
 }
 
 /// What one fetch did.

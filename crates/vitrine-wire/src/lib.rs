@@ -12,6 +12,7 @@
 pub mod campaigns;
 pub mod errors;
 pub mod events;
+pub mod explain;
 pub mod imports;
 pub mod pairing;
 pub mod playlists;

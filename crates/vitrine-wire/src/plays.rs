@@ -1,8 +1,9 @@
 //! Proof-of-play reports: plays grouped by campaign, offer, creative, item, store, region,
 //! screen, zone, hour or day, with impressions, share of voice and the holdout uplift; each
-//! screen's hash chain per day; the screens' audiences.
+//! screen's hash chain per day; the screens' audiences; plays and QR scans per offer and arm.
 
 use serde::{Deserialize, Serialize};
+use vitrine_core::Arm;
 
 /// `GET /v1/reports/plays`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,4 +144,60 @@ pub struct Audience {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AudienceList {
     pub audience: Vec<Audience>,
+}
+
+/// One offer and arm's numbers in the scan report.
+///
+/// A scan belongs to its play: it counts once HQ holds the play's impression (the screen, offer,
+/// arm and scheduled start its QR code names), and until then it is pending. So a row never
+/// shows more scanned plays than plays.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ArmRow {
+    pub campaign: String,
+    /// The offer's id in its campaign.
+    pub offer: String,
+    /// The treatment, or the control that a holdout shows instead.
+    pub arm: Arm,
+    /// Completed plays: the card was on screen for its whole turn. Only these are delivered spots.
+    pub impressions: u64,
+    /// Plays that showed only part of their turn (joined late, or cut short): counted apart, never
+    /// as impressions.
+    pub partial_plays: u64,
+    /// Plays HQ holds (completed or partial) whose code was scanned, each counted once however
+    /// many phones scanned it; never more than `impressions + partial_plays`.
+    pub scans: u64,
+    /// Shopper devices that scanned those plays: each play's code counted once per device.
+    pub scan_devices: u64,
+    /// Every hit of those plays' codes, replays included (at most `qr::MAX_HITS_PER_TOKEN` per
+    /// code).
+    pub scan_hits: u64,
+    /// Scanned plays whose impression has not reached HQ yet (the screen uploads plays in
+    /// batches, and keeps them while offline). They move to `scans` when it arrives.
+    pub pending_scans: u64,
+    /// Scanned plays per play (completed and partial); `None` without plays.
+    pub scan_rate: Option<f64>,
+}
+
+/// One offer's A/B result in the scan report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Uplift {
+    pub campaign: String,
+    /// The offer's id in its campaign.
+    pub offer: String,
+    /// Treatment scan rate minus control scan rate, in scanned plays per play.
+    pub absolute: Option<f64>,
+    /// The same, relative to the control's rate (0.5 = 50% more scans).
+    pub relative: Option<f64>,
+}
+
+/// The answer to `GET /v1/reports/scans[?campaign=NAME]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScanReport {
+    /// One row per campaign, offer and arm.
+    pub rows: Vec<ArmRow>,
+    /// One result per offer that has both a treatment and a control row.
+    pub uplift: Vec<Uplift>,
 }

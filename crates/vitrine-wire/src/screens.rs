@@ -1,4 +1,5 @@
-//! Screens: registering one, its token, its status, and the scheduler's manifest key.
+//! Screens: registering one, listing them, its token, its status, and the scheduler's manifest
+//! key.
 
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,30 @@ pub struct ScreenStatus {
     pub last_seen: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<vitrine_core::Heartbeat>,
+}
+
+/// A registered screen with where it is, as `GET /v1/screens` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScreenRecord {
+    pub name: String,
+    /// The playlist it plays.
+    pub playlist: String,
+    /// The screen's own zone; empty to take its store's (then its playlist's, then UTC).
+    pub timezone: String,
+    /// The code of the store it is in; `null` when it is in none.
+    pub store: Option<String>,
+    /// Tags that campaigns and offers can target.
+    pub tags: Vec<String>,
+    /// When it was registered (UTC).
+    pub created_at: String,
+}
+
+/// The answer to `GET /v1/screens`: every screen the caller may see, by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScreenList {
+    pub screens: Vec<ScreenRecord>,
 }
 
 /// The answer to `PUT /v1/screenshot`: what HQ kept as the screen's latest screenshot.

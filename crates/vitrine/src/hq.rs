@@ -11,12 +11,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
-use vitrine_core::{Campaign, parse_campaign};
-use vitrine_wire::campaigns::PushCampaign;
+use vitrine_core::campaign::Layer;
+use vitrine_core::{Campaign, Heartbeat, parse_campaign};
+use vitrine_wire::campaigns::{CampaignDetail, CampaignList, PushCampaign};
 use vitrine_wire::imports::{
-    FeedDiff, FeedRegistration, FeedReport, FetchOutcome, ImportFile, RefusedStore, SkippedRow,
+    FeedDiff, FeedList, FeedRegistration, FeedReport, FetchOutcome, ImportFile, RefusedStore,
+    SkippedRow,
 };
+use vitrine_wire::plays::ScanReport;
+use vitrine_wire::screens::{ScreenList, ScreenStatus};
 
 use crate::ServerArgs;
 use crate::client::{connect, print_server_diagnostics};
@@ -236,40 +241,55 @@ pub async fn push_campaign(path: &Path, server: &ServerArgs) -> anyhow::Result<(
     Ok(())
 }
 
-/// The answer to `GET path`, as the server wrote it: `--json` prints it unchanged.
-async fn get_json(server: &ServerArgs, path: &str) -> anyhow::Result<Value> {
-    connect(server)?.get(path).await
+/// The answer to `GET path` as `T`, to print for people; or, with `json`, `None` after printing
+/// the answer as the server wrote it. `--json` reads the answer as plain JSON rather than
+/// re-serialising `T`, so fields this CLI does not know still come through, and the keys keep
+/// the order `--json` has always printed them in.
+pub(crate) async fn get_or_print_json<T: DeserializeOwned>(
+    server: &ServerArgs,
+    path: &str,
+    json: bool,
+) -> anyhow::Result<Option<T>> {
+    let client = connect(server)?;
+    if json {
+        let answer: Value = client.get(path).await?;
+        println!("{answer:#}");
+        return Ok(None);
+    }
+    Ok(Some(client.get(path).await?))
 }
 
-pub(crate) fn text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
+/// An optional value as a table cell: `-` when absent.
+pub(crate) fn or_dash<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+}
+
+fn layer_name(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Locked => "locked",
+        Layer::Default => "default",
     }
 }
 
 /// `vitrine campaign list`.
 pub async fn list_campaigns(server: &ServerArgs, json: bool) -> anyhow::Result<()> {
-    let list = get_json(server, "/v1/campaigns").await?;
-    if json {
-        println!("{list:#}");
+    let Some(list) = get_or_print_json::<CampaignList>(server, "/v1/campaigns", json).await? else {
         return Ok(());
-    }
+    };
     println!(
         "{:<24} {:>7} {:<8} {:>8} {:<10} {:<10} {:>6}",
         "NAME", "VERSION", "LAYER", "PRIORITY", "FROM", "UNTIL", "OFFERS"
     );
-    for campaign in list["campaigns"].as_array().into_iter().flatten() {
+    for campaign in &list.campaigns {
         println!(
             "{:<24} {:>7} {:<8} {:>8} {:<10} {:<10} {:>6}",
-            text(&campaign["name"]),
-            text(&campaign["version"]),
-            text(&campaign["layer"]),
-            text(&campaign["priority"]),
-            text(&campaign["from"]),
-            text(&campaign["until"]),
-            text(&campaign["offers"]),
+            campaign.name,
+            campaign.version,
+            layer_name(campaign.layer),
+            campaign.priority,
+            campaign.from.to_string(),
+            or_dash(campaign.until),
+            campaign.offers,
         );
     }
     Ok(())
@@ -281,36 +301,32 @@ pub async fn show_campaign(name: &str, server: &ServerArgs, json: bool) -> anyho
         "/v1/campaigns/{}",
         crate::hq_explain::encode_component(name)
     );
-    let detail = get_json(server, &path).await?;
-    if json {
-        println!("{detail:#}");
+    let Some(detail) = get_or_print_json::<CampaignDetail>(server, &path, json).await? else {
         return Ok(());
-    }
+    };
     eprintln!(
         "campaign \"{}\" version {} from {} ({} media files)",
-        text(&detail["name"]),
-        text(&detail["version"]),
-        text(&detail["file_name"]),
-        detail["media"].as_object().map_or(0, |media| media.len())
+        detail.name,
+        detail.version,
+        detail.file_name,
+        detail.media.len()
     );
-    for version in detail["versions"].as_array().into_iter().flatten() {
+    for version in &detail.versions {
         eprintln!(
             "  version {} pushed {}",
-            text(&version["version"]),
-            text(&version["created_at"])
+            version.version, version.created_at
         );
     }
-    print!("{}", text(&detail["source"]));
+    print!("{}", detail.source);
     Ok(())
 }
 
 /// `vitrine screens status NAME`.
 pub async fn screen_status(name: &str, server: &ServerArgs, json: bool) -> anyhow::Result<()> {
-    let status = get_json(server, &format!("/v1/screens/{name}/status")).await?;
-    if json {
-        println!("{status:#}");
+    let path = format!("/v1/screens/{name}/status");
+    let Some(status) = get_or_print_json::<ScreenStatus>(server, &path, json).await? else {
         return Ok(());
-    }
+    };
     print!("{}", status_report(name, &status));
     Ok(())
 }
@@ -336,83 +352,80 @@ pub(crate) fn printable(text: &str) -> String {
 }
 
 /// What `vitrine screens status` prints for a `GET /v1/screens/{name}/status` answer. Everything
-/// in a heartbeat was written by the screen, so every value goes through [`printable`].
-fn status_report(name: &str, status: &Value) -> String {
+/// in a heartbeat was written by the screen, so every text goes through [`printable`].
+fn status_report(name: &str, status: &ScreenStatus) -> String {
     use std::fmt::Write as _;
-    let shown = |value: &Value| printable(&text(value));
     let name = printable(name);
     let mut report = String::new();
-    let Some(last_seen) = status["last_seen"].as_str() else {
+    let (Some(last_seen), Some(heartbeat)) = (&status.last_seen, &status.heartbeat) else {
         let _ = writeln!(
             report,
             "{name}: no heartbeat yet (is the player running and configured with this screen's token?)"
         );
         return report;
     };
-    let heartbeat = &status["heartbeat"];
+    let Heartbeat {
+        playlist,
+        playlist_version,
+        uptime_s,
+        unsent_impressions,
+        ..
+    } = heartbeat;
+    let playlist = printable(&or_dash(playlist.as_deref()));
+    let playlist_version = or_dash(*playlist_version);
     let _ = writeln!(report, "{name}: last seen {}", printable(last_seen));
-    let interrupt = &heartbeat["interrupt"];
-    if interrupt.is_object() {
+    if let Some(interrupt) = &heartbeat.interrupt {
         // The playlist is not what people see now: say what is, first.
         let _ = writeln!(
             report,
             "  INTERRUPT {} on screen until {}: {}",
-            shown(&interrupt["id"]),
-            shown(&interrupt["until"]),
-            shown(&interrupt["message"]),
+            interrupt.id,
+            interrupt.until,
+            printable(&interrupt.message),
         );
         let _ = writeln!(
             report,
-            "  under it: {} version {}, up {} s, {} plays waiting to be sent",
-            shown(&heartbeat["playlist"]),
-            shown(&heartbeat["playlist_version"]),
-            shown(&heartbeat["uptime_s"]),
-            shown(&heartbeat["unsent_impressions"]),
+            "  under it: {playlist} version {playlist_version}, up {uptime_s} s, \
+             {unsent_impressions} plays waiting to be sent",
         );
     } else {
         let _ = writeln!(
             report,
-            "  playing {} version {}, up {} s, {} plays waiting to be sent",
-            shown(&heartbeat["playlist"]),
-            shown(&heartbeat["playlist_version"]),
-            shown(&heartbeat["uptime_s"]),
-            shown(&heartbeat["unsent_impressions"]),
+            "  playing {playlist} version {playlist_version}, up {uptime_s} s, \
+             {unsent_impressions} plays waiting to be sent",
         );
-        for zone in heartbeat["showing"].as_array().into_iter().flatten() {
+        for zone in &heartbeat.showing {
             let _ = writeln!(
                 report,
                 "  zone {}: {}",
-                shown(&zone["zone"]),
-                shown(&zone["item"])
+                printable(&zone.zone),
+                printable(&zone.item)
             );
         }
     }
-    if let Some(clock) = heartbeat["clock"].as_str() {
-        let _ = writeln!(report, "  clock {}", printable(clock));
+    if let Some(clock) = heartbeat.clock {
+        let _ = writeln!(report, "  clock {}", clock.as_str());
     }
-    if let Some(problem) = heartbeat["problem"].as_str() {
+    if let Some(problem) = &heartbeat.problem {
         // Said on the screen too when it has nothing else to play.
         let _ = writeln!(report, "  NOT SYNCING: {}", printable(problem));
     }
-    for alert in heartbeat["alerts"].as_array().into_iter().flatten() {
-        let _ = writeln!(report, "  ALERT: {}", shown(alert));
+    for alert in &heartbeat.alerts {
+        let _ = writeln!(report, "  ALERT: {}", printable(alert));
     }
-    let frames = &heartbeat["frames"];
-    if frames.is_object() {
+    if let Some(frames) = &heartbeat.frames {
         let _ = writeln!(
             report,
             "  frames {}: p50 {:.1} ms, p99 {:.1} ms, {} missed refreshes, {} transition gaps, {} late items",
-            shown(&frames["frames"]),
-            frames["frame_time_p50_ms"].as_f64().unwrap_or_default(),
-            frames["frame_time_p99_ms"].as_f64().unwrap_or_default(),
-            shown(&frames["missed_refreshes"]),
-            shown(&frames["transition_gaps"]),
-            shown(&frames["late_items"]),
+            frames.frames,
+            frames.frame_time_p50_ms,
+            frames.frame_time_p99_ms,
+            frames.missed_refreshes,
+            frames.transition_gaps,
+            frames.late_items,
         );
     }
-    if let Ok(system) =
-        serde_json::from_value::<vitrine_core::SystemInfo>(heartbeat["system"].clone())
-    {
+    if let Some(system) = &heartbeat.system {
         let _ = writeln!(report, "  runs {}", printable(&system.summary()));
     }
     report
@@ -420,33 +433,25 @@ fn status_report(name: &str, status: &Value) -> String {
 
 /// `vitrine screens list`.
 pub async fn list_screens(server: &ServerArgs, json: bool) -> anyhow::Result<()> {
-    let list = get_json(server, "/v1/screens").await?;
-    if json {
-        println!("{list:#}");
+    let Some(list) = get_or_print_json::<ScreenList>(server, "/v1/screens", json).await? else {
         return Ok(());
-    }
+    };
     println!(
         "{:<28} {:<16} {:<12} {:<18} TAGS",
         "NAME", "PLAYLIST", "STORE", "TIMEZONE"
     );
-    for screen in list["screens"].as_array().into_iter().flatten() {
-        let tags: Vec<String> = screen["tags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
-            .collect();
-        let timezone = match text(&screen["timezone"]).as_str() {
-            "" => "(store's)".to_owned(),
-            zone => zone.to_owned(),
+    for screen in &list.screens {
+        let timezone = match screen.timezone.as_str() {
+            "" => "(store's)",
+            zone => zone,
         };
         println!(
             "{:<28} {:<16} {:<12} {:<18} {}",
-            text(&screen["name"]),
-            text(&screen["playlist"]),
-            text(&screen["store"]),
+            screen.name,
+            screen.playlist,
+            or_dash(screen.store.as_deref()),
             timezone,
-            tags.join(",")
+            screen.tags.join(",")
         );
     }
     Ok(())
@@ -589,11 +594,9 @@ pub async fn scan_report(
         ),
         None => "/v1/reports/scans".to_owned(),
     };
-    let report = get_json(server, &path).await?;
-    if json {
-        println!("{report:#}");
+    let Some(report) = get_or_print_json::<ScanReport>(server, &path, json).await? else {
         return Ok(());
-    }
+    };
     // IMPRESSIONS are completed plays (the whole turn on screen); PARTIAL are plays that showed
     // only part of theirs, never counted as delivered. SCANS counts the plays HQ holds whose code
     // was scanned, once each; PHONES the shopper devices that scanned them; HITS every request,
@@ -612,34 +615,31 @@ pub async fn scan_report(
         "PENDING",
         "RATE"
     );
-    for row in report["rows"].as_array().into_iter().flatten() {
-        let rate = row["scan_rate"]
-            .as_f64()
+    for row in &report.rows {
+        let rate = row
+            .scan_rate
             .map_or("-".to_owned(), |rate| format!("{:.2}%", rate * 100.0));
         println!(
             "{:<20} {:<20} {:<10} {:>11} {:>7} {:>6} {:>6} {:>6} {:>7} {:>9}",
-            text(&row["campaign"]),
-            text(&row["offer"]),
-            text(&row["arm"]),
-            text(&row["impressions"]),
-            text(&row["partial_plays"]),
-            text(&row["scans"]),
-            text(&row["scan_devices"]),
-            text(&row["scan_hits"]),
-            text(&row["pending_scans"]),
+            row.campaign,
+            row.offer,
+            row.arm.as_str(),
+            row.impressions,
+            row.partial_plays,
+            row.scans,
+            row.scan_devices,
+            row.scan_hits,
+            row.pending_scans,
             rate
         );
     }
-    for uplift in report["uplift"].as_array().into_iter().flatten() {
-        let relative = uplift["relative"]
-            .as_f64()
-            .map_or("-".to_owned(), |relative| {
-                format!("{:+.0}%", relative * 100.0)
-            });
+    for uplift in &report.uplift {
+        let relative = uplift.relative.map_or("-".to_owned(), |relative| {
+            format!("{:+.0}%", relative * 100.0)
+        });
         println!(
             "uplift of {} / {}: {relative} scanned plays per play against the control",
-            text(&uplift["campaign"]),
-            text(&uplift["offer"])
+            uplift.campaign, uplift.offer
         );
     }
     Ok(())
@@ -666,26 +666,24 @@ pub async fn add_feed(
 
 /// `vitrine feed list`: each feed registered by URL, its last fetch and its alert.
 pub async fn list_feeds(server: &ServerArgs, json: bool) -> anyhow::Result<()> {
-    let list = get_json(server, "/v1/feeds").await?;
-    if json {
-        println!("{list:#}");
-    } else {
+    let Some(list) = get_or_print_json::<FeedList>(server, "/v1/feeds", json).await? else {
+        return Ok(());
+    };
+    println!(
+        "{:<20} {:>9} {:<28} {:<28} URL",
+        "NAME", "EVERY (S)", "LAST FETCH", "LAST SUCCESS"
+    );
+    for feed in &list.feeds {
         println!(
-            "{:<20} {:>9} {:<28} {:<28} URL",
-            "NAME", "EVERY (S)", "LAST FETCH", "LAST SUCCESS"
+            "{:<20} {:>9} {:<28} {:<28} {}",
+            feed.name,
+            feed.interval_seconds,
+            or_dash(feed.last_attempt_at.as_deref()),
+            or_dash(feed.last_success_at.as_deref()),
+            feed.url,
         );
-        for feed in list["feeds"].as_array().into_iter().flatten() {
-            println!(
-                "{:<20} {:>9} {:<28} {:<28} {}",
-                text(&feed["name"]),
-                text(&feed["interval_seconds"]),
-                text(&feed["last_attempt_at"]),
-                text(&feed["last_success_at"]),
-                text(&feed["url"]),
-            );
-            if let Some(alert) = feed["alert"].as_str() {
-                println!("  alert: {alert}");
-            }
+        if let Some(alert) = &feed.alert {
+            println!("  alert: {alert}");
         }
     }
     Ok(())
@@ -726,24 +724,44 @@ pub async fn fetch_feed(name: &str, server: &ServerArgs) -> anyhow::Result<ExitC
 
 #[cfg(test)]
 mod tests {
+    use vitrine_core::{
+        ActiveInterrupt, ClockState, FrameStats, GpuAdapter, SystemInfo, ZoneShowing,
+    };
+
     use super::*;
+
+    fn seen(last_seen: &str, heartbeat: Heartbeat) -> ScreenStatus {
+        ScreenStatus {
+            screen: "door".to_owned(),
+            last_seen: Some(last_seen.to_owned()),
+            heartbeat: Some(heartbeat),
+        }
+    }
 
     #[test]
     fn a_heartbeat_cannot_write_escape_sequences_to_the_terminal() {
-        let status = serde_json::json!({
-            "screen": "door",
-            "last_seen": "2026-12-04T10:00:00Z\r\u{1b}[2K",
-            "heartbeat": {
-                "playlist": "lobby\u{1b}]0;owned\u{7}",
-                "playlist_version": 3,
-                "uptime_s": 60,
-                "unsent_impressions": 0,
-                "clock": "synced\u{9b}31m",
-                "alerts": ["disk \u{202e}lluf", "fine\nALERT: forged line"],
-                "frames": {"frames": 10, "frame_time_p50_ms": 1.0, "frame_time_p99_ms": 2.0,
-                           "missed_refreshes": 0, "transition_gaps": 0, "late_items": 0},
-            }
-        });
+        let status = seen(
+            "2026-12-04T10:00:00Z\r\u{1b}[2K",
+            Heartbeat {
+                playlist: Some("lobby\u{1b}]0;owned\u{7}".to_owned()),
+                playlist_version: Some(3),
+                uptime_s: 60,
+                unsent_impressions: 0,
+                clock: Some(ClockState::Synced),
+                problem: Some("offline\u{9b}31m".to_owned()),
+                alerts: vec![
+                    "disk \u{202e}lluf".to_owned(),
+                    "fine\nALERT: forged line".to_owned(),
+                ],
+                frames: Some(FrameStats {
+                    frames: 10,
+                    frame_time_p50_ms: 1.0,
+                    frame_time_p99_ms: 2.0,
+                    ..FrameStats::default()
+                }),
+                ..Heartbeat::default()
+            },
+        );
         let report = status_report("door", &status);
         for line in report.lines() {
             assert!(
@@ -753,8 +771,16 @@ mod tests {
         }
         assert!(!report.contains('\u{202e}'), "{report}");
         assert!(report.contains("lobby\\u{1b}]0;owned\\u{7}"), "{report}");
-        assert!(report.contains("synced\\u{9b}31m"), "{report}");
+        assert!(report.contains("offline\\u{9b}31m"), "{report}");
         assert!(report.contains("disk \\u{202e}lluf"), "{report}");
+        assert!(report.contains("\n  clock synced\n"), "{report}");
+        assert!(
+            report.contains(
+                "\n  frames 10: p50 1.0 ms, p99 2.0 ms, 0 missed refreshes, 0 transition gaps, 0 \
+                 late items\n"
+            ),
+            "{report}"
+        );
         // A newline in an alert cannot forge a line of its own.
         assert_eq!(report.matches("\n  ALERT: ").count(), 2, "{report}");
         assert!(report.contains("fine\\u{a}ALERT: forged line"), "{report}");
@@ -763,23 +789,43 @@ mod tests {
     }
 
     #[test]
-    fn the_status_says_what_the_screen_runs_on() {
-        let mut status = serde_json::json!({
-            "screen": "door",
-            "last_seen": "2026-12-04T10:00:00Z",
-            "heartbeat": {"uptime_s": 60, "unsent_impressions": 0}
-        });
-        assert!(
-            !status_report("door", &status).contains("runs"),
-            "an older player says nothing"
+    fn a_screen_that_never_reported_says_so() {
+        let status = ScreenStatus {
+            screen: "door".to_owned(),
+            last_seen: None,
+            heartbeat: None,
+        };
+        assert_eq!(
+            status_report("door", &status),
+            "door: no heartbeat yet (is the player running and configured with this screen's \
+             token?)\n"
         );
-        status["heartbeat"]["system"] = serde_json::json!({
-            "version": "0.1.0",
-            "os": "Debian GNU/Linux 12 (bookworm)",
-            "kernel": "6.1.0-18-amd64",
-            "gpu": {"name": "llvmpipe\u{1b}[2J", "backend": "vulkan", "driver": "llvmpipe Mesa 22.3.6"},
+    }
+
+    #[test]
+    fn the_status_says_what_the_screen_runs_on() {
+        let mut heartbeat = Heartbeat {
+            uptime_s: 60,
+            ..Heartbeat::default()
+        };
+        let report = status_report("door", &seen("2026-12-04T10:00:00Z", heartbeat.clone()));
+        assert!(!report.contains("runs"), "an older player says nothing");
+        assert!(
+            report.contains("\n  playing - version -, up 60 s, 0 plays waiting to be sent\n"),
+            "{report}"
+        );
+        heartbeat.system = Some(SystemInfo {
+            version: "0.1.0".to_owned(),
+            os: Some("Debian GNU/Linux 12 (bookworm)".to_owned()),
+            kernel: Some("6.1.0-18-amd64".to_owned()),
+            gpu: Some(GpuAdapter {
+                name: "llvmpipe\u{1b}[2J".to_owned(),
+                backend: "vulkan".to_owned(),
+                driver: "llvmpipe Mesa 22.3.6".to_owned(),
+            }),
+            video_decoder: None,
         });
-        let report = status_report("door", &status);
+        let report = status_report("door", &seen("2026-12-04T10:00:00Z", heartbeat));
         assert!(
             report.contains(
                 "\n  runs 0.1.0 on Debian GNU/Linux 12 (bookworm), kernel 6.1.0-18-amd64, GPU \
@@ -791,19 +837,23 @@ mod tests {
 
     #[test]
     fn the_status_says_what_is_on_screen_an_interrupt_first() {
-        let mut status = serde_json::json!({
-            "screen": "door",
-            "last_seen": "2026-12-04T10:00:00Z",
-            "heartbeat": {
-                "playlist": "lobby",
-                "playlist_version": 2,
-                "uptime_s": 60,
-                "unsent_impressions": 0,
-                "showing": [{"zone": "main", "item": "spring-sale"},
-                            {"zone": "ticker", "item": "news\u{1b}[2J"}],
-            }
-        });
-        let report = status_report("door", &status);
+        let mut heartbeat = Heartbeat {
+            playlist: Some("lobby".to_owned()),
+            playlist_version: Some(2),
+            uptime_s: 60,
+            showing: vec![
+                ZoneShowing {
+                    zone: "main".to_owned(),
+                    item: "spring-sale".to_owned(),
+                },
+                ZoneShowing {
+                    zone: "ticker".to_owned(),
+                    item: "news\u{1b}[2J".to_owned(),
+                },
+            ],
+            ..Heartbeat::default()
+        };
+        let report = status_report("door", &seen("2026-12-04T10:00:00Z", heartbeat.clone()));
         assert!(report.contains("  playing lobby version 2,"), "{report}");
         assert!(report.contains("\n  zone main: spring-sale\n"), "{report}");
         assert!(
@@ -811,13 +861,13 @@ mod tests {
             "{report}"
         );
 
-        status["heartbeat"]["showing"] = serde_json::json!([]);
-        status["heartbeat"]["interrupt"] = serde_json::json!({
-            "id": 1733300000000001_u64,
-            "message": "Leave by the main exit\nplaying lobby",
-            "until": "2026-12-04T10:05:00Z",
+        heartbeat.showing = Vec::new();
+        heartbeat.interrupt = Some(ActiveInterrupt {
+            id: 1733300000000001,
+            message: "Leave by the main exit\nplaying lobby".to_owned(),
+            until: "2026-12-04T10:05:00Z".parse().unwrap(),
         });
-        let report = status_report("door", &status);
+        let report = status_report("door", &seen("2026-12-04T10:00:00Z", heartbeat));
         assert!(
             report.contains(
                 "  INTERRUPT 1733300000000001 on screen until 2026-12-04T10:05:00Z: Leave by the \
@@ -827,5 +877,22 @@ mod tests {
         );
         assert!(!report.contains("  playing lobby"), "{report}");
         assert!(report.contains("  under it: lobby version 2,"), "{report}");
+    }
+
+    #[test]
+    fn a_status_answer_reads_as_the_wire_type() {
+        // What the scheduler writes, with a field this CLI does not know, reads as the type the
+        // scheduler serves.
+        let status: ScreenStatus = serde_json::from_value(serde_json::json!({
+            "screen": "door",
+            "last_seen": "2026-12-04T10:00:00Z",
+            "heartbeat": {"uptime_s": 60, "unsent_impressions": 0, "clock": "estimated"},
+            "added_later": true,
+        }))
+        .unwrap();
+        assert!(
+            status_report("door", &status).contains("\n  clock estimated\n"),
+            "{status:?}"
+        );
     }
 }

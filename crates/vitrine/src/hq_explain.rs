@@ -4,10 +4,10 @@
 //! and the holdout roll. The file form (`vitrine explain FILE`) answers the same for a local
 //! playlist without a server.
 
-use serde_json::Value;
+use vitrine_wire::explain::Explanation;
 
 use crate::ServerArgs;
-use crate::client::connect;
+use crate::hq::{get_or_print_json, or_dash};
 
 /// Percent-encodes a query or path component (everything but RFC 3986's unreserved characters).
 pub fn encode_component(text: &str) -> String {
@@ -37,25 +37,14 @@ pub async fn run(
     if let Some(slot) = slot {
         path.push_str(&format!("&slot={}", encode_component(slot)));
     }
-    let explanation: Value = connect(server)?.get(&path).await?;
-    if json {
-        println!("{explanation:#}");
-    } else {
+    if let Some(explanation) = get_or_print_json::<Explanation>(server, &path, json).await? {
         print!("{}", render(&explanation));
     }
     Ok(())
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    }
-}
-
 /// The explanation in words.
-pub fn render(explanation: &Value) -> String {
+pub fn render(explanation: &Explanation) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);
@@ -63,72 +52,70 @@ pub fn render(explanation: &Value) -> String {
     };
     line(format!(
         "screen {} at {} (store {}, {})",
-        text(&explanation["screen"]),
-        text(&explanation["at"]),
-        text(&explanation["store"]),
-        text(&explanation["timezone"])
+        explanation.screen,
+        explanation.at,
+        or_dash(explanation.store.as_deref()),
+        explanation.timezone
     ));
-    for campaign in explanation["campaigns"].as_array().into_iter().flatten() {
-        if campaign["applies"] == Value::Bool(false) {
+    for campaign in &explanation.campaigns {
+        if campaign.applies {
             line(format!(
-                "  campaign {} does not apply now: it targets this screen ({}), but its dates, \
-                 weekdays or dayparts do not hold at this instant",
-                text(&campaign["name"]),
-                text(&campaign["because"])
+                "  campaign {} applies: {}",
+                campaign.name, campaign.because
             ));
         } else {
             line(format!(
-                "  campaign {} applies: {}",
-                text(&campaign["name"]),
-                text(&campaign["because"])
+                "  campaign {} does not apply now: it targets this screen ({}), but its dates, \
+                 weekdays or dayparts do not hold at this instant",
+                campaign.name, campaign.because
             ));
         }
     }
-    for zone in explanation["zones"].as_array().into_iter().flatten() {
+    for zone in &explanation.zones {
         line(format!(
             "  zone {}: {} — {}",
-            text(&zone["zone"]),
-            text(&zone["item"]),
-            text(&zone["reason"])
+            zone.zone,
+            or_dash(zone.item.as_deref()),
+            zone.reason
         ));
     }
-    for slot in explanation["offers"].as_array().into_iter().flatten() {
-        let shows = &slot["shows"];
+    for slot in &explanation.offers {
+        let shows = slot.shows.as_ref();
         line(format!(
             "  slot {} at {}: shows {} ({}, arm {})",
-            text(&slot["slot"]),
-            text(&slot["play_start"]),
-            text(&shows["offer_id"]),
-            text(&shows["campaign"]),
-            text(&shows["arm"])
+            slot.slot,
+            slot.play_start,
+            or_dash(shows.map(|entry| &entry.offer_id)),
+            or_dash(shows.and_then(|entry| entry.campaign.as_deref())),
+            or_dash(shows.map(|entry| entry.arm.as_str()))
         ));
-        for eligible in slot["eligible"].as_array().into_iter().flatten() {
+        for eligible in &slot.eligible {
             line(format!(
                 "    eligible {} / {}: segment score {:.2}, weight {}, stock {}",
-                text(&eligible["campaign"]),
-                text(&eligible["offer_id"]),
-                eligible["segment_score"].as_f64().unwrap_or(0.0),
-                text(&eligible["weight"]),
-                text(&eligible["stock"])
+                eligible.campaign,
+                eligible.offer_id,
+                eligible.segment_score,
+                eligible.weight,
+                or_dash(eligible.stock)
             ));
         }
-        for considered in slot["pick"]["considered"].as_array().into_iter().flatten() {
+        for considered in &slot.pick.considered {
             line(format!(
                 "    {}: {}{}",
-                text(&considered["offer_id"]),
-                text(&considered["verdict"]),
-                match considered["cap"].as_u64() {
+                considered.offer_id,
+                considered.verdict,
+                match considered.cap {
                     Some(cap) => format!(
                         " ({} of {cap} this hour)",
-                        text(&considered["shown_last_hour"])
+                        or_dash(considered.shown_last_hour)
                     ),
                     None => String::new(),
                 }
             ));
         }
-        let trigger = &slot["pick"]["trigger"];
-        if let Some(segment) = trigger["segment"].as_str() {
-            line(if trigger["followed"].as_bool() == Some(true) {
+        if let Some(trigger) = &slot.pick.trigger {
+            let segment = &trigger.segment;
+            line(if trigger.followed {
                 format!("    trigger for segment `{segment}` in force: drawn among its offers")
             } else {
                 format!(
@@ -137,17 +124,15 @@ pub fn render(explanation: &Value) -> String {
                 )
             });
         }
-        if let Some(roll) = slot["pick"]["holdout_roll"].as_u64() {
+        if let Some(roll) = slot.pick.holdout_roll {
             line(format!(
                 "    holdout roll {roll} of 10000 (the control shows below the offer's holdout share)"
             ));
         }
-        for excluded in slot["excluded"].as_array().into_iter().flatten() {
+        for excluded in &slot.excluded {
             line(format!(
                 "    not eligible {} / {}: {}",
-                text(&excluded["campaign"]),
-                text(&excluded["offer_id"]),
-                text(&excluded["reason"])
+                excluded.campaign, excluded.offer_id, excluded.reason
             ));
         }
     }
@@ -157,19 +142,22 @@ pub fn render(explanation: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use vitrine_wire::explain::Explanation;
 
     use super::render;
 
     #[test]
     fn a_campaign_that_does_not_apply_now_is_not_said_to() {
-        let explanation = json!({
+        let explanation: Explanation = serde_json::from_value(json!({
             "screen": "lobby", "at": "2026-03-02T14:00:00Z", "store": "paris-11",
             "timezone": "Europe/Paris",
             "campaigns": [
                 { "name": "mornings", "because": "it targets every screen", "applies": false },
                 { "name": "winter", "because": "it targets every screen", "applies": true },
             ],
-        });
+            "not_targeted": [], "zones": [], "offers": [],
+        }))
+        .unwrap();
         let text = render(&explanation);
         assert!(
             text.contains("campaign mornings does not apply now"),

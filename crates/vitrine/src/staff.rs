@@ -2,11 +2,11 @@
 //! lists and revokes them).
 
 use anyhow::Context as _;
-use serde_json::Value;
-use vitrine_wire::staff::NewStaff;
+use vitrine_wire::staff::{NewStaff, StaffList};
 
 use crate::ServerArgs;
 use crate::client::connect;
+use crate::hq::get_or_print_json;
 
 /// `vitrine staff add NAME --store S [--store S2] [--tag T]`: prints the token alone on stdout,
 /// once.
@@ -41,25 +41,17 @@ pub async fn add(
 
 /// `vitrine staff list`.
 pub async fn list(server: &ServerArgs, json: bool) -> anyhow::Result<()> {
-    let list: Value = connect(server)?.get("/v1/staff").await?;
-    if json {
-        println!("{list:#}");
+    let Some(list) = get_or_print_json::<StaffList>(server, "/v1/staff", json).await? else {
         return Ok(());
-    }
+    };
     println!("{:<24} {:<32} {:<26} REVOKED", "NAME", "STORES", "CREATED");
-    for member in list["staff"].as_array().into_iter().flatten() {
-        let stores: Vec<&str> = member["stores"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+    for member in &list.staff {
         println!(
             "{:<24} {:<32} {:<26} {}",
-            member["name"].as_str().unwrap_or_default(),
-            stores.join(","),
-            member["created_at"].as_str().unwrap_or_default(),
-            member["revoked_at"].as_str().unwrap_or("-")
+            member.name,
+            member.stores.join(","),
+            member.created_at,
+            member.revoked_at.as_deref().unwrap_or("-")
         );
     }
     Ok(())

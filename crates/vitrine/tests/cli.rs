@@ -896,3 +896,131 @@ fn screens_add_shows_an_unknown_playlist_refused_or_warned_with_not_pushed_yet()
         ]
     );
 }
+
+/// What a scheduler answers to each list and report the CLI prints, with a field the CLI does
+/// not know in each, as a newer scheduler might send.
+fn listing_scheduler(request: &RecordedRequest) -> (u16, String) {
+    let path = request.path.as_str();
+    let body = if path.starts_with("/v1/campaigns") {
+        r#"{"campaigns":[{"name":"winter-sale","version":2,"layer":"default","priority":-5,
+            "from":"2026-12-01","targets":{"all":true},"offers":3,
+            "created_at":"2026-11-30T10:00:00Z","added_later":1}]}"#
+    } else if path.starts_with("/v1/screens") {
+        r#"{"screens":[{"name":"door","playlist":"lobby","timezone":"","store":null,
+            "tags":["entrance","window"],"created_at":"2026-11-30T10:00:00Z","added_later":1}]}"#
+    } else if path.starts_with("/v1/staff") {
+        r#"{"staff":[{"name":"alice","stores":["paris-11","lyon-2"],
+            "created_at":"2026-12-01T08:00:00Z","added_later":1}]}"#
+    } else if path.starts_with("/v1/feeds") {
+        r#"{"feeds":[{"name":"shop","url":"https://shop.example/p.xml","interval_seconds":900,
+            "etag":null,"last_modified":null,"last_attempt_at":"2026-12-05T09:00:00Z",
+            "last_success_at":null,"alert":"HTTP 500","added_later":1}]}"#
+    } else if path.starts_with("/v1/explain") {
+        r#"{"screen":"door","at":"2026-12-05T09:30:00Z","timezone":"Europe/Paris",
+            "campaigns":[{"name":"winter","because":"it targets all screens","applies":true}],
+            "not_targeted":[],
+            "zones":[{"zone":"main","item":null,"reason":"no rule applies: the fallback shows"}],
+            "offers":[{"slot":"deal","play_start":"2026-12-05T09:30:00Z",
+                "pick":{"considered":[{"offer_id":"cola","campaign":"winter","weight":2,
+                    "priority":0,"verdict":"capped","shown_last_hour":4,"cap":4}],
+                    "trigger":{"segment":"families","followed":false},"total_weight":0,
+                    "holdout_roll":1234,"fallback":true},
+                "eligible":[{"slot":"deal","campaign":"winter","offer_id":"cola",
+                    "segment_score":0.5,"weight":2}],
+                "excluded":[{"slot":"deal","campaign":"winter","offer_id":"tea",
+                    "reason":"out of stock"}],
+                "shown_last_hour":{"cola":4}}],
+            "added_later":1}"#
+    } else {
+        return (
+            404,
+            r#"{"error":{"code":"not_found","message":"no such path"}}"#.to_owned(),
+        );
+    };
+    (200, body.to_owned())
+}
+
+#[test]
+fn lists_and_explanations_print_as_before_and_json_as_the_server_wrote_it() {
+    let folder = folder_with(&[]);
+    let server = FakeServer::start(listing_scheduler);
+    let run = |arguments: &[&str]| {
+        let mut arguments = arguments.to_vec();
+        arguments.extend(["--server", &server.url, "--token", "t"]);
+        let output = vitrine(folder.path(), &arguments);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        stdout(&output)
+    };
+    assert_eq!(
+        run(&["campaign", "list"]),
+        "NAME                     VERSION LAYER    PRIORITY FROM       UNTIL      OFFERS\n\
+         winter-sale                    2 default        -5 2026-12-01 -               3\n"
+    );
+    assert_eq!(
+        run(&["screens", "list"]),
+        "NAME                         PLAYLIST         STORE        TIMEZONE           TAGS\n\
+         door                         lobby            -            (store's)          entrance,window\n"
+    );
+    assert_eq!(
+        run(&["staff", "list"]),
+        "NAME                     STORES                           CREATED                    REVOKED\n\
+         alice                    paris-11,lyon-2                  2026-12-01T08:00:00Z       -\n"
+    );
+    assert_eq!(
+        run(&["feed", "list"]),
+        "NAME                 EVERY (S) LAST FETCH                   LAST SUCCESS                 URL\n\
+         shop                       900 2026-12-05T09:00:00Z         -                            https://shop.example/p.xml\n  \
+         alert: HTTP 500\n"
+    );
+    assert_eq!(
+        run(&[
+            "explain",
+            "--screen",
+            "door",
+            "--at",
+            "2026-12-05T09:30:00Z"
+        ]),
+        "screen door at 2026-12-05T09:30:00Z (store -, Europe/Paris)\n  \
+         campaign winter applies: it targets all screens\n  \
+         zone main: - — no rule applies: the fallback shows\n  \
+         slot deal at 2026-12-05T09:30:00Z: shows - (-, arm -)\n    \
+         eligible winter / cola: segment score 0.50, weight 2, stock -\n    \
+         cola: capped (4 of 4 this hour)\n    \
+         trigger for segment `families` in force, but none of its offers may show now: the \
+         normal order\n    \
+         holdout roll 1234 of 10000 (the control shows below the offer's holdout share)\n    \
+         not eligible winter / tea: out of stock\n"
+    );
+    // `--json` prints what the server sent, fields this CLI does not know included.
+    for command in [
+        &["campaign", "list", "--json"][..],
+        &["screens", "list", "--json"],
+        &["staff", "list", "--json"],
+        &["feed", "list", "--json"],
+        &[
+            "explain",
+            "--screen",
+            "door",
+            "--at",
+            "2026-12-05T09:30:00Z",
+            "--json",
+        ],
+    ] {
+        let printed: serde_json::Value = serde_json::from_str(&run(command)).unwrap();
+        let path = match command[0] {
+            "campaign" => "/v1/campaigns",
+            "screens" => "/v1/screens",
+            "staff" => "/v1/staff",
+            "feed" => "/v1/feeds",
+            _ => "/v1/explain",
+        };
+        let (_, sent) = listing_scheduler(&RecordedRequest {
+            method: "GET".to_owned(),
+            path: path.to_owned(),
+            headers: HashMap::new(),
+            body: Vec::new(),
+        });
+        let sent: serde_json::Value = serde_json::from_str(&sent).unwrap();
+        assert_eq!(printed, sent, "{command:?}");
+    }
+}

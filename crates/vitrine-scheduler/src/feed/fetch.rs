@@ -22,7 +22,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use reqwest::header;
-use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use vitrine_core::ItemDuration;
 
@@ -36,7 +35,7 @@ use crate::storage::StorageError;
 use crate::storage::feeds::FetchAttempt;
 
 pub use crate::storage::feeds::FeedRecord;
-pub use vitrine_wire::imports::{FeedRegistration, FetchOutcome};
+pub use vitrine_wire::imports::{FeedList, FeedRegistration, FetchOutcome};
 
 /// The most a feed may weigh, as sent and once decompressed.
 pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
@@ -527,7 +526,7 @@ fn bad_feed(message: impl Into<String>) -> ApiError {
     tag = "hq",
     request_body = crate::feed::fetch::FeedRegistration,
     responses(
-        (status = 201, description = "Registered; it is fetched on its schedule", body = crate::feed::fetch::FeedRecord),
+        (status = 201, description = "Registered; it is fetched on its schedule", body = vitrine_wire::imports::FeedRecord),
         (status = 400, description = "Error codes: `bad_request`", body = crate::openapi::ErrorBody),
         (status = 401, description = "Error codes: `token_revoked`, `unauthorized`", body = crate::openapi::ErrorBody),
         (status = 403, description = "Error codes: `forbidden`", body = crate::openapi::ErrorBody),
@@ -543,7 +542,7 @@ pub async fn register_feed(
     State(state): State<AppState>,
     _admin: Admin,
     body: Result<Json<FeedRegistration>, JsonRejection>,
-) -> Result<(StatusCode, Json<FeedRecord>), ApiError> {
+) -> Result<(StatusCode, Json<vitrine_wire::imports::FeedRecord>), ApiError> {
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, 64 * 1024))?;
     let name_ok = !request.name.is_empty()
@@ -580,12 +579,21 @@ pub async fn register_feed(
         .storage()
         .register_feed(request.name, url.to_string(), every.as_secs())
         .await?;
-    Ok((StatusCode::CREATED, Json(record)))
+    Ok((StatusCode::CREATED, Json(feed_answer(record))))
 }
 
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FeedList {
-    pub feeds: Vec<FeedRecord>,
+/// A feed's record as the API answers with it.
+fn feed_answer(record: FeedRecord) -> vitrine_wire::imports::FeedRecord {
+    vitrine_wire::imports::FeedRecord {
+        name: record.name,
+        url: record.url,
+        interval_seconds: record.interval_seconds,
+        etag: record.etag,
+        last_modified: record.last_modified,
+        last_attempt_at: record.last_attempt_at,
+        last_success_at: record.last_success_at,
+        alert: record.alert,
+    }
 }
 
 /// `GET /v1/feeds`: every feed registered by URL, with its last fetch and alert.
@@ -607,8 +615,9 @@ pub async fn list_feeds(
     State(state): State<AppState>,
     _admin: Admin,
 ) -> Result<Json<FeedList>, ApiError> {
+    let feeds = state.storage().feeds().await?;
     Ok(Json(FeedList {
-        feeds: state.storage().feeds().await?,
+        feeds: feeds.into_iter().map(feed_answer).collect(),
     }))
 }
 

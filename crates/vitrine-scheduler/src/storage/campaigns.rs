@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use vitrine_core::campaign::Campaign;
 use vitrine_core::{MediaEntry, Sha256Hex};
 
@@ -18,7 +17,7 @@ pub struct StoredCampaign {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct CampaignDetail {
     pub name: String,
     pub version: u64,
@@ -27,14 +26,13 @@ pub struct CampaignDetail {
     pub media: BTreeMap<String, MediaEntry>,
     /// The validated campaign, as manifests are built from it; described by
     /// `schema/campaign.schema.json`.
-    #[schema(value_type = Object)]
     pub campaign: Campaign,
     pub created_at: String,
     /// Every stored version, oldest first, with when it was pushed.
     pub versions: Vec<CampaignVersion>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct CampaignVersion {
     pub version: u64,
     pub created_at: String,

@@ -200,7 +200,7 @@ impl LocalProduct {
 }
 
 /// A registered screen with where it is, for `GET /v1/screens` and the manifest builder.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScreenRecord {
     pub name: String,
     pub playlist: String,

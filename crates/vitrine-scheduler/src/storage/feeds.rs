@@ -7,7 +7,7 @@ use vitrine_core::Sha256Hex;
 use super::StorageError;
 
 /// A feed registered by URL, with what its last fetch said.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FeedRecord {
     pub name: String,
     pub url: String,
