@@ -341,9 +341,14 @@ async fn simulated_player(player: SimulatedPlayer) -> anyhow::Result<()> {
                 manifest.version
             );
         }
-        let temporary = store.with_extension("new");
-        tokio::fs::write(&temporary, &body).await?;
-        tokio::fs::rename(&temporary, &store).await?;
+        // Written whole, then put in place, as a player replaces what it holds.
+        let (path, bytes) = (store.clone(), body.clone());
+        tokio::task::spawn_blocking(move || {
+            let temporary = path.with_extension("new");
+            std::fs::write(&temporary, &bytes)?;
+            std::fs::rename(&temporary, &path)
+        })
+        .await??;
         held_version = manifest.version;
         etag = new_etag;
         if first {
@@ -373,7 +378,15 @@ async fn push(
     let key = hq.server_key().await?;
     let prefix = format!("push-{clients}");
     let tokens = hq.register_many(&prefix, clients, &playlist).await?;
-    let stores = tempfile::tempdir()?;
+    // Each simulated player keeps its manifest in a folder of its own, on a RAM disk where there
+    // is one: 10,000 screens write to 10,000 disks, and 10,000 files replaced at once in one
+    // folder of one disk would time the file system's directory lock instead of the push.
+    let shared_memory = std::path::Path::new("/dev/shm");
+    let stores = if shared_memory.is_dir() {
+        tempfile::tempdir_in(shared_memory)?
+    } else {
+        tempfile::tempdir()?
+    };
     let (ready_sender, mut ready) = mpsc::unbounded_channel();
     let (received_sender, mut received) = mpsc::unbounded_channel();
     let http = reqwest::Client::builder()
@@ -388,7 +401,11 @@ async fn push(
             screen: format!("{prefix}-{index:05}"),
             token,
             key,
-            store: stores.path().join(format!("{index:05}.json")),
+            store: {
+                let folder = stores.path().join(format!("{index:05}"));
+                std::fs::create_dir(&folder)?;
+                folder.join("manifest.json")
+            },
             manifest_fetches: manifest_fetches.clone(),
             connecting: connecting.clone(),
             ready: ready_sender.clone(),
@@ -441,10 +458,10 @@ async fn push(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // Every player holds a manifest, on disk.
+    // Every player holds a manifest, stored.
     let stored = std::fs::read_dir(stores.path())?
         .filter_map(Result::ok)
-        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "json"))
+        .filter(|entry| entry.path().join("manifest.json").is_file())
         .count();
     if stored != clients {
         bail!("{stored} of {clients} players stored a manifest");

@@ -9,7 +9,8 @@
 //!   in one transaction per batch (the storage floor), A B interleaved, also with limits as shipped;
 //!   each side writes into a new database (a scheduler of its own, and a new file);
 //! - push propagation, publish to new manifest verified and stored, p50/p99 over 1000 and 10,000
-//!   simulated players (`examples/net_bench.rs` of vitrine-scheduler), against the 1 s limit. The
+//!   simulated players (`examples/net_bench.rs` of vitrine-scheduler), each storing its manifest in
+//!   a folder of its own on a RAM disk (`/dev/shm`) where there is one, against the 1 s limit. The
 //!   polling anchors (Xibo 60-900 s, Broadsign 20 min) are printed as a note, not measured. This
 //!   scheduler runs without rate limits: its 10,000 players share one loopback address, and one
 //!   admin token registers them all, which no real fleet does.
