@@ -23,7 +23,7 @@ use crate::blobs::ReceiveError;
 use crate::error::ApiError;
 use crate::manifest::stored_playlist;
 use crate::quota::Stored;
-use crate::storage::playlists::NewPlaylistVersion;
+use crate::storage::playlists::{NewPlaylistVersion, PlaylistInsert, PlaylistQuota};
 
 pub use crate::manifest::{ManifestBody, manifest_of};
 pub use vitrine_wire::playlists::{MediaStored, PlaylistStored, PushPlaylist};
@@ -843,7 +843,14 @@ pub async fn store_playlist(
     }
 
     let (file_name, source_text) = (request.file_name, request.source);
-    let version = state
+    // Checked again by the insert, in its transaction: a push racing this one from the same
+    // store may have spent the room since.
+    let quota = manager.stores().map(|stores| PlaylistQuota {
+        stores: stores.to_vec(),
+        adds: version_bytes as u64,
+        bytes: state.quotas().store_playlist_bytes,
+    });
+    let inserted = state
         .storage()
         .insert_playlist(NewPlaylistVersion {
             name: playlist.name.clone(),
@@ -853,8 +860,21 @@ pub async fn store_playlist(
             compiled,
             media: request.media,
             owner_stores: manager.playlist_owner(),
+            quota,
         })
         .await?;
+    let version = match inserted {
+        PlaylistInsert::Stored(version) => version,
+        PlaylistInsert::OverQuota { store, used } => {
+            return Err(crate::quota::over_quota(
+                &store,
+                used,
+                version_bytes as u64,
+                state.quotas().store_playlist_bytes,
+                Stored::PlaylistVersions,
+            ));
+        }
+    };
     tracing::info!(playlist = %playlist.name, version, "stored a playlist");
     let mut warnings = warnings;
     warnings

@@ -114,7 +114,13 @@ pub async fn record_media(
 }
 
 /// The refusal of `size` more bytes of `stored` for `store`, which holds `used` of its `quota`.
-fn over_quota(store: &str, used: u64, size: u64, quota: u64, stored: Stored) -> ApiError {
+pub(crate) fn over_quota(
+    store: &str,
+    used: u64,
+    size: u64,
+    quota: u64,
+    stored: Stored,
+) -> ApiError {
     ApiError::new(
         StatusCode::INSUFFICIENT_STORAGE,
         "quota_exceeded",

@@ -585,6 +585,122 @@ async fn uploads_racing_each_other_cannot_pass_their_stores_quota_together() {
     assert_eq!(harness.count("media"), media_before + 1);
 }
 
+/// The storage's half of the playlist quota: versions inserted at once for one store, each
+/// checked in the transaction that inserts it, stop at the quota together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn versions_inserted_at_once_for_one_store_stay_within_its_quota() {
+    use vitrine_scheduler::storage::playlists::{
+        NewPlaylistVersion, PlaylistInsert, PlaylistQuota,
+    };
+    let harness = Harness::new();
+    let storage = harness.state.storage();
+    // Each version stores 100 bytes of source and `{}`: 102 bytes. A quota of 250 has room for
+    // two (0 + 100, then 102 + 100), not three (204 + 100).
+    let inserts = (0..8).map(|push| {
+        storage.insert_playlist(NewPlaylistVersion {
+            name: format!("p{push}"),
+            file_name: format!("p{push}.yaml"),
+            source: "x".repeat(100),
+            includes: Default::default(),
+            compiled: "{}".into(),
+            media: Default::default(),
+            owner_stores: Some(vec!["store-a".into()]),
+            quota: Some(PlaylistQuota {
+                stores: vec!["store-a".into()],
+                adds: 100,
+                bytes: 250,
+            }),
+        })
+    });
+    let results = futures_util::future::join_all(inserts).await;
+    let stored = results
+        .iter()
+        .filter(|result| matches!(result, Ok(PlaylistInsert::Stored(_))))
+        .count();
+    assert_eq!(stored, 2, "{results:?}");
+    for result in &results {
+        match result {
+            Ok(PlaylistInsert::Stored(version)) => assert_eq!(*version, 1),
+            Ok(PlaylistInsert::OverQuota { store, used }) => {
+                assert_eq!((store.as_str(), *used), ("store-a", 204));
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+    assert_eq!(
+        storage
+            .store_playlist_bytes("store-a".into())
+            .await
+            .expect("the store's bytes"),
+        204
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn playlist_pushes_sent_at_once_stop_at_their_stores_quota() {
+    let pushes: Vec<Value> = (100..108)
+        .map(|edit| edited_playlist("pa", "x.png", b"a", edit))
+        .collect();
+    let version_bytes = pushes[0]["source"].as_str().expect("a source").len() as u64;
+    // Alice's store holds its first version of "pa" (its source, and `{}` for no fragments):
+    // room for one more version, not two.
+    let first = playlist("pa", "x.png", b"a")["source"]
+        .as_str()
+        .expect("a source")
+        .len() as u64
+        + 2;
+    let quota = first + version_bytes + version_bytes / 2;
+    let harness = Harness::new();
+    harness.state.set_quotas(Quotas {
+        store_playlist_bytes: quota,
+        ..Quotas::default()
+    });
+    let chain = chain_with(harness).await;
+    let harness = &chain.harness;
+    let used = harness
+        .state
+        .storage()
+        .store_playlist_bytes("store-a".into())
+        .await
+        .expect("the store's bytes");
+    assert!(
+        used + version_bytes <= quota && quota < used + 2 * version_bytes,
+        "the store holds {used} bytes: the quota of {quota} is not room for exactly one more"
+    );
+    let versions_before = harness.count("playlists");
+    let replies = futures_util::future::join_all(pushes.into_iter().map(|push| {
+        harness.call(
+            Method::POST,
+            "/v1/playlists",
+            Some(&chain.alice),
+            Some(push),
+        )
+    }))
+    .await;
+    let statuses: Vec<StatusCode> = replies.iter().map(|reply| reply.status).collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|status| **status == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    for reply in replies
+        .iter()
+        .filter(|reply| reply.status != StatusCode::CREATED)
+    {
+        assert_eq!(reply.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(reply.error_code(), "quota_exceeded");
+        assert!(
+            reply.error_message().contains("store-a"),
+            "{}",
+            reply.error_message()
+        );
+    }
+    assert_eq!(harness.count("playlists"), versions_before + 1);
+}
+
 #[tokio::test]
 async fn staff_uploads_and_playlist_versions_count_against_their_stores_quota() {
     let harness = Harness::new();

@@ -18,6 +18,27 @@ pub struct NewPlaylistVersion {
     pub media: BTreeMap<String, Sha256Hex>,
     /// The pushing staff member's stores, or None when HQ pushes. Counts only for version 1.
     pub owner_stores: Option<Vec<String>>,
+    /// For a staff member's push, the room it must fit in; None when HQ pushes.
+    pub quota: Option<PlaylistQuota>,
+}
+
+/// The room a staff member's push must fit in: `adds` more bytes of playlist versions for each
+/// of `stores`, whose playlists may hold at most `bytes`.
+#[derive(Clone, Debug)]
+pub struct PlaylistQuota {
+    pub stores: Vec<String>,
+    pub adds: u64,
+    pub bytes: u64,
+}
+
+/// What [`PlaylistStore::insert_playlist`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlaylistInsert {
+    /// Stored as this version.
+    Stored(u64),
+    /// Refused, nothing stored: `store`'s playlists hold `used` bytes, and this version would take
+    /// them past its quota.
+    OverQuota { store: String, used: u64 },
 }
 
 /// The newest pushed version of a playlist, with the size of every media file its map names.
@@ -39,8 +60,13 @@ pub struct StoredPlaylist {
 pub trait PlaylistStore: Send + Sync {
     /// Stores a validated playlist as the next version of its name (1 for the first) and returns
     /// that version. Two pushes of one name never get the same version. The new version is
-    /// announced as [`super::Change::Playlist`].
-    async fn insert_playlist(&self, new: NewPlaylistVersion) -> Result<u64, StorageError>;
+    /// announced as [`super::Change::Playlist`]. With a quota, the stores' room is checked in the
+    /// transaction that inserts, after any other quota'd insert for the same stores, so pushes
+    /// racing each other cannot pass it together.
+    async fn insert_playlist(
+        &self,
+        new: NewPlaylistVersion,
+    ) -> Result<PlaylistInsert, StorageError>;
 
     /// The newest version of the playlist called `name`, or None if it was never pushed.
     async fn latest_playlist(&self, name: String) -> Result<Option<StoredPlaylist>, StorageError>;

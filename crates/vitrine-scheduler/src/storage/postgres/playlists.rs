@@ -6,13 +6,18 @@ use vitrine_core::Sha256Hex;
 
 use super::PostgresStore;
 use super::versions::{self, Versioned};
-use crate::storage::playlists::{NewPlaylistVersion, PlaylistStore, StoredPlaylist};
+use crate::storage::playlists::{
+    NewPlaylistVersion, PlaylistInsert, PlaylistQuota, PlaylistStore, StoredPlaylist,
+};
 use crate::storage::{Change, StorageError, from_sql_integer};
 
 #[async_trait::async_trait]
 impl PlaylistStore for PostgresStore {
     /// Stores a validated playlist as the next version of its name and returns that version.
-    async fn insert_playlist(&self, new: NewPlaylistVersion) -> Result<u64, StorageError> {
+    async fn insert_playlist(
+        &self,
+        new: NewPlaylistVersion,
+    ) -> Result<PlaylistInsert, StorageError> {
         let NewPlaylistVersion {
             name,
             file_name,
@@ -21,6 +26,7 @@ impl PlaylistStore for PostgresStore {
             compiled,
             media,
             owner_stores,
+            quota,
         } = new;
         let media_json = super::json_text(&media)?;
         let includes_json = super::json_text(&includes)?;
@@ -42,30 +48,94 @@ impl PlaylistStore for PostgresStore {
              RETURNING version",
             versions::next_version(Versioned::Playlists)
         );
-        let client = self.client().await?;
-        let version = versions::insert_next_version(
-            &client,
-            Versioned::Playlists,
-            &statement,
-            &[
-                &name,
-                &file_name,
-                &source,
-                &media_json,
-                &includes_json,
-                &compiled,
-                &owner_json,
-            ],
-        )
-        .await?;
-        self.changes.announce(Change::Playlist(name));
-        Ok(version)
+        let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &name,
+            &file_name,
+            &source,
+            &media_json,
+            &includes_json,
+            &compiled,
+            &owner_json,
+        ];
+        let mut client = self.client().await?;
+        let inserted = match &quota {
+            None => PlaylistInsert::Stored(
+                versions::insert_next_version(
+                    &client,
+                    Versioned::Playlists,
+                    &statement,
+                    &parameters,
+                )
+                .await?,
+            ),
+            Some(quota) => insert_within_quota(&mut client, quota, &statement, &parameters).await?,
+        };
+        if let PlaylistInsert::Stored(_) = inserted {
+            self.changes.announce(Change::Playlist(name));
+        }
+        Ok(inserted)
     }
 
     /// The newest version of the playlist called `name`, or None if it was never pushed.
     async fn latest_playlist(&self, name: String) -> Result<Option<StoredPlaylist>, StorageError> {
         read_version(&self.client().await?, &name, None).await
     }
+}
+
+/// A staff member's push: in one transaction, under a transaction-scoped advisory lock per store
+/// (in name order, so that pushes on any replica take them alike), the stores' room is checked
+/// and the version inserted. A version number another push took meanwhile rolls it all back and
+/// tries again, as [`versions::insert_next_version`] does.
+async fn insert_within_quota(
+    client: &mut deadpool_postgres::Object,
+    quota: &PlaylistQuota,
+    statement: &str,
+    parameters: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<PlaylistInsert, StorageError> {
+    let mut stores = quota.stores.clone();
+    stores.sort();
+    stores.dedup();
+    for _ in 0..versions::ATTEMPTS {
+        let transaction = client.transaction().await?;
+        for store in &stores {
+            transaction
+                .execute(
+                    "SELECT pg_advisory_xact_lock(
+                         hashtextextended('vitrine store playlist quota ' || $1, 0))",
+                    &[store],
+                )
+                .await?;
+        }
+        for store in &stores {
+            let used = from_sql_integer(
+                transaction
+                    .query_one(super::quota::STORE_PLAYLIST_BYTES, &[store])
+                    .await?
+                    .try_get(0)?,
+                "playlist bytes of a store",
+            )?;
+            if used.saturating_add(quota.adds) > quota.bytes {
+                return Ok(PlaylistInsert::OverQuota {
+                    store: store.clone(),
+                    used,
+                });
+            }
+        }
+        match transaction.query_one(statement, parameters).await {
+            Ok(row) => {
+                let version = from_sql_integer(row.try_get(0)?, "playlist version")?;
+                transaction.commit().await?;
+                return Ok(PlaylistInsert::Stored(version));
+            }
+            // Dropping the transaction rolls it back.
+            Err(error) if super::is_unique_violation(&error) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(StorageError::Unavailable(format!(
+        "concurrent pushes took the next playlist version {} times in a row; try again",
+        versions::ATTEMPTS
+    )))
 }
 
 /// Version `version` of the playlist called `name`, or its newest for `None`.

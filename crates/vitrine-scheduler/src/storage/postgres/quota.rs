@@ -14,6 +14,17 @@ use crate::storage::{StorageError, from_sql_integer, to_sql_integer};
 /// playlist pushes up behind it.
 const FORGET_LOCK_TIMEOUT: &str = "2s";
 
+/// Bytes of stored versions (source and included fragments) of the playlists store `$1`'s staff
+/// own. The fragments count as their compact JSON text, as SQLite stores them, not as jsonb prints
+/// itself: `{` `}`, a comma between entries, and each key and value quoted the way serde_json and
+/// PostgreSQL both escape strings.
+pub(super) const STORE_PLAYLIST_BYTES: &str =
+    "SELECT COALESCE(SUM(octet_length(source) + 2 + COALESCE((
+         SELECT SUM(octet_length(to_jsonb(key)::text) + 1 + octet_length(value::text))
+                + COUNT(*) - 1
+         FROM jsonb_each(includes)), 0)), 0)::bigint
+     FROM playlists WHERE owner_stores @> to_jsonb($1::text)";
+
 #[async_trait::async_trait]
 impl QuotaStore for PostgresStore {
     /// Bytes of media uploaded by `store`'s staff and still stored.
@@ -33,19 +44,9 @@ impl QuotaStore for PostgresStore {
     /// Bytes of stored versions (source and included fragments) of the playlists `store`'s staff
     /// own.
     async fn store_playlist_bytes(&self, store: String) -> Result<u64, StorageError> {
-        // The fragments count as their compact JSON text, as SQLite stores them, not as jsonb
-        // prints itself: `{` `}`, a comma between entries, and each key and value quoted the way
-        // serde_json and PostgreSQL both escape strings.
         let client = self.client().await?;
         let bytes: i64 = client
-            .query_one(
-                "SELECT COALESCE(SUM(octet_length(source) + 2 + COALESCE((
-                     SELECT SUM(octet_length(to_jsonb(key)::text) + 1 + octet_length(value::text))
-                            + COUNT(*) - 1
-                     FROM jsonb_each(includes)), 0)), 0)::bigint
-                 FROM playlists WHERE owner_stores @> to_jsonb($1::text)",
-                &[&store],
-            )
+            .query_one(STORE_PLAYLIST_BYTES, &[&store])
             .await?
             .try_get(0)?;
         from_sql_integer(bytes, "playlist bytes of a store")

@@ -17,7 +17,7 @@ use crate::storage::{StorageError, from_sql_integer};
 /// How many times an insert may lose the race for a version number before the push is refused as
 /// busy. Every loss means another push of the same name committed, so only this many pushes of
 /// one name at the same moment can exhaust it.
-const ATTEMPTS: usize = 16;
+pub(super) const ATTEMPTS: usize = 16;
 
 /// A table of versioned documents: `name text, version bigint, PRIMARY KEY (name, version)`.
 #[derive(Clone, Copy, Debug)]
@@ -149,7 +149,9 @@ pub(super) async fn summaries(
 pub(super) mod tests {
     use super::*;
     use crate::storage::campaigns::CampaignStore;
-    use crate::storage::playlists::{NewPlaylistVersion, PlaylistStore};
+    use crate::storage::playlists::{
+        NewPlaylistVersion, PlaylistInsert, PlaylistQuota, PlaylistStore,
+    };
     use crate::storage::postgres::PostgresStore;
 
     /// The URL of a fresh schema on the server that `VITRINE_TEST_POSTGRES` names (these tests
@@ -244,14 +246,23 @@ pub(super) mod tests {
                         compiled: "{}".into(),
                         media: BTreeMap::new(),
                         owner_stores: Some(vec![format!("store-{push}")]),
+                        // Half the pushes take the quota's path (a transaction under the store's
+                        // lock), so both ways of taking a number race each other.
+                        quota: (push % 4 < 2).then(|| PlaylistQuota {
+                            stores: vec![format!("store-{push}")],
+                            adds: 1,
+                            bytes: u64::MAX,
+                        }),
                     })
                     .await
             })
         });
         let mut owners = Vec::new();
         for push in pushes.collect::<Vec<_>>() {
-            let version = push.await.expect("a push").expect("stored");
-            owners.push(version);
+            match push.await.expect("a push").expect("stored") {
+                PlaylistInsert::Stored(version) => owners.push(version),
+                refused => panic!("an unlimited quota refused a push: {refused:?}"),
+            }
         }
         owners.sort_unstable();
         assert_eq!(owners, (1..=12).collect::<Vec<u64>>());
@@ -303,6 +314,7 @@ pub(super) mod tests {
                 compiled: "{}".into(),
                 media,
                 owner_stores: None,
+                quota: None,
             })
             .await
             .expect("stored");

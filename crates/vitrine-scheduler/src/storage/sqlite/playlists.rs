@@ -7,13 +7,18 @@ use vitrine_core::{MediaEntry, Sha256Hex};
 
 use super::versions::{self, Versioned};
 use super::{SqliteStore, from_sql_integer};
-use crate::storage::playlists::{NewPlaylistVersion, PlaylistStore, StoredPlaylist};
+use crate::storage::playlists::{
+    NewPlaylistVersion, PlaylistInsert, PlaylistStore, StoredPlaylist,
+};
 use crate::storage::{Change, StorageError};
 
 #[async_trait::async_trait]
 impl PlaylistStore for SqliteStore {
     /// Stores a validated playlist as the next version of its name and returns that version.
-    async fn insert_playlist(&self, new: NewPlaylistVersion) -> Result<u64, StorageError> {
+    async fn insert_playlist(
+        &self,
+        new: NewPlaylistVersion,
+    ) -> Result<PlaylistInsert, StorageError> {
         let NewPlaylistVersion {
             name,
             file_name,
@@ -22,6 +27,7 @@ impl PlaylistStore for SqliteStore {
             compiled,
             media,
             owner_stores,
+            quota,
         } = new;
         let media_json = serde_json::to_string(&media)
             .map_err(|error| StorageError::CorruptRow(error.to_string()))?;
@@ -32,11 +38,28 @@ impl PlaylistStore for SqliteStore {
             .transpose()
             .map_err(|error| StorageError::CorruptRow(error.to_string()))?;
         let announced = name.clone();
-        let version = self
+        let inserted = self
             .interact(move |connection| {
-                // Immediate, so that two pushes of one name cannot both read the same max version.
+                // Immediate, so that two pushes of one name cannot both read the same max version,
+                // nor two staff pushes both find the room one of them leaves.
                 let transaction =
                     connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                for store in quota.iter().flat_map(|quota| &quota.stores) {
+                    let used: i64 = transaction.query_row(
+                        super::quota::STORE_PLAYLIST_BYTES,
+                        [store],
+                        |row| row.get(0),
+                    )?;
+                    let used = u64::try_from(used).unwrap_or(0);
+                    if let Some(quota) = &quota
+                        && used.saturating_add(quota.adds) > quota.bytes
+                    {
+                        return Ok(PlaylistInsert::OverQuota {
+                            store: store.clone(),
+                            used,
+                        });
+                    }
+                }
                 let version = versions::next_version(&transaction, Versioned::Playlists, &name)?;
                 // The first version's owner stays the playlist's owner; later versions repeat it.
                 let owner_json: Option<String> = if version == 1 {
@@ -64,11 +87,13 @@ impl PlaylistStore for SqliteStore {
                 ],
             )?;
                 transaction.commit()?;
-                from_sql_integer(version, "playlist version")
+                from_sql_integer(version, "playlist version").map(PlaylistInsert::Stored)
             })
             .await?;
-        self.changes.announce(Change::Playlist(announced));
-        Ok(version)
+        if let PlaylistInsert::Stored(_) = inserted {
+            self.changes.announce(Change::Playlist(announced));
+        }
+        Ok(inserted)
     }
 
     /// The newest version of the playlist called `name`, or None if it was never pushed.

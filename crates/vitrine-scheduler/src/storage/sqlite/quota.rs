@@ -10,6 +10,14 @@ use crate::storage::StorageError;
 use crate::storage::quota::{QuotaCheck, QuotaStore};
 use crate::storage::{sortable_timestamp, to_sql_integer};
 
+/// Bytes of stored versions (source and included fragments) of the playlists store `?1`'s staff
+/// own.
+pub(super) const STORE_PLAYLIST_BYTES: &str =
+    "SELECT COALESCE(SUM(length(CAST(source AS BLOB)) + length(CAST(includes AS BLOB))), 0)
+     FROM playlists
+     WHERE owner_stores IS NOT NULL
+       AND EXISTS (SELECT 1 FROM json_each(owner_stores) WHERE value = ?1)";
+
 #[async_trait::async_trait]
 impl QuotaStore for SqliteStore {
     async fn store_media_bytes(&self, store: String) -> Result<u64, StorageError> {
@@ -27,14 +35,8 @@ impl QuotaStore for SqliteStore {
 
     async fn store_playlist_bytes(&self, store: String) -> Result<u64, StorageError> {
         self.interact(move |connection| {
-            let bytes: i64 = connection.query_row(
-                "SELECT COALESCE(SUM(length(CAST(source AS BLOB)) + length(CAST(includes AS BLOB))), 0)
-                 FROM playlists
-                 WHERE owner_stores IS NOT NULL
-                   AND EXISTS (SELECT 1 FROM json_each(owner_stores) WHERE value = ?1)",
-                [store],
-                |row| row.get(0),
-            )?;
+            let bytes: i64 =
+                connection.query_row(STORE_PLAYLIST_BYTES, [store], |row| row.get(0))?;
             Ok(u64::try_from(bytes).unwrap_or(0))
         })
         .await
