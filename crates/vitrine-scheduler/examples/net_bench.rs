@@ -755,7 +755,7 @@ async fn ingest(server: &str, admin: &str, batches: usize, rounds: usize) -> any
     Ok(())
 }
 
-/// One play as the scheduler's SQLite store writes it for a screen with no store, no time zone and
+/// One play as the scheduler's store (SQLite or PostgreSQL) writes it for a screen with no store, no time zone and
 /// no audience row (the bench's): store-local hour in UTC, venue zone `other`, multiplier 1.
 struct FloorRow {
     id: String,
@@ -951,8 +951,12 @@ async fn ingest_postgres(
     for round in 0..rounds {
         let (work, bodies) = round_work(round, batches, &mut chain);
         ours.push(send_batches(&hq, &token, &batch_key, &bodies).await?);
-        // B: the same rows by COPY, the CSV made beforehand as the bodies were.
-        let copies: Vec<String> = work.iter().map(|batch| copy_csv(batch)).collect();
+        // B: the same rows by COPY, every column the scheduler stores for them, the CSV made
+        // beforehand as the bodies were.
+        let copies: Vec<String> = work
+            .iter()
+            .map(|batch| copy_csv(batch))
+            .collect::<anyhow::Result<_>>()?;
         let started = Instant::now();
         for csv in &copies {
             let transaction = floor.transaction().await?;
@@ -960,7 +964,9 @@ async fn ingest_postgres(
                 .copy_in(
                     "COPY impressions (id, screen, playlist, playlist_version, item_id, media_sha256,
                         started_at, duration_ms, sequence, zone, scheduled_start, ended_at,
-                        completed, clock) FROM STDIN (FORMAT csv)",
+                        completed, clock, store, local_hour, venue_zone, multiplier_milli,
+                        campaign, scheduled_end, manifest_version, player_version, display,
+                        currency, digest, previous, chain) FROM STDIN (FORMAT csv)",
                 )
                 .await?;
             futures_util::pin_mut!(sink);
@@ -994,6 +1000,25 @@ async fn ingest_postgres(
             rounds * batches * BATCH
         );
     }
+    // And the floor copied the rows the scheduler wrote, column for column.
+    let columns = "id, screen, playlist, playlist_version, item_id, media_sha256, started_at, \
+                   duration_ms, sequence, zone, scheduled_start, ended_at, completed, clock, store, \
+                   local_hour, venue_zone, multiplier_milli, campaign, scheduled_end, \
+                   manifest_version, player_version, display, currency, digest, previous, chain";
+    let differing: i64 = scheduler_db
+        .query_one(
+            &format!(
+                "SELECT COUNT(*) FROM (SELECT {columns} FROM public.impressions
+                     WHERE screen = 'ingest-screen'
+                 EXCEPT SELECT {columns} FROM ingest_floor.impressions) AS differing"
+            ),
+            &[],
+        )
+        .await?
+        .get(0);
+    if differing != 0 {
+        bail!("{differing} of the scheduler's rows differ from the floor's");
+    }
     println!(
         "{}",
         json!({"http_per_s": ours, "copy_per_s": peer, "batch": BATCH})
@@ -1001,29 +1026,52 @@ async fn ingest_postgres(
     Ok(())
 }
 
-/// One batch as `COPY … FORMAT csv` rows, in the column order of [`ingest_postgres`]'s COPY.
-fn copy_csv(batch: &[Value]) -> String {
-    let mut csv = String::with_capacity(batch.len() * 256);
-    for row in batch {
-        let text = |key: &str| row[key].as_str().unwrap_or_default().to_owned();
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},10000,{},{},{},{},{},{}\n",
-            text("id"),
-            text("screen"),
-            text("playlist"),
-            row["playlist_version"].as_i64().unwrap_or_default(),
-            text("item_id"),
-            text("media_sha256"),
-            text("started_at"),
-            row["sequence"].as_i64().unwrap_or_default(),
-            text("zone"),
-            text("scheduled_start"),
-            text("ended_at"),
-            row["completed"].as_bool().unwrap_or_default(),
-            text("clock"),
-        ));
+/// One batch as `COPY … FORMAT csv` rows, in the column order of [`ingest_postgres`]'s COPY: the
+/// rows the scheduler's store writes for these plays ([`FloorRow`]). Text is quoted; an absent
+/// value is an empty unquoted field, which COPY reads as NULL.
+fn copy_csv(batch: &[Value]) -> anyhow::Result<String> {
+    fn quoted(text: &str) -> String {
+        format!("\"{}\"", text.replace('"', "\"\""))
     }
-    csv
+    fn optional(text: Option<&str>) -> String {
+        text.map(quoted).unwrap_or_default()
+    }
+    let mut csv = String::with_capacity(batch.len() * 512);
+    for row in batch {
+        let row = FloorRow::of(row)?;
+        let fields = [
+            quoted(&row.id),
+            quoted(&row.screen),
+            quoted(&row.playlist),
+            row.playlist_version.to_string(),
+            quoted(&row.item_id),
+            optional(row.media_sha256.as_deref()),
+            quoted(&row.started_at),
+            row.duration_ms.to_string(),
+            row.sequence.to_string(),
+            quoted(&row.zone),
+            quoted(&row.scheduled_start),
+            quoted(&row.ended_at),
+            row.completed.to_string(),
+            quoted(row.clock),
+            quoted(""),
+            quoted(&row.local_hour),
+            quoted("other"),
+            "1000".to_owned(),
+            quoted(""),
+            optional(row.scheduled_end.as_deref()),
+            row.manifest_version.to_string(),
+            quoted(&row.player_version),
+            quoted(row.display),
+            quoted(""),
+            quoted(&row.digest),
+            optional(row.previous.as_deref()),
+            quoted(row.chain),
+        ];
+        csv.push_str(&fields.join(","));
+        csv.push('\n');
+    }
+    Ok(csv)
 }
 
 /// Nearest-rank percentile of sorted values.

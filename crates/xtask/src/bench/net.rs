@@ -115,7 +115,8 @@ pub fn figures(target: &Path) -> anyhow::Result<Vec<Figure>> {
     let bench = |server: &str, arguments: &[&str]| run_net_bench(&net_bench, server, arguments);
 
     // Manifest serving: the same bytes from the scheduler and from nginx, the same requests.
-    let (ours_rps, nginx_rps) = manifest_against_nginx(&net_bench, &server, &server, &scratch)?;
+    let (ours_rps, nginx_rps) =
+        manifest_against_nginx(&net_bench, &server, &server, &scratch, MANIFEST_SCREENS)?;
     drop(scheduler);
 
     // Ingest on a scheduler of its own, with a new database as the floor's is, so neither side
@@ -279,13 +280,14 @@ pub(super) fn run_net_bench(
 }
 
 /// Manifest requests/s, medians of [`ROUNDS`] wrk runs A B interleaved: `GET ours/v1/manifest`
-/// against nginx serving the same bytes as a static file. Prepares [`MANIFEST_SCREENS`] screens
-/// through `server` first; `scratch/nginx` holds the peer's prefix.
+/// against nginx serving the same bytes as a static file. Prepares `screens` screens through
+/// `server` first, whose tokens wrk rotates through; `scratch/nginx` holds the peer's prefix.
 pub(super) fn manifest_against_nginx(
     net_bench: &Path,
     server: &str,
     ours: &str,
     scratch: &Path,
+    screens: usize,
 ) -> anyhow::Result<(f64, f64)> {
     std::fs::create_dir_all(scratch.join("nginx/html"))?;
     std::fs::create_dir_all(scratch.join("nginx/logs"))?;
@@ -299,7 +301,7 @@ pub(super) fn manifest_against_nginx(
             "--rounds",
             "1",
             "--screens",
-            &MANIFEST_SCREENS.to_string(),
+            &screens.to_string(),
             "--out",
             &manifest_file.to_string_lossy(),
             "--tokens",
