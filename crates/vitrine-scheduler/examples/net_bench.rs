@@ -811,10 +811,13 @@ impl FloorRow {
             player_version: play.player_version.clone().unwrap_or_default(),
             display: play.display.as_str(),
             previous: play.previous.as_ref().map(|d| d.as_str().to_owned()),
-            chain: if play.previous.is_some() {
-                "linked"
-            } else {
-                "none"
+            // As the store leaves it: a play that names its predecessor is linked to it (within
+            // the batch, or to the last one stored), play 1 starts the chain, and a later one that
+            // names none restarts it unless its player does not chain at all.
+            chain: match (&play.previous, play.sequence, &play.player_version) {
+                (Some(_), _, _) | (None, 1, _) => "linked",
+                (None, _, None) => "none",
+                (None, _, Some(_)) => "restart",
             },
         })
     }
@@ -1036,9 +1039,14 @@ fn copy_csv(batch: &[Value]) -> anyhow::Result<String> {
     fn optional(text: Option<&str>) -> String {
         text.map(quoted).unwrap_or_default()
     }
+    // PostgreSQL keeps microseconds; the scheduler's driver gives it times cut to them.
+    fn micros(instant: jiff::Timestamp) -> String {
+        quoted(&instant.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+    }
     let mut csv = String::with_capacity(batch.len() * 512);
-    for row in batch {
-        let row = FloorRow::of(row)?;
+    for value in batch {
+        let row = FloorRow::of(value)?;
+        let play: vitrine_core::Impression = serde_json::from_value(value.clone())?;
         let fields = [
             quoted(&row.id),
             quoted(&row.screen),
@@ -1046,12 +1054,12 @@ fn copy_csv(batch: &[Value]) -> anyhow::Result<String> {
             row.playlist_version.to_string(),
             quoted(&row.item_id),
             optional(row.media_sha256.as_deref()),
-            quoted(&row.started_at),
+            micros(play.started_at),
             row.duration_ms.to_string(),
             row.sequence.to_string(),
             quoted(&row.zone),
-            quoted(&row.scheduled_start),
-            quoted(&row.ended_at),
+            micros(play.scheduled_start),
+            micros(play.ended_at),
             row.completed.to_string(),
             quoted(row.clock),
             quoted(""),
@@ -1059,7 +1067,7 @@ fn copy_csv(batch: &[Value]) -> anyhow::Result<String> {
             quoted("other"),
             "1000".to_owned(),
             quoted(""),
-            optional(row.scheduled_end.as_deref()),
+            play.scheduled_end.map(micros).unwrap_or_default(),
             row.manifest_version.to_string(),
             quoted(&row.player_version),
             quoted(row.display),
