@@ -437,7 +437,11 @@ async fn listen_once(
         let mut stream =
             futures_util::stream::poll_fn(move |context| connection.poll_message(context));
         while let Some(message) = futures_util::StreamExt::next(&mut stream).await {
-            if messages.send(message).is_err() {
+            // A failed connection is done: over TLS, a peer gone without `close_notify` answers
+            // every later poll with the same error at once, so polling on would spin this worker
+            // thread forever (and fill the channel) instead of letting the listener reconnect.
+            let failed = message.is_err();
+            if messages.send(message).is_err() || failed {
                 break;
             }
         }
