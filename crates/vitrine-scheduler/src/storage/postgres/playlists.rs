@@ -92,21 +92,15 @@ async fn insert_within_quota(
     statement: &str,
     parameters: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<PlaylistInsert, StorageError> {
-    let mut stores = quota.stores.clone();
-    stores.sort();
-    stores.dedup();
     for _ in 0..versions::ATTEMPTS {
         let transaction = client.transaction().await?;
-        for store in &stores {
-            transaction
-                .execute(
-                    "SELECT pg_advisory_xact_lock(
-                         hashtextextended('vitrine store playlist quota ' || $1, 0))",
-                    &[store],
-                )
-                .await?;
-        }
-        for store in &stores {
+        super::quota::lock_stores(
+            &transaction,
+            super::quota::StoreLock::Playlists,
+            &quota.stores,
+        )
+        .await?;
+        for store in &quota.stores {
             let used = from_sql_integer(
                 transaction
                     .query_one(super::quota::STORE_PLAYLIST_BYTES, &[store])

@@ -25,6 +25,39 @@ pub(super) const STORE_PLAYLIST_BYTES: &str =
          FROM jsonb_each(includes)), 0)), 0)::bigint
      FROM playlists WHERE owner_stores @> to_jsonb($1::text)";
 
+/// Which of a store's quotas a lock of [`lock_stores`] guards.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum StoreLock {
+    Media,
+    Playlists,
+}
+
+/// Takes, until `transaction` ends, the advisory lock on `what` of each of `stores`, in name
+/// order, so that transactions on any replica checking the same stores' room take turns and
+/// never wait for each other in a circle.
+pub(super) async fn lock_stores(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    what: StoreLock,
+    stores: &[String],
+) -> Result<(), StorageError> {
+    let namespace = match what {
+        StoreLock::Media => "vitrine store quota ",
+        StoreLock::Playlists => "vitrine store playlist quota ",
+    };
+    let mut ordered: Vec<&String> = stores.iter().collect();
+    ordered.sort();
+    ordered.dedup();
+    for store in ordered {
+        transaction
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1::text || $2::text, 0))",
+                &[&namespace, store],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl QuotaStore for PostgresStore {
     /// Bytes of media uploaded by `store`'s staff and still stored.
@@ -59,22 +92,13 @@ impl QuotaStore for PostgresStore {
         &self,
         sha256: Sha256Hex,
         size: u64,
-        mut stores: Vec<String>,
+        stores: Vec<String>,
         quota: u64,
     ) -> Result<QuotaCheck, StorageError> {
         let sql_size = to_sql_integer(size, "media size")?;
-        stores.sort();
-        stores.dedup();
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
-        for store in &stores {
-            transaction
-                .execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended('vitrine store quota ' || $1, 0))",
-                    &[store],
-                )
-                .await?;
-        }
+        lock_stores(&transaction, StoreLock::Media, &stores).await?;
         for store in &stores {
             let row = transaction
                 .query_one(

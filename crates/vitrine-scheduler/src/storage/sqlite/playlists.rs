@@ -44,20 +44,20 @@ impl PlaylistStore for SqliteStore {
                 // nor two staff pushes both find the room one of them leaves.
                 let transaction =
                     connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                for store in quota.iter().flat_map(|quota| &quota.stores) {
-                    let used: i64 = transaction.query_row(
-                        super::quota::STORE_PLAYLIST_BYTES,
-                        [store],
-                        |row| row.get(0),
-                    )?;
-                    let used = u64::try_from(used).unwrap_or(0);
-                    if let Some(quota) = &quota
-                        && used.saturating_add(quota.adds) > quota.bytes
-                    {
-                        return Ok(PlaylistInsert::OverQuota {
-                            store: store.clone(),
-                            used,
-                        });
+                if let Some(quota) = &quota {
+                    for store in &quota.stores {
+                        let used: i64 = transaction.query_row(
+                            super::quota::STORE_PLAYLIST_BYTES,
+                            [store],
+                            |row| row.get(0),
+                        )?;
+                        let used = u64::try_from(used).unwrap_or(0);
+                        if used.saturating_add(quota.adds) > quota.bytes {
+                            return Ok(PlaylistInsert::OverQuota {
+                                store: store.clone(),
+                                used,
+                            });
+                        }
                     }
                 }
                 let version = versions::next_version(&transaction, Versioned::Playlists, &name)?;
