@@ -1,7 +1,9 @@
 //! The systemd notify protocol as a service manager sees it: the real player binary, headless on
 //! the GPU (lavapipe in CI), talks to a `NOTIFY_SOCKET` this test owns. It says READY once it
 //! draws, pets the watchdog while its render loop turns, says what plays in STATUS, says STOPPING
-//! when it stops, and stops petting once its render loop hangs (`--simulate-hang-after`).
+//! when it stops, and stops petting once its render loop hangs (`--simulate-hang-after`). The
+//! process that notifies is the one the manager started, though it executed itself again to add
+//! glibc's malloc settings for long playback.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
@@ -125,7 +127,12 @@ struct Player {
 }
 
 impl Player {
-    fn start(root: &Path, manager: &Manager, arguments: &[&str]) -> Self {
+    fn start(
+        root: &Path,
+        manager: &Manager,
+        arguments: &[&str],
+        environment: &[(&str, &str)],
+    ) -> Self {
         let shop = root.join("shop");
         std::fs::create_dir_all(&shop).unwrap();
         for (name, rgb) in [("red", [255, 0, 0]), ("blue", [0, 0, 255])] {
@@ -159,6 +166,9 @@ impl Player {
             .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
             .env_remove("WATCHDOG_PID")
             .env_remove("JOURNAL_STREAM")
+            .env_remove("MALLOC_ARENA_MAX")
+            .env_remove("MALLOC_MMAP_THRESHOLD_")
+            .envs(environment.iter().copied())
             .env("XDG_RUNTIME_DIR", &runtime)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -218,6 +228,22 @@ impl Player {
         }
     }
 
+    /// The process the service manager started is the one that plays, with exactly these glibc
+    /// malloc settings: the player executes itself again (same pid) to add those it lacks.
+    fn assert_malloc_settings(&mut self, expected: &[&str]) {
+        let environment = std::fs::read(format!("/proc/{}/environ", self.child.id()))
+            .expect("the player's environment");
+        let mut found: Vec<String> = environment
+            .split(|byte| *byte == 0)
+            .map(|variable| String::from_utf8_lossy(variable).into_owned())
+            .filter(|variable| variable.starts_with("MALLOC_"))
+            .collect();
+        found.sort_unstable();
+        let mut expected = expected.to_vec();
+        expected.sort_unstable();
+        assert_eq!(found, expected, "{}", self.log());
+    }
+
     fn assert_running(&mut self, doing: &str, seen: &[Notice]) {
         if let Some(status) = self.child.try_wait().unwrap() {
             panic!(
@@ -240,9 +266,16 @@ impl Drop for Player {
 fn a_stalled_render_loop_stops_petting_the_watchdog() {
     let scratch = tempfile::tempdir().unwrap();
     let mut manager = Manager::bind(scratch.path());
-    let mut player = Player::start(scratch.path(), &manager, &["--simulate-hang-after", "8s"]);
+    let mut player = Player::start(
+        scratch.path(),
+        &manager,
+        &["--simulate-hang-after", "8s"],
+        &[],
+    );
 
     let ready = manager.wait_for("READY=1", &mut player, |text| text == "READY=1");
+    // Started without them, it plays with both of its malloc settings.
+    player.assert_malloc_settings(&["MALLOC_ARENA_MAX=2", "MALLOC_MMAP_THRESHOLD_=1048576"]);
     // What plays, in words, once the playlist is on screen.
     let status = manager.wait_for("a STATUS naming the playlist", &mut player, |text| {
         text.starts_with("STATUS=playing shop")
@@ -299,10 +332,17 @@ fn a_stalled_render_loop_stops_petting_the_watchdog() {
 fn a_playing_player_keeps_petting_and_says_stopping_at_exit() {
     let scratch = tempfile::tempdir().unwrap();
     let mut manager = Manager::bind(scratch.path());
-    let mut player = Player::start(scratch.path(), &manager, &["--run-for", "12s"]);
+    let mut player = Player::start(
+        scratch.path(),
+        &manager,
+        &["--run-for", "12s"],
+        &[("MALLOC_MMAP_THRESHOLD_", "4194304")],
+    );
 
     let ready = manager.wait_for("READY=1", &mut player, |text| text == "READY=1");
     let ready_at = manager.seen[ready].at;
+    // A threshold set by hand is kept; the arena limit is added.
+    player.assert_malloc_settings(&["MALLOC_ARENA_MAX=2", "MALLOC_MMAP_THRESHOLD_=4194304"]);
     let stopping = manager.wait_for("STOPPING=1", &mut player, |text| text == "STOPPING=1");
     let stopping_at = manager.seen[stopping].at;
     let status = player
@@ -340,6 +380,7 @@ fn a_player_that_hangs_before_its_first_frame_never_says_ready() {
         // Armed before the GPU and the playlist are set up, which take longer than this: the
         // loop hangs at its very first turn.
         &["--simulate-hang-after", "1ms"],
+        &[],
     );
     player.wait_for_line("the render loop now hangs on purpose");
     // The loop hung before drawing: three watchdog intervals later it has said nothing at all.
