@@ -94,13 +94,13 @@ async fn insert_within_quota(
 ) -> Result<PlaylistInsert, StorageError> {
     for _ in 0..versions::ATTEMPTS {
         let transaction = client.transaction().await?;
-        super::quota::lock_stores(
+        let stores = super::quota::lock_stores(
             &transaction,
             super::quota::StoreLock::Playlists,
             &quota.stores,
         )
         .await?;
-        for store in &quota.stores {
+        for store in stores {
             let used = from_sql_integer(
                 transaction
                     .query_one(super::quota::STORE_PLAYLIST_BYTES, &[store])

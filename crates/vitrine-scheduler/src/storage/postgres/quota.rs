@@ -34,12 +34,12 @@ pub(super) enum StoreLock {
 
 /// Takes, until `transaction` ends, the advisory lock on `what` of each of `stores`, in name
 /// order, so that transactions on any replica checking the same stores' room take turns and
-/// never wait for each other in a circle.
-pub(super) async fn lock_stores(
+/// never wait for each other in a circle. Returns the stores locked: each once, in that order.
+pub(super) async fn lock_stores<'a>(
     transaction: &deadpool_postgres::Transaction<'_>,
     what: StoreLock,
-    stores: &[String],
-) -> Result<(), StorageError> {
+    stores: &'a [String],
+) -> Result<Vec<&'a String>, StorageError> {
     let namespace = match what {
         StoreLock::Media => "vitrine store quota ",
         StoreLock::Playlists => "vitrine store playlist quota ",
@@ -47,7 +47,7 @@ pub(super) async fn lock_stores(
     let mut ordered: Vec<&String> = stores.iter().collect();
     ordered.sort();
     ordered.dedup();
-    for store in ordered {
+    for store in &ordered {
         transaction
             .execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended($1::text || $2::text, 0))",
@@ -55,7 +55,7 @@ pub(super) async fn lock_stores(
             )
             .await?;
     }
-    Ok(())
+    Ok(ordered)
 }
 
 #[async_trait::async_trait]
@@ -98,8 +98,7 @@ impl QuotaStore for PostgresStore {
         let sql_size = to_sql_integer(size, "media size")?;
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
-        lock_stores(&transaction, StoreLock::Media, &stores).await?;
-        for store in &stores {
+        for store in lock_stores(&transaction, StoreLock::Media, &stores).await? {
             let row = transaction
                 .query_one(
                     "SELECT COALESCE(SUM(media.size), 0)::bigint,
