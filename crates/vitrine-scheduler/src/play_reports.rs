@@ -120,8 +120,11 @@ pub fn day_range(from: Option<&str>, to: Option<&str>) -> Result<(Date, Date), A
     };
     let to = match to {
         Some(text) => parse("to", text)?,
+        // Days are store-local: the day it is where the calendar is furthest ahead (UTC+14), so
+        // that every store's today is in the default range (from 23:00 UTC, the UTC day would
+        // leave out the plays of a store in Paris, already in its next day).
         None => jiff::Timestamp::now()
-            .to_zoned(jiff::tz::TimeZone::UTC)
+            .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(14)))
             .date(),
     };
     let from = match from {
